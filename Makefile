@@ -1,0 +1,42 @@
+# Every target runs from svc/; Python is always `uv run python -m ...`.
+# PYENV_VERSION, when inherited from a pyenv shim, would pin every shim below to another Python.
+SHELL := /bin/bash
+unexport PYENV_VERSION
+SVC := cd svc &&
+UV_RUN := $(SVC) uv run --frozen python -m
+
+.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract clean generate
+
+install:
+	$(SVC) uv sync --frozen
+
+db-up: install
+	$(UV_RUN) localdb up
+
+db-down: install
+	$(UV_RUN) localdb down
+
+db-reset: install
+	$(UV_RUN) localdb reset
+	$(UV_RUN) migrations
+
+migrate: install
+	$(UV_RUN) migrations
+
+run: install db-up migrate
+	$(UV_RUN) main
+
+test: install db-up
+	$(UV_RUN) pytest
+
+test-integration: install db-up
+	$(UV_RUN) pytest test_integration.py --no-cov
+
+test-contract: install db-up
+	$(UV_RUN) pytest contract_test.py --no-cov
+
+generate: install
+	$(SVC) uv run --frozen datamodel-codegen
+
+clean:
+	$(SVC) rm -rf .pytest_cache .coverage coverage.xml htmlcov reports __pycache__ */__pycache__

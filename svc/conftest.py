@@ -1,0 +1,78 @@
+"""Test fixtures: a database of the tests' own, migrated by our runner, and clients of the app on it."""
+
+import os
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extras
+import pytest
+from fastapi.testclient import TestClient
+
+import localdb
+import migrations
+from main import create_app
+from settings import Settings
+
+# PYENV_VERSION from a pyenv shim would pin the Python of every `uv`/`make` a test starts.
+os.environ.pop("PYENV_VERSION", None)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database on the development server (started here when it is not running), dropped afterwards."""
+    base = str(Settings().database_url)
+    admin = _with_database(base, "postgres")
+    if not localdb.accepts(admin):
+        localdb.up(base)
+    name = f"config_service_test_{os.getpid()}"
+    _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    url = _with_database(base, name)
+    migrations.migrate(url)
+    yield url
+    _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_sql(url: str, *statements: str) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, pool_min=1, pool_max=4, executor_workers=4)
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor on the test database in autocommit mode, to arrange and inspect rows directly."""
+    conn = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def clean(sql) -> None:
+    """Empty tables: work spread over pool threads cannot share one rolled-back transaction."""
+    sql.execute("TRUNCATE applications, configurations CASCADE")
+
+
+@pytest.fixture
+def client(settings: Settings, clean: None) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client

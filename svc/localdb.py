@@ -1,0 +1,229 @@
+"""The development database: docker compose where a Docker engine answers, else a local PostgreSQL cluster.
+
+`python -m localdb up|down|reset|status`. The local cluster lives in `svc/.pgdata` (git-ignored), listens on
+127.0.0.1 with the port and credentials of `DATABASE_URL`, and runs as the `postgres` user when started as root
+(PostgreSQL refuses to run as root).
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg2
+
+import settings as settings_module
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".pgdata"
+LOG = HERE / ".pgdata.log"
+SERVICE_USER = "postgres"
+
+
+class LocalDbError(Exception):
+    """The database cannot be started or stopped; the message says why and what to do."""
+
+
+def target(url: str) -> dict[str, str | int]:
+    """Host, port, user, password and database name from a `postgresql://` URL."""
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "dbname": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        ok = subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+        return ok and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def find_bindir() -> Path | None:
+    """The folder of the PostgreSQL server binaries: PATH, then `pg_config --bindir`, then Debian's layout."""
+    found = shutil.which("pg_ctl")
+    if found and Path(found).with_name("initdb").exists():
+        return Path(found).parent
+    if shutil.which("pg_config"):
+        try:
+            out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        if out and (Path(out) / "pg_ctl").exists():
+            return Path(out)
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    for folder in candidates:
+        if (Path(folder) / "pg_ctl").exists():
+            return Path(folder)
+    return None
+
+
+def _as_service_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    return ["runuser", "-u", SERVICE_USER, "--", *cmd]
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(_as_service_user(cmd), capture_output=True, text=True, **kwargs)
+
+
+def _prepare_owner(path: Path) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(SERVICE_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def accepts(url: str, timeout: int = 1) -> bool:
+    """True when the database of `url` takes a connection."""
+    try:
+        psycopg2.connect(url, connect_timeout=timeout).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def wait_until_accepting(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if accepts(url):
+            return
+        time.sleep(0.2)
+    raise LocalDbError(f"the database did not accept connections within {seconds:.0f} s")
+
+
+def running(bindir: Path) -> bool:
+    return DATA.exists() and _run([str(bindir / "pg_ctl"), "status", "-D", str(DATA)]).returncode == 0
+
+
+def init_cluster(bindir: Path, user: str, password: str) -> None:
+    DATA.mkdir(mode=0o700)
+    _prepare_owner(DATA)
+    with tempfile.NamedTemporaryFile("w", delete=False, prefix="pwfile") as pwfile:
+        pwfile.write(password + "\n")
+    os.chmod(pwfile.name, 0o644)
+    try:
+        result = _run([str(bindir / "initdb"), "-D", str(DATA), "-U", user, f"--pwfile={pwfile.name}",
+                       "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
+    finally:
+        os.unlink(pwfile.name)
+    if result.returncode != 0:
+        shutil.rmtree(DATA, ignore_errors=True)
+        raise LocalDbError("initdb failed: " + (result.stderr.strip().splitlines() or ["no output"])[-1])
+
+
+def start(bindir: Path, port: int) -> None:
+    if not LOG.exists():
+        LOG.touch()
+    _prepare_owner(LOG)
+    # No unix socket: the server is reached over TCP on loopback only, the same as in a container.
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories=''"
+    result = _run([str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG), "-o", options])
+    if result.returncode != 0:
+        tail = LOG.read_text(errors="replace").strip().splitlines()[-3:]
+        raise LocalDbError("pg_ctl start failed: " + " | ".join(tail or [result.stderr.strip()]))
+
+
+def ensure_database(url: str) -> None:
+    """Create the database of `url` when the server lacks it."""
+    t = target(url)
+    conn = psycopg2.connect(host=t["host"], port=t["port"], user=t["user"], password=t["password"], dbname="postgres",
+                            connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t["dbname"],))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{str(t["dbname"]).replace(chr(34), chr(34) * 2)}"')
+    finally:
+        conn.close()
+
+
+def up(url: str) -> str:
+    """Start the database (idempotent) and wait until it accepts connections."""
+    if docker_available():
+        env = {**os.environ, "POSTGRES_USER": str(target(url)["user"]), "POSTGRES_PASSWORD": str(target(url)["password"]),
+               "POSTGRES_DB": str(target(url)["dbname"]), "POSTGRES_PORT": str(target(url)["port"])}
+        result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=HERE, env=env)
+        if result.returncode != 0:
+            raise LocalDbError("docker compose up failed")
+        wait_until_accepting(url)
+        return "docker compose: postgres is up"
+    bindir = find_bindir()
+    if bindir is None:
+        raise LocalDbError("no Docker engine and no PostgreSQL server binaries: install Docker, or PostgreSQL "
+                           "(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16)")
+    t = target(url)
+    if not DATA.exists():
+        init_cluster(bindir, str(t["user"]), str(t["password"]))
+    if not running(bindir):
+        start(bindir, int(t["port"]))
+    wait_until_accepting(_admin_url(url))
+    ensure_database(url)
+    return f"local PostgreSQL ({bindir}) is up on {t['host']}:{t['port']}, data in {DATA}"
+
+
+def _admin_url(url: str) -> str:
+    t = target(url)
+    return f"postgresql://{t['user']}:{t['password']}@{t['host']}:{t['port']}/postgres"
+
+
+def down(url: str) -> str:
+    """Stop the database; data is kept."""
+    if docker_available():
+        subprocess.run(["docker", "compose", "down"], cwd=HERE, check=False)
+        return "docker compose: postgres is down"
+    bindir = find_bindir()
+    if bindir is None or not running(bindir):
+        return "local PostgreSQL is not running"
+    result = _run([str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(DATA)])
+    if result.returncode != 0:
+        raise LocalDbError("pg_ctl stop failed: " + result.stderr.strip())
+    return "local PostgreSQL stopped"
+
+
+def reset(url: str) -> str:
+    """Drop and recreate the database of `url` (empty; `make db-reset` migrates it next)."""
+    message = up(url)
+    t = target(url)
+    conn = psycopg2.connect(_admin_url(url), connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            name = str(t["dbname"]).replace('"', '""')
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+    ensure_database(url)
+    return message + f"; database {t['dbname']} recreated"
+
+
+def main(argv: list[str]) -> int:
+    commands = {"up": up, "down": down, "reset": reset}
+    if len(argv) != 1 or argv[0] not in commands:
+        print("usage: python -m localdb up|down|reset", file=sys.stderr)
+        return 2
+    url = str(settings_module.load().database_url)
+    try:
+        print(commands[argv[0]](url))
+    except LocalDbError as error:
+        print(f"localdb: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

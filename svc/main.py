@@ -1,0 +1,78 @@
+"""The FastAPI application: `create_app(settings)` and the module-level `app` that uvicorn serves."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import problems
+import settings as settings_module
+from database import Database
+from routers import applications, configurations, health
+
+CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+log = logging.getLogger("config_service")
+
+
+@cache
+def contract() -> dict[str, Any]:
+    """The hand-written contract, read once; served as `/openapi.json` instead of one derived from the code."""
+    with CONTRACT.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+class StripTrailingSlash:
+    """`/api/v1/applications/` is `/api/v1/applications`: answered directly, not redirected."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/") and path.startswith("/api/"):
+                scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
+        await self.app(scope, receive, send)
+
+
+def create_app(config: settings_module.Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(config)
+        await asyncio.get_running_loop().run_in_executor(database.executor, database.warm)
+        app.state.database = database
+        try:
+            yield
+        finally:
+            database.close()
+
+    app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
+    app.openapi = contract  # type: ignore[method-assign]
+    problems.install(app)
+    for module in (applications, configurations, health):
+        app.include_router(module.router)
+    app.add_middleware(StripTrailingSlash)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+settings = settings_module.load()
+_configure_logging(settings.log_level)
+app = create_app(settings)
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run("main:app", host=settings.host, port=settings.port, log_level=settings.log_level.lower())

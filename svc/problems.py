@@ -1,0 +1,144 @@
+"""Errors as RFC 9457 problem details: the domain error types and the handlers that answer them."""
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+log = logging.getLogger("config_service")
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://config-service.dev/problems/"
+
+
+class ProblemError(Exception):
+    """Base of every error the API answers on purpose; subclasses carry their status."""
+
+    status = 500
+    title = "Internal Server Error"
+    slug = "internal"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class BadRequest(ProblemError):
+    status, title, slug = 400, "Bad Request", "malformed-request"
+
+
+class NotFound(ProblemError):
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class Conflict(ProblemError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Unprocessable(ProblemError):
+    status, title, slug = 422, "Unprocessable Content", "validation"
+
+    @classmethod
+    def at(cls, pointer: str, message: str) -> "Unprocessable":
+        """One invalid value, named by its JSON pointer."""
+        return cls(message, errors=[{"pointer": pointer, "message": message}])
+
+
+class ServiceUnavailable(ProblemError):
+    status, title, slug = 503, "Service Unavailable", "unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+def problem(status: int, title: str, slug: str, *, detail: str | None = None, instance: str | None = None,
+            errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An `application/problem+json` response."""
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def instance_of(request: Request) -> str:
+    """The request's path as a URI reference: percent-encoded, whatever bytes the client sent."""
+    return quote(request.url.path, safe="/-._~!$&'()*+,;=:@")
+
+
+def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A JSON pointer (RFC 6901) for a FastAPI error location such as ("body", "config", "a/b")."""
+    parts = list(loc)
+    source = parts.pop(0) if parts else "body"
+    escaped = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    if source == "body":
+        return escaped
+    # Parameters are not in the body: name them by where they came from.
+    return f"#/{source}{escaped}"
+
+
+async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem(exc.status, exc.title, exc.slug, detail=exc.detail, instance=instance_of(request),
+                   errors=exc.errors, headers=exc.headers)
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(400, BadRequest.title, BadRequest.slug, detail="The request body is not valid JSON.",
+                       instance=instance_of(request))
+    items = [{"pointer": pointer(e.get("loc", ())), "message": _message(e)} for e in errors]
+    return problem(422, Unprocessable.title, Unprocessable.slug, detail="The request is not valid.",
+                   instance=instance_of(request), errors=items)
+
+
+def _message(error: dict[str, Any]) -> str:
+    # Pydantic messages can quote the input back; keep them, but bounded.
+    message = str(error.get("msg", "invalid value"))
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    titles = {404: ("Not Found", "not-found"), 405: ("Method Not Allowed", "method-not-allowed")}
+    title, slug = titles.get(exc.status_code, ("Error", "http-error"))
+    detail = {404: "No such resource.", 405: "The method is not allowed on this resource."}.get(exc.status_code)
+    return problem(exc.status_code, title, slug, detail=detail, instance=instance_of(request),
+                   headers=headers)
+
+
+async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, ProblemError.title, ProblemError.slug, detail="An unexpected error occurred.",
+                   instance=instance_of(request))
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of `app` as problem+json."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_anything)

@@ -1,0 +1,91 @@
+"""SQL for applications. Every function takes a cursor first and owns no connection."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2.errors
+
+import pages
+import ulids
+from problems import Conflict, NotFound
+
+Row = dict[str, Any]
+
+COLUMNS = "id, name, comments, created_at, updated_at"
+# The ids of an application's configurations, in order, in the same statement as the application itself.
+CONFIGURATION_IDS = """
+    COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM configurations c WHERE c.application_id = a.id),
+             '{}') AS configuration_ids
+"""
+
+INSERT = f"""
+INSERT INTO applications (id, name, comments, created_at, updated_at)
+VALUES (%(id)s, %(name)s, %(comments)s, %(now)s, %(now)s)
+RETURNING {COLUMNS}
+"""
+
+SELECT_ONE = f"SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM applications a WHERE a.id = %(id)s"
+
+SELECT_PAGE = f"""
+SELECT {COLUMNS} FROM applications
+WHERE (%(cursor)s::varchar IS NULL OR id > %(cursor)s)
+  AND (%(name)s::varchar IS NULL OR name = %(name)s)
+ORDER BY id
+LIMIT %(limit)s
+"""
+
+UPDATE = f"""
+WITH a AS (
+    UPDATE applications SET name = %(name)s, comments = %(comments)s, updated_at = %(now)s
+    WHERE id = %(id)s
+    RETURNING {COLUMNS}
+)
+SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM a
+"""
+
+DELETE = "DELETE FROM applications WHERE id = %(id)s RETURNING id"
+
+NAME_TAKEN = "An application with this name exists."
+MISSING = "No application has this id."
+
+
+def create(cur, *, name: str, comments: str | None) -> Row:
+    now = datetime.now(UTC)
+    try:
+        cur.execute(INSERT, {"id": ulids.new(now), "name": name, "comments": comments, "now": now})
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(NAME_TAKEN) from None
+    row = cur.fetchone()
+    row["configuration_ids"] = []
+    return row
+
+
+def get(cur, id: str) -> Row:
+    cur.execute(SELECT_ONE, {"id": id})
+    row = cur.fetchone()
+    if row is None:
+        raise NotFound(MISSING)
+    return row
+
+
+def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
+    """One page in id order, and the cursor of the next (None on the last page)."""
+    cur.execute(SELECT_PAGE, {"cursor": cursor, "name": name, "limit": limit + 1})
+    return pages.split(cur.fetchall(), limit)
+
+
+def update(cur, id: str, *, name: str, comments: str | None) -> Row:
+    try:
+        cur.execute(UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC)})
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(NAME_TAKEN) from None
+    row = cur.fetchone()
+    if row is None:
+        raise NotFound(MISSING)
+    return row
+
+
+def delete(cur, id: str) -> None:
+    cur.execute(DELETE, {"id": id})
+    if cur.fetchone() is None:
+        raise NotFound(MISSING)

@@ -1,0 +1,49 @@
+import pytest
+from pydantic import ValidationError
+
+import settings as settings_module
+from settings import Settings
+
+
+def test_defaults_work_locally_without_an_env_file(monkeypatch):
+    monkeypatch.chdir("/")
+    for name in ("DATABASE_URL", "POOL_MIN", "POOL_MAX", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    config = Settings()
+    assert str(config.database_url) == "postgresql://config:config@127.0.0.1:5432/config_service"
+    assert config.pool_min <= config.pool_max
+    assert config.port == 8000
+
+
+def test_environment_overrides_defaults(monkeypatch):
+    monkeypatch.setenv("POOL_MAX", "32")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    config = Settings()
+    assert config.pool_max == 32
+    assert config.log_level == "DEBUG"
+
+
+def test_env_file_is_read(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("PORT=9123\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().port == 9123
+
+
+def test_pool_max_below_min_is_refused():
+    with pytest.raises(ValidationError):
+        Settings(pool_min=8, pool_max=2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [("POOL_MAX", "1", "POOL_MAX"), ("DATABASE_URL", "not a url", "DATABASE_URL"), ("PORT", "70000", "PORT")],
+)
+def test_invalid_setting_stops_start_up_with_one_line_naming_it(monkeypatch, capsys, variable, value, named):
+    monkeypatch.setenv("POOL_MIN", "4")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    message = str(stopped.value.code)
+    assert named in message
+    assert "\n" not in message
+    assert "Traceback" not in message
