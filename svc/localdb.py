@@ -154,6 +154,10 @@ def ensure_database(url: str) -> None:
 
 def up(url: str) -> str:
     """Start the database (idempotent) and wait until it accepts connections."""
+    if accepts(_admin_url(url)):
+        ensure_database(url)
+        t = target(url)
+        return f"PostgreSQL is already up on {t['host']}:{t['port']}"
     if docker_available():
         env = {**os.environ, "POSTGRES_USER": str(target(url)["user"]), "POSTGRES_PASSWORD": str(target(url)["password"]),
                "POSTGRES_DB": str(target(url)["dbname"]), "POSTGRES_PORT": str(target(url)["port"])}

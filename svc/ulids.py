@@ -6,6 +6,7 @@ serializes as that string.
 """
 
 import re
+import threading
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,6 +33,20 @@ Ulid = Annotated[
 ]
 
 
+_lock = threading.Lock()
+_last = 0
+
+
 def new(now: datetime) -> str:
-    """A new ULID for a row created at `now`, as its canonical string."""
-    return str(_ULID.from_datetime(now))
+    """A new ULID for a row created at `now`, as its canonical string.
+
+    Monotonic within this process: ids made in the same millisecond follow each other (the random part is
+    incremented, as the ULID spec's monotonic mode does), so id order is creation order for one writer.
+    """
+    global _last
+    value = int(_ULID.from_datetime(now))
+    with _lock:
+        if value >> 80 == _last >> 80 and value <= _last:
+            value = _last + 1
+        _last = value
+    return str(_ULID.from_int(value))

@@ -1,0 +1,64 @@
+import yaml
+from fastapi.routing import APIRoute
+
+import main
+from main import CONTRACT, create_app
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def contract_operations():
+    spec = yaml.safe_load(CONTRACT.read_text())
+    return {(m.upper(), path) for path, item in spec["paths"].items() for m in item if m in METHODS}
+
+
+def test_routes_and_contract_operations_are_the_same_set(settings):
+    app = create_app(settings)
+    routes = {(m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
+    assert routes == contract_operations()
+
+
+def test_every_handler_is_named_after_its_operation_id(settings):
+    spec = yaml.safe_load(CONTRACT.read_text())
+    ids = {(m.upper(), path): op["operationId"] for path, item in spec["paths"].items()
+           for m, op in item.items() if m in METHODS}
+    app = create_app(settings)
+    for route in (r for r in app.routes if isinstance(r, APIRoute)):
+        (method,) = route.methods
+        operation_id = ids[(method, route.path)]
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in operation_id)
+        assert route.endpoint.__name__ == snake
+
+
+def test_the_served_contract_is_the_yaml(client):
+    assert client.get("/openapi.json").json() == yaml.safe_load(CONTRACT.read_text())
+
+
+def test_docs_and_redoc_render_the_contract(client):
+    for path in ("/docs", "/redoc"):
+        response = client.get(path)
+        assert response.status_code == 200 and "/openapi.json" in response.text
+
+
+def test_health_is_ok_when_the_database_answers(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_is_503_when_the_database_is_down(settings):
+    from fastapi.testclient import TestClient
+
+    down = settings.model_copy(update={"database_url": "postgresql://nobody:x@127.0.0.1:1/none"})
+    with TestClient(create_app(down)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json" and "retry-after" in response.headers
+
+
+def test_trailing_slash_is_the_same_resource_not_a_redirect(client):
+    response = client.get("/api/v1/applications/", follow_redirects=False)
+    assert response.status_code == 200 and "items" in response.json()
+
+
+def test_module_exports_an_app():
+    assert main.app.title == "Config Service"

@@ -1,0 +1,122 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+import migrations
+from migrations import MigrationError
+
+
+@pytest.fixture
+def empty_database(database_url):
+    """A database of its own, empty, for one test."""
+    parts = urlsplit(database_url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    name = f"migrations_test_{os.getpid()}"
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(parts._replace(path="/" + name))
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def rows(url, query):
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def write(folder: Path, name: str, sql: str) -> None:
+    (folder / name).write_text(sql)
+
+
+def test_applies_in_order_and_records_each(empty_database, tmp_path):
+    write(tmp_path, "0002_second.sql", "ALTER TABLE t ADD COLUMN b int;")
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    applied = migrations.migrate(empty_database, tmp_path)
+    assert [m.file_name for m in applied] == ["0001_first.sql", "0002_second.sql"]
+    recorded = rows(empty_database, "SELECT version, name, checksum, applied_at FROM migrations ORDER BY version")
+    assert [(r[0], r[1]) for r in recorded] == [(1, "first"), (2, "second")]
+    assert recorded[0][2] == applied[0].checksum and recorded[0][3].utcoffset().total_seconds() == 0
+
+
+def test_rerun_applies_nothing(empty_database, tmp_path):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    migrations.migrate(empty_database, tmp_path)
+    assert migrations.migrate(empty_database, tmp_path) == []
+
+
+def test_edited_applied_file_is_refused_by_name(empty_database, tmp_path):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    migrations.migrate(empty_database, tmp_path)
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a bigint);")
+    with pytest.raises(MigrationError, match="0001_first.sql"):
+        migrations.migrate(empty_database, tmp_path)
+
+
+def test_failing_file_leaves_no_trace(empty_database, tmp_path):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    write(tmp_path, "0002_broken.sql", "CREATE TABLE u (b int); SELECT nonsense FROM nowhere;")
+    with pytest.raises(MigrationError, match="0002_broken.sql"):
+        migrations.migrate(empty_database, tmp_path)
+    assert rows(empty_database, "SELECT version FROM migrations") == [(1,)]
+    assert rows(empty_database, "SELECT to_regclass('u')") == [(None,)]
+
+
+@pytest.mark.parametrize("name", ["1_short.sql", "0001-dash.sql", "0001_Upper.sql"])
+def test_misnamed_file_is_an_error(tmp_path, name):
+    write(tmp_path, name, "SELECT 1;")
+    with pytest.raises(MigrationError, match="NNNN_name"):
+        migrations.discover(tmp_path)
+
+
+def test_duplicate_version_is_an_error(tmp_path):
+    write(tmp_path, "0001_a.sql", "SELECT 1;")
+    write(tmp_path, "0001_b.sql", "SELECT 1;")
+    with pytest.raises(MigrationError, match="twice"):
+        migrations.discover(tmp_path)
+
+
+def test_the_project_migrations_build_the_schema(database_url):
+    tables = {r[0] for r in rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"applications", "configurations", "migrations"} <= tables
+
+
+def test_five_concurrent_runners_apply_each_file_once(empty_database):
+    env = {**os.environ, "DATABASE_URL": empty_database}
+    env.pop("PYENV_VERSION", None)
+    runners = [subprocess.Popen([sys.executable, "-m", "migrations"], cwd=Path(__file__).parent, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(5)]
+    codes = [r.wait(timeout=60) for r in runners]
+    assert codes == [0] * 5
+    expected = [(m.version,) for m in migrations.discover()]
+    assert rows(empty_database, "SELECT version FROM migrations ORDER BY version") == expected
+
+
+def test_main_reports_an_edited_file_and_exits_non_zero(empty_database, tmp_path, monkeypatch, capsys):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    migrations.migrate(empty_database, tmp_path)
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a text);")
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    monkeypatch.setattr(migrations, "FOLDER", tmp_path)
+    monkeypatch.setattr(migrations.migrate, "__defaults__", (tmp_path,))
+    assert migrations.main() == 1
+    assert "0001_first.sql" in capsys.readouterr().err
+
+
+def test_main_exits_non_zero_when_the_database_is_unreachable(monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
+    assert migrations.main() == 1
+    assert "cannot reach the database" in capsys.readouterr().err
