@@ -42,6 +42,7 @@ def test_unknown_command_prints_usage(capsys):
 def test_missing_binaries_and_docker_say_what_to_install(monkeypatch, capsys):
     monkeypatch.setattr(localdb, "docker_available", lambda: False)
     monkeypatch.setattr(localdb, "find_bindir", lambda: None)
+    monkeypatch.setattr(localdb, "accepts", lambda url, timeout=1: False)
     assert localdb.main(["up"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "install" in err
