@@ -1,9 +1,14 @@
 """Test fixtures: a database of the tests' own, migrated by our runner, and clients of the app on it."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg2
 import psycopg2.extras
 import pytest
@@ -76,3 +81,43 @@ def clean(sql) -> None:
 def client(settings: Settings, clean: None) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def serve(database_url: str) -> Iterator:
+    """Start uvicorn on a free loopback port, on the tests' database; every server is stopped by PID afterwards."""
+    servers: list[subprocess.Popen] = []
+
+    def start(workers: int = 1, **settings: str) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **settings}
+        env.pop("PYENV_VERSION", None)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
+            cwd=os.path.dirname(__file__), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        servers.append(server)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the service did not start: " + (server.stderr.read().decode() if server.poll() else ""))
+            time.sleep(0.1)
+
+    yield start
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

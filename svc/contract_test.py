@@ -1,14 +1,10 @@
 """schemathesis against the live service: every operation of openapi/openapi.yaml, every check, all phases."""
 
-import os
-import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -17,41 +13,9 @@ SPEC = HERE.parent / "openapi" / "openapi.yaml"
 REPORT = HERE / "reports" / "schemathesis-junit.xml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def live_service(database_url: str, clean: None):
-    """uvicorn on a free loopback port, on the tests' database; stopped by PID afterwards."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    env.pop("PYENV_VERSION", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("the service did not start: " + (server.stderr.read().decode() if server.poll() else ""))
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+def live_service(serve, clean):
+    return serve()
 
 
 def _operations() -> set[str]:

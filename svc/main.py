@@ -48,6 +48,7 @@ def create_app(config: settings_module.Settings) -> FastAPI:
         database = Database(config)
         await asyncio.get_running_loop().run_in_executor(database.executor, database.warm)
         app.state.database = database
+        app.state.settings = config
         try:
             yield
         finally:

@@ -120,3 +120,22 @@ def test_main_exits_non_zero_when_the_database_is_unreachable(monkeypatch, capsy
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
     assert migrations.main() == 1
     assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_versions_migration_gives_existing_rows_version_1_and_a_first_revision(empty_database, tmp_path):
+    import shutil
+
+    shutil.copy(migrations.FOLDER / "0001_initial.sql", tmp_path)
+    migrations.migrate(empty_database, tmp_path)
+    conn = psycopg2.connect(empty_database)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO applications VALUES ('01JD3B5ZQ6V2K9X4N8M7P1R0ST', 'a', NULL, now(), now())")
+        cur.execute("INSERT INTO configurations VALUES ('01JD3B7M2W8Y6Q4T0V9X1Z3B5C', '01JD3B5ZQ6V2K9X4N8M7P1R0ST',"
+                    " 'c', 'note', '{\"k\": 1}', now(), now())")
+    conn.close()
+    shutil.copy(migrations.FOLDER / "0002_versions_and_revisions.sql", tmp_path)
+    migrations.migrate(empty_database, tmp_path)
+    assert rows(empty_database, "SELECT version FROM applications") == [(1,)]
+    assert rows(empty_database, "SELECT version FROM configurations") == [(1,)]
+    assert rows(empty_database, "SELECT configuration_id, version, name, comments, config FROM configuration_revisions") \
+        == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 1, "c", "note", {"k": 1})]

@@ -51,6 +51,29 @@ class ConfigValue1(RootModel[str]):
     ]
 
 
+class Version(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="The resource's version, 1 on create, +1 on every change.",
+            examples=[1],
+            ge=1,
+            le=2147483647,
+        ),
+    ]
+
+
+class RevisionCursor(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description='An opaque page cursor of revisions.',
+            examples=['7'],
+            pattern='^[1-9][0-9]{0,8}$',
+        ),
+    ]
+
+
 class Timestamp(RootModel[AwareDatetime]):
     root: Annotated[
         AwareDatetime,
@@ -94,6 +117,7 @@ class ApplicationSummary(BaseModel):
     comments: Comments | None
     created_at: Timestamp
     updated_at: Timestamp
+    version: Version
 
 
 class Application(BaseModel):
@@ -106,6 +130,7 @@ class Application(BaseModel):
     comments: Comments | None
     created_at: Timestamp
     updated_at: Timestamp
+    version: Version
     configuration_ids: list[Ulid]
 
 
@@ -198,6 +223,7 @@ class Configuration(BaseModel):
     config: ConfigDocument
     created_at: Timestamp
     updated_at: Timestamp
+    version: Version
 
 
 class ConfigurationPage(BaseModel):
@@ -208,6 +234,33 @@ class ConfigurationPage(BaseModel):
     items: list[Configuration]
     next_cursor: Annotated[
         Ulid | None,
+        Field(
+            description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class Revision(BaseModel):
+    """
+    One immutable version of a configuration's content.
+    """
+
+    configuration_id: Ulid
+    version: Version
+    name: Name
+    comments: Comments | None
+    config: ConfigDocument
+    created_at: Timestamp
+
+
+class RevisionPage(BaseModel):
+    """
+    One page of revisions, newest first.
+    """
+
+    items: list[Revision]
+    next_cursor: Annotated[
+        RevisionCursor | None,
         Field(
             description='Pass as `cursor` for the next page; `null` on the last page.'
         ),
@@ -229,3 +282,4 @@ class ConfigDocument(
 ConfigurationCreate.model_rebuild()
 ConfigurationUpdate.model_rebuild()
 Configuration.model_rebuild()
+Revision.model_rebuild()

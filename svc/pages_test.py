@@ -13,3 +13,8 @@ def test_extra_row_means_another_page_whose_cursor_is_the_last_shown():
 def test_no_extra_row_means_last_page():
     assert split(rows(3), 3) == (rows(3), None)
     assert split([], 3) == ([], None)
+
+
+def test_cursor_can_be_another_key_as_text():
+    page, cursor = split([{"version": v} for v in (9, 8, 7)], 2, key="version")
+    assert cursor == "8" and len(page) == 2

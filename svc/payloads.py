@@ -33,6 +33,11 @@ def _check_text(text: str, pointer: str) -> None:
         raise Unprocessable.at(safe, "Text cannot contain unpaired UTF-16 surrogates.") from None
 
 
+def not_modified(etag: str) -> Response:
+    """304: the client's copy is current; no body."""
+    return Response(status_code=304, headers={"ETag": etag})
+
+
 def reply(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response serialized once from a generated model."""
     return Response(model.model_dump_json(), status_code=status, headers=headers, media_type="application/json")

@@ -52,6 +52,17 @@ class Unprocessable(ProblemError):
         return cls(message, errors=[{"pointer": pointer, "message": message}])
 
 
+class PreconditionFailed(ProblemError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__("The resource was changed since the version in If-Match.", headers={"ETag": current_etag})
+
+
+class PreconditionRequired(ProblemError):
+    status, title, slug = 428, "Precondition Required", "precondition-required"
+
+
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     connect_timeout: int = Field(default=2, ge=1, le=60)
     statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000)
     lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000)
+    require_if_match: bool = False
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

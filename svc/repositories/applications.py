@@ -5,26 +5,31 @@ from typing import Any
 
 import psycopg2.errors
 
+import etags
 import pages
 import ulids
-from problems import Conflict, NotFound
+from problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
 
-COLUMNS = "id, name, comments, created_at, updated_at"
+COLUMNS = "id, name, comments, created_at, updated_at, version"
 # The ids of an application's configurations, in order, in the same statement as the application itself.
 CONFIGURATION_IDS = """
     COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM configurations c WHERE c.application_id = a.id),
              '{}') AS configuration_ids
 """
+# `versions` is NULL for an unconditional write, else the versions If-Match accepts (the check is in the write).
+IF_MATCH = "(%(versions)s::int[] IS NULL OR version = ANY(%(versions)s::int[]))"
 
 INSERT = f"""
-INSERT INTO applications (id, name, comments, created_at, updated_at)
-VALUES (%(id)s, %(name)s, %(comments)s, %(now)s, %(now)s)
+INSERT INTO applications (id, name, comments, created_at, updated_at, version)
+VALUES (%(id)s, %(name)s, %(comments)s, %(now)s, %(now)s, 1)
 RETURNING {COLUMNS}
 """
 
 SELECT_ONE = f"SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM applications a WHERE a.id = %(id)s"
+
+SELECT_VERSION = "SELECT version FROM applications WHERE id = %(id)s"
 
 SELECT_PAGE = f"""
 SELECT {COLUMNS} FROM applications
@@ -36,14 +41,15 @@ LIMIT %(limit)s
 
 UPDATE = f"""
 WITH a AS (
-    UPDATE applications SET name = %(name)s, comments = %(comments)s, updated_at = %(now)s
-    WHERE id = %(id)s
+    UPDATE applications
+    SET name = %(name)s, comments = %(comments)s, updated_at = %(now)s, version = version + 1
+    WHERE id = %(id)s AND {IF_MATCH}
     RETURNING {COLUMNS}
 )
 SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM a
 """
 
-DELETE = "DELETE FROM applications WHERE id = %(id)s RETURNING id"
+DELETE = f"DELETE FROM applications WHERE id = %(id)s AND {IF_MATCH} RETURNING id"
 
 NAME_TAKEN = "An application with this name exists."
 MISSING = "No application has this id."
@@ -74,18 +80,28 @@ def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None)
     return pages.split(cur.fetchall(), limit)
 
 
-def update(cur, id: str, *, name: str, comments: str | None) -> Row:
+def update(cur, id: str, *, name: str, comments: str | None, versions: list[int] | None = None) -> Row:
     try:
-        cur.execute(UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC)})
+        cur.execute(UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC),
+                             "versions": versions})
     except psycopg2.errors.UniqueViolation:
         raise Conflict(NAME_TAKEN) from None
     row = cur.fetchone()
     if row is None:
-        raise NotFound(MISSING)
+        _missing_or_stale(cur, id)
     return row
 
 
-def delete(cur, id: str) -> None:
-    cur.execute(DELETE, {"id": id})
+def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
+    cur.execute(DELETE, {"id": id, "versions": versions})
     if cur.fetchone() is None:
+        _missing_or_stale(cur, id)
+
+
+def _missing_or_stale(cur, id: str) -> None:
+    """A conditional write touched no row: say whether the row is gone (404) or was changed (412)."""
+    cur.execute(SELECT_VERSION, {"id": id})
+    row = cur.fetchone()
+    if row is None:
         raise NotFound(MISSING)
+    raise PreconditionFailed(etags.make(id, row["version"]))

@@ -1,4 +1,9 @@
-"""SQL for configurations. Every function takes a cursor first and owns no connection."""
+"""SQL for configurations and their revisions. Every function takes a cursor first and owns no connection.
+
+Every create, update and restore writes the configuration and its revision in one statement. Creating or
+deleting a configuration bumps its application's version, since the application's representation (its
+`configuration_ids`) changed.
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -6,21 +11,38 @@ from typing import Any
 import psycopg2.errors
 from psycopg2.extras import Json
 
+import etags
 import pages
 import ulids
-from problems import Conflict, NotFound, Unprocessable
+from problems import Conflict, NotFound, PreconditionFailed, Unprocessable
 
 Row = dict[str, Any]
 
-COLUMNS = "id, application_id, name, comments, config, created_at, updated_at"
-
-INSERT = f"""
-INSERT INTO configurations (id, application_id, name, comments, config, created_at, updated_at)
-VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s, %(now)s, %(now)s)
-RETURNING {COLUMNS}
+COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
+REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at"
+IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
+# Appended to a CTE named `c` that returns a changed configuration: records its revision, answers the row.
+WITH_REVISION = f"""
+, r AS (
+    INSERT INTO configuration_revisions ({REVISION_COLUMNS})
+    SELECT id, version, name, comments, config, updated_at FROM c
+)
+SELECT {COLUMNS} FROM c
 """
 
+INSERT = f"""
+WITH a AS (
+    UPDATE applications SET version = version + 1 WHERE id = %(application_id)s RETURNING id
+), c AS (
+    INSERT INTO configurations ({COLUMNS})
+    SELECT %(id)s, a.id, %(name)s, %(comments)s, %(config)s, %(now)s, %(now)s, 1 FROM a
+    RETURNING {COLUMNS}
+)
+""" + WITH_REVISION
+
 SELECT_ONE = f"SELECT {COLUMNS} FROM configurations WHERE id = %(id)s"
+
+SELECT_VERSION = "SELECT version FROM configurations WHERE id = %(id)s"
 
 APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
@@ -34,16 +56,49 @@ LIMIT %(limit)s
 """
 
 UPDATE = f"""
-UPDATE configurations SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s
-WHERE id = %(id)s
-RETURNING {COLUMNS}
+WITH c AS (
+    UPDATE configurations c
+    SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s, version = c.version + 1
+    WHERE c.id = %(id)s AND {IF_MATCH}
+    RETURNING {COLUMNS}
+)
+""" + WITH_REVISION
+
+RESTORE = f"""
+WITH source AS (
+    SELECT name, comments, config FROM configuration_revisions
+    WHERE configuration_id = %(id)s AND version = %(revision)s
+), c AS (
+    UPDATE configurations c
+    SET name = s.name, comments = s.comments, config = s.config, updated_at = %(now)s, version = c.version + 1
+    FROM source s
+    WHERE c.id = %(id)s AND {IF_MATCH}
+    RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
+)
+""" + WITH_REVISION
+
+DELETE = f"""
+WITH c AS (
+    DELETE FROM configurations c WHERE c.id = %(id)s AND {IF_MATCH} RETURNING application_id
+), a AS (
+    UPDATE applications SET version = version + 1 WHERE id IN (SELECT application_id FROM c)
+)
+SELECT application_id FROM c
 """
 
-DELETE = "DELETE FROM configurations WHERE id = %(id)s RETURNING id"
+SELECT_REVISIONS = f"""
+SELECT {REVISION_COLUMNS} FROM configuration_revisions
+WHERE configuration_id = %(id)s AND (%(cursor)s::int IS NULL OR version < %(cursor)s::int)
+ORDER BY version DESC
+LIMIT %(limit)s
+"""
+
+SELECT_REVISION = f"SELECT {REVISION_COLUMNS} FROM configuration_revisions WHERE configuration_id = %(id)s AND version = %(version)s"
 
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
 NO_APPLICATION = "No application has this id."
+NO_REVISION = "This configuration has no revision with this version."
 
 
 def create(cur, *, application_id: str, name: str, comments: str | None, config: dict[str, Any]) -> Row:
@@ -54,9 +109,10 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
         cur.execute(INSERT, params)
     except psycopg2.errors.UniqueViolation:
         raise Conflict(NAME_TAKEN) from None
-    except psycopg2.errors.ForeignKeyViolation:
-        raise Unprocessable.at("/application_id", NO_APPLICATION) from None
-    return cur.fetchone()
+    row = cur.fetchone()
+    if row is None:
+        raise Unprocessable.at("/application_id", NO_APPLICATION)
+    return row
 
 
 def get(cur, id: str) -> Row:
@@ -77,19 +133,66 @@ def page_of_application(cur, application_id: str, *, limit: int, cursor: str | N
     return pages.split(cur.fetchall(), limit)
 
 
-def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any]) -> Row:
-    params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC)}
+def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
+           versions: list[int] | None = None) -> Row:
+    params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC),
+              "versions": versions}
     try:
         cur.execute(UPDATE, params)
     except psycopg2.errors.UniqueViolation:
         raise Conflict(NAME_TAKEN) from None
     row = cur.fetchone()
     if row is None:
-        raise NotFound(MISSING)
+        _missing_or_stale(cur, id)
     return row
 
 
-def delete(cur, id: str) -> None:
-    cur.execute(DELETE, {"id": id})
+def restore(cur, id: str, revision: int, *, versions: list[int] | None = None) -> Row:
+    """Make revision `revision`'s content current, as a new version and a new revision."""
+    try:
+        cur.execute(RESTORE, {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions})
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(NAME_TAKEN) from None
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(SELECT_REVISION, {"id": id, "version": revision})
+        if cur.fetchone() is None:
+            _missing_or_stale(cur, id, otherwise=NotFound(NO_REVISION))
+        _missing_or_stale(cur, id)
+    return row
+
+
+def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
+    cur.execute(DELETE, {"id": id, "versions": versions})
     if cur.fetchone() is None:
+        _missing_or_stale(cur, id)
+
+
+def revisions(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
+    """One page of a configuration's revisions, newest first, and the next cursor (None on the last page)."""
+    get_version(cur, id)
+    cur.execute(SELECT_REVISIONS, {"id": id, "cursor": cursor, "limit": limit + 1})
+    return pages.split(cur.fetchall(), limit, key="version")
+
+
+def revision(cur, id: str, version: int) -> Row:
+    cur.execute(SELECT_REVISION, {"id": id, "version": version})
+    row = cur.fetchone()
+    if row is None:
+        get_version(cur, id)
+        raise NotFound(NO_REVISION)
+    return row
+
+
+def get_version(cur, id: str) -> int:
+    cur.execute(SELECT_VERSION, {"id": id})
+    row = cur.fetchone()
+    if row is None:
         raise NotFound(MISSING)
+    return row["version"]
+
+
+def _missing_or_stale(cur, id: str, otherwise: Exception | None = None) -> None:
+    """A conditional write touched no row: the row is gone (404), or `otherwise`, or it was changed (412)."""
+    version = get_version(cur, id)
+    raise otherwise or PreconditionFailed(etags.make(id, version))

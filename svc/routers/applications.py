@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter, Response
 
+import etags
 import models
-from deps import Cursor, DatabaseDep, IdPath, Limit, NameQuery
-from payloads import check_storable, reply
+from deps import Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, Limit, NameQuery, SettingsDep
+from payloads import check_storable, not_modified, reply
 from repositories import applications
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -14,34 +15,41 @@ router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 async def create_application(body: models.ApplicationCreate, db: DatabaseDep) -> Response:
     check_storable(body.model_dump())
     row = await db.run(applications.create, name=body.name.root, comments=_comments(body.comments))
-    location = f"{router.prefix}/{row['id']}"
-    return reply(models.Application.model_validate(row), 201, {"Location": location})
+    headers = {"Location": f"{router.prefix}/{row['id']}", "ETag": etags.make(row["id"], row["version"])}
+    return reply(models.Application.model_validate(row), 201, headers)
 
 
 @router.get("")
 async def list_applications(db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
-    rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=name,
-                                     transaction=False)
+    rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=name, transaction=False)
     return reply(models.ApplicationPage.model_validate({"items": rows, "next_cursor": next_cursor}))
 
 
 @router.get("/{id}")
-async def get_application(id: IdPath, db: DatabaseDep) -> Response:
+async def get_application(id: IdPath, db: DatabaseDep, if_none_match: IfNoneMatch = None) -> Response:
     row = await db.run(applications.get, id, transaction=False)
-    return reply(models.Application.model_validate(row))
+    etag = etags.make(id, row["version"])
+    if etags.none_match(if_none_match, etag):
+        return not_modified(etag)
+    return reply(models.Application.model_validate(row), headers={"ETag": etag})
 
 
 @router.put("/{id}")
-async def update_application(id: IdPath, body: models.ApplicationUpdate, db: DatabaseDep) -> Response:
+async def update_application(id: IdPath, body: models.ApplicationUpdate, db: DatabaseDep, settings: SettingsDep,
+                             if_match: IfMatch = None) -> Response:
     check_storable(body.model_dump())
-    row = await db.run(applications.update, id, name=body.name.root, comments=_comments(body.comments))
-    return reply(models.Application.model_validate(row))
+    versions = etags.versions(if_match, id, required=settings.require_if_match)
+    row = await db.run(applications.update, id, name=body.name.root, comments=_comments(body.comments),
+                       versions=versions)
+    return reply(models.Application.model_validate(row), headers={"ETag": etags.make(id, row["version"])})
 
 
 @router.delete("/{id}", status_code=204)
-async def delete_application(id: IdPath, db: DatabaseDep) -> Response:
-    await db.run(applications.delete, id)
+async def delete_application(id: IdPath, db: DatabaseDep, settings: SettingsDep,
+                             if_match: IfMatch = None) -> Response:
+    versions = etags.versions(if_match, id, required=settings.require_if_match)
+    await db.run(applications.delete, id, versions=versions)
     return Response(status_code=204)
 
 

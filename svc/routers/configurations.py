@@ -1,47 +1,86 @@
-"""Handlers of the `configurations` tag."""
+"""Handlers of the `configurations` tag: configurations, their revisions, and restore."""
 
 from fastapi import APIRouter, Response
 
+import etags
 import models
-from deps import Cursor, DatabaseDep, IdPath, Limit, NameQuery
-from payloads import check_storable, reply
+from deps import (Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, Limit, NameQuery, RevisionCursor, SettingsDep,
+                  VersionPath)
+from payloads import check_storable, not_modified, reply
 from repositories import configurations
 
 router = APIRouter(tags=["configurations"])
 PREFIX = "/api/v1/configurations"
 
 
+def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    return reply(models.Configuration.model_validate(row), status, headers)
+
+
+def _comments(comments: models.Comments | None) -> str | None:
+    return None if comments is None else comments.root
+
+
 @router.post(PREFIX)
 async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep) -> Response:
     check_storable(body.model_dump())
     row = await db.run(configurations.create, application_id=str(body.application_id), name=body.name.root,
-                       comments=None if body.comments is None else body.comments.root, config=body.config.root)
-    return reply(models.Configuration.model_validate(row), 201, {"Location": f"{PREFIX}/{row['id']}"})
+                       comments=_comments(body.comments), config=body.config.root)
+    return _reply(row, 201, {"Location": f"{PREFIX}/{row['id']}"})
 
 
 @router.get(PREFIX + "/{id}")
-async def get_configuration(id: IdPath, db: DatabaseDep) -> Response:
+async def get_configuration(id: IdPath, db: DatabaseDep, if_none_match: IfNoneMatch = None) -> Response:
     row = await db.run(configurations.get, id, transaction=False)
-    return reply(models.Configuration.model_validate(row))
+    etag = etags.make(id, row["version"])
+    if etags.none_match(if_none_match, etag):
+        return not_modified(etag)
+    return _reply(row)
 
 
 @router.put(PREFIX + "/{id}")
-async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db: DatabaseDep) -> Response:
+async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db: DatabaseDep,
+                               settings: SettingsDep, if_match: IfMatch = None) -> Response:
     check_storable(body.model_dump())
-    row = await db.run(configurations.update, id, name=body.name.root,
-                       comments=None if body.comments is None else body.comments.root, config=body.config.root)
-    return reply(models.Configuration.model_validate(row))
+    versions = etags.versions(if_match, id, required=settings.require_if_match)
+    row = await db.run(configurations.update, id, name=body.name.root, comments=_comments(body.comments),
+                       config=body.config.root, versions=versions)
+    return _reply(row)
 
 
 @router.delete(PREFIX + "/{id}", status_code=204)
-async def delete_configuration(id: IdPath, db: DatabaseDep) -> Response:
-    await db.run(configurations.delete, id)
+async def delete_configuration(id: IdPath, db: DatabaseDep, settings: SettingsDep,
+                               if_match: IfMatch = None) -> Response:
+    versions = etags.versions(if_match, id, required=settings.require_if_match)
+    await db.run(configurations.delete, id, versions=versions)
     return Response(status_code=204)
 
 
 @router.get("/api/v1/applications/{id}/configurations")
 async def list_application_configurations(id: IdPath, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                                           name: NameQuery = None) -> Response:
-    rows, next_cursor = await db.run(configurations.page_of_application, id, limit=limit,
-                                     cursor=cursor, name=name, transaction=False)
+    rows, next_cursor = await db.run(configurations.page_of_application, id, limit=limit, cursor=cursor, name=name,
+                                     transaction=False)
     return reply(models.ConfigurationPage.model_validate({"items": rows, "next_cursor": next_cursor}))
+
+
+@router.get(PREFIX + "/{id}/revisions")
+async def list_configuration_revisions(id: IdPath, db: DatabaseDep, limit: Limit = 50,
+                                       cursor: RevisionCursor = None) -> Response:
+    rows, next_cursor = await db.run(configurations.revisions, id, limit=limit, cursor=cursor, transaction=False)
+    return reply(models.RevisionPage.model_validate({"items": rows, "next_cursor": next_cursor}))
+
+
+@router.get(PREFIX + "/{id}/revisions/{version}")
+async def get_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep) -> Response:
+    row = await db.run(configurations.revision, id, version, transaction=False)
+    return reply(models.Revision.model_validate(row))
+
+
+@router.post(PREFIX + "/{id}/revisions/{version}/restore")
+async def restore_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep, settings: SettingsDep,
+                                         if_match: IfMatch = None) -> Response:
+    versions = etags.versions(if_match, id, required=settings.require_if_match)
+    row = await db.run(configurations.restore, id, version, versions=versions)
+    return _reply(row)

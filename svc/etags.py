@@ -1,0 +1,52 @@
+"""Strong entity tags from id and version, and the `If-Match` / `If-None-Match` headers that name them."""
+
+from problems import PreconditionRequired
+
+ANY = "*"
+
+
+def make(id: str, version: int) -> str:
+    """The strong ETag of version `version` of resource `id`."""
+    return f'"{id}.{version}"'
+
+
+def tags(header: str) -> list[str]:
+    """The entity tags of a header value, weak ones as their opaque part (RFC 9110 weak comparison)."""
+    found = []
+    for part in header.split(","):
+        part = part.strip()
+        if part.startswith("W/"):
+            part = part[2:]
+        if part:
+            found.append(part)
+    return found
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """True when `If-None-Match` names `etag` (or `*`): the client's copy is current, answer 304."""
+    if header is None:
+        return False
+    found = tags(header)
+    return ANY in found or etag in found
+
+
+def versions(header: str | None, id: str, *, required: bool) -> list[int] | None:
+    """The versions of `id` that `If-Match` accepts; None when any will do (no header, or `*`).
+
+    An `If-Match` that names only other resources or malformed tags gives an empty list: nothing matches, 412.
+    """
+    if header is None:
+        if required:
+            raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
+        return None
+    found = tags(header)
+    if ANY in found:
+        return None
+    accepted = []
+    prefix = f'"{id}.'
+    for tag in found:
+        if tag.startswith(prefix) and tag.endswith('"'):
+            digits = tag[len(prefix):-1]
+            if digits.isascii() and digits.isdigit() and len(digits) <= 10:
+                accepted.append(int(digits))
+    return accepted

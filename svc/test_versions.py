@@ -1,0 +1,142 @@
+"""Versions, ETags, conditional requests, revisions and restore, API → database → API."""
+
+import pytest
+
+from test_integration import APPS, CONFIGS, assert_problem, create_app, create_config
+
+
+@pytest.fixture
+def config(client):
+    app = create_app(client)
+    return create_config(client, app["id"], "db", {"v": 1})
+
+
+def test_create_answers_version_1_and_its_etag(client, config):
+    assert config["version"] == 1
+    response = client.get(f"{CONFIGS}/{config['id']}")
+    assert response.headers["etag"] == f'"{config["id"]}.1"'
+
+
+def test_matching_if_match_writes_and_bumps_the_version(client, config, sql):
+    etag = client.get(f"{CONFIGS}/{config['id']}").headers["etag"]
+    response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}},
+                          headers={"If-Match": etag})
+    assert response.status_code == 200
+    assert response.json()["version"] == 2 and response.headers["etag"] == f'"{config["id"]}.2"'
+    sql.execute("SELECT version, config FROM configurations WHERE id = %s", (config["id"],))
+    assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
+
+
+def test_stale_if_match_is_412_with_the_current_etag_and_changes_nothing(client, config, sql):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    stale = f'"{config["id"]}.1"'
+    response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 3}},
+                          headers={"If-Match": stale})
+    assert_problem(response, 412)
+    assert response.headers["etag"] == f'"{config["id"]}.2"'
+    sql.execute("SELECT version, config FROM configurations WHERE id = %s", (config["id"],))
+    assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
+    assert_problem(client.delete(f"{CONFIGS}/{config['id']}", headers={"If-Match": stale}), 412)
+    assert client.get(f"{CONFIGS}/{config['id']}").status_code == 200
+
+
+def test_if_none_match_is_304_without_a_body_until_it_changes(client, config):
+    etag = client.get(f"{CONFIGS}/{config['id']}").headers["etag"]
+    response = client.get(f"{CONFIGS}/{config['id']}", headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.content == b"" and response.headers["etag"] == etag
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    assert client.get(f"{CONFIGS}/{config['id']}", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_application_etag_follows_its_configurations(client):
+    app = create_app(client)
+    etag = client.get(f"{APPS}/{app['id']}").headers["etag"]
+    assert client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag}).status_code == 304
+    create_config(client, app["id"])
+    changed = client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and len(changed.json()["configuration_ids"]) == 1
+
+
+def test_application_writes_honour_if_match(client):
+    app = create_app(client)
+    stale = f'"{app["id"]}.9"'
+    assert_problem(client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": stale}), 412)
+    assert_problem(client.delete(f"{APPS}/{app['id']}", headers={"If-Match": stale}), 412)
+    ok = client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": f'"{app["id"]}.1"'})
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+    assert client.delete(f"{APPS}/{app['id']}", headers={"If-Match": "*"}).status_code == 204
+
+
+def test_if_match_is_required_when_configured(settings, clean):
+    from fastapi.testclient import TestClient
+
+    from main import create_app as make
+
+    with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
+        app = create_app(strict)
+        assert_problem(strict.put(f"{APPS}/{app['id']}", json={"name": "x"}), 428)
+        assert_problem(strict.delete(f"{APPS}/{app['id']}"), 428)
+        assert strict.put(f"{APPS}/{app['id']}", json={"name": "x"},
+                          headers={"If-Match": f'"{app["id"]}.1"'}).status_code == 200
+
+
+def test_every_change_writes_a_revision_newest_first(client, config):
+    for v in (2, 3):
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+    page = client.get(f"{CONFIGS}/{config['id']}/revisions").json()
+    assert [(r["version"], r["config"]) for r in page["items"]] == [(3, {"v": 3}), (2, {"v": 2}), (1, {"v": 1})]
+    assert page["next_cursor"] is None
+    one = client.get(f"{CONFIGS}/{config['id']}/revisions/2").json()
+    assert one["config"] == {"v": 2} and one["configuration_id"] == config["id"]
+
+
+def test_revisions_paginate(client, config):
+    for v in range(2, 8):
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.get(f"{CONFIGS}/{config['id']}/revisions", params=params).json()
+        seen += [r["version"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+
+
+def test_restore_makes_a_new_version_equal_to_the_restored_content(client, config):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db-renamed", "config": {"v": 2}, "comments": "c"})
+    response = client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore", headers={"If-Match": f'"{config["id"]}.2"'})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["version"], body["name"], body["config"], body["comments"]) == (3, "db", {"v": 1}, None)
+    assert response.headers["etag"] == f'"{config["id"]}.3"'
+    history = client.get(f"{CONFIGS}/{config['id']}/revisions").json()["items"]
+    assert [r["version"] for r in history] == [3, 2, 1] and history[0]["config"] == history[2]["config"]
+
+
+def test_restore_with_stale_if_match_is_412(client, config):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    response = client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore", headers={"If-Match": f'"{config["id"]}.1"'})
+    assert_problem(response, 412)
+
+
+def test_unknown_revision_or_configuration_is_404(client, config):
+    assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/9"), 404)
+    assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/9/restore"), 404)
+    missing = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+    assert_problem(client.get(f"{CONFIGS}/{missing}/revisions"), 404)
+    assert_problem(client.get(f"{CONFIGS}/{missing}/revisions/1"), 404)
+    assert_problem(client.post(f"{CONFIGS}/{missing}/revisions/1/restore"), 404)
+
+
+def test_restoring_a_name_taken_since_is_409(client, config):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "renamed", "config": {}})
+    create_config(client, config["application_id"], "db")
+    assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 409)
+
+
+def test_deleting_a_configuration_deletes_its_revisions(client, config, sql):
+    client.delete(f"{CONFIGS}/{config['id']}")
+    sql.execute("SELECT count(*) AS n FROM configuration_revisions")
+    assert sql.fetchone()["n"] == 0
