@@ -83,41 +83,52 @@ def client(settings: Settings, clean: None) -> Iterator[TestClient]:
         yield test_client
 
 
+def start_service(database_url: str, workers: int = 1, **settings: str) -> tuple[str, subprocess.Popen]:
+    """uvicorn on a free loopback port, on the tests' database: its base URL and process, once it is healthy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **settings}
+    env.pop("PYENV_VERSION", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)],
+        cwd=os.path.dirname(__file__), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return base, server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_service(server)
+            pytest.fail("the service did not start: " + server.stderr.read().decode())
+        time.sleep(0.1)
+
+
+def stop_service(server: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @pytest.fixture
 def serve(database_url: str) -> Iterator:
-    """Start uvicorn on a free loopback port, on the tests' database; every server is stopped by PID afterwards."""
+    """Start services with `serve(workers=1, **settings)`; each is stopped by PID after the test."""
     servers: list[subprocess.Popen] = []
 
     def start(workers: int = 1, **settings: str) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **settings}
-        env.pop("PYENV_VERSION", None)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            cwd=os.path.dirname(__file__), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        base, server = start_service(database_url, workers, **settings)
         servers.append(server)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the service did not start: " + (server.stderr.read().decode() if server.poll() else ""))
-            time.sleep(0.1)
+        return base
 
     yield start
     for server in servers:
-        server.terminate()
-    for server in servers:
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_service(server)

@@ -1,5 +1,7 @@
 """schemathesis against the live service: every operation of openapi/openapi.yaml, every check, all phases."""
 
+import os
+import secrets
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,9 +15,12 @@ SPEC = HERE.parent / "openapi" / "openapi.yaml"
 REPORT = HERE / "reports" / "schemathesis-junit.xml"
 
 
+KEY = "schemathesis-" + secrets.token_urlsafe(24)
+
+
 @pytest.fixture
 def live_service(serve, clean):
-    return serve()
+    return serve(API_KEYS=f"schemathesis:rw:{KEY}")
 
 
 def _operations() -> set[str]:
@@ -30,7 +35,8 @@ def test_schemathesis_finds_no_failure_and_tests_every_operation(live_service):
     # Settings (seed, examples, phases, checks, NUL bytes, the reviewed baseline) are in schemathesis.toml.
     command = [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", live_service,
                "--report", "junit", "--report-junit-path", str(REPORT), "--no-color"]
-    result = subprocess.run(command, cwd=HERE, capture_output=True, text=True, timeout=1800)
+    env = {**os.environ, "CONFIG_SERVICE_API_KEY": KEY}
+    result = subprocess.run(command, cwd=HERE, env=env, capture_output=True, text=True, timeout=1800)
     summary = result.stdout[result.stdout.find("SUMMARY"):]
     print(summary)
     assert result.returncode == 0, result.stdout[-20000:]

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 
 from database import Database
+from problems import UnsupportedMediaType
 from settings import Settings
 from ulids import PATTERN
 
@@ -17,8 +18,25 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_actor(request: Request) -> str | None:
+    """The name of the API key that made the request; None when the API is open."""
+    return request.scope.get("state", {}).get("api_key")
+
+
+def require_json(request: Request) -> None:
+    """A body that says what it is must say JSON (`application/json` or `+json`); no Content-Type is taken as JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Actor = Annotated[str | None, Depends(get_actor)]
+JsonBody = Depends(require_json)
 IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
 IfNoneMatch = Annotated[str | None, Header(description="Answer 304 when the current ETag is one of these.")]
 VersionPath = Annotated[int, Path(ge=1, le=2147483647, description="A version of the configuration.")]

@@ -10,13 +10,20 @@ from typing import Any
 
 import yaml
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import logs
 import problems
 import settings as settings_module
+from auth import Authenticate
 from database import Database
+from edge import Edge
 from routers import applications, configurations, health
 
+ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
 CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 log = logging.getLogger("config_service")
 
@@ -45,6 +52,8 @@ class StripTrailingSlash:
 def create_app(config: settings_module.Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not config.keys:
+            log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
         database = Database(config)
         await asyncio.get_running_loop().run_in_executor(database.executor, database.warm)
         app.state.database = database
@@ -60,20 +69,24 @@ def create_app(config: settings_module.Settings) -> FastAPI:
     problems.install(app)
     for module in (applications, configurations, health):
         app.include_router(module.router)
+    # Added innermost first: Edge sees every request and every answer; CORS answers preflights before auth.
     app.add_middleware(StripTrailingSlash)
+    app.add_middleware(Authenticate, keys=config.keys)
+    if config.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.origins, allow_methods=list(ALLOWED_METHODS),
+                           allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
+                           max_age=600)
+    app.add_middleware(Edge, max_body_bytes=config.max_body_bytes)
     return app
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
 settings = settings_module.load()
-_configure_logging(settings.log_level)
+logs.configure(settings.log_level)
 app = create_app(settings)
 
 
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run("main:app", host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run("main:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
+                access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)

@@ -62,3 +62,25 @@ def test_trailing_slash_is_the_same_resource_not_a_redirect(client):
 
 def test_module_exports_an_app():
     assert main.app.title == "Config Service"
+
+
+def test_open_api_logs_one_warning_at_start(settings, caplog):
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    with caplog.at_level(logging.WARNING, logger="config_service"):
+        with TestClient(create_app(settings)):
+            pass
+    assert sum("no API keys" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_cors_answers_configured_origins_only(settings):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))) as client:
+        allowed = client.options("/api/v1/applications", headers={"Origin": "https://ui.example",
+                                                                  "Access-Control-Request-Method": "PUT"})
+        assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+        other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

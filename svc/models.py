@@ -251,6 +251,13 @@ class Revision(BaseModel):
     comments: Comments | None
     config: ConfigDocument
     created_at: Timestamp
+    created_by: Annotated[
+        str | None,
+        Field(
+            description='The name of the API key that made this revision; `null` when the service had no keys.',
+            max_length=64,
+        ),
+    ]
 
 
 class RevisionPage(BaseModel):
@@ -273,8 +280,9 @@ class ConfigDocument(
     root: Annotated[
         dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any],
         Field(
-            description='The configuration itself: a JSON object of name/value pairs; a value is any JSON value. No string in\nit, key or value, contains NUL.\n',
+            description='The configuration itself: a JSON object of name/value pairs; a value is any JSON value. No string in\nit, key or value, contains NUL. At most 1000 top-level keys; the request body nests at most 32 levels.\n',
             examples=[{'host': 'db.internal', 'port': 5432, 'ssl': True, 'replicas': ['db-r1', 'db-r2']}],
+            max_length=1000,
         ),
     ]
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 import models
-from payloads import check_storable, reply
+from payloads import check_body, check_storable, not_modified, reply
 from problems import Unprocessable
 
 
@@ -18,18 +18,40 @@ from problems import Unprocessable
 )
 def test_unstorable_text_is_refused_with_its_pointer(value, pointer):
     with pytest.raises(Unprocessable) as error:
-        check_storable(value)
+        check_storable(value, 32)
     assert error.value.errors[0]["pointer"] == pointer
 
 
 def test_surrogate_in_a_key_gives_an_encodable_pointer():
     with pytest.raises(Unprocessable) as error:
-        check_storable({"\udc00": 1})
+        check_storable({"\udc00": 1}, 32)
     error.value.errors[0]["pointer"].encode("utf-8")
 
 
 def test_ordinary_json_passes():
-    check_storable({"a": [1, 2.5, True, None, {"b": "żółw ✓ 🐢"}], "": ""})
+    check_storable({"a": [1, 2.5, True, None, {"b": "żółw ✓ 🐢"}], "": ""}, 32)
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_depth_is_limited_counting_the_outermost_container():
+    check_storable(nested(32), 32)
+    with pytest.raises(Unprocessable) as error:
+        check_storable(nested(33), 32)
+    assert error.value.errors[0]["pointer"] == "/0" * 32
+
+
+def test_check_body_limits_top_level_config_keys():
+    body = models.ConfigurationUpdate.model_validate({"name": "n", "config": {str(i): i for i in range(5)}})
+    assert check_body(body, max_depth=32, max_config_keys=5)["config"]["4"] == 4
+    with pytest.raises(Unprocessable) as error:
+        check_body(body, max_depth=32, max_config_keys=4)
+    assert error.value.errors[0]["pointer"] == "/config"
 
 
 def test_reply_serializes_the_model_once_as_json():
@@ -37,3 +59,8 @@ def test_reply_serializes_the_model_once_as_json():
     assert response.status_code == 201 and response.headers["x-a"] == "b"
     assert response.media_type == "application/json"
     assert json.loads(response.body) == {"status": "ok", "database": "ok"}
+
+
+def test_not_modified_has_the_etag_and_no_body():
+    response = not_modified('"x.1"')
+    assert response.status_code == 304 and response.headers["etag"] == '"x.1"' and response.body == b""

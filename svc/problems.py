@@ -1,6 +1,5 @@
 """Errors as RFC 9457 problem details: the domain error types and the handlers that answer them."""
 
-import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -9,8 +8,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-
-log = logging.getLogger("config_service")
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://config-service.dev/problems/"
@@ -63,6 +60,10 @@ class PreconditionRequired(ProblemError):
     status, title, slug = 428, "Precondition Required", "precondition-required"
 
 
+class UnsupportedMediaType(ProblemError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 
@@ -83,9 +84,13 @@ def problem(status: int, title: str, slug: str, *, detail: str | None = None, in
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
+def quote_path(path: str) -> str:
+    """A path as a URI reference: percent-encoded, whatever characters the client sent."""
+    return quote(path, safe="/-._~!$&'()*+,;=:@")
+
+
 def instance_of(request: Request) -> str:
-    """The request's path as a URI reference: percent-encoded, whatever bytes the client sent."""
-    return quote(request.url.path, safe="/-._~!$&'()*+,;=:@")
+    return quote_path(request.url.path)
 
 
 def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -130,19 +135,29 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+HTTP_ERRORS = {
+    400: ("Bad Request", "malformed-request", "The request body cannot be read."),
+    404: ("Not Found", "not-found", "No such resource."),
+    405: ("Method Not Allowed", "method-not-allowed", "The method is not allowed on this resource."),
+    413: ("Content Too Large", "too-large", "The request body is too large."),
+}
+
+
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:
         headers["Allow"] = allowed_methods(request)
-    titles = {404: ("Not Found", "not-found"), 405: ("Method Not Allowed", "method-not-allowed")}
-    title, slug = titles.get(exc.status_code, ("Error", "http-error"))
-    detail = {404: "No such resource.", 405: "The method is not allowed on this resource."}.get(exc.status_code)
-    return problem(exc.status_code, title, slug, detail=detail, instance=instance_of(request),
-                   headers=headers)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI reports a body json.loads could not nest into as unreadable; it is readable, only too deep.
+        return problem(422, Unprocessable.title, Unprocessable.slug, detail="The JSON is nested too deeply.",
+                       instance=instance_of(request), errors=[{"pointer": "", "message": "nested too deeply"}])
+    title, slug, detail = HTTP_ERRORS.get(exc.status_code, ("Error", "http-error", None))
+    return problem(exc.status_code, title, slug, detail=detail, instance=instance_of(request), headers=headers)
 
 
 async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Starlette's outermost middleware answers with this, then re-raises to `edge.Edge`, which logs the error
+    # with the request id. Nothing of the exception reaches the client.
     return problem(500, ProblemError.title, ProblemError.slug, detail="An unexpected error occurred.",
                    instance=instance_of(request))
 

@@ -1,10 +1,13 @@
 """Service settings, read once from the environment and `.env`."""
 
 import sys
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PostgresDsn, ValidationError, model_validator
+from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import auth
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
@@ -23,15 +26,48 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000)
     lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000)
     require_if_match: bool = False
+    # API keys: "name:rw:secret,name:ro:secret" and/or a file of such lines. None: the API is open.
+    api_keys: SecretStr = SecretStr("")
+    api_keys_file: Path | None = None
+    # Input limits.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_json_depth: int = Field(default=32, ge=2, le=200)
+    max_config_keys: int = Field(default=1000, ge=1, le=100_000)
+    # Browser origins allowed by CORS, comma-separated; empty: CORS is off.
+    cors_origins: str = ""
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # Seconds in-flight requests get to finish after SIGTERM.
+    shutdown_grace_seconds: int = Field(default=10, ge=0, le=600)
+
+    _keys: tuple[auth.ApiKey, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":
         if self.pool_max < self.pool_min:
             raise ValueError(f"POOL_MAX ({self.pool_max}) must be at least POOL_MIN ({self.pool_min})")
         return self
+
+    @model_validator(mode="after")
+    def _read_keys(self) -> "Settings":
+        try:
+            self._keys = auth.load(self.api_keys.get_secret_value(), self.api_keys_file)
+        except OSError as error:
+            raise ValueError(f"API_KEYS_FILE cannot be read: {error.strerror}") from None
+        except ValueError as error:
+            raise ValueError(f"API_KEYS: {error}") from None
+        return self
+
+    @property
+    def keys(self) -> tuple[auth.ApiKey, ...]:
+        """The configured API keys; empty when the API is open."""
+        return self._keys
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 def describe(error: ValidationError) -> str:

@@ -47,3 +47,30 @@ def test_invalid_setting_stops_start_up_with_one_line_naming_it(monkeypatch, cap
     assert named in message
     assert "\n" not in message
     assert "Traceback" not in message
+
+
+def test_api_keys_are_read_and_kept_secret(monkeypatch):
+    monkeypatch.setenv("API_KEYS", "ci:rw:0123456789abcdef-secret")
+    config = Settings()
+    assert [k.name for k in config.keys] == ["ci"]
+    assert "0123456789abcdef-secret" not in repr(config) and "0123456789abcdef-secret" not in str(config)
+
+
+def test_bad_api_keys_stop_start_up_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("API_KEYS", "ci:rw:short")
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    assert "API_KEYS" in str(stopped.value.code) and "short" not in str(stopped.value.code)
+
+
+def test_unreadable_key_file_stops_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("API_KEYS_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    assert "API_KEYS_FILE" in str(stopped.value.code)
+
+
+def test_cors_origins_are_a_comma_separated_list():
+    assert Settings(cors_origins=" https://a.example , https://b.example,").origins == ["https://a.example",
+                                                                                        "https://b.example"]
+    assert Settings().origins == []

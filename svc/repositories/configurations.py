@@ -19,13 +19,13 @@ from problems import Conflict, NotFound, PreconditionFailed, Unprocessable
 Row = dict[str, Any]
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
-REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at"
+REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
 IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
 # Appended to a CTE named `c` that returns a changed configuration: records its revision, answers the row.
 WITH_REVISION = f"""
 , r AS (
     INSERT INTO configuration_revisions ({REVISION_COLUMNS})
-    SELECT id, version, name, comments, config, updated_at FROM c
+    SELECT id, version, name, comments, config, updated_at, %(actor)s FROM c
 )
 SELECT {COLUMNS} FROM c
 """
@@ -101,10 +101,11 @@ NO_APPLICATION = "No application has this id."
 NO_REVISION = "This configuration has no revision with this version."
 
 
-def create(cur, *, application_id: str, name: str, comments: str | None, config: dict[str, Any]) -> Row:
+def create(cur, *, application_id: str, name: str, comments: str | None, config: dict[str, Any],
+           actor: str | None = None) -> Row:
     now = datetime.now(UTC)
     params = {"id": ulids.new(now), "application_id": application_id, "name": name, "comments": comments,
-              "config": Json(config), "now": now}
+              "config": Json(config), "now": now, "actor": actor}
     try:
         cur.execute(INSERT, params)
     except psycopg2.errors.UniqueViolation:
@@ -134,9 +135,9 @@ def page_of_application(cur, application_id: str, *, limit: int, cursor: str | N
 
 
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
-           versions: list[int] | None = None) -> Row:
+           versions: list[int] | None = None, actor: str | None = None) -> Row:
     params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC),
-              "versions": versions}
+              "versions": versions, "actor": actor}
     try:
         cur.execute(UPDATE, params)
     except psycopg2.errors.UniqueViolation:
@@ -147,10 +148,11 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
     return row
 
 
-def restore(cur, id: str, revision: int, *, versions: list[int] | None = None) -> Row:
+def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
+    params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor}
     try:
-        cur.execute(RESTORE, {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions})
+        cur.execute(RESTORE, params)
     except psycopg2.errors.UniqueViolation:
         raise Conflict(NAME_TAKEN) from None
     row = cur.fetchone()

@@ -4,17 +4,17 @@ from fastapi import APIRouter, Response
 
 import etags
 import models
-from deps import Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, Limit, NameQuery, SettingsDep
-from payloads import check_storable, not_modified, reply
+from deps import Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, JsonBody, Limit, NameQuery, SettingsDep
+from payloads import check_body, not_modified, reply
 from repositories import applications
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
 
-@router.post("")
-async def create_application(body: models.ApplicationCreate, db: DatabaseDep) -> Response:
-    check_storable(body.model_dump())
-    row = await db.run(applications.create, name=body.name.root, comments=_comments(body.comments))
+@router.post("", dependencies=[JsonBody])
+async def create_application(body: models.ApplicationCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
+    data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
+    row = await db.run(applications.create, name=data["name"], comments=data["comments"])
     headers = {"Location": f"{router.prefix}/{row['id']}", "ETag": etags.make(row["id"], row["version"])}
     return reply(models.Application.model_validate(row), 201, headers)
 
@@ -35,13 +35,12 @@ async def get_application(id: IdPath, db: DatabaseDep, if_none_match: IfNoneMatc
     return reply(models.Application.model_validate(row), headers={"ETag": etag})
 
 
-@router.put("/{id}")
+@router.put("/{id}", dependencies=[JsonBody])
 async def update_application(id: IdPath, body: models.ApplicationUpdate, db: DatabaseDep, settings: SettingsDep,
                              if_match: IfMatch = None) -> Response:
-    check_storable(body.model_dump())
+    data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
     versions = etags.versions(if_match, id, required=settings.require_if_match)
-    row = await db.run(applications.update, id, name=body.name.root, comments=_comments(body.comments),
-                       versions=versions)
+    row = await db.run(applications.update, id, name=data["name"], comments=data["comments"], versions=versions)
     return reply(models.Application.model_validate(row), headers={"ETag": etags.make(id, row["version"])})
 
 
@@ -51,7 +50,3 @@ async def delete_application(id: IdPath, db: DatabaseDep, settings: SettingsDep,
     versions = etags.versions(if_match, id, required=settings.require_if_match)
     await db.run(applications.delete, id, versions=versions)
     return Response(status_code=204)
-
-
-def _comments(comments: models.Comments | None) -> str | None:
-    return None if comments is None else comments.root

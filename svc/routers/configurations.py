@@ -4,9 +4,9 @@ from fastapi import APIRouter, Response
 
 import etags
 import models
-from deps import (Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, Limit, NameQuery, RevisionCursor, SettingsDep,
-                  VersionPath)
-from payloads import check_storable, not_modified, reply
+from deps import (Actor, Cursor, DatabaseDep, IdPath, IfMatch, IfNoneMatch, JsonBody, Limit, NameQuery,
+                  RevisionCursor, SettingsDep, VersionPath)
+from payloads import check_body, not_modified, reply
 from repositories import configurations
 
 router = APIRouter(tags=["configurations"])
@@ -18,15 +18,12 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
     return reply(models.Configuration.model_validate(row), status, headers)
 
 
-def _comments(comments: models.Comments | None) -> str | None:
-    return None if comments is None else comments.root
-
-
-@router.post(PREFIX)
-async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep) -> Response:
-    check_storable(body.model_dump())
-    row = await db.run(configurations.create, application_id=str(body.application_id), name=body.name.root,
-                       comments=_comments(body.comments), config=body.config.root)
+@router.post(PREFIX, dependencies=[JsonBody])
+async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep, settings: SettingsDep,
+                               actor: Actor) -> Response:
+    data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
+    row = await db.run(configurations.create, application_id=str(data["application_id"]), name=data["name"],
+                       comments=data["comments"], config=data["config"], actor=actor)
     return _reply(row, 201, {"Location": f"{PREFIX}/{row['id']}"})
 
 
@@ -39,13 +36,13 @@ async def get_configuration(id: IdPath, db: DatabaseDep, if_none_match: IfNoneMa
     return _reply(row)
 
 
-@router.put(PREFIX + "/{id}")
+@router.put(PREFIX + "/{id}", dependencies=[JsonBody])
 async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db: DatabaseDep,
-                               settings: SettingsDep, if_match: IfMatch = None) -> Response:
-    check_storable(body.model_dump())
+                               settings: SettingsDep, actor: Actor, if_match: IfMatch = None) -> Response:
+    data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
     versions = etags.versions(if_match, id, required=settings.require_if_match)
-    row = await db.run(configurations.update, id, name=body.name.root, comments=_comments(body.comments),
-                       config=body.config.root, versions=versions)
+    row = await db.run(configurations.update, id, name=data["name"], comments=data["comments"],
+                       config=data["config"], versions=versions, actor=actor)
     return _reply(row)
 
 
@@ -80,7 +77,7 @@ async def get_configuration_revision(id: IdPath, version: VersionPath, db: Datab
 
 @router.post(PREFIX + "/{id}/revisions/{version}/restore")
 async def restore_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep, settings: SettingsDep,
-                                         if_match: IfMatch = None) -> Response:
+                                         actor: Actor, if_match: IfMatch = None) -> Response:
     versions = etags.versions(if_match, id, required=settings.require_if_match)
-    row = await db.run(configurations.restore, id, version, versions=versions)
+    row = await db.run(configurations.restore, id, version, versions=versions, actor=actor)
     return _reply(row)

@@ -1,0 +1,113 @@
+"""The outermost middleware: request ids, the access log, security headers, the body size limit, and the
+last-resort answer to an unexpected error. Pure ASGI, so a request pays for it once."""
+
+import logging
+import re
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import problems
+import ulids
+
+access = logging.getLogger("config_service.access")
+log = logging.getLogger("config_service")
+
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+def request_id(scope: Scope) -> str:
+    """The client's `X-Request-ID` when it is sane (1-128 of [A-Za-z0-9._:-]), else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return ulids.new_now()
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        method = scope["method"]
+        extra = [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
+        if scope["path"].startswith("/api/"):
+            # GETs may be cached but must be revalidated (ETag); nothing else is stored.
+            extra.append((b"cache-control", b"no-cache" if method == "GET" else b"no-store"))
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                await _answer(problems.problem(413, "Content Too Large", "too-large",
+                                               detail="The request body is too large.",
+                                               instance=problems.quote_path(scope["path"])),
+                              scope, receive, send_with_headers)
+            else:
+                await self.app(scope, self._bounded(receive), send_with_headers)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"]})
+            if not response_started:
+                await _answer(problems.problem(500, "Internal Server Error", "internal",
+                                               detail="An unexpected error occurred.",
+                                               instance=problems.quote_path(scope["path"])),
+                              scope, receive, send_with_headers)
+        finally:
+            access.info("request", extra={"request_id": rid, "method": method, "path": scope["path"],
+                                          "status": status,
+                                          "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """`receive`, refusing a body that grows past the limit (chunked bodies have no Content-Length)."""
+        total = 0
+        limit = self.max_body_bytes
+
+        async def bounded() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > limit:
+                    raise BodyTooLarge()
+            return message
+
+        return bounded
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _answer(response, scope: Scope, receive: Receive, send: Send) -> None:
+    await response(scope, receive, send)

@@ -1,0 +1,65 @@
+import json
+import logging
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+import edge
+import problems
+
+
+@pytest.fixture
+def client():
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/api/v1/echo")
+    async def echo(request: Request):
+        return {"size": len(await request.body()), "request_id": request.state.request_id}
+
+    @app.get("/api/v1/crash")
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
+    return TestClient(edge.Edge(app, max_body_bytes=1024), raise_server_exceptions=False)
+
+
+def test_request_id_is_kept_when_sane_else_made(client):
+    assert client.post("/api/v1/echo", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = client.post("/api/v1/echo", headers={"X-Request-ID": "bad id \x7f" + "x" * 200})
+    assert made.headers["x-request-id"] != "abc-123" and len(made.headers["x-request-id"]) == 26
+    assert made.json()["request_id"] == made.headers["x-request-id"]
+
+
+def test_security_and_cache_headers(client):
+    response = client.post("/api/v1/echo")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_body_over_the_limit_is_413_with_or_without_content_length(client):
+    assert client.post("/api/v1/echo", content=b"x" * 1024).json()["size"] == 1024
+    declared = client.post("/api/v1/echo", content=b"x" * 1025)
+    assert declared.status_code == 413 and declared.headers["content-type"] == "application/problem+json"
+    chunked = client.post("/api/v1/echo", content=iter([b"x" * 600, b"x" * 600]))
+    assert chunked.status_code == 413
+
+
+def test_unexpected_error_is_a_bare_500_problem_with_the_request_id_logged(client, caplog):
+    with caplog.at_level(logging.ERROR, logger="config_service"):
+        response = client.get("/api/v1/crash", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500 and response.headers["x-request-id"] == "trace-me"
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+    assert json.loads(response.text)["title"] == "Internal Server Error"
+    assert any(getattr(r, "request_id", None) == "trace-me" for r in caplog.records)
+
+
+def test_one_access_line_per_request(client, caplog):
+    with caplog.at_level(logging.INFO, logger="config_service.access"):
+        client.post("/api/v1/echo", headers={"X-Request-ID": "line-1"})
+    lines = [r for r in caplog.records if r.name == "config_service.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line.request_id, line.method, line.path, line.status) == ("line-1", "POST", "/api/v1/echo", 200)
+    assert line.duration_ms >= 0
