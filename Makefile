@@ -5,7 +5,7 @@ unexport PYENV_VERSION
 SVC := cd svc &&
 UV_RUN := $(SVC) uv run --frozen python -m
 
-.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract clean generate
+.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults clean generate
 
 install:
 	$(SVC) uv sync --frozen
@@ -34,6 +34,9 @@ test-integration: install db-up
 
 test-contract: install db-up
 	$(UV_RUN) pytest contract_test.py --no-cov
+
+test-faults: install
+	$(UV_RUN) pytest faults_test.py --no-cov
 
 generate: install
 	$(SVC) uv run --frozen datamodel-codegen

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -84,17 +85,20 @@ def client(settings: Settings, clean: None) -> Iterator[TestClient]:
 
 
 def start_service(database_url: str, workers: int = 1, **settings: str) -> tuple[str, subprocess.Popen]:
-    """uvicorn on a free loopback port, on the tests' database: its base URL and process, once it is healthy."""
+    """The service on a free loopback port and the given database: its base URL and process, once healthy."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **settings}
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "HOST": "127.0.0.1",
+           "PORT": str(port), "WORKERS": str(workers), **settings}
     env.pop("PYENV_VERSION", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        cwd=os.path.dirname(__file__), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    # As `make run` starts it: `python -m main` reads host, port, workers and the shutdown grace from settings.
+    # Its log goes to a file: a pipe nobody reads fills up and blocks the server's event loop.
+    log = tempfile.NamedTemporaryFile(prefix="service-", suffix=".log", delete=False)
+    server = subprocess.Popen([sys.executable, "-m", "main"], cwd=os.path.dirname(__file__), env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    server.log_path = log.name  # type: ignore[attr-defined]
+    log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -105,18 +109,22 @@ def start_service(database_url: str, workers: int = 1, **settings: str) -> tuple
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             stop_service(server)
-            pytest.fail("the service did not start: " + server.stderr.read().decode())
+            pytest.fail("the service did not start: " + open(server.log_path).read()[-5000:])
         time.sleep(0.1)
 
 
 def stop_service(server: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    """SIGTERM, then SIGKILL if it has not exited within 15 s; its log file is removed."""
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    log_path = getattr(server, "log_path", None)
+    if log_path:
+        os.unlink(log_path)
 
 
 @pytest.fixture

@@ -78,9 +78,9 @@ class Database:
             raise ServiceUnavailable("No database connection became free in time.")
         try:
             return self.pool.getconn()
-        except psycopg2.Error:
+        except psycopg2.Error as error:
             self.slots.release()
-            log.warning("cannot connect to the database", exc_info=True)
+            log.warning("cannot connect to the database: %s", _first_line(error))
             raise ServiceUnavailable("The database is unavailable.") from None
         except BaseException:
             self.slots.release()
@@ -119,13 +119,13 @@ class Database:
             except TIMED_OUT:
                 self._give_back(conn, broken=False)
                 raise ServiceUnavailable("The database did not answer in time.") from None
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
                 self._give_back(conn, broken=True)
                 # A connection that died before commit left nothing behind: the work may run again, once,
                 # on a fresh connection (the usual case after a database restart: stale idle connections).
                 if stage == "work" and attempt == 1:
                     continue
-                log.warning("database connection failed", exc_info=True)
+                log.warning("database connection failed: %s", _first_line(error))
                 raise ServiceUnavailable("The database is unavailable.") from None
             except BaseException:
                 self._give_back(conn, broken=bool(conn.closed))
@@ -163,6 +163,17 @@ class Database:
             raise
         finally:
             await loop.run_in_executor(self.executor, lambda: self._give_back(conn, broken=broken))
+
+
+def _first_line(error: BaseException) -> str:
+    # A driver message can run to several lines; one is enough for the log, and none goes to the client.
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def unsafe_durability(cur: Any) -> list[str]:
+    """The settings under which the database could lose a commit it acknowledged ("fsync=off", ...)."""
+    cur.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')")
+    return sorted(f"{r['name']}={r['setting']}" for r in cur.fetchall() if r["setting"] == "off")
 
 
 def ping(cur: Any) -> bool:

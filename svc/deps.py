@@ -10,20 +10,20 @@ from settings import Settings
 from ulids import PATTERN
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_actor(request: Request) -> str | None:
+async def get_actor(request: Request) -> str | None:
     """The name of the API key that made the request; None when the API is open."""
     return request.scope.get("state", {}).get("api_key")
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """A body that says what it is must say JSON (`application/json` or `+json`); no Content-Type is taken as JSON."""
     content_type = request.headers.get("content-type")
     if content_type is None:

@@ -1,3 +1,4 @@
+import asyncio
 from types import SimpleNamespace
 
 from deps import get_database
@@ -6,4 +7,4 @@ from deps import get_database
 def test_the_database_comes_from_the_app_state():
     marker = object()
     request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=marker)))
-    assert get_database(request) is marker
+    assert asyncio.run(get_database(request)) is marker

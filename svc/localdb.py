@@ -55,8 +55,8 @@ def docker_available() -> bool:
 def find_bindir() -> Path | None:
     """The folder of the PostgreSQL server binaries: PATH, then `pg_config --bindir`, then Debian's layout."""
     found = shutil.which("pg_ctl")
-    if found and Path(found).with_name("initdb").exists():
-        return Path(found).parent
+    if found and Path(found).resolve().with_name("initdb").exists():
+        return Path(found).resolve().parent
     if shutil.which("pg_config"):
         try:
             out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
@@ -105,36 +105,46 @@ def wait_until_accepting(url: str, seconds: float = 60) -> None:
     raise LocalDbError(f"the database did not accept connections within {seconds:.0f} s")
 
 
-def running(bindir: Path) -> bool:
-    return DATA.exists() and _run([str(bindir / "pg_ctl"), "status", "-D", str(DATA)]).returncode == 0
+def running(bindir: Path, data: Path | None = None) -> bool:
+    data = data or DATA
+    return data.exists() and _run([str(bindir / "pg_ctl"), "status", "-D", str(data)]).returncode == 0
 
 
-def init_cluster(bindir: Path, user: str, password: str) -> None:
-    DATA.mkdir(mode=0o700)
-    _prepare_owner(DATA)
+def init_cluster(bindir: Path, user: str, password: str, data: Path | None = None) -> None:
+    data = data or DATA
+    data.mkdir(mode=0o700)
+    _prepare_owner(data)
     with tempfile.NamedTemporaryFile("w", delete=False, prefix="pwfile") as pwfile:
         pwfile.write(password + "\n")
     os.chmod(pwfile.name, 0o644)
     try:
-        result = _run([str(bindir / "initdb"), "-D", str(DATA), "-U", user, f"--pwfile={pwfile.name}",
+        result = _run([str(bindir / "initdb"), "-D", str(data), "-U", user, f"--pwfile={pwfile.name}",
                        "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
     finally:
         os.unlink(pwfile.name)
     if result.returncode != 0:
-        shutil.rmtree(DATA, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
         raise LocalDbError("initdb failed: " + (result.stderr.strip().splitlines() or ["no output"])[-1])
 
 
-def start(bindir: Path, port: int) -> None:
-    if not LOG.exists():
-        LOG.touch()
-    _prepare_owner(LOG)
+def start(bindir: Path, port: int, data: Path | None = None, log: Path | None = None) -> None:
+    data, log = data or DATA, log or LOG
+    if not log.exists():
+        log.touch()
+    _prepare_owner(log)
     # No unix socket: the server is reached over TCP on loopback only, the same as in a container.
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories=''"
-    result = _run([str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG), "-o", options])
+    result = _run([str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-l", str(log), "-o", options])
     if result.returncode != 0:
-        tail = LOG.read_text(errors="replace").strip().splitlines()[-3:]
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         raise LocalDbError("pg_ctl start failed: " + " | ".join(tail or [result.stderr.strip()]))
+
+
+def stop(bindir: Path, data: Path | None = None) -> None:
+    """Stop the cluster in `data` ("fast": sessions are ended, nothing committed is lost)."""
+    result = _run([str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(data or DATA)])
+    if result.returncode != 0:
+        raise LocalDbError("pg_ctl stop failed: " + result.stderr.strip())
 
 
 def ensure_database(url: str) -> None:
@@ -193,9 +203,7 @@ def down(url: str) -> str:
     bindir = find_bindir()
     if bindir is None or not running(bindir):
         return "local PostgreSQL is not running"
-    result = _run([str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(DATA)])
-    if result.returncode != 0:
-        raise LocalDbError("pg_ctl stop failed: " + result.stderr.strip())
+    stop(bindir)
     return "local PostgreSQL stopped"
 
 

@@ -17,7 +17,7 @@ import logs
 import problems
 import settings as settings_module
 from auth import Authenticate
-from database import Database
+from database import Database, unsafe_durability
 from edge import Edge
 from routers import applications, configurations, health
 
@@ -33,6 +33,10 @@ def contract() -> dict[str, Any]:
     """The hand-written contract, read once; served as `/openapi.json` instead of one derived from the code."""
     with CONTRACT.open(encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+class StartupRefused(RuntimeError):
+    """The service will not run against this database."""
 
 
 class StripTrailingSlash:
@@ -55,7 +59,15 @@ def create_app(config: settings_module.Settings) -> FastAPI:
         if not config.keys:
             log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
         database = Database(config)
-        await asyncio.get_running_loop().run_in_executor(database.executor, database.warm)
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(database.executor, database.warm):
+            unsafe = await database.run(unsafe_durability, transaction=False)
+            if unsafe and not config.allow_unsafe_durability:
+                database.close()
+                line = (f"refusing to start: the database runs with {', '.join(unsafe)} and could lose acknowledged "
+                        "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
+                log.critical(line)
+                raise StartupRefused(line)
         app.state.database = database
         app.state.settings = config
         try:
@@ -86,7 +98,13 @@ app = create_app(settings)
 
 
 if __name__ == "__main__":
+    import signal
+    import sys
+
     import uvicorn
+
+    # uvicorn re-raises the SIGTERM it shut down on; a stop that drained gracefully is a success, exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
     uvicorn.run("main:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
                 access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)

@@ -84,3 +84,24 @@ def test_cors_answers_configured_origins_only(settings):
         assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
         other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):
+    import logging
+
+    import pytest
+    from fastapi.testclient import TestClient
+
+    from main import StartupRefused
+
+    name = sql.connection.get_dsn_parameters()["dbname"]
+    sql.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="config_service"), pytest.raises(StartupRefused):
+            with TestClient(create_app(settings)):
+                pass
+        assert any("synchronous_commit=off" in r.getMessage() for r in caplog.records)
+        with TestClient(create_app(settings.model_copy(update={"allow_unsafe_durability": True}))) as client:
+            assert client.get("/health").status_code == 200
+    finally:
+        sql.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000)
     lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000)
     require_if_match: bool = False
+    # Start even when the database runs with fsync or synchronous_commit off (tests only: it can lose commits).
+    allow_unsafe_durability: bool = False
     # API keys: "name:rw:secret,name:ro:secret" and/or a file of such lines. None: the API is open.
     api_keys: SecretStr = SecretStr("")
     api_keys_file: Path | None = None

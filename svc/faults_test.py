@@ -1,0 +1,325 @@
+"""Fault tests F1-F5: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
+
+Traffic goes only to 127.0.0.1; every loop is bounded in time; everything started is stopped by PID.
+Run alone with `make test-faults`; `make test` runs them too. Each prints its figures.
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+
+import localdb
+import migrations
+from conftest import start_service, stop_service
+
+pytestmark = pytest.mark.faults
+HERE = Path(__file__).resolve().parent
+
+
+def report(capsys, line: str) -> None:
+    with capsys.disabled():
+        print(f"\n{line}", flush=True)
+
+
+class Cluster:
+    """A throwaway local PostgreSQL cluster on a free port."""
+
+    def __init__(self) -> None:
+        self.bindir = localdb.find_bindir()
+        assert self.bindir is not None, "PostgreSQL server binaries are needed"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.data = HERE / f".pgdata-faults-{os.getpid()}"
+        self.log = HERE / f".pgdata-faults-{os.getpid()}.log"
+        self.url = f"postgresql://faults:faults-secret@127.0.0.1:{self.port}/faults"
+        shutil.rmtree(self.data, ignore_errors=True)
+        localdb.init_cluster(self.bindir, "faults", "faults-secret", self.data)
+        self.start()
+        localdb.ensure_database(self.url)
+
+    def start(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                localdb.start(self.bindir, self.port, self.data, self.log)
+                return
+            except localdb.LocalDbError:
+                # After kill -9 the orphaned backends hold shared memory for a moment.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        localdb.stop(self.bindir, self.data)
+
+    def kill9(self) -> None:
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        if localdb.running(self.bindir, self.data):
+            localdb.stop(self.bindir, self.data)
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
+
+    def sql(self, query: str, params=None) -> list[tuple]:
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = Cluster()
+    migrations.migrate(cluster.url)
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def service(cluster):
+    started = []
+
+    def start(**settings: str) -> tuple[str, subprocess.Popen]:
+        base, server = start_service(cluster.url, **settings)
+        started.append(server)
+        return base, server
+
+    yield start
+    for server in started:
+        if server.poll() is None:
+            stop_service(server)
+
+
+def make_app(base: str, name: str) -> str:
+    return httpx.post(f"{base}/api/v1/applications", json={"name": name}).json()["id"]
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, capsys):
+    base, _ = service()
+    app_id = make_app(base, "f1")
+    acknowledged: list[dict] = []
+    statuses: dict[int | str, int] = {}
+    killed_at = restarted_at = 0.0
+    after_restart = 0
+
+    async def writer(client: httpx.AsyncClient, task: int, deadline: float) -> None:
+        nonlocal after_restart
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            body = {"application_id": app_id, "name": f"w{task}-{n}", "comments": f"writer {task}",
+                    "config": {"task": task, "n": n, "text": "żółw ✓ " * 8, "list": [n, None, True]}}
+            try:
+                response = await client.post("/api/v1/configurations", json=body)
+                key: int | str = response.status_code
+            except httpx.HTTPError as error:
+                response, key = None, type(error).__name__
+            statuses[key] = statuses.get(key, 0) + 1
+            if response is not None and response.status_code == 201:
+                acknowledged.append({"id": response.json()["id"], "name": body["name"], "config": body["config"]})
+                if restarted_at and time.monotonic() > restarted_at:
+                    after_restart += 1
+            elif response is not None and response.status_code == 503:
+                await asyncio.sleep(0.05)
+
+    async def load() -> None:
+        nonlocal killed_at, restarted_at
+        deadline = time.monotonic() + 8
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=50)) as client:
+            writers = [asyncio.create_task(writer(client, t, deadline)) for t in range(50)]
+            await asyncio.sleep(2)
+            cluster.kill9()
+            killed_at = time.monotonic()
+            await asyncio.sleep(1)
+            await asyncio.get_running_loop().run_in_executor(None, cluster.start)
+            restarted_at = time.monotonic()
+            await asyncio.gather(*writers)
+
+    asyncio.run(load())
+    stored = {row[0]: (row[1], row[2]) for row in
+              cluster.sql("SELECT id, name, config FROM configurations WHERE application_id = %s", (app_id,))}
+    lost = [a for a in acknowledged if stored.get(a["id"]) != (a["name"], a["config"])]
+    failed = sum(count for key, count in statuses.items() if key != 201)
+    report(capsys, f"F1 kill -9 under 50 writers: acknowledged={len(acknowledged)} lost={len(lost)} "
+                   f"failed-during-outage={failed} acknowledged-after-restart={after_restart} statuses={statuses} "
+                   f"restart took {restarted_at - killed_at:.1f}s")
+    assert not lost
+    assert len(acknowledged) > 0 and after_restart > 0
+    assert set(statuses) <= {201, 503}, statuses
+
+
+def test_f2_reads_during_an_outage_answer_503_fast_and_recover(cluster, service, capsys):
+    base, _ = service()
+    app_id = make_app(base, "f2")
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {"k": 1}}).json()["id"]
+    samples: list[tuple[float, float, int | str]] = []  # (start, duration, status)
+    marks: dict[str, float] = {}
+
+    async def reader(client: httpx.AsyncClient, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            try:
+                status: int | str = (await client.get(f"/api/v1/configurations/{config_id}")).status_code
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            samples.append((start, time.monotonic() - start, status))
+            await asyncio.sleep(0.02)
+
+    async def load() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 14
+            readers = [asyncio.create_task(reader(client, deadline)) for _ in range(20)]
+            await asyncio.sleep(2)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, cluster.stop)
+            marks["down"] = time.monotonic()
+            await asyncio.sleep(5)
+            marks["starting"] = time.monotonic()
+            await loop.run_in_executor(None, cluster.start)
+            marks["up"] = time.monotonic()
+            await asyncio.gather(*readers)
+
+    asyncio.run(load())
+    # Answered while the database was down: begun after it stopped, finished before it was being started again.
+    outage = [(d, s) for start, d, s in samples if marks["down"] <= start and start + d < marks["starting"]]
+    first_ok = min((start + d for start, d, s in samples if start >= marks["up"] and s == 200), default=None)
+    others = {s for _, _, s in samples} - {200, 503}
+    recovery = (first_ok - marks["up"]) if first_ok else float("inf")
+    report(capsys, f"F2 PostgreSQL stopped 5 s under 20 readers: during outage {len(outage)} answers, "
+                   f"p99={p99([d for d, _ in outage]) * 1000:.0f} ms, statuses={sorted({str(s) for _, s in outage})}; "
+                   f"first success {recovery:.2f} s after the database accepted again; other statuses: {others or 0}")
+    assert outage and all(s == 503 for _, s in outage)
+    assert p99([d for d, _ in outage]) <= 2.0
+    assert recovery <= 5.0
+    assert not others
+
+
+def test_f3_five_times_the_pool_in_slow_requests_only_200_or_503_and_the_pool_recovers(cluster, service, capsys):
+    n = 4
+    base, server = service(POOL_MIN=str(n), POOL_MAX=str(n), EXECUTOR_WORKERS=str(2 * n), POOL_ACQUIRE_TIMEOUT="0.5",
+                           LOCK_TIMEOUT_MS="1500")
+    app_id = make_app(base, "f3")
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
+    holder = psycopg2.connect(cluster.url)
+    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+
+    async def burst() -> list[int | str]:
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=5 * n)) as c:
+            async def put(i: int) -> int | str:
+                try:
+                    return (await c.put(f"/api/v1/configurations/{config_id}",
+                                        json={"name": "c", "config": {"i": i}})).status_code
+                except httpx.HTTPError as error:
+                    return type(error).__name__
+            release = asyncio.get_running_loop().call_later(1.0, holder.rollback)
+            results = await asyncio.gather(*(put(i) for i in range(5 * n)))
+            release.cancel()
+            return results
+
+    started = time.monotonic()
+    results = asyncio.run(burst())
+    took = time.monotonic() - started
+    holder.close()
+    assert httpx.get(f"{base}/health").status_code == 200
+    connections = cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service'")[0][0]
+    threads = int(next(line.split()[1] for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                       if line.startswith("Threads:")))
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F3 pool of {n}, {5 * n} slow concurrent writes: statuses={counts} in {took:.2f} s; "
+                   f"after: {connections} connections, {threads} threads")
+    assert set(results) <= {200, 503}
+    assert connections == n
+    assert threads <= 2 * n + 8
+
+
+def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
+    base, server = service(POOL_MIN="0", POOL_MAX="60", EXECUTOR_WORKERS="60", POOL_ACQUIRE_TIMEOUT="10",
+                           LOCK_TIMEOUT_MS="20000", SHUTDOWN_GRACE_SECONDS="15")
+    app_id = make_app(base, "f4")
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
+    holder = psycopg2.connect(cluster.url)
+    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+    waiting_query = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service' "
+                     "AND wait_event_type = 'Lock'")
+
+    async def scenario() -> tuple[list[int | str], float, int | None]:
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=50)) as c:
+            async def put(i: int) -> int | str:
+                try:
+                    return (await c.put(f"/api/v1/configurations/{config_id}",
+                                        json={"name": "c", "config": {"i": i}})).status_code
+                except httpx.HTTPError as error:
+                    return type(error).__name__
+            tasks = [asyncio.create_task(put(i)) for i in range(50)]
+            loop = asyncio.get_running_loop()
+            deadline = time.monotonic() + 20
+            while (await loop.run_in_executor(None, cluster.sql, waiting_query))[0][0] < 50:
+                assert time.monotonic() < deadline, "the 50 requests did not all reach the database"
+                await asyncio.sleep(0.1)
+            server.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            await asyncio.sleep(0.5)
+            holder.rollback()
+            results = await asyncio.gather(*tasks)
+            code = await loop.run_in_executor(None, lambda: server.wait(timeout=30))
+            return results, time.monotonic() - signalled, code
+
+    results, took, code = asyncio.run(scenario())
+    holder.close()
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F4 SIGTERM with 50 requests in flight: statuses={counts}, exit code {code} "
+                   f"{took:.2f} s after the signal (grace 15 s)")
+    assert counts == {200: 50}
+    assert code == 0 and took < 15
+
+
+def test_f5_five_migration_runners_at_once_apply_each_file_once(cluster, capsys):
+    cluster.sql("SELECT 1")
+    admin = psycopg2.connect(cluster.url)
+    admin.autocommit = True
+    admin.cursor().execute("DROP DATABASE IF EXISTS f5 WITH (FORCE)")
+    admin.cursor().execute("CREATE DATABASE f5")
+    admin.close()
+    url = cluster.url.rsplit("/", 1)[0] + "/f5"
+    env = {**os.environ, "DATABASE_URL": url}
+    env.pop("PYENV_VERSION", None)
+    started = time.monotonic()
+    runners = [subprocess.Popen([sys.executable, "-m", "migrations"], cwd=HERE, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    outputs = [r.communicate(timeout=60) for r in runners]
+    codes = [r.returncode for r in runners]
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT version, count(*) FROM migrations GROUP BY version ORDER BY version")
+        applied = cur.fetchall()
+    conn.close()
+    appliers = sum(1 for out, _ in outputs if "0 applied" not in out)
+    report(capsys, f"F5 five migration runners at once: exit codes {codes}, migrations {applied}, "
+                   f"{appliers} runner(s) applied them, {time.monotonic() - started:.2f} s")
+    assert codes == [0] * 5
+    assert applied == [(m.version, 1) for m in migrations.discover()]
+    assert appliers == 1
