@@ -5,7 +5,7 @@ unexport PYENV_VERSION
 SVC := cd svc &&
 UV_RUN := $(SVC) uv run --frozen python -m
 
-.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults clean generate
+.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults bench clean generate
 
 install:
 	$(SVC) uv sync --frozen
@@ -37,6 +37,11 @@ test-contract: install db-up
 
 test-faults: install
 	$(UV_RUN) pytest faults_test.py --no-cov
+
+# make bench ARGS="--duration 10 --connections 16,64 --workers 1" (wrk: apt-get install -y wrk)
+bench: install db-up
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk (macOS: brew install wrk)"; exit 1; }
+	$(UV_RUN) bench $(ARGS)
 
 generate: install
 	$(SVC) uv run --frozen datamodel-codegen

@@ -133,11 +133,12 @@ class Database:
             self._give_back(conn, broken=False)
             return result
 
-    async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = True, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` as one unit of work on a pooled connection, off the event loop.
 
-        With `transaction=False` the connection is in autocommit mode: right for a single read statement,
-        and one round trip cheaper.
+        By default the connection is in autocommit mode: every unit of work of this service is one SQL statement
+        (a write and its revision are one statement with CTEs), atomic on its own, and BEGIN/COMMIT would cost
+        two more round trips. `transaction=True` wraps a unit of several statements that must commit together.
         """
         deadline = time.monotonic() + self.settings.pool_acquire_timeout
         loop = asyncio.get_running_loop()

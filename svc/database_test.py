@@ -43,9 +43,23 @@ def test_connections_returned_stay_open_up_to_pool_max(settings):
 def test_run_commits_a_transaction(database, sql):
     sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
     sql.execute("TRUNCATE database_test_t")
-    run(database.run(lambda cur: cur.execute("INSERT INTO database_test_t VALUES (1)")))
+    run(database.run(lambda cur: cur.execute("INSERT INTO database_test_t VALUES (1)"), transaction=True))
     sql.execute("SELECT count(*) AS n FROM database_test_t")
     assert sql.fetchone()["n"] == 1
+
+
+def test_a_single_statement_unit_runs_in_autocommit_by_default(database, sql):
+    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
+    sql.execute("TRUNCATE database_test_t")
+
+    def insert_then_fail(cur):
+        cur.execute("INSERT INTO database_test_t VALUES (1)")
+        raise ValueError("after the statement")
+
+    with pytest.raises(ValueError):
+        run(database.run(insert_then_fail))
+    sql.execute("SELECT count(*) AS n FROM database_test_t")
+    assert sql.fetchone()["n"] == 1  # one statement is its own transaction
 
 
 def test_run_rolls_back_when_the_work_raises(database, sql):
@@ -57,7 +71,7 @@ def test_run_rolls_back_when_the_work_raises(database, sql):
         raise ValueError("boom")
 
     with pytest.raises(ValueError):
-        run(database.run(fail))
+        run(database.run(fail, transaction=True))
     sql.execute("SELECT count(*) AS n FROM database_test_t")
     assert sql.fetchone()["n"] == 0
     assert run(database.run(ping))  # the connection went back usable

@@ -38,7 +38,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
 IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
-IfNoneMatch = Annotated[str | None, Header(description="Answer 304 when the current ETag is one of these.")]
 VersionPath = Annotated[int, Path(ge=1, le=2147483647, description="A version of the configuration.")]
 RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
                                              description="The `next_cursor` of the previous page.")]

@@ -28,7 +28,7 @@ def client():
 def test_request_id_is_kept_when_sane_else_made(client):
     assert client.post("/api/v1/echo", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = client.post("/api/v1/echo", headers={"X-Request-ID": "bad id \x7f" + "x" * 200})
-    assert made.headers["x-request-id"] != "abc-123" and len(made.headers["x-request-id"]) == 26
+    assert made.headers["x-request-id"] != "abc-123" and len(made.headers["x-request-id"]) == 16
     assert made.json()["request_id"] == made.headers["x-request-id"]
 
 

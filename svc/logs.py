@@ -24,6 +24,13 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str) -> None:
     """JSON lines on stderr at `level`, for our loggers and uvicorn's."""
+    # A log line per request must be cheap: skip what our lines do not print (the caller's file and line,
+    # which walks the stack; thread, process and asyncio task names).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -3,7 +3,7 @@ import json
 import pytest
 
 import models
-from payloads import check_body, check_storable, not_modified, reply
+from payloads import check_body, check_storable, not_modified, reply, trusted
 from problems import Unprocessable
 
 
@@ -64,3 +64,27 @@ def test_reply_serializes_the_model_once_as_json():
 def test_not_modified_has_the_etag_and_no_body():
     response = not_modified('"x.1"')
     assert response.status_code == 304 and response.headers["etag"] == '"x.1"' and response.body == b""
+
+
+ROW = {"id": "01JD3B7M2W8Y6Q4T0V9X1Z3B5C", "application_id": "01JD3B5ZQ6V2K9X4N8M7P1R0ST", "name": "db",
+       "comments": None, "config": {"a": [1, {"b": None}], "c": "ż"}, "version": 3}
+
+
+def _now():
+    from datetime import UTC, datetime
+    return datetime(2026, 11, 23, 10, 15, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("model", "data"), [
+    (models.Configuration, ROW | {"created_at": _now(), "updated_at": _now()}),
+    (models.Configuration, ROW | {"comments": "note", "created_at": _now(), "updated_at": _now()}),
+    (models.Application, {"id": ROW["id"], "name": "a", "comments": None, "created_at": _now(), "updated_at": _now(),
+                          "version": 1, "configuration_ids": [ROW["id"], ROW["application_id"]]}),
+    (models.ApplicationPage, {"items": [{"id": ROW["id"], "name": "a", "comments": "c", "created_at": _now(),
+                                         "updated_at": _now(), "version": 2}], "next_cursor": ROW["id"]}),
+    (models.ConfigurationPage, {"items": [ROW | {"created_at": _now(), "updated_at": _now()}], "next_cursor": None}),
+    (models.RevisionPage, {"items": [{"configuration_id": ROW["id"], "version": 1, "name": "n", "comments": None,
+                                      "config": {}, "created_at": _now(), "created_by": None}], "next_cursor": "7"}),
+])
+def test_trusted_rows_serialize_exactly_as_validated_ones(model, data):
+    assert trusted(model, data).model_dump_json() == model.model_validate(data).model_dump_json()

@@ -7,7 +7,7 @@ serializes as that string.
 
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -50,8 +50,3 @@ def new(now: datetime) -> str:
             value = _last + 1
         _last = value
     return str(_ULID.from_int(value))
-
-
-def new_now() -> str:
-    """A new ULID for now."""
-    return new(datetime.now(UTC))

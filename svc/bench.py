@@ -1,0 +1,423 @@
+"""`make bench`: the service's speed as ratios to the framework's ceiling, measured in one run.
+
+Seeds a database of its own on the development server (1,000 applications, 10,000 configurations of about
+10 keys, one application owning 1,000 of them), starts the service as `make run` does, and loads it with wrk
+on 127.0.0.1 after a warm-up: a constant-JSON ceiling app with the same uvicorn settings, GET by id, GET
+answered 304, an application with 1,000 configuration ids, a list page from the middle of the table at
+10,000 and at 1,000,000 rows, PUT with If-Match, and pgbench on the same primary-key query. Prints one table
+and writes it as JSON and Markdown under `bench/results/`. Everything it starts, it stops by PID.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg2
+from fastapi import FastAPI
+
+import localdb
+import migrations
+import settings as settings_module
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "bench" / "results"
+
+# The ceiling: a minimal FastAPI app whose one route returns a constant ~500-byte JSON document, as the issue
+# that set the targets measured it (FastAPI serializes the returned dict).
+CONSTANT = json.loads(json.dumps({"id": "01JD3B7M2W8Y6Q4T0V9X1Z3B5C", "application_id": "01JD3B5ZQ6V2K9X4N8M7P1R0ST",
+                       "name": "database", "comments": "Primary database of the billing service",
+                       "config": {"host": "db.internal", "port": 5432, "ssl": True, "pool": {"min": 2, "max": 16},
+                                  "timeout_ms": 1500, "replicas": ["db-r1.internal", "db-r2.internal"],
+                                  "region": "eu-west-1", "feature_x": False, "retries": 3, "owner": "team-7"},
+                       "created_at": "2026-11-23T10:15:00Z", "updated_at": "2026-11-23T10:15:00Z",
+                       "version": 1}))
+ceiling_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@ceiling_app.get("/constant")
+async def constant() -> dict:
+    return CONSTANT
+
+
+def app_id(n: int) -> str:
+    """The id of seeded application n: a valid ULID string, computable in SQL and in pgbench too."""
+    return "01" + format(n, "024X")
+
+
+def config_id(n: int) -> str:
+    return "02" + format(n, "024X")
+
+
+SQL_ID = "'{prefix}' || lpad(upper(to_hex({n})), 24, '0')"
+CONFIG_JSON = """jsonb_build_object('host', 'db-' || n || '.internal', 'port', 5432, 'ssl', true,
+    'pool', jsonb_build_object('min', 2, 'max', 16), 'timeout_ms', 1500, 'replicas', jsonb_build_array('r1', 'r2'),
+    'region', 'eu-west-1', 'feature_x', false, 'retries', 3, 'owner', 'team-' || mod(n, 17))"""
+
+
+def insert_applications(cur, first: int, last: int) -> None:
+    cur.execute(f"""
+        INSERT INTO applications (id, name, comments, created_at, updated_at, version)
+        SELECT {SQL_ID.format(prefix='01', n='n')}, 'bench-app-' || n, 'seeded by make bench', now(), now(), 1
+        FROM generate_series(%s, %s) AS n""", (first, last))
+
+
+def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_app_configurations: int = 1000) -> None:
+    """Applications 1..N; configurations 1..M, the first `big_app_configurations` of them owned by application 1."""
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        insert_applications(cur, 1, applications)
+        rest = applications - 1
+        cur.execute(f"""
+            INSERT INTO configurations (id, application_id, name, comments, config, created_at, updated_at, version)
+            SELECT {SQL_ID.format(prefix='02', n='n')},
+                   CASE WHEN n <= %(big)s THEN {SQL_ID.format(prefix='01', n='1')}
+                        ELSE {SQL_ID.format(prefix='01', n='2 + mod(n - %(big)s - 1, %(rest)s)')} END,
+                   'bench-config-' || n, NULL, {CONFIG_JSON}, now(), now(), 1
+            FROM generate_series(1, %(count)s) AS n""", {"big": big_app_configurations, "rest": rest,
+                                                        "count": configurations})
+        cur.execute("""INSERT INTO configuration_revisions (configuration_id, version, name, comments, config, created_at)
+                       SELECT id, 1, name, comments, config, created_at FROM configurations""")
+    conn.close()
+    analyze(url)
+
+
+def analyze(url: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+    conn.close()
+
+
+def grow_applications(url: str, have: int, want: int) -> None:
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        insert_applications(cur, have + 1, want)
+    conn.close()
+    analyze(url)
+
+
+@dataclass
+class Row:
+    scenario: str
+    connections: int
+    requests_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    ratio: float | None = None
+
+
+def parse_wrk(output: str) -> tuple[float, float | None, float | None, int]:
+    """Requests/s, p50 and p99 in ms, and errors (socket errors plus non-2xx/3xx answers) from `wrk --latency`."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+    def percentile(p: str) -> float | None:
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            return None
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return rps, percentile("50"), percentile("99"), errors
+
+
+def parse_pgbench(output: str) -> tuple[float, float | None]:
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    latency = re.search(r"latency average = ([\d.]+) ms", output)
+    return tps, float(latency.group(1)) if latency else None
+
+
+LUA_IDS = """
+local ids, tags, names, pos = {}, {}, {}, 0
+function init(args)
+  local i, every = 0, tonumber(args[2])
+  for line in io.lines(args[1]) do
+    local id, version, name = line:match("^(%S+) (%d+) (.*)$")
+    if every == 0 or i % every == idx then
+      table.insert(ids, id); table.insert(tags, tonumber(version)); table.insert(names, name)
+    end
+    i = i + 1
+  end
+end
+"""
+LUA_GET = LUA_IDS + """
+function request()
+  return wrk.format("GET", "/api/v1/configurations/" .. ids[math.random(#ids)])
+end
+"""
+LUA_GET_304 = LUA_IDS + """
+function request()
+  local i = math.random(#ids)
+  return wrk.format("GET", "/api/v1/configurations/" .. ids[i], {["If-None-Match"] = '"' .. ids[i] .. '.' .. tags[i] .. '"'})
+end
+"""
+# Each wrk thread writes its own share of the ids, in turn, so no two requests in flight share an id; each
+# If-Match names the version the last answer's ETag gave for that id.
+LUA_PUT = LUA_IDS + """
+local counter, index = 0, nil
+function setup(thread)
+  thread:set("idx", counter)
+  counter = counter + 1
+end
+function request()
+  if index == nil then
+    index = {}
+    for i, id in ipairs(ids) do index[id] = i end
+  end
+  pos = pos % #ids + 1
+  local body = '{"name":"' .. names[pos] .. '","config":{"host":"db.internal","port":5432,"ssl":true,"n":' .. tags[pos] .. '}}'
+  return wrk.format("PUT", "/api/v1/configurations/" .. ids[pos],
+    {["Content-Type"] = "application/json", ["If-Match"] = '"' .. ids[pos] .. '.' .. tags[pos] .. '"'}, body)
+end
+function response(status, headers, body)
+  local etag = headers["etag"] or headers["ETag"]
+  if etag then
+    local id, version = etag:match('^"(%S+)%.(%d+)"$')
+    local i = id and index[id]
+    if i then tags[i] = tonumber(version) end
+  end
+end
+"""
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        self.processes: list[subprocess.Popen] = []
+        base = str(settings_module.Settings().database_url)
+        # A database of its own (per process, so that two runs on one server do not collide), dropped at the end.
+        self.database = f"config_service_bench_{os.getpid()}"
+        self.admin = urlunsplit(urlsplit(base)._replace(path="/postgres"))
+        self.url = urlunsplit(urlsplit(base)._replace(path="/" + self.database))
+        self.rows: list[Row] = []
+
+    # -- processes -----------------------------------------------------------------------------------------
+    def _port(self) -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
+        log = open(self.tmp / f"server-{port}.log", "w")
+        env = {k: v for k, v in {**os.environ, **env}.items() if k != "PYENV_VERSION"}
+        process = subprocess.Popen(command, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + probe, timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{' '.join(command)} did not start; see {log.name}")
+
+    def _stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.remove(process)
+
+    def close(self) -> None:
+        for process in list(self.processes):
+            self._stop(process)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- measuring -----------------------------------------------------------------------------------------
+    def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
+            script_args: list[str] | Callable[[], list[str]] | None = None) -> Row:
+        """One row: a warm-up run, then the measured one. `script_args` may be a function, called before each
+        run, for scripts whose arguments go stale (the versions PUT's If-Match names)."""
+        command = ["wrk", "-t", "2", "-c", str(connections), "--latency", "--timeout", "10s"]
+        if script:
+            path = self.tmp / f"{scenario.split()[0]}.lua"
+            path.write_text(script)
+            command += ["-s", str(path)]
+        def tail() -> list[str]:
+            extra = script_args() if callable(script_args) else script_args
+            return [url] + (["--", *extra] if extra else [])
+
+        if self.args.warmup:
+            subprocess.run(command + ["-d", f"{self.args.warmup}s"] + tail(), capture_output=True, check=True)
+        out = subprocess.run(command + ["-d", f"{self.args.duration}s"] + tail(), capture_output=True, text=True,
+                             check=True).stdout
+        rps, p50, p99, errors = parse_wrk(out)
+        row = Row(scenario, connections, rps, p50, p99, errors)
+        self.rows.append(row)
+        print(f"  {scenario:<44} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
+              f"p99 {p99 or 0:7.2f} ms  errors {errors}", flush=True)
+        return row
+
+    def pgbench(self, connections: int) -> Row:
+        bindir = localdb.find_bindir()
+        pgbench = shutil.which("pgbench") or (str(bindir / "pgbench") if bindir else None)
+        target = localdb.target(self.url)
+        script = self.tmp / "pk.sql"
+        script.write_text(f"\\set n random(1, {self.args.configurations})\n"
+                          "SELECT id, application_id, name, comments, config, created_at, updated_at, version "
+                          "FROM configurations WHERE id = '02' || lpad(upper(to_hex(:n)), 24, '0');\n")
+        command = [pgbench, "-n", "-c", str(connections), "-j", "2", "-T", str(self.args.duration), "-f", str(script),
+                   "-h", str(target["host"]), "-p", str(target["port"]), "-U", str(target["user"]), self.database]
+        env = {**os.environ, "PGPASSWORD": str(target["password"])}
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+        tps, average = parse_pgbench(out)
+        row = Row("pgbench primary-key SELECT", connections, tps, average, None, 0)
+        self.rows.append(row)
+        print(f"  {row.scenario:<44} c={connections:<3} {tps:>9.0f} tps    avg {average or 0:7.2f} ms", flush=True)
+        return row
+
+    def ids_file(self, name: str, query: str) -> str:
+        conn = psycopg2.connect(self.url)
+        with conn, conn.cursor() as cur:
+            cur.execute(query)
+            lines = [f"{r[0]} {r[1]} {r[2]}" for r in cur.fetchall()]
+        conn.close()
+        path = self.tmp / name
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+
+    # -- the run ---------------------------------------------------------------------------------------------
+    def prepare_database(self) -> None:
+        conn = psycopg2.connect(self.admin)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{self.database}"')
+        conn.close()
+        migrations.migrate(self.url)
+        seed(self.url, self.args.applications, self.args.configurations, min(1000, self.args.configurations))
+
+    def drop_database(self) -> None:
+        conn = psycopg2.connect(self.admin)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        conn.close()
+
+    def run(self) -> list[Row]:
+        args = self.args
+        print(f"seeding {self.database}: {args.applications} applications, {args.configurations} configurations", flush=True)
+        self.prepare_database()
+        uvicorn_env = {"LOG_LEVEL": "WARNING"}
+        port = self._port()
+        ceiling = self._start([sys.executable, "-m", "uvicorn", "bench:ceiling_app", "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", str(args.workers), "--no-access-log",
+                               "--log-level", "warning"], uvicorn_env, port, "/constant")
+        ceilings = {c: self.wrk("ceiling: constant JSON", ceiling + "/constant", c) for c in args.connections}
+        self._stop(self.processes[-1])
+
+        port = self._port()
+        service_env = {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(args.workers)}
+        base = self._start([sys.executable, "-m", "main"], service_env, port, "/health")
+        ids = self.ids_file("ids.txt", "SELECT id, version, name FROM configurations ORDER BY id")
+        big = app_id(1)
+        middle = app_id(args.list_rows // 2)
+        for c in args.connections:
+            self.wrk("GET /configurations/{id}", base, c, LUA_GET, [ids, "0"])
+        for c in args.connections:
+            self.wrk("GET /configurations/{id} -> 304", base, c, LUA_GET_304, [ids, "0"])
+        for c in args.connections:
+            self.wrk("GET /applications/{id} (1,000 ids)", f"{base}/api/v1/applications/{big}", c)
+        grow_applications(self.url, args.applications, args.list_rows)
+        for c in args.connections:
+            self.wrk(f"list page, {args.list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}", c)
+        def current_versions() -> list[str]:
+            return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
+
+        for c in args.connections:
+            self.wrk("PUT /configurations/{id} If-Match", base, c, LUA_PUT, current_versions)
+        grow_applications(self.url, args.list_rows, args.big_list_rows)
+        middle = app_id(args.big_list_rows // 2)
+        for c in args.connections:
+            self.wrk(f"list page, {args.big_list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}", c)
+        for c in args.connections:
+            self.pgbench(c)
+        for row in self.rows:
+            if not row.scenario.startswith("pgbench"):
+                row.ratio = row.requests_per_s / ceilings[row.connections].requests_per_s
+        return self.rows
+
+
+def markdown(rows: list[Row], meta: dict) -> str:
+    lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['workers']} worker(s), wrk 2 threads, "
+             f"{meta['duration']} s per row after a {meta['warmup']} s warm-up, everything on 127.0.0.1.", "",
+             "| scenario | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        p50 = f"{r.p50_ms:.2f}" + (" (avg)" if r.scenario.startswith("pgbench") else "") if r.p50_ms else "-"
+        lines.append(f"| {r.scenario} | {r.connections} | {r.requests_per_s:,.0f} | {p50} | "
+                     f"{f'{r.p99_ms:.2f}' if r.p99_ms else '-'} | {r.errors} | "
+                     f"{f'{r.ratio:.2f}' if r.ratio is not None else '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured row (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each row (default 2)")
+    parser.add_argument("--connections", default="16,64", help="comma-separated wrk connections (default 16,64)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument("--applications", type=int, default=1000)
+    parser.add_argument("--configurations", type=int, default=10_000)
+    parser.add_argument("--list-rows", type=int, default=10_000, help="applications for the first list row")
+    parser.add_argument("--big-list-rows", type=int, default=1_000_000, help="applications for the second")
+    parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.duration, args.warmup, args.connections = 1, 0, "8"
+        args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
+    args.connections = [int(c) for c in str(args.connections).split(",")]
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is missing; install it (Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)",
+              file=sys.stderr)
+        return 1
+    bench = Bench(args)
+    try:
+        rows = bench.run()
+    finally:
+        bench.close()
+        bench.drop_database()
+    meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+            "workers": args.workers, "duration": args.duration, "warmup": args.warmup}
+    table = markdown(rows, meta)
+    print("\n" + table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]},
+                                                            indent=2))
+    (RESULTS / f"bench-{stamp}.md").write_text(table)
+    print(f"written: {RESULTS}/bench-{stamp}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import bench
+
+WRK = """Running 10s test @ http://127.0.0.1:8011
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    41.20ms   10.01ms 120.00ms   70.00%
+  Latency Distribution
+     50%  812.00us
+     75%   45.00ms
+     90%   55.00ms
+     99%    1.20s
+  15000 requests in 10.00s, 10.00MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:   1500.50
+Transfer/sec:      1.00MB
+"""
+
+
+def test_parse_wrk_reads_rate_percentiles_in_ms_and_every_error():
+    assert bench.parse_wrk(WRK) == (1500.50, 0.812, 1200.0, 12)
+
+
+def test_parse_pgbench():
+    out = "latency average = 0.712 ms\ninitial connection time = 10.1 ms\ntps = 22373.118 (without initial connection time)\n"
+    assert bench.parse_pgbench(out) == (22373.118, 0.712)
+
+
+def test_seeded_ids_are_valid_ulid_strings_and_distinct():
+    import ulids
+
+    assert ulids.PATTERN.fullmatch(bench.app_id(1)) and ulids.PATTERN.fullmatch(bench.config_id(10_000))
+    assert bench.app_id(5) != bench.config_id(5)
+
+
+def test_markdown_table_has_a_row_per_measurement():
+    rows = [bench.Row("ceiling: constant JSON", 16, 10000, 1.0, 2.0, 0, 1.0),
+            bench.Row("pgbench primary-key SELECT", 16, 20000, 0.7, None, 0)]
+    table = bench.markdown(rows, {"date": "2026-11-23", "machine": "m", "workers": 1, "duration": 10, "warmup": 2})
+    assert "| ceiling: constant JSON | 16 | 10,000 | 1.00 | 2.00 | 0 | 1.00 |" in table
+    assert "| pgbench primary-key SELECT | 16 | 20,000 | 0.70 (avg) | - | 0 | - |" in table
+
+
+def test_smoke_run_measures_every_row_without_errors(database_url):
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install wrk (see .ci/run)")
+        pytest.skip("wrk is not installed here (apt-get install -y wrk)")
+    env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=os.path.dirname(__file__), env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ") and "scenario" not in line]
+    assert len(table) == 8
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[2].replace(",", "")) > 0, line
+        # Socket errors and non-2xx/3xx answers would show here; a smoke run must have none.
+        assert cells[5] == "0", line
