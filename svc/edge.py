@@ -10,8 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import problems
+from logs import access
 
-access = logging.getLogger("config_service.access")
 log = logging.getLogger("config_service")
 
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -79,10 +79,8 @@ class Edge:
                                                instance=problems.quote_path(scope["path"])),
                               scope, receive, send_with_headers)
         finally:
-            if access.isEnabledFor(logging.INFO):
-                access.info("request", extra={"request_id": rid, "method": method, "path": scope["path"],
-                                              "status": status,
-                                              "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            if access.enabled():
+                access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))
 
     def _bounded(self, receive: Receive) -> Receive:
         """`receive`, refusing a body that grows past the limit (chunked bodies have no Content-Length)."""

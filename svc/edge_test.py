@@ -55,11 +55,16 @@ def test_unexpected_error_is_a_bare_500_problem_with_the_request_id_logged(clien
     assert any(getattr(r, "request_id", None) == "trace-me" for r in caplog.records)
 
 
-def test_one_access_line_per_request(client, caplog):
-    with caplog.at_level(logging.INFO, logger="config_service.access"):
-        client.post("/api/v1/echo", headers={"X-Request-ID": "line-1"})
-    lines = [r for r in caplog.records if r.name == "config_service.access"]
+def test_one_access_line_per_request(client, monkeypatch):
+    import io
+
+    import logs
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    client.post("/api/v1/echo", headers={"X-Request-ID": "line-1"})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == 1
     line = lines[0]
-    assert (line.request_id, line.method, line.path, line.status) == ("line-1", "POST", "/api/v1/echo", 200)
-    assert line.duration_ms >= 0
+    assert (line["request_id"], line["method"], line["path"], line["status"]) == ("line-1", "POST", "/api/v1/echo", 200)
+    assert line["duration_ms"] >= 0 and line["logger"] == "config_service.access"

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else given through `extra=` is emitted as a field.
@@ -22,6 +23,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class AccessLog:
+    """The one line per request, written straight to the JSON handler's stream.
+
+    It is the same JSON object `JsonFormatter` would make of `access.info("request", extra=...)`, without the
+    logging module's per-record work, which cost about a sixth of a cached read's time. Without a JSON handler
+    (before `configure`, in tests) it goes through the logger as usual.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.handler: logging.StreamHandler | None = None
+        self._second = -1
+        self._stamp = ""
+
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def write(self, request_id: str, method: str, path: str, status: int, duration_ms: float) -> None:
+        handler = self.handler
+        if handler is None:
+            self.logger.info("request", extra={"request_id": request_id, "method": method, "path": path,
+                                               "status": status, "duration_ms": duration_ms})
+            return
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        line = (f'{{"time": "{self._stamp}.{int((now - second) * 1000):03d}+00:00", "level": "INFO", '
+                f'"logger": "{self.logger.name}", "message": "request", "request_id": "{request_id}", '
+                f'"method": {json.dumps(method)}, "path": {json.dumps(path, ensure_ascii=False)}, '
+                f'"status": {status}, "duration_ms": {duration_ms}}}\n')
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream.write(line)
+            handler.stream.flush()
+
+
+access = AccessLog(logging.getLogger("config_service.access"))
+
+
 def configure(level: str) -> None:
     """JSON lines on stderr at `level`, for our loggers and uvicorn's."""
     # A log line per request must be cheap: skip what our lines do not print (the caller's file and line,
@@ -33,6 +73,7 @@ def configure(level: str) -> None:
     logging.logAsyncioTasks = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    access.handler = handler
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

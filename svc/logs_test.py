@@ -34,3 +34,28 @@ def test_configure_sets_the_level_and_one_json_handler():
         root.handlers[:], level = saved
         root.setLevel(level)
         logging.getLogger("uvicorn.access").disabled = False
+
+
+def test_access_lines_equal_what_the_json_formatter_makes(monkeypatch):
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    line = logs.AccessLog(logging.getLogger("config_service.access"))
+    line.handler = handler
+    line.write("r1", "GET", '/api/v1/x "ż"', 200, 1.25)
+    fast = json.loads(stream.getvalue())
+    record = logging.makeLogRecord({"name": "config_service.access", "levelname": "INFO", "msg": "request",
+                                    "request_id": "r1", "method": "GET", "path": '/api/v1/x "ż"', "status": 200,
+                                    "duration_ms": 1.25})
+    slow = json.loads(logs.JsonFormatter().format(record))
+    assert fast.pop("time")[:19] and slow.pop("time")
+    assert fast == slow and stream.getvalue().count("\n") == 1
+
+
+def test_access_log_without_a_json_handler_goes_through_the_logger(caplog):
+    line = logs.AccessLog(logging.getLogger("config_service.access"))
+    with caplog.at_level(logging.INFO, logger="config_service.access"):
+        line.write("r2", "GET", "/p", 404, 0.5)
+    assert caplog.records[-1].request_id == "r2" and caplog.records[-1].status == 404

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 import etags
 import models
 from deps import Cursor, DatabaseDep, IdPath, IfMatch, JsonBody, Limit, NameQuery, SettingsDep
-from payloads import check_body, not_modified, reply, trusted
+from payloads import check_body, not_modified, reply_trusted
 from repositories import applications
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -16,14 +16,14 @@ async def create_application(body: models.ApplicationCreate, db: DatabaseDep, se
     data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
     row = await db.run(applications.create, name=data["name"], comments=data["comments"])
     headers = {"Location": f"{router.prefix}/{row['id']}", "ETag": etags.make(row["id"], row["version"])}
-    return reply(trusted(models.Application, row), 201, headers)
+    return reply_trusted(models.Application, row, 201, headers)
 
 
 @router.get("")
 async def list_applications(db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
     rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=name)
-    return reply(trusted(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor}))
+    return reply_trusted(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.get("/{id}")
@@ -33,7 +33,7 @@ async def get_application(id: IdPath, request: Request) -> Response:
     etag = etags.make(id, row["version"])
     if etags.none_match(request.headers.get("if-none-match"), etag):
         return not_modified(etag)
-    return reply(trusted(models.Application, row), headers={"ETag": etag})
+    return reply_trusted(models.Application, row, headers={"ETag": etag})
 
 
 @router.put("/{id}", dependencies=[JsonBody])
@@ -42,7 +42,7 @@ async def update_application(id: IdPath, body: models.ApplicationUpdate, db: Dat
     data = check_body(body, max_depth=settings.max_json_depth, max_config_keys=settings.max_config_keys)
     versions = etags.versions(if_match, id, required=settings.require_if_match)
     row = await db.run(applications.update, id, name=data["name"], comments=data["comments"], versions=versions)
-    return reply(trusted(models.Application, row), headers={"ETag": etags.make(id, row["version"])})
+    return reply_trusted(models.Application, row, headers={"ETag": etags.make(id, row["version"])})
 
 
 @router.delete("/{id}", status_code=204)

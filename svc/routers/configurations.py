@@ -6,7 +6,7 @@ import etags
 import models
 from deps import (Actor, Cursor, DatabaseDep, IdPath, IfMatch, JsonBody, Limit, NameQuery,
                   RevisionCursor, SettingsDep, VersionPath)
-from payloads import check_body, not_modified, reply, trusted
+from payloads import check_body, not_modified, reply_trusted
 from repositories import configurations
 
 router = APIRouter(tags=["configurations"])
@@ -15,7 +15,7 @@ PREFIX = "/api/v1/configurations"
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
-    return reply(trusted(models.Configuration, row), status, headers)
+    return reply_trusted(models.Configuration, row, status, headers)
 
 
 @router.post(PREFIX, dependencies=[JsonBody])
@@ -59,20 +59,20 @@ async def delete_configuration(id: IdPath, db: DatabaseDep, settings: SettingsDe
 async def list_application_configurations(id: IdPath, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                                           name: NameQuery = None) -> Response:
     rows, next_cursor = await db.run(configurations.page_of_application, id, limit=limit, cursor=cursor, name=name)
-    return reply(trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor}))
+    return reply_trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.get(PREFIX + "/{id}/revisions")
 async def list_configuration_revisions(id: IdPath, db: DatabaseDep, limit: Limit = 50,
                                        cursor: RevisionCursor = None) -> Response:
     rows, next_cursor = await db.run(configurations.revisions, id, limit=limit, cursor=cursor)
-    return reply(trusted(models.RevisionPage, {"items": rows, "next_cursor": next_cursor}))
+    return reply_trusted(models.RevisionPage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.get(PREFIX + "/{id}/revisions/{version}")
 async def get_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep) -> Response:
     row = await db.run(configurations.revision, id, version)
-    return reply(trusted(models.Revision, row))
+    return reply_trusted(models.Revision, row)
 
 
 @router.post(PREFIX + "/{id}/revisions/{version}/restore")
