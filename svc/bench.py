@@ -121,6 +121,13 @@ class Row:
     p99_ms: float | None
     errors: int
     ratio: float | None = None
+    detail: str = ""
+
+
+def error_detail(output: str) -> str:
+    """wrk's own words for what went wrong, when anything did."""
+    return "; ".join(line.strip() for line in output.splitlines()
+                     if line.strip().startswith(("Socket errors", "Non-2xx")))
 
 
 def parse_wrk(output: str) -> tuple[float, float | None, float | None, int]:
@@ -245,6 +252,12 @@ class Bench:
     def close(self) -> None:
         for process in list(self.processes):
             self._stop(process)
+        # The service's own warnings (a 503's cause, say) outlive the run, beside the results.
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for log in self.tmp.glob("server-*.log"):
+            lines = [line for line in log.read_text(errors="replace").splitlines()
+                     if not re.search(r'"message": "request".*"status": [23]\d\d', line)]
+            (RESULTS / f"last-{log.name}").write_text("\n".join(lines[-200:]) + "\n")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- measuring -----------------------------------------------------------------------------------------
@@ -266,7 +279,7 @@ class Bench:
         out = subprocess.run(command + ["-d", f"{self.args.duration}s"] + tail(), capture_output=True, text=True,
                              check=True).stdout
         rps, p50, p99, errors = parse_wrk(out)
-        row = Row(scenario, connections, rps, p50, p99, errors)
+        row = Row(scenario, connections, rps, p50, p99, errors, detail=error_detail(out))
         self.rows.append(row)
         print(f"  {scenario:<44} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
               f"p99 {p99 or 0:7.2f} ms  errors {errors}", flush=True)

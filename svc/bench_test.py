@@ -64,3 +64,7 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
         assert float(cells[2].replace(",", "")) > 0, line
         # Socket errors and non-2xx/3xx answers would show here; a smoke run must have none.
         assert cells[5] == "0", line
+
+
+def test_error_detail_quotes_wrk():
+    assert bench.error_detail(WRK) == "Socket errors: connect 0, read 3, write 0, timeout 2; Non-2xx or 3xx responses: 7"
