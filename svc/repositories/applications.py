@@ -1,16 +1,12 @@
 """SQL for applications. Every function takes a cursor first and owns no connection."""
 
 from datetime import UTC, datetime
-from typing import Any
-
 import psycopg2.errors
 
-import etags
 import pages
 import ulids
-from problems import Conflict, NotFound, PreconditionFailed
-
-Row = dict[str, Any]
+from problems import Conflict
+from repositories.rows import Row, missing_or_stale, one
 
 COLUMNS = "id, name, comments, created_at, updated_at, version"
 # The ids of an application's configurations, in order, in the same statement as the application itself.
@@ -67,11 +63,7 @@ def create(cur, *, name: str, comments: str | None) -> Row:
 
 
 def get(cur, id: str) -> Row:
-    cur.execute(SELECT_ONE, {"id": id})
-    row = cur.fetchone()
-    if row is None:
-        raise NotFound(MISSING)
-    return row
+    return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
 def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
@@ -88,20 +80,11 @@ def update(cur, id: str, *, name: str, comments: str | None, versions: list[int]
         raise Conflict(NAME_TAKEN) from None
     row = cur.fetchone()
     if row is None:
-        _missing_or_stale(cur, id)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
     return row
 
 
 def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
     cur.execute(DELETE, {"id": id, "versions": versions})
     if cur.fetchone() is None:
-        _missing_or_stale(cur, id)
-
-
-def _missing_or_stale(cur, id: str) -> None:
-    """A conditional write touched no row: say whether the row is gone (404) or was changed (412)."""
-    cur.execute(SELECT_VERSION, {"id": id})
-    row = cur.fetchone()
-    if row is None:
-        raise NotFound(MISSING)
-    raise PreconditionFailed(etags.make(id, row["version"]))
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING)

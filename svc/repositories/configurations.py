@@ -11,12 +11,10 @@ from typing import Any
 import psycopg2.errors
 from psycopg2.extras import Json
 
-import etags
 import pages
 import ulids
-from problems import Conflict, NotFound, PreconditionFailed, Unprocessable
-
-Row = dict[str, Any]
+from problems import Conflict, NotFound, Unprocessable
+from repositories.rows import Row, missing_or_stale, one
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
@@ -117,19 +115,13 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
 
 
 def get(cur, id: str) -> Row:
-    cur.execute(SELECT_ONE, {"id": id})
-    row = cur.fetchone()
-    if row is None:
-        raise NotFound(MISSING)
-    return row
+    return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
 def page_of_application(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
-    cur.execute(APPLICATION_EXISTS, {"application_id": application_id})
-    if cur.fetchone() is None:
-        raise NotFound(NO_APPLICATION)
+    one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
     cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "limit": limit + 1})
     return pages.split(cur.fetchall(), limit)
 
@@ -144,7 +136,7 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
         raise Conflict(NAME_TAKEN) from None
     row = cur.fetchone()
     if row is None:
-        _missing_or_stale(cur, id)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
     return row
 
 
@@ -158,21 +150,20 @@ def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, a
     row = cur.fetchone()
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
-        if cur.fetchone() is None:
-            _missing_or_stale(cur, id, otherwise=NotFound(NO_REVISION))
-        _missing_or_stale(cur, id)
+        gone = NotFound(NO_REVISION) if cur.fetchone() is None else None
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, otherwise=gone)
     return row
 
 
 def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
     cur.execute(DELETE, {"id": id, "versions": versions})
     if cur.fetchone() is None:
-        _missing_or_stale(cur, id)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
 
 
 def revisions(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
     """One page of a configuration's revisions, newest first, and the next cursor (None on the last page)."""
-    get_version(cur, id)
+    one(cur, SELECT_VERSION, {"id": id}, MISSING)
     cur.execute(SELECT_REVISIONS, {"id": id, "cursor": cursor, "limit": limit + 1})
     return pages.split(cur.fetchall(), limit, key="version")
 
@@ -181,20 +172,6 @@ def revision(cur, id: str, version: int) -> Row:
     cur.execute(SELECT_REVISION, {"id": id, "version": version})
     row = cur.fetchone()
     if row is None:
-        get_version(cur, id)
+        one(cur, SELECT_VERSION, {"id": id}, MISSING)  # 404 for the configuration first, then for the revision
         raise NotFound(NO_REVISION)
     return row
-
-
-def get_version(cur, id: str) -> int:
-    cur.execute(SELECT_VERSION, {"id": id})
-    row = cur.fetchone()
-    if row is None:
-        raise NotFound(MISSING)
-    return row["version"]
-
-
-def _missing_or_stale(cur, id: str, otherwise: Exception | None = None) -> None:
-    """A conditional write touched no row: the row is gone (404), or `otherwise`, or it was changed (412)."""
-    version = get_version(cur, id)
-    raise otherwise or PreconditionFailed(etags.make(id, version))
