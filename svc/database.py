@@ -73,6 +73,13 @@ class Database:
         """How many open connections wait in the pool."""
         return len(self.pool._pool)
 
+    def _discard_idle(self) -> None:
+        """Close every idle connection; the pool opens fresh ones as they are needed."""
+        with self.pool._lock:
+            idle, self.pool._pool[:] = list(self.pool._pool), []
+        for conn in idle:
+            conn.close()
+
     def _borrow(self, deadline: float) -> psycopg2.extensions.connection:
         if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise ServiceUnavailable("No database connection became free in time.")
@@ -121,6 +128,8 @@ class Database:
                 raise ServiceUnavailable("The database did not answer in time.") from None
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
                 self._give_back(conn, broken=True)
+                # What broke one connection (a database restart, a failover) broke the idle ones too.
+                self._discard_idle()
                 # A connection that died before commit left nothing behind: the work may run again, once,
                 # on a fresh connection (the usual case after a database restart: stale idle connections).
                 if stage == "work" and attempt == 1:

@@ -124,13 +124,17 @@ def test_statement_timeout_is_503(settings):
         db.close()
 
 
-def test_broken_connection_is_discarded_and_replaced(database, sql):
-    pids = run(database.run(lambda cur: (cur.execute("SELECT pg_backend_pid() AS pid"), cur.fetchone()["pid"])[1]))
-    sql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'config-service'")
-    # Every pooled connection is now dead; the next unit notices, discards it and works on a fresh one.
-    for _ in range(4):
-        assert run(database.run(ping, transaction=False))
-    assert pids
+def test_after_a_restart_the_first_request_succeeds_on_a_fresh_connection(settings, sql):
+    db = Database(settings.model_copy(update={"pool_min": 4, "pool_max": 4}))
+    try:
+        assert db.warm() == 4
+        sql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'config-service'")
+        # Every pooled connection is now dead, as after a database restart: the first unit of work notices,
+        # drops them all, and succeeds on a new one rather than trying the next dead one.
+        assert run(db.run(ping))
+        assert db.idle() == 1
+    finally:
+        db.close()
 
 
 def test_serialization_failures_are_retried(database):
