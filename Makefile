@@ -30,7 +30,7 @@ test: install db-up
 	$(UV_RUN) pytest
 
 test-integration: install db-up
-	$(UV_RUN) pytest test_integration.py --no-cov
+	$(UV_RUN) pytest test_integration.py test_versions.py test_concurrency.py test_hostile.py --no-cov
 
 test-contract: install db-up
 	$(UV_RUN) pytest contract_test.py --no-cov
