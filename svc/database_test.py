@@ -21,6 +21,13 @@ def run(coro):
     return asyncio.run(coro)
 
 
+@pytest.fixture
+def table(sql):
+    """An empty scratch table, database_test_t (v int)."""
+    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
+    sql.execute("TRUNCATE database_test_t")
+
+
 def test_warm_opens_pool_min_connections_and_keeps_them(database, settings):
     assert database.idle() == settings.pool_min
     for _ in range(20):
@@ -40,18 +47,13 @@ def test_connections_returned_stay_open_up_to_pool_max(settings):
         db.close()
 
 
-def test_run_commits_a_transaction(database, sql):
-    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
-    sql.execute("TRUNCATE database_test_t")
+def test_run_commits_a_transaction(database, sql, table):
     run(database.run(lambda cur: cur.execute("INSERT INTO database_test_t VALUES (1)"), transaction=True))
     sql.execute("SELECT count(*) AS n FROM database_test_t")
     assert sql.fetchone()["n"] == 1
 
 
-def test_a_single_statement_unit_runs_in_autocommit_by_default(database, sql):
-    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
-    sql.execute("TRUNCATE database_test_t")
-
+def test_a_single_statement_unit_runs_in_autocommit_by_default(database, sql, table):
     def insert_then_fail(cur):
         cur.execute("INSERT INTO database_test_t VALUES (1)")
         raise ValueError("after the statement")
@@ -62,10 +64,7 @@ def test_a_single_statement_unit_runs_in_autocommit_by_default(database, sql):
     assert sql.fetchone()["n"] == 1  # one statement is its own transaction
 
 
-def test_run_rolls_back_when_the_work_raises(database, sql):
-    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
-    sql.execute("TRUNCATE database_test_t")
-
+def test_run_rolls_back_when_the_work_raises(database, sql, table):
     def fail(cur):
         cur.execute("INSERT INTO database_test_t VALUES (1)")
         raise ValueError("boom")
@@ -150,10 +149,7 @@ def test_serialization_failures_are_retried(database):
     assert len(attempts) == 3
 
 
-def test_connection_context_commits_and_gives_back(database, sql):
-    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
-    sql.execute("TRUNCATE database_test_t")
-
+def test_connection_context_commits_and_gives_back(database, sql, table):
     async def work():
         async with database.connection() as conn:
             with conn.cursor() as cur:

@@ -65,19 +65,19 @@ class Edge:
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
-                await _answer(problems.problem(413, "Content Too Large", "too-large",
-                                               detail="The request body is too large.",
-                                               instance=problems.quote_path(scope["path"])),
-                              scope, receive, send_with_headers)
+                too_large = problems.problem(413, "Content Too Large", "too-large",
+                                             detail="The request body is too large.",
+                                             instance=problems.quote_path(scope["path"]))
+                await too_large(scope, receive, send_with_headers)
             else:
                 await self.app(scope, self._bounded(receive), send_with_headers)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"]})
             if not response_started:
-                await _answer(problems.problem(500, "Internal Server Error", "internal",
-                                               detail="An unexpected error occurred.",
-                                               instance=problems.quote_path(scope["path"])),
-                              scope, receive, send_with_headers)
+                failed = problems.problem(500, "Internal Server Error", "internal",
+                                          detail="An unexpected error occurred.",
+                                          instance=problems.quote_path(scope["path"]))
+                await failed(scope, receive, send_with_headers)
         finally:
             if access.enabled():
                 access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))
@@ -107,7 +107,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-async def _answer(response, scope: Scope, receive: Receive, send: Send) -> None:
-    await response(scope, receive, send)

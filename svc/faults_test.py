@@ -115,6 +115,14 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
 
 
+async def put_config(client: httpx.AsyncClient, config_id: str, i: int) -> int | str:
+    """PUT one configuration; the status, or the transport error's name."""
+    try:
+        return (await client.put(f"/api/v1/configurations/{config_id}", json={"name": "c", "config": {"i": i}})).status_code
+    except httpx.HTTPError as error:
+        return type(error).__name__
+
+
 def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, capsys):
     base, _ = service()
     app_id = make_app(base, "f1")
@@ -228,14 +236,8 @@ def test_f3_five_times_the_pool_in_slow_requests_only_200_or_503_and_the_pool_re
 
     async def burst() -> list[int | str]:
         async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=5 * n)) as c:
-            async def put(i: int) -> int | str:
-                try:
-                    return (await c.put(f"/api/v1/configurations/{config_id}",
-                                        json={"name": "c", "config": {"i": i}})).status_code
-                except httpx.HTTPError as error:
-                    return type(error).__name__
             release = asyncio.get_running_loop().call_later(1.0, holder.rollback)
-            results = await asyncio.gather(*(put(i) for i in range(5 * n)))
+            results = await asyncio.gather(*(put_config(c, config_id, i) for i in range(5 * n)))
             release.cancel()
             return results
 
@@ -268,13 +270,7 @@ def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
 
     async def scenario() -> tuple[list[int | str], float, int | None]:
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=50)) as c:
-            async def put(i: int) -> int | str:
-                try:
-                    return (await c.put(f"/api/v1/configurations/{config_id}",
-                                        json={"name": "c", "config": {"i": i}})).status_code
-                except httpx.HTTPError as error:
-                    return type(error).__name__
-            tasks = [asyncio.create_task(put(i)) for i in range(50)]
+            tasks = [asyncio.create_task(put_config(c, config_id, i)) for i in range(50)]
             loop = asyncio.get_running_loop()
             deadline = time.monotonic() + 20
             while (await loop.run_in_executor(None, cluster.sql, waiting_query))[0][0] < 50:

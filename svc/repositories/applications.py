@@ -1,12 +1,10 @@
 """SQL for applications. Every function takes a cursor first and owns no connection."""
 
 from datetime import UTC, datetime
-import psycopg2.errors
 
 import pages
 import ulids
-from problems import Conflict
-from repositories.rows import Row, missing_or_stale, one
+from repositories.rows import Row, missing_or_stale, one, write
 
 COLUMNS = "id, name, comments, created_at, updated_at, version"
 # The ids of an application's configurations, in order, in the same statement as the application itself.
@@ -53,11 +51,7 @@ MISSING = "No application has this id."
 
 def create(cur, *, name: str, comments: str | None) -> Row:
     now = datetime.now(UTC)
-    try:
-        cur.execute(INSERT, {"id": ulids.new(now), "name": name, "comments": comments, "now": now})
-    except psycopg2.errors.UniqueViolation:
-        raise Conflict(NAME_TAKEN) from None
-    row = cur.fetchone()
+    row = write(cur, INSERT, {"id": ulids.new(now), "name": name, "comments": comments, "now": now}, NAME_TAKEN)
     row["configuration_ids"] = []
     return row
 
@@ -73,12 +67,8 @@ def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None)
 
 
 def update(cur, id: str, *, name: str, comments: str | None, versions: list[int] | None = None) -> Row:
-    try:
-        cur.execute(UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC),
-                             "versions": versions})
-    except psycopg2.errors.UniqueViolation:
-        raise Conflict(NAME_TAKEN) from None
-    row = cur.fetchone()
+    row = write(cur, UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC),
+                             "versions": versions}, NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
     return row

@@ -8,13 +8,12 @@ deleting a configuration bumps its application's version, since the application'
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2.errors
 from psycopg2.extras import Json
 
 import pages
 import ulids
-from problems import Conflict, NotFound, Unprocessable
-from repositories.rows import Row, missing_or_stale, one
+from problems import NotFound, Unprocessable
+from repositories.rows import Row, missing_or_stale, one, write
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
@@ -104,11 +103,7 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
     now = datetime.now(UTC)
     params = {"id": ulids.new(now), "application_id": application_id, "name": name, "comments": comments,
               "config": Json(config), "now": now, "actor": actor}
-    try:
-        cur.execute(INSERT, params)
-    except psycopg2.errors.UniqueViolation:
-        raise Conflict(NAME_TAKEN) from None
-    row = cur.fetchone()
+    row = write(cur, INSERT, params, NAME_TAKEN)
     if row is None:
         raise Unprocessable.at("/application_id", NO_APPLICATION)
     return row
@@ -130,11 +125,7 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
            versions: list[int] | None = None, actor: str | None = None) -> Row:
     params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC),
               "versions": versions, "actor": actor}
-    try:
-        cur.execute(UPDATE, params)
-    except psycopg2.errors.UniqueViolation:
-        raise Conflict(NAME_TAKEN) from None
-    row = cur.fetchone()
+    row = write(cur, UPDATE, params, NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
     return row
@@ -143,11 +134,7 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
 def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
     params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor}
-    try:
-        cur.execute(RESTORE, params)
-    except psycopg2.errors.UniqueViolation:
-        raise Conflict(NAME_TAKEN) from None
-    row = cur.fetchone()
+    row = write(cur, RESTORE, params, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
         gone = NotFound(NO_REVISION) if cur.fetchone() is None else None

@@ -1,9 +1,12 @@
-"""What the repositories share: one row or a 404, and telling a gone row from a changed one."""
+"""What the repositories share: one row or a 404, a write whose taken name is a 409, and telling a gone row
+from a changed one."""
 
 from typing import Any
 
+import psycopg2.errors
+
 import etags
-from problems import NotFound, PreconditionFailed
+from problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
 
@@ -15,6 +18,15 @@ def one(cur, query: str, params: dict[str, Any], missing: str) -> Row:
     if row is None:
         raise NotFound(missing)
     return row
+
+
+def write(cur, query: str, params: dict[str, Any], name_taken: str) -> Row | None:
+    """Run a write that returns its row; a unique name already taken becomes Conflict(`name_taken`)."""
+    try:
+        cur.execute(query, params)
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(name_taken) from None
+    return cur.fetchone()
 
 
 def missing_or_stale(cur, version_query: str, id: str, missing: str, otherwise: Exception | None = None) -> None:

@@ -26,3 +26,13 @@ def test_missing_or_stale_tells_a_gone_row_from_a_changed_one(cur):
         rows.missing_or_stale(cur, applications.SELECT_VERSION, MISSING_ID, "gone")
     with pytest.raises(KeyError):
         rows.missing_or_stale(cur, applications.SELECT_VERSION, created["id"], "gone", otherwise=KeyError("other"))
+
+
+def test_write_turns_a_taken_name_into_conflict_and_returns_the_row(cur):
+    from problems import Conflict
+
+    created = applications.create(cur, name="taken", comments=None)
+    with pytest.raises(Conflict, match="in use"):
+        rows.write(cur, applications.INSERT, {"id": MISSING_ID, "name": "taken", "comments": None,
+                                              "now": created["created_at"]}, "in use")
+    assert rows.write(cur, "SELECT 7 AS n", {}, "unused") == {"n": 7}
