@@ -17,7 +17,6 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SCOPES = ("ro", "rw")
 MIN_SECRET = 16
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
-PREFIX = "/api/v1"
 
 
 @dataclass(frozen=True)
@@ -77,27 +76,23 @@ def identify(keys: tuple[ApiKey, ...], authorization: bytes | None) -> ApiKey | 
 class Authenticate:
     """ASGI middleware: 401 without a valid key, 403 for a read-only key on a write; puts the key in the scope."""
 
-    def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...], prefix: str) -> None:
         self.app = app
         self.keys = keys
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http" or not self.keys or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         key = identify(self.keys, authorization)
         if key is None:
-            response = problems.problem(401, "Unauthorized", "unauthorized",
-                                        detail="A valid API key is needed: Authorization: Bearer <key>.",
-                                        instance=problems.quote_path(scope["path"]),
-                                        headers={"WWW-Authenticate": 'Bearer realm="config-service"'})
+            refusal: problems.ProblemError = problems.Unauthorized()
         elif key.scope != "rw" and scope["method"] not in READS:
-            response = problems.problem(403, "Forbidden", "forbidden",
-                                        detail="This API key may read but not write.",
-                                        instance=problems.quote_path(scope["path"]))
+            refusal = problems.Forbidden()
         else:
             scope.setdefault("state", {})["api_key"] = key.name
             await self.app(scope, receive, send)
             return
-        await response(scope, receive, send)
+        await refusal.response(scope["path"])(scope, receive, send)

@@ -64,7 +64,7 @@ def client():
         return {}
 
     keys = auth.parse(f"ci:rw:{SECRET_W},dash:ro:{SECRET_R}")
-    return TestClient(auth.Authenticate(app, keys))
+    return TestClient(auth.Authenticate(app, keys, prefix="/api/v1"))
 
 
 def test_middleware_gates_the_api_only(client):
@@ -83,4 +83,4 @@ def test_without_keys_the_api_is_open():
     async def thing():
         return {"ok": True}
 
-    assert TestClient(auth.Authenticate(app, ())).get("/api/v1/thing").status_code == 200
+    assert TestClient(auth.Authenticate(app, (), prefix="/api/v1")).get("/api/v1/thing").status_code == 200

@@ -145,9 +145,8 @@ class Database:
     async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` as one unit of work on a pooled connection, off the event loop.
 
-        By default the connection is in autocommit mode: every unit of work of this service is one SQL statement
-        (a write and its revision are one statement with CTEs), atomic on its own, and BEGIN/COMMIT would cost
-        two more round trips. `transaction=True` wraps a unit of several statements that must commit together.
+        Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
+        trips. `transaction=True` for a unit of several statements that must commit together.
         """
         deadline = time.monotonic() + self.settings.pool_acquire_timeout
         loop = asyncio.get_running_loop()

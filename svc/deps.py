@@ -4,10 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 
+import etags
 from database import Database
-from problems import UnsupportedMediaType
+from problems import PreconditionRequired, UnsupportedMediaType
 from settings import Settings
 from ulids import PATTERN
+
+API = "/api/v1"
 
 
 async def get_database(request: Request) -> Database:
@@ -33,15 +36,26 @@ async def require_json(request: Request) -> None:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 
 
+IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
+IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
+
+
+async def accepted_versions(request: Request, id: IdPath, if_match: IfMatch = None) -> list[int] | None:
+    """The versions of resource `id` a conditional write may replace (None: any); 428 when `If-Match` is missing
+    and the service requires it."""
+    if if_match is None and request.app.state.settings.require_if_match:
+        raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
+    return etags.accepted(if_match, id)
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
-IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
+Versions = Annotated[list[int] | None, Depends(accepted_versions)]
 VersionPath = Annotated[int, Path(ge=1, le=2147483647, description="A version of the configuration.")]
 RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
                                              description="The `next_cursor` of the previous page.")]
-IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Cursor = Annotated[str | None, Query(min_length=26, max_length=26, pattern=PATTERN.pattern,
                                      description="The `next_cursor` of the previous page.")]

@@ -1,5 +1,6 @@
-"""The outermost middleware: request ids, the access log, security headers, the body size limit, and the
-last-resort answer to an unexpected error. Pure ASGI, so a request pays for it once."""
+"""The ASGI middleware around the app. `Edge`, the outermost: request ids, the access log, security headers, the
+body size limit, and the last-resort answer to an unexpected error. `StripTrailingSlash`: one path per resource.
+Pure ASGI, so a request pays for each once."""
 
 import logging
 import os
@@ -35,9 +36,10 @@ def request_id(scope: Scope) -> str:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, prefix: str) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +50,7 @@ class Edge:
         scope.setdefault("state", {})["request_id"] = rid
         method = scope["method"]
         extra = [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
-        if scope["path"].startswith("/api/"):
+        if scope["path"].startswith(self.prefix):
             # GETs may be cached but must be revalidated (ETag); nothing else is stored.
             extra.append((b"cache-control", b"no-cache" if method == "GET" else b"no-store"))
         status = 500
@@ -65,19 +67,13 @@ class Edge:
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
-                too_large = problems.problem(413, "Content Too Large", "too-large",
-                                             detail="The request body is too large.",
-                                             instance=problems.quote_path(scope["path"]))
-                await too_large(scope, receive, send_with_headers)
+                await problems.ContentTooLarge().response(scope["path"])(scope, receive, send_with_headers)
             else:
                 await self.app(scope, self._bounded(receive), send_with_headers)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"]})
             if not response_started:
-                failed = problems.problem(500, "Internal Server Error", "internal",
-                                          detail="An unexpected error occurred.",
-                                          instance=problems.quote_path(scope["path"]))
-                await failed(scope, receive, send_with_headers)
+                await problems.InternalError().response(scope["path"])(scope, receive, send_with_headers)
         finally:
             if access.enabled():
                 access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))
@@ -107,3 +103,18 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class StripTrailingSlash:
+    """`/api/v1/applications/` is `/api/v1/applications`: answered directly, not redirected."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/") and path.startswith(self.prefix):
+                scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
+        await self.app(scope, receive, send)

@@ -22,7 +22,7 @@ def client():
     async def crash():
         raise RuntimeError("SELECT secret FROM credentials")
 
-    return TestClient(edge.Edge(app, max_body_bytes=1024), raise_server_exceptions=False)
+    return TestClient(edge.Edge(app, max_body_bytes=1024, prefix="/api/"), raise_server_exceptions=False)
 
 
 def test_request_id_is_kept_when_sane_else_made(client):

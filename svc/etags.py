@@ -1,7 +1,5 @@
 """Strong entity tags from id and version, and the `If-Match` / `If-None-Match` headers that name them."""
 
-from problems import PreconditionRequired
-
 ANY = "*"
 
 
@@ -30,14 +28,12 @@ def none_match(header: str | None, etag: str) -> bool:
     return ANY in found or etag in found
 
 
-def versions(header: str | None, id: str, *, required: bool) -> list[int] | None:
-    """The versions of `id` that `If-Match` accepts; None when any will do (no header, or `*`).
+def accepted(header: str | None, id: str) -> list[int] | None:
+    """The versions of `id` that an `If-Match` header accepts; None when any will do (no header, or `*`).
 
     An `If-Match` that names only other resources or malformed tags gives an empty list: nothing matches, 412.
     """
     if header is None:
-        if required:
-            raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
         return None
     found = tags(header)
     if ANY in found:

@@ -11,14 +11,14 @@ from typing import Any
 import yaml
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 import logs
 import problems
 import settings as settings_module
 from auth import Authenticate
 from database import Database, unsafe_durability
-from edge import Edge
+from deps import API
+from edge import Edge, StripTrailingSlash
 from routers import applications, configurations, health
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -39,37 +39,23 @@ class StartupRefused(RuntimeError):
     """The service will not run against this database."""
 
 
-class StripTrailingSlash:
-    """`/api/v1/applications/` is `/api/v1/applications`: answered directly, not redirected."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            if len(path) > 1 and path.endswith("/") and path.startswith("/api/"):
-                scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
-        await self.app(scope, receive, send)
-
-
-def create_app(config: settings_module.Settings) -> FastAPI:
+def create_app(settings: settings_module.Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not config.keys:
+        if not settings.keys:
             log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
-        database = Database(config)
+        database = Database(settings)
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(database.executor, database.warm):
             unsafe = await database.run(unsafe_durability, transaction=False)
-            if unsafe and not config.allow_unsafe_durability:
+            if unsafe and not settings.allow_unsafe_durability:
                 database.close()
                 line = (f"refusing to start: the database runs with {', '.join(unsafe)} and could lose acknowledged "
                         "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
                 log.critical(line)
                 raise StartupRefused(line)
         app.state.database = database
-        app.state.settings = config
+        app.state.settings = settings
         try:
             yield
         finally:
@@ -79,16 +65,17 @@ def create_app(config: settings_module.Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
     app.openapi = contract  # type: ignore[method-assign]
     problems.install(app)
-    for module in (applications, configurations, health):
-        app.include_router(module.router)
+    app.include_router(applications.router, prefix=API)
+    app.include_router(configurations.router, prefix=API)
+    app.include_router(health.router)
     # Added innermost first: Edge sees every request and every answer; CORS answers preflights before auth.
-    app.add_middleware(StripTrailingSlash)
-    app.add_middleware(Authenticate, keys=config.keys)
-    if config.origins:
-        app.add_middleware(CORSMiddleware, allow_origins=config.origins, allow_methods=list(ALLOWED_METHODS),
+    app.add_middleware(StripTrailingSlash, prefix=API)
+    app.add_middleware(Authenticate, keys=settings.keys, prefix=API)
+    if settings.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                            allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
                            max_age=600)
-    app.add_middleware(Edge, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, prefix=API)
     return app
 
 

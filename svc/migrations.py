@@ -118,9 +118,9 @@ def _apply(conn: psycopg2.extensions.connection, migration: Migration) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = settings_module.load()
+    settings = settings_module.load()
     try:
-        applied = migrate(str(config.database_url))
+        applied = migrate(str(settings.database_url))
     except MigrationError as error:
         print(f"migrations: {error}", file=sys.stderr)
         return 1

@@ -2,30 +2,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 
 import migrations
 from migrations import MigrationError
+from tools import harness
 
 
 @pytest.fixture
 def empty_database(database_url):
     """A database of its own, empty, for one test."""
-    parts = urlsplit(database_url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    name = f"migrations_test_{os.getpid()}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(parts._replace(path="/" + name))
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
+    url = harness.create_database(harness.with_database(database_url, f"migrations_test_{os.getpid()}"))
+    yield url
+    harness.drop_database(url)
 
 
 def rows(url, query):
@@ -95,8 +86,7 @@ def test_the_project_migrations_build_the_schema(database_url):
 
 
 def test_five_concurrent_runners_apply_each_file_once(empty_database):
-    env = {**os.environ, "DATABASE_URL": empty_database}
-    env.pop("PYENV_VERSION", None)
+    env = harness.child_env(DATABASE_URL=empty_database)
     runners = [subprocess.Popen([sys.executable, "-m", "migrations"], cwd=Path(__file__).parent, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(5)]
     codes = [r.wait(timeout=60) for r in runners]

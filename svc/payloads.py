@@ -10,6 +10,7 @@ from pydantic import BaseModel, RootModel, TypeAdapter
 from pydantic.fields import FieldInfo
 
 from problems import Unprocessable
+from settings import Settings
 
 
 def check_storable(value: Any, max_depth: int, pointer: str = "", depth: int = 1) -> None:
@@ -44,13 +45,14 @@ def _encodable(pointer: str) -> str:
     return pointer.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def check_body(body: BaseModel, *, max_depth: int, max_config_keys: int) -> dict[str, Any]:
-    """A validated body as plain data, once it is known to be storable and within the limits."""
+def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
+    """A validated body as plain data, once it is known to be storable and within the settings' limits."""
     data = body.model_dump()
-    check_storable(data, max_depth)
+    check_storable(data, settings.max_json_depth)
     config = data.get("config")
-    if config is not None and len(config) > max_config_keys:
-        raise Unprocessable.at("/config", f"A configuration may have at most {max_config_keys} top-level keys.")
+    if config is not None and len(config) > settings.max_config_keys:
+        raise Unprocessable.at("/config",
+                               f"A configuration may have at most {settings.max_config_keys} top-level keys.")
     return data
 
 
@@ -67,10 +69,7 @@ def reply(model: BaseModel, status: int = 200, headers: dict[str, str] | None = 
 def reply_trusted(model: type[BaseModel], data: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     """A JSON response of `data` (database rows) in the shape of the generated `model`, serialized once and not
-    validated again: the database holds only what the contract allows, the writes having been validated and
-    the columns carrying the same limits. Validation would parse every ULID in pure Python (1,000 of them for
-    an application's configuration_ids) and wrap every field in its generated root model.
-    """
+    validated again: the writes were validated and the columns carry the same limits."""
     return Response(_serializer(model).dump_json(data), status_code=status, headers=headers,
                     media_type="application/json")
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 import models
+from settings import Settings
 from payloads import check_body, check_storable, not_modified, reply, reply_trusted
 from problems import Unprocessable
 
@@ -48,9 +49,9 @@ def test_depth_is_limited_counting_the_outermost_container():
 
 def test_check_body_limits_top_level_config_keys():
     body = models.ConfigurationUpdate.model_validate({"name": "n", "config": {str(i): i for i in range(5)}})
-    assert check_body(body, max_depth=32, max_config_keys=5)["config"]["4"] == 4
+    assert check_body(body, Settings(max_config_keys=5))["config"]["4"] == 4
     with pytest.raises(Unprocessable) as error:
-        check_body(body, max_depth=32, max_config_keys=4)
+        check_body(body, Settings(max_config_keys=4))
     assert error.value.errors[0]["pointer"] == "/config"
 
 

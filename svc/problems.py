@@ -9,35 +9,88 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+import etags
+
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://config-service.dev/problems/"
 
 
 class ProblemError(Exception):
-    """Base of every error the API answers on purpose; subclasses carry their status."""
+    """Base of every error the API answers; subclasses carry their status, and `response` answers it."""
 
     status = 500
     title = "Internal Server Error"
     slug = "internal"
+    default_detail: str | None = None
 
     def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
+        super().__init__(detail or self.default_detail or self.title)
+        self.detail = detail or self.default_detail
         self.errors = errors
         self.headers = headers or {}
+
+    def response(self, path: str) -> JSONResponse:
+        """This problem as an `application/problem+json` response about the resource at `path`."""
+        return problem(self.status, self.title, self.slug, detail=self.detail, instance=quote_path(path),
+                       errors=self.errors, headers=self.headers)
+
+
+class InternalError(ProblemError):
+    """The last resort: nothing of the cause reaches the client (it is logged with the request id)."""
+
+    default_detail = "An unexpected error occurred."
 
 
 class BadRequest(ProblemError):
     status, title, slug = 400, "Bad Request", "malformed-request"
+    default_detail = "The request body cannot be read."
+
+
+class Unauthorized(ProblemError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+    default_detail = "A valid API key is needed: Authorization: Bearer <key>."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": 'Bearer realm="config-service"'})
+
+
+class Forbidden(ProblemError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+    default_detail = "This API key may read but not write."
 
 
 class NotFound(ProblemError):
     status, title, slug = 404, "Not Found", "not-found"
 
 
+class MethodNotAllowed(ProblemError):
+    status, title, slug = 405, "Method Not Allowed", "method-not-allowed"
+    default_detail = "The method is not allowed on this resource."
+
+    def __init__(self, allow: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(headers={**(headers or {}), "Allow": allow})
+
+
 class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+    def __init__(self, id: str, current_version: int) -> None:
+        super().__init__("The resource was changed since the version in If-Match.",
+                         headers={"ETag": etags.make(id, current_version)})
+
+
+class ContentTooLarge(ProblemError):
+    status, title, slug = 413, "Content Too Large", "too-large"
+    default_detail = "The request body is too large."
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
 
 class Unprocessable(ProblemError):
@@ -49,19 +102,8 @@ class Unprocessable(ProblemError):
         return cls(message, errors=[{"pointer": pointer, "message": message}])
 
 
-class PreconditionFailed(ProblemError):
-    status, title, slug = 412, "Precondition Failed", "precondition-failed"
-
-    def __init__(self, current_etag: str) -> None:
-        super().__init__("The resource was changed since the version in If-Match.", headers={"ETag": current_etag})
-
-
 class PreconditionRequired(ProblemError):
     status, title, slug = 428, "Precondition Required", "precondition-required"
-
-
-class UnsupportedMediaType(ProblemError):
-    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
 
 class ServiceUnavailable(ProblemError):
@@ -89,10 +131,6 @@ def quote_path(path: str) -> str:
     return quote(path, safe="/-._~!$&'()*+,;=:@")
 
 
-def instance_of(request: Request) -> str:
-    return quote_path(request.url.path)
-
-
 def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     """A JSON pointer (RFC 6901) for a FastAPI error location such as ("body", "config", "a/b")."""
     parts = list(loc)
@@ -105,18 +143,15 @@ def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem(exc.status, exc.title, exc.slug, detail=exc.detail, instance=instance_of(request),
-                   errors=exc.errors, headers=exc.headers)
+    return exc.response(request.url.path)
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return problem(400, BadRequest.title, BadRequest.slug, detail="The request body is not valid JSON.",
-                       instance=instance_of(request))
+        return BadRequest("The request body is not valid JSON.").response(request.url.path)
     items = [{"pointer": pointer(e.get("loc", ())), "message": _message(e)} for e in errors]
-    return problem(422, Unprocessable.title, Unprocessable.slug, detail="The request is not valid.",
-                   instance=instance_of(request), errors=items)
+    return Unprocessable("The request is not valid.", errors=items).response(request.url.path)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -135,31 +170,27 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-HTTP_ERRORS = {
-    400: ("Bad Request", "malformed-request", "The request body cannot be read."),
-    404: ("Not Found", "not-found", "No such resource."),
-    405: ("Method Not Allowed", "method-not-allowed", "The method is not allowed on this resource."),
-    413: ("Content Too Large", "too-large", "The request body is too large."),
-}
-
-
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(getattr(exc, "headers", None) or {})
-    if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
+    error: ProblemError
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # FastAPI reports a body json.loads could not nest into as unreadable; it is readable, only too deep.
-        return problem(422, Unprocessable.title, Unprocessable.slug, detail="The JSON is nested too deeply.",
-                       instance=instance_of(request), errors=[{"pointer": "", "message": "nested too deeply"}])
-    title, slug, detail = HTTP_ERRORS.get(exc.status_code, ("Error", "http-error", None))
-    return problem(exc.status_code, title, slug, detail=detail, instance=instance_of(request), headers=headers)
+        error = Unprocessable("The JSON is nested too deeply.", errors=[{"pointer": "", "message": "nested too deeply"}])
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(allowed_methods(request), headers)
+    elif exc.status_code == 404:
+        error = NotFound("No such resource.", headers=headers)
+    elif exc.status_code == 413:
+        error = ContentTooLarge(headers=headers)
+    else:
+        error = BadRequest(headers=headers)
+    return error.response(request.url.path)
 
 
 async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's outermost middleware answers with this, then re-raises to `edge.Edge`, which logs the error
     # with the request id. Nothing of the exception reaches the client.
-    return problem(500, ProblemError.title, ProblemError.slug, detail="An unexpected error occurred.",
-                   instance=instance_of(request))
+    return InternalError().response(request.url.path)
 
 
 def install(app: FastAPI) -> None:

@@ -29,6 +29,10 @@ def client():
     async def item(n: int):
         return {}
 
+    @app.get("/crash")
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -51,15 +55,8 @@ def test_validation_errors_point_at_the_field(client):
     assert body["status"] == 422 and body["errors"][0]["pointer"] == "#/path/n"
 
 
-def test_an_unexpected_error_is_a_bare_500_problem_without_internals():
-    app = FastAPI()
-    problems.install(app)
-
-    @app.get("/crash")
-    async def crash():
-        raise RuntimeError("SELECT secret FROM credentials")
-
-    response = TestClient(app, raise_server_exceptions=False).get("/crash")
+def test_an_unexpected_error_is_a_bare_500_problem_without_internals(client):
+    response = client.get("/crash")
     assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
     assert "SELECT" not in response.text and response.json()["title"] == "Internal Server Error"
 
@@ -87,3 +84,20 @@ def test_problem_omits_empty_members():
 
 def test_not_found_defaults():
     assert NotFound().status == 404 and str(NotFound()) == "Not Found"
+
+
+@pytest.mark.parametrize(("error", "status", "header"), [
+    (problems.Unauthorized(), 401, ("www-authenticate", 'Bearer realm="config-service"')),
+    (problems.Forbidden(), 403, None),
+    (problems.MethodNotAllowed("GET, PUT"), 405, ("allow", "GET, PUT")),
+    (problems.ContentTooLarge(), 413, None),
+    (problems.PreconditionFailed("01JD3B5ZQ6V2K9X4N8M7P1R0ST", 4), 412, ("etag", '"01JD3B5ZQ6V2K9X4N8M7P1R0ST.4"')),
+    (problems.InternalError(), 500, None),
+])
+def test_every_problem_answers_itself_with_its_status_headers_and_instance(error, status, header):
+    response = error.response("/api/v1/a b")
+    body = json.loads(response.body)
+    assert response.status_code == status and response.media_type == problems.MEDIA_TYPE
+    assert body["status"] == status and body["detail"] and body["instance"] == "/api/v1/a%20b"
+    if header:
+        assert response.headers[header[0]] == header[1]

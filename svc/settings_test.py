@@ -9,18 +9,18 @@ def test_defaults_work_locally_without_an_env_file(monkeypatch):
     monkeypatch.chdir("/")
     for name in ("DATABASE_URL", "POOL_MIN", "POOL_MAX", "PORT"):
         monkeypatch.delenv(name, raising=False)
-    config = Settings()
-    assert str(config.database_url) == "postgresql://config:config@127.0.0.1:5432/config_service"
-    assert config.pool_min <= config.pool_max
-    assert config.port == 8000
+    settings = Settings()
+    assert str(settings.database_url) == "postgresql://config:config@127.0.0.1:5432/config_service"
+    assert settings.pool_min <= settings.pool_max
+    assert settings.port == 8000
 
 
 def test_environment_overrides_defaults(monkeypatch):
     monkeypatch.setenv("POOL_MAX", "32")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
-    config = Settings()
-    assert config.pool_max == 32
-    assert config.log_level == "DEBUG"
+    settings = Settings()
+    assert settings.pool_max == 32
+    assert settings.log_level == "DEBUG"
 
 
 def test_env_file_is_read(tmp_path, monkeypatch):
@@ -51,9 +51,9 @@ def test_invalid_setting_stops_start_up_with_one_line_naming_it(monkeypatch, cap
 
 def test_api_keys_are_read_and_kept_secret(monkeypatch):
     monkeypatch.setenv("API_KEYS", "ci:rw:0123456789abcdef-secret")
-    config = Settings()
-    assert [k.name for k in config.keys] == ["ci"]
-    assert "0123456789abcdef-secret" not in repr(config) and "0123456789abcdef-secret" not in str(config)
+    settings = Settings()
+    assert [k.name for k in settings.keys] == ["ci"]
+    assert "0123456789abcdef-secret" not in repr(settings) and "0123456789abcdef-secret" not in str(settings)
 
 
 def test_bad_api_keys_stop_start_up_naming_the_variable(monkeypatch):

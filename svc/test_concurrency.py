@@ -6,6 +6,8 @@ from collections import Counter
 import httpx
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROUNDS = 10
 
 

@@ -6,8 +6,10 @@ import httpx
 import pytest
 import yaml
 
-from conftest import start_service, stop_service
 from main import CONTRACT
+from tools import harness
+
+pytestmark = pytest.mark.integration
 
 RW = "rw-key-" + "x" * 24
 RO = "ro-key-" + "y" * 24
@@ -16,9 +18,9 @@ APP_ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 @pytest.fixture(scope="module")
 def base(database_url):
-    url, server = start_service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}")
-    yield url
-    stop_service(server)
+    service = harness.Service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}")
+    yield service.base
+    service.stop()
 
 
 @pytest.fixture
@@ -192,7 +194,7 @@ def test_every_api_operation_without_a_key_is_401(base, method, path):
         response = httpx.request(method, base + path, headers=headers, json={})
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["content-type"] == harness.PROBLEM
 
 
 @pytest.mark.parametrize(("method", "path"), [op for op in operations() if op[0] != "GET"])

@@ -2,35 +2,13 @@
 
 import pytest
 
-APPS = "/api/v1/applications"
-CONFIGS = "/api/v1/configurations"
-PROBLEM = "application/problem+json"
+from tools.harness import APPS, CONFIGS, PROBLEM, assert_problem
+
+pytestmark = pytest.mark.integration
 
 
-def create_app(client, name="billing", comments=None):
-    response = client.post(APPS, json={"name": name, "comments": comments})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def create_config(client, application_id, name="database", config=None, comments=None):
-    body = {"application_id": application_id, "name": name, "config": config or {}, "comments": comments}
-    response = client.post(CONFIGS, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"] and body["type"]
-    return body
-
-
-def test_created_application_is_stored_and_read_back(client, sql):
-    created = create_app(client, "billing", "Invoices")
+def test_created_application_is_stored_and_read_back(client, sql, application):
+    created = application("billing", "Invoices")
     assert created["configuration_ids"] == []
     sql.execute("SELECT name, comments, created_at FROM applications WHERE id = %s", (created["id"],))
     row = sql.fetchone()
@@ -49,22 +27,22 @@ def test_create_answers_location_of_the_new_resource(client):
     assert response.headers["location"] == f"{CONFIGS}/{response.json()['id']}"
 
 
-def test_duplicate_application_name_is_409_and_nothing_is_stored(client, sql):
-    create_app(client, "billing")
+def test_duplicate_application_name_is_409_and_nothing_is_stored(client, sql, application):
+    application("billing")
     assert_problem(client.post(APPS, json={"name": "billing"}), 409)
     sql.execute("SELECT count(*) AS n FROM applications")
     assert sql.fetchone()["n"] == 1
 
 
-def test_renaming_onto_a_taken_name_is_409(client):
-    create_app(client, "billing")
-    other = create_app(client, "shipping")
+def test_renaming_onto_a_taken_name_is_409(client, application):
+    application("billing")
+    other = application("shipping")
     assert_problem(client.put(f"{APPS}/{other['id']}", json={"name": "billing"}), 409)
     assert client.get(f"{APPS}/{other['id']}").json()["name"] == "shipping"
 
 
-def test_put_application_replaces_name_and_comments(client, sql):
-    app = create_app(client, "billing", "old")
+def test_put_application_replaces_name_and_comments(client, sql, application):
+    app = application("billing", "old")
     response = client.put(f"{APPS}/{app['id']}", json={"name": "invoicing"})
     assert response.status_code == 200
     body = response.json()
@@ -74,19 +52,19 @@ def test_put_application_replaces_name_and_comments(client, sql):
     assert sql.fetchone() == {"name": "invoicing", "comments": None}
 
 
-def test_application_lists_its_configuration_ids_in_order(client):
-    app = create_app(client)
-    ids = [create_config(client, app["id"], f"c{i}")["id"] for i in range(5)]
+def test_application_lists_its_configuration_ids_in_order(client, application, configuration):
+    app = application()
+    ids = [configuration(app["id"], f"c{i}")["id"] for i in range(5)]
     assert client.get(f"{APPS}/{app['id']}").json()["configuration_ids"] == sorted(ids)
     renamed = client.put(f"{APPS}/{app['id']}", json={"name": "renamed"}).json()
     assert renamed["configuration_ids"] == sorted(ids)
 
 
-def test_configuration_is_stored_with_its_json_and_read_back(client, sql):
-    app = create_app(client)
+def test_configuration_is_stored_with_its_json_and_read_back(client, sql, application, configuration):
+    app = application()
     document = {"host": "db.internal", "port": 5432, "ratio": 0.5, "ssl": True, "none": None,
                 "nested": {"list": [1, "two", {"three": 3}]}, "unicode": "żółw ✓"}
-    created = create_config(client, app["id"], "database", document, "primary")
+    created = configuration(app["id"], "database", document, "primary")
     sql.execute("SELECT application_id, config FROM configurations WHERE id = %s", (created["id"],))
     row = sql.fetchone()
     assert row["application_id"] == app["id"] and row["config"] == document
@@ -101,19 +79,19 @@ def test_configuration_of_unknown_application_is_422_pointing_at_application_id(
     assert sql.fetchone()["n"] == 0
 
 
-def test_configuration_names_are_unique_per_application_only(client):
-    first, second = create_app(client, "a"), create_app(client, "b")
-    create_config(client, first["id"], "database")
-    create_config(client, second["id"], "database")
+def test_configuration_names_are_unique_per_application_only(client, application, configuration):
+    first, second = application("a"), application("b")
+    configuration(first["id"], "database")
+    configuration(second["id"], "database")
     assert_problem(client.post(CONFIGS, json={"application_id": first["id"], "name": "database",
                                               "config": {}}), 409)
-    other = create_config(client, first["id"], "cache")
+    other = configuration(first["id"], "cache")
     assert_problem(client.put(f"{CONFIGS}/{other['id']}", json={"name": "database", "config": {}}), 409)
 
 
-def test_put_configuration_replaces_fields_and_keeps_its_application(client, sql):
-    app = create_app(client)
-    config = create_config(client, app["id"], "db", {"a": 1}, "note")
+def test_put_configuration_replaces_fields_and_keeps_its_application(client, sql, application, configuration):
+    app = application()
+    config = configuration(app["id"], "db", {"a": 1}, "note")
     response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db2", "config": {"b": [2]}})
     assert response.status_code == 200
     assert response.json()["config"] == {"b": [2]} and response.json()["comments"] is None
@@ -121,17 +99,17 @@ def test_put_configuration_replaces_fields_and_keeps_its_application(client, sql
     assert sql.fetchone() == {"application_id": app["id"], "name": "db2", "config": {"b": [2]}}
 
 
-def test_put_cannot_move_a_configuration_to_another_application(client):
-    app, other = create_app(client, "a"), create_app(client, "b")
-    config = create_config(client, app["id"])
+def test_put_cannot_move_a_configuration_to_another_application(client, application, configuration):
+    app, other = application("a"), application("b")
+    config = configuration(app["id"])
     body = assert_problem(client.put(f"{CONFIGS}/{config['id']}",
                                      json={"name": "db", "config": {}, "application_id": other["id"]}), 422)
     assert body["errors"][0]["pointer"] == "/application_id"
 
 
-def test_deleting_an_application_deletes_its_configurations(client, sql):
-    app = create_app(client)
-    config = create_config(client, app["id"])
+def test_deleting_an_application_deletes_its_configurations(client, sql, application, configuration):
+    app = application()
+    config = configuration(app["id"])
     assert client.delete(f"{APPS}/{app['id']}").status_code == 204
     sql.execute("SELECT count(*) AS n FROM configurations")
     assert sql.fetchone()["n"] == 0
@@ -139,9 +117,9 @@ def test_deleting_an_application_deletes_its_configurations(client, sql):
     assert_problem(client.get(f"{APPS}/{app['id']}"), 404)
 
 
-def test_deleting_a_configuration_leaves_its_application(client):
-    app = create_app(client)
-    config = create_config(client, app["id"])
+def test_deleting_a_configuration_leaves_its_application(client, application, configuration):
+    app = application()
+    config = configuration(app["id"])
     assert client.delete(f"{CONFIGS}/{config['id']}").status_code == 204
     assert client.get(f"{APPS}/{app['id']}").json()["configuration_ids"] == []
     assert_problem(client.delete(f"{CONFIGS}/{config['id']}"), 404)
@@ -159,8 +137,8 @@ def test_list_of_an_unknown_application_is_404(client):
     assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/configurations"), 404)
 
 
-def test_application_pages_cover_every_row_once_in_order(client):
-    ids = [create_app(client, f"app-{i:02d}")["id"] for i in range(23)]
+def test_application_pages_cover_every_row_once_in_order(client, application):
+    ids = [application(f"app-{i:02d}")["id"] for i in range(23)]
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 5} | ({"cursor": cursor} if cursor else {})
@@ -173,18 +151,18 @@ def test_application_pages_cover_every_row_once_in_order(client):
     assert seen == sorted(ids) and pages == 5
 
 
-def test_exactly_full_last_page_has_no_next_cursor(client):
+def test_exactly_full_last_page_has_no_next_cursor(client, application):
     for i in range(4):
-        create_app(client, f"a{i}")
+        application(f"a{i}")
     first = client.get(APPS, params={"limit": 2}).json()
     second = client.get(APPS, params={"limit": 2, "cursor": first["next_cursor"]}).json()
     assert len(second["items"]) == 2 and second["next_cursor"] is None
 
 
-def test_configuration_pages_of_one_application(client):
-    app, other = create_app(client, "a"), create_app(client, "b")
-    ids = [create_config(client, app["id"], f"c{i}")["id"] for i in range(7)]
-    create_config(client, other["id"], "elsewhere")
+def test_configuration_pages_of_one_application(client, application, configuration):
+    app, other = application("a"), application("b")
+    ids = [configuration(app["id"], f"c{i}")["id"] for i in range(7)]
+    configuration(other["id"], "elsewhere")
     first = client.get(f"{APPS}/{app['id']}/configurations", params={"limit": 4}).json()
     second = client.get(f"{APPS}/{app['id']}/configurations",
                         params={"limit": 4, "cursor": first["next_cursor"]}).json()
@@ -192,19 +170,19 @@ def test_configuration_pages_of_one_application(client):
     assert second["next_cursor"] is None
 
 
-def test_find_by_exact_name(client):
-    app = create_app(client, "billing")
-    create_app(client, "billing-2")
-    config = create_config(client, app["id"], "db")
-    create_config(client, app["id"], "db2")
+def test_find_by_exact_name(client, application, configuration):
+    app = application("billing")
+    application("billing-2")
+    config = configuration(app["id"], "db")
+    configuration(app["id"], "db2")
     assert [a["id"] for a in client.get(APPS, params={"name": "billing"}).json()["items"]] == [app["id"]]
     found = client.get(f"{APPS}/{app['id']}/configurations", params={"name": "db"}).json()["items"]
     assert [c["id"] for c in found] == [config["id"]]
     assert client.get(APPS, params={"name": "nobody"}).json() == {"items": [], "next_cursor": None}
 
 
-def test_trailing_slash_lists_directly(client):
-    create_app(client)
+def test_trailing_slash_lists_directly(client, application):
+    application()
     response = client.get(APPS + "/", follow_redirects=False)
     assert response.status_code == 200 and len(response.json()["items"]) == 1
 
@@ -241,15 +219,15 @@ def test_names_of_256_characters_are_accepted(client):
         ("text", "/config"),
     ],
 )
-def test_invalid_config_is_422(client, config, pointer):
-    app = create_app(client)
+def test_invalid_config_is_422(client, config, pointer, application):
+    app = application()
     problem = assert_problem(client.post(CONFIGS, json={"application_id": app["id"], "name": "c",
                                                         "config": config}), 422)
     assert any(e["pointer"].startswith(pointer[:8]) for e in problem["errors"])
 
 
-def test_lone_surrogate_in_config_is_422_not_500(client):
-    app = create_app(client)
+def test_lone_surrogate_in_config_is_422_not_500(client, application):
+    app = application()
     raw = '{"application_id": "%s", "name": "c", "config": {"k": "\\ud800"}}' % app["id"]
     problem = assert_problem(client.post(CONFIGS, content=raw, headers={"content-type": "application/json"}), 422)
     assert problem["errors"][0]["pointer"] == "/config/k"
@@ -281,9 +259,9 @@ def test_unknown_path_is_404_problem(client):
     assert_problem(client.get("/api/v1/nothing"), 404)
 
 
-def test_injection_strings_are_stored_verbatim(client, sql):
+def test_injection_strings_are_stored_verbatim(client, sql, application):
     name = "'; DROP TABLE applications; --"
-    app = create_app(client, name)
+    app = application(name)
     assert client.get(f"{APPS}/{app['id']}").json()["name"] == name
     sql.execute("SELECT name FROM applications")
     assert sql.fetchone()["name"] == name

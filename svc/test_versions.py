@@ -2,13 +2,15 @@
 
 import pytest
 
-from test_integration import APPS, CONFIGS, assert_problem, create_app, create_config
+from tools.harness import APPS, CONFIGS, assert_problem
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def config(client):
-    app = create_app(client)
-    return create_config(client, app["id"], "db", {"v": 1})
+def config(client, application, configuration):
+    app = application()
+    return configuration(app["id"], "db", {"v": 1})
 
 
 def test_create_answers_version_1_and_its_etag(client, config):
@@ -48,17 +50,17 @@ def test_if_none_match_is_304_without_a_body_until_it_changes(client, config):
     assert client.get(f"{CONFIGS}/{config['id']}", headers={"If-None-Match": etag}).status_code == 200
 
 
-def test_application_etag_follows_its_configurations(client):
-    app = create_app(client)
+def test_application_etag_follows_its_configurations(client, application, configuration):
+    app = application()
     etag = client.get(f"{APPS}/{app['id']}").headers["etag"]
     assert client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag}).status_code == 304
-    create_config(client, app["id"])
+    configuration(app["id"])
     changed = client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and len(changed.json()["configuration_ids"]) == 1
 
 
-def test_application_writes_honour_if_match(client):
-    app = create_app(client)
+def test_application_writes_honour_if_match(client, application):
+    app = application()
     stale = f'"{app["id"]}.9"'
     assert_problem(client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": stale}), 412)
     assert_problem(client.delete(f"{APPS}/{app['id']}", headers={"If-Match": stale}), 412)
@@ -67,13 +69,13 @@ def test_application_writes_honour_if_match(client):
     assert client.delete(f"{APPS}/{app['id']}", headers={"If-Match": "*"}).status_code == 204
 
 
-def test_if_match_is_required_when_configured(settings, clean):
+def test_if_match_is_required_when_configured(settings, clean, application):
     from fastapi.testclient import TestClient
 
     from main import create_app as make
 
     with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
-        app = create_app(strict)
+        app = application(via=strict)
         assert_problem(strict.put(f"{APPS}/{app['id']}", json={"name": "x"}), 428)
         assert_problem(strict.delete(f"{APPS}/{app['id']}"), 428)
         assert strict.put(f"{APPS}/{app['id']}", json={"name": "x"},
@@ -130,9 +132,9 @@ def test_unknown_revision_or_configuration_is_404(client, config):
     assert_problem(client.post(f"{CONFIGS}/{missing}/revisions/1/restore"), 404)
 
 
-def test_restoring_a_name_taken_since_is_409(client, config):
+def test_restoring_a_name_taken_since_is_409(client, config, configuration):
     client.put(f"{CONFIGS}/{config['id']}", json={"name": "renamed", "config": {}})
-    create_config(client, config["application_id"], "db")
+    configuration(config["application_id"], "db")
     assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 409)
 
 

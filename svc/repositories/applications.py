@@ -2,9 +2,8 @@
 
 from datetime import UTC, datetime
 
-import pages
 import ulids
-from repositories.rows import Row, missing_or_stale, one, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
 
 COLUMNS = "id, name, comments, created_at, updated_at, version"
 # The ids of an application's configurations, in order, in the same statement as the application itself.
@@ -25,13 +24,7 @@ SELECT_ONE = f"SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM applications a WHERE a
 
 SELECT_VERSION = "SELECT version FROM applications WHERE id = %(id)s"
 
-SELECT_PAGE = f"""
-SELECT {COLUMNS} FROM applications
-WHERE (%(cursor)s::varchar IS NULL OR id > %(cursor)s)
-  AND (%(name)s::varchar IS NULL OR name = %(name)s)
-ORDER BY id
-LIMIT %(limit)s
-"""
+SELECT_PAGE = f"SELECT {COLUMNS} FROM applications WHERE {PAGE_AFTER_CURSOR}"
 
 UPDATE = f"""
 WITH a AS (
@@ -63,7 +56,7 @@ def get(cur, id: str) -> Row:
 def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
     """One page in id order, and the cursor of the next (None on the last page)."""
     cur.execute(SELECT_PAGE, {"cursor": cursor, "name": name, "limit": limit + 1})
-    return pages.split(cur.fetchall(), limit)
+    return split(cur.fetchall(), limit)
 
 
 def update(cur, id: str, *, name: str, comments: str | None, versions: list[int] | None = None) -> Row:

@@ -6,11 +6,6 @@ from repositories import applications
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 
-@pytest.fixture
-def cur(sql, clean):
-    return sql
-
-
 def test_create_then_get(cur):
     created = applications.create(cur, name="billing", comments=None)
     assert applications.get(cur, created["id"]) == created | {"configuration_ids": []}

@@ -10,10 +10,9 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-import pages
 import ulids
 from problems import NotFound, Unprocessable
-from repositories.rows import Row, missing_or_stale, one, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
@@ -43,14 +42,7 @@ SELECT_VERSION = "SELECT version FROM configurations WHERE id = %(id)s"
 
 APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
-SELECT_PAGE = f"""
-SELECT {COLUMNS} FROM configurations
-WHERE application_id = %(application_id)s
-  AND (%(cursor)s::varchar IS NULL OR id > %(cursor)s)
-  AND (%(name)s::varchar IS NULL OR name = %(name)s)
-ORDER BY id
-LIMIT %(limit)s
-"""
+SELECT_PAGE = f"SELECT {COLUMNS} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
 UPDATE = f"""
 WITH c AS (
@@ -113,12 +105,12 @@ def get(cur, id: str) -> Row:
     return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
-def page_of_application(cur, application_id: str, *, limit: int, cursor: str | None = None,
+def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
     one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
     cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "limit": limit + 1})
-    return pages.split(cur.fetchall(), limit)
+    return split(cur.fetchall(), limit)
 
 
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
@@ -148,11 +140,11 @@ def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
 
 
-def revisions(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
+def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
     """One page of a configuration's revisions, newest first, and the next cursor (None on the last page)."""
     one(cur, SELECT_VERSION, {"id": id}, MISSING)
     cur.execute(SELECT_REVISIONS, {"id": id, "cursor": cursor, "limit": limit + 1})
-    return pages.split(cur.fetchall(), limit, key="version")
+    return split(cur.fetchall(), limit, key="version")
 
 
 def revision(cur, id: str, version: int) -> Row:

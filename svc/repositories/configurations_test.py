@@ -7,11 +7,6 @@ MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 
 @pytest.fixture
-def cur(sql, clean):
-    return sql
-
-
-@pytest.fixture
 def app_id(cur):
     return applications.create(cur, name="app", comments=None)["id"]
 
@@ -47,17 +42,17 @@ def test_update_and_delete(cur, app_id):
 def test_missing_rows_are_not_found(cur):
     for call in (lambda: configurations.delete(cur, MISSING),
                  lambda: configurations.update(cur, MISSING, name="x", comments=None, config={}),
-                 lambda: configurations.page_of_application(cur, MISSING, limit=5)):
+                 lambda: configurations.page(cur, MISSING, limit=5)):
         with pytest.raises(NotFound):
             call()
 
 
-def test_page_of_application_only_holds_its_own(cur, app_id):
+def test_page_holds_only_the_configurations_of_its_application(cur, app_id):
     other = applications.create(cur, name="other", comments=None)["id"]
     mine = [configurations.create(cur, application_id=app_id, name=f"c{i}", comments=None, config={})["id"]
             for i in range(3)]
     configurations.create(cur, application_id=other, name="c0", comments=None, config={})
-    items, cursor = configurations.page_of_application(cur, app_id, limit=2)
-    rest, last = configurations.page_of_application(cur, app_id, limit=2, cursor=cursor)
+    items, cursor = configurations.page(cur, app_id, limit=2)
+    rest, last = configurations.page(cur, app_id, limit=2, cursor=cursor)
     assert [r["id"] for r in items + rest] == mine and last is None
-    assert [r["name"] for r in configurations.page_of_application(cur, app_id, limit=9, name="c1")[0]] == ["c1"]
+    assert [r["name"] for r in configurations.page(cur, app_id, limit=9, name="c1")[0]] == ["c1"]

@@ -1,14 +1,21 @@
-"""What the repositories share: one row or a 404, a write whose taken name is a 409, and telling a gone row
-from a changed one."""
+"""What the repositories share: one row or a 404, a write whose taken name is a 409, telling a gone row from a
+changed one, and keyset pages."""
 
 from typing import Any
 
 import psycopg2.errors
 
-import etags
 from problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
+
+# The rest of a keyset page query in id order: after the cursor, optionally one exact name, one row more than shown.
+PAGE_AFTER_CURSOR = """
+  (%(cursor)s::varchar IS NULL OR id > %(cursor)s)
+  AND (%(name)s::varchar IS NULL OR name = %(name)s)
+ORDER BY id
+LIMIT %(limit)s
+"""
 
 
 def one(cur, query: str, params: dict[str, Any], missing: str) -> Row:
@@ -33,4 +40,12 @@ def missing_or_stale(cur, version_query: str, id: str, missing: str, otherwise: 
     """A conditional write touched no row: the row is gone (404), or `otherwise`, or it was changed since the
     version If-Match named (412, with the current ETag)."""
     version = one(cur, version_query, {"id": id}, missing)["version"]
-    raise otherwise or PreconditionFailed(etags.make(id, version))
+    raise otherwise or PreconditionFailed(id, version)
+
+
+def split(rows: list[Row], limit: int, key: str = "id") -> tuple[list[Row], str | None]:
+    """Keyset pagination: `rows` fetched with `LIMIT limit + 1` (one extra row tells whether more follow) give the
+    page and the cursor of the next one (None on the last), which is the `key` of the page's last row."""
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1][key])
+    return rows, None

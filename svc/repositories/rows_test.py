@@ -6,11 +6,6 @@ from repositories import applications, rows
 MISSING_ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 
-@pytest.fixture
-def cur(sql, clean):
-    return sql
-
-
 def test_one_returns_the_row_or_raises_not_found_with_the_message(cur):
     assert rows.one(cur, "SELECT 1 AS x", {}, "nope") == {"x": 1}
     with pytest.raises(NotFound, match="nope"):
@@ -36,3 +31,22 @@ def test_write_turns_a_taken_name_into_conflict_and_returns_the_row(cur):
         rows.write(cur, applications.INSERT, {"id": MISSING_ID, "name": "taken", "comments": None,
                                               "now": created["created_at"]}, "in use")
     assert rows.write(cur, "SELECT 7 AS n", {}, "unused") == {"n": 7}
+
+
+def ids(n):
+    return [{"id": f"{i:026d}"} for i in range(n)]
+
+
+def test_extra_row_means_another_page_whose_cursor_is_the_last_shown():
+    page, cursor = rows.split(ids(4), 3)
+    assert len(page) == 3 and cursor == page[-1]["id"]
+
+
+def test_no_extra_row_means_last_page():
+    assert rows.split(ids(3), 3) == (ids(3), None)
+    assert rows.split([], 3) == ([], None)
+
+
+def test_cursor_can_be_another_key_as_text():
+    page, cursor = rows.split([{"version": v} for v in (9, 8, 7)], 2, key="version")
+    assert cursor == "8" and len(page) == 2

@@ -1,6 +1,6 @@
 """The development database: docker compose where a Docker engine answers, else a local PostgreSQL cluster.
 
-`python -m localdb up|down|reset|status`. The local cluster lives in `svc/.pgdata` (git-ignored), listens on
+`python -m tools.localdb up|down|reset`. The local cluster lives in `svc/.pgdata` (git-ignored), listens on
 127.0.0.1 with the port and credentials of `DATABASE_URL`, and runs as the `postgres` user when started as root
 (PostgreSQL refuses to run as root).
 """
@@ -19,8 +19,9 @@ from urllib.parse import unquote, urlsplit
 import psycopg2
 
 import settings as settings_module
+from tools import harness
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # svc/: docker-compose.yml and the cluster's data live there
 DATA = HERE / ".pgdata"
 LOG = HERE / ".pgdata.log"
 SERVICE_USER = "postgres"
@@ -150,8 +151,7 @@ def stop(bindir: Path, data: Path | None = None) -> None:
 def ensure_database(url: str) -> None:
     """Create the database of `url` when the server lacks it."""
     t = target(url)
-    conn = psycopg2.connect(host=t["host"], port=t["port"], user=t["user"], password=t["password"], dbname="postgres",
-                            connect_timeout=5)
+    conn = psycopg2.connect(harness.with_database(url, "postgres"), connect_timeout=5)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -164,13 +164,14 @@ def ensure_database(url: str) -> None:
 
 def up(url: str) -> str:
     """Start the database (idempotent) and wait until it accepts connections."""
-    if accepts(_admin_url(url)):
+    if accepts(harness.with_database(url, "postgres")):
         ensure_database(url)
         t = target(url)
         return f"PostgreSQL is already up on {t['host']}:{t['port']}"
     if docker_available():
-        env = {**os.environ, "POSTGRES_USER": str(target(url)["user"]), "POSTGRES_PASSWORD": str(target(url)["password"]),
-               "POSTGRES_DB": str(target(url)["dbname"]), "POSTGRES_PORT": str(target(url)["port"])}
+        t = target(url)
+        env = harness.child_env(POSTGRES_USER=str(t["user"]), POSTGRES_PASSWORD=str(t["password"]),
+                                POSTGRES_DB=str(t["dbname"]), POSTGRES_PORT=str(t["port"]))
         result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=HERE, env=env)
         if result.returncode != 0:
             raise LocalDbError("docker compose up failed")
@@ -185,14 +186,9 @@ def up(url: str) -> str:
         init_cluster(bindir, str(t["user"]), str(t["password"]))
     if not running(bindir):
         start(bindir, int(t["port"]))
-    wait_until_accepting(_admin_url(url))
+    wait_until_accepting(harness.with_database(url, "postgres"))
     ensure_database(url)
     return f"local PostgreSQL ({bindir}) is up on {t['host']}:{t['port']}, data in {DATA}"
-
-
-def _admin_url(url: str) -> str:
-    t = target(url)
-    return f"postgresql://{t['user']}:{t['password']}@{t['host']}:{t['port']}/postgres"
 
 
 def down(url: str) -> str:
@@ -211,14 +207,7 @@ def reset(url: str) -> str:
     """Drop and recreate the database of `url` (empty; `make db-reset` migrates it next)."""
     message = up(url)
     t = target(url)
-    conn = psycopg2.connect(_admin_url(url), connect_timeout=5)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            name = str(t["dbname"]).replace('"', '""')
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+    harness.drop_database(url)
     ensure_database(url)
     return message + f"; database {t['dbname']} recreated"
 
@@ -226,7 +215,7 @@ def reset(url: str) -> str:
 def main(argv: list[str]) -> int:
     commands = {"up": up, "down": down, "reset": reset}
     if len(argv) != 1 or argv[0] not in commands:
-        print("usage: python -m localdb up|down|reset", file=sys.stderr)
+        print("usage: python -m tools.localdb up|down|reset", file=sys.stderr)
         return 2
     url = str(settings_module.load().database_url)
     try:

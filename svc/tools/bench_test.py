@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-import bench
+from tools import bench, harness
 
 WRK = """Running 10s test @ http://127.0.0.1:8011
   2 threads and 64 connections
@@ -53,8 +53,7 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
         if os.environ.get("CI"):
             pytest.fail("CI must install wrk (see .ci/run)")
         pytest.skip("wrk is not installed here (apt-get install -y wrk)")
-    env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
-    result = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=os.path.dirname(__file__), env=env,
+    result = subprocess.run([sys.executable, "-m", "tools.bench", "--smoke"], cwd=harness.SVC, env=harness.child_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ") and "scenario" not in line]

@@ -1,6 +1,6 @@
 from urllib.parse import urlsplit, urlunsplit
 
-import localdb
+from tools import harness, localdb
 
 
 def test_target_reads_every_part_of_the_url():
@@ -50,11 +50,8 @@ def test_missing_binaries_and_docker_say_what_to_install(monkeypatch, capsys):
 
 def test_a_cluster_is_initialised_started_reset_and_stopped(monkeypatch, database_url):
     import shutil
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = harness.free_port()
     data = localdb.HERE / ".pgdata-localdb-test"
     shutil.rmtree(data, ignore_errors=True)
     monkeypatch.setattr(localdb, "DATA", data)

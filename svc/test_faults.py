@@ -8,7 +8,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +17,8 @@ import httpx
 import psycopg2
 import pytest
 
-import localdb
 import migrations
-from conftest import start_service, stop_service
+from tools import harness, localdb
 
 pytestmark = pytest.mark.faults
 HERE = Path(__file__).resolve().parent
@@ -37,9 +35,7 @@ class Cluster:
     def __init__(self) -> None:
         self.bindir = localdb.find_bindir()
         assert self.bindir is not None, "PostgreSQL server binaries are needed"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = harness.free_port()
         self.data = HERE / f".pgdata-faults-{os.getpid()}"
         self.log = HERE / f".pgdata-faults-{os.getpid()}.log"
         self.url = f"postgresql://faults:faults-secret@127.0.0.1:{self.port}/faults"
@@ -95,19 +91,27 @@ def cluster():
 def service(cluster):
     started = []
 
-    def start(**settings: str) -> tuple[str, subprocess.Popen]:
-        base, server = start_service(cluster.url, **settings)
-        started.append(server)
-        return base, server
+    def start(**settings: str) -> harness.Service:
+        started.append(harness.Service(cluster.url, **settings))
+        return started[-1]
 
     yield start
     for server in started:
-        if server.poll() is None:
-            stop_service(server)
+        server.stop()
 
 
 def make_app(base: str, name: str) -> str:
     return httpx.post(f"{base}/api/v1/applications", json={"name": name}).json()["id"]
+
+
+def locked_configuration(cluster: Cluster, base: str, name: str) -> tuple[str, psycopg2.extensions.connection]:
+    """A new configuration, and a connection whose open transaction holds its row lock (rollback releases it)."""
+    app_id = make_app(base, name)
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
+    holder = psycopg2.connect(cluster.url)
+    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+    return config_id, holder
 
 
 def p99(values: list[float]) -> float:
@@ -124,7 +128,7 @@ async def put_config(client: httpx.AsyncClient, config_id: str, i: int) -> int |
 
 
 def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, capsys):
-    base, _ = service()
+    base = service().base
     app_id = make_app(base, "f1")
     acknowledged: list[dict] = []
     statuses: dict[int | str, int] = {}
@@ -178,7 +182,7 @@ def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, 
 
 
 def test_f2_reads_during_an_outage_answer_503_fast_and_recover(cluster, service, capsys):
-    base, _ = service()
+    base = service().base
     app_id = make_app(base, "f2")
     config_id = httpx.post(f"{base}/api/v1/configurations",
                            json={"application_id": app_id, "name": "c", "config": {"k": 1}}).json()["id"]
@@ -226,13 +230,10 @@ def test_f2_reads_during_an_outage_answer_503_fast_and_recover(cluster, service,
 
 def test_f3_five_times_the_pool_in_slow_requests_only_200_or_503_and_the_pool_recovers(cluster, service, capsys):
     n = 4
-    base, server = service(POOL_MIN=str(n), POOL_MAX=str(n), EXECUTOR_WORKERS=str(2 * n), POOL_ACQUIRE_TIMEOUT="0.5",
-                           LOCK_TIMEOUT_MS="1500")
-    app_id = make_app(base, "f3")
-    config_id = httpx.post(f"{base}/api/v1/configurations",
-                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
-    holder = psycopg2.connect(cluster.url)
-    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+    server = service(POOL_MIN=str(n), POOL_MAX=str(n), EXECUTOR_WORKERS=str(2 * n), POOL_ACQUIRE_TIMEOUT="0.5",
+                     LOCK_TIMEOUT_MS="1500")
+    base = server.base
+    config_id, holder = locked_configuration(cluster, base, "f3")
 
     async def burst() -> list[int | str]:
         async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=5 * n)) as c:
@@ -258,13 +259,10 @@ def test_f3_five_times_the_pool_in_slow_requests_only_200_or_503_and_the_pool_re
 
 
 def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
-    base, server = service(POOL_MIN="0", POOL_MAX="60", EXECUTOR_WORKERS="60", POOL_ACQUIRE_TIMEOUT="10",
-                           LOCK_TIMEOUT_MS="20000", SHUTDOWN_GRACE_SECONDS="15")
-    app_id = make_app(base, "f4")
-    config_id = httpx.post(f"{base}/api/v1/configurations",
-                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
-    holder = psycopg2.connect(cluster.url)
-    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+    server = service(POOL_MIN="0", POOL_MAX="60", EXECUTOR_WORKERS="60", POOL_ACQUIRE_TIMEOUT="10",
+                     LOCK_TIMEOUT_MS="20000", SHUTDOWN_GRACE_SECONDS="15")
+    base = server.base
+    config_id, holder = locked_configuration(cluster, base, "f4")
     waiting_query = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service' "
                      "AND wait_event_type = 'Lock'")
 
@@ -276,12 +274,12 @@ def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
             while (await loop.run_in_executor(None, cluster.sql, waiting_query))[0][0] < 50:
                 assert time.monotonic() < deadline, "the 50 requests did not all reach the database"
                 await asyncio.sleep(0.1)
-            server.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             await asyncio.sleep(0.5)
             holder.rollback()
             results = await asyncio.gather(*tasks)
-            code = await loop.run_in_executor(None, lambda: server.wait(timeout=30))
+            code = await loop.run_in_executor(None, lambda: server.process.wait(timeout=30))
             return results, time.monotonic() - signalled, code
 
     results, took, code = asyncio.run(scenario())
@@ -294,15 +292,8 @@ def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
 
 
 def test_f5_five_migration_runners_at_once_apply_each_file_once(cluster, capsys):
-    cluster.sql("SELECT 1")
-    admin = psycopg2.connect(cluster.url)
-    admin.autocommit = True
-    admin.cursor().execute("DROP DATABASE IF EXISTS f5 WITH (FORCE)")
-    admin.cursor().execute("CREATE DATABASE f5")
-    admin.close()
-    url = cluster.url.rsplit("/", 1)[0] + "/f5"
-    env = {**os.environ, "DATABASE_URL": url}
-    env.pop("PYENV_VERSION", None)
+    url = harness.create_database(harness.with_database(cluster.url, "f5"))
+    env = harness.child_env(DATABASE_URL=url)
     started = time.monotonic()
     runners = [subprocess.Popen([sys.executable, "-m", "migrations"], cwd=HERE, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(5)]

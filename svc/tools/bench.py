@@ -5,7 +5,7 @@ Seeds a database of its own on the development server (1,000 applications, 10,00
 on 127.0.0.1 after a warm-up: a constant-JSON ceiling app with the same uvicorn settings, GET by id, GET
 answered 304, an application with 1,000 configuration ids, a list page from the middle of the table at
 10,000 and at 1,000,000 rows, PUT with If-Match, and pgbench on the same primary-key query. Prints one table
-and writes it as JSON and Markdown under `bench/results/`. Everything it starts, it stops by PID.
+and writes it as JSON and Markdown under `tools/results/`. Everything it starts, it stops by PID.
 """
 
 import argparse
@@ -14,28 +14,23 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import psycopg2
 from fastapi import FastAPI
 
-import localdb
 import migrations
 import settings as settings_module
+from tools import harness, localdb
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "bench" / "results"
+WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 # The ceiling: a minimal FastAPI app whose one route returns a constant ~500-byte JSON document, as the issue
 # that set the targets measured it (FastAPI serializes the returned dict).
@@ -153,100 +148,27 @@ def parse_pgbench(output: str) -> tuple[float, float | None]:
     return tps, float(latency.group(1)) if latency else None
 
 
-LUA_IDS = """
-local ids, tags, names, pos = {}, {}, {}, 0
-function init(args)
-  local i, every = 0, tonumber(args[2])
-  for line in io.lines(args[1]) do
-    local id, version, name = line:match("^(%S+) (%d+) (.*)$")
-    if every == 0 or i % every == idx then
-      table.insert(ids, id); table.insert(tags, tonumber(version)); table.insert(names, name)
-    end
-    i = i + 1
-  end
-end
-"""
-LUA_GET = LUA_IDS + """
-function request()
-  return wrk.format("GET", "/api/v1/configurations/" .. ids[math.random(#ids)])
-end
-"""
-LUA_GET_304 = LUA_IDS + """
-function request()
-  local i = math.random(#ids)
-  return wrk.format("GET", "/api/v1/configurations/" .. ids[i], {["If-None-Match"] = '"' .. ids[i] .. '.' .. tags[i] .. '"'})
-end
-"""
-# Each wrk thread writes its own share of the ids, in turn, so no two requests in flight share an id; each
-# If-Match names the version the last answer's ETag gave for that id.
-LUA_PUT = LUA_IDS + """
-local counter, index = 0, nil
-function setup(thread)
-  thread:set("idx", counter)
-  counter = counter + 1
-end
-function request()
-  if index == nil then
-    index = {}
-    for i, id in ipairs(ids) do index[id] = i end
-  end
-  pos = pos % #ids + 1
-  local body = '{"name":"' .. names[pos] .. '","config":{"host":"db.internal","port":5432,"ssl":true,"n":' .. tags[pos] .. '}}'
-  return wrk.format("PUT", "/api/v1/configurations/" .. ids[pos],
-    {["Content-Type"] = "application/json", ["If-Match"] = '"' .. ids[pos] .. '.' .. tags[pos] .. '"'}, body)
-end
-function response(status, headers, body)
-  local etag = headers["etag"] or headers["ETag"]
-  if etag then
-    local id, version = etag:match('^"(%S+)%.(%d+)"$')
-    local i = id and index[id]
-    if i then tags[i] = tonumber(version) end
-  end
-end
-"""
-
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         self.processes: list[subprocess.Popen] = []
-        base = str(settings_module.Settings().database_url)
         # A database of its own (per process, so that two runs on one server do not collide), dropped at the end.
         self.database = f"config_service_bench_{os.getpid()}"
-        self.admin = urlunsplit(urlsplit(base)._replace(path="/postgres"))
-        self.url = urlunsplit(urlsplit(base)._replace(path="/" + self.database))
+        self.url = harness.with_database(str(settings_module.Settings().database_url), self.database)
         self.rows: list[Row] = []
 
     # -- processes -----------------------------------------------------------------------------------------
-    def _port(self) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
     def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
-        log = open(self.tmp / f"server-{port}.log", "w")
-        env = {k: v for k, v in {**os.environ, **env}.items() if k != "PYENV_VERSION"}
-        process = subprocess.Popen(command, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + probe, timeout=1).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{' '.join(command)} did not start; see {log.name}")
+        process = harness.start(command, env=harness.child_env(**env), probe=base + probe,
+                                log=self.tmp / f"server-{port}.log")
+        self.processes.append(process)
+        return base
 
     def _stop(self, process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        harness.stop(process, within=20)
         self.processes.remove(process)
 
     def close(self) -> None:
@@ -267,9 +189,7 @@ class Bench:
         run, for scripts whose arguments go stale (the versions PUT's If-Match names)."""
         command = ["wrk", "-t", "2", "-c", str(connections), "--latency", "--timeout", "10s"]
         if script:
-            path = self.tmp / f"{scenario.split()[0]}.lua"
-            path.write_text(script)
-            command += ["-s", str(path)]
+            command += ["-s", str(WRK_SCRIPTS / script)]
         def tail() -> list[str]:
             extra = script_args() if callable(script_args) else script_args
             return [url] + (["--", *extra] if extra else [])
@@ -315,44 +235,35 @@ class Bench:
 
     # -- the run ---------------------------------------------------------------------------------------------
     def prepare_database(self) -> None:
-        conn = psycopg2.connect(self.admin)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{self.database}"')
-        conn.close()
+        harness.create_database(self.url)
         migrations.migrate(self.url)
         seed(self.url, self.args.applications, self.args.configurations, min(1000, self.args.configurations))
 
     def drop_database(self) -> None:
-        conn = psycopg2.connect(self.admin)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        conn.close()
+        harness.drop_database(self.url)
 
     def run(self) -> list[Row]:
         args = self.args
         print(f"seeding {self.database}: {args.applications} applications, {args.configurations} configurations", flush=True)
         self.prepare_database()
         uvicorn_env = {"LOG_LEVEL": "WARNING"}
-        port = self._port()
-        ceiling = self._start([sys.executable, "-m", "uvicorn", "bench:ceiling_app", "--host", "127.0.0.1",
+        port = harness.free_port()
+        ceiling = self._start([sys.executable, "-m", "uvicorn", "tools.bench:ceiling_app", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", str(args.workers), "--no-access-log",
                                "--log-level", "warning"], uvicorn_env, port, "/constant")
         ceilings = {c: self.wrk("ceiling: constant JSON", ceiling + "/constant", c) for c in args.connections}
         self._stop(self.processes[-1])
 
-        port = self._port()
+        port = harness.free_port()
         service_env = {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(args.workers)}
         base = self._start([sys.executable, "-m", "main"], service_env, port, "/health")
         ids = self.ids_file("ids.txt", "SELECT id, version, name FROM configurations ORDER BY id")
         big = app_id(1)
         middle = app_id(args.list_rows // 2)
         for c in args.connections:
-            self.wrk("GET /configurations/{id}", base, c, LUA_GET, [ids, "0"])
+            self.wrk("GET /configurations/{id}", base, c, "get.lua", [ids, "0"])
         for c in args.connections:
-            self.wrk("GET /configurations/{id} -> 304", base, c, LUA_GET_304, [ids, "0"])
+            self.wrk("GET /configurations/{id} -> 304", base, c, "get_304.lua", [ids, "0"])
         for c in args.connections:
             self.wrk("GET /applications/{id} (1,000 ids)", f"{base}/api/v1/applications/{big}", c)
         grow_applications(self.url, args.applications, args.list_rows)
@@ -362,7 +273,7 @@ class Bench:
             return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
 
         for c in args.connections:
-            self.wrk("PUT /configurations/{id} If-Match", base, c, LUA_PUT, current_versions)
+            self.wrk("PUT /configurations/{id} If-Match", base, c, "put.lua", current_versions)
         grow_applications(self.url, args.list_rows, args.big_list_rows)
         middle = app_id(args.big_list_rows // 2)
         for c in args.connections:
@@ -389,7 +300,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured row (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each row (default 2)")
     parser.add_argument("--connections", default="16,64", help="comma-separated wrk connections (default 16,64)")

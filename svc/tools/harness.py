@@ -1,0 +1,155 @@
+"""What the tests and the tools share: free ports, child processes and their environment, the service started and
+stopped by PID, and databases of their own on the development server."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+from problems import MEDIA_TYPE as PROBLEM
+
+SVC = Path(__file__).resolve().parent.parent
+
+
+class StartFailed(RuntimeError):
+    """A process did not answer its health probe in time; the message ends with its log."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child, plus `extra`, without PYENV_VERSION: inherited from a pyenv shim, it
+    would pin every `uv`, `make` or `python3.13` the child calls to another Python."""
+    env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
+    env.update(extra)
+    return env
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def admin_sql(url: str, *statements: str) -> None:
+    """Run statements in autocommit on the server of `url`, connected to its `postgres` database."""
+    conn = psycopg2.connect(with_database(url, "postgres"), connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_database(url: str) -> str:
+    """A new, empty database named as `url` says (dropped first if it exists); returns `url`."""
+    name = _quoted(database_name(url))
+    admin_sql(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    return url
+
+
+def drop_database(url: str) -> None:
+    admin_sql(url, f"DROP DATABASE IF EXISTS {_quoted(database_name(url))} WITH (FORCE)")
+
+
+def answers(url: str, timeout: float = 1) -> bool:
+    """True when `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start(command: list[str], *, env: dict[str, str], probe: str, log: Path, within: float = 60) -> subprocess.Popen:
+    """Start `command` in `svc/` in a process group of its own, its output to `log` (a pipe nobody reads would fill
+    and block it), and wait until `probe` answers 200."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=SVC, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    process.log_path = log  # type: ignore[attr-defined]
+    deadline = time.monotonic() + within
+    while not answers(probe):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise StartFailed(f"{' '.join(command)} did not start: " + log.read_text(errors="replace")[-5000:])
+        time.sleep(0.1)
+    return process
+
+
+def stop(process: subprocess.Popen, within: float = 15) -> int:
+    """SIGTERM, then SIGKILL to its whole process group if it has not exited within `within` seconds; its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+    return process.returncode
+
+
+class Service:
+    """The service as `make run` starts it (`python -m main`), on a free loopback port and the given database."""
+
+    def __init__(self, database_url: str, workers: int = 1, **settings: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = child_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING", HOST="127.0.0.1", PORT=str(self.port),
+                        WORKERS=str(workers), **settings)
+        log = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
+        self.process = start([sys.executable, "-m", "main"], env=env, probe=self.base + "/health", log=log)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.process.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+
+    def stop(self, within: float = 15) -> int:
+        """Stop it by PID and remove its log; its exit code."""
+        code = stop(self.process, within)
+        self.process.log_path.unlink(missing_ok=True)  # type: ignore[attr-defined]
+        return code
+
+
+# What the API tests share.
+APPS = "/api/v1/applications"
+CONFIGS = "/api/v1/configurations"
+
+
+def assert_problem(response, status: int) -> dict:
+    """`response` is an RFC 9457 problem with `status`; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["type"]
+    return body
