@@ -87,7 +87,7 @@ class Database:
             return self.pool.getconn()
         except psycopg2.Error as error:
             self.slots.release()
-            log.warning("cannot connect to the database: %s", _first_line(error))
+            log.warning("cannot connect to the database: %s", first_line(error))
             raise ServiceUnavailable("The database is unavailable.") from None
         except BaseException:
             self.slots.release()
@@ -134,7 +134,7 @@ class Database:
                 # on a fresh connection (the usual case after a database restart: stale idle connections).
                 if stage == "work" and attempt == 1:
                     continue
-                log.warning("database connection failed: %s", _first_line(error))
+                log.warning("database connection failed: %s", first_line(error))
                 raise ServiceUnavailable("The database is unavailable.") from None
             except BaseException:
                 self._give_back(conn, broken=bool(conn.closed))
@@ -174,7 +174,7 @@ class Database:
             await loop.run_in_executor(self.executor, lambda: self._give_back(conn, broken=broken))
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     # A driver message can run to several lines; one is enough for the log, and none goes to the client.
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 

@@ -59,5 +59,7 @@ RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Cursor = Annotated[str | None, Query(min_length=26, max_length=26, pattern=PATTERN.pattern,
                                      description="The `next_cursor` of the previous page.")]
+Wait = Annotated[int | None, Query(ge=1, le=300, description="With If-None-Match: hold the answer until it changes.")]
+After = Annotated[int, Query(ge=0, le=9223372036854775807, description="The `seq` of the last change seen.")]
 NameQuery = Annotated[str | None, Query(min_length=1, max_length=256, pattern=r"^[^\u0000]*$",
                                         description="Only the item with exactly this name.")]

@@ -1,11 +1,23 @@
 """Strong entity tags from id and version, and the `If-Match` / `If-None-Match` headers that name them."""
 
+import hashlib
+from collections.abc import Iterable
+
 ANY = "*"
 
 
 def make(id: str, version: int) -> str:
     """The strong ETag of version `version` of resource `id`."""
     return f'"{id}.{version}"'
+
+
+def of_page(rows: Iterable[dict], next_cursor: str | None) -> str:
+    """The strong ETag of a page of versioned rows: it changes when an item, the set of items or the next cursor does."""
+    digest = hashlib.blake2b(digest_size=12)
+    for row in rows:
+        digest.update(f"{row['id']}.{row['version']};".encode())
+    digest.update(str(next_cursor).encode())
+    return f'"p.{digest.hexdigest()}"'
 
 
 def tags(header: str) -> list[str]:

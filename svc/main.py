@@ -2,6 +2,9 @@
 
 import asyncio
 import logging
+import resource
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -20,6 +23,7 @@ from database import Database, unsafe_durability
 from deps import API
 from edge import Edge, StripTrailingSlash
 from routers import applications, configurations, health
+from watch import Watcher
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
@@ -39,6 +43,23 @@ class StartupRefused(RuntimeError):
     """The service will not run against this database."""
 
 
+def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
+    """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown; the
+    server's own handler (uvicorn's, which starts that shutdown) still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only (the test client runs the app in another)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(watcher.begin_closing)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
 def create_app(settings: settings_module.Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,11 +75,17 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                         "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
                 log.critical(line)
                 raise StartupRefused(line)
+        watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
+                          max_wait=settings.max_wait_seconds)
+        watcher.start()
+        _answer_waiters_on_exit_signals(watcher)
         app.state.database = database
         app.state.settings = settings
+        app.state.watcher = watcher
         try:
             yield
         finally:
+            await watcher.close()
             database.close()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False,
@@ -85,10 +112,14 @@ app = create_app(settings)
 
 
 if __name__ == "__main__":
-    import signal
     import sys
 
     import uvicorn
+
+    # Every held request is an open socket: allow as many as the system lets this process have.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     # uvicorn re-raises the SIGTERM it shut down on; a stop that drained gracefully is a success, exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

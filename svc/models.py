@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -144,6 +145,64 @@ class ApplicationPage(BaseModel):
         Ulid | None,
         Field(
             description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class Kind(StrEnum):
+    created = 'created'
+    updated = 'updated'
+    restored = 'restored'
+    deleted = 'deleted'
+
+
+class Change(BaseModel):
+    """
+    One committed change of a configuration, as the application's change feed records it.
+    """
+
+    seq: Annotated[
+        int,
+        Field(
+            description="Its number in the application's feed, from 1, in commit order, without gaps.",
+            ge=1,
+        ),
+    ]
+    kind: Kind
+    configuration_id: Ulid
+    name: Annotated[
+        Name,
+        Field(
+            description="The configuration's name after the change (before it, for a deletion)."
+        ),
+    ]
+    version: Annotated[
+        Version,
+        Field(
+            description="The configuration's version after the change (the last one, for a deletion)."
+        ),
+    ]
+    at: Timestamp
+    by: Annotated[
+        str | None,
+        Field(
+            description='The name of the API key that made the change; `null` when the service had no keys.',
+            max_length=64,
+        ),
+    ]
+
+
+class ChangePage(BaseModel):
+    """
+    Changes of one application's configurations in `seq` order.
+    """
+
+    items: list[Change]
+    next_after: Annotated[
+        int,
+        Field(
+            description='Pass as `after` to read on; the `seq` of the last item, or `after` itself when there is none.',
+            ge=0,
         ),
     ]
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Requests held waiting for a change (`wait`), per worker; past it, 503.
+    max_waiters: int = Field(default=20_000, ge=0, le=1_000_000)
+    # The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout).
+    max_wait_seconds: float = Field(default=300, gt=0, le=300)
     # Seconds in-flight requests get to finish after SIGTERM.
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600)
 

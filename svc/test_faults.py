@@ -310,3 +310,92 @@ def test_f5_five_migration_runners_at_once_apply_each_file_once(cluster, capsys)
     assert codes == [0] * 5
     assert applied == [(m.version, 1) for m in migrations.discover()]
     assert appliers == 1
+
+
+def test_f6_postgresql_restarted_while_100_clients_wait_then_a_change_reaches_every_client(cluster, service, capsys):
+    base = service(POOL_ACQUIRE_TIMEOUT="2").base
+    app_id = make_app(base, "f6")
+    created = httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": "c", "config": {}})
+    config_id, etag = created.json()["id"], created.headers["etag"]
+    statuses: dict[int | str, int] = {}
+    marks: dict[str, float] = {}
+
+    async def client(http: httpx.AsyncClient, deadline: float) -> str | None:
+        """Wait for a change the way a client does: hold, and after a 304 or a 503 ask again. The new ETag, or None."""
+        while time.monotonic() < deadline:
+            try:
+                response = await http.get(f"/api/v1/configurations/{config_id}", params={"wait": 20},
+                                          headers={"If-None-Match": etag})
+                key: int | str = response.status_code
+            except httpx.HTTPError as error:
+                response, key = None, type(error).__name__
+            statuses[key] = statuses.get(key, 0) + 1
+            if response is not None and response.status_code == 200:
+                return response.headers["etag"]
+            if response is None or response.status_code == 503:
+                await asyncio.sleep(0.2)
+        return None
+
+    async def scenario() -> list[str | None]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+            clients = [asyncio.create_task(client(http, time.monotonic() + 40)) for _ in range(100)]
+            await asyncio.sleep(1)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, cluster.stop)
+            await asyncio.sleep(3)
+            await loop.run_in_executor(None, cluster.start)
+            marks["up"] = time.monotonic()
+            while (await http.get("/health")).status_code != 200:
+                await asyncio.sleep(0.1)
+            while (put := await http.put(f"/api/v1/configurations/{config_id}",
+                                         json={"name": "c", "config": {"after": "restart"}})).status_code != 200:
+                await asyncio.sleep(0.1)
+            marks["put"] = time.monotonic()
+            marks["etag"] = put.headers["etag"]  # type: ignore[assignment]
+            seen = await asyncio.gather(*clients)
+            marks["all"] = time.monotonic()
+            return seen
+
+    seen = asyncio.run(scenario())
+    reached = sum(1 for tag in seen if tag == marks["etag"])
+    report(capsys, f"F6 PostgreSQL restarted under 100 waiting clients: statuses={statuses}; the change made after "
+                   f"the restart reached {reached}/100 clients within {marks['all'] - marks['put']:.2f} s of its write")
+    assert reached == 100
+    assert set(statuses) <= {200, 304, 503}, statuses
+
+
+def test_f7_sigterm_answers_every_waiter_at_once_and_exits_0(cluster, service, capsys):
+    server = service(SHUTDOWN_GRACE_SECONDS="15")
+    base = server.base
+    app_id = make_app(base, "f7")
+    created = httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": "c", "config": {}})
+    config_id, etag = created.json()["id"], created.headers["etag"]
+
+    async def scenario() -> tuple[list[int | str], float, int | None]:
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=60)) as http:
+            async def wait(i: int) -> int | str:
+                try:
+                    if i % 2:
+                        path, params, headers = f"/api/v1/configurations/{config_id}", {"wait": 60}, {"If-None-Match": etag}
+                    else:
+                        path, params, headers = f"/api/v1/applications/{app_id}/changes", {"after": 1, "wait": 60}, {}
+                    response = await http.get(path, params=params, headers=headers)
+                    return response.status_code if i % 2 or response.json()["items"] else "empty"
+                except httpx.HTTPError as error:
+                    return type(error).__name__
+
+            waiters = [asyncio.create_task(wait(i)) for i in range(50)]
+            await asyncio.sleep(1)
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            results = await asyncio.gather(*waiters)
+            took = time.monotonic() - signalled
+            code = await asyncio.get_running_loop().run_in_executor(None, lambda: server.process.wait(timeout=30))
+            return results, took, code
+
+    results, took, code = asyncio.run(scenario())
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F7 SIGTERM with 50 waiters (wait=60): answers={counts} within {took:.2f} s, exit code {code}")
+    assert counts == {304: 25, "empty": 25}
+    assert took < 5 and code == 0

@@ -1,7 +1,9 @@
 """SQL for configurations and their revisions. Every function takes a cursor first and owns no connection.
 
-Every create, update and restore writes the configuration and its revision in one statement. Creating or
-deleting a configuration bumps its application's version, since the application's representation (its
+Every create, update, restore and delete writes the configuration, its revision and its entry in the application's
+change feed in one statement. The feed's number comes from `applications.last_change`, raised in that statement:
+the application's row lock, held to the commit, makes the numbers follow the commits, without gaps. Creating or
+deleting a configuration also bumps its application's version, since the application's representation (its
 `configuration_ids`) changed.
 """
 
@@ -17,24 +19,40 @@ from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, spl
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
 IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
-# Appended to a CTE named `c` that returns a changed configuration: records its revision, answers the row.
-WITH_REVISION = f"""
+# Appended to a CTE `c` returning the changed configuration and a CTE `a` returning its application's `id` and
+# `last_change` (already raised): records the change in the feed.
+WITH_CHANGE = """
+, f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by)
+    SELECT a.id, a.last_change, %(kind)s, c.id, c.name, c.version, %(now)s, %(actor)s FROM c JOIN a ON a.id = c.application_id
+)
+"""
+# Appended to CTEs `c` and `a` as above: records the change and the revision, answers the configuration.
+WITH_CHANGE_AND_REVISION = f"""{WITH_CHANGE}
 , r AS (
     INSERT INTO configuration_revisions ({REVISION_COLUMNS})
     SELECT id, version, name, comments, config, updated_at, %(actor)s FROM c
 )
 SELECT {COLUMNS} FROM c
 """
+# Appended to a CTE `c` returning a changed configuration of an unchanged application: numbers the change first.
+WITH_REVISION = """
+, a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM c)
+    RETURNING id, last_change
+)
+""" + WITH_CHANGE_AND_REVISION
 
 INSERT = f"""
 WITH a AS (
-    UPDATE applications SET version = version + 1 WHERE id = %(application_id)s RETURNING id
+    UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
+    RETURNING id, last_change
 ), c AS (
     INSERT INTO configurations ({COLUMNS})
     SELECT %(id)s, a.id, %(name)s, %(comments)s, %(config)s, %(now)s, %(now)s, 1 FROM a
     RETURNING {COLUMNS}
 )
-""" + WITH_REVISION
+""" + WITH_CHANGE_AND_REVISION
 
 SELECT_ONE = f"SELECT {COLUMNS} FROM configurations WHERE id = %(id)s"
 
@@ -68,10 +86,13 @@ WITH source AS (
 
 DELETE = f"""
 WITH c AS (
-    DELETE FROM configurations c WHERE c.id = %(id)s AND {IF_MATCH} RETURNING application_id
+    DELETE FROM configurations c WHERE c.id = %(id)s AND {IF_MATCH} RETURNING id, application_id, name, version
 ), a AS (
-    UPDATE applications SET version = version + 1 WHERE id IN (SELECT application_id FROM c)
+    UPDATE applications SET version = version + 1, last_change = last_change + 1
+    WHERE id = (SELECT application_id FROM c)
+    RETURNING id, last_change
 )
+{WITH_CHANGE}
 SELECT application_id FROM c
 """
 
@@ -94,7 +115,7 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
            actor: str | None = None) -> Row:
     now = datetime.now(UTC)
     params = {"id": ulids.new(now), "application_id": application_id, "name": name, "comments": comments,
-              "config": Json(config), "now": now, "actor": actor}
+              "config": Json(config), "now": now, "actor": actor, "kind": "created"}
     row = write(cur, INSERT, params, NAME_TAKEN)
     if row is None:
         raise Unprocessable.at("/application_id", NO_APPLICATION)
@@ -116,7 +137,7 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
            versions: list[int] | None = None, actor: str | None = None) -> Row:
     params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC),
-              "versions": versions, "actor": actor}
+              "versions": versions, "actor": actor, "kind": "updated"}
     row = write(cur, UPDATE, params, NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
@@ -125,7 +146,8 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
 
 def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
-    params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor}
+    params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor,
+              "kind": "restored"}
     row = write(cur, RESTORE, params, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
@@ -134,8 +156,8 @@ def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, a
     return row
 
 
-def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
-    cur.execute(DELETE, {"id": id, "versions": versions})
+def delete(cur, id: str, *, versions: list[int] | None = None, actor: str | None = None) -> None:
+    cur.execute(DELETE, {"id": id, "versions": versions, "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
     if cur.fetchone() is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
 

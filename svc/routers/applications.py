@@ -4,9 +4,10 @@ from fastapi import APIRouter, Request, Response
 
 import etags
 import models
-from deps import API, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions
-from payloads import check_body, not_modified, reply_trusted
-from repositories import applications
+from deps import API, After, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions, Wait
+from payloads import check_body, reply_trusted
+from repositories import applications, changes
+from watch import conditional_get
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
@@ -31,13 +32,31 @@ async def list_applications(db: DatabaseDep, limit: Limit = 50, cursor: Cursor =
 
 
 @router.get("/{id}")
-async def get_application(id: IdPath, request: Request) -> Response:
-    # A read path clients poll: no dependency to solve, the header read directly.
-    row = await request.app.state.database.run(applications.get, id)
-    etag = etags.make(id, row["version"])
-    if etags.none_match(request.headers.get("if-none-match"), etag):
-        return not_modified(etag)
-    return _reply(row)
+async def get_application(id: IdPath, request: Request, wait: Wait = None) -> Response:
+    # A read path clients poll: no dependency to solve.
+    db = request.app.state.database
+
+    async def read():
+        row = await db.run(applications.get, id)
+        return etags.make(id, row["version"]), lambda: _reply(row)
+
+    return await conditional_get(request, (f"a:{id}",), read, wait)
+
+
+@router.get("/{id}/changes")
+async def list_application_changes(id: IdPath, request: Request, db: DatabaseDep, after: After = 0,
+                                   limit: Limit = 50, wait: Wait = None) -> Response:
+    def page(rows: list[dict]) -> Response:
+        return reply_trusted(models.ChangePage, {"items": rows, "next_after": rows[-1]["seq"] if rows else after})
+
+    async def check() -> Response | None:
+        rows = await db.run(changes.after, id, after, limit=limit)
+        return page(rows) if rows else None
+
+    answer = await check()
+    if answer is not None or wait is None:
+        return answer or page([])
+    return await request.app.state.watcher.hold((f"l:{id}",), check, wait, lambda: page([]))
 
 
 @router.put("/{id}", dependencies=[JsonBody])

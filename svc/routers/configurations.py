@@ -5,9 +5,10 @@ from fastapi import APIRouter, Request, Response
 import etags
 import models
 from deps import (API, Actor, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor, SettingsDep,
-                  VersionPath, Versions)
-from payloads import check_body, not_modified, reply_trusted
+                  VersionPath, Versions, Wait)
+from payloads import check_body, reply_trusted
 from repositories import configurations
+from watch import conditional_get
 
 router = APIRouter(tags=["configurations"])
 
@@ -27,13 +28,15 @@ async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep
 
 
 @router.get("/configurations/{id}")
-async def get_configuration(id: IdPath, request: Request) -> Response:
-    # The read path every client polls: no dependency to solve, the header read directly.
-    row = await request.app.state.database.run(configurations.get, id)
-    etag = etags.make(id, row["version"])
-    if etags.none_match(request.headers.get("if-none-match"), etag):
-        return not_modified(etag)
-    return _reply(row)
+async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> Response:
+    # The read path every client polls: no dependency to solve.
+    db = request.app.state.database
+
+    async def read():
+        row = await db.run(configurations.get, id)
+        return etags.make(id, row["version"]), lambda: _reply(row)
+
+    return await conditional_get(request, (f"c:{id}",), read, wait)
 
 
 @router.put("/configurations/{id}", dependencies=[JsonBody])
@@ -45,16 +48,21 @@ async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db:
 
 
 @router.delete("/configurations/{id}", status_code=204)
-async def delete_configuration(id: IdPath, db: DatabaseDep, versions: Versions) -> Response:
-    await db.run(configurations.delete, id, versions=versions)
+async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, versions: Versions) -> Response:
+    await db.run(configurations.delete, id, versions=versions, actor=actor)
     return Response(status_code=204)
 
 
 @router.get("/applications/{id}/configurations")
-async def list_application_configurations(id: IdPath, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
-                                          name: NameQuery = None) -> Response:
-    rows, next_cursor = await db.run(configurations.page, id, limit=limit, cursor=cursor, name=name)
-    return reply_trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor})
+async def list_application_configurations(id: IdPath, request: Request, db: DatabaseDep, limit: Limit = 50,
+                                          cursor: Cursor = None, name: NameQuery = None, wait: Wait = None) -> Response:
+    async def read():
+        rows, next_cursor = await db.run(configurations.page, id, limit=limit, cursor=cursor, name=name)
+        etag = etags.of_page(rows, next_cursor)
+        return etag, lambda: reply_trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor},
+                                           headers={"ETag": etag})
+
+    return await conditional_get(request, (f"l:{id}",), read, wait)
 
 
 @router.get("/configurations/{id}/revisions")

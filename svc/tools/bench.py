@@ -9,14 +9,17 @@ and writes it as JSON and Markdown under `tools/results/`. Everything it starts,
 """
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -158,6 +161,7 @@ class Bench:
         self.database = f"config_service_bench_{os.getpid()}"
         self.url = harness.with_database(str(settings_module.Settings().database_url), self.database)
         self.rows: list[Row] = []
+        self.watch_rows: list[WatchRow] = []
 
     # -- processes -----------------------------------------------------------------------------------------
     def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
@@ -223,6 +227,24 @@ class Bench:
         print(f"  {row.scenario:<44} c={connections:<3} {tps:>9.0f} tps    avg {average or 0:7.2f} ms", flush=True)
         return row
 
+    def watch(self, port: int, pid: int) -> None:
+        """Waiters held on the service: memory per waiter and notification latency (see `watch_latency`)."""
+        args = self.args
+        conn = psycopg2.connect(self.url)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT id, version FROM configurations ORDER BY id LIMIT %s", (args.watch_configurations,))
+            configs = [(r[0], f'"{r[0]}.{r[1]}"') for r in cur.fetchall()]
+        conn.close()
+        one = [configs[0]] * args.watch_one
+        spread = [configs[1 + i % (len(configs) - 1)] for i in range(args.watch_spread)]
+        changed = sorted({cid for cid, _ in spread})[:args.watch_changes]
+        for targets, changes, name in ((one, [configs[0][0]], f"{len(one):,} waiters on one configuration"),
+                                       (spread, changed, f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")):
+            row = asyncio.run(watch_latency(port, pid, targets, changes, name))
+            self.watch_rows.append(row)
+            print(f"  watch: {name:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
+                  f"{row.kb_per_waiter:6.1f} KiB/waiter  errors {row.errors}", flush=True)
+
     def ids_file(self, name: str, query: str) -> str:
         conn = psycopg2.connect(self.url)
         with conn, conn.cursor() as cur:
@@ -280,10 +302,116 @@ class Bench:
             self.wrk(f"list page, {args.big_list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}", c)
         for c in args.connections:
             self.pgbench(c)
+        self.watch(port, self.processes[-1].pid)
         for row in self.rows:
             if not row.scenario.startswith("pgbench"):
                 row.ratio = row.requests_per_s / ceilings[row.connections].requests_per_s
         return self.rows
+
+
+@dataclass
+class WatchRow:
+    scenario: str
+    waiters: int
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    kb_per_waiter: float | None = None
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The p-th percentile (nearest rank) of `values`, or None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process and its children, in KiB."""
+    total, pids = 0, [pid]
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        pids += [int(c) for c in child.read_text().split()]
+    for p in pids:
+        status = Path(f"/proc/{p}/status").read_text()
+        total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+    return total
+
+
+class Waiters:
+    """Held requests on raw sockets (cheaper than an HTTP client's): each a blocking GET of one configuration with
+    If-None-Match, answered when it changes; records when each answer arrived and its status."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.held: list[tuple[str, asyncio.StreamWriter, asyncio.Task]] = []
+
+    async def open(self, targets: list[tuple[str, str]], wait: int = 120, batch: int = 500) -> None:
+        for start in range(0, len(targets), batch):
+            opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", self.port)
+                                            for _ in targets[start:start + batch]))
+            for (config_id, etag), (reader, writer) in zip(targets[start:start + batch], opened):
+                writer.write((f"GET /api/v1/configurations/{config_id}?wait={wait} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              f"If-None-Match: {etag}\r\n\r\n").encode())
+                self.held.append((config_id, writer, asyncio.create_task(self._answer(reader))))
+            await asyncio.sleep(0)
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader) -> tuple[float, int]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        return time.monotonic(), int(head.split(b" ", 2)[1])
+
+    def answered(self) -> int:
+        return sum(1 for _, _, task in self.held if task.done())
+
+    async def of(self, config_id: str, timeout: float = 30) -> list[tuple[float, int] | None]:
+        tasks = [task for cid, _, task in self.held if cid == config_id]
+        done, _ = await asyncio.wait(tasks, timeout=timeout)
+        return [task.result() if task in done and not task.exception() else None for task in tasks]
+
+    def close(self) -> None:
+        for _, writer, task in self.held:
+            task.cancel()
+            writer.close()
+
+
+async def _put(port: int, config_id: str) -> float:
+    """PUT one configuration; the time its 200 arrived."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = f'{{"name": "watched-{config_id}", "config": {{"changed": true}}}}'.encode()
+    writer.write(f"PUT /api/v1/configurations/{config_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                 f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    head = await reader.readuntil(b"\r\n\r\n")
+    acknowledged = time.monotonic()
+    writer.close()
+    assert head.split(b" ", 2)[1] == b"200", head
+    return acknowledged
+
+
+async def watch_latency(port: int, pid: int, targets: list[tuple[str, str]], changed: list[str],
+                        scenario: str) -> WatchRow:
+    """Hold a waiter per target, measure the memory they take, then change `changed` one at a time and measure from
+    each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the acknowledgment arrived
+    counts 0 ms). Errors: a waiter answered before its change or not at all, or not with 200."""
+    before = rss_kb(pid)
+    waiters = Waiters(port)
+    try:
+        await waiters.open(targets)
+        await asyncio.sleep(2 + len(targets) / 5000)
+        held_kb = rss_kb(pid) - before
+        errors = waiters.answered()
+        latencies: list[float] = []
+        for config_id in changed:
+            acknowledged = await _put(port, config_id)
+            for answer in await waiters.of(config_id):
+                if answer is None or answer[1] != 200:
+                    errors += 1
+                else:
+                    latencies.append(max(0.0, answer[0] - acknowledged) * 1000)
+        return WatchRow(scenario, len(targets), percentile(latencies, 50), percentile(latencies, 99), errors,
+                        held_kb / len(targets))
+    finally:
+        waiters.close()
 
 
 def markdown(rows: list[Row], meta: dict) -> str:
@@ -299,6 +427,15 @@ def markdown(rows: list[Row], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def watch_markdown(rows: list[WatchRow]) -> str:
+    """Notification latency: from a write's acknowledgment to its waiters' answers; memory: service RSS growth."""
+    lines = ["| watch | waiters | p50 ms | p99 ms | errors | KiB per waiter |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.scenario} | {r.waiters:,} | {r.p50_ms or 0:.2f} | {r.p99_ms or 0:.2f} | {r.errors} | "
+                     f"{r.kb_per_waiter:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured row (default 10)")
@@ -309,17 +446,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--configurations", type=int, default=10_000)
     parser.add_argument("--list-rows", type=int, default=10_000, help="applications for the first list row")
     parser.add_argument("--big-list-rows", type=int, default=1_000_000, help="applications for the second")
+    parser.add_argument("--watch-one", type=int, default=1000, help="waiters on one configuration")
+    parser.add_argument("--watch-spread", type=int, default=10_000, help="waiters spread over configurations")
+    parser.add_argument("--watch-configurations", type=int, default=1001, help="configurations they spread over, + 1")
+    parser.add_argument("--watch-changes", type=int, default=20, help="configurations changed among the spread")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.connections = 1, 0, "8"
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
+        args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
     args.connections = [int(c) for c in str(args.connections).split(",")]
     return args
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    # The watch rows hold thousands of sockets open from this process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if shutil.which("wrk") is None:
         print("bench: wrk is missing; install it (Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)",
               file=sys.stderr)
@@ -332,11 +478,12 @@ def main(argv: list[str]) -> int:
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
             "workers": args.workers, "duration": args.duration, "warmup": args.warmup}
-    table = markdown(rows, meta)
+    table = markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows)
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]},
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows],
+                                                                        "watch": [asdict(r) for r in bench.watch_rows]},
                                                             indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(table)
     print(f"written: {RESULTS}/bench-{stamp}.json and .md")

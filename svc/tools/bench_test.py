@@ -56,8 +56,14 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     result = subprocess.run([sys.executable, "-m", "tools.bench", "--smoke"], cwd=harness.SVC, env=harness.child_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    table = [line for line in result.stdout.splitlines() if line.startswith("| ") and "scenario" not in line]
-    assert len(table) == 8
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    table = [line for line in lines if "scenario" not in line and "| watch |" not in line and "waiters" not in line]
+    watch = [line for line in lines if "waiters" in line and "| watch |" not in line]
+    assert len(table) == 8 and len(watch) == 2
+    for line in watch:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        # Every waiter answered, by its change and only by it, with a 200; memory was measured.
+        assert cells[4] == "0" and float(cells[2]) >= 0 and float(cells[5]) > 0, line
     for line in table:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert float(cells[2].replace(",", "")) > 0, line
@@ -67,3 +73,14 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
 
 def test_error_detail_quotes_wrk():
     assert bench.error_detail(WRK) == "Socket errors: connect 0, read 3, write 0, timeout 2; Non-2xx or 3xx responses: 7"
+
+
+def test_percentile_is_the_nearest_rank():
+    assert bench.percentile([], 50) is None
+    assert bench.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert bench.percentile([float(i) for i in range(1, 101)], 99) == 99.0
+
+
+def test_watch_markdown_has_a_row_per_scenario():
+    rows = [bench.WatchRow("1,000 waiters on one configuration", 1000, 3.2, 9.8, 0, 7.5)]
+    assert "| 1,000 waiters on one configuration | 1,000 | 3.20 | 9.80 | 0 | 7.5 |" in bench.watch_markdown(rows)

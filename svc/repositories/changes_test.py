@@ -1,0 +1,36 @@
+import pytest
+
+from problems import NotFound, PreconditionFailed
+from repositories import applications, changes, configurations
+
+MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+
+
+def test_every_write_of_a_configuration_is_numbered_in_its_application_feed(cur):
+    app_id = applications.create(cur, name="a", comments=None)["id"]
+    other = applications.create(cur, name="b", comments=None)["id"]
+    first = configurations.create(cur, application_id=app_id, name="db", comments=None, config={}, actor="ci")
+    configurations.create(cur, application_id=other, name="db", comments=None, config={})
+    configurations.update(cur, first["id"], name="db2", comments=None, config={"x": 1}, actor="ops")
+    configurations.restore(cur, first["id"], 1)
+    configurations.delete(cur, first["id"], actor="ci")
+    feed = changes.after(cur, app_id, 0, limit=10)
+    assert [(c["seq"], c["kind"], c["name"], c["version"], c["by"]) for c in feed] == [
+        (1, "created", "db", 1, "ci"), (2, "updated", "db2", 2, "ops"), (3, "restored", "db", 3, None),
+        (4, "deleted", "db", 3, "ci")]
+    assert [c["seq"] for c in changes.after(cur, app_id, 2, limit=1)] == [3]
+    assert [c["seq"] for c in changes.after(cur, other, 0, limit=10)] == [1]
+
+
+def test_a_refused_write_takes_no_number(cur):
+    app_id = applications.create(cur, name="a", comments=None)["id"]
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
+    with pytest.raises(PreconditionFailed):
+        configurations.update(cur, made["id"], name="db", comments=None, config={}, versions=[9])
+    configurations.update(cur, made["id"], name="db", comments=None, config={"y": 1})
+    assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10)] == [1, 2]
+
+
+def test_an_unknown_application_has_no_feed(cur):
+    with pytest.raises(NotFound):
+        changes.after(cur, MISSING, 0, limit=10)

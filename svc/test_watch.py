@@ -1,0 +1,243 @@
+"""Watching over real HTTP: blocking conditional GETs and the change feed, with two worker processes on one database
+(a write through one must answer a waiter held by the other)."""
+
+import asyncio
+import time
+
+import httpx
+import psycopg2
+import pytest
+
+from tools.harness import APPS, CONFIGS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def workers(serve, clean):
+    """Two services of one worker each on the test database: which worker takes a request is then ours to say."""
+    return serve(POOL_ACQUIRE_TIMEOUT="10"), serve(POOL_ACQUIRE_TIMEOUT="10")
+
+
+async def _setup(client: httpx.AsyncClient, names: list[str], app: str = "watched") -> tuple[str, list[dict]]:
+    app_id = (await client.post(APPS, json={"name": app})).json()["id"]
+    made = []
+    for name in names:
+        response = await client.post(CONFIGS, json={"application_id": app_id, "name": name, "config": {"v": 0}})
+        assert response.status_code == 201, response.text
+        made.append(response.json() | {"etag": response.headers["etag"]})
+    return app_id, made
+
+
+def test_a_waiter_is_answered_when_a_write_lands_through_the_other_worker(workers):
+    one, other = workers
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=60) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+            app_id, [config] = await _setup(a, ["db"])
+            app = await a.get(f"{APPS}/{app_id}")
+            listing = await a.get(f"{APPS}/{app_id}/configurations")
+            held = [
+                asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
+                                          headers={"If-None-Match": config["etag"]})),
+                asyncio.create_task(a.get(f"{APPS}/{app_id}", params={"wait": 30},
+                                          headers={"If-None-Match": app.headers["etag"]})),
+                asyncio.create_task(a.get(f"{APPS}/{app_id}/configurations", params={"wait": 30},
+                                          headers={"If-None-Match": listing.headers["etag"]})),
+                asyncio.create_task(a.get(f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 30})),
+            ]
+            await asyncio.sleep(0.5)
+            assert not any(t.done() for t in held), "a waiter answered before anything changed"
+            started = time.monotonic()
+            put = await b.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1}})
+            created = await b.post(CONFIGS, json={"application_id": app_id, "name": "cache", "config": {}})
+            answers = await asyncio.gather(*held)
+            return put, created, answers, time.monotonic() - started
+
+    put, created, (config, app, listing, feed), took = asyncio.run(scenario())
+    assert put.status_code == 200 and created.status_code == 201
+    assert took < 10, "the waiters were answered by the timeout, not by the writes"
+    assert config.status_code == 200 and config.json()["config"] == {"v": 1} and config.headers["etag"] == put.headers["etag"]
+    assert app.status_code == 200 and created.json()["id"] in app.json()["configuration_ids"]
+    assert listing.status_code == 200 and listing.json()["items"][0]["config"] == {"v": 1}
+    assert feed.status_code == 200 and feed.json()["items"][0]["seq"] == 2 and feed.json()["items"][0]["kind"] == "updated"
+
+
+def test_1000_writes_to_other_configurations_answer_no_waiter_of_this_one(workers):
+    one, other = workers
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=120) as a, \
+                httpx.AsyncClient(base_url=other, timeout=120, limits=httpx.Limits(max_connections=20)) as b:
+            app_id, [mine, theirs] = await _setup(a, ["mine", "theirs"])
+            page = await a.get(f"{APPS}/{app_id}/configurations", params={"name": "mine"})
+            config_waiter = asyncio.create_task(a.get(f"{CONFIGS}/{mine['id']}", params={"wait": 120},
+                                                      headers={"If-None-Match": mine["etag"]}))
+            page_waiter = asyncio.create_task(a.get(f"{APPS}/{app_id}/configurations",
+                                                    params={"name": "mine", "wait": 120},
+                                                    headers={"If-None-Match": page.headers["etag"]}))
+            await asyncio.sleep(0.3)
+            semaphore = asyncio.Semaphore(20)
+
+            async def write(i: int) -> int:
+                async with semaphore:
+                    response = await b.put(f"{CONFIGS}/{theirs['id']}", json={"name": "theirs", "config": {"i": i}})
+                    return response.status_code
+
+            statuses = await asyncio.gather(*(write(i) for i in range(1000)))
+            await asyncio.sleep(0.3)
+            early = [t.done() for t in (config_waiter, page_waiter)]
+            await b.put(f"{CONFIGS}/{mine['id']}", json={"name": "mine", "config": {"v": "mine"}})
+            return statuses, early, await config_waiter, await page_waiter
+
+    statuses, early, config, page = asyncio.run(scenario())
+    assert statuses == [200] * 1000
+    assert early == [False, False], "a write to another configuration answered a waiter"
+    assert config.status_code == 200 and config.json()["config"] == {"v": "mine"}
+    assert page.status_code == 200 and page.json()["items"][0]["config"] == {"v": "mine"}
+
+
+def test_20_writers_the_feed_holds_exactly_the_acknowledged_writes_and_a_tail_sees_the_same(workers):
+    writers, writes = 20, 50
+
+    async def scenario():
+        clients = [httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=writers))
+                   for base in workers]
+        try:
+            app_id, configs = await _setup(clients[0], [f"c{i}" for i in range(writers)])
+            acknowledged: list[tuple[str, int]] = []
+            done = asyncio.Event()
+
+            async def writer(n: int) -> None:
+                config = configs[n]
+                for i in range(writes):
+                    response = await clients[i % 2].put(f"{CONFIGS}/{config['id']}",
+                                                        json={"name": config["name"], "config": {"i": i}})
+                    assert response.status_code == 200, response.text
+                    acknowledged.append((config["id"], response.json()["version"]))
+
+            async def tail() -> list[dict]:
+                seen, after = [], 0
+                while not (done.is_set() and after >= writers + writers * writes):
+                    page = (await clients[1].get(f"{APPS}/{app_id}/changes",
+                                                 params={"after": after, "wait": 5, "limit": 37})).json()
+                    seen += page["items"]
+                    after = page["next_after"]
+                return seen
+
+            tailing = asyncio.create_task(tail())
+            await asyncio.gather(*(writer(n) for n in range(writers)))
+            done.set()
+            tailed = await asyncio.wait_for(tailing, 60)
+            full, after = [], 0
+            while True:
+                page = (await clients[0].get(f"{APPS}/{app_id}/changes", params={"after": after, "limit": 500})).json()
+                if not page["items"]:
+                    break
+                full += page["items"]
+                after = page["next_after"]
+            return configs, acknowledged, tailed, full
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    configs, acknowledged, tailed, full = asyncio.run(scenario())
+    assert [c["seq"] for c in full] == list(range(1, writers + writers * writes + 1)), "a gap or a duplicate"
+    assert [(c["kind"], c["configuration_id"]) for c in full[:writers]] == [("created", c["id"]) for c in configs]
+    updates = [(c["configuration_id"], c["version"]) for c in full if c["kind"] == "updated"]
+    assert sorted(updates) == sorted(acknowledged) and len(updates) == len(acknowledged) == writers * writes
+    for config in configs:
+        versions = [v for cid, v in updates if cid == config["id"]]
+        assert versions == list(range(2, writes + 2)), "one configuration's versions out of order"
+    assert tailed == full
+
+
+def test_waits_end_in_304_or_an_empty_page_and_a_deleted_configuration_answers_404(workers):
+    one, other = workers
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=60) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+            app_id, [config] = await _setup(a, ["db"])
+            started = time.monotonic()
+            timed_out = await a.get(f"{CONFIGS}/{config['id']}", params={"wait": 1},
+                                    headers={"If-None-Match": config["etag"]})
+            empty = await a.get(f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 1})
+            took = time.monotonic() - started
+            waiter = asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
+                                               headers={"If-None-Match": config["etag"]}))
+            await asyncio.sleep(0.3)
+            deleted = await b.delete(f"{CONFIGS}/{config['id']}")
+            gone = await waiter
+            feed = (await b.get(f"{APPS}/{app_id}/changes")).json()
+            unchanged = await a.get(f"{CONFIGS}/{config['id']}", params={"wait": 5})
+            return timed_out, empty, took, deleted, gone, feed, unchanged
+
+    timed_out, empty, took, deleted, gone, feed, unchanged = asyncio.run(scenario())
+    assert timed_out.status_code == 304 and timed_out.headers["etag"] and 1.9 <= took < 10
+    assert empty.status_code == 200 and empty.json() == {"items": [], "next_after": 1}
+    assert deleted.status_code == 204 and gone.status_code == 404
+    assert [(c["seq"], c["kind"], c["version"], c["name"]) for c in feed["items"]] == [(1, "created", 1, "db"),
+                                                                                      (2, "deleted", 1, "db")]
+    assert feed["next_after"] == 2
+    assert unchanged.status_code == 404  # wait without If-None-Match answers at once
+
+
+def test_the_feed_names_who_changed_what_and_restores(serve, clean):
+    base = serve(API_KEYS="ci:rw:" + "s" * 20)
+    with httpx.Client(base_url=base, headers={"Authorization": "Bearer " + "s" * 20}) as client:
+        app_id = client.post(APPS, json={"name": "a"}).json()["id"]
+        config_id = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}}).json()["id"]
+        client.put(f"{CONFIGS}/{config_id}", json={"name": "db2", "config": {"x": 1}})
+        client.post(f"{CONFIGS}/{config_id}/revisions/1/restore")
+        feed = client.get(f"{APPS}/{app_id}/changes", params={"after": 1}).json()
+        missing = client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes")
+    assert [(c["seq"], c["kind"], c["name"], c["version"], c["by"]) for c in feed["items"]] == [
+        (2, "updated", "db2", 2, "ci"), (3, "restored", "db", 3, "ci")]
+    assert missing.status_code == 404
+
+
+def test_waiters_past_the_cap_answer_503_with_retry_after(serve, clean):
+    base = serve(MAX_WAITERS="2")
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            app_id, _ = await _setup(client, [])
+            held = [asyncio.create_task(client.get(f"{APPS}/{app_id}/changes", params={"wait": 3})) for _ in range(2)]
+            await asyncio.sleep(0.5)
+            refused = await client.get(f"{APPS}/{app_id}/changes", params={"wait": 3})
+            return refused, await asyncio.gather(*held)
+
+    refused, held = asyncio.run(scenario())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert [r.status_code for r in held] == [200, 200]
+
+
+def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(workers, database_url):
+    one, other = workers
+
+    def kill_listeners() -> int:
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'config-service-listener' AND datname = current_database()")
+            killed = cur.fetchone()[0]
+        conn.close()
+        return killed
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=60) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+            app_id, [config] = await _setup(a, ["db"])
+            waiter = asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
+                                               headers={"If-None-Match": config["etag"]}))
+            await asyncio.sleep(0.3)
+            killed = kill_listeners()
+            # Written while the listener of `one` may still be reconnecting: it must not be missed.
+            put = await b.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1}})
+            started = time.monotonic()
+            answer = await waiter
+            return killed, put, answer, time.monotonic() - started
+
+    killed, put, answer, took = asyncio.run(scenario())
+    assert killed == 2
+    assert answer.status_code == 200 and answer.headers["etag"] == put.headers["etag"] and took < 10

@@ -1,0 +1,115 @@
+import asyncio
+
+import pytest
+
+import watch
+from problems import ServiceUnavailable
+
+
+def test_a_notification_wakes_its_configuration_and_its_application_listing():
+    assert watch.keys_of("c 01A 01B 3") == ("c:01A", "l:01B")
+    assert watch.keys_of("a 01B 0") == ("a:01B", "l:01B")
+    assert watch.keys_of("nonsense") == () and watch.keys_of("") == ()
+
+
+def test_wake_answers_only_the_waiters_of_that_key_and_the_cap_refuses_more():
+    async def scenario():
+        watcher = watch.Watcher("postgresql://unused", max_waiters=2)
+        mine = watcher.subscribe(("c:1", "l:9"))
+        other = watcher.subscribe(("c:2",))
+        with pytest.raises(ServiceUnavailable):
+            watcher.subscribe(("c:3",))
+        watcher.wake("c:2")
+        assert other.done() and not mine.done()
+        watcher.wake("l:9")
+        assert mine.done()
+        watcher.unsubscribe(("c:1", "l:9"), mine)
+        watcher.unsubscribe(("c:2",), other)
+        assert watcher.count == 0 and watcher.waiters == {}
+
+    asyncio.run(scenario())
+
+
+def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
+    async def scenario():
+        watcher = watch.Watcher("postgresql://unused", max_waiters=10)
+        watcher.listening = True
+        state = {"version": 1, "checks": 0}
+
+        async def check():
+            state["checks"] += 1
+            return f"v{state['version']}" if state["version"] > 1 else None
+
+        timed_out = await watcher.hold(("c:1",), check, 0.05, lambda: "unchanged")
+        held = asyncio.create_task(watcher.hold(("c:1",), check, 30, lambda: "unchanged"))
+        await asyncio.sleep(0.05)
+        watcher.wake("c:2")  # another key: no re-check
+        await asyncio.sleep(0.05)
+        checks_before = state["checks"]
+        state["version"] = 2
+        watcher.wake("c:1")
+        return timed_out, await asyncio.wait_for(held, 5), checks_before, state["checks"], watcher.count
+
+    timed_out, answer, before, after, count = asyncio.run(scenario())
+    assert timed_out == "unchanged" and answer == "v2" and after == before + 1 and count == 0
+
+
+def test_closing_answers_every_waiter_unchanged_at_once():
+    async def scenario():
+        watcher = watch.Watcher("postgresql://unused", max_waiters=10, max_wait=300)
+        watcher.listening = True
+
+        async def never():
+            return None
+
+        held = [asyncio.create_task(watcher.hold((f"c:{i}",), never, 300, lambda: 304)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        watcher.begin_closing()
+        return await asyncio.wait_for(asyncio.gather(*held), 2)
+
+    assert asyncio.run(scenario()) == [304, 304, 304]
+
+
+def test_max_wait_bounds_a_longer_wait():
+    async def scenario():
+        watcher = watch.Watcher("postgresql://unused", max_waiters=10, max_wait=0.05)
+        watcher.listening = True
+
+        async def never():
+            return None
+
+        return await asyncio.wait_for(watcher.hold(("c:1",), never, 300, lambda: "bounded"), 2)
+
+    assert asyncio.run(scenario()) == "bounded"
+
+
+def test_the_listener_delivers_notifications_and_reconnects(database_url):
+    import psycopg2
+
+    async def scenario():
+        watcher = watch.Watcher(database_url, max_waiters=10)
+        watcher.start()
+        for _ in range(100):
+            if watcher.listening:
+                break
+            await asyncio.sleep(0.05)
+        future = watcher.subscribe(("c:X",))
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")
+        await asyncio.wait_for(future, 5)
+        watcher.unsubscribe(("c:X",), future)
+        conn.cursor().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'config-service-listener' AND datname = current_database()")
+        for _ in range(100):  # it notices the loss, then listens again
+            await asyncio.sleep(0.05)
+            if watcher.listening and watcher._conn is not None and watcher._conn.closed == 0:
+                break
+        again = watcher.subscribe(("c:X",))
+        conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 3')")
+        await asyncio.wait_for(again, 5)
+        conn.close()
+        await watcher.close()
+        return watcher.listening
+
+    assert asyncio.run(scenario()) is False
