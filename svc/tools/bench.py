@@ -11,6 +11,7 @@ and writes it as JSON and Markdown under `tools/results/`. Everything it starts,
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import re
@@ -324,7 +325,7 @@ def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 def rss_kb(pid: int) -> int:
