@@ -15,10 +15,17 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2.pool import ThreadedConnectionPool
 
+import jsontext
 from problems import ServiceUnavailable
 from settings import Settings
 
 log = logging.getLogger("config_service")
+
+# jsonb comes back as the text PostgreSQL wrote, not parsed: responses carry it verbatim (numbers exact, no
+# float round trip) and a read pays for no parsing. OID 3802 is jsonb in every PostgreSQL.
+JSONB = psycopg2.extensions.new_type((3802,), "JSONB_TEXT",
+                                     lambda value, cur: None if value is None else jsontext.Raw(value))
+psycopg2.extensions.register_type(JSONB)
 
 T = TypeVar("T")
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 
 import etags
+import names
 from database import Database
 from problems import PreconditionRequired, UnsupportedMediaType
 from settings import Settings
@@ -61,5 +62,5 @@ Cursor = Annotated[str | None, Query(min_length=26, max_length=26, pattern=PATTE
                                      description="The `next_cursor` of the previous page.")]
 Wait = Annotated[int | None, Query(ge=1, le=300, description="With If-None-Match: hold the answer until it changes.")]
 After = Annotated[int, Query(ge=0, le=9223372036854775807, description="The `seq` of the last change seen.")]
-NameQuery = Annotated[str | None, Query(min_length=1, max_length=256, pattern=r"^[^\u0000]*$",
+NameQuery = Annotated[str | None, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
                                         description="Only the item with exactly this name.")]

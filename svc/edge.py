@@ -2,10 +2,12 @@
 body size limit, and the last-resort answer to an unexpected error. `StripTrailingSlash`: one path per resource.
 Pure ASGI, so a request pays for each once."""
 
+import asyncio
 import logging
 import os
 import re
 import time
+import traceback
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +26,24 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "The request body is too large.")
 
 
+class BodyTimedOut(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(408, "The request body did not arrive in time.")
+
+
+def where(error: BaseException) -> dict[str, object]:
+    """What a log line may say of an unexpected error: its type and the code it passed through, never its message
+    (a driver's message can quote the request's content, which may hold secrets)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    chain = []
+    cause: BaseException | None = error
+    while cause is not None and len(chain) < 5:
+        chain.append(f"{type(cause).__module__}.{type(cause).__qualname__}")
+        cause = cause.__cause__ or cause.__context__
+    return {"error": chain[0], "caused_by": chain[1:],
+            "where": [f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in frames[-8:]]}
+
+
 def request_id(scope: Scope) -> str:
     """The client's `X-Request-ID` when it is sane (1-128 of [A-Za-z0-9._:-]), else a new one."""
     for name, value in scope["headers"]:
@@ -36,10 +56,11 @@ def request_id(scope: Scope) -> str:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, prefix: str) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, prefix: str, body_timeout: float = 10.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.prefix = prefix
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,10 +70,14 @@ class Edge:
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         method = scope["method"]
+        head = method == "HEAD"
+        if head:
+            # RFC 9110 §9.3.2: HEAD is GET without the body; every GET route answers it (load balancers probe so).
+            scope = {**scope, "method": "GET"}
         extra = [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
         if scope["path"].startswith(self.prefix):
             # GETs may be cached but must be revalidated (ETag); nothing else is stored.
-            extra.append((b"cache-control", b"no-cache" if method == "GET" else b"no-store"))
+            extra.append((b"cache-control", b"no-cache" if scope["method"] == "GET" else b"no-store"))
         status = 500
         response_started = False
 
@@ -62,16 +87,23 @@ class Edge:
                 status = message["status"]
                 response_started = True
                 message["headers"] = list(message.get("headers", [])) + extra
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
             declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
+            if b"%2f" in (scope.get("raw_path") or b"").lower():
+                # An encoded slash belongs to its segment; the router (which sees the decoded path) would take it
+                # for a separator, so no route can mean it.
+                await problems.NotFound("No such resource.").response(scope["path"])(scope, receive, send_with_headers)
+            elif declared is not None and declared > self.max_body_bytes:
                 await problems.ContentTooLarge().response(scope["path"])(scope, receive, send_with_headers)
             else:
                 await self.app(scope, self._bounded(receive), send_with_headers)
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"]})
+        except Exception as error:
+            log.error("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"],
+                                                **where(error)})
             if not response_started:
                 await problems.InternalError().response(scope["path"])(scope, receive, send_with_headers)
         finally:
@@ -79,17 +111,29 @@ class Edge:
                 access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))
 
     def _bounded(self, receive: Receive) -> Receive:
-        """`receive`, refusing a body that grows past the limit (chunked bodies have no Content-Length)."""
+        """`receive`, refusing a body that grows past the limit (chunked bodies have no Content-Length) or that
+        has not all arrived `body_timeout` seconds after the request began (a slow or stalled client)."""
         total = 0
         limit = self.max_body_bytes
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
 
         async def bounded() -> Message:
-            nonlocal total
-            message = await receive()
+            nonlocal total, complete
+            if complete:
+                return await receive()  # after the body: a wait for the disconnect, however long
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimedOut() from None
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
                 if total > limit:
                     raise BodyTooLarge()
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         return bounded

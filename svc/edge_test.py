@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 import edge
+import logs
 import problems
 
 
@@ -52,7 +53,20 @@ def test_unexpected_error_is_a_bare_500_problem_with_the_request_id_logged(clien
     assert response.status_code == 500 and response.headers["x-request-id"] == "trace-me"
     assert "SELECT" not in response.text and "Traceback" not in response.text
     assert json.loads(response.text)["title"] == "Internal Server Error"
-    assert any(getattr(r, "request_id", None) == "trace-me" for r in caplog.records)
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me"]
+    assert logged
+    # The log says what failed and where, never the error's message (which may quote the request's content).
+    (record,) = logged
+    line = logs.JsonFormatter().format(record)
+    assert "secret" not in line and record.exc_info is None
+    assert json.loads(line)["error"] == "builtins.RuntimeError"
+    assert any("in crash" in frame for frame in json.loads(line)["where"])
+
+
+def test_head_is_get_without_the_body(client):
+    get, head = client.get("/api/v1/crash"), client.head("/api/v1/crash")
+    assert (head.status_code, head.content, head.headers["content-length"]) == (500, b"", get.headers["content-length"])
+    assert client.head("/api/v1/echo").status_code == 405
 
 
 def test_one_access_line_per_request(client, monkeypatch):

@@ -4,6 +4,8 @@ import hashlib
 from collections.abc import Iterable
 
 ANY = "*"
+# Versions are PostgreSQL integers.
+MAX_VERSION = 2**31 - 1
 
 
 def make(id: str, version: int) -> str:
@@ -43,18 +45,22 @@ def none_match(header: str | None, etag: str) -> bool:
 def accepted(header: str | None, id: str) -> list[int] | None:
     """The versions of `id` that an `If-Match` header accepts; None when any will do (no header, or `*`).
 
+    If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak tag (`W/"..."`) matches nothing, and a tag
+    matches only when it is exactly one this service sends (`"<id>.<version>"`, no leading zeros). A version
+    no resource can have (past `MAX_VERSION`, however many digits) matches nothing rather than overflowing.
     An `If-Match` that names only other resources or malformed tags gives an empty list: nothing matches, 412.
     """
     if header is None:
         return None
-    found = tags(header)
-    if ANY in found:
-        return None
     accepted = []
     prefix = f'"{id}.'
-    for tag in found:
+    for part in header.split(","):
+        tag = part.strip()
+        if tag == ANY:
+            return None
         if tag.startswith(prefix) and tag.endswith('"'):
             digits = tag[len(prefix):-1]
-            if digits.isascii() and digits.isdigit() and len(digits) <= 10:
+            if (digits.isascii() and digits.isdigit() and digits[0] != "0" and len(digits) <= len(str(MAX_VERSION))
+                    and int(digits) <= MAX_VERSION):
                 accepted.append(int(digits))
     return accepted

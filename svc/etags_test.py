@@ -21,6 +21,20 @@ def test_if_match_gives_the_accepted_versions_of_this_resource_only():
     assert etags.accepted(f'"{ID}.3", "{ID}.5", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"', ID) == [3, 5]
     assert etags.accepted('"garbage", "", "%s.x", "%s.99999999999"' % (ID, ID), ID) == []
     assert etags.accepted("*", ID) is None
+    assert etags.accepted(f'"{ID}.1", *', ID) is None
+
+
+def test_if_match_compares_strongly():
+    # RFC 9110 §13.1.1: a weak tag never matches in If-Match; only the exact tag we send does.
+    assert etags.accepted(f'W/"{ID}.3"', ID) == []
+    assert etags.accepted(f'W/"{ID}.3", "{ID}.4"', ID) == [4]
+    assert etags.accepted(f'"{ID}.03"', ID) == []
+
+
+@pytest.mark.parametrize("version", ["2147483648", "9999999999", "99999999999999999999999", "0"])
+def test_if_match_with_a_version_no_resource_can_have_matches_nothing(version):
+    assert etags.accepted(f'"{ID}.{version}"', ID) == []
+    assert etags.accepted(f'"{ID}.2147483647"', ID) == [2147483647]
 
 
 def test_missing_if_match_accepts_any_version():

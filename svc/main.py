@@ -25,7 +25,7 @@ from edge import Edge, StripTrailingSlash
 from routers import applications, configurations, health
 from watch import Watcher
 
-ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
 CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
 CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
@@ -102,7 +102,8 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                            allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
                            max_age=600)
-    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, prefix=API)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, prefix=API,
+                       body_timeout=settings.body_timeout_seconds)
     return app
 
 

@@ -15,7 +15,11 @@ def contract_operations():
 def test_routes_and_contract_operations_are_the_same_set(settings):
     app = create_app(settings)
     routes = {(m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
-    assert routes == contract_operations()
+    declared = contract_operations()
+    # HEAD is answered by edge.Edge for every GET route, so the contract may declare it where a GET is.
+    heads = {(m, path) for m, path in declared if m == "HEAD"}
+    assert heads <= {("HEAD", path) for m, path in routes if m == "GET"}
+    assert routes == declared - heads
 
 
 def test_every_handler_is_named_after_its_operation_id(settings):

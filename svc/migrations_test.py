@@ -128,4 +128,41 @@ def test_versions_migration_gives_existing_rows_version_1_and_a_first_revision(e
     assert rows(empty_database, "SELECT version FROM applications") == [(1,)]
     assert rows(empty_database, "SELECT version FROM configurations") == [(1,)]
     assert rows(empty_database, "SELECT configuration_id, version, name, comments, config FROM configuration_revisions") \
-        == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 1, "c", "note", {"k": 1})]
+        == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 1, "c", "note", '{"k": 1}')]  # jsonb reads back as its text
+
+
+def test_name_rule_migration_stops_on_names_that_break_it_and_says_which(empty_database, tmp_path):
+    import shutil
+
+    import names
+
+    for path in sorted(migrations.FOLDER.glob("000[1-4]_*.sql")):
+        shutil.copy(path, tmp_path)
+    migrations.migrate(empty_database, tmp_path)
+    conn = psycopg2.connect(empty_database)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO applications (id, name, created_at, updated_at, version) VALUES "
+                    "('01JD3B5ZQ6V2K9X4N8M7P1R0ST', ' spaced', now(), now(), 1), "
+                    "('01JD3B5ZQ6V2K9X4N8M7P1R0SV', 'fine', now(), now(), 1)")
+        cur.execute("INSERT INTO configurations (id, application_id, name, created_at, updated_at, version) VALUES "
+                    "('01JD3B7M2W8Y6Q4T0V9X1Z3B5C', '01JD3B5ZQ6V2K9X4N8M7P1R0SV', 'cafe\u0301', now(), now(), 1), "
+                    "('01JD3B7M2W8Y6Q4T0V9X1Z3B5D', '01JD3B5ZQ6V2K9X4N8M7P1R0SV', 'tag\U000e0001', now(), now(), 1), "
+                    "('01JD3B7M2W8Y6Q4T0V9X1Z3B5E', '01JD3B5ZQ6V2K9X4N8M7P1R0SV', 'ok name', now(), now(), 1)")
+    conn.close()
+    rule = migrations.FOLDER / "0005_name_rule.sql"
+    assert f"'{names.PATTERN}'" in rule.read_text()  # the same rule as the service's
+    shutil.copy(rule, tmp_path)
+    with pytest.raises(MigrationError) as stopped:
+        migrations.migrate(empty_database, tmp_path)
+    message = str(stopped.value)
+    assert "3 stored name(s) break the naming rule" in message and "HINT" in message
+    for id in ("01JD3B5ZQ6V2K9X4N8M7P1R0ST", "01JD3B7M2W8Y6Q4T0V9X1Z3B5C", "01JD3B7M2W8Y6Q4T0V9X1Z3B5D"):
+        assert id in message
+    assert "01JD3B5ZQ6V2K9X4N8M7P1R0SV" not in message and "ok name" not in message
+    conn = psycopg2.connect(empty_database)
+    with conn, conn.cursor() as cur:  # what the hint says to do
+        cur.execute("UPDATE applications SET name = normalize(btrim(name), NFC)")
+        cur.execute("UPDATE configurations SET name = normalize(btrim(name), NFC)")
+        cur.execute("UPDATE configurations SET name = 'tag' WHERE id = '01JD3B7M2W8Y6Q4T0V9X1Z3B5D'")
+    conn.close()
+    assert [m.file_name for m in migrations.migrate(empty_database, tmp_path)] == ["0005_name_rule.sql"]

@@ -20,11 +20,11 @@ class Name(RootModel[str]):
     root: Annotated[
         str,
         Field(
-            description='A name, 1 to 256 characters, without NUL.',
+            description='A name: 1 to 256 characters, not blank, without leading or trailing whitespace, and without control or\nformat characters (Unicode categories Cc and Cf: NUL, tabs, newlines, zero-width spaces, bidi overrides).\nThe pattern lists those of the Basic Multilingual Plane; the service also refuses the format characters\noutside it (U+110BD, U+110CD, U+13430-U+1343F, U+1BCA0-U+1BCA3, U+1D173-U+1D17A, U+E0001,\nU+E0020-U+E007F). Names are stored in Unicode NFC: a name sent in another normalization form (`café` as\n`e` + U+0301) is the same name, stored and answered in NFC, and a look-up by name normalizes too; a name\nlonger than 256 characters once in NFC is refused.\n',
             examples=['billing'],
             max_length=256,
             min_length=1,
-            pattern='^[^\\u0000]*$',
+            pattern='^[^ \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb]*[^ \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb])?$',
         ),
     ]
 
@@ -36,17 +36,6 @@ class Comments(RootModel[str | None]):
             description='Free text, at most 1024 characters, without NUL; `null` when absent.',
             examples=['Owned by the payments team'],
             max_length=1024,
-            pattern='^[^\\u0000]*$',
-        ),
-    ]
-
-
-class ConfigValue1(RootModel[str]):
-    root: Annotated[
-        str,
-        Field(
-            description='Any JSON value whose strings contain no NUL.',
-            examples=[5432],
             pattern='^[^\\u0000]*$',
         ),
     ]
@@ -243,6 +232,19 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
+class ConfigDocument(
+    RootModel[dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any]]
+):
+    root: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any],
+        Field(
+            description='The configuration itself: a JSON object of name/value pairs; a value is any JSON value. No string in\nit, key or value, contains NUL. At most 1000 top-level keys; the request body nests at most 32 levels.\n',
+            examples=[{'host': 'db.internal', 'port': 5432, 'ssl': True, 'replicas': ['db-r1', 'db-r2']}],
+            max_length=1000,
+        ),
+    ]
+
+
 class ConfigurationCreate(BaseModel):
     """
     A new configuration of an existing application.
@@ -331,22 +333,3 @@ class RevisionPage(BaseModel):
             description='Pass as `cursor` for the next page; `null` on the last page.'
         ),
     ]
-
-
-class ConfigDocument(
-    RootModel[dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any]]
-):
-    root: Annotated[
-        dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any],
-        Field(
-            description='The configuration itself: a JSON object of name/value pairs; a value is any JSON value. No string in\nit, key or value, contains NUL. At most 1000 top-level keys; the request body nests at most 32 levels.\n',
-            examples=[{'host': 'db.internal', 'port': 5432, 'ssl': True, 'replicas': ['db-r1', 'db-r2']}],
-            max_length=1000,
-        ),
-    ]
-
-
-ConfigurationCreate.model_rebuild()
-ConfigurationUpdate.model_rebuild()
-Configuration.model_rebuild()
-Revision.model_rebuild()

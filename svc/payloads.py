@@ -3,21 +3,55 @@
 import functools
 import types
 import typing
+from decimal import Decimal
 from typing import Any
 
-from fastapi import Response
-from pydantic import BaseModel, RootModel, TypeAdapter
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, PlainSerializer, RootModel, SerializationInfo, TypeAdapter
 from pydantic.fields import FieldInfo
 
+import jsontext
+import models
+import names
 from problems import Unprocessable
 from settings import Settings
 
 
+class _ExactJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = jsontext.loads(await self.body())
+        return self._json
+
+
+class ExactJsonRoute(APIRoute):
+    """A route whose JSON body is parsed by `jsontext.loads`: numbers exact, NaN and Infinity kept for refusal."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def exact(request: Request) -> Response:
+            return await handler(_ExactJsonRequest(request.scope, request.receive))
+
+        return exact
+
+
 def check_storable(value: Any, max_depth: int, pointer: str = "", depth: int = 1) -> None:
     """Refuse what PostgreSQL cannot store, NUL (U+0000) and unpaired surrogates, in keys and values at any
-    depth, and documents nested deeper than `max_depth` (the body object itself is depth 1)."""
+    depth, NaN, Infinity and numbers beyond `numeric`, and documents nested deeper than `max_depth` (the body
+    object itself is depth 1)."""
+    if isinstance(value, jsontext.NonNumber):
+        raise Unprocessable.at(_encodable(pointer), f"{value.text} is not a JSON number.")
     if isinstance(value, str):
         _check_text(value, pointer)
+    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if not jsontext.storable(value):
+            raise Unprocessable.at(_encodable(pointer), "The number has more digits than can be stored "
+                                   f"({jsontext.MAX_INTEGER_DIGITS} before the decimal point, "
+                                   f"{jsontext.MAX_FRACTION_DIGITS} after it).")
     elif isinstance(value, dict | list):
         if depth > max_depth:
             raise Unprocessable.at(_encodable(pointer), f"JSON may nest at most {max_depth} levels deep.")
@@ -49,6 +83,8 @@ def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
     """A validated body as plain data, once it is known to be storable and within the settings' limits."""
     data = body.model_dump()
     check_storable(data, settings.max_json_depth)
+    if data.get("name") is not None:
+        data["name"] = names.canonical(data["name"], "/name")
     config = data.get("config")
     if config is not None and len(config) > settings.max_config_keys:
         raise Unprocessable.at("/config",
@@ -70,8 +106,37 @@ def reply_trusted(model: type[BaseModel], data: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     """A JSON response of `data` (database rows) in the shape of the generated `model`, serialized once and not
     validated again: the writes were validated and the columns carry the same limits."""
-    return Response(_serializer(model).dump_json(data), status_code=status, headers=headers,
-                    media_type="application/json")
+    return Response(render_json(model, data), status_code=status, headers=headers, media_type="application/json")
+
+
+def render_json(model: type[BaseModel], data: Any) -> bytes:
+    """`data` serialized as `model` would be, with each configuration document (`jsontext.Raw`, the text
+    PostgreSQL returned) spliced in verbatim, so its numbers are exactly the stored ones."""
+    documents: list[str] = []
+    body = _serializer(model).dump_json(data, context=documents)
+    if not documents:
+        return body
+    # Each document was written as the string "\u0000", which nothing else in a response can contain: stored
+    # text never holds NUL. Splice the documents back in order.
+    parts = body.split(_MARK)
+    out = [parts[0]]
+    for document, part in zip(documents, parts[1:], strict=True):
+        out.append(document.encode())
+        out.append(part)
+    return b"".join(out)
+
+
+_MARK = b'"\\u0000"'
+
+
+def _document(value: Any, info: SerializationInfo) -> Any:
+    if isinstance(value, jsontext.Raw) and isinstance(info.context, list):
+        info.context.append(value)
+        return "\x00"
+    return value
+
+
+_Document = typing.Annotated[Any, PlainSerializer(_document)]
 
 
 @functools.cache
@@ -83,6 +148,8 @@ def _serializer(model: type[BaseModel]) -> TypeAdapter:
 def _mirror(annotation: Any) -> Any:
     """`annotation` with each generated model replaced by a TypedDict of the same fields and each root model by
     its root type, so that rows serialize without being turned into model instances first."""
+    if annotation is models.ConfigDocument:
+        return _Document
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_mirror(a) for a in typing.get_args(annotation))]

@@ -72,6 +72,15 @@ class MethodNotAllowed(ProblemError):
         super().__init__(headers={**(headers or {}), "Allow": allow})
 
 
+class RequestTimeout(ProblemError):
+    status, title, slug = 408, "Request Timeout", "request-timeout"
+    default_detail = "The request body did not arrive in time."
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        # The rest of the body may still be on its way: the connection cannot carry another request.
+        super().__init__(headers={**(headers or {}), "Connection": "close"})
+
+
 class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
 
@@ -167,6 +176,8 @@ def allowed_methods(request: Request) -> str:
         match, _ = route.matches({**request.scope, "method": "\x00"})
         if match != Match.NONE:
             methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # answered by `edge.Edge` for every GET
     return ", ".join(sorted(methods))
 
 
@@ -182,6 +193,8 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
         error = NotFound("No such resource.", headers=headers)
     elif exc.status_code == 413:
         error = ContentTooLarge(headers=headers)
+    elif exc.status_code == 408:
+        error = RequestTimeout(headers=headers)
     else:
         error = BadRequest(headers=headers)
     return error.response(request.url.path)

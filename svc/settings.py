@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_json_depth: int = Field(default=32, ge=2, le=200)
     max_config_keys: int = Field(default=1000, ge=1, le=100_000)
+    # Seconds a request body may take to arrive, from the request's start; slower: 408, connection closed.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     # Browser origins allowed by CORS, comma-separated; empty: CORS is off.
     cors_origins: str = ""
     log_level: LogLevel = "INFO"

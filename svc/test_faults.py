@@ -170,7 +170,7 @@ def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, 
 
     asyncio.run(load())
     stored = {row[0]: (row[1], row[2]) for row in
-              cluster.sql("SELECT id, name, config FROM configurations WHERE application_id = %s", (app_id,))}
+              cluster.sql("SELECT id, name, config::json FROM configurations WHERE application_id = %s", (app_id,))}
     lost = [a for a in acknowledged if stored.get(a["id"]) != (a["name"], a["config"])]
     failed = sum(count for key, count in statuses.items() if key != 201)
     report(capsys, f"F1 kill -9 under 50 writers: acknowledged={len(acknowledged)} lost={len(lost)} "

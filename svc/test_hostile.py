@@ -1,11 +1,19 @@
-"""Hostile input against the live service (uvicorn, API keys on): each row its expected status, never a 5xx."""
+"""Hostile input against the live service (uvicorn, API keys on): each row its expected status, never a 5xx.
+Round two (the second half) runs each row against the service with API keys and without."""
 
 import json
+import os
+import select
+import socket
+import time
+import unicodedata
+from decimal import Decimal
 
 import httpx
 import pytest
 import yaml
 
+import jsontext
 from main import CONTRACT
 from tools import harness
 
@@ -18,8 +26,9 @@ APP_ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 @pytest.fixture(scope="module")
 def base(database_url):
-    service = harness.Service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}")
+    service = harness.Service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}", BODY_TIMEOUT_SECONDS="1")
     yield service.base
+    assert "unhandled error" not in service.log(), "a hostile request reached the last-resort 500"
     service.stop()
 
 
@@ -228,3 +237,228 @@ def test_answers_carry_nosniff_cache_control_and_a_request_id(api):
     assert problem.headers["x-request-id"] and problem.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in api.get("/api/v1/applications",
                                                         headers={"Origin": "https://evil.example"}).headers
+
+
+# Round two: each row with API keys and without.
+
+@pytest.fixture(scope="module", params=["with keys", "without keys"])
+def endpoint(request, base, database_url):
+    if request.param == "with keys":
+        yield base, {"Authorization": f"Bearer {RW}"}
+        return
+    service = harness.Service(database_url, BODY_TIMEOUT_SECONDS="1")
+    yield service.base, {}
+    assert "unhandled error" not in service.log(), "a hostile request reached the last-resort 500"
+    service.stop()
+
+
+@pytest.fixture
+def api2(endpoint, clean):
+    url, headers = endpoint
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def app2(api2):
+    return api2.post("/api/v1/applications", json={"name": "hostile"}).json()["id"]
+
+
+def create_raw(api, app_id, config_text, name="c"):
+    return raw(api, "POST", "/api/v1/configurations",
+               f'{{"application_id": "{app_id}", "name": "{name}", "config": {config_text}}}')
+
+
+@pytest.mark.parametrize(("text", "pointer"), [
+    ('{"x": NaN}', "/config/x"), ('{"x": Infinity}', "/config/x"), ('{"x": -Infinity}', "/config/x"),
+    ('{"x": 1e999999999}', "/config/x"), ('{"x": -1e999999999}', "/config/x"),
+    ('{"a": [1, {"b": NaN}]}', "/config/a/1/b"), ('{"x": 1e-16384}', "/config/x"), ('{"x": 0.0e-16383}', "/config/x"),
+    ('{"x": 1' + "0" * 131072 + '}', "/config/x"),
+], ids=lambda value: value[:40] if isinstance(value, str) else None)
+def test_numbers_json_or_numeric_cannot_hold_are_422_with_a_pointer(api2, app2, text, pointer):
+    for response in (create_raw(api2, app2, text),
+                     raw(api2, "PUT", "/api/v1/configurations/" + create_raw(api2, app2, "{}", "u").json()["id"],
+                         f'{{"name": "u", "config": {text}}}')):
+        problem = harness.assert_problem(response, 422)
+        assert [e["pointer"] for e in problem["errors"]] == [pointer]
+        api2.delete(f"/api/v1/configurations/{response.request.url.path.rsplit('/', 1)[-1]}") \
+            if response.request.method == "PUT" else None
+
+
+@pytest.mark.parametrize("number", [
+    "3.1415926535897932384626433832795028", "1e-400", "1e400", "-1e400", "1E+2", "-0", "0.1", "-0.000",
+    "123456789012345678901234567890", "1" + "0" * 4500, "1e-16383", "1e131071", "2.5e-300",
+], ids=lambda number: number[:40])
+def test_numbers_are_stored_and_read_back_with_the_same_value(api2, app2, sql, number):
+    created = create_raw(api2, app2, f'{{"x": {number}, "list": [{number}], "deep": {{"y": {number}}}}}')
+    assert created.status_code == 201, created.text
+    expected = Decimal(number)
+    id = jsontext.loads(created.content)["id"]  # json.loads refuses integers of more than 4300 digits
+    for response in (created, api2.get(created.headers["location"]),
+                     api2.get(f"/api/v1/configurations/{id}/revisions/1")):
+        config = jsontext.loads(response.content)["config"]
+        assert (Decimal(config["x"]), Decimal(config["list"][0]), Decimal(config["deep"]["y"])) == (expected,) * 3
+    sql.execute("SELECT config -> 'x' = %s::jsonb AS same FROM configurations WHERE id = %s",
+                (number, id))
+    assert sql.fetchone()["same"]
+
+
+def test_a_number_survives_update_and_restore_exactly(api2, app2):
+    created = create_raw(api2, app2, '{"pi": 3.14159265358979323846264338327950288419716939937510}')
+    url = created.headers["location"]
+    api2.put(url, json={"name": "c", "config": {"pi": 3}})
+    restored = api2.post(f"{url}/revisions/1/restore")
+    assert b'"pi": 3.14159265358979323846264338327950288419716939937510' in restored.content
+
+
+def writes_with_if_match(api, app_id):
+    """(method, path, body) of every conditional write, on fresh resources."""
+    name = "w-" + os.urandom(4).hex()
+    config = api.post("/api/v1/configurations", json={"application_id": app_id, "name": name, "config": {}}).json()
+    other = api.post("/api/v1/applications", json={"name": name}).json()
+    return [("PUT", f"/api/v1/configurations/{config['id']}", {"name": name, "config": {}}, config["id"]),
+            ("POST", f"/api/v1/configurations/{config['id']}/revisions/1/restore", None, config["id"]),
+            ("DELETE", f"/api/v1/configurations/{config['id']}", None, config["id"]),
+            ("PUT", f"/api/v1/applications/{other['id']}", {"name": name}, other["id"]),
+            ("DELETE", f"/api/v1/applications/{other['id']}", None, other["id"])]
+
+
+@pytest.mark.parametrize("version", ["9999999999", "2147483648", "99999999999999999999999999", "0", "01"])
+def test_if_match_with_a_version_no_resource_has_is_412_with_the_current_etag(api2, app2, version):
+    for method, path, body, id in writes_with_if_match(api2, app2):
+        response = api2.request(method, path, json=body, headers={"If-Match": f'"{id}.{version}"'})
+        harness.assert_problem(response, 412)
+        assert response.headers["etag"] == f'"{id}.1"'
+
+
+def test_if_match_compares_strongly_and_if_none_match_weakly(api2, app2):
+    for method, path, body, id in writes_with_if_match(api2, app2):
+        harness.assert_problem(api2.request(method, path, json=body, headers={"If-Match": f'W/"{id}.1"'}), 412)
+    for index in range(5):  # each on fresh resources at version 1
+        method, path, body, id = writes_with_if_match(api2, app2)[index]
+        response = api2.request(method, path, json=body, headers={"If-Match": f'"x", W/"{id}.1", "{id}.1"'})
+        assert response.status_code in (200, 204), (method, path, response.text)
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "n", "config": {}})
+    etag = config.headers["etag"]
+    assert api2.get(config.headers["location"], headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+
+
+def get_paths(api, app_id):
+    config = api.post("/api/v1/configurations", json={"application_id": app_id, "name": "h", "config": {"a": 1}})
+    cid = config.json()["id"]
+    return ["/health", "/api/v1/applications", f"/api/v1/applications/{app_id}",
+            f"/api/v1/applications/{app_id}/configurations", f"/api/v1/applications/{app_id}/changes",
+            f"/api/v1/configurations/{cid}", f"/api/v1/configurations/{cid}/revisions",
+            f"/api/v1/configurations/{cid}/revisions/1", "/api/v1/configurations/" + APP_ID]
+
+
+def test_head_answers_what_get_answers_without_a_body(api2, app2):
+    paths = get_paths(api2, app2)
+    assert set(p.replace(app2, "{id}") for p in paths[:5]) | {"/api/v1/configurations/{id}"} <= {
+        path for path, item in yaml.safe_load(CONTRACT.read_text())["paths"].items() if "get" in item}
+    for path in paths:
+        get, head = api2.get(path), api2.head(path)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        ignored = {"x-request-id", "date"}
+        assert {k: v for k, v in head.headers.items() if k not in ignored} == \
+               {k: v for k, v in get.headers.items() if k not in ignored}, path
+    etag = api2.get(paths[5]).headers["etag"]
+    assert api2.head(paths[5], headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/applications/{app}%2fconfigurations", "/api/v1/applications/{app}%2Fconfigurations",
+    "/api/v1/applications%2F{app}", "/api/v1/applications/{app}%2F", "/api/v1%2Fapplications",
+    "/api/v1/applications/{app}/configurations%2F..%2F..", "/health%2F",
+])
+def test_an_encoded_slash_is_never_a_separator(api2, app2, path):
+    response = api2.get(path.format(app=app2))
+    harness.assert_problem(response, 404)
+
+
+NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+
+
+def test_names_are_one_name_in_any_normalization_form(api2, app2):
+    first = api2.post("/api/v1/applications", json={"name": NFD})
+    assert first.status_code == 201 and first.json()["name"] == NFC
+    harness.assert_problem(api2.post("/api/v1/applications", json={"name": NFC}), 409)
+    assert [a["id"] for a in api2.get("/api/v1/applications", params={"name": NFD}).json()["items"]] == [first.json()["id"]]
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": NFC, "config": {}})
+    assert config.status_code == 201
+    harness.assert_problem(api2.post("/api/v1/configurations", json={"application_id": app2, "name": NFD,
+                                                                      "config": {}}), 409)
+    listed = api2.get(f"/api/v1/applications/{app2}/configurations", params={"name": NFD}).json()["items"]
+    assert [c["id"] for c in listed] == [config.json()["id"]]
+    renamed = api2.put(config.headers["location"], json={"name": "e\u0301", "config": {}})
+    assert renamed.json()["name"] == "\u00e9"
+
+
+@pytest.mark.parametrize("name", [
+    " ", "   ", "\t", "\u3000", "\u200b", "\u00a0", " billing", "billing ", "billing\u3000", "\u2028x",
+    "a\tb", "a\nb", "a\u202eb", "\u202eevil", "a\u200bb", "a\u2066b", "\ufeffx", "x\u00ad",
+    "a\U000e0001b", "\U0001d173", "a\x7fb", "a\x85b",
+])
+def test_names_that_could_be_confused_are_422_at_the_field(api2, app2, name):
+    for response, pointer in ((api2.post("/api/v1/applications", json={"name": name}), "/name"),
+                              (api2.post("/api/v1/configurations",
+                                         json={"application_id": app2, "name": name, "config": {}}), "/name")):
+        problem = harness.assert_problem(response, 422)
+        assert [e["pointer"] for e in problem["errors"]] == [pointer], name
+    assert api2.get("/api/v1/applications", params={"name": name}).status_code == 422
+
+
+def test_names_with_inner_spaces_and_any_script_are_fine(api2, app2):
+    for name in ("my app", "Zürich billing", "請求", "🐢 turtle", "a\u3000b", "x-y_z.1"):
+        assert api2.post("/api/v1/applications", json={"name": name}).status_code == 201, name
+
+
+def slow_body(base: str, body_parts: list[bytes], headers: str) -> tuple[bytes, float]:
+    """Send a request's head and then its body parts a second apart; the answer and how long it took."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(f"POST /api/v1/applications HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        for part in body_parts:
+            if select.select([sock], [], [], 0)[0]:
+                break  # answered already: sending more now would reset the connection under the answer
+            sock.sendall(part)
+            time.sleep(0.6)
+        answer = b""
+        while chunk := sock.recv(65536):  # the service closes the connection after the 408
+            answer += chunk
+        return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize(("parts", "headers"), [
+    ([b'{"na'], "Content-Length: 100\r\nContent-Type: application/json\r\n"),  # never ends
+    ([b"{", b'"n', b"a", b"m"], "Content-Length: 100\r\nContent-Type: application/json\r\n"),  # trickles
+    ([b"3\r\n{\"n\r\n"], "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n"),  # no last chunk
+    ([], "Content-Length: 10\r\n"),  # nothing at all
+])
+def test_a_slow_or_endless_body_is_408_and_the_connection_closed(endpoint, parts, headers):
+    base, auth = endpoint
+    extra = "".join(f"{k}: {v}\r\n" for k, v in auth.items())
+    answer, took = slow_body(base, parts, headers + extra)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"content-type: application/problem+json" in head.lower() and b"connection: close" in head.lower()
+    assert json.loads(body)["status"] == 408
+    assert took < 1 + 0.6 * len(parts) + 2  # BODY_TIMEOUT_SECONDS=1, then the answer and the close
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("", {"name": "\u0000"}), ("", {"name": "x" * 257}), ("", {"limit": "1e3"}), ("", {"cursor": "../../etc"}),
+    ("/{app}/changes", {"wait": "1e9"}), ("/{app}/changes", {"after": "-1"}), ("/{app}/changes", {"after": "9" * 30}),
+    ("/{app}/configurations", {"wait": "0"}), ("/{app}/configurations", {"name": " x"}),
+])
+def test_query_parameters_an_attacker_sends_are_422(api2, app2, path, params):
+    harness.assert_problem(api2.get("/api/v1/applications" + path.format(app=app2), params=params), 422)
+
+
+def test_if_headers_an_attacker_sends(api2, app2):
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "i", "config": {}})
+    url = config.headers["location"]
+    for value in ('"' + "9" * 5000 + '"', ",".join(['"x"'] * 2000), "W/", '""', "*, *", "\u00e9t\u00e9".encode("latin-1")):
+        assert api2.put(url, json={"name": "i", "config": {}}, headers={"If-Match": value}).status_code in (200, 412)
+        assert api2.get(url, headers={"If-None-Match": value}).status_code in (200, 304)

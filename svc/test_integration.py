@@ -1,8 +1,10 @@
 """API → database → API flows on a real PostgreSQL: what is stored, constraints, cascades and error statuses."""
 
+import json
+
 import pytest
 
-from tools.harness import APPS, CONFIGS, PROBLEM, assert_problem
+from tools.harness import APPS, CONFIGS, assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,7 @@ def test_configuration_is_stored_with_its_json_and_read_back(client, sql, applic
     created = configuration(app["id"], "database", document, "primary")
     sql.execute("SELECT application_id, config FROM configurations WHERE id = %s", (created["id"],))
     row = sql.fetchone()
-    assert row["application_id"] == app["id"] and row["config"] == document
+    assert row["application_id"] == app["id"] and json.loads(row["config"]) == document
     assert client.get(f"{CONFIGS}/{created['id']}").json() == created
 
 
@@ -95,7 +97,7 @@ def test_put_configuration_replaces_fields_and_keeps_its_application(client, sql
     response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db2", "config": {"b": [2]}})
     assert response.status_code == 200
     assert response.json()["config"] == {"b": [2]} and response.json()["comments"] is None
-    sql.execute("SELECT application_id, name, config FROM configurations WHERE id = %s", (config["id"],))
+    sql.execute("SELECT application_id, name, config::json AS config FROM configurations WHERE id = %s", (config["id"],))
     assert sql.fetchone() == {"application_id": app["id"], "name": "db2", "config": {"b": [2]}}
 
 
@@ -252,7 +254,7 @@ def test_limit_out_of_range_is_422(client, limit):
 def test_undeclared_method_is_405_with_allow(client):
     response = client.patch(APPS)
     assert_problem(response, 405)
-    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
 
 
 def test_unknown_path_is_404_problem(client):

@@ -25,7 +25,7 @@ def test_matching_if_match_writes_and_bumps_the_version(client, config, sql):
                           headers={"If-Match": etag})
     assert response.status_code == 200
     assert response.json()["version"] == 2 and response.headers["etag"] == f'"{config["id"]}.2"'
-    sql.execute("SELECT version, config FROM configurations WHERE id = %s", (config["id"],))
+    sql.execute("SELECT version, config::json AS config FROM configurations WHERE id = %s", (config["id"],))
     assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
 
 
@@ -36,7 +36,7 @@ def test_stale_if_match_is_412_with_the_current_etag_and_changes_nothing(client,
                           headers={"If-Match": stale})
     assert_problem(response, 412)
     assert response.headers["etag"] == f'"{config["id"]}.2"'
-    sql.execute("SELECT version, config FROM configurations WHERE id = %s", (config["id"],))
+    sql.execute("SELECT version, config::json AS config FROM configurations WHERE id = %s", (config["id"],))
     assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
     assert_problem(client.delete(f"{CONFIGS}/{config['id']}", headers={"If-Match": stale}), 412)
     assert client.get(f"{CONFIGS}/{config['id']}").status_code == 200

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
+import jsontext
 import ulids
 from problems import NotFound, Unprocessable
 from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
@@ -115,7 +116,7 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
            actor: str | None = None) -> Row:
     now = datetime.now(UTC)
     params = {"id": ulids.new(now), "application_id": application_id, "name": name, "comments": comments,
-              "config": Json(config), "now": now, "actor": actor, "kind": "created"}
+              "config": Json(config, dumps=jsontext.dumps), "now": now, "actor": actor, "kind": "created"}
     row = write(cur, INSERT, params, NAME_TAKEN)
     if row is None:
         raise Unprocessable.at("/application_id", NO_APPLICATION)
@@ -136,8 +137,8 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
 
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
            versions: list[int] | None = None, actor: str | None = None) -> Row:
-    params = {"id": id, "name": name, "comments": comments, "config": Json(config), "now": datetime.now(UTC),
-              "versions": versions, "actor": actor, "kind": "updated"}
+    params = {"id": id, "name": name, "comments": comments, "config": Json(config, dumps=jsontext.dumps),
+              "now": datetime.now(UTC), "versions": versions, "actor": actor, "kind": "updated"}
     row = write(cur, UPDATE, params, NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)

@@ -1,5 +1,7 @@
 import pytest
 
+import jsontext
+
 from problems import Conflict, NotFound, Unprocessable
 from repositories import applications, configurations
 
@@ -15,7 +17,8 @@ def test_create_then_get_keeps_the_json(cur, app_id):
     config = {"a": [1, {"b": None}], "c": 1.5}
     created = configurations.create(cur, application_id=app_id, name="db", comments=None, config=config)
     assert configurations.get(cur, created["id"]) == created
-    assert created["config"] == config
+    # jsonb comes back as PostgreSQL's text, numbers exact
+    assert isinstance(created["config"], jsontext.Raw) and jsontext.loads(created["config"]) == config
 
 
 def test_unknown_application_is_unprocessable_at_application_id(cur):
@@ -33,7 +36,7 @@ def test_duplicate_name_in_one_application_is_conflict(cur, app_id):
 def test_update_and_delete(cur, app_id):
     created = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
     updated = configurations.update(cur, created["id"], name="db2", comments="x", config={"k": "v"})
-    assert (updated["name"], updated["config"], updated["application_id"]) == ("db2", {"k": "v"}, app_id)
+    assert (updated["name"], jsontext.loads(updated["config"]), updated["application_id"]) == ("db2", {"k": "v"}, app_id)
     configurations.delete(cur, created["id"])
     with pytest.raises(NotFound):
         configurations.get(cur, created["id"])

@@ -4,12 +4,13 @@ from fastapi import APIRouter, Request, Response
 
 import etags
 import models
+import names
 from deps import API, After, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions, Wait
-from payloads import check_body, reply_trusted
+from payloads import ExactJsonRoute, check_body, reply_trusted
 from repositories import applications, changes
 from watch import conditional_get
 
-router = APIRouter(prefix="/applications", tags=["applications"])
+router = APIRouter(prefix="/applications", route_class=ExactJsonRoute, tags=["applications"])
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -27,7 +28,7 @@ async def create_application(body: models.ApplicationCreate, db: DatabaseDep, se
 @router.get("")
 async def list_applications(db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
-    rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=name)
+    rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=names.looked_up(name))
     return reply_trusted(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor})
 
 

@@ -4,13 +4,14 @@ from fastapi import APIRouter, Request, Response
 
 import etags
 import models
+import names
 from deps import (API, Actor, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor, SettingsDep,
                   VersionPath, Versions, Wait)
-from payloads import check_body, reply_trusted
+from payloads import ExactJsonRoute, check_body, reply_trusted
 from repositories import configurations
 from watch import conditional_get
 
-router = APIRouter(tags=["configurations"])
+router = APIRouter(route_class=ExactJsonRoute, tags=["configurations"])
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -57,7 +58,7 @@ async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, versio
 async def list_application_configurations(id: IdPath, request: Request, db: DatabaseDep, limit: Limit = 50,
                                           cursor: Cursor = None, name: NameQuery = None, wait: Wait = None) -> Response:
     async def read():
-        rows, next_cursor = await db.run(configurations.page, id, limit=limit, cursor=cursor, name=name)
+        rows, next_cursor = await db.run(configurations.page, id, limit=limit, cursor=cursor, name=names.looked_up(name))
         etag = etags.of_page(rows, next_cursor)
         return etag, lambda: reply_trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor},
                                            headers={"ETag": etag})

@@ -1,0 +1,108 @@
+"""JSON numbers kept exactly: request bodies parsed without binary floats, documents written and read back as text.
+
+PostgreSQL's `jsonb` keeps numbers as `numeric`, exactly. Python's `json` would round them through a double
+(3.1415926535897932384626433832795028 → 3.141592653589793, 1e-400 → 0.0) and accepts NaN and ±Infinity, which
+JSON has not. Here fractions and exponents parse as `Decimal`, the non-numbers as `NonNumber` (which the body
+checks refuse with a pointer), `dumps` writes `Decimal` as the number it is, and `jsonb` read from the database
+stays the text PostgreSQL wrote (`Raw`), which responses carry verbatim.
+"""
+
+import json
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any
+
+# PostgreSQL's numeric: up to 131072 digits before the decimal point and 16383 after it.
+MAX_INTEGER_DIGITS = 131072
+MAX_FRACTION_DIGITS = 16383
+# Python refuses to turn longer digit strings into int (sys.get_int_max_str_digits); Decimal has no such limit.
+_INT_DIGITS = 4000
+
+
+class NonNumber:
+    """`NaN`, `Infinity` or `-Infinity` where a request had it: not JSON, refused by the body checks (and not a
+    string or number to any model field)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class Raw(str):
+    """A JSON document as text, exactly as PostgreSQL returned it."""
+
+
+def _parse_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
+
+_decoder = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int, parse_constant=NonNumber)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON as `json.loads` does, except that numbers with a fraction or exponent are `Decimal` (exact) and
+    NaN/Infinity are `NonNumber`. Raises `json.JSONDecodeError` (a `ValueError`) on malformed input."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    return _decoder.decode(text)
+
+
+def storable(number: int | Decimal) -> bool:
+    """True when PostgreSQL's numeric holds `number` exactly."""
+    if isinstance(number, int):
+        number = Decimal(number)
+    if not number.is_finite():
+        return False
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return number.adjusted() < MAX_INTEGER_DIGITS and -exponent <= MAX_FRACTION_DIGITS
+
+
+def dumps(value: Any) -> str:
+    """`value` as compact JSON, with `Decimal` written as the number it is (never through a float)."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(json.dumps(value, allow_nan=False))
+    elif isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(encode_basestring(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON")
