@@ -19,6 +19,7 @@ import logs
 import problems
 import settings as settings_module
 from auth import Authenticate
+from cache import Copy
 from database import Database, unsafe_durability
 from deps import API
 from edge import Edge, StripTrailingSlash
@@ -75,13 +76,15 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                         "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
                 log.critical(line)
                 raise StartupRefused(line)
+        copy = Copy(max_bytes=settings.cache_max_bytes)
         watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
-                          max_wait=settings.max_wait_seconds)
+                          max_wait=settings.max_wait_seconds, copy=copy)
         watcher.start()
         _answer_waiters_on_exit_signals(watcher)
         app.state.database = database
         app.state.settings = settings
         app.state.watcher = watcher
+        app.state.copy = copy
         try:
             yield
         finally:

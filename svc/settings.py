@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Bytes of answers each worker keeps in memory to answer reads (cache.py); 0: every read goes to the database.
+    cache_max_bytes: int = Field(default=64 * 1_048_576, ge=0, le=64 * 1024 * 1_048_576)
     # Requests held waiting for a change (`wait`), per worker; past it, 503.
     max_waiters: int = Field(default=20_000, ge=0, le=1_000_000)
     # The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout).

@@ -1,4 +1,4 @@
-"""Fault tests F1-F5: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
+"""Fault tests F1-F10: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
 
 Traffic goes only to 127.0.0.1; every loop is bounded in time; everything started is stopped by PID.
 Run alone with `make test-faults`; `make test` runs them too. Each prints its figures.
@@ -19,6 +19,7 @@ import pytest
 
 import migrations
 from tools import harness, localdb
+from tools.linearizability import History, stale_reads
 
 pytestmark = pytest.mark.faults
 HERE = Path(__file__).resolve().parent
@@ -91,8 +92,8 @@ def cluster():
 def service(cluster):
     started = []
 
-    def start(**settings: str) -> harness.Service:
-        started.append(harness.Service(cluster.url, **settings))
+    def start(workers: int = 1, url: str | None = None, **settings: str) -> harness.Service:
+        started.append(harness.Service(url or cluster.url, workers, **settings))
         return started[-1]
 
     yield start
@@ -399,3 +400,73 @@ def test_f7_sigterm_answers_every_waiter_at_once_and_exits_0(cluster, service, c
     report(capsys, f"F7 SIGTERM with 50 waiters (wait=60): answers={counts} within {took:.2f} s, exit code {code}")
     assert counts == {304: 25, "empty": 25}
     assert took < 5 and code == 0
+
+
+def linearizability(cluster: Cluster, service, name: str, seconds: float, disturb=None, url: str | None = None) -> History:
+    """Writers and readers on 2 workers over 4 configurations for `seconds`, `disturb(history)` alongside."""
+    base = service(workers=2, url=url, POOL_ACQUIRE_TIMEOUT="2").base
+    app_id = make_app(base, name)
+    names = {httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": f"c{i}",
+                                                                "config": {}}).json()["id"]: f"c{i}" for i in range(4)}
+    history = History(base, names)
+    asyncio.run(history.run(seconds, disturb=(lambda: disturb(history)) if disturb else None))
+    return history
+
+
+def check(history: History, capsys, label: str, expected_failures: set[str]) -> None:
+    stale = stale_reads(history.ops)
+    counts = history.counts()
+    report(capsys, f"{label}: {counts['writes']} writes, {counts['reads']} reads on 2 workers, "
+                   f"{len(stale)} stale reads, failed requests {history.failures}")
+    assert not stale, f"stale reads (read, newest acknowledged before it): {stale[:5]}"
+    assert counts["writes"] >= 100 and counts["reads"] >= 1000, counts  # thousands of operations in all
+    assert set(history.failures) <= expected_failures, history.failures
+
+
+def test_f8_reads_on_two_workers_are_linearizable(cluster, service, capsys):
+    history = linearizability(cluster, service, "f8", 6)
+    check(history, capsys, "F8 linearizable reads", set())
+
+
+def test_f9_reads_stay_linearizable_across_a_postgresql_restart(cluster, service, capsys):
+    async def restart(history: History) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(3)
+        await loop.run_in_executor(None, cluster.stop)
+        await asyncio.sleep(1.5)
+        await loop.run_in_executor(None, cluster.start)
+
+    history = linearizability(cluster, service, "f9", 12, restart)
+    after = [op for op in history.ops if op.kind == "read" and op.start > history.ops[0].start + 6]
+    assert after, "no read succeeded after the restart"
+    check(history, capsys, "F9 linearizable reads across a PostgreSQL restart", {"503", "ReadTimeout"})
+
+
+def test_f10_reads_stay_linearizable_when_the_listeners_are_killed_from_the_database(cluster, service, capsys):
+    killed: list[int] = []
+
+    async def terminate(history: History) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(4):
+            await asyncio.sleep(1.5)
+            rows = await loop.run_in_executor(None, cluster.sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                              "WHERE application_name = 'config-service-listener'")
+            killed.append(len(rows))
+
+    history = linearizability(cluster, service, "f10", 8, terminate)
+    assert all(count == 2 for count in killed[1:]), f"listeners terminated each time: {killed}"
+    check(history, capsys, f"F10 linearizable reads while listeners are terminated {len(killed)} times", set())
+
+
+def test_f11_reads_stay_linearizable_when_the_listeners_lag_50_ms_behind(cluster, service, capsys):
+    # Everything PostgreSQL sends the listeners (notifications, and the answers of sync rounds) arrives 50 ms late,
+    # as over a slow network; the other connections are not delayed. A copy trusted without a sync round would
+    # answer a read that follows a write on the other worker from before that write.
+    proxy = harness.LaggingProxy(cluster.port, delay=0.05, application_name="config-service-listener")
+    try:
+        history = linearizability(cluster, service, "f11", 6,
+                                  url=cluster.url.replace(f":{cluster.port}/", f":{proxy.port}/"))
+    finally:
+        proxy.close()
+    assert proxy.lagged >= 2, "the listeners did not connect through the lagging proxy"
+    check(history, capsys, "F11 linearizable reads with listeners 50 ms behind", set())

@@ -1,12 +1,18 @@
-"""Watching: the worker's one LISTEN connection, read on the event loop, and the requests held until what they
+"""Watching: the worker's one LISTEN connection, driven by the event loop, and the requests held until what they
 hold changes.
 
 A waiter is a future under one or more keys: `c:<configuration id>`, `a:<application id>` (the application itself)
 and `l:<application id>` (anything of its configurations: its listing and its change feed). A notification wakes
-only the waiters of its keys; each re-checks against the database and answers only when its representation
-changed, else waits again. A waiter subscribes before it checks, so a change that commits after the check wakes
-it, and one that committed before is seen by the check: nothing is missed. While the listener is disconnected,
-waiters re-check every `POLL_SECONDS` (a database that is down answers 503); on reconnect every waiter re-checks.
+only the waiters of its keys; each re-checks and answers only when its representation changed, else waits again.
+A waiter subscribes before it checks, so a change that commits after the check wakes it, and one that committed
+before is seen by the check: nothing is missed. While the listener is disconnected, waiters re-check every
+`POLL_SECONDS` (a database that is down answers 503); on reconnect every waiter re-checks.
+
+The same notifications keep the worker's copy of what it reads current (`cache.Copy`), and the connection answers
+the copy's sync rounds: `sync(tick)` resolves once a `SELECT 1` sent after that tick has come back, by which time
+PostgreSQL has delivered every notification of the transactions committed before it was sent (it sends them
+ahead of a query's answer). The connection is psycopg2's asynchronous kind, so neither listening nor a round ever
+blocks the loop or takes an executor thread.
 """
 
 import asyncio
@@ -18,6 +24,7 @@ import psycopg2.extensions
 from fastapi import Request, Response
 
 import etags
+from cache import SYNC_TIMEOUT, Copy
 from database import first_line
 from payloads import not_modified
 from problems import ServiceUnavailable
@@ -26,7 +33,10 @@ log = logging.getLogger("config_service")
 
 CHANNEL = "config_service"
 POLL_SECONDS = 1.0
+CONNECT_SECONDS = 5.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ,
+                                  psycopg2.extensions.POLL_WRITE)
 
 
 def keys_of(payload: str) -> tuple[str, ...]:
@@ -39,18 +49,42 @@ def keys_of(payload: str) -> tuple[str, ...]:
     return ()
 
 
+def apply(copy: Copy, payload: str) -> None:
+    """What a notification makes stale in the copy."""
+    parts = payload.split()
+    if len(parts) == 4 and parts[0] == "c":
+        copy.changed(f"c:{parts[1]}")
+        copy.group_changed(f"l:{parts[2]}")
+    elif len(parts) == 3 and parts[0] == "a":
+        copy.changed(f"a:{parts[1]}")
+        copy.group_changed(f"l:{parts[1]}")
+        copy.group_changed("apps")
+    else:  # 'reset' (TRUNCATE), or anything this release does not know: forget everything
+        copy.clear()
+
+
 class Watcher:
-    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300) -> None:
+    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300, copy: Copy | None = None) -> None:
         self.dsn = dsn
         self.max_waiters = max_waiters
         self.max_wait = max_wait
+        self.copy = copy if copy is not None else Copy(max_bytes=0)
+        self.copy.sync = self.sync
         self.waiters: dict[str, set[asyncio.Future]] = {}
         self.count = 0
         self.listening = False
         self.closing = False
         self._conn: psycopg2.extensions.connection | None = None
+        self._cursor: psycopg2.extensions.cursor | None = None
         self._lost: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
+        self._round: asyncio.Future | None = None
+        self._round_tick = 0
+        self._next: asyncio.Future | None = None
+        self._writing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._late = False
+        self.rounds = 0
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -71,12 +105,18 @@ class Watcher:
             except asyncio.CancelledError:
                 pass
 
-    def _connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(self.dsn, connect_timeout=5, application_name="config-service-listener",
+    async def _connect(self) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(self.dsn, async_=True, application_name="config-service-listener",
                                 keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"LISTEN {CHANNEL}")
+        try:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await _ready(conn)
+                cursor = conn.cursor()  # kept until the query is done: psycopg2 needs its async cursor alive
+                cursor.execute(f"LISTEN {CHANNEL}")
+                await _ready(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     async def _run(self) -> None:
@@ -84,48 +124,131 @@ class Watcher:
         attempt = 0
         while not self.closing:
             try:
-                # Connecting blocks; a thread of its own keeps the executor's threads for requests.
-                conn = await asyncio.to_thread(self._connect)
-            except psycopg2.Error as error:
+                conn = await self._connect()
+            except (psycopg2.Error, TimeoutError) as error:
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 if attempt == 0:
-                    log.warning("listener cannot connect, retrying: %s", first_line(error))
+                    log.warning("listener cannot connect, retrying: %s",
+                                first_line(error) if isinstance(error, psycopg2.Error) else "timed out")
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
             if attempt:
                 log.warning("listener reconnected")
             attempt = 0
-            self._conn, self._lost = conn, loop.create_future()
+            self._conn, self._cursor, self._lost = conn, conn.cursor(), loop.create_future()
             fd = conn.fileno()
             loop.add_reader(fd, self._readable)
             self.listening = True
-            # Whatever committed while nobody listened: every waiter checks again.
+            # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
+            self.copy.clear()
+            self.copy.current = True
             self.wake_all()
             try:
                 await self._lost
             finally:
                 self.listening = False
+                self.copy.current = False
+                self.copy.clear()
                 loop.remove_reader(fd)
+                if self._writing:
+                    loop.remove_writer(fd)
+                    self._writing = False
+                self._end_rounds()
                 conn.close()
-                self._conn = None
+                self._conn = self._cursor = None
             log.warning("listener connection lost; reconnecting")
             self.wake_all()
+
+    def _lose(self) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
     def _readable(self) -> None:
         conn = self._conn
         if conn is None:
             return
         try:
-            conn.poll()
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            if self._lost is not None and not self._lost.done():
-                self._lost.set_result(None)
+            state = conn.poll()
+        except (psycopg2.Error, OSError):
+            self._lose()
             return
-        for notify in conn.notifies:
-            for key in keys_of(notify.payload):
-                self.wake(key)
-        conn.notifies.clear()
+        if conn.notifies:
+            for notify in conn.notifies:
+                apply(self.copy, notify.payload)  # stale first, then the waiters re-check
+                for key in keys_of(notify.payload):
+                    self.wake(key)
+            conn.notifies.clear()
+        if state == POLL_OK and self._round is not None and not conn.isexecuting():
+            # Answered after the reads already scheduled on the loop have joined this round.
+            asyncio.get_running_loop().call_soon(self._complete, self._round)
+        elif state == POLL_WRITE and not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().add_writer(conn.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        asyncio.get_running_loop().remove_writer(self._conn.fileno())  # type: ignore[union-attr]
+        self._writing = False
+        self._readable()
+
+    # -- sync rounds -------------------------------------------------------------------------------------------
+    async def sync(self, tick: int) -> bool:
+        """True once a round sent after `tick` (a `Copy.tick()`) has come back; False if the listener is down."""
+        if not self.listening or self._late:
+            return False  # down, or behind: the database answers instead
+        if self._round is None:
+            future = self._start_round(asyncio.get_running_loop().create_future())
+        elif self._round_tick > tick:
+            future = self._round
+        else:
+            if self._next is None:
+                self._next = asyncio.get_running_loop().create_future()
+            future = self._next
+        return await asyncio.shield(future)
+
+    def _start_round(self, future: asyncio.Future) -> asyncio.Future:
+        self._round, self._round_tick = future, self.copy.tick()
+        self.rounds += 1
+        self._timer = asyncio.get_running_loop().call_later(SYNC_TIMEOUT, self._behind)
+        try:
+            self._cursor.execute("SELECT 1")  # type: ignore[union-attr]
+        except (psycopg2.Error, OSError):
+            self._lose()
+            self._end_rounds()
+            return future
+        self._readable()  # flushes what is unsent (POLL_WRITE) and finds an answer already there
+        return future
+
+    def _complete(self, future: asyncio.Future) -> None:
+        if self._round is future:
+            self._round_done()
+
+    def _behind(self) -> None:
+        """A round is late: its readers, and every read until it is back, go to the database."""
+        self._late = True
+        for future in (self._round, self._next):
+            if future is not None and not future.done():
+                future.set_result(False)
+        self._next = None
+
+    def _round_done(self) -> None:
+        self._timer.cancel()
+        self._late = False
+        future, self._round = self._round, None
+        if future is not None and not future.done():
+            future.set_result(True)
+        if self._next is not None:
+            following, self._next = self._next, None
+            self._start_round(following)
+
+    def _end_rounds(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._late = False
+        for future in (self._round, self._next):
+            if future is not None and not future.done():
+                future.set_result(False)
+        self._round = self._next = None
 
     # -- waiters ---------------------------------------------------------------------------------------------
     def subscribe(self, keys: Iterable[str]) -> asyncio.Future:
@@ -196,3 +319,21 @@ async def conditional_get(request: Request, keys: tuple[str, ...], read: Callabl
         return None if etags.none_match(held, current[0]) else respond()
 
     return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]))
+
+
+async def _ready(conn: psycopg2.extensions.connection) -> None:
+    """Drive an asynchronous connection until its connect or query is done, waiting on the loop."""
+    loop = asyncio.get_running_loop()
+    fd = conn.fileno()
+    while True:
+        state = conn.poll()
+        if state == POLL_OK:
+            return
+        ready = loop.create_future()
+        watch = loop.add_reader if state == POLL_READ else loop.add_writer
+        unwatch = loop.remove_reader if state == POLL_READ else loop.remove_writer
+        watch(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            unwatch(fd)

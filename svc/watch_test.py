@@ -3,6 +3,7 @@ import asyncio
 import pytest
 
 import watch
+from cache import Copy, Entry
 from problems import ServiceUnavailable
 
 
@@ -113,3 +114,44 @@ def test_the_listener_delivers_notifications_and_reconnects(database_url):
         return watcher.listening
 
     assert asyncio.run(scenario()) is False
+
+
+def test_a_notification_makes_stale_what_it_names_in_the_copy():
+    copy = Copy(max_bytes=10_000)
+    for key in ("c:01A", "a:01B", "c:01C"):
+        copy._store(key, Entry("", b"x"))
+    watch.apply(copy, "c 01A 01B 3")
+    assert set(copy.entries) == {"a:01B", "c:01C"} and copy._generations == {"l:01B": 1}
+    watch.apply(copy, "a 01B 4")
+    assert set(copy.entries) == {"c:01C"} and copy._generations == {"l:01B": 2, "apps": 1}
+    watch.apply(copy, "reset")
+    assert copy.entries == {} and copy._generations == {}
+
+
+def test_a_sync_round_comes_back_after_the_notifications_committed_before_it_began(database_url):
+    import psycopg2
+
+    async def scenario():
+        copy = Copy(max_bytes=10_000)
+        watcher = watch.Watcher(database_url, max_waiters=10, copy=copy)
+        assert await watcher.sync(copy.tick()) is False  # not listening yet: the copy cannot be trusted
+        watcher.start()
+        for _ in range(100):
+            if watcher.listening:
+                break
+            await asyncio.sleep(0.05)
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        for i in range(20):
+            copy._store("c:X", Entry("", b"x"))
+            conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")  # committed: acknowledged
+            assert await watcher.sync(copy.tick()) is True
+            assert "c:X" not in copy.entries, f"round {i} came back before the notification"
+        rounds = watcher.rounds
+        assert all(await asyncio.gather(*(watcher.sync(copy.tick()) for _ in range(200))))
+        assert watcher.rounds - rounds <= 2  # 200 concurrent reads shared the rounds
+        conn.close()
+        await watcher.close()
+        assert await watcher.sync(copy.tick()) is False
+
+    asyncio.run(scenario())

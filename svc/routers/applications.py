@@ -6,7 +6,8 @@ import etags
 import models
 import names
 from deps import API, After, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions, Wait
-from payloads import ExactJsonRoute, check_body, reply_trusted
+from cache import Entry, answer
+from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import applications, changes
 from watch import conditional_get
 
@@ -26,20 +27,33 @@ async def create_application(body: models.ApplicationCreate, db: DatabaseDep, se
 
 
 @router.get("")
-async def list_applications(db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
+async def list_applications(request: Request, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
-    rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=names.looked_up(name))
-    return reply_trusted(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor})
+    db, name = request.app.state.database, names.looked_up(name)
+
+    async def read():
+        return await db.run(applications.page, limit=limit, cursor=cursor, name=name)
+
+    def render(page) -> Entry:
+        rows, next_cursor = page
+        return Entry("", render_json(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor}))
+
+    entry = await answer(request.app.state.copy, f"apps:{limit}:{cursor}:{name}", read, render, group="apps")
+    return entry.response()
+
+
+def _entry(row: dict) -> Entry:
+    return Entry(etags.make(row["id"], row["version"]), render_json(models.Application, row))
 
 
 @router.get("/{id}")
 async def get_application(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # A read path clients poll: no dependency to solve.
-    db = request.app.state.database
+    db, copy = request.app.state.database, request.app.state.copy
 
     async def read():
-        row = await db.run(applications.get, id)
-        return etags.make(id, row["version"]), lambda: _reply(row)
+        entry = await answer(copy, f"a:{id}", lambda: db.run(applications.get, id), _entry)
+        return entry.etag, entry.response
 
     return await conditional_get(request, (f"a:{id}",), read, wait)
 

@@ -7,7 +7,8 @@ import models
 import names
 from deps import (API, Actor, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor, SettingsDep,
                   VersionPath, Versions, Wait)
-from payloads import ExactJsonRoute, check_body, reply_trusted
+from cache import Entry, answer
+from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
 from watch import conditional_get
 
@@ -28,14 +29,18 @@ async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep
     return _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"})
 
 
+def _entry(row: dict) -> Entry:
+    return Entry(etags.make(row["id"], row["version"]), render_json(models.Configuration, row))
+
+
 @router.get("/configurations/{id}")
 async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # The read path every client polls: no dependency to solve.
-    db = request.app.state.database
+    db, copy = request.app.state.database, request.app.state.copy
 
     async def read():
-        row = await db.run(configurations.get, id)
-        return etags.make(id, row["version"]), lambda: _reply(row)
+        entry = await answer(copy, f"c:{id}", lambda: db.run(configurations.get, id), _entry)
+        return entry.etag, entry.response
 
     return await conditional_get(request, (f"c:{id}",), read, wait)
 
@@ -57,11 +62,18 @@ async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, versio
 @router.get("/applications/{id}/configurations")
 async def list_application_configurations(id: IdPath, request: Request, db: DatabaseDep, limit: Limit = 50,
                                           cursor: Cursor = None, name: NameQuery = None, wait: Wait = None) -> Response:
+    name = names.looked_up(name)
+
+    def render(page) -> Entry:
+        rows, next_cursor = page
+        return Entry(etags.of_page(rows, next_cursor),
+                     render_json(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor}))
+
     async def read():
-        rows, next_cursor = await db.run(configurations.page, id, limit=limit, cursor=cursor, name=names.looked_up(name))
-        etag = etags.of_page(rows, next_cursor)
-        return etag, lambda: reply_trusted(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor},
-                                           headers={"ETag": etag})
+        entry = await answer(request.app.state.copy, f"l:{id}:{limit}:{cursor}:{name}",
+                             lambda: db.run(configurations.page, id, limit=limit, cursor=cursor, name=name), render,
+                             group=f"l:{id}")
+        return entry.etag, entry.response
 
     return await conditional_get(request, (f"l:{id}",), read, wait)
 

@@ -10,6 +10,7 @@ and writes it as JSON and Markdown under `tools/results/`. Everything it starts,
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import os
@@ -21,11 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg2
 from fastapi import FastAPI
 
@@ -121,6 +124,8 @@ class Row:
     errors: int
     ratio: float | None = None
     detail: str = ""
+    workers: int = 1
+    vs_etcd: float | None = None
 
 
 def error_detail(output: str) -> str:
@@ -163,6 +168,7 @@ class Bench:
         self.url = harness.with_database(str(settings_module.Settings().database_url), self.database)
         self.rows: list[Row] = []
         self.watch_rows: list[WatchRow] = []
+        self.etcd_rows: dict[int, Row] = {}
 
     # -- processes -----------------------------------------------------------------------------------------
     def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
@@ -189,7 +195,7 @@ class Bench:
 
     # -- measuring -----------------------------------------------------------------------------------------
     def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
-            script_args: list[str] | Callable[[], list[str]] | None = None) -> Row:
+            script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
         """One row: a warm-up run, then the measured one. `script_args` may be a function, called before each
         run, for scripts whose arguments go stale (the versions PUT's If-Match names)."""
         command = ["wrk", "-t", "2", "-c", str(connections), "--latency", "--timeout", "10s"]
@@ -204,9 +210,9 @@ class Bench:
         out = subprocess.run(command + ["-d", f"{self.args.duration}s"] + tail(), capture_output=True, text=True,
                              check=True).stdout
         rps, p50, p99, errors = parse_wrk(out)
-        row = Row(scenario, connections, rps, p50, p99, errors, detail=error_detail(out))
+        row = Row(scenario, connections, rps, p50, p99, errors, detail=error_detail(out), workers=workers)
         self.rows.append(row)
-        print(f"  {scenario:<44} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
+        print(f"  {scenario:<44} w={workers} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
               f"p99 {p99 or 0:7.2f} ms  errors {errors}", flush=True)
         return row
 
@@ -223,7 +229,7 @@ class Bench:
         env = {**os.environ, "PGPASSWORD": str(target["password"])}
         out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
         tps, average = parse_pgbench(out)
-        row = Row("pgbench primary-key SELECT", connections, tps, average, None, 0)
+        row = Row("pgbench primary-key SELECT", connections, tps, average, None, 0, workers=0)
         self.rows.append(row)
         print(f"  {row.scenario:<44} c={connections:<3} {tps:>9.0f} tps    avg {average or 0:7.2f} ms", flush=True)
         return row
@@ -265,49 +271,109 @@ class Bench:
     def drop_database(self) -> None:
         harness.drop_database(self.url)
 
+    def etcd(self) -> None:
+        """etcd on the same machine, where its binary exists: 200 keys of a configuration-sized JSON value, read
+        by key through its HTTP/JSON gateway (linearizable, etcd's default), at each connection count."""
+        binary = shutil.which("etcd")
+        if binary is None:
+            print("  etcd: not installed, skipped (Debian/Ubuntu: apt-get install -y etcd-server)", flush=True)
+            return
+        port, peer = harness.free_port(), harness.free_port()
+        base = self._start([binary, "--name", "bench", "--data-dir", str(self.tmp / "etcd"),
+                            "--listen-client-urls", f"http://127.0.0.1:{port}",
+                            "--advertise-client-urls", f"http://127.0.0.1:{port}",
+                            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                            "--initial-cluster", f"bench=http://127.0.0.1:{peer}", "--log-level", "error"],
+                           {}, port, "/health")
+        value = base64.b64encode(json.dumps(CONSTANT).encode()).decode()
+        keys = [base64.b64encode(f"/config/{config_id(n)}".encode()).decode() for n in range(1, 201)]
+        for key in keys:
+            request = urllib.request.Request(f"{base}/v3/kv/put", data=json.dumps({"key": key, "value": value}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=10).read()
+        keys_file = self.tmp / "etcd-keys.txt"
+        keys_file.write_text("\n".join(keys) + "\n")
+        for c in self.args.connections:
+            self.etcd_rows[c] = self.wrk("etcd range read (linearizable)", base, c, "etcd_range.lua", [str(keys_file)],
+                                         workers=0)
+        self._stop(self.processes[-1])
+
     def run(self) -> list[Row]:
         args = self.args
         print(f"seeding {self.database}: {args.applications} applications, {args.configurations} configurations", flush=True)
         self.prepare_database()
-        uvicorn_env = {"LOG_LEVEL": "WARNING"}
-        port = harness.free_port()
-        ceiling = self._start([sys.executable, "-m", "uvicorn", "tools.bench:ceiling_app", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", str(args.workers), "--no-access-log",
-                               "--log-level", "warning"], uvicorn_env, port, "/constant")
-        ceilings = {c: self.wrk("ceiling: constant JSON", ceiling + "/constant", c) for c in args.connections}
-        self._stop(self.processes[-1])
-
-        port = harness.free_port()
-        service_env = {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(args.workers)}
-        base = self._start([sys.executable, "-m", "main"], service_env, port, "/health")
+        grow_applications(self.url, args.applications, args.list_rows)
+        self.etcd()
+        ceilings: dict[tuple[int, int], Row] = {}
         ids = self.ids_file("ids.txt", "SELECT id, version, name FROM configurations ORDER BY id")
         big = app_id(1)
         middle = app_id(args.list_rows // 2)
-        for c in args.connections:
-            self.wrk("GET /configurations/{id}", base, c, "get.lua", [ids, "0"])
-        for c in args.connections:
-            self.wrk("GET /configurations/{id} -> 304", base, c, "get_304.lua", [ids, "0"])
-        for c in args.connections:
-            self.wrk("GET /applications/{id} (1,000 ids)", f"{base}/api/v1/applications/{big}", c)
-        grow_applications(self.url, args.applications, args.list_rows)
-        for c in args.connections:
-            self.wrk(f"list page, {args.list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}", c)
-        def current_versions() -> list[str]:
-            return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
+        watched = False
+        for workers in args.workers:
+            uvicorn_env = {"LOG_LEVEL": "WARNING"}
+            port = harness.free_port()
+            ceiling = self._start([sys.executable, "-m", "uvicorn", "tools.bench:ceiling_app", "--host", "127.0.0.1",
+                                   "--port", str(port), "--workers", str(workers), "--no-access-log",
+                                   "--log-level", "warning"], uvicorn_env, port, "/constant")
+            for c in args.connections:
+                ceilings[(workers, c)] = self.wrk("ceiling: constant JSON", ceiling + "/constant", c, workers=workers)
+            self._stop(self.processes[-1])
 
-        for c in args.connections:
-            self.wrk("PUT /configurations/{id} If-Match", base, c, "put.lua", current_versions)
-        grow_applications(self.url, args.list_rows, args.big_list_rows)
-        middle = app_id(args.big_list_rows // 2)
-        for c in args.connections:
-            self.wrk(f"list page, {args.big_list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}", c)
+            port = harness.free_port()
+            service_env = {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers)}
+            base = self._start([sys.executable, "-m", "main"], service_env, port, "/health")
+            # Steady state: every configuration read once, so that each worker's copy holds what the rows read
+            # (a cold copy costs what a read cost before it: one database read per configuration and worker).
+            asyncio.run(read_each(base, [line.split()[0] for line in Path(ids).read_text().splitlines()], workers))
+            for c in args.connections:
+                self.wrk("GET /configurations/{id}", base, c, "get.lua", [ids, "0"], workers=workers)
+            for c in args.connections:
+                self.wrk("GET /configurations/{id} -> 304", base, c, "get_304.lua", [ids, "0"], workers=workers)
+            for c in args.connections:
+                self.wrk("GET /applications/{id} (1,000 ids)", f"{base}/api/v1/applications/{big}", c, workers=workers)
+            for c in args.connections:
+                self.wrk(f"list page, {args.list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}",
+                         c, workers=workers)
+
+            def current_versions() -> list[str]:
+                return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
+
+            for c in args.connections:
+                self.wrk("PUT /configurations/{id} If-Match", base, c, "put.lua", current_versions, workers=workers)
+            if workers == 1 and not watched:
+                self.watch(port, self.processes[-1].pid)
+                watched = True
+            if workers == args.workers[-1]:
+                grow_applications(self.url, args.list_rows, args.big_list_rows)
+                far = app_id(args.big_list_rows // 2)
+                for c in args.connections:
+                    self.wrk(f"list page, {args.big_list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={far}",
+                             c, workers=workers)
+            self._stop(self.processes[-1])
         for c in args.connections:
             self.pgbench(c)
-        self.watch(port, self.processes[-1].pid)
         for row in self.rows:
-            if not row.scenario.startswith("pgbench"):
-                row.ratio = row.requests_per_s / ceilings[row.connections].requests_per_s
+            if row.scenario.startswith(("pgbench", "etcd")):
+                continue
+            row.ratio = row.requests_per_s / ceilings[(row.workers, row.connections)].requests_per_s
+            if row.scenario.startswith("GET /configurations") and row.connections in self.etcd_rows:
+                row.vs_etcd = row.requests_per_s / self.etcd_rows[row.connections].requests_per_s
         return self.rows
+
+
+async def read_each(base: str, ids: list[str], workers: int) -> None:
+    """GET every configuration (2 x workers - 1 times, over 8 connections a worker, which the workers share at
+    random): each worker's copy then holds nearly all of them."""
+    queue = list(ids) * (2 * workers - 1)
+    limits = httpx.Limits(max_connections=8 * workers)
+
+    async def reader(http: httpx.AsyncClient) -> None:
+        while queue:
+            await http.get(f"/api/v1/configurations/{queue.pop()}")
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+        await asyncio.gather(*(reader(http) for _ in range(8 * workers)))
 
 
 @dataclass
@@ -416,15 +482,17 @@ async def watch_latency(port: int, pid: int, targets: list[tuple[str, str]], cha
 
 
 def markdown(rows: list[Row], meta: dict) -> str:
-    lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['workers']} worker(s), wrk 2 threads, "
-             f"{meta['duration']} s per row after a {meta['warmup']} s warm-up, everything on 127.0.0.1.", "",
-             "| scenario | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"Measured {meta['date']} on {meta['machine']}; workers {meta['workers']} (uvicorn processes; etcd "
+             f"and pgbench use every core), wrk 2 threads, {meta['duration']} s per row after a {meta['warmup']} s "
+             "warm-up, everything on 127.0.0.1.", "",
+             "| scenario | workers | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling | vs etcd |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         p50 = f"{r.p50_ms:.2f}" + (" (avg)" if r.scenario.startswith("pgbench") else "") if r.p50_ms else "-"
-        lines.append(f"| {r.scenario} | {r.connections} | {r.requests_per_s:,.0f} | {p50} | "
+        lines.append(f"| {r.scenario} | {r.workers or '-'} | {r.connections} | {r.requests_per_s:,.0f} | {p50} | "
                      f"{f'{r.p99_ms:.2f}' if r.p99_ms else '-'} | {r.errors} | "
-                     f"{f'{r.ratio:.2f}' if r.ratio is not None else '-'} |")
+                     f"{f'{r.ratio:.2f}' if r.ratio is not None else '-'} | "
+                     f"{f'{r.vs_etcd:.2f}' if r.vs_etcd is not None else '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -442,7 +510,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured row (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each row (default 2)")
     parser.add_argument("--connections", default="16,64", help="comma-separated wrk connections (default 16,64)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts (default 1,2)")
     parser.add_argument("--applications", type=int, default=1000)
     parser.add_argument("--configurations", type=int, default=10_000)
     parser.add_argument("--list-rows", type=int, default=10_000, help="applications for the first list row")
@@ -458,6 +526,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
     args.connections = [int(c) for c in str(args.connections).split(",")]
+    args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
 
 
@@ -478,7 +547,7 @@ def main(argv: list[str]) -> int:
         bench.close()
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
-            "workers": args.workers, "duration": args.duration, "warmup": args.warmup}
+            "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup}
     table = markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows)
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)

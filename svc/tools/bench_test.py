@@ -41,11 +41,13 @@ def test_seeded_ids_are_valid_ulid_strings_and_distinct():
 
 
 def test_markdown_table_has_a_row_per_measurement():
-    rows = [bench.Row("ceiling: constant JSON", 16, 10000, 1.0, 2.0, 0, 1.0),
-            bench.Row("pgbench primary-key SELECT", 16, 20000, 0.7, None, 0)]
-    table = bench.markdown(rows, {"date": "2026-11-23", "machine": "m", "workers": 1, "duration": 10, "warmup": 2})
-    assert "| ceiling: constant JSON | 16 | 10,000 | 1.00 | 2.00 | 0 | 1.00 |" in table
-    assert "| pgbench primary-key SELECT | 16 | 20,000 | 0.70 (avg) | - | 0 | - |" in table
+    rows = [bench.Row("ceiling: constant JSON", 16, 10000, 1.0, 2.0, 0, 1.0, workers=2),
+            bench.Row("GET /configurations/{id}", 16, 9000, 1.0, 2.0, 0, 0.9, workers=2, vs_etcd=1.1),
+            bench.Row("pgbench primary-key SELECT", 16, 20000, 0.7, None, 0, workers=0)]
+    table = bench.markdown(rows, {"date": "2026-11-23", "machine": "m", "workers": "1,2", "duration": 10, "warmup": 2})
+    assert "| ceiling: constant JSON | 2 | 16 | 10,000 | 1.00 | 2.00 | 0 | 1.00 | - |" in table
+    assert "| GET /configurations/{id} | 2 | 16 | 9,000 | 1.00 | 2.00 | 0 | 0.90 | 1.10 |" in table
+    assert "| pgbench primary-key SELECT | - | 16 | 20,000 | 0.70 (avg) | - | 0 | - | - |" in table
 
 
 def test_smoke_run_measures_every_row_without_errors(database_url):
@@ -59,16 +61,20 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     table = [line for line in lines if "scenario" not in line and "| watch |" not in line and "waiters" not in line]
     watch = [line for line in lines if "waiters" in line and "| watch |" not in line]
-    assert len(table) == 8 and len(watch) == 2
+    # Per worker count (1 and 2): ceiling, GET, 304, application, list page, PUT; then the big list page,
+    # pgbench, and etcd where it is installed.
+    etcd = [line for line in table if line.startswith("| etcd")]
+    assert len(etcd) == (1 if shutil.which("etcd") else 0)
+    assert len(table) == 2 * 6 + 2 + len(etcd) and len(watch) == 2
     for line in watch:
         cells = [c.strip() for c in line.strip("|").split("|")]
         # Every waiter answered, by its change and only by it, with a 200; memory was measured.
         assert cells[4] == "0" and float(cells[2]) >= 0 and float(cells[5]) > 0, line
     for line in table:
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert float(cells[2].replace(",", "")) > 0, line
+        assert float(cells[3].replace(",", "")) > 0, line
         # Socket errors and non-2xx/3xx answers would show here; a smoke run must have none.
-        assert cells[5] == "0", line
+        assert cells[6] == "0", line
 
 
 def test_error_detail_quotes_wrk():

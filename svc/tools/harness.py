@@ -153,3 +153,88 @@ def assert_problem(response, status: int) -> dict:
     assert body["status"] == status
     assert body["title"] and body["type"]
     return body
+
+
+class LaggingProxy:
+    """A TCP proxy to PostgreSQL on 127.0.0.1 that delays what the server sends to connections whose startup
+    message names `application_name`, by `delay` seconds, in order: a listener that is behind, as over a slow
+    network. Other connections pass through at once. Runs its own event loop in a thread; `close()` stops it."""
+
+    SPECIAL_REQUESTS = (80877103, 80877104)  # SSLRequest, GSSENCRequest: answered before the startup message
+
+    def __init__(self, target_port: int, *, delay: float, application_name: str) -> None:
+        import asyncio
+        import threading
+
+        self.target_port, self.delay, self.application_name = target_port, delay, application_name
+        self.port = free_port()
+        self.lagged = 0
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+            ready.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lagging-proxy", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self._loop)
+        ready.wait(10)
+
+    async def _client(self, reader, writer) -> None:
+        import asyncio
+        import struct
+
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        lagged = False
+        try:
+            while True:  # the client's first packets: special requests, then the startup message
+                head = await reader.readexactly(8)
+                length, code = struct.unpack("!ii", head)
+                body = await reader.readexactly(length - 8)
+                upstream_writer.write(head + body)
+                if code in self.SPECIAL_REQUESTS:
+                    # The server answers one byte ('N': no encryption here) before the startup message.
+                    writer.write(await upstream_reader.readexactly(1))
+                    continue
+                fields = body.split(b"\x00")
+                lagged = any(fields[i] == b"application_name" and fields[i + 1] == self.application_name.encode()
+                             for i in range(len(fields) - 1))
+                break
+        except (asyncio.IncompleteReadError, OSError):
+            writer.close()
+            upstream_writer.close()
+            return
+        self.lagged += lagged
+
+        async def pump(source, sink, delay: float) -> None:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue = asyncio.Queue()
+
+            async def deliver() -> None:
+                while (item := await queue.get()) is not None:
+                    due, data = item
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+                    sink.write(data)
+                sink.close()
+
+            delivering = asyncio.create_task(deliver())
+            try:
+                while data := await source.read(65536):
+                    queue.put_nowait((loop.time() + delay, data))
+            except OSError:
+                pass
+            queue.put_nowait(None)
+            await delivering
+
+        await asyncio.gather(pump(reader, upstream_writer, 0.0),
+                             pump(upstream_reader, writer, self.delay if lagged else 0.0), return_exceptions=True)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

@@ -1,0 +1,133 @@
+"""A linearizability check of versioned reads over real HTTP: writers and readers record each operation's start,
+end and the version it saw; a read fails the check when it returns a version older than one whose write was
+acknowledged before the read began (etcd's guarantee for its default reads).
+
+`History.run` drives the load against a running service, `stale_reads` checks a history. Traffic goes only to the
+service given (127.0.0.1), for a bounded time; nothing is started here.
+"""
+
+import asyncio
+import bisect
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    kind: str  # "write" or "read"
+    key: str
+    start: float
+    end: float
+    version: int
+
+
+def stale_reads(ops: list[Op]) -> list[tuple[Op, int]]:
+    """Each read that returned a version older than the newest one acknowledged before it began, with that one."""
+    acknowledged: dict[str, tuple[list[float], list[int]]] = {}
+    for key in {op.key for op in ops}:
+        writes = sorted((op.end, op.version) for op in ops if op.kind == "write" and op.key == key)
+        ends, newest, best = [], [], 0
+        for end, version in writes:
+            best = max(best, version)
+            ends.append(end)
+            newest.append(best)
+        acknowledged[key] = (ends, newest)
+    stale = []
+    for op in ops:
+        if op.kind != "read":
+            continue
+        ends, newest = acknowledged[op.key]
+        before = bisect.bisect_left(ends, op.start)  # writes that ended strictly before the read began
+        if before and newest[before - 1] > op.version:
+            stale.append((op, newest[before - 1]))
+    return stale
+
+
+def version_of(etag: str) -> int:
+    return int(etag.strip('"').rsplit(".", 1)[1])
+
+
+@dataclass
+class History:
+    base: str
+    names: dict[str, str]  # configuration id -> its name (writes keep it)
+    ops: list[Op] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def _failed(self, what: str) -> None:
+        self.failures[what] = self.failures.get(what, 0) + 1
+
+    async def _writer(self, http: httpx.AsyncClient, deadline: float, rng: random.Random,
+                      chase: httpx.AsyncClient | None = None) -> None:
+        """PUT random keys; with `chase`, read the key through that other client (so, likely, on the other worker)
+        as soon as the write is acknowledged: the read most likely to be stale if anything is."""
+        while time.monotonic() < deadline:
+            key = rng.choice(list(self.names))
+            start = time.monotonic()
+            try:
+                response = await http.put(f"/api/v1/configurations/{key}",
+                                          json={"name": self.names[key], "config": {"r": rng.random()}})
+            except httpx.HTTPError as error:
+                self._failed(type(error).__name__)
+                await asyncio.sleep(0.05)
+                continue
+            end = time.monotonic()
+            if response.status_code == 200:
+                self.ops.append(Op("write", key, start, end, version_of(response.headers["etag"])))
+                if chase is not None:
+                    await self._read(chase, key, {})
+            else:
+                self._failed(str(response.status_code))
+                await asyncio.sleep(0.05)
+
+    async def _read(self, http: httpx.AsyncClient, key: str, seen: dict[str, str], ask: bool = False) -> None:
+        # Asking with the last ETag seen checks 304s too.
+        headers = {"If-None-Match": seen[key]} if ask and key in seen else {}
+        start = time.monotonic()
+        try:
+            response = await http.get(f"/api/v1/configurations/{key}", headers=headers)
+        except httpx.HTTPError as error:
+            self._failed(type(error).__name__)
+            await asyncio.sleep(0.05)
+            return
+        end = time.monotonic()
+        if response.status_code in (200, 304):
+            etag = response.headers["etag"] if response.status_code == 200 else headers["If-None-Match"]
+            if response.status_code == 200:
+                assert response.json()["version"] == version_of(etag), "the body and the ETag disagree"
+            seen[key] = etag
+            self.ops.append(Op("read", key, start, end, version_of(etag)))
+        else:
+            self._failed(str(response.status_code))
+            await asyncio.sleep(0.05)
+
+    async def _reader(self, http: httpx.AsyncClient, deadline: float, rng: random.Random) -> None:
+        seen: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            await self._read(http, rng.choice(list(self.names)), seen, ask=rng.random() < 0.5)
+
+    async def run(self, seconds: float, *, writers: int = 6, readers: int = 24, clients: int = 6,
+                  disturb: Callable[[], Awaitable[None]] | None = None, seed: int = 7) -> None:
+        """Load for `seconds`: writers and readers spread over `clients` HTTP clients (so over many connections,
+        which the workers share), and `disturb()` alongside."""
+        deadline = time.monotonic() + seconds
+        rng = random.Random(seed)
+        https = [httpx.AsyncClient(base_url=self.base, timeout=10, limits=httpx.Limits(max_connections=16))
+                 for _ in range(clients)]
+        try:
+            tasks = [self._writer(https[i % clients], deadline, random.Random(rng.random()), https[(i + 1) % clients])
+                     for i in range(writers)]
+            tasks += [self._reader(https[i % clients], deadline, random.Random(rng.random())) for i in range(readers)]
+            if disturb is not None:
+                tasks.append(disturb())
+            await asyncio.gather(*tasks)
+        finally:
+            for http in https:
+                await http.aclose()
+
+    def counts(self) -> dict[str, int]:
+        return {"writes": sum(op.kind == "write" for op in self.ops), "reads": sum(op.kind == "read" for op in self.ops)}

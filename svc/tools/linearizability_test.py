@@ -1,0 +1,22 @@
+from tools.linearizability import Op, stale_reads, version_of
+
+
+def test_a_read_older_than_a_write_acknowledged_before_it_began_is_stale():
+    ops = [Op("write", "k", 0.0, 1.0, 2), Op("read", "k", 1.5, 1.6, 1)]
+    assert stale_reads(ops) == [(ops[1], 2)]
+
+
+def test_reads_overlapping_a_write_may_see_either_version():
+    ops = [Op("write", "k", 1.0, 2.0, 2), Op("read", "k", 1.5, 1.6, 1), Op("read", "k", 1.5, 1.6, 2),
+           Op("read", "k", 0.0, 3.0, 1), Op("read", "k", 2.5, 2.6, 2), Op("read", "k", 2.0, 2.1, 1)]
+    assert stale_reads(ops) == []
+
+
+def test_the_newest_acknowledged_version_counts_whatever_order_writes_ended_in():
+    ops = [Op("write", "k", 0.0, 2.0, 3), Op("write", "k", 0.0, 1.0, 2), Op("write", "j", 0.0, 1.0, 9),
+           Op("read", "k", 2.5, 2.6, 2), Op("read", "k", 1.5, 1.6, 2), Op("read", "j", 1.5, 1.6, 8)]
+    assert stale_reads(ops) == [(ops[3], 3), (ops[5], 9)]
+
+
+def test_version_of_an_etag():
+    assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 12
