@@ -69,7 +69,7 @@ class Copy:
 
     def __post_init__(self) -> None:
         self._ticks = itertools.count(1)
-        self._flights: dict[str, Flight] = {}
+        self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self.sync: Callable[[int], Awaitable[bool]] | None = None  # set by the watcher: True once a round
@@ -86,7 +86,7 @@ class Copy:
         started = self.tick()
         if self.max_bytes <= 0 or not self.current:
             return await fetch()
-        flight = self._flights.get(key)
+        flight = self._newest(key)
         if flight is not None and flight.tick > started:
             return await self._join(flight)  # it began after this read did: it is new enough
         if key in self.entries or flight is not None:
@@ -96,11 +96,15 @@ class Copy:
             if entry is not None:
                 self.hits += 1
                 return entry, None
-            flight = self._flights.get(key)
+            flight = self._newest(key)
             if flight is not None and not flight.stale:
                 return await self._join(flight)
         self.misses += 1
         return await self._fetch(key, fetch, group)
+
+    def _newest(self, key: str) -> Flight | None:
+        flights = self._flights.get(key)
+        return flights[-1] if flights else None
 
     async def _synced(self, started: int) -> bool:
         # The watcher answers False at once when the listener is down or a round is late (SYNC_TIMEOUT).
@@ -126,7 +130,7 @@ class Copy:
         flight = Flight(self.tick(), loop.create_future(), group)
         epoch = self._epoch
         generation = self._generations.get(group, 0) if group is not None else None
-        self._flights[key] = flight  # the newest fetch is the one later reads may join
+        self._flights.setdefault(key, []).append(flight)
         try:
             result = await fetch()
         except BaseException as error:
@@ -135,7 +139,9 @@ class Copy:
                 flight.future.exception()  # retrieved: joined readers get it, nobody else must
             raise
         finally:
-            if self._flights.get(key) is flight:
+            flights = self._flights[key]
+            flights.remove(flight)
+            if not flights:
                 del self._flights[key]
         if not flight.future.done():
             flight.future.set_result(result)
@@ -165,16 +171,16 @@ class Copy:
     def changed(self, key: str) -> None:
         """A notification: `key` changed (whatever the version: a write from psql need not raise it)."""
         self._drop(key)
-        flight = self._flights.get(key)
-        if flight is not None:
+        for flight in self._flights.get(key, ()):  # every one: an older fetch may end after a newer one
             flight.stale = True
 
     def group_changed(self, group: str) -> None:
         """A notification: every page of `group` is stale."""
         self._generations[group] = self._generations.get(group, 0) + 1
-        for flight in self._flights.values():
-            if flight.group == group:
-                flight.stale = True
+        for flights in self._flights.values():
+            for flight in flights:
+                if flight.group == group:
+                    flight.stale = True
         if len(self._generations) > 100_000:  # bounded: forgetting generations forgets the pages with them
             self.clear()
 
@@ -184,8 +190,9 @@ class Copy:
         self.entries.clear()
         self._generations.clear()
         self.size = 0
-        for flight in self._flights.values():
-            flight.stale = True
+        for flights in self._flights.values():
+            for flight in flights:
+                flight.stale = True
 
 
 async def answer(copy: Copy, key: str, read: Callable[[], Awaitable[Any]], render: Callable[[Any], Entry],

@@ -180,3 +180,24 @@ async def test_clear_forgets_everything_and_reads_in_flight_are_not_kept():
     db.gate.set()
     await reading
     assert "c:1" not in copy.entries and copy.size == 0
+
+
+@run
+async def test_a_change_makes_every_fetch_in_flight_stale_not_only_the_newest():
+    copy, _ = copy_with()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    older = asyncio.create_task(get(copy, db, "c:1"))
+    await asyncio.sleep(0)
+    copy.changed("c:1")  # a first change: the older fetch is stale; a newer one starts
+    newer = asyncio.create_task(get(copy, db, "c:1"))
+    for _ in range(5):  # through its sync round, to its own read of the database
+        await asyncio.sleep(0)
+    assert db.reads == 2
+    db.values["c:1"] = 2
+    copy.changed("c:1")  # a second change, while both are in flight
+    db.gate.set()
+    await asyncio.gather(older, newer)
+    assert "c:1" not in copy.entries  # neither read of version 1 was kept
+    assert (await get(copy, db, "c:1")).body == b"2"

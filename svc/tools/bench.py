@@ -237,6 +237,9 @@ class Bench:
     def watch(self, port: int, pid: int) -> None:
         """Waiters held on the service: memory per waiter and notification latency (see `watch_latency`)."""
         args = self.args
+        # The PUT row's last requests may still be committing after wrk stopped: let them, then read the versions
+        # the waiters hold (a waiter holding an older one is answered at once, and counted as an error).
+        time.sleep(2)
         conn = psycopg2.connect(self.url)
         with conn, conn.cursor() as cur:
             cur.execute("SELECT id, version FROM configurations ORDER BY id LIMIT %s", (args.watch_configurations,))
