@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Response
+from pydantic import BaseModel
 
+import etags
+from payloads import render_json
 from problems import NotFound
 
 # The longest a sync round may take; past it, its reads and the next ones read the database instead.
@@ -193,6 +196,13 @@ class Copy:
         for flights in self._flights.values():
             for flight in flights:
                 flight.stale = True
+
+
+def versioned(model: type[BaseModel]) -> Callable[[dict], Entry]:
+    """What renders a row of `model` (with `id` and `version`) as an answer with its strong ETag."""
+    def render(row: dict) -> Entry:
+        return Entry(etags.make(row["id"], row["version"]), render_json(model, row))
+    return render
 
 
 async def answer(copy: Copy, key: str, read: Callable[[], Awaitable[Any]], render: Callable[[Any], Entry],

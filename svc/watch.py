@@ -24,7 +24,7 @@ import psycopg2.extensions
 from fastapi import Request, Response
 
 import etags
-from cache import SYNC_TIMEOUT, Copy
+from cache import SYNC_TIMEOUT, Copy, Entry
 from database import first_line
 from payloads import not_modified
 from problems import ServiceUnavailable
@@ -302,21 +302,22 @@ class Watcher:
                 self.unsubscribe(keys, future)
 
 
-async def conditional_get(request: Request, keys: tuple[str, ...], read: Callable[[], Awaitable[tuple[str, Callable[[], Response]]]],
+async def conditional_get(request: Request, keys: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
                           wait: int | None) -> Response:
     """A GET answered 304 while `If-None-Match` names the current ETag; with `wait`, held until it does not (200) or
-    `wait` seconds pass (304). `read()` gives the current ETag and a function that makes the 200."""
+    `wait` seconds pass (304). `read()` gives the current answer (`cache.answer`)."""
     held = request.headers.get("if-none-match")
-    etag, respond = await read()
-    if not etags.none_match(held, etag):
-        return respond()
+    entry = await read()
+    if not etags.none_match(held, entry.etag):
+        return entry.response()
     if wait is None:
-        return not_modified(etag)
-    current = [etag]
+        return not_modified(entry.etag)
+    current = [entry.etag]
 
     async def check() -> Response | None:
-        current[0], respond = await read()
-        return None if etags.none_match(held, current[0]) else respond()
+        entry = await read()
+        current[0] = entry.etag
+        return None if etags.none_match(held, entry.etag) else entry.response()
 
     return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]))
 

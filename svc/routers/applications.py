@@ -6,11 +6,12 @@ import etags
 import models
 import names
 from deps import API, After, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions, Wait
-from cache import Entry, answer
+from cache import Entry, answer, versioned
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import applications, changes
 from watch import conditional_get
 
+APPLICATION = versioned(models.Application)
 router = APIRouter(prefix="/applications", route_class=ExactJsonRoute, tags=["applications"])
 
 
@@ -42,18 +43,13 @@ async def list_applications(request: Request, limit: Limit = 50, cursor: Cursor 
     return entry.response()
 
 
-def _entry(row: dict) -> Entry:
-    return Entry(etags.make(row["id"], row["version"]), render_json(models.Application, row))
-
-
 @router.get("/{id}")
 async def get_application(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # A read path clients poll: no dependency to solve.
     db, copy = request.app.state.database, request.app.state.copy
 
-    async def read():
-        entry = await answer(copy, f"a:{id}", lambda: db.run(applications.get, id), _entry)
-        return entry.etag, entry.response
+    def read():
+        return answer(copy, f"a:{id}", lambda: db.run(applications.get, id), APPLICATION)
 
     return await conditional_get(request, (f"a:{id}",), read, wait)
 

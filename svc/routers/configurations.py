@@ -7,11 +7,12 @@ import models
 import names
 from deps import (API, Actor, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor, SettingsDep,
                   VersionPath, Versions, Wait)
-from cache import Entry, answer
+from cache import Entry, answer, versioned
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
 from watch import conditional_get
 
+CONFIGURATION = versioned(models.Configuration)
 router = APIRouter(route_class=ExactJsonRoute, tags=["configurations"])
 
 
@@ -29,18 +30,13 @@ async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep
     return _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"})
 
 
-def _entry(row: dict) -> Entry:
-    return Entry(etags.make(row["id"], row["version"]), render_json(models.Configuration, row))
-
-
 @router.get("/configurations/{id}")
 async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # The read path every client polls: no dependency to solve.
     db, copy = request.app.state.database, request.app.state.copy
 
-    async def read():
-        entry = await answer(copy, f"c:{id}", lambda: db.run(configurations.get, id), _entry)
-        return entry.etag, entry.response
+    def read():
+        return answer(copy, f"c:{id}", lambda: db.run(configurations.get, id), CONFIGURATION)
 
     return await conditional_get(request, (f"c:{id}",), read, wait)
 
@@ -69,11 +65,10 @@ async def list_application_configurations(id: IdPath, request: Request, db: Data
         return Entry(etags.of_page(rows, next_cursor),
                      render_json(models.ConfigurationPage, {"items": rows, "next_cursor": next_cursor}))
 
-    async def read():
-        entry = await answer(request.app.state.copy, f"l:{id}:{limit}:{cursor}:{name}",
-                             lambda: db.run(configurations.page, id, limit=limit, cursor=cursor, name=name), render,
-                             group=f"l:{id}")
-        return entry.etag, entry.response
+    def read():
+        return answer(request.app.state.copy, f"l:{id}:{limit}:{cursor}:{name}",
+                      lambda: db.run(configurations.page, id, limit=limit, cursor=cursor, name=name), render,
+                      group=f"l:{id}")
 
     return await conditional_get(request, (f"l:{id}",), read, wait)
 
