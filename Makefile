@@ -5,7 +5,7 @@ unexport PYENV_VERSION
 SVC := cd svc &&
 UV_RUN := $(SVC) uv run --frozen python -m
 
-.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults bench clean generate
+.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench clean generate
 
 install:
 	$(SVC) uv sync --frozen
@@ -35,6 +35,12 @@ test-integration: install db-up
 
 test-contract: install db-up
 	$(UV_RUN) pytest -m contract
+
+# make fuzz EXAMPLES=2000: the schemathesis run of make test (same seed, phases, checks and hooks) with more
+# examples per operation than make test's 100.
+EXAMPLES ?= 1000
+fuzz: install db-up
+	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) uv run --frozen python -m pytest test_contract.py -k every_operation
 
 test-faults: install
 	$(UV_RUN) pytest -m faults

@@ -272,9 +272,11 @@ class ConfigurationUpdate(BaseModel):
     config: ConfigDocument
 
 
-class Configuration(BaseModel):
+class ConfigurationResource(BaseModel):
     """
-    A configuration.
+    A configuration. (The schema is named `ConfigurationResource`, not `Configuration`, because generated
+    clients have a `Configuration` class of their own, for the client's settings.)
+
     """
 
     id: Ulid
@@ -292,7 +294,7 @@ class ConfigurationPage(BaseModel):
     One page of configurations.
     """
 
-    items: list[Configuration]
+    items: list[ConfigurationResource]
     next_cursor: Annotated[
         Ulid | None,
         Field(

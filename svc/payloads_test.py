@@ -77,8 +77,8 @@ def _now():
 
 
 @pytest.mark.parametrize(("model", "data"), [
-    (models.Configuration, ROW | {"created_at": _now(), "updated_at": _now()}),
-    (models.Configuration, ROW | {"comments": "note", "created_at": _now(), "updated_at": _now()}),
+    (models.ConfigurationResource, ROW | {"created_at": _now(), "updated_at": _now()}),
+    (models.ConfigurationResource, ROW | {"comments": "note", "created_at": _now(), "updated_at": _now()}),
     (models.Application, {"id": ROW["id"], "name": "a", "comments": None, "created_at": _now(), "updated_at": _now(),
                           "version": 1, "configuration_ids": [ROW["id"], ROW["application_id"]]}),
     (models.ApplicationPage, {"items": [{"id": ROW["id"], "name": "a", "comments": "c", "created_at": _now(),

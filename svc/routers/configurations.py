@@ -12,13 +12,13 @@ from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
 from watch import conditional_get
 
-CONFIGURATION = versioned(models.Configuration)
+CONFIGURATION = versioned(models.ConfigurationResource)
 router = APIRouter(route_class=ExactJsonRoute, tags=["configurations"])
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
-    return reply_trusted(models.Configuration, row, status, headers)
+    return reply_trusted(models.ConfigurationResource, row, status, headers)
 
 
 @router.post("/configurations", dependencies=[JsonBody])
