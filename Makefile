@@ -2,29 +2,52 @@
 # PYENV_VERSION, when inherited from a pyenv shim, would pin every shim below to another Python.
 SHELL := /bin/bash
 unexport PYENV_VERSION
+
+# uv: the one on PATH when it answers in svc/ (a pyenv shim of uv installed under another Python does not), else a
+# pinned one that make installs itself from PyPI into .tools/uv (git-ignored, no root needed). uv finds Python 3.13
+# through svc/.python-version.
+UV_VERSION := 0.9.30
+LOCAL_UV := $(CURDIR)/.tools/uv/bin/uv
+UV := $(or $(shell cd svc && uv --version >/dev/null 2>&1 && command -v uv),$(LOCAL_UV))
 SVC := cd svc &&
-UV_RUN := $(SVC) uv run --frozen python -m
+# The service's own targets install and run with its runtime dependencies only (--inexact: test tools already
+# installed stay); the test targets add the dev group.
+RUN := $(SVC) $(UV) run --frozen --no-dev python -m
+UV_RUN := $(SVC) $(UV) run --frozen python -m
 
-.PHONY: install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench clean generate
+.PHONY: uv install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench clean generate
 
-install:
-	$(SVC) uv sync --frozen
+$(LOCAL_UV):
+	@command -v python3 >/dev/null || { echo "make needs uv, or python3 to install it: https://docs.astral.sh/uv/"; exit 1; }
+	@echo "uv is not on PATH: installing uv $(UV_VERSION) from PyPI into .tools/uv"
+	@python3 -m venv $(CURDIR)/.tools/uv
+	@$(CURDIR)/.tools/uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-db-up: install
-	$(UV_RUN) tools.localdb up
+uv: $(if $(filter $(LOCAL_UV),$(UV)),$(LOCAL_UV))
 
-db-down: install
-	$(UV_RUN) tools.localdb down
+# What the service needs to run, nothing more.
+install-runtime: uv
+	$(SVC) $(UV) sync --frozen --no-dev --inexact
 
-db-reset: install
-	$(UV_RUN) tools.localdb reset
-	$(UV_RUN) migrations
+# Everything: the service and the test tools.
+install: uv
+	$(SVC) $(UV) sync --frozen
 
-migrate: install
-	$(UV_RUN) migrations
+db-up: install-runtime
+	$(RUN) tools.localdb up
 
-run: install db-up migrate
-	$(UV_RUN) main
+db-down: install-runtime
+	$(RUN) tools.localdb down
+
+db-reset: install-runtime
+	$(RUN) tools.localdb reset
+	$(RUN) migrations
+
+migrate: install-runtime
+	$(RUN) migrations
+
+run: db-up migrate
+	$(RUN) main
 
 # The coverage floor applies to the whole suite only: one test file run by hand does not fail on it.
 test: install db-up
@@ -40,7 +63,7 @@ test-contract: install db-up
 # examples per operation than make test's 100.
 EXAMPLES ?= 1000
 fuzz: install db-up
-	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) uv run --frozen python -m pytest test_contract.py -k every_operation
+	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) $(UV) run --frozen python -m pytest test_contract.py -k every_operation
 
 test-faults: install
 	$(UV_RUN) pytest -m faults
@@ -51,7 +74,7 @@ bench: install db-up
 	$(UV_RUN) tools.bench $(ARGS)
 
 generate: install
-	$(SVC) uv run --frozen datamodel-codegen
+	$(SVC) $(UV) run --frozen datamodel-codegen
 
 clean:
 	$(SVC) rm -rf .pytest_cache .coverage coverage.xml htmlcov tools/results __pycache__ */__pycache__

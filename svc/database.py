@@ -15,6 +15,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2.pool import ThreadedConnectionPool
 
+import dbprobe
 import jsontext
 from problems import ServiceUnavailable
 from settings import Settings
@@ -65,7 +66,9 @@ class Database:
             for _ in range(self.settings.pool_min):
                 opened.append(self._borrow(time.monotonic() + self.settings.pool_acquire_timeout))
         except ServiceUnavailable:
-            log.warning("database unreachable at start-up; requests answer 503 until it is back")
+            cause = dbprobe.probe(str(self.settings.database_url), timeout=self.settings.connect_timeout)
+            log.warning("database unreachable at start-up (%s); requests answer 503 until it is back",
+                        cause.line if cause else "it answers now")
         finally:
             for conn in opened:
                 self._give_back(conn, broken=False)

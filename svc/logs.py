@@ -5,8 +5,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-# Attributes every LogRecord has; anything else given through `extra=` is emitted as a field.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else given through `extra=` is emitted as a field. uvicorn adds
+# `color_message`, its message with ANSI colour codes for terminals: never a field of a JSON line.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

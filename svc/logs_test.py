@@ -59,3 +59,11 @@ def test_access_log_without_a_json_handler_goes_through_the_logger(caplog):
     with caplog.at_level(logging.INFO, logger="config_service.access"):
         line.write("r2", "GET", "/p", 404, 0.5)
     assert caplog.records[-1].request_id == "r2" and caplog.records[-1].status == 404
+
+
+def test_uvicorns_colour_message_is_left_out_and_no_line_carries_ansi_codes():
+    record = logging.makeLogRecord({"msg": "Started server process [%d]", "args": (42,), "levelname": "INFO",
+                                    "color_message": "Started server process [\x1b[36m%d\x1b[0m]"})
+    line = logs.JsonFormatter().format(record)
+    assert json.loads(line)["message"] == "Started server process [42]"
+    assert "color_message" not in line and "\x1b" not in line and "\\u001b" not in line

@@ -1,9 +1,11 @@
 """The FastAPI application: `create_app(settings)` and the module-level `app` that uvicorn serves."""
 
 import asyncio
+import errno
 import logging
 import resource
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ import yaml
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+import docs
 import logs
 import problems
 import settings as settings_module
@@ -42,6 +45,24 @@ def contract() -> dict[str, Any]:
 
 class StartupRefused(RuntimeError):
     """The service will not run against this database."""
+
+
+# Why the last start-up failed, in one plain line for the end of `make run`'s output.
+STARTUP_FAILURE: list[str] = []
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """One line saying what to do when something already listens on host:port; None when it is free."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return f"cannot listen on {host}:{port}: {error.strerror}; set HOST and PORT in svc/.env"
+            return (f"port {port} on {host} is already in use (another `make run`?): stop what listens there "
+                    f"(`ss -ltnp 'sport = :{port}'` shows it), or set PORT in svc/.env")
+    return None
 
 
 def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
@@ -75,6 +96,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 line = (f"refusing to start: the database runs with {', '.join(unsafe)} and could lose acknowledged "
                         "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
                 log.critical(line)
+                STARTUP_FAILURE[:] = [line]
                 raise StartupRefused(line)
         copy = Copy(max_bytes=settings.cache_max_bytes)
         watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
@@ -92,8 +114,9 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             database.close()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.openapi = contract  # type: ignore[method-assign]
+    docs.install(app, openapi_url="/openapi.json")
     problems.install(app)
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
@@ -125,8 +148,20 @@ if __name__ == "__main__":
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    taken = port_taken(settings.host, settings.port)
+    if taken:
+        sys.exit(taken)
+
     # uvicorn re-raises the SIGTERM it shut down on; a stop that drained gracefully is a success, exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
-    uvicorn.run("main:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
-                access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    try:
+        uvicorn.run("main:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
+                    access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    except SystemExit as stopped:
+        if stopped.code not in (0, None):
+            # uvicorn ends a failed start-up with a log line of its own; the last line says what failed. The app
+            # it ran is module `main`, which it imported itself (this file runs as `__main__`).
+            failure = getattr(sys.modules.get("main"), "STARTUP_FAILURE", None)
+            sys.exit(failure[0] if failure else "the service stopped at start-up: the log lines above say why")
+        raise

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg2
 
+import dbprobe
 import settings as settings_module
 
 log = logging.getLogger("config_service.migrations")
@@ -125,7 +126,8 @@ def main() -> int:
         print(f"migrations: {error}", file=sys.stderr)
         return 1
     except psycopg2.OperationalError as error:
-        print(f"migrations: cannot reach the database: {str(error).strip()}", file=sys.stderr)
+        url = str(settings.database_url)
+        print(f"migrations: cannot reach the database: {dbprobe.explain(url, str(error)).line}", file=sys.stderr)
         return 1
     print(f"migrations: {len(applied)} applied" + (": " + ", ".join(m.file_name for m in applied) if applied else ""))
     return 0

@@ -1,10 +1,12 @@
 """Service settings, read once from the environment and `.env`."""
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError, model_validator
+from dotenv import dotenv_values  # the parser pydantic-settings reads .env with (its dependency)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import auth
@@ -90,8 +92,33 @@ def describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
+# Read from .env by docker compose (svc/docker-compose.yml), not by the service.
+COMPOSE_KEYS = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT")
+
+
+def known_keys() -> list[str]:
+    return [name.upper() for name in Settings.model_fields] + list(COMPOSE_KEYS)
+
+
+def unknown_key(env_file: Path) -> str | None:
+    """One line about the first key of `env_file` that is no setting (a typo would otherwise leave the default in
+    place silently), naming the closest known one; None when every key is known or there is no file."""
+    if not env_file.is_file():
+        return None
+    known = known_keys()
+    for key in dotenv_values(env_file):
+        if key.upper() not in known:
+            close = difflib.get_close_matches(key.upper(), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "no setting is named like it (see .env.example)"
+            return f"unknown setting {key} in {env_file}: {hint}"
+    return None
+
+
 def load() -> Settings:
     """Read the settings, or stop the process with one clear line."""
+    unknown = unknown_key(Path(Settings.model_config["env_file"]))
+    if unknown:
+        sys.exit(unknown)
     try:
         return Settings()
     except ValidationError as error:

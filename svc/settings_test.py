@@ -74,3 +74,24 @@ def test_cors_origins_are_a_comma_separated_list():
     assert Settings(cors_origins=" https://a.example , https://b.example,").origins == ["https://a.example",
                                                                                         "https://b.example"]
     assert Settings().origins == []
+
+
+@pytest.mark.parametrize(("line", "hint"), [("DATABSE_URL=postgresql://x@h/db", "did you mean DATABASE_URL?"),
+                                            ("PROT=9000", "did you mean PORT?"),
+                                            ("FROBNICATE=1", "no setting is named like it (see .env.example)")])
+def test_an_unknown_key_in_the_env_file_stops_start_up_naming_the_closest_setting(tmp_path, monkeypatch, line,
+                                                                                    hint):
+    (tmp_path / ".env").write_text(f"PORT=9123\n# a comment\n{line}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    message = str(stopped.value.code)
+    assert message.startswith(f"unknown setting {line.split('=')[0]} in .env: ") and message.endswith(hint)
+    assert "\n" not in message
+
+
+def test_every_key_of_env_example_is_known(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text((settings_module.Path(__file__).parent / ".env.example").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert settings_module.unknown_key(settings_module.Path(".env")) is None
+    assert settings_module.load().port == 8000

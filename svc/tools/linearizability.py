@@ -116,8 +116,11 @@ class History:
         which the workers share), and `disturb()` alongside."""
         deadline = time.monotonic() + seconds
         rng = random.Random(seed)
-        https = [httpx.AsyncClient(base_url=self.base, timeout=10, limits=httpx.Limits(max_connections=16))
-                 for _ in range(clients)]
+        # Idle connections are dropped after 2 s, before uvicorn closes them (5 s): with both at 5 s, a request sent
+        # on a connection just as the server closes it fails as "disconnected without a response" (a client-side
+        # race of keep-alive, seen once across a restart, when connections sit idle in back-offs).
+        limits = httpx.Limits(max_connections=16, keepalive_expiry=2)
+        https = [httpx.AsyncClient(base_url=self.base, timeout=10, limits=limits) for _ in range(clients)]
         try:
             tasks = [self._writer(https[i % clients], deadline, random.Random(rng.random()), https[(i + 1) % clients])
                      for i in range(writers)]

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg2
 
+import dbprobe
 import settings as settings_module
 from tools import harness
 
@@ -98,12 +99,40 @@ def accepts(url: str, timeout: int = 1) -> bool:
 
 
 def wait_until_accepting(url: str, seconds: float = 60) -> None:
+    """Wait while the server is starting; stop at once, with the cause, on anything waiting will not mend."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if accepts(url):
-            return
+    cause = dbprobe.probe(url)
+    while cause is not None:
+        if cause.kind not in dbprobe.TRANSIENT:
+            raise LocalDbError(explained(url, cause))
+        if time.monotonic() > deadline:
+            raise LocalDbError(f"the database did not accept connections within {seconds:.0f} s: {cause.line}")
         time.sleep(0.2)
-    raise LocalDbError(f"the database did not accept connections within {seconds:.0f} s")
+        cause = dbprobe.probe(url)
+
+
+def our_port(data: Path | None = None) -> int | None:
+    """The port of the cluster in `data` (svc/.pgdata) while it runs, from its postmaster.pid; else None."""
+    pidfile = (data or DATA) / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        os.kill(int(lines[0]), 0)
+        return int(lines[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def explained(url: str, cause: dbprobe.Cause) -> str:
+    """The cause, with what only this tool knows: whether the server on that port is svc/.pgdata's."""
+    port = int(target(url)["port"])
+    if cause.kind in ("auth", "role", "hba"):
+        if our_port() == port:
+            return (f"{cause.line}; the cluster of {DATA} was created with other credentials: put them back in "
+                    f"DATABASE_URL, or `make db-down`, remove {DATA} and run `make db-up` to start afresh (its data "
+                    "is lost)")
+        return (f"{cause.line}; that server is not the cluster of {DATA} (another PostgreSQL, perhaps the "
+                "system's own): use its credentials, or set another port in DATABASE_URL for ours")
+    return cause.line
 
 
 def running(bindir: Path, data: Path | None = None) -> bool:
@@ -148,47 +177,63 @@ def stop(bindir: Path, data: Path | None = None) -> None:
         raise LocalDbError("pg_ctl stop failed: " + result.stderr.strip())
 
 
-def ensure_database(url: str) -> None:
-    """Create the database of `url` when the server lacks it."""
+def ensure_database(url: str) -> bool:
+    """Create the database of `url` when the server lacks it; True when it did."""
     t = target(url)
     conn = psycopg2.connect(harness.with_database(url, "postgres"), connect_timeout=5)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t["dbname"],))
-            if cur.fetchone() is None:
-                cur.execute(f'CREATE DATABASE "{str(t["dbname"]).replace(chr(34), chr(34) * 2)}"')
+            if cur.fetchone() is not None:
+                return False
+            cur.execute(f'CREATE DATABASE "{str(t["dbname"]).replace(chr(34), chr(34) * 2)}"')
+            return True
     finally:
         conn.close()
 
 
+def with_database(url: str, message: str) -> str:
+    """`message`, after making sure the database of `url` exists, saying so when it had to be created."""
+    if ensure_database(url):
+        name = target(url)["dbname"]
+        message += (f"; created database {name}, which did not exist (new and empty: if you expected your data, "
+                    "check the database name in DATABASE_URL)")
+    return message
+
+
 def up(url: str) -> str:
-    """Start the database (idempotent) and wait until it accepts connections."""
-    if accepts(harness.with_database(url, "postgres")):
-        ensure_database(url)
-        t = target(url)
-        return f"PostgreSQL is already up on {t['host']}:{t['port']}"
+    """Start the database (idempotent) and wait until it accepts connections; or say in one line why not."""
+    t = target(url)
+    admin = harness.with_database(url, "postgres")
+    running_on = our_port()
+    if running_on is not None and running_on != t["port"]:
+        raise LocalDbError(f"the cluster of {DATA} already runs on port {running_on}, but DATABASE_URL says "
+                           f"{t['port']}: set port {running_on} in DATABASE_URL, or stop it with `make db-down` and "
+                           "run `make db-up` again")
+    cause = dbprobe.probe(admin)
+    if cause is None:
+        return with_database(url, f"PostgreSQL is already up on {t['host']}:{t['port']}")
+    if cause.kind != "refused":
+        raise LocalDbError(explained(admin, cause))
     if docker_available():
-        t = target(url)
         env = harness.child_env(POSTGRES_USER=str(t["user"]), POSTGRES_PASSWORD=str(t["password"]),
                                 POSTGRES_DB=str(t["dbname"]), POSTGRES_PORT=str(t["port"]))
         result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=HERE, env=env)
         if result.returncode != 0:
             raise LocalDbError("docker compose up failed")
-        wait_until_accepting(url)
-        return "docker compose: postgres is up"
+        wait_until_accepting(admin)
+        return with_database(url, "docker compose: postgres is up")
     bindir = find_bindir()
     if bindir is None:
         raise LocalDbError("no Docker engine and no PostgreSQL server binaries: install Docker, or PostgreSQL "
                            "(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16)")
-    t = target(url)
     if not DATA.exists():
         init_cluster(bindir, str(t["user"]), str(t["password"]))
     if not running(bindir):
         start(bindir, int(t["port"]))
-    wait_until_accepting(harness.with_database(url, "postgres"))
-    ensure_database(url)
-    return f"local PostgreSQL ({bindir}) is up on {t['host']}:{t['port']}, data in {DATA}"
+    wait_until_accepting(admin)
+    return with_database(url, f"local PostgreSQL ({bindir}) is up on {t['host']}:{t['port']}, data in {DATA}")
 
 
 def down(url: str) -> str:

@@ -1,4 +1,8 @@
+import os
+import time
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 from tools import harness, localdb
 
@@ -42,7 +46,8 @@ def test_unknown_command_prints_usage(capsys):
 def test_missing_binaries_and_docker_say_what_to_install(monkeypatch, capsys):
     monkeypatch.setattr(localdb, "docker_available", lambda: False)
     monkeypatch.setattr(localdb, "find_bindir", lambda: None)
-    monkeypatch.setattr(localdb, "accepts", lambda url, timeout=1: False)
+    monkeypatch.setattr(localdb.dbprobe, "probe", lambda url, timeout=2: localdb.dbprobe.Cause("refused", "none"))
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: None)
     assert localdb.main(["up"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "install" in err
@@ -71,3 +76,58 @@ def test_a_cluster_is_initialised_started_reset_and_stopped(monkeypatch, databas
         localdb.down(url)
         shutil.rmtree(data, ignore_errors=True)
         localdb.LOG.unlink(missing_ok=True)
+
+
+def _on(url: str, **parts) -> str:
+    """`url` with its user, password, port or database changed."""
+    split = urlsplit(url)
+    user = parts.get("user", split.username)
+    password = parts.get("password", split.password)
+    port = parts.get("port", split.port)
+    path = "/" + parts["dbname"] if "dbname" in parts else split.path
+    return urlunsplit(split._replace(netloc=f"{user}:{password}@{split.hostname}:{port}", path=path))
+
+
+def test_a_wrong_password_is_named_at_once_with_whose_cluster_it_is(database_url, monkeypatch):
+    wrong = _on(database_url, password="not-the-password")
+    ours = urlsplit(database_url).port
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: ours)
+    started = time.monotonic()
+    with pytest.raises(localdb.LocalDbError) as refused:
+        localdb.up(wrong)
+    assert time.monotonic() - started < 5
+    user = urlsplit(database_url).username
+    assert f'authentication failed for user "{user}"' in str(refused.value)
+    assert "created with other credentials" in str(refused.value)
+
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: None)
+    with pytest.raises(localdb.LocalDbError) as refused:
+        localdb.up(wrong)
+    assert "is not the cluster of" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_our_cluster_running_on_another_port_is_named_with_how_to_stop_it(database_url, monkeypatch):
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: 5999)
+    with pytest.raises(localdb.LocalDbError) as refused:
+        localdb.up(_on(database_url, port=5998))
+    assert str(refused.value).startswith(f"the cluster of {localdb.DATA} already runs on port 5999, but "
+                                         "DATABASE_URL says 5998")
+    assert "make db-down" in str(refused.value)
+
+
+def test_our_port_is_read_from_the_running_clusters_pid_file(tmp_path):
+    assert localdb.our_port(tmp_path) is None
+    (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n/data\n1700000000\n6123\n\n127.0.0.1\n")
+    assert localdb.our_port(tmp_path) == 6123
+    (tmp_path / "postmaster.pid").write_text("999999999\n/data\n1700000000\n6123\n")
+    assert localdb.our_port(tmp_path) is None  # a stale file of a cluster that is gone
+
+
+def test_up_says_when_it_creates_a_database_that_did_not_exist(database_url):
+    url = _on(database_url, dbname="localdb_typo_test")
+    harness.drop_database(url)
+    try:
+        assert "created database localdb_typo_test, which did not exist" in localdb.up(url)
+        assert "created database" not in localdb.up(url)
+    finally:
+        harness.drop_database(url)

@@ -1,0 +1,83 @@
+"""Why the database of a URL cannot be reached, as one line that names the cause and what to do.
+
+For people starting the service (`make db-up`, `make migrate`, `make run`, the start-up log): never in an HTTP
+answer. The driver's own message is read, not repeated, except as the last resort.
+"""
+
+import socket
+import struct
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
+
+import psycopg2
+
+# Kinds of cause that pass by themselves while a server starts; the others need a person.
+TRANSIENT = frozenset({"refused", "starting"})
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+class Cause(NamedTuple):
+    kind: str  # auth, role, database, refused, starting, timeout, not-postgres, host, hba, other
+    line: str
+
+
+def where(url: str) -> tuple[str, int, str, str]:
+    """Host, port, user and database name of a `postgresql://` URL."""
+    parts = urlsplit(url)
+    return (parts.hostname or "127.0.0.1", parts.port or 5432, unquote(parts.username or ""),
+            unquote(parts.path.lstrip("/")))
+
+
+def probe(url: str, timeout: int = 2) -> Cause | None:
+    """None when the database of `url` takes a connection; else why not."""
+    try:
+        psycopg2.connect(url, connect_timeout=timeout).close()
+        return None
+    except psycopg2.OperationalError as error:
+        return explain(url, str(error), timeout)
+
+
+def speaks_postgres(host: str, port: int, timeout: float) -> bool | None:
+    """Whether what listens on host:port answers a PostgreSQL SSLRequest as PostgreSQL does ('S' or 'N');
+    None when nothing answered in time."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(SSL_REQUEST)
+            reply = conn.recv(1)
+    except TimeoutError:
+        return None
+    except OSError:
+        return False
+    return reply in (b"S", b"N")
+
+
+def explain(url: str, message: str, timeout: int = 2) -> Cause:
+    host, port, user, dbname = where(url)
+    at = f"{host}:{port}"
+    text = message.lower()
+    if "password authentication failed" in text or "authentication failed" in text:
+        return Cause("auth", f'authentication failed for user "{user}" at {at}: the password in DATABASE_URL is '
+                             "not the one this server has for that user")
+    if "role" in text and "does not exist" in text:
+        return Cause("role", f'the server at {at} has no user "{user}": check the user in DATABASE_URL')
+    if "database" in text and "does not exist" in text:
+        return Cause("database", f'the server at {at} has no database "{dbname}": `make db-up` creates it '
+                                 "(or check its name in DATABASE_URL)")
+    if "no pg_hba.conf entry" in text:
+        return Cause("hba", f'the server at {at} does not let user "{user}" connect from here (its pg_hba.conf)')
+    if "connection refused" in text:
+        return Cause("refused", f"nothing listens on {at}: start PostgreSQL (`make db-up`) or fix the host and "
+                                "port in DATABASE_URL")
+    if "starting up" in text or "shutting down" in text or "in recovery" in text:
+        return Cause("starting", f"the server at {at} is starting up or shutting down")
+    if "could not translate host name" in text:
+        return Cause("host", f'the host "{host}" of DATABASE_URL cannot be resolved')
+    if "timeout expired" in text or "server closed the connection" in text or "invalid response" in text \
+            or "expected authentication request" in text:
+        answers = speaks_postgres(host, port, timeout)
+        if answers is False or "invalid response" in text or "expected authentication request" in text:
+            return Cause("not-postgres", f"something that is not PostgreSQL listens on {at}: stop it, or set "
+                                         "another port in DATABASE_URL")
+        return Cause("timeout", f"something listens on {at} but did not answer as PostgreSQL within {timeout} s")
+    first = message.strip().splitlines()[0] if message.strip() else "no message"
+    return Cause("other", f"cannot connect to {at}: {first}")
