@@ -26,6 +26,7 @@ from cache import Copy
 from database import Database, unsafe_durability
 from deps import API
 from edge import Edge, StripTrailingSlash
+from fastpath import CachedReads
 from routers import applications, configurations, health
 from watch import Watcher
 
@@ -121,7 +122,9 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
     app.include_router(health.router)
-    # Added innermost first: Edge sees every request and every answer; CORS answers preflights before auth.
+    # Added innermost first: Edge sees every request and every answer; CORS answers preflights before auth;
+    # CachedReads answers the polled read under auth, before the router.
+    app.add_middleware(CachedReads, prefix=API)
     app.add_middleware(StripTrailingSlash, prefix=API)
     app.add_middleware(Authenticate, keys=settings.keys, prefix=API)
     if settings.origins:
