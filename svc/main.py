@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import gc
 import logging
 import resource
 import signal
@@ -108,6 +109,10 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         app.state.settings = settings
         app.state.watcher = watcher
         app.state.copy = copy
+        # What start-up made (modules, the app, the contract) lives as long as the process: keep it out of the
+        # cyclic collector's full passes, whose pause grows with the heap and shows as the reads' tail latency.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
