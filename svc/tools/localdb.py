@@ -213,7 +213,9 @@ def up(url: str) -> str:
                            "run `make db-up` again")
     cause = dbprobe.probe(admin)
     if cause is None:
-        return with_database(url, f"PostgreSQL is already up on {t['host']}:{t['port']}")
+        ours = running_on == t["port"] or docker_available()  # with Docker, the server is compose's
+        whose = "" if ours else f" (not the cluster of {DATA}: another PostgreSQL, which `make db-down` leaves alone)"
+        return with_database(url, f"PostgreSQL is already up on {t['host']}:{t['port']}{whose}")
     if cause.kind != "refused":
         raise LocalDbError(explained(admin, cause))
     if docker_available():

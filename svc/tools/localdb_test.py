@@ -131,3 +131,12 @@ def test_up_says_when_it_creates_a_database_that_did_not_exist(database_url):
         assert "created database" not in localdb.up(url)
     finally:
         harness.drop_database(url)
+
+
+def test_a_server_that_is_not_ours_is_named_as_such(database_url, monkeypatch):
+    ours = urlsplit(database_url).port
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: ours)
+    monkeypatch.setattr(localdb, "docker_available", lambda: False)
+    assert localdb.up(database_url).endswith(f"is already up on 127.0.0.1:{ours}")
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: None)
+    assert "(not the cluster of" in localdb.up(database_url)
