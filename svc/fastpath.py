@@ -1,6 +1,6 @@
 """The read every client polls, `GET /api/v1/configurations/{id}` without a query, answered below the router.
 
-It is the same read as the route's (`cache.answer` on the worker's copy, after a sync round), sent as the same
+It is the same read as the route's (`read_configuration`: the worker's copy, after a sync round), sent as the same
 ASGI messages, but without what the framework does around a route: matching every route's pattern, building a
 Request, validating the path parameter through pydantic, solving the handler's signature, the exception
 middleware. Anything else goes on to the app: other paths, a query string (`wait` holds a request, which the
@@ -13,10 +13,8 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import etags
-from cache import answer
 from problems import ProblemError
-from repositories import configurations
-from routers.configurations import CONFIGURATION
+from routers.configurations import read_configuration
 
 JSON = (b"content-type", b"application/json")
 
@@ -34,11 +32,8 @@ class CachedReads:
         if match is None:
             await self.app(scope, receive, send)
             return
-        id = match.group(1)
-        state = scope["app"].state
-        db = state.database
         try:
-            entry = await answer(state.copy, f"c:{id}", lambda: db.run(configurations.get, id), CONFIGURATION)
+            entry = await read_configuration(scope["app"].state, match.group(1))
         except ProblemError:
             await self.app(scope, receive, send)  # 404, 503: the route answers them, as problems
             return

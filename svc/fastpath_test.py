@@ -12,13 +12,13 @@ CONFIGS = "/api/v1/configurations"
 def fast_answers(monkeypatch):
     """How many reads the fast path answered (or tried to)."""
     calls = []
-    real = fastpath.answer
+    real = fastpath.read_configuration
 
-    async def counted(*args, **kwargs):
-        calls.append(args[1])
-        return await real(*args, **kwargs)
+    async def counted(state, id):
+        calls.append(f"c:{id}")
+        return await real(state, id)
 
-    monkeypatch.setattr(fastpath, "answer", counted)
+    monkeypatch.setattr(fastpath, "read_configuration", counted)
     return calls
 
 

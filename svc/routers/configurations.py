@@ -1,6 +1,9 @@
 """Handlers of the `configurations` tag: configurations, their revisions, and restore."""
 
+from collections.abc import Awaitable
+
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import State
 
 import etags
 import models
@@ -30,15 +33,16 @@ async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep
     return _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"})
 
 
+def read_configuration(state: State, id: str) -> Awaitable[Entry]:
+    """The current answer for configuration `id`, from the worker's copy once it is current (`cache.answer`); the
+    route below and `fastpath.CachedReads` both answer with it."""
+    return answer(state.copy, f"c:{id}", lambda: state.database.run(configurations.get, id), CONFIGURATION)
+
+
 @router.get("/configurations/{id}")
 async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # The read path every client polls: no dependency to solve.
-    db, copy = request.app.state.database, request.app.state.copy
-
-    def read():
-        return answer(copy, f"c:{id}", lambda: db.run(configurations.get, id), CONFIGURATION)
-
-    return await conditional_get(request, (f"c:{id}",), read, wait)
+    return await conditional_get(request, (f"c:{id}",), lambda: read_configuration(request.app.state, id), wait)
 
 
 @router.put("/configurations/{id}", dependencies=[JsonBody])
