@@ -2,8 +2,6 @@
 
 import socket
 import threading
-from urllib.parse import urlsplit, urlunsplit
-
 import pytest
 
 import dbprobe
@@ -31,7 +29,7 @@ def test_each_driver_message_becomes_one_line_with_its_cause(message, kind, says
 
 def test_a_reachable_database_has_no_cause_and_an_unreachable_one_is_named(database_url):
     assert dbprobe.probe(database_url) is None
-    missing = urlunsplit(urlsplit(database_url)._replace(path="/no_such_database_here"))
+    missing = harness.with_database(database_url, "no_such_database_here")
     assert dbprobe.probe(missing).kind == "database"
     port = harness.free_port()
     assert dbprobe.probe(f"postgresql://u:p@127.0.0.1:{port}/x").kind == "refused"

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,17 +22,12 @@ def run(*module: str, cwd=harness.SVC, **env: str) -> tuple[int, list[str], floa
     return result.returncode, result.stderr.strip().splitlines(), time.monotonic() - started
 
 
-def with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}"))
-
-
 def plain(line: str) -> bool:
     return not line.startswith("{") and "\x1b" not in line and "Traceback" not in line
 
 
 def test_a_wrong_password_is_named_by_db_up_and_migrate_within_seconds(database_url):
-    wrong = with_password(database_url, "not-the-password")
+    wrong = harness.with_server(database_url, password="not-the-password")
     user = urlsplit(database_url).username
     for module in (["tools.localdb", "up"], ["migrations"]):
         code, lines, seconds = run(*module, DATABASE_URL=wrong)
@@ -43,7 +38,7 @@ def test_a_wrong_password_is_named_by_db_up_and_migrate_within_seconds(database_
 
 def test_nothing_listening_is_named(database_url):
     port = harness.free_port()
-    nowhere = urlunsplit(urlsplit(database_url)._replace(netloc=f"config:config@127.0.0.1:{port}"))
+    nowhere = harness.with_server(database_url, port=port)
     code, lines, seconds = run("migrations", DATABASE_URL=nowhere)
     assert code == 1 and seconds < 10 and len(lines) == 1
     assert f"nothing listens on 127.0.0.1:{port}" in lines[0]

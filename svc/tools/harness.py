@@ -44,6 +44,14 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
+def with_server(url: str, *, password: str | None = None, port: int | None = None) -> str:
+    """`url` with another password or port, the rest kept (wrong credentials and empty ports, for tests)."""
+    parts = urlsplit(url)
+    password = parts.password if password is None else password
+    port = parts.port if port is None else port
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{port}"))
+
+
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 

@@ -20,6 +20,12 @@ def test_child_env_drops_pyenv_version_and_adds_extra(monkeypatch):
     assert "PYENV_VERSION" not in env and env["DATABASE_URL"] == "postgresql://x@y/z" and env["PATH"]
 
 
+def test_with_server_swaps_only_the_password_or_the_port():
+    url = "postgresql://u:p%40ss@127.0.0.1:5433/one?sslmode=disable"
+    assert harness.with_server(url, password="x") == "postgresql://u:x@127.0.0.1:5433/one?sslmode=disable"
+    assert harness.with_server(url, port=6000) == "postgresql://u:p%40ss@127.0.0.1:6000/one?sslmode=disable"
+
+
 def test_with_database_swaps_only_the_name():
     url = "postgresql://u:p%40ss@127.0.0.1:5433/one?sslmode=disable"
     assert harness.with_database(url, "two") == "postgresql://u:p%40ss@127.0.0.1:5433/two?sslmode=disable"

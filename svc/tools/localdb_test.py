@@ -78,18 +78,8 @@ def test_a_cluster_is_initialised_started_reset_and_stopped(monkeypatch, databas
         localdb.LOG.unlink(missing_ok=True)
 
 
-def _on(url: str, **parts) -> str:
-    """`url` with its user, password, port or database changed."""
-    split = urlsplit(url)
-    user = parts.get("user", split.username)
-    password = parts.get("password", split.password)
-    port = parts.get("port", split.port)
-    path = "/" + parts["dbname"] if "dbname" in parts else split.path
-    return urlunsplit(split._replace(netloc=f"{user}:{password}@{split.hostname}:{port}", path=path))
-
-
 def test_a_wrong_password_is_named_at_once_with_whose_cluster_it_is(database_url, monkeypatch):
-    wrong = _on(database_url, password="not-the-password")
+    wrong = harness.with_server(database_url, password="not-the-password")
     ours = urlsplit(database_url).port
     monkeypatch.setattr(localdb, "our_port", lambda data=None: ours)
     started = time.monotonic()
@@ -109,7 +99,7 @@ def test_a_wrong_password_is_named_at_once_with_whose_cluster_it_is(database_url
 def test_our_cluster_running_on_another_port_is_named_with_how_to_stop_it(database_url, monkeypatch):
     monkeypatch.setattr(localdb, "our_port", lambda data=None: 5999)
     with pytest.raises(localdb.LocalDbError) as refused:
-        localdb.up(_on(database_url, port=5998))
+        localdb.up(harness.with_server(database_url, port=5998))
     assert str(refused.value).startswith(f"the cluster of {localdb.DATA} already runs on port 5999, but "
                                          "DATABASE_URL says 5998")
     assert "make db-down" in str(refused.value)
@@ -124,7 +114,7 @@ def test_our_port_is_read_from_the_running_clusters_pid_file(tmp_path):
 
 
 def test_up_says_when_it_creates_a_database_that_did_not_exist(database_url):
-    url = _on(database_url, dbname="localdb_typo_test")
+    url = harness.with_database(database_url, "localdb_typo_test")
     harness.drop_database(url)
     try:
         assert "created database localdb_typo_test, which did not exist" in localdb.up(url)
