@@ -2,6 +2,7 @@
 
 import socket
 import threading
+
 import pytest
 
 import dbprobe
