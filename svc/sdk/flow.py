@@ -1,8 +1,8 @@
 """The SDK round-trip through the Python client that openapi-python-client generates from the contract.
 
-svc/test_sdk.py generates the client into generated/config_service_client and runs this file with the client's own
-dependencies (httpx, attrs, python-dateutil), not the service's: python flow.py <base URL> [<API key>]. Every request
-goes through the generated functions.
+conftest.py generates the client into generated/config_service_client; flow_test.py runs this file with the client's
+own dependencies (httpx, attrs, python-dateutil), not the service's: python flow.py <base URL> [<API key>]. Every
+request goes through the generated functions.
 """
 
 import sys
