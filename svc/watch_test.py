@@ -7,6 +7,18 @@ from cache import Copy, Entry
 from problems import ServiceUnavailable
 
 
+def listening(**limits) -> watch.Watcher:
+    """A watcher that takes itself for connected (no database): what `hold` needs to wait on wakes."""
+    watcher = watch.Watcher("postgresql://unused", **{"max_waiters": 10, **limits})
+    watcher.listening = True
+    return watcher
+
+
+async def never():
+    """A re-check that never finds a change."""
+    return None
+
+
 def test_a_notification_wakes_its_configuration_and_its_application_listing():
     assert watch.keys_of("c 01A 01B 3") == ("c:01A", "l:01B")
     assert watch.keys_of("a 01B 0") == ("a:01B", "l:01B")
@@ -33,8 +45,7 @@ def test_wake_answers_only_the_waiters_of_that_key_and_the_cap_refuses_more():
 
 def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
     async def scenario():
-        watcher = watch.Watcher("postgresql://unused", max_waiters=10)
-        watcher.listening = True
+        watcher = listening()
         state = {"version": 1, "checks": 0}
 
         async def check():
@@ -57,12 +68,7 @@ def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
 
 def test_closing_answers_every_waiter_unchanged_at_once():
     async def scenario():
-        watcher = watch.Watcher("postgresql://unused", max_waiters=10, max_wait=300)
-        watcher.listening = True
-
-        async def never():
-            return None
-
+        watcher = listening(max_wait=300)
         held = [asyncio.create_task(watcher.hold((f"c:{i}",), never, 300, lambda: 304)) for i in range(3)]
         await asyncio.sleep(0.05)
         watcher.begin_closing()
@@ -73,12 +79,7 @@ def test_closing_answers_every_waiter_unchanged_at_once():
 
 def test_max_wait_bounds_a_longer_wait():
     async def scenario():
-        watcher = watch.Watcher("postgresql://unused", max_waiters=10, max_wait=0.05)
-        watcher.listening = True
-
-        async def never():
-            return None
-
+        watcher = listening(max_wait=0.05)
         return await asyncio.wait_for(watcher.hold(("c:1",), never, 300, lambda: "bounded"), 2)
 
     assert asyncio.run(scenario()) == "bounded"
