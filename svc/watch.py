@@ -81,6 +81,7 @@ class Watcher:
         self._round: asyncio.Future | None = None
         self._round_tick = 0
         self._next: asyncio.Future | None = None
+        self._fd: int | None = None  # the listener's socket while the loop watches it
         self._writing = False
         self._timer: asyncio.TimerHandle | None = None
         self._late = False
@@ -137,8 +138,8 @@ class Watcher:
                 log.warning("listener reconnected")
             attempt = 0
             self._conn, self._cursor, self._lost = conn, conn.cursor(), loop.create_future()
-            fd = conn.fileno()
-            loop.add_reader(fd, self._readable)
+            self._fd = conn.fileno()
+            loop.add_reader(self._fd, self._readable)
             self.listening = True
             # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
             self.copy.clear()
@@ -150,17 +151,28 @@ class Watcher:
                 self.listening = False
                 self.copy.current = False
                 self.copy.clear()
-                loop.remove_reader(fd)
-                if self._writing:
-                    loop.remove_writer(fd)
-                    self._writing = False
+                self._detach()
                 self._end_rounds()
                 conn.close()
                 self._conn = self._cursor = None
             log.warning("listener connection lost; reconnecting")
             self.wake_all()
 
+    def _detach(self) -> None:
+        """Stop watching the listener's socket, now. libpq closes the socket itself when it finds the connection
+        broken, and the process's next socket (a client's connection, accepted a moment later) can get the same
+        number: removed any later, the loop would stop watching that socket instead, and its request would hang."""
+        if self._fd is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        if self._writing:
+            loop.remove_writer(self._fd)
+            self._writing = False
+        self._fd = None
+
     def _lose(self) -> None:
+        self._detach()  # in the same callback that found the connection broken: see _detach
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
 
@@ -173,6 +185,9 @@ class Watcher:
         except (psycopg2.Error, OSError):
             self._lose()
             return
+        if conn.closed:  # broken without an error raised: libpq may have closed the socket all the same
+            self._lose()
+            return
         if conn.notifies:
             for notify in conn.notifies:
                 apply(self.copy, notify.payload)  # stale first, then the waiters re-check
@@ -182,12 +197,13 @@ class Watcher:
         if state == POLL_OK and self._round is not None and not conn.isexecuting():
             # Answered after the reads already scheduled on the loop have joined this round.
             asyncio.get_running_loop().call_soon(self._complete, self._round)
-        elif state == POLL_WRITE and not self._writing:
+        elif state == POLL_WRITE and not self._writing and self._fd is not None:
             self._writing = True
-            asyncio.get_running_loop().add_writer(conn.fileno(), self._writable)
+            asyncio.get_running_loop().add_writer(self._fd, self._writable)
 
     def _writable(self) -> None:
-        asyncio.get_running_loop().remove_writer(self._conn.fileno())  # type: ignore[union-attr]
+        if self._writing and self._fd is not None:
+            asyncio.get_running_loop().remove_writer(self._fd)
         self._writing = False
         self._readable()
 

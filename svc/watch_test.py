@@ -156,3 +156,24 @@ def test_a_sync_round_comes_back_after_the_notifications_committed_before_it_beg
         assert await watcher.sync(copy.tick()) is False
 
     asyncio.run(scenario())
+
+
+def test_a_lost_listener_socket_is_unwatched_at_once_not_after_the_loop_turns():
+    # libpq closes its socket when it finds the connection broken, and the next socket the process opens can get
+    # the same number; were the old registration removed a turn later, the loop would drop the new socket instead.
+    import socket
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        watcher = listening()
+        mine, peer = socket.socketpair()
+        watcher._fd = mine.fileno()
+        loop.add_reader(watcher._fd, lambda: None)
+        watcher._lost = loop.create_future()
+        watcher._lose()
+        still_watched = loop.remove_reader(mine.fileno())  # True only if _lose left it registered
+        mine.close()
+        peer.close()
+        return still_watched, watcher._lost.done()
+
+    assert asyncio.run(scenario()) == (False, True)
