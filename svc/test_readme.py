@@ -56,7 +56,7 @@ def test_the_python_client_reads_by_names_and_follows_a_change(serve, clean):
     base = serve()
     (code,) = blocks("python")
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # the README's client, as a service would copy it
+    exec(compile(code, "<README.md>", "exec"), namespace)  # the README's client, as a service would copy it
     ConfigClient = namespace["ConfigClient"]
 
     app = json.load(_call(base, "POST", "/api/v1/applications", {"name": "billing"}))
