@@ -90,9 +90,10 @@ class Live:
     key: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_service(database_url) -> Iterator[Live]:
-    """The service with one read-write API key, which the clients send."""
+    """The service with one read-write API key, which the clients send; stopped after the module, since other
+    tests count what is connected to the test database (its listener, for one)."""
     key = "sdk-" + secrets.token_urlsafe(24)
     service = harness.Service(database_url, 1, API_KEYS=f"sdk:rw:{key}")
     yield Live(service.base, key)
