@@ -409,7 +409,9 @@ def linearizability(cluster: Cluster, service, name: str, seconds: float, distur
     names = {httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": f"c{i}",
                                                                 "config": {}}).json()["id"]: f"c{i}" for i in range(4)}
     history = History(base, names)
-    asyncio.run(history.run(seconds, disturb=(lambda: disturb(history)) if disturb else None))
+    # Writers are what a stale read needs; reads from the copy are cheap enough that 24 readers starved 6 writers
+    # on a busy 2-core CI (48 writes in 8 s once): 10 writers and 20 readers keep both in the thousands and tens.
+    asyncio.run(history.run(seconds, writers=10, readers=20, disturb=(lambda: disturb(history)) if disturb else None))
     return history
 
 
