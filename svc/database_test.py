@@ -38,8 +38,14 @@ def test_warm_opens_pool_min_connections_and_keeps_them(database, settings):
 def test_connections_returned_stay_open_up_to_pool_max(settings):
     db = Database(settings.model_copy(update={"pool_min": 0}))
     try:
+        together = threading.Barrier(settings.pool_max, timeout=120)  # pool_max connections borrowed at once
+
+        def meet(cur) -> None:
+            cur.execute("SELECT 1")
+            together.wait()
+
         async def burst():
-            await asyncio.gather(*(db.run(lambda cur: cur.execute("SELECT pg_sleep(0.05)")) for _ in range(8)))
+            await asyncio.gather(*(db.run(meet) for _ in range(2 * settings.pool_max)))
         run(burst())
         # psycopg2's pool would have closed every one of these; ours keeps pool_max of them.
         assert db.idle() == settings.pool_max

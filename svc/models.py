@@ -196,13 +196,13 @@ class ChangePage(BaseModel):
     ]
 
 
-class Health(BaseModel):
+class ListenerState(StrEnum):
     """
-    The service and its database are up.
+    The state of the answering worker's change listener. `listening`: reads are answered from the worker's copy and held requests wake on a change at once. `reconnecting`: the listener lost its connection and is connecting again (with backoff); meanwhile reads go to the database and held requests re-check every second, so answers stay correct, only slower.
     """
 
-    status: Literal['ok']
-    database: Literal['ok']
+    listening = 'listening'
+    reconnecting = 'reconnecting'
 
 
 class ProblemItem(BaseModel):
@@ -335,3 +335,17 @@ class RevisionPage(BaseModel):
             description='Pass as `cursor` for the next page; `null` on the last page.'
         ),
     ]
+
+
+class Health(BaseModel):
+    """
+    The service and its database are up.
+    """
+
+    status: Literal['ok']
+    database: Literal['ok']
+    listener: ListenerState | None = None
+    waiters: Annotated[
+        int | None,
+        Field(description='Requests the answering worker holds now (`wait`).', ge=0),
+    ] = None

@@ -1,7 +1,9 @@
-"""Fault tests F1-F10: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
+"""Fault tests F1-F11: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
 
-Traffic goes only to 127.0.0.1; every loop is bounded in time; everything started is stopped by PID.
-Run alone with `make test-faults`; `make test` runs them too. Each prints its figures.
+Traffic goes only to 127.0.0.1; everything started is stopped by PID. No test depends on the machine's speed: each
+does a counted amount of work, steps its disturbance on what was done (so many writes, so many held requests),
+and is bounded by a deadline that only a hang reaches (`HANG`). Run alone with `make test-faults`; `make test` runs
+them too. Each prints its figures; how fast things are is for `make bench`.
 """
 
 import asyncio
@@ -19,6 +21,8 @@ import pytest
 
 import migrations
 from tools import harness, localdb
+from tools.harness import HANG, until_held
+from tools.harness import until_async as until
 from tools.linearizability import History, stale_reads
 
 pytestmark = pytest.mark.faults
@@ -135,11 +139,12 @@ def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, 
     statuses: dict[int | str, int] = {}
     killed_at = restarted_at = 0.0
     after_restart = 0
+    done = asyncio.Event()
 
-    async def writer(client: httpx.AsyncClient, task: int, deadline: float) -> None:
+    async def writer(client: httpx.AsyncClient, task: int) -> None:
         nonlocal after_restart
         n = 0
-        while time.monotonic() < deadline:
+        while not done.is_set():
             n += 1
             body = {"application_id": app_id, "name": f"w{task}-{n}", "comments": f"writer {task}",
                     "config": {"task": task, "n": n, "text": "żółw ✓ " * 8, "list": [n, None, True]}}
@@ -151,23 +156,26 @@ def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, 
             statuses[key] = statuses.get(key, 0) + 1
             if response is not None and response.status_code == 201:
                 acknowledged.append({"id": response.json()["id"], "name": body["name"], "config": body["config"]})
-                if restarted_at and time.monotonic() > restarted_at:
+                if restarted_at:
                     after_restart += 1
             elif response is not None and response.status_code == 503:
                 await asyncio.sleep(0.05)
 
     async def load() -> None:
         nonlocal killed_at, restarted_at
-        deadline = time.monotonic() + 8
-        async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=50)) as client:
-            writers = [asyncio.create_task(writer(client, t, deadline)) for t in range(50)]
-            await asyncio.sleep(2)
-            cluster.kill9()
-            killed_at = time.monotonic()
-            await asyncio.sleep(1)
-            await asyncio.get_running_loop().run_in_executor(None, cluster.start)
-            restarted_at = time.monotonic()
-            await asyncio.gather(*writers)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+            writers = [asyncio.create_task(writer(client, t)) for t in range(50)]
+            try:
+                await until(lambda: len(acknowledged) >= 100, "100 writes acknowledged before the kill")
+                cluster.kill9()
+                killed_at = time.monotonic()
+                await asyncio.sleep(1)
+                await asyncio.get_running_loop().run_in_executor(None, cluster.start)
+                restarted_at = time.monotonic()
+                await until(lambda: after_restart >= 50, "50 writes acknowledged after the restart")
+            finally:
+                done.set()
+                await asyncio.gather(*writers)
 
     asyncio.run(load())
     stored = {row[0]: (row[1], row[2]) for row in
@@ -178,20 +186,25 @@ def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, 
                    f"failed-during-outage={failed} acknowledged-after-restart={after_restart} statuses={statuses} "
                    f"restart took {restarted_at - killed_at:.1f}s")
     assert not lost
-    assert len(acknowledged) > 0 and after_restart > 0
     assert set(statuses) <= {201, 503}, statuses
 
 
-def test_f2_reads_during_an_outage_answer_503_fast_and_recover(cluster, service, capsys):
-    base = service().base
+def test_f2_reads_during_an_outage_answer_503_and_recover(cluster, service, capsys):
+    server = service()
+    base = server.base
     app_id = make_app(base, "f2")
     config_id = httpx.post(f"{base}/api/v1/configurations",
                            json={"application_id": app_id, "name": "c", "config": {"k": 1}}).json()["id"]
     samples: list[tuple[float, float, int | str]] = []  # (start, duration, status)
     marks: dict[str, float] = {}
+    done = asyncio.Event()
+    # What the service promises while its database is down: a 503 once a connection cannot be had (refused at
+    # once, else within CONNECT_TIMEOUT) or no pooled one frees (POOL_ACQUIRE_TIMEOUT): 2 + 1 s by default.
+    # Asserted with a margin that only a hang uses up; the figure itself is printed (make bench measures speed).
+    bound = 2 + 1 + 10
 
-    async def reader(client: httpx.AsyncClient, deadline: float) -> None:
-        while time.monotonic() < deadline:
+    async def reader(client: httpx.AsyncClient) -> None:
+        while not done.is_set():
             start = time.monotonic()
             try:
                 status: int | str = (await client.get(f"/api/v1/configurations/{config_id}")).status_code
@@ -200,32 +213,38 @@ def test_f2_reads_during_an_outage_answer_503_fast_and_recover(cluster, service,
             samples.append((start, time.monotonic() - start, status))
             await asyncio.sleep(0.02)
 
+    def answered(status, after: str) -> int:
+        return sum(1 for start, d, s in samples if s == status and after in marks and start >= marks[after])
+
     async def load() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 14
-            readers = [asyncio.create_task(reader(client, deadline)) for _ in range(20)]
-            await asyncio.sleep(2)
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, cluster.stop)
-            marks["down"] = time.monotonic()
-            await asyncio.sleep(5)
-            marks["starting"] = time.monotonic()
-            await loop.run_in_executor(None, cluster.start)
-            marks["up"] = time.monotonic()
-            await asyncio.gather(*readers)
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            readers = [asyncio.create_task(reader(client)) for _ in range(20)]
+            try:
+                marks["begin"] = time.monotonic()
+                await until(lambda: answered(200, "begin") >= 100, "100 reads before the outage")
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, cluster.stop)
+                marks["down"] = time.monotonic()
+                await until(lambda: answered(503, "down") >= 100, "100 answers during the outage")
+                marks["starting"] = time.monotonic()
+                await loop.run_in_executor(None, cluster.start)
+                marks["up"] = time.monotonic()
+                await until(lambda: answered(200, "up") >= 100, "100 reads after the outage")
+            finally:
+                done.set()
+                await asyncio.gather(*readers)
 
     asyncio.run(load())
     # Answered while the database was down: begun after it stopped, finished before it was being started again.
     outage = [(d, s) for start, d, s in samples if marks["down"] <= start and start + d < marks["starting"]]
-    first_ok = min((start + d for start, d, s in samples if start >= marks["up"] and s == 200), default=None)
+    first_ok = min(start + d for start, d, s in samples if start >= marks["up"] and s == 200)
     others = {s for _, _, s in samples} - {200, 503}
-    recovery = (first_ok - marks["up"]) if first_ok else float("inf")
-    report(capsys, f"F2 PostgreSQL stopped 5 s under 20 readers: during outage {len(outage)} answers, "
+    report(capsys, f"F2 PostgreSQL stopped under 20 readers: during outage {len(outage)} answers, "
                    f"p99={p99([d for d, _ in outage]) * 1000:.0f} ms, statuses={sorted({str(s) for _, s in outage})}; "
-                   f"first success {recovery:.2f} s after the database accepted again; other statuses: {others or 0}")
+                   f"first success {first_ok - marks['up']:.2f} s after the database accepted again; "
+                   f"other statuses: {others or 0}")
     assert outage and all(s == 503 for _, s in outage)
-    assert p99([d for d, _ in outage]) <= 2.0
-    assert recovery <= 5.0
+    assert max(d for d, _ in outage) <= bound, "a read hung on the database that was down"
     assert not others
 
 
@@ -340,18 +359,24 @@ def test_f6_postgresql_restarted_while_100_clients_wait_then_a_change_reaches_ev
     async def scenario() -> list[str | None]:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-            clients = [asyncio.create_task(client(http, time.monotonic() + 40)) for _ in range(100)]
-            await asyncio.sleep(1)
+            clients = [asyncio.create_task(client(http, time.monotonic() + HANG)) for _ in range(100)]
+            await until_held(base, 100)
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, cluster.stop)
             await asyncio.sleep(3)
             await loop.run_in_executor(None, cluster.start)
             marks["up"] = time.monotonic()
-            while (await http.get("/health")).status_code != 200:
-                await asyncio.sleep(0.1)
-            while (put := await http.put(f"/api/v1/configurations/{config_id}",
-                                         json={"name": "c", "config": {"after": "restart"}})).status_code != 200:
-                await asyncio.sleep(0.1)
+            put = None
+
+            async def written() -> bool:
+                nonlocal put
+                try:
+                    put = await http.put(f"/api/v1/configurations/{config_id}",
+                                         json={"name": "c", "config": {"after": "restart"}})
+                except httpx.HTTPError:
+                    return False
+                return put.status_code == 200
+            await until(written, "a write after the restart")
             marks["put"] = time.monotonic()
             marks["etag"] = put.headers["etag"]  # type: ignore[assignment]
             seen = await asyncio.gather(*clients)
@@ -387,7 +412,7 @@ def test_f7_sigterm_answers_every_waiter_at_once_and_exits_0(cluster, service, c
                     return type(error).__name__
 
             waiters = [asyncio.create_task(wait(i)) for i in range(50)]
-            await asyncio.sleep(1)
+            await until_held(base, 50)
             server.process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             results = await asyncio.gather(*waiters)
@@ -399,19 +424,26 @@ def test_f7_sigterm_answers_every_waiter_at_once_and_exits_0(cluster, service, c
     counts = {s: results.count(s) for s in set(results)}
     report(capsys, f"F7 SIGTERM with 50 waiters (wait=60): answers={counts} within {took:.2f} s, exit code {code}")
     assert counts == {304: 25, "empty": 25}
-    assert took < 5 and code == 0
+    assert took < 15 and code == 0  # before the grace (15 s) ran out: answered, not cut off when it did
 
 
-def linearizability(cluster: Cluster, service, name: str, seconds: float, disturb=None, url: str | None = None) -> History:
-    """Writers and readers on 2 workers over 4 configurations for `seconds`, `disturb(history)` alongside."""
+# Each linearizability run does at least this much work, however long it takes (only a hang reaches HANG): 200
+# writes, each followed at once by a read through another client, and 1,500 reads in all, on 4 keys.
+WRITES, READS = 200, 1500
+
+
+def linearizability(cluster: Cluster, service, name: str, disturb=None, url: str | None = None) -> History:
+    """Writers and readers on 2 workers over 4 configurations until WRITES and READS are done and
+    `disturb(history)` has returned."""
     base = service(workers=2, url=url, POOL_ACQUIRE_TIMEOUT="2").base
     app_id = make_app(base, name)
     names = {httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": f"c{i}",
                                                                 "config": {}}).json()["id"]: f"c{i}" for i in range(4)}
     history = History(base, names)
-    # Writers are what a stale read needs; reads from the copy are cheap enough that 24 readers starved 6 writers
-    # on a busy 2-core CI (48 writes in 8 s once): 10 writers and 20 readers keep both in the thousands and tens.
-    asyncio.run(history.run(seconds, writers=10, readers=20, disturb=(lambda: disturb(history)) if disturb else None))
+    # Writers are what a stale read needs; reads from the copy are cheap enough that 24 readers starve 6 writers
+    # on a busy 2-core machine: 10 writers and 20 readers.
+    asyncio.run(history.run(writes=WRITES, reads=READS, within=HANG + 60, writers=10, readers=20,
+                            disturb=(lambda: disturb(history)) if disturb else None))
     return history
 
 
@@ -421,42 +453,56 @@ def check(history: History, capsys, label: str, expected_failures: set[str]) -> 
     report(capsys, f"{label}: {counts['writes']} writes, {counts['reads']} reads on 2 workers, "
                    f"{len(stale)} stale reads, failed requests {history.failures}")
     assert not stale, f"stale reads (read, newest acknowledged before it): {stale[:5]}"
-    assert counts["writes"] >= 50 and counts["reads"] + counts["writes"] >= 1000, counts  # thousands in all, on a busy CI
+    assert not history.timed_out, f"the run hung: {counts} of {history.goal} after {HANG + 60:.0f} s"
     assert set(history.failures) <= expected_failures, history.failures
 
 
 def test_f8_reads_on_two_workers_are_linearizable(cluster, service, capsys):
-    history = linearizability(cluster, service, "f8", 8)
+    history = linearizability(cluster, service, "f8")
     check(history, capsys, "F8 linearizable reads", set())
 
 
 def test_f9_reads_stay_linearizable_across_a_postgresql_restart(cluster, service, capsys):
+    marks: dict[str, int] = {}
+
     async def restart(history: History) -> None:
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(3)
+        await history.reached(writes=50)
         await loop.run_in_executor(None, cluster.stop)
         await asyncio.sleep(1.5)
         await loop.run_in_executor(None, cluster.start)
+        marks["writes"], marks["reads"] = history.writes, history.reads
+        # As much work again after the restart as before it.
+        await history.reached(writes=history.writes + 50, reads=history.reads + 200)
 
-    history = linearizability(cluster, service, "f9", 12, restart)
-    after = [op for op in history.ops if op.kind == "read" and op.start > history.ops[0].start + 6]
-    assert after, "no read succeeded after the restart"
+    history = linearizability(cluster, service, "f9", restart)
+    assert history.writes - marks["writes"] >= 50 and history.reads - marks["reads"] >= 200 or history.timed_out
     check(history, capsys, "F9 linearizable reads across a PostgreSQL restart", {"503", "ReadTimeout"})
 
 
 def test_f10_reads_stay_linearizable_when_the_listeners_are_killed_from_the_database(cluster, service, capsys):
     killed: list[int] = []
+    gone: set[int] = set()
+
+    def listeners() -> list[int]:
+        rows = cluster.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'config-service-listener'")
+        return [pid for (pid,) in rows if pid not in gone]
 
     async def terminate(history: History) -> None:
         loop = asyncio.get_running_loop()
         for _ in range(4):
-            await asyncio.sleep(1.5)
-            rows = await loop.run_in_executor(None, cluster.sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                              "WHERE application_name = 'config-service-listener'")
-            killed.append(len(rows))
+            # Both workers listen again, and some work has been done with their copies since.
+            await until(lambda: loop.run_in_executor(None, lambda: len(listeners()) == 2), "both listeners connected")
+            await history.reached(writes=history.writes + 25, reads=history.reads + 150)
+            pids = await loop.run_in_executor(None, listeners)
+            rows = await loop.run_in_executor(None, cluster.sql, "SELECT pg_terminate_backend(pid) FROM unnest(%s) "
+                                              "AS pid", (pids,))
+            gone.update(pids)
+            killed.append(sum(1 for (ok,) in rows if ok))
+        await history.reached(writes=history.writes + 25, reads=history.reads + 150)
 
-    history = linearizability(cluster, service, "f10", 8, terminate)
-    assert all(count == 2 for count in killed[1:]), f"listeners terminated each time: {killed}"
+    history = linearizability(cluster, service, "f10", terminate)
+    assert killed == [2, 2, 2, 2], f"listeners terminated each time: {killed}"
     check(history, capsys, f"F10 linearizable reads while listeners are terminated {len(killed)} times", set())
 
 
@@ -466,7 +512,7 @@ def test_f11_reads_stay_linearizable_when_the_listeners_lag_50_ms_behind(cluster
     # answer a read that follows a write on the other worker from before that write.
     proxy = harness.LaggingProxy(cluster.port, delay=0.05, application_name="config-service-listener")
     try:
-        history = linearizability(cluster, service, "f11", 6,
+        history = linearizability(cluster, service, "f11",
                                   url=cluster.url.replace(f":{cluster.port}/", f":{proxy.port}/"))
     finally:
         proxy.close()

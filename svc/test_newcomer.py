@@ -31,7 +31,7 @@ def test_a_wrong_password_is_named_by_db_up_and_migrate_within_seconds(database_
     user = urlsplit(database_url).username
     for module in (["tools.localdb", "up"], ["migrations"]):
         code, lines, seconds = run(*module, DATABASE_URL=wrong)
-        assert code == 1 and seconds < 10, (module, lines)
+        assert code == 1 and seconds < 45, (module, lines)  # named at once, not after db-up's 60 s wait
         assert len(lines) == 1 and plain(lines[0]), lines
         assert f'authentication failed for user "{user}"' in lines[0]
 
@@ -40,7 +40,7 @@ def test_nothing_listening_is_named(database_url):
     port = harness.free_port()
     nowhere = harness.with_server(database_url, port=port)
     code, lines, seconds = run("migrations", DATABASE_URL=nowhere)
-    assert code == 1 and seconds < 10 and len(lines) == 1
+    assert code == 1 and seconds < 45 and len(lines) == 1  # at once, not after the 60 s wait
     assert f"nothing listens on 127.0.0.1:{port}" in lines[0]
 
 
@@ -57,7 +57,7 @@ def test_a_port_in_use_ends_start_up_with_one_plain_line(database_url):
         taken.listen()
         port = taken.getsockname()[1]
         code, lines, seconds = run("main", DATABASE_URL=database_url, PORT=str(port))
-    assert code == 1 and seconds < 15
+    assert code == 1 and seconds < 45  # the subprocess's own bound is 60 s
     assert plain(lines[-1]) and lines[-1].startswith(f"port {port} on 127.0.0.1 is already in use"), lines
     assert "set PORT in svc/.env" in lines[-1]
 

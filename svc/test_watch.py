@@ -8,7 +8,7 @@ import httpx
 import psycopg2
 import pytest
 
-from tools.harness import APPS, CONFIGS
+from tools.harness import APPS, CONFIGS, health, until, until_held
 
 pytestmark = pytest.mark.integration
 
@@ -33,20 +33,20 @@ def test_a_waiter_is_answered_when_a_write_lands_through_the_other_worker(worker
     one, other = workers
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=one, timeout=60) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+        async with httpx.AsyncClient(base_url=one, timeout=310) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
             app_id, [config] = await _setup(a, ["db"])
             app = await a.get(f"{APPS}/{app_id}")
             listing = await a.get(f"{APPS}/{app_id}/configurations")
             held = [
-                asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
+                asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 300},
                                           headers={"If-None-Match": config["etag"]})),
-                asyncio.create_task(a.get(f"{APPS}/{app_id}", params={"wait": 30},
+                asyncio.create_task(a.get(f"{APPS}/{app_id}", params={"wait": 300},
                                           headers={"If-None-Match": app.headers["etag"]})),
-                asyncio.create_task(a.get(f"{APPS}/{app_id}/configurations", params={"wait": 30},
+                asyncio.create_task(a.get(f"{APPS}/{app_id}/configurations", params={"wait": 300},
                                           headers={"If-None-Match": listing.headers["etag"]})),
-                asyncio.create_task(a.get(f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 30})),
+                asyncio.create_task(a.get(f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 300})),
             ]
-            await asyncio.sleep(0.5)
+            await until_held(one, 4)
             assert not any(t.done() for t in held), "a waiter answered before anything changed"
             started = time.monotonic()
             put = await b.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1}})
@@ -56,7 +56,7 @@ def test_a_waiter_is_answered_when_a_write_lands_through_the_other_worker(worker
 
     put, created, (config, app, listing, feed), took = asyncio.run(scenario())
     assert put.status_code == 200 and created.status_code == 201
-    assert took < 10, "the waiters were answered by the timeout, not by the writes"
+    assert took < 200, "the waiters were answered by the end of their wait (300 s), not by the writes"
     assert config.status_code == 200 and config.json()["config"] == {"v": 1} and config.headers["etag"] == put.headers["etag"]
     assert app.status_code == 200 and created.json()["id"] in app.json()["configuration_ids"]
     assert listing.status_code == 200 and listing.json()["items"][0]["config"] == {"v": 1}
@@ -67,16 +67,18 @@ def test_1000_writes_to_other_configurations_answer_no_waiter_of_this_one(worker
     one, other = workers
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=one, timeout=120) as a, \
+        async with httpx.AsyncClient(base_url=one, timeout=310) as a, \
                 httpx.AsyncClient(base_url=other, timeout=120, limits=httpx.Limits(max_connections=20)) as b:
-            app_id, [mine, theirs] = await _setup(a, ["mine", "theirs"])
+            app_id, [mine, theirs, marker] = await _setup(a, ["mine", "theirs", "marker"])
             page = await a.get(f"{APPS}/{app_id}/configurations", params={"name": "mine"})
-            config_waiter = asyncio.create_task(a.get(f"{CONFIGS}/{mine['id']}", params={"wait": 120},
+            config_waiter = asyncio.create_task(a.get(f"{CONFIGS}/{mine['id']}", params={"wait": 300},
                                                       headers={"If-None-Match": mine["etag"]}))
             page_waiter = asyncio.create_task(a.get(f"{APPS}/{app_id}/configurations",
-                                                    params={"name": "mine", "wait": 120},
+                                                    params={"name": "mine", "wait": 300},
                                                     headers={"If-None-Match": page.headers["etag"]}))
-            await asyncio.sleep(0.3)
+            marker_waiter = asyncio.create_task(a.get(f"{CONFIGS}/{marker['id']}", params={"wait": 300},
+                                                      headers={"If-None-Match": marker["etag"]}))
+            await until_held(one, 3)
             semaphore = asyncio.Semaphore(20)
 
             async def write(i: int) -> int:
@@ -85,13 +87,19 @@ def test_1000_writes_to_other_configurations_answer_no_waiter_of_this_one(worker
                     return response.status_code
 
             statuses = await asyncio.gather(*(write(i) for i in range(1000)))
-            await asyncio.sleep(0.3)
+            # The marker's change commits after the 1,000: once its waiter is answered, worker one has had every
+            # one of their notifications (a listener gets them in commit order), and the re-checks they caused
+            # are behind one more request on its loop.
+            await b.put(f"{CONFIGS}/{marker['id']}", json={"name": "marker", "config": {"v": 1}})
+            marked = await marker_waiter
+            await a.get(f"{CONFIGS}/{mine['id']}")
             early = [t.done() for t in (config_waiter, page_waiter)]
             await b.put(f"{CONFIGS}/{mine['id']}", json={"name": "mine", "config": {"v": "mine"}})
-            return statuses, early, await config_waiter, await page_waiter
+            return statuses, marked, early, await config_waiter, await page_waiter
 
-    statuses, early, config, page = asyncio.run(scenario())
+    statuses, marked, early, config, page = asyncio.run(scenario())
     assert statuses == [200] * 1000
+    assert marked.status_code == 200 and marked.json()["config"] == {"v": 1}
     assert early == [False, False], "a write to another configuration answered a waiter"
     assert config.status_code == 200 and config.json()["config"] == {"v": "mine"}
     assert page.status_code == 200 and page.json()["items"][0]["config"] == {"v": "mine"}
@@ -165,7 +173,7 @@ def test_waits_end_in_304_or_an_empty_page_and_a_deleted_configuration_answers_4
             took = time.monotonic() - started
             waiter = asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
                                                headers={"If-None-Match": config["etag"]}))
-            await asyncio.sleep(0.3)
+            await until_held(one, 1)
             deleted = await b.delete(f"{CONFIGS}/{config['id']}")
             gone = await waiter
             feed = (await b.get(f"{APPS}/{app_id}/changes")).json()
@@ -173,7 +181,7 @@ def test_waits_end_in_304_or_an_empty_page_and_a_deleted_configuration_answers_4
             return timed_out, empty, took, deleted, gone, feed, unchanged
 
     timed_out, empty, took, deleted, gone, feed, unchanged = asyncio.run(scenario())
-    assert timed_out.status_code == 304 and timed_out.headers["etag"] and 1.9 <= took < 10
+    assert timed_out.status_code == 304 and timed_out.headers["etag"] and took >= 1.9  # both waits were held
     assert empty.status_code == 200 and empty.json() == {"items": [], "next_after": 1}
     assert deleted.status_code == 204 and gone.status_code == 404
     assert [(c["seq"], c["kind"], c["version"], c["name"]) for c in feed["items"]] == [(1, "created", 1, "db"),
@@ -200,16 +208,18 @@ def test_waiters_past_the_cap_answer_503_with_retry_after(serve, clean):
     base = serve(MAX_WAITERS="2")
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=310) as client:
             app_id, _ = await _setup(client, [])
-            held = [asyncio.create_task(client.get(f"{APPS}/{app_id}/changes", params={"wait": 3})) for _ in range(2)]
-            await asyncio.sleep(0.5)
-            refused = await client.get(f"{APPS}/{app_id}/changes", params={"wait": 3})
+            held = [asyncio.create_task(client.get(f"{APPS}/{app_id}/changes", params={"wait": 300}))
+                    for _ in range(2)]
+            await until_held(base, 2)
+            refused = await client.get(f"{APPS}/{app_id}/changes", params={"wait": 300})
+            await client.post(CONFIGS, json={"application_id": app_id, "name": "wakes", "config": {}})
             return refused, await asyncio.gather(*held)
 
     refused, held = asyncio.run(scenario())
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-    assert [r.status_code for r in held] == [200, 200]
+    assert [(r.status_code, len(r.json()["items"])) for r in held] == [(200, 1), (200, 1)]
 
 
 def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(workers, database_url):
@@ -226,11 +236,13 @@ def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(
         return killed
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=one, timeout=60) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+        async with httpx.AsyncClient(base_url=one, timeout=310) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
             app_id, [config] = await _setup(a, ["db"])
-            waiter = asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 30},
+            for base in workers:  # both listeners are connected: there are two to kill
+                until(lambda: health(base).get("listener") == "listening", "the listener connected")
+            waiter = asyncio.create_task(a.get(f"{CONFIGS}/{config['id']}", params={"wait": 300},
                                                headers={"If-None-Match": config["etag"]}))
-            await asyncio.sleep(0.3)
+            await until_held(one, 1)
             killed = kill_listeners()
             # Written while the listener of `one` may still be reconnecting: it must not be missed.
             put = await b.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1}})
@@ -240,4 +252,6 @@ def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(
 
     killed, put, answer, took = asyncio.run(scenario())
     assert killed == 2
-    assert answer.status_code == 200 and answer.headers["etag"] == put.headers["etag"] and took < 10
+    # Answered by the change (the waiter re-checks when its listener is back, or every second meanwhile), not by
+    # the end of its wait (300 s).
+    assert answer.status_code == 200 and answer.headers["etag"] == put.headers["etag"] and took < 200

@@ -5,6 +5,7 @@ import pytest
 import watch
 from cache import Copy, Entry
 from problems import ServiceUnavailable
+from tools.harness import HANG, until_async
 
 
 def listening(**limits) -> watch.Watcher:
@@ -60,7 +61,7 @@ def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
         checks_before = state["checks"]
         state["version"] = 2
         watcher.wake("c:1")
-        return timed_out, await asyncio.wait_for(held, 5), checks_before, state["checks"], watcher.count
+        return timed_out, await asyncio.wait_for(held, HANG), checks_before, state["checks"], watcher.count
 
     timed_out, answer, before, after, count = asyncio.run(scenario())
     assert timed_out == "unchanged" and answer == "v2" and after == before + 1 and count == 0
@@ -72,7 +73,7 @@ def test_closing_answers_every_waiter_unchanged_at_once():
         held = [asyncio.create_task(watcher.hold((f"c:{i}",), never, 300, lambda: 304)) for i in range(3)]
         await asyncio.sleep(0.05)
         watcher.begin_closing()
-        return await asyncio.wait_for(asyncio.gather(*held), 2)
+        return await asyncio.wait_for(asyncio.gather(*held), HANG)
 
     assert asyncio.run(scenario()) == [304, 304, 304]
 
@@ -80,7 +81,7 @@ def test_closing_answers_every_waiter_unchanged_at_once():
 def test_max_wait_bounds_a_longer_wait():
     async def scenario():
         watcher = listening(max_wait=0.05)
-        return await asyncio.wait_for(watcher.hold(("c:1",), never, 300, lambda: "bounded"), 2)
+        return await asyncio.wait_for(watcher.hold(("c:1",), never, 300, lambda: "bounded"), HANG)
 
     assert asyncio.run(scenario()) == "bounded"
 
@@ -91,25 +92,21 @@ def test_the_listener_delivers_notifications_and_reconnects(database_url):
     async def scenario():
         watcher = watch.Watcher(database_url, max_waiters=10)
         watcher.start()
-        for _ in range(100):
-            if watcher.listening:
-                break
-            await asyncio.sleep(0.05)
+        await until_async(lambda: watcher.listening, "the listener connected")
         future = watcher.subscribe(("c:X",))
         conn = psycopg2.connect(database_url)
         conn.autocommit = True
         conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")
-        await asyncio.wait_for(future, 5)
+        await asyncio.wait_for(future, HANG)
         watcher.unsubscribe(("c:X",), future)
+        lost = watcher._conn
         conn.cursor().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE application_name = 'config-service-listener' AND datname = current_database()")
-        for _ in range(100):  # it notices the loss, then listens again
-            await asyncio.sleep(0.05)
-            if watcher.listening and watcher._conn is not None and watcher._conn.closed == 0:
-                break
+        # It notices the loss, then listens again on another connection.
+        await until_async(lambda: watcher.listening and watcher._conn not in (None, lost), "listening again")
         again = watcher.subscribe(("c:X",))
         conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 3')")
-        await asyncio.wait_for(again, 5)
+        await asyncio.wait_for(again, HANG)
         conn.close()
         await watcher.close()
         return watcher.listening
@@ -137,10 +134,7 @@ def test_a_sync_round_comes_back_after_the_notifications_committed_before_it_beg
         watcher = watch.Watcher(database_url, max_waiters=10, copy=copy)
         assert await watcher.sync(copy.tick()) is False  # not listening yet: the copy cannot be trusted
         watcher.start()
-        for _ in range(100):
-            if watcher.listening:
-                break
-            await asyncio.sleep(0.05)
+        await until_async(lambda: watcher.listening, "the listener connected")
         conn = psycopg2.connect(database_url)
         conn.autocommit = True
         for i in range(20):

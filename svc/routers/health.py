@@ -1,6 +1,6 @@
 """Handler of the `health` tag."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 import models
 from database import ping
@@ -11,7 +11,10 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def get_health(db: DatabaseDep) -> Response:
-    """200 when the database answers a query; a 503 problem (raised by the database module) when it does not."""
+async def get_health(request: Request, db: DatabaseDep) -> Response:
+    """200 when the database answers a query; a 503 problem (raised by the database module) when it does not. The
+    body says whether this worker's listener is connected and how many requests it holds."""
     await db.run(ping)
-    return reply(models.Health(status="ok", database="ok"))
+    watcher = request.app.state.watcher
+    listener = models.ListenerState.listening if watcher.listening else models.ListenerState.reconnecting
+    return reply(models.Health(status="ok", database="ok", listener=listener, waiters=watcher.count))

@@ -1,4 +1,37 @@
-def test_get_health_reports_the_database(client):
+import threading
+
+from tools.harness import until
+
+
+def health_once(client, condition) -> dict:
+    """/health's body once `condition(body)` holds (only a hang runs out of time)."""
+    seen: list[dict] = []
+    until(lambda: condition(seen.append(client.get("/health").json()) or seen[-1]), "the health wanted")
+    return seen[-1]
+
+
+def test_get_health_reports_the_database_the_listener_and_the_waiters(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json()["listener"] in ("listening", "reconnecting")  # at start-up it may be connecting
+    body = health_once(client, lambda body: body["listener"] == "listening")
+    assert body == {"status": "ok", "database": "ok", "listener": "listening", "waiters": 0}
+
+
+def test_get_health_counts_the_held_requests_and_says_when_the_listener_is_down(client):
+    watcher = client.app.state.watcher
+    created = client.post("/api/v1/applications", json={"name": "held"})
+    held = threading.Thread(target=lambda: client.get(f"/api/v1/applications/{created.json()['id']}",
+                                                      params={"wait": 30},
+                                                      headers={"If-None-Match": created.headers["etag"]}))
+    held.start()
+    try:
+        assert health_once(client, lambda body: body["waiters"] == 1)["waiters"] == 1
+        watcher.listening = False
+        assert client.get("/health").json()["listener"] == "reconnecting"
+        watcher.listening = True
+    finally:
+        client.put(f"/api/v1/applications/{created.json()['id']}", json={"name": "held-changed"})
+        held.join(30)
+    assert not held.is_alive()
+    assert client.get("/health").json()["waiters"] == 0

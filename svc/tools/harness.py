@@ -1,6 +1,9 @@
 """What the tests and the tools share: free ports, child processes and their environment, the service started and
 stopped by PID, and databases of their own on the development server."""
 
+import asyncio
+import inspect
+import json
 import os
 import signal
 import socket
@@ -18,6 +21,52 @@ import psycopg2
 from problems import MEDIA_TYPE as PROBLEM
 
 SVC = Path(__file__).resolve().parent.parent
+
+
+# The deadline of every wait in the tests: reached only by a hang, never by a slow or busy machine. Tests count
+# work and wait for what they can observe; how fast anything is, is for `make bench`.
+HANG = 120.0
+
+
+def until(check, what: str, within: float = HANG) -> None:
+    """Return once `check()` is true, asked every 20 ms; fail if it is not within `within` seconds (a hang)."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f} s"
+        time.sleep(0.02)
+
+
+async def until_async(check, what: str, within: float = HANG) -> None:
+    """`until` on an event loop: `check()` may return a bool or an awaitable of one."""
+    deadline = time.monotonic() + within
+    while not ((await result) if inspect.isawaitable(result := check()) else result):
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f} s"
+        await asyncio.sleep(0.02)
+
+
+def health(base: str) -> dict:
+    """The body of the /health of the service at `base` (of the worker that answered); {} while it is not 200."""
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=10) as response:
+            return json.load(response)
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+
+
+def held(base: str) -> int:
+    """How many requests the service at `base` holds (`wait`), as its /health says: of one worker, so a test that
+    counts them starts a service of one worker. -1 while /health does not answer 200."""
+    return health(base).get("waiters", -1)
+
+
+async def until_held(base: str, count: int, within: float = HANG) -> None:
+    """Return once the service at `base` holds at least `count` requests: what a test waits for before it changes
+    what they wait on (a sleep would assume the machine's speed)."""
+    loop = asyncio.get_running_loop()
+
+    async def enough() -> bool:
+        return await loop.run_in_executor(None, held, base) >= count
+    await until_async(enough, f"{count} requests held", within)
 
 
 class StartFailed(RuntimeError):

@@ -3,7 +3,8 @@ end and the version it saw; a read fails the check when it returns a version old
 acknowledged before the read began (etcd's guarantee for its default reads).
 
 `History.run` drives the load against a running service, `stale_reads` checks a history. Traffic goes only to the
-service given (127.0.0.1), for a bounded time; nothing is started here.
+service given (127.0.0.1), until a counted amount of work is done (bounded by a deadline only a hang reaches);
+nothing is started here.
 """
 
 import asyncio
@@ -53,19 +54,38 @@ def version_of(etag: str) -> int:
 
 @dataclass
 class History:
+    """Operations recorded against one running service. `run` drives writers and readers until enough work is done
+    (a count, never a time: a busy machine only makes the run longer), bounded by a deadline only a hang reaches."""
+
     base: str
     names: dict[str, str]  # configuration id -> its name (writes keep it)
     ops: list[Op] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
+    writes: int = 0
+    reads: int = 0
+    timed_out: bool = False  # the run ended at its deadline, not because its work was done
+    goal: tuple[int, int] = (0, 0)  # (writes, reads) the last run was asked for
 
     def _failed(self, what: str) -> None:
         self.failures[what] = self.failures.get(what, 0) + 1
 
-    async def _writer(self, http: httpx.AsyncClient, deadline: float, rng: random.Random,
-                      chase: httpx.AsyncClient | None = None) -> None:
+    def _record(self, op: Op) -> None:
+        self.ops.append(op)
+        if op.kind == "write":
+            self.writes += 1
+        else:
+            self.reads += 1
+
+    async def reached(self, *, writes: int = 0, reads: int = 0) -> None:
+        """Return once the run has done at least `writes` writes and `reads` reads (or has ended): what a
+        disturbance waits for between its steps, so each step lands amid a known amount of work."""
+        while (self.writes < writes or self.reads < reads) and not self._stop.is_set():
+            await asyncio.sleep(0.01)
+
+    async def _writer(self, http: httpx.AsyncClient, rng: random.Random, chase: httpx.AsyncClient | None = None) -> None:
         """PUT random keys; with `chase`, read the key through that other client (so, likely, on the other worker)
         as soon as the write is acknowledged: the read most likely to be stale if anything is."""
-        while time.monotonic() < deadline:
+        while not self._stop.is_set():
             key = rng.choice(list(self.names))
             start = time.monotonic()
             try:
@@ -77,7 +97,7 @@ class History:
                 continue
             end = time.monotonic()
             if response.status_code == 200:
-                self.ops.append(Op("write", key, start, end, version_of(response.headers["etag"])))
+                self._record(Op("write", key, start, end, version_of(response.headers["etag"])))
                 if chase is not None:
                     await self._read(chase, key, {})
             else:
@@ -100,37 +120,53 @@ class History:
             if response.status_code == 200:
                 assert response.json()["version"] == version_of(etag), "the body and the ETag disagree"
             seen[key] = etag
-            self.ops.append(Op("read", key, start, end, version_of(etag)))
+            self._record(Op("read", key, start, end, version_of(etag)))
         else:
             self._failed(str(response.status_code))
             await asyncio.sleep(0.05)
 
-    async def _reader(self, http: httpx.AsyncClient, deadline: float, rng: random.Random) -> None:
+    async def _reader(self, http: httpx.AsyncClient, rng: random.Random) -> None:
         seen: dict[str, str] = {}
-        while time.monotonic() < deadline:
+        while not self._stop.is_set():
             await self._read(http, rng.choice(list(self.names)), seen, ask=rng.random() < 0.5)
 
-    async def run(self, seconds: float, *, writers: int = 6, readers: int = 24, clients: int = 6,
-                  disturb: Callable[[], Awaitable[None]] | None = None, seed: int = 7) -> None:
-        """Load for `seconds`: writers and readers spread over `clients` HTTP clients (so over many connections,
-        which the workers share), and `disturb()` alongside."""
-        deadline = time.monotonic() + seconds
+    async def run(self, *, writes: int, reads: int, within: float = 300, writers: int = 10, readers: int = 20,
+                  clients: int = 6, disturb: Callable[[], Awaitable[None]] | None = None, seed: int = 7) -> None:
+        """Writers and readers spread over `clients` HTTP clients (so over many connections, which the workers
+        share), and `disturb()` alongside, until `disturb()` has returned and at least `writes` writes and `reads`
+        reads were acknowledged; or, if that takes `within` seconds (a hang), until then, with `timed_out` set."""
+        self.goal = (writes, reads)
+        self._stop = asyncio.Event()
         rng = random.Random(seed)
         # Idle connections are dropped after 2 s, before uvicorn closes them (5 s): with both at 5 s, a request sent
         # on a connection just as the server closes it fails as "disconnected without a response" (a client-side
         # race of keep-alive, seen once across a restart, when connections sit idle in back-offs).
         limits = httpx.Limits(max_connections=16, keepalive_expiry=2)
-        https = [httpx.AsyncClient(base_url=self.base, timeout=10, limits=limits) for _ in range(clients)]
+        https = [httpx.AsyncClient(base_url=self.base, timeout=30, limits=limits) for _ in range(clients)]
+
+        async def until_done() -> None:
+            try:
+                if disturb is not None:
+                    await disturb()
+                await self.reached(writes=writes, reads=reads)
+            finally:
+                self._stop.set()
+
+        async def deadline() -> None:
+            await asyncio.sleep(within)
+            self.timed_out = not self._stop.is_set()
+            self._stop.set()
+
         try:
-            tasks = [self._writer(https[i % clients], deadline, random.Random(rng.random()), https[(i + 1) % clients])
+            tasks = [self._writer(https[i % clients], random.Random(rng.random()), https[(i + 1) % clients])
                      for i in range(writers)]
-            tasks += [self._reader(https[i % clients], deadline, random.Random(rng.random())) for i in range(readers)]
-            if disturb is not None:
-                tasks.append(disturb())
-            await asyncio.gather(*tasks)
+            tasks += [self._reader(https[i % clients], random.Random(rng.random())) for i in range(readers)]
+            watchdog = asyncio.create_task(deadline())
+            await asyncio.gather(until_done(), *tasks)
+            watchdog.cancel()
         finally:
             for http in https:
                 await http.aclose()
 
     def counts(self) -> dict[str, int]:
-        return {"writes": sum(op.kind == "write" for op in self.ops), "reads": sum(op.kind == "read" for op in self.ops)}
+        return {"writes": self.writes, "reads": self.reads}

@@ -85,7 +85,7 @@ def test_a_wrong_password_is_named_at_once_with_whose_cluster_it_is(database_url
     started = time.monotonic()
     with pytest.raises(localdb.LocalDbError) as refused:
         localdb.up(wrong)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # at once, not after the 60 s wait for a server to start
     user = urlsplit(database_url).username
     assert f'authentication failed for user "{user}"' in str(refused.value)
     assert "created with other credentials" in str(refused.value)
