@@ -1,10 +1,11 @@
 import asyncio
 import threading
+import time
 
 import psycopg2
 import pytest
 
-from database import Database, ping
+from database import Database, idempotent, ping
 from problems import ServiceUnavailable
 from settings import Settings
 
@@ -166,3 +167,42 @@ def test_connection_context_commits_and_gives_back(database, sql, table):
     sql.execute("SELECT v FROM database_test_t")
     assert sql.fetchone()["v"] == 2
     assert database.idle() == idle_before
+
+
+def test_a_unit_of_work_the_server_does_not_end_is_ended_from_this_side(settings):
+    # The server's own statement timeout switched off, as a frozen server or a commit waiting for a synchronous
+    # standby that is gone would have it: the watchdog shuts the connection STATEMENT_TIMEOUT_MS + 2 s in.
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 100}))
+    calls = []
+
+    def hangs(cur):
+        calls.append(1)
+        cur.execute("SET statement_timeout = 0; SELECT pg_sleep(300)")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as unknown:
+            run(db.run(hangs))
+        assert time.monotonic() - started < 120  # not the 300 s the server would take
+        assert "whether it was applied is unknown" in unknown.value.detail
+        assert calls == [1], "a change whose outcome is unknown was sent again"
+        assert run(db.run(ping))
+    finally:
+        db.close()
+
+
+def test_a_read_whose_connection_breaks_is_run_again_once_and_a_change_is_not(database, sql):
+    calls = {"read": 0, "write": 0}
+
+    def breaks(kind: str):
+        def work(cur):
+            calls[kind] += 1
+            if calls[kind] == 1:
+                cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            return kind
+        return idempotent(work) if kind == "read" else work
+
+    assert run(database.run(breaks("read"))) == "read" and calls["read"] == 2
+    with pytest.raises(ServiceUnavailable) as unknown:
+        run(database.run(breaks("write")))
+    assert calls["write"] == 1 and "unknown" in unknown.value.detail

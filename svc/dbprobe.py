@@ -7,34 +7,58 @@ answer. The driver's own message is read, not repeated, except as the last resor
 import socket
 import struct
 from typing import NamedTuple
-from urllib.parse import unquote, urlsplit
 
 import psycopg2
+from psycopg2.extensions import make_dsn, parse_dsn
 
 # Kinds of cause that pass by themselves while a server starts; the others need a person.
-TRANSIENT = frozenset({"refused", "starting"})
+TRANSIENT = frozenset({"refused", "starting", "standby"})
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
 class Cause(NamedTuple):
-    kind: str  # auth, role, database, refused, starting, timeout, not-postgres, host, hba, other
+    kind: str  # auth, role, database, refused, starting, standby, timeout, not-postgres, host, hba, other, several
     line: str
 
 
+def hosts(url: str) -> list[tuple[str, int]]:
+    """Each host and port of a connection string, by libpq's rules: `host1:port1,host2:port2` in a URL (or
+    comma-separated `host` and `port` values), one port for every host when only one is given."""
+    parsed = parse_dsn(url)
+    names = (parsed.get("host") or "127.0.0.1").split(",")
+    ports = [int(port or 5432) for port in (parsed.get("port") or "5432").split(",")]
+    if len(ports) == 1:
+        ports *= len(names)
+    return list(zip(names, ports))
+
+
 def where(url: str) -> tuple[str, int, str, str]:
-    """Host, port, user and database name of a `postgresql://` URL."""
-    parts = urlsplit(url)
-    return (parts.hostname or "127.0.0.1", parts.port or 5432, unquote(parts.username or ""),
-            unquote(parts.path.lstrip("/")))
+    """The first host and its port, the user and the database name of a connection string (libpq's rules)."""
+    parsed = parse_dsn(url)
+    host, port = hosts(url)[0]
+    return host, port, parsed.get("user", ""), parsed.get("dbname", "")
+
+
+def single(url: str, host: str, port: int) -> str:
+    """The connection string `url` naming only `host:port` (libpq's key=value form)."""
+    return make_dsn(url, host=host, port=str(port))
 
 
 def probe(url: str, timeout: int = 2) -> Cause | None:
-    """None when the database of `url` takes a connection; else why not."""
+    """None when the database of `url` takes a connection; else why not. For several hosts, one cause that names
+    each host's own (libpq tries them in turn: its message is theirs together)."""
     try:
         psycopg2.connect(url, connect_timeout=timeout).close()
         return None
     except psycopg2.OperationalError as error:
-        return explain(url, str(error), timeout)
+        servers = hosts(url)
+        if len(servers) == 1:
+            return explain(url, str(error), timeout)
+    causes = [probe(single(url, host, port), timeout) or Cause("ok", f"{host}:{port} takes connections")
+              for host, port in servers]
+    kinds = {cause.kind for cause in causes}
+    kind = kinds.pop() if len(kinds) == 1 else "several"
+    return Cause(kind, "no host of DATABASE_URL can be used: " + "; ".join(cause.line for cause in causes))
 
 
 def speaks_postgres(host: str, port: int, timeout: float) -> bool | None:
@@ -68,6 +92,9 @@ def explain(url: str, message: str, timeout: int = 2) -> Cause:
     if "connection refused" in text:
         return Cause("refused", f"nothing listens on {at}: start PostgreSQL (`make db-up`) or fix the host and "
                                 "port in DATABASE_URL")
+    if "read-only" in text or "hot standby" in text or "is not the primary" in text:
+        return Cause("standby", f"the server at {at} is a standby (read-only): DATABASE_URL must reach the primary "
+                                "(target_session_attrs=read-write picks it among several hosts)")
     if "starting up" in text or "shutting down" in text or "in recovery" in text:
         return Cause("starting", f"the server at {at} is starting up or shutting down")
     if "could not translate host name" in text:

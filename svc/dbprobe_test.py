@@ -66,3 +66,30 @@ def test_something_else_on_the_port_is_told_from_a_server_that_is_slow(answer, k
         assert f"127.0.0.1:{port}" in cause.line
     finally:
         server.close()
+
+
+def test_a_list_of_hosts_is_read_by_libpq_rules():
+    url = "postgresql://config:s@10.0.0.1:5461,10.0.0.2:5462/config_service?target_session_attrs=read-write"
+    assert dbprobe.hosts(url) == [("10.0.0.1", 5461), ("10.0.0.2", 5462)]
+    assert dbprobe.where(url) == ("10.0.0.1", 5461, "config", "config_service")
+    assert dbprobe.hosts("postgresql://u@a,b:6000/x") == [("a", 5432), ("b", 6000)]  # a has the default port
+    assert dbprobe.hosts("host=a,b port=6000 dbname=x") == [("a", 6000), ("b", 6000)]  # one port for every host
+    assert dbprobe.hosts("postgresql://u@/x") == [("127.0.0.1", 5432)]
+    one = dbprobe.single(url, "10.0.0.2", 5462)
+    assert "host=10.0.0.2" in one and "port=5462" in one and "target_session_attrs=read-write" in one
+
+
+def test_several_hosts_none_usable_name_each_cause_in_one_line(database_url):
+    refusing = harness.free_port()
+    ours = dbprobe.where(database_url)[1]
+    both = database_url.replace(f"127.0.0.1:{ours}/", f"127.0.0.1:{refusing},127.0.0.1:{ours}/")
+    assert dbprobe.probe(both) is None  # the first refuses, the second takes it: libpq moves on
+    missing = harness.with_database(both, "no_such_database_here")
+    cause = dbprobe.probe(missing)
+    assert cause.kind == "several" and "\n" not in cause.line
+    assert f"nothing listens on 127.0.0.1:{refusing}" in cause.line and 'has no database "no_such_database_here"' in cause.line
+
+
+def test_a_standby_is_named_as_one():
+    cause = dbprobe.explain(URL, 'connection to server at "127.0.0.1", port 5432 failed: session is read-only')
+    assert cause.kind == "standby" and "standby" in cause.line and cause.kind in dbprobe.TRANSIENT

@@ -102,7 +102,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 raise StartupRefused(line)
         copy = Copy(max_bytes=settings.cache_max_bytes)
         watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
-                          max_wait=settings.max_wait_seconds, copy=copy)
+                          max_wait=settings.max_wait_seconds, copy=copy, primary=database.primary)
         watcher.start()
         _answer_waiters_on_exit_signals(watcher)
         app.state.database = database

@@ -127,7 +127,9 @@ def main() -> int:
         return 1
     except psycopg2.OperationalError as error:
         url = str(settings.database_url)
-        print(f"migrations: cannot reach the database: {dbprobe.explain(url, str(error)).line}", file=sys.stderr)
+        cause = (dbprobe.probe(url, settings.connect_timeout) if len(dbprobe.hosts(url)) > 1 else None) \
+            or dbprobe.explain(url, str(error))
+        print(f"migrations: cannot reach the database: {cause.line}", file=sys.stderr)
         return 1
     print(f"migrations: {len(applied)} applied" + (": " + ", ".join(m.file_name for m in applied) if applied else ""))
     return 0

@@ -23,10 +23,12 @@ import psycopg2
 import psycopg2.extensions
 from fastapi import Request, Response
 
+import dbprobe
 import etags
 from cache import SYNC_TIMEOUT, Copy, Entry
-from database import first_line
+from database import KEEPALIVES, first_line
 from payloads import not_modified
+from primary import IDENTITY, Identity, Primary, identity_of
 from problems import ServiceUnavailable
 
 log = logging.getLogger("config_service")
@@ -35,6 +37,10 @@ CHANNEL = "config_service"
 POLL_SECONDS = 1.0
 CONNECT_SECONDS = 5.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# A round is sent at least this often, so a listener whose server stopped answering (frozen, or cut off without
+# a reset) is found out even when nobody reads; one not back within DEAD_SECONDS drops the connection.
+HEARTBEAT_SECONDS = 1.0
+DEAD_SECONDS = 5.0
 POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ,
                                   psycopg2.extensions.POLL_WRITE)
 
@@ -64,8 +70,11 @@ def apply(copy: Copy, payload: str) -> None:
 
 
 class Watcher:
-    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300, copy: Copy | None = None) -> None:
+    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300, copy: Copy | None = None,
+                 primary: Primary | None = None) -> None:
         self.dsn = dsn
+        self.primary = primary if primary is not None else Primary()
+        self.identity: Identity | None = None  # the listener's server
         self.max_waiters = max_waiters
         self.max_wait = max_wait
         self.copy = copy if copy is not None else Copy(max_bytes=0)
@@ -84,6 +93,7 @@ class Watcher:
         self._fd: int | None = None  # the listener's socket while the loop watches it
         self._writing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._dead: asyncio.TimerHandle | None = None
         self._late = False
         self.rounds = 0
 
@@ -107,11 +117,28 @@ class Watcher:
                 pass
 
     async def _connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(self.dsn, async_=True, application_name="config-service-listener",
-                                keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+        """A listening connection to the primary. Every host of the URL is asked at once; of those that take a
+        read-write session, the newest timeline is the primary (primary.py): an old primary that came back beside
+        the new one is passed over, and the pool's connections follow."""
+        hosts = dbprobe.hosts(self.dsn)
+        dsns = [self.dsn] if len(hosts) == 1 else [dbprobe.single(self.dsn, host, port) for host, port in hosts]
+        found = await asyncio.gather(*(self._open(dsn) for dsn in dsns), return_exceptions=True)
+        opened = [item for item in found if isinstance(item, tuple)]
+        errors = [item for item in found if isinstance(item, BaseException)]
+        opened.sort(key=lambda item: item[1].timeline, reverse=True)
+        chosen = None
+        for conn, identity in opened:
+            if chosen is None and self.primary.admit(identity):
+                chosen = (conn, identity)
+            else:
+                conn.close()
+        if chosen is None:
+            if errors:
+                raise errors[0]
+            raise psycopg2.OperationalError("no host of DATABASE_URL is the primary")
+        conn, self.identity = chosen
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
-                await _ready(conn)
                 cursor = conn.cursor()  # kept until the query is done: psycopg2 needs its async cursor alive
                 cursor.execute(f"LISTEN {CHANNEL}")
                 await _ready(conn)
@@ -120,34 +147,60 @@ class Watcher:
             raise
         return conn
 
+    async def _open(self, dsn: str) -> tuple[psycopg2.extensions.connection, Identity]:
+        conn = psycopg2.connect(dsn, async_=True, application_name="config-service-listener", **KEEPALIVES)
+        try:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await _ready(conn)
+                cursor = conn.cursor()
+                cursor.execute(IDENTITY)
+                await _ready(conn)
+                return conn, identity_of(cursor.fetchone())
+        except BaseException:
+            conn.close()
+            raise
+
     async def _run(self) -> None:
+        """Listen, and whenever the connection is lost or anything at all goes wrong, listen again (with backoff):
+        this task ends only when the worker stops."""
         loop = asyncio.get_running_loop()
         attempt = 0
         while not self.closing:
             try:
                 conn = await self._connect()
-            except (psycopg2.Error, TimeoutError) as error:
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - whatever it was, the listener must not end
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 if attempt == 0:
                     log.warning("listener cannot connect, retrying: %s",
-                                first_line(error) if isinstance(error, psycopg2.Error) else "timed out")
+                                first_line(error) if isinstance(error, psycopg2.Error) else
+                                "timed out" if isinstance(error, TimeoutError) else type(error).__name__)
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
             if attempt:
                 log.warning("listener reconnected")
             attempt = 0
-            self._conn, self._cursor, self._lost = conn, conn.cursor(), loop.create_future()
-            self._fd = conn.fileno()
-            loop.add_reader(self._fd, self._readable)
-            self.listening = True
-            # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
-            self.copy.clear()
-            self.copy.current = True
-            self.wake_all()
+            heartbeat = None
             try:
+                self._conn, self._cursor, self._lost = conn, conn.cursor(), loop.create_future()
+                self._fd = conn.fileno()
+                loop.add_reader(self._fd, self._readable)
+                self.listening = True
+                # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
+                self.copy.clear()
+                self.copy.current = True
+                self.wake_all()
+                heartbeat = loop.create_task(self._heartbeat(), name="listener-heartbeat")
                 await self._lost
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                log.warning("listener failed: %s", type(error).__name__)
             finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
                 self.listening = False
                 self.copy.current = False
                 self.copy.clear()
@@ -155,8 +208,16 @@ class Watcher:
                 self._end_rounds()
                 conn.close()
                 self._conn = self._cursor = None
+                self.identity = None
             log.warning("listener connection lost; reconnecting")
             self.wake_all()
+
+    async def _heartbeat(self) -> None:
+        """A round every HEARTBEAT_SECONDS: a listener that no longer hears its server, or that is not on the
+        primary any more, is found out even while nobody reads."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.sync(self.copy.tick())
 
     def _detach(self) -> None:
         """Stop watching the listener's socket, now. libpq closes the socket itself when it finds the connection
@@ -182,7 +243,7 @@ class Watcher:
             return
         try:
             state = conn.poll()
-        except (psycopg2.Error, OSError):
+        except Exception:  # noqa: BLE001 - psycopg2.Error, OSError (a socket libpq replaced), anything: reconnect
             self._lose()
             return
         if conn.closed:  # broken without an error raised: libpq may have closed the socket all the same
@@ -209,9 +270,13 @@ class Watcher:
 
     # -- sync rounds -------------------------------------------------------------------------------------------
     async def sync(self, tick: int) -> bool:
-        """True once a round sent after `tick` (a `Copy.tick()`) has come back; False if the listener is down."""
+        """True once a round sent after `tick` (a `Copy.tick()`) has come back, on the primary; False if the
+        listener is down, behind, or on another server than the pool's (it then reconnects)."""
         if not self.listening or self._late:
             return False  # down, or behind: the database answers instead
+        if not self.primary.is_current(self.identity):
+            self._lose()  # the pool is on a newer primary: the copy is cleared as the listener reconnects
+            return False
         if self._round is None:
             future = self._start_round(asyncio.get_running_loop().create_future())
         elif self._round_tick > tick:
@@ -220,15 +285,19 @@ class Watcher:
             if self._next is None:
                 self._next = asyncio.get_running_loop().create_future()
             future = self._next
-        return await asyncio.shield(future)
+        if not await asyncio.shield(future):
+            return False
+        return self.primary.is_current(self.identity)  # the pool may have moved on while the round was out
 
     def _start_round(self, future: asyncio.Future) -> asyncio.Future:
         self._round, self._round_tick = future, self.copy.tick()
         self.rounds += 1
-        self._timer = asyncio.get_running_loop().call_later(SYNC_TIMEOUT, self._behind)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
+        self._dead = loop.call_later(DEAD_SECONDS, self._lose)
         try:
             self._cursor.execute("SELECT 1")  # type: ignore[union-attr]
-        except (psycopg2.Error, OSError):
+        except Exception:  # noqa: BLE001
             self._lose()
             self._end_rounds()
             return future
@@ -249,6 +318,7 @@ class Watcher:
 
     def _round_done(self) -> None:
         self._timer.cancel()
+        self._dead.cancel()
         self._late = False
         future, self._round = self._round, None
         if future is not None and not future.done():
@@ -260,6 +330,8 @@ class Watcher:
     def _end_rounds(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._dead is not None:
+            self._dead.cancel()
         self._late = False
         for future in (self._round, self._next):
             if future is not None and not future.done():
@@ -339,13 +411,14 @@ async def conditional_get(request: Request, keys: tuple[str, ...], read: Callabl
 
 
 async def _ready(conn: psycopg2.extensions.connection) -> None:
-    """Drive an asynchronous connection until its connect or query is done, waiting on the loop."""
+    """Drive an asynchronous connection until its connect or query is done, waiting on the loop. The socket is read
+    again after every poll: while it moves on to the next host of a list, libpq opens a new one."""
     loop = asyncio.get_running_loop()
-    fd = conn.fileno()
     while True:
         state = conn.poll()
         if state == POLL_OK:
             return
+        fd = conn.fileno()
         ready = loop.create_future()
         watch = loop.add_reader if state == POLL_READ else loop.add_writer
         unwatch = loop.remove_reader if state == POLL_READ else loop.remove_writer

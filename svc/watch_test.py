@@ -171,3 +171,33 @@ def test_a_lost_listener_socket_is_unwatched_at_once_not_after_the_loop_turns():
         return still_watched, watcher._lost.done()
 
     assert asyncio.run(scenario()) == (False, True)
+
+
+def test_the_listener_outlives_any_error_and_a_socket_closed_under_it(database_url):
+    import os
+
+    async def scenario():
+        watcher = watch.Watcher(database_url, max_waiters=10)
+        connect, failures = watcher._connect, []
+
+        async def fails_first():
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("not a psycopg2 error")
+            return await connect()
+
+        watcher._connect = fails_first
+        watcher.start()
+        await until_async(lambda: watcher.listening, "listening after an unexpected error")
+        # The socket closed under libpq (what a moved-on host list or a bug elsewhere can do): a poll fails with
+        # EBADF, and the listener connects again instead of ending.
+        lost = watcher._conn
+        os.close(lost.fileno())
+        watcher._readable()
+        await until_async(lambda: watcher.listening and watcher._conn not in (None, lost), "listening again")
+        task = watcher._task
+        await watcher.close()
+        return failures, task.done()
+
+    failures, done = asyncio.run(scenario())
+    assert failures == [1] and done

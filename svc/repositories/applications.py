@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from database import idempotent
 import ulids
 from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
 
@@ -49,10 +50,12 @@ def create(cur, *, name: str, comments: str | None) -> Row:
     return row
 
 
+@idempotent
 def get(cur, id: str) -> Row:
     return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
+@idempotent
 def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
     """One page in id order, and the cursor of the next (None on the last page)."""
     cur.execute(SELECT_PAGE, {"cursor": cursor, "name": name, "limit": limit + 1})

@@ -1,5 +1,6 @@
 """SQL for the change feed of an application's configurations (written by `repositories.configurations`)."""
 
+from database import idempotent
 from repositories.rows import Row, one
 
 COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by"'
@@ -16,6 +17,7 @@ LIMIT %(limit)s
 NO_APPLICATION = "No application has this id."
 
 
+@idempotent
 def after(cur, application_id: str, seq: int, *, limit: int) -> list[Row]:
     """The application's changes numbered after `seq`, in order, at most `limit`; NotFound for no application."""
     one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
+from database import idempotent
 import jsontext
 import ulids
 from problems import NotFound, Unprocessable
@@ -123,10 +124,12 @@ def create(cur, *, application_id: str, name: str, comments: str | None, config:
     return row
 
 
+@idempotent
 def get(cur, id: str) -> Row:
     return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
+@idempotent
 def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
@@ -163,6 +166,7 @@ def delete(cur, id: str, *, versions: list[int] | None = None, actor: str | None
         missing_or_stale(cur, SELECT_VERSION, id, MISSING)
 
 
+@idempotent
 def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
     """One page of a configuration's revisions, newest first, and the next cursor (None on the last page)."""
     one(cur, SELECT_VERSION, {"id": id}, MISSING)
@@ -170,6 +174,7 @@ def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tup
     return split(cur.fetchall(), limit, key="version")
 
 
+@idempotent
 def revision(cur, id: str, version: int) -> Row:
     cur.execute(SELECT_REVISION, {"id": id, "version": version})
     row = cur.fetchone()

@@ -14,9 +14,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-
 import psycopg2
+from psycopg2.extensions import parse_dsn
 
 import dbprobe
 import settings as settings_module
@@ -33,14 +32,16 @@ class LocalDbError(Exception):
 
 
 def target(url: str) -> dict[str, str | int]:
-    """Host, port, user, password and database name from a `postgresql://` URL."""
-    parts = urlsplit(url)
+    """Host, port, user, password and database name of a connection string (libpq's rules; of a list of hosts, the
+    first)."""
+    parsed = parse_dsn(url)
+    host, port = dbprobe.hosts(url)[0]
     return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
-        "dbname": unquote(parts.path.lstrip("/")) or "postgres",
+        "host": host,
+        "port": port,
+        "user": parsed.get("user") or "postgres",
+        "password": parsed.get("password") or "",
+        "dbname": parsed.get("dbname") or "postgres",
     }
 
 
@@ -206,6 +207,14 @@ def up(url: str) -> str:
     """Start the database (idempotent) and wait until it accepts connections; or say in one line why not."""
     t = target(url)
     admin = harness.with_database(url, "postgres")
+    servers = dbprobe.hosts(url)
+    if len(servers) > 1:  # replicated servers of the operator's: nothing here starts or stops them
+        cause = dbprobe.probe(admin)
+        if cause is not None:
+            raise LocalDbError(cause.line)
+        listed = ", ".join(f"{host}:{port}" for host, port in servers)
+        return with_database(url, f"PostgreSQL answers at {listed} (several hosts: the operator's servers, which "
+                                  "`make db-down` leaves alone)")
     running_on = our_port()
     if running_on is not None and running_on != t["port"]:
         raise LocalDbError(f"the cluster of {DATA} already runs on port {running_on}, but DATABASE_URL says "
