@@ -132,24 +132,27 @@ def drop_database(url: str) -> None:
     admin_sql(url, f"DROP DATABASE IF EXISTS {_quoted(database_name(url))} WITH (FORCE)")
 
 
-def answers(url: str, timeout: float = 1) -> bool:
-    """True when `url` answers 200."""
+def answers(url: str, timeout: float = 1, *, any_status: bool = False) -> bool:
+    """True when `url` answers 200 (with `any_status`: answers at all, a 503 say)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
+    except urllib.error.HTTPError:
+        return any_status
     except (OSError, urllib.error.URLError):
         return False
 
 
-def start(command: list[str], *, env: dict[str, str], probe: str, log: Path, within: float = 60) -> subprocess.Popen:
+def start(command: list[str], *, env: dict[str, str], probe: str, log: Path, within: float = 60,
+          any_status: bool = False) -> subprocess.Popen:
     """Start `command` in `svc/` in a process group of its own, its output to `log` (a pipe nobody reads would fill
-    and block it), and wait until `probe` answers 200."""
+    and block it), and wait until `probe` answers 200 (with `any_status`: answers at all)."""
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=SVC, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     process.log_path = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + within
-    while not answers(probe):
+    while not answers(probe, any_status=any_status):
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)
             raise StartFailed(f"{' '.join(command)} did not start: " + log.read_text(errors="replace")[-5000:])
@@ -175,13 +178,16 @@ def stop(process: subprocess.Popen, within: float = 15) -> int:
 class Service:
     """The service as `make run` starts it (`python -m main`), on a free loopback port and the given database."""
 
-    def __init__(self, database_url: str, workers: int = 1, **settings: str) -> None:
+    def __init__(self, database_url: str, workers: int = 1, *, database_up: bool = True, **settings: str) -> None:
+        """Started once /health answers: 200, or anything when not `database_up` (a service started while its
+        database is unreachable answers 503)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = child_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING", HOST="127.0.0.1", PORT=str(self.port),
                         WORKERS=str(workers), **settings)
         log = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
-        self.process = start([sys.executable, "-m", "main"], env=env, probe=self.base + "/health", log=log)
+        self.process = start([sys.executable, "-m", "main"], env=env, probe=self.base + "/health", log=log,
+                             within=HANG, any_status=not database_up)
 
     @property
     def pid(self) -> int:
