@@ -5,6 +5,12 @@ change feed in one statement. The feed's number comes from `applications.last_ch
 the application's row lock, held to the commit, makes the numbers follow the commits, without gaps. Creating or
 deleting a configuration also bumps its application's version, since the application's representation (its
 `configuration_ids`) changed.
+
+One lock order everywhere: the application's row first, then its configurations' rows. Deleting an application
+takes them so (its row, then the cascade), and so does every write here: creating one raises `last_change` before it
+inserts, and the others lock the owner (`OWNER`) before they touch the configuration. A write that held its
+configuration while it waited for the application would deadlock with that deletion, and with a create or rename
+waiting on its name.
 """
 
 from datetime import UTC, datetime
@@ -20,6 +26,16 @@ from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, spl
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
 IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
+# The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
+# (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
+# write's `c` joins it, so its rows are locked only once this has locked the owner; a missing configuration (or one
+# deleted with its application meanwhile) locks nothing and writes nothing.
+OWNER = """
+WITH owner AS MATERIALIZED (
+    SELECT id FROM applications WHERE id = (SELECT application_id FROM configurations WHERE id = %(id)s)
+    FOR NO KEY UPDATE
+)
+"""
 # Appended to a CTE `c` returning the changed configuration and a CTE `a` returning its application's `id` and
 # `last_change` (already raised): records the change in the feed.
 WITH_CHANGE = """
@@ -63,31 +79,34 @@ APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
 SELECT_PAGE = f"SELECT {COLUMNS} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
-UPDATE = f"""
-WITH c AS (
+UPDATE = OWNER + f"""
+, c AS (
     UPDATE configurations c
     SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s, version = c.version + 1
-    WHERE c.id = %(id)s AND {IF_MATCH}
-    RETURNING {COLUMNS}
+    FROM owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
+    RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
 
-RESTORE = f"""
-WITH source AS (
+RESTORE = OWNER + f"""
+, source AS (
     SELECT name, comments, config FROM configuration_revisions
     WHERE configuration_id = %(id)s AND version = %(revision)s
 ), c AS (
     UPDATE configurations c
     SET name = s.name, comments = s.comments, config = s.config, updated_at = %(now)s, version = c.version + 1
-    FROM source s
-    WHERE c.id = %(id)s AND {IF_MATCH}
+    FROM source s, owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
     RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
 
-DELETE = f"""
-WITH c AS (
-    DELETE FROM configurations c WHERE c.id = %(id)s AND {IF_MATCH} RETURNING id, application_id, name, version
+DELETE = OWNER + f"""
+, c AS (
+    DELETE FROM configurations c USING owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
+    RETURNING c.id, c.application_id, c.name, c.version
 ), a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1
     WHERE id = (SELECT application_id FROM c)
