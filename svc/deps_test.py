@@ -3,7 +3,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from deps import accepted_versions, get_database
+from pydantic_core import PydanticCustomError
+
+from deps import accepted_versions, get_database, plain_integer
 from problems import PreconditionRequired
 
 
@@ -28,3 +30,15 @@ def test_missing_if_match_is_unconditional_unless_required():
     assert asyncio.run(accepted_versions(_request(False), "01JD3B5ZQ6V2K9X4N8M7P1R0ST", None)) is None
     with pytest.raises(PreconditionRequired):
         asyncio.run(accepted_versions(_request(True), "01JD3B5ZQ6V2K9X4N8M7P1R0ST", None))
+
+
+@pytest.mark.parametrize("value", ["0", "1", "10", "300", "-1", "9" * 30])
+def test_a_plain_decimal_goes_on_to_the_range_check(value):
+    assert plain_integer(value) == value
+
+
+@pytest.mark.parametrize("value", ["1_0", "0_1", " 10", "10 ", "\t1", "+10", "010", "00", "-0", "-010", "10.0", "1.",
+                                   "1e1", "0x10", "\u0661\u0660", "\uff11", "", "-", "1 0"])
+def test_every_other_spelling_of_an_integer_is_refused(value):
+    with pytest.raises(PydanticCustomError):
+        plain_integer(value)
