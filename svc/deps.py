@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -40,13 +40,13 @@ async def require_json(request: Request) -> None:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 
 
-IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
 
 
-async def accepted_versions(request: Request, id: IdPath, if_match: IfMatch = None) -> list[int] | None:
+async def accepted_versions(request: Request, id: IdPath) -> list[int] | None:
     """The versions of resource `id` a conditional write may replace (None: any); 428 when `If-Match` is missing
     and the service requires it."""
+    if_match = etags.header(request.scope, b"if-match")
     if if_match is None and request.app.state.settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
     return etags.accepted(if_match, id)

@@ -15,21 +15,23 @@ def test_the_database_comes_from_the_app_state():
     assert asyncio.run(get_database(request)) is marker
 
 
-def _request(require_if_match: bool) -> SimpleNamespace:
+def _request(require_if_match: bool, *if_match: str) -> SimpleNamespace:
     settings = SimpleNamespace(require_if_match=require_if_match)
-    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
+    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)),
+                           scope={"headers": [(b"if-match", line.encode()) for line in if_match]})
 
 
 def test_accepted_versions_reads_if_match_for_the_path_id():
     id = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
-    assert asyncio.run(accepted_versions(_request(False), id, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"')) == [3]
-    assert asyncio.run(accepted_versions(_request(True), id, "*")) is None
+    assert asyncio.run(accepted_versions(_request(False, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"'), id)) == [3]
+    assert asyncio.run(accepted_versions(_request(False, '"x"', f'"{id}.3"'), id)) == [3]  # two lines, one list
+    assert asyncio.run(accepted_versions(_request(True, "*"), id)) is None
 
 
 def test_missing_if_match_is_unconditional_unless_required():
-    assert asyncio.run(accepted_versions(_request(False), "01JD3B5ZQ6V2K9X4N8M7P1R0ST", None)) is None
+    assert asyncio.run(accepted_versions(_request(False), "01JD3B5ZQ6V2K9X4N8M7P1R0ST")) is None
     with pytest.raises(PreconditionRequired):
-        asyncio.run(accepted_versions(_request(True), "01JD3B5ZQ6V2K9X4N8M7P1R0ST", None))
+        asyncio.run(accepted_versions(_request(True), "01JD3B5ZQ6V2K9X4N8M7P1R0ST"))
 
 
 @pytest.mark.parametrize("value", ["0", "1", "10", "300", "-1", "9" * 30])

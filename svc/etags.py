@@ -3,6 +3,8 @@
 import hashlib
 from collections.abc import Iterable
 
+from starlette.types import Scope
+
 ANY = "*"
 # Versions are PostgreSQL integers.
 MAX_VERSION = 2**31 - 1
@@ -20,6 +22,16 @@ def of_page(rows: Iterable[dict], next_cursor: str | None) -> str:
         digest.update(f"{row['id']}.{row['version']};".encode())
     digest.update(str(next_cursor).encode())
     return f'"p.{digest.hexdigest()}"'
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of the list-based header `name` (`b"if-match"`, `b"if-none-match"`, lower case as ASGI gives it):
+    all its lines joined with commas, since RFC 9110 §5.3 makes them one list. None when there is none. The one
+    reader of conditional headers: routes, `watch.conditional_get` and the fast path."""
+    values = [value for key, value in scope["headers"] if key == name]
+    if not values:
+        return None
+    return (values[0] if len(values) == 1 else b", ".join(values)).decode("latin-1")
 
 
 def tags(header: str) -> list[str]:

@@ -39,3 +39,11 @@ def test_if_match_with_a_version_no_resource_can_have_matches_nothing(version):
 
 def test_missing_if_match_accepts_any_version():
     assert etags.accepted(None, ID) is None
+
+
+def test_a_header_of_several_lines_is_one_list_in_their_order():
+    scope = {"headers": [(b"if-match", b'"a"'), (b"x", b"y"), (b"if-match", b'"b", "c"'), (b"if-none-match", b"*")]}
+    assert etags.header(scope, b"if-match") == '"a", "b", "c"'
+    assert etags.header(scope, b"if-none-match") == "*"
+    assert etags.header(scope, b"authorization") is None
+    assert etags.header({"headers": [(b"if-match", "\u00e9".encode("latin-1"))]}, b"if-match") == "\u00e9"

@@ -142,3 +142,34 @@ def test_deleting_a_configuration_deletes_its_revisions(client, config, sql):
     client.delete(f"{CONFIGS}/{config['id']}")
     sql.execute("SELECT count(*) AS n FROM configuration_revisions")
     assert sql.fetchone()["n"] == 0
+
+
+OTHER = '"01JD3B5ZQ6V2K9X4N8M7P1R0ST.1"'  # another resource's tag
+
+
+def test_if_none_match_split_over_several_lines_is_one_list(client, config):
+    """RFC 9110 §5.3: the lines of a list-based field are one list. The stale tag on the first line and the current
+    one on the second is a match: 304, and with `wait` the request is held (then 304)."""
+    app_id = config["application_id"]
+    for path in (f"{CONFIGS}/{config['id']}", f"{APPS}/{app_id}", f"{APPS}/{app_id}/configurations"):
+        current = client.get(path).headers["etag"]
+        lines = [("If-None-Match", OTHER), ("If-None-Match", current)]
+        assert client.get(path, headers=lines).status_code == 304, path
+        assert client.head(path, headers=lines).status_code == 304, path
+        assert client.get(path, params={"wait": 1}, headers=lines).status_code == 304, path
+
+
+def test_if_match_split_over_several_lines_is_one_list(client, config, application):
+    url = f"{CONFIGS}/{config['id']}"
+
+    def lines(version: int) -> list[tuple[str, str]]:
+        return [("If-Match", OTHER), ("If-Match", f'"{config["id"]}.{version}"')]
+
+    assert client.put(url, json={"name": "db", "config": {"v": 2}}, headers=lines(1)).status_code == 200
+    assert client.post(f"{url}/revisions/1/restore", headers=lines(2)).status_code == 200
+    assert client.delete(url, headers=lines(3)).status_code == 204
+    app = application("split")
+    tags = [("If-Match", OTHER), ("If-Match", f'"{app["id"]}.1"')]
+    assert client.put(f"{APPS}/{app['id']}", json={"name": "split"}, headers=tags).status_code == 200
+    tags[1] = ("If-Match", f'"{app["id"]}.2"')
+    assert client.delete(f"{APPS}/{app['id']}", headers=tags).status_code == 204
