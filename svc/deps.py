@@ -43,13 +43,14 @@ async def require_json(request: Request) -> None:
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
 
 
-async def accepted_versions(request: Request, id: IdPath) -> list[int] | None:
-    """The versions of resource `id` a conditional write may replace (None: any); 428 when `If-Match` is missing
-    and the service requires it."""
+async def preconditions(request: Request, id: IdPath) -> etags.Preconditions:
+    """What a write's If-Match and If-None-Match require of resource `id`'s current version; 428 when `If-Match`
+    is missing and the service requires it."""
     if_match = etags.header(request.scope, b"if-match")
     if if_match is None and request.app.state.settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
-    return etags.accepted(if_match, id)
+    if_none_match = etags.header(request.scope, b"if-none-match")
+    return etags.Preconditions(etags.accepted(if_match, id), etags.refused(if_none_match, id))
 
 
 # An integer as the contract writes one: ASCII digits without leading zeros, a minus only before a negative one.
@@ -71,7 +72,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
-Versions = Annotated[list[int] | None, Depends(accepted_versions)]
+Conditions = Annotated[etags.Preconditions, Depends(preconditions)]
 VersionPath = Annotated[int, PlainInteger, Path(ge=1, le=2147483647, description="A version of the configuration.")]
 RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
                                              description="The `next_cursor` of the previous page.")]

@@ -2,10 +2,11 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-
 from pydantic_core import PydanticCustomError
 
-from deps import accepted_versions, get_database, plain_integer
+from deps import get_database, plain_integer
+from deps import preconditions as preconditions_of
+from etags import Preconditions
 from problems import PreconditionRequired
 
 
@@ -21,17 +22,21 @@ def _request(require_if_match: bool, *if_match: str) -> SimpleNamespace:
                            scope={"headers": [(b"if-match", line.encode()) for line in if_match]})
 
 
-def test_accepted_versions_reads_if_match_for_the_path_id():
+def test_preconditions_read_if_match_and_if_none_match_for_the_path_id():
     id = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
-    assert asyncio.run(accepted_versions(_request(False, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"'), id)) == [3]
-    assert asyncio.run(accepted_versions(_request(False, '"x"', f'"{id}.3"'), id)) == [3]  # two lines, one list
-    assert asyncio.run(accepted_versions(_request(True, "*"), id)) is None
+    assert asyncio.run(preconditions_of(_request(False, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"'), id)) == \
+        Preconditions([3], [])
+    assert asyncio.run(preconditions_of(_request(False, '"x"', f'"{id}.3"'), id)).match == [3]  # two lines, one list
+    assert asyncio.run(preconditions_of(_request(True, "*"), id)).match is None
+    request = _request(False)
+    request.scope["headers"] += [(b"if-none-match", f'W/"{id}.2"'.encode()), (b"if-none-match", f'"{id}.4"'.encode())]
+    assert asyncio.run(preconditions_of(request, id)) == Preconditions(None, [2, 4])
 
 
 def test_missing_if_match_is_unconditional_unless_required():
-    assert asyncio.run(accepted_versions(_request(False), "01JD3B5ZQ6V2K9X4N8M7P1R0ST")) is None
+    assert asyncio.run(preconditions_of(_request(False), "01JD3B5ZQ6V2K9X4N8M7P1R0ST")) == Preconditions()
     with pytest.raises(PreconditionRequired):
-        asyncio.run(accepted_versions(_request(True), "01JD3B5ZQ6V2K9X4N8M7P1R0ST"))
+        asyncio.run(preconditions_of(_request(True), "01JD3B5ZQ6V2K9X4N8M7P1R0ST"))
 
 
 @pytest.mark.parametrize("value", ["0", "1", "10", "300", "-1", "9" * 30])

@@ -20,12 +20,13 @@ from psycopg2.extras import Json
 
 import jsontext
 import ulids
+from etags import UNCONDITIONAL, Preconditions
 from problems import NotFound, Unprocessable
-from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
-IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
+PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
 # The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
 # (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
 # write's `c` joins it, so its rows are locked only once this has locked the owner; a missing configuration (or one
@@ -84,7 +85,7 @@ UPDATE = OWNER + f"""
     UPDATE configurations c
     SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s, version = c.version + 1
     FROM owner
-    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
@@ -97,7 +98,7 @@ RESTORE = OWNER + f"""
     UPDATE configurations c
     SET name = s.name, comments = s.comments, config = s.config, updated_at = %(now)s, version = c.version + 1
     FROM source s, owner
-    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
@@ -105,7 +106,7 @@ RESTORE = OWNER + f"""
 DELETE = OWNER + f"""
 , c AS (
     DELETE FROM configurations c USING owner
-    WHERE c.id = %(id)s AND c.application_id = owner.id AND {IF_MATCH}
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING c.id, c.application_id, c.name, c.version
 ), a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1
@@ -155,31 +156,31 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
 
 
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
-           versions: list[int] | None = None, actor: str | None = None) -> Row:
+           when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     params = {"id": id, "name": name, "comments": comments, "config": Json(config, dumps=jsontext.dumps),
-              "now": datetime.now(UTC), "versions": versions, "actor": actor, "kind": "updated"}
+              "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "updated"}
     row = write(cur, UPDATE, params, NAME_TAKEN)
     if row is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row
 
 
-def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, actor: str | None = None) -> Row:
+def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
-    params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor,
+    params = {"id": id, "revision": revision, "now": datetime.now(UTC), **when.params(), "actor": actor,
               "kind": "restored"}
     row = write(cur, RESTORE, params, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
         gone = NotFound(NO_REVISION) if cur.fetchone() is None else None
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING, otherwise=gone)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when, otherwise=gone)
     return row
 
 
-def delete(cur, id: str, *, versions: list[int] | None = None, actor: str | None = None) -> None:
-    cur.execute(DELETE, {"id": id, "versions": versions, "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
+def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> None:
+    cur.execute(DELETE, {"id": id, **when.params(), "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
     if cur.fetchone() is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
 
 
 def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
