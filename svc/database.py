@@ -239,8 +239,11 @@ class Database:
                         result = fn(cur, *args, **kwargs)
                     if transaction:
                         conn.commit()
-            except RETRYABLE:
+            except RETRYABLE as error:
                 self._give_back(conn, broken=False)
+                # Nothing runs SERIALIZABLE and every write takes its locks in one order: a retry means a bug.
+                kind = "deadlock" if isinstance(error, psycopg2.errors.DeadlockDetected) else "serialization failure"
+                log.warning("the database cancelled a unit of work (%s), attempt %d", kind, attempt)
                 if attempt > RETRIES:
                     raise ServiceUnavailable("The database is busy; try again.") from None
                 continue

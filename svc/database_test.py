@@ -143,17 +143,20 @@ def test_after_a_restart_the_first_request_succeeds_on_a_fresh_connection(settin
         db.close()
 
 
-def test_serialization_failures_are_retried(database):
+def test_serialization_failures_and_deadlocks_are_retried_and_logged(database, caplog):
     attempts = []
 
     def flaky(cur):
         attempts.append(1)
         if len(attempts) < 3:
-            raise psycopg2.errors.SerializationFailure("try again")
+            raise (psycopg2.errors.SerializationFailure, psycopg2.errors.DeadlockDetected)[len(attempts) - 1]("again")
         return "done"
 
     assert run(database.run(flaky)) == "done"
     assert len(attempts) == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "config_service"] == [
+        "the database cancelled a unit of work (serialization failure), attempt 1",
+        "the database cancelled a unit of work (deadlock), attempt 2"]
 
 
 def test_connection_context_commits_and_gives_back(database, sql, table):

@@ -1,8 +1,11 @@
 """Dependencies the handlers ask for, as `Annotated` aliases."""
 
+import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 import etags
 import names
@@ -37,30 +40,48 @@ async def require_json(request: Request) -> None:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 
 
-IfMatch = Annotated[str | None, Header(description="Write only when the current ETag is one of these.")]
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
 
 
-async def accepted_versions(request: Request, id: IdPath, if_match: IfMatch = None) -> list[int] | None:
-    """The versions of resource `id` a conditional write may replace (None: any); 428 when `If-Match` is missing
-    and the service requires it."""
+async def preconditions(request: Request, id: IdPath) -> etags.Preconditions:
+    """What a write's If-Match and If-None-Match require of resource `id`'s current version; 428 when `If-Match`
+    is missing and the service requires it."""
+    if_match = etags.header(request.scope, b"if-match")
     if if_match is None and request.app.state.settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
-    return etags.accepted(if_match, id)
+    if_none_match = etags.header(request.scope, b"if-none-match")
+    return etags.Preconditions(etags.accepted(if_match, id), etags.refused(if_none_match, id))
 
 
+# An integer as the contract writes one: ASCII digits without leading zeros, a minus only before a negative one.
+PLAIN_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def plain_integer(value: object) -> object:
+    """The one parser of every integer in a path or a query: a plain decimal goes on to the parameter's range
+    check, anything else is 422 at the parameter. (pydantic's own parsing, like Python's `int()`, also reads
+    `1_0` as 10, and takes spaces, a `+`, leading zeros and `10.0`.)"""
+    if isinstance(value, str) and PLAIN_INTEGER.fullmatch(value) is None:
+        raise PydanticCustomError("int_parsing", "Input should be a plain decimal integer (digits only, "
+                                  "without leading zeros, a sign, spaces, underscores or a fraction)")
+    return value
+
+
+PlainInteger = BeforeValidator(plain_integer)
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
-Versions = Annotated[list[int] | None, Depends(accepted_versions)]
-VersionPath = Annotated[int, Path(ge=1, le=2147483647, description="A version of the configuration.")]
+Conditions = Annotated[etags.Preconditions, Depends(preconditions)]
+VersionPath = Annotated[int, PlainInteger, Path(ge=1, le=2147483647, description="A version of the configuration.")]
 RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
                                              description="The `next_cursor` of the previous page.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Limit = Annotated[int, PlainInteger, Query(ge=1, le=500, description="Items per page.")]
 Cursor = Annotated[str | None, Query(min_length=26, max_length=26, pattern=PATTERN.pattern,
                                      description="The `next_cursor` of the previous page.")]
-Wait = Annotated[int | None, Query(ge=1, le=300, description="With If-None-Match: hold the answer until it changes.")]
-After = Annotated[int, Query(ge=0, le=9223372036854775807, description="The `seq` of the last change seen.")]
+Wait = Annotated[int | None, PlainInteger, Query(ge=1, le=300,
+                                                 description="With If-None-Match: hold the answer until it changes.")]
+After = Annotated[int, PlainInteger, Query(ge=0, le=9223372036854775807,
+                                           description="The `seq` of the last change seen.")]
 NameQuery = Annotated[str | None, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
                                         description="Only the item with exactly this name.")]

@@ -37,13 +37,8 @@ class CachedReads:
         except ProblemError:
             await self.app(scope, receive, send)  # 404, 503: the route answers them, as problems
             return
-        held = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                held = value.decode("latin-1")
-                break
         etag = entry.etag.encode("latin-1")
-        if etags.none_match(held, entry.etag):
+        if etags.none_match(etags.header(scope, b"if-none-match"), entry.etag):
             await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", etag)]})
             await send({"type": "http.response.body", "body": b""})
             return

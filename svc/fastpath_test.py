@@ -42,6 +42,9 @@ def test_a_read_is_answered_as_the_route_answers_it(client, application, configu
             comparable(client.get(path + "?route=1", headers={"If-None-Match": held}))
     assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
     assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    lines = [("If-None-Match", '"other"'), ("If-None-Match", etag)]  # one list (RFC 9110 §5.3)
+    assert comparable(client.get(path, headers=lines)) == comparable(client.get(path + "?route=1", headers=lines))
+    assert client.get(path, headers=lines).status_code == 304
     head = client.head(path)
     assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
 

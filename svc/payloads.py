@@ -1,5 +1,6 @@
 """What goes in and out of handlers: storable text checks and JSON replies built from the generated models."""
 
+import enum
 import functools
 import types
 import typing
@@ -146,10 +147,13 @@ def _serializer(model: type[BaseModel]) -> TypeAdapter:
 
 
 def _mirror(annotation: Any) -> Any:
-    """`annotation` with each generated model replaced by a TypedDict of the same fields and each root model by
-    its root type, so that rows serialize without being turned into model instances first."""
+    """`annotation` with each generated model replaced by a TypedDict of the same fields, each root model by its
+    root type and each enum by the literal values it names, so that rows (which hold the enum's text, as stored)
+    serialize without being turned into model instances first."""
     if annotation is models.ConfigDocument:
         return _Document
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return typing.Literal[tuple(member.value for member in annotation)]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_mirror(a) for a in typing.get_args(annotation))]

@@ -88,9 +88,11 @@ class Conflict(ProblemError):
 class PreconditionFailed(ProblemError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
-    def __init__(self, id: str, current_version: int) -> None:
-        super().__init__("The resource was changed since the version in If-Match.",
-                         headers={"ETag": etags.make(id, current_version)})
+    IF_MATCH = "The resource was changed since the version in If-Match."
+    IF_NONE_MATCH = "If-None-Match named the resource's current ETag, or was * and the resource exists."
+
+    def __init__(self, id: str, current_version: int, detail: str = IF_MATCH) -> None:
+        super().__init__(detail, headers={"ETag": etags.make(id, current_version)})
 
 
 class ContentTooLarge(ProblemError):

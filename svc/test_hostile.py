@@ -458,9 +458,40 @@ def test_query_parameters_an_attacker_sends_are_422(api2, app2, path, params):
     harness.assert_problem(api2.get("/api/v1/applications" + path.format(app=app2), params=params), 422)
 
 
+# Integers a lenient parser takes (Python's int() and pydantic's lax mode read 1_0 as 10, strip spaces, take a
+# sign, leading zeros and a zero fraction); the contract's integers are plain decimals.
+NOT_PLAIN = ["1_0", "0_1", " 10", "10 ", "+10", "010", "10.0", "1e1", "\u0661\u0660", "0x10", "", "-0"]
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN)
+def test_integers_in_the_query_are_plain_decimals_else_422_at_the_parameter(api2, app2, value):
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "q", "config": {}})
+    url, etag = config.headers["location"], config.headers["etag"]
+    app = f"/api/v1/applications/{app2}"
+    for path, name in ((f"{app}/changes", "wait"), (f"{app}/changes", "after"), (f"{app}/changes", "limit"),
+                       ("/api/v1/applications", "limit"), (f"{app}/configurations", "limit"),
+                       (f"{app}/configurations", "wait"), (f"{url}/revisions", "limit"), (url, "wait"), (app, "wait")):
+        response = api2.get(path, params={name: value}, headers={"If-None-Match": etag})
+        problem = harness.assert_problem(response, 422)
+        assert [e["pointer"] for e in problem["errors"]] == [f"#/query/{name}"], (path, name)
+
+
+@pytest.mark.parametrize("value", [v for v in NOT_PLAIN if v.strip() and v != "10 "])
+def test_versions_in_the_path_are_plain_decimals_else_422_at_the_parameter(api2, app2, value):
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "p", "config": {}})
+    url = config.headers["location"]
+    for _ in range(10):  # versions 2 to 11: revision 10 exists, so 1_0 could find one
+        api2.put(url, json={"name": "p", "config": {}})
+    for response in (api2.get(f"{url}/revisions/{value}"), api2.post(f"{url}/revisions/{value}/restore")):
+        problem = harness.assert_problem(response, 422)
+        assert [e["pointer"] for e in problem["errors"]] == ["#/path/version"]
+    assert api2.get(url).json()["version"] == 11  # nothing was restored
+
+
 def test_if_headers_an_attacker_sends(api2, app2):
     config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "i", "config": {}})
     url = config.headers["location"]
     for value in ('"' + "9" * 5000 + '"', ",".join(['"x"'] * 2000), "W/", '""', "*, *", "\u00e9t\u00e9".encode("latin-1")):
         assert api2.put(url, json={"name": "i", "config": {}}, headers={"If-Match": value}).status_code in (200, 412)
+        assert api2.put(url, json={"name": "i", "config": {}}, headers={"If-None-Match": value}).status_code in (200, 412)
         assert api2.get(url, headers={"If-None-Match": value}).status_code in (200, 304)

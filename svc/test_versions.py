@@ -142,3 +142,99 @@ def test_deleting_a_configuration_deletes_its_revisions(client, config, sql):
     client.delete(f"{CONFIGS}/{config['id']}")
     sql.execute("SELECT count(*) AS n FROM configuration_revisions")
     assert sql.fetchone()["n"] == 0
+
+
+OTHER = '"01JD3B5ZQ6V2K9X4N8M7P1R0ST.1"'  # another resource's tag
+
+
+def test_if_none_match_split_over_several_lines_is_one_list(client, config):
+    """RFC 9110 §5.3: the lines of a list-based field are one list. The stale tag on the first line and the current
+    one on the second is a match: 304, and with `wait` the request is held (then 304)."""
+    app_id = config["application_id"]
+    for path in (f"{CONFIGS}/{config['id']}", f"{APPS}/{app_id}", f"{APPS}/{app_id}/configurations"):
+        current = client.get(path).headers["etag"]
+        lines = [("If-None-Match", OTHER), ("If-None-Match", current)]
+        assert client.get(path, headers=lines).status_code == 304, path
+        assert client.head(path, headers=lines).status_code == 304, path
+        assert client.get(path, params={"wait": 1}, headers=lines).status_code == 304, path
+
+
+def test_if_match_split_over_several_lines_is_one_list(client, config, application):
+    url = f"{CONFIGS}/{config['id']}"
+
+    def lines(version: int) -> list[tuple[str, str]]:
+        return [("If-Match", OTHER), ("If-Match", f'"{config["id"]}.{version}"')]
+
+    assert client.put(url, json={"name": "db", "config": {"v": 2}}, headers=lines(1)).status_code == 200
+    assert client.post(f"{url}/revisions/1/restore", headers=lines(2)).status_code == 200
+    assert client.delete(url, headers=lines(3)).status_code == 204
+    app = application("split")
+    tags = [("If-Match", OTHER), ("If-Match", f'"{app["id"]}.1"')]
+    assert client.put(f"{APPS}/{app['id']}", json={"name": "split"}, headers=tags).status_code == 200
+    tags[1] = ("If-Match", f'"{app["id"]}.2"')
+    assert client.delete(f"{APPS}/{app['id']}", headers=tags).status_code == 204
+
+
+def writes_of(client, application, configuration, name: str) -> list[tuple[str, str, dict | None, str]]:
+    """(method, path, body, id) of every conditional write, each on a fresh resource at version 1."""
+    app = application(name)
+    config = configuration(app["id"], name)
+    other = application(name + "-other")
+    url = f"{CONFIGS}/{config['id']}"
+    return [("PUT", url, {"name": name, "config": {"v": 2}}, config["id"]),
+            ("POST", f"{url}/revisions/1/restore", None, config["id"]),
+            ("DELETE", url, None, config["id"]),
+            ("PUT", f"{APPS}/{other['id']}", {"name": name + "-other"}, other["id"]),
+            ("DELETE", f"{APPS}/{other['id']}", None, other["id"])]
+
+
+def version_of(client, method: str, path: str) -> int:
+    resource = path.removesuffix("/revisions/1/restore")
+    return client.get(resource).json()["version"]
+
+
+@pytest.mark.parametrize("if_none_match", ["*", "{etag}", "W/{etag}", '"x", {etag}', "{other}, *"])
+def test_if_none_match_on_a_write_naming_the_current_etag_or_star_is_412_and_writes_nothing(
+        client, application, configuration, if_none_match):
+    """RFC 9110 §13.1.2: `If-None-Match: *` is how a client says "only if it does not exist"; a tag list fails when
+    it names the current ETag (weak comparison). A state-changing request whose If-None-Match fails is 412."""
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"n{index}")[index]
+        value = if_none_match.format(etag=f'"{id}.1"', other=OTHER)
+        response = client.request(method, path, json=body, headers={"If-None-Match": value})
+        problem = assert_problem(response, 412)
+        assert response.headers["etag"] == f'"{id}.1"' and "If-None-Match" in problem["detail"], (method, path)
+        assert version_of(client, method, path) == 1, (method, path)  # nothing written, nothing deleted
+
+
+def test_if_none_match_on_a_write_naming_other_tags_lets_it_happen(client, application, configuration):
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"o{index}")[index]
+        lines = [("If-None-Match", f'"{id}.2"'), ("If-None-Match", f'{OTHER}, W/"{id}.3"')]
+        response = client.request(method, path, json=body, headers=lines)
+        assert response.status_code in (200, 204), (method, path, response.text)
+
+
+def test_if_match_is_evaluated_before_if_none_match(client, application, configuration):
+    """RFC 9110 §13.2.2: If-Match first (412 when it fails), then If-None-Match (412 when it fails)."""
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"m{index}")[index]
+        current = f'"{id}.1"'
+        stale = assert_problem(client.request(method, path, json=body,
+                                              headers={"If-Match": f'"{id}.7"', "If-None-Match": current}), 412)
+        assert "If-Match" in stale["detail"] and "If-None-Match" not in stale["detail"]
+        both = assert_problem(client.request(method, path, json=body,
+                                             headers={"If-Match": current, "If-None-Match": current}), 412)
+        assert "If-None-Match" in both["detail"]
+        assert version_of(client, method, path) == 1
+        ok = client.request(method, path, json=body, headers={"If-Match": current, "If-None-Match": f'"{id}.7"'})
+        assert ok.status_code in (200, 204), (method, path, ok.text)
+
+
+def test_if_none_match_star_on_a_missing_resource_is_404(client):
+    missing = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+    for method, path, body in (("PUT", f"{CONFIGS}/{missing}", {"name": "x", "config": {}}),
+                               ("DELETE", f"{CONFIGS}/{missing}", None),
+                               ("POST", f"{CONFIGS}/{missing}/revisions/1/restore", None),
+                               ("PUT", f"{APPS}/{missing}", {"name": "x"}), ("DELETE", f"{APPS}/{missing}", None)):
+        assert_problem(client.request(method, path, json=body, headers={"If-None-Match": "*"}), 404)

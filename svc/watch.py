@@ -394,7 +394,7 @@ async def conditional_get(request: Request, keys: tuple[str, ...], read: Callabl
                           wait: int | None) -> Response:
     """A GET answered 304 while `If-None-Match` names the current ETag; with `wait`, held until it does not (200) or
     `wait` seconds pass (304). `read()` gives the current answer (`cache.answer`)."""
-    held = request.headers.get("if-none-match")
+    held = etags.header(request.scope, b"if-none-match")
     entry = await read()
     if not etags.none_match(held, entry.etag):
         return entry.response()

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 from database import idempotent
 import ulids
-from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
+from etags import UNCONDITIONAL, Preconditions
+from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
 
 COLUMNS = "id, name, comments, created_at, updated_at, version"
 # The ids of an application's configurations, in order, in the same statement as the application itself.
@@ -12,8 +13,8 @@ CONFIGURATION_IDS = """
     COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM configurations c WHERE c.application_id = a.id),
              '{}') AS configuration_ids
 """
-# `versions` is NULL for an unconditional write, else the versions If-Match accepts (the check is in the write).
-IF_MATCH = "(%(versions)s::int[] IS NULL OR version = ANY(%(versions)s::int[]))"
+# If-Match and If-None-Match, checked in the write itself.
+PRECONDITIONS = conditions("version")
 
 INSERT = f"""
 INSERT INTO applications (id, name, comments, created_at, updated_at, version)
@@ -31,13 +32,13 @@ UPDATE = f"""
 WITH a AS (
     UPDATE applications
     SET name = %(name)s, comments = %(comments)s, updated_at = %(now)s, version = version + 1
-    WHERE id = %(id)s AND {IF_MATCH}
+    WHERE id = %(id)s AND {PRECONDITIONS}
     RETURNING {COLUMNS}
 )
 SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM a
 """
 
-DELETE = f"DELETE FROM applications WHERE id = %(id)s AND {IF_MATCH} RETURNING id"
+DELETE = f"DELETE FROM applications WHERE id = %(id)s AND {PRECONDITIONS} RETURNING id"
 
 NAME_TAKEN = "An application with this name exists."
 MISSING = "No application has this id."
@@ -62,15 +63,15 @@ def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None)
     return split(cur.fetchall(), limit)
 
 
-def update(cur, id: str, *, name: str, comments: str | None, versions: list[int] | None = None) -> Row:
+def update(cur, id: str, *, name: str, comments: str | None, when: Preconditions = UNCONDITIONAL) -> Row:
     row = write(cur, UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC),
-                             "versions": versions}, NAME_TAKEN)
+                             **when.params()}, NAME_TAKEN)
     if row is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row
 
 
-def delete(cur, id: str, *, versions: list[int] | None = None) -> None:
-    cur.execute(DELETE, {"id": id, "versions": versions})
+def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL) -> None:
+    cur.execute(DELETE, {"id": id, **when.params()})
     if cur.fetchone() is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)

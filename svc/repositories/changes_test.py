@@ -1,5 +1,6 @@
 import pytest
 
+from etags import Preconditions
 from problems import NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 
@@ -26,7 +27,8 @@ def test_a_refused_write_takes_no_number(cur):
     app_id = applications.create(cur, name="a", comments=None)["id"]
     made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
     with pytest.raises(PreconditionFailed):
-        configurations.update(cur, made["id"], name="db", comments=None, config={}, versions=[9])
+        configurations.update(cur, made["id"], name="db", comments=None, config={},
+                              when=Preconditions(match=[9]))
     configurations.update(cur, made["id"], name="db", comments=None, config={"y": 1})
     assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10)] == [1, 2]
 

@@ -5,6 +5,12 @@ change feed in one statement. The feed's number comes from `applications.last_ch
 the application's row lock, held to the commit, makes the numbers follow the commits, without gaps. Creating or
 deleting a configuration also bumps its application's version, since the application's representation (its
 `configuration_ids`) changed.
+
+One lock order everywhere: the application's row first, then its configurations' rows. Deleting an application
+takes them so (its row, then the cascade), and so does every write here: creating one raises `last_change` before it
+inserts, and the others lock the owner (`OWNER`) before they touch the configuration. A write that held its
+configuration while it waited for the application would deadlock with that deletion, and with a create or rename
+waiting on its name.
 """
 
 from datetime import UTC, datetime
@@ -15,12 +21,23 @@ from psycopg2.extras import Json
 from database import idempotent
 import jsontext
 import ulids
+from etags import UNCONDITIONAL, Preconditions
 from problems import NotFound, Unprocessable
-from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
 REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
-IF_MATCH = "(%(versions)s::int[] IS NULL OR c.version = ANY(%(versions)s::int[]))"
+PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
+# The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
+# (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
+# write's `c` joins it, so its rows are locked only once this has locked the owner; a missing configuration (or one
+# deleted with its application meanwhile) locks nothing and writes nothing.
+OWNER = """
+WITH owner AS MATERIALIZED (
+    SELECT id FROM applications WHERE id = (SELECT application_id FROM configurations WHERE id = %(id)s)
+    FOR NO KEY UPDATE
+)
+"""
 # Appended to a CTE `c` returning the changed configuration and a CTE `a` returning its application's `id` and
 # `last_change` (already raised): records the change in the feed.
 WITH_CHANGE = """
@@ -64,31 +81,34 @@ APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
 SELECT_PAGE = f"SELECT {COLUMNS} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
-UPDATE = f"""
-WITH c AS (
+UPDATE = OWNER + f"""
+, c AS (
     UPDATE configurations c
     SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s, version = c.version + 1
-    WHERE c.id = %(id)s AND {IF_MATCH}
-    RETURNING {COLUMNS}
+    FROM owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
+    RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
 
-RESTORE = f"""
-WITH source AS (
+RESTORE = OWNER + f"""
+, source AS (
     SELECT name, comments, config FROM configuration_revisions
     WHERE configuration_id = %(id)s AND version = %(revision)s
 ), c AS (
     UPDATE configurations c
     SET name = s.name, comments = s.comments, config = s.config, updated_at = %(now)s, version = c.version + 1
-    FROM source s
-    WHERE c.id = %(id)s AND {IF_MATCH}
+    FROM source s, owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
 )
 """ + WITH_REVISION
 
-DELETE = f"""
-WITH c AS (
-    DELETE FROM configurations c WHERE c.id = %(id)s AND {IF_MATCH} RETURNING id, application_id, name, version
+DELETE = OWNER + f"""
+, c AS (
+    DELETE FROM configurations c USING owner
+    WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
+    RETURNING c.id, c.application_id, c.name, c.version
 ), a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1
     WHERE id = (SELECT application_id FROM c)
@@ -139,31 +159,31 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
 
 
 def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
-           versions: list[int] | None = None, actor: str | None = None) -> Row:
+           when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     params = {"id": id, "name": name, "comments": comments, "config": Json(config, dumps=jsontext.dumps),
-              "now": datetime.now(UTC), "versions": versions, "actor": actor, "kind": "updated"}
+              "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "updated"}
     row = write(cur, UPDATE, params, NAME_TAKEN)
     if row is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row
 
 
-def restore(cur, id: str, revision: int, *, versions: list[int] | None = None, actor: str | None = None) -> Row:
+def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
-    params = {"id": id, "revision": revision, "now": datetime.now(UTC), "versions": versions, "actor": actor,
+    params = {"id": id, "revision": revision, "now": datetime.now(UTC), **when.params(), "actor": actor,
               "kind": "restored"}
     row = write(cur, RESTORE, params, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
         gone = NotFound(NO_REVISION) if cur.fetchone() is None else None
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING, otherwise=gone)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when, otherwise=gone)
     return row
 
 
-def delete(cur, id: str, *, versions: list[int] | None = None, actor: str | None = None) -> None:
-    cur.execute(DELETE, {"id": id, "versions": versions, "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
+def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> None:
+    cur.execute(DELETE, {"id": id, **when.params(), "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
     if cur.fetchone() is None:
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING)
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
 
 
 @idempotent

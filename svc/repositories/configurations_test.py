@@ -1,3 +1,8 @@
+import threading
+import time
+
+import psycopg2
+import psycopg2.extras
 import pytest
 
 import jsontext
@@ -59,3 +64,65 @@ def test_page_holds_only_the_configurations_of_its_application(cur, app_id):
     rest, last = configurations.page(cur, app_id, limit=2, cursor=cursor)
     assert [r["id"] for r in items + rest] == mine and last is None
     assert [r["name"] for r in configurations.page(cur, app_id, limit=9, name="c1")[0]] == ["c1"]
+
+
+# Each configuration write, on a configuration of the application `app_id` (made with revision 1).
+WRITES = {
+    "create": lambda cur, app_id, id: configurations.create(cur, application_id=app_id, name="new", comments=None,
+                                                            config={}),
+    "update": lambda cur, app_id, id: configurations.update(cur, id, name="db", comments=None, config={"v": 2}),
+    "rename into a name": lambda cur, app_id, id: configurations.update(cur, id, name="taken?", comments=None,
+                                                                        config={}),
+    "restore": lambda cur, app_id, id: configurations.restore(cur, id, 1),
+    "delete": lambda cur, app_id, id: configurations.delete(cur, id),
+}
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_configuration_write_locks_its_application_before_its_configuration(database_url, cur, app_id, write):
+    """One lock order everywhere: the application's row, then its configurations' rows. Deleting an application
+    takes them in that order (its row, then the cascade); a write that held its configuration while it waited for
+    the application would deadlock with it. Here the deletion holds the application's row first, as it does
+    when it wins the race, and must then delete everything while the write waits, which ends in 404."""
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
+    deleter = psycopg2.connect(database_url)
+    writer = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+    writer.autocommit = True  # as the service runs its writes: one statement each
+    outcome: dict[str, BaseException | None] = {}
+
+    def write_now() -> None:
+        try:
+            with writer.cursor() as wcur:
+                WRITES[write](wcur, app_id, made["id"])
+            outcome["error"] = None
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = error
+
+    try:
+        with deleter.cursor() as dcur:
+            dcur.execute("SELECT 1 FROM applications WHERE id = %s FOR UPDATE", (app_id,))
+            thread = threading.Thread(target=write_now)
+            thread.start()
+            waiting_for_a_lock(cur, writer.get_backend_pid())
+            dcur.execute("DELETE FROM applications WHERE id = %s", (app_id,))
+        deleter.commit()
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        deleter.close()
+        writer.close()
+    expected = Unprocessable if write == "create" else NotFound
+    assert isinstance(outcome["error"], expected), repr(outcome["error"])
+    cur.execute("SELECT count(*) AS n FROM configurations WHERE application_id = %s", (app_id,))
+    assert cur.fetchone()["n"] == 0
+
+
+def waiting_for_a_lock(cur, pid: int, within: float = 60) -> None:
+    """Return once backend `pid` waits for a lock (a bound only a hang reaches)."""
+    deadline = time.monotonic() + within
+    while True:
+        cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+        if cur.fetchone()["wait_event_type"] == "Lock":
+            return
+        assert time.monotonic() < deadline, "the write never waited for the application's lock"
+        time.sleep(0.01)

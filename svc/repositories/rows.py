@@ -5,6 +5,7 @@ from typing import Any
 
 import psycopg2.errors
 
+from etags import UNCONDITIONAL, Preconditions
 from problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
@@ -16,6 +17,14 @@ PAGE_AFTER_CURSOR = """
 ORDER BY id
 LIMIT %(limit)s
 """
+
+
+def conditions(version: str) -> str:
+    """The part of a conditional write's WHERE that checks the row's `version` column against its preconditions
+    (`Preconditions.params`): a version If-Match accepts (`versions`, NULL for any) and If-None-Match does not
+    refuse (`refused`, empty for none, NULL for `*`: every one)."""
+    return (f"(%(versions)s::int[] IS NULL OR {version} = ANY(%(versions)s::int[]))"
+            f" AND %(refused)s::int[] IS NOT NULL AND {version} <> ALL(%(refused)s::int[])")
 
 
 def one(cur, query: str, params: dict[str, Any], missing: str) -> Row:
@@ -36,11 +45,19 @@ def write(cur, query: str, params: dict[str, Any], name_taken: str) -> Row | Non
     return cur.fetchone()
 
 
-def missing_or_stale(cur, version_query: str, id: str, missing: str, otherwise: Exception | None = None) -> None:
-    """A conditional write touched no row: the row is gone (404), or `otherwise`, or it was changed since the
-    version If-Match named (412, with the current ETag)."""
+def missing_or_stale(cur, version_query: str, id: str, missing: str,
+                     preconditions: Preconditions = UNCONDITIONAL, otherwise: Exception | None = None) -> None:
+    """A conditional write touched no row: the row is gone (404), or `otherwise`, or a precondition failed (412,
+    with the current ETag), If-Match first, then If-None-Match (RFC 9110 §13.2.2)."""
     version = one(cur, version_query, {"id": id}, missing)["version"]
-    raise otherwise or PreconditionFailed(id, version)
+    if otherwise is not None:
+        raise otherwise
+    # Which failed, as far as the version now tells: If-Match unless it accepts it; a version changed between the
+    # write and this read is named after If-Match when one was sent (it was stale), else after If-None-Match.
+    accepted = preconditions.accepts(version)
+    if accepted and (preconditions.refuses(version) or preconditions.match is None):
+        raise PreconditionFailed(id, version, PreconditionFailed.IF_NONE_MATCH)
+    raise PreconditionFailed(id, version)
 
 
 def split(rows: list[Row], limit: int, key: str = "id") -> tuple[list[Row], str | None]:

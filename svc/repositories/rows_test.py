@@ -50,3 +50,15 @@ def test_no_extra_row_means_last_page():
 def test_cursor_can_be_another_key_as_text():
     page, cursor = rows.split([{"version": v} for v in (9, 8, 7)], 2, key="version")
     assert cursor == "8" and len(page) == 2
+
+
+def test_a_failed_precondition_names_if_match_first_then_if_none_match(cur):
+    from etags import Preconditions
+
+    created = applications.create(cur, name="p", comments=None)
+    for when, detail in ((Preconditions(match=[9], none_match=[1]), PreconditionFailed.IF_MATCH),
+                         (Preconditions(match=[1], none_match=[1]), PreconditionFailed.IF_NONE_MATCH),
+                         (Preconditions(none_match=None), PreconditionFailed.IF_NONE_MATCH)):
+        with pytest.raises(PreconditionFailed) as failed:
+            rows.missing_or_stale(cur, applications.SELECT_VERSION, created["id"], "gone", when)
+        assert failed.value.detail == detail and failed.value.headers["ETag"] == f'"{created["id"]}.1"'

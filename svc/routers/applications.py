@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 import etags
 import models
 import names
-from deps import API, After, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Versions, Wait
+from deps import API, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
 from cache import Entry, answer, versioned
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import applications, changes
@@ -72,13 +72,12 @@ async def list_application_changes(id: IdPath, request: Request, db: DatabaseDep
 
 @router.put("/{id}", dependencies=[JsonBody])
 async def update_application(id: IdPath, body: models.ApplicationUpdate, db: DatabaseDep, settings: SettingsDep,
-                             versions: Versions) -> Response:
+                             when: Conditions) -> Response:
     data = check_body(body, settings)
-    return _reply(await db.run(applications.update, id, name=data["name"], comments=data["comments"],
-                               versions=versions))
+    return _reply(await db.run(applications.update, id, name=data["name"], comments=data["comments"], when=when))
 
 
 @router.delete("/{id}", status_code=204)
-async def delete_application(id: IdPath, db: DatabaseDep, versions: Versions) -> Response:
-    await db.run(applications.delete, id, versions=versions)
+async def delete_application(id: IdPath, db: DatabaseDep, when: Conditions) -> Response:
+    await db.run(applications.delete, id, when=when)
     return Response(status_code=204)

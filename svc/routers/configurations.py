@@ -8,8 +8,8 @@ from starlette.datastructures import State
 import etags
 import models
 import names
-from deps import (API, Actor, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor, SettingsDep,
-                  VersionPath, Versions, Wait)
+from deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
+                  SettingsDep, VersionPath, Wait)
 from cache import Entry, answer, versioned
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
@@ -47,15 +47,15 @@ async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> 
 
 @router.put("/configurations/{id}", dependencies=[JsonBody])
 async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db: DatabaseDep,
-                               settings: SettingsDep, actor: Actor, versions: Versions) -> Response:
+                               settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
     return _reply(await db.run(configurations.update, id, name=data["name"], comments=data["comments"],
-                               config=data["config"], versions=versions, actor=actor))
+                               config=data["config"], when=when, actor=actor))
 
 
 @router.delete("/configurations/{id}", status_code=204)
-async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, versions: Versions) -> Response:
-    await db.run(configurations.delete, id, versions=versions, actor=actor)
+async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, when: Conditions) -> Response:
+    await db.run(configurations.delete, id, when=when, actor=actor)
     return Response(status_code=204)
 
 
@@ -91,5 +91,5 @@ async def get_configuration_revision(id: IdPath, version: VersionPath, db: Datab
 
 @router.post("/configurations/{id}/revisions/{version}/restore")
 async def restore_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep, actor: Actor,
-                                         versions: Versions) -> Response:
-    return _reply(await db.run(configurations.restore, id, version, versions=versions, actor=actor))
+                                         when: Conditions) -> Response:
+    return _reply(await db.run(configurations.restore, id, version, when=when, actor=actor))
