@@ -57,10 +57,10 @@ def test_check_body_limits_top_level_config_keys():
 
 
 def test_reply_serializes_the_model_once_as_json():
-    response = reply(models.Health(status="ok", database="ok"), 201, {"X-A": "b"})
+    response = reply(models.Health(status="ok", database="ok", listener="listening", waiters=0), 201, {"X-A": "b"})
     assert response.status_code == 201 and response.headers["x-a"] == "b"
     assert response.media_type == "application/json"
-    assert json.loads(response.body) == {"status": "ok", "database": "ok"}
+    assert json.loads(response.body) == {"status": "ok", "database": "ok", "listener": "listening", "waiters": 0}
 
 
 def test_not_modified_has_the_etag_and_no_body():
