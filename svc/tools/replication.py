@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import signal
-import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -111,7 +111,8 @@ class Pair:
         # Synchronous only once the standby exists: before, every commit (CREATE DATABASE too) would wait forever.
         localdb.ensure_database(self.urls[0])
         # pg_basebackup -R writes standby.signal and a primary_conninfo made of the connection string given here,
-        # application_name and password included. -c fast: do not wait for a spread checkpoint.
+        # application_name and password included. -c fast: do not wait for a spread checkpoint; -N: no fsync
+        # (throwaway data; a kill -9 of a node loses nothing the kernel holds anyway).
         standby.mkdir(mode=0o700)
         localdb._prepare_owner(standby)
         conninfo = (f"host=127.0.0.1 port={self.ports[0]} user={USER} password={PASSWORD} "
@@ -147,13 +148,16 @@ class Pair:
         return f"postgresql://{USER}:{PASSWORD}@{hosts}/{DATABASE}?target_session_attrs=read-write"
 
     def sql(self, node: int, query: str, params=None, timeout: float = 60) -> list[tuple]:
-        """Run `query` in autocommit on `node`; its rows. Bounded: connect_timeout 10 s, statement_timeout
-        `timeout`. A commit that waits for a synchronous standby past it is cancelled by PostgreSQL with a WARNING,
-        yet committed locally: that raises TimeoutError here rather than passing for a replicated write."""
-        conn = psycopg2.connect(self.urls[node], connect_timeout=10,
-                                options=f"-c statement_timeout={int(timeout * 1000)}")
+        """Run `query` in autocommit on `node`; its rows. Bounded: connect_timeout 10 s, then the statement is
+        cancelled from here after `timeout` s (statement_timeout would not do: PostgreSQL disables it before the
+        commit, so a commit waiting for its synchronous standby outlives it). So cancelled, such a commit ends
+        with a WARNING and is kept locally: that raises TimeoutError here rather than pass for replicated."""
+        conn = psycopg2.connect(self.urls[node], connect_timeout=10)
+        timer = threading.Timer(timeout, conn.cancel)
+        timer.daemon = True
         try:
             conn.autocommit = True
+            timer.start()
             with conn.cursor() as cur:
                 cur.execute(query, params)
                 rows = cur.fetchall() if cur.description else []
@@ -161,6 +165,7 @@ class Pair:
                 raise TimeoutError(f"node {node} committed without its synchronous standby: {conn.notices[-1]}")
             return rows
         finally:
+            timer.cancel()
             conn.close()
 
     def in_recovery(self, node: int) -> bool:
