@@ -26,7 +26,7 @@ from auth import Authenticate
 from cache import Copy
 from database import Database, unsafe_durability
 from deps import API
-from edge import Edge, StripTrailingSlash
+from edge import Edge, RequireHost, StripTrailingSlash
 from fastpath import CachedReads
 from routers import applications, configurations, health
 from watch import Watcher
@@ -127,8 +127,9 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
     app.include_router(health.router)
-    # Added innermost first: Edge sees every request and every answer; CORS answers preflights before auth;
-    # CachedReads answers the polled read under auth, before the router.
+    # Added innermost first: Edge sees every request and every answer; RequireHost refuses a bad Host before
+    # anything answers; CORS answers preflights before auth; CachedReads answers the polled read under auth,
+    # before the router.
     app.add_middleware(CachedReads, prefix=API)
     app.add_middleware(StripTrailingSlash, prefix=API)
     app.add_middleware(Authenticate, keys=settings.keys, prefix=API)
@@ -136,6 +137,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                            allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
                            max_age=600)
+    app.add_middleware(RequireHost)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, prefix=API,
                        body_timeout=settings.body_timeout_seconds)
     return app

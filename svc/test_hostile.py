@@ -495,3 +495,49 @@ def test_if_headers_an_attacker_sends(api2, app2):
         assert api2.put(url, json={"name": "i", "config": {}}, headers={"If-Match": value}).status_code in (200, 412)
         assert api2.put(url, json={"name": "i", "config": {}}, headers={"If-None-Match": value}).status_code in (200, 412)
         assert api2.get(url, headers={"If-None-Match": value}).status_code in (200, 304)
+
+
+def exchange(base: str, request: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    """Send one raw request (it asks for the connection to be closed) and read the whole answer: its status, its
+    headers (lower-case names) and its body."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.split(b"\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(b":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(("version", "host_lines"), [
+    ("1.1", []), ("1.1", ["127.0.0.1", "127.0.0.1"]), ("1.0", ["a", "b"]), ("1.1", ["a b"]), ("1.1", ["a@b"]),
+    ("1.1", ["a/b"]), ("1.1", ["a:b"]), ("1.1", ["[::1"]), ("1.1", ["[nonsense]:80"]), ("1.1", ["a\tb"]),
+    ("1.0", ["a, b"]),
+], ids=lambda value: repr(value))
+def test_a_missing_repeated_or_invalid_host_is_400(endpoint, app2, api2, version, host_lines):
+    """RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more than one Host line
+    or an invalid one; a problem, on every path (the fast path's included)."""
+    base, auth = endpoint
+    config = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "h", "config": {}}).json()
+    for path in ("/health", "/api/v1/applications", f"/api/v1/configurations/{config['id']}"):
+        head = f"GET {path} HTTP/{version}\r\n" + "".join(f"Host: {h}\r\n" for h in host_lines)
+        head += "".join(f"{k}: {v}\r\n" for k, v in auth.items()) + "Connection: close\r\n\r\n"
+        status, headers, body = exchange(base, head.encode())
+        assert status == 400, (path, body)
+        assert headers[b"content-type"] == b"application/problem+json" and headers[b"x-request-id"]
+        assert json.loads(body)["status"] == 400 and "Host" in json.loads(body)["detail"]
+
+
+@pytest.mark.parametrize(("version", "host_lines"), [
+    ("1.0", []), ("1.1", ["127.0.0.1"]), ("1.1", ["127.0.0.1:8000"]), ("1.1", ["localhost"]), ("1.1", ["[::1]:8000"]),
+    ("1.1", ["config.example.com:"]), ("1.1", ["xn--caf-dma.example"]), ("1.1", [""]), ("1.1", ["a%20b"]),
+], ids=lambda value: repr(value))
+def test_one_valid_host_or_none_on_http_1_0_is_served(endpoint, version, host_lines):
+    base, auth = endpoint
+    head = f"GET /api/v1/applications HTTP/{version}\r\n" + "".join(f"Host: {h}\r\n" for h in host_lines)
+    head += "".join(f"{k}: {v}\r\n" for k, v in auth.items()) + "Connection: close\r\n\r\n"
+    status, _, body = exchange(base, head.encode())
+    assert status == 200, body
