@@ -209,26 +209,27 @@ def test_f14_the_old_primary_back_read_write_beside_the_new_one_is_not_used(pair
     assert written_to_old == 0
 
 
-def test_f15_the_synchronous_standby_lost_bounds_every_write_and_sigterm_still_stops(pair, service, capsys):
+def test_f15_the_synchronous_standby_lost_bounds_every_write_and_a_retry_with_its_key_applies_it_once(
+        pair, service, capsys):
     server = service(pair.multi_host_url, workers=1)
-    names, watched, _ = setup(server.base, "f15", keys=1)
+    names, _, _ = setup(server.base, "f15", keys=1)
     config_id = next(iter(names))
     pair.lose_standby()  # no orchestrator: commits now wait for a standby that is gone
+    keys = [f"f15-{i}" for i in range(8)]
 
-    async def scenario() -> tuple[list[int | str], float]:
-        async with httpx.AsyncClient(base_url=server.base, timeout=HANG) as http:
+    async def put_all(base: str) -> list[tuple[int | str, float, str]]:
+        async with httpx.AsyncClient(base_url=base, timeout=HANG) as http:
             async def put(i: int) -> tuple[int | str, float, str]:
                 started = time.monotonic()
                 try:
-                    response = await http.put(f"/api/v1/configurations/{config_id}",
+                    response = await http.put(f"/api/v1/configurations/{config_id}", headers={"Idempotency-Key": keys[i]},
                                               json={"name": "c0", "config": {"i": i}})
                     return response.status_code, time.monotonic() - started, response.text
                 except httpx.HTTPError as error:
                     return type(error).__name__, time.monotonic() - started, ""
-            results = await asyncio.gather(*(put(i) for i in range(8)))
-            return results
+            return await asyncio.gather(*(put(i) for i in range(8)))
 
-    results = asyncio.run(scenario())
+    results = asyncio.run(put_all(server.base))
     statuses = [status for status, _, _ in results]
     longest = max(took for _, took, _ in results)
     unknown = sum("unknown" in text for _, _, text in results)
@@ -237,11 +238,19 @@ def test_f15_the_synchronous_standby_lost_bounds_every_write_and_sigterm_still_s
     code = server.process.wait(timeout=HANG)
     stopped = time.monotonic() - signalled
     pair.start(pair.standby)  # the standby back: the write that waited for it commits
+    pair.wait_streaming()
+    # Every client sends its write again with its key, to a new instance: each write is applied exactly once,
+    # the one whose outcome was unknown included (it had committed: its retry answers what it did).
+    again = asyncio.run(put_all(service(pair.multi_host_url, workers=1).base))
+    version = pair.sql(pair.primary, "SELECT version FROM configurations WHERE id = %s", (config_id,))[0][0]
     report(capsys, f"F15 synchronous standby lost: 8 writes answered {statuses} (longest {longest:.1f} s, bound "
-                   f"{BOUND} s; {unknown} said their outcome is unknown); SIGTERM exit {code} after {stopped:.1f} s")
+                   f"{BOUND} s; {unknown} said their outcome is unknown); SIGTERM exit {code} after {stopped:.1f} s; "
+                   f"sent again with their keys: {[status for status, _, _ in again]}, version {version} (1 + 8)")
     assert set(statuses) == {503}, statuses
     assert unknown >= 1
     assert code == 0
+    assert [status for status, _, _ in again] == [200] * 8
+    assert version == 1 + 8, "a write was applied twice, or not at all"
 
 
 def test_f16_a_host_list_whose_first_host_refuses_and_no_primary_at_start_up(pair, service, capsys):

@@ -5,8 +5,10 @@ from fastapi import APIRouter, Request, Response
 import etags
 import models
 import names
-from deps import API, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
+from deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep,
+                  Wait)
 from cache import Entry, answer, versioned
+from idempotency import once
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import applications, changes
 from watch import conditional_get
@@ -21,10 +23,11 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
 
 
 @router.post("", dependencies=[JsonBody])
-async def create_application(body: models.ApplicationCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
+async def create_application(body: models.ApplicationCreate, request: Request, db: DatabaseDep, settings: SettingsDep,
+                             actor: Actor) -> Response:
     data = check_body(body, settings)
-    row = await db.run(applications.create, name=data["name"], comments=data["comments"])
-    return _reply(row, 201, {"Location": f"{API}/applications/{row['id']}"})
+    return await once(request, db, actor, applications.create, name=data["name"], comments=data["comments"],
+                      reply=lambda row: _reply(row, 201, {"Location": f"{API}/applications/{row['id']}"}))
 
 
 @router.get("")
@@ -71,13 +74,15 @@ async def list_application_changes(id: IdPath, request: Request, db: DatabaseDep
 
 
 @router.put("/{id}", dependencies=[JsonBody])
-async def update_application(id: IdPath, body: models.ApplicationUpdate, db: DatabaseDep, settings: SettingsDep,
-                             when: Conditions) -> Response:
+async def update_application(id: IdPath, body: models.ApplicationUpdate, request: Request, db: DatabaseDep,
+                             settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
-    return _reply(await db.run(applications.update, id, name=data["name"], comments=data["comments"], when=when))
+    return await once(request, db, actor, applications.update, id, name=data["name"], comments=data["comments"],
+                      when=when, reply=_reply)
 
 
 @router.delete("/{id}", status_code=204)
-async def delete_application(id: IdPath, db: DatabaseDep, when: Conditions) -> Response:
-    await db.run(applications.delete, id, when=when)
-    return Response(status_code=204)
+async def delete_application(id: IdPath, request: Request, db: DatabaseDep, actor: Actor,
+                             when: Conditions) -> Response:
+    return await once(request, db, actor, applications.delete, id, when=when,
+                      reply=lambda _: Response(status_code=204))

@@ -11,6 +11,7 @@ import names
 from deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
                   SettingsDep, VersionPath, Wait)
 from cache import Entry, answer, versioned
+from idempotency import once
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
 from watch import conditional_get
@@ -24,13 +25,17 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
     return reply_trusted(models.ConfigurationResource, row, status, headers)
 
 
+def _deleted(_: None) -> Response:
+    return Response(status_code=204)
+
+
 @router.post("/configurations", dependencies=[JsonBody])
-async def create_configuration(body: models.ConfigurationCreate, db: DatabaseDep, settings: SettingsDep,
-                               actor: Actor) -> Response:
+async def create_configuration(body: models.ConfigurationCreate, request: Request, db: DatabaseDep,
+                               settings: SettingsDep, actor: Actor) -> Response:
     data = check_body(body, settings)
-    row = await db.run(configurations.create, application_id=str(data["application_id"]), name=data["name"],
-                       comments=data["comments"], config=data["config"], actor=actor)
-    return _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"})
+    return await once(request, db, actor, configurations.create, application_id=str(data["application_id"]),
+                      name=data["name"], comments=data["comments"], config=data["config"], actor=actor,
+                      reply=lambda row: _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"}))
 
 
 def read_configuration(state: State, id: str) -> Awaitable[Entry]:
@@ -46,17 +51,17 @@ async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> 
 
 
 @router.put("/configurations/{id}", dependencies=[JsonBody])
-async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, db: DatabaseDep,
+async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, request: Request, db: DatabaseDep,
                                settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
-    return _reply(await db.run(configurations.update, id, name=data["name"], comments=data["comments"],
-                               config=data["config"], when=when, actor=actor))
+    return await once(request, db, actor, configurations.update, id, name=data["name"], comments=data["comments"],
+                      config=data["config"], when=when, actor=actor, reply=_reply)
 
 
 @router.delete("/configurations/{id}", status_code=204)
-async def delete_configuration(id: IdPath, db: DatabaseDep, actor: Actor, when: Conditions) -> Response:
-    await db.run(configurations.delete, id, when=when, actor=actor)
-    return Response(status_code=204)
+async def delete_configuration(id: IdPath, request: Request, db: DatabaseDep, actor: Actor,
+                               when: Conditions) -> Response:
+    return await once(request, db, actor, configurations.delete, id, when=when, actor=actor, reply=_deleted)
 
 
 @router.get("/applications/{id}/configurations")
@@ -90,6 +95,6 @@ async def get_configuration_revision(id: IdPath, version: VersionPath, db: Datab
 
 
 @router.post("/configurations/{id}/revisions/{version}/restore")
-async def restore_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep, actor: Actor,
-                                         when: Conditions) -> Response:
-    return _reply(await db.run(configurations.restore, id, version, when=when, actor=actor))
+async def restore_configuration_revision(id: IdPath, version: VersionPath, request: Request, db: DatabaseDep,
+                                         actor: Actor, when: Conditions) -> Response:
+    return await once(request, db, actor, configurations.restore, id, version, when=when, actor=actor, reply=_reply)

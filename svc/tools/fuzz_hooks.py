@@ -25,6 +25,8 @@ from schemathesis import GenerationMode
 from schemathesis.generation.meta import TestPhase
 
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+IDEMPOTENCY_KEY = re.compile(r'[!#-\[\]-~][ !#-\[\]-~]{0,254}|"[!#-\[\]-~][ !#-\[\]-~]{0,254}"')
+KEYS = itertools.count(1)
 KEEP_GENERATED_EVERY = 8
 
 APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges"}
@@ -147,8 +149,19 @@ def chosen(case, operation_id: str) -> bool:
     return SEEN[operation_id] % KEEP_GENERATED_EVERY != 0
 
 
+def fresh_idempotency_key(case) -> None:
+    """A well-formed Idempotency-Key becomes a new one in every case, of every phase: a client uses a new key for
+    each change it means to make once, and a key the generator repeats with another body is rightly 422 (its
+    reuse is tested in test_idempotency.py). A malformed one is left to be refused."""
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "idempotency-key" and isinstance(headers[name], str) and IDEMPOTENCY_KEY.fullmatch(headers[name]):
+            headers[name] = f"fuzz-{next(KEYS)}-{os.getpid()}"
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs) -> None:
+    fresh_idempotency_key(case)
     operation_id = case.operation.definition.raw.get("operationId", "")
     kind = target(operation_id)
     if kind is None or not chosen(case, operation_id):

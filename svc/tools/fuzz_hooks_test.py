@@ -48,3 +48,14 @@ def test_negative_and_stateful_cases_and_every_eighth_positive_one_are_left_as_g
     picks = [fuzz_hooks.chosen(case(), "updateConfiguration") for _ in range(16)]
     assert picks.count(False) == 2
     assert all(fuzz_hooks.chosen(case(), "createConfiguration") for _ in range(16))
+
+
+def test_a_well_formed_idempotency_key_is_new_in_every_case_and_a_malformed_one_stays():
+    first, second = case(headers={"Idempotency-Key": "0"}), case(headers={"Idempotency-Key": "0"})
+    fuzz_hooks.fresh_idempotency_key(first)
+    fuzz_hooks.fresh_idempotency_key(second)
+    assert first.headers["Idempotency-Key"] != "0" and first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]
+    bad = case(headers={"Idempotency-Key": "a\\b"})
+    fuzz_hooks.fresh_idempotency_key(bad)
+    assert bad.headers["Idempotency-Key"] == "a\\b"
+    fuzz_hooks.fresh_idempotency_key(case())  # no headers at all
