@@ -120,7 +120,8 @@ def target(operation_id: str) -> str | None:
 
 
 def retarget(case, operation_id: str, resource_id: str, etag: str) -> None:
-    """Point the case at `resource_id`, wherever the case names a resource, and send `etag` as its If-Match."""
+    """Point the case at `resource_id`, wherever the case names a resource, and send `etag` as its If-Match (and,
+    on a write, a version it does not have yet as its If-None-Match)."""
     if operation_id == "createConfiguration":
         if isinstance(case.body, dict) and ULID.match(str(case.body.get("application_id", ""))):
             case.body["application_id"] = resource_id
@@ -132,6 +133,11 @@ def retarget(case, operation_id: str, resource_id: str, etag: str) -> None:
         parameters["version"] = 1  # every configuration has its first revision
     if case.headers and "If-Match" in case.headers:
         case.headers["If-Match"] = etag
+    if case.headers and "If-None-Match" in case.headers and operation_id in APPLICATION_WRITES | CONFIGURATION_WRITES:
+        # On a write, If-None-Match refuses the versions it names (`*`, the contract's example: all of them). The
+        # case names the next version instead, which the resource does not have yet: the write goes ahead.
+        current = etag.strip('"').rsplit(".", 1)
+        case.headers["If-None-Match"] = f'"{current[0]}.{int(current[1]) + 1}"'
 
 
 def chosen(case, operation_id: str) -> bool:

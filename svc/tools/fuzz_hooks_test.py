@@ -59,3 +59,9 @@ def test_a_well_formed_idempotency_key_is_new_in_every_case_and_a_malformed_one_
     fuzz_hooks.fresh_idempotency_key(bad)
     assert bad.headers["Idempotency-Key"] == "a\\b"
     fuzz_hooks.fresh_idempotency_key(case())  # no headers at all
+
+
+def test_a_write_that_sends_if_none_match_names_a_version_the_resource_does_not_have_yet():
+    write = case(path={"id": RANDOM}, headers={"If-Match": '"x"', "If-None-Match": "*"})
+    fuzz_hooks.retarget(write, "updateConfiguration", REAL, f'"{REAL}.4"')
+    assert write.headers == {"If-Match": f'"{REAL}.4"', "If-None-Match": f'"{REAL}.5"'}
