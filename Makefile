@@ -15,7 +15,8 @@ SVC := cd svc &&
 RUN := $(SVC) $(UV) run --frozen --no-dev python -m
 UV_RUN := $(SVC) $(UV) run --frozen python -m
 
-.PHONY: uv install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench clean generate
+.PHONY: uv install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench drill \
+	clean generate
 
 $(LOCAL_UV):
 	@command -v python3 >/dev/null || { echo "make needs uv, or python3 to install it: https://docs.astral.sh/uv/"; exit 1; }
@@ -72,6 +73,12 @@ test-faults: install
 bench: install db-up
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk (macOS: brew install wrk)"; exit 1; }
 	$(UV_RUN) tools.bench $(ARGS)
+
+# The Patroni failover drill (tools/drill.py): Patroni pinned, from PyPI into .tools/patroni; etcd from Debian
+# (apt-get install -y etcd-server); its own two PostgreSQL nodes on 127.0.0.1, not the make db-up server.
+drill: install
+	@command -v etcd >/dev/null || { echo "make drill needs etcd: apt-get install -y etcd-server"; exit 1; }
+	$(UV_RUN) tools.drill $(ARGS)
 
 generate: install
 	$(SVC) $(UV) run --frozen datamodel-codegen
