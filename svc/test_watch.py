@@ -2,6 +2,8 @@
 (a write through one must answer a waiter held by the other)."""
 
 import asyncio
+import select
+import socket
 import time
 
 import httpx
@@ -220,6 +222,53 @@ def test_waiters_past_the_cap_answer_503_with_retry_after(serve, clean):
     refused, held = asyncio.run(scenario())
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert [(r.status_code, len(r.json()["items"])) for r in held] == [(200, 1), (200, 1)]
+
+
+def test_held_requests_whose_clients_have_gone_free_their_slots_at_once(serve, clean):
+    """MAX_WAITERS held requests (wait=300: blocking GETs and the feed) whose clients then close their sockets must
+    not keep the slots: a real waiter is held, not refused with 503. Without the fix the slots stay taken for the
+    300 s of their wait; the deadlines below are bounds only a hang reaches."""
+    cap = 4
+    base = serve(MAX_WAITERS=str(cap))
+    host, port = base.removeprefix("http://").split(":")
+    with httpx.Client(base_url=base, timeout=60) as client:
+        app_id = client.post(APPS, json={"name": "gone"}).json()["id"]
+        made = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}})
+        config_id, etag = made.json()["id"], made.headers["etag"]
+
+        def held(i: int) -> socket.socket:
+            """A request that is held (until its wait of 300 s passes), sent over a socket of its own."""
+            path = (f"{CONFIGS}/{config_id}?wait=300" if i % 2 == 0 else f"{APPS}/{app_id}/changes?after=1&wait=300")
+            sock = socket.create_connection((host, int(port)), timeout=30)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {etag}\r\n\r\n".encode())
+            return sock
+
+        def probe() -> int:
+            return client.get(f"{CONFIGS}/{config_id}", params={"wait": 1}, headers={"If-None-Match": etag}).status_code
+
+        abandoned = [held(i) for i in range(cap)]
+        deadline = time.monotonic() + 60
+        while True:  # until every slot is taken by them: a probe is refused at once
+            for i, sock in enumerate(abandoned):
+                if select.select([sock], [], [], 0)[0]:  # answered (a probe held a slot as it came): send it again
+                    sock.close()
+                    abandoned[i] = held(i)
+            if probe() == 503:
+                break
+            assert time.monotonic() < deadline, "the held requests never took every slot"
+        for sock in abandoned:
+            sock.close()
+
+        async def waiters() -> list[int]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as each:
+                answers = await asyncio.gather(*(each.get(f"{CONFIGS}/{config_id}", params={"wait": 1},
+                                                          headers={"If-None-Match": etag}) for _ in range(cap)))
+                return [a.status_code for a in answers]
+
+        deadline = time.monotonic() + 30
+        while (statuses := asyncio.run(waiters())) != [304] * cap:  # held for their second, then 304
+            assert set(statuses) <= {304, 503}, statuses
+            assert time.monotonic() < deadline, f"the slots of clients that had gone were not freed: {statuses}"
 
 
 def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(workers, database_url):

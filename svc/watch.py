@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import psycopg2
 import psycopg2.extensions
 from fastapi import Request, Response
+from starlette.types import Receive
 
 import dbprobe
 import etags
@@ -369,25 +370,45 @@ class Watcher:
                     future.set_result(None)
 
     async def hold(self, keys: tuple[str, ...], check: Callable[[], Awaitable[object | None]], wait: float,
-                   unchanged: Callable[[], object]) -> object:
+                   unchanged: Callable[[], object], receive: Receive | None = None) -> object:
         """`check()` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
-        notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`."""
+        notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
+        With the request's `receive`, a client that disconnects ends the hold at once (`unchanged()`, which nobody
+        reads): its slot is free for another, and it is not checked again."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
-        while True:
-            future = self.subscribe(keys)
-            try:
-                answer = await check()
-                if answer is not None:
-                    return answer
-                remaining = deadline - loop.time()
-                if remaining <= 0 or self.closing:
-                    return unchanged()
-                await asyncio.wait((future,), timeout=remaining if self.listening else min(remaining, POLL_SECONDS))
-                if self.closing:
-                    return unchanged()
-            finally:
-                self.unsubscribe(keys, future)
+        gone = loop.create_task(_disconnected(receive)) if receive is not None else None
+        try:
+            while True:
+                future = self.subscribe(keys)
+                try:
+                    answer = await check()
+                    if answer is not None:
+                        return answer
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self.closing:
+                        return unchanged()
+                    awaited = (future,) if gone is None else (future, gone)
+                    await asyncio.wait(awaited, timeout=remaining if self.listening else min(remaining, POLL_SECONDS),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if self.closing:
+                        return unchanged()
+                    if gone is not None and gone.done():
+                        gone.result()  # a body past its limits (edge.Edge) is answered as such
+                        return unchanged()
+                finally:
+                    self.unsubscribe(keys, future)
+        finally:
+            if gone is not None:
+                if gone.done() and not gone.cancelled():
+                    gone.exception()  # seen: the hold had answered otherwise
+                gone.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (ASGI `http.disconnect`); what is left of the request's body is dropped."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def conditional_get(request: Request, keys: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
@@ -407,7 +428,7 @@ async def conditional_get(request: Request, keys: tuple[str, ...], read: Callabl
         current[0] = entry.etag
         return None if etags.none_match(held, entry.etag) else entry.response()
 
-    return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]))
+    return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]), request.receive)
 
 
 async def _ready(conn: psycopg2.extensions.connection) -> None:

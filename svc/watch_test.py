@@ -78,6 +78,53 @@ def test_closing_answers_every_waiter_unchanged_at_once():
     assert asyncio.run(scenario()) == [304, 304, 304]
 
 
+def test_a_client_that_disconnects_ends_its_hold_and_frees_its_slot_at_once():
+    async def scenario():
+        watcher = listening(max_waiters=1, max_wait=300)
+        checks, left = [], asyncio.Event()
+
+        async def check():
+            checks.append(1)
+            return None
+
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive():  # as uvicorn's: the (empty) body, then nothing until the client has gone
+            if requests:
+                return requests.pop()
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        held = asyncio.create_task(watcher.hold(("c:1",), check, 300, lambda: "unchanged", receive))
+        for _ in range(100):  # loop turns, counted: the hold subscribes in its first
+            if watcher.count:
+                break
+            await asyncio.sleep(0)
+        with pytest.raises(ServiceUnavailable):  # the one slot is taken
+            watcher.subscribe(("c:2",))
+        left.set()
+        return await asyncio.wait_for(held, 5), len(checks), watcher.count, watcher.waiters
+
+    assert asyncio.run(scenario()) == ("unchanged", 1, 0, {})
+
+
+def test_a_body_past_its_limits_while_held_is_raised_from_the_hold():
+    class TooLarge(Exception):
+        pass
+
+    async def scenario():
+        watcher = listening(max_wait=300)
+
+        async def receive():
+            raise TooLarge()
+
+        with pytest.raises(TooLarge):
+            await asyncio.wait_for(watcher.hold(("c:1",), never, 300, lambda: "unchanged", receive), 5)
+        return watcher.count
+
+    assert asyncio.run(scenario()) == 0
+
+
 def test_max_wait_bounds_a_longer_wait():
     async def scenario():
         watcher = listening(max_wait=0.05)

@@ -70,7 +70,7 @@ async def list_application_changes(id: IdPath, request: Request, db: DatabaseDep
     answer = await check()
     if answer is not None or wait is None:
         return answer or page([])
-    return await request.app.state.watcher.hold((f"l:{id}",), check, wait, lambda: page([]))
+    return await request.app.state.watcher.hold((f"l:{id}",), check, wait, lambda: page([]), request.receive)
 
 
 @router.put("/{id}", dependencies=[JsonBody])
