@@ -1,6 +1,6 @@
 import pytest
 
-from etags import Preconditions
+from etags import Named, Preconditions
 from problems import NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 
@@ -28,7 +28,7 @@ def test_a_refused_write_takes_no_number(cur):
     made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
     with pytest.raises(PreconditionFailed):
         configurations.update(cur, made["id"], name="db", comments=None, config={},
-                              when=Preconditions(match=[9]))
+                              when=Preconditions(match=[Named(9)]))
     configurations.update(cur, made["id"], name="db", comments=None, config={"y": 1})
     assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10)] == [1, 2]
 
