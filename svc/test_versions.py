@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.harness import APPS, CONFIGS, assert_problem
+from tools.harness import APPS, CONFIGS, assert_problem, until
 
 pytestmark = pytest.mark.integration
 
@@ -274,9 +274,13 @@ def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application
     old = client.get(url).headers["etag"]
     old_app, old_page = client.get(app_url).headers["etag"], client.get(page_url).headers["etag"]
     assert old == f'"{config["id"]}.1"'  # epoch 1: the form the service always sent
-    hits = client.app.state.copy.hits
-    assert client.get(url, headers={"If-None-Match": old}).status_code == 304
-    assert client.app.state.copy.hits > hits  # the worker's copy holds the answer of epoch 1
+
+    def answered_from_the_copy() -> bool:
+        hits = client.app.state.copy.hits
+        assert client.get(url, headers={"If-None-Match": old}).status_code == 304
+        return client.app.state.copy.hits > hits
+    # The worker's copy holds the answer of epoch 1 (once the listener is up and the create's notification is in).
+    until(answered_from_the_copy, "a read answered from the worker's copy")
 
     promote(2)
     # The same version, content and id; another epoch: the fast path, the route, the copy and the pages all say so.
