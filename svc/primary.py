@@ -9,11 +9,11 @@ appears, connections to the lower one are dropped, the worker's copy is cleared 
 
 The timeline is also the data's *epoch*. Under asynchronous replication a failover can lose acknowledged writes,
 and the new primary then gives their versions and feed positions to other content; a restore to a point in time
-does the same. Both start a new timeline, so every ETag carries the timeline it was read on (etags.py), and one
-from another timeline matches nothing. `EPOCH` is the timeline of the
-connection the data at hand came from: a unit of work sets it (database.py), in its executor thread while it
-runs and in the caller's task once it is done, so what renders an ETag or checks one uses the timeline of the
-server that read or wrote the row, never a newer one the worker adopted meanwhile.
+does the same. Both start a new timeline, so every ETag and feed position carries the timeline it was read on
+(etags.py, the feed's `epoch`), and one from another timeline matches nothing. `EPOCH` is the timeline of the
+connection the data at hand came from: a unit of work sets it (database.py), in its executor thread while it runs
+and in the caller's task once it is done, so what renders an ETag or checks one uses the timeline of the server
+that read or wrote the row, never a newer one the worker adopted meanwhile.
 """
 
 import threading

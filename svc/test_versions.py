@@ -308,3 +308,26 @@ def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application
     assert again.status_code == 200 and again.headers["etag"] == f'"{config["id"]}.3~2"'
     assert client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": f'"{config["id"]}.3"'}).status_code == 412
 
+
+def test_a_feed_position_of_another_epoch_is_answered_410_and_without_one_the_page_names_its_epoch(
+        client, application, configuration, promote):
+    app = application()
+    configuration(app["id"], "db", {"v": 1})
+    feed = f"{APPS}/{app['id']}/changes"
+    first = client.get(feed, params={"after": 0}).json()
+    assert first["epoch"] == 1 and first["next_after"] == 1
+    assert client.get(feed, params={"after": 1, "epoch": 1}).json() == {"items": [], "next_after": 1, "epoch": 1}
+
+    promote(2)
+    for params in ({"after": 1, "epoch": 1}, {"after": 0, "epoch": 1}, {"after": 1, "epoch": 1, "wait": 1},
+                   {"after": 1, "epoch": 3}):
+        gone = assert_problem(client.get(feed, params=params), 410)
+        assert gone["type"].endswith("/epoch-changed") and "after=0" in gone["detail"], params
+        assert f"epoch={2}" in gone["detail"]
+    # Resynchronising: from the start, with the epoch of that answer.
+    again = client.get(feed, params={"after": 0}).json()
+    assert again["epoch"] == 2 and [c["seq"] for c in again["items"]] == [1]
+    assert client.get(feed, params={"after": 1, "epoch": 2}).json() == {"items": [], "next_after": 1, "epoch": 2}
+    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"epoch": 2}), 404)
+    assert_problem(client.get(feed, params={"epoch": 0}), 422)
+    assert_problem(client.get(feed, params={"epoch": "02"}), 422)
