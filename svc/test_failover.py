@@ -19,7 +19,7 @@ import migrations
 from tools import harness
 from tools.harness import APPS, CONFIGS, HANG, until_held
 from tools.harness import until_async as until
-from tools.linearizability import History, stale_reads, version_of
+from tools.linearizability import History, epoch_of, stale_reads, version_of
 from tools.replication import Pair, wait_until
 
 pytestmark = pytest.mark.faults
@@ -81,16 +81,23 @@ def lost_writes(history: History, pair: Pair) -> list[tuple[str, int, int]]:
 
 async def watchers(base: str, config_id: str, etag: str, count: int) -> list[asyncio.Task]:
     """`count` clients holding `wait` on a configuration nobody else writes, each asking again after a 304 or a 503
-    as a client does; each task ends with the first new ETag it sees."""
+    as a client does; each task ends with the ETag of the first new version it sees. A failover starts a new epoch,
+    in which the ETag held names nothing (etags.py): the client is answered 200 with the same version under the
+    new epoch's ETag, and holds that one, as a client does."""
     async def watch(http: httpx.AsyncClient) -> str:
+        held = etag
         while True:
             try:
                 response = await http.get(f"/api/v1/configurations/{config_id}", params={"wait": 60},
-                                          headers={"If-None-Match": etag})
+                                          headers={"If-None-Match": held})
             except httpx.HTTPError:
                 await asyncio.sleep(0.2)
                 continue
             if response.status_code == 200:
+                if version_of(response.headers["etag"]) == version_of(held):
+                    assert epoch_of(response.headers["etag"]) > epoch_of(held), response.headers["etag"]
+                    held = response.headers["etag"]
+                    continue
                 return response.headers["etag"]
             if response.status_code == 503:
                 await asyncio.sleep(0.2)
