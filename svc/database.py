@@ -26,7 +26,7 @@ import psycopg2.extras
 
 import dbprobe
 import jsontext
-from primary import IDENTITY, Identity, Primary, identity_of
+from primary import EPOCH, IDENTITY, Identity, Primary, identity_of
 from problems import ServiceUnavailable
 from settings import Settings
 
@@ -226,12 +226,15 @@ class Database:
                 del self._busy[key]
 
     def _unit(self, deadline: float, transaction: bool, fn: Callable[..., T], args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> T:
-        """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor."""
+              kwargs: dict[str, Any]) -> tuple[T, int]:
+        """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor. Its
+        result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `primary.epoch()`."""
         attempt = 0
         while True:
             attempt += 1
             conn = self._borrow(deadline)
+            epoch = epoch_of(conn)
+            EPOCH.set(epoch)  # this executor thread's: what fn checks and renders belongs to this connection
             try:
                 with self._bounded(conn):
                     conn.autocommit = not transaction
@@ -265,17 +268,22 @@ class Database:
                 self._give_back(conn, broken=bool(conn.closed))
                 raise
             self._give_back(conn, broken=False)
-            return result
+            return result, epoch
 
     async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` as one unit of work on a pooled connection, off the event loop.
 
         Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
         trips. `transaction=True` for a unit of several statements that must commit together.
+
+        Once it is done, `primary.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
+        the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
         deadline = time.monotonic() + self.settings.pool_acquire_timeout
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._unit, deadline, transaction, fn, args, kwargs)
+        result, epoch = await loop.run_in_executor(self.executor, self._unit, deadline, transaction, fn, args, kwargs)
+        EPOCH.set(epoch)
+        return result
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg2.extensions.connection]:
@@ -287,6 +295,7 @@ class Database:
         deadline = time.monotonic() + self.settings.pool_acquire_timeout
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(self.executor, self._borrow, deadline)
+        EPOCH.set(epoch_of(conn))
         conn.autocommit = False
         broken = False
         try:
@@ -297,6 +306,11 @@ class Database:
             raise
         finally:
             await loop.run_in_executor(self.executor, lambda: self._give_back(conn, broken=broken))
+
+
+def epoch_of(conn: Connection) -> int:
+    """The epoch of the data on `conn`: its server's timeline (primary.py)."""
+    return conn.identity.timeline if conn.identity is not None else 1
 
 
 def first_line(error: BaseException) -> str:

@@ -209,3 +209,29 @@ def test_a_read_whose_connection_breaks_is_run_again_once_and_a_change_is_not(da
     with pytest.raises(ServiceUnavailable) as unknown:
         run(database.run(breaks("write")))
     assert calls["write"] == 1 and "unknown" in unknown.value.detail
+
+
+def test_a_unit_of_work_and_its_caller_see_the_epoch_of_the_connection_it_ran_on(settings, monkeypatch):
+    """The epoch (primary.py) is the timeline of the server the rows came from: inside the unit (its executor
+    thread) and in the calling task once it is done, so ETags name the timeline their rows were read on."""
+    import database as module
+    from primary import epoch, identity_of
+
+    timeline = [5]
+    monkeypatch.setattr(module, "identity_of", lambda row: identity_of(row)._replace(timeline=timeline[0]))
+    db = Database(settings)
+    try:
+        async def read() -> tuple[int, int, int]:
+            before = epoch()
+            inside = await db.run(lambda cur: epoch())
+            return before, inside, epoch()
+        assert run(read()) == (1, 5, 5)
+
+        async def promoted() -> tuple[int, int]:
+            timeline[0] = 6  # the next connection is on a newer timeline: the primary moves there
+            db.primary.admit(db.primary.current._replace(timeline=6))
+            inside = await db.run(lambda cur: epoch())
+            return inside, epoch()
+        assert run(promoted()) == (6, 6)
+    finally:
+        db.close()

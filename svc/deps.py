@@ -83,5 +83,7 @@ Wait = Annotated[int | None, PlainInteger, Query(ge=1, le=300,
                                                  description="With If-None-Match: hold the answer until it changes.")]
 After = Annotated[int, PlainInteger, Query(ge=0, le=9223372036854775807,
                                            description="The `seq` of the last change seen.")]
+EpochQuery = Annotated[int | None, PlainInteger, Query(ge=1, le=4294967295,
+                                                      description="The `epoch` of the page that gave `after`.")]
 NameQuery = Annotated[str | None, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
                                         description="Only the item with exactly this name.")]

@@ -6,7 +6,7 @@ from pydantic_core import PydanticCustomError
 
 from deps import get_database, plain_integer
 from deps import preconditions as preconditions_of
-from etags import Preconditions
+from etags import Named, Preconditions
 from problems import PreconditionRequired
 
 
@@ -25,12 +25,12 @@ def _request(require_if_match: bool, *if_match: str) -> SimpleNamespace:
 def test_preconditions_read_if_match_and_if_none_match_for_the_path_id():
     id = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
     assert asyncio.run(preconditions_of(_request(False, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"'), id)) == \
-        Preconditions([3], [])
-    assert asyncio.run(preconditions_of(_request(False, '"x"', f'"{id}.3"'), id)).match == [3]  # two lines, one list
+        Preconditions([Named(3)], [])
+    assert asyncio.run(preconditions_of(_request(False, '"x"', f'"{id}.3"'), id)).match == [Named(3)]  # two lines, one list
     assert asyncio.run(preconditions_of(_request(True, "*"), id)).match is None
     request = _request(False)
     request.scope["headers"] += [(b"if-none-match", f'W/"{id}.2"'.encode()), (b"if-none-match", f'"{id}.4"'.encode())]
-    assert asyncio.run(preconditions_of(request, id)) == Preconditions(None, [2, 4])
+    assert asyncio.run(preconditions_of(request, id)) == Preconditions(None, [Named(2), Named(4)])
 
 
 def test_missing_if_match_is_unconditional_unless_required():

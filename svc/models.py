@@ -16,6 +16,18 @@ from pydantic import (
 from ulids import Ulid
 
 
+class Epoch(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="The database's epoch: the PostgreSQL timeline of the primary, 1 until a failover or a restore to a point\nin time starts another one.\n",
+            examples=[1],
+            ge=1,
+            le=4294967295,
+        ),
+    ]
+
+
 class Name(RootModel[str]):
     root: Annotated[
         str,
@@ -194,6 +206,12 @@ class ChangePage(BaseModel):
             ge=0,
         ),
     ]
+    epoch: Annotated[
+        Epoch | None,
+        Field(
+            description='The epoch the page was read in: pass it as `epoch` with `next_after`, so that a position of an epoch\nthe database has left since is answered 410 (resynchronise), never with a page that skips changes.\n'
+        ),
+    ] = None
 
 
 class ListenerState(StrEnum):

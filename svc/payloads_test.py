@@ -89,7 +89,8 @@ def _now():
                                       "config": {}, "created_at": _now(), "created_by": None}], "next_cursor": "7"}),
     (models.ChangePage, {"items": [{"seq": 1, "kind": kind, "configuration_id": ROW["id"], "name": "db",
                                     "version": 1, "at": _now(), "by": None}
-                                   for kind in ("created", "updated", "restored", "deleted")], "next_after": 4}),
+                                   for kind in ("created", "updated", "restored", "deleted")], "next_after": 4,
+                         "epoch": 2}),
 ])
 def test_trusted_rows_serialize_exactly_as_validated_ones(model, data):
     # Same JSON document (key order follows the row, which the SQL writes in the models' order), and no serializer

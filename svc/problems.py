@@ -95,6 +95,17 @@ class PreconditionFailed(ProblemError):
         super().__init__(detail, headers={"ETag": etags.make(id, current_version)})
 
 
+class EpochChanged(ProblemError):
+    """A feed position of an epoch the database has left (primary.py): it may name other changes now."""
+
+    status, title, slug = 410, "Gone", "epoch-changed"
+
+    def __init__(self, given: int, current: int) -> None:
+        super().__init__(f"The feed position is of epoch {given}, and the database is in epoch {current} now (a "
+                         f"failover, or a restore to a point in time): positions of epoch {given} may name other "
+                         f"changes. Read the feed again from after=0 and follow with epoch={current}.")
+
+
 class ContentTooLarge(ProblemError):
     status, title, slug = 413, "Content Too Large", "too-large"
     default_detail = "The request body is too large."

@@ -1,5 +1,6 @@
-"""Fault tests F12-F16: the service on a real PostgreSQL primary with a synchronous standby (tools/replication.py),
-through a multi-host DATABASE_URL with target_session_attrs=read-write, as its users run it past one machine.
+"""Fault tests F12-F17: the service on a real PostgreSQL primary with a synchronous standby (tools/replication.py),
+through a multi-host DATABASE_URL with target_session_attrs=read-write, as its users run it past one machine; F17
+with an asynchronous standby, which loses acknowledged writes in a failover, and nothing said before may lie after.
 
 Each kills, freezes, promotes or restarts servers under load and asserts what users rely on: no acknowledged write
 lost, only 200/304/404/412/503 (never a hang), every watcher gets the next change, 0 stale reads (the
@@ -16,10 +17,10 @@ import pytest
 
 import migrations
 from tools import harness
-from tools.harness import HANG, until_held
+from tools.harness import APPS, CONFIGS, HANG, until_held
 from tools.harness import until_async as until
-from tools.linearizability import History, stale_reads, version_of
-from tools.replication import Pair
+from tools.linearizability import History, epoch_of, stale_reads, version_of
+from tools.replication import Pair, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -80,16 +81,23 @@ def lost_writes(history: History, pair: Pair) -> list[tuple[str, int, int]]:
 
 async def watchers(base: str, config_id: str, etag: str, count: int) -> list[asyncio.Task]:
     """`count` clients holding `wait` on a configuration nobody else writes, each asking again after a 304 or a 503
-    as a client does; each task ends with the first new ETag it sees."""
+    as a client does; each task ends with the ETag of the first new version it sees. A failover starts a new epoch,
+    in which the ETag held names nothing (etags.py): the client is answered 200 with the same version under the
+    new epoch's ETag, and holds that one, as a client does."""
     async def watch(http: httpx.AsyncClient) -> str:
+        held = etag
         while True:
             try:
                 response = await http.get(f"/api/v1/configurations/{config_id}", params={"wait": 60},
-                                          headers={"If-None-Match": etag})
+                                          headers={"If-None-Match": held})
             except httpx.HTTPError:
                 await asyncio.sleep(0.2)
                 continue
             if response.status_code == 200:
+                if version_of(response.headers["etag"]) == version_of(held):
+                    assert epoch_of(response.headers["etag"]) > epoch_of(held), response.headers["etag"]
+                    held = response.headers["etag"]
+                    continue
                 return response.headers["etag"]
             if response.status_code == 503:
                 await asyncio.sleep(0.2)
@@ -281,3 +289,121 @@ def test_f16_a_host_list_whose_first_host_refuses_and_no_primary_at_start_up(pai
                    f"(Retry-After {answered.headers.get('retry-after')}), /health {health.status_code}, then 200")
     assert answered.status_code == 503 and answered.headers.get("retry-after")
     assert health.status_code == 503
+
+
+
+def test_f17_asynchronous_replication_loses_acknowledged_writes_and_nothing_handed_out_before_matches(service,
+                                                                                                      capsys):
+    """Issue 21's failover: with an asynchronous standby, writes the primary acknowledged but the standby had not
+    received are lost when it is promoted, as they must be, and the new primary gives their versions and feed
+    positions to other content. No ETag handed out before may match that content (no 304 for a document the
+    client never saw, no write through a stale If-Match), and a feed follower that sends its epoch is told to
+    resynchronise (410) instead of skipping the renumbered changes."""
+    with Pair("f17", synchronous=False) as pair:
+        migrations.migrate(pair.multi_host_url)
+        server = service(pair.multi_host_url)
+        http = httpx.Client(base_url=server.base, timeout=HANG)
+        names, _, _ = setup(server.base, "f17")
+        app_id = http.get(f"{CONFIGS}/{next(iter(names))}").json()["application_id"]
+        feed, listing = f"{APPS}/{app_id}/changes", f"{APPS}/{app_id}/configurations"
+        handed_out: list[tuple[str, str]] = []  # (id, ETag) of every answer before the failover
+
+        def put(id: str, config: dict, **headers: str) -> httpx.Response:
+            response = http.put(f"{CONFIGS}/{id}", json={"name": names[id], "config": config}, headers=headers)
+            assert response.status_code == 200, response.text
+            handed_out.append((id, response.headers["etag"]))
+            return response
+
+        def read_all() -> None:
+            for id in names:  # twice: the second answer comes from a worker's copy when it holds the first
+                for _ in range(2):
+                    handed_out.append((id, http.get(f"{CONFIGS}/{id}").headers["etag"]))
+
+        def follow(after: int, epoch: int | None = None) -> tuple[int, int]:
+            """A follower reading the feed to its end, sending its epoch when it has one: its position and epoch."""
+            while True:
+                page = http.get(feed, params={"after": after} | ({"epoch": epoch} if epoch else {}))
+                assert page.status_code == 200, page.text
+                after, epoch = page.json()["next_after"], page.json()["epoch"]
+                if not page.json()["items"]:
+                    return after, epoch
+
+        # 1. Writes the standby has replayed: they survive the failover.
+        for id in names:
+            put(id, {"kept": id})
+        read_all()
+        kept_at, epoch = follow(0)
+        page_tag, app_tag = http.get(listing).headers["etag"], http.get(f"{APPS}/{app_id}").headers["etag"]
+        sent = pair.sql(pair.primary, "SELECT pg_current_wal_lsn()::text")[0][0]
+        wait_until(lambda: pair.sql(pair.standby, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) >= 0",
+                                    (sent,))[0][0], "the standby replays the first writes")
+
+        # 2. The standby stops receiving (its walreceiver stops with it); the asynchronous primary acknowledges on.
+        pair.stop(pair.standby)
+        lost = []  # (id, version, ETag, config) of each write acknowledged now
+        for round in range(4):
+            for id in names:
+                config = {"lost": round, "of": id}
+                response = put(id, config)
+                lost.append((id, response.json()["version"], response.headers["etag"], config))
+        read_all()
+        lost_at, _ = follow(kept_at, epoch)
+
+        # 3. The primary dies before the standby had them; the standby is started and promoted: timeline 2.
+        pair.kill9(pair.primary)
+        pair.start(pair.standby)
+        pair.promote(pair.standby)
+        harness.until(lambda: http.get(f"{CONFIGS}/{next(iter(names))}").status_code == 200,
+                      "the service answers from the promoted standby")
+        stored = dict(pair.sql(pair.primary, "SELECT id, version FROM configurations WHERE id = ANY(%s)",
+                               (list(names),)))
+        gone = [(id, version) for id, version, _, _ in lost if stored[id] < version]
+
+        # 4. New writes take the lost versions and feed positions again, with other content.
+        for round in range(4):
+            for id in names:
+                response = http.put(f"{CONFIGS}/{id}", json={"name": names[id], "config": {"after": round}})
+                assert response.status_code == 200, response.text
+        reused = [(id, version) for id, version, _, config in lost
+                  if http.get(f"{CONFIGS}/{id}/revisions/{version}").json()["config"] != config]
+
+        # No ETag handed out before matches now: reads answer 200 (with wait too, at once), writes 412.
+        matched, held = [], []
+        for id, tag in handed_out:
+            answer = http.get(f"{CONFIGS}/{id}", headers={"If-None-Match": tag})
+            if answer.status_code != 200 or answer.headers["etag"] == tag:
+                matched.append((id, tag, answer.status_code))
+            started = time.monotonic()
+            waited = http.get(f"{CONFIGS}/{id}", params={"wait": 5}, headers={"If-None-Match": tag})
+            if waited.status_code != 200:
+                held.append((id, tag, waited.status_code, time.monotonic() - started))
+        refused = 0
+        for id, version, tag, _ in lost:
+            before = http.get(f"{CONFIGS}/{id}").json()["version"]
+            stale = http.put(f"{CONFIGS}/{id}", json={"name": names[id], "config": {}}, headers={"If-Match": tag})
+            refused += stale.status_code == 412 and http.get(f"{CONFIGS}/{id}").json()["version"] == before
+        pages = [http.get(listing, headers={"If-None-Match": page_tag}).status_code,
+                 http.get(f"{APPS}/{app_id}", headers={"If-None-Match": app_tag}).status_code]
+
+        # The feed: a follower without its epoch, at lost_at, skips the renumbered changes; with it, it is told.
+        skipped = [change for change in http.get(feed, params={"after": kept_at, "limit": 500}).json()["items"]
+                   if change["seq"] <= lost_at]
+        told = [http.get(feed, params={"after": after, "epoch": epoch}).status_code for after in (lost_at, kept_at)]
+        resynced_at, new_epoch = follow(0)
+        report(capsys, f"F17 asynchronous standby, kill -9 of the primary before the standby had {len(lost)} "
+                       f"acknowledged writes, promoted to timeline {pair.timeline(pair.primary)}: {len(gone)} lost (as "
+                       f"they must be), {len(reused)} of their versions now other content; {len(handed_out)} ETags "
+                       f"handed out before, {len(matched)} matched after, {len(held)} held by wait; "
+                       f"{refused}/{len(lost)} stale If-Match refused; page and application ETags answered {pages}; "
+                       f"feed positions {kept_at + 1}-{lost_at} renumbered ({len(skipped)} changes a follower without "
+                       f"its epoch skips), followers of epoch {epoch} answered {told}, resynchronised from 0 to "
+                       f"{resynced_at} in epoch {new_epoch}")
+        http.close()
+        assert epoch == 1 and len(gone) == len(lost) == 16, gone  # every write made without the standby is lost
+        assert len(reused) == len(lost), reused  # and each lost version names other content now
+        assert not matched, matched[:5]
+        assert not held, held[:5]
+        assert refused == len(lost)
+        assert pages == [200, 200]
+        assert len(skipped) == len(lost) and told == [410, 410]
+        assert new_epoch == 2 and resynced_at == lost_at

@@ -323,7 +323,9 @@ def writes_with_if_match(api, app_id):
             ("DELETE", f"/api/v1/applications/{other['id']}", None, other["id"])]
 
 
-@pytest.mark.parametrize("version", ["9999999999", "2147483648", "99999999999999999999999999", "0", "01"])
+@pytest.mark.parametrize("version", ["9999999999", "2147483648", "99999999999999999999999999", "0", "01",
+                                     # the current version in another epoch, or in epoch 1 spelled as it never is
+                                     "1~2", "1~1", "1~01", "1~4294967296", "1~"])
 def test_if_match_with_a_version_no_resource_has_is_412_with_the_current_etag(api2, app2, version):
     for method, path, body, id in writes_with_if_match(api2, app2):
         response = api2.request(method, path, json=body, headers={"If-Match": f'"{id}.{version}"'})
@@ -452,6 +454,7 @@ def test_a_slow_or_endless_body_is_408_and_the_connection_closed(endpoint, parts
 @pytest.mark.parametrize(("path", "params"), [
     ("", {"name": "\u0000"}), ("", {"name": "x" * 257}), ("", {"limit": "1e3"}), ("", {"cursor": "../../etc"}),
     ("/{app}/changes", {"wait": "1e9"}), ("/{app}/changes", {"after": "-1"}), ("/{app}/changes", {"after": "9" * 30}),
+    ("/{app}/changes", {"epoch": "0"}), ("/{app}/changes", {"epoch": "4294967296"}), ("/{app}/changes", {"epoch": "x"}),
     ("/{app}/configurations", {"wait": "0"}), ("/{app}/configurations", {"name": " x"}),
 ])
 def test_query_parameters_an_attacker_sends_are_422(api2, app2, path, params):
@@ -469,6 +472,7 @@ def test_integers_in_the_query_are_plain_decimals_else_422_at_the_parameter(api2
     url, etag = config.headers["location"], config.headers["etag"]
     app = f"/api/v1/applications/{app2}"
     for path, name in ((f"{app}/changes", "wait"), (f"{app}/changes", "after"), (f"{app}/changes", "limit"),
+                       (f"{app}/changes", "epoch"),
                        ("/api/v1/applications", "limit"), (f"{app}/configurations", "limit"),
                        (f"{app}/configurations", "wait"), (f"{url}/revisions", "limit"), (url, "wait"), (app, "wait")):
         response = api2.get(path, params={name: value}, headers={"If-None-Match": etag})

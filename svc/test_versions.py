@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.harness import APPS, CONFIGS, assert_problem
+from tools.harness import APPS, CONFIGS, assert_problem, until
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +238,96 @@ def test_if_none_match_star_on_a_missing_resource_is_404(client):
                                ("POST", f"{CONFIGS}/{missing}/revisions/1/restore", None),
                                ("PUT", f"{APPS}/{missing}", {"name": "x"}), ("DELETE", f"{APPS}/{missing}", None)):
         assert_problem(client.request(method, path, json=body, headers={"If-None-Match": "*"}), 404)
+
+
+# Epochs (primary.py, etags.py): a failover or a restore to a point in time starts a new timeline, on which writes
+# the old primary acknowledged may be lost and their versions and feed positions given to other content. Here the
+# promotion is simulated in-process: the service's new connections report the timeline `promote(n)` sets, and its
+# primary moves there, as when a standby is promoted (test_failover.py F17 does it for real).
+
+@pytest.fixture
+def promote(client, monkeypatch):
+    import database
+    import watch
+    from primary import identity_of
+
+    timeline = [1]
+
+    def reported(row):
+        return identity_of(row)._replace(timeline=timeline[0])
+
+    monkeypatch.setattr(database, "identity_of", reported)
+    monkeypatch.setattr(watch, "identity_of", reported)
+
+    def to(number: int) -> None:
+        timeline[0] = number
+        primary = client.app.state.database.primary
+        primary.admit(primary.current._replace(timeline=number))
+
+    return to
+
+
+def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application, configuration, promote):
+    app = application()
+    config = configuration(app["id"], "db", {"v": 1})
+    url, app_url, page_url = f"{CONFIGS}/{config['id']}", f"{APPS}/{app['id']}", f"{APPS}/{app['id']}/configurations"
+    old = client.get(url).headers["etag"]
+    old_app, old_page = client.get(app_url).headers["etag"], client.get(page_url).headers["etag"]
+    assert old == f'"{config["id"]}.1"'  # epoch 1: the form the service always sent
+
+    def answered_from_the_copy() -> bool:
+        hits = client.app.state.copy.hits
+        assert client.get(url, headers={"If-None-Match": old}).status_code == 304
+        return client.app.state.copy.hits > hits
+    # The worker's copy holds the answer of epoch 1 (once the listener is up and the create's notification is in).
+    until(answered_from_the_copy, "a read answered from the worker's copy")
+
+    promote(2)
+    # The same version, content and id; another epoch: the fast path, the route, the copy and the pages all say so.
+    now = client.get(url)
+    assert now.status_code == 200 and now.headers["etag"] == f'"{config["id"]}.1~2"' and now.json()["version"] == 1
+    assert client.get(url, headers={"If-None-Match": old}).status_code == 200
+    assert client.get(url, params={"wait": 1}, headers={"If-None-Match": old}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": now.headers["etag"]}).status_code == 304
+    assert client.get(app_url, headers={"If-None-Match": old_app}).headers["etag"] == f'"{app["id"]}.2~2"'
+    page = client.get(page_url, headers={"If-None-Match": old_page})
+    assert page.status_code == 200 and page.headers["etag"] != old_page and page.headers["etag"].endswith('~2"')
+
+    # If-Match of epoch 1 names no version of epoch 2: 412 with the current ETag, nothing written.
+    for method, path, body in (("PUT", url, {"name": "db", "config": {"v": 2}}), ("DELETE", url, None),
+                               ("POST", f"{url}/revisions/1/restore", None), ("PUT", app_url, {"name": app["name"]}),
+                               ("DELETE", app_url, None)):
+        stale = client.request(method, path, json=body, headers={"If-Match": f'"{path.split("/")[4]}.1"'})
+        assert_problem(stale, 412)
+        assert stale.headers["etag"].endswith('~2"'), (method, path)
+    assert client.get(url).json()["version"] == 1
+    # If-None-Match of epoch 1 on a write names nothing of epoch 2 either: it does not stop the write.
+    written = client.put(url, json={"name": "db", "config": {"v": 2}}, headers={"If-None-Match": old})
+    assert written.status_code == 200 and written.headers["etag"] == f'"{config["id"]}.2~2"'
+    again = client.put(url, json={"name": "db", "config": {"v": 3}}, headers={"If-Match": written.headers["etag"]})
+    assert again.status_code == 200 and again.headers["etag"] == f'"{config["id"]}.3~2"'
+    assert client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": f'"{config["id"]}.3"'}).status_code == 412
+
+
+def test_a_feed_position_of_another_epoch_is_answered_410_and_without_one_the_page_names_its_epoch(
+        client, application, configuration, promote):
+    app = application()
+    configuration(app["id"], "db", {"v": 1})
+    feed = f"{APPS}/{app['id']}/changes"
+    first = client.get(feed, params={"after": 0}).json()
+    assert first["epoch"] == 1 and first["next_after"] == 1
+    assert client.get(feed, params={"after": 1, "epoch": 1}).json() == {"items": [], "next_after": 1, "epoch": 1}
+
+    promote(2)
+    for params in ({"after": 1, "epoch": 1}, {"after": 0, "epoch": 1}, {"after": 1, "epoch": 1, "wait": 1},
+                   {"after": 1, "epoch": 3}):
+        gone = assert_problem(client.get(feed, params=params), 410)
+        assert gone["type"].endswith("/epoch-changed") and "after=0" in gone["detail"], params
+        assert f"epoch={2}" in gone["detail"]
+    # Resynchronising: from the start, with the epoch of that answer.
+    again = client.get(feed, params={"after": 0}).json()
+    assert again["epoch"] == 2 and [c["seq"] for c in again["items"]] == [1]
+    assert client.get(feed, params={"after": 1, "epoch": 2}).json() == {"items": [], "next_after": 1, "epoch": 2}
+    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"epoch": 2}), 404)
+    assert_problem(client.get(feed, params={"epoch": 0}), 422)
+    assert_problem(client.get(feed, params={"epoch": "02"}), 422)

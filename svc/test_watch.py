@@ -184,7 +184,7 @@ def test_waits_end_in_304_or_an_empty_page_and_a_deleted_configuration_answers_4
 
     timed_out, empty, took, deleted, gone, feed, unchanged = asyncio.run(scenario())
     assert timed_out.status_code == 304 and timed_out.headers["etag"] and took >= 1.9  # both waits were held
-    assert empty.status_code == 200 and empty.json() == {"items": [], "next_after": 1}
+    assert empty.status_code == 200 and empty.json() == {"items": [], "next_after": 1, "epoch": 1}
     assert deleted.status_code == 204 and gone.status_code == 404
     assert [(c["seq"], c["kind"], c["version"], c["name"]) for c in feed["items"]] == [(1, "created", 1, "db"),
                                                                                       (2, "deleted", 1, "db")]

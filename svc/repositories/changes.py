@@ -1,6 +1,8 @@
 """SQL for the change feed of an application's configurations (written by `repositories.configurations`)."""
 
 from database import idempotent
+from primary import epoch as current_epoch
+from problems import EpochChanged
 from repositories.rows import Row, one
 
 COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by"'
@@ -18,8 +20,12 @@ NO_APPLICATION = "No application has this id."
 
 
 @idempotent
-def after(cur, application_id: str, seq: int, *, limit: int) -> list[Row]:
-    """The application's changes numbered after `seq`, in order, at most `limit`; NotFound for no application."""
+def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> list[Row]:
+    """The application's changes numbered after `seq`, in order, at most `limit`; NotFound for no application;
+    EpochChanged when `seq` is a position of `epoch` and the data is in another one (the epoch of this unit of
+    work's connection, `primary.epoch()`), before anything else: such a position may name other changes."""
+    if epoch is not None and epoch != current_epoch():
+        raise EpochChanged(epoch, current_epoch())
     one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
     return cur.fetchall()

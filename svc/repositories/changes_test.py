@@ -1,7 +1,8 @@
 import pytest
 
-from etags import Preconditions
-from problems import NotFound, PreconditionFailed
+from etags import Named, Preconditions
+from primary import EPOCH
+from problems import EpochChanged, NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
@@ -28,7 +29,7 @@ def test_a_refused_write_takes_no_number(cur):
     made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
     with pytest.raises(PreconditionFailed):
         configurations.update(cur, made["id"], name="db", comments=None, config={},
-                              when=Preconditions(match=[9]))
+                              when=Preconditions(match=[Named(9)]))
     configurations.update(cur, made["id"], name="db", comments=None, config={"y": 1})
     assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10)] == [1, 2]
 
@@ -36,3 +37,21 @@ def test_a_refused_write_takes_no_number(cur):
 def test_an_unknown_application_has_no_feed(cur):
     with pytest.raises(NotFound):
         changes.after(cur, MISSING, 0, limit=10)
+
+
+def test_a_position_of_another_epoch_is_refused_before_anything_is_read(cur):
+    app_id = applications.create(cur, name="a", comments=None)["id"]
+    configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
+    assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10, epoch=1)] == [1]  # this thread's epoch: 1
+    with pytest.raises(EpochChanged) as gone:
+        changes.after(cur, app_id, 0, limit=10, epoch=2)
+    assert gone.value.status == 410 and "epoch 2" in gone.value.detail and "epoch=1" in gone.value.detail
+    with pytest.raises(EpochChanged):
+        changes.after(cur, MISSING, 0, limit=10, epoch=2)  # before the 404: the position itself names nothing
+    token = EPOCH.set(2)  # as a unit of work on a connection to timeline 2 sets it
+    try:
+        assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=10, epoch=2)] == [1]
+        with pytest.raises(EpochChanged):
+            changes.after(cur, app_id, 0, limit=10, epoch=1)
+    finally:
+        EPOCH.reset(token)

@@ -53,11 +53,11 @@ def test_cursor_can_be_another_key_as_text():
 
 
 def test_a_failed_precondition_names_if_match_first_then_if_none_match(cur):
-    from etags import Preconditions
+    from etags import Named, Preconditions
 
     created = applications.create(cur, name="p", comments=None)
-    for when, detail in ((Preconditions(match=[9], none_match=[1]), PreconditionFailed.IF_MATCH),
-                         (Preconditions(match=[1], none_match=[1]), PreconditionFailed.IF_NONE_MATCH),
+    for when, detail in ((Preconditions(match=[Named(9)], none_match=[Named(1)]), PreconditionFailed.IF_MATCH),
+                         (Preconditions(match=[Named(1)], none_match=[Named(1)]), PreconditionFailed.IF_NONE_MATCH),
                          (Preconditions(none_match=None), PreconditionFailed.IF_NONE_MATCH)):
         with pytest.raises(PreconditionFailed) as failed:
             rows.missing_or_stale(cur, applications.SELECT_VERSION, created["id"], "gone", when)

@@ -5,11 +5,12 @@ from fastapi import APIRouter, Request, Response
 import etags
 import models
 import names
-from deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep,
-                  Wait)
+from deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
+                  NameQuery, SettingsDep, Wait)
 from cache import Entry, answer, versioned
 from idempotency import once
 from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
+from primary import epoch as current_epoch
 from repositories import applications, changes
 from watch import conditional_get
 
@@ -59,18 +60,25 @@ async def get_application(id: IdPath, request: Request, wait: Wait = None) -> Re
 
 @router.get("/{id}/changes")
 async def list_application_changes(id: IdPath, request: Request, db: DatabaseDep, after: After = 0,
-                                   limit: Limit = 50, wait: Wait = None) -> Response:
-    def page(rows: list[dict]) -> Response:
-        return reply_trusted(models.ChangePage, {"items": rows, "next_after": rows[-1]["seq"] if rows else after})
+                                   epoch: EpochQuery = None, limit: Limit = 50, wait: Wait = None) -> Response:
+    # Each page names the epoch it was read in (the data's, primary.epoch(), once db.run is done); a position of
+    # another epoch is refused in the unit of work that reads (410), so no page can skip changes of a new epoch.
+    def page(rows: list[dict], read_in: int) -> Response:
+        return reply_trusted(models.ChangePage, {"items": rows, "next_after": rows[-1]["seq"] if rows else after,
+                                                 "epoch": read_in})
+
+    last = [1]
 
     async def check() -> Response | None:
-        rows = await db.run(changes.after, id, after, limit=limit)
-        return page(rows) if rows else None
+        rows = await db.run(changes.after, id, after, limit=limit, epoch=epoch)
+        last[0] = current_epoch()
+        return page(rows, last[0]) if rows else None
 
     answer = await check()
     if answer is not None or wait is None:
-        return answer or page([])
-    return await request.app.state.watcher.hold((f"l:{id}",), check, wait, lambda: page([]), request.receive)
+        return answer or page([], last[0])
+    return await request.app.state.watcher.hold((f"l:{id}",), check, wait, lambda: page([], last[0]),
+                                                request.receive)
 
 
 @router.put("/{id}", dependencies=[JsonBody])

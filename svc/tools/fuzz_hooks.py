@@ -4,7 +4,8 @@ A random, well-formed ULID names nothing, so without this almost every positive 
 answers 404, an unknown `application_id` 422 and a random `If-Match` 412, and the writes are barely fuzzed past
 validation. Just before a positive case is sent, `before_call` gives it the id of a real resource (a fresh one
 for writes, which may delete or rename it) and, when the case sends `If-Match`, that resource's current ETag.
-Every eighth positive case of an operation keeps what was generated, so the 404 and 412 paths stay fuzzed; every
+A positive case of the change feed that sends `epoch` sends the database's current one.
+Every eighth positive case of an operation keeps what was generated, so the 404, 410 and 412 paths stay fuzzed; every
 positive case of createConfiguration names a real application, so that positive_data_acceptance holds it to
 2xx (or 409 for a name taken): a config the contract allows and the server refuses fails the run.
 Negative cases and the stateful phase (which follows the contract's links to real resources itself) are left
@@ -81,6 +82,11 @@ class Service:
             "application_id": owner, "name": f"fuzz-config-{next(self.serial)}",
             "config": {"host": "db", "port": 5432, "tags": ["a", "b"]}})
 
+    def epoch(self) -> int:
+        """The database's epoch, as the shared application's change feed names it."""
+        page, _ = self.call("GET", f"/api/v1/applications/{self.shared('application')[0]}/changes?limit=1")
+        return page["epoch"]
+
     def shared(self, kind: str) -> tuple[str, str]:
         """One resource of `kind` for the reads, which the hooks never point a write at (the fuzzed writes go to
         fresh ones), and made again when gone: schemathesis also sends ids it saw in answers, to deletes too."""
@@ -119,9 +125,10 @@ def target(operation_id: str) -> str | None:
     return None
 
 
-def retarget(case, operation_id: str, resource_id: str, etag: str) -> None:
-    """Point the case at `resource_id`, wherever the case names a resource, and send `etag` as its If-Match (and,
-    on a write, a version it does not have yet as its If-None-Match)."""
+def retarget(case, operation_id: str, resource_id: str, etag: str, epoch: int | None = None) -> None:
+    """Point the case at `resource_id`, wherever the case names a resource, send `etag` as its If-Match (and,
+    on a write, a version it does not have yet as its If-None-Match), and `epoch` as the change feed's `epoch`
+    when the case sends one."""
     if operation_id == "createConfiguration":
         if isinstance(case.body, dict) and ULID.match(str(case.body.get("application_id", ""))):
             case.body["application_id"] = resource_id
@@ -134,10 +141,13 @@ def retarget(case, operation_id: str, resource_id: str, etag: str) -> None:
     if case.headers and "If-Match" in case.headers:
         case.headers["If-Match"] = etag
     if case.headers and "If-None-Match" in case.headers and operation_id in APPLICATION_WRITES | CONFIGURATION_WRITES:
-        # On a write, If-None-Match refuses the versions it names (`*`, the contract's example: all of them). The
-        # case names the next version instead, which the resource does not have yet: the write goes ahead.
-        current = etag.strip('"').rsplit(".", 1)
-        case.headers["If-None-Match"] = f'"{current[0]}.{int(current[1]) + 1}"'
+        # On a write, If-None-Match refuses the versions it names (`*`: all of them). The case names the next
+        # version instead (in the same epoch), which the resource does not have yet: the write goes ahead.
+        named, _, epoch_part = etag.strip('"').partition("~")
+        resource, version = named.rsplit(".", 1)
+        case.headers["If-None-Match"] = f'"{resource}.{int(version) + 1}{"~" + epoch_part if epoch_part else ""}"'
+    if epoch is not None and case.query and "epoch" in case.query:
+        case.query["epoch"] = epoch
 
 
 def chosen(case, operation_id: str) -> bool:
@@ -184,8 +194,9 @@ def before_call(context, case, **kwargs) -> None:
             resource_id, etag = service().application() if resource == "application" else service().configuration()
         else:
             resource_id, etag = service().shared(resource)
+        epoch = service().epoch() if operation_id == "listApplicationChanges" else None
     except (urllib.error.URLError, OSError):
         return  # the service is down: the case goes as generated, and the run reports what it answers
-    retarget(case, operation_id, resource_id, etag)
+    retarget(case, operation_id, resource_id, etag, epoch)
 
 

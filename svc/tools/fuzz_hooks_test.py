@@ -14,7 +14,7 @@ REAL = "01KAAAAAAAAAAAAAAAAAAAAAAA"
 def case(mode=GenerationMode.POSITIVE, phase=TestPhase.FUZZING, **parts):
     meta = SimpleNamespace(generation=SimpleNamespace(mode=mode), phase=SimpleNamespace(name=phase))
     return SimpleNamespace(meta=meta, path_parameters=parts.get("path"), headers=parts.get("headers"),
-                           body=parts.get("body"))
+                           body=parts.get("body"), query=parts.get("query"))
 
 
 def test_every_operation_on_an_id_has_a_target_and_the_others_none():
@@ -22,6 +22,7 @@ def test_every_operation_on_an_id_has_a_target_and_the_others_none():
     assert fuzz_hooks.target("restoreConfigurationRevision") == "fresh configuration"
     assert fuzz_hooks.target("getConfigurationRevision") == "shared configuration"
     assert fuzz_hooks.target("createConfiguration") == "shared application"
+    assert fuzz_hooks.target("listApplicationChanges") == "shared application"
     assert fuzz_hooks.target("createApplication") is None
     assert fuzz_hooks.target("getHealth") is None
 
@@ -35,6 +36,13 @@ def test_retarget_names_the_resource_its_first_version_and_its_etag():
     unconditional = case(path={"id": RANDOM}, headers={})
     fuzz_hooks.retarget(unconditional, "deleteApplication", REAL, '"etag"')
     assert unconditional.headers == {}  # a write sent without If-Match stays unconditional
+
+    feed = case(path={"id": RANDOM}, query={"after": 3, "epoch": 4000})
+    fuzz_hooks.retarget(feed, "listApplicationChanges", REAL, '"etag"', epoch=1)
+    assert feed.query == {"after": 3, "epoch": 1}  # the database's epoch, not one it never had
+    unpinned = case(path={"id": RANDOM}, query={"after": 3})
+    fuzz_hooks.retarget(unpinned, "listApplicationChanges", REAL, '"etag"', epoch=1)
+    assert unpinned.query == {"after": 3}
 
     created = case(body={"application_id": RANDOM, "name": "x", "config": {}})
     fuzz_hooks.retarget(created, "createConfiguration", REAL, '"etag"')

@@ -49,7 +49,13 @@ def stale_reads(ops: list[Op]) -> list[tuple[Op, int]]:
 
 
 def version_of(etag: str) -> int:
-    return int(etag.strip('"').rsplit(".", 1)[1])
+    """The version an ETag of a resource names: `"<id>.<version>"`, or `"<id>.<version>~<epoch>"` (etags.py)."""
+    return int(etag.strip('"').rsplit(".", 1)[1].partition("~")[0])
+
+
+def epoch_of(etag: str) -> int:
+    """The epoch an ETag of a resource names: 1 unless it ends in `~<epoch>`."""
+    return int(etag.strip('"').rsplit(".", 1)[1].partition("~")[2] or 1)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-from tools.linearizability import Op, stale_reads, version_of
+from tools.linearizability import Op, epoch_of, stale_reads, version_of
 
 
 def test_a_read_older_than_a_write_acknowledged_before_it_began_is_stale():
@@ -20,3 +20,5 @@ def test_the_newest_acknowledged_version_counts_whatever_order_writes_ended_in()
 
 def test_version_of_an_etag():
     assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 12
+    assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 12
+    assert epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 1 and epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 3
