@@ -13,6 +13,7 @@ stopped by its PID (try/finally), and every wait has a deadline that only a hang
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ import yaml
 
 from tools import harness, localdb
 from tools.linearizability import History, Op, stale_reads
+from tools import replication
 from tools.replication import _alive, _children
 
 PATRONI = "patroni[etcd3]==4.1.5"
@@ -216,13 +218,8 @@ def get(url: str, timeout: float = 1) -> tuple[int, dict]:
         return 0, {}
 
 
-def wait_until(check, what: str, within: float = WITHIN, every: float = 0.05):
-    deadline = time.monotonic() + within
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {within:.0f} s")
-        time.sleep(every)
-    return result
+# The harness's bounded poll, at the drill's finer step (its figures are measured with it).
+wait_until = functools.partial(replication.wait_until, every=0.05)
 
 
 def kill(pids: list[int]) -> None:
