@@ -42,10 +42,10 @@ db-down: install-runtime
 
 db-reset: install-runtime
 	$(RUN) tools.localdb reset
-	$(RUN) migrations
+	$(RUN) db.migrations
 
 migrate: install-runtime
-	$(RUN) migrations
+	$(RUN) db.migrations
 
 run: db-up migrate
 	$(RUN) main

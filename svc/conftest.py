@@ -10,7 +10,7 @@ import psycopg2.extras
 import pytest
 from fastapi.testclient import TestClient
 
-import migrations
+from db import migrations
 from main import create_app
 from settings import Settings
 from tools import harness, localdb

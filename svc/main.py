@@ -20,16 +20,16 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import docs
 import logs
-import problems
+from wire import problems
 import settings as settings_module
-from auth import Authenticate
-from cache import Copy
-from database import Database, unsafe_durability
-from deps import API
-from edge import Edge, RequireHost, StripTrailingSlash
-from fastpath import CachedReads
+from middleware.auth import Authenticate
+from live.cache import Copy
+from db.database import Database, unsafe_durability
+from wire.deps import API
+from middleware.edge import Edge, RequireHost, StripTrailingSlash
+from live.fastpath import CachedReads
 from routers import applications, configurations, health
-from watch import Watcher
+from live.watch import Watcher
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")

@@ -9,7 +9,7 @@ from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError
 from dotenv import dotenv_values  # the parser pydantic-settings reads .env with (its dependency)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-import auth
+from middleware import auth
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from database import idempotent
-import ulids
-from etags import UNCONDITIONAL, Preconditions
+from db.database import idempotent
+from wire import ulids
+from wire.etags import UNCONDITIONAL, Preconditions
 from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
 
 COLUMNS = "id, name, comments, created_at, updated_at, version"

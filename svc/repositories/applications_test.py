@@ -1,6 +1,6 @@
 import pytest
 
-from problems import Conflict, NotFound
+from wire.problems import Conflict, NotFound
 from repositories import applications
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"

@@ -1,8 +1,8 @@
 """SQL for the change feed of an application's configurations (written by `repositories.configurations`)."""
 
-from database import idempotent
-from primary import epoch as current_epoch
-from problems import EpochChanged
+from db.database import idempotent
+from db.primary import epoch as current_epoch
+from wire.problems import EpochChanged
 from repositories.rows import Row, one
 
 COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by"'

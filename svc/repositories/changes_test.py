@@ -1,8 +1,8 @@
 import pytest
 
-from etags import Named, Preconditions
-from primary import EPOCH
-from problems import EpochChanged, NotFound, PreconditionFailed
+from wire.etags import Named, Preconditions
+from db.primary import EPOCH
+from wire.problems import EpochChanged, NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"

@@ -18,11 +18,11 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-from database import idempotent
-import jsontext
-import ulids
-from etags import UNCONDITIONAL, Preconditions
-from problems import NotFound, Unprocessable
+from db.database import idempotent
+from wire import jsontext
+from wire import ulids
+from wire.etags import UNCONDITIONAL, Preconditions
+from wire.problems import NotFound, Unprocessable
 from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
 
 COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"

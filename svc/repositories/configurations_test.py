@@ -5,9 +5,9 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-import jsontext
+from wire import jsontext
 
-from problems import Conflict, NotFound, Unprocessable
+from wire.problems import Conflict, NotFound, Unprocessable
 from repositories import applications, configurations
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"

@@ -5,8 +5,8 @@ from typing import Any
 
 import psycopg2.errors
 
-from etags import UNCONDITIONAL, Preconditions
-from problems import Conflict, NotFound, PreconditionFailed
+from wire.etags import UNCONDITIONAL, Preconditions
+from wire.problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
 

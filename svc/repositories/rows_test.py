@@ -1,6 +1,6 @@
 import pytest
 
-from problems import NotFound, PreconditionFailed
+from wire.problems import NotFound, PreconditionFailed
 from repositories import applications, rows
 
 MISSING_ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
@@ -24,7 +24,7 @@ def test_missing_or_stale_tells_a_gone_row_from_a_changed_one(cur):
 
 
 def test_write_turns_a_taken_name_into_conflict_and_returns_the_row(cur):
-    from problems import Conflict
+    from wire.problems import Conflict
 
     created = applications.create(cur, name="taken", comments=None)
     with pytest.raises(Conflict, match="in use"):
@@ -53,7 +53,7 @@ def test_cursor_can_be_another_key_as_text():
 
 
 def test_a_failed_precondition_names_if_match_first_then_if_none_match(cur):
-    from etags import Named, Preconditions
+    from wire.etags import Named, Preconditions
 
     created = applications.create(cur, name="p", comments=None)
     for when, detail in ((Preconditions(match=[Named(9)], none_match=[Named(1)]), PreconditionFailed.IF_MATCH),

@@ -2,17 +2,17 @@
 
 from fastapi import APIRouter, Request, Response
 
-import etags
-import models
-import names
-from deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
+from wire import etags
+from wire import models
+from wire import names
+from wire.deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
                   NameQuery, SettingsDep, Wait)
-from cache import Entry, answer, versioned
-from idempotency import once
-from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
-from primary import epoch as current_epoch
+from live.cache import Entry, answer, versioned
+from routers.idempotency import once
+from wire.payloads import ExactJsonRoute, check_body, render_json, reply_trusted
+from db.primary import epoch as current_epoch
 from repositories import applications, changes
-from watch import conditional_get
+from live.watch import conditional_get
 
 APPLICATION = versioned(models.Application)
 router = APIRouter(prefix="/applications", route_class=ExactJsonRoute, tags=["applications"])

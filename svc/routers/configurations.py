@@ -5,16 +5,16 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import State
 
-import etags
-import models
-import names
-from deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
+from wire import etags
+from wire import models
+from wire import names
+from wire.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
                   SettingsDep, VersionPath, Wait)
-from cache import Entry, answer, versioned
-from idempotency import once
-from payloads import ExactJsonRoute, check_body, render_json, reply_trusted
+from live.cache import Entry, answer, versioned
+from routers.idempotency import once
+from wire.payloads import ExactJsonRoute, check_body, render_json, reply_trusted
 from repositories import configurations
-from watch import conditional_get
+from live.watch import conditional_get
 
 CONFIGURATION = versioned(models.ConfigurationResource)
 router = APIRouter(route_class=ExactJsonRoute, tags=["configurations"])

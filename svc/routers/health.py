@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter, Request, Response
 
-import models
-from database import ping
-from deps import DatabaseDep
-from payloads import reply
+from wire import models
+from db.database import ping
+from wire.deps import DatabaseDep
+from wire.payloads import reply
 
 router = APIRouter(tags=["health"])
 

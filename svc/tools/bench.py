@@ -32,7 +32,7 @@ import httpx
 import psycopg2
 from fastapi import FastAPI
 
-import migrations
+from db import migrations
 import settings as settings_module
 from tools import harness, localdb
 

@@ -34,7 +34,7 @@ def test_parse_pgbench():
 
 
 def test_seeded_ids_are_valid_ulid_strings_and_distinct():
-    import ulids
+    from wire import ulids
 
     assert ulids.PATTERN.fullmatch(bench.app_id(1)) and ulids.PATTERN.fullmatch(bench.config_id(10_000))
     assert bench.app_id(5) != bench.config_id(5)

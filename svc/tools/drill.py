@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         drill.sql(leader, f"CREATE ROLE {APP[0]} LOGIN PASSWORD %s", (APP[1],))
         drill.sql(leader, f"CREATE DATABASE {DATABASE} OWNER {APP[0]}")
         url = multi_host_url(drill.nodes)
-        run([sys.executable, "-m", "migrations"], "migrations", cwd=harness.SVC,
+        run([sys.executable, "-m", "db.migrations"], "migrations", cwd=harness.SVC,
             env=harness.child_env(DATABASE_URL=url))
         drill.service = harness.Service(url, workers=2)
         base = drill.service.base

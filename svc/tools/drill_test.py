@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 
-import dbprobe
+from db import dbprobe
 from tools import drill
 from tools.linearizability import Op
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
-from problems import MEDIA_TYPE as PROBLEM
+from wire.problems import MEDIA_TYPE as PROBLEM
 
 SVC = Path(__file__).resolve().parent.parent
 

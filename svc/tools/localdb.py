@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2.extensions import parse_dsn
 
-import dbprobe
+from db import dbprobe
 import settings as settings_module
 from tools import harness
 

@@ -1,0 +1,237 @@
+import asyncio
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from db.database import Database, idempotent, ping
+from wire.problems import ServiceUnavailable
+from settings import Settings
+
+
+@pytest.fixture
+def database(settings):
+    db = Database(settings)
+    db.warm()
+    yield db
+    db.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def table(sql):
+    """An empty scratch table, database_test_t (v int)."""
+    sql.execute("CREATE TABLE IF NOT EXISTS database_test_t (v int)")
+    sql.execute("TRUNCATE database_test_t")
+
+
+def test_warm_opens_pool_min_connections_and_keeps_them(database, settings):
+    assert database.idle() == settings.pool_min
+    for _ in range(20):
+        assert run(database.run(ping, transaction=False))
+    assert database.idle() >= settings.pool_min
+
+
+def test_connections_returned_stay_open_up_to_pool_max(settings):
+    db = Database(settings.model_copy(update={"pool_min": 0}))
+    try:
+        together = threading.Barrier(settings.pool_max, timeout=120)  # pool_max connections borrowed at once
+
+        def meet(cur) -> None:
+            cur.execute("SELECT 1")
+            together.wait()
+
+        async def burst():
+            await asyncio.gather(*(db.run(meet) for _ in range(2 * settings.pool_max)))
+        run(burst())
+        # psycopg2's pool would have closed every one of these; ours keeps pool_max of them.
+        assert db.idle() == settings.pool_max
+    finally:
+        db.close()
+
+
+def test_run_commits_a_transaction(database, sql, table):
+    run(database.run(lambda cur: cur.execute("INSERT INTO database_test_t VALUES (1)"), transaction=True))
+    sql.execute("SELECT count(*) AS n FROM database_test_t")
+    assert sql.fetchone()["n"] == 1
+
+
+def test_a_single_statement_unit_runs_in_autocommit_by_default(database, sql, table):
+    def insert_then_fail(cur):
+        cur.execute("INSERT INTO database_test_t VALUES (1)")
+        raise ValueError("after the statement")
+
+    with pytest.raises(ValueError):
+        run(database.run(insert_then_fail))
+    sql.execute("SELECT count(*) AS n FROM database_test_t")
+    assert sql.fetchone()["n"] == 1  # one statement is its own transaction
+
+
+def test_run_rolls_back_when_the_work_raises(database, sql, table):
+    def fail(cur):
+        cur.execute("INSERT INTO database_test_t VALUES (1)")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        run(database.run(fail, transaction=True))
+    sql.execute("SELECT count(*) AS n FROM database_test_t")
+    assert sql.fetchone()["n"] == 0
+    assert run(database.run(ping))  # the connection went back usable
+
+
+def test_exhausted_pool_waits_then_answers_503(settings):
+    db = Database(settings.model_copy(update={"pool_max": 1, "pool_min": 0, "pool_acquire_timeout": 0.2}))
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold(cur):
+        held.set()
+        release.wait(5)
+
+    async def scenario():
+        holder = asyncio.ensure_future(db.run(hold))
+        await asyncio.get_running_loop().run_in_executor(None, held.wait, 5)
+        with pytest.raises(ServiceUnavailable) as error:
+            await db.run(ping)
+        release.set()
+        await holder
+        return error.value
+
+    try:
+        error = run(scenario())
+        assert error.headers["Retry-After"] == "1"
+        assert run(db.run(ping))  # the slot came back
+    finally:
+        release.set()
+        db.close()
+
+
+def test_unreachable_database_is_503_and_warm_is_not_fatal():
+    db = Database(Settings(database_url="postgresql://nobody:x@127.0.0.1:1/none", pool_min=2))
+    try:
+        assert db.warm() == 0
+        with pytest.raises(ServiceUnavailable):
+            run(db.run(ping))
+    finally:
+        db.close()
+
+
+def test_statement_timeout_is_503(settings):
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 50}))
+    try:
+        with pytest.raises(ServiceUnavailable):
+            run(db.run(lambda cur: cur.execute("SELECT pg_sleep(1)")))
+        assert run(db.run(ping))
+    finally:
+        db.close()
+
+
+def test_after_a_restart_the_first_request_succeeds_on_a_fresh_connection(settings, sql):
+    db = Database(settings.model_copy(update={"pool_min": 4, "pool_max": 4}))
+    try:
+        assert db.warm() == 4
+        sql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'config-service'")
+        # Every pooled connection is now dead, as after a database restart: the first unit of work notices,
+        # drops them all, and succeeds on a new one rather than trying the next dead one.
+        assert run(db.run(ping))
+        assert db.idle() == 1
+    finally:
+        db.close()
+
+
+def test_serialization_failures_and_deadlocks_are_retried_and_logged(database, caplog):
+    attempts = []
+
+    def flaky(cur):
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise (psycopg2.errors.SerializationFailure, psycopg2.errors.DeadlockDetected)[len(attempts) - 1]("again")
+        return "done"
+
+    assert run(database.run(flaky)) == "done"
+    assert len(attempts) == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "config_service"] == [
+        "the database cancelled a unit of work (serialization failure), attempt 1",
+        "the database cancelled a unit of work (deadlock), attempt 2"]
+
+
+def test_connection_context_commits_and_gives_back(database, sql, table):
+    async def work():
+        async with database.connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO database_test_t VALUES (2)")
+
+    idle_before = database.idle()
+    run(work())
+    sql.execute("SELECT v FROM database_test_t")
+    assert sql.fetchone()["v"] == 2
+    assert database.idle() == idle_before
+
+
+def test_a_unit_of_work_the_server_does_not_end_is_ended_from_this_side(settings):
+    # The server's own statement timeout switched off, as a frozen server or a commit waiting for a synchronous
+    # standby that is gone would have it: the watchdog shuts the connection STATEMENT_TIMEOUT_MS + 2 s in.
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 100}))
+    calls = []
+
+    def hangs(cur):
+        calls.append(1)
+        cur.execute("SET statement_timeout = 0; SELECT pg_sleep(300)")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as unknown:
+            run(db.run(hangs))
+        assert time.monotonic() - started < 120  # not the 300 s the server would take
+        assert "whether it was applied is unknown" in unknown.value.detail
+        assert calls == [1], "a change whose outcome is unknown was sent again"
+        assert run(db.run(ping))
+    finally:
+        db.close()
+
+
+def test_a_read_whose_connection_breaks_is_run_again_once_and_a_change_is_not(database, sql):
+    calls = {"read": 0, "write": 0}
+
+    def breaks(kind: str):
+        def work(cur):
+            calls[kind] += 1
+            if calls[kind] == 1:
+                cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            return kind
+        return idempotent(work) if kind == "read" else work
+
+    assert run(database.run(breaks("read"))) == "read" and calls["read"] == 2
+    with pytest.raises(ServiceUnavailable) as unknown:
+        run(database.run(breaks("write")))
+    assert calls["write"] == 1 and "unknown" in unknown.value.detail
+
+
+def test_a_unit_of_work_and_its_caller_see_the_epoch_of_the_connection_it_ran_on(settings, monkeypatch):
+    """The epoch (primary.py) is the timeline of the server the rows came from: inside the unit (its executor
+    thread) and in the calling task once it is done, so ETags name the timeline their rows were read on."""
+    from db import database as module
+    from db.primary import epoch, identity_of
+
+    timeline = [5]
+    monkeypatch.setattr(module, "identity_of", lambda row: identity_of(row)._replace(timeline=timeline[0]))
+    db = Database(settings)
+    try:
+        async def read() -> tuple[int, int, int]:
+            before = epoch()
+            inside = await db.run(lambda cur: epoch())
+            return before, inside, epoch()
+        assert run(read()) == (1, 5, 5)
+
+        async def promoted() -> tuple[int, int]:
+            timeline[0] = 6  # the next connection is on a newer timeline: the primary moves there
+            db.primary.admit(db.primary.current._replace(timeline=6))
+            inside = await db.run(lambda cur: epoch())
+            return inside, epoch()
+        assert run(promoted()) == (6, 6)
+    finally:
+        db.close()

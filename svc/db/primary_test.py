@@ -1,0 +1,25 @@
+from db.primary import IDENTITY, Identity, Primary, identity_of
+
+
+def test_the_newest_timeline_of_a_system_is_the_primary_and_an_older_one_is_refused():
+    primary = Primary()
+    assert primary.admit(Identity("7", 1)) and primary.generation == 1
+    assert primary.admit(Identity("7", 1)) and primary.generation == 1  # the same server: nothing changes
+    assert primary.admit(Identity("7", 2)) and primary.generation == 2  # promoted: the new primary
+    assert not primary.admit(Identity("7", 1))  # the old one, back read-write beside it
+    assert primary.is_current(Identity("7", 2)) and not primary.is_current(Identity("7", 1))
+    assert not primary.is_current(None)
+
+
+def test_a_standby_is_never_admitted_and_another_system_replaces_the_primary():
+    primary = Primary()
+    assert not primary.admit(Identity("7", 0, recovery=True)) and primary.current is None
+    assert primary.admit(Identity("7", 3))
+    assert primary.admit(Identity("8", 1)) and primary.current == Identity("8", 1)  # another database altogether
+
+
+def test_the_identity_of_a_real_server(sql):
+    sql.execute(IDENTITY)
+    identity = identity_of(sql.fetchone())
+    assert identity.system.isdigit() and identity.timeline >= 1 and identity.recovery is False
+    assert identity_of((identity.system, False, identity.timeline)) == identity

@@ -1,0 +1,69 @@
+"""The polled read answered below the router is the route's answer, byte for byte, and everything else is not
+answered there."""
+
+import pytest
+
+from live import fastpath
+
+CONFIGS = "/api/v1/configurations"
+
+
+@pytest.fixture
+def fast_answers(monkeypatch):
+    """How many reads the fast path answered (or tried to)."""
+    calls = []
+    real = fastpath.read_configuration
+
+    async def counted(state, id):
+        calls.append(f"c:{id}")
+        return await real(state, id)
+
+    monkeypatch.setattr(fastpath, "read_configuration", counted)
+    return calls
+
+
+def comparable(response) -> tuple:
+    headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+    return response.status_code, headers, response.content
+
+
+def test_a_read_is_answered_as_the_route_answers_it(client, application, configuration, fast_answers):
+    made = configuration(application()["id"], config={"host": "db", "port": 5432, "n": 1.50})
+    path = f"{CONFIGS}/{made['id']}"
+    fast = client.get(path)
+    routed = client.get(path + "?route=1")  # a query string goes to the route
+    assert fast_answers == [f"c:{made['id']}"]
+    assert comparable(fast) == comparable(routed)
+    assert fast.status_code == 200 and fast.json()["config"] == {"host": "db", "port": 5432, "n": 1.50}
+
+    etag = fast.headers["etag"]
+    for held in (etag, f'W/{etag}', f'"other", {etag}', "*"):
+        assert comparable(client.get(path, headers={"If-None-Match": held})) == \
+            comparable(client.get(path + "?route=1", headers={"If-None-Match": held}))
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    lines = [("If-None-Match", '"other"'), ("If-None-Match", etag)]  # one list (RFC 9110 §5.3)
+    assert comparable(client.get(path, headers=lines)) == comparable(client.get(path + "?route=1", headers=lines))
+    assert client.get(path, headers=lines).status_code == 304
+    head = client.head(path)
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+
+
+def test_a_change_is_seen_at_once(client, application, configuration):
+    made = configuration(application()["id"])
+    path = f"{CONFIGS}/{made['id']}"
+    first = client.get(path)
+    client.put(path, json={"name": made["name"], "config": {"v": 2}})
+    second = client.get(path)
+    assert second.json()["version"] == 2 and second.headers["etag"] != first.headers["etag"]
+
+
+def test_a_missing_configuration_and_other_paths_go_to_the_route(client, application, configuration, fast_answers):
+    missing = client.get(f"{CONFIGS}/01JD3B7M2W8Y6Q4T0V9X1Z3B5C")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["instance"] == f"{CONFIGS}/01JD3B7M2W8Y6Q4T0V9X1Z3B5C"
+    made = configuration(application()["id"])
+    for path in (f"{CONFIGS}/{made['id'].lower()}", f"{CONFIGS}/{made['id']}/revisions", f"{CONFIGS}/x"):
+        client.get(path)
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": made["name"], "config": {}})
+    assert fast_answers == ["c:01JD3B7M2W8Y6Q4T0V9X1Z3B5C"]  # only the well-formed GET tried the fast path

@@ -1,0 +1,450 @@
+"""Watching: the worker's one LISTEN connection, driven by the event loop, and the requests held until what they
+hold changes.
+
+A waiter is a future under one or more keys: `c:<configuration id>`, `a:<application id>` (the application itself)
+and `l:<application id>` (anything of its configurations: its listing and its change feed). A notification wakes
+only the waiters of its keys; each re-checks and answers only when its representation changed, else waits again.
+A waiter subscribes before it checks, so a change that commits after the check wakes it, and one that committed
+before is seen by the check: nothing is missed. While the listener is disconnected, waiters re-check every
+`POLL_SECONDS` (a database that is down answers 503); on reconnect every waiter re-checks.
+
+The same notifications keep the worker's copy of what it reads current (`cache.Copy`), and the connection answers
+the copy's sync rounds: `sync(tick)` resolves once a `SELECT 1` sent after that tick has come back, by which time
+PostgreSQL has delivered every notification of the transactions committed before it was sent (it sends them
+ahead of a query's answer). The connection is psycopg2's asynchronous kind, so neither listening nor a round ever
+blocks the loop or takes an executor thread.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+import psycopg2
+import psycopg2.extensions
+from fastapi import Request, Response
+from starlette.types import Receive
+
+from db import dbprobe
+from wire import etags
+from live.cache import SYNC_TIMEOUT, Copy, Entry
+from db.database import KEEPALIVES, first_line
+from wire.payloads import not_modified
+from db.primary import IDENTITY, Identity, Primary, identity_of
+from wire.problems import ServiceUnavailable
+
+log = logging.getLogger("config_service")
+
+CHANNEL = "config_service"
+POLL_SECONDS = 1.0
+CONNECT_SECONDS = 5.0
+BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# A round is sent at least this often, so a listener whose server stopped answering (frozen, or cut off without
+# a reset) is found out even when nobody reads; one not back within DEAD_SECONDS drops the connection.
+HEARTBEAT_SECONDS = 1.0
+DEAD_SECONDS = 5.0
+POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ,
+                                  psycopg2.extensions.POLL_WRITE)
+
+
+def keys_of(payload: str) -> tuple[str, ...]:
+    """The waiter keys a notification wakes: "c <configuration> <application> <version>", "a <application> <version>"."""
+    parts = payload.split()
+    if len(parts) == 4 and parts[0] == "c":
+        return (f"c:{parts[1]}", f"l:{parts[2]}")
+    if len(parts) == 3 and parts[0] == "a":
+        return (f"a:{parts[1]}", f"l:{parts[1]}")
+    return ()
+
+
+def apply(copy: Copy, payload: str) -> None:
+    """What a notification makes stale in the copy."""
+    parts = payload.split()
+    if len(parts) == 4 and parts[0] == "c":
+        copy.changed(f"c:{parts[1]}")
+        copy.group_changed(f"l:{parts[2]}")
+    elif len(parts) == 3 and parts[0] == "a":
+        copy.changed(f"a:{parts[1]}")
+        copy.group_changed(f"l:{parts[1]}")
+        copy.group_changed("apps")
+    else:  # 'reset' (TRUNCATE), or anything this release does not know: forget everything
+        copy.clear()
+
+
+class Watcher:
+    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300, copy: Copy | None = None,
+                 primary: Primary | None = None) -> None:
+        self.dsn = dsn
+        self.primary = primary if primary is not None else Primary()
+        self.identity: Identity | None = None  # the listener's server
+        self.max_waiters = max_waiters
+        self.max_wait = max_wait
+        self.copy = copy if copy is not None else Copy(max_bytes=0)
+        self.copy.sync = self.sync
+        self.waiters: dict[str, set[asyncio.Future]] = {}
+        self.count = 0
+        self.listening = False
+        self.closing = False
+        self._conn: psycopg2.extensions.connection | None = None
+        self._cursor: psycopg2.extensions.cursor | None = None
+        self._lost: asyncio.Future | None = None
+        self._task: asyncio.Task | None = None
+        self._round: asyncio.Future | None = None
+        self._round_tick = 0
+        self._next: asyncio.Future | None = None
+        self._fd: int | None = None  # the listener's socket while the loop watches it
+        self._writing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._dead: asyncio.TimerHandle | None = None
+        self._late = False
+        self.rounds = 0
+
+    # -- the listening connection -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="listener")
+
+    def begin_closing(self) -> None:
+        """Answer every waiter now: they reply 304 (the shutdown has begun)."""
+        self.closing = True
+        self.wake_all()
+
+    async def close(self) -> None:
+        """Answer every waiter and stop listening."""
+        self.begin_closing()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _connect(self) -> psycopg2.extensions.connection:
+        """A listening connection to the primary. Every host of the URL is asked at once; of those that take a
+        read-write session, the newest timeline is the primary (primary.py): an old primary that came back beside
+        the new one is passed over, and the pool's connections follow."""
+        hosts = dbprobe.hosts(self.dsn)
+        dsns = [self.dsn] if len(hosts) == 1 else [dbprobe.single(self.dsn, host, port) for host, port in hosts]
+        found = await asyncio.gather(*(self._open(dsn) for dsn in dsns), return_exceptions=True)
+        opened = [item for item in found if isinstance(item, tuple)]
+        errors = [item for item in found if isinstance(item, BaseException)]
+        opened.sort(key=lambda item: item[1].timeline, reverse=True)
+        chosen = None
+        for conn, identity in opened:
+            if chosen is None and self.primary.admit(identity):
+                chosen = (conn, identity)
+            else:
+                conn.close()
+        if chosen is None:
+            if errors:
+                raise errors[0]
+            raise psycopg2.OperationalError("no host of DATABASE_URL is the primary")
+        conn, self.identity = chosen
+        try:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                cursor = conn.cursor()  # kept until the query is done: psycopg2 needs its async cursor alive
+                cursor.execute(f"LISTEN {CHANNEL}")
+                await _ready(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _open(self, dsn: str) -> tuple[psycopg2.extensions.connection, Identity]:
+        conn = psycopg2.connect(dsn, async_=True, application_name="config-service-listener", **KEEPALIVES)
+        try:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await _ready(conn)
+                cursor = conn.cursor()
+                cursor.execute(IDENTITY)
+                await _ready(conn)
+                return conn, identity_of(cursor.fetchone())
+        except BaseException:
+            conn.close()
+            raise
+
+    async def _run(self) -> None:
+        """Listen, and whenever the connection is lost or anything at all goes wrong, listen again (with backoff):
+        this task ends only when the worker stops."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while not self.closing:
+            try:
+                conn = await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - whatever it was, the listener must not end
+                delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+                if attempt == 0:
+                    log.warning("listener cannot connect, retrying: %s",
+                                first_line(error) if isinstance(error, psycopg2.Error) else
+                                "timed out" if isinstance(error, TimeoutError) else type(error).__name__)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            if attempt:
+                log.warning("listener reconnected")
+            attempt = 0
+            heartbeat = None
+            try:
+                self._conn, self._cursor, self._lost = conn, conn.cursor(), loop.create_future()
+                self._fd = conn.fileno()
+                loop.add_reader(self._fd, self._readable)
+                self.listening = True
+                # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
+                self.copy.clear()
+                self.copy.current = True
+                self.wake_all()
+                heartbeat = loop.create_task(self._heartbeat(), name="listener-heartbeat")
+                await self._lost
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                log.warning("listener failed: %s", type(error).__name__)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
+                self.listening = False
+                self.copy.current = False
+                self.copy.clear()
+                self._detach()
+                self._end_rounds()
+                conn.close()
+                self._conn = self._cursor = None
+                self.identity = None
+            log.warning("listener connection lost; reconnecting")
+            self.wake_all()
+
+    async def _heartbeat(self) -> None:
+        """A round every HEARTBEAT_SECONDS: a listener that no longer hears its server, or that is not on the
+        primary any more, is found out even while nobody reads."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.sync(self.copy.tick())
+
+    def _detach(self) -> None:
+        """Stop watching the listener's socket, now. libpq closes the socket itself when it finds the connection
+        broken, and the process's next socket (a client's connection, accepted a moment later) can get the same
+        number: removed any later, the loop would stop watching that socket instead, and its request would hang."""
+        if self._fd is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        if self._writing:
+            loop.remove_writer(self._fd)
+            self._writing = False
+        self._fd = None
+
+    def _lose(self) -> None:
+        self._detach()  # in the same callback that found the connection broken: see _detach
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def _readable(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            state = conn.poll()
+        except Exception:  # noqa: BLE001 - psycopg2.Error, OSError (a socket libpq replaced), anything: reconnect
+            self._lose()
+            return
+        if conn.closed:  # broken without an error raised: libpq may have closed the socket all the same
+            self._lose()
+            return
+        if conn.notifies:
+            for notify in conn.notifies:
+                apply(self.copy, notify.payload)  # stale first, then the waiters re-check
+                for key in keys_of(notify.payload):
+                    self.wake(key)
+            conn.notifies.clear()
+        if state == POLL_OK and self._round is not None and not conn.isexecuting():
+            # Answered after the reads already scheduled on the loop have joined this round.
+            asyncio.get_running_loop().call_soon(self._complete, self._round)
+        elif state == POLL_WRITE and not self._writing and self._fd is not None:
+            self._writing = True
+            asyncio.get_running_loop().add_writer(self._fd, self._writable)
+
+    def _writable(self) -> None:
+        if self._writing and self._fd is not None:
+            asyncio.get_running_loop().remove_writer(self._fd)
+        self._writing = False
+        self._readable()
+
+    # -- sync rounds -------------------------------------------------------------------------------------------
+    async def sync(self, tick: int) -> bool:
+        """True once a round sent after `tick` (a `Copy.tick()`) has come back, on the primary; False if the
+        listener is down, behind, or on another server than the pool's (it then reconnects)."""
+        if not self.listening or self._late:
+            return False  # down, or behind: the database answers instead
+        if not self.primary.is_current(self.identity):
+            self._lose()  # the pool is on a newer primary: the copy is cleared as the listener reconnects
+            return False
+        if self._round is None:
+            future = self._start_round(asyncio.get_running_loop().create_future())
+        elif self._round_tick > tick:
+            future = self._round
+        else:
+            if self._next is None:
+                self._next = asyncio.get_running_loop().create_future()
+            future = self._next
+        if not await asyncio.shield(future):
+            return False
+        return self.primary.is_current(self.identity)  # the pool may have moved on while the round was out
+
+    def _start_round(self, future: asyncio.Future) -> asyncio.Future:
+        self._round, self._round_tick = future, self.copy.tick()
+        self.rounds += 1
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
+        self._dead = loop.call_later(DEAD_SECONDS, self._lose)
+        try:
+            self._cursor.execute("SELECT 1")  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001
+            self._lose()
+            self._end_rounds()
+            return future
+        self._readable()  # flushes what is unsent (POLL_WRITE) and finds an answer already there
+        return future
+
+    def _complete(self, future: asyncio.Future) -> None:
+        if self._round is future:
+            self._round_done()
+
+    def _behind(self) -> None:
+        """A round is late: its readers, and every read until it is back, go to the database."""
+        self._late = True
+        for future in (self._round, self._next):
+            if future is not None and not future.done():
+                future.set_result(False)
+        self._next = None
+
+    def _round_done(self) -> None:
+        self._timer.cancel()
+        self._dead.cancel()
+        self._late = False
+        future, self._round = self._round, None
+        if future is not None and not future.done():
+            future.set_result(True)
+        if self._next is not None:
+            following, self._next = self._next, None
+            self._start_round(following)
+
+    def _end_rounds(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._dead is not None:
+            self._dead.cancel()
+        self._late = False
+        for future in (self._round, self._next):
+            if future is not None and not future.done():
+                future.set_result(False)
+        self._round = self._next = None
+
+    # -- waiters ---------------------------------------------------------------------------------------------
+    def subscribe(self, keys: Iterable[str]) -> asyncio.Future:
+        if self.count >= self.max_waiters:
+            raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
+        future = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self.waiters.setdefault(key, set()).add(future)
+        self.count += 1
+        return future
+
+    def unsubscribe(self, keys: Iterable[str], future: asyncio.Future) -> None:
+        for key in keys:
+            found = self.waiters.get(key)
+            if found is not None:
+                found.discard(future)
+                if not found:
+                    del self.waiters[key]
+        self.count -= 1
+
+    def wake(self, key: str) -> None:
+        for future in self.waiters.get(key, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def wake_all(self) -> None:
+        for futures in self.waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    async def hold(self, keys: tuple[str, ...], check: Callable[[], Awaitable[object | None]], wait: float,
+                   unchanged: Callable[[], object], receive: Receive | None = None) -> object:
+        """`check()` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
+        notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
+        With the request's `receive`, a client that disconnects ends the hold at once (`unchanged()`, which nobody
+        reads): its slot is free for another, and it is not checked again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait, self.max_wait)
+        gone = loop.create_task(_disconnected(receive)) if receive is not None else None
+        try:
+            while True:
+                future = self.subscribe(keys)
+                try:
+                    answer = await check()
+                    if answer is not None:
+                        return answer
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self.closing:
+                        return unchanged()
+                    awaited = (future,) if gone is None else (future, gone)
+                    await asyncio.wait(awaited, timeout=remaining if self.listening else min(remaining, POLL_SECONDS),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if self.closing:
+                        return unchanged()
+                    if gone is not None and gone.done():
+                        gone.result()  # a body past its limits (edge.Edge) is answered as such
+                        return unchanged()
+                finally:
+                    self.unsubscribe(keys, future)
+        finally:
+            if gone is not None:
+                if gone.done() and not gone.cancelled():
+                    gone.exception()  # seen: the hold had answered otherwise
+                gone.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (ASGI `http.disconnect`); what is left of the request's body is dropped."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def conditional_get(request: Request, keys: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
+                          wait: int | None) -> Response:
+    """A GET answered 304 while `If-None-Match` names the current ETag; with `wait`, held until it does not (200) or
+    `wait` seconds pass (304). `read()` gives the current answer (`cache.answer`)."""
+    held = etags.header(request.scope, b"if-none-match")
+    entry = await read()
+    if not etags.none_match(held, entry.etag):
+        return entry.response()
+    if wait is None:
+        return not_modified(entry.etag)
+    current = [entry.etag]
+
+    async def check() -> Response | None:
+        entry = await read()
+        current[0] = entry.etag
+        return None if etags.none_match(held, entry.etag) else entry.response()
+
+    return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]), request.receive)
+
+
+async def _ready(conn: psycopg2.extensions.connection) -> None:
+    """Drive an asynchronous connection until its connect or query is done, waiting on the loop. The socket is read
+    again after every poll: while it moves on to the next host of a list, libpq opens a new one."""
+    loop = asyncio.get_running_loop()
+    while True:
+        state = conn.poll()
+        if state == POLL_OK:
+            return
+        fd = conn.fileno()
+        ready = loop.create_future()
+        watch = loop.add_reader if state == POLL_READ else loop.add_writer
+        unwatch = loop.remove_reader if state == POLL_READ else loop.remove_writer
+        watch(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            unwatch(fd)

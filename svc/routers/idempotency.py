@@ -1,0 +1,105 @@
+"""Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a write sent again with the same key and the same
+request answers what the first one answered, without writing again; the same key with another request is 422.
+
+A key's record is written in the transaction of the write it answers for: there is no moment when the write has
+committed and its record has not. So a retry after an answer that never arrived (a broken connection, a 503 saying
+the outcome is unknown) finds the record if, and only if, the write committed. A request with a key that another
+one is still using waits for that one to end, then answers as it did. Only successes are kept: an error wrote
+nothing, so a retry is judged again. Records are kept `KEEP` (24 hours) per API key, method and path; then the key
+may be used again.
+"""
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request, Response
+from psycopg2.extras import Json
+
+from db.database import Database
+from wire.problems import Unprocessable
+
+HEADER = b"idempotency-key"
+POINTER = "#/header/Idempotency-Key"
+KEEP = "24 hours"
+# 1-255 visible ASCII characters or spaces, not starting with a space, without `"` or `\`; a client may send it
+# as the draft writes it, an sf-string in quotes.
+KEY = re.compile(r'[\x21\x23-\x5b\x5d-\x7e][\x20\x21\x23-\x5b\x5d-\x7e]{0,254}')
+KEPT_HEADERS = ("content-type", "etag", "location")
+
+# Claims the key, or finds the record of whoever has it (waiting, on the unique index, for a request still using
+# it). A record past KEEP is taken over as if new.
+CLAIM = f"""
+INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (%(scope)s, %(key)s, %(fingerprint)s)
+ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = 0, headers = '{{}}', body = '',
+    created_at = now()
+  WHERE idempotency_keys.created_at < now() - interval '{KEEP}'
+RETURNING true AS claimed
+"""
+STORED = ("SELECT fingerprint, status, headers::json AS headers, body FROM idempotency_keys "
+          "WHERE scope = %(scope)s AND key = %(key)s")
+RECORD = """
+UPDATE idempotency_keys SET status = %(status)s, headers = %(headers)s, body = %(body)s
+WHERE scope = %(scope)s AND key = %(key)s
+"""
+# Each write with a key also forgets a few records past KEEP: the table stays the size of a day of keyed writes.
+PURGE = f"""
+DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+  SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}' LIMIT 100))
+"""
+
+
+def key_of(request: Request) -> str | None:
+    """The request's Idempotency-Key; None without one; 422 for one that is not a key."""
+    values = [value for name, value in request.scope["headers"] if name == HEADER]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Unprocessable.at(POINTER, "Send one Idempotency-Key.")
+    key = values[0].decode("latin-1").strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if KEY.fullmatch(key) is None:
+        raise Unprocessable.at(POINTER, "An Idempotency-Key is 1 to 255 visible ASCII characters (spaces inside "
+                                        'allowed), without " or \\.')
+    return key
+
+
+def fingerprint(request: Request, body: bytes) -> bytes:
+    """What makes two requests with one key the same request: method, path, preconditions and body."""
+    digest = hashlib.sha256()
+    for part in (request.method, request.scope["path"], request.headers.get("if-match", ""),
+                 request.headers.get("if-none-match", "")):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")
+    digest.update(body)
+    return digest.digest()
+
+
+async def once(request: Request, db: Database, key_name: str | None, write: Callable[..., Any], /, *args: Any,
+               reply: Callable[[Any], Response], **kwargs: Any) -> Response:
+    """`reply(write(cursor, *args, **kwargs))`, one unit of work; with an Idempotency-Key, at most once per key
+    (and per API key: `key_name`, None when the API is open)."""
+    key = key_of(request)
+    if key is None:
+        return reply(await db.run(write, *args, **kwargs))
+    params = {"scope": f"{key_name or ''} {request.method} {request.scope['path']}", "key": key,
+              "fingerprint": fingerprint(request, await request.body())}
+    return await db.run(_once, params, write, args, kwargs, reply, transaction=True)
+
+
+def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tuple, kwargs: dict,
+          reply: Callable[[Any], Response]) -> Response:
+    cur.execute(CLAIM, params)
+    if cur.fetchone() is None:
+        cur.execute(STORED, params)
+        stored = cur.fetchone()
+        if bytes(stored["fingerprint"]) != params["fingerprint"]:
+            raise Unprocessable.at(POINTER, f"This Idempotency-Key was used for another request (another body, "
+                                            f"path or precondition) within {KEEP}: use a new key for a new request.")
+        return Response(bytes(stored["body"]), status_code=stored["status"], headers=stored["headers"])
+    response = reply(write(cur, *args, **kwargs))
+    headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
+    cur.execute(RECORD, params | {"status": response.status_code, "headers": Json(headers), "body": response.body})
+    cur.execute(PURGE)
+    return response

@@ -1,0 +1,523 @@
+"""Fault tests F1-F11: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
+
+Traffic goes only to 127.0.0.1; everything started is stopped by PID. No test depends on the machine's speed: each
+does a counted amount of work, steps its disturbance on what was done (so many writes, so many held requests),
+and is bounded by a deadline that only a hang reaches (`HANG`). Run alone with `make test-faults`; `make test` runs
+them too. Each prints its figures; how fast things are is for `make bench`.
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+
+from db import migrations
+from tools import harness, localdb
+from tools.harness import HANG, until_held
+from tools.harness import until_async as until
+from tools.linearizability import History, stale_reads
+
+pytestmark = pytest.mark.faults
+HERE = Path(__file__).resolve().parent.parent  # svc/
+
+
+def report(capsys, line: str) -> None:
+    with capsys.disabled():
+        print(f"\n{line}", flush=True)
+
+
+class Cluster:
+    """A throwaway local PostgreSQL cluster on a free port."""
+
+    def __init__(self) -> None:
+        self.bindir = localdb.find_bindir()
+        assert self.bindir is not None, "PostgreSQL server binaries are needed"
+        self.port = harness.free_port()
+        self.data = HERE / f".pgdata-faults-{os.getpid()}"
+        self.log = HERE / f".pgdata-faults-{os.getpid()}.log"
+        self.url = f"postgresql://faults:faults-secret@127.0.0.1:{self.port}/faults"
+        shutil.rmtree(self.data, ignore_errors=True)
+        localdb.init_cluster(self.bindir, "faults", "faults-secret", self.data)
+        self.start()
+        localdb.ensure_database(self.url)
+
+    def start(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                localdb.start(self.bindir, self.port, self.data, self.log)
+                return
+            except localdb.LocalDbError:
+                # After kill -9 the orphaned backends hold shared memory for a moment.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        localdb.stop(self.bindir, self.data)
+
+    def kill9(self) -> None:
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        if localdb.running(self.bindir, self.data):
+            localdb.stop(self.bindir, self.data)
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
+
+    def sql(self, query: str, params=None) -> list[tuple]:
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = Cluster()
+    migrations.migrate(cluster.url)
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def service(cluster):
+    started = []
+
+    def start(workers: int = 1, url: str | None = None, **settings: str) -> harness.Service:
+        started.append(harness.Service(url or cluster.url, workers, **settings))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def make_app(base: str, name: str) -> str:
+    return httpx.post(f"{base}/api/v1/applications", json={"name": name}).json()["id"]
+
+
+def locked_configuration(cluster: Cluster, base: str, name: str) -> tuple[str, psycopg2.extensions.connection]:
+    """A new configuration, and a connection whose open transaction holds its row lock (rollback releases it)."""
+    app_id = make_app(base, name)
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
+    holder = psycopg2.connect(cluster.url)
+    holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (config_id,))
+    return config_id, holder
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+async def put_config(client: httpx.AsyncClient, config_id: str, i: int) -> int | str:
+    """PUT one configuration; the status, or the transport error's name."""
+    try:
+        return (await client.put(f"/api/v1/configurations/{config_id}", json={"name": "c", "config": {"i": i}})).status_code
+    except httpx.HTTPError as error:
+        return type(error).__name__
+
+
+def test_f1_kill_9_mid_write_load_loses_no_acknowledged_write(cluster, service, capsys):
+    base = service().base
+    app_id = make_app(base, "f1")
+    acknowledged: list[dict] = []
+    statuses: dict[int | str, int] = {}
+    killed_at = restarted_at = 0.0
+    after_restart = 0
+    done = asyncio.Event()
+
+    async def writer(client: httpx.AsyncClient, task: int) -> None:
+        nonlocal after_restart
+        n = 0
+        while not done.is_set():
+            n += 1
+            body = {"application_id": app_id, "name": f"w{task}-{n}", "comments": f"writer {task}",
+                    "config": {"task": task, "n": n, "text": "żółw ✓ " * 8, "list": [n, None, True]}}
+            try:
+                response = await client.post("/api/v1/configurations", json=body)
+                key: int | str = response.status_code
+            except httpx.HTTPError as error:
+                response, key = None, type(error).__name__
+            statuses[key] = statuses.get(key, 0) + 1
+            if response is not None and response.status_code == 201:
+                acknowledged.append({"id": response.json()["id"], "name": body["name"], "config": body["config"]})
+                if restarted_at:
+                    after_restart += 1
+            elif response is not None and response.status_code == 503:
+                await asyncio.sleep(0.05)
+
+    async def load() -> None:
+        nonlocal killed_at, restarted_at
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+            writers = [asyncio.create_task(writer(client, t)) for t in range(50)]
+            try:
+                await until(lambda: len(acknowledged) >= 100, "100 writes acknowledged before the kill")
+                cluster.kill9()
+                killed_at = time.monotonic()
+                await asyncio.sleep(1)
+                await asyncio.get_running_loop().run_in_executor(None, cluster.start)
+                restarted_at = time.monotonic()
+                await until(lambda: after_restart >= 50, "50 writes acknowledged after the restart")
+            finally:
+                done.set()
+                await asyncio.gather(*writers)
+
+    asyncio.run(load())
+    stored = {row[0]: (row[1], row[2]) for row in
+              cluster.sql("SELECT id, name, config::json FROM configurations WHERE application_id = %s", (app_id,))}
+    lost = [a for a in acknowledged if stored.get(a["id"]) != (a["name"], a["config"])]
+    failed = sum(count for key, count in statuses.items() if key != 201)
+    report(capsys, f"F1 kill -9 under 50 writers: acknowledged={len(acknowledged)} lost={len(lost)} "
+                   f"failed-during-outage={failed} acknowledged-after-restart={after_restart} statuses={statuses} "
+                   f"restart took {restarted_at - killed_at:.1f}s")
+    assert not lost
+    assert set(statuses) <= {201, 503}, statuses
+
+
+def test_f2_reads_during_an_outage_answer_503_and_recover(cluster, service, capsys):
+    server = service()
+    base = server.base
+    app_id = make_app(base, "f2")
+    config_id = httpx.post(f"{base}/api/v1/configurations",
+                           json={"application_id": app_id, "name": "c", "config": {"k": 1}}).json()["id"]
+    samples: list[tuple[float, float, int | str]] = []  # (start, duration, status)
+    marks: dict[str, float] = {}
+    done = asyncio.Event()
+    # What the service promises while its database is down: a 503 once a connection cannot be had (refused at
+    # once, else within CONNECT_TIMEOUT) or no pooled one frees (POOL_ACQUIRE_TIMEOUT): 2 + 1 s by default.
+    # Asserted with a margin that only a hang uses up; the figure itself is printed (make bench measures speed).
+    bound = 2 + 1 + 10
+
+    async def reader(client: httpx.AsyncClient) -> None:
+        while not done.is_set():
+            start = time.monotonic()
+            try:
+                status: int | str = (await client.get(f"/api/v1/configurations/{config_id}")).status_code
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            samples.append((start, time.monotonic() - start, status))
+            await asyncio.sleep(0.02)
+
+    def answered(status, after: str) -> int:
+        return sum(1 for start, d, s in samples if s == status and after in marks and start >= marks[after])
+
+    async def load() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            readers = [asyncio.create_task(reader(client)) for _ in range(20)]
+            try:
+                marks["begin"] = time.monotonic()
+                await until(lambda: answered(200, "begin") >= 100, "100 reads before the outage")
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, cluster.stop)
+                marks["down"] = time.monotonic()
+                await until(lambda: answered(503, "down") >= 100, "100 answers during the outage")
+                marks["starting"] = time.monotonic()
+                await loop.run_in_executor(None, cluster.start)
+                marks["up"] = time.monotonic()
+                await until(lambda: answered(200, "up") >= 100, "100 reads after the outage")
+            finally:
+                done.set()
+                await asyncio.gather(*readers)
+
+    asyncio.run(load())
+    # Answered while the database was down: begun after it stopped, finished before it was being started again.
+    outage = [(d, s) for start, d, s in samples if marks["down"] <= start and start + d < marks["starting"]]
+    first_ok = min(start + d for start, d, s in samples if start >= marks["up"] and s == 200)
+    others = {s for _, _, s in samples} - {200, 503}
+    report(capsys, f"F2 PostgreSQL stopped under 20 readers: during outage {len(outage)} answers, "
+                   f"p99={p99([d for d, _ in outage]) * 1000:.0f} ms, statuses={sorted({str(s) for _, s in outage})}; "
+                   f"first success {first_ok - marks['up']:.2f} s after the database accepted again; "
+                   f"other statuses: {others or 0}")
+    assert outage and all(s == 503 for _, s in outage)
+    assert max(d for d, _ in outage) <= bound, "a read hung on the database that was down"
+    assert not others
+
+
+def test_f3_five_times_the_pool_in_slow_requests_only_200_or_503_and_the_pool_recovers(cluster, service, capsys):
+    n = 4
+    server = service(POOL_MIN=str(n), POOL_MAX=str(n), EXECUTOR_WORKERS=str(2 * n), POOL_ACQUIRE_TIMEOUT="0.5",
+                     LOCK_TIMEOUT_MS="1500")
+    base = server.base
+    config_id, holder = locked_configuration(cluster, base, "f3")
+
+    async def burst() -> list[int | str]:
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=5 * n)) as c:
+            release = asyncio.get_running_loop().call_later(1.0, holder.rollback)
+            results = await asyncio.gather(*(put_config(c, config_id, i) for i in range(5 * n)))
+            release.cancel()
+            return results
+
+    started = time.monotonic()
+    results = asyncio.run(burst())
+    took = time.monotonic() - started
+    holder.close()
+    assert httpx.get(f"{base}/health").status_code == 200
+    connections = cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service'")[0][0]
+    threads = int(next(line.split()[1] for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                       if line.startswith("Threads:")))
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F3 pool of {n}, {5 * n} slow concurrent writes: statuses={counts} in {took:.2f} s; "
+                   f"after: {connections} connections, {threads} threads")
+    assert set(results) <= {200, 503}
+    assert connections == n
+    assert threads <= 2 * n + 8
+
+
+def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
+    server = service(POOL_MIN="0", POOL_MAX="60", EXECUTOR_WORKERS="60", POOL_ACQUIRE_TIMEOUT="10",
+                     LOCK_TIMEOUT_MS="20000", SHUTDOWN_GRACE_SECONDS="15")
+    base = server.base
+    config_id, holder = locked_configuration(cluster, base, "f4")
+    waiting_query = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service' "
+                     "AND wait_event_type = 'Lock'")
+
+    async def scenario() -> tuple[list[int | str], float, int | None]:
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=50)) as c:
+            tasks = [asyncio.create_task(put_config(c, config_id, i)) for i in range(50)]
+            loop = asyncio.get_running_loop()
+            deadline = time.monotonic() + 20
+            while (await loop.run_in_executor(None, cluster.sql, waiting_query))[0][0] < 50:
+                assert time.monotonic() < deadline, "the 50 requests did not all reach the database"
+                await asyncio.sleep(0.1)
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            await asyncio.sleep(0.5)
+            holder.rollback()
+            results = await asyncio.gather(*tasks)
+            code = await loop.run_in_executor(None, lambda: server.process.wait(timeout=30))
+            return results, time.monotonic() - signalled, code
+
+    results, took, code = asyncio.run(scenario())
+    holder.close()
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F4 SIGTERM with 50 requests in flight: statuses={counts}, exit code {code} "
+                   f"{took:.2f} s after the signal (grace 15 s)")
+    assert counts == {200: 50}
+    assert code == 0 and took < 15
+
+
+def test_f5_five_migration_runners_at_once_apply_each_file_once(cluster, capsys):
+    url = harness.create_database(harness.with_database(cluster.url, "f5"))
+    env = harness.child_env(DATABASE_URL=url)
+    started = time.monotonic()
+    runners = [subprocess.Popen([sys.executable, "-m", "db.migrations"], cwd=HERE, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    outputs = [r.communicate(timeout=60) for r in runners]
+    codes = [r.returncode for r in runners]
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT version, count(*) FROM migrations GROUP BY version ORDER BY version")
+        applied = cur.fetchall()
+    conn.close()
+    appliers = sum(1 for out, _ in outputs if "0 applied" not in out)
+    report(capsys, f"F5 five migration runners at once: exit codes {codes}, migrations {applied}, "
+                   f"{appliers} runner(s) applied them, {time.monotonic() - started:.2f} s")
+    assert codes == [0] * 5
+    assert applied == [(m.version, 1) for m in migrations.discover()]
+    assert appliers == 1
+
+
+def test_f6_postgresql_restarted_while_100_clients_wait_then_a_change_reaches_every_client(cluster, service, capsys):
+    base = service(POOL_ACQUIRE_TIMEOUT="2").base
+    app_id = make_app(base, "f6")
+    created = httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": "c", "config": {}})
+    config_id, etag = created.json()["id"], created.headers["etag"]
+    statuses: dict[int | str, int] = {}
+    marks: dict[str, float] = {}
+
+    async def client(http: httpx.AsyncClient, deadline: float) -> str | None:
+        """Wait for a change the way a client does: hold, and after a 304 or a 503 ask again. The new ETag, or None."""
+        while time.monotonic() < deadline:
+            try:
+                response = await http.get(f"/api/v1/configurations/{config_id}", params={"wait": 20},
+                                          headers={"If-None-Match": etag})
+                key: int | str = response.status_code
+            except httpx.HTTPError as error:
+                response, key = None, type(error).__name__
+            statuses[key] = statuses.get(key, 0) + 1
+            if response is not None and response.status_code == 200:
+                return response.headers["etag"]
+            if response is None or response.status_code == 503:
+                await asyncio.sleep(0.2)
+        return None
+
+    async def scenario() -> list[str | None]:
+        # Idle connections are dropped after 2 s, before uvicorn closes them (5 s): with both at 5 s, a request sent
+        # on a connection as the server closes it fails as "disconnected without a response", a client-side race of
+        # keep-alive (seen once in 100 clients on a busy machine, as in tools/linearizability.py).
+        limits = httpx.Limits(max_connections=100, keepalive_expiry=2)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+            clients = [asyncio.create_task(client(http, time.monotonic() + HANG)) for _ in range(100)]
+            await until_held(base, 100)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, cluster.stop)
+            await asyncio.sleep(3)
+            await loop.run_in_executor(None, cluster.start)
+            marks["up"] = time.monotonic()
+            put = None
+
+            async def written() -> bool:
+                nonlocal put
+                try:
+                    put = await http.put(f"/api/v1/configurations/{config_id}",
+                                         json={"name": "c", "config": {"after": "restart"}})
+                except httpx.HTTPError:
+                    return False
+                return put.status_code == 200
+            await until(written, "a write after the restart")
+            marks["put"] = time.monotonic()
+            marks["etag"] = put.headers["etag"]  # type: ignore[assignment]
+            seen = await asyncio.gather(*clients)
+            marks["all"] = time.monotonic()
+            return seen
+
+    seen = asyncio.run(scenario())
+    reached = sum(1 for tag in seen if tag == marks["etag"])
+    report(capsys, f"F6 PostgreSQL restarted under 100 waiting clients: statuses={statuses}; the change made after "
+                   f"the restart reached {reached}/100 clients within {marks['all'] - marks['put']:.2f} s of its write")
+    assert reached == 100
+    assert set(statuses) <= {200, 304, 503}, statuses
+
+
+def test_f7_sigterm_answers_every_waiter_at_once_and_exits_0(cluster, service, capsys):
+    server = service(SHUTDOWN_GRACE_SECONDS="15")
+    base = server.base
+    app_id = make_app(base, "f7")
+    created = httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": "c", "config": {}})
+    config_id, etag = created.json()["id"], created.headers["etag"]
+
+    async def scenario() -> tuple[list[int | str], float, int | None]:
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=60)) as http:
+            async def wait(i: int) -> int | str:
+                try:
+                    if i % 2:
+                        path, params, headers = f"/api/v1/configurations/{config_id}", {"wait": 60}, {"If-None-Match": etag}
+                    else:
+                        path, params, headers = f"/api/v1/applications/{app_id}/changes", {"after": 1, "wait": 60}, {}
+                    response = await http.get(path, params=params, headers=headers)
+                    return response.status_code if i % 2 or response.json()["items"] else "empty"
+                except httpx.HTTPError as error:
+                    return type(error).__name__
+
+            waiters = [asyncio.create_task(wait(i)) for i in range(50)]
+            await until_held(base, 50)
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            results = await asyncio.gather(*waiters)
+            took = time.monotonic() - signalled
+            code = await asyncio.get_running_loop().run_in_executor(None, lambda: server.process.wait(timeout=30))
+            return results, took, code
+
+    results, took, code = asyncio.run(scenario())
+    counts = {s: results.count(s) for s in set(results)}
+    report(capsys, f"F7 SIGTERM with 50 waiters (wait=60): answers={counts} within {took:.2f} s, exit code {code}")
+    assert counts == {304: 25, "empty": 25}
+    assert took < 15 and code == 0  # before the grace (15 s) ran out: answered, not cut off when it did
+
+
+# Each linearizability run does at least this much work, however long it takes (only a hang reaches HANG): 200
+# writes, each followed at once by a read through another client, and 1,500 reads in all, on 4 keys.
+WRITES, READS = 200, 1500
+
+
+def linearizability(cluster: Cluster, service, name: str, disturb=None, url: str | None = None) -> History:
+    """Writers and readers on 2 workers over 4 configurations until WRITES and READS are done and
+    `disturb(history)` has returned."""
+    base = service(workers=2, url=url, POOL_ACQUIRE_TIMEOUT="2").base
+    app_id = make_app(base, name)
+    names = {httpx.post(f"{base}/api/v1/configurations", json={"application_id": app_id, "name": f"c{i}",
+                                                                "config": {}}).json()["id"]: f"c{i}" for i in range(4)}
+    history = History(base, names)
+    # Writers are what a stale read needs; reads from the copy are cheap enough that 24 readers starve 6 writers
+    # on a busy 2-core machine: 10 writers and 20 readers.
+    asyncio.run(history.run(writes=WRITES, reads=READS, within=HANG + 60, writers=10, readers=20,
+                            disturb=(lambda: disturb(history)) if disturb else None))
+    return history
+
+
+def check(history: History, capsys, label: str, expected_failures: set[str]) -> None:
+    stale = stale_reads(history.ops)
+    counts = history.counts()
+    report(capsys, f"{label}: {counts['writes']} writes, {counts['reads']} reads on 2 workers, "
+                   f"{len(stale)} stale reads, failed requests {history.failures}")
+    assert not stale, f"stale reads (read, newest acknowledged before it): {stale[:5]}"
+    assert not history.timed_out, f"the run hung: {counts} of {history.goal} after {HANG + 60:.0f} s"
+    assert set(history.failures) <= expected_failures, history.failures
+
+
+def test_f8_reads_on_two_workers_are_linearizable(cluster, service, capsys):
+    history = linearizability(cluster, service, "f8")
+    check(history, capsys, "F8 linearizable reads", set())
+
+
+def test_f9_reads_stay_linearizable_across_a_postgresql_restart(cluster, service, capsys):
+    marks: dict[str, int] = {}
+
+    async def restart(history: History) -> None:
+        loop = asyncio.get_running_loop()
+        await history.reached(writes=50)
+        await loop.run_in_executor(None, cluster.stop)
+        await asyncio.sleep(1.5)
+        await loop.run_in_executor(None, cluster.start)
+        marks["writes"], marks["reads"] = history.writes, history.reads
+        # As much work again after the restart as before it.
+        await history.reached(writes=history.writes + 50, reads=history.reads + 200)
+
+    history = linearizability(cluster, service, "f9", restart)
+    assert history.writes - marks["writes"] >= 50 and history.reads - marks["reads"] >= 200 or history.timed_out
+    check(history, capsys, "F9 linearizable reads across a PostgreSQL restart", {"503", "ReadTimeout"})
+
+
+def test_f10_reads_stay_linearizable_when_the_listeners_are_killed_from_the_database(cluster, service, capsys):
+    killed: list[int] = []
+    gone: set[int] = set()
+
+    def listeners() -> list[int]:
+        rows = cluster.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'config-service-listener'")
+        return [pid for (pid,) in rows if pid not in gone]
+
+    async def terminate(history: History) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(4):
+            # Both workers listen again, and some work has been done with their copies since.
+            await until(lambda: loop.run_in_executor(None, lambda: len(listeners()) == 2), "both listeners connected")
+            await history.reached(writes=history.writes + 25, reads=history.reads + 150)
+            pids = await loop.run_in_executor(None, listeners)
+            rows = await loop.run_in_executor(None, cluster.sql, "SELECT pg_terminate_backend(pid) FROM unnest(%s) "
+                                              "AS pid", (pids,))
+            gone.update(pids)
+            killed.append(sum(1 for (ok,) in rows if ok))
+        await history.reached(writes=history.writes + 25, reads=history.reads + 150)
+
+    history = linearizability(cluster, service, "f10", terminate)
+    assert killed == [2, 2, 2, 2], f"listeners terminated each time: {killed}"
+    check(history, capsys, f"F10 linearizable reads while listeners are terminated {len(killed)} times", set())
+
+
+def test_f11_reads_stay_linearizable_when_the_listeners_lag_50_ms_behind(cluster, service, capsys):
+    # Everything PostgreSQL sends the listeners (notifications, and the answers of sync rounds) arrives 50 ms late,
+    # as over a slow network; the other connections are not delayed. A copy trusted without a sync round would
+    # answer a read that follows a write on the other worker from before that write.
+    proxy = harness.LaggingProxy(cluster.port, delay=0.05, application_name="config-service-listener")
+    try:
+        history = linearizability(cluster, service, "f11",
+                                  url=cluster.url.replace(f":{cluster.port}/", f":{proxy.port}/"))
+    finally:
+        proxy.close()
+    assert proxy.lagged >= 2, "the listeners did not connect through the lagging proxy"
+    check(history, capsys, "F11 linearizable reads with listeners 50 ms behind", set())

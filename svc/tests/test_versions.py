@@ -1,0 +1,333 @@
+"""Versions, ETags, conditional requests, revisions and restore, API → database → API."""
+
+import pytest
+
+from tools.harness import APPS, CONFIGS, assert_problem, until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def config(client, application, configuration):
+    app = application()
+    return configuration(app["id"], "db", {"v": 1})
+
+
+def test_create_answers_version_1_and_its_etag(client, config):
+    assert config["version"] == 1
+    response = client.get(f"{CONFIGS}/{config['id']}")
+    assert response.headers["etag"] == f'"{config["id"]}.1"'
+
+
+def test_matching_if_match_writes_and_bumps_the_version(client, config, sql):
+    etag = client.get(f"{CONFIGS}/{config['id']}").headers["etag"]
+    response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}},
+                          headers={"If-Match": etag})
+    assert response.status_code == 200
+    assert response.json()["version"] == 2 and response.headers["etag"] == f'"{config["id"]}.2"'
+    sql.execute("SELECT version, config::json AS config FROM configurations WHERE id = %s", (config["id"],))
+    assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
+
+
+def test_stale_if_match_is_412_with_the_current_etag_and_changes_nothing(client, config, sql):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    stale = f'"{config["id"]}.1"'
+    response = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 3}},
+                          headers={"If-Match": stale})
+    assert_problem(response, 412)
+    assert response.headers["etag"] == f'"{config["id"]}.2"'
+    sql.execute("SELECT version, config::json AS config FROM configurations WHERE id = %s", (config["id"],))
+    assert sql.fetchone() == {"version": 2, "config": {"v": 2}}
+    assert_problem(client.delete(f"{CONFIGS}/{config['id']}", headers={"If-Match": stale}), 412)
+    assert client.get(f"{CONFIGS}/{config['id']}").status_code == 200
+
+
+def test_if_none_match_is_304_without_a_body_until_it_changes(client, config):
+    etag = client.get(f"{CONFIGS}/{config['id']}").headers["etag"]
+    response = client.get(f"{CONFIGS}/{config['id']}", headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.content == b"" and response.headers["etag"] == etag
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    assert client.get(f"{CONFIGS}/{config['id']}", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_application_etag_follows_its_configurations(client, application, configuration):
+    app = application()
+    etag = client.get(f"{APPS}/{app['id']}").headers["etag"]
+    assert client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag}).status_code == 304
+    configuration(app["id"])
+    changed = client.get(f"{APPS}/{app['id']}", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and len(changed.json()["configuration_ids"]) == 1
+
+
+def test_application_writes_honour_if_match(client, application):
+    app = application()
+    stale = f'"{app["id"]}.9"'
+    assert_problem(client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": stale}), 412)
+    assert_problem(client.delete(f"{APPS}/{app['id']}", headers={"If-Match": stale}), 412)
+    ok = client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": f'"{app["id"]}.1"'})
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+    assert client.delete(f"{APPS}/{app['id']}", headers={"If-Match": "*"}).status_code == 204
+
+
+def test_if_match_is_required_when_configured(settings, clean, application):
+    from fastapi.testclient import TestClient
+
+    from main import create_app as make
+
+    with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
+        app = application(via=strict)
+        assert_problem(strict.put(f"{APPS}/{app['id']}", json={"name": "x"}), 428)
+        assert_problem(strict.delete(f"{APPS}/{app['id']}"), 428)
+        assert strict.put(f"{APPS}/{app['id']}", json={"name": "x"},
+                          headers={"If-Match": f'"{app["id"]}.1"'}).status_code == 200
+
+
+def test_every_change_writes_a_revision_newest_first(client, config):
+    for v in (2, 3):
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+    page = client.get(f"{CONFIGS}/{config['id']}/revisions").json()
+    assert [(r["version"], r["config"]) for r in page["items"]] == [(3, {"v": 3}), (2, {"v": 2}), (1, {"v": 1})]
+    assert page["next_cursor"] is None
+    one = client.get(f"{CONFIGS}/{config['id']}/revisions/2").json()
+    assert one["config"] == {"v": 2} and one["configuration_id"] == config["id"]
+
+
+def test_revisions_paginate(client, config):
+    for v in range(2, 8):
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.get(f"{CONFIGS}/{config['id']}/revisions", params=params).json()
+        seen += [r["version"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+
+
+def test_restore_makes_a_new_version_equal_to_the_restored_content(client, config):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db-renamed", "config": {"v": 2}, "comments": "c"})
+    response = client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore", headers={"If-Match": f'"{config["id"]}.2"'})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["version"], body["name"], body["config"], body["comments"]) == (3, "db", {"v": 1}, None)
+    assert response.headers["etag"] == f'"{config["id"]}.3"'
+    history = client.get(f"{CONFIGS}/{config['id']}/revisions").json()["items"]
+    assert [r["version"] for r in history] == [3, 2, 1] and history[0]["config"] == history[2]["config"]
+
+
+def test_restore_with_stale_if_match_is_412(client, config):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    response = client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore", headers={"If-Match": f'"{config["id"]}.1"'})
+    assert_problem(response, 412)
+
+
+def test_unknown_revision_or_configuration_is_404(client, config):
+    assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/9"), 404)
+    assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/9/restore"), 404)
+    missing = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+    assert_problem(client.get(f"{CONFIGS}/{missing}/revisions"), 404)
+    assert_problem(client.get(f"{CONFIGS}/{missing}/revisions/1"), 404)
+    assert_problem(client.post(f"{CONFIGS}/{missing}/revisions/1/restore"), 404)
+
+
+def test_restoring_a_name_taken_since_is_409(client, config, configuration):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "renamed", "config": {}})
+    configuration(config["application_id"], "db")
+    assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 409)
+
+
+def test_deleting_a_configuration_deletes_its_revisions(client, config, sql):
+    client.delete(f"{CONFIGS}/{config['id']}")
+    sql.execute("SELECT count(*) AS n FROM configuration_revisions")
+    assert sql.fetchone()["n"] == 0
+
+
+OTHER = '"01JD3B5ZQ6V2K9X4N8M7P1R0ST.1"'  # another resource's tag
+
+
+def test_if_none_match_split_over_several_lines_is_one_list(client, config):
+    """RFC 9110 §5.3: the lines of a list-based field are one list. The stale tag on the first line and the current
+    one on the second is a match: 304, and with `wait` the request is held (then 304)."""
+    app_id = config["application_id"]
+    for path in (f"{CONFIGS}/{config['id']}", f"{APPS}/{app_id}", f"{APPS}/{app_id}/configurations"):
+        current = client.get(path).headers["etag"]
+        lines = [("If-None-Match", OTHER), ("If-None-Match", current)]
+        assert client.get(path, headers=lines).status_code == 304, path
+        assert client.head(path, headers=lines).status_code == 304, path
+        assert client.get(path, params={"wait": 1}, headers=lines).status_code == 304, path
+
+
+def test_if_match_split_over_several_lines_is_one_list(client, config, application):
+    url = f"{CONFIGS}/{config['id']}"
+
+    def lines(version: int) -> list[tuple[str, str]]:
+        return [("If-Match", OTHER), ("If-Match", f'"{config["id"]}.{version}"')]
+
+    assert client.put(url, json={"name": "db", "config": {"v": 2}}, headers=lines(1)).status_code == 200
+    assert client.post(f"{url}/revisions/1/restore", headers=lines(2)).status_code == 200
+    assert client.delete(url, headers=lines(3)).status_code == 204
+    app = application("split")
+    tags = [("If-Match", OTHER), ("If-Match", f'"{app["id"]}.1"')]
+    assert client.put(f"{APPS}/{app['id']}", json={"name": "split"}, headers=tags).status_code == 200
+    tags[1] = ("If-Match", f'"{app["id"]}.2"')
+    assert client.delete(f"{APPS}/{app['id']}", headers=tags).status_code == 204
+
+
+def writes_of(client, application, configuration, name: str) -> list[tuple[str, str, dict | None, str]]:
+    """(method, path, body, id) of every conditional write, each on a fresh resource at version 1."""
+    app = application(name)
+    config = configuration(app["id"], name)
+    other = application(name + "-other")
+    url = f"{CONFIGS}/{config['id']}"
+    return [("PUT", url, {"name": name, "config": {"v": 2}}, config["id"]),
+            ("POST", f"{url}/revisions/1/restore", None, config["id"]),
+            ("DELETE", url, None, config["id"]),
+            ("PUT", f"{APPS}/{other['id']}", {"name": name + "-other"}, other["id"]),
+            ("DELETE", f"{APPS}/{other['id']}", None, other["id"])]
+
+
+def version_of(client, method: str, path: str) -> int:
+    resource = path.removesuffix("/revisions/1/restore")
+    return client.get(resource).json()["version"]
+
+
+@pytest.mark.parametrize("if_none_match", ["*", "{etag}", "W/{etag}", '"x", {etag}', "{other}, *"])
+def test_if_none_match_on_a_write_naming_the_current_etag_or_star_is_412_and_writes_nothing(
+        client, application, configuration, if_none_match):
+    """RFC 9110 §13.1.2: `If-None-Match: *` is how a client says "only if it does not exist"; a tag list fails when
+    it names the current ETag (weak comparison). A state-changing request whose If-None-Match fails is 412."""
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"n{index}")[index]
+        value = if_none_match.format(etag=f'"{id}.1"', other=OTHER)
+        response = client.request(method, path, json=body, headers={"If-None-Match": value})
+        problem = assert_problem(response, 412)
+        assert response.headers["etag"] == f'"{id}.1"' and "If-None-Match" in problem["detail"], (method, path)
+        assert version_of(client, method, path) == 1, (method, path)  # nothing written, nothing deleted
+
+
+def test_if_none_match_on_a_write_naming_other_tags_lets_it_happen(client, application, configuration):
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"o{index}")[index]
+        lines = [("If-None-Match", f'"{id}.2"'), ("If-None-Match", f'{OTHER}, W/"{id}.3"')]
+        response = client.request(method, path, json=body, headers=lines)
+        assert response.status_code in (200, 204), (method, path, response.text)
+
+
+def test_if_match_is_evaluated_before_if_none_match(client, application, configuration):
+    """RFC 9110 §13.2.2: If-Match first (412 when it fails), then If-None-Match (412 when it fails)."""
+    for index in range(5):
+        method, path, body, id = writes_of(client, application, configuration, f"m{index}")[index]
+        current = f'"{id}.1"'
+        stale = assert_problem(client.request(method, path, json=body,
+                                              headers={"If-Match": f'"{id}.7"', "If-None-Match": current}), 412)
+        assert "If-Match" in stale["detail"] and "If-None-Match" not in stale["detail"]
+        both = assert_problem(client.request(method, path, json=body,
+                                             headers={"If-Match": current, "If-None-Match": current}), 412)
+        assert "If-None-Match" in both["detail"]
+        assert version_of(client, method, path) == 1
+        ok = client.request(method, path, json=body, headers={"If-Match": current, "If-None-Match": f'"{id}.7"'})
+        assert ok.status_code in (200, 204), (method, path, ok.text)
+
+
+def test_if_none_match_star_on_a_missing_resource_is_404(client):
+    missing = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+    for method, path, body in (("PUT", f"{CONFIGS}/{missing}", {"name": "x", "config": {}}),
+                               ("DELETE", f"{CONFIGS}/{missing}", None),
+                               ("POST", f"{CONFIGS}/{missing}/revisions/1/restore", None),
+                               ("PUT", f"{APPS}/{missing}", {"name": "x"}), ("DELETE", f"{APPS}/{missing}", None)):
+        assert_problem(client.request(method, path, json=body, headers={"If-None-Match": "*"}), 404)
+
+
+# Epochs (primary.py, etags.py): a failover or a restore to a point in time starts a new timeline, on which writes
+# the old primary acknowledged may be lost and their versions and feed positions given to other content. Here the
+# promotion is simulated in-process: the service's new connections report the timeline `promote(n)` sets, and its
+# primary moves there, as when a standby is promoted (test_failover.py F17 does it for real).
+
+@pytest.fixture
+def promote(client, monkeypatch):
+    from db import database
+    from live import watch
+    from db.primary import identity_of
+
+    timeline = [1]
+
+    def reported(row):
+        return identity_of(row)._replace(timeline=timeline[0])
+
+    monkeypatch.setattr(database, "identity_of", reported)
+    monkeypatch.setattr(watch, "identity_of", reported)
+
+    def to(number: int) -> None:
+        timeline[0] = number
+        primary = client.app.state.database.primary
+        primary.admit(primary.current._replace(timeline=number))
+
+    return to
+
+
+def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application, configuration, promote):
+    app = application()
+    config = configuration(app["id"], "db", {"v": 1})
+    url, app_url, page_url = f"{CONFIGS}/{config['id']}", f"{APPS}/{app['id']}", f"{APPS}/{app['id']}/configurations"
+    old = client.get(url).headers["etag"]
+    old_app, old_page = client.get(app_url).headers["etag"], client.get(page_url).headers["etag"]
+    assert old == f'"{config["id"]}.1"'  # epoch 1: the form the service always sent
+
+    def answered_from_the_copy() -> bool:
+        hits = client.app.state.copy.hits
+        assert client.get(url, headers={"If-None-Match": old}).status_code == 304
+        return client.app.state.copy.hits > hits
+    # The worker's copy holds the answer of epoch 1 (once the listener is up and the create's notification is in).
+    until(answered_from_the_copy, "a read answered from the worker's copy")
+
+    promote(2)
+    # The same version, content and id; another epoch: the fast path, the route, the copy and the pages all say so.
+    now = client.get(url)
+    assert now.status_code == 200 and now.headers["etag"] == f'"{config["id"]}.1~2"' and now.json()["version"] == 1
+    assert client.get(url, headers={"If-None-Match": old}).status_code == 200
+    assert client.get(url, params={"wait": 1}, headers={"If-None-Match": old}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": now.headers["etag"]}).status_code == 304
+    assert client.get(app_url, headers={"If-None-Match": old_app}).headers["etag"] == f'"{app["id"]}.2~2"'
+    page = client.get(page_url, headers={"If-None-Match": old_page})
+    assert page.status_code == 200 and page.headers["etag"] != old_page and page.headers["etag"].endswith('~2"')
+
+    # If-Match of epoch 1 names no version of epoch 2: 412 with the current ETag, nothing written.
+    for method, path, body in (("PUT", url, {"name": "db", "config": {"v": 2}}), ("DELETE", url, None),
+                               ("POST", f"{url}/revisions/1/restore", None), ("PUT", app_url, {"name": app["name"]}),
+                               ("DELETE", app_url, None)):
+        stale = client.request(method, path, json=body, headers={"If-Match": f'"{path.split("/")[4]}.1"'})
+        assert_problem(stale, 412)
+        assert stale.headers["etag"].endswith('~2"'), (method, path)
+    assert client.get(url).json()["version"] == 1
+    # If-None-Match of epoch 1 on a write names nothing of epoch 2 either: it does not stop the write.
+    written = client.put(url, json={"name": "db", "config": {"v": 2}}, headers={"If-None-Match": old})
+    assert written.status_code == 200 and written.headers["etag"] == f'"{config["id"]}.2~2"'
+    again = client.put(url, json={"name": "db", "config": {"v": 3}}, headers={"If-Match": written.headers["etag"]})
+    assert again.status_code == 200 and again.headers["etag"] == f'"{config["id"]}.3~2"'
+    assert client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": f'"{config["id"]}.3"'}).status_code == 412
+
+
+def test_a_feed_position_of_another_epoch_is_answered_410_and_without_one_the_page_names_its_epoch(
+        client, application, configuration, promote):
+    app = application()
+    configuration(app["id"], "db", {"v": 1})
+    feed = f"{APPS}/{app['id']}/changes"
+    first = client.get(feed, params={"after": 0}).json()
+    assert first["epoch"] == 1 and first["next_after"] == 1
+    assert client.get(feed, params={"after": 1, "epoch": 1}).json() == {"items": [], "next_after": 1, "epoch": 1}
+
+    promote(2)
+    for params in ({"after": 1, "epoch": 1}, {"after": 0, "epoch": 1}, {"after": 1, "epoch": 1, "wait": 1},
+                   {"after": 1, "epoch": 3}):
+        gone = assert_problem(client.get(feed, params=params), 410)
+        assert gone["type"].endswith("/epoch-changed") and "after=0" in gone["detail"], params
+        assert f"epoch={2}" in gone["detail"]
+    # Resynchronising: from the start, with the epoch of that answer.
+    again = client.get(feed, params={"after": 0}).json()
+    assert again["epoch"] == 2 and [c["seq"] for c in again["items"]] == [1]
+    assert client.get(feed, params={"after": 1, "epoch": 2}).json() == {"items": [], "next_after": 1, "epoch": 2}
+    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"epoch": 2}), 404)
+    assert_problem(client.get(feed, params={"epoch": 0}), 422)
+    assert_problem(client.get(feed, params={"epoch": "02"}), 422)

@@ -1,0 +1,89 @@
+"""Dependencies the handlers ask for, as `Annotated` aliases."""
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from wire import etags
+from wire import names
+from db.database import Database
+from wire.problems import PreconditionRequired, UnsupportedMediaType
+from settings import Settings
+from wire.ulids import PATTERN
+
+API = "/api/v1"
+
+
+async def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_actor(request: Request) -> str | None:
+    """The name of the API key that made the request; None when the API is open."""
+    return request.scope.get("state", {}).get("api_key")
+
+
+async def require_json(request: Request) -> None:
+    """A body that says what it is must say JSON (`application/json` or `+json`); no Content-Type is taken as JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+
+
+IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
+
+
+async def preconditions(request: Request, id: IdPath) -> etags.Preconditions:
+    """What a write's If-Match and If-None-Match require of resource `id`'s current version; 428 when `If-Match`
+    is missing and the service requires it."""
+    if_match = etags.header(request.scope, b"if-match")
+    if if_match is None and request.app.state.settings.require_if_match:
+        raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
+    if_none_match = etags.header(request.scope, b"if-none-match")
+    return etags.Preconditions(etags.accepted(if_match, id), etags.refused(if_none_match, id))
+
+
+# An integer as the contract writes one: ASCII digits without leading zeros, a minus only before a negative one.
+PLAIN_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def plain_integer(value: object) -> object:
+    """The one parser of every integer in a path or a query: a plain decimal goes on to the parameter's range
+    check, anything else is 422 at the parameter. (pydantic's own parsing, like Python's `int()`, also reads
+    `1_0` as 10, and takes spaces, a `+`, leading zeros and `10.0`.)"""
+    if isinstance(value, str) and PLAIN_INTEGER.fullmatch(value) is None:
+        raise PydanticCustomError("int_parsing", "Input should be a plain decimal integer (digits only, "
+                                  "without leading zeros, a sign, spaces, underscores or a fraction)")
+    return value
+
+
+PlainInteger = BeforeValidator(plain_integer)
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Actor = Annotated[str | None, Depends(get_actor)]
+JsonBody = Depends(require_json)
+Conditions = Annotated[etags.Preconditions, Depends(preconditions)]
+VersionPath = Annotated[int, PlainInteger, Path(ge=1, le=2147483647, description="A version of the configuration.")]
+RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
+                                             description="The `next_cursor` of the previous page.")]
+Limit = Annotated[int, PlainInteger, Query(ge=1, le=500, description="Items per page.")]
+Cursor = Annotated[str | None, Query(min_length=26, max_length=26, pattern=PATTERN.pattern,
+                                     description="The `next_cursor` of the previous page.")]
+Wait = Annotated[int | None, PlainInteger, Query(ge=1, le=300,
+                                                 description="With If-None-Match: hold the answer until it changes.")]
+After = Annotated[int, PlainInteger, Query(ge=0, le=9223372036854775807,
+                                           description="The `seq` of the last change seen.")]
+EpochQuery = Annotated[int | None, PlainInteger, Query(ge=1, le=4294967295,
+                                                      description="The `epoch` of the page that gave `after`.")]
+NameQuery = Annotated[str | None, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
+                                        description="Only the item with exactly this name.")]

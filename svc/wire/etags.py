@@ -1,0 +1,175 @@
+"""Strong entity tags from id, version and epoch, and the `If-Match` / `If-None-Match` headers that name them.
+
+A tag names a version *in an epoch*: the timeline of the database it was read on (primary.py). A failover that
+lost acknowledged writes gives their versions to other content on a new timeline, so a tag from before it must
+never match what is there after. `"<id>.<version>"` is a tag of epoch 1 (a server never promoted: the form is the
+one the service always sent), `"<id>.<version>~<epoch>"` one of a later epoch; a tag of another epoch than the
+data's matches nothing. The epoch is `primary.epoch()`: the timeline of the connection the rows came from.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from starlette.types import Scope
+
+from db.primary import epoch as current_epoch
+
+ANY = "*"
+# Versions are PostgreSQL integers; timelines are 32-bit unsigned.
+MAX_VERSION = 2**31 - 1
+MAX_EPOCH = 2**32 - 1
+
+
+class Named(NamedTuple):
+    """What a tag this service sends names: a version of a resource, in an epoch."""
+
+    version: int
+    epoch: int = 1
+
+
+def _suffix(epoch: int | None) -> str:
+    epoch = current_epoch() if epoch is None else epoch
+    return "" if epoch == 1 else f"~{epoch}"
+
+
+def make(id: str, version: int, epoch: int | None = None) -> str:
+    """The strong ETag of version `version` of resource `id` in `epoch` (by default the data's, `primary.epoch()`)."""
+    return f'"{id}.{version}{_suffix(epoch)}"'
+
+
+def of_page(rows: Iterable[dict], next_cursor: str | None, epoch: int | None = None) -> str:
+    """The strong ETag of a page of versioned rows: it changes when an item, the set of items, the next cursor or the
+    epoch does."""
+    digest = hashlib.blake2b(digest_size=12)
+    for row in rows:
+        digest.update(f"{row['id']}.{row['version']};".encode())
+    digest.update(str(next_cursor).encode())
+    return f'"p.{digest.hexdigest()}{_suffix(epoch)}"'
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of the list-based header `name` (`b"if-match"`, `b"if-none-match"`, lower case as ASGI gives it):
+    all its lines joined with commas, since RFC 9110 §5.3 makes them one list. None when there is none. The one
+    reader of conditional headers: routes, `watch.conditional_get` and the fast path."""
+    values = [value for key, value in scope["headers"] if key == name]
+    if not values:
+        return None
+    return (values[0] if len(values) == 1 else b", ".join(values)).decode("latin-1")
+
+
+def tags(header: str) -> list[str]:
+    """The entity tags of a header value, weak ones as their opaque part (RFC 9110 weak comparison)."""
+    found = []
+    for part in header.split(","):
+        part = part.strip()
+        if part.startswith("W/"):
+            part = part[2:]
+        if part:
+            found.append(part)
+    return found
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """True when `If-None-Match` names `etag` (or `*`): the client's copy is current, answer 304."""
+    if header is None:
+        return False
+    found = tags(header)
+    return ANY in found or etag in found
+
+
+def _number(digits: str, most: int) -> int | None:
+    """A positive integer written as the service writes one (ASCII digits, no leading zero), at most `most`."""
+    if (digits.isascii() and digits.isdigit() and digits[0] != "0" and len(digits) <= len(str(most))
+            and int(digits) <= most):
+        return int(digits)
+    return None
+
+
+def named(tag: str, id: str) -> Named | None:
+    """What `tag` names of `id` when it is exactly a tag this service sends (`"<id>.<version>"` or
+    `"<id>.<version>~<epoch>"` with an epoch past 1, no leading zeros), else None. A version or an epoch no
+    resource can have (however many digits) names nothing rather than overflowing."""
+    prefix = f'"{id}.'
+    if not (tag.startswith(prefix) and tag.endswith('"')):
+        return None
+    digits, tilde, epoch_digits = tag[len(prefix):-1].partition("~")
+    version = _number(digits, MAX_VERSION)
+    if version is None:
+        return None
+    if not tilde:
+        return Named(version)
+    epoch = _number(epoch_digits, MAX_EPOCH)
+    return Named(version, epoch) if epoch is not None and epoch != 1 else None  # epoch 1 is written without one
+
+
+def version(tag: str, id: str, epoch: int | None = None) -> int | None:
+    """The version of `id` that `tag` names in `epoch` (by default the data's, `primary.epoch()`); None when it
+    names none, or one of another epoch."""
+    found = named(tag, id)
+    epoch = current_epoch() if epoch is None else epoch
+    return found.version if found is not None and found.epoch == epoch else None
+
+
+def accepted(header: str | None, id: str) -> list[Named] | None:
+    """What of `id` an `If-Match` header accepts; None when any version will do (no header, or `*`).
+
+    If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak tag (`W/"..."`) matches nothing, and a tag
+    matches only when it is exactly one this service sends. An `If-Match` that names only other resources or
+    malformed tags gives an empty list: nothing matches, 412. Which epoch the data is in is known only on the
+    connection that writes, so the epochs are kept and compared there (`Preconditions`).
+    """
+    if header is None:
+        return None
+    accepted = []
+    for part in header.split(","):
+        tag = part.strip()
+        if tag == ANY:
+            return None
+        found = named(tag, id)
+        if found is not None:
+            accepted.append(found)
+    return accepted
+
+
+def refused(header: str | None, id: str) -> list[Named] | None:
+    """What of `id` an `If-None-Match` header on a write refuses: the versions it names, compared weakly
+    (RFC 9110 §13.1.2: `W/"<id>.3"` names version 3 too), each in its epoch; an empty list without the header; None
+    for `*`, which refuses every version (the write is for a resource that does not exist)."""
+    if header is None:
+        return []
+    found = tags(header)
+    if ANY in found:
+        return None
+    return [tag for tag in (named(each, id) for each in found) if tag is not None]
+
+
+def _in(epoch: int | None, tags: list[Named]) -> list[int]:
+    epoch = current_epoch() if epoch is None else epoch
+    return [tag.version for tag in tags if tag.epoch == epoch]
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """What a conditional write requires of its resource's current version: one If-Match `accepts` (`match`, None
+    for any) and one If-None-Match does not refuse (`none_match`, None for `*`: none). The write checks both in the
+    statement that writes (`repositories.rows.conditions`), against the versions its tags name in the epoch of the
+    connection it runs on (`primary.epoch()` there): a tag of another epoch names no version at all."""
+
+    match: list[Named] | None = None
+    none_match: list[Named] | None = field(default_factory=list)
+
+    def accepts(self, version: int, epoch: int | None = None) -> bool:
+        return self.match is None or version in _in(epoch, self.match)
+
+    def refuses(self, version: int, epoch: int | None = None) -> bool:
+        return self.none_match is None or version in _in(epoch, self.none_match)
+
+    def params(self, epoch: int | None = None) -> dict[str, list[int] | None]:
+        """The write's SQL parameters, in `epoch` (by default the data's: the unit of work's connection)."""
+        return {"versions": None if self.match is None else _in(epoch, self.match),
+                "refused": None if self.none_match is None else _in(epoch, self.none_match)}
+
+
+UNCONDITIONAL = Preconditions()

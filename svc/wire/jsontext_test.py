@@ -1,0 +1,44 @@
+import json
+from decimal import Decimal
+
+import pytest
+
+from wire import jsontext
+
+
+def test_numbers_parse_exactly_and_write_back_as_the_same_numbers():
+    text = '{"pi": 3.1415926535897932384626433832795028, "tiny": 1e-400, "big": 1E+400, "n": -0, "i": 12}'
+    value = jsontext.loads(text)
+    assert value["pi"] == Decimal("3.1415926535897932384626433832795028") and value["i"] == 12
+    assert jsontext.loads(jsontext.dumps(value)) == value
+    assert jsontext.dumps(value) == '{"pi":3.1415926535897932384626433832795028,"tiny":1E-400,"big":1E+400,"n":0,"i":12}'
+
+
+def test_integers_longer_than_python_converts_are_decimals():
+    value = jsontext.loads(b"[1" + b"0" * 5000 + b"]")[0]
+    assert value == Decimal(10) ** 5000 and jsontext.dumps([value]) == "[1" + "0" * 5000 + "]"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_kept_apart_for_refusal(constant):
+    (value,) = jsontext.loads(f"[{constant}]")
+    assert isinstance(value, jsontext.NonNumber) and value.text == constant
+    with pytest.raises(TypeError):
+        jsontext.dumps(value)
+
+
+@pytest.mark.parametrize(("number", "storable"), [
+    ("1e131071", True), ("1e131072", False), ("1e-16383", True), ("1e-16384", False), ("1.5e-16383", False),
+    ("0", True), ("-1e400", True), ("NaN", False),
+])
+def test_storable_is_what_postgresql_numeric_holds(number, storable):
+    # The bounds are PostgreSQL's (checked against it in test_hostile.py).
+    assert jsontext.storable(Decimal(number)) is storable
+    assert jsontext.storable(10**5000) and jsontext.storable(-(10**131071))
+
+
+def test_strings_and_structures_write_as_json_does():
+    value = {"s": "a\"b\\\u00e9\U0001f422\n", "l": [None, True, False, 1.5, []], "o": {}}
+    assert json.loads(jsontext.dumps(value)) == value
+    with pytest.raises(ValueError):
+        jsontext.loads('{"a": ')

@@ -1,0 +1,227 @@
+"""Errors as RFC 9457 problem details: the domain error types and the handlers that answer them."""
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from wire import etags
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://config-service.dev/problems/"
+
+
+class ProblemError(Exception):
+    """Base of every error the API answers; subclasses carry their status, and `response` answers it."""
+
+    status = 500
+    title = "Internal Server Error"
+    slug = "internal"
+    default_detail: str | None = None
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.default_detail or self.title)
+        self.detail = detail or self.default_detail
+        self.errors = errors
+        self.headers = headers or {}
+
+    def response(self, path: str) -> JSONResponse:
+        """This problem as an `application/problem+json` response about the resource at `path`."""
+        return problem(self.status, self.title, self.slug, detail=self.detail, instance=quote_path(path),
+                       errors=self.errors, headers=self.headers)
+
+
+class InternalError(ProblemError):
+    """The last resort: nothing of the cause reaches the client (it is logged with the request id)."""
+
+    default_detail = "An unexpected error occurred."
+
+
+class BadRequest(ProblemError):
+    status, title, slug = 400, "Bad Request", "malformed-request"
+    default_detail = "The request body cannot be read."
+
+
+class Unauthorized(ProblemError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+    default_detail = "A valid API key is needed: Authorization: Bearer <key>."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": 'Bearer realm="config-service"'})
+
+
+class Forbidden(ProblemError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+    default_detail = "This API key may read but not write."
+
+
+class NotFound(ProblemError):
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, title, slug = 405, "Method Not Allowed", "method-not-allowed"
+    default_detail = "The method is not allowed on this resource."
+
+    def __init__(self, allow: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(headers={**(headers or {}), "Allow": allow})
+
+
+class RequestTimeout(ProblemError):
+    status, title, slug = 408, "Request Timeout", "request-timeout"
+    default_detail = "The request body did not arrive in time."
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        # The rest of the body may still be on its way: the connection cannot carry another request.
+        super().__init__(headers={**(headers or {}), "Connection": "close"})
+
+
+class Conflict(ProblemError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+    IF_MATCH = "The resource was changed since the version in If-Match."
+    IF_NONE_MATCH = "If-None-Match named the resource's current ETag, or was * and the resource exists."
+
+    def __init__(self, id: str, current_version: int, detail: str = IF_MATCH) -> None:
+        super().__init__(detail, headers={"ETag": etags.make(id, current_version)})
+
+
+class EpochChanged(ProblemError):
+    """A feed position of an epoch the database has left (primary.py): it may name other changes now."""
+
+    status, title, slug = 410, "Gone", "epoch-changed"
+
+    def __init__(self, given: int, current: int) -> None:
+        super().__init__(f"The feed position is of epoch {given}, and the database is in epoch {current} now (a "
+                         f"failover, or a restore to a point in time): positions of epoch {given} may name other "
+                         f"changes. Read the feed again from after=0 and follow with epoch={current}.")
+
+
+class ContentTooLarge(ProblemError):
+    status, title, slug = 413, "Content Too Large", "too-large"
+    default_detail = "The request body is too large."
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
+class Unprocessable(ProblemError):
+    status, title, slug = 422, "Unprocessable Content", "validation"
+
+    @classmethod
+    def at(cls, pointer: str, message: str) -> "Unprocessable":
+        """One invalid value, named by its JSON pointer."""
+        return cls(message, errors=[{"pointer": pointer, "message": message}])
+
+
+class PreconditionRequired(ProblemError):
+    status, title, slug = 428, "Precondition Required", "precondition-required"
+
+
+class ServiceUnavailable(ProblemError):
+    status, title, slug = 503, "Service Unavailable", "unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+def problem(status: int, title: str, slug: str, *, detail: str | None = None, instance: str | None = None,
+            errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An `application/problem+json` response."""
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def quote_path(path: str) -> str:
+    """A path as a URI reference: percent-encoded, whatever characters the client sent."""
+    return quote(path, safe="/-._~!$&'()*+,;=:@")
+
+
+def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A JSON pointer (RFC 6901) for a FastAPI error location such as ("body", "config", "a/b")."""
+    parts = list(loc)
+    source = parts.pop(0) if parts else "body"
+    escaped = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    if source == "body":
+        return escaped
+    # Parameters are not in the body: name them by where they came from.
+    return f"#/{source}{escaped}"
+
+
+async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+    return exc.response(request.url.path)
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return BadRequest("The request body is not valid JSON.").response(request.url.path)
+    items = [{"pointer": pointer(e.get("loc", ())), "message": _message(e)} for e in errors]
+    return Unprocessable("The request is not valid.", errors=items).response(request.url.path)
+
+
+def _message(error: dict[str, Any]) -> str:
+    # Pydantic messages can quote the input back; keep them, but bounded.
+    message = str(error.get("msg", "invalid value"))
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # answered by `edge.Edge` for every GET
+    return ", ".join(sorted(methods))
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(getattr(exc, "headers", None) or {})
+    error: ProblemError
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI reports a body json.loads could not nest into as unreadable; it is readable, only too deep.
+        error = Unprocessable("The JSON is nested too deeply.", errors=[{"pointer": "", "message": "nested too deeply"}])
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(allowed_methods(request), headers)
+    elif exc.status_code == 404:
+        error = NotFound("No such resource.", headers=headers)
+    elif exc.status_code == 413:
+        error = ContentTooLarge(headers=headers)
+    elif exc.status_code == 408:
+        error = RequestTimeout(headers=headers)
+    else:
+        error = BadRequest(headers=headers)
+    return error.response(request.url.path)
+
+
+async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's outermost middleware answers with this, then re-raises to `edge.Edge`, which logs the error
+    # with the request id. Nothing of the exception reaches the client.
+    return InternalError().response(request.url.path)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of `app` as problem+json."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_anything)

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from wire import problems
+from wire.problems import Conflict, NotFound, ServiceUnavailable, Unprocessable
+
+
+@pytest.fixture
+def client():
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/conflict")
+    async def conflict():
+        raise Conflict("taken")
+
+    @app.get("/unavailable")
+    async def unavailable():
+        raise ServiceUnavailable("down", retry_after=3)
+
+    @app.get("/field")
+    async def field():
+        raise Unprocessable.at("/a", "bad")
+
+    @app.get("/items/{n}")
+    async def item(n: int):
+        return {}
+
+    @app.get("/crash")
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_domain_error_answers_its_status_as_problem_json(client):
+    response = client.get("/conflict")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {"type": problems.TYPE_BASE + "conflict", "title": "Conflict", "status": 409,
+                               "detail": "taken", "instance": "/conflict"}
+
+
+def test_unavailable_says_when_to_retry(client):
+    response = client.get("/unavailable")
+    assert response.status_code == 503 and response.headers["retry-after"] == "3"
+
+
+def test_validation_errors_point_at_the_field(client):
+    assert client.get("/field").json()["errors"] == [{"pointer": "/a", "message": "bad"}]
+    body = client.get("/items/x").json()
+    assert body["status"] == 422 and body["errors"][0]["pointer"] == "#/path/n"
+
+
+def test_an_unexpected_error_is_a_bare_500_problem_without_internals(client):
+    response = client.get("/crash")
+    assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
+    assert "SELECT" not in response.text and response.json()["title"] == "Internal Server Error"
+
+
+def test_unknown_route_is_a_404_problem(client):
+    response = client.get("/nothing/here")
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+def test_instance_is_a_percent_encoded_uri_reference(client):
+    body = client.get("/nothing/é x").json()
+    assert body["instance"] == "/nothing/%C3%A9%20x"
+
+
+@pytest.mark.parametrize(("loc", "expected"), [(("body", "a", 0, "b/c~"), "/a/0/b~1c~0"), (("body",), ""),
+                                               (("query", "limit"), "#/query/limit")])
+def test_pointer(loc, expected):
+    assert problems.pointer(loc) == expected
+
+
+def test_problem_omits_empty_members():
+    body = json.loads(problems.problem(404, "Not Found", "not-found").body)
+    assert body == {"type": problems.TYPE_BASE + "not-found", "title": "Not Found", "status": 404}
+
+
+def test_not_found_defaults():
+    assert NotFound().status == 404 and str(NotFound()) == "Not Found"
+
+
+@pytest.mark.parametrize(("error", "status", "header"), [
+    (problems.Unauthorized(), 401, ("www-authenticate", 'Bearer realm="config-service"')),
+    (problems.Forbidden(), 403, None),
+    (problems.MethodNotAllowed("GET, PUT"), 405, ("allow", "GET, PUT")),
+    (problems.ContentTooLarge(), 413, None),
+    (problems.PreconditionFailed("01JD3B5ZQ6V2K9X4N8M7P1R0ST", 4), 412, ("etag", '"01JD3B5ZQ6V2K9X4N8M7P1R0ST.4"')),
+    (problems.InternalError(), 500, None),
+])
+def test_every_problem_answers_itself_with_its_status_headers_and_instance(error, status, header):
+    response = error.response("/api/v1/a b")
+    body = json.loads(response.body)
+    assert response.status_code == status and response.media_type == problems.MEDIA_TYPE
+    assert body["status"] == status and body["detail"] and body["instance"] == "/api/v1/a%20b"
+    if header:
+        assert response.headers[header[0]] == header[1]
