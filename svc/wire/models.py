@@ -191,6 +191,18 @@ class Change(BaseModel):
             max_length=64,
         ),
     ]
+    environment_id: Annotated[
+        Ulid | None,
+        Field(
+            description="Present when the change is of the configuration's override in an environment (then `version` is the\noverride's): that environment. Absent for a change of the configuration itself.\n"
+        ),
+    ] = None
+    environment: Annotated[
+        Name | None,
+        Field(
+            description="The environment's name at the time of the change, with `environment_id`."
+        ),
+    ] = None
 
 
 class ChangePage(BaseModel):
@@ -212,6 +224,167 @@ class ChangePage(BaseModel):
             description='The epoch the page was read in: pass it as `epoch` with `next_after`, so that a position of an epoch\nthe database has left since is answered 410 (resynchronise), never with a page that skips changes.\n'
         ),
     ] = None
+
+
+class EnvironmentCreate(BaseModel):
+    """
+    A new environment.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Name
+    parent_id: Annotated[
+        Ulid | None,
+        Field(description='The environment it inherits; `null` or absent for a root.'),
+    ] = None
+    comments: Comments | None = None
+
+
+class EnvironmentUpdate(BaseModel):
+    """
+    The new state of an environment's mutable fields.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Name
+    parent_id: Annotated[
+        Ulid | None,
+        Field(description='The environment it inherits; `null` or absent for a root.'),
+    ] = None
+    comments: Comments | None = None
+
+
+class Environment(BaseModel):
+    """
+    An environment. Its chain is its parent's chain followed by itself.
+    """
+
+    id: Ulid
+    name: Name
+    parent_id: Annotated[
+        Ulid | None,
+        Field(description='The environment it inherits; `null` for a root.'),
+    ]
+    comments: Comments | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    version: Version
+
+
+class EnvironmentPage(BaseModel):
+    """
+    One page of environments.
+    """
+
+    items: list[Environment]
+    next_cursor: Annotated[
+        Ulid | None,
+        Field(
+            description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class ProvenanceLayer(BaseModel):
+    """
+    One layer of a view and the values it set: the configuration's own `config` (`environment_id` and
+    `environment` null) or the override of one environment of the chain. `pointers` (RFC 6901) name the
+    values this layer set last: every value that is not an object, and every empty object.
+
+    """
+
+    environment_id: Ulid | None
+    environment: Name | None
+    pointers: list[str]
+
+
+class EffectiveConfiguration(BaseModel):
+    """
+    A configuration as an environment sees it: `config` is its own `config` with the overrides of the
+    environment's chain applied root first; `provenance` lists, root first, the layers that set at least one
+    value of it, so that every value of `config` is named by exactly one layer.
+
+    """
+
+    configuration_id: Ulid
+    application_id: Ulid
+    name: Name
+    environment_id: Ulid
+    environment: Name
+    config: Annotated[
+        dict[str, Any],
+        Field(
+            description='The effective document (it may nest deeper than a request body could).'
+        ),
+    ]
+    provenance: list[ProvenanceLayer]
+
+
+class EffectiveApplication(BaseModel):
+    """
+    Every configuration of an application as one environment sees it, in configuration id order.
+    """
+
+    application_id: Ulid
+    application: Name
+    environment_id: Ulid
+    environment: Name
+    configurations: list[EffectiveConfiguration]
+
+
+class Op(StrEnum):
+    add = 'add'
+    remove = 'remove'
+    replace = 'replace'
+    move = 'move'
+    copy = 'copy'
+    test = 'test'
+
+
+class JsonPatchOperation(BaseModel):
+    """
+    One operation of a JSON Patch (RFC 6902).
+    """
+
+    op: Op
+    path: Annotated[str, Field(description='A JSON Pointer (RFC 6901).')]
+    from_: Annotated[
+        str | None,
+        Field(alias='from', description='For `move` and `copy`, a JSON Pointer.'),
+    ] = None
+    value: Any | None = None
+
+
+class Comparison(BaseModel):
+    """
+    How a configuration's view in `to_environment_id` differs from its view in `from_environment_id` (its own
+    `config` when that is null): `patch` turns the first into the second; each side's provenance names the
+    layers that set the values that differ on that side.
+
+    """
+
+    configuration_id: Ulid
+    name: Name
+    from_environment_id: Ulid | None
+    to_environment_id: Ulid
+    patch: list[JsonPatchOperation]
+    from_provenance: list[ProvenanceLayer]
+    to_provenance: list[ProvenanceLayer]
+
+
+class ApplicationComparison(BaseModel):
+    """
+    The comparison of every configuration of an application between two environments.
+    """
+
+    application_id: Ulid
+    from_environment_id: Ulid | None
+    to_environment_id: Ulid
+    configurations: list[Comparison]
 
 
 class ListenerState(StrEnum):
@@ -347,6 +520,82 @@ class RevisionPage(BaseModel):
     """
 
     items: list[Revision]
+    next_cursor: Annotated[
+        RevisionCursor | None,
+        Field(
+            description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class OverrideWrite(BaseModel):
+    """
+    An override's new content: `patch` is a merge patch (RFC 7396) of the configuration's `config`: an object
+    merges key by key, `null` removes a key, any other value replaces what is inherited.
+
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    patch: ConfigDocument
+    comments: Comments | None = None
+
+
+class Override(BaseModel):
+    """
+    A configuration's override in one environment.
+    """
+
+    configuration_id: Ulid
+    environment_id: Ulid
+    patch: ConfigDocument
+    comments: Comments | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    version: Version
+
+
+class OverridePage(BaseModel):
+    """
+    One page of a configuration's overrides.
+    """
+
+    items: list[Override]
+    next_cursor: Annotated[
+        Ulid | None,
+        Field(
+            description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class OverrideRevision(BaseModel):
+    """
+    One immutable version of an override.
+    """
+
+    configuration_id: Ulid
+    environment_id: Ulid
+    version: Version
+    patch: ConfigDocument
+    comments: Comments | None
+    created_at: Timestamp
+    created_by: Annotated[
+        str | None,
+        Field(
+            description='The name of the API key that made this revision; `null` when the service had no keys.',
+            max_length=64,
+        ),
+    ]
+
+
+class OverrideRevisionPage(BaseModel):
+    """
+    One page of an override's revisions, newest first.
+    """
+
+    items: list[OverrideRevision]
     next_cursor: Annotated[
         RevisionCursor | None,
         Field(
