@@ -50,7 +50,7 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.cursor]:
 @pytest.fixture
 def clean(sql) -> None:
     """Empty tables: work spread over pool threads cannot share one rolled-back transaction."""
-    sql.execute("TRUNCATE applications, configurations CASCADE")
+    sql.execute("TRUNCATE applications, configurations, environments CASCADE")
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from db.primary import epoch as current_epoch
 from wire.problems import EpochChanged
 from repositories.rows import Row, one
 
-COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by"'
+COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", environment_id, environment'
+OVERRIDE_ONLY = ("environment_id", "environment")  # absent from a change of the configuration itself
 
 APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
@@ -28,4 +29,9 @@ def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None =
         raise EpochChanged(epoch, current_epoch())
     one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
-    return cur.fetchall()
+    rows = cur.fetchall()
+    for row in rows:
+        if row["environment_id"] is None:
+            for column in OVERRIDE_ONLY:
+                del row[column]
+    return rows

@@ -91,8 +91,11 @@ class PreconditionFailed(ProblemError):
     IF_MATCH = "The resource was changed since the version in If-Match."
     IF_NONE_MATCH = "If-None-Match named the resource's current ETag, or was * and the resource exists."
 
-    def __init__(self, id: str, current_version: int, detail: str = IF_MATCH) -> None:
-        super().__init__(detail, headers={"ETag": etags.make(id, current_version)})
+    NO_CURRENT = "The resource does not exist, and If-Match named a version of it."
+
+    def __init__(self, id: str | None, current_version: int | None = None, detail: str = IF_MATCH) -> None:
+        """412 with the current ETag (`id`, `current_version`); with `id` None, of a resource that has none."""
+        super().__init__(detail, headers=None if id is None else {"ETag": etags.make(id, current_version)})
 
 
 class EpochChanged(ProblemError):

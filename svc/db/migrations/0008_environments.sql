@@ -91,3 +91,11 @@ CREATE TRIGGER environments_notify_truncate AFTER TRUNCATE ON environments
     FOR EACH STATEMENT EXECUTE FUNCTION config_service_notify_reset();
 CREATE TRIGGER overrides_notify_truncate AFTER TRUNCATE ON overrides
     FOR EACH STATEMENT EXECUTE FUNCTION config_service_notify_reset();
+
+-- A statement that finds, half-way, that it must not write raises this (a function, so that it can stand in a
+-- WHERE): the whole statement stops and writes nothing; the service answers by the SQLSTATE.
+CREATE FUNCTION config_service_refuse(code text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'refused: %', code USING ERRCODE = code;
+END
+$$;

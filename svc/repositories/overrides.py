@@ -1,0 +1,225 @@
+"""SQL for overrides: a configuration's merge patch in one environment, with revisions and feed entries. Every
+function takes a cursor first and owns no connection.
+
+Writes follow the configurations' rules (repositories/configurations.py): one statement writes the override, its
+revision and its entry in the application's change feed, after locking the application's row first (`OWNER`). An
+override's numbering continues after its last revision, also when it was deleted and is set again.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2.errors
+from psycopg2.extras import Json
+
+from db.database import idempotent
+from repositories.configurations import OWNER
+from repositories.rows import Row, conditions, one, split
+from wire import jsontext
+from wire.etags import UNCONDITIONAL, Preconditions
+from wire.problems import NotFound, PreconditionFailed
+
+COLUMNS = "configuration_id, environment_id, patch, comments, created_at, updated_at, version"
+REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, created_at, created_by"
+KEY = "configuration_id = %(id)s AND environment_id = %(environment_id)s"
+
+# Appended to `OWNER` and a CTE `source` of one row (patch, comments): creates the override (when none exists and
+# no If-Match names a version) or replaces it (when the preconditions accept its version), and records the
+# revision and the feed entry, answering the override and whether it was created. `ON CONFLICT` decides between
+# the two on the latest committed row, also when another write changed it while this one waited for the owner.
+# With If-Match naming a version and no override to replace, the feed entry's guard raises `NO_CURRENT` (SQLSTATE
+# CS412, migration 0008): the statement stops, nothing is written, and `put` answers 412.
+UPSERT = f"""
+, cfg AS (
+    SELECT c.id, c.application_id, c.name FROM configurations c JOIN owner ON owner.id = c.application_id
+    WHERE c.id = %(id)s
+), env AS (
+    SELECT id, name FROM environments WHERE id = %(environment_id)s FOR KEY SHARE
+), last AS (
+    SELECT coalesce(max(version), 0) AS version FROM override_revisions WHERE {KEY}
+), o AS (
+    INSERT INTO overrides AS o (configuration_id, environment_id, application_id, patch, comments, created_at,
+                                updated_at, version)
+    SELECT cfg.id, env.id, cfg.application_id, source.patch, source.comments, %(now)s, %(now)s,
+           last.version + 1
+    FROM cfg, env, last, source
+    ON CONFLICT (configuration_id, environment_id) DO UPDATE
+    SET patch = EXCLUDED.patch, comments = EXCLUDED.comments, updated_at = EXCLUDED.updated_at,
+        version = o.version + 1
+    WHERE {conditions("o.version")}
+    RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id,
+              o.created_at = o.updated_at AND o.version = (SELECT version FROM last) + 1 AS created
+), a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change, CASE WHEN %(kind)s = 'restored' THEN 'restored' WHEN o.created THEN 'created'
+                                     ELSE 'updated' END,
+           o.configuration_id, cfg.name, o.version, %(now)s, %(actor)s, o.environment_id, env.name
+    FROM o, a, cfg, env
+    WHERE NOT o.created OR %(versions)s::int[] IS NULL OR config_service_refuse('CS412')
+), r AS (
+    INSERT INTO override_revisions ({REVISION_COLUMNS})
+    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
+)
+SELECT {COLUMNS}, created FROM o
+"""
+PUT = OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT
+RESTORE = OWNER + f""", source AS (
+    SELECT patch, comments FROM override_revisions WHERE {KEY} AND version = %(revision)s
+)""" + UPSERT
+
+DELETE = OWNER + f"""
+, o AS (
+    DELETE FROM overrides o USING owner
+    WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
+      AND {conditions("o.version")}
+    RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
+), a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change, 'deleted', o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
+           o.environment_id, e.name
+    FROM o, a, configurations c, environments e WHERE c.id = o.configuration_id AND e.id = o.environment_id
+)
+SELECT version FROM o
+"""
+
+SELECT_ONE = f"SELECT {COLUMNS} FROM overrides WHERE {KEY}"
+SELECT_VERSION = f"SELECT version FROM overrides WHERE {KEY}"
+CONFIGURATION_EXISTS = "SELECT 1 FROM configurations WHERE id = %(id)s"
+ENVIRONMENT_EXISTS = "SELECT 1 FROM environments WHERE id = %(environment_id)s"
+SELECT_PAGE = f"""
+SELECT {COLUMNS} FROM overrides
+WHERE configuration_id = %(id)s AND (%(cursor)s::varchar IS NULL OR environment_id > %(cursor)s)
+ORDER BY environment_id
+LIMIT %(limit)s
+"""
+SELECT_REVISIONS = f"""
+SELECT {REVISION_COLUMNS} FROM override_revisions
+WHERE {KEY} AND (%(cursor)s::int IS NULL OR version < %(cursor)s::int)
+ORDER BY version DESC
+LIMIT %(limit)s
+"""
+SELECT_REVISION = f"SELECT {REVISION_COLUMNS} FROM override_revisions WHERE {KEY} AND version = %(version)s"
+ANY_REVISION = f"SELECT 1 FROM override_revisions WHERE {KEY} LIMIT 1"
+
+NO_CONFIGURATION = "No configuration has this id."
+NO_ENVIRONMENT = "No environment has this id."
+MISSING = "This configuration has no override in this environment."
+NO_REVISION = "This override has no revision with this version."
+
+
+def _key(id: str, environment_id: str) -> dict[str, str]:
+    return {"id": id, "environment_id": environment_id}
+
+
+def _exists(cur, id: str, environment_id: str) -> None:
+    """404 naming what is missing: the configuration, or the environment."""
+    one(cur, CONFIGURATION_EXISTS, {"id": id}, NO_CONFIGURATION)
+    one(cur, ENVIRONMENT_EXISTS, {"environment_id": environment_id}, NO_ENVIRONMENT)
+
+
+def _refused(cur, id: str, environment_id: str, when: Preconditions) -> None:
+    """A write wrote nothing: say why. 404 for a missing configuration or environment; else the preconditions
+    failed: 412 with the current ETag, or (no override, If-Match naming a version) 412 without one."""
+    _exists(cur, id, environment_id)
+    cur.execute(SELECT_VERSION, _key(id, environment_id))
+    row = cur.fetchone()
+    tag = f"{id}.{environment_id}"
+    if row is None:
+        raise PreconditionFailed(None, detail=PreconditionFailed.NO_CURRENT)
+    version = row["version"]
+    if when.accepts(version) and (when.refuses(version) or when.match is None):
+        raise PreconditionFailed(tag, version, PreconditionFailed.IF_NONE_MATCH)
+    raise PreconditionFailed(tag, version)
+
+
+def _upsert(cur, query: str, params: dict[str, Any]) -> Row | None:
+    try:
+        cur.execute(query, params)
+    except psycopg2.Error as error:
+        if error.pgcode != "CS412":
+            raise
+        raise PreconditionFailed(None, detail=PreconditionFailed.NO_CURRENT) from None
+    return cur.fetchone()
+
+
+def put(cur, id: str, environment_id: str, *, patch: dict[str, Any], comments: str | None,
+        when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
+    """Create or replace the override; the row has `created`."""
+    params = {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
+              "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "set"}
+    row = _upsert(cur, PUT, params)
+    if row is None:
+        _refused(cur, id, environment_id, when)
+    return row
+
+
+def restore(cur, id: str, environment_id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
+            actor: str | None = None) -> Row:
+    """Make revision `revision` current, as a new version and a new revision (also of an override deleted since)."""
+    params = {**_key(id, environment_id), "revision": revision, "now": datetime.now(UTC), **when.params(),
+              "actor": actor, "kind": "restored"}
+    row = _upsert(cur, RESTORE, params)
+    if row is None:
+        _exists(cur, id, environment_id)
+        cur.execute(SELECT_REVISION, {**_key(id, environment_id), "version": revision})
+        if cur.fetchone() is None:
+            raise NotFound(NO_REVISION)
+        _refused(cur, id, environment_id, when)
+    return row
+
+
+def delete(cur, id: str, environment_id: str, *, when: Preconditions = UNCONDITIONAL,
+           actor: str | None = None) -> None:
+    cur.execute(DELETE, {**_key(id, environment_id), **when.params(), "now": datetime.now(UTC), "actor": actor})
+    if cur.fetchone() is None:
+        _exists(cur, id, environment_id)
+        one(cur, SELECT_VERSION, _key(id, environment_id), MISSING)
+        _refused(cur, id, environment_id, when)
+
+
+@idempotent
+def get(cur, id: str, environment_id: str) -> Row:
+    cur.execute(SELECT_ONE, _key(id, environment_id))
+    row = cur.fetchone()
+    if row is None:
+        _exists(cur, id, environment_id)
+        raise NotFound(MISSING)
+    return row
+
+
+@idempotent
+def page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
+    """One page of the configuration's overrides in environment id order, and the next cursor."""
+    one(cur, CONFIGURATION_EXISTS, {"id": id}, NO_CONFIGURATION)
+    cur.execute(SELECT_PAGE, {"id": id, "cursor": cursor, "limit": limit + 1})
+    return split(cur.fetchall(), limit, key="environment_id")
+
+
+@idempotent
+def revision_page(cur, id: str, environment_id: str, *, limit: int,
+                  cursor: str | None = None) -> tuple[list[Row], str | None]:
+    """One page of the override's revisions, newest first (also of one deleted since), and the next cursor."""
+    cur.execute(ANY_REVISION, _key(id, environment_id))
+    if cur.fetchone() is None:
+        _exists(cur, id, environment_id)
+        raise NotFound(MISSING)
+    cur.execute(SELECT_REVISIONS, {**_key(id, environment_id), "cursor": cursor, "limit": limit + 1})
+    return split(cur.fetchall(), limit, key="version")
+
+
+@idempotent
+def revision(cur, id: str, environment_id: str, version: int) -> Row:
+    cur.execute(SELECT_REVISION, {**_key(id, environment_id), "version": version})
+    row = cur.fetchone()
+    if row is None:
+        _exists(cur, id, environment_id)
+        raise NotFound(NO_REVISION)
+    return row

@@ -1,0 +1,84 @@
+import pytest
+
+from repositories import applications, changes, configurations, environments, overrides
+from wire import jsontext
+from wire.etags import Named, Preconditions
+from wire.problems import NotFound, PreconditionFailed
+
+MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+
+
+@pytest.fixture
+def setup(cur):
+    app = applications.create(cur, name="billing", comments=None)
+    config = configurations.create(cur, application_id=app["id"], name="db", comments=None, config={"host": "a"})
+    env = environments.create(cur, name="prod", parent_id=None, comments=None)
+    return app, config, env
+
+
+def test_put_creates_then_replaces_with_versions_revisions_and_feed_entries(cur, setup):
+    app, config, env = setup
+    created = overrides.put(cur, config["id"], env["id"], patch={"host": "b", "n": 1.10}, comments="eu", actor="ci")
+    assert created["created"] and created["version"] == 1
+    assert jsontext.loads(created["patch"]) == {"host": "b", "n": jsontext.loads("1.10")}
+    replaced = overrides.put(cur, config["id"], env["id"], patch={"host": None}, comments=None,
+                             when=Preconditions([Named(1)]))
+    assert not replaced["created"] and replaced["version"] == 2
+    assert overrides.get(cur, config["id"], env["id"])["version"] == 2
+    revisions, _ = overrides.revision_page(cur, config["id"], env["id"], limit=10)
+    assert [r["version"] for r in revisions] == [2, 1] and revisions[1]["created_by"] == "ci"
+    feed = changes.after(cur, app["id"], 0, limit=10)
+    assert [(c["kind"], c.get("environment"), c["version"]) for c in feed] == \
+        [("created", None, 1), ("created", "prod", 1), ("updated", "prod", 2)]
+
+
+def test_a_stale_if_match_or_if_none_match_star_writes_nothing(cur, setup):
+    _, config, env = setup
+    with pytest.raises(PreconditionFailed) as error:  # no override yet: If-Match names a version of none
+        overrides.put(cur, config["id"], env["id"], patch={}, comments=None, when=Preconditions([Named(1)]))
+    assert "ETag" not in error.value.headers
+    overrides.put(cur, config["id"], env["id"], patch={"x": 1}, comments=None, when=Preconditions(None, None))
+    with pytest.raises(PreconditionFailed):  # If-None-Match: * and one exists
+        overrides.put(cur, config["id"], env["id"], patch={}, comments=None, when=Preconditions(None, None))
+    with pytest.raises(PreconditionFailed) as error:
+        overrides.put(cur, config["id"], env["id"], patch={}, comments=None, when=Preconditions([Named(5)]))
+    assert error.value.headers["ETag"] == f'"{config["id"]}.{env["id"]}.1"'
+    assert overrides.get(cur, config["id"], env["id"])["version"] == 1
+
+
+def test_missing_configuration_environment_or_override_is_404_naming_which(cur, setup):
+    _, config, env = setup
+    with pytest.raises(NotFound, match="configuration"):
+        overrides.put(cur, MISSING, env["id"], patch={}, comments=None)
+    with pytest.raises(NotFound, match="environment"):
+        overrides.put(cur, config["id"], MISSING, patch={}, comments=None)
+    with pytest.raises(NotFound, match="no override"):
+        overrides.get(cur, config["id"], env["id"])
+    with pytest.raises(NotFound, match="no override"):
+        overrides.delete(cur, config["id"], env["id"])
+
+
+def test_delete_then_set_again_continues_the_numbering_and_restore_brings_back_a_revision(cur, setup):
+    app, config, env = setup
+    overrides.put(cur, config["id"], env["id"], patch={"v": 1}, comments=None)
+    overrides.put(cur, config["id"], env["id"], patch={"v": 2}, comments=None)
+    overrides.delete(cur, config["id"], env["id"], when=Preconditions([Named(2)]))
+    again = overrides.put(cur, config["id"], env["id"], patch={"v": 3}, comments=None)
+    assert again["version"] == 3 and again["created"]
+    restored = overrides.restore(cur, config["id"], env["id"], 1)
+    assert restored["version"] == 4 and jsontext.loads(restored["patch"]) == {"v": 1}
+    with pytest.raises(NotFound, match="no revision"):
+        overrides.restore(cur, config["id"], env["id"], 99)
+    kinds = [(c["kind"], c["version"]) for c in changes.after(cur, app["id"], 1, limit=10)]
+    assert kinds == [("created", 1), ("updated", 2), ("deleted", 2), ("created", 3), ("restored", 4)]
+
+
+def test_page_lists_a_configurations_overrides_in_environment_order(cur, setup):
+    _, config, env = setup
+    other = environments.create(cur, name="dev", parent_id=None, comments=None)
+    for each in (env, other):
+        overrides.put(cur, config["id"], each["id"], patch={}, comments=None)
+    rows, cursor = overrides.page(cur, config["id"], limit=1)
+    assert len(rows) == 1 and cursor == rows[0]["environment_id"]
+    rest, end = overrides.page(cur, config["id"], limit=5, cursor=cursor)
+    assert len(rest) == 1 and end is None
