@@ -17,19 +17,27 @@ from typing import Any
 import yaml
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
 
 import docs
 import logs
-from wire import problems
 import settings as settings_module
-from middleware.auth import Authenticate
-from live.cache import Copy
 from db.database import Database, unsafe_durability
-from wire.deps import API
-from middleware.edge import Edge, RequireHost, StripTrailingSlash
+from live.cache import Copy
 from live.fastpath import CachedReads
-from routers import applications, configurations, health
 from live.watch import Watcher
+from middleware.auth import Authenticate
+from middleware.body import BodyDeadline, LimitBodySize
+from middleware.head import HeadAsGet
+from middleware.host import RequireHost
+from middleware.last_resort import LastResort
+from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
+from middleware.request_id import RequestId
+from middleware.request_log import RequestLog
+from middleware.security_headers import SecurityHeaders
+from routers import applications, configurations, health
+from wire import problems
+from wire.deps import API
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
@@ -84,6 +92,40 @@ def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
         signal.signal(sig, handler)
 
 
+def middleware(settings: settings_module.Settings) -> list[Middleware]:
+    """The ASGI middleware around the app, outermost first: each one sees what every one below it answers.
+
+    - `RequestId` first, so that every answer (a 500 included) carries the id and every log line below has it.
+    - `RequestLog` next: it logs the request as the client sent it (a HEAD as HEAD) with the status of whatever
+      answered, and logs and stops an unexpected error, so it sits outside everything that rewrites or answers.
+    - `HeadAsGet`, then `SecurityHeaders`: every answer below, refusals and the last-resort 500 included, loses its
+      body for a HEAD and gets the headers (a HEAD's `Cache-Control` is a GET's).
+    - `LastResort`: an error from anything below becomes a 500 problem, which passes through the layers above.
+    - What no route can take is refused before anything reads or answers it: an encoded slash, a body too large,
+      then a body too slow (both limits apply to every `receive` below), then a bad Host (the fast path included).
+    - CORS answers preflights before auth; `Authenticate` guards the API; the trailing slash is stripped before the
+      read path's `CachedReads`, which answers the polled read under auth, before the router.
+    """
+    cors = [Middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
+                       allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
+                       max_age=600)] if settings.origins else []
+    return [
+        Middleware(RequestId),
+        Middleware(RequestLog),
+        Middleware(HeadAsGet),
+        Middleware(SecurityHeaders, prefix=API),
+        Middleware(LastResort),
+        Middleware(RefuseEncodedSlash),
+        Middleware(LimitBodySize, max_bytes=settings.max_body_bytes),
+        Middleware(BodyDeadline, seconds=settings.body_timeout_seconds),
+        Middleware(RequireHost),
+        *cors,
+        Middleware(Authenticate, keys=settings.keys, prefix=API),
+        Middleware(StripTrailingSlash, prefix=API),
+        Middleware(CachedReads, prefix=API),
+    ]
+
+
 def create_app(settings: settings_module.Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,7 +161,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             await watcher.close()
             database.close()
 
-    app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False,
+    app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False, middleware=middleware(settings),
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.openapi = contract  # type: ignore[method-assign]
     docs.install(app, openapi_url="/openapi.json")
@@ -127,19 +169,6 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
     app.include_router(health.router)
-    # Added innermost first: Edge sees every request and every answer; RequireHost refuses a bad Host before
-    # anything answers; CORS answers preflights before auth; CachedReads answers the polled read under auth,
-    # before the router.
-    app.add_middleware(CachedReads, prefix=API)
-    app.add_middleware(StripTrailingSlash, prefix=API)
-    app.add_middleware(Authenticate, keys=settings.keys, prefix=API)
-    if settings.origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
-                           allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
-                           max_age=600)
-    app.add_middleware(RequireHost)
-    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, prefix=API,
-                       body_timeout=settings.body_timeout_seconds)
     return app
 
 

@@ -1,6 +1,14 @@
+import asyncio
+import io
+import json
+import logging
+
+import pytest
 import yaml
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
+import logs
 import main
 from main import CONTRACT, create_app
 
@@ -22,7 +30,7 @@ def test_routes_and_contract_operations_are_the_same_set(settings):
     assert {r.path for r in app.routes if isinstance(r, APIRoute) and not r.include_in_schema} == {"/docs", "/redoc"}
     routes = {(m, r.path) for r in api_routes(app) for m in r.methods}
     declared = contract_operations()
-    # HEAD is answered by edge.Edge for every GET route, so the contract may declare it where a GET is.
+    # HEAD is answered by `HeadAsGet` for every GET route, so the contract may declare it where a GET is.
     heads = {(m, path) for m, path in declared if m == "HEAD"}
     assert heads <= {("HEAD", path) for m, path in routes if m == "GET"}
     assert routes == declared - heads
@@ -56,8 +64,6 @@ def test_health_is_ok_when_the_database_answers(client):
 
 
 def test_health_is_503_when_the_database_is_down(settings):
-    from fastapi.testclient import TestClient
-
     down = settings.model_copy(update={"database_url": "postgresql://nobody:x@127.0.0.1:1/none"})
     with TestClient(create_app(down)) as client:
         response = client.get("/health")
@@ -75,10 +81,6 @@ def test_module_exports_an_app():
 
 
 def test_open_api_logs_one_warning_at_start(settings, caplog):
-    import logging
-
-    from fastapi.testclient import TestClient
-
     with caplog.at_level(logging.WARNING, logger="config_service"):
         with TestClient(create_app(settings)):
             pass
@@ -86,8 +88,6 @@ def test_open_api_logs_one_warning_at_start(settings, caplog):
 
 
 def test_cors_answers_configured_origins_only(settings):
-    from fastapi.testclient import TestClient
-
     with TestClient(create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))) as client:
         allowed = client.options("/api/v1/applications", headers={"Origin": "https://ui.example",
                                                                   "Access-Control-Request-Method": "PUT"})
@@ -97,11 +97,6 @@ def test_cors_answers_configured_origins_only(settings):
 
 
 def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):
-    import logging
-
-    import pytest
-    from fastapi.testclient import TestClient
-
     from main import StartupRefused
 
     name = sql.connection.get_dsn_parameters()["dbname"]
@@ -115,3 +110,69 @@ def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog
             assert client.get("/health").status_code == 200
     finally:
         sql.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
+
+
+def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tuple[dict, bytes]:
+    """The response start message and the body `app` sends for one request, as a server would get them (the test
+    client drops a HEAD's body itself, so it cannot show whether the app sent one)."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "server": ("t", 80),
+             "client": ("127.0.0.1", 1), "headers": list(headers) or [(b"host", b"testserver")]}
+    asyncio.run(app(scope, receive, send))
+    start, *bodies = sent
+    return start, b"".join(m.get("body", b"") for m in bodies)
+
+
+@pytest.fixture
+def around(settings, monkeypatch):
+    """The middleware as `create_app` registers it, around a route that fails (no lifespan: no database needed);
+    with the access lines it wrote."""
+    app = create_app(settings.model_copy(update={"max_body_bytes": 1024}))
+
+    @app.api_route("/api/v1/crash", methods=["GET", "POST"])
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    return app, lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_an_unexpected_error_is_a_bare_500_with_the_id_and_headers_logged_as_sent(around, caplog):
+    app, access_lines = around
+    with caplog.at_level(logging.INFO, logger="config_service"):
+        get = TestClient(app).get("/api/v1/crash", headers={"X-Request-ID": "get-1"})
+        head, body = exchange(app, "HEAD", "/api/v1/crash", (b"host", b"t"), (b"x-request-id", b"head-1"))
+    assert get.status_code == 500 and get.headers["content-type"] == "application/problem+json"
+    assert json.loads(get.text)["title"] == "Internal Server Error" and "SELECT" not in get.text
+    assert (get.headers["x-request-id"], get.headers["x-content-type-options"], get.headers["cache-control"]) == (
+        "get-1", "nosniff", "no-cache")
+    headers = dict(head["headers"])
+    assert (head["status"], body, headers[b"x-request-id"], headers[b"cache-control"]) == (500, b"", b"head-1",
+                                                                                         b"no-cache")
+    assert headers[b"content-length"].decode() == get.headers["content-length"]
+    errors = [(r.request_id, r.method) for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert errors == [("get-1", "GET"), ("head-1", "HEAD")]
+    assert [(a["request_id"], a["method"], a["status"]) for a in access_lines()] == [
+        ("get-1", "GET", 500), ("head-1", "HEAD", 500)]
+
+
+def test_what_no_route_can_take_is_refused_with_the_id_and_headers(around):
+    app, access_lines = around
+    client = TestClient(app)
+    slash = client.get("/api/v1/applications%2Fx", headers={"X-Request-ID": "slash"})
+    large = client.post("/api/v1/crash", content=b"x" * 1025, headers={"X-Request-ID": "large"})
+    host, body = exchange(app, "HEAD", "/api/v1/applications", (b"host", b"a b"), (b"x-request-id", b"host"))
+    assert [(r.status_code, r.headers["x-request-id"], r.headers["x-content-type-options"]) for r in (slash, large)] == [
+        (404, "slash", "nosniff"), (413, "large", "nosniff")]
+    assert large.headers["cache-control"] == "no-store"
+    assert (host["status"], body, dict(host["headers"])[b"x-request-id"]) == (400, b"", b"host")
+    assert [(a["method"], a["status"]) for a in access_lines()] == [("GET", 404), ("POST", 413), ("HEAD", 400)]
