@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from db import migrations
-from main import create_app
+from app import create_app
 from settings import Settings
 from tools import harness, localdb
 from tools.harness import APPS, CONFIGS

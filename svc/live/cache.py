@@ -31,7 +31,7 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from wire import etags
-from wire.payloads import render_json
+from wire.replies import render_json
 from wire.problems import NotFound
 
 # The longest a sync round may take; past it, its reads and the next ones read the database instead.

@@ -28,7 +28,7 @@ from db import dbprobe
 from wire import etags
 from live.cache import SYNC_TIMEOUT, Copy, Entry
 from db.database import KEEPALIVES, first_line
-from wire.payloads import not_modified
+from wire.replies import not_modified
 from db.primary import IDENTITY, Identity, Primary, identity_of
 from wire.problems import ServiceUnavailable
 

@@ -9,7 +9,9 @@ from wire.deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, Epoch
                   NameQuery, SettingsDep, Wait)
 from live.cache import Entry, answer, versioned
 from routers.idempotency import once
-from wire.payloads import ExactJsonRoute, check_body, render_json, reply_trusted
+from wire.bodies import check_body
+from wire.jsonroute import ExactJsonRoute
+from wire.replies import render_json, reply_trusted
 from db.primary import epoch as current_epoch
 from repositories import applications, changes
 from live.watch import conditional_get

@@ -12,7 +12,9 @@ from wire.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, Json
                   SettingsDep, VersionPath, Wait)
 from live.cache import Entry, answer, versioned
 from routers.idempotency import once
-from wire.payloads import ExactJsonRoute, check_body, render_json, reply_trusted
+from wire.bodies import check_body
+from wire.jsonroute import ExactJsonRoute
+from wire.replies import render_json, reply_trusted
 from repositories import configurations
 from live.watch import conditional_get
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from wire import models
 from db.database import ping
 from wire.deps import DatabaseDep
-from wire.payloads import reply
+from wire.replies import reply
 
 router = APIRouter(tags=["health"])
 

@@ -72,7 +72,7 @@ def test_application_writes_honour_if_match(client, application):
 def test_if_match_is_required_when_configured(settings, clean, application):
     from fastapi.testclient import TestClient
 
-    from main import create_app as make
+    from app import create_app as make
 
     with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
         app = application(via=strict)
