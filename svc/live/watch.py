@@ -253,7 +253,10 @@ class Watcher:
         if conn.notifies:
             for notify in conn.notifies:
                 apply(self.copy, notify.payload)  # stale first, then the waiters re-check
-                for key in keys_of(notify.payload):
+                keys = keys_of(notify.payload)
+                if not keys:  # 'reset' (TRUNCATE): whatever a waiter holds may have gone
+                    self.wake_all()
+                for key in keys:
                     self.wake(key)
             conn.notifies.clear()
         if state == POLL_OK and self._round is not None and not conn.isexecuting():

@@ -248,3 +248,21 @@ def test_the_listener_outlives_any_error_and_a_socket_closed_under_it(database_u
 
     failures, done = asyncio.run(scenario())
     assert failures == [1] and done
+
+
+def test_a_truncate_answers_the_requests_held_on_what_it_removed_at_once(client, sql):
+    import threading
+
+    from tools.harness import HANG, until
+
+    app_id = client.post("/api/v1/applications", json={"name": "held"}).json()["id"]
+    made = client.post("/api/v1/configurations", json={"application_id": app_id, "name": "db", "config": {}})
+    answers = []
+    held = threading.Thread(target=lambda: answers.append(client.get(
+        f"/api/v1/configurations/{made.json()['id']}", params={"wait": 300},
+        headers={"If-None-Match": made.headers["etag"]})))
+    held.start()
+    until(lambda: client.get("/health").json()["waiters"] == 1, "the request held")
+    sql.execute("TRUNCATE applications, configurations CASCADE")  # no row trigger: the 'reset' notification
+    held.join(HANG)  # not at the end of its wait (300 s): a truncate fires no row trigger, only 'reset'
+    assert not held.is_alive() and answers[0].status_code == 404
