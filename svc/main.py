@@ -23,13 +23,14 @@ import logs
 from wire import problems
 import settings as settings_module
 from middleware.auth import Authenticate
-from live.cache import Copy
 from db.database import Database, unsafe_durability
 from wire.deps import API
 from middleware.edge import Edge, RequireHost, StripTrailingSlash
 from live.fastpath import CachedReads
+from live.listener import Listener
+from live.readcache import ReadCache
+from live.waiters import Waiters
 from routers import applications, configurations, health
-from live.watch import Watcher
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
@@ -67,7 +68,7 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
-def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
+def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
     """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown; the
     server's own handler (uvicorn's, which starts that shutdown) still runs."""
     if threading.current_thread() is not threading.main_thread():
@@ -77,7 +78,7 @@ def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
         previous = signal.getsignal(sig)
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(watcher.begin_closing)
+            loop.call_soon_threadsafe(waiters.close)
             if callable(previous):
                 previous(signum, frame)
 
@@ -100,15 +101,14 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 log.critical(line)
                 STARTUP_FAILURE[:] = [line]
                 raise StartupRefused(line)
-        copy = Copy(max_bytes=settings.cache_max_bytes)
-        watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
-                          max_wait=settings.max_wait_seconds, copy=copy, primary=database.primary)
-        watcher.start()
-        _answer_waiters_on_exit_signals(watcher)
+        read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
+        waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
+        listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
+        listener.start()
+        _answer_waiters_on_exit_signals(waiters)
         app.state.database = database
         app.state.settings = settings
-        app.state.watcher = watcher
-        app.state.copy = copy
+        app.state.read_cache, app.state.waiters, app.state.listener = read_cache, waiters, listener
         # What start-up made (modules, the app, the contract) lives as long as the process: keep it out of the
         # cyclic collector's full passes, whose pause grows with the heap and shows as the reads' tail latency.
         gc.collect()
@@ -116,7 +116,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         try:
             yield
         finally:
-            await watcher.close()
+            await listener.close()
             database.close()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False,
