@@ -26,11 +26,16 @@ def listing(application_id: str) -> str:
 
 
 def configurations_page(application_id: str, limit: int, cursor: str | None, name: str | None) -> str:
-    return f"l:{application_id}:{limit}:{cursor}:{name}"
+    return f"l:{application_id}:{_query(limit, cursor, name)}"
 
 
 def applications_page(limit: int, cursor: str | None, name: str | None) -> str:
-    return f"apps:{limit}:{cursor}:{name}"
+    return f"apps:{_query(limit, cursor, name)}"
+
+
+def _query(limit: int, cursor: str | None, name: str | None) -> str:
+    # No name and the name "None" are two queries; the name comes last, so a ':' in it is no separator.
+    return f"{limit}:{cursor or ''}:{'' if name is None else '=' + name}"
 
 
 class Change(NamedTuple):

@@ -19,7 +19,10 @@ def test_reset_and_anything_unknown_change_everything():
         assert keys.decode(payload) == keys.EVERYTHING and keys.decode(payload).everything
 
 
-def test_pages_are_keyed_by_their_query_and_grouped_with_what_makes_them_stale():
+def test_pages_of_different_queries_have_different_keys_grouped_with_what_makes_them_stale():
     page = keys.configurations_page("01B", 50, None, "db")
-    assert page == "l:01B:50:None:db" and page.startswith(keys.listing("01B") + ":")
-    assert keys.applications_page(10, "01C", None) == "apps:10:01C:None"
+    assert page.startswith(keys.listing("01B") + ":")
+    queries = [(50, None, None), (50, None, "None"), (50, None, ""), (50, "01C", None), (50, None, "01C"),
+               (5, None, "0:"), (50, None, ":"), (50, None, "::")]
+    for page in (keys.configurations_page, lambda *query: keys.applications_page(*query[1:])):
+        assert len({page("01B", *query) for query in queries}) == len(queries)
