@@ -1,10 +1,10 @@
 """The read path's keys, said once: what the read cache keeps answers under, what held requests wait on, and what a
 change notification names.
 
-A configuration is `c:<id>`, an application `a:<id>`. A *group* names pages that any change makes stale together:
-`l:<application>` (the application's configurations: their listing pages and its change feed) and `apps` (the
-application listing). Waiters wait under the same keys, so a notification's keys are both what it makes stale and
-whom it wakes.
+A configuration is `c:<id>`, an application `a:<id>`. A *group* names the cached pages that any change in it makes
+stale together: `l:<application>` (the application's configurations; its change feed waits on it too) and `apps`
+(the application listing). Waiters wait under the same keys, so a notification's keys are both what it makes stale
+and whom it wakes.
 """
 
 from typing import NamedTuple
@@ -21,16 +21,16 @@ def application(id: str) -> str:
 
 
 def listing(application_id: str) -> str:
-    """The group of an application's configurations: their listing pages and the application's change feed."""
+    """The group of an application's configurations (pages, feed)."""
     return "l:" + application_id
 
 
 def configurations_page(application_id: str, limit: int, cursor: str | None, name: str | None) -> str:
-    return f"l:{application_id}:{_query(limit, cursor, name)}"
+    return f"{listing(application_id)}:{_query(limit, cursor, name)}"
 
 
 def applications_page(limit: int, cursor: str | None, name: str | None) -> str:
-    return f"apps:{_query(limit, cursor, name)}"
+    return f"{APPLICATIONS}:{_query(limit, cursor, name)}"
 
 
 def _query(limit: int, cursor: str | None, name: str | None) -> str:

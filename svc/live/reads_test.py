@@ -1,6 +1,27 @@
 import threading
 
+import pytest
+
+from live import reads
 from tools.harness import APPS, CONFIGS, HANG, until
+from wire.problems import NotFound
+
+
+def test_each_read_gives_the_answer_its_route_gives(client, application, configuration):
+    app_id = application("billing")["id"]
+    config_id = configuration(app_id, "db", {"n": 1.50})["id"]
+    state = client.app.state
+    for read, args, path in ((reads.configuration, (config_id,), f"{CONFIGS}/{config_id}?route=1"),
+                             (reads.application, (app_id,), f"{APPS}/{app_id}"),
+                             (reads.configurations_page, (app_id, 10, None, "db"),
+                              f"{APPS}/{app_id}/configurations?limit=10&name=db"),
+                             (reads.applications_page, (10, None, None), f"{APPS}?limit=10")):
+        for _ in range(2):  # from the database, then (once the listener is up) from the read cache
+            entry = client.portal.call(read, state, *args)
+            routed = client.get(path)
+            assert (entry.etag, entry.body) == (routed.headers.get("etag", ""), routed.content), path
+    with pytest.raises(NotFound):
+        client.portal.call(reads.configuration, state, "01JD3B7M2W8Y6Q4T0V9X1Z3B5C")
 
 
 def test_a_truncate_answers_the_requests_held_on_what_it_removed_at_once(client, sql):
