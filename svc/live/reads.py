@@ -1,10 +1,10 @@
-"""The one door to the read path: the reads the read cache answers and the requests waiters hold, called by the
-routers and by the fast path alike.
+"""The one door to the read path, for the routers and the fast path alike.
 
 `configuration`, `application`, `configurations_page` and `applications_page` give the current answer (an `Entry`:
-ETag and body) from the worker's read cache (`readcache.py`), or the database. The `answer_*` functions answer a
-GET: 304 while `If-None-Match` names the current ETag; with `wait`, held until it does not (200) or the wait ends
-(304), waiting under the key the read's notifications wake (`keys.py`).
+ETag and body) from the worker's read cache (`readcache.py`), else from the database. The `answer_*` functions
+answer a GET: 304 while `If-None-Match` names the current ETag, and with `wait` held until it does not (200) or the
+wait ends (304), waiting under the key that the read's notifications wake (`keys.py`); `answer_changes` holds the
+change feed while it has nothing new.
 """
 
 from collections.abc import Awaitable, Callable
