@@ -20,9 +20,10 @@ import docs
 import logs
 import settings as settings_module
 from db.database import Database, unsafe_durability
-from live.cache import Copy
 from live.fastpath import CachedReads
-from live.watch import Watcher
+from live.listener import Listener
+from live.readcache import ReadCache
+from live.waiters import Waiters
 from middleware.auth import Authenticate
 from middleware.body import BodyDeadline, LimitBodySize
 from middleware.head import HeadAsGet
@@ -54,7 +55,7 @@ class StartupRefused(RuntimeError):
     """The service will not run against this database."""
 
 
-def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
+def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
     """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown; the
     server's own handler (uvicorn's, which starts that shutdown) still runs."""
     if threading.current_thread() is not threading.main_thread():
@@ -64,7 +65,7 @@ def _answer_waiters_on_exit_signals(watcher: Watcher) -> None:
         previous = signal.getsignal(sig)
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(watcher.begin_closing)
+            loop.call_soon_threadsafe(waiters.close)
             if callable(previous):
                 previous(signum, frame)
 
@@ -121,15 +122,14 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 log.critical(line)
                 app.state.refused = line  # for the process runner (main.py) to say last
                 raise StartupRefused(line)
-        copy = Copy(max_bytes=settings.cache_max_bytes)
-        watcher = Watcher(str(settings.database_url), max_waiters=settings.max_waiters,
-                          max_wait=settings.max_wait_seconds, copy=copy, primary=database.primary)
-        watcher.start()
-        _answer_waiters_on_exit_signals(watcher)
+        read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
+        waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
+        listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
+        listener.start()
+        _answer_waiters_on_exit_signals(waiters)
         app.state.database = database
         app.state.settings = settings
-        app.state.watcher = watcher
-        app.state.copy = copy
+        app.state.read_cache, app.state.waiters, app.state.listener = read_cache, waiters, listener
         # What start-up made (modules, the app, the contract) lives as long as the process: keep it out of the
         # cyclic collector's full passes, whose pause grows with the heap and shows as the reads' tail latency.
         gc.collect()
@@ -137,7 +137,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         try:
             yield
         finally:
-            await watcher.close()
+            await listener.close()
             database.close()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False, middleware=middleware(settings),

@@ -53,7 +53,7 @@ def of_page(rows: Iterable[dict], next_cursor: str | None, epoch: int | None = N
 def header(scope: Scope, name: bytes) -> str | None:
     """The value of the list-based header `name` (`b"if-match"`, `b"if-none-match"`, lower case as ASGI gives it):
     all its lines joined with commas, since RFC 9110 §5.3 makes them one list. None when there is none. The one
-    reader of conditional headers: routes, `watch.conditional_get` and the fast path."""
+    reader of conditional headers: routes, `live.reads` and the fast path."""
     values = headers.lines(scope, name)
     if not values:
         return None
