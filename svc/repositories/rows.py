@@ -1,10 +1,13 @@
-"""What the repositories share: one row or a 404, a write whose taken name is a 409, telling a gone row from a
-changed one, and keyset pages."""
+"""What the repositories share: column lists spelled into SQL, one row or a 404, a write whose taken name is a 409,
+telling a gone row from a changed one, and keyset pages."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg2.errors
+from psycopg2.extras import Json
 
+from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, NotFound, PreconditionFailed
 
@@ -17,6 +20,36 @@ PAGE_AFTER_CURSOR = """
 ORDER BY id
 LIMIT %(limit)s
 """
+
+
+def names(columns: tuple[str, ...], of: str = "") -> str:
+    """`id, name, ...`; with `of="c"`, `c.id, c.name, ...`."""
+    return ", ".join(f"{of}.{column}" if of else column for column in columns)
+
+
+def params(columns: tuple[str, ...]) -> str:
+    """`%(id)s, %(name)s, ...`: each column's value is the parameter named after it."""
+    return ", ".join(f"%({column})s" for column in columns)
+
+
+def assign(columns: tuple[str, ...], of: str = "") -> str:
+    """`name = %(name)s, ...`; with `of="s"`, `name = s.name, ...`."""
+    return ", ".join(f"{column} = {of}.{column}" if of else f"{column} = %({column})s" for column in columns)
+
+
+def copy_into(table: str, values: Mapping[str, str]) -> str:
+    """`INSERT INTO table (column, ...) SELECT expression, ...` from {column: expression}: each column is written
+    beside the value it takes, never matched with it by position in another list. A FROM follows."""
+    return f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())}"
+
+
+def fields(given: Mapping[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters of the columns a client writes, from the fields it sent (a request body): exactly `columns`,
+    a JSON object as jsonb. A body that is not those columns is a bug between the contract and the repository."""
+    if set(given) != set(columns):
+        raise TypeError(f"the fields {sorted(given)} are not the columns {sorted(columns)}")
+    return {name: Json(value, dumps=jsontext.dumps) if isinstance(value, dict) else value
+            for name, value in given.items()}
 
 
 def conditions(version: str) -> str:
