@@ -173,13 +173,13 @@ def ensure_database(url: str) -> bool:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t.dbname,))
             if cur.fetchone() is not None:
                 return False
-            cur.execute(f'CREATE DATABASE "{t.dbname.replace(chr(34), chr(34) * 2)}"')
+            cur.execute(f"CREATE DATABASE {harness.identifier(t.dbname)}")
             return True
     finally:
         conn.close()
 
 
-def with_database(url: str, message: str) -> str:
+def ensured(url: str, message: str) -> str:
     """`message`, after making sure the database of `url` exists, saying so when it had to be created."""
     if ensure_database(url):
         name = dbprobe.where(url).dbname
@@ -198,7 +198,7 @@ def up(url: str) -> str:
         if cause is not None:
             raise LocalDbError(cause.line)
         listed = ", ".join(f"{host}:{port}" for host, port in servers)
-        return with_database(url, f"PostgreSQL answers at {listed} (several hosts: the operator's servers, which "
+        return ensured(url, f"PostgreSQL answers at {listed} (several hosts: the operator's servers, which "
                                   "`make db-down` leaves alone)")
     running_on = our_port()
     if running_on is not None and running_on != t.port:
@@ -209,7 +209,7 @@ def up(url: str) -> str:
     if cause is None:
         ours = running_on == t.port or docker_available()  # with Docker, the server is compose's
         whose = "" if ours else f" (not the cluster of {DATA}: another PostgreSQL, which `make db-down` leaves alone)"
-        return with_database(url, f"PostgreSQL is already up on {t.host}:{t.port}{whose}")
+        return ensured(url, f"PostgreSQL is already up on {t.host}:{t.port}{whose}")
     if cause.kind != "refused":
         raise LocalDbError(explained(admin, cause))
     if docker_available():
@@ -219,7 +219,7 @@ def up(url: str) -> str:
         if result.returncode != 0:
             raise LocalDbError("docker compose up failed")
         wait_until_accepting(admin)
-        return with_database(url, "docker compose: postgres is up")
+        return ensured(url, "docker compose: postgres is up")
     bindir = find_bindir()
     if bindir is None:
         raise LocalDbError("no Docker engine and no PostgreSQL server binaries: install Docker, or PostgreSQL "
@@ -229,7 +229,7 @@ def up(url: str) -> str:
     if not running(bindir):
         start(bindir, t.port)
     wait_until_accepting(admin)
-    return with_database(url, f"local PostgreSQL ({bindir}) is up on {t.host}:{t.port}, data in {DATA}")
+    return ensured(url, f"local PostgreSQL ({bindir}) is up on {t.host}:{t.port}, data in {DATA}")
 
 
 def down(url: str) -> str:
