@@ -31,6 +31,8 @@ SELECT_ONE = f"SELECT {names(COLUMNS)}, {CONFIGURATION_IDS} FROM applications a 
 
 SELECT_VERSION = "SELECT version FROM applications WHERE id = %(id)s"
 
+EXISTS = "SELECT 1 FROM applications WHERE id = %(id)s"
+
 SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM applications WHERE {PAGE_AFTER_CURSOR}"
 
 UPDATE = f"""
@@ -61,6 +63,11 @@ def create(cur, **given: Any) -> Row:
 @idempotent
 def get(cur, id: str) -> Row:
     return one(cur, SELECT_ONE, {"id": id}, MISSING)
+
+
+def require(cur, id: str) -> None:
+    """NotFound unless application `id` exists: the first step of reading what belongs to it."""
+    one(cur, EXISTS, {"id": id}, MISSING)
 
 
 @idempotent

@@ -20,6 +20,7 @@ from db.database import idempotent
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, Unprocessable
+from repositories import applications, changes
 from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
                                names, one, params, split, write)
 
@@ -45,11 +46,9 @@ WITH owner AS MATERIALIZED (
 """
 # Appended to a CTE `c` returning the changed configuration and a CTE `a` returning its application's `id` and
 # `last_change` (already raised): records the change in the feed.
-CHANGE = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
-          "name": "c.name", "version": "c.version", "changed_at": "%(now)s", "changed_by": "%(actor)s"}
 WITH_CHANGE = f"""
 , f AS (
-    {copy_into("changes", CHANGE)} FROM c JOIN a ON a.id = c.application_id
+    {copy_into("changes", changes.ENTRY)} FROM c JOIN a ON a.id = c.application_id
 )
 """
 # Appended to CTEs `c` and `a` as above: records the change and the revision, answers the configuration.
@@ -81,8 +80,6 @@ WITH a AS (
 SELECT_ONE = f"SELECT {names(COLUMNS)} FROM configurations WHERE id = %(id)s"
 
 SELECT_VERSION = "SELECT version FROM configurations WHERE id = %(id)s"
-
-APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
 
 SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
@@ -134,7 +131,6 @@ SELECT_REVISION = f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revision
 
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
-NO_APPLICATION = "No application has this id."
 NO_REVISION = "This configuration has no revision with this version."
 
 
@@ -145,7 +141,7 @@ def create(cur, *, application_id: str, actor: str | None = None, **given: Any) 
               "updated_at": now, "version": 1, "now": now, "actor": actor, "kind": "created"}
     row = write(cur, INSERT, values, NAME_TAKEN)
     if row is None:
-        raise Unprocessable.at("/application_id", NO_APPLICATION)
+        raise Unprocessable.at("/application_id", applications.MISSING)
     return row
 
 
@@ -158,7 +154,7 @@ def get(cur, id: str) -> Row:
 def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
-    one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
+    applications.require(cur, application_id)
     cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "limit": limit + 1})
     return split(cur.fetchall(), limit)
 
