@@ -44,12 +44,14 @@ def copy_into(table: str, values: Mapping[str, str]) -> str:
 
 
 def fields(given: Mapping[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
-    """The parameters of the columns a client writes, from the fields it sent (a request body): exactly `columns`,
-    a JSON object as jsonb. A body that is not those columns is a bug between the contract and the repository."""
-    if set(given) != set(columns):
-        raise TypeError(f"the fields {sorted(given)} are not the columns {sorted(columns)}")
-    return {name: Json(value, dumps=jsontext.dumps) if isinstance(value, dict) else value
-            for name, value in given.items()}
+    """The parameters of the columns a client writes, from the fields it sent (a validated request body, which
+    has every field of the contract): one for each of `columns`, NULL for a field not given, a JSON object as jsonb.
+    A field that no column stores is a bug between the contract and the repository, never dropped silently."""
+    unknown = set(given) - set(columns)
+    if unknown:
+        raise TypeError(f"no column stores the fields {sorted(unknown)}")
+    return {name: Json(value, dumps=jsontext.dumps) if isinstance(value := given.get(name), dict) else value
+            for name in columns}
 
 
 def conditions(version: str) -> str:
