@@ -174,7 +174,10 @@ def readme_row(name: str, default: str | None, description: str) -> str:
 
 def test_env_example_lists_exactly_the_settings_each_with_its_default_and_description():
     found, expected = env_example(), documented()
-    assert set(found) == set(expected), f"missing: {set(expected) - set(found)}; no setting: {set(found) - set(expected)}"
+    missing = "\n".join(f"# {description}\n{'# ' if default is None else ''}{name}={default or ''}"
+                        for name, (default, description) in expected.items() if name not in found)
+    assert not missing, f".env.example lacks (the comment may wrap over several lines):\n{missing}"
+    assert set(found) <= set(expected), f".env.example names what is no setting: {set(found) - set(expected)}"
     for name, (default, description) in expected.items():
         assert found[name][1] == description, f"{name}: the comment above it should be its description:\n# {description}"
         assert found[name][0] == default, (f".env.example should say {name}={default}" if default is not None
