@@ -325,6 +325,7 @@ class Database:
         Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
         trips. `transaction=True` for a unit of several statements that must commit together.
 
+        It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT: then it answers 503, not run.
         Once it is done, `primary.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
         the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
