@@ -32,7 +32,7 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, pool_min=1, pool_max=4, executor_workers=4)
+    return Settings(database_url=database_url, pool_min=1, pool_max=4)
 
 
 @pytest.fixture

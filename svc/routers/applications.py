@@ -25,7 +25,7 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
 async def create_application(body: models.ApplicationCreate, request: Request, db: DatabaseDep, settings: SettingsDep,
                              actor: Actor) -> Response:
     data = check_body(body, settings)
-    return await once(request, db, actor, applications.create, name=data["name"], comments=data["comments"],
+    return await once(request, db, actor, applications.create, **data,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/applications/{row['id']}"}))
 
 
@@ -51,8 +51,7 @@ async def list_application_changes(id: IdPath, request: Request, after: After = 
 async def update_application(id: IdPath, body: models.ApplicationUpdate, request: Request, db: DatabaseDep,
                              settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
-    return await once(request, db, actor, applications.update, id, name=data["name"], comments=data["comments"],
-                      when=when, reply=_reply)
+    return await once(request, db, actor, applications.update, id, **data, when=when, reply=_reply)
 
 
 @router.delete("/{id}", status_code=204)

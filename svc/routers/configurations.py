@@ -29,8 +29,7 @@ def _deleted(_: None) -> Response:
 async def create_configuration(body: models.ConfigurationCreate, request: Request, db: DatabaseDep,
                                settings: SettingsDep, actor: Actor) -> Response:
     data = check_body(body, settings)
-    return await once(request, db, actor, configurations.create, application_id=str(data["application_id"]),
-                      name=data["name"], comments=data["comments"], config=data["config"], actor=actor,
+    return await once(request, db, actor, configurations.create, **data, actor=actor,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"}))
 
 
@@ -44,8 +43,8 @@ async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> 
 async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, request: Request, db: DatabaseDep,
                                settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
-    return await once(request, db, actor, configurations.update, id, name=data["name"], comments=data["comments"],
-                      config=data["config"], when=when, actor=actor, reply=_reply)
+    return await once(request, db, actor, configurations.update, id, **data, when=when, actor=actor,
+                      reply=_reply)
 
 
 @router.delete("/configurations/{id}", status_code=204)
