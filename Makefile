@@ -69,7 +69,7 @@ test-contract: install db-up
 # examples per operation than make test's 100.
 EXAMPLES ?= 1000
 fuzz: install db-up
-	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) $(UV) run --frozen python -m pytest test_contract.py -k every_operation
+	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) $(UV) run --frozen python -m pytest tests/test_contract.py -k every_operation
 
 test-faults: install
 	$(UV_RUN) pytest -m faults
