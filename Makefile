@@ -3,11 +3,12 @@
 SHELL := /bin/bash
 unexport PYENV_VERSION
 
-# uv: the one on PATH when it answers in svc/ (a pyenv shim of uv installed under another Python does not), else a
-# pinned one that make installs itself from PyPI into .tools/uv (git-ignored, no root needed). uv finds Python 3.13
-# through svc/.python-version.
+# uv: the one on PATH when it answers in svc/ (a pyenv shim of uv installed under another Python does not), else the
+# pinned one, which make installs from PyPI into UV_HOME: .tools/uv (git-ignored, no root needed); .ci/run installs
+# it with `make uv-install UV_HOME=/opt/uv`. uv finds Python 3.13 through svc/.python-version.
 UV_VERSION := 0.9.30
-LOCAL_UV := $(CURDIR)/.tools/uv/bin/uv
+UV_HOME ?= $(CURDIR)/.tools/uv
+LOCAL_UV := $(UV_HOME)/bin/uv
 UV := $(or $(shell cd svc && uv --version >/dev/null 2>&1 && command -v uv),$(LOCAL_UV))
 SVC := cd svc &&
 # The service's own targets install and run with its runtime dependencies only (--inexact: test tools already
@@ -15,16 +16,20 @@ SVC := cd svc &&
 RUN := $(SVC) $(UV) run --frozen --no-dev python -m
 UV_RUN := $(SVC) $(UV) run --frozen python -m
 
-.PHONY: uv install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench drill \
+.PHONY: uv uv-install uv-version install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench drill \
 	clean generate
 
-$(LOCAL_UV):
+# The pinned uv in a virtual environment of its own: installed when missing, or again by `make uv-install`.
+$(LOCAL_UV) uv-install:
 	@command -v python3 >/dev/null || { echo "make needs uv, or python3 to install it: https://docs.astral.sh/uv/"; exit 1; }
-	@echo "uv is not on PATH: installing uv $(UV_VERSION) from PyPI into .tools/uv"
-	@python3 -m venv $(CURDIR)/.tools/uv
-	@$(CURDIR)/.tools/uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@echo "installing uv $(UV_VERSION) from PyPI into $(UV_HOME)"
+	@python3 -m venv $(UV_HOME)
+	@$(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 uv: $(if $(filter $(LOCAL_UV),$(UV)),$(LOCAL_UV))
+
+uv-version:
+	@echo $(UV_VERSION)
 
 # What the service needs to run, nothing more.
 install-runtime: uv
@@ -64,7 +69,7 @@ test-contract: install db-up
 # examples per operation than make test's 100.
 EXAMPLES ?= 1000
 fuzz: install db-up
-	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) $(UV) run --frozen python -m pytest test_contract.py -k every_operation
+	$(SVC) FUZZ_EXAMPLES=$(EXAMPLES) $(UV) run --frozen python -m pytest tests/test_contract.py -k every_operation
 
 test-faults: install
 	$(UV_RUN) pytest -m faults

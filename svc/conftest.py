@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from db import migrations
-from main import create_app
+from app import create_app
 from settings import Settings
 from tools import harness, localdb
 from tools.harness import APPS, CONFIGS
@@ -32,7 +32,7 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, pool_min=1, pool_max=4, executor_workers=4)
+    return Settings(database_url=database_url, pool_min=1, pool_max=4)
 
 
 @pytest.fixture

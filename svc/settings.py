@@ -1,6 +1,7 @@
 """Service settings, read once from the environment and `.env`."""
 
 import difflib
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -15,44 +16,69 @@ LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; `.env.example` documents each one."""
+    """Every knob of the service, each described here once: `.env.example` and the README's configuration table
+    say the same, as `settings_test.py` checks."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: PostgresDsn = PostgresDsn("postgresql://config:config@127.0.0.1:5432/config_service")
-    pool_min: int = Field(default=4, ge=0, le=1000)
-    pool_max: int = Field(default=16, ge=1, le=1000)
-    executor_workers: int = Field(default=16, ge=1, le=1000)
-    pool_acquire_timeout: float = Field(default=1.0, gt=0, le=60)
-    connect_timeout: int = Field(default=2, ge=1, le=60)
-    statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000)
-    lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000)
-    require_if_match: bool = False
-    # Start even when the database runs with fsync or synchronous_commit off (tests only: it can lose commits).
-    allow_unsafe_durability: bool = False
-    # API keys: "name:rw:secret,name:ro:secret" and/or a file of such lines. None: the API is open.
-    api_keys: SecretStr = SecretStr("")
-    api_keys_file: Path | None = None
-    # Input limits.
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
-    max_json_depth: int = Field(default=32, ge=2, le=200)
-    max_config_keys: int = Field(default=1000, ge=1, le=100_000)
-    # Seconds a request body may take to arrive, from the request's start; slower: 408, connection closed.
-    body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
-    # Browser origins allowed by CORS, comma-separated; empty: CORS is off.
-    cors_origins: str = ""
-    log_level: LogLevel = "INFO"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
-    # Bytes of answers each worker keeps in memory to answer reads (cache.py); 0: every read goes to the database.
-    cache_max_bytes: int = Field(default=64 * 1_048_576, ge=0, le=64 * 1024 * 1_048_576)
-    # Requests held waiting for a change (`wait`), per worker; past it, 503.
-    max_waiters: int = Field(default=20_000, ge=0, le=1_000_000)
-    # The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout).
-    max_wait_seconds: float = Field(default=300, gt=0, le=300)
-    # Seconds in-flight requests get to finish after SIGTERM.
-    shutdown_grace_seconds: int = Field(default=10, ge=0, le=600)
+    database_url: PostgresDsn = Field(
+        default=PostgresDsn("postgresql://config:config@127.0.0.1:5432/config_service"),
+        description="The PostgreSQL database; `make db-up` creates its user and database. With several hosts "
+                    "(`postgresql://user:password@host1:5432,host2:5432/name`), the service uses the one that is "
+                    "the primary.")
+    pool_min: int = Field(default=4, ge=0, le=1000, description=(
+        "Connections kept open at least: opened at start-up, and again within a second once a restart or a "
+        "failover dropped them."))
+    pool_max: int = Field(default=16, ge=1, le=1000, description=(
+        "Connections open at most, each with a thread that runs its blocking calls; a connection opened is kept "
+        "while it works."))
+    pool_acquire_timeout: float = Field(default=1.0, gt=0, le=60, description=(
+        "Seconds a request waits for a free connection before it answers 503."))
+    connect_timeout: int = Field(default=2, ge=1, le=60, description=(
+        "Seconds to open a database connection, per host."))
+    statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000, description=(
+        "PostgreSQL `statement_timeout` on every connection, in milliseconds (exceeded: 503); a unit of work still "
+        "running two seconds past it has its connection cut from this side."))
+    lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000, description=(
+        "PostgreSQL `lock_timeout` on every connection, in milliseconds (exceeded: 503)."))
+    require_if_match: bool = Field(default=False, description=(
+        "`true`: PUT, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally."))
+    allow_unsafe_durability: bool = Field(default=False, description=(
+        "`true`: start even when the database runs with `fsync` or `synchronous_commit` off, which can lose "
+        "acknowledged writes (throwaway test databases only)."))
+    api_keys: SecretStr = Field(default=SecretStr(""), description=(
+        "API keys, `name:scope:secret` comma-separated; scope `rw` (read-write) or `ro` (read-only); secrets of "
+        f"{auth.MIN_SECRET} characters or more. Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
+        "a warning saying so."))
+    api_keys_file: Path | None = Field(default=None, description=(
+        "A file of API keys, one `name:scope:secret` a line; with `API_KEYS` or alone."))
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576, description=(
+        "The largest request body, in bytes; larger answers 413."))
+    max_json_depth: int = Field(default=32, ge=2, le=200, description=(
+        "The deepest nesting of a JSON body; deeper answers 422."))
+    max_config_keys: int = Field(default=1000, ge=1, le=100_000, description=(
+        "The most top-level keys of a `config`; more answers 422."))
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600, description=(
+        "Seconds a request body may take to arrive, from the request's start; slower (or never ending) answers "
+        "408 and the connection is closed."))
+    cors_origins: str = Field(default="", description=(
+        "Browser origins allowed by CORS, comma-separated; empty: CORS is off."))
+    log_level: LogLevel = Field(default="INFO", description=(
+        "`CRITICAL`, `ERROR`, `WARNING`, `INFO` or `DEBUG`: the least level of a log line written."))
+    host: str = Field(default="127.0.0.1", description="The address the service listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="The port the service listens on.")
+    workers: int = Field(default=1, ge=1, le=64, description=(
+        "Worker processes, each with its own connections and read cache."))
+    cache_max_bytes: int = Field(default=64 * 1_048_576, ge=0, le=64 * 1024 * 1_048_576, description=(
+        "Bytes of answers each worker keeps in memory to answer reads (the least recently used leave first); 0: "
+        "every read goes to the database."))
+    max_waiters: int = Field(default=20_000, ge=0, le=1_000_000, description=(
+        "Requests held waiting for a change (`wait`), per worker; past it, 503 with `Retry-After`."))
+    max_wait_seconds: float = Field(default=300, gt=0, le=300, description=(
+        "The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout)."))
+    shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, description=(
+        "Seconds in-flight requests get to finish after SIGTERM before the service stops (held requests answer "
+        "304 at once)."))
 
     _keys: tuple[auth.ApiKey, ...] = PrivateAttr(default=())
 
@@ -92,12 +118,30 @@ def describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-# Read from .env by docker compose (svc/docker-compose.yml), not by the service.
-COMPOSE_KEYS = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT")
+# Read from .env by `docker compose` run by hand (svc/docker-compose.yml), not by the service: name -> (default,
+# description). `make db-up` passes compose the parts of DATABASE_URL instead.
+COMPOSE_KEYS = {
+    "POSTGRES_USER": ("config", "The user `docker compose up` creates, when run by hand (`make db-up` takes it from "
+                                "`DATABASE_URL`)."),
+    "POSTGRES_PASSWORD": ("config", "The password `docker compose up` gives that user, when run by hand (`make db-up` "
+                                    "takes it from `DATABASE_URL`)."),
+    "POSTGRES_DB": ("config_service", "The database `docker compose up` creates, when run by hand (`make db-up` "
+                                      "takes it from `DATABASE_URL`)."),
+    "POSTGRES_PORT": ("5432", "The port on 127.0.0.1 `docker compose up` publishes PostgreSQL on, when run by hand "
+                              "(`make db-up` takes it from `DATABASE_URL`)."),
+}
+# Settings no longer read, and why: accepted in .env with a warning, so that an upgrade does not stop start-up.
+RETIRED = {"EXECUTOR_WORKERS": "the pool runs one thread per connection (POOL_MAX)"}
 
 
 def known_keys() -> list[str]:
-    return [name.upper() for name in Settings.model_fields] + list(COMPOSE_KEYS)
+    return [name.upper() for name in Settings.model_fields] + list(COMPOSE_KEYS) + list(RETIRED)
+
+
+def retired(env_file: Path) -> list[str]:
+    """One line for each retired setting set in the environment or in `env_file`."""
+    present = set(os.environ) | ({key.upper() for key in dotenv_values(env_file)} if env_file.is_file() else set())
+    return [f"{key} is no longer read ({why}): remove it" for key, why in RETIRED.items() if key in present]
 
 
 def unknown_key(env_file: Path) -> str | None:
@@ -116,9 +160,12 @@ def unknown_key(env_file: Path) -> str | None:
 
 def load() -> Settings:
     """Read the settings, or stop the process with one clear line."""
-    unknown = unknown_key(Path(Settings.model_config["env_file"]))
+    env_file = Path(Settings.model_config["env_file"])
+    unknown = unknown_key(env_file)
     if unknown:
         sys.exit(unknown)
+    for line in retired(env_file):
+        print(line, file=sys.stderr)
     try:
         return Settings()
     except ValidationError as error:

@@ -1,8 +1,14 @@
+import itertools
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 import settings as settings_module
 from settings import Settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_defaults_work_locally_without_an_env_file(monkeypatch):
@@ -95,3 +101,98 @@ def test_every_key_of_env_example_is_known(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert settings_module.unknown_key(settings_module.Path(".env")) is None
     assert settings_module.load().port == 8000
+
+
+# What .env.example and the README's configuration table must say: every variable of `.env` (the settings, and the
+# keys docker compose reads), its default as `.env` writes it (None: none), and its one description.
+def documented() -> dict[str, tuple[str | None, str]]:
+    def written(value) -> str | None:
+        if value is None or isinstance(value, bool):
+            return None if value is None else str(value).lower()
+        return value.get_secret_value() if isinstance(value, settings_module.SecretStr) else str(value)
+
+    settings = {name.upper(): (written(field.default), field.description)
+                for name, field in Settings.model_fields.items()}
+    return settings | settings_module.COMPOSE_KEYS
+
+
+ENV_LINE = re.compile(r"^(# )?([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def env_example() -> dict[str, tuple[str | None, str]]:
+    """.env.example, read as: a variable's line `NAME=default` (or `# NAME=example` without a default) right
+    under the `# ` comment lines that describe it; a blank line ends a comment that describes nothing."""
+    found: dict[str, tuple[str | None, str]] = {}
+    comment: list[str] = []
+    for line in (Path(settings_module.__file__).parent / ".env.example").read_text().splitlines():
+        variable = ENV_LINE.match(line)
+        if variable:
+            commented, name, value = variable.groups()
+            assert name not in found, f"{name} twice in .env.example"
+            found[name] = (None if commented else value, " ".join(comment))
+            comment = []
+        elif line.startswith("# "):
+            comment.append(line[2:].strip())
+        else:
+            assert not line.strip(), f".env.example: {line!r} is neither a comment nor NAME=value"
+            comment = []
+    return found
+
+
+def readme_table(readme: Path) -> dict[str, tuple[str | None, str]]:
+    """The README's settings: the first table under the first heading that contains "Configuration" (up to the next
+    heading of its level or higher). A row is `| `NAME` | default | description |`: one variable a row, named in
+    backticks; its default in backticks, or `(empty)`, or `(none)` for none."""
+    fenced, lines = False, []
+    for line in readme.read_text().splitlines():  # lines of code blocks are blank here: no heading is in one
+        fenced ^= line.startswith("```")
+        lines.append("" if fenced or line.startswith("```") else line)
+
+    def level(line: str) -> int:
+        return len(line) - len(line.lstrip("#")) if re.match(r"#+ ", line) else 0
+
+    start = next(i for i, line in enumerate(lines) if level(line) and "Configuration" in line)
+    section = itertools.takewhile(lambda line: not 0 < level(line) <= level(lines[start]), lines[start + 1:])
+    table = itertools.takewhile(lambda line: line.startswith("|"),
+                                itertools.dropwhile(lambda line: not line.startswith("|"), section))
+    rows = list(table)[2:]  # after the header and |---|
+    found: dict[str, tuple[str | None, str]] = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        assert len(cells) == 3 and re.fullmatch(r"`[A-Z][A-Z0-9_]*`", cells[0]), f"README: {row!r}"
+        name, default, description = cells[0].strip("`"), cells[1], cells[2]
+        assert name not in found, f"{name} twice in the README's table"
+        found[name] = (None if default == "(none)" else "" if default == "(empty)" else default.strip("`"),
+                       description)
+    return found
+
+
+def readme_row(name: str, default: str | None, description: str) -> str:
+    shown = "(none)" if default is None else "(empty)" if default == "" else f"`{default}`"
+    return f"| `{name}` | {shown} | {description} |"
+
+
+def test_env_example_lists_exactly_the_settings_each_with_its_default_and_description():
+    found, expected = env_example(), documented()
+    missing = "\n".join(f"# {description}\n{'# ' if default is None else ''}{name}={default or ''}"
+                        for name, (default, description) in expected.items() if name not in found)
+    assert not missing, f".env.example lacks (the comment may wrap over several lines):\n{missing}"
+    assert set(found) <= set(expected), f".env.example names what is no setting: {set(found) - set(expected)}"
+    for name, (default, description) in expected.items():
+        assert found[name][1] == description, f"{name}: the comment above it should be its description:\n# {description}"
+        assert found[name][0] == default, (f".env.example should say {name}={default}" if default is not None
+                                           else f"{name} has no default: .env.example shows it commented out")
+
+
+def test_readme_table_lists_exactly_the_settings_each_with_its_default_and_description():
+    found, expected = readme_table(README), documented()
+    table = "\n".join(readme_row(name, *value) for name, value in expected.items())
+    assert found == expected, f"the README's configuration table should read (in any order):\n{table}"
+
+
+def test_a_retired_setting_in_the_env_file_is_named_and_start_up_goes_on(tmp_path, monkeypatch, capsys):
+    (tmp_path / ".env").write_text("EXECUTOR_WORKERS=8\nPORT=9123\n")
+    monkeypatch.chdir(tmp_path)
+    assert settings_module.load().port == 9123
+    assert capsys.readouterr().err == ("EXECUTOR_WORKERS is no longer read (the pool runs one thread per connection "
+                                       "(POOL_MAX)): remove it\n")

@@ -15,7 +15,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -47,6 +47,12 @@ RETRIES = 3
 TIMED_OUT = (psycopg2.errors.QueryCanceled, psycopg2.errors.LockNotAvailable)
 # Seconds a unit of work may run past STATEMENT_TIMEOUT_MS before the watchdog shuts its connection.
 BOUND_MARGIN = 2.0
+# Seconds between two looks at whether POOL_MIN connections are open.
+KEEP_EVERY = 1.0
+# TCP keepalives on every connection (the pool's and the listener's): a peer that is gone is noticed on an idle
+# connection too.
+KEEPALIVES = dict(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+NO_CONNECTION = "No database connection became free in time."
 UNKNOWN_OUTCOME = ("The database connection broke while the request was being served: if it was a change, whether "
                    "it was applied is unknown. Read the resource before you try the change again.")
 
@@ -67,10 +73,11 @@ class Connection(psycopg2.extensions.connection):
 class Database:
     """A pool of connections to the primary, and a `ThreadPoolExecutor` that does the blocking work.
 
-    Connections are kept once opened (reconnects happen only after a failure) up to POOL_MAX; a semaphore in front
-    makes callers wait for one, bounded by POOL_ACQUIRE_TIMEOUT, then answer 503. A connection is checked when it
-    is lent: one whose server hung up while it was idle (a restart), or that is not on the primary (primary.py),
-    is closed instead, and a new one opened.
+    At least POOL_MIN connections are open (opened at start-up, and again within a second of a restart or a failover
+    that dropped them) and at most POOL_MAX (a semaphore counts them out); a connection opened is kept. The
+    executor has one thread per connection: a unit of work waits for a thread, and so for a connection, at most
+    POOL_ACQUIRE_TIMEOUT, then answers 503. A connection is checked when it is lent: one whose server hung up while
+    it was idle (a restart), or that is not on the primary (primary.py), is closed instead, and a new one opened.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -85,28 +92,27 @@ class Database:
         )
         self.primary = Primary()
         self._idle: list[Connection] = []
+        self._open_count = 0  # connections open, idle or lent
         self._lock = threading.Lock()
+        self._filling = threading.Lock()
         self.slots = threading.BoundedSemaphore(settings.pool_max)
-        self.executor = ThreadPoolExecutor(settings.executor_workers, thread_name_prefix="db")
+        # A thread more than connections could only wait for one; a thread fewer would leave one unused.
+        self.executor = ThreadPoolExecutor(settings.pool_max, thread_name_prefix="db")
         self._busy: dict[int, tuple[Connection, float]] = {}  # thread id -> its connection and deadline
         self._closed = threading.Event()
-        self._watchdog = threading.Thread(target=self._watch, name="db-watchdog", daemon=True)
-        self._watchdog.start()
+        for name, loop in (("db-watchdog", self._watch), ("db-keeper", self._keep)):
+            threading.Thread(target=loop, name=name, daemon=True).start()
 
     def warm(self) -> int:
-        """Open up to `pool_min` connections now; a database that is down is logged, not fatal."""
-        opened = []
+        """Open POOL_MIN connections now; how many are open. A database that is down is logged, not fatal."""
         try:
-            for _ in range(self.settings.pool_min):
-                opened.append(self._borrow(time.monotonic() + self.settings.pool_acquire_timeout))
-        except ServiceUnavailable:
+            self._fill()
+        except psycopg2.Error:
             cause = dbprobe.probe(self.url, timeout=self.settings.connect_timeout)
             log.warning("database unreachable at start-up (%s); requests answer 503 until it is back",
                         cause.line if cause else "it answers now")
-        finally:
-            for conn in opened:
-                self._give_back(conn, broken=False)
-        return len(opened)
+        with self._lock:
+            return self._open_count
 
     def close(self) -> None:
         """Drain the executor, then close every connection."""
@@ -114,19 +120,60 @@ class Database:
         self._closed.set()
         self._discard_idle()
 
-    def idle(self) -> int:
-        """How many open connections wait in the pool."""
-        return len(self._idle)
-
     def _discard_idle(self) -> None:
         """Close every idle connection; new ones are opened as they are needed."""
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            self._close(conn)
 
     # -- connections -------------------------------------------------------------------------------------------
+    def _keep(self) -> None:
+        """Every KEEP_EVERY seconds, close the idle connections that could not be lent (see `_usable`), and open
+        connections up to POOL_MIN: after a restart or a failover, before requests need them. A database that is
+        down is tried again next time, quietly (requests tell it)."""
+        while not self._closed.wait(KEEP_EVERY):
+            dead = []
+            with self._lock:
+                idle, self._idle = self._idle, []
+                for conn in idle:
+                    (self._idle if self._usable(conn) else dead).append(conn)
+            for conn in dead:
+                self._close(conn)
+            with contextlib.suppress(psycopg2.Error):
+                self._fill()
+
+    def _fill(self) -> None:
+        """Open connections until POOL_MIN are open, each under a free slot (so never past POOL_MAX)."""
+        with self._filling:
+            while not self._closed.is_set():
+                with self._lock:
+                    if self._open_count >= self.settings.pool_min:
+                        return
+                if not self.slots.acquire(blocking=False):
+                    return  # every slot is lent: POOL_MIN connections are open
+                try:
+                    conn = self._open()
+                except BaseException:
+                    self.slots.release()
+                    raise
+                self._give_back(conn, broken=False)
+
     def _open(self) -> Connection:
+        """A new connection to the primary, counted open."""
+        conn = self._connect()
+        with self._lock:
+            self._open_count += 1
+        return conn
+
+    def _close(self, conn: Connection) -> None:
+        """Close a connection counted open."""
+        with self._lock:
+            self._open_count -= 1
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
+
+    def _connect(self) -> Connection:
         """A new connection to the primary: where libpq's host list leads (the first host that takes it, with
         `target_session_attrs`), else, when that one is not the primary (an old one, back beside the new), each
         other host in turn."""
@@ -170,7 +217,7 @@ class Database:
 
     def _borrow(self, deadline: float) -> Connection:
         if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise ServiceUnavailable("No database connection became free in time.")
+            raise ServiceUnavailable(NO_CONNECTION)
         try:
             while True:
                 with self._lock:
@@ -179,7 +226,7 @@ class Database:
                     return self._open()
                 if self._usable(conn):
                     return conn
-                conn.close()
+                self._close(conn)
         except psycopg2.Error as error:
             self.slots.release()
             log.warning("cannot connect to the database: %s", first_line(error))
@@ -190,15 +237,17 @@ class Database:
 
     def _give_back(self, conn: Connection, *, broken: bool) -> None:
         try:
-            if not broken and not conn.closed and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-                conn.rollback()
-            if broken or conn.closed or self._closed.is_set():
-                conn.close()
-            else:
-                with self._lock:
+            try:
+                if not broken and not conn.closed and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    conn.rollback()
+            except psycopg2.Error:
+                broken = True
+            with self._lock:  # the pool's `_closed` is read under the lock that `close` empties it under
+                kept = not (broken or conn.closed or self._closed.is_set())
+                if kept:
                     self._idle.append(conn)
-        except psycopg2.Error:
-            conn.close()
+            if not kept:
+                self._close(conn)
         finally:
             self.slots.release()
 
@@ -276,36 +325,29 @@ class Database:
         Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
         trips. `transaction=True` for a unit of several statements that must commit together.
 
+        It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT: then it answers 503, not run.
         Once it is done, `primary.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
         the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
-        deadline = time.monotonic() + self.settings.pool_acquire_timeout
-        loop = asyncio.get_running_loop()
-        result, epoch = await loop.run_in_executor(self.executor, self._unit, deadline, transaction, fn, args, kwargs)
-        EPOCH.set(epoch)
-        return result
+        wait = self.settings.pool_acquire_timeout
+        work = self.executor.submit(self._unit, time.monotonic() + wait, transaction, fn, args, kwargs)
+        expired = []
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg2.extensions.connection]:
-        """Lend a connection for one unit of work: commit on success, roll back on error, always give it back.
+        def expire() -> None:  # still waiting for a thread: every connection is busy
+            if work.cancel():
+                expired.append(True)
 
-        Every statement made on it blocks the event loop's thread unless run through `self.executor`; request
-        handlers use `run`, which does the whole unit in one executor call.
-        """
-        deadline = time.monotonic() + self.settings.pool_acquire_timeout
-        loop = asyncio.get_running_loop()
-        conn = await loop.run_in_executor(self.executor, self._borrow, deadline)
-        EPOCH.set(epoch_of(conn))
-        conn.autocommit = False
-        broken = False
+        timer = asyncio.get_running_loop().call_later(wait, expire)
         try:
-            yield conn
-            await loop.run_in_executor(self.executor, conn.commit)
-        except BaseException:
-            broken = bool(conn.closed)
+            result, epoch = await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            if expired and not asyncio.current_task().cancelling():
+                raise ServiceUnavailable(NO_CONNECTION) from None
             raise
         finally:
-            await loop.run_in_executor(self.executor, lambda: self._give_back(conn, broken=broken))
+            timer.cancel()
+        EPOCH.set(epoch)
+        return result
 
 
 def epoch_of(conn: Connection) -> int:
@@ -331,9 +373,6 @@ def _shut(conn: Connection) -> None:
     except (OSError, psycopg2.Error):
         pass
 
-
-# TCP keepalives on every connection: a peer that is gone is noticed on an idle connection too.
-KEEPALIVES = dict(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
 
 
 @idempotent

@@ -8,6 +8,7 @@ import pytest
 from db.database import Database, idempotent, ping
 from wire.problems import ServiceUnavailable
 from settings import Settings
+from tools.harness import until
 
 
 @pytest.fixture
@@ -29,14 +30,31 @@ def table(sql):
     sql.execute("TRUNCATE database_test_t")
 
 
-def test_warm_opens_pool_min_connections_and_keeps_them(database, settings):
-    assert database.idle() == settings.pool_min
-    for _ in range(20):
-        assert run(database.run(ping, transaction=False))
-    assert database.idle() >= settings.pool_min
+def opened(sql) -> int:
+    """Connections of the service's pools open on the test database, as the server counts them."""
+    sql.execute("SELECT count(*) AS n FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'config-service'")
+    return sql.fetchone()["n"]
 
 
-def test_connections_returned_stay_open_up_to_pool_max(settings):
+def backend(cur) -> int:
+    cur.execute("SELECT pg_backend_pid() AS pid")
+    return cur.fetchone()["pid"]
+
+
+def test_warm_opens_pool_min_connections_and_keeps_them(settings, sql):
+    db = Database(settings.model_copy(update={"pool_min": 3}))
+    try:
+        assert db.warm() == 3
+        until(lambda: opened(sql) == 3, "three connections open")
+        assert len({run(db.run(backend)) for _ in range(20)}) == 1  # one after the other: the same connection
+        assert opened(sql) == 3
+    finally:
+        db.close()
+    until(lambda: opened(sql) == 0, "every connection closed")
+
+
+def test_connections_returned_stay_open_up_to_pool_max(settings, sql):
     db = Database(settings.model_copy(update={"pool_min": 0}))
     try:
         together = threading.Barrier(settings.pool_max, timeout=120)  # pool_max connections borrowed at once
@@ -49,7 +67,8 @@ def test_connections_returned_stay_open_up_to_pool_max(settings):
             await asyncio.gather(*(db.run(meet) for _ in range(2 * settings.pool_max)))
         run(burst())
         # psycopg2's pool would have closed every one of these; ours keeps pool_max of them.
-        assert db.idle() == settings.pool_max
+        pids = {run(db.run(backend)) for _ in range(4 * settings.pool_max)}
+        assert opened(sql) == settings.pool_max and len(pids) <= settings.pool_max
     finally:
         db.close()
 
@@ -83,10 +102,12 @@ def test_run_rolls_back_when_the_work_raises(database, sql, table):
     assert run(database.run(ping))  # the connection went back usable
 
 
-def test_exhausted_pool_waits_then_answers_503(settings):
+def test_exhausted_pool_waits_then_answers_503_and_the_work_never_runs(settings):
+    # One connection, so one thread: the second unit of work waits for it in the executor's queue.
     db = Database(settings.model_copy(update={"pool_max": 1, "pool_min": 0, "pool_acquire_timeout": 0.2}))
     held = threading.Event()
     release = threading.Event()
+    ran = []
 
     def hold(cur):
         held.set()
@@ -96,7 +117,7 @@ def test_exhausted_pool_waits_then_answers_503(settings):
         holder = asyncio.ensure_future(db.run(hold))
         await asyncio.get_running_loop().run_in_executor(None, held.wait, 5)
         with pytest.raises(ServiceUnavailable) as error:
-            await db.run(ping)
+            await db.run(lambda cur: ran.append(1))
         release.set()
         await holder
         return error.value
@@ -105,6 +126,7 @@ def test_exhausted_pool_waits_then_answers_503(settings):
         error = run(scenario())
         assert error.headers["Retry-After"] == "1"
         assert run(db.run(ping))  # the slot came back
+        assert ran == []
     finally:
         release.set()
         db.close()
@@ -130,7 +152,7 @@ def test_statement_timeout_is_503(settings):
         db.close()
 
 
-def test_after_a_restart_the_first_request_succeeds_on_a_fresh_connection(settings, sql):
+def test_after_a_restart_the_first_request_succeeds_and_pool_min_connections_open_again(settings, sql):
     db = Database(settings.model_copy(update={"pool_min": 4, "pool_max": 4}))
     try:
         assert db.warm() == 4
@@ -138,7 +160,18 @@ def test_after_a_restart_the_first_request_succeeds_on_a_fresh_connection(settin
         # Every pooled connection is now dead, as after a database restart: the first unit of work notices,
         # drops them all, and succeeds on a new one rather than trying the next dead one.
         assert run(db.run(ping))
-        assert db.idle() == 1
+        until(lambda: opened(sql) == 4, "POOL_MIN connections open again")
+    finally:
+        db.close()
+
+
+def test_pool_min_connections_open_again_without_a_request(settings, sql):
+    db = Database(settings.model_copy(update={"pool_min": 2}))
+    try:
+        assert db.warm() == 2
+        sql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'config-service'")
+        until(lambda: opened(sql) == 0, "the connections ended")
+        until(lambda: opened(sql) == 2, "POOL_MIN connections open again")
     finally:
         db.close()
 
@@ -157,19 +190,6 @@ def test_serialization_failures_and_deadlocks_are_retried_and_logged(database, c
     assert [r.getMessage() for r in caplog.records if r.name == "config_service"] == [
         "the database cancelled a unit of work (serialization failure), attempt 1",
         "the database cancelled a unit of work (deadlock), attempt 2"]
-
-
-def test_connection_context_commits_and_gives_back(database, sql, table):
-    async def work():
-        async with database.connection() as conn:
-            with conn.cursor() as cur:
-                cur.execute("INSERT INTO database_test_t VALUES (2)")
-
-    idle_before = database.idle()
-    run(work())
-    sql.execute("SELECT v FROM database_test_t")
-    assert sql.fetchone()["v"] == 2
-    assert database.idle() == idle_before
 
 
 def test_a_unit_of_work_the_server_does_not_end_is_ended_from_this_side(settings):

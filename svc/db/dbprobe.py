@@ -4,6 +4,7 @@ For people starting the service (`make db-up`, `make migrate`, `make run`, the s
 answer. The driver's own message is read, not repeated, except as the last resort.
 """
 
+import getpass
 import socket
 import struct
 from typing import NamedTuple
@@ -32,11 +33,21 @@ def hosts(url: str) -> list[tuple[str, int]]:
     return list(zip(names, ports))
 
 
-def where(url: str) -> tuple[str, int, str, str]:
-    """The first host and its port, the user and the database name of a connection string (libpq's rules)."""
+class Server(NamedTuple):
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+def where(url: str) -> Server:
+    """The first host and its port, the user, password and database name of a connection string, by libpq's rules:
+    without a user, the system user's name; without a database, the user's name."""
     parsed = parse_dsn(url)
     host, port = hosts(url)[0]
-    return host, port, parsed.get("user", ""), parsed.get("dbname", "")
+    user = parsed.get("user") or getpass.getuser()
+    return Server(host, port, user, parsed.get("password") or "", parsed.get("dbname") or user)
 
 
 def single(url: str, host: str, port: int) -> str:
@@ -76,7 +87,7 @@ def speaks_postgres(host: str, port: int, timeout: float) -> bool | None:
 
 
 def explain(url: str, message: str, timeout: int = 2) -> Cause:
-    host, port, user, dbname = where(url)
+    host, port, user, _, dbname = where(url)
     at = f"{host}:{port}"
     text = message.lower()
     if "password authentication failed" in text or "authentication failed" in text:

@@ -71,7 +71,7 @@ def test_something_else_on_the_port_is_told_from_a_server_that_is_slow(answer, k
 def test_a_list_of_hosts_is_read_by_libpq_rules():
     url = "postgresql://config:s@10.0.0.1:5461,10.0.0.2:5462/config_service?target_session_attrs=read-write"
     assert dbprobe.hosts(url) == [("10.0.0.1", 5461), ("10.0.0.2", 5462)]
-    assert dbprobe.where(url) == ("10.0.0.1", 5461, "config", "config_service")
+    assert dbprobe.where(url) == ("10.0.0.1", 5461, "config", "s", "config_service")
     assert dbprobe.hosts("postgresql://u@a,b:6000/x") == [("a", 5432), ("b", 6000)]  # a has the default port
     assert dbprobe.hosts("host=a,b port=6000 dbname=x") == [("a", 6000), ("b", 6000)]  # one port for every host
     assert dbprobe.hosts("postgresql://u@/x") == [("127.0.0.1", 5432)]
@@ -79,9 +79,16 @@ def test_a_list_of_hosts_is_read_by_libpq_rules():
     assert "host=10.0.0.2" in one and "port=5462" in one and "target_session_attrs=read-write" in one
 
 
+def test_where_reads_every_part_of_the_url_and_fills_in_libpqs_defaults(monkeypatch):
+    assert dbprobe.where("postgresql://u%40x:p%3As@db.example:6543/name") == dbprobe.Server(
+        "db.example", 6543, "u@x", "p:s", "name")
+    monkeypatch.setattr(dbprobe.getpass, "getuser", lambda: "ops")
+    assert dbprobe.where("postgresql://localhost") == ("localhost", 5432, "ops", "", "ops")
+
+
 def test_several_hosts_none_usable_name_each_cause_in_one_line(database_url):
     refusing = harness.free_port()
-    ours = dbprobe.where(database_url)[1]
+    ours = dbprobe.where(database_url).port
     both = database_url.replace(f"127.0.0.1:{ours}/", f"127.0.0.1:{refusing},127.0.0.1:{ours}/")
     assert dbprobe.probe(both) is None  # the first refuses, the second takes it: libpq moves on
     missing = harness.with_database(both, "no_such_database_here")

@@ -1,10 +1,10 @@
 """The read every client polls, `GET /api/v1/configurations/{id}` without a query, answered below the router.
 
-It is the same read as the route's (`read_configuration`: the worker's copy, after a sync round), sent as the same
-ASGI messages, but without what the framework does around a route: matching every route's pattern, building a
-Request, validating the path parameter through pydantic, solving the handler's signature, the exception
-middleware. Anything else goes on to the app: other paths, a query string (`wait` holds a request, which the
-route does), and every error (the route answers it again, as a problem). It sits under the middleware that
+It is the same read as the route's (`reads.configuration`: the worker's read cache, after a sync round), sent as
+the same ASGI messages, but without what the framework does around a route: matching every route's pattern,
+building a Request, validating the path parameter through pydantic, solving the handler's signature, the exception
+middleware. Anything else goes on to the app: other paths, a query string (`wait` holds a request, which the route
+does), and every error (the route answers it again, as a problem). It sits under the middleware that
 authenticates, so it answers only what the route would.
 """
 
@@ -12,9 +12,9 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from live import reads
 from wire import etags
 from wire.problems import ProblemError
-from routers.configurations import read_configuration
 
 JSON = (b"content-type", b"application/json")
 
@@ -33,7 +33,7 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         try:
-            entry = await read_configuration(scope["app"].state, match.group(1))
+            entry = await reads.configuration(scope["app"].state, match.group(1))
         except ProblemError:
             await self.app(scope, receive, send)  # 404, 503: the route answers them, as problems
             return

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wire import problems
+from wire import headers, problems
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SCOPES = ("ro", "rw")
@@ -85,8 +85,7 @@ class Authenticate:
         if scope["type"] != "http" or not self.keys or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        key = identify(self.keys, authorization)
+        key = identify(self.keys, headers.first(scope, b"authorization"))
         if key is None:
             refusal: problems.ProblemError = problems.Unauthorized()
         elif key.scope != "rw" and scope["method"] not in READS:

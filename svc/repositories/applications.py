@@ -1,13 +1,18 @@
 """SQL for applications. Every function takes a cursor first and owns no connection."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from db.database import idempotent
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
-from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
+from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, fields, missing_or_stale, names, one,
+                               params, split, write)
 
-COLUMNS = "id, name, comments, created_at, updated_at, version"
+# The columns a client writes (the contract's ApplicationCreate and ApplicationUpdate): a new one is added here and
+# in a migration, and every statement below reads and writes it.
+FIELDS = ("name", "comments")
+COLUMNS = ("id", *FIELDS, "created_at", "updated_at", "version")
 # The ids of an application's configurations, in order, in the same statement as the application itself.
 CONFIGURATION_IDS = """
     COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM configurations c WHERE c.application_id = a.id),
@@ -17,25 +22,27 @@ CONFIGURATION_IDS = """
 PRECONDITIONS = conditions("version")
 
 INSERT = f"""
-INSERT INTO applications (id, name, comments, created_at, updated_at, version)
-VALUES (%(id)s, %(name)s, %(comments)s, %(now)s, %(now)s, 1)
-RETURNING {COLUMNS}
+INSERT INTO applications ({names(COLUMNS)})
+VALUES ({params(COLUMNS)})
+RETURNING {names(COLUMNS)}
 """
 
-SELECT_ONE = f"SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM applications a WHERE a.id = %(id)s"
+SELECT_ONE = f"SELECT {names(COLUMNS)}, {CONFIGURATION_IDS} FROM applications a WHERE a.id = %(id)s"
 
 SELECT_VERSION = "SELECT version FROM applications WHERE id = %(id)s"
 
-SELECT_PAGE = f"SELECT {COLUMNS} FROM applications WHERE {PAGE_AFTER_CURSOR}"
+EXISTS = "SELECT 1 FROM applications WHERE id = %(id)s"
+
+SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM applications WHERE {PAGE_AFTER_CURSOR}"
 
 UPDATE = f"""
 WITH a AS (
     UPDATE applications
-    SET name = %(name)s, comments = %(comments)s, updated_at = %(now)s, version = version + 1
+    SET {assign(FIELDS)}, updated_at = %(now)s, version = version + 1
     WHERE id = %(id)s AND {PRECONDITIONS}
-    RETURNING {COLUMNS}
+    RETURNING {names(COLUMNS)}
 )
-SELECT {COLUMNS}, {CONFIGURATION_IDS} FROM a
+SELECT {names(COLUMNS)}, {CONFIGURATION_IDS} FROM a
 """
 
 DELETE = f"DELETE FROM applications WHERE id = %(id)s AND {PRECONDITIONS} RETURNING id"
@@ -44,9 +51,11 @@ NAME_TAKEN = "An application with this name exists."
 MISSING = "No application has this id."
 
 
-def create(cur, *, name: str, comments: str | None) -> Row:
+def create(cur, **given: Any) -> Row:
+    """A new application of the fields a client sent (FIELDS: `name=...`, `comments=...`)."""
     now = datetime.now(UTC)
-    row = write(cur, INSERT, {"id": ulids.new(now), "name": name, "comments": comments, "now": now}, NAME_TAKEN)
+    row = write(cur, INSERT, {"id": ulids.new(now), **fields(given, FIELDS), "created_at": now, "updated_at": now,
+                              "version": 1}, NAME_TAKEN)
     row["configuration_ids"] = []
     return row
 
@@ -56,6 +65,11 @@ def get(cur, id: str) -> Row:
     return one(cur, SELECT_ONE, {"id": id}, MISSING)
 
 
+def require(cur, id: str) -> None:
+    """NotFound unless application `id` exists: the first step of reading what belongs to it."""
+    one(cur, EXISTS, {"id": id}, MISSING)
+
+
 @idempotent
 def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
     """One page in id order, and the cursor of the next (None on the last page)."""
@@ -63,9 +77,10 @@ def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None)
     return split(cur.fetchall(), limit)
 
 
-def update(cur, id: str, *, name: str, comments: str | None, when: Preconditions = UNCONDITIONAL) -> Row:
-    row = write(cur, UPDATE, {"id": id, "name": name, "comments": comments, "now": datetime.now(UTC),
-                             **when.params()}, NAME_TAKEN)
+def update(cur, id: str, *, when: Preconditions = UNCONDITIONAL, **given: Any) -> Row:
+    """Application `id` with the fields a client sent (FIELDS), if `when` holds."""
+    row = write(cur, UPDATE, {"id": id, **fields(given, FIELDS), "now": datetime.now(UTC), **when.params()},
+                NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row

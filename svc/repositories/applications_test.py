@@ -1,5 +1,6 @@
 import pytest
 
+from wire import models
 from wire.problems import Conflict, NotFound
 from repositories import applications
 
@@ -47,3 +48,16 @@ def test_list_page_uses_the_primary_key_index(cur):
     plan = " ".join(r["QUERY PLAN"] for r in cur.fetchall())
     cur.execute("RESET enable_seqscan; RESET enable_bitmapscan")
     assert "Index Scan using applications_pkey" in plan and "Sort" not in plan
+
+
+def columns_of(cur, table: str) -> set[str]:
+    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
+    return {row["column_name"] for row in cur.fetchall()}
+
+
+def test_one_list_names_every_column_and_the_contracts_fields(cur):
+    # A column added by a migration, or a field by the contract, and not to FIELDS fails here, not in production.
+    assert columns_of(cur, "applications") == {*applications.COLUMNS, "last_change"}  # the feed's counter
+    assert set(models.ApplicationCreate.model_fields) == set(models.ApplicationUpdate.model_fields) \
+        == set(applications.FIELDS)
+    assert set(models.Application.model_fields) == {*applications.COLUMNS, "configuration_ids"}

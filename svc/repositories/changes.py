@@ -3,12 +3,15 @@
 from db.database import idempotent
 from db.primary import epoch as current_epoch
 from wire.problems import EpochChanged
-from repositories.rows import Row, one
+from repositories import applications
+from repositories.rows import Row
 
 COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", environment_id, environment'
-OVERRIDE_ONLY = ("environment_id", "environment")  # absent from a change of the configuration itself
-
-APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
+# An entry as every write of a configuration records it, in the write's own statement (`repositories.configurations`):
+# each column from the configuration it returns as the CTE `c`, and its application's `id` and raised `last_change`
+# as the CTE `a`.
+ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
+         "name": "c.name", "version": "c.version", "changed_at": "%(now)s", "changed_by": "%(actor)s"}
 
 SELECT_AFTER = f"""
 SELECT {COLUMNS} FROM changes
@@ -16,8 +19,6 @@ WHERE application_id = %(application_id)s AND seq > %(after)s
 ORDER BY seq
 LIMIT %(limit)s
 """
-
-NO_APPLICATION = "No application has this id."
 
 
 @idempotent
@@ -27,11 +28,6 @@ def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None =
     work's connection, `primary.epoch()`), before anything else: such a position may name other changes."""
     if epoch is not None and epoch != current_epoch():
         raise EpochChanged(epoch, current_epoch())
-    one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
+    applications.require(cur, application_id)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
-    rows = cur.fetchall()
-    for row in rows:
-        if row["environment_id"] is None:
-            for column in OVERRIDE_ONLY:
-                del row[column]
-    return rows
+    return cur.fetchall()

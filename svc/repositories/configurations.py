@@ -16,17 +16,23 @@ waiting on its name.
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg2.extras import Json
-
 from db.database import idempotent
-from wire import jsontext
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, Unprocessable
-from repositories.rows import PAGE_AFTER_CURSOR, Row, conditions, missing_or_stale, one, split, write
+from repositories import applications, changes
+from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
+                               names, one, params, split, write)
 
-COLUMNS = "id, application_id, name, comments, config, created_at, updated_at, version"
-REVISION_COLUMNS = "configuration_id, version, name, comments, config, created_at, created_by"
+# The columns a client writes (the contract's ConfigurationUpdate; ConfigurationCreate adds `application_id`), which
+# every revision keeps and a restore brings back: a new one is added here and, in one migration, to
+# `configurations` and `configuration_revisions`; every statement below reads, writes and copies it.
+FIELDS = ("name", "comments", "config")
+COLUMNS = ("id", "application_id", *FIELDS, "created_at", "updated_at", "version")
+# A revision of the configuration a write returns as the CTE `c`, as the write left it: {column: value}.
+REVISION = {"configuration_id": "id", "version": "version", **{field: field for field in FIELDS},
+            "created_at": "updated_at", "created_by": "%(actor)s"}
+REVISION_COLUMNS = tuple(REVISION)
 PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
 # The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
 # (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
@@ -40,19 +46,17 @@ WITH owner AS MATERIALIZED (
 """
 # Appended to a CTE `c` returning the changed configuration and a CTE `a` returning its application's `id` and
 # `last_change` (already raised): records the change in the feed.
-WITH_CHANGE = """
+WITH_CHANGE = f"""
 , f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by)
-    SELECT a.id, a.last_change, %(kind)s, c.id, c.name, c.version, %(now)s, %(actor)s FROM c JOIN a ON a.id = c.application_id
+    {copy_into("changes", changes.ENTRY)} FROM c JOIN a ON a.id = c.application_id
 )
 """
 # Appended to CTEs `c` and `a` as above: records the change and the revision, answers the configuration.
 WITH_CHANGE_AND_REVISION = f"""{WITH_CHANGE}
 , r AS (
-    INSERT INTO configuration_revisions ({REVISION_COLUMNS})
-    SELECT id, version, name, comments, config, updated_at, %(actor)s FROM c
+    {copy_into("configuration_revisions", REVISION)} FROM c
 )
-SELECT {COLUMNS} FROM c
+SELECT {names(COLUMNS)} FROM c
 """
 # Appended to a CTE `c` returning a changed configuration of an unchanged application: numbers the change first.
 WITH_REVISION = """
@@ -67,80 +71,88 @@ WITH a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
     RETURNING id, last_change
 ), c AS (
-    INSERT INTO configurations ({COLUMNS})
-    SELECT %(id)s, a.id, %(name)s, %(comments)s, %(config)s, %(now)s, %(now)s, 1 FROM a
-    RETURNING {COLUMNS}
+    INSERT INTO configurations ({names(COLUMNS)})
+    SELECT {params(COLUMNS)} FROM a
+    RETURNING {names(COLUMNS)}
 )
 """ + WITH_CHANGE_AND_REVISION
 
-SELECT_ONE = f"SELECT {COLUMNS} FROM configurations WHERE id = %(id)s"
+SELECT_ONE = f"SELECT {names(COLUMNS)} FROM configurations WHERE id = %(id)s"
 
 SELECT_VERSION = "SELECT version FROM configurations WHERE id = %(id)s"
 
-APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(application_id)s"
-
-SELECT_PAGE = f"SELECT {COLUMNS} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
+SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
 UPDATE = OWNER + f"""
 , c AS (
     UPDATE configurations c
-    SET name = %(name)s, comments = %(comments)s, config = %(config)s, updated_at = %(now)s, version = c.version + 1
+    SET {assign(FIELDS)}, updated_at = %(now)s, version = c.version + 1
     FROM owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
-    RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
+    RETURNING {names(COLUMNS, of="c")}
 )
 """ + WITH_REVISION
 
 RESTORE = OWNER + f"""
 , source AS (
-    SELECT name, comments, config FROM configuration_revisions
+    SELECT {names(FIELDS)} FROM configuration_revisions
     WHERE configuration_id = %(id)s AND version = %(revision)s
 ), c AS (
     UPDATE configurations c
-    SET name = s.name, comments = s.comments, config = s.config, updated_at = %(now)s, version = c.version + 1
+    SET {assign(FIELDS, of="s")}, updated_at = %(now)s, version = c.version + 1
     FROM source s, owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
-    RETURNING {", ".join("c." + col for col in COLUMNS.split(", "))}
+    RETURNING {names(COLUMNS, of="c")}
 )
 """ + WITH_REVISION
 
+# A deletion deletes the configuration's overrides first, each with its own feed entry (in environment id order),
+# then the configuration's entry, numbered last.
 DELETE = OWNER + f"""
 , c AS (
     DELETE FROM configurations c USING owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING c.id, c.application_id, c.name, c.version
+), od AS (
+    DELETE FROM overrides o WHERE o.configuration_id = (SELECT id FROM c)
+    RETURNING o.environment_id, o.version
 ), a AS (
-    UPDATE applications SET version = version + 1, last_change = last_change + 1
+    UPDATE applications SET version = version + 1, last_change = last_change + 1 + (SELECT count(*) FROM od)
     WHERE id = (SELECT application_id FROM c)
     RETURNING id, last_change
+), fo AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change - row_number() OVER (ORDER BY od.environment_id DESC), 'deleted', c.id, c.name,
+           od.version, %(now)s, %(actor)s, od.environment_id, e.name
+    FROM od JOIN environments e ON e.id = od.environment_id, a, c
 )
 {WITH_CHANGE}
 SELECT application_id FROM c
 """
 
 SELECT_REVISIONS = f"""
-SELECT {REVISION_COLUMNS} FROM configuration_revisions
+SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions
 WHERE configuration_id = %(id)s AND (%(cursor)s::int IS NULL OR version < %(cursor)s::int)
 ORDER BY version DESC
 LIMIT %(limit)s
 """
 
-SELECT_REVISION = f"SELECT {REVISION_COLUMNS} FROM configuration_revisions WHERE configuration_id = %(id)s AND version = %(version)s"
+SELECT_REVISION = f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions WHERE configuration_id = %(id)s AND version = %(version)s"
 
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
-NO_APPLICATION = "No application has this id."
 NO_REVISION = "This configuration has no revision with this version."
 
 
-def create(cur, *, application_id: str, name: str, comments: str | None, config: dict[str, Any],
-           actor: str | None = None) -> Row:
+def create(cur, *, application_id: str, actor: str | None = None, **given: Any) -> Row:
+    """A new configuration of application `application_id`, of the fields a client sent (FIELDS)."""
     now = datetime.now(UTC)
-    params = {"id": ulids.new(now), "application_id": application_id, "name": name, "comments": comments,
-              "config": Json(config, dumps=jsontext.dumps), "now": now, "actor": actor, "kind": "created"}
-    row = write(cur, INSERT, params, NAME_TAKEN)
+    values = {"id": ulids.new(now), "application_id": application_id, **fields(given, FIELDS), "created_at": now,
+              "updated_at": now, "version": 1, "now": now, "actor": actor, "kind": "created"}
+    row = write(cur, INSERT, values, NAME_TAKEN)
     if row is None:
-        raise Unprocessable.at("/application_id", NO_APPLICATION)
+        raise Unprocessable.at("/application_id", applications.MISSING)
     return row
 
 
@@ -153,16 +165,16 @@ def get(cur, id: str) -> Row:
 def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
-    one(cur, APPLICATION_EXISTS, {"application_id": application_id}, NO_APPLICATION)
+    applications.require(cur, application_id)
     cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "limit": limit + 1})
     return split(cur.fetchall(), limit)
 
 
-def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, Any],
-           when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
-    params = {"id": id, "name": name, "comments": comments, "config": Json(config, dumps=jsontext.dumps),
-              "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "updated"}
-    row = write(cur, UPDATE, params, NAME_TAKEN)
+def update(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None, **given: Any) -> Row:
+    """Configuration `id` with the fields a client sent (FIELDS), if `when` holds; a new revision."""
+    values = {"id": id, **fields(given, FIELDS), "now": datetime.now(UTC), **when.params(), "actor": actor,
+              "kind": "updated"}
+    row = write(cur, UPDATE, values, NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row
@@ -170,9 +182,9 @@ def update(cur, id: str, *, name: str, comments: str | None, config: dict[str, A
 
 def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
-    params = {"id": id, "revision": revision, "now": datetime.now(UTC), **when.params(), "actor": actor,
+    values = {"id": id, "revision": revision, "now": datetime.now(UTC), **when.params(), "actor": actor,
               "kind": "restored"}
-    row = write(cur, RESTORE, params, NAME_TAKEN)
+    row = write(cur, RESTORE, values, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
         gone = NotFound(NO_REVISION) if cur.fetchone() is None else None

@@ -5,10 +5,10 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from wire import jsontext
-
+from wire import jsontext, models
 from wire.problems import Conflict, NotFound, Unprocessable
 from repositories import applications, configurations
+from repositories.applications_test import columns_of
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
@@ -126,3 +126,23 @@ def waiting_for_a_lock(cur, pid: int, within: float = 60) -> None:
             return
         assert time.monotonic() < deadline, "the write never waited for the application's lock"
         time.sleep(0.01)
+
+
+def test_one_list_names_every_column_of_both_tables_and_the_contracts_fields(cur):
+    assert columns_of(cur, "configurations") == set(configurations.COLUMNS)
+    assert columns_of(cur, "configuration_revisions") == set(configurations.REVISION_COLUMNS)
+    assert set(models.ConfigurationUpdate.model_fields) == set(configurations.FIELDS)
+    assert set(models.ConfigurationCreate.model_fields) == {"application_id", *configurations.FIELDS}
+    assert set(models.ConfigurationResource.model_fields) == set(configurations.COLUMNS)
+    assert set(models.Revision.model_fields) == set(configurations.REVISION_COLUMNS)
+
+
+def test_a_revision_keeps_every_field_and_a_restore_brings_each_back(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments="first", config={"v": 1})
+    configurations.update(cur, made["id"], name="db2", comments=None, config={"v": 2})
+    first = configurations.revision(cur, made["id"], 1)
+    assert {field: first[field] for field in configurations.FIELDS} == {field: made[field]
+                                                                        for field in configurations.FIELDS}
+    restored = configurations.restore(cur, made["id"], 1)
+    assert {field: restored[field] for field in configurations.FIELDS} == {field: made[field]
+                                                                           for field in configurations.FIELDS}

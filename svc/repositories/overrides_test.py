@@ -28,7 +28,7 @@ def test_put_creates_then_replaces_with_versions_revisions_and_feed_entries(cur,
     revisions, _ = overrides.revision_page(cur, config["id"], env["id"], limit=10)
     assert [r["version"] for r in revisions] == [2, 1] and revisions[1]["created_by"] == "ci"
     feed = changes.after(cur, app["id"], 0, limit=10)
-    assert [(c["kind"], c.get("environment"), c["version"]) for c in feed] == \
+    assert [(c["kind"], c["environment"], c["version"]) for c in feed] == \
         [("created", None, 1), ("created", "prod", 1), ("updated", "prod", 2)]
 
 
@@ -82,3 +82,18 @@ def test_page_lists_a_configurations_overrides_in_environment_order(cur, setup):
     assert len(rows) == 1 and cursor == rows[0]["environment_id"]
     rest, end = overrides.page(cur, config["id"], limit=5, cursor=cursor)
     assert len(rest) == 1 and end is None
+
+
+def test_deleting_the_configuration_deletes_its_overrides_each_recorded_in_the_feed(cur, setup):
+    app, config, env = setup
+    other = environments.create(cur, name="dev", parent_id=None, comments=None)
+    overrides.put(cur, config["id"], env["id"], patch={"a": 1}, comments=None)
+    overrides.put(cur, config["id"], other["id"], patch={"a": 2}, comments=None)
+    configurations.delete(cur, config["id"], actor="ci")
+    feed = changes.after(cur, app["id"], 3, limit=10)
+    first, second = sorted([env["id"], other["id"]])
+    assert [(c["seq"], c["kind"], c["environment_id"]) for c in feed] == \
+        [(4, "deleted", first), (5, "deleted", second), (6, "deleted", None)]
+    cur.execute("SELECT count(*) AS n FROM overrides")
+    assert cur.fetchone()["n"] == 0
+    environments.delete(cur, env["id"])  # nothing holds it any more

@@ -1,10 +1,13 @@
-"""What the repositories share: one row or a 404, a write whose taken name is a 409, telling a gone row from a
-changed one, and keyset pages."""
+"""What the repositories share: column lists spelled into SQL, one row or a 404, a write whose taken name is a 409,
+telling a gone row from a changed one, and keyset pages."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg2.errors
+from psycopg2.extras import Json
 
+from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, NotFound, PreconditionFailed
 
@@ -17,6 +20,38 @@ PAGE_AFTER_CURSOR = """
 ORDER BY id
 LIMIT %(limit)s
 """
+
+
+def names(columns: tuple[str, ...], of: str = "") -> str:
+    """`id, name, ...`; with `of="c"`, `c.id, c.name, ...`."""
+    return ", ".join(f"{of}.{column}" if of else column for column in columns)
+
+
+def params(columns: tuple[str, ...]) -> str:
+    """`%(id)s, %(name)s, ...`: each column's value is the parameter named after it."""
+    return ", ".join(f"%({column})s" for column in columns)
+
+
+def assign(columns: tuple[str, ...], of: str = "") -> str:
+    """`name = %(name)s, ...`; with `of="s"`, `name = s.name, ...`."""
+    return ", ".join(f"{column} = {of}.{column}" if of else f"{column} = %({column})s" for column in columns)
+
+
+def copy_into(table: str, values: Mapping[str, str]) -> str:
+    """`INSERT INTO table (column, ...) SELECT expression, ...` from {column: expression}: each column is written
+    beside the value it takes, never matched with it by position in another list. A FROM follows."""
+    return f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())}"
+
+
+def fields(given: Mapping[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters of the columns a client writes, from the fields it sent (a validated request body, which
+    has every field of the contract): one for each of `columns`, NULL for a field not given, a JSON object as jsonb.
+    A field that no column stores is a bug between the contract and the repository, never dropped silently."""
+    unknown = set(given) - set(columns)
+    if unknown:
+        raise TypeError(f"no column stores the fields {sorted(unknown)}")
+    return {name: Json(value, dumps=jsontext.dumps) if isinstance(value := given.get(name), dict) else value
+            for name in columns}
 
 
 def conditions(version: str) -> str:

@@ -28,8 +28,9 @@ def test_write_turns_a_taken_name_into_conflict_and_returns_the_row(cur):
 
     created = applications.create(cur, name="taken", comments=None)
     with pytest.raises(Conflict, match="in use"):
-        rows.write(cur, applications.INSERT, {"id": MISSING_ID, "name": "taken", "comments": None,
-                                              "now": created["created_at"]}, "in use")
+        rows.write(cur, applications.INSERT, {"id": MISSING_ID, "name": "taken", "comments": None, "version": 1,
+                                              "created_at": created["created_at"],
+                                              "updated_at": created["created_at"]}, "in use")
     assert rows.write(cur, "SELECT 7 AS n", {}, "unused") == {"n": 7}
 
 
@@ -62,3 +63,17 @@ def test_a_failed_precondition_names_if_match_first_then_if_none_match(cur):
         with pytest.raises(PreconditionFailed) as failed:
             rows.missing_or_stale(cur, applications.SELECT_VERSION, created["id"], "gone", when)
         assert failed.value.detail == detail and failed.value.headers["ETag"] == f'"{created["id"]}.1"'
+
+
+def test_a_field_no_column_stores_is_refused_not_dropped():
+    assert rows.fields({"name": "a", "config": {"k": 1}}, ("name", "config"))["config"].adapted == {"k": 1}
+    assert rows.fields({"name": "a"}, ("name", "comments")) == {"name": "a", "comments": None}
+    with pytest.raises(TypeError, match="owner"):
+        rows.fields({"name": "a", "config": {}, "owner": "x"}, ("name", "config"))
+
+
+def test_column_lists_are_spelled_by_name():
+    assert rows.names(("id", "name")) == "id, name" and rows.names(("id", "name"), of="c") == "c.id, c.name"
+    assert rows.params(("id", "name")) == "%(id)s, %(name)s"
+    assert rows.assign(("name",)) == "name = %(name)s" and rows.assign(("name",), of="s") == "name = s.name"
+    assert rows.copy_into("t", {"a": "x.b", "c": "%(d)s"}) == "INSERT INTO t (a, c) SELECT x.b, %(d)s"

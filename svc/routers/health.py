@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from wire import models
 from db.database import ping
 from wire.deps import DatabaseDep
-from wire.payloads import reply
+from wire.replies import reply
 
 router = APIRouter(tags=["health"])
 
@@ -15,6 +15,6 @@ async def get_health(request: Request, db: DatabaseDep) -> Response:
     """200 when the database answers a query; a 503 problem (raised by the database module) when it does not. The
     body says whether this worker's listener is connected and how many requests it holds."""
     await db.run(ping)
-    watcher = request.app.state.watcher
-    listener = models.ListenerState.listening if watcher.listening else models.ListenerState.reconnecting
-    return reply(models.Health(status="ok", database="ok", listener=listener, waiters=watcher.count))
+    state = request.app.state
+    listener = models.ListenerState.listening if state.listener.listening else models.ListenerState.reconnecting
+    return reply(models.Health(status="ok", database="ok", listener=listener, waiters=state.waiters.count))

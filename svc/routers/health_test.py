@@ -19,7 +19,7 @@ def test_get_health_reports_the_database_the_listener_and_the_waiters(client):
 
 
 def test_get_health_counts_the_held_requests_and_says_when_the_listener_is_down(client):
-    watcher = client.app.state.watcher
+    listener = client.app.state.listener
     created = client.post("/api/v1/applications", json={"name": "held"})
     held = threading.Thread(target=lambda: client.get(f"/api/v1/applications/{created.json()['id']}",
                                                       params={"wait": 30},
@@ -27,9 +27,9 @@ def test_get_health_counts_the_held_requests_and_says_when_the_listener_is_down(
     held.start()
     try:
         assert health_once(client, lambda body: body["waiters"] == 1)["waiters"] == 1
-        watcher.listening = False
+        listener.listening = False
         assert client.get("/health").json()["listener"] == "reconnecting"
-        watcher.listening = True
+        listener.listening = True
     finally:
         client.put(f"/api/v1/applications/{created.json()['id']}", json={"name": "held-changed"})
         held.join(30)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools import harness
+
 pytestmark = pytest.mark.contract
 
 HERE = Path(__file__).resolve().parent.parent  # svc/
@@ -40,8 +42,7 @@ def schemathesis(contract: Path, url: str, *options: str) -> subprocess.Complete
     # `make fuzz EXAMPLES=N` runs this file with more examples per operation than make test's bound.
     if os.environ.get("FUZZ_EXAMPLES") and "--max-examples" not in options:
         command += ["--max-examples", os.environ["FUZZ_EXAMPLES"]]
-    env = {**os.environ, "CONFIG_SERVICE_API_KEY": KEY, "CONFIG_SERVICE_URL": url,
-           "SCHEMATHESIS_HOOKS": "tools.fuzz_hooks"}
+    env = harness.child_env(CONFIG_SERVICE_API_KEY=KEY, CONFIG_SERVICE_URL=url, SCHEMATHESIS_HOOKS="tools.fuzz_hooks")
     return subprocess.run(command, cwd=HERE, env=env, capture_output=True, text=True, timeout=3600)
 
 

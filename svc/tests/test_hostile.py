@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from wire import jsontext
-from main import CONTRACT
+from app import CONTRACT
 from tools import harness
 
 pytestmark = pytest.mark.integration

@@ -2,6 +2,7 @@
 
 import pytest
 
+from live import keys
 from tools.harness import APPS, CONFIGS, assert_problem, until
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,7 @@ def test_application_writes_honour_if_match(client, application):
 def test_if_match_is_required_when_configured(settings, clean, application):
     from fastapi.testclient import TestClient
 
-    from main import create_app as make
+    from app import create_app as make
 
     with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
         app = application(via=strict)
@@ -248,7 +249,7 @@ def test_if_none_match_star_on_a_missing_resource_is_404(client):
 @pytest.fixture
 def promote(client, monkeypatch):
     from db import database
-    from live import watch
+    from live import listener
     from db.primary import identity_of
 
     timeline = [1]
@@ -257,7 +258,7 @@ def promote(client, monkeypatch):
         return identity_of(row)._replace(timeline=timeline[0])
 
     monkeypatch.setattr(database, "identity_of", reported)
-    monkeypatch.setattr(watch, "identity_of", reported)
+    monkeypatch.setattr(listener, "identity_of", reported)
 
     def to(number: int) -> None:
         timeline[0] = number
@@ -275,15 +276,15 @@ def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application
     old_app, old_page = client.get(app_url).headers["etag"], client.get(page_url).headers["etag"]
     assert old == f'"{config["id"]}.1"'  # epoch 1: the form the service always sent
 
-    def answered_from_the_copy() -> bool:
-        hits = client.app.state.copy.hits
+    def kept_in_the_read_cache() -> bool:
         assert client.get(url, headers={"If-None-Match": old}).status_code == 304
-        return client.app.state.copy.hits > hits
-    # The worker's copy holds the answer of epoch 1 (once the listener is up and the create's notification is in).
-    until(answered_from_the_copy, "a read answered from the worker's copy")
+        return keys.configuration(config["id"]) in client.app.state.read_cache.entries
+    # The worker's read cache holds the answer of epoch 1 (once the listener is up and the create's notification
+    # is in).
+    until(kept_in_the_read_cache, "the answer kept in the worker's read cache")
 
     promote(2)
-    # The same version, content and id; another epoch: the fast path, the route, the copy and the pages all say so.
+    # The same version, content and id; another epoch: the fast path, the route, the read cache and the pages say so.
     now = client.get(url)
     assert now.status_code == 200 and now.headers["etag"] == f'"{config["id"]}.1~2"' and now.json()["version"] == 1
     assert client.get(url, headers={"If-None-Match": old}).status_code == 200

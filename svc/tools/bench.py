@@ -32,8 +32,10 @@ import httpx
 import psycopg2
 from fastapi import FastAPI
 
-from db import migrations
+from db import dbprobe, migrations
 import settings as settings_module
+from repositories import configurations
+from repositories.rows import names
 from tools import harness, localdb
 
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
@@ -224,14 +226,14 @@ class Bench:
     def pgbench(self, connections: int) -> Row:
         bindir = localdb.find_bindir()
         pgbench = shutil.which("pgbench") or (str(bindir / "pgbench") if bindir else None)
-        target = localdb.target(self.url)
+        target = dbprobe.where(self.url)
         script = self.tmp / "pk.sql"
         script.write_text(f"\\set n random(1, {self.args.configurations})\n"
-                          "SELECT id, application_id, name, comments, config, created_at, updated_at, version "
+                          f"SELECT {names(configurations.COLUMNS)} "
                           "FROM configurations WHERE id = '02' || lpad(upper(to_hex(:n)), 24, '0');\n")
         command = [pgbench, "-n", "-c", str(connections), "-j", "2", "-T", str(self.args.duration), "-f", str(script),
-                   "-h", str(target["host"]), "-p", str(target["port"]), "-U", str(target["user"]), self.database]
-        env = {**os.environ, "PGPASSWORD": str(target["password"])}
+                   "-h", target.host, "-p", str(target.port), "-U", target.user, self.database]
+        env = harness.child_env(PGPASSWORD=target.password)
         out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
         tps, average = parse_pgbench(out)
         row = Row("pgbench primary-key SELECT", connections, tps, average, None, 0, workers=0)

@@ -51,7 +51,7 @@ SUPERUSER, REPLICATOR = ("postgres", "drill-superuser"), ("replicator", "drill-r
 APP = ("config", "drill-config")  # the service's role
 DATABASE = "config_service"
 WATCHERS = 20
-# What the drill checks against (issue 21), in seconds after the promotion.
+# What the drill checks against, in seconds after the promotion.
 WRITE_WINDOW_TARGET, WATCH_TARGET = 1.0, 2.0
 
 

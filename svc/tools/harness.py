@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
+from db import dbprobe
 from wire.problems import MEDIA_TYPE as PROBLEM
 
 SVC = Path(__file__).resolve().parent.parent
@@ -101,10 +102,6 @@ def with_server(url: str, *, password: str | None = None, port: int | None = Non
     return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{port}"))
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
 def admin_sql(url: str, *statements: str) -> None:
     """Run statements in autocommit on the server of `url`, connected to its `postgres` database."""
     conn = psycopg2.connect(with_database(url, "postgres"), connect_timeout=5)
@@ -117,19 +114,20 @@ def admin_sql(url: str, *statements: str) -> None:
         conn.close()
 
 
-def _quoted(name: str) -> str:
+def identifier(name: str) -> str:
+    """`name` quoted as an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def create_database(url: str) -> str:
     """A new, empty database named as `url` says (dropped first if it exists); returns `url`."""
-    name = _quoted(database_name(url))
+    name = identifier(dbprobe.where(url).dbname)
     admin_sql(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
     return url
 
 
 def drop_database(url: str) -> None:
-    admin_sql(url, f"DROP DATABASE IF EXISTS {_quoted(database_name(url))} WITH (FORCE)")
+    admin_sql(url, f"DROP DATABASE IF EXISTS {identifier(dbprobe.where(url).dbname)} WITH (FORCE)")
 
 
 def answers(url: str, timeout: float = 1, *, any_status: bool = False) -> bool:

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 import psycopg2
-from psycopg2.extensions import parse_dsn
 
 from db import dbprobe
 import settings as settings_module
@@ -29,20 +28,6 @@ SERVICE_USER = "postgres"
 
 class LocalDbError(Exception):
     """The database cannot be started or stopped; the message says why and what to do."""
-
-
-def target(url: str) -> dict[str, str | int]:
-    """Host, port, user, password and database name of a connection string (libpq's rules; of a list of hosts, the
-    first)."""
-    parsed = parse_dsn(url)
-    host, port = dbprobe.hosts(url)[0]
-    return {
-        "host": host,
-        "port": port,
-        "user": parsed.get("user") or "postgres",
-        "password": parsed.get("password") or "",
-        "dbname": parsed.get("dbname") or "postgres",
-    }
 
 
 def docker_available() -> bool:
@@ -125,7 +110,7 @@ def our_port(data: Path | None = None) -> int | None:
 
 def explained(url: str, cause: dbprobe.Cause) -> str:
     """The cause, with what only this tool knows: whether the server on that port is svc/.pgdata's."""
-    port = int(target(url)["port"])
+    port = dbprobe.where(url).port
     if cause.kind in ("auth", "role", "hba"):
         if our_port() == port:
             return (f"{cause.line}; the cluster of {DATA} was created with other credentials: put them back in "
@@ -180,24 +165,24 @@ def stop(bindir: Path, data: Path | None = None) -> None:
 
 def ensure_database(url: str) -> bool:
     """Create the database of `url` when the server lacks it; True when it did."""
-    t = target(url)
+    t = dbprobe.where(url)
     conn = psycopg2.connect(harness.with_database(url, "postgres"), connect_timeout=5)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t["dbname"],))
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t.dbname,))
             if cur.fetchone() is not None:
                 return False
-            cur.execute(f'CREATE DATABASE "{str(t["dbname"]).replace(chr(34), chr(34) * 2)}"')
+            cur.execute(f"CREATE DATABASE {harness.identifier(t.dbname)}")
             return True
     finally:
         conn.close()
 
 
-def with_database(url: str, message: str) -> str:
+def ensured(url: str, message: str) -> str:
     """`message`, after making sure the database of `url` exists, saying so when it had to be created."""
     if ensure_database(url):
-        name = target(url)["dbname"]
+        name = dbprobe.where(url).dbname
         message += (f"; created database {name}, which did not exist (new and empty: if you expected your data, "
                     "check the database name in DATABASE_URL)")
     return message
@@ -205,7 +190,7 @@ def with_database(url: str, message: str) -> str:
 
 def up(url: str) -> str:
     """Start the database (idempotent) and wait until it accepts connections; or say in one line why not."""
-    t = target(url)
+    t = dbprobe.where(url)
     admin = harness.with_database(url, "postgres")
     servers = dbprobe.hosts(url)
     if len(servers) > 1:  # replicated servers of the operator's: nothing here starts or stops them
@@ -213,38 +198,38 @@ def up(url: str) -> str:
         if cause is not None:
             raise LocalDbError(cause.line)
         listed = ", ".join(f"{host}:{port}" for host, port in servers)
-        return with_database(url, f"PostgreSQL answers at {listed} (several hosts: the operator's servers, which "
+        return ensured(url, f"PostgreSQL answers at {listed} (several hosts: the operator's servers, which "
                                   "`make db-down` leaves alone)")
     running_on = our_port()
-    if running_on is not None and running_on != t["port"]:
+    if running_on is not None and running_on != t.port:
         raise LocalDbError(f"the cluster of {DATA} already runs on port {running_on}, but DATABASE_URL says "
-                           f"{t['port']}: set port {running_on} in DATABASE_URL, or stop it with `make db-down` and "
+                           f"{t.port}: set port {running_on} in DATABASE_URL, or stop it with `make db-down` and "
                            "run `make db-up` again")
     cause = dbprobe.probe(admin)
     if cause is None:
-        ours = running_on == t["port"] or docker_available()  # with Docker, the server is compose's
+        ours = running_on == t.port or docker_available()  # with Docker, the server is compose's
         whose = "" if ours else f" (not the cluster of {DATA}: another PostgreSQL, which `make db-down` leaves alone)"
-        return with_database(url, f"PostgreSQL is already up on {t['host']}:{t['port']}{whose}")
+        return ensured(url, f"PostgreSQL is already up on {t.host}:{t.port}{whose}")
     if cause.kind != "refused":
         raise LocalDbError(explained(admin, cause))
     if docker_available():
-        env = harness.child_env(POSTGRES_USER=str(t["user"]), POSTGRES_PASSWORD=str(t["password"]),
-                                POSTGRES_DB=str(t["dbname"]), POSTGRES_PORT=str(t["port"]))
+        env = harness.child_env(POSTGRES_USER=t.user, POSTGRES_PASSWORD=t.password,
+                                POSTGRES_DB=t.dbname, POSTGRES_PORT=str(t.port))
         result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=HERE, env=env)
         if result.returncode != 0:
             raise LocalDbError("docker compose up failed")
         wait_until_accepting(admin)
-        return with_database(url, "docker compose: postgres is up")
+        return ensured(url, "docker compose: postgres is up")
     bindir = find_bindir()
     if bindir is None:
         raise LocalDbError("no Docker engine and no PostgreSQL server binaries: install Docker, or PostgreSQL "
                            "(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16)")
     if not DATA.exists():
-        init_cluster(bindir, str(t["user"]), str(t["password"]))
+        init_cluster(bindir, t.user, t.password)
     if not running(bindir):
-        start(bindir, int(t["port"]))
+        start(bindir, t.port)
     wait_until_accepting(admin)
-    return with_database(url, f"local PostgreSQL ({bindir}) is up on {t['host']}:{t['port']}, data in {DATA}")
+    return ensured(url, f"local PostgreSQL ({bindir}) is up on {t.host}:{t.port}, data in {DATA}")
 
 
 def down(url: str) -> str:
@@ -262,10 +247,10 @@ def down(url: str) -> str:
 def reset(url: str) -> str:
     """Drop and recreate the database of `url` (empty; `make db-reset` migrates it next)."""
     message = up(url)
-    t = target(url)
+    t = dbprobe.where(url)
     harness.drop_database(url)
     ensure_database(url)
-    return message + f"; database {t['dbname']} recreated"
+    return message + f"; database {t.dbname} recreated"
 
 
 def main(argv: list[str]) -> int:

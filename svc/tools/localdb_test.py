@@ -7,12 +7,6 @@ import pytest
 from tools import harness, localdb
 
 
-def test_target_reads_every_part_of_the_url():
-    assert localdb.target("postgresql://u%40x:p%3As@db.example:6543/name") == {
-        "host": "db.example", "port": 6543, "user": "u@x", "password": "p:s", "dbname": "name"}
-    assert localdb.target("postgresql://u@localhost/")["port"] == 5432
-
-
 def test_server_binaries_are_found_on_this_machine():
     bindir = localdb.find_bindir()
     assert bindir is not None

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from starlette.types import Scope
 
 from db.primary import epoch as current_epoch
+from wire import headers
 
 ANY = "*"
 # Versions are PostgreSQL integers; timelines are 32-bit unsigned.
@@ -52,8 +53,8 @@ def of_page(rows: Iterable[dict], next_cursor: str | None, epoch: int | None = N
 def header(scope: Scope, name: bytes) -> str | None:
     """The value of the list-based header `name` (`b"if-match"`, `b"if-none-match"`, lower case as ASGI gives it):
     all its lines joined with commas, since RFC 9110 §5.3 makes them one list. None when there is none. The one
-    reader of conditional headers: routes, `watch.conditional_get` and the fast path."""
-    values = [value for key, value in scope["headers"] if key == name]
+    reader of conditional headers: routes, `live.reads` and the fast path."""
+    values = headers.lines(scope, name)
     if not values:
         return None
     return (values[0] if len(values) == 1 else b", ".join(values)).decode("latin-1")

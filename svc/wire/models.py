@@ -194,13 +194,13 @@ class Change(BaseModel):
     environment_id: Annotated[
         Ulid | None,
         Field(
-            description="Present when the change is of the configuration's override in an environment (then `version` is the\noverride's): that environment. Absent for a change of the configuration itself.\n"
+            description="For a change of the configuration's override in an environment (then `version` is the override's): that\nenvironment. `null` for a change of the configuration itself.\n"
         ),
     ] = None
     environment: Annotated[
         Name | None,
         Field(
-            description="The environment's name at the time of the change, with `environment_id`."
+            description="The environment's name at the time of the change, with `environment_id`; else `null`."
         ),
     ] = None
 

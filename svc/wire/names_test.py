@@ -24,7 +24,7 @@ def test_the_pattern_and_canonical_together_refuse_exactly_cc_and_cf_and_edge_wh
     for code in range(sys.maxunicode + 1):
         c = chr(code)
         if 0xD800 <= code <= 0xDFFF:
-            continue  # surrogates are refused by the body checks before (payloads.check_storable)
+            continue  # surrogates are refused by the body checks before (bodies.check_storable)
         control_or_format = unicodedata.category(c) in ("Cc", "Cf")
         assert accepted(f"a{c}b") is not control_or_format, hex(code)
         assert accepted(c) is not (control_or_format or c.isspace()), hex(code)

@@ -193,7 +193,7 @@ def allowed_methods(request: Request) -> str:
         if match != Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     if "GET" in methods:
-        methods.add("HEAD")  # answered by `edge.Edge` for every GET
+        methods.add("HEAD")  # answered by `HeadAsGet` (middleware/head.py) for every GET
     return ", ".join(sorted(methods))
 
 
@@ -217,8 +217,8 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
 
 
 async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette's outermost middleware answers with this, then re-raises to `edge.Edge`, which logs the error
-    # with the request id. Nothing of the exception reaches the client.
+    # Starlette's own outermost middleware, outside ours, answers with this an error that got past them (in the app,
+    # `LastResort` answers and `RequestLog` logs and stops every one). Nothing of the exception reaches the client.
     return InternalError().response(request.url.path)
 
 

@@ -1,43 +1,33 @@
-"""Watching: the worker's one LISTEN connection, driven by the event loop, and the requests held until what they
-hold changes.
+"""The worker's one LISTEN connection, driven by the event loop: it applies each change notification to the read
+cache and wakes the waiters of its keys, and it answers the cache's sync rounds.
 
-A waiter is a future under one or more keys: `c:<configuration id>`, `a:<application id>` (the application itself)
-and `l:<application id>` (anything of its configurations: its listing and its change feed). A notification wakes
-only the waiters of its keys; each re-checks and answers only when its representation changed, else waits again.
-A waiter subscribes before it checks, so a change that commits after the check wakes it, and one that committed
-before is seen by the check: nothing is missed. While the listener is disconnected, waiters re-check every
-`POLL_SECONDS` (a database that is down answers 503); on reconnect every waiter re-checks.
-
-The same notifications keep the worker's copy of what it reads current (`cache.Copy`), and the connection answers
-the copy's sync rounds: `sync(tick)` resolves once a `SELECT 1` sent after that tick has come back, by which time
-PostgreSQL has delivered every notification of the transactions committed before it was sent (it sends them
-ahead of a query's answer). The connection is psycopg2's asynchronous kind, so neither listening nor a round ever
-blocks the loop or takes an executor thread.
+`sync(tick)` resolves once a `SELECT 1` sent after that tick has come back, by which time PostgreSQL has delivered
+every notification of the transactions committed before it was sent (it sends them ahead of a query's answer). A
+round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
+nobody reads. Whenever the connection is lost it connects again, with backoff. The connection is psycopg2's
+asynchronous kind, so neither listening nor a round ever blocks the loop or takes an executor thread.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 
 import psycopg2
 import psycopg2.extensions
-from fastapi import Request, Response
-from starlette.types import Receive
 
 from db import dbprobe
-from wire import etags
-from live.cache import SYNC_TIMEOUT, Copy, Entry
 from db.database import KEEPALIVES, first_line
-from wire.payloads import not_modified
 from db.primary import IDENTITY, Identity, Primary, identity_of
-from wire.problems import ServiceUnavailable
+from live import keys
+from live.readcache import ReadCache
+from live.waiters import Waiters
 
 log = logging.getLogger("config_service")
 
 CHANNEL = "config_service"
-POLL_SECONDS = 1.0
 CONNECT_SECONDS = 5.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# The longest a sync round may take; past it, its reads and the next ones read the database instead.
+SYNC_TIMEOUT = 1.0
 # A round is sent at least this often, so a listener whose server stopped answering (frozen, or cut off without
 # a reset) is found out even when nobody reads; one not back within DEAD_SECONDS drops the connection.
 HEARTBEAT_SECONDS = 1.0
@@ -46,44 +36,15 @@ POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensio
                                   psycopg2.extensions.POLL_WRITE)
 
 
-def keys_of(payload: str) -> tuple[str, ...]:
-    """The waiter keys a notification wakes: "c <configuration> <application> <version>", "a <application> <version>"."""
-    parts = payload.split()
-    if len(parts) == 4 and parts[0] == "c":
-        return (f"c:{parts[1]}", f"l:{parts[2]}")
-    if len(parts) == 3 and parts[0] == "a":
-        return (f"a:{parts[1]}", f"l:{parts[1]}")
-    return ()
-
-
-def apply(copy: Copy, payload: str) -> None:
-    """What a notification makes stale in the copy."""
-    parts = payload.split()
-    if len(parts) == 4 and parts[0] == "c":
-        copy.changed(f"c:{parts[1]}")
-        copy.group_changed(f"l:{parts[2]}")
-    elif len(parts) == 3 and parts[0] == "a":
-        copy.changed(f"a:{parts[1]}")
-        copy.group_changed(f"l:{parts[1]}")
-        copy.group_changed("apps")
-    else:  # 'reset' (TRUNCATE), or anything this release does not know: forget everything
-        copy.clear()
-
-
-class Watcher:
-    def __init__(self, dsn: str, *, max_waiters: int, max_wait: float = 300, copy: Copy | None = None,
-                 primary: Primary | None = None) -> None:
+class Listener:
+    def __init__(self, dsn: str, cache: ReadCache, waiters: Waiters, *, primary: Primary | None = None) -> None:
         self.dsn = dsn
+        self.cache = cache
+        self.waiters = waiters
         self.primary = primary if primary is not None else Primary()
         self.identity: Identity | None = None  # the listener's server
-        self.max_waiters = max_waiters
-        self.max_wait = max_wait
-        self.copy = copy if copy is not None else Copy(max_bytes=0)
-        self.copy.sync = self.sync
-        self.waiters: dict[str, set[asyncio.Future]] = {}
-        self.count = 0
         self.listening = False
-        self.closing = False
+        self._closing = False
         self._conn: psycopg2.extensions.connection | None = None
         self._cursor: psycopg2.extensions.cursor | None = None
         self._lost: asyncio.Future | None = None
@@ -96,20 +57,15 @@ class Watcher:
         self._timer: asyncio.TimerHandle | None = None
         self._dead: asyncio.TimerHandle | None = None
         self._late = False
-        self.rounds = 0
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="listener")
 
-    def begin_closing(self) -> None:
-        """Answer every waiter now: they reply 304 (the shutdown has begun)."""
-        self.closing = True
-        self.wake_all()
-
     async def close(self) -> None:
-        """Answer every waiter and stop listening."""
-        self.begin_closing()
+        """Answer every waiter as unchanged, and stop listening."""
+        self._closing = True
+        self.waiters.close()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -166,7 +122,7 @@ class Watcher:
         this task ends only when the worker stops."""
         loop = asyncio.get_running_loop()
         attempt = 0
-        while not self.closing:
+        while not self._closing:
             try:
                 conn = await self._connect()
             except asyncio.CancelledError:
@@ -189,10 +145,9 @@ class Watcher:
                 self._fd = conn.fileno()
                 loop.add_reader(self._fd, self._readable)
                 self.listening = True
-                # Whatever committed while nobody listened: the copy starts empty and every waiter checks again.
-                self.copy.clear()
-                self.copy.current = True
-                self.wake_all()
+                # Whatever committed while nobody listened: the cache starts empty and every waiter checks again.
+                self.cache.connected(self.sync)
+                self.waiters.connected()
                 heartbeat = loop.create_task(self._heartbeat(), name="listener-heartbeat")
                 await self._lost
             except asyncio.CancelledError:
@@ -203,22 +158,21 @@ class Watcher:
                 if heartbeat is not None:
                     heartbeat.cancel()
                 self.listening = False
-                self.copy.current = False
-                self.copy.clear()
+                self.cache.disconnected()
                 self._detach()
                 self._end_rounds()
                 conn.close()
                 self._conn = self._cursor = None
                 self.identity = None
             log.warning("listener connection lost; reconnecting")
-            self.wake_all()
+            self.waiters.disconnected()
 
     async def _heartbeat(self) -> None:
         """A round every HEARTBEAT_SECONDS: a listener that no longer hears its server, or that is not on the
         primary any more, is found out even while nobody reads."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.sync(self.copy.tick())
+            await self.sync(self.cache.tick())
 
     def _detach(self) -> None:
         """Stop watching the listener's socket, now. libpq closes the socket itself when it finds the connection
@@ -252,9 +206,9 @@ class Watcher:
             return
         if conn.notifies:
             for notify in conn.notifies:
-                apply(self.copy, notify.payload)  # stale first, then the waiters re-check
-                for key in keys_of(notify.payload):
-                    self.wake(key)
+                change = keys.decode(notify.payload)
+                self.cache.apply(change)  # stale first, then the waiters re-check
+                self.waiters.wake(change)
             conn.notifies.clear()
         if state == POLL_OK and self._round is not None and not conn.isexecuting():
             # Answered after the reads already scheduled on the loop have joined this round.
@@ -271,12 +225,12 @@ class Watcher:
 
     # -- sync rounds -------------------------------------------------------------------------------------------
     async def sync(self, tick: int) -> bool:
-        """True once a round sent after `tick` (a `Copy.tick()`) has come back, on the primary; False if the
+        """True once a round sent after `tick` (a `ReadCache.tick()`) has come back, on the primary; False if the
         listener is down, behind, or on another server than the pool's (it then reconnects)."""
         if not self.listening or self._late:
             return False  # down, or behind: the database answers instead
         if not self.primary.is_current(self.identity):
-            self._lose()  # the pool is on a newer primary: the copy is cleared as the listener reconnects
+            self._lose()  # the pool is on a newer primary: the cache is cleared as the listener reconnects
             return False
         if self._round is None:
             future = self._start_round(asyncio.get_running_loop().create_future())
@@ -291,8 +245,7 @@ class Watcher:
         return self.primary.is_current(self.identity)  # the pool may have moved on while the round was out
 
     def _start_round(self, future: asyncio.Future) -> asyncio.Future:
-        self._round, self._round_tick = future, self.copy.tick()
-        self.rounds += 1
+        self._round, self._round_tick = future, self.cache.tick()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
         self._dead = loop.call_later(DEAD_SECONDS, self._lose)
@@ -338,97 +291,6 @@ class Watcher:
             if future is not None and not future.done():
                 future.set_result(False)
         self._round = self._next = None
-
-    # -- waiters ---------------------------------------------------------------------------------------------
-    def subscribe(self, keys: Iterable[str]) -> asyncio.Future:
-        if self.count >= self.max_waiters:
-            raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
-        future = asyncio.get_running_loop().create_future()
-        for key in keys:
-            self.waiters.setdefault(key, set()).add(future)
-        self.count += 1
-        return future
-
-    def unsubscribe(self, keys: Iterable[str], future: asyncio.Future) -> None:
-        for key in keys:
-            found = self.waiters.get(key)
-            if found is not None:
-                found.discard(future)
-                if not found:
-                    del self.waiters[key]
-        self.count -= 1
-
-    def wake(self, key: str) -> None:
-        for future in self.waiters.get(key, ()):
-            if not future.done():
-                future.set_result(None)
-
-    def wake_all(self) -> None:
-        for futures in self.waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_result(None)
-
-    async def hold(self, keys: tuple[str, ...], check: Callable[[], Awaitable[object | None]], wait: float,
-                   unchanged: Callable[[], object], receive: Receive | None = None) -> object:
-        """`check()` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
-        notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
-        With the request's `receive`, a client that disconnects ends the hold at once (`unchanged()`, which nobody
-        reads): its slot is free for another, and it is not checked again."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(wait, self.max_wait)
-        gone = loop.create_task(_disconnected(receive)) if receive is not None else None
-        try:
-            while True:
-                future = self.subscribe(keys)
-                try:
-                    answer = await check()
-                    if answer is not None:
-                        return answer
-                    remaining = deadline - loop.time()
-                    if remaining <= 0 or self.closing:
-                        return unchanged()
-                    awaited = (future,) if gone is None else (future, gone)
-                    await asyncio.wait(awaited, timeout=remaining if self.listening else min(remaining, POLL_SECONDS),
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    if self.closing:
-                        return unchanged()
-                    if gone is not None and gone.done():
-                        gone.result()  # a body past its limits (edge.Edge) is answered as such
-                        return unchanged()
-                finally:
-                    self.unsubscribe(keys, future)
-        finally:
-            if gone is not None:
-                if gone.done() and not gone.cancelled():
-                    gone.exception()  # seen: the hold had answered otherwise
-                gone.cancel()
-
-
-async def _disconnected(receive: Receive) -> None:
-    """Return once the client has gone (ASGI `http.disconnect`); what is left of the request's body is dropped."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def conditional_get(request: Request, keys: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
-                          wait: int | None) -> Response:
-    """A GET answered 304 while `If-None-Match` names the current ETag; with `wait`, held until it does not (200) or
-    `wait` seconds pass (304). `read()` gives the current answer (`cache.answer`)."""
-    held = etags.header(request.scope, b"if-none-match")
-    entry = await read()
-    if not etags.none_match(held, entry.etag):
-        return entry.response()
-    if wait is None:
-        return not_modified(entry.etag)
-    current = [entry.etag]
-
-    async def check() -> Response | None:
-        entry = await read()
-        current[0] = entry.etag
-        return None if etags.none_match(held, entry.etag) else entry.response()
-
-    return await request.app.state.watcher.hold(keys, check, wait, lambda: not_modified(current[0]), request.receive)
 
 
 async def _ready(conn: psycopg2.extensions.connection) -> None:

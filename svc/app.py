@@ -1,0 +1,157 @@
+"""The FastAPI application: `create_app(settings)` and the module-level `app` that uvicorn serves (`app:app`)."""
+
+import asyncio
+import gc
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
+
+import docs
+import logs
+import settings as settings_module
+from db.database import Database, unsafe_durability
+from live.fastpath import CachedReads
+from live.listener import Listener
+from live.readcache import ReadCache
+from live.waiters import Waiters
+from middleware.auth import Authenticate
+from middleware.body import BodyDeadline, LimitBodySize
+from middleware.head import HeadAsGet
+from middleware.host import RequireHost
+from middleware.last_resort import LastResort
+from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
+from middleware.request_id import RequestId
+from middleware.request_log import RequestLog
+from middleware.security_headers import SecurityHeaders
+from routers import applications, configurations, health
+from wire import problems
+from wire.deps import API
+
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
+CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+log = logging.getLogger("config_service")
+
+
+@cache
+def contract() -> dict[str, Any]:
+    """The hand-written contract, read once; served as `/openapi.json` instead of one derived from the code."""
+    with CONTRACT.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+class StartupRefused(RuntimeError):
+    """The service will not run against this database."""
+
+
+def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
+    """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown; the
+    server's own handler (uvicorn's, which starts that shutdown) still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only (the test client runs the app in another)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(waiters.close)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def middleware(settings: settings_module.Settings) -> list[Middleware]:
+    """The ASGI middleware around the app, outermost first: each one sees what every one below it answers.
+
+    - `RequestId` first, so that every answer (a 500 included) carries the id and every log line below has it.
+    - `RequestLog` next: it logs the request as the client sent it (a HEAD as HEAD) with the status of whatever
+      answered, and logs and stops an unexpected error, so it sits outside everything that rewrites or answers.
+    - `HeadAsGet`, then `SecurityHeaders`: every answer below, refusals and the last-resort 500 included, loses its
+      body for a HEAD and gets the headers (a HEAD's `Cache-Control` is a GET's).
+    - `LastResort`: an error from anything below becomes a 500 problem, which passes through the layers above.
+    - What no route can take is refused before anything reads or answers it: an encoded slash, a body too large,
+      then a body too slow (both limits apply to every `receive` below), then a bad Host (the fast path included).
+    - CORS answers preflights before auth; `Authenticate` guards the API; the trailing slash is stripped before the
+      read path's `CachedReads`, which answers the polled read under auth, before the router.
+    """
+    cors = [Middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
+                       allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
+                       max_age=600)] if settings.origins else []
+    return [
+        Middleware(RequestId),
+        Middleware(RequestLog),
+        Middleware(HeadAsGet),
+        Middleware(SecurityHeaders, prefix=API),
+        Middleware(LastResort),
+        Middleware(RefuseEncodedSlash),
+        Middleware(LimitBodySize, max_bytes=settings.max_body_bytes),
+        Middleware(BodyDeadline, seconds=settings.body_timeout_seconds),
+        Middleware(RequireHost),
+        *cors,
+        Middleware(Authenticate, keys=settings.keys, prefix=API),
+        Middleware(StripTrailingSlash, prefix=API),
+        Middleware(CachedReads, prefix=API),
+    ]
+
+
+def create_app(settings: settings_module.Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.keys:
+            log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
+        database = Database(settings)
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(database.executor, database.warm):
+            unsafe = await database.run(unsafe_durability, transaction=False)
+            if unsafe and not settings.allow_unsafe_durability:
+                database.close()
+                line = (f"refusing to start: the database runs with {', '.join(unsafe)} and could lose acknowledged "
+                        "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
+                log.critical(line)
+                app.state.refused = line  # for the process runner (main.py) to say last
+                raise StartupRefused(line)
+        read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
+        waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
+        listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
+        listener.start()
+        _answer_waiters_on_exit_signals(waiters)
+        app.state.database = database
+        app.state.settings = settings
+        app.state.read_cache, app.state.waiters, app.state.listener = read_cache, waiters, listener
+        # What start-up made (modules, the app, the contract) lives as long as the process: keep it out of the
+        # cyclic collector's full passes, whose pause grows with the heap and shows as the reads' tail latency.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await listener.close()
+            database.close()
+
+    app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False, middleware=middleware(settings),
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    app.openapi = contract  # type: ignore[method-assign]
+    docs.install(app, openapi_url="/openapi.json")
+    problems.install(app)
+    app.include_router(applications.router, prefix=API)
+    app.include_router(configurations.router, prefix=API)
+    app.include_router(health.router)
+    return app
+
+
+settings = settings_module.load()
+logs.configure(settings.log_level)
+app = create_app(settings)
+

@@ -1,0 +1,181 @@
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+import yaml
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+import app as service
+import logs
+from app import CONTRACT, create_app
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def contract_operations():
+    spec = yaml.safe_load(CONTRACT.read_text())
+    return {(m.upper(), path) for path, item in spec["paths"].items() for m in item if m in METHODS}
+
+
+def api_routes(app) -> list[APIRoute]:
+    """The routes of the API; /docs and /redoc are pages about it, outside the contract."""
+    return [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+
+
+def test_routes_and_contract_operations_are_the_same_set(settings):
+    app = create_app(settings)
+    assert {r.path for r in app.routes if isinstance(r, APIRoute) and not r.include_in_schema} == {"/docs", "/redoc"}
+    routes = {(m, r.path) for r in api_routes(app) for m in r.methods}
+    declared = contract_operations()
+    # HEAD is answered by `HeadAsGet` for every GET route, so the contract may declare it where a GET is.
+    heads = {(m, path) for m, path in declared if m == "HEAD"}
+    assert heads <= {("HEAD", path) for m, path in routes if m == "GET"}
+    assert routes == declared - heads
+
+
+def test_every_handler_is_named_after_its_operation_id(settings):
+    spec = yaml.safe_load(CONTRACT.read_text())
+    ids = {(m.upper(), path): op["operationId"] for path, item in spec["paths"].items()
+           for m, op in item.items() if m in METHODS}
+    app = create_app(settings)
+    for route in api_routes(app):
+        (method,) = route.methods
+        operation_id = ids[(method, route.path)]
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in operation_id)
+        assert route.endpoint.__name__ == snake
+
+
+def test_the_served_contract_is_the_yaml(client):
+    assert client.get("/openapi.json").json() == yaml.safe_load(CONTRACT.read_text())
+
+
+def test_docs_and_redoc_render_the_contract(client):
+    for path in ("/docs", "/redoc"):
+        response = client.get(path)
+        assert response.status_code == 200 and "/openapi.json" in response.text
+
+
+def test_health_is_ok_when_the_database_answers(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok" and response.json()["database"] == "ok"
+
+
+def test_health_is_503_when_the_database_is_down(settings):
+    down = settings.model_copy(update={"database_url": "postgresql://nobody:x@127.0.0.1:1/none"})
+    with TestClient(create_app(down)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json" and "retry-after" in response.headers
+
+
+def test_trailing_slash_is_the_same_resource_not_a_redirect(client):
+    response = client.get("/api/v1/applications/", follow_redirects=False)
+    assert response.status_code == 200 and "items" in response.json()
+
+
+def test_module_exports_an_app():
+    assert service.app.title == "Config Service"
+
+
+def test_open_api_logs_one_warning_at_start(settings, caplog):
+    with caplog.at_level(logging.WARNING, logger="config_service"):
+        with TestClient(create_app(settings)):
+            pass
+    assert sum("no API keys" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_cors_answers_configured_origins_only(settings):
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))) as client:
+        allowed = client.options("/api/v1/applications", headers={"Origin": "https://ui.example",
+                                                                  "Access-Control-Request-Method": "PUT"})
+        assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+        other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):
+    from app import StartupRefused
+
+    name = sql.connection.get_dsn_parameters()["dbname"]
+    sql.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    try:
+        refused = create_app(settings)
+        with caplog.at_level(logging.CRITICAL, logger="config_service"), pytest.raises(StartupRefused):
+            with TestClient(refused):
+                pass
+        assert any("synchronous_commit=off" in r.getMessage() for r in caplog.records)
+        # What the process runner (main.py) prints last, after the server's own lines.
+        assert refused.state.refused.startswith("refusing to start: the database runs with synchronous_commit=off")
+        with TestClient(create_app(settings.model_copy(update={"allow_unsafe_durability": True}))) as client:
+            assert client.get("/health").status_code == 200
+    finally:
+        sql.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
+
+
+def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tuple[dict, bytes]:
+    """The response start message and the body `app` sends for one request, as a server would get them (the test
+    client drops a HEAD's body itself, so it cannot show whether the app sent one)."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "server": ("t", 80),
+             "client": ("127.0.0.1", 1), "headers": list(headers) or [(b"host", b"testserver")]}
+    asyncio.run(app(scope, receive, send))
+    start, *bodies = sent
+    return start, b"".join(m.get("body", b"") for m in bodies)
+
+
+@pytest.fixture
+def around(settings, monkeypatch):
+    """The middleware as `create_app` registers it, around a route that fails (no lifespan: no database needed);
+    with the access lines it wrote."""
+    app = create_app(settings.model_copy(update={"max_body_bytes": 1024}))
+
+    @app.api_route("/api/v1/crash", methods=["GET", "POST"])
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    return app, lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_an_unexpected_error_is_a_bare_500_with_the_id_and_headers_logged_as_sent(around, caplog):
+    app, access_lines = around
+    with caplog.at_level(logging.INFO, logger="config_service"):
+        get = TestClient(app).get("/api/v1/crash", headers={"X-Request-ID": "get-1"})
+        head, body = exchange(app, "HEAD", "/api/v1/crash", (b"host", b"t"), (b"x-request-id", b"head-1"))
+    assert get.status_code == 500 and get.headers["content-type"] == "application/problem+json"
+    assert json.loads(get.text)["title"] == "Internal Server Error" and "SELECT" not in get.text
+    assert (get.headers["x-request-id"], get.headers["x-content-type-options"], get.headers["cache-control"]) == (
+        "get-1", "nosniff", "no-cache")
+    headers = dict(head["headers"])
+    assert (head["status"], body, headers[b"x-request-id"], headers[b"cache-control"]) == (500, b"", b"head-1",
+                                                                                         b"no-cache")
+    assert headers[b"content-length"].decode() == get.headers["content-length"]
+    errors = [(r.request_id, r.method) for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert errors == [("get-1", "GET"), ("head-1", "HEAD")]
+    assert [(a["request_id"], a["method"], a["status"]) for a in access_lines()] == [
+        ("get-1", "GET", 500), ("head-1", "HEAD", 500)]
+
+
+def test_what_no_route_can_take_is_refused_with_the_id_and_headers(around):
+    app, access_lines = around
+    client = TestClient(app)
+    slash = client.get("/api/v1/applications%2Fx", headers={"X-Request-ID": "slash"})
+    large = client.post("/api/v1/crash", content=b"x" * 1025, headers={"X-Request-ID": "large"})
+    host, body = exchange(app, "HEAD", "/api/v1/applications", (b"host", b"a b"), (b"x-request-id", b"host"))
+    answered = [(r.status_code, r.headers["x-request-id"], r.headers["x-content-type-options"]) for r in (slash, large)]
+    assert answered == [(404, "slash", "nosniff"), (413, "large", "nosniff")]
+    assert large.headers["cache-control"] == "no-store"
+    assert (host["status"], body, dict(host["headers"])[b"x-request-id"]) == (400, b"", b"host")
+    assert [(a["method"], a["status"]) for a in access_lines()] == [("GET", 404), ("POST", 413), ("HEAD", 400)]

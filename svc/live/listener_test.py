@@ -1,0 +1,153 @@
+import asyncio
+
+from live.listener import Listener
+from live.readcache import Entry, ReadCache
+from live.waiters import Waiters
+from tools.harness import HANG, until_async
+
+
+def listener_on(dsn: str, cache_bytes: int = 0) -> Listener:
+    return Listener(dsn, ReadCache(max_bytes=cache_bytes), Waiters(max_waiters=10))
+
+
+def test_the_listener_delivers_notifications_and_reconnects(database_url):
+    import psycopg2
+
+    async def scenario():
+        listener = listener_on(database_url)
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+        future = listener.waiters.subscribe(("c:X",))
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")
+        await asyncio.wait_for(future, HANG)
+        listener.waiters.unsubscribe(("c:X",), future)
+        lost = listener._conn
+        conn.cursor().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'config-service-listener' AND datname = current_database()")
+        # It notices the loss, then listens again on another connection.
+        await until_async(lambda: listener.listening and listener._conn not in (None, lost), "listening again")
+        again = listener.waiters.subscribe(("l:Y",))
+        conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 3')")
+        await asyncio.wait_for(again, HANG)
+        conn.close()
+        await listener.close()
+        return listener.listening
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_a_sync_round_comes_back_after_the_notifications_committed_before_it_began(database_url, monkeypatch):
+    import psycopg2
+
+    sent = []
+    start_round = Listener._start_round
+
+    def counted(self, future):
+        sent.append(1)
+        return start_round(self, future)
+
+    monkeypatch.setattr(Listener, "_start_round", counted)
+
+    async def scenario():
+        listener = listener_on(database_url, cache_bytes=10_000)
+        cache = listener.cache
+        assert await listener.sync(cache.tick()) is False  # not listening yet: the cache cannot be trusted
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+
+        async def fetch() -> Entry:
+            return Entry("", b"x")
+
+        for i in range(20):
+            await cache.read("c:X", fetch)
+            assert "c:X" in cache.entries
+            conn.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")  # committed: acknowledged
+            assert await listener.sync(cache.tick()) is True
+            assert "c:X" not in cache.entries, f"round {i} came back before the notification"
+        before = len(sent)
+        assert all(await asyncio.gather(*(listener.sync(cache.tick()) for _ in range(200))))
+        assert len(sent) - before <= 2  # 200 concurrent reads shared the rounds
+        conn.close()
+        await listener.close()
+        assert await listener.sync(cache.tick()) is False
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_listener_socket_is_unwatched_at_once_not_after_the_loop_turns():
+    # libpq closes its socket when it finds the connection broken, and the next socket the process opens can get
+    # the same number; were the old registration removed a turn later, the loop would drop the new socket instead.
+    import socket
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        listener = listener_on("postgresql://unused")
+        mine, peer = socket.socketpair()
+        listener._fd = mine.fileno()
+        loop.add_reader(listener._fd, lambda: None)
+        listener._lost = loop.create_future()
+        listener._lose()
+        still_watched = loop.remove_reader(mine.fileno())  # True only if _lose left it registered
+        mine.close()
+        peer.close()
+        return still_watched, listener._lost.done()
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+def test_the_listener_outlives_any_error_and_a_socket_closed_under_it(database_url):
+    import os
+
+    async def scenario():
+        listener = listener_on(database_url)
+        connect, failures = listener._connect, []
+
+        async def fails_first():
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("not a psycopg2 error")
+            return await connect()
+
+        listener._connect = fails_first
+        listener.start()
+        await until_async(lambda: listener.listening, "listening after an unexpected error")
+        # The socket closed under libpq (what a moved-on host list or a bug elsewhere can do): a poll fails with
+        # EBADF, and the listener connects again instead of ending.
+        lost = listener._conn
+        os.close(lost.fileno())
+        listener._readable()
+        await until_async(lambda: listener.listening and listener._conn not in (None, lost), "listening again")
+        task = listener._task
+        await listener.close()
+        return failures, task.done()
+
+    failures, done = asyncio.run(scenario())
+    assert failures == [1] and done
+
+
+def test_a_reset_empties_the_cache_and_wakes_every_waiter(database_url):
+    import psycopg2
+
+    async def scenario():
+        listener = listener_on(database_url, cache_bytes=10_000)
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+
+        async def fetch() -> Entry:
+            return Entry("", b"x")
+
+        await listener.cache.read("c:X", fetch)
+        held = [listener.waiters.subscribe((key,)) for key in ("c:X", "a:Y", "l:Y")]
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        conn.cursor().execute("SELECT pg_notify('config_service', 'reset')")  # what TRUNCATE sends
+        await asyncio.wait_for(asyncio.gather(*held), HANG)
+        conn.close()
+        await listener.close()
+        return listener.cache.entries
+
+    assert asyncio.run(scenario()) == {}

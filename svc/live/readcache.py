@@ -1,0 +1,186 @@
+"""The worker's read cache: rendered answers kept current by the change notifications, and never served stale.
+
+Reads are linearizable: a GET answers a state at least as new as every write acknowledged before it began, on
+whichever worker the write ran. The cache holds rendered answers (ETag and body) under the keys of `keys.py`: a
+configuration's or an application's, and pages under a group whose every change makes them stale.
+
+A read that finds its key here first waits for a *sync round* (`Listener.sync`): one query on the listening
+connection that began after the read did. PostgreSQL delivers a listener every notification of the transactions
+that committed before that query, ahead of the query's answer, so once the round is back every write acknowledged
+before the read began has had its notification applied here: what is still here is current. Reads share rounds,
+as etcd's ReadIndex shares its confirmation: a round in flight serves the reads that came before it, and the reads
+that arrive meanwhile wait for the next one. A read that finds nothing goes to the database and leaves what it read
+here, unless a notification for that key arrived while it read. Reads of a key that another read is already
+fetching join that fetch when it began after them, or, after a sync round, when no notification for the key has
+arrived since it began (this is what answers 1,000 waiters of one configuration with one query).
+
+Until the listener is connected, or when a round does not come back in time, reads go to the database; the cache
+is emptied whenever the listener connects or is lost, since notifications may have been missed.
+"""
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Response
+
+from live.keys import Change
+
+# What an entry costs beyond its body: the key, the ETag, the objects around them.
+ENTRY_OVERHEAD = 400
+
+Sync = Callable[[int], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class Entry:
+    """A rendered answer: its ETag (empty: none) and JSON body."""
+
+    etag: str
+    body: bytes
+    generation: int = 0  # for pages: their group's generation when the read that made them began
+
+    def response(self) -> Response:
+        return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")
+
+
+@dataclass(slots=True)
+class Flight:
+    """A read of the database in progress for one key."""
+
+    tick: int
+    future: asyncio.Future
+    group: str | None = None
+    stale: bool = False
+
+
+class ReadCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.size = 0
+        self._ticks = itertools.count(1)
+        self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
+        self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
+
+    def tick(self) -> int:
+        """The next tick of the clock that orders reads and sync rounds."""
+        return next(self._ticks)
+
+    # -- the listener's state --------------------------------------------------------------------------------
+    def connected(self, sync: Sync) -> None:
+        """The listener is connected: start empty (notifications may have been missed) and trust what is kept
+        once `sync(tick)` answers True."""
+        self._clear()
+        self._sync = sync
+
+    def disconnected(self) -> None:
+        """The listener is lost: forget everything and read the database until it is back."""
+        self._sync = None
+        self._clear()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    async def read(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: str | None = None) -> Entry:
+        """The current answer under `key`: kept, or `fetch()`ed from the database (and kept, unless it went stale
+        meanwhile). What `fetch` raises (a 404, say) is raised, and not kept."""
+        started, sync = self.tick(), self._sync
+        if self.max_bytes <= 0 or sync is None:
+            return await fetch()
+        flight = self._newest(key)
+        if flight is not None and flight.tick > started:
+            return await asyncio.shield(flight.future)  # it began after this read did: it is new enough
+        if key in self.entries or flight is not None:
+            if not await sync(started):  # False at once while the listener is down or a round is late
+                return await fetch()
+            entry = self._valid(key, group)
+            if entry is not None:
+                return entry
+            flight = self._newest(key)
+            if flight is not None and not flight.stale:
+                return await asyncio.shield(flight.future)
+        return await self._fetch(key, fetch, group)
+
+    def _newest(self, key: str) -> Flight | None:
+        flights = self._flights.get(key)
+        return flights[-1] if flights else None
+
+    def _valid(self, key: str, group: str | None) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if group is not None and entry.generation != self._generations.get(group, 0):
+            self._drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return entry
+
+    async def _fetch(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: str | None) -> Entry:
+        loop = asyncio.get_running_loop()
+        flight = Flight(self.tick(), loop.create_future(), group)
+        epoch = self._epoch
+        generation = self._generations.get(group, 0) if group is not None else None
+        self._flights.setdefault(key, []).append(flight)
+        try:
+            entry = await fetch()
+        except BaseException as error:
+            if not flight.future.done():
+                flight.future.set_exception(error)
+                flight.future.exception()  # retrieved: joined readers get it, nobody else must
+            raise
+        finally:
+            flights = self._flights[key]
+            flights.remove(flight)
+            if not flights:
+                del self._flights[key]
+        if not flight.future.done():
+            flight.future.set_result(entry)
+        if not flight.stale and epoch == self._epoch and self._sync is not None:
+            if generation is not None:
+                entry.generation = generation
+            self._store(key, entry)
+        return entry
+
+    # -- keeping it current ----------------------------------------------------------------------------------
+    def apply(self, change: Change) -> None:
+        """A notification: what it names is stale (whatever the version: a write from psql need not raise it)."""
+        if change.everything:
+            self._clear()
+            return
+        for key in change.entries:
+            self._drop(key)
+            for flight in self._flights.get(key, ()):  # every one: an older fetch may end after a newer one
+                flight.stale = True
+        for group in change.groups:
+            self._generations[group] = self._generations.get(group, 0) + 1
+            for flights in self._flights.values():
+                for flight in flights:
+                    if flight.group == group:
+                        flight.stale = True
+        if len(self._generations) > 100_000:  # bounded: forgetting generations forgets the pages with them
+            self._clear()
+
+    def _store(self, key: str, entry: Entry) -> None:
+        self._drop(key)
+        self.entries[key] = entry
+        self.size += len(entry.body) + ENTRY_OVERHEAD
+        while self.size > self.max_bytes and self.entries:
+            _, evicted = self.entries.popitem(last=False)
+            self.size -= len(evicted.body) + ENTRY_OVERHEAD
+
+    def _drop(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body) + ENTRY_OVERHEAD
+
+    def _clear(self) -> None:
+        self._epoch += 1
+        self.entries.clear()
+        self._generations.clear()
+        self.size = 0
+        for flights in self._flights.values():
+            for flight in flights:
+                flight.stale = True

@@ -1,0 +1,249 @@
+import asyncio
+import functools
+
+import pytest
+
+from live.keys import EVERYTHING, Change
+from live.readcache import Entry, ReadCache
+from wire.problems import NotFound
+
+
+def run(test):
+    """An async test run on an event loop of its own."""
+    @functools.wraps(test)
+    def sync() -> None:
+        asyncio.run(test())
+    return sync
+
+
+class Database:
+    """A fake table of one value per key, counting reads; `gate` holds reads until set."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+        self.reads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def read(self, key: str) -> int:
+        self.reads += 1
+        value = self.values.get(key)
+        await self.gate.wait()
+        if value is None:
+            raise NotFound("no such key")
+        return value
+
+
+def cache_with(max_bytes: int = 10_000, synced: bool = True) -> tuple[ReadCache, list[int]]:
+    """A read cache whose listener is connected; its sync rounds answer `synced` and are listed by tick."""
+    cache = ReadCache(max_bytes=max_bytes)
+    rounds: list[int] = []
+
+    async def sync(tick: int) -> bool:
+        rounds.append(tick)
+        await asyncio.sleep(0)
+        return synced
+
+    cache.connected(sync)
+    return cache, rounds
+
+
+def get(cache: ReadCache, db: Database, key: str, group: str | None = None, size: int = 0):
+    async def fetch() -> Entry:
+        value = await db.read(key)
+        return Entry(f'"{value}"', str(value).encode().ljust(size))  # padded to `size` bytes
+    return cache.read(key, fetch, group)
+
+
+def changed(*entries: str, groups: tuple[str, ...] = ()) -> Change:
+    return Change(entries, groups)
+
+
+@run
+async def test_a_second_read_is_answered_from_the_cache_after_a_sync_round():
+    cache, rounds = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    assert (await get(cache, db, "c:1")).body == b"1" and rounds == []  # a miss needs no round: it reads the database
+    assert (await get(cache, db, "c:1")).body == b"1"
+    assert db.reads == 1 and len(rounds) == 1
+
+
+@run
+async def test_a_change_makes_the_next_read_go_to_the_database():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    db.values["c:1"] = 2
+    cache.apply(changed("c:1"))
+    assert (await get(cache, db, "c:1")).body == b"2" and db.reads == 2
+
+
+@run
+async def test_a_change_during_a_read_keeps_that_read_out_of_the_cache():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    reading = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    db.values["c:1"] = 2
+    cache.apply(changed("c:1"))  # committed after the read's snapshot, notified before it was kept
+    db.gate.set()
+    assert (await reading).body == b"1"  # fine for that read: it overlapped the write
+    assert (await get(cache, db, "c:1")).body == b"2"  # but not kept for the next
+
+
+@run
+async def test_reads_that_find_a_fetch_in_flight_join_it_after_a_round():
+    cache, rounds = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    first = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(50)]
+    await asyncio.sleep(0)
+    db.gate.set()
+    assert {e.body for e in await asyncio.gather(first, *others)} == {b"1"}
+    assert db.reads == 1 and rounds
+
+
+@run
+async def test_a_fetch_made_stale_in_flight_is_not_joined():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    first = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    db.values["c:1"] = 2
+    cache.apply(changed("c:1"))
+    later = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    db.gate.set()
+    assert (await first).body == b"1" and (await later).body == b"2"
+
+
+@run
+async def test_pages_go_stale_with_their_group():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["p:1"] = 1
+    await get(cache, db, "p:1", group="apps")
+    db.values["p:1"] = 2
+    cache.apply(changed(groups=("other",)))
+    assert (await get(cache, db, "p:1", group="apps")).body == b"1"
+    cache.apply(changed(groups=("apps",)))
+    assert (await get(cache, db, "p:1", group="apps")).body == b"2"
+
+
+@run
+async def test_without_a_listener_or_a_round_every_read_goes_to_the_database():
+    no_round, _ = cache_with(synced=False)
+    no_listener, _ = cache_with()
+    no_listener.disconnected()
+    for cache in (no_round, no_listener):
+        db = Database()
+        db.values["c:1"] = 1
+        for _ in range(3):
+            await get(cache, db, "c:1")
+        assert db.reads == 3
+
+
+@run
+async def test_missing_is_raised_and_not_kept():
+    cache, _ = cache_with()
+    db = Database()
+    with pytest.raises(NotFound):
+        await get(cache, db, "c:1")
+    db.values["c:1"] = 1
+    assert (await get(cache, db, "c:1")).body == b"1"
+
+
+@run
+async def test_memory_stays_within_the_setting_least_recently_used_leave_first():
+    cache, _ = cache_with(max_bytes=3 * (400 + 1000))
+    db = Database()
+    for i in range(10):
+        db.values[f"c:{i}"] = i
+        await get(cache, db, f"c:{i}", size=1000)
+        await get(cache, db, "c:0", size=1000)  # keep c:0 in use
+        assert cache.size <= cache.max_bytes
+    assert set(cache.entries) == {"c:0", "c:8", "c:9"}
+
+
+@run
+async def test_a_change_of_everything_forgets_everything_and_reads_in_flight_are_not_kept():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    db.gate.clear()
+    cache.apply(changed("c:1"))
+    reading = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    cache.apply(EVERYTHING)
+    db.gate.set()
+    await reading
+    assert "c:1" not in cache.entries and cache.size == 0
+
+
+@run
+async def test_a_change_makes_every_fetch_in_flight_stale_not_only_the_newest():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    older = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    cache.apply(changed("c:1"))  # a first change: the older fetch is stale; a newer one starts
+    newer = asyncio.create_task(get(cache, db, "c:1"))
+    for _ in range(5):  # through its sync round, to its own read of the database
+        await asyncio.sleep(0)
+    assert db.reads == 2
+    db.values["c:1"] = 2
+    cache.apply(changed("c:1"))  # a second change, while both are in flight
+    db.gate.set()
+    await asyncio.gather(older, newer)
+    assert "c:1" not in cache.entries  # neither read of version 1 was kept
+    assert (await get(cache, db, "c:1")).body == b"2"
+
+
+@run
+async def test_reads_that_join_a_fetch_of_something_missing_get_its_404_too():
+    cache, _ = cache_with()
+    db = Database()
+    db.gate.clear()
+    first = asyncio.create_task(get(cache, db, "c:1"))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(5)]
+    await asyncio.sleep(0)
+    db.gate.set()
+    answers = await asyncio.gather(first, *others, return_exceptions=True)
+    assert all(isinstance(a, NotFound) for a in answers) and db.reads == 1 and cache.entries == {}
+
+
+@run
+async def test_nothing_is_kept_while_the_listener_is_lost_and_it_reconnects_to_an_empty_cache():
+    cache, _ = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    cache.disconnected()
+    assert cache.entries == {}
+    await get(cache, db, "c:1")
+    assert cache.entries == {}
+    await get(cache, db, "c:1")
+    assert db.reads == 3
+
+    async def synced(tick: int) -> bool:
+        return True
+
+    cache.connected(synced)
+    await get(cache, db, "c:1")
+    await get(cache, db, "c:1")
+    assert db.reads == 4
+    cache.connected(synced)  # connected again: notifications may have been missed meanwhile
+    assert cache.entries == {}

@@ -1,0 +1,59 @@
+import threading
+
+import pytest
+
+from live import reads
+from tools.harness import APPS, CONFIGS, HANG, until
+from wire.problems import NotFound
+
+
+def test_each_read_gives_the_answer_its_route_gives(client, application, configuration):
+    app_id = application("billing")["id"]
+    config_id = configuration(app_id, "db", {"n": 1.50})["id"]
+    state = client.app.state
+    for read, args, path in ((reads.configuration, (config_id,), f"{CONFIGS}/{config_id}?route=1"),
+                             (reads.application, (app_id,), f"{APPS}/{app_id}"),
+                             (reads.configurations_page, (app_id, 10, None, "db"),
+                              f"{APPS}/{app_id}/configurations?limit=10&name=db"),
+                             (reads.applications_page, (10, None, None), f"{APPS}?limit=10")):
+        for _ in range(2):  # from the database, then (once the listener is up) from the read cache
+            entry = client.portal.call(read, state, *args)
+            routed = client.get(path)
+            assert (entry.etag, entry.body) == (routed.headers.get("etag", ""), routed.content), path
+    with pytest.raises(NotFound):
+        client.portal.call(reads.configuration, state, "01JD3B7M2W8Y6Q4T0V9X1Z3B5C")
+
+
+def test_a_truncate_answers_the_requests_held_on_what_it_removed_at_once(client, sql):
+    app_id = client.post(APPS, json={"name": "held"}).json()["id"]
+    made = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}})
+    answers = []
+    held = threading.Thread(target=lambda: answers.append(client.get(
+        f"{CONFIGS}/{made.json()['id']}", params={"wait": 300}, headers={"If-None-Match": made.headers["etag"]})))
+    held.start()
+    until(lambda: client.get("/health").json()["waiters"] == 1, "the request held")
+    sql.execute("TRUNCATE applications, configurations CASCADE")  # no row trigger: the 'reset' notification
+    held.join(HANG)  # not at the end of its wait (300 s)
+    assert not held.is_alive() and answers[0].status_code == 404
+
+
+def kept(client, read) -> None:
+    """`read()` until its answer is kept in the worker's read cache (once the listener is up)."""
+    cache = client.app.state.read_cache
+
+    def done() -> bool:
+        before = len(cache.entries)
+        read()
+        return len(cache.entries) > before
+    until(done, "an answer kept in the read cache")
+
+
+def test_a_listing_filtered_by_the_name_None_is_not_the_unfiltered_listing(client, application, configuration):
+    app_id = application("billing")["id"]
+    configuration(app_id, "db")
+    listing = f"{APPS}/{app_id}/configurations"
+    kept(client, lambda: client.get(listing))
+    kept(client, lambda: client.get(APPS))
+    assert [c["name"] for c in client.get(listing).json()["items"]] == ["db"]
+    assert client.get(listing, params={"name": "None"}).json()["items"] == []
+    assert client.get(APPS, params={"name": "None"}).json()["items"] == []

@@ -1,0 +1,122 @@
+"""Held requests (`wait`): each waits under the keys of what it read (`keys.py`) until a notification of one of
+them wakes it.
+
+A waiter is a future under one or more keys. A notification wakes only the waiters of its keys; each re-checks and
+answers only when its representation changed, else waits again. A waiter subscribes before it checks, so a change
+that commits after the check wakes it, and one that committed before is seen by the check: nothing is missed. While
+the listener is disconnected, waiters re-check every `POLL_SECONDS` (a database that is down answers 503); when it
+connects or is lost, every waiter re-checks. Past `max_waiters` held at once, a request is answered 503.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+
+from starlette.types import Receive
+
+from live.keys import Change
+from wire.problems import ServiceUnavailable
+
+POLL_SECONDS = 1.0
+
+
+class Waiters:
+    def __init__(self, *, max_waiters: int, max_wait: float = 300) -> None:
+        self.max_waiters = max_waiters
+        self.max_wait = max_wait
+        self.held: dict[str, set[asyncio.Future]] = {}  # the waiters under each key
+        self.count = 0
+        self.listening = False
+        self.closing = False
+
+    # -- the listener's state --------------------------------------------------------------------------------
+    def connected(self) -> None:
+        """The listener is connected: every waiter re-checks (whatever committed while nobody listened)."""
+        self.listening = True
+        self.wake_all()
+
+    def disconnected(self) -> None:
+        """The listener is lost: every waiter re-checks, then every POLL_SECONDS until it is back."""
+        self.listening = False
+        self.wake_all()
+
+    def close(self) -> None:
+        """Answer every waiter now, as unchanged (304, an empty page): the shutdown has begun."""
+        self.closing = True
+        self.wake_all()
+
+    # -- waking ----------------------------------------------------------------------------------------------
+    def subscribe(self, keys: Iterable[str]) -> asyncio.Future:
+        if self.count >= self.max_waiters:
+            raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
+        future = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self.held.setdefault(key, set()).add(future)
+        self.count += 1
+        return future
+
+    def unsubscribe(self, keys: Iterable[str], future: asyncio.Future) -> None:
+        for key in keys:
+            found = self.held.get(key)
+            if found is not None:
+                found.discard(future)
+                if not found:
+                    del self.held[key]
+        self.count -= 1
+
+    def wake(self, change: Change) -> None:
+        """A notification: the waiters of its keys re-check (every waiter, for a change of everything)."""
+        if change.everything:
+            self.wake_all()
+            return
+        for key in change.keys:
+            for future in self.held.get(key, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def wake_all(self) -> None:
+        for futures in self.held.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    # -- holding ---------------------------------------------------------------------------------------------
+    async def hold[T](self, keys: tuple[str, ...], check: Callable[[], Awaitable[T | None]], wait: float,
+                      unchanged: Callable[[], T], receive: Receive | None = None) -> T:
+        """`check()` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
+        notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
+        With the request's `receive`, a client that disconnects ends the hold at once (`unchanged()`, which nobody
+        reads): its slot is free for another, and it is not checked again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait, self.max_wait)
+        gone = loop.create_task(_disconnected(receive)) if receive is not None else None
+        try:
+            while True:
+                future = self.subscribe(keys)
+                try:
+                    answer = await check()
+                    if answer is not None:
+                        return answer
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self.closing:
+                        return unchanged()
+                    awaited = (future,) if gone is None else (future, gone)
+                    await asyncio.wait(awaited, timeout=remaining if self.listening else min(remaining, POLL_SECONDS),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if self.closing:
+                        return unchanged()
+                    if gone is not None and gone.done():
+                        gone.result()  # a body past its limits (middleware/body.py) is answered as such
+                        return unchanged()
+                finally:
+                    self.unsubscribe(keys, future)
+        finally:
+            if gone is not None:
+                if gone.done() and not gone.cancelled():
+                    gone.exception()  # seen: the hold had answered otherwise
+                gone.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (ASGI `http.disconnect`); what is left of the request's body is dropped."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,169 @@
+import asyncio
+
+import pytest
+
+from live import waiters as waiters_module
+from live.keys import EVERYTHING, Change
+from live.waiters import Waiters
+from tools.harness import HANG
+from wire.problems import ServiceUnavailable
+
+
+def listening(**limits) -> Waiters:
+    """Waiters whose listener is connected (no database): what `hold` needs to wait on wakes."""
+    waiters = Waiters(**{"max_waiters": 10, **limits})
+    waiters.connected()
+    return waiters
+
+
+def changed(*keys: str) -> Change:
+    return Change(keys)
+
+
+async def never():
+    """A re-check that never finds a change."""
+    return None
+
+
+def test_wake_answers_only_the_waiters_of_that_key_and_the_cap_refuses_more():
+    async def scenario():
+        waiters = Waiters(max_waiters=2)
+        mine = waiters.subscribe(("c:1", "l:9"))
+        other = waiters.subscribe(("c:2",))
+        with pytest.raises(ServiceUnavailable):
+            waiters.subscribe(("c:3",))
+        waiters.wake(changed("c:2"))
+        assert other.done() and not mine.done()
+        waiters.wake(changed("l:9"))
+        assert mine.done()
+        waiters.unsubscribe(("c:1", "l:9"), mine)
+        waiters.unsubscribe(("c:2",), other)
+        assert waiters.count == 0 and waiters.held == {}
+
+    asyncio.run(scenario())
+
+
+def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
+    async def scenario():
+        waiters = listening()
+        state = {"version": 1, "checks": 0}
+
+        async def check():
+            state["checks"] += 1
+            return f"v{state['version']}" if state["version"] > 1 else None
+
+        timed_out = await waiters.hold(("c:1",), check, 0.05, lambda: "unchanged")
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 30, lambda: "unchanged"))
+        await asyncio.sleep(0.05)
+        waiters.wake(changed("c:2"))  # another key: no re-check
+        await asyncio.sleep(0.05)
+        checks_before = state["checks"]
+        state["version"] = 2
+        waiters.wake(changed("c:1"))
+        return timed_out, await asyncio.wait_for(held, HANG), checks_before, state["checks"], waiters.count
+
+    timed_out, answer, before, after, count = asyncio.run(scenario())
+    assert timed_out == "unchanged" and answer == "v2" and after == before + 1 and count == 0
+
+
+def test_closing_answers_every_waiter_unchanged_at_once():
+    async def scenario():
+        waiters = listening(max_wait=300)
+        held = [asyncio.create_task(waiters.hold((f"c:{i}",), never, 300, lambda: 304)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        waiters.close()
+        return await asyncio.wait_for(asyncio.gather(*held), HANG)
+
+    assert asyncio.run(scenario()) == [304, 304, 304]
+
+
+def test_a_client_that_disconnects_ends_its_hold_and_frees_its_slot_at_once():
+    async def scenario():
+        waiters = listening(max_waiters=1, max_wait=300)
+        checks, left = [], asyncio.Event()
+
+        async def check():
+            checks.append(1)
+            return None
+
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive():  # as uvicorn's: the (empty) body, then nothing until the client has gone
+            if requests:
+                return requests.pop()
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", receive))
+        for _ in range(100):  # loop turns, counted: the hold subscribes in its first
+            if waiters.count:
+                break
+            await asyncio.sleep(0)
+        with pytest.raises(ServiceUnavailable):  # the one slot is taken
+            waiters.subscribe(("c:2",))
+        left.set()
+        return await asyncio.wait_for(held, 5), len(checks), waiters.count, waiters.held
+
+    assert asyncio.run(scenario()) == ("unchanged", 1, 0, {})
+
+
+def test_a_body_past_its_limits_while_held_is_raised_from_the_hold():
+    class TooLarge(Exception):
+        pass
+
+    async def scenario():
+        waiters = listening(max_wait=300)
+
+        async def receive():
+            raise TooLarge()
+
+        with pytest.raises(TooLarge):
+            await asyncio.wait_for(waiters.hold(("c:1",), never, 300, lambda: "unchanged", receive), 5)
+        return waiters.count
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_max_wait_bounds_a_longer_wait():
+    async def scenario():
+        waiters = listening(max_wait=0.05)
+        return await asyncio.wait_for(waiters.hold(("c:1",), never, 300, lambda: "bounded"), HANG)
+
+    assert asyncio.run(scenario()) == "bounded"
+
+
+def test_a_change_of_everything_wakes_every_waiter():
+    async def scenario():
+        waiters = Waiters(max_waiters=3)
+        futures = [waiters.subscribe((key,)) for key in ("c:1", "a:2", "l:3")]
+        waiters.wake(changed("c:9"))
+        assert not any(f.done() for f in futures)
+        waiters.wake(EVERYTHING)
+        return [f.done() for f in futures]
+
+    assert asyncio.run(scenario()) == [True, True, True]
+
+
+def test_while_the_listener_is_lost_holds_recheck_every_poll_and_losing_it_wakes_them(monkeypatch):
+    monkeypatch.setattr(waiters_module, "POLL_SECONDS", 0.01)
+
+    async def scenario():
+        waiters = Waiters(max_waiters=10)  # not connected yet: nothing would wake a waiter
+        checks = []
+
+        async def check():
+            checks.append(1)
+            return "changed" if len(checks) == 3 else None
+
+        polled = await asyncio.wait_for(waiters.hold(("c:1",), check, 300, lambda: "unchanged"), HANG)
+        waiters.connected()
+        checks.clear()
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged"))
+        for _ in range(100):  # loop turns, counted: the hold subscribes in its first
+            if waiters.count:
+                break
+            await asyncio.sleep(0)
+        waiters.disconnected()  # lost: a re-check at once, then polling
+        return polled, await asyncio.wait_for(held, HANG), waiters.listening
+
+    assert asyncio.run(scenario()) == ("changed", "changed", False)

@@ -1,0 +1,40 @@
+"""Every request gets an id: the client's `X-Request-ID` when it is sane, else a new one. It is in the scope's
+state for the log lines (`request.state.request_id`) and on every answer as `X-Request-ID`."""
+
+import os
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wire import headers
+
+SANE = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(scope: Scope) -> str:
+    """The client's `X-Request-ID` when it is sane (1-128 of [A-Za-z0-9._:-]), else a new one."""
+    given = headers.first(scope, b"x-request-id")
+    if given is not None and SANE.fullmatch(given):
+        return given.decode("ascii")
+    # 16 random hex digits: unique enough to find one request's lines, and cheap on every request.
+    return os.urandom(8).hex()
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        line = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), line]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

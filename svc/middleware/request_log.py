@@ -1,0 +1,58 @@
+"""The request's log lines: one access line for every request, and an error line for an unexpected error, which
+ends here (a server that caught it would log its message, which can quote the request's content)."""
+
+import logging
+import os
+import time
+import traceback
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from logs import access
+
+log = logging.getLogger("config_service")
+
+
+def where(error: BaseException) -> dict[str, object]:
+    """What a log line may say of an unexpected error: its type and the code it passed through, never its message
+    (a driver's message can quote the request's content, which may hold secrets)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    chain = []
+    cause: BaseException | None = error
+    while cause is not None and len(chain) < 5:
+        chain.append(f"{type(cause).__module__}.{type(cause).__qualname__}")
+        cause = cause.__cause__ or cause.__context__
+    return {"error": chain[0], "caused_by": chain[1:],
+            "where": [f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in frames[-8:]]}
+
+
+class RequestLog:
+    """Logs the request as the client sent it (a HEAD as HEAD), with the id `RequestId` gave it, so it sits inside
+    `RequestId` and outside everything that rewrites or answers the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = scope["state"]["request_id"]
+        method = scope["method"]
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        except Exception as error:
+            log.error("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"],
+                                                **where(error)})
+        finally:
+            if access.enabled():
+                access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))

@@ -1,0 +1,52 @@
+import io
+import json
+import logging
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import logs
+from middleware.request_id import RequestId
+from middleware.request_log import RequestLog
+from wire import problems
+
+
+@pytest.fixture
+def access_lines(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_one_access_line_per_request(access_lines):
+    app = FastAPI()
+
+    @app.post("/api/v1/echo")
+    async def echo():
+        return {}
+
+    TestClient(RequestId(RequestLog(app))).post("/api/v1/echo", headers={"X-Request-ID": "line-1"})
+    (line,) = access_lines()
+    assert (line["request_id"], line["method"], line["path"], line["status"]) == ("line-1", "POST", "/api/v1/echo", 200)
+    assert line["duration_ms"] >= 0 and line["logger"] == "config_service.access"
+
+
+def test_an_unexpected_error_is_logged_by_type_and_place_never_its_message_and_stops_here(access_lines, caplog):
+    app = FastAPI()
+    problems.install(app)  # Starlette's outermost middleware answers the 500, then lets the error go on
+
+    @app.get("/crash")
+    async def crash():
+        raise RuntimeError("SELECT secret FROM credentials")
+
+    with caplog.at_level(logging.INFO, logger="config_service"):
+        # The test client would raise an error that reached it, as a server would log it, message and all.
+        response = TestClient(RequestId(RequestLog(app))).get("/crash", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500 and "SELECT" not in response.text
+    (record,) = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me"]
+    line = logs.JsonFormatter().format(record)
+    assert "secret" not in line and record.exc_info is None
+    assert json.loads(line)["error"] == "builtins.RuntimeError"
+    assert any("in crash" in frame for frame in json.loads(line)["where"])
+    assert [(a["request_id"], a["status"]) for a in access_lines()] == [("trace-me", 500)]

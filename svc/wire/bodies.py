@@ -1,0 +1,64 @@
+"""A write's body, once validated against the contract: refused with a pointer where PostgreSQL could not store it
+or the settings' limits do not allow it, else handed on as plain data."""
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from settings import Settings
+from wire import jsontext, names
+from wire.problems import Unprocessable
+
+
+def check_storable(value: Any, max_depth: int, pointer: str = "", depth: int = 1) -> None:
+    """Refuse what PostgreSQL cannot store, NUL (U+0000) and unpaired surrogates, in keys and values at any
+    depth, NaN, Infinity and numbers beyond `numeric`, and documents nested deeper than `max_depth` (the body
+    object itself is depth 1)."""
+    if isinstance(value, jsontext.NonNumber):
+        raise Unprocessable.at(_encodable(pointer), f"{value.text} is not a JSON number.")
+    if isinstance(value, str):
+        _check_text(value, pointer)
+    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if not jsontext.storable(value):
+            raise Unprocessable.at(_encodable(pointer), "The number has more digits than can be stored "
+                                   f"({jsontext.MAX_INTEGER_DIGITS} before the decimal point, "
+                                   f"{jsontext.MAX_FRACTION_DIGITS} after it).")
+    elif isinstance(value, dict | list):
+        if depth > max_depth:
+            raise Unprocessable.at(_encodable(pointer), f"JSON may nest at most {max_depth} levels deep.")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+                _check_text(key, child)
+                check_storable(item, max_depth, child, depth + 1)
+        else:
+            for index, item in enumerate(value):
+                check_storable(item, max_depth, f"{pointer}/{index}", depth + 1)
+
+
+def _check_text(text: str, pointer: str) -> None:
+    if "\x00" in text:
+        raise Unprocessable.at(pointer, "Text cannot contain the NUL character (U+0000).")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Unprocessable.at(_encodable(pointer), "Text cannot contain unpaired UTF-16 surrogates.") from None
+
+
+def _encodable(pointer: str) -> str:
+    # A pointer through a key with a surrogate would carry it into the response, which cannot encode it.
+    return pointer.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
+    """A validated body as plain data, once it is known to be storable and within the settings' limits."""
+    data = body.model_dump()
+    check_storable(data, settings.max_json_depth)
+    if data.get("name") is not None:
+        data["name"] = names.canonical(data["name"], "/name")
+    config = data.get("config")
+    if config is not None and len(config) > settings.max_config_keys:
+        raise Unprocessable.at("/config",
+                               f"A configuration may have at most {settings.max_config_keys} top-level keys.")
+    return data

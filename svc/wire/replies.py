@@ -1,0 +1,95 @@
+"""What handlers answer: JSON serialized once from a generated model, or from database rows in a model's shape
+(`render_json`, the configuration documents spliced in as the text PostgreSQL returned), and 304."""
+
+import enum
+import functools
+import types
+import typing
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel, PlainSerializer, RootModel, SerializationInfo, TypeAdapter
+from pydantic.fields import FieldInfo
+
+from wire import jsontext, models
+
+
+def not_modified(etag: str) -> Response:
+    """304: the client's copy is current; no body."""
+    return Response(status_code=304, headers={"ETag": etag})
+
+
+def reply(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialized once from a generated model."""
+    return Response(model.model_dump_json(), status_code=status, headers=headers, media_type="application/json")
+
+
+def reply_trusted(model: type[BaseModel], data: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A JSON response of `data` (database rows) in the shape of the generated `model`, serialized once and not
+    validated again: the writes were validated and the columns carry the same limits."""
+    return Response(render_json(model, data), status_code=status, headers=headers, media_type="application/json")
+
+
+def render_json(model: type[BaseModel], data: Any) -> bytes:
+    """`data` serialized as `model` would be, with each configuration document (`jsontext.Raw`, the text
+    PostgreSQL returned) spliced in verbatim, so its numbers are exactly the stored ones."""
+    documents: list[str] = []
+    body = _serializer(model).dump_json(data, context=documents)
+    if not documents:
+        return body
+    # Each document was written as the string "\u0000", which nothing else in a response can contain: stored
+    # text never holds NUL. Splice the documents back in order.
+    parts = body.split(_MARK)
+    out = [parts[0]]
+    for document, part in zip(documents, parts[1:], strict=True):
+        out.append(document.encode())
+        out.append(part)
+    return b"".join(out)
+
+
+_MARK = b'"\\u0000"'
+
+
+def _document(value: Any, info: SerializationInfo) -> Any:
+    if isinstance(value, jsontext.Raw) and isinstance(info.context, list):
+        info.context.append(value)
+        return "\x00"
+    return value
+
+
+_Document = typing.Annotated[Any, PlainSerializer(_document)]
+
+
+@functools.cache
+def _serializer(model: type[BaseModel]) -> TypeAdapter:
+    """A serializer for plain dicts that writes exactly what `model` writes (`replies_test` compares them)."""
+    return TypeAdapter(_mirror(model))
+
+
+def _mirror(annotation: Any) -> Any:
+    """`annotation` with each generated model replaced by a TypedDict of the same fields, each root model by its
+    root type and each enum by the literal values it names, so that rows (which hold the enum's text, as stored)
+    serialize without being turned into model instances first."""
+    if annotation is models.ConfigDocument:
+        return _Document
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return typing.Literal[tuple(member.value for member in annotation)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_mirror(a) for a in typing.get_args(annotation))]
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return list[_mirror(item)]
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        return _field(annotation.model_fields["root"])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = {name: _field(field) for name, field in annotation.model_fields.items()}
+        return typing.TypedDict(f"{annotation.__name__}Row", fields)  # type: ignore[operator]
+    return annotation
+
+
+def _field(field: FieldInfo) -> Any:
+    # Keep the field's own serializers (the ULID's PlainSerializer); drop nothing that changes the output.
+    inner = _mirror(field.annotation)
+    return typing.Annotated[inner, *field.metadata] if field.metadata else inner
