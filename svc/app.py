@@ -33,7 +33,7 @@ from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
-from routers import applications, configurations, health
+from routers import applications, configurations, effective, environments, health, overrides
 from wire import problems
 from wire.deps import API
 
@@ -147,6 +147,9 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     problems.install(app)
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
+    app.include_router(environments.router, prefix=API)
+    app.include_router(overrides.router, prefix=API)
+    app.include_router(effective.router, prefix=API)
     app.include_router(health.router)
     return app
 

@@ -40,7 +40,7 @@ class Entry:
 
     etag: str
     body: bytes
-    generation: int = 0  # for pages: their group's generation when the read that made them began
+    generation: tuple[int, ...] = ()  # for grouped answers: their groups' generations when the read began
 
     def response(self) -> Response:
         return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")
@@ -52,7 +52,7 @@ class Flight:
 
     tick: int
     future: asyncio.Future
-    group: str | None = None
+    groups: tuple[str, ...] = ()
     stale: bool = False
 
 
@@ -84,9 +84,11 @@ class ReadCache:
         self._clear()
 
     # -- reading ---------------------------------------------------------------------------------------------
-    async def read(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: str | None = None) -> Entry:
-        """The current answer under `key`: kept, or `fetch()`ed from the database (and kept, unless it went stale
-        meanwhile). What `fetch` raises (a 404, say) is raised, and not kept."""
+    async def read(self, key: str, fetch: Callable[[], Awaitable[Entry]],
+                   group: str | tuple[str, ...] | None = None) -> Entry:
+        """The current answer under `key`, in `group` (one or several): kept, or `fetch()`ed from the database
+        (and kept, unless it went stale meanwhile). What `fetch` raises (a 404, say) is raised, and not kept."""
+        group = (group,) if isinstance(group, str) else group or ()
         started, sync = self.tick(), self._sync
         if self.max_bytes <= 0 or sync is None:
             return await fetch()
@@ -108,21 +110,24 @@ class ReadCache:
         flights = self._flights.get(key)
         return flights[-1] if flights else None
 
-    def _valid(self, key: str, group: str | None) -> Entry | None:
+    def _generation(self, groups: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(self._generations.get(group, 0) for group in groups)
+
+    def _valid(self, key: str, groups: tuple[str, ...]) -> Entry | None:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if group is not None and entry.generation != self._generations.get(group, 0):
+        if groups and entry.generation != self._generation(groups):
             self._drop(key)
             return None
         self.entries.move_to_end(key)
         return entry
 
-    async def _fetch(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: str | None) -> Entry:
+    async def _fetch(self, key: str, fetch: Callable[[], Awaitable[Entry]], groups: tuple[str, ...]) -> Entry:
         loop = asyncio.get_running_loop()
-        flight = Flight(self.tick(), loop.create_future(), group)
+        flight = Flight(self.tick(), loop.create_future(), groups)
         epoch = self._epoch
-        generation = self._generations.get(group, 0) if group is not None else None
+        generation = self._generation(groups)
         self._flights.setdefault(key, []).append(flight)
         try:
             entry = await fetch()
@@ -139,8 +144,7 @@ class ReadCache:
         if not flight.future.done():
             flight.future.set_result(entry)
         if not flight.stale and epoch == self._epoch and self._sync is not None:
-            if generation is not None:
-                entry.generation = generation
+            entry.generation = generation
             self._store(key, entry)
         return entry
 
@@ -158,7 +162,7 @@ class ReadCache:
             self._generations[group] = self._generations.get(group, 0) + 1
             for flights in self._flights.values():
                 for flight in flights:
-                    if flight.group == group:
+                    if group in flight.groups:
                         flight.stale = True
         if len(self._generations) > 100_000:  # bounded: forgetting generations forgets the pages with them
             self._clear()

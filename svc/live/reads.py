@@ -16,8 +16,9 @@ from starlette.datastructures import State
 from db.primary import epoch as current_epoch
 from live import keys
 from live.readcache import Entry
-from repositories import applications, changes, configurations
-from wire import etags, models, names
+from repositories import applications, changes, configurations, effective, environments, overrides
+from wire import etags, jsontext, models, names
+from wire.problems import ProblemError
 from wire.replies import not_modified, render_json, reply_trusted
 
 
@@ -30,6 +31,24 @@ def _versioned(model: type[BaseModel]) -> Callable[[dict], Entry]:
 
 CONFIGURATION = _versioned(models.ConfigurationResource)
 APPLICATION = _versioned(models.Application)
+ENVIRONMENT = _versioned(models.Environment)
+
+
+def override_etag(configuration_id: str, environment_id: str, version: int) -> str:
+    """An override's ETag: a tag of the resource `<configuration>.<environment>`."""
+    return etags.make(f"{configuration_id}.{environment_id}", version)
+
+
+def _override(row: dict) -> Entry:
+    return Entry(override_etag(row["configuration_id"], row["environment_id"], row["version"]),
+                 render_json(models.Override, row))
+
+
+def _view(view: dict) -> Entry:
+    """An effective view (or several) as an answer: its ETag is its content's, so it changes exactly when the view
+    does (a value, its provenance, a name), whatever write or re-parenting caused it, and not otherwise."""
+    body = jsontext.dumps(view).encode()
+    return Entry(etags.of_content(body), body)
 
 
 # -- the current answers ---------------------------------------------------------------------------------------
@@ -71,6 +90,58 @@ def applications_page(state: State, limit: int, cursor: str | None, name: str | 
     return state.read_cache.read(keys.applications_page(limit, cursor, name), fetch, keys.APPLICATIONS)
 
 
+def environment(state: State, id: str) -> Awaitable[Entry]:
+    """Environment `id` (404 raised when there is none)."""
+    async def fetch() -> Entry:
+        return ENVIRONMENT(await state.database.run(environments.get, id))
+    return state.read_cache.read(keys.environment(id), fetch)
+
+
+def environments_page(state: State, limit: int, cursor: str | None, name: str | None) -> Awaitable[Entry]:
+    """A page of the environment listing (no ETag)."""
+    name = names.looked_up(name)
+
+    async def fetch() -> Entry:
+        rows, next_cursor = await state.database.run(environments.page, limit=limit, cursor=cursor, name=name)
+        return Entry("", render_json(models.EnvironmentPage, {"items": rows, "next_cursor": next_cursor}))
+    return state.read_cache.read(keys.environments_page(limit, cursor, name), fetch, keys.ENVIRONMENTS)
+
+
+def override(state: State, configuration_id: str, environment_id: str) -> Awaitable[Entry]:
+    """The configuration's override in the environment (404 raised when there is none)."""
+    async def fetch() -> Entry:
+        return _override(await state.database.run(overrides.get, configuration_id, environment_id))
+    return state.read_cache.read(keys.override(configuration_id, environment_id), fetch)
+
+
+def effective_configuration(state: State, id: str, environment_id: str) -> Awaitable[Entry]:
+    """Configuration `id` as the environment sees it."""
+    async def fetch() -> Entry:
+        return _view(await state.database.run(effective.configuration, id, environment_id))
+    return state.read_cache.read(keys.effective(id, environment_id), fetch, (keys.views(id), keys.ENVIRONMENTS))
+
+
+def effective_application(state: State, id: str, environment_id: str, name: str | None = None) -> Awaitable[Entry]:
+    """Every configuration of application `id` (or the one named `name`) as the environment sees it."""
+    async def fetch() -> Entry:
+        return _view(await state.database.run(effective.application, id, environment_id, name=name))
+    return state.read_cache.read(keys.effective_application(id, environment_id, name), fetch,
+                                 (keys.listing(id), keys.ENVIRONMENTS))
+
+
+async def named(state: State, application: str, environment: str) -> tuple[str, str]:
+    """The ids of the application and the environment with these names (404 raised when one has none)."""
+    application, environment = names.looked_up(application), names.looked_up(environment)
+
+    async def fetch() -> Entry:
+        ids = await state.database.run(effective.named, application=application, environment=environment)
+        return Entry("", " ".join(ids).encode())
+    entry = await state.read_cache.read(keys.named(application, environment), fetch,
+                                        (keys.APPLICATIONS, keys.ENVIRONMENTS))
+    application_id, environment_id = entry.body.decode().split()
+    return application_id, environment_id
+
+
 # -- the answers to a GET, conditional, held with `wait` --------------------------------------------------------
 def answer_configuration(request: Request, id: str, wait: int | None) -> Awaitable[Response]:
     state = request.app.state
@@ -87,6 +158,52 @@ def answer_configurations_page(request: Request, application_id: str, limit: int
     state = request.app.state
     return _conditional(request, keys.listing(application_id),
                         lambda: configurations_page(state, application_id, limit, cursor, name), wait)
+
+
+def answer_environment(request: Request, id: str, wait: int | None) -> Awaitable[Response]:
+    state = request.app.state
+    return _conditional(request, keys.environment(id), lambda: environment(state, id), wait)
+
+
+def answer_override(request: Request, configuration_id: str, environment_id: str,
+                    wait: int | None) -> Awaitable[Response]:
+    state = request.app.state
+    return _conditional(request, keys.override(configuration_id, environment_id),
+                        lambda: override(state, configuration_id, environment_id), wait)
+
+
+def answer_effective_configuration(request: Request, id: str, environment_id: str,
+                                   wait: int | None) -> Awaitable[Response]:
+    state = request.app.state
+    return _conditional(request, (keys.views(id), keys.ENVIRONMENTS),
+                        lambda: effective_configuration(state, id, environment_id), wait)
+
+
+def answer_effective_application(request: Request, id: str, environment_id: str,
+                                 wait: int | None) -> Awaitable[Response]:
+    state = request.app.state
+    return _conditional(request, (keys.listing(id), keys.ENVIRONMENTS),
+                        lambda: effective_application(state, id, environment_id), wait)
+
+
+async def answer_named(request: Request, application: str, environment: str, configuration: str | None,
+                       wait: int | None) -> Response:
+    """The effective views by names. Names are resolved again on every check: a rename, or another application or
+    environment taking a name, changes what the names read."""
+    state = request.app.state
+    name = None if configuration is None else names.looked_up(configuration)
+
+    async def read() -> Entry:
+        application_id, environment_id = await named(state, application, environment)
+        return await effective_application(state, application_id, environment_id, name)
+
+    watched = (keys.APPLICATIONS, keys.ENVIRONMENTS)
+    try:
+        application_id, _ = await named(state, application, environment)
+        watched += (keys.listing(application_id),)
+    except ProblemError:
+        pass  # answered below, as the read raises it
+    return await _conditional(request, watched, read, wait)
 
 
 async def answer_changes(request: Request, application_id: str, after: int, epoch: int | None, limit: int,
@@ -112,7 +229,7 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
     return await state.waiters.hold((keys.listing(application_id),), check, wait, lambda: page([]), request.receive)
 
 
-async def _conditional(request: Request, watched: str, read: Callable[[], Awaitable[Entry]],
+async def _conditional(request: Request, watched: str | tuple[str, ...], read: Callable[[], Awaitable[Entry]],
                        wait: int | None) -> Response:
     held = etags.header(request.scope, b"if-none-match")
     entry = await read()
@@ -127,5 +244,6 @@ async def _conditional(request: Request, watched: str, read: Callable[[], Awaita
         current[0] = entry.etag
         return None if etags.none_match(held, entry.etag) else entry.response()
 
-    return await request.app.state.waiters.hold((watched,), check, wait, lambda: not_modified(current[0]),
+    watched = (watched,) if isinstance(watched, str) else watched
+    return await request.app.state.waiters.hold(watched, check, wait, lambda: not_modified(current[0]),
                                                 request.receive)

@@ -92,21 +92,24 @@ def _application(cur, application: Row, environment: Row, name: str | None) -> d
 
 
 @idempotent
-def application(cur, id: str, environment_id: str) -> dict[str, Any]:
-    """The effective views of all of application `id`'s configurations in the environment, in id order."""
+def application(cur, id: str, environment_id: str, *, name: str | None = None) -> dict[str, Any]:
+    """The effective views of all of application `id`'s configurations in the environment, in id order; with
+    `name`, of the one with that name only (404 when it has none)."""
     found = one(cur, APPLICATION, {"id": id}, NO_APPLICATION)
-    return _application(cur, found, _environment(cur, environment_id), None)
+    views = _application(cur, found, _environment(cur, environment_id), name)
+    if name is not None and not views["configurations"]:
+        raise NotFound("This application has no configuration with this name.")
+    return views
 
 
 @idempotent
-def find(cur, *, application: str, environment: str, configuration: str | None = None) -> dict[str, Any]:
-    """`application` by names; with `configuration`, only that one (404 when it does not exist)."""
+def named(cur, *, application: str, environment: str) -> tuple[str, str]:
+    """The ids of the application and of the environment with these names; 404 naming which has none."""
     found = one(cur, APPLICATION_NAMED, {"name": application}, "No application has this name.")
     env = one(cur, ENVIRONMENT_NAMED, {"name": environment}, "No environment has this name.")
-    views = _application(cur, found, env, configuration)
-    if configuration is not None and not views["configurations"]:
-        raise NotFound("This application has no configuration with this name.")
-    return views
+    return found["id"], env["id"]
+
+
 
 
 def _own(cur, id: str) -> dict[str, Any]:

@@ -49,19 +49,21 @@ def test_missing_configuration_or_environment_is_404_naming_which(cur, tree):
         effective.configuration(cur, config["id"], MISSING)
 
 
-def test_by_names_answers_the_applications_views_or_one_of_them(cur, tree):
+def test_an_applications_views_all_or_one_by_name_and_names_resolved(cur, tree):
     app, config, _, eu = tree
     other = configurations.create(cur, application_id=app["id"], name="cache", comments=None, config={"ttl": 5})
-    every = effective.find(cur, application="billing", environment="prod-eu")
+    assert effective.named(cur, application="billing", environment="prod-eu") == (app["id"], eu["id"])
+    every = effective.application(cur, app["id"], eu["id"])
     assert [v["name"] for v in every["configurations"]] == ["db", "cache"]
     assert every["configurations"][1]["provenance"] == [{"environment_id": None, "environment": None,
                                                          "pointers": ["/ttl"]}]
-    assert effective.find(cur, application="billing", environment="prod-eu", configuration="cache")[
+    assert effective.application(cur, app["id"], eu["id"], name="cache")[
         "configurations"][0]["configuration_id"] == other["id"]
-    for names in ({"application": "nope", "environment": "prod-eu"}, {"application": "billing", "environment": "x"},
-                  {"application": "billing", "environment": "prod-eu", "configuration": "nope"}):
+    with pytest.raises(NotFound, match="no configuration with this name"):
+        effective.application(cur, app["id"], eu["id"], name="nope")
+    for names in ({"application": "nope", "environment": "prod-eu"}, {"application": "billing", "environment": "x"}):
         with pytest.raises(NotFound):
-            effective.find(cur, **names)
+            effective.named(cur, **names)
 
 
 def test_compare_is_a_patch_between_two_views_with_each_sides_provenance_of_what_differs(cur, tree):

@@ -77,12 +77,13 @@ def fingerprint(request: Request, body: bytes) -> bytes:
 
 
 async def once(request: Request, db: Database, key_name: str | None, write: Callable[..., Any], /, *args: Any,
-               reply: Callable[[Any], Response], **kwargs: Any) -> Response:
-    """`reply(write(cursor, *args, **kwargs))`, one unit of work; with an Idempotency-Key, at most once per key
-    (and per API key: `key_name`, None when the API is open)."""
+               reply: Callable[[Any], Response], transaction: bool = False, **kwargs: Any) -> Response:
+    """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
+    write of several statements); with an Idempotency-Key, at most once per key (and per API key: `key_name`, None
+    when the API is open)."""
     key = key_of(request)
     if key is None:
-        return reply(await db.run(write, *args, **kwargs))
+        return reply(await db.run(write, *args, transaction=transaction, **kwargs))
     params = {"scope": f"{key_name or ''} {request.method} {request.scope['path']}", "key": key,
               "fingerprint": fingerprint(request, await request.body())}
     return await db.run(_once, params, write, args, kwargs, reply, transaction=True)

@@ -57,8 +57,8 @@ def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
     check_storable(data, settings.max_json_depth)
     if data.get("name") is not None:
         data["name"] = names.canonical(data["name"], "/name")
-    config = data.get("config")
-    if config is not None and len(config) > settings.max_config_keys:
-        raise Unprocessable.at("/config",
-                               f"A configuration may have at most {settings.max_config_keys} top-level keys.")
+    for document in ("config", "patch"):  # a configuration's document, an override's patch: the same limits
+        if data.get(document) is not None and len(data[document]) > settings.max_config_keys:
+            raise Unprocessable.at(f"/{document}", f"A configuration may have at most {settings.max_config_keys} "
+                                                   "top-level keys.")
     return data

@@ -43,9 +43,23 @@ async def require_json(request: Request) -> None:
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
 
 
+EnvironmentIdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern,
+                                         description="The environment's ULID.")]
+
+
 async def preconditions(request: Request, id: IdPath) -> etags.Preconditions:
     """What a write's If-Match and If-None-Match require of resource `id`'s current version; 428 when `If-Match`
     is missing and the service requires it."""
+    return _preconditions(request, id)
+
+
+async def override_preconditions(request: Request, id: IdPath, environment_id: EnvironmentIdPath
+                                 ) -> etags.Preconditions:
+    """`preconditions` of an override: the resource `<configuration>.<environment>`."""
+    return _preconditions(request, f"{id}.{environment_id}")
+
+
+def _preconditions(request: Request, id: str) -> etags.Preconditions:
     if_match = etags.header(request.scope, b"if-match")
     if if_match is None and request.app.state.settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
@@ -73,6 +87,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
 Conditions = Annotated[etags.Preconditions, Depends(preconditions)]
+OverrideConditions = Annotated[etags.Preconditions, Depends(override_preconditions)]
 VersionPath = Annotated[int, PlainInteger, Path(ge=1, le=2147483647, description="A version of the configuration.")]
 RevisionCursor = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$",
                                              description="The `next_cursor` of the previous page.")]
@@ -87,3 +102,11 @@ EpochQuery = Annotated[int | None, PlainInteger, Query(ge=1, le=4294967295,
                                                       description="The `epoch` of the page that gave `after`.")]
 NameQuery = Annotated[str | None, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
                                         description="Only the item with exactly this name.")]
+EnvironmentQuery = Annotated[str, Query(min_length=26, max_length=26, pattern=PATTERN.pattern,
+                                        description="The environment whose view to read (its ULID).")]
+CompareFrom = Annotated[str | None, Query(alias="from", min_length=26, max_length=26, pattern=PATTERN.pattern,
+                                          description="The first side's environment; none: the own `config`.")]
+CompareTo = Annotated[str, Query(alias="to", min_length=26, max_length=26, pattern=PATTERN.pattern,
+                                 description="The second side's environment.")]
+NameRequired = Annotated[str, Query(min_length=1, max_length=names.MAX_LENGTH, pattern=names.PATTERN,
+                                    description="A name.")]

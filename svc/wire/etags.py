@@ -50,6 +50,12 @@ def of_page(rows: Iterable[dict], next_cursor: str | None, epoch: int | None = N
     return f'"p.{digest.hexdigest()}{_suffix(epoch)}"'
 
 
+def of_content(body: bytes) -> str:
+    """The strong ETag of a representation that has no version of its own (a view): a digest of its bytes, so it
+    changes exactly when they do. A digest names the same bytes in any epoch."""
+    return f'"v-{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """The value of the list-based header `name` (`b"if-match"`, `b"if-none-match"`, lower case as ASGI gives it):
     all its lines joined with commas, since RFC 9110 §5.3 makes them one list. None when there is none. The one

@@ -1,0 +1,58 @@
+"""Handlers of the `environments` tag."""
+
+from fastapi import APIRouter, Request, Response
+
+from live import reads
+from repositories import environments
+from routers.idempotency import once
+from wire import etags, models
+from wire.bodies import check_body
+from wire.deps import API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
+from wire.jsonroute import ExactJsonRoute
+from wire.replies import reply_trusted
+
+router = APIRouter(prefix="/environments", route_class=ExactJsonRoute, tags=["environments"])
+
+
+def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    return reply_trusted(models.Environment, row, status, headers)
+
+
+def _parent(data: dict) -> dict:
+    return {"parent_id": None if data.get("parent_id") is None else str(data["parent_id"])} | {
+        key: value for key, value in data.items() if key != "parent_id"}
+
+
+@router.post("", dependencies=[JsonBody])
+async def create_environment(body: models.EnvironmentCreate, request: Request, db: DatabaseDep,
+                             settings: SettingsDep, actor: Actor) -> Response:
+    data = _parent(check_body(body, settings))
+    return await once(request, db, actor, environments.create, **data, transaction=True,
+                      reply=lambda row: _reply(row, 201, {"Location": f"{API}/environments/{row['id']}"}))
+
+
+@router.get("")
+async def list_environments(request: Request, limit: Limit = 50, cursor: Cursor = None,
+                            name: NameQuery = None) -> Response:
+    return (await reads.environments_page(request.app.state, limit, cursor, name)).response()
+
+
+@router.get("/{id}")
+async def get_environment(id: IdPath, request: Request, wait: Wait = None) -> Response:
+    return await reads.answer_environment(request, id, wait)
+
+
+@router.put("/{id}", dependencies=[JsonBody])
+async def update_environment(id: IdPath, body: models.EnvironmentUpdate, request: Request, db: DatabaseDep,
+                             settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
+    data = _parent(check_body(body, settings))
+    return await once(request, db, actor, environments.update, id, **data, when=when, transaction=True,
+                      reply=_reply)
+
+
+@router.delete("/{id}", status_code=204)
+async def delete_environment(id: IdPath, request: Request, db: DatabaseDep, actor: Actor,
+                             when: Conditions) -> Response:
+    return await once(request, db, actor, environments.delete, id, when=when, transaction=True,
+                      reply=lambda _: Response(status_code=204))
