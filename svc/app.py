@@ -35,7 +35,7 @@ from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
 from routers import applications, configurations, effective, environments, health, overrides
 from wire import problems
-from wire.deps import API
+from routers.deps import API
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")

@@ -26,7 +26,8 @@ import psycopg2.extras
 
 from db import dbprobe
 from wire import jsontext
-from db.primary import EPOCH, IDENTITY, Identity, Primary, identity_of
+from db.primary import IDENTITY, Identity, Primary, identity_of
+from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 from settings import Settings
 
@@ -277,7 +278,7 @@ class Database:
     def _unit(self, deadline: float, transaction: bool, fn: Callable[..., T], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> tuple[T, int]:
         """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor. Its
-        result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `primary.epoch()`."""
+        result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `epochs.epoch()`."""
         attempt = 0
         while True:
             attempt += 1
@@ -326,7 +327,7 @@ class Database:
         trips. `transaction=True` for a unit of several statements that must commit together.
 
         It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT: then it answers 503, not run.
-        Once it is done, `primary.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
+        Once it is done, `epochs.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
         the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
         wait = self.settings.pool_acquire_timeout

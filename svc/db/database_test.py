@@ -235,7 +235,8 @@ def test_a_unit_of_work_and_its_caller_see_the_epoch_of_the_connection_it_ran_on
     """The epoch (primary.py) is the timeline of the server the rows came from: inside the unit (its executor
     thread) and in the calling task once it is done, so ETags name the timeline their rows were read on."""
     from db import database as module
-    from db.primary import epoch, identity_of
+    from db.primary import identity_of
+    from wire.epochs import epoch
 
     timeline = [5]
     monkeypatch.setattr(module, "identity_of", lambda row: identity_of(row)._replace(timeline=timeline[0]))

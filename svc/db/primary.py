@@ -10,14 +10,11 @@ appears, connections to the lower one are dropped, the worker's copy is cleared 
 The timeline is also the data's *epoch*. Under asynchronous replication a failover can lose acknowledged writes,
 and the new primary then gives their versions and feed positions to other content; a restore to a point in time
 does the same. Both start a new timeline, so every ETag and feed position carries the timeline it was read on
-(etags.py, the feed's `epoch`), and one from another timeline matches nothing. `EPOCH` is the timeline of the
-connection the data at hand came from: a unit of work sets it (database.py), in its executor thread while it runs
-and in the caller's task once it is done, so what renders an ETag or checks one uses the timeline of the server
-that read or wrote the row, never a newer one the worker adopted meanwhile.
+(etags.py, the feed's `epoch`), and one from another timeline matches nothing: `wire/epochs.py` holds the epoch of
+the data at hand.
 """
 
 import threading
-from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 # The timeline a primary writes on is the first 8 hex digits of its current WAL file's name; a standby has none.
@@ -25,15 +22,6 @@ IDENTITY = ("SELECT system_identifier::text AS system, pg_is_in_recovery() AS re
             "CASE WHEN pg_is_in_recovery() THEN 0 "
             "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline "
             "FROM pg_control_system()")
-
-
-EPOCH: ContextVar[int] = ContextVar("epoch", default=1)
-
-
-def epoch() -> int:
-    """The epoch (timeline) of the data at hand: of the connection of the unit of work running in this thread, or
-    of the last one the current task ran; 1 (a single server's, never promoted) where none ran, as in unit tests."""
-    return EPOCH.get()
 
 
 class Identity(NamedTuple):

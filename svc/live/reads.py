@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.datastructures import State
 
-from db.primary import epoch as current_epoch
+from wire.epochs import epoch as current_epoch
 from live import keys
 from live.readcache import Entry
 from repositories import applications, changes, configurations, effective, environments, overrides
@@ -209,7 +209,7 @@ async def answer_named(request: Request, application: str, environment: str, con
 async def answer_changes(request: Request, application_id: str, after: int, epoch: int | None, limit: int,
                          wait: int | None) -> Response:
     """The change feed after `after`; with `wait`, held while it is empty. Each page names the epoch it was read in
-    (the data's, `primary.epoch()`, once `db.run` is done); a position of another epoch is refused in the unit of
+    (the data's, `epochs.epoch()`, once `db.run` is done); a position of another epoch is refused in the unit of
     work that reads (410), so no page can skip changes of a new epoch."""
     state = request.app.state
     read_in = [1]

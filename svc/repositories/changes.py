@@ -1,7 +1,7 @@
 """SQL for the change feed of an application's configurations (written by `repositories.configurations`)."""
 
 from db.database import idempotent
-from db.primary import epoch as current_epoch
+from wire.epochs import epoch as current_epoch
 from wire.problems import EpochChanged
 from repositories import applications
 from repositories.rows import Row
@@ -25,7 +25,7 @@ LIMIT %(limit)s
 def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> list[Row]:
     """The application's changes numbered after `seq`, in order, at most `limit`; NotFound for no application;
     EpochChanged when `seq` is a position of `epoch` and the data is in another one (the epoch of this unit of
-    work's connection, `primary.epoch()`), before anything else: such a position may name other changes."""
+    work's connection, `epochs.epoch()`), before anything else: such a position may name other changes."""
     if epoch is not None and epoch != current_epoch():
         raise EpochChanged(epoch, current_epoch())
     applications.require(cur, application_id)

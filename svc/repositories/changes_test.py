@@ -1,7 +1,7 @@
 import pytest
 
 from wire.etags import Named, Preconditions
-from db.primary import EPOCH
+from wire.epochs import EPOCH
 from wire.problems import EpochChanged, NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 

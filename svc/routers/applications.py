@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from wire import etags
 from wire import models
-from wire.deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
+from routers.deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
                   NameQuery, SettingsDep, Wait)
 from live import reads
 from routers.idempotency import once

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from wire import etags
 from wire import models
-from wire.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
+from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
                   SettingsDep, VersionPath, Wait)
 from live import reads
 from routers.idempotency import once

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from wire import models
 from db.database import ping
-from wire.deps import DatabaseDep
+from routers.deps import DatabaseDep
 from wire.replies import reply
 
 router = APIRouter(tags=["health"])

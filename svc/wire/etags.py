@@ -4,7 +4,7 @@ A tag names a version *in an epoch*: the timeline of the database it was read on
 lost acknowledged writes gives their versions to other content on a new timeline, so a tag from before it must
 never match what is there after. `"<id>.<version>"` is a tag of epoch 1 (a server never promoted: the form is the
 one the service always sent), `"<id>.<version>~<epoch>"` one of a later epoch; a tag of another epoch than the
-data's matches nothing. The epoch is `primary.epoch()`: the timeline of the connection the rows came from.
+data's matches nothing. The epoch is `epochs.epoch()`: the timeline of the connection the rows came from.
 """
 
 import hashlib
@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from starlette.types import Scope
 
-from db.primary import epoch as current_epoch
+from wire.epochs import epoch as current_epoch
 from wire import headers
 
 ANY = "*"
@@ -36,7 +36,7 @@ def _suffix(epoch: int | None) -> str:
 
 
 def make(id: str, version: int, epoch: int | None = None) -> str:
-    """The strong ETag of version `version` of resource `id` in `epoch` (by default the data's, `primary.epoch()`)."""
+    """The strong ETag of version `version` of resource `id` in `epoch` (by default the data's, `epochs.epoch()`)."""
     return f'"{id}.{version}{_suffix(epoch)}"'
 
 
@@ -112,7 +112,7 @@ def named(tag: str, id: str) -> Named | None:
 
 
 def version(tag: str, id: str, epoch: int | None = None) -> int | None:
-    """The version of `id` that `tag` names in `epoch` (by default the data's, `primary.epoch()`); None when it
+    """The version of `id` that `tag` names in `epoch` (by default the data's, `epochs.epoch()`); None when it
     names none, or one of another epoch."""
     found = named(tag, id)
     epoch = current_epoch() if epoch is None else epoch
@@ -162,7 +162,7 @@ class Preconditions:
     """What a conditional write requires of its resource's current version: one If-Match `accepts` (`match`, None
     for any) and one If-None-Match does not refuse (`none_match`, None for `*`: none). The write checks both in the
     statement that writes (`repositories.rows.conditions`), against the versions its tags name in the epoch of the
-    connection it runs on (`primary.epoch()` there): a tag of another epoch names no version at all."""
+    connection it runs on (`epochs.epoch()` there): a tag of another epoch names no version at all."""
 
     match: list[Named] | None = None
     none_match: list[Named] | None = field(default_factory=list)

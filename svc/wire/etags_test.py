@@ -4,7 +4,7 @@ import pytest
 
 from wire import etags
 from wire.etags import Named
-from db.primary import EPOCH
+from wire.epochs import EPOCH
 
 ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 

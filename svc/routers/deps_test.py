@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 from pydantic_core import PydanticCustomError
 
-from wire.deps import get_database, plain_integer
-from wire.deps import preconditions as preconditions_of
+from routers.deps import get_database, plain_integer
+from routers.deps import preconditions as preconditions_of
 from wire.etags import Named, Preconditions
 from wire.problems import PreconditionRequired
 
