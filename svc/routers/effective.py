@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from live import reads
 from repositories import effective
 from wire import jsontext
-from wire.deps import CompareFrom, CompareTo, DatabaseDep, EnvironmentQuery, IdPath, NameQuery, NameRequired, Wait
+from routers.deps import CompareFrom, CompareTo, DatabaseDep, EnvironmentQuery, IdPath, NameQuery, NameRequired, Wait
 from wire.jsonroute import ExactJsonRoute
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["effective"])

@@ -7,7 +7,7 @@ from repositories import environments
 from routers.idempotency import once
 from wire import etags, models
 from wire.bodies import check_body
-from wire.deps import API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
+from routers.deps import API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
 from wire.jsonroute import ExactJsonRoute
 from wire.replies import reply_trusted
 

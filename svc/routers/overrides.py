@@ -7,7 +7,7 @@ from repositories import overrides
 from routers.idempotency import once
 from wire import models
 from wire.bodies import check_body
-from wire.deps import (API, Actor, Cursor, DatabaseDep, EnvironmentIdPath, IdPath, JsonBody, Limit,
+from routers.deps import (API, Actor, Cursor, DatabaseDep, EnvironmentIdPath, IdPath, JsonBody, Limit,
                        OverrideConditions, RevisionCursor, SettingsDep, VersionPath, Wait)
 from wire.jsonroute import ExactJsonRoute
 from wire.replies import reply_trusted
