@@ -3,11 +3,18 @@
 conftest.py generates the client into generated/config_service_client; flow_test.py runs this file with the client's
 own dependencies (httpx, attrs, python-dateutil), not the service's: python flow.py <base URL> [<API key>]. Every
 request goes through the generated functions.
+
+After the configuration's round trip, an environment tree: a root and a child, an override in each (the child's
+removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
+environments compared, and a watch of the view answered by a change of the parent's override.
 """
 
+import asyncio
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "generated"))
 
@@ -17,11 +24,25 @@ from config_service_client.api.applications import (  # noqa: E402
 from config_service_client.api.configurations import (  # noqa: E402
     create_configuration, get_configuration, list_configuration_revisions, restore_configuration_revision,
     update_configuration)
+from config_service_client.api.effective import (  # noqa: E402
+    compare_configuration, find_effective, get_effective_configuration)
+from config_service_client.api.environments import create_environment, delete_environment  # noqa: E402
+from config_service_client.api.health import get_health  # noqa: E402
+from config_service_client.api.overrides import put_override  # noqa: E402
 from config_service_client.models import (  # noqa: E402
-    ApplicationCreate, ConfigDocument, ConfigurationCreate, ConfigurationResource, ConfigurationUpdate, Problem)
+    ApplicationCreate, Comparison, ConfigDocument, ConfigurationCreate, ConfigurationResource, ConfigurationUpdate,
+    EffectiveApplication, EffectiveConfiguration, Environment, EnvironmentCreate, Health, Override, OverrideWrite,
+    Problem)
+from config_service_client.types import Response  # noqa: E402
 
 CONFIG = {"host": "db", "port": 5432, "tags": ["a", "b"], "nested": {"x": None}}
 CHANGED = {"host": "db2", "port": 5433, "tags": [], "nested": {"x": 1}}
+SERVICE = {"host": "db", "port": 5432, "pool": {"min": 1, "max": 10}}
+# The watch asks to be held for HELD seconds; a service that did not wake it on the write would answer the new view
+# only then, so the flow wants it answered well before (within HANG), a bound that only a hang reaches, as in
+# tests/test_watch.py. The client's read timeout must be longer than the wait.
+HELD = 240
+HANG = 120.0
 
 
 def check(condition: bool, what: str) -> None:
@@ -30,7 +51,8 @@ def check(condition: bool, what: str) -> None:
 
 
 def main(base_url: str, key: str = "") -> None:
-    client = AuthenticatedClient(base_url=base_url, token=key, raise_on_unexpected_status=True)
+    client = AuthenticatedClient(base_url=base_url, token=key, raise_on_unexpected_status=True,
+                                 timeout=httpx.Timeout(HELD + 60))
 
     app = create_application.sync_detailed(client=client, body=ApplicationCreate(name=f"sdk-py-{time.time_ns()}"))
     check(app.status_code == 201, "create application answers 201")
@@ -65,13 +87,118 @@ def main(base_url: str, key: str = "") -> None:
     restored = restore_configuration_revision.sync(config_id, 1, client=client)
     check(restored.config.to_dict() == CONFIG, "restore brings version 1 back")
 
+    environments = environment_tree(client, app_id, app.parsed.name)
+
     deleted = delete_application.sync_detailed(app_id, client=client)
     check(deleted.status_code == 204, "delete application answers 204")
 
     gone = get_configuration.sync_detailed(config_id, client=client)
     check(gone.status_code == 404 and isinstance(gone.parsed, Problem) and gone.parsed.status == 404
           and gone.parsed.type_.endswith("/not-found"), "the deleted configuration is a typed 404 problem")
+
+    for environment in reversed(environments):  # the child first; the application took its overrides with it
+        dropped = delete_environment.sync_detailed(environment.id, client=client)
+        check(dropped.status_code == 204, f"delete environment {environment.name} answers 204")
     print("python client: every step passed")
+
+
+def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> list[Environment]:
+    """A root and a child environment, overrides in both of a new configuration, its effective view read by id and
+    by names, compared, and watched; answers the two environments, root first."""
+    made = create_environment.sync_detailed(client=client, body=EnvironmentCreate(name=f"{prefix}-prod"))
+    check(made.status_code == 201 and isinstance(made.parsed, Environment) and made.parsed.parent_id is None,
+          "create a root environment answers 201")
+    root = made.parsed
+    made = create_environment.sync_detailed(client=client, body=EnvironmentCreate(name=f"{prefix}-prod-eu",
+                                                                                  parent_id=root.id))
+    check(made.status_code == 201 and isinstance(made.parsed, Environment) and made.parsed.parent_id == root.id,
+          "create a child environment answers 201 naming its parent")
+    child = made.parsed
+
+    created = create_configuration.sync_detailed(client=client, body=ConfigurationCreate(
+        application_id=app_id, name="service", config=ConfigDocument.from_dict(SERVICE)))
+    check(created.status_code == 201, "create the configuration to override answers 201")
+    config_id = created.parsed.id
+
+    parent = put_override.sync_detailed(config_id, root.id, client=client, body=OverrideWrite(
+        patch=ConfigDocument.from_dict({"host": "db.prod"})))
+    check(parent.status_code == 201 and isinstance(parent.parsed, Override) and parent.parsed.version == 1,
+          "put the root's override answers 201")
+    removing = {"pool": {"max": 20}, "port": None}
+    own = put_override.sync_detailed(config_id, child.id, client=client, body=OverrideWrite(
+        patch=ConfigDocument.from_dict(removing)))
+    check(own.status_code == 201 and isinstance(own.parsed, Override) and own.parsed.patch.to_dict() == removing,
+          "put the child's override (a null removes port) answers 201 and keeps the null")
+
+    read = get_effective_configuration.sync_detailed(config_id, client=client, environment_id=child.id)
+    check(read.status_code == 200 and isinstance(read.parsed, EffectiveConfiguration),
+          "the child's effective view answers 200")
+    view, etag = read.parsed, read.headers["ETag"]
+    check(view.config.to_dict() == {"host": "db.prod", "pool": {"min": 1, "max": 20}},
+          "the effective view merges the root's override, then the child's, over config")
+    check([layer.to_dict() for layer in view.provenance] == [
+        {"environment_id": None, "environment": None, "pointers": ["/pool/min"]},
+        {"environment_id": root.id, "environment": root.name, "pointers": ["/host"]},
+        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"]}],
+        "the provenance names the layer of every value, root first")
+
+    unchanged = get_effective_configuration.sync_detailed(config_id, client=client, environment_id=child.id,
+                                                          if_none_match=etag)
+    check(unchanged.status_code == 304 and unchanged.parsed is None, "If-None-Match of the view answers 304")
+
+    named = find_effective.sync_detailed(client=client, application=prefix, environment=child.name,
+                                         configuration="service")
+    check(named.status_code == 200 and isinstance(named.parsed, EffectiveApplication)
+          and named.parsed.application_id == app_id and named.parsed.environment_id == child.id
+          and [one.to_dict() for one in named.parsed.configurations] == [view.to_dict()],
+          "findEffective by names answers the same view")
+
+    compared = compare_configuration.sync_detailed(config_id, client=client, from_=root.id, to=child.id)
+    check(compared.status_code == 200 and isinstance(compared.parsed, Comparison),
+          "compare the two environments answers 200")
+    check([operation.to_dict() for operation in compared.parsed.patch] == [
+        {"op": "replace", "path": "/pool/max", "value": 20}, {"op": "remove", "path": "/port"}],
+        "the comparison is the JSON Patch from the root's view to the child's")
+    check([layer.to_dict() for layer in compared.parsed.from_provenance] == [
+        {"environment_id": None, "environment": None, "pointers": ["/pool/max", "/port"]}]
+        and [layer.to_dict() for layer in compared.parsed.to_provenance] == [
+        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"]}],
+        "each side's provenance names the layers of what differs")
+
+    written, answered, took = asyncio.run(watch(client, config_id, root.id, child.id, etag, parent.headers["ETag"]))
+    check(written.status_code == 200 and isinstance(written.parsed, Override) and written.parsed.version == 2,
+          "replacing the root's override with If-Match answers 200, version 2")
+    check(took < HANG, f"the held watch is answered by the write, not by the end of its wait ({took:.0f} s)")
+    check(answered.status_code == 200 and isinstance(answered.parsed, EffectiveConfiguration)
+          and answered.parsed.config.to_dict() == {"host": "db.prod2", "pool": {"min": 1, "max": 20}}
+          and answered.headers["ETag"] != etag,
+          "the held watch is answered 200 with the new view")
+    now = get_effective_configuration.sync_detailed(config_id, client=client, environment_id=child.id)
+    check(now.headers["ETag"] == answered.headers["ETag"], "the watch answered the view's current ETag")
+    return [root, child]
+
+
+async def watch(client: AuthenticatedClient, config_id: str, root_id: str, child_id: str, etag: str,
+                root_etag: str) -> tuple[Response, Response, float]:
+    """Hold a GET of the child's view (If-None-Match + wait), then change the root's override through the same
+    client: answers the write's response, the held one's, and the seconds from the write to the held answer."""
+    async with client:
+        held = asyncio.create_task(get_effective_configuration.asyncio_detailed(
+            config_id, client=client, environment_id=child_id, if_none_match=etag, wait=HELD))
+        deadline = time.monotonic() + HANG
+        while True:  # until the service holds it: a write before that would be read, not waited for
+            health = await get_health.asyncio(client=client)
+            if isinstance(health, Health) and isinstance(health.waiters, int) and health.waiters >= 1:
+                break
+            check(not held.done(), "the watch is held while nothing changed")
+            check(time.monotonic() < deadline, f"the service holds the watch within {HANG:.0f} s")
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        written = await put_override.asyncio_detailed(config_id, root_id, client=client, if_match=root_etag,
+                                                      body=OverrideWrite(patch=ConfigDocument.from_dict(
+                                                          {"host": "db.prod2"})))
+        answered = await held
+        return written, answered, time.monotonic() - started
 
 
 if __name__ == "__main__":

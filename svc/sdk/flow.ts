@@ -1,14 +1,25 @@
 // The SDK round-trip through the TypeScript client that @hey-api/openapi-ts generates from the contract
 // (conftest.py generates it into generated/ts and compiles this file with `tsc --strict`; flow_test.py runs it).
 // Every request goes through the generated functions; node flow.js <base URL> [<API key>].
+// After the configuration's round trip, an environment tree: a root and a child, an override in each (the child's
+// removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
+// environments compared, and a watch of the view answered by a change of the parent's override.
 import { isDeepStrictEqual } from 'node:util';
 
 import { client } from './generated/ts/client.gen';
 import {
-    createApplication, createConfiguration, deleteApplication, getApplication, getConfiguration,
-    listApplications, listConfigurationRevisions, restoreConfigurationRevision, updateConfiguration,
+    compareConfiguration, createApplication, createConfiguration, createEnvironment, deleteApplication,
+    deleteEnvironment, findEffective, getApplication, getConfiguration, getEffectiveConfiguration, getHealth,
+    listApplications, listConfigurationRevisions, putOverride, restoreConfigurationRevision, updateConfiguration,
 } from './generated/ts/sdk.gen';
-import type { ConfigDocument, Problem } from './generated/ts/types.gen';
+import type { ConfigDocument, Environment, Problem } from './generated/ts/types.gen';
+
+// The watch asks to be held for HELD seconds; a service that did not wake it on the write would answer the new
+// view only then, so the flow wants it answered well before (within HANG_MS), a bound that only a hang reaches, as
+// in tests/test_watch.py. A client's read timeout must be longer than the wait: Node's fetch waits 300 s for the
+// response's headers.
+const HELD = 240;
+const HANG_MS = 120_000;
 
 function check(condition: boolean, what: string): void {
     if (!condition) {
@@ -61,6 +72,8 @@ async function main(): Promise<void> {
     const restored = await restoreConfigurationRevision({ path: { id: configId, version: 1 } });
     check(restored.response.status === 200 && same(restored.data?.config, config), 'restore brings version 1 back');
 
+    const environments = await environmentTree(appId, app.data!.name);
+
     const deleted = await deleteApplication({ path: { id: appId } });
     check(deleted.response.status === 204, 'delete application answers 204');
 
@@ -68,7 +81,108 @@ async function main(): Promise<void> {
     const problem: Problem | undefined = gone.error;
     check(gone.response.status === 404 && problem?.status === 404 && problem.type.endsWith('/not-found'),
         'the deleted configuration is a typed 404 problem');
+
+    for (const environment of environments.reverse()) { // the child first; the application took its overrides
+        const dropped = await deleteEnvironment({ path: { id: environment.id } });
+        check(dropped.response.status === 204, `delete environment ${environment.name} answers 204`);
+    }
     console.log('typescript client: every step passed');
+}
+
+// A root and a child environment, overrides in both of a new configuration, its effective view read by id and by
+// names, compared, and watched; answers the two environments, root first.
+async function environmentTree(appId: string, prefix: string): Promise<Environment[]> {
+    const madeRoot = await createEnvironment({ body: { name: `${prefix}-prod` } });
+    check(madeRoot.response.status === 201 && madeRoot.data?.parent_id === null,
+        'create a root environment answers 201');
+    const root = madeRoot.data!;
+    const madeChild = await createEnvironment({ body: { name: `${prefix}-prod-eu`, parent_id: root.id } });
+    check(madeChild.response.status === 201 && madeChild.data?.parent_id === root.id,
+        'create a child environment answers 201 naming its parent');
+    const child = madeChild.data!;
+
+    const created = await createConfiguration({
+        body: { application_id: appId, name: 'service', config: { host: 'db', port: 5432, pool: { min: 1, max: 10 } } },
+    });
+    check(created.response.status === 201 && created.data !== undefined,
+        'create the configuration to override answers 201');
+    const configId = created.data!.id;
+
+    const parent = await putOverride({
+        path: { id: configId, environment_id: root.id }, body: { patch: { host: 'db.prod' } },
+    });
+    check(parent.response.status === 201 && parent.data?.version === 1, "put the root's override answers 201");
+    const removing: ConfigDocument = { pool: { max: 20 }, port: null };
+    const own = await putOverride({ path: { id: configId, environment_id: child.id }, body: { patch: removing } });
+    check(own.response.status === 201 && same(own.data?.patch, removing),
+        "put the child's override (a null removes port) answers 201 and keeps the null");
+
+    const read = await getEffectiveConfiguration({ path: { id: configId }, query: { environment_id: child.id } });
+    check(read.response.status === 200 && read.data !== undefined, "the child's effective view answers 200");
+    const view = read.data!;
+    const etag = read.response.headers.get('ETag')!;
+    check(same(view.config, { host: 'db.prod', pool: { min: 1, max: 20 } }),
+        "the effective view merges the root's override, then the child's, over config");
+    check(same(view.provenance, [
+        { environment_id: null, environment: null, pointers: ['/pool/min'] },
+        { environment_id: root.id, environment: root.name, pointers: ['/host'] },
+        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'] },
+    ]), 'the provenance names the layer of every value, root first');
+
+    // A 304 is not `ok` to fetch: the client answers it as an `error` (an empty object), with no `data`.
+    const unchanged = await getEffectiveConfiguration({
+        path: { id: configId }, query: { environment_id: child.id }, headers: { 'If-None-Match': etag },
+    });
+    check(unchanged.response.status === 304 && unchanged.data === undefined, 'If-None-Match of the view answers 304');
+
+    const named = await findEffective({
+        query: { application: prefix, environment: child.name, configuration: 'service' },
+    });
+    check(named.response.status === 200 && named.data?.application_id === appId
+        && named.data.environment_id === child.id && same(named.data.configurations, [view]),
+    'findEffective by names answers the same view');
+
+    const compared = await compareConfiguration({ path: { id: configId }, query: { from: root.id, to: child.id } });
+    check(compared.response.status === 200 && compared.data !== undefined, 'compare the two environments answers 200');
+    check(same(compared.data!.patch, [
+        { op: 'replace', path: '/pool/max', value: 20 }, { op: 'remove', path: '/port' },
+    ]), "the comparison is the JSON Patch from the root's view to the child's");
+    check(same(compared.data!.from_provenance, [
+        { environment_id: null, environment: null, pointers: ['/pool/max', '/port'] },
+    ]) && same(compared.data!.to_provenance, [
+        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'] },
+    ]), "each side's provenance names the layers of what differs");
+
+    // The watch: held with If-None-Match and wait, then the root's override changes through the same client.
+    const held = getEffectiveConfiguration({
+        path: { id: configId }, query: { environment_id: child.id, wait: HELD }, headers: { 'If-None-Match': etag },
+    });
+    let settled = false;
+    held.then(() => { settled = true; }, () => { settled = true; });
+    const deadline = Date.now() + HANG_MS;
+    // Until the service holds it: a write before that would be read, not waited for.
+    while (((await getHealth()).data?.waiters ?? 0) < 1) {
+        check(!settled, 'the watch is held while nothing changed');
+        check(Date.now() < deadline, `the service holds the watch within ${HANG_MS / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const started = Date.now();
+    const written = await putOverride({
+        path: { id: configId, environment_id: root.id }, headers: { 'If-Match': parent.response.headers.get('ETag')! },
+        body: { patch: { host: 'db.prod2' } },
+    });
+    check(written.response.status === 200 && written.data?.version === 2,
+        "replacing the root's override with If-Match answers 200, version 2");
+    const answered = await held;
+    const took = Date.now() - started;
+    check(took < HANG_MS, `the held watch is answered by the write, not by the end of its wait (${took / 1000} s)`);
+    check(answered.response.status === 200 && answered.response.headers.get('ETag') !== etag
+        && same(answered.data?.config, { host: 'db.prod2', pool: { min: 1, max: 20 } }),
+    'the held watch is answered 200 with the new view');
+    const now = await getEffectiveConfiguration({ path: { id: configId }, query: { environment_id: child.id } });
+    check(now.response.headers.get('ETag') === answered.response.headers.get('ETag'),
+        "the watch answered the view's current ETag");
+    return [root, child];
 }
 
 main().catch((error: unknown) => {
