@@ -302,38 +302,14 @@ class ProvenanceLayer(BaseModel):
     pointers: list[str]
 
 
-class EffectiveConfiguration(BaseModel):
+class EffectiveDocument(RootModel[dict[str, Any]]):
     """
-    A configuration as an environment sees it: `config` is its own `config` with the overrides of the
-    environment's chain applied root first; `provenance` lists, root first, the layers that set at least one
-    value of it, so that every value of `config` is named by exactly one layer.
+    A configuration's document as an environment sees it: a JSON object like `config`, which may hold more
+    top-level keys or nest deeper than one request body could, since several layers made it.
 
-    """
-
-    configuration_id: Ulid
-    application_id: Ulid
-    name: Name
-    environment_id: Ulid
-    environment: Name
-    config: Annotated[
-        dict[str, Any],
-        Field(
-            description='The effective document (it may nest deeper than a request body could).'
-        ),
-    ]
-    provenance: list[ProvenanceLayer]
-
-
-class EffectiveApplication(BaseModel):
-    """
-    Every configuration of an application as one environment sees it, in configuration id order.
     """
 
-    application_id: Ulid
-    application: Name
-    environment_id: Ulid
-    environment: Name
-    configurations: list[EffectiveConfiguration]
+    root: dict[str, Any]
 
 
 class Op(StrEnum):
@@ -602,6 +578,35 @@ class OverrideRevisionPage(BaseModel):
             description='Pass as `cursor` for the next page; `null` on the last page.'
         ),
     ]
+
+
+class EffectiveConfiguration(BaseModel):
+    """
+    A configuration as an environment sees it: `config` is its own `config` with the overrides of the
+    environment's chain applied root first; `provenance` lists, root first, the layers that set at least one
+    value of it, so that every value of `config` is named by exactly one layer.
+
+    """
+
+    configuration_id: Ulid
+    application_id: Ulid
+    name: Name
+    environment_id: Ulid
+    environment: Name
+    config: EffectiveDocument
+    provenance: list[ProvenanceLayer]
+
+
+class EffectiveApplication(BaseModel):
+    """
+    Every configuration of an application as one environment sees it, in configuration id order.
+    """
+
+    application_id: Ulid
+    application: Name
+    environment_id: Ulid
+    environment: Name
+    configurations: list[EffectiveConfiguration]
 
 
 class Health(BaseModel):
