@@ -1,15 +1,22 @@
 """schemathesis hooks (SCHEMATHESIS_HOOKS=tools.fuzz_hooks): positive cases name resources that exist.
 
 A random, well-formed ULID names nothing, so without this almost every positive case of an operation on an id
-answers 404, an unknown `application_id` 422 and a random `If-Match` 412, and the writes are barely fuzzed past
-validation. Just before a positive case is sent, `before_call` gives it the id of a real resource (a fresh one
-for writes, which may delete or rename it) and, when the case sends `If-Match`, that resource's current ETag.
-A positive case of the change feed that sends `epoch` sends the database's current one.
+answers 404, an unknown `application_id` or `parent_id` 422 and a random `If-Match` 412, and the writes are barely
+fuzzed past validation. Just before a positive case is sent, `before_call` gives it the id of a real resource (a
+fresh one for writes, which may delete or rename it) and, when the case sends `If-Match`, that resource's current
+ETag. Overrides and effective views are read in a shared environment (under a shared root environment, both with an
+override of the shared configuration, so that its view has three layers); an override is written in a fresh
+configuration, in which one exists already when the operation needs one. Compare goes from the root to the shared
+environment, and findEffective asks by the shared resources' names. A positive case of the change feed that sends
+`epoch` sends the database's current one.
 Every eighth positive case of an operation keeps what was generated, so the 404, 410 and 412 paths stay fuzzed; every
-positive case of createConfiguration names a real application, so that positive_data_acceptance holds it to
-2xx (or 409 for a name taken): a config the contract allows and the server refuses fails the run.
+positive case of createConfiguration names a real application, and every `parent_id` of an environment's create or
+update names the shared root (or, for the root itself, none), so that positive_data_acceptance holds them to 2xx
+(or 409 for a name taken): a body the contract allows and the server refuses fails the run.
 Negative cases and the stateful phase (which follows the contract's links to real resources itself) are left
-as generated. The service is reached at CONFIG_SERVICE_URL with CONFIG_SERVICE_API_KEY.
+as generated, but for what no link can give: createConfiguration's application, an environment's parent, and the
+environment of a putOverride whose configuration a link gave. The service is reached at CONFIG_SERVICE_URL with
+CONFIG_SERVICE_API_KEY.
 """
 
 import itertools
@@ -20,11 +27,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.generation.meta import TestPhase
 
+API = "/api/v1"
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 IDEMPOTENCY_KEY = re.compile(r'[!#-\[\]-~][ !#-\[\]-~]{0,254}|"[!#-\[\]-~][ !#-\[\]-~]{0,254}"')
 KEYS = itertools.count(1)
@@ -34,6 +43,30 @@ APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApp
 APPLICATION_WRITES = {"updateApplication", "deleteApplication"}
 CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision"}
 CONFIGURATION_WRITES = {"updateConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
+ENVIRONMENT_READS = {"getEnvironment"}
+ENVIRONMENT_WRITES = {"updateEnvironment", "deleteEnvironment"}
+OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision"}
+OVERRIDE_WRITES = {"putOverride", "deleteOverride", "restoreOverrideRevision"}
+CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration"}
+APPLICATION_VIEWS = {"getEffectiveApplication", "compareApplication"}
+WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES
+PARENTED = {"createEnvironment", "updateEnvironment"}
+# A configuration's first content, and the overrides of the shared configuration in the root and the environment.
+CONFIG = {"host": "db", "port": 5432, "tags": ["a", "b"], "pool": {"min": 1, "max": 10}}
+ROOT_PATCH = {"host": "db.root", "pool": {"max": 20}}
+ENVIRONMENT_PATCH = {"port": None, "pool": {"min": 2}, "tls": True}
+
+
+@dataclass
+class Target:
+    """What a positive case is pointed at."""
+
+    id: str  # the path's `id` (createConfiguration: its body's `application_id`)
+    etag: str | None = None  # the current ETag of what a write writes: its If-Match
+    environment: str | None = None  # `environment_id` (in the path or the query) and compare's `to`
+    parent: str | None = None  # compare's `from`
+    names: dict[str, str] = field(default_factory=dict)  # findEffective's query
+    epoch: int | None = None  # the change feed's `epoch`
 
 
 class Service:
@@ -51,53 +84,91 @@ class Service:
             self.url + path, data=None if body is None else json.dumps(body).encode(), method=method,
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"})
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response), response.headers["ETag"]
+            return (json.load(response) if response.status != 204 else {}), response.headers["ETag"]
 
     def post(self, path: str, body: dict) -> tuple[str, str]:
         """POST `body`; returns the created resource's id and ETag."""
         created, etag = self.call("POST", path, body)
         return created["id"], etag
 
+    def exists(self, path: str) -> bool:
+        try:
+            self.call("GET", path)
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+            return False
+        return True
+
     def named(self, resource: str, name: str) -> tuple[str, str] | None:
-        """The application, or the shared application's configuration, that holds `name`: (id, ETag), or None."""
-        if resource == "application":
-            listing = "/api/v1/applications"
-        else:
-            listing = f"/api/v1/applications/{self.shared('application')[0]}/configurations"
+        """The application, environment, or shared application's configuration that holds `name`: (id, ETag), or
+        None."""
+        listing = {"application": f"{API}/applications", "environment": f"{API}/environments",
+                   "configuration": f"{API}/applications/{self.shared('application')[0]}/configurations"}[resource]
         page, _ = self.call("GET", f"{listing}?name={urllib.parse.quote(name, safe='')}")
         if not page["items"]:
             return None
         found = page["items"][0]["id"]
-        _, etag = self.call("GET", f"/api/v1/{resource}s/{found}")
+        _, etag = self.call("GET", f"{API}/{resource}s/{found}")
         return found, etag
+
+    def name(self, kind: str) -> str:
+        """The current name of the shared resource of `kind` (a write that a case named it by may have renamed it)."""
+        resource = "environment" if kind == "root" else kind
+        return self.call("GET", f"{API}/{resource}s/{self.shared(kind)[0]}")[0]["name"]
 
     def application(self) -> tuple[str, str]:
         """A new application: (id, ETag)."""
-        return self.post("/api/v1/applications", {"name": f"fuzz-app-{os.getpid()}-{next(self.serial)}"})
+        return self.post(f"{API}/applications", {"name": f"fuzz-app-{os.getpid()}-{next(self.serial)}"})
 
     def configuration(self) -> tuple[str, str]:
         """A new configuration, of the shared application: (id, ETag)."""
         owner, _ = self.shared("application")
-        return self.post("/api/v1/configurations", {
-            "application_id": owner, "name": f"fuzz-config-{next(self.serial)}",
-            "config": {"host": "db", "port": 5432, "tags": ["a", "b"]}})
+        return self.post(f"{API}/configurations", {
+            "application_id": owner, "name": f"fuzz-config-{next(self.serial)}", "config": CONFIG})
+
+    def environment(self, parent: str | None) -> tuple[str, str]:
+        """A new environment under `parent`: (id, ETag). A child of the root has no child, so that the case may
+        delete it or give it any parent."""
+        return self.post(f"{API}/environments", {"name": f"fuzz-env-{os.getpid()}-{next(self.serial)}",
+                                                 "parent_id": parent})
+
+    def override(self, configuration: str, environment: str, patch: dict) -> str:
+        """Set the configuration's override in the environment; its ETag."""
+        return self.call("PUT", f"{API}/configurations/{configuration}/overrides/{environment}", {"patch": patch})[1]
 
     def epoch(self) -> int:
         """The database's epoch, as the shared application's change feed names it."""
-        page, _ = self.call("GET", f"/api/v1/applications/{self.shared('application')[0]}/changes?limit=1")
+        page, _ = self.call("GET", f"{API}/applications/{self.shared('application')[0]}/changes?limit=1")
         return page["epoch"]
 
     def shared(self, kind: str) -> tuple[str, str]:
-        """One resource of `kind` for the reads, which the hooks never point a write at (the fuzzed writes go to
-        fresh ones), and made again when gone: schemathesis also sends ids it saw in answers, to deletes too."""
+        """One resource of `kind` for the reads ('application', 'configuration', 'root': a root environment,
+        'environment': a child of the root), which the hooks never point a write at (the fuzzed writes go to fresh
+        ones), and made again when gone: schemathesis also sends ids it saw in answers, to deletes too."""
+        resource = "environment" if kind == "root" else kind
         if kind in self._shared:
             try:
-                return self._shared[kind][0], self.call("GET", f"/api/v1/{kind}s/{self._shared[kind][0]}")[1]
+                return self._shared[kind][0], self.call("GET", f"{API}/{resource}s/{self._shared[kind][0]}")[1]
             except urllib.error.HTTPError as error:
                 if error.code != 404:
                     raise
-        self._shared[kind] = self.application() if kind == "application" else self.configuration()
+        if kind == "application":
+            self._shared[kind] = self.application()
+        elif kind == "configuration":
+            self._shared[kind] = self.configuration()
+        else:
+            self._shared[kind] = self.environment(None if kind == "root" else self.shared("root")[0])
         return self._shared[kind]
+
+    def layered(self) -> tuple[str, str, str]:
+        """The shared configuration, with an override in the shared root and one in the shared environment below
+        it (set again when gone): (configuration, root, environment)."""
+        configuration, root, environment = (self.shared(kind)[0] for kind in ("configuration", "root", "environment"))
+        if not self.exists(f"{API}/configurations/{configuration}/overrides/{environment}"):
+            self.override(configuration, root, ROOT_PATCH)
+            self.override(configuration, environment, ENVIRONMENT_PATCH)
+        return configuration, root, environment
 
 
 SERVICE: Service | None = None
@@ -113,7 +184,9 @@ def service() -> Service:
 
 def target(operation_id: str) -> str | None:
     """Which resource a positive case of `operation_id` is pointed at: 'fresh application', 'shared application',
-    'fresh configuration', 'shared configuration', or None for an operation whose cases are kept as generated."""
+    'fresh configuration', 'shared configuration', 'fresh environment', 'shared environment', 'fresh override',
+    'shared override', 'shared view' (of a configuration), 'shared views' (of an application), 'shared names', or
+    None for an operation whose cases are kept as generated."""
     if operation_id in APPLICATION_READS or operation_id == "createConfiguration":
         return "shared application"
     if operation_id in APPLICATION_WRITES:
@@ -122,32 +195,113 @@ def target(operation_id: str) -> str | None:
         return "shared configuration"
     if operation_id in CONFIGURATION_WRITES:
         return "fresh configuration"
+    if operation_id in ENVIRONMENT_READS:
+        return "shared environment"
+    if operation_id in ENVIRONMENT_WRITES:
+        return "fresh environment"
+    if operation_id in OVERRIDE_READS:
+        return "shared override"
+    if operation_id in OVERRIDE_WRITES:
+        return "fresh override"
+    if operation_id in CONFIGURATION_VIEWS:
+        return "shared view"
+    if operation_id in APPLICATION_VIEWS:
+        return "shared views"
+    if operation_id == "findEffective":
+        return "shared names"
     return None
 
 
-def retarget(case, operation_id: str, resource_id: str, etag: str, epoch: int | None = None) -> None:
-    """Point the case at `resource_id`, wherever the case names a resource, send `etag` as its If-Match (and,
-    on a write, a version it does not have yet as its If-None-Match), and `epoch` as the change feed's `epoch`
-    when the case sends one."""
+def resolve(case, operation_id: str) -> Target:
+    """Make or find what a chosen positive case of `operation_id` is pointed at."""
+    kind = target(operation_id)
+    freshness, resource = kind.split()
+    one = service()
+    epoch = one.epoch() if operation_id == "listApplicationChanges" else None
+    if resource in ("application", "configuration", "environment"):
+        name = case.body.get("name") if isinstance(case.body, dict) and operation_id.startswith("update") else None
+        # A rename to a name another resource holds is a 409 (tested as generated by every eighth case): the
+        # update goes to the holder of the name instead, which renames it to its own name.
+        holder = one.named(resource, name) if isinstance(name, str) else None
+        if holder is not None:
+            return Target(*holder, epoch=epoch)
+        if freshness == "shared":
+            return Target(*one.shared(resource), epoch=epoch)
+        if resource == "environment":
+            return Target(*one.environment(one.shared("root")[0]))
+        return Target(*(one.application() if resource == "application" else one.configuration()))
+    if resource == "override" and freshness == "fresh":
+        # In a configuration of its own, so that a delete or a restore leaves the shared views as they were. A
+        # putOverride without preconditions creates the override; the other writes (and a put with If-Match or
+        # If-None-Match) find one there, at version 1.
+        configuration, _ = one.configuration()
+        environment, _ = one.shared("environment")
+        preconditions = {name.lower() for name in case.headers or {}} & {"if-match", "if-none-match"}
+        etag = None
+        if operation_id != "putOverride" or preconditions:
+            etag = one.override(configuration, environment, {"host": f"db.{next(one.serial)}"})
+        return Target(configuration, etag, environment)
+    configuration, root, environment = one.layered()
+    if resource == "override":
+        return Target(configuration, environment=environment)
+    if resource == "view":
+        return Target(configuration, environment=environment, parent=root)
+    if resource == "views":
+        return Target(one.shared("application")[0], environment=environment, parent=root)
+    return Target("", names={"application": one.name("application"), "environment": one.name("environment"),
+                             "configuration": one.name("configuration")})
+
+
+def retarget(case, operation_id: str, to: Target) -> None:
+    """Point the case at `to`, wherever the case names a resource, send its ETag as the case's If-Match (and, on a
+    write, a version it does not have yet as its If-None-Match), and `epoch` as the change feed's `epoch` when the
+    case sends one."""
     if operation_id == "createConfiguration":
         if isinstance(case.body, dict) and ULID.match(str(case.body.get("application_id", ""))):
-            case.body["application_id"] = resource_id
+            case.body["application_id"] = to.id
         return
     parameters = case.path_parameters or {}
     if ULID.match(str(parameters.get("id", ""))):
-        parameters["id"] = resource_id
+        parameters["id"] = to.id
+    if to.environment is not None and ULID.match(str(parameters.get("environment_id", ""))):
+        parameters["environment_id"] = to.environment
     if "version" in parameters:
-        parameters["version"] = 1  # every configuration has its first revision
-    if case.headers and "If-Match" in case.headers:
-        case.headers["If-Match"] = etag
-    if case.headers and "If-None-Match" in case.headers and operation_id in APPLICATION_WRITES | CONFIGURATION_WRITES:
+        parameters["version"] = 1  # every configuration and every override has its first revision
+    query = case.query or {}
+    for name, value in (("environment_id", to.environment), ("to", to.environment), ("from", to.parent),
+                        *to.names.items()):
+        if value is not None and name in query:
+            query[name] = value
+    if to.etag is not None and case.headers and "If-Match" in case.headers:
+        case.headers["If-Match"] = to.etag
+    if to.etag is not None and case.headers and "If-None-Match" in case.headers and operation_id in WRITES:
         # On a write, If-None-Match refuses the versions it names (`*`: all of them). The case names the next
         # version instead (in the same epoch), which the resource does not have yet: the write goes ahead.
-        named, _, epoch_part = etag.strip('"').partition("~")
+        named, _, epoch_part = to.etag.strip('"').partition("~")
         resource, version = named.rsplit(".", 1)
         case.headers["If-None-Match"] = f'"{resource}.{int(version) + 1}{"~" + epoch_part if epoch_part else ""}"'
-    if epoch is not None and case.query and "epoch" in case.query:
-        case.query["epoch"] = epoch
+    if to.epoch is not None and "epoch" in query:
+        query["epoch"] = to.epoch
+
+
+def give_parent(case, operation_id: str) -> None:
+    """An environment's create or update that names a parent names the shared root, the one environment with
+    children (or none, when the update is of the root itself): a random ULID is a 422, and a parent found in an
+    answer could make a cycle or a chain too deep, each a 422 for a body the contract allows."""
+    if not isinstance(case.body, dict) or not ULID.match(str(case.body.get("parent_id", ""))):
+        return
+    root, _ = service().shared("root")
+    itself = (case.path_parameters or {}).get("id") if operation_id == "updateEnvironment" else None
+    case.body["parent_id"] = None if itself == root else root
+
+
+def give_environment(case) -> None:
+    """A stateful putOverride whose configuration a link gave (createConfiguration's `CreateOverrideOfConfiguration`)
+    gets the shared environment when its generated `environment_id` names none: no link gives both."""
+    parameters = case.path_parameters or {}
+    environment = str(parameters.get("environment_id", ""))
+    if ULID.match(environment) and not service().exists(f"{API}/environments/{environment}"):
+        parameters["environment_id"] = service().shared("environment")[0]
 
 
 def chosen(case, operation_id: str) -> bool:
@@ -165,6 +319,14 @@ def chosen(case, operation_id: str) -> bool:
     return SEEN[operation_id] % KEEP_GENERATED_EVERY != 0
 
 
+def positive(case) -> bool:
+    return case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+def stateful(case) -> bool:
+    return case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL
+
+
 def fresh_idempotency_key(case) -> None:
     """A well-formed Idempotency-Key becomes a new one in every case, of every phase: a client uses a new key for
     each change it means to make once, and a key the generator repeats with another body is rightly 422 (its
@@ -179,24 +341,12 @@ def fresh_idempotency_key(case) -> None:
 def before_call(context, case, **kwargs) -> None:
     fresh_idempotency_key(case)
     operation_id = case.operation.definition.raw.get("operationId", "")
-    kind = target(operation_id)
-    if kind is None or not chosen(case, operation_id):
-        return
-    freshness, resource = kind.split()
     try:
-        name = case.body.get("name") if isinstance(case.body, dict) and operation_id.startswith("update") else None
-        # A rename to a name another resource holds is a 409 (tested as generated by every eighth case): the
-        # update goes to the holder of the name instead, which renames it to its own name.
-        holder = service().named(resource, name) if isinstance(name, str) else None
-        if holder is not None:
-            resource_id, etag = holder
-        elif freshness == "fresh":
-            resource_id, etag = service().application() if resource == "application" else service().configuration()
-        else:
-            resource_id, etag = service().shared(resource)
-        epoch = service().epoch() if operation_id == "listApplicationChanges" else None
+        if target(operation_id) is not None and chosen(case, operation_id):
+            retarget(case, operation_id, resolve(case, operation_id))
+        if operation_id in PARENTED and positive(case):
+            give_parent(case, operation_id)  # after retarget: it depends on which environment is updated
+        if operation_id == "putOverride" and positive(case) and stateful(case):
+            give_environment(case)
     except (urllib.error.URLError, OSError):
         return  # the service is down: the case goes as generated, and the run reports what it answers
-    retarget(case, operation_id, resource_id, etag, epoch)
-
-

@@ -23,29 +23,38 @@ def test_every_operation_on_an_id_has_a_target_and_the_others_none():
     assert fuzz_hooks.target("getConfigurationRevision") == "shared configuration"
     assert fuzz_hooks.target("createConfiguration") == "shared application"
     assert fuzz_hooks.target("listApplicationChanges") == "shared application"
+    assert fuzz_hooks.target("updateEnvironment") == "fresh environment"
+    assert fuzz_hooks.target("getEnvironment") == "shared environment"
+    assert fuzz_hooks.target("restoreOverrideRevision") == "fresh override"
+    assert fuzz_hooks.target("listOverrideRevisions") == "shared override"
+    assert fuzz_hooks.target("compareConfiguration") == "shared view"
+    assert fuzz_hooks.target("getEffectiveApplication") == "shared views"
+    assert fuzz_hooks.target("findEffective") == "shared names"
     assert fuzz_hooks.target("createApplication") is None
+    assert fuzz_hooks.target("createEnvironment") is None  # its parent is given by give_parent, in every phase
+    assert fuzz_hooks.target("listEnvironments") is None
     assert fuzz_hooks.target("getHealth") is None
 
 
 def test_retarget_names_the_resource_its_first_version_and_its_etag():
     updated = case(path={"id": RANDOM, "version": 77}, headers={"If-Match": "junk"})
-    fuzz_hooks.retarget(updated, "restoreConfigurationRevision", REAL, '"etag"')
+    fuzz_hooks.retarget(updated, "restoreConfigurationRevision", fuzz_hooks.Target(REAL, '"etag"'))
     assert updated.path_parameters == {"id": REAL, "version": 1}
     assert updated.headers == {"If-Match": '"etag"'}
 
     unconditional = case(path={"id": RANDOM}, headers={})
-    fuzz_hooks.retarget(unconditional, "deleteApplication", REAL, '"etag"')
+    fuzz_hooks.retarget(unconditional, "deleteApplication", fuzz_hooks.Target(REAL, '"etag"'))
     assert unconditional.headers == {}  # a write sent without If-Match stays unconditional
 
     feed = case(path={"id": RANDOM}, query={"after": 3, "epoch": 4000})
-    fuzz_hooks.retarget(feed, "listApplicationChanges", REAL, '"etag"', epoch=1)
+    fuzz_hooks.retarget(feed, "listApplicationChanges", fuzz_hooks.Target(REAL, epoch=1))
     assert feed.query == {"after": 3, "epoch": 1}  # the database's epoch, not one it never had
     unpinned = case(path={"id": RANDOM}, query={"after": 3})
-    fuzz_hooks.retarget(unpinned, "listApplicationChanges", REAL, '"etag"', epoch=1)
+    fuzz_hooks.retarget(unpinned, "listApplicationChanges", fuzz_hooks.Target(REAL, epoch=1))
     assert unpinned.query == {"after": 3}
 
     created = case(body={"application_id": RANDOM, "name": "x", "config": {}})
-    fuzz_hooks.retarget(created, "createConfiguration", REAL, '"etag"')
+    fuzz_hooks.retarget(created, "createConfiguration", fuzz_hooks.Target(REAL))
     assert created.body["application_id"] == REAL
 
 
@@ -71,5 +80,52 @@ def test_a_well_formed_idempotency_key_is_new_in_every_case_and_a_malformed_one_
 
 def test_a_write_that_sends_if_none_match_names_a_version_the_resource_does_not_have_yet():
     write = case(path={"id": RANDOM}, headers={"If-Match": '"x"', "If-None-Match": "*"})
-    fuzz_hooks.retarget(write, "updateConfiguration", REAL, f'"{REAL}.4"')
+    fuzz_hooks.retarget(write, "updateConfiguration", fuzz_hooks.Target(REAL, f'"{REAL}.4"'))
     assert write.headers == {"If-Match": f'"{REAL}.4"', "If-None-Match": f'"{REAL}.5"'}
+
+
+ENV = "01KBBBBBBBBBBBBBBBBBBBBBBB"
+ROOT = "01KCCCCCCCCCCCCCCCCCCCCCCC"
+
+
+def test_an_override_write_names_the_configuration_the_environment_and_the_overrides_etag():
+    write = case(path={"id": RANDOM, "environment_id": RANDOM, "version": 9},
+                 headers={"If-Match": "junk", "If-None-Match": "*"})
+    fuzz_hooks.retarget(write, "restoreOverrideRevision", fuzz_hooks.Target(REAL, f'"{REAL}.{ENV}.3"', ENV))
+    assert write.path_parameters == {"id": REAL, "environment_id": ENV, "version": 1}
+    assert write.headers == {"If-Match": f'"{REAL}.{ENV}.3"', "If-None-Match": f'"{REAL}.{ENV}.4"'}
+
+
+def test_a_view_names_its_environment_and_compare_goes_from_the_parent_to_it():
+    view = case(path={"id": RANDOM}, query={"environment_id": RANDOM, "wait": 5})
+    fuzz_hooks.retarget(view, "getEffectiveConfiguration", fuzz_hooks.Target(REAL, environment=ENV, parent=ROOT))
+    assert view.path_parameters == {"id": REAL} and view.query == {"environment_id": ENV, "wait": 5}
+    compared = case(path={"id": RANDOM}, query={"from": RANDOM, "to": RANDOM})
+    fuzz_hooks.retarget(compared, "compareApplication", fuzz_hooks.Target(REAL, environment=ENV, parent=ROOT))
+    assert compared.query == {"from": ROOT, "to": ENV}
+    one_side = case(path={"id": RANDOM}, query={"to": RANDOM})
+    fuzz_hooks.retarget(one_side, "compareConfiguration", fuzz_hooks.Target(REAL, environment=ENV, parent=ROOT))
+    assert one_side.query == {"to": ENV}  # without `from`, the configuration's own config stays the first side
+
+
+def test_find_effective_asks_by_real_names_and_the_configuration_only_when_the_case_does():
+    names = {"application": "billing", "environment": "prod", "configuration": "database"}
+    every = case(query={"application": "x", "environment": "y"})
+    fuzz_hooks.retarget(every, "findEffective", fuzz_hooks.Target("", names=names))
+    assert every.query == {"application": "billing", "environment": "prod"}
+    one = case(query={"application": "x", "environment": "y", "configuration": "z"})
+    fuzz_hooks.retarget(one, "findEffective", fuzz_hooks.Target("", names=names))
+    assert one.query == names
+
+
+def test_an_environments_parent_is_the_shared_root_or_none_for_the_root_itself(monkeypatch):
+    monkeypatch.setattr(fuzz_hooks, "service", lambda: SimpleNamespace(shared=lambda kind: (ROOT, '"e"')))
+    created = case(body={"name": "x", "parent_id": RANDOM})
+    fuzz_hooks.give_parent(created, "createEnvironment")
+    assert created.body["parent_id"] == ROOT
+    root = case(path={"id": ROOT}, body={"name": "x", "parent_id": RANDOM})
+    fuzz_hooks.give_parent(root, "updateEnvironment")
+    assert root.body["parent_id"] is None  # never its own parent
+    orphan = case(path={"id": ENV}, body={"name": "x", "parent_id": None})
+    fuzz_hooks.give_parent(orphan, "updateEnvironment")
+    assert orphan.body["parent_id"] is None  # a root stays one
