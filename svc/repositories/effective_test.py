@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from repositories import applications, configurations, effective, environments, overrides
-from wire.problems import NotFound
+from wire.problems import NotFound, Unprocessable
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
@@ -80,3 +80,79 @@ def test_compare_is_a_patch_between_two_views_with_each_sides_provenance_of_what
     assert own["patch"] == [{"op": "replace", "path": "/host", "value": "p"}] and own["from_environment_id"] is None
     whole = effective.compare_application(cur, app["id"], first=prod["id"], second=eu["id"])
     assert [c["patch"] for c in whole["configurations"]] == [result["patch"]]
+
+
+def test_views_on_random_trees_match_the_reference_merge_along_each_chain(cur):
+    """Seeded random environment trees (up to the maximum depth), random overrides, random re-parentings: every
+    view the database answers is config with the chain's patches applied root first (RFC 7396 as written), and each
+    value's provenance is the last layer along the chain that wrote it."""
+    import random
+
+    from jsondoc.merge_test import document
+
+    rng = random.Random(24)
+    check = _checker(cur)
+    app = applications.create(cur, name="tree", comments=None)
+    for round_ in range(6):
+        cur.execute("DELETE FROM overrides")
+        cur.execute("UPDATE environments SET parent_id = NULL")
+        cur.execute("DELETE FROM environments")
+        parents: dict[str, str | None] = {}
+        depth: dict[str, int] = {}
+        for n in range(12):
+            candidates = [e for e in parents if depth[e] < environments.MAX_DEPTH]
+            parent = rng.choice(candidates) if candidates and rng.random() < 0.8 else None
+            made = environments.create(cur, name=f"r{round_}-e{n}", parent_id=parent, comments=None)
+            parents[made["id"]] = parent
+            depth[made["id"]] = 1 if parent is None else depth[parent] + 1
+        configs = []
+        for n in range(3):
+            base = document(rng)
+            config = configurations.create(cur, application_id=app["id"], name=f"r{round_}-c{n}", comments=None,
+                                           config=base)
+            patches = {}
+            for environment in parents:
+                if rng.random() < 0.6:
+                    patches[environment] = document(rng, patch=True)
+                    overrides.put(cur, config["id"], environment, patch=patches[environment], comments=None)
+            configs.append((config, base, patches))
+        check(configs, parents)
+        for environment in rng.sample(list(parents), 4):  # re-parent some, where the rules allow it
+            below = {environment}
+            for _ in range(environments.MAX_DEPTH):
+                below |= {e for e, p in parents.items() if p in below}
+            allowed = [None, *(e for e in parents if e not in below)]
+            parent = rng.choice(allowed)
+            try:
+                environments.update(cur, environment, name=f"r{round_}-{environment}", parent_id=parent,
+                                    comments=None)
+            except Unprocessable:  # too deep: the tree stays as it was
+                continue
+            parents[environment] = parent
+        check(configs, parents)
+
+
+def _checker(cur):
+    from jsondoc.merge_test import flat_provenance, rfc7396
+    from jsondoc.patch import canonical
+
+    def check(configs, parents):
+        for config, base, patches in configs:
+            for environment in parents:
+                chain, at = [], environment
+                while at is not None:
+                    chain.append(at)
+                    at = parents[at]
+                layers = [(e, patches[e]) for e in reversed(chain) if e in patches]
+                expected = base
+                for _, patch in layers:
+                    expected = rfc7396(expected, patch)
+                view = effective.configuration(cur, config["id"], environment)
+                assert canonical(view["config"]) == canonical(expected)
+                provenance = {pointer: layer["environment_id"] for layer in view["provenance"]
+                              for pointer in layer["pointers"]}
+                reference = {pointer: (None if layer == "config" else layer)
+                             for pointer, layer in flat_provenance(base, layers).items()}
+                assert provenance == reference
+
+    return check
