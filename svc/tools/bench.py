@@ -299,18 +299,23 @@ class Bench:
         view = f"{CONFIGS}/{viewed}/effective?environment_id={LEAF}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{view}", timeout=30) as response:
             view_etag = response.headers["ETag"]
-        for targets, changes, name in (
-                ([(f"{CONFIGS}/{cid}", etag) for cid, etag in one], [configuration_change(configs[0][0])],
-                 f"{len(one):,} waiters on one configuration"),
-                ([(view, view_etag)] * args.watch_one,
-                 [(view, f"{CONFIGS}/{viewed}/overrides/{LEAF}", b'{"patch": {"changed": true}}')],
-                 f"{args.watch_one:,} waiters on one effective view"),
-                ([(f"{CONFIGS}/{cid}", etag) for cid, etag in spread], [configuration_change(cid) for cid in changed],
-                 f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")):
-            row = asyncio.run(watch_latency(port, pid, targets, changes, name))
-            self.watch_rows.append(row)
-            print(f"  watch: {name:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
-                  f"{row.kb_per_waiter:6.1f} KiB/waiter  errors {row.errors}", flush=True)
+        # The waiters on one thing are answered by one change a round: a few rounds, so that their p99 is not one
+        # moment's, those on a configuration and those on a view in turn, so that both see the same moments.
+        on_one = [Watched([(f"{CONFIGS}/{cid}", etag) for cid, etag in one], [configuration_change(configs[0][0])],
+                          f"{len(one):,} waiters on one configuration"),
+                  Watched([(view, view_etag)] * args.watch_one,
+                          [(view, f"{CONFIGS}/{viewed}/overrides/{LEAF}",
+                            lambda n: f'{{"patch": {{"changed": {n}}}}}'.encode())],
+                          f"{args.watch_one:,} waiters on one effective view")]
+        spread_over = [Watched([(f"{CONFIGS}/{cid}", etag) for cid, etag in spread],
+                               [configuration_change(cid) for cid in changed],
+                               f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")]
+        for watched, rounds in ((on_one, args.watch_rounds), (spread_over, 1)):
+            for row in asyncio.run(watch_latency(port, pid, watched, rounds)):
+                self.watch_rows.append(row)
+                memory = f"{row.kb_per_waiter:6.1f} KiB/waiter" if row.kb_per_waiter is not None else "      -"
+                print(f"  watch: {row.scenario:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
+                      f"{memory}  errors {row.errors}", flush=True)
 
     def ids_file(self, name: str, query: str) -> str:
         conn = psycopg2.connect(self.url)
@@ -476,10 +481,13 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-def configuration_change(id: str) -> tuple[str, str, bytes]:
-    """What changes configuration `id` for its waiters: (what they read, where the PUT goes, its body)."""
+Change = tuple[str, str, Callable[[int], bytes]]
+
+
+def configuration_change(id: str) -> Change:
+    """What changes configuration `id` for its waiters: (what they read, where the PUT goes, its body in round n)."""
     path = f"{CONFIGS}/{id}"
-    return path, path, f'{{"name": "watched-{id}", "config": {{"changed": true}}}}'.encode()
+    return path, path, lambda n: f'{{"name": "watched-{id}", "config": {{"changed": {n}}}}}'.encode()
 
 
 class Waiters:
@@ -533,31 +541,52 @@ async def _put(port: int, path: str, body: bytes) -> float:
     return acknowledged
 
 
-async def watch_latency(port: int, pid: int, targets: list[tuple[str, str]], changes: list[tuple[str, str, bytes]],
-                        scenario: str) -> WatchRow:
-    """Hold a waiter per target (a path and the ETag it holds), measure the memory they take, then make the changes
-    (what they change, where the PUT goes, its body) one at a time and measure from each PUT's acknowledgment to each
-    of its waiters' answers (a waiter answered before the acknowledgment arrived counts 0 ms). Errors: a waiter
-    answered before its change or not at all, or not with 200."""
+@dataclass
+class Watched:
+    """Waiters to hold and what answers them: each target a path and the ETag it holds; each change what it changes
+    (its waiters' path), where its PUT goes, and its body in round n."""
+
+    targets: list[tuple[str, str]]
+    changes: list[Change]
+    scenario: str
+
+
+async def watch_latency(port: int, pid: int, watched: list[Watched], rounds: int = 1) -> list[WatchRow]:
+    """For each of `watched` in turn, `rounds` times: hold a waiter per target, then make the changes one at a time
+    and measure from each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the
+    acknowledgment arrived counts 0 ms); from the second round on, the waiters hold the ETags the last one left.
+    The memory the first one's waiters take is measured (the process's growth: the others' waiters take memory
+    the first ones freed, so theirs is not). Errors: a waiter answered before its change or not at all, or not with
+    200."""
+    latencies: list[list[float]] = [[] for _ in watched]
+    errors = [0] * len(watched)
+    memory: list[float | None] = [None] * len(watched)
     before = rss_kb(pid)
-    waiters = Waiters(port)
-    try:
-        await waiters.open(targets)
-        await asyncio.sleep(2 + len(targets) / 5000)
-        held_kb = rss_kb(pid) - before
-        errors = waiters.answered()
-        latencies: list[float] = []
-        for watched, path, body in changes:
-            acknowledged = await _put(port, path, body)
-            for answer in await waiters.of(watched):
-                if answer is None or answer[1] != 200:
-                    errors += 1
-                else:
-                    latencies.append(max(0.0, answer[0] - acknowledged) * 1000)
-        return WatchRow(scenario, len(targets), percentile(latencies, 50), percentile(latencies, 99), errors,
-                        held_kb / len(targets))
-    finally:
-        waiters.close()
+    for n in range(rounds):
+        for i, what in enumerate(watched):
+            targets = what.targets
+            if n:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                    current = {path: (await http.get(path)).headers["etag"] for path in {path for path, _ in targets}}
+                targets = [(path, current[path]) for path, _ in targets]
+            waiters = Waiters(port)
+            try:
+                await waiters.open(targets)
+                await asyncio.sleep(2 + len(targets) / 5000)
+                if n == 0 and i == 0:
+                    memory[i] = (rss_kb(pid) - before) / len(targets)
+                errors[i] += waiters.answered()
+                for path, put, body in what.changes:
+                    acknowledged = await _put(port, put, body(n))
+                    for answer in await waiters.of(path):
+                        if answer is None or answer[1] != 200:
+                            errors[i] += 1
+                        else:
+                            latencies[i].append(max(0.0, answer[0] - acknowledged) * 1000)
+            finally:
+                waiters.close()
+    return [WatchRow(what.scenario, len(what.targets), percentile(latencies[i], 50), percentile(latencies[i], 99),
+                     errors[i], memory[i]) for i, what in enumerate(watched)]
 
 
 @dataclass
@@ -612,8 +641,9 @@ def watch_markdown(rows: list[WatchRow]) -> str:
     """Notification latency: from a write's acknowledgment to its waiters' answers; memory: service RSS growth."""
     lines = ["| watch | waiters | p50 ms | p99 ms | errors | KiB per waiter |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        memory = f"{r.kb_per_waiter:.1f}" if r.kb_per_waiter is not None else "-"
         lines.append(f"| {r.scenario} | {r.waiters:,} | {r.p50_ms or 0:.2f} | {r.p99_ms or 0:.2f} | {r.errors} | "
-                     f"{r.kb_per_waiter:.1f} |")
+                     f"{memory} |")
     return "\n".join(lines) + "\n"
 
 
@@ -639,12 +669,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--watch-spread", type=int, default=10_000, help="waiters spread over configurations")
     parser.add_argument("--watch-configurations", type=int, default=1001, help="configurations they spread over, + 1")
     parser.add_argument("--watch-changes", type=int, default=20, help="configurations changed among the spread")
+    parser.add_argument("--watch-rounds", type=int, default=5,
+                        help="changes (each answering every waiter) on one configuration and on one view (default 5)")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.connections = 1, 0, "8"
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
+        args.watch_rounds = 2
     args.connections = [int(c) for c in str(args.connections).split(",")]
     args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
