@@ -84,7 +84,7 @@ def middleware(settings: settings_module.Settings) -> list[Middleware]:
     - What no route can take is refused before anything reads or answers it: an encoded slash, a body too large,
       then a body too slow (both limits apply to every `receive` below), then a bad Host (the fast path included).
     - CORS answers preflights before auth; `Authenticate` guards the API; the trailing slash is stripped before the
-      read path's `CachedReads`, which answers the polled read under auth, before the router.
+      read path's `CachedReads`, which answers the polled reads under auth, before the router.
     """
     cors = [Middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                        allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),

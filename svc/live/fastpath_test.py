@@ -1,4 +1,4 @@
-"""The polled read answered below the router is the route's answer, byte for byte, and everything else is not
+"""The polled reads answered below the router are the routes' answers, byte for byte, and everything else is not
 answered there."""
 
 from types import SimpleNamespace
@@ -12,14 +12,20 @@ CONFIGS = "/api/v1/configurations"
 
 @pytest.fixture
 def fast_answers(monkeypatch):
-    """The configurations the fast path read (to answer, or to find it must not)."""
+    """The configurations (and effective views, as (id, environment)) the fast path read (to answer, or to find it
+    must not)."""
     calls = []
 
     async def counted(state, id):
         calls.append(id)
         return await reads.configuration(state, id)
 
-    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted))  # the route's reads stay uncounted
+    async def counted_view(state, id, environment_id):
+        calls.append((id, environment_id))
+        return await reads.effective_configuration(state, id, environment_id)
+
+    # the route's reads stay uncounted
+    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted, effective_configuration=counted_view))
     return calls
 
 
@@ -68,3 +74,55 @@ def test_a_missing_configuration_and_other_paths_go_to_the_route(client, applica
         client.get(path)
     client.put(f"{CONFIGS}/{made['id']}", json={"name": made["name"], "config": {}})
     assert fast_answers == ["01JD3B7M2W8Y6Q4T0V9X1Z3B5C"]  # only the well-formed GET tried the fast path
+
+
+ENVS = "/api/v1/environments"
+
+
+@pytest.fixture
+def layered(client, application, configuration):
+    """A configuration with overrides in prod and in prod-eu (under prod): its view in prod-eu has three layers."""
+    made = configuration(application()["id"], config={"host": "db", "port": 5432, "n": 1.50})
+    prod = client.post(ENVS, json={"name": "prod"}).json()["id"]
+    eu = client.post(ENVS, json={"name": "prod-eu", "parent_id": prod}).json()["id"]
+    for environment, patch in ((prod, {"host": "db.prod"}), (eu, {"port": None, "region": "eu"})):
+        assert client.put(f"{CONFIGS}/{made['id']}/overrides/{environment}", json={"patch": patch}).status_code == 201
+    return made, prod, eu
+
+
+def test_an_effective_read_is_answered_as_the_route_answers_it(client, layered, fast_answers):
+    made, prod, eu = layered
+    path = f"{CONFIGS}/{made['id']}/effective?environment_id={eu}"
+    fast = client.get(path)
+    routed = client.get(path + "&route=1")  # another query string goes to the route
+    assert fast_answers == [(made["id"], eu)]
+    assert comparable(fast) == comparable(routed)
+    assert fast.status_code == 200 and fast.json()["config"] == {"host": "db.prod", "n": 1.50, "region": "eu"}
+    assert [layer["environment_id"] for layer in fast.json()["provenance"]] == [None, prod, eu]
+
+    etag = fast.headers["etag"]
+    for held in (etag, f'W/{etag}', f'"other", {etag}', "*", '"other"'):
+        assert comparable(client.get(path, headers={"If-None-Match": held})) == \
+            comparable(client.get(path + "&route=1", headers={"If-None-Match": held}))
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    client.put(f"{CONFIGS}/{made['id']}/overrides/{prod}", json={"patch": {"host": "db.prod-2"}})
+    changed = client.get(path)  # a change of a layer is seen at once
+    assert changed.json()["config"]["host"] == "db.prod-2" and changed.headers["etag"] != etag
+
+
+def test_effective_reads_that_are_not_exactly_the_polled_one_or_fail_go_to_the_route(client, layered, fast_answers):
+    made, prod, eu = layered
+    view = f"{CONFIGS}/{made['id']}/effective"
+    for query in (f"environment_id={eu.lower()}", f"environment_id={eu}&wait=1", f"environment_id={eu}&x=1",
+                  f"environment_id={eu}&environment_id={prod}", f"x=1&environment_id={eu}", "environment_id=", ""):
+        client.get(f"{view}?{query}")
+    assert fast_answers == []
+    missing_view = client.get(f"{CONFIGS}/01JD3B7M2W8Y6Q4T0V9X1Z3B5C/effective?environment_id={eu}")
+    missing_environment = client.get(f"{view}?environment_id=01JD3B7M2W8Y6Q4T0V9X1Z3B5C")
+    assert fast_answers == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", eu), (made["id"], "01JD3B7M2W8Y6Q4T0V9X1Z3B5C")]
+    for response, detail in ((missing_view, "No configuration has this id."),
+                             (missing_environment, "No environment has this id.")):
+        assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == detail
+    head = client.head(f"{view}?environment_id={eu}")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]

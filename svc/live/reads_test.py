@@ -57,3 +57,41 @@ def test_a_listing_filtered_by_the_name_None_is_not_the_unfiltered_listing(clien
     assert [c["name"] for c in client.get(listing).json()["items"]] == ["db"]
     assert client.get(listing, params={"name": "None"}).json()["items"] == []
     assert client.get(APPS, params={"name": "None"}).json()["items"] == []
+
+
+def test_a_waiter_of_an_effective_view_rechecks_on_each_change_that_may_alter_it_and_holds_while_it_does_not(
+        client, application, configuration, monkeypatch):
+    """An override of its configuration (anywhere) and any environment's change wake the view's waiters; each
+    re-check that finds the same ETag keeps holding, and the first change of the view answers them."""
+    app_id = application("billing")["id"]
+    config_id = configuration(app_id, "db", {"host": "db"})["id"]
+    prod = client.post("/api/v1/environments", json={"name": "prod"}).json()["id"]
+    staging = client.post("/api/v1/environments", json={"name": "staging"}).json()["id"]
+    override = f"{CONFIGS}/{config_id}/overrides/{prod}"
+    assert client.put(override, json={"patch": {"host": "db.prod"}}).status_code == 201
+    view = f"{CONFIGS}/{config_id}/effective?environment_id={prod}"
+    etag = client.get(view).headers["etag"]
+    checks = []
+
+    def counted(state, id, environment_id):
+        checks.append(id)
+        return effective_configuration(state, id, environment_id)
+    effective_configuration = reads.effective_configuration
+    monkeypatch.setattr(reads, "effective_configuration", counted)
+
+    answers = []
+    held = threading.Thread(target=lambda: answers.append(client.get(view + "&wait=300",
+                                                                     headers={"If-None-Match": etag})))
+    held.start()
+    until(lambda: client.get("/health").json()["waiters"] == 1, "the request held")
+    for unchanged in (lambda: client.put(override, json={"patch": {"host": "db.prod"}}),  # the same patch again
+                      lambda: client.put(f"{CONFIGS}/{config_id}/overrides/{staging}", json={"patch": {"x": 1}}),
+                      lambda: client.post("/api/v1/environments", json={"name": "qa"})):
+        before = len(checks)
+        assert unchanged().status_code in (200, 201)
+        until(lambda: len(checks) > before, "the waiter re-checked")
+    assert answers == []
+    client.put(override, json={"patch": {"host": "marker"}})
+    held.join(HANG)  # not at the end of its wait (300 s)
+    assert not held.is_alive() and answers[0].status_code == 200
+    assert answers[0].json()["config"] == {"host": "marker"}, "answered by a write that left the view as it was"

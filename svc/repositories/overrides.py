@@ -67,6 +67,32 @@ UPSERT = f"""
 SELECT {COLUMNS}, created FROM o
 """
 PUT = OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT
+# What `PUT` does when the override exists and the preconditions accept its version, as an UPDATE (as a
+# configuration's is): without the insert that `ON CONFLICT` tries first, the override's PUT costs what a
+# configuration's does. Nothing when it does not exist, or when they refuse its version: `PUT` then decides.
+REPLACE = OWNER + f"""
+, o AS (
+    UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = %(now)s,
+                           version = o.version + 1
+    FROM owner
+    WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
+      AND {conditions("o.version")}
+    RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id
+), a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change, 'updated', o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
+           o.environment_id, e.name
+    FROM o, a, configurations c, environments e WHERE c.id = o.configuration_id AND e.id = o.environment_id
+), r AS (
+    INSERT INTO override_revisions ({REVISION_COLUMNS})
+    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
+)
+SELECT {COLUMNS}, false AS created FROM o
+"""
 RESTORE = OWNER + f""", source AS (
     SELECT patch, comments FROM override_revisions WHERE {KEY} AND version = %(revision)s
 )""" + UPSERT
@@ -155,7 +181,10 @@ def put(cur, id: str, environment_id: str, *, patch: dict[str, Any], comments: s
     """Create or replace the override; the row has `created`."""
     params = {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
               "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "set"}
-    row = _upsert(cur, PUT, params)
+    cur.execute(REPLACE, params)
+    row = cur.fetchone()
+    if row is None:  # none to replace, or a version the preconditions refuse: create it, or say why not
+        row = _upsert(cur, PUT, params)
     if row is None:
         _refused(cur, id, environment_id, when)
     return row

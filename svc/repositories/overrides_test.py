@@ -97,3 +97,19 @@ def test_deleting_the_configuration_deletes_its_overrides_each_recorded_in_the_f
     cur.execute("SELECT count(*) AS n FROM overrides")
     assert cur.fetchone()["n"] == 0
     environments.delete(cur, env["id"])  # nothing holds it any more
+
+
+def test_a_replace_records_what_a_create_does_under_the_names_of_now(cur, setup):
+    app, config, env = setup
+    overrides.put(cur, config["id"], env["id"], patch={"v": 1}, comments=None)
+    environments.update(cur, env["id"], name="production", parent_id=None, comments=None)
+    configurations.update(cur, config["id"], name="database", comments=None, config={"host": "a"})
+    replaced = overrides.put(cur, config["id"], env["id"], patch=jsontext.loads('{"v": 2.50}'), comments="by hand",
+                             actor="ci", when=Preconditions([Named(7), Named(1)]))
+    assert not replaced["created"] and replaced["version"] == 2 and replaced["comments"] == "by hand"
+    assert jsontext.dumps(jsontext.loads(replaced["patch"])) == '{"v":2.50}'
+    revision = overrides.revision(cur, config["id"], env["id"], 2)
+    assert (revision["created_by"], revision["comments"]) == ("ci", "by hand")
+    last = changes.after(cur, app["id"], 0, limit=10)[-1]
+    assert (last["kind"], last["name"], last["environment"], last["environment_id"], last["version"], last["by"]) == \
+        ("updated", "database", "production", env["id"], 2, "ci")

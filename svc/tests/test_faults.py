@@ -1,4 +1,4 @@
-"""Fault tests F1-F11: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
+"""Fault tests F1-F11 and F18: a PostgreSQL cluster of their own that they kill, stop and start, and a running service.
 
 Traffic goes only to 127.0.0.1; everything started is stopped by PID. No test depends on the machine's speed: each
 does a counted amount of work, steps its disturbance on what was done (so many writes, so many held requests),
@@ -23,7 +23,7 @@ from db import migrations
 from tools import harness, localdb
 from tools.harness import HANG, until_held
 from tools.harness import until_async as until
-from tools.linearizability import History, stale_reads
+from tools.linearizability import PARENT, EffectiveHistory, History, stale_reads
 
 pytestmark = pytest.mark.faults
 HERE = Path(__file__).resolve().parent.parent  # svc/
@@ -453,8 +453,9 @@ def linearizability(cluster: Cluster, service, name: str, disturb=None, url: str
 def check(history: History, capsys, label: str, expected_failures: set[str]) -> None:
     stale = stale_reads(history.ops)
     counts = history.counts()
+    # A read of several keys (an effective view's layers) that is stale in several is one stale read.
     report(capsys, f"{label}: {counts['writes']} writes, {counts['reads']} reads on 2 workers, "
-                   f"{len(stale)} stale reads, failed requests {history.failures}")
+                   f"{len({(op.start, op.end) for op, _ in stale})} stale reads, failed requests {history.failures}")
     assert not stale, f"stale reads (read, newest acknowledged before it): {stale[:5]}"
     assert not history.timed_out, f"the run hung: {counts} of {history.goal} after {HANG + 60:.0f} s"
     assert set(history.failures) <= expected_failures, history.failures
@@ -521,3 +522,27 @@ def test_f11_reads_stay_linearizable_when_the_listeners_lag_50_ms_behind(cluster
         proxy.close()
     assert proxy.lagged >= 2, "the listeners did not connect through the lagging proxy"
     check(history, capsys, "F11 linearizable reads with listeners 50 ms behind", set())
+
+
+def test_f18_effective_reads_stay_linearizable_while_layers_and_parents_change_with_listeners_50_ms_behind(
+        cluster, service, capsys):
+    # The effective view of two configurations in a leaf environment (root > left or right > leaf) read on both
+    # workers, while writers change through both the configurations' config, their overrides in every environment
+    # of the chain and the leaf's parent (between left and right). Each layer of a view is a key of its own: a view
+    # older than a write to any layer acknowledged before the read began is a stale read. With the listeners 50 ms
+    # behind, as in F11, a copy trusted without a sync round is found out.
+    proxy = harness.LaggingProxy(cluster.port, delay=0.05, application_name="config-service-listener")
+    try:
+        base = service(workers=2, url=cluster.url.replace(f":{cluster.port}/", f":{proxy.port}/"),
+                       POOL_ACQUIRE_TIMEOUT="2").base
+        history = EffectiveHistory.laid_out(base, "f18-")
+        asyncio.run(history.run(writes=WRITES, reads=READS, within=HANG + 60, writers=10, readers=20))
+    finally:
+        proxy.close()
+    assert proxy.lagged >= 2, "the listeners did not connect through the lagging proxy"
+    writes = [op.key.rpartition(":")[2] for op in history.ops if op.kind == "write"]
+    kinds = {kind: sum(1 for key in writes if key == kind) for kind in ("config", "root", "left", "right", "leaf",
+                                                                        PARENT)}
+    assert all(kinds.values()), f"every layer and the parent were written: {kinds}"
+    check(history, capsys, f"F18 linearizable effective reads with listeners 50 ms behind, writes by layer {kinds}",
+          set())

@@ -304,3 +304,148 @@ def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(
     # Answered by the change (the waiter re-checks when its listener is back, or every second meanwhile), not by
     # the end of its wait (300 s).
     assert answer.status_code == 200 and answer.headers["etag"] == put.headers["etag"] and took < 200
+
+
+# -- effective views --------------------------------------------------------------------------------------------
+ENVS = "/api/v1/environments"
+
+
+async def _layers(client: httpx.AsyncClient) -> dict:
+    """billing/database {host, port} with overrides along prod > prod-eu > prod-eu-1 (the watched view's chain), in
+    prod-us (also under prod) and in staging (a root of its own); billing/cache with an override in prod-eu-1."""
+    async def made(path: str, body: dict, method: str = "post") -> dict:
+        response = await client.request(method, path, json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    app = await made(APPS, {"name": "layered"})
+    database = await made(CONFIGS, {"application_id": app["id"], "name": "database",
+                                    "config": {"host": "db", "port": 1}})
+    cache = await made(CONFIGS, {"application_id": app["id"], "name": "cache", "config": {"ttl": 1}})
+    prod = await made(ENVS, {"name": "prod"})
+    eu = await made(ENVS, {"name": "prod-eu", "parent_id": prod["id"]})
+    leaf = await made(ENVS, {"name": "prod-eu-1", "parent_id": eu["id"]})
+    us = await made(ENVS, {"name": "prod-us", "parent_id": prod["id"]})
+    staging = await made(ENVS, {"name": "staging"})
+    for config, env, patch in ((database, prod, {"host": "db.prod"}), (database, eu, {"port": 2}),
+                               (database, leaf, {"leaf": 1}), (database, us, {"region": "us"}),
+                               (database, staging, {"host": "db.staging"}), (cache, leaf, {"ttl": 2})):
+        await made(f"{CONFIGS}/{config['id']}/overrides/{env['id']}", {"patch": patch}, "put")
+    return {"app": app, "database": database, "cache": cache, "prod": prod, "eu": eu, "leaf": leaf, "us": us,
+            "staging": staging}
+
+
+def _view_requests(t: dict) -> tuple[tuple[str, dict], tuple[str, dict]]:
+    """The watched view read two ways: by ids, and by names (findEffective with the configuration's name)."""
+    return ((f"{CONFIGS}/{t['database']['id']}/effective", {"environment_id": t["leaf"]["id"]}),
+            ("/api/v1/effective", {"application": "layered", "environment": "prod-eu-1", "configuration": "database"}))
+
+
+def _config(response: httpx.Response) -> dict:
+    """The watched view's document, from either answer."""
+    body = response.json()
+    return body["configurations"][0]["config"] if "configurations" in body else body["config"]
+
+
+def test_an_effective_view_held_on_one_worker_is_answered_by_any_layer_changed_through_the_other(workers):
+    one, other = workers
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=310) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+            t = await _layers(a)
+            database, leaf = t["database"]["id"], t["leaf"]["id"]
+            changes = [
+                ("an override in its chain", b.put(f"{CONFIGS}/{database}/overrides/{t['eu']['id']}",
+                                                   json={"patch": {"port": 3}})),
+                ("its configuration's config", b.put(f"{CONFIGS}/{database}",
+                                                     json={"name": "database", "config": {"host": "db", "port": 1,
+                                                                                          "pool": 4}})),
+                ("its environment re-parented", b.put(f"{ENVS}/{leaf}",
+                                                      json={"name": "prod-eu-1", "parent_id": t["us"]["id"]})),
+                ("its root's override deleted", b.delete(f"{CONFIGS}/{database}/overrides/{t['prod']['id']}")),
+            ]
+            rounds = []
+            for what, change in changes:
+                current = [await a.get(path, params=params) for path, params in _view_requests(t)]
+                held = [asyncio.create_task(a.get(path, params=params | {"wait": 300},
+                                                  headers={"If-None-Match": seen.headers["etag"]}))
+                        for (path, params), seen in zip(_view_requests(t), current)]
+                await until_held(one, 2)
+                assert not any(task.done() for task in held), f"{what}: a waiter answered before the change"
+                started = time.monotonic()
+                written = await change
+                answers = await asyncio.gather(*held)
+                took = time.monotonic() - started
+                fresh = [await b.get(path, params=params) for path, params in _view_requests(t)]
+                rounds.append((what, written, current, answers, fresh, took))
+            return t, rounds
+
+    t, rounds = asyncio.run(scenario())
+    expected = {"an override in its chain": {"host": "db.prod", "port": 3, "leaf": 1},
+                "its configuration's config": {"host": "db.prod", "port": 3, "pool": 4, "leaf": 1},
+                # prod-us is now in the chain, prod-eu (port 3) is not
+                "its environment re-parented": {"host": "db.prod", "port": 1, "pool": 4, "region": "us", "leaf": 1},
+                "its root's override deleted": {"host": "db", "port": 1, "pool": 4, "region": "us", "leaf": 1}}
+    for what, written, current, answers, fresh, took in rounds:
+        assert written.status_code in (200, 204), (what, written.text)
+        assert took < 200, f"{what}: answered by the end of the wait (300 s), not by the change"
+        for before, answer, now in zip(current, answers, fresh):
+            assert answer.status_code == 200, (what, answer.status_code)
+            assert _config(answer) == expected[what] != _config(before), what
+            # what the other worker reads now, ETag included: the answer is the view as the change left it
+            assert answer.headers["etag"] == now.headers["etag"] != before.headers["etag"], what
+            assert answer.content == now.content, what
+    reparented = [r for r in rounds if r[0] == "its environment re-parented"][0][3][0].json()
+    assert [layer["environment"] for layer in reparented["provenance"]] == [None, "prod", "prod-us", "prod-eu-1"]
+
+
+def test_writes_that_leave_an_effective_view_as_it_was_answer_none_of_its_waiters(workers):
+    """Each of these wakes the view's waiters (an override of its configuration, anything in its application for the
+    view by names, any environment), and each re-check finds the same ETag: they keep holding. The marker, written
+    after them through the same worker, is the first change of the view: the held answers must carry it (a waiter
+    answered by a write before it would carry the view as it was)."""
+    one, other = workers
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=one, timeout=310) as a, httpx.AsyncClient(base_url=other, timeout=60) as b:
+            t = await _layers(a)
+            database, cache = t["database"]["id"], t["cache"]["id"]
+            current = [await a.get(path, params=params) for path, params in _view_requests(t)]
+            held = [asyncio.create_task(a.get(path, params=params | {"wait": 300},
+                                              headers={"If-None-Match": seen.headers["etag"]}))
+                    for (path, params), seen in zip(_view_requests(t), current)]
+            (path, params), seen = _view_requests(t)[0], current[0]
+            brief = asyncio.create_task(a.get(path, params=params | {"wait": 2},
+                                              headers={"If-None-Match": seen.headers["etag"]}))
+            await until_held(one, 3)
+            same = [
+                # its own override in its chain, set again to what it is: a new version, the same view
+                b.put(f"{CONFIGS}/{database}/overrides/{t['eu']['id']}", json={"patch": {"port": 2}}),
+                # its configuration's overrides in environments outside its chain
+                b.put(f"{CONFIGS}/{database}/overrides/{t['staging']['id']}", json={"patch": {"host": "x"}}),
+                b.put(f"{CONFIGS}/{database}/overrides/{t['us']['id']}", json={"patch": {"region": "eu"}}),
+                # another configuration of its application, its config and its override in the same environment
+                b.put(f"{CONFIGS}/{cache}", json={"name": "cache", "config": {"ttl": 5}}),
+                b.put(f"{CONFIGS}/{cache}/overrides/{t['leaf']['id']}", json={"patch": {"ttl": 6}}),
+                # environments outside its chain: renamed, re-parented, created
+                b.put(f"{ENVS}/{t['staging']['id']}", json={"name": "staging-2", "parent_id": t["prod"]["id"]}),
+                b.post(ENVS, json={"name": "qa"}),
+                # another configuration elsewhere
+                b.post(CONFIGS, json={"application_id": (await b.post(APPS, json={"name": "other"})).json()["id"],
+                                      "name": "database", "config": {}}),
+            ]
+            statuses = [(await write).status_code for write in same]
+            timed_out = await brief
+            marker = await b.put(f"{CONFIGS}/{database}/overrides/{t['leaf']['id']}",
+                                 json={"patch": {"leaf": "marker"}})
+            return current, statuses, timed_out, marker, await asyncio.gather(*held)
+
+    current, statuses, timed_out, marker, answers = asyncio.run(scenario())
+    assert statuses == [200, 200, 200, 200, 200, 200, 201, 201]
+    assert timed_out.status_code == 304 and timed_out.headers["etag"] == current[0].headers["etag"]
+    assert marker.status_code == 200
+    for before, answer in zip(current, answers):
+        assert answer.status_code == 200
+        assert _config(answer) == {"host": "db.prod", "port": 2, "leaf": "marker"}, \
+            "a waiter was answered by a write that left its view as it was"
+        assert answer.headers["etag"] != before.headers["etag"]

@@ -1,11 +1,14 @@
 """`make bench`: the service's speed as ratios to the framework's ceiling, measured in one run.
 
 Seeds a database of its own on the development server (1,000 applications, 10,000 configurations of about
-10 keys, one application owning 1,000 of them), starts the service as `make run` does, and loads it with wrk
-on 127.0.0.1 after a warm-up: a constant-JSON ceiling app with the same uvicorn settings, GET by id, GET
-answered 304, an application with 1,000 configuration ids, a list page from the middle of the table at
-10,000 and at 1,000,000 rows, PUT with If-Match, and pgbench on the same primary-key query. Prints one table
-and writes it as JSON and Markdown under `tools/results/`. Everything it starts, it stops by PID.
+10 keys, one application owning 1,000 of them, each with an override in an environment and one in its child),
+starts the service as `make run` does, and loads it with wrk on 127.0.0.1 after a warm-up: a constant-JSON
+ceiling app with the same uvicorn settings, GET by id, the effective view of three layers (config and two
+overrides), GET answered 304, an application with 1,000 configuration ids, a list page from the middle of the
+table at 10,000 and at 1,000,000 rows, PUT of a configuration and of an override with If-Match, and pgbench on the
+same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints the
+tables, the ratios issue 24's targets name, and writes them as JSON and Markdown under `tools/results/`.
+Everything it starts, it stops by PID.
 """
 
 import argparse
@@ -40,6 +43,12 @@ from tools import harness, localdb
 
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 RESULTS = Path(__file__).resolve().parent / "results"
+CONFIGS = "/api/v1/configurations"
+# The rows issue 24's targets compare.
+GET_BY_ID = "GET /configurations/{id}"
+EFFECTIVE = "GET /configurations/{id}/effective (3 layers)"
+PUT = "PUT /configurations/{id} If-Match"
+PUT_OVERRIDE = "PUT /configurations/{id}/overrides/{env} If-Match"
 
 # The ceiling: a minimal FastAPI app whose one route returns a constant ~500-byte JSON document, as the issue
 # that set the targets measured it (FastAPI serializes the returned dict).
@@ -65,6 +74,15 @@ def app_id(n: int) -> str:
 
 def config_id(n: int) -> str:
     return "02" + format(n, "024X")
+
+
+def environment_id(n: int) -> str:
+    return "03" + format(n, "024X")
+
+
+# The environments of the effective views: ROOT, and LEAF under it. Every configuration has an override in each, so
+# its view in LEAF has three layers: its config, ROOT's override, LEAF's.
+ROOT, LEAF = environment_id(1), environment_id(2)
 
 
 SQL_ID = "'{prefix}' || lpad(upper(to_hex({n})), 24, '0')"
@@ -97,7 +115,28 @@ def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_a
         cur.execute("""INSERT INTO configuration_revisions (configuration_id, version, name, comments, config, created_at)
                        SELECT id, 1, name, comments, config, created_at FROM configurations""")
     conn.close()
+    seed_environments(url)
     analyze(url)
+
+
+def seed_environments(url: str) -> None:
+    """ROOT and LEAF (under ROOT), and an override of every configuration in each, with its first revision."""
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute("""INSERT INTO environments (id, name, parent_id, created_at, updated_at, version)
+                       VALUES (%s, 'bench-prod', NULL, now(), now(), 1), (%s, 'bench-prod-eu', %s, now(), now(), 1)""",
+                    (ROOT, LEAF, ROOT))
+        for environment, patch in ((ROOT, """jsonb_build_object('host', 'db-' || c.name || '.prod.internal',
+                                                                'pool', jsonb_build_object('max', 32))"""),
+                                   (LEAF, """jsonb_build_object('region', 'eu-central-1', 'feature_x', true,
+                                                                'replicas', jsonb_build_array('r3'))""")):
+            cur.execute(f"""INSERT INTO overrides (configuration_id, environment_id, application_id, patch, created_at,
+                                                   updated_at, version)
+                            SELECT c.id, %s, c.application_id, {patch}, now(), now(), 1 FROM configurations c""",
+                        (environment,))
+        cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, version, patch, created_at)
+                       SELECT configuration_id, environment_id, 1, patch, created_at FROM overrides""")
+    conn.close()
 
 
 def analyze(url: str) -> None:
@@ -219,7 +258,7 @@ class Bench:
         rps, p50, p99, errors = parse_wrk(out)
         row = Row(scenario, connections, rps, p50, p99, errors, detail=error_detail(out), workers=workers)
         self.rows.append(row)
-        print(f"  {scenario:<44} w={workers} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
+        print(f"  {scenario:<50} w={workers} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
               f"p99 {p99 or 0:7.2f} ms  errors {errors}", flush=True)
         return row
 
@@ -255,12 +294,28 @@ class Bench:
         one = [configs[0]] * args.watch_one
         spread = [configs[1 + i % (len(configs) - 1)] for i in range(args.watch_spread)]
         changed = sorted({cid for cid, _ in spread})[:args.watch_changes]
-        for targets, changes, name in ((one, [configs[0][0]], f"{len(one):,} waiters on one configuration"),
-                                       (spread, changed, f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")):
-            row = asyncio.run(watch_latency(port, pid, targets, changes, name))
-            self.watch_rows.append(row)
-            print(f"  watch: {name:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
-                  f"{row.kb_per_waiter:6.1f} KiB/waiter  errors {row.errors}", flush=True)
+        # One configuration's view in LEAF (three layers), changed by its override in LEAF.
+        viewed = configs[-1][0]
+        view = f"{CONFIGS}/{viewed}/effective?environment_id={LEAF}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{view}", timeout=30) as response:
+            view_etag = response.headers["ETag"]
+        # The waiters on one thing are answered by one change a round: a few rounds, so that their p99 is not one
+        # moment's, those on a configuration and those on a view in turn, so that both see the same moments.
+        on_one = [Watched([(f"{CONFIGS}/{cid}", etag) for cid, etag in one], [configuration_change(configs[0][0])],
+                          f"{len(one):,} waiters on one configuration"),
+                  Watched([(view, view_etag)] * args.watch_one,
+                          [(view, f"{CONFIGS}/{viewed}/overrides/{LEAF}",
+                            lambda n: f'{{"patch": {{"changed": {n}}}}}'.encode())],
+                          f"{args.watch_one:,} waiters on one effective view")]
+        spread_over = [Watched([(f"{CONFIGS}/{cid}", etag) for cid, etag in spread],
+                               [configuration_change(cid) for cid in changed],
+                               f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")]
+        for watched, rounds in ((on_one, args.watch_rounds), (spread_over, 1)):
+            for row in asyncio.run(watch_latency(port, pid, watched, rounds)):
+                self.watch_rows.append(row)
+                memory = f"{row.kb_per_waiter:6.1f} KiB/waiter" if row.kb_per_waiter is not None else "      -"
+                print(f"  watch: {row.scenario:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
+                      f"{memory}  errors {row.errors}", flush=True)
 
     def ids_file(self, name: str, query: str) -> str:
         conn = psycopg2.connect(self.url)
@@ -335,9 +390,13 @@ class Bench:
             base = self._start([sys.executable, "-m", "main"], service_env, port, "/health")
             # Steady state: every configuration read once, so that each worker's copy holds what the rows read
             # (a cold copy costs what a read cost before it: one database read per configuration and worker).
-            asyncio.run(read_each(base, [line.split()[0] for line in Path(ids).read_text().splitlines()], workers))
+            every = [line.split()[0] for line in Path(ids).read_text().splitlines()]
+            asyncio.run(read_each(base, [f"{CONFIGS}/{id}" for id in every], workers))
+            asyncio.run(read_each(base, [f"{CONFIGS}/{id}/effective?environment_id={LEAF}" for id in every], workers))
             for c in args.connections:
-                self.wrk("GET /configurations/{id}", base, c, "get.lua", [ids, "0"], workers=workers)
+                self.wrk(GET_BY_ID, base, c, "get.lua", [ids, "0"], workers=workers)
+            for c in args.connections:
+                self.wrk(EFFECTIVE, base, c, "get_effective.lua", [ids, "0", LEAF], workers=workers)
             for c in args.connections:
                 self.wrk("GET /configurations/{id} -> 304", base, c, "get_304.lua", [ids, "0"], workers=workers)
             for c in args.connections:
@@ -349,8 +408,15 @@ class Bench:
             def current_versions() -> list[str]:
                 return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
 
+            def current_override_versions() -> list[str]:
+                return [self.ids_file("put-overrides.txt", "SELECT configuration_id || '.' || environment_id, version, "
+                                      f"'' FROM overrides WHERE environment_id = '{LEAF}' ORDER BY configuration_id"),
+                        "2"]
+
             for c in args.connections:
-                self.wrk("PUT /configurations/{id} If-Match", base, c, "put.lua", current_versions, workers=workers)
+                self.wrk(PUT, base, c, "put.lua", current_versions, workers=workers)
+            for c in args.connections:
+                self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
             if workers == 1 and not watched:
                 self.watch(port, self.processes[-1].pid)
                 watched = True
@@ -372,15 +438,15 @@ class Bench:
         return self.rows
 
 
-async def read_each(base: str, ids: list[str], workers: int) -> None:
-    """GET every configuration (2 x workers - 1 times, over 8 connections a worker, which the workers share at
-    random): each worker's copy then holds nearly all of them."""
-    queue = list(ids) * (2 * workers - 1)
+async def read_each(base: str, paths: list[str], workers: int) -> None:
+    """GET every path (2 x workers - 1 times, over 8 connections a worker, which the workers share at random): each
+    worker's copy then holds nearly all of them."""
+    queue = list(paths) * (2 * workers - 1)
     limits = httpx.Limits(max_connections=8 * workers)
 
     async def reader(http: httpx.AsyncClient) -> None:
         while queue:
-            await http.get(f"/api/v1/configurations/{queue.pop()}")
+            await http.get(queue.pop())
 
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
         await asyncio.gather(*(reader(http) for _ in range(8 * workers)))
@@ -415,9 +481,19 @@ def rss_kb(pid: int) -> int:
     return total
 
 
+Change = tuple[str, str, Callable[[int], bytes]]
+
+
+def configuration_change(id: str) -> Change:
+    """What changes configuration `id` for its waiters: (what they read, where the PUT goes, its body in round n)."""
+    path = f"{CONFIGS}/{id}"
+    return path, path, lambda n: f'{{"name": "watched-{id}", "config": {{"changed": {n}}}}}'.encode()
+
+
 class Waiters:
-    """Held requests on raw sockets (cheaper than an HTTP client's): each a blocking GET of one configuration with
-    If-None-Match, answered when it changes; records when each answer arrived and its status."""
+    """Held requests on raw sockets (cheaper than an HTTP client's): each a blocking GET of a path (a configuration,
+    an effective view) with If-None-Match, answered when it changes; records when each answer arrived and its
+    status."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -427,10 +503,11 @@ class Waiters:
         for start in range(0, len(targets), batch):
             opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", self.port)
                                             for _ in targets[start:start + batch]))
-            for (config_id, etag), (reader, writer) in zip(targets[start:start + batch], opened):
-                writer.write((f"GET /api/v1/configurations/{config_id}?wait={wait} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            for (path, etag), (reader, writer) in zip(targets[start:start + batch], opened):
+                query = "&" if "?" in path else "?"
+                writer.write((f"GET {path}{query}wait={wait} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                               f"If-None-Match: {etag}\r\n\r\n").encode())
-                self.held.append((config_id, writer, asyncio.create_task(self._answer(reader))))
+                self.held.append((path, writer, asyncio.create_task(self._answer(reader))))
             await asyncio.sleep(0)
 
     @staticmethod
@@ -441,8 +518,8 @@ class Waiters:
     def answered(self) -> int:
         return sum(1 for _, _, task in self.held if task.done())
 
-    async def of(self, config_id: str, timeout: float = 30) -> list[tuple[float, int] | None]:
-        tasks = [task for cid, _, task in self.held if cid == config_id]
+    async def of(self, path: str, timeout: float = 30) -> list[tuple[float, int] | None]:
+        tasks = [task for held, _, task in self.held if held == path]
         done, _ = await asyncio.wait(tasks, timeout=timeout)
         return [task.result() if task in done and not task.exception() else None for task in tasks]
 
@@ -452,11 +529,10 @@ class Waiters:
             writer.close()
 
 
-async def _put(port: int, config_id: str) -> float:
-    """PUT one configuration; the time its 200 arrived."""
+async def _put(port: int, path: str, body: bytes) -> float:
+    """PUT `body` at `path` (a configuration, an override); the time its 200 arrived."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = f'{{"name": "watched-{config_id}", "config": {{"changed": true}}}}'.encode()
-    writer.write(f"PUT /api/v1/configurations/{config_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+    writer.write(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                  f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     head = await reader.readuntil(b"\r\n\r\n")
     acknowledged = time.monotonic()
@@ -465,30 +541,85 @@ async def _put(port: int, config_id: str) -> float:
     return acknowledged
 
 
-async def watch_latency(port: int, pid: int, targets: list[tuple[str, str]], changed: list[str],
-                        scenario: str) -> WatchRow:
-    """Hold a waiter per target, measure the memory they take, then change `changed` one at a time and measure from
-    each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the acknowledgment arrived
-    counts 0 ms). Errors: a waiter answered before its change or not at all, or not with 200."""
+@dataclass
+class Watched:
+    """Waiters to hold and what answers them: each target a path and the ETag it holds; each change what it changes
+    (its waiters' path), where its PUT goes, and its body in round n."""
+
+    targets: list[tuple[str, str]]
+    changes: list[Change]
+    scenario: str
+
+
+async def watch_latency(port: int, pid: int, watched: list[Watched], rounds: int = 1) -> list[WatchRow]:
+    """For each of `watched` in turn, `rounds` times: hold a waiter per target, then make the changes one at a time
+    and measure from each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the
+    acknowledgment arrived counts 0 ms); from the second round on, the waiters hold the ETags the last one left.
+    The memory the first one's waiters take is measured (the process's growth: the others' waiters take memory
+    the first ones freed, so theirs is not). Errors: a waiter answered before its change or not at all, or not with
+    200."""
+    latencies: list[list[float]] = [[] for _ in watched]
+    errors = [0] * len(watched)
+    memory: list[float | None] = [None] * len(watched)
     before = rss_kb(pid)
-    waiters = Waiters(port)
-    try:
-        await waiters.open(targets)
-        await asyncio.sleep(2 + len(targets) / 5000)
-        held_kb = rss_kb(pid) - before
-        errors = waiters.answered()
-        latencies: list[float] = []
-        for config_id in changed:
-            acknowledged = await _put(port, config_id)
-            for answer in await waiters.of(config_id):
-                if answer is None or answer[1] != 200:
-                    errors += 1
-                else:
-                    latencies.append(max(0.0, answer[0] - acknowledged) * 1000)
-        return WatchRow(scenario, len(targets), percentile(latencies, 50), percentile(latencies, 99), errors,
-                        held_kb / len(targets))
-    finally:
-        waiters.close()
+    for n in range(rounds):
+        for i, what in enumerate(watched):
+            targets = what.targets
+            if n:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                    current = {path: (await http.get(path)).headers["etag"] for path in {path for path, _ in targets}}
+                targets = [(path, current[path]) for path, _ in targets]
+            waiters = Waiters(port)
+            try:
+                await waiters.open(targets)
+                await asyncio.sleep(2 + len(targets) / 5000)
+                if n == 0 and i == 0:
+                    memory[i] = (rss_kb(pid) - before) / len(targets)
+                errors[i] += waiters.answered()
+                for path, put, body in what.changes:
+                    acknowledged = await _put(port, put, body(n))
+                    for answer in await waiters.of(path):
+                        if answer is None or answer[1] != 200:
+                            errors[i] += 1
+                        else:
+                            latencies[i].append(max(0.0, answer[0] - acknowledged) * 1000)
+            finally:
+                waiters.close()
+    return [WatchRow(what.scenario, len(what.targets), percentile(latencies[i], 50), percentile(latencies[i], 99),
+                     errors[i], memory[i]) for i, what in enumerate(watched)]
+
+
+@dataclass
+class Target:
+    """One of issue 24's targets, as measured: `measured` (a ratio) against what it needs."""
+
+    target: str
+    workers: int
+    connections: int
+    measured: float
+    needed: str
+    met: bool
+
+
+def targets(rows: list[Row], watch_rows: list[WatchRow]) -> list[Target]:
+    """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's (each per
+    worker count and connections), and 1,000 waiters on one effective view answered within the p99 of 1,000 on one
+    configuration (measured: their p99s' ratio)."""
+    found = {(r.scenario, r.workers, r.connections): r for r in rows}
+    measured = []
+    for (scenario, workers, connections), row in found.items():
+        for name, over, base, floor in (("effective read / GET by id", EFFECTIVE, GET_BY_ID, 0.8),
+                                        ("override PUT / configuration PUT", PUT_OVERRIDE, PUT, 0.9)):
+            if scenario == over and (base, workers, connections) in found:
+                ratio = row.requests_per_s / found[(base, workers, connections)].requests_per_s
+                measured.append(Target(name, workers, connections, ratio, f">= {floor:.2f}", ratio >= floor))
+    watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows if " waiters on one " in r.scenario}
+    view, configuration = watched.get("one effective view"), watched.get("one configuration")
+    if view and configuration and view.p99_ms is not None and configuration.p99_ms:
+        ratio = view.p99_ms / configuration.p99_ms
+        measured.append(Target(f"{view.waiters:,} waiters p99: effective view / configuration", 1, view.waiters,
+                               ratio, "<= 1.00", ratio <= 1.0))
+    return measured
 
 
 def markdown(rows: list[Row], meta: dict) -> str:
@@ -510,8 +641,17 @@ def watch_markdown(rows: list[WatchRow]) -> str:
     """Notification latency: from a write's acknowledgment to its waiters' answers; memory: service RSS growth."""
     lines = ["| watch | waiters | p50 ms | p99 ms | errors | KiB per waiter |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        memory = f"{r.kb_per_waiter:.1f}" if r.kb_per_waiter is not None else "-"
         lines.append(f"| {r.scenario} | {r.waiters:,} | {r.p50_ms or 0:.2f} | {r.p99_ms or 0:.2f} | {r.errors} | "
-                     f"{r.kb_per_waiter:.1f} |")
+                     f"{memory} |")
+    return "\n".join(lines) + "\n"
+
+
+def targets_markdown(measured: list[Target]) -> str:
+    lines = ["| target | workers | conn | measured | needed | met |", "|---|---:|---:|---:|---|---|"]
+    for t in measured:
+        lines.append(f"| target: {t.target} | {t.workers} | {t.connections:,} | {t.measured:.2f} | {t.needed} | "
+                     f"{'yes' if t.met else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -529,12 +669,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--watch-spread", type=int, default=10_000, help="waiters spread over configurations")
     parser.add_argument("--watch-configurations", type=int, default=1001, help="configurations they spread over, + 1")
     parser.add_argument("--watch-changes", type=int, default=20, help="configurations changed among the spread")
+    parser.add_argument("--watch-rounds", type=int, default=5,
+                        help="changes (each answering every waiter) on one configuration and on one view (default 5)")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.connections = 1, 0, "8"
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
+        args.watch_rounds = 2
     args.connections = [int(c) for c in str(args.connections).split(",")]
     args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
@@ -558,12 +701,14 @@ def main(argv: list[str]) -> int:
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
             "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup}
-    table = markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows)
+    measured = targets(rows, bench.watch_rows)
+    table = markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + targets_markdown(measured)
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows],
-                                                                        "watch": [asdict(r) for r in bench.watch_rows]},
+                                                                        "watch": [asdict(r) for r in bench.watch_rows],
+                                                                        "targets": [asdict(t) for t in measured]},
                                                             indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(table)
     print(f"written: {RESULTS}/bench-{stamp}.json and .md")

@@ -4,7 +4,8 @@ acknowledged before the read began (etcd's guarantee for its default reads).
 
 `History.run` drives the load against a running service, `stale_reads` checks a history. Traffic goes only to the
 service given (127.0.0.1), until a counted amount of work is done (bounded by a deadline only a hang reaches);
-nothing is started here.
+nothing is started here. `EffectiveHistory` does the same with effective views: every layer of a view is a key of
+its own, whose version the view's document says.
 """
 
 import asyncio
@@ -176,3 +177,123 @@ class History:
 
     def counts(self) -> dict[str, int]:
         return {"writes": self.writes, "reads": self.reads}
+
+
+# The layers of an effective view's chain, root first: `root` > `left` or `right` (the leaf's parent, as it changes)
+# > `leaf`. Each layer's override sets one member, its label, to the number of its last write; the configuration's
+# own config sets `config`; and the leaf's name ends in the number of the last write to it, which names its parent.
+LAYERS = ("root", "left", "right", "leaf")
+PARENT = "parent"
+
+
+@dataclass
+class EffectiveHistory(History):
+    """Operations on effective views (`GET /configurations/{id}/effective?environment_id=<leaf>`) while the
+    configurations' config, their overrides in every environment of the chain and the leaf's parent change.
+
+    A read records an operation per key the view shows: `<configuration>:config`, `<configuration>:<layer>` for each
+    layer in its chain, and `parent`, each with the number of the last write it reflects. Writes to one key are made
+    one at a time (a lock per key), numbered 1, 2, ... in the order they are sent, so each key's numbers grow in
+    commit order, as versions do: a read older than an acknowledged write is then a read with a smaller number."""
+
+    environments: dict[str, str] = field(default_factory=dict)  # layer -> environment id
+    prefix: str = ""  # the leaf's name is `<prefix><n>`
+
+    def __post_init__(self) -> None:
+        self._keys = [f"{c}:{label}" for c in self.names for label in ("config", *LAYERS)] + [PARENT] * len(self.names)
+        self._numbers = dict.fromkeys(self._keys, 0)
+        self._locks = {key: asyncio.Lock() for key in self._keys}
+
+    @classmethod
+    def laid_out(cls, base: str, prefix: str, configurations: int = 2) -> "EffectiveHistory":
+        """Make, on the service at `base`, an application of `configurations` configurations and the chain (the
+        leaf under `left`), every layer's override of every configuration, all at number 0; their history."""
+        with httpx.Client(base_url=base + "/api/v1", timeout=30) as http:
+            def made(method: str, path: str, body: dict) -> dict:
+                response = http.request(method, path, json=body)
+                assert response.status_code in (200, 201), response.text
+                return response.json()
+
+            app_id = made("POST", "/applications", {"name": prefix + "app"})["id"]
+            names = {made("POST", "/configurations", {"application_id": app_id, "name": f"c{i}",
+                                                      "config": {"config": 0}})["id"]: f"c{i}"
+                     for i in range(configurations)}
+            root = made("POST", "/environments", {"name": prefix + "root"})["id"]
+            environments = {"root": root}
+            for label in ("left", "right"):
+                environments[label] = made("POST", "/environments", {"name": prefix + label, "parent_id": root})["id"]
+            environments["leaf"] = made("POST", "/environments", {"name": f"{prefix}0",
+                                                                  "parent_id": environments["left"]})["id"]
+            for config_id in names:
+                for label, environment_id in environments.items():
+                    made("PUT", f"/configurations/{config_id}/overrides/{environment_id}", {"patch": {label: 0}})
+        return cls(base, names, environments=environments, prefix=prefix)
+
+    def _parent(self, n: int) -> str:
+        """The leaf's parent after the write numbered `n` to it."""
+        return "left" if n % 2 == 0 else "right"
+
+    def _write(self, http: httpx.AsyncClient, key: str, n: int) -> Awaitable[httpx.Response]:
+        if key == PARENT:
+            return http.put(f"/api/v1/environments/{self.environments['leaf']}",
+                            json={"name": f"{self.prefix}{n}", "parent_id": self.environments[self._parent(n)]})
+        config_id, label = key.split(":")
+        if label == "config":
+            return http.put(f"/api/v1/configurations/{config_id}", json={"name": self.names[config_id],
+                                                                         "config": {"config": n}})
+        return http.put(f"/api/v1/configurations/{config_id}/overrides/{self.environments[label]}",
+                        json={"patch": {label: n}})
+
+    async def _writer(self, http: httpx.AsyncClient, rng: random.Random, chase: httpx.AsyncClient | None = None) -> None:
+        while not self._stop.is_set():
+            key = rng.choice(self._keys)
+            async with self._locks[key]:
+                self._numbers[key] += 1  # sent, so never sent again, whatever the answer
+                n = self._numbers[key]
+                start = time.monotonic()
+                try:
+                    response = await self._write(http, key, n)
+                except httpx.HTTPError as error:
+                    self._failed(type(error).__name__)
+                    response = None
+                end = time.monotonic()
+            if response is not None and response.status_code in (200, 201):
+                self._record(Op("write", key, start, end, n))
+                if chase is not None:
+                    config_id = key.split(":")[0] if key != PARENT else rng.choice(list(self.names))
+                    await self._read(chase, config_id, {})
+            else:
+                if response is not None:
+                    self._failed(str(response.status_code))
+                await asyncio.sleep(0.05)
+
+    def numbers(self, view: dict) -> dict[str, int]:
+        """What each key of a view says: the number of the last write it reflects."""
+        document, n = view["config"], int(view["environment"].removeprefix(self.prefix))
+        parent, other = self._parent(n), self._parent(n + 1)
+        assert parent in document and other not in document, f"the leaf's name and its chain disagree: {view}"
+        chain = [self.environments[label] for label in ("root", parent, "leaf")]
+        assert [layer["environment_id"] for layer in view["provenance"]] == [None, *chain], view
+        return {f"{view['configuration_id']}:{label}": number for label, number in document.items()} | {PARENT: n}
+
+    async def _read(self, http: httpx.AsyncClient, key: str, seen: dict[str, tuple[str, dict[str, int]]],
+                    ask: bool = False) -> None:
+        # `key` is a configuration: its view in the leaf is read. Asking with the last ETag seen checks 304s too.
+        headers = {"If-None-Match": seen[key][0]} if ask and key in seen else {}
+        start = time.monotonic()
+        try:
+            response = await http.get(f"/api/v1/configurations/{key}/effective",
+                                      params={"environment_id": self.environments["leaf"]}, headers=headers)
+        except httpx.HTTPError as error:
+            self._failed(type(error).__name__)
+            await asyncio.sleep(0.05)
+            return
+        end = time.monotonic()
+        if response.status_code == 200:
+            seen[key] = (response.headers["etag"], self.numbers(response.json()))
+        elif response.status_code != 304:
+            self._failed(str(response.status_code))
+            await asyncio.sleep(0.05)
+            return
+        self.ops += [Op("read", shown, start, end, number) for shown, number in seen[key][1].items()]
+        self.reads += 1

@@ -1,4 +1,6 @@
-from tools.linearizability import Op, epoch_of, stale_reads, version_of
+import pytest
+
+from tools.linearizability import EffectiveHistory, Op, epoch_of, stale_reads, version_of
 
 
 def test_a_read_older_than_a_write_acknowledged_before_it_began_is_stale():
@@ -22,3 +24,15 @@ def test_version_of_an_etag():
     assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 12
     assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 12
     assert epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 1 and epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 3
+
+
+def test_an_effective_view_says_the_number_of_each_layer_and_of_the_parent():
+    history = EffectiveHistory("http://127.0.0.1:1", {"C": "c0"}, prefix="p-",
+                               environments={"root": "R", "left": "L", "right": "G", "leaf": "F"})
+    provenance = [{"environment_id": e} for e in (None, "R", "G", "F")]
+    view = {"configuration_id": "C", "environment": "p-3", "provenance": provenance,
+            "config": {"config": 4, "root": 2, "right": 7, "leaf": 1}}
+    assert history.numbers(view) == {"C:config": 4, "C:root": 2, "C:right": 7, "C:leaf": 1, "parent": 3}
+    torn = view | {"environment": "p-4"}  # after write 4 the leaf's parent is left, not right
+    with pytest.raises(AssertionError, match="disagree"):
+        history.numbers(torn)
