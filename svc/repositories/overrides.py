@@ -23,6 +23,32 @@ COLUMNS = "configuration_id, environment_id, patch, comments, created_at, update
 REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, created_at, created_by"
 KEY = "configuration_id = %(id)s AND environment_id = %(environment_id)s"
 
+
+def _recorded(kind: str, *, guard: str = "true", revision: bool = True) -> str:
+    """The CTEs after a CTE `o` that wrote one override (returning its columns and `application_id`): the change's
+    number in its application's feed, its feed entry of `kind` (an SQL expression) naming the environment, where
+    `guard` holds, and (with `revision`) its revision."""
+    tail = f"""
+, a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change, {kind}, o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
+           o.environment_id, e.name
+    FROM o, a, configurations c, environments e
+    WHERE c.id = o.configuration_id AND e.id = o.environment_id AND ({guard})
+)"""
+    if revision:
+        tail += f"""
+, r AS (
+    INSERT INTO override_revisions ({REVISION_COLUMNS})
+    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
+)"""
+    return tail
+
+
 # Appended to `OWNER` and a CTE `source` of one row (patch, comments): creates the override (when none exists and
 # no If-Match names a version) or replaces it (when the preconditions accept its version), and records the
 # revision and the feed entry, answering the override and whether it was created. `ON CONFLICT` decides between
@@ -49,21 +75,8 @@ UPSERT = f"""
     WHERE {conditions("o.version")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id,
               o.created_at = o.updated_at AND o.version = (SELECT version FROM last) + 1 AS created
-), a AS (
-    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
-    RETURNING id, last_change
-), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
-    SELECT a.id, a.last_change, CASE WHEN %(kind)s = 'restored' THEN 'restored' WHEN o.created THEN 'created'
-                                     ELSE 'updated' END,
-           o.configuration_id, cfg.name, o.version, %(now)s, %(actor)s, o.environment_id, env.name
-    FROM o, a, cfg, env
-    WHERE NOT o.created OR %(versions)s::int[] IS NULL OR config_service_refuse('CS412')
-), r AS (
-    INSERT INTO override_revisions ({REVISION_COLUMNS})
-    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
-)
+)""" + _recorded("CASE WHEN %(kind)s = 'restored' THEN 'restored' WHEN o.created THEN 'created' ELSE 'updated' END",
+                   guard="NOT o.created OR %(versions)s::int[] IS NULL OR config_service_refuse('CS412')") + f"""
 SELECT {COLUMNS}, created FROM o
 """
 PUT = OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT
@@ -78,19 +91,7 @@ REPLACE = OWNER + f"""
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
       AND {conditions("o.version")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id
-), a AS (
-    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
-    RETURNING id, last_change
-), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
-    SELECT a.id, a.last_change, 'updated', o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
-           o.environment_id, e.name
-    FROM o, a, configurations c, environments e WHERE c.id = o.configuration_id AND e.id = o.environment_id
-), r AS (
-    INSERT INTO override_revisions ({REVISION_COLUMNS})
-    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
-)
+)""" + _recorded("'updated'") + f"""
 SELECT {COLUMNS}, false AS created FROM o
 """
 RESTORE = OWNER + f""", source AS (
@@ -103,16 +104,7 @@ DELETE = OWNER + f"""
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
       AND {conditions("o.version")}
     RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
-), a AS (
-    UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
-    RETURNING id, last_change
-), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
-    SELECT a.id, a.last_change, 'deleted', o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
-           o.environment_id, e.name
-    FROM o, a, configurations c, environments e WHERE c.id = o.configuration_id AND e.id = o.environment_id
-)
+)""" + _recorded("'deleted'", revision=False) + f"""
 SELECT version FROM o
 """
 
