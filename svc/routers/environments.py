@@ -20,8 +20,9 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
 
 
 def _parent(data: dict) -> dict:
-    return {"parent_id": None if data.get("parent_id") is None else str(data["parent_id"])} | {
-        key: value for key, value in data.items() if key != "parent_id"}
+    """The body with `parent_id` as the plain text the repository binds (absent: a root)."""
+    parent = data.get("parent_id")
+    return data | {"parent_id": None if parent is None else str(parent)}
 
 
 @router.post("", dependencies=[JsonBody])
