@@ -10,7 +10,7 @@ from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError
 from dotenv import dotenv_values  # the parser pydantic-settings reads .env with (its dependency)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from middleware import auth
+from wire import principals
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
@@ -47,8 +47,9 @@ class Settings(BaseSettings):
         "`true`: start even when the database runs with `fsync` or `synchronous_commit` off, which can lose "
         "acknowledged writes (throwaway test databases only)."))
     api_keys: SecretStr = Field(default=SecretStr(""), description=(
-        "API keys, `name:scope:secret` comma-separated; scope `rw` (read-write) or `ro` (read-only); secrets of "
-        f"{auth.MIN_SECRET} characters or more. Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
+        "API keys, `name:scope:secret` comma-separated; scope `ro` (read-only), `rw` (read-write) or `admin` "
+        "(read-write, and manages the keys of `/api/v1/keys`), on every application and environment; secrets of "
+        f"{principals.MIN_SECRET} characters or more. Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
         "a warning saying so."))
     api_keys_file: Path | None = Field(default=None, description=(
         "A file of API keys, one `name:scope:secret` a line; with `API_KEYS` or alone."))
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
         "Seconds in-flight requests get to finish after SIGTERM before the service stops (held requests answer "
         "304 at once)."))
 
-    _keys: tuple[auth.ApiKey, ...] = PrivateAttr(default=())
+    _keys: tuple[principals.ApiKey, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _read_keys(self) -> "Settings":
         try:
-            self._keys = auth.load(self.api_keys.get_secret_value(), self.api_keys_file)
+            self._keys = principals.load(self.api_keys.get_secret_value(), self.api_keys_file)
         except OSError as error:
             raise ValueError(f"API_KEYS_FILE cannot be read: {error.strerror}") from None
         except ValueError as error:
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def keys(self) -> tuple[auth.ApiKey, ...]:
+    def keys(self) -> tuple[principals.ApiKey, ...]:
         """The configured API keys; empty when the API is open."""
         return self._keys
 

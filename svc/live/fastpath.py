@@ -6,7 +6,8 @@ cache, after a sync round), sent as the same ASGI messages, but without what the
 matching every route's pattern, building a Request, validating the parameters through pydantic, solving the
 handler's signature, the exception middleware. Anything else goes on to the app: other paths, any other query
 string (`wait` holds a request, which the route does), and every error (the route answers it again, as a problem).
-It sits under the middleware that authenticates, so it answers only what the route would.
+It sits under the middleware that authenticates, and checks the request's key as the route does (`scopes.py`):
+what the key may not see goes on to the route, which answers it as something that does not exist.
 """
 
 import re
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from live import reads
+from live import access, reads, scopes
 from live.readcache import Entry
 from wire import etags
 from wire.problems import ProblemError
@@ -38,12 +39,25 @@ class CachedReads:
             return None
         state, id = scope["app"].state, match.group(1)
         if match.group(2) is None:
-            return None if scope["query_string"] else lambda: reads.configuration(state, id)
+            if scope["query_string"]:
+                return None
+
+            async def configuration() -> Entry:
+                entry = await reads.configuration(state, id)
+                principal = access.of(scope)
+                if principal is not None and not principal.sees_application(entry.application):
+                    raise access.hidden(access.NO_CONFIGURATION)  # the same gate as the route's, on what it read
+                return entry
+            return configuration
         query = ENVIRONMENT.fullmatch(scope["query_string"])
         if query is None:
             return None
         environment_id = query.group(1).decode()
-        return lambda: reads.effective_configuration(state, id, environment_id)
+
+        async def effective() -> Entry:
+            await scopes.in_environments(state, scope, id, environment_id)
+            return await reads.effective_configuration(state, id, environment_id)
+        return effective
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         read = self._read(scope)

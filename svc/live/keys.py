@@ -6,6 +6,7 @@ A configuration is `c:<id>`, an application `a:<id>`, an environment `e:<id>`, a
 `l:<application>` (the application's configurations, overrides included: its pages, its change feed, its effective
 views), `apps` (the application listing), `x:<configuration>` (the configuration's effective views) and `envs`
 (every environment: the listing, and every effective view, since any environment's name or parent may be in one).
+The managed API keys are one answer, `keys`, which any key's change makes stale.
 An answer may belong to several groups. Waiters wait under the same keys, so a notification's keys are both what it
 makes stale and whom it wakes.
 """
@@ -14,6 +15,7 @@ from typing import NamedTuple
 
 APPLICATIONS = "apps"
 ENVIRONMENTS = "envs"
+KEYRING = "keys"  # the managed API keys (`access.py`): held requests of a managed key wait under it too
 
 
 def configuration(id: str) -> str:
@@ -91,7 +93,7 @@ EVERYTHING = Change(everything=True)
 def decode(payload: str) -> Change:
     """A notification of the database's triggers (migrations 0004, 0006, 0008): "c <configuration> <application>
     <version>", "a <application> <version>", "o <configuration> <application> <environment> <version>",
-    "e <environment> <version>", or "reset" (TRUNCATE, which fires no row trigger)."""
+    "e <environment> <version>", "k <key>" (migration 0009), or "reset" (TRUNCATE, which fires no row trigger)."""
     parts = payload.split()
     if len(parts) == 4 and parts[0] == "c":
         return Change((configuration(parts[1]),), (listing(parts[2]), views(parts[1])))
@@ -101,4 +103,6 @@ def decode(payload: str) -> Change:
         return Change((override(parts[1], parts[3]),), (listing(parts[2]), views(parts[1])))
     if len(parts) == 3 and parts[0] == "e":
         return Change((environment(parts[1]),), (ENVIRONMENTS,))
+    if len(parts) == 2 and parts[0] == "k":
+        return Change((KEYRING,))
     return EVERYTHING  # 'reset', or anything this release does not know

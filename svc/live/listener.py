@@ -51,6 +51,7 @@ class Listener:
         self._task: asyncio.Task | None = None
         self._round: asyncio.Future | None = None
         self._round_tick = 0
+        self._synced = 0  # the tick of the last round that came back (0: none since the connection was made)
         self._next: asyncio.Future | None = None
         self._fd: int | None = None  # the listener's socket while the loop watches it
         self._writing = False
@@ -232,6 +233,8 @@ class Listener:
         if not self.primary.is_current(self.identity):
             self._lose()  # the pool is on a newer primary: the cache is cleared as the listener reconnects
             return False
+        if tick < self._synced:
+            return True  # a round sent after `tick` is already back (a second read of one request)
         if self._round is None:
             future = self._start_round(asyncio.get_running_loop().create_future())
         elif self._round_tick > tick:
@@ -274,6 +277,7 @@ class Listener:
         self._timer.cancel()
         self._dead.cancel()
         self._late = False
+        self._synced = max(self._synced, self._round_tick)
         future, self._round = self._round, None
         if future is not None and not future.done():
             future.set_result(True)
@@ -282,6 +286,7 @@ class Listener:
             self._start_round(following)
 
     def _end_rounds(self) -> None:
+        self._synced = 0
         if self._timer is not None:
             self._timer.cancel()
         if self._dead is not None:

@@ -14,11 +14,16 @@ here, unless a notification for that key arrived while it read. Reads of a key t
 fetching join that fetch when it began after them, or, after a sync round, when no notification for the key has
 arrived since it began (this is what answers 1,000 waiters of one configuration with one query).
 
+The reads of one request share one round: the tick at which the request began (`began`, set by the middleware
+that authenticates it, whose look-up of the request's key is the request's first read) is the one every read of it
+waits past, so checking the key and reading the resource cost one round between them, not two.
+
 Until the listener is connected, or when a round does not come back in time, reads go to the database; the cache
 is emptied whenever the listener connects or is lost, since notifications may have been missed.
 """
 
 import asyncio
+import contextvars
 import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,6 +38,9 @@ ENTRY_OVERHEAD = 400
 
 Sync = Callable[[int], Awaitable[bool]]
 
+# The tick at which the request being served began: its reads need a round sent after it, and no later one.
+began: contextvars.ContextVar[int] = contextvars.ContextVar("began", default=0)
+
 
 @dataclass(slots=True)
 class Entry:
@@ -41,6 +49,8 @@ class Entry:
     etag: str
     body: bytes
     generation: tuple[int, ...] = ()  # for grouped answers: their groups' generations when the read began
+    application: str | None = None  # a configuration's application (what a key's scope is checked against)
+    value: object = None  # what is kept when it is not an answer (the keys, `access.py`)
 
     def response(self) -> Response:
         return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")
@@ -89,7 +99,7 @@ class ReadCache:
         """The current answer under `key`, in `group` (one or several): kept, or `fetch()`ed from the database
         (and kept, unless it went stale meanwhile). What `fetch` raises (a 404, say) is raised, and not kept."""
         group = (group,) if isinstance(group, str) else group or ()
-        started, sync = self.tick(), self._sync
+        started, sync = began.get() or self.tick(), self._sync
         if self.max_bytes <= 0 or sync is None:
             return await fetch()
         flight = self._newest(key)

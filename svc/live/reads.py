@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.datastructures import State
 
 from wire.epochs import epoch as current_epoch
-from live import keys
+from live import access, keys
 from live.readcache import Entry
 from repositories import applications, changes, configurations, effective, environments, overrides
 from wire import etags, jsontext, models, names
@@ -22,14 +22,19 @@ from wire.problems import ProblemError
 from wire.replies import not_modified, render_json, reply_trusted
 
 
-def _versioned(model: type[BaseModel]) -> Callable[[dict], Entry]:
-    """What renders a row of `model` (with `id` and `version`) as an answer with its strong ETag."""
+Gate = Callable[[], Awaitable[None]]
+
+
+def _versioned(model: type[BaseModel], application: str | None = None) -> Callable[[dict], Entry]:
+    """What renders a row of `model` (with `id` and `version`) as an answer with its strong ETag; with the column
+    that names its application, kept beside it (a key limited to some applications is checked against it)."""
     def render(row: dict) -> Entry:
-        return Entry(etags.make(row["id"], row["version"]), render_json(model, row))
+        return Entry(etags.make(row["id"], row["version"]), render_json(model, row),
+                     application=row[application] if application else None)
     return render
 
 
-CONFIGURATION = _versioned(models.ConfigurationResource)
+CONFIGURATION = _versioned(models.ConfigurationResource, "application_id")
 APPLICATION = _versioned(models.Application)
 ENVIRONMENT = _versioned(models.Environment)
 
@@ -143,58 +148,62 @@ async def named(state: State, application: str, environment: str) -> tuple[str, 
 
 
 # -- the answers to a GET, conditional, held with `wait` --------------------------------------------------------
-def answer_configuration(request: Request, id: str, wait: int | None) -> Awaitable[Response]:
+# Each takes the request's `gate` (`scopes.py`): what its key must be allowed, checked before the first read and
+# again, with the key as it is then, before every answer to a held request.
+def answer_configuration(request: Request, id: str, wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
-    return _conditional(request, keys.configuration(id), lambda: configuration(state, id), wait)
+    return _conditional(request, keys.configuration(id), lambda: configuration(state, id), wait, gate)
 
 
-def answer_application(request: Request, id: str, wait: int | None) -> Awaitable[Response]:
+def answer_application(request: Request, id: str, wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
-    return _conditional(request, keys.application(id), lambda: application(state, id), wait)
+    return _conditional(request, keys.application(id), lambda: application(state, id), wait, gate)
 
 
 def answer_configurations_page(request: Request, application_id: str, limit: int, cursor: str | None,
-                               name: str | None, wait: int | None) -> Awaitable[Response]:
+                               name: str | None, wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
     return _conditional(request, keys.listing(application_id),
-                        lambda: configurations_page(state, application_id, limit, cursor, name), wait)
+                        lambda: configurations_page(state, application_id, limit, cursor, name), wait, gate)
 
 
-def answer_environment(request: Request, id: str, wait: int | None) -> Awaitable[Response]:
+def answer_environment(request: Request, id: str, wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
-    return _conditional(request, keys.environment(id), lambda: environment(state, id), wait)
+    return _conditional(request, keys.environment(id), lambda: environment(state, id), wait, gate)
 
 
 def answer_override(request: Request, configuration_id: str, environment_id: str,
-                    wait: int | None) -> Awaitable[Response]:
+                    wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
     return _conditional(request, keys.override(configuration_id, environment_id),
-                        lambda: override(state, configuration_id, environment_id), wait)
+                        lambda: override(state, configuration_id, environment_id), wait, gate)
 
 
 def answer_effective_configuration(request: Request, id: str, environment_id: str,
-                                   wait: int | None) -> Awaitable[Response]:
+                                   wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
     return _conditional(request, (keys.views(id), keys.ENVIRONMENTS),
-                        lambda: effective_configuration(state, id, environment_id), wait)
+                        lambda: effective_configuration(state, id, environment_id), wait, gate)
 
 
 def answer_effective_application(request: Request, id: str, environment_id: str,
-                                 wait: int | None) -> Awaitable[Response]:
+                                 wait: int | None, gate: Gate) -> Awaitable[Response]:
     state = request.app.state
     return _conditional(request, (keys.listing(id), keys.ENVIRONMENTS),
-                        lambda: effective_application(state, id, environment_id), wait)
+                        lambda: effective_application(state, id, environment_id), wait, gate)
 
 
 async def answer_named(request: Request, application: str, environment: str, configuration: str | None,
-                       wait: int | None) -> Response:
+                       wait: int | None, gate: Callable[[str, str], Awaitable[None]]) -> Response:
     """The effective views by names. Names are resolved again on every check: a rename, or another application or
-    environment taking a name, changes what the names read."""
+    environment taking a name, changes what the names read. `gate(application_id, environment_id)` checks the key
+    against what the names resolve to, each time."""
     state = request.app.state
     name = None if configuration is None else names.looked_up(configuration)
 
     async def read() -> Entry:
         application_id, environment_id = await named(state, application, environment)
+        await gate(application_id, environment_id)
         return await effective_application(state, application_id, environment_id, name)
 
     watched = (keys.APPLICATIONS, keys.ENVIRONMENTS)
@@ -203,34 +212,50 @@ async def answer_named(request: Request, application: str, environment: str, con
         watched += (keys.listing(application_id),)
     except ProblemError:
         pass  # answered below, as the read raises it
-    return await _conditional(request, watched, read, wait)
+    return await _conditional(request, watched, read, wait, None)
 
 
 async def answer_changes(request: Request, application_id: str, after: int, epoch: int | None, limit: int,
-                         wait: int | None) -> Response:
+                         wait: int | None, gate: Gate) -> Response:
     """The change feed after `after`; with `wait`, held while it is empty. Each page names the epoch it was read in
     (the data's, `epochs.epoch()`, once `db.run` is done); a position of another epoch is refused in the unit of
-    work that reads (410), so no page can skip changes of a new epoch."""
+    work that reads (410), so no page can skip changes of a new epoch. A key limited to some environments reads
+    past the changes of the others' overrides: `next_after` is the last change read, shown or not."""
     state = request.app.state
     read_in = [1]
+    next_after = [after]
 
     def page(rows: list[dict]) -> Response:
-        return reply_trusted(models.ChangePage, {"items": rows, "next_after": rows[-1]["seq"] if rows else after,
-                                                 "epoch": read_in[0]})
+        return reply_trusted(models.ChangePage, {"items": rows, "next_after": next_after[0], "epoch": read_in[0]})
 
     async def check() -> Response | None:
         rows = await state.database.run(changes.after, application_id, after, limit=limit, epoch=epoch)
         read_in[0] = current_epoch()
-        return page(rows) if rows else None
+        if not rows:
+            return None
+        next_after[0] = rows[-1]["seq"]
+        principal = access.of(request.scope)
+        if principal is not None and principal.environments is not None:
+            rows = [row for row in rows if principal.sees_environment(row["environment_id"])]
+        return page(rows)
 
+    await gate()
     answer = await check()
     if answer is not None or wait is None:
         return answer or page([])
-    return await state.waiters.hold((keys.listing(application_id),), check, wait, lambda: page([]), request.receive)
+
+    async def recheck() -> Response | None:
+        await access.again(state, request.scope)
+        await gate()
+        return await check()
+    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck, wait, lambda: page([]),
+                                    request.receive)
 
 
 async def _conditional(request: Request, watched: str | tuple[str, ...], read: Callable[[], Awaitable[Entry]],
-                       wait: int | None) -> Response:
+                       wait: int | None, gate: Gate | None) -> Response:
+    if gate is not None:
+        await gate()
     held = etags.header(request.scope, b"if-none-match")
     entry = await read()
     if not etags.none_match(held, entry.etag):
@@ -238,12 +263,15 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
     if wait is None:
         return not_modified(entry.etag)
     current = [entry.etag]
+    state = request.app.state
 
     async def check() -> Response | None:
+        await access.again(state, request.scope)  # 401 once the key is revoked, under its rights as they are now
+        if gate is not None:
+            await gate()
         entry = await read()
         current[0] = entry.etag
         return None if etags.none_match(held, entry.etag) else entry.response()
 
-    watched = (watched,) if isinstance(watched, str) else watched
-    return await request.app.state.waiters.hold(watched, check, wait, lambda: not_modified(current[0]),
-                                                request.receive)
+    watched = ((watched,) if isinstance(watched, str) else watched) + (keys.KEYRING,)
+    return await state.waiters.hold(watched, check, wait, lambda: not_modified(current[0]), request.receive)

@@ -71,9 +71,10 @@ def require(cur, id: str) -> None:
 
 
 @idempotent
-def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None) -> tuple[list[Row], str | None]:
-    """One page in id order, and the cursor of the next (None on the last page)."""
-    cur.execute(SELECT_PAGE, {"cursor": cursor, "name": name, "limit": limit + 1})
+def page(cur, *, limit: int, cursor: str | None = None, name: str | None = None,
+         ids: list[str] | None = None) -> tuple[list[Row], str | None]:
+    """One page in id order (of those in `ids` only, when given), and the cursor of the next (None on the last)."""
+    cur.execute(SELECT_PAGE, {"cursor": cursor, "name": name, "ids": ids, "limit": limit + 1})
     return split(cur.fetchall(), limit)
 
 

@@ -44,7 +44,7 @@ def test_page_filters_by_name_and_continues_after_cursor(cur):
 def test_list_page_uses_the_primary_key_index(cur):
     # A tiny table would be scanned whole; forbid that to see the plan a large one gets.
     cur.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
-    cur.execute("EXPLAIN " + applications.SELECT_PAGE, {"cursor": MISSING, "name": None, "limit": 51})
+    cur.execute("EXPLAIN " + applications.SELECT_PAGE, {"cursor": MISSING, "name": None, "ids": None, "limit": 51})
     plan = " ".join(r["QUERY PLAN"] for r in cur.fetchall())
     cur.execute("RESET enable_seqscan; RESET enable_bitmapscan")
     assert "Index Scan using applications_pkey" in plan and "Sort" not in plan

@@ -6,7 +6,8 @@ from wire.problems import EpochChanged
 from repositories import applications
 from repositories.rows import Row
 
-COLUMNS = 'seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", environment_id, environment'
+COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", '
+           'changed_by_key AS by_key_id, environment_id, environment')
 # An entry as every write of a configuration records it, in the write's own statement (`repositories.configurations`):
 # each column from the configuration it returns as the CTE `c`, and its application's `id` and raised `last_change`
 # as the CTE `a`.

@@ -166,7 +166,8 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""
     applications.require(cur, application_id)
-    cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "limit": limit + 1})
+    cur.execute(SELECT_PAGE, {"application_id": application_id, "cursor": cursor, "name": name, "ids": None,
+                              "limit": limit + 1})
     return split(cur.fetchall(), limit)
 
 

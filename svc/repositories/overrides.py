@@ -115,6 +115,7 @@ ENVIRONMENT_EXISTS = "SELECT 1 FROM environments WHERE id = %(environment_id)s"
 SELECT_PAGE = f"""
 SELECT {COLUMNS} FROM overrides
 WHERE configuration_id = %(id)s AND (%(cursor)s::varchar IS NULL OR environment_id > %(cursor)s)
+  AND (%(environments)s::varchar[] IS NULL OR environment_id = ANY(%(environments)s::varchar[]))
 ORDER BY environment_id
 LIMIT %(limit)s
 """
@@ -217,10 +218,12 @@ def get(cur, id: str, environment_id: str) -> Row:
 
 
 @idempotent
-def page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
-    """One page of the configuration's overrides in environment id order, and the next cursor."""
+def page(cur, id: str, *, limit: int, cursor: str | None = None,
+         environments: list[str] | None = None) -> tuple[list[Row], str | None]:
+    """One page of the configuration's overrides in environment id order (in `environments` only, when given), and
+    the next cursor."""
     one(cur, CONFIGURATION_EXISTS, {"id": id}, NO_CONFIGURATION)
-    cur.execute(SELECT_PAGE, {"id": id, "cursor": cursor, "limit": limit + 1})
+    cur.execute(SELECT_PAGE, {"id": id, "cursor": cursor, "environments": environments, "limit": limit + 1})
     return split(cur.fetchall(), limit, key="environment_id")
 
 

@@ -13,9 +13,11 @@ from wire.problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
 
-# The rest of a keyset page query in id order: after the cursor, optionally one exact name, one row more than shown.
+# The rest of a keyset page query in id order: after the cursor, optionally one exact name, optionally only the ids
+# of a list (what an API key limited to some applications or environments may see), one row more than shown.
 PAGE_AFTER_CURSOR = """
   (%(cursor)s::varchar IS NULL OR id > %(cursor)s)
+  AND (%(ids)s::varchar[] IS NULL OR id = ANY(%(ids)s::varchar[]))
   AND (%(name)s::varchar IS NULL OR name = %(name)s)
 ORDER BY id
 LIMIT %(limit)s

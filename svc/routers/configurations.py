@@ -6,7 +6,7 @@ from wire import etags
 from wire import models
 from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
                   SettingsDep, VersionPath, Wait)
-from live import reads
+from live import reads, scopes
 from routers.idempotency import once
 from wire.bodies import check_body
 from wire.jsonroute import ExactJsonRoute
@@ -29,6 +29,7 @@ def _deleted(_: None) -> Response:
 async def create_configuration(body: models.ConfigurationCreate, request: Request, db: DatabaseDep,
                                settings: SettingsDep, actor: Actor) -> Response:
     data = check_body(body, settings)
+    scopes.new_configuration(request.scope, str(data["application_id"]))
     return await once(request, db, actor, configurations.create, **data, actor=actor,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/configurations/{row['id']}"}))
 
@@ -36,13 +37,15 @@ async def create_configuration(body: models.ConfigurationCreate, request: Reques
 @router.get("/configurations/{id}")
 async def get_configuration(id: IdPath, request: Request, wait: Wait = None) -> Response:
     # The read path every client polls: no dependency to solve (without a query, fastpath.py answers it first).
-    return await reads.answer_configuration(request, id, wait)
+    return await reads.answer_configuration(request, id, wait,
+                                            lambda: scopes.configuration(request.app.state, request.scope, id))
 
 
 @router.put("/configurations/{id}", dependencies=[JsonBody])
 async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, request: Request, db: DatabaseDep,
                                settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = check_body(body, settings)
+    await scopes.configuration(request.app.state, request.scope, id, write=True)
     return await once(request, db, actor, configurations.update, id, **data, when=when, actor=actor,
                       reply=_reply)
 
@@ -50,28 +53,33 @@ async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, req
 @router.delete("/configurations/{id}", status_code=204)
 async def delete_configuration(id: IdPath, request: Request, db: DatabaseDep, actor: Actor,
                                when: Conditions) -> Response:
+    await scopes.configuration(request.app.state, request.scope, id, write=True)
     return await once(request, db, actor, configurations.delete, id, when=when, actor=actor, reply=_deleted)
 
 
 @router.get("/applications/{id}/configurations")
 async def list_application_configurations(id: IdPath, request: Request, limit: Limit = 50, cursor: Cursor = None,
                                           name: NameQuery = None, wait: Wait = None) -> Response:
-    return await reads.answer_configurations_page(request, id, limit, cursor, name, wait)
+    return await reads.answer_configurations_page(request, id, limit, cursor, name, wait,
+                                                  lambda: scopes.application(request.scope, id))
 
 
 @router.get("/configurations/{id}/revisions")
-async def list_configuration_revisions(id: IdPath, db: DatabaseDep, limit: Limit = 50,
+async def list_configuration_revisions(id: IdPath, request: Request, db: DatabaseDep, limit: Limit = 50,
                                        cursor: RevisionCursor = None) -> Response:
+    await scopes.configuration(request.app.state, request.scope, id)
     rows, next_cursor = await db.run(configurations.revision_page, id, limit=limit, cursor=cursor)
     return reply_trusted(models.RevisionPage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.get("/configurations/{id}/revisions/{version}")
-async def get_configuration_revision(id: IdPath, version: VersionPath, db: DatabaseDep) -> Response:
+async def get_configuration_revision(id: IdPath, version: VersionPath, request: Request, db: DatabaseDep) -> Response:
+    await scopes.configuration(request.app.state, request.scope, id)
     return reply_trusted(models.Revision, await db.run(configurations.revision, id, version))
 
 
 @router.post("/configurations/{id}/revisions/{version}/restore")
 async def restore_configuration_revision(id: IdPath, version: VersionPath, request: Request, db: DatabaseDep,
                                          actor: Actor, when: Conditions) -> Response:
+    await scopes.configuration(request.app.state, request.scope, id, write=True)
     return await once(request, db, actor, configurations.restore, id, version, when=when, actor=actor, reply=_reply)

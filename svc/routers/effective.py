@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from live import reads
+from live import reads, scopes
 from repositories import effective
 from wire import jsontext
 from routers.deps import CompareFrom, CompareTo, DatabaseDep, EnvironmentQuery, IdPath, NameQuery, NameRequired, Wait
@@ -14,28 +14,36 @@ router = APIRouter(route_class=ExactJsonRoute, tags=["effective"])
 @router.get("/configurations/{id}/effective")
 async def get_effective_configuration(id: IdPath, environment_id: EnvironmentQuery, request: Request,
                                       wait: Wait = None) -> Response:
-    return await reads.answer_effective_configuration(request, id, environment_id, wait)
+    return await reads.answer_effective_configuration(
+        request, id, environment_id, wait,
+        lambda: scopes.in_environments(request.app.state, request.scope, id, environment_id))
 
 
 @router.get("/applications/{id}/effective")
 async def get_effective_application(id: IdPath, environment_id: EnvironmentQuery, request: Request,
                                     wait: Wait = None) -> Response:
-    return await reads.answer_effective_application(request, id, environment_id, wait)
+    return await reads.answer_effective_application(request, id, environment_id, wait,
+                                                    lambda: scopes.application(request.scope, id, environment_id))
 
 
 @router.get("/effective")
 async def find_effective(application: NameRequired, environment: NameRequired, request: Request,
                          configuration: NameQuery = None, wait: Wait = None) -> Response:
-    return await reads.answer_named(request, application, environment, configuration, wait)
+    return await reads.answer_named(request, application, environment, configuration, wait,
+                                    scopes.named(request.scope))
 
 
 @router.get("/configurations/{id}/compare")
-async def compare_configuration(id: IdPath, to: CompareTo, db: DatabaseDep, first: CompareFrom = None) -> Response:
+async def compare_configuration(id: IdPath, to: CompareTo, request: Request, db: DatabaseDep,
+                                first: CompareFrom = None) -> Response:
+    await scopes.in_environments(request.app.state, request.scope, id, first, to)
     return _exact(await db.run(effective.compare, id, first=first, second=to))
 
 
 @router.get("/applications/{id}/compare")
-async def compare_application(id: IdPath, to: CompareTo, db: DatabaseDep, first: CompareFrom = None) -> Response:
+async def compare_application(id: IdPath, to: CompareTo, request: Request, db: DatabaseDep,
+                              first: CompareFrom = None) -> Response:
+    await scopes.application(request.scope, id, first, to)
     return _exact(await db.run(effective.compare_application, id, first=first, second=to))
 
 

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter, Request, Response
 
-from live import reads
+from live import access, reads, scopes
 from repositories import environments
 from routers.idempotency import once
-from wire import etags, models
+from wire import etags, models, names
 from wire.bodies import check_body
 from routers.deps import API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
 from wire.jsonroute import ExactJsonRoute
@@ -29,25 +29,33 @@ def _parent(data: dict) -> dict:
 async def create_environment(body: models.EnvironmentCreate, request: Request, db: DatabaseDep,
                              settings: SettingsDep, actor: Actor) -> Response:
     data = _parent(check_body(body, settings))
+    scopes.everywhere(request.scope)
     return await once(request, db, actor, environments.create, **data, transaction=True,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/environments/{row['id']}"}))
 
 
 @router.get("")
-async def list_environments(request: Request, limit: Limit = 50, cursor: Cursor = None,
+async def list_environments(request: Request, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
+    scopes.reading(request.scope)
+    principal = access.of(request.scope)
+    if principal is not None and principal.environments is not None:  # only its own: read from the database
+        rows, next_cursor = await db.run(environments.page, limit=limit, cursor=cursor, name=names.looked_up(name),
+                                         ids=sorted(principal.environments))
+        return reply_trusted(models.EnvironmentPage, {"items": rows, "next_cursor": next_cursor})
     return (await reads.environments_page(request.app.state, limit, cursor, name)).response()
 
 
 @router.get("/{id}")
 async def get_environment(id: IdPath, request: Request, wait: Wait = None) -> Response:
-    return await reads.answer_environment(request, id, wait)
+    return await reads.answer_environment(request, id, wait, lambda: scopes.environment(request.scope, id))
 
 
 @router.put("/{id}", dependencies=[JsonBody])
 async def update_environment(id: IdPath, body: models.EnvironmentUpdate, request: Request, db: DatabaseDep,
                              settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     data = _parent(check_body(body, settings))
+    await scopes.environment(request.scope, id, write=True)
     return await once(request, db, actor, environments.update, id, **data, when=when, transaction=True,
                       reply=_reply)
 
@@ -55,5 +63,6 @@ async def update_environment(id: IdPath, body: models.EnvironmentUpdate, request
 @router.delete("/{id}", status_code=204)
 async def delete_environment(id: IdPath, request: Request, db: DatabaseDep, actor: Actor,
                              when: Conditions) -> Response:
+    await scopes.environment(request.scope, id, write=True)
     return await once(request, db, actor, environments.delete, id, when=when, transaction=True,
                       reply=lambda _: Response(status_code=204))

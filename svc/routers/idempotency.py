@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import Request, Response
 from psycopg2.extras import Json
 
-from db.database import Database
+from db.database import Database, as_key
 from wire.problems import Unprocessable
 
 HEADER = b"idempotency-key"
@@ -81,6 +81,9 @@ async def once(request: Request, db: Database, key_name: str | None, write: Call
     """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
     write of several statements); with an Idempotency-Key, at most once per key (and per API key: `key_name`, None
     when the API is open)."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None and principal.id is not None:
+        write = as_key(principal.id, write)
     key = key_of(request)
     if key is None:
         return reply(await db.run(write, *args, transaction=transaction, **kwargs))

@@ -26,7 +26,7 @@ KEY = "schemathesis-" + secrets.token_urlsafe(24)
 def live_service(serve, clean):
     # Generated `wait`s (up to 300 s) with a matching If-None-Match or an `after` past the end would each hold a
     # request that long; the holds themselves are tested in test_watch.py.
-    return serve(API_KEYS=f"schemathesis:rw:{KEY}", MAX_WAIT_SECONDS="0.2")
+    return serve(API_KEYS=f"schemathesis:admin:{KEY}", MAX_WAIT_SECONDS="0.2")
 
 
 def _operations() -> set[str]:

@@ -191,6 +191,12 @@ class Change(BaseModel):
             max_length=64,
         ),
     ]
+    by_key_id: Annotated[
+        Ulid | None,
+        Field(
+            description="The id of the managed API key that made the change (`createKey`); `null` for a key of the service's settings, with the API open, or for a change made before keys were managed."
+        ),
+    ] = None
     environment_id: Annotated[
         Ulid | None,
         Field(
@@ -214,7 +220,7 @@ class ChangePage(BaseModel):
     next_after: Annotated[
         int,
         Field(
-            description='Pass as `after` to read on; the `seq` of the last item, or `after` itself when there is none.',
+            description="Pass as `after` to read on: the `seq` of the last change read, or `after` itself when there is none.\nA key limited to some environments does not see the changes of the others' overrides but reads past\nthem, so this may be beyond the last item.\n",
             ge=0,
         ),
     ]
@@ -370,6 +376,306 @@ class ListenerState(StrEnum):
 
     listening = 'listening'
     reconnecting = 'reconnecting'
+
+
+class KeyName(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="An API key's name, 1 to 64 letters, digits, `_`, `.` or `-`; unique among keys not revoked.",
+            examples=['billing-prod-reader'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9_.-]{1,64}$',
+        ),
+    ]
+
+
+class KeyAction(StrEnum):
+    """
+    What a key may do: `read` (every GET in its scope), `write` (every write in its scope; needs `read`),
+    `manage` (API keys, within its own rights).
+
+    """
+
+    read = 'read'
+    write = 'write'
+    manage = 'manage'
+
+
+class KeyActions(RootModel[list[KeyAction]]):
+    """
+    The key's actions, each at most once.
+    """
+
+    root: Annotated[
+        list[KeyAction],
+        Field(
+            description="The key's actions, each at most once.",
+            examples=[['read']],
+            max_length=3,
+            min_length=1,
+        ),
+    ]
+
+
+class KeyApplications1(RootModel[list[Ulid]]):
+    root: Annotated[
+        list[Ulid],
+        Field(
+            description='The applications the key may reach, by id; `null` for all of them, those created later included. Any\nother application, and everything in it, answers 404 to the key, as if it did not exist.\n',
+            examples=[['01JD3B5ZQ6V2K9X4N8M7P1R0ST']],
+            max_length=1000,
+        ),
+    ]
+
+
+class KeyApplications(RootModel[KeyApplications1 | None]):
+    root: Annotated[
+        KeyApplications1 | None,
+        Field(
+            description='The applications the key may reach, by id; `null` for all of them, those created later included. Any\nother application, and everything in it, answers 404 to the key, as if it did not exist.\n',
+            examples=[['01JD3B5ZQ6V2K9X4N8M7P1R0ST']],
+        ),
+    ]
+
+
+class KeyEnvironments1(RootModel[list[Ulid]]):
+    root: Annotated[
+        list[Ulid],
+        Field(
+            description="The environments the key may reach, by id; `null` for all. A key limited to some environments reads a\nconfiguration's own `config` and its overrides and effective views in those environments only, and\ncannot write what every environment shares (a configuration, an application, an environment): 403.\n",
+            examples=[['01JD3C0F5G6H7J8K9M0N1P2Q3R']],
+            max_length=1000,
+        ),
+    ]
+
+
+class KeyEnvironments(RootModel[KeyEnvironments1 | None]):
+    root: Annotated[
+        KeyEnvironments1 | None,
+        Field(
+            description="The environments the key may reach, by id; `null` for all. A key limited to some environments reads a\nconfiguration's own `config` and its overrides and effective views in those environments only, and\ncannot write what every environment shares (a configuration, an application, an environment): 403.\n",
+            examples=[['01JD3C0F5G6H7J8K9M0N1P2Q3R']],
+        ),
+    ]
+
+
+class KeyExpiry(RootModel[Timestamp | None]):
+    root: Annotated[
+        Timestamp | None,
+        Field(
+            description='When the key stops working (RFC 3339, in the future when set); `null` for never.'
+        ),
+    ]
+
+
+class KeyActor(BaseModel):
+    """
+    The key that did something: its `id`, `null` for a key of the service's settings (`API_KEYS`), and its
+    `name`, `null` when the API was open.
+
+    """
+
+    id: Ulid | None
+    name: KeyName | None
+
+
+class ApiKeyCreate(BaseModel):
+    """
+    A new API key. `applications` and `environments` are given explicitly, `null` meaning all.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: KeyName
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None = None
+    comments: Comments | None = None
+
+
+class ApiKeyUpdate(BaseModel):
+    """
+    An API key's new name and rights (all replaced; an absent `expires_at` or `comments` clears it).
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: KeyName
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None = None
+    comments: Comments | None = None
+
+
+class ApiKey(BaseModel):
+    """
+    An API key, without its secret.
+    """
+
+    id: Ulid
+    name: KeyName
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None
+    comments: Comments | None
+    created_at: Timestamp
+    created_by: KeyActor
+    updated_at: Timestamp
+    last_used_at: Annotated[
+        Timestamp | None,
+        Field(
+            description='When a request last used the key (up to a minute behind); `null` if none has.'
+        ),
+    ]
+    revoked_at: Annotated[
+        Timestamp | None,
+        Field(description='When the key was revoked; `null` while it works.'),
+    ]
+    version: Version
+
+
+class ApiKeyCreated(BaseModel):
+    """
+    A new API key with its secret, shown only in this answer. Send it as `Authorization: Bearer`.
+    """
+
+    id: Ulid
+    name: KeyName
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None
+    comments: Comments | None
+    created_at: Timestamp
+    created_by: KeyActor
+    updated_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+    version: Version
+    secret: Annotated[
+        str,
+        Field(
+            description="The key's secret (`csk_` and 43 characters), stored only as a hash.",
+            examples=['csk_q3Xn0b1s6G8dJ2kP4wYtZ7vR9mL5hC0aE2fN8uV1xQk'],
+            pattern='^csk_[A-Za-z0-9_-]{43}$',
+        ),
+    ]
+
+
+class ApiKeyPage(BaseModel):
+    """
+    One page of API keys.
+    """
+
+    items: list[ApiKey]
+    next_cursor: Annotated[
+        Ulid | None,
+        Field(
+            description='Pass as `cursor` for the next page; `null` on the last page.'
+        ),
+    ]
+
+
+class Source(StrEnum):
+    """
+    `managed` (through this API), `settings` (`API_KEYS`), or `open`.
+    """
+
+    managed = 'managed'
+    settings = 'settings'
+    open = 'open'
+
+
+class CurrentKey(BaseModel):
+    """
+    The key of the request and its rights.
+    """
+
+    open: Annotated[
+        bool,
+        Field(
+            description='True when the service has no keys configured and anyone may do anything.'
+        ),
+    ]
+    id: Annotated[
+        Ulid | None,
+        Field(
+            description="The key's id; `null` for a key of the settings, or with the API open."
+        ),
+    ]
+    name: KeyName | None
+    source: Annotated[
+        Source,
+        Field(
+            description='`managed` (through this API), `settings` (`API_KEYS`), or `open`.'
+        ),
+    ]
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None
+
+
+class KeyRights(BaseModel):
+    """
+    A key's name and rights at one moment, as the audit records them.
+    """
+
+    name: KeyName
+    actions: KeyActions
+    applications: KeyApplications | None
+    environments: KeyEnvironments | None
+    expires_at: KeyExpiry | None
+
+
+class Action(StrEnum):
+    created = 'created'
+    updated = 'updated'
+    revoked = 'revoked'
+
+
+class KeyAuditEntry(BaseModel):
+    """
+    One key-management action.
+    """
+
+    seq: Annotated[int, Field(description='Its number in the audit, increasing.', ge=1)]
+    at: Timestamp
+    action: Action
+    key: KeyActor
+    by: KeyActor
+    before: Annotated[
+        KeyRights | None,
+        Field(description="The key's rights before; `null` for a creation."),
+    ]
+    after: Annotated[
+        KeyRights | None,
+        Field(
+            description="The key's rights after (for a revocation, the rights it had)."
+        ),
+    ]
+
+
+class KeyAuditPage(BaseModel):
+    """
+    One page of the key audit, oldest first.
+    """
+
+    items: list[KeyAuditEntry]
+    next_after: Annotated[
+        int,
+        Field(
+            description='Pass as `after` to read on; the `seq` of the last entry read, or `after` when there is none.',
+            ge=0,
+        ),
+    ]
 
 
 class ProblemItem(BaseModel):

@@ -1,0 +1,185 @@
+"""Who made a request, and what that key may see and do.
+
+A key is one of the settings' (`API_KEYS`: `ro`, `rw` or `admin`, every application and environment) or one managed
+through the API (`repositories/api_keys.py`): it may `read`, `write` and `manage` keys, on every application or a
+list, in every environment or a list. A request's key is a `Principal`, found from the SHA-256 of its bearer token:
+
+- among the settings' keys, compared in constant time against each of them;
+- among the managed keys, which each worker keeps as one answer of its read cache (`keys.KEYRING`): a key's every
+  change notifies "k <id>", which drops it, and the look-up waits for the request's sync round like every read, so
+  a request that begins after a revocation or a change of rights was acknowledged, on any worker, is checked
+  against the new rights. An unknown token and a wrong one take the same path: both are a digest found nowhere.
+
+What a key may see is what is in its scope and it may read: anything else answers 404 exactly as if it did not
+exist (`hidden`), and listings and the change feed leave it out. What it may see but not do answers 403
+(`Forbidden`): a write without `write`, a write to what every environment shares (an application, a
+configuration's own `config`, an environment) by a key limited to some environments, key management without
+`manage`, and a grant of more than the granting key has.
+"""
+
+import asyncio
+import hmac
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.datastructures import State
+from starlette.types import Scope
+
+from live import keys
+from live.readcache import Entry
+from repositories import api_keys
+from wire.principals import SETTINGS_ACTIONS, Principal, digest
+from wire.problems import Forbidden, NotFound, Unauthorized
+
+log = logging.getLogger("config_service")
+
+# `last_used_at` is written at most once a minute per key and worker: using a key costs no write.
+USAGE_SECONDS = 60.0
+
+NO_APPLICATION = "No application has this id."
+NO_CONFIGURATION = "No configuration has this id."
+NO_ENVIRONMENT = "No environment has this id."
+
+
+def settings_principals(settings_keys: tuple) -> tuple[Principal, ...]:
+    """The settings' keys (`principals.ApiKey`) as principals, with the digests of their secrets."""
+    return tuple(Principal(key.name, SETTINGS_ACTIONS[key.scope], digest=digest(key.secret)) for key in settings_keys)
+
+
+def token_of(authorization: bytes | None) -> bytes | None:
+    """The token of a `Bearer` authorization; None for none or another scheme."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(b" ")
+    token = token.strip()
+    if scheme.lower() != b"bearer" or not token:
+        return None
+    return token
+
+
+async def ring(state: State) -> dict[bytes, Principal]:
+    """The managed keys not revoked, by digest, as current as the request's sync round."""
+    async def fetch() -> Entry:
+        rows = await state.database.run(api_keys.active)
+        return Entry("", b"", value={bytes(row["secret_hash"]): principal_of(row) for row in rows})
+    return (await state.read_cache.read(keys.KEYRING, fetch)).value  # type: ignore[return-value]
+
+
+def principal_of(row: dict[str, Any]) -> Principal:
+    return Principal(row["name"], frozenset(row["actions"]),
+                     None if row["applications"] is None else frozenset(row["applications"]),
+                     None if row["environments"] is None else frozenset(row["environments"]),
+                     id=row["id"], expires_at=row["expires_at"], digest=bytes(row["secret_hash"]))
+
+
+async def identify(state: State, settings: tuple[Principal, ...], token: bytes | None) -> Principal | None:
+    """The key whose secret `token` is, if it works (not revoked, not expired); None otherwise."""
+    if token is None:
+        return None
+    wanted = digest(token)
+    found = None
+    for principal in settings:
+        # No early exit: the time taken does not tell which key, or how much of one, matched.
+        if hmac.compare_digest(principal.digest, wanted):
+            found = principal
+    if found is not None:
+        return found
+    managed = (await ring(state)).get(wanted)
+    if managed is None or not hmac.compare_digest(managed.digest, wanted):
+        return None
+    if managed.expires_at is not None and managed.expires_at <= datetime.now(UTC):
+        return None
+    usage(state).used(state, managed.id)
+    return managed
+
+
+def of(scope: Scope) -> Principal | None:
+    """The request's key; None when the API is open."""
+    return scope.get("state", {}).get("principal")
+
+
+async def again(state: State, scope: Scope) -> Principal | None:
+    """The request's key as it is now (a held request checks again before each answer): 401 once it is revoked or
+    expired; a key of the settings never changes."""
+    principal = of(scope)
+    if principal is None or not principal.managed:
+        return principal
+    current = (await ring(state)).get(principal.digest)
+    if current is None or (current.expires_at is not None and current.expires_at <= datetime.now(UTC)):
+        raise Unauthorized()
+    scope["state"]["principal"] = current
+    return current
+
+
+# -- the rules ----------------------------------------------------------------------------------------------------
+def hidden(detail: str) -> NotFound:
+    """What answers for something a key may not see: the very answer for something that does not exist."""
+    return NotFound(detail)
+
+
+def require(principal: Principal | None, action: str) -> None:
+    """403 unless the key may do `action` (`read`, `write` or `manage`) at all."""
+    if principal is not None and action not in principal.actions:
+        raise Forbidden(f"This API key may not {action}" + (" keys." if action == "manage" else "."))
+
+
+def require_everywhere(principal: Principal | None) -> None:
+    """403 unless the key may write on every application and in every environment: what it writes (an application
+    created, an environment) is seen by all of them."""
+    require(principal, "write")
+    if principal is not None and not principal.everywhere:
+        raise Forbidden("This write reaches every application and environment; this API key is limited to some.")
+
+
+def require_shared(principal: Principal | None) -> None:
+    """403 unless the key may write what every environment shares (an application, a configuration's own
+    `config`): it writes and is not limited to some environments."""
+    require(principal, "write")
+    if principal is not None and principal.environments is not None:
+        raise Forbidden("This write changes every environment; this API key is limited to some.")
+
+
+def check_application(principal: Principal | None, application_id: str, detail: str = NO_APPLICATION) -> None:
+    if principal is not None and not principal.sees_application(application_id):
+        raise hidden(detail)
+
+
+def check_environment(principal: Principal | None, environment_id: str | None) -> None:
+    if principal is not None and not principal.sees_environment(environment_id):
+        raise hidden(NO_ENVIRONMENT)
+
+
+# -- when keys were last used --------------------------------------------------------------------------------------
+class Usage:
+    """Records when each managed key was last used, at most once a minute per key, off the request's path."""
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, float] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def used(self, state: State, key_id: str | None) -> None:
+        now = time.monotonic()
+        if key_id is None or now - self.recorded.get(key_id, -USAGE_SECONDS) < USAGE_SECONDS:
+            return
+        self.recorded[key_id] = now
+        if len(self.recorded) > 100_000:
+            self.recorded.clear()
+        task = asyncio.get_running_loop().create_task(self._record(state, key_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def _record(state: State, key_id: str) -> None:
+        try:
+            await state.database.run(api_keys.touch, key_id)
+        except Exception as error:  # noqa: BLE001 - a time of use is not worth a failed request
+            log.info("the last use of a key was not recorded: %s", type(error).__name__)
+
+
+def usage(state: State) -> Usage:
+    found = getattr(state, "key_usage", None)
+    if found is None:
+        found = state.key_usage = Usage()
+    return found

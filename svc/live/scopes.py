@@ -1,0 +1,121 @@
+"""The gates: what each operation asks of the request's key before it reads or writes anything (`access.py` has the
+rules). A route calls its gate first, so that something a key may not see answers exactly what something that does
+not exist answers, checked in the same order as the repositories check (the configuration, then the environment).
+
+Only a key limited to some applications needs to know a configuration's application: it is read through the door
+(`reads.configuration`, the worker's read cache after the request's sync round), and a configuration that does not
+exist is left to the route, which answers it. A key on every application never waits for a look-up.
+"""
+
+from starlette.datastructures import State
+from starlette.types import Scope
+
+from live import access, reads
+from live.access import NO_APPLICATION, NO_CONFIGURATION, Principal
+from wire.problems import Forbidden, NotFound, Unprocessable
+
+
+async def _application_of(state: State, principal: Principal, id: str) -> None:
+    """404 unless the key may see configuration `id`'s application."""
+    if "read" not in principal.actions:
+        raise access.hidden(NO_CONFIGURATION)
+    if principal.applications is None:
+        return
+    try:
+        entry = await reads.configuration(state, id)
+    except NotFound:
+        return  # the route answers it
+    access.check_application(principal, entry.application or "", NO_CONFIGURATION)
+
+
+async def configuration(state: State, scope: Scope, id: str, *, write: bool = False) -> None:
+    """A configuration read, or (`write`) a write of its own `config`, which every environment shares."""
+    principal = access.of(scope)
+    if principal is None:
+        return
+    await _application_of(state, principal, id)
+    if write:
+        access.require_shared(principal)
+
+
+async def in_environments(state: State, scope: Scope, id: str, *environment_ids: str | None,
+                          write: bool = False) -> None:
+    """A read (or `write`) of configuration `id` in environments (its override, its effective view, a comparison;
+    None: its own `config`)."""
+    principal = access.of(scope)
+    if principal is None:
+        return
+    await _application_of(state, principal, id)
+    for environment_id in environment_ids:
+        access.check_environment(principal, environment_id)
+    if write:
+        access.require(principal, "write")
+
+
+async def application(scope: Scope, id: str, *environment_ids: str | None, write: bool = False) -> None:
+    """An application read (with environments: its effective views, a comparison), or (`write`) its change."""
+    principal = access.of(scope)
+    if principal is None:
+        return
+    access.check_application(principal, id, NO_APPLICATION)
+    for environment_id in environment_ids:
+        access.check_environment(principal, environment_id)
+    if write:
+        access.require_shared(principal)
+
+
+async def environment(scope: Scope, id: str, *, write: bool = False) -> None:
+    """An environment read, or (`write`) its change, which every application's views follow."""
+    principal = access.of(scope)
+    if principal is None:
+        return
+    access.check_environment(principal, id)
+    if write:
+        access.require_everywhere(principal)
+
+
+def new_configuration(scope: Scope, application_id: str) -> None:
+    """A configuration created in `application_id`: an application the key may not see is one that does not exist
+    (422 at `/application_id`, as the repository answers), and the new `config` is in every environment."""
+    principal = access.of(scope)
+    if principal is None:
+        return
+    if not principal.sees_application(application_id):
+        raise Unprocessable.at("/application_id", NO_APPLICATION)
+    access.require_shared(principal)
+
+
+def everywhere(scope: Scope) -> None:
+    """A write every application and environment sees: an application or an environment created."""
+    access.require_everywhere(access.of(scope))
+
+
+def reading(scope: Scope) -> None:
+    """A listing: 403 for a key that may not read at all (what it may not see is left out of what it reads)."""
+    access.require(access.of(scope), "read")
+
+
+def managing(scope: Scope) -> Principal:
+    """Key management: a key that may manage keys (403 otherwise, and with the API open: keys are managed only while
+    the service checks them)."""
+    principal = access.of(scope)
+    if principal is None:
+        raise Forbidden("The API is open (no API_KEYS): keys are managed only while the service checks them; "
+                        "start it with an admin key in API_KEYS.")
+    access.require(principal, "manage")
+    return principal
+
+
+
+def named(scope: Scope):
+    """The gate of an effective read by names, given what the names resolve to: a name the key may not see is a
+    name that nothing has (404, as `effective.named` answers)."""
+    async def gate(application_id: str, environment_id: str) -> None:
+        principal = access.of(scope)
+        if principal is None:
+            return
+        if not principal.sees_application(application_id):
+            raise access.hidden("No application has this name.")
+        if not principal.sees_environment(environment_id):
+            raise access.hidden("No environment has this name.")
+    return gate

@@ -1,0 +1,236 @@
+"""SQL for API keys managed through the API, and the audit of their management. Every function takes a cursor first
+and owns no connection.
+
+A key's secret is never stored, only its SHA-256. A revoked key is kept (with `revoked_at`) so that the audit and
+the change feed can name it. Every management write takes one transaction-scoped lock first (key management is
+rare), so that two revocations cannot each leave the other as the last key able to manage keys and together leave
+none; each write and its audit entry commit together (`transaction=True`).
+"""
+
+import base64
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from db.database import idempotent
+from repositories.rows import Row, one, split, write
+from wire import jsontext, ulids
+from wire.etags import UNCONDITIONAL, Preconditions
+from wire.principals import ACTIONS, Principal, digest
+from wire.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+
+PREFIX = "csk_"
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('config-service api keys'))"
+FIELDS = ("name", "actions", "applications", "environments", "expires_at", "comments")
+COLUMNS = """k.id, k.name, k.actions, k.applications, k.environments, k.expires_at, k.comments, k.created_at,
+json_build_object('id', k.created_by_key, 'name', k.created_by) AS created_by, k.updated_at,
+u.last_used_at, k.revoked_at, k.version"""
+FROM = "api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id"
+
+ACTIVE = ("SELECT id, name, secret_hash, actions, applications, environments, expires_at FROM api_keys "
+          "WHERE revoked_at IS NULL")
+SELECT_ONE = f"SELECT {COLUMNS} FROM {FROM} WHERE k.id = %(id)s"
+SELECT_PAGE = f"""SELECT {COLUMNS} FROM {FROM} WHERE (%(cursor)s::varchar IS NULL OR k.id > %(cursor)s)
+ORDER BY k.id LIMIT %(limit)s"""
+INSERT = """
+INSERT INTO api_keys (id, name, secret_hash, actions, applications, environments, comments, expires_at, created_at,
+                      created_by, created_by_key, updated_at, version)
+VALUES (%(id)s, %(name)s, %(secret_hash)s, %(actions)s, %(applications)s, %(environments)s, %(comments)s,
+        %(expires_at)s, %(now)s, %(by_name)s, %(by_id)s, %(now)s, 1)
+RETURNING id
+"""
+UPDATE = """
+UPDATE api_keys SET name = %(name)s, actions = %(actions)s, applications = %(applications)s,
+    environments = %(environments)s, comments = %(comments)s, expires_at = %(expires_at)s, updated_at = %(now)s,
+    version = version + 1
+WHERE id = %(id)s
+"""
+REVOKE = """
+UPDATE api_keys SET revoked_at = %(now)s, updated_at = %(now)s, version = version + 1 WHERE id = %(id)s
+"""
+LOCK_ONE = ("SELECT id, name, actions, applications, environments, expires_at, revoked_at, version "
+            "FROM api_keys WHERE id = %(id)s FOR UPDATE")
+# The keys that may manage keys on every application and environment, and have not expired or been revoked.
+MANAGERS = """
+SELECT id FROM api_keys WHERE revoked_at IS NULL AND 'manage' = ANY(actions) AND applications IS NULL
+  AND environments IS NULL AND (expires_at IS NULL OR expires_at > %(now)s)
+"""
+AUDIT = """
+INSERT INTO key_audit (at, action, key_id, key_name, by_id, by_name, before, after)
+VALUES (%(now)s, %(action)s, %(key_id)s, %(key_name)s, %(by_id)s, %(by_name)s, %(before)s, %(after)s)
+"""
+SELECT_AUDIT = """
+SELECT a.seq, a.at, a.action, json_build_object('id', a.key_id, 'name', a.key_name) AS key,
+       json_build_object('id', a.by_id, 'name', a.by_name) AS "by", a.before::json AS before, a.after::json AS after,
+       k.actions, k.applications, k.environments
+FROM key_audit a JOIN api_keys k ON k.id = a.key_id
+WHERE a.seq > %(after)s ORDER BY a.seq LIMIT %(limit)s
+"""
+TOUCH = """
+INSERT INTO api_key_usage (key_id, last_used_at) VALUES (%(id)s, %(now)s)
+ON CONFLICT (key_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
+"""
+APPLICATIONS_FOUND = "SELECT array_agg(id) AS found FROM applications WHERE id = ANY(%(ids)s)"
+ENVIRONMENTS_FOUND = "SELECT array_agg(id) AS found FROM environments WHERE id = ANY(%(ids)s)"
+
+MISSING = "No API key has this id."
+NAME_TAKEN = "An API key that is not revoked has this name."
+REVOKED = "This API key is revoked; create a new one."
+LAST_MANAGER = ("This would leave no API key that may manage keys on every application and environment; create "
+                "or keep another one first.")
+
+
+def secret() -> str:
+    """A new key's secret: 256 random bits, `csk_` and 43 characters of base64url."""
+    return PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def _rights(row: Row) -> dict[str, Any]:
+    return {"name": row["name"], "actions": [action for action in ACTIONS if action in row["actions"]],
+            "applications": row["applications"], "environments": row["environments"],
+            "expires_at": None if row["expires_at"] is None else row["expires_at"].isoformat()}
+
+
+def _visible(by: Principal | None, row: Row) -> bool:
+    """A managing key sees the keys whose rights are within its own (itself included)."""
+    return by is None or by.covers(frozenset(row["actions"]), row["applications"], row["environments"])
+
+
+def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The rights asked for, checked in the order that reveals nothing: beyond the granting key's (403) before
+    whether what they name exists (422)."""
+    actions = [action for action in ACTIONS if action in given["actions"]]
+    if "write" in actions and "read" not in actions:
+        raise Unprocessable.at("/actions", "A key that may write must also read: add \"read\".")
+    applications = None if given["applications"] is None else sorted(given["applications"])
+    environments = None if given["environments"] is None else sorted(given["environments"])
+    if by is not None and not by.covers(frozenset(actions), applications, environments):
+        raise Forbidden("A key cannot grant what it does not have: an action, an application or an environment "
+                        "beyond this API key's own.")
+    for pointer, ids, query, what in (("/applications", applications, APPLICATIONS_FOUND, "application"),
+                                      ("/environments", environments, ENVIRONMENTS_FOUND, "environment")):
+        if ids:
+            cur.execute(query, {"ids": ids})
+            found = set(cur.fetchone()["found"] or ())
+            for index, id in enumerate(ids):
+                if id not in found:
+                    raise Unprocessable.at(f"{pointer}/{index}", f"No {what} has this id.")
+    expires_at = given.get("expires_at")
+    if expires_at is not None and expires_at <= now:
+        raise Unprocessable.at("/expires_at", "The expiry must be in the future.")
+    return {"name": given["name"], "actions": actions, "applications": applications, "environments": environments,
+            "expires_at": expires_at, "comments": given.get("comments")}
+
+
+def _audit(cur, action: str, key: Row, by: Principal | None, now: datetime, before: dict | None,
+           after: dict | None) -> None:
+    cur.execute(AUDIT, {"now": now, "action": action, "key_id": key["id"], "key_name": key["name"],
+                        "by_id": by.id if by else None, "by_name": by.name if by else None,
+                        "before": None if before is None else Json(before, dumps=jsontext.dumps),
+                        "after": None if after is None else Json(after, dumps=jsontext.dumps)})
+
+
+def _keeps_a_manager(cur, now: datetime, settings_manager: bool) -> None:
+    """409 unless a key that may manage keys everywhere is left (a key of the settings counts)."""
+    cur.execute(MANAGERS, {"now": now})
+    if not settings_manager and cur.fetchone() is None:
+        raise Conflict(LAST_MANAGER)
+
+
+@idempotent
+def active(cur) -> list[Row]:
+    """Every key not revoked (expired ones included: the time of each request decides), with its secret's hash."""
+    cur.execute(ACTIVE)
+    return cur.fetchall()
+
+
+@idempotent
+def get(cur, id: str, *, by: Principal | None = None) -> Row:
+    row = one(cur, SELECT_ONE, {"id": id}, MISSING)
+    if not _visible(by, row):
+        raise NotFound(MISSING)
+    return row
+
+
+@idempotent
+def page(cur, *, limit: int, cursor: str | None = None, by: Principal | None = None) -> tuple[list[Row], str | None]:
+    """One page of keys in id order, of those `by` may see; the cursor is the last key read (seen or not)."""
+    cur.execute(SELECT_PAGE, {"cursor": cursor, "limit": limit + 1})
+    rows, next_cursor = split(cur.fetchall(), limit)
+    return [row for row in rows if _visible(by, row)], next_cursor
+
+
+def create(cur, *, by: Principal | None, **given: Any) -> Row:
+    """A new key; the row has its `secret`, which is not kept."""
+    cur.execute(LOCK)
+    now = datetime.now(UTC)
+    rights = _check(cur, by, given, now)
+    token = secret()
+    params = {**rights, "id": ulids.new(now), "secret_hash": digest(token.encode()), "now": now,
+              "by_id": by.id if by else None, "by_name": by.name if by else None}
+    write(cur, INSERT, params, NAME_TAKEN)
+    row = get(cur, params["id"])
+    _audit(cur, "created", row, by, now, None, _rights(row))
+    return row | {"secret": token}
+
+
+def _locked(cur, id: str, by: Principal | None) -> Row:
+    cur.execute(LOCK)
+    row = one(cur, LOCK_ONE, {"id": id}, MISSING)
+    if not _visible(by, row):
+        raise NotFound(MISSING)
+    return row
+
+
+def _stale(row: Row, when: Preconditions) -> None:
+    version = row["version"]
+    if not when.accepts(version):
+        raise PreconditionFailed(row["id"], version)
+    if when.refuses(version):
+        raise PreconditionFailed(row["id"], version, PreconditionFailed.IF_NONE_MATCH)
+
+
+def update(cur, id: str, *, by: Principal | None, settings_manager: bool = False,
+           when: Preconditions = UNCONDITIONAL, **given: Any) -> Row:
+    """Replace a key's name and rights (not its secret)."""
+    current = _locked(cur, id, by)
+    if current["revoked_at"] is not None:
+        raise Conflict(REVOKED)
+    _stale(current, when)
+    now = datetime.now(UTC)
+    rights = _check(cur, by, given, now)
+    write(cur, UPDATE, {**rights, "id": id, "now": now}, NAME_TAKEN)
+    _keeps_a_manager(cur, now, settings_manager)
+    row = get(cur, id)
+    _audit(cur, "updated", row, by, now, _rights(current), _rights(row))
+    return row
+
+
+def revoke(cur, id: str, *, by: Principal | None, settings_manager: bool = False,
+           when: Preconditions = UNCONDITIONAL) -> None:
+    """Revoke a key for good; a key already revoked stays as it is."""
+    current = _locked(cur, id, by)
+    if current["revoked_at"] is not None:
+        return
+    _stale(current, when)
+    now = datetime.now(UTC)
+    cur.execute(REVOKE, {"id": id, "now": now})
+    _keeps_a_manager(cur, now, settings_manager)
+    _audit(cur, "revoked", current, by, now, _rights(current), _rights(current))
+
+
+@idempotent
+def audit(cur, *, after: int, limit: int, by: Principal | None = None) -> tuple[list[Row], int]:
+    """Audit entries after `after`, oldest first, of the keys `by` may see; and the position to read on from."""
+    cur.execute(SELECT_AUDIT, {"after": after, "limit": limit})
+    rows = cur.fetchall()
+    next_after = rows[-1]["seq"] if rows else after
+    return [{name: row[name] for name in ("seq", "at", "action", "key", "by", "before", "after")}
+            for row in rows if _visible(by, row)], next_after
+
+
+def touch(cur, id: str) -> None:
+    """Record that key `id` was used now."""
+    cur.execute(TOUCH, {"id": id, "now": datetime.now(UTC)})

@@ -1,0 +1,84 @@
+"""Handlers of the `keys` tag: API keys managed through the API, the caller's own key, and the audit."""
+
+from fastapi import APIRouter, Request, Response
+
+from live import access, scopes
+from repositories import api_keys
+from routers.deps import API, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, SettingsDep
+from routers.idempotency import once
+from wire import etags, models
+from wire.bodies import check_body
+from wire.jsonroute import ExactJsonRoute
+from wire.principals import ACTIONS
+from wire.replies import reply_trusted
+
+router = APIRouter(route_class=ExactJsonRoute, tags=["keys"])
+
+
+def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    model = models.ApiKeyCreated if "secret" in row else models.ApiKey
+    return reply_trusted(model, row, status, headers)
+
+
+def _settings_manager(request: Request) -> bool:
+    """Whether a key of the settings may manage keys (then no change through the API can lock everyone out)."""
+    return any(key.scope == "admin" for key in request.app.state.settings.keys)
+
+
+@router.post("/keys", dependencies=[JsonBody])
+async def create_key(body: models.ApiKeyCreate, request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+    data = check_body(body, settings)
+    principal = scopes.managing(request.scope)
+    return await once(request, db, principal.name, api_keys.create, by=principal, **data, transaction=True,
+                      reply=lambda row: _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"}))
+
+
+@router.get("/keys")
+async def list_keys(request: Request, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None) -> Response:
+    principal = scopes.managing(request.scope)
+    rows, next_cursor = await db.run(api_keys.page, limit=limit, cursor=cursor, by=principal)
+    return reply_trusted(models.ApiKeyPage, {"items": rows, "next_cursor": next_cursor})
+
+
+@router.get("/keys/{id}")
+async def get_key(id: IdPath, request: Request, db: DatabaseDep) -> Response:
+    principal = scopes.managing(request.scope)
+    row = await db.run(api_keys.get, id, by=principal)
+    return _reply(row)
+
+
+@router.put("/keys/{id}", dependencies=[JsonBody])
+async def update_key(id: IdPath, body: models.ApiKeyUpdate, request: Request, db: DatabaseDep,
+                     settings: SettingsDep, when: Conditions) -> Response:
+    data = check_body(body, settings)
+    principal = scopes.managing(request.scope)
+    return await once(request, db, principal.name, api_keys.update, id, by=principal, **data, when=when,
+                      settings_manager=_settings_manager(request), transaction=True, reply=_reply)
+
+
+@router.delete("/keys/{id}", status_code=204)
+async def revoke_key(id: IdPath, request: Request, db: DatabaseDep, when: Conditions) -> Response:
+    principal = scopes.managing(request.scope)
+    return await once(request, db, principal.name, api_keys.revoke, id, by=principal, when=when,
+                      settings_manager=_settings_manager(request), transaction=True,
+                      reply=lambda _: Response(status_code=204))
+
+
+@router.get("/key")
+async def get_current_key(request: Request) -> Response:
+    principal = access.of(request.scope)
+    if principal is None:
+        return reply_trusted(models.CurrentKey, {"open": True, "id": None, "name": None, "source": "open",
+                                                 "actions": list(ACTIONS), "applications": None,
+                                                 "environments": None, "expires_at": None})
+    return reply_trusted(models.CurrentKey, {"open": False, "id": principal.id,
+                                             "source": "managed" if principal.managed else "settings",
+                                             **principal.rights()})
+
+
+@router.get("/audit/keys")
+async def list_key_audit(request: Request, db: DatabaseDep, after: After = 0, limit: Limit = 50) -> Response:
+    principal = scopes.managing(request.scope)
+    rows, next_after = await db.run(api_keys.audit, after=after, limit=limit, by=principal)
+    return reply_trusted(models.KeyAuditPage, {"items": rows, "next_after": next_after})
