@@ -5,7 +5,7 @@ import time
 import psycopg2
 import pytest
 
-from db.database import Database, idempotent, ping
+from db.database import Database, as_key, idempotent, ping
 from wire.problems import ServiceUnavailable
 from settings import Settings
 from tools.harness import until
@@ -256,3 +256,27 @@ def test_a_unit_of_work_and_its_caller_see_the_epoch_of_the_connection_it_ran_on
         assert run(promoted()) == (6, 6)
     finally:
         db.close()
+
+
+def test_a_unit_made_with_a_key_records_it_in_every_row_its_transaction_writes_and_only_there(database, sql):
+    sql.execute("CREATE TABLE IF NOT EXISTS database_test_k (v int, k varchar(26) "
+                "DEFAULT nullif(current_setting('config_service.key_id', true), ''))")
+    sql.execute("TRUNCATE database_test_k")
+    key = "01JD3D4M5N6P7Q8R9S0T1V2W3X"
+
+    def insert(cur, value):
+        cur.execute("INSERT INTO database_test_k (v) VALUES (%s) RETURNING v", (value,))
+        assert cur.fetchone()["v"] == value  # the statement's own answer, not the setting's
+        return value
+
+    def two(cur):
+        cur.execute("INSERT INTO database_test_k (v) VALUES (2)")
+        cur.execute("INSERT INTO database_test_k (v) VALUES (3)")
+
+    run(database.run(as_key(key, insert), 1))  # autocommit: one message, one transaction
+    run(database.run(as_key(key, two), transaction=True))
+    run(database.run(insert, 4))  # the next unit on the same connections: no key
+    sql.execute("SELECT v, k FROM database_test_k ORDER BY v")
+    assert [(row["v"], row["k"]) for row in sql.fetchall()] == [(1, key), (2, key), (3, key), (4, None)]
+    with pytest.raises(ValueError):
+        as_key("'; DROP TABLE x; --", insert)

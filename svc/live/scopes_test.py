@@ -1,0 +1,97 @@
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from starlette.datastructures import State
+
+
+from live import scopes
+from live.readcache import ReadCache
+from wire.principals import Principal
+from wire.problems import Forbidden, NotFound, Unprocessable
+
+CONFIG = "01JD3B7M2W8Y6Q4T0V9X1Z3B5C"
+NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)
+
+
+class Database:
+    """`configurations.get`: configuration CONFIG of application A; anything else does not exist."""
+
+    async def run(self, fn, id):
+        if id != CONFIG:
+            raise NotFound("No configuration has this id.")
+        return {"id": CONFIG, "application_id": "A", "name": "db", "comments": None, "config": {},
+                "created_at": NOW, "updated_at": NOW, "version": 1}
+
+
+def state() -> State:
+    found = State()
+    found.read_cache, found.database = ReadCache(max_bytes=0), Database()
+    return found
+
+
+def scope(principal: Principal | None) -> dict:
+    return {"state": {"principal": principal}} if principal else {}
+
+
+READER_A = Principal("a", frozenset({"read"}), frozenset({"A"}))
+WRITER_B = Principal("b", frozenset({"read", "write"}), frozenset({"B"}))
+WRITER_E = Principal("e", frozenset({"read", "write"}), None, frozenset({"E"}))
+MANAGER = Principal("m", frozenset({"manage"}))
+
+
+def test_a_configuration_of_an_application_out_of_scope_answers_as_one_that_does_not_exist():
+    asyncio.run(scopes.configuration(state(), scope(READER_A), CONFIG))
+    with pytest.raises(NotFound, match="No configuration has this id."):
+        asyncio.run(scopes.configuration(state(), scope(WRITER_B), CONFIG, write=True))
+    with pytest.raises(NotFound, match="No configuration has this id."):
+        asyncio.run(scopes.configuration(state(), scope(MANAGER), CONFIG))  # a key that may not read sees nothing
+    asyncio.run(scopes.configuration(state(), scope(WRITER_B), "01JD3B5ZQ6V2K9X4N8M7P1R0ST"))  # the route's 404
+
+
+def test_writing_what_every_environment_shares_needs_every_environment():
+    with pytest.raises(Forbidden):
+        asyncio.run(scopes.configuration(state(), scope(READER_A), CONFIG, write=True))
+    with pytest.raises(Forbidden):
+        asyncio.run(scopes.configuration(state(), scope(WRITER_E), CONFIG, write=True))
+    asyncio.run(scopes.in_environments(state(), scope(WRITER_E), CONFIG, "E", write=True))  # its override
+    with pytest.raises(NotFound, match="No environment has this id."):
+        asyncio.run(scopes.in_environments(state(), scope(WRITER_E), CONFIG, "F", write=True))
+    asyncio.run(scopes.in_environments(state(), scope(WRITER_E), CONFIG, None, "E"))  # own config against E
+
+
+def test_applications_environments_and_creations():
+    asyncio.run(scopes.application(scope(READER_A), "A"))
+    with pytest.raises(NotFound, match="No application has this id."):
+        asyncio.run(scopes.application(scope(READER_A), "B"))
+    with pytest.raises(NotFound, match="No environment has this id."):
+        asyncio.run(scopes.application(scope(WRITER_E), "A", "F"))
+    with pytest.raises(Forbidden):
+        asyncio.run(scopes.environment(scope(WRITER_E), "E", write=True))  # every application's views follow it
+    with pytest.raises(Unprocessable):
+        scopes.new_configuration(scope(READER_A), "B")  # as an application that does not exist
+    with pytest.raises(Forbidden):
+        scopes.new_configuration(scope(READER_A), "A")
+    with pytest.raises(Forbidden):
+        scopes.everywhere(scope(WRITER_B))
+    with pytest.raises(Forbidden):
+        scopes.reading(scope(MANAGER))
+    for gate in (scopes.everywhere, scopes.reading):
+        gate(scope(None))  # the API is open
+
+
+def test_key_management_needs_manage_and_keys_checked_at_all():
+    assert scopes.managing(scope(MANAGER)) is MANAGER
+    with pytest.raises(Forbidden, match="may not manage keys"):
+        scopes.managing(scope(READER_A))
+    with pytest.raises(Forbidden, match="open"):
+        scopes.managing(scope(None))
+
+
+def test_names_a_key_may_not_see_are_names_nothing_has():
+    gate = scopes.named(scope(READER_A))
+    asyncio.run(gate("A", "E"))
+    with pytest.raises(NotFound, match="No application has this name."):
+        asyncio.run(gate("B", "E"))
+    with pytest.raises(NotFound, match="No environment has this name."):
+        asyncio.run(scopes.named(scope(WRITER_E))("A", "F"))

@@ -1,0 +1,80 @@
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import create_app
+from settings import Settings
+
+ROOT = "r" * 24
+KEYS = "/api/v1/keys"
+
+
+@pytest.fixture
+def keyed(database_url, clean):
+    """The service with a settings `admin` key (the API is not open), and the headers that send it."""
+    settings = Settings(database_url=database_url, pool_min=1, pool_max=4, api_keys=f"root:admin:{ROOT}")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def new_key(client, **rights) -> dict:
+    body = {"name": f"k-{uuid.uuid4().hex[:12]}", "actions": ["read"], "applications": None,
+            "environments": None} | rights
+    response = client.post(KEYS, json=body, headers=auth(ROOT))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_create_answers_the_secret_once_with_location_and_etag(keyed):
+    made = new_key(keyed, comments="for the dashboard")
+    response = keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT))
+    assert made["secret"].startswith("csk_") and len(made["secret"]) == 47
+    assert "secret" not in response.json() and made["secret"] not in response.text
+    assert response.headers["etag"] == f'"{made["id"]}.1"'
+    assert made["created_by"] == {"id": None, "name": "root"} and made["revoked_at"] is None
+    assert keyed.get("/api/v1/key", headers=auth(made["secret"])).json()["name"] == made["name"]
+
+
+def test_update_is_conditional_and_revoke_keeps_the_key_readable(keyed):
+    made = new_key(keyed)
+    url, body = f"{KEYS}/{made['id']}", {"name": made["name"], "actions": ["read", "write"], "applications": None,
+                                         "environments": None}
+    stale = keyed.put(url, json=body, headers=auth(ROOT) | {"If-Match": f'"{made["id"]}.7"'})
+    assert stale.status_code == 412 and stale.headers["etag"] == f'"{made["id"]}.1"'
+    changed = keyed.put(url, json=body, headers=auth(ROOT) | {"If-Match": f'"{made["id"]}.1"'})
+    assert changed.status_code == 200 and changed.json()["actions"] == ["read", "write"]
+    assert keyed.delete(url, headers=auth(ROOT)).status_code == 204
+    assert keyed.get(url, headers=auth(ROOT)).json()["revoked_at"] is not None
+    assert keyed.get("/api/v1/key", headers=auth(made["secret"])).status_code == 401
+    assert keyed.put(url, json=body, headers=auth(ROOT)).status_code == 409
+
+
+def test_list_and_audit_show_the_keys_and_who_managed_them(keyed):
+    made = new_key(keyed)
+    listed = keyed.get(KEYS, params={"limit": 500}, headers=auth(ROOT)).json()
+    assert made["id"] in [key["id"] for key in listed["items"]]
+    audit = keyed.get("/api/v1/audit/keys", params={"limit": 500}, headers=auth(ROOT)).json()
+    mine = [entry for entry in audit["items"] if entry["key"]["id"] == made["id"]]
+    assert [entry["action"] for entry in mine] == ["created"]
+    assert mine[0]["by"] == {"id": None, "name": "root"} and mine[0]["before"] is None
+    assert mine[0]["after"]["actions"] == ["read"] and made["secret"] not in str(audit)
+
+
+def test_a_key_that_may_not_manage_gets_403_and_the_current_key_says_what_it_may_do(keyed):
+    made = new_key(keyed, applications=None)
+    assert keyed.get(KEYS, headers=auth(made["secret"])).status_code == 403
+    current = keyed.get("/api/v1/key", headers=auth(made["secret"])).json()
+    assert current == {"open": False, "id": made["id"], "name": made["name"], "source": "managed",
+                       "actions": ["read"], "applications": None, "environments": None, "expires_at": None}
+    assert keyed.get("/api/v1/key", headers=auth(ROOT)).json()["source"] == "settings"
+
+
+def test_with_the_api_open_keys_are_not_managed(client):
+    assert client.get("/api/v1/key").json()["open"] is True
+    refused = client.post(KEYS, json={"name": "x", "actions": ["read"], "applications": None, "environments": None})
+    assert refused.status_code == 403 and "open" in refused.json()["detail"]
