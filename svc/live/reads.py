@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.datastructures import State
 
 from wire.epochs import epoch as current_epoch
-from live import access, keys
+from live import access, keys, readcache
 from live.readcache import Entry
 from repositories import applications, changes, configurations, effective, environments, overrides
 from wire import etags, jsontext, models, names
@@ -245,6 +245,7 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         return answer or page([])
 
     async def recheck() -> Response | None:
+        readcache.began.set(state.read_cache.tick())  # a new read: it must see what woke it
         await access.again(state, request.scope)
         await gate()
         return await check()
@@ -266,6 +267,9 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
     state = request.app.state
 
     async def check() -> Response | None:
+        # Each check is a new read, which must see the change that woke it: its own tick (the request's first,
+        # shared by its first reads, could let it join a fetch that began before that change).
+        readcache.began.set(state.read_cache.tick())
         await access.again(state, request.scope)  # 401 once the key is revoked, under its rights as they are now
         if gate is not None:
             await gate()
