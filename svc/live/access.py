@@ -113,6 +113,14 @@ async def again(state: State, scope: Scope) -> Principal | None:
     return current
 
 
+def until_expiry(scope: Scope, wait: float) -> float:
+    """`wait`, or less: a request is not held past its key's expiry (the next one is 401)."""
+    principal = of(scope)
+    if principal is None or principal.expires_at is None:
+        return wait
+    return max(0.0, min(wait, (principal.expires_at - datetime.now(UTC)).total_seconds()))
+
+
 # -- the rules ----------------------------------------------------------------------------------------------------
 def hidden(detail: str) -> NotFound:
     """What answers for something a key may not see: the very answer for something that does not exist."""

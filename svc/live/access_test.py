@@ -110,3 +110,12 @@ def test_what_a_key_may_not_see_is_the_404_of_what_does_not_exist():
         access.check_application(key, "B", access.NO_CONFIGURATION)
     with pytest.raises(NotFound, match="No environment has this id."):
         access.check_environment(key, "F")
+
+
+def test_a_request_is_not_held_past_its_keys_expiry():
+    soon = Principal("k", frozenset({"read"}), expires_at=datetime.now(UTC) + timedelta(seconds=5))
+    assert 4 < access.until_expiry({"state": {"principal": soon}}, 60) <= 5
+    assert access.until_expiry({"state": {"principal": soon}}, 2) == 2
+    gone = Principal("k", frozenset({"read"}), expires_at=datetime.now(UTC) - timedelta(seconds=5))
+    assert access.until_expiry({"state": {"principal": gone}}, 60) == 0
+    assert access.until_expiry({}, 60) == 60

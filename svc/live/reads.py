@@ -249,8 +249,8 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         await access.again(state, request.scope)
         await gate()
         return await check()
-    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck, wait, lambda: page([]),
-                                    request.receive)
+    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck,
+                                    access.until_expiry(request.scope, wait), lambda: page([]), request.receive)
 
 
 async def _conditional(request: Request, watched: str | tuple[str, ...], read: Callable[[], Awaitable[Entry]],
@@ -278,4 +278,5 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
         return None if etags.none_match(held, entry.etag) else entry.response()
 
     watched = ((watched,) if isinstance(watched, str) else watched) + (keys.KEYRING,)
-    return await state.waiters.hold(watched, check, wait, lambda: not_modified(current[0]), request.receive)
+    return await state.waiters.hold(watched, check, access.until_expiry(request.scope, wait),
+                                    lambda: not_modified(current[0]), request.receive)
