@@ -84,6 +84,7 @@ async def once(request: Request, db: Database, key_name: str | None, write: Call
     principal = request.scope.get("state", {}).get("principal")
     if principal is not None and principal.id is not None:
         write = as_key(principal.id, write)
+        key_name = principal.id  # a managed key's name may be another key's once it is revoked; its id never
     key = key_of(request)
     if key is None:
         return reply(await db.run(write, *args, transaction=transaction, **kwargs))
