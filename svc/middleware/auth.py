@@ -33,7 +33,12 @@ class Authenticate:
         if not self.keys:
             await self.app(scope, receive, send)
             return
-        principal = await access.identify(state, self.keys, access.token_of(headers.first(scope, b"authorization")))
+        try:
+            principal = await access.identify(state, self.keys,
+                                              access.token_of(headers.first(scope, b"authorization")))
+        except problems.ProblemError as error:  # the managed keys could not be read: 503, as any read
+            await error.response(scope["path"])(scope, receive, send)
+            return
         if principal is None:
             await problems.Unauthorized().response(scope["path"])(scope, receive, send)
             return

@@ -106,3 +106,15 @@ def test_without_keys_the_api_is_open():
 
     app.add_middleware(auth.Authenticate, keys=(), prefix="/api/v1")
     assert TestClient(app).get("/api/v1/thing").status_code == 200
+
+
+def test_when_the_managed_keys_cannot_be_read_the_answer_is_503_not_500():
+    from wire.problems import ServiceUnavailable
+
+    client, database = make_client([row()])
+
+    async def down(fn, *args, **kwargs):
+        raise ServiceUnavailable("The database is unavailable.")
+    database.run = down
+    answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
