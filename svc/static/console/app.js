@@ -123,17 +123,25 @@ function signOut(message) {
 
 // --- routes ---------------------------------------------------------------------------------------------------
 
+let routes = 0; // a newer route (the hash changed again) wins over one still reading
+
 async function route() {
   if (!state.me) return;
+  const mine = ++routes;
+  const current = () => mine === routes;
   state.screen?.leave?.();
   state.screen = null;
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
     if (parts[0] === "apps" && parts[1] && parts[2] === "configs" && parts[3]) {
       await enterApplication(parts[1]);
-      state.screen = await configurationScreen(main, state.application, parts[3], parts[4] ?? "view");
+      if (!current()) return;
+      const screen = await configurationScreen(main, state.application, parts[3], parts[4] ?? "view", current);
+      if (!current()) { screen?.leave?.(); return; }
+      state.screen = screen;
     } else if (parts[0] === "apps" && parts[1]) {
       await enterApplication(parts[1]);
+      if (!current()) return;
       state.screen = applicationScreen(state.application);
     } else {
       stopFeed();
@@ -141,10 +149,11 @@ async function route() {
       state.screen = applicationsScreen();
     }
   } catch (error) {
+    if (!current()) return;
     replace(main, h("h1", { tabIndex: -1 }, "Not found"),
       h("p", { className: "error", role: "alert" }, problemText(error)), h("p", {}, h("a", { href: "#/" }, "All applications")));
   }
-  main.querySelector("h1")?.focus();
+  if (current()) main.querySelector("h1")?.focus();
 }
 
 async function enterApplication(id) {

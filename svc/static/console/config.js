@@ -6,7 +6,7 @@ import { formatTime, h, replace, userText } from "./dom.js";
 import { changes } from "./diff.js";
 import { isObject, parse, pretty } from "./json.js";
 import { changeList, documentView, layerOf, lineDiffView, provenanceLegend, withOld } from "./views.js";
-import { can, crumbs, environmentName, layout, problemText, say, state } from "./app.js";
+import { can, environmentName, layout, problemText, say, state } from "./app.js";
 
 const TABS = [["view", "View"], ["edit", "Edit"], ["history", "History"], ["overrides", "Overrides"],
   ["compare", "Compare environments"]];
@@ -15,8 +15,10 @@ const enc = encodeURIComponent;
 // What a save or a restore changes: the fields a configuration's revision keeps.
 const resource = (c) => ({ name: c.name, comments: c.comments ?? null, config: c.config });
 
-export async function configurationScreen(main, app, id, tab) {
+// Draws the screen unless `current()` turns false while it reads (the operator went elsewhere meanwhile).
+export async function configurationScreen(main, app, id, tab, current) {
   const first = await api.call("GET", `/configurations/${api.enc(id)}`);
+  if (!current()) return null;
   const base = `#/apps/${enc(app.id)}/configs/${enc(id)}`;
   if (!TABS.some(([t]) => t === tab)) tab = "view";
   const ctx = {
@@ -27,19 +29,25 @@ export async function configurationScreen(main, app, id, tab) {
       try { return (await api.call("GET", `/configurations/${api.enc(id)}/revisions/${version}`)).body; } catch { return null; }
     },
   };
-  const head = h("div", { className: "config-head" });
+  // The head is made once and its texts updated, so that a change never takes the focus from a tab link.
+  const crumb = h("span");
+  const title = h("span");
+  const version = h("span", { id: "version", className: "version" });
+  const meta = h("p", { className: "meta" });
+  const head = h("div", { className: "config-head" },
+    h("nav", { className: "crumbs", "aria-label": "Where you are" }, h("a", { href: "#/" }, "Applications"), " › ",
+      h("a", { href: `#/apps/${enc(app.id)}` }, userText(app.name)), " › ", crumb),
+    h("h1", { tabIndex: -1 }, title, " ", version), meta,
+    h("nav", { className: "tabs", "aria-label": "What to do with this configuration" },
+      TABS.map(([t, label]) => h("a", { href: `${base}/${t}`, id: `tab-${t}`, "aria-current": t === tab ? "page" : null }, label))));
   const banner = h("div", { id: "changed", className: "changed", "aria-live": "polite" });
   const panel = h("section", { id: "panel", className: "panel", "aria-label": TABS.find(([t]) => t === tab)[1] });
   function drawHead() {
     document.title = `${ctx.config.name} · ${app.name} · Config Service console`;
-    replace(head,
-      crumbs(["Applications", "#/"], [app.name, `#/apps/${enc(app.id)}`], [ctx.config.name]),
-      h("h1", { tabIndex: -1 }, userText(ctx.config.name, "name"), " ",
-        h("span", { id: "version", className: "version" }, `version ${ctx.config.version}`)),
-      h("p", { className: "meta" }, `updated ${formatTime(ctx.config.updated_at)}`,
-        ctx.config.comments ? [" · ", userText(ctx.config.comments, "comments")] : null),
-      h("nav", { className: "tabs", "aria-label": "What to do with this configuration" },
-        TABS.map(([t, label]) => h("a", { href: `${base}/${t}`, id: `tab-${t}`, "aria-current": t === tab ? "page" : null }, label))));
+    replace(crumb, userText(ctx.config.name));
+    replace(title, userText(ctx.config.name, "name"));
+    replace(version, `version ${ctx.config.version}`);
+    replace(meta, `updated ${formatTime(ctx.config.updated_at)}`, ctx.config.comments ? [" · ", h("span", { className: "comments" }, userText(ctx.config.comments))] : null);
   }
   drawHead();
   replace(main, layout(head, banner, panel));
