@@ -181,13 +181,15 @@ function applicationsScreen() {
   const count = h("p", { id: "find-count", className: "count", "aria-live": "polite" }, "Loading applications…");
   const list = h("ul", { className: "list apps", "aria-label": "Applications" });
   let items = [];
+  let sorted = []; // by name, as an operator looks for one
   let complete = false;
   let stop = () => {};
   let stopped = false;
+  const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 
   const matches = () => {
     const q = find.value.normalize("NFC").trim().toLowerCase();
-    return q ? items.filter((a) => a.name.toLowerCase().includes(q)) : items;
+    return q ? sorted.filter((a) => a.name.toLowerCase().includes(q)) : sorted;
   };
   const show = () => {
     stop();
@@ -224,12 +226,14 @@ function applicationsScreen() {
       // The first page small, so the screen is usable at once; then the rest in large pages.
       let page = await api.call("GET", "/applications", { query: { limit: 100 } });
       items = page.body.items;
+      sorted = items.slice().sort((a, b) => byName(a.name, b.name));
       complete = page.body.next_cursor === null;
       show();
       performance.mark("console:applications-ready");
       while (!complete && !stopped) {
         page = await api.call("GET", "/applications", { query: { limit: 500, cursor: page.body.next_cursor } });
         items = items.concat(page.body.items);
+        sorted = items.slice().sort((a, b) => byName(a.name, b.name));
         complete = page.body.next_cursor === null;
         if (!stopped) show();
       }

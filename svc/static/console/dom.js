@@ -32,9 +32,23 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-// A span for text a user wrote (a name, comments): isolated, so that a right-to-left character inside it never
-// reorders the text around it.
-export const userText = (text, className = "") => h("span", { className: ("user " + className).trim() }, text);
+// Characters that hide or reorder text (bidi controls, zero-width and other format characters, C1 controls).
+const INVISIBLE = /[\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+
+// A span for text a user wrote (a name, comments): isolated, so that nothing inside it reorders the text around
+// it, and with each invisible or reordering character shown as its code point (⟨U+202E⟩), so what is shown is
+// what is stored.
+export function userText(text, className = "") {
+  const span = h("span", { className: ("user " + className).trim() });
+  let last = 0;
+  for (const match of String(text).matchAll(INVISIBLE)) {
+    const code = "U+" + match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    span.append(String(text).slice(last, match.index), h("span", { className: "control", title: `${code}, an invisible character` }, `⟨${code}⟩`));
+    last = match.index + 1;
+  }
+  span.append(String(text).slice(last));
+  return span;
+}
 
 // Renders `items` into `list` a chunk at a time, so a long list never holds the page: the first chunk at once,
 // then one per frame. Returns a function that stops it (a newer rendering of the same list calls it).
