@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
 
+import console
 import docs
 import logs
 import settings as settings_module
@@ -144,6 +145,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.openapi = contract  # type: ignore[method-assign]
     docs.install(app, openapi_url="/openapi.json")
+    console.install(app)
     problems.install(app)
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
