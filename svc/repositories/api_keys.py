@@ -46,6 +46,7 @@ UPDATE api_keys SET name = %(name)s, actions = %(actions)s, applications = %(app
     environments = %(environments)s, comments = %(comments)s, expires_at = %(expires_at)s, updated_at = %(now)s,
     version = version + 1
 WHERE id = %(id)s
+RETURNING id
 """
 REVOKE = """
 UPDATE api_keys SET revoked_at = %(now)s, updated_at = %(now)s, version = version + 1 WHERE id = %(id)s
