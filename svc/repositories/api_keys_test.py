@@ -109,3 +109,16 @@ def test_a_grant_beyond_the_granting_key_is_403_before_anything_is_looked_up(key
             attempt(keys, api_keys.create, by=manager, **rights("k", ["read"]) | given)
     made = attempt(keys, api_keys.create, by=manager, **rights("k", ["read"], [app["id"]]))
     assert made["created_by"] == {"id": None, "name": "m"} and made["secret"].startswith("csk_")
+
+
+def test_update_replaces_a_keys_rights_and_records_them_in_the_audit(keys):
+    a = applications.create(keys, name="a", comments=None)
+    b = applications.create(keys, name="b", comments=None)
+    made = api_keys.create(keys, by=None, **rights("reader", ("read",), [a["id"]]))
+    updated = api_keys.update(keys, made["id"], by=None, settings_manager=True, **rights("reader", ("read",),
+                                                                                        [b["id"]]))
+    assert (updated["applications"], updated["version"]) == ([b["id"]], 2)
+    assert api_keys.get(keys, made["id"])["applications"] == [b["id"]]
+    ring = {row["id"]: row for row in api_keys.active(keys)}
+    assert ring[made["id"]]["applications"] == [b["id"]]
+    assert audited(keys, made["id"]) == ["created", "updated"]
