@@ -399,6 +399,33 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
+class ConfigurationDiff(BaseModel):
+    """
+    How a configuration's `config` changed from revision `from_version` to `to_version`: `patch` (RFC 6902)
+    applied to the first gives the second exactly; empty when they are the same.
+
+    """
+
+    configuration_id: Ulid
+    from_version: Version
+    to_version: Version
+    from_name: Name
+    to_name: Name
+    patch: list[JsonPatchOperation]
+
+
+class OverrideDiff(BaseModel):
+    """
+    How an override's `patch` changed from revision `from_version` to `to_version` (RFC 6902).
+    """
+
+    configuration_id: Ulid
+    environment_id: Ulid
+    from_version: Version
+    to_version: Version
+    patch: list[JsonPatchOperation]
+
+
 class ConfigDocument(
     RootModel[dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any]]
 ):
@@ -476,6 +503,12 @@ class Revision(BaseModel):
     """
 
     configuration_id: Ulid
+    application_id: Annotated[
+        Ulid,
+        Field(
+            description="The configuration's application (kept after the configuration is deleted)."
+        ),
+    ]
     version: Version
     name: Name
     comments: Comments | None
@@ -621,3 +654,36 @@ class Health(BaseModel):
         int | None,
         Field(description='Requests the answering worker holds now (`wait`).', ge=0),
     ] = None
+
+
+class ConfigurationSnapshot(BaseModel):
+    """
+    A configuration as it was at a point of its application's history (its revision then).
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    configuration: Revision
+
+
+class ApplicationSnapshot(BaseModel):
+    """
+    Every configuration of an application as it was at a point of its history, in id order.
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    configurations: list[Revision]
+
+
+class EffectiveSnapshot(BaseModel):
+    """
+    A configuration's effective view as it was at a point of its application's history.
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    view: EffectiveConfiguration

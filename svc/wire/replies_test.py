@@ -36,7 +36,8 @@ def _now():
     (models.ApplicationPage, {"items": [{"id": ROW["id"], "name": "a", "comments": "c", "created_at": _now(),
                                          "updated_at": _now(), "version": 2}], "next_cursor": ROW["id"]}),
     (models.ConfigurationPage, {"items": [ROW | {"created_at": _now(), "updated_at": _now()}], "next_cursor": None}),
-    (models.RevisionPage, {"items": [{"configuration_id": ROW["id"], "version": 1, "name": "n", "comments": None,
+    (models.RevisionPage, {"items": [{"configuration_id": ROW["id"], "application_id": ROW["application_id"],
+                                      "version": 1, "name": "n", "comments": None,
                                       "config": {}, "created_at": _now(), "created_by": None}], "next_cursor": "7"}),
     (models.ChangePage, {"items": [{"seq": 1, "kind": kind, "configuration_id": ROW["id"], "name": "db",
                                     "version": 1, "at": _now(), "by": None, "environment_id": None, "environment": None}

@@ -1,0 +1,88 @@
+"""Handlers of the `history` tag: diffs between revisions, and reads of the past by feed position or time.
+
+Each handler's first step resolves the application (and the environment, where it reads one) that it touches, in
+one place, before it reads anything else.
+"""
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from repositories import history
+from routers.deps import DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, PlainInteger
+from wire import jsontext, models
+from wire.jsonroute import ExactJsonRoute
+from wire.problems import Unprocessable
+from wire.replies import reply_trusted
+
+router = APIRouter(route_class=ExactJsonRoute, tags=["history"])
+
+DiffFrom = Annotated[int, PlainInteger, Query(alias="from", ge=1, le=2147483647,
+                                              description="The revision to diff from.")]
+DiffTo = Annotated[int | None, PlainInteger, Query(ge=1, le=2147483647,
+                                                   description="The revision to diff to; omitted, the current one.")]
+Seq = Annotated[int | None, PlainInteger, Query(ge=0, le=9223372036854775807,
+                                                description="A position of the application's change feed.")]
+At = Annotated[str | None, Query(max_length=64, description="An RFC 3339 time with its offset.")]
+
+# RFC 3339 §5.6 date-time (a leap second, which the clock never shows, is refused with the rest).
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def moment(text: str | None) -> datetime | None:
+    """The time `at` names; 422 at the parameter for anything but an RFC 3339 date-time with its offset."""
+    if text is None:
+        return None
+    if RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise Unprocessable.at("#/query/at", "Expected an RFC 3339 date-time with its offset, like 2026-11-23T14:02:00Z.")
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _exact(document: dict) -> Response:
+    # Written by jsontext: patches and merged views keep their numbers exactly (pydantic would write a Decimal as a
+    # string).
+    return Response(jsontext.dumps(document).encode(), media_type="application/json")
+
+
+@router.get("/configurations/{id}/diff")
+async def get_configuration_diff(id: IdPath, first: DiffFrom, db: DatabaseDep, to: DiffTo = None) -> Response:
+    application_id = await db.run(history.owner, id)
+    return _exact(await db.run(history.configuration_diff, application_id, id, first, to))
+
+
+@router.get("/configurations/{id}/overrides/{environment_id}/diff")
+async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first: DiffFrom, db: DatabaseDep,
+                            to: DiffTo = None) -> Response:
+    application_id = await db.run(history.override_owner, id, environment_id)  # and environment_id
+    return _exact(await db.run(history.override_diff, application_id, id, environment_id, first, to))
+
+
+@router.get("/configurations/{id}/snapshot")
+async def get_configuration_snapshot(id: IdPath, db: DatabaseDep, seq: Seq = None, at: At = None) -> Response:
+    application_id = await db.run(history.owner, id)
+    snapshot = await db.run(history.configuration_at, application_id, id, seq=seq, at=moment(at))
+    return reply_trusted(models.ConfigurationSnapshot, snapshot)
+
+
+@router.get("/applications/{id}/snapshot")
+async def get_application_snapshot(id: IdPath, db: DatabaseDep, seq: Seq = None, at: At = None) -> Response:
+    application_id = id
+    snapshot = await db.run(history.application_at, application_id, seq=seq, at=moment(at))
+    return reply_trusted(models.ApplicationSnapshot, snapshot)
+
+
+@router.get("/configurations/{id}/effective/snapshot")
+async def get_effective_snapshot(id: IdPath, environment_id: EnvironmentQuery, db: DatabaseDep, seq: Seq = None,
+                                 at: At = None) -> Response:
+    application_id = await db.run(history.owner, id)  # and environment_id
+    snapshot = await db.run(history.effective_at, application_id, id, environment_id, seq=seq, at=moment(at))
+    return _exact({**snapshot, "recorded_at": rfc3339(snapshot["recorded_at"])})
