@@ -20,6 +20,7 @@ CONFIG_SERVICE_API_KEY.
 """
 
 import itertools
+from datetime import UTC, datetime
 import json
 import os
 import re
@@ -39,16 +40,23 @@ IDEMPOTENCY_KEY = re.compile(r'[!#-\[\]-~][ !#-\[\]-~]{0,254}|"[!#-\[\]-~][ !#-\
 KEYS = itertools.count(1)
 KEEP_GENERATED_EVERY = 8
 
-APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges"}
+APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges",
+                     "getApplicationSnapshot"}
 APPLICATION_WRITES = {"updateApplication", "deleteApplication"}
-CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision"}
+CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision",
+                       "getConfigurationDiff", "getConfigurationSnapshot"}
 CONFIGURATION_WRITES = {"updateConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
 ENVIRONMENT_READS = {"getEnvironment"}
 ENVIRONMENT_WRITES = {"updateEnvironment", "deleteEnvironment"}
-OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision"}
+OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision",
+                  "getOverrideDiff"}
 OVERRIDE_WRITES = {"putOverride", "deleteOverride", "restoreOverrideRevision"}
-CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration"}
+CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration", "getEffectiveSnapshot"}
 APPLICATION_VIEWS = {"getEffectiveApplication", "compareApplication"}
+# History: a point-in-time read asks for the present moment (when the shared resources exist), a diff for their first
+# revision.
+SNAPSHOTS = {"getApplicationSnapshot", "getConfigurationSnapshot", "getEffectiveSnapshot"}
+DIFFS = {"getConfigurationDiff", "getOverrideDiff"}
 WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES
 PARENTED = {"createEnvironment", "updateEnvironment"}
 # A configuration's first content, and the overrides of the shared configuration in the root and the environment.
@@ -282,6 +290,13 @@ def retarget(case, operation_id: str, to: Target) -> None:
         case.headers["If-None-Match"] = f'"{resource}.{int(version) + 1}{"~" + epoch_part if epoch_part else ""}"'
     if to.epoch is not None and "epoch" in query:
         query["epoch"] = to.epoch
+    if operation_id in SNAPSHOTS and case.query is not None:
+        query.pop("seq", None)
+        query["at"] = datetime.now(UTC).isoformat()
+    if operation_id in DIFFS:
+        for name in ("from", "to"):
+            if name in query:
+                query[name] = 1
 
 
 def give_parent(case, operation_id: str) -> None:

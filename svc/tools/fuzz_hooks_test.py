@@ -129,3 +129,16 @@ def test_an_environments_parent_is_the_shared_root_or_none_for_the_root_itself(m
     orphan = case(path={"id": ENV}, body={"name": "x", "parent_id": None})
     fuzz_hooks.give_parent(orphan, "updateEnvironment")
     assert orphan.body["parent_id"] is None  # a root stays one
+
+
+def test_history_reads_ask_for_the_present_and_diffs_for_the_first_revision():
+    assert fuzz_hooks.target("getApplicationSnapshot") == "shared application"
+    assert fuzz_hooks.target("getConfigurationDiff") == "shared configuration"
+    assert fuzz_hooks.target("getOverrideDiff") == "shared override"
+    assert fuzz_hooks.target("getEffectiveSnapshot") == "shared view"
+    point = case(path={"id": RANDOM}, query={"seq": 99, "at": "2999-01-01T00:00:00Z"})
+    fuzz_hooks.retarget(point, "getApplicationSnapshot", fuzz_hooks.Target(REAL))
+    assert set(point.query) == {"at"} and point.query["at"] < "2999"
+    diff = case(path={"id": RANDOM}, query={"from": 40, "to": 7})
+    fuzz_hooks.retarget(diff, "getConfigurationDiff", fuzz_hooks.Target(REAL))
+    assert diff.query == {"from": 1, "to": 1}
