@@ -8,11 +8,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from repositories import history
-from routers.deps import DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, PlainInteger
-from wire import jsontext, models
+from repositories import history, transfer
+from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, JsonBody, PlainInteger,
+                          SettingsDep)
+from routers.idempotency import once
+from settings import Settings
+from wire import jsontext, models, names
+from wire.bodies import check_body
 from wire.jsonroute import ExactJsonRoute
 from wire.problems import Unprocessable
 from wire.replies import reply_trusted
@@ -86,3 +90,66 @@ async def get_effective_snapshot(id: IdPath, environment_id: EnvironmentQuery, d
     application_id = await db.run(history.owner, id)  # and environment_id
     snapshot = await db.run(history.effective_at, application_id, id, environment_id, seq=seq, at=moment(at))
     return _exact({**snapshot, "recorded_at": rfc3339(snapshot["recorded_at"])})
+
+
+@router.get("/applications/{id}/export")
+async def export_application(id: IdPath, db: DatabaseDep, seq: Seq = None, at: At = None) -> Response:
+    application_id = id
+    return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at)))
+
+
+def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
+    if document is not None and len(document) > settings.max_config_keys:
+        raise Unprocessable.at(pointer, f"A configuration may have at most {settings.max_config_keys} top-level keys.")
+
+
+def _document(body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
+    """The body's document once storable, within the limits, its names in NFC."""
+    document = check_body(body, settings)["document"]
+    for index, c in enumerate(document["configurations"]):
+        at = f"/document/configurations/{index}"
+        c["name"] = names.canonical(c["name"], f"{at}/name")
+        _keys(c["config"], f"{at}/config", settings)
+        patches = {}
+        for environment, patch in (c.get("overrides") or {}).items():
+            pointer = f"{at}/overrides/{environment.replace('~', '~0').replace('/', '~1')}"
+            _keys(patch, pointer, settings)
+            patches[names.canonical(environment, pointer)] = patch
+        c["overrides"] = patches
+    return document
+
+
+@router.post("/applications/{id}/import/plan", dependencies=[JsonBody])
+async def plan_import(id: IdPath, body: models.ImportRequest, db: DatabaseDep, settings: SettingsDep) -> Response:
+    application_id = id
+    document = _document(body, settings)
+    return _exact(await db.run(transfer.plan, application_id, document, exact=body.mode == "exact"))
+
+
+@router.post("/applications/{id}/import/apply", dependencies=[JsonBody])
+async def apply_import(id: IdPath, body: models.ImportApply, request: Request, db: DatabaseDep,
+                       settings: SettingsDep, actor: Actor) -> Response:
+    application_id = id
+    document = _document(body, settings)
+    return await once(request, db, actor, transfer.apply, application_id, document, body.token.root,
+                      exact=body.mode == "exact", actor=actor, transaction=True, reply=_exact)
+
+
+REQUIRED = {"create": ("name", "config"), "update": ("configuration_id", "name", "config"),
+            "delete": ("configuration_id",)}
+
+
+@router.post("/applications/{id}/changesets", dependencies=[JsonBody])
+async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request, db: DatabaseDep,
+                           settings: SettingsDep, actor: Actor) -> Response:
+    application_id = id
+    changes = check_body(body, settings)["changes"]
+    for index, change in enumerate(changes):
+        for field in REQUIRED[change["action"]]:
+            if change[field] is None:
+                raise Unprocessable.at(f"/changes/{index}/{field}", f"A {change['action']} needs `{field}`.")
+        if change["name"] is not None:
+            change["name"] = names.canonical(change["name"], f"/changes/{index}/name")
+        _keys(change["config"], f"/changes/{index}/config", settings)
+    return await once(request, db, actor, transfer.change_set, application_id, changes, actor=actor,
+                      transaction=True, reply=lambda result: reply_trusted(models.ChangeSetResult, result))

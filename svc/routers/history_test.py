@@ -75,3 +75,33 @@ def test_moment_refuses_anything_else_at_the_parameter(text):
 def test_rfc3339_writes_utc_with_z():
     assert rfc3339(moment("2026-11-23T15:02:00+01:00")) == "2026-11-23T14:02:00Z"
     assert rfc3339(None) is None
+
+
+def test_export_plan_and_apply_answer_exact_numbers(client, billing):
+    app_id, id = billing
+    exported = client.get(f"{APPS}/{app_id}/export")
+    assert exported.status_code == 200 and '"config":{"r":3.14159265358979323846}' in exported.text
+    assert '"config":{"r":1.10}' in client.get(f"{APPS}/{app_id}/export", params={"seq": 1}).text
+    document = '{"configurations": [{"name": "db", "config": {"r": 2.50}}]}'
+    plan = client.post(f"{APPS}/{app_id}/import/plan", content='{"document": ' + document + '}', headers=JSON)
+    assert plan.status_code == 200 and '"value":2.50' in plan.text
+    token = plan.json()["token"]
+    applied = client.post(f"{APPS}/{app_id}/import/apply", headers=JSON,
+                          content='{"token": "' + token + '", "document": ' + document + '}')
+    assert applied.status_code == 200 and '"value":2.50' in applied.text
+    assert '"r": 2.50' in client.get(f"{CONFIGS}/{id}").text
+
+
+def test_documents_and_change_sets_are_held_to_the_limits_with_pointers(client, settings, billing):
+    app_id, id = billing
+    settings.max_config_keys = 2  # the app reads its settings object
+    big = {"a": 1, "b": 2, "c": 3}
+    plan = client.post(f"{APPS}/{app_id}/import/plan",
+                       json={"document": {"configurations": [{"name": "x", "config": {}, "overrides": {"p": big}}]}})
+    assert assert_problem(plan, 422)["errors"][0]["pointer"] == "/document/configurations/0/overrides/p"
+    changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
+        {"action": "create", "name": "x", "config": {}}, {"action": "create", "name": "y", "config": big}]})
+    assert assert_problem(changes, 422)["errors"][0]["pointer"] == "/changes/1/config"
+    assert_problem(client.post(f"{APPS}/{app_id}/changesets", json={"changes": []}), 422)
+    assert_problem(client.post(f"{APPS}/{app_id}/import/apply", json={"document": {"configurations": []},
+                                                                       "token": "xyz"}), 422)

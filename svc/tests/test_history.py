@@ -184,3 +184,73 @@ def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, 
     assert client.get(f"{CONFIGS}/{config['id']}").json()["config"] == {"v": 3}
     assert client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 2}).json()["patch"] == [
         {"op": "replace", "path": "/v", "value": 3}]
+
+
+def test_staging_exported_planned_into_prod_and_applied_exactly_as_reviewed(client, application, configuration):
+    staging, prod = application("billing-staging"), application("billing-prod")
+    env = client.post("/api/v1/environments", json={"name": "prod"}).json()
+    db = client.post(CONFIGS, content='{"application_id": "' + staging["id"] + '", "name": "db", '
+                     '"config": {"host": "db", "ratio": 0.10}}', headers={"Content-Type": "application/json"}).json()
+    client.put(f"{CONFIGS}/{db['id']}/overrides/{env['id']}", json={"patch": {"host": "db.prod"}})
+    configuration(prod["id"], "legacy", {"old": True})
+    exported = client.get(f"{APPS}/{staging['id']}/export")
+    assert exported.status_code == 200 and '"ratio":0.10' in exported.text
+    document = exported.json()
+
+    plan = client.post(f"{APPS}/{prod['id']}/import/plan", json={"document": document, "mode": "exact"})
+    assert plan.status_code == 200, plan.text
+    assert [(i["name"], i["action"]) for i in plan.json()["items"]] == [("db", "created"), ("legacy", "deleted")]
+    feed_before = client.get(f"{APPS}/{prod['id']}/changes").json()["items"]
+    applied = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
+                          json={"document": document, "mode": "exact", "token": plan.json()["token"]})
+    assert applied.status_code == 200, applied.text
+    assert client.get(f"{APPS}/{prod['id']}/export").json()["configurations"] == document["configurations"]
+    feed = client.get(f"{APPS}/{prod['id']}/changes").json()["items"][len(feed_before):]
+    assert [(c["kind"], c["name"], c["environment"]) for c in feed] == [
+        ("deleted", "legacy", None), ("created", "db", None), ("created", "db", "prod")]
+    # the same request again (a retry) answers what it answered; a new apply of the old plan is 412
+    again = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
+                        json={"document": document, "mode": "exact", "token": plan.json()["token"]})
+    assert again.status_code == 200 and again.content == applied.content
+    assert_problem(client.post(f"{APPS}/{prod['id']}/import/apply",
+                               json={"document": document, "mode": "exact", "token": plan.json()["token"]}), 412)
+
+
+def test_an_apply_after_any_change_writes_nothing(client, application, configuration):
+    app = application("billing")
+    config = configuration(app["id"], "db", {"v": 1})
+    document = {"configurations": [{"name": "db", "config": {"v": 2}}, {"name": "new", "config": {}}]}
+    plan = client.post(f"{APPS}/{app['id']}/import/plan", json={"document": document}).json()
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1, "w": 1}})
+    stale = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": plan["token"]})
+    assert "plan" in assert_problem(stale, 412)["detail"]
+    assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["db"]
+    assert client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"] == 2
+    forged = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": "0" * 64})
+    assert_problem(forged, 412)
+    unknown = {"configurations": [{"name": "db", "config": {}, "overrides": {"nowhere": {}}}]}
+    problem = assert_problem(client.post(f"{APPS}/{app['id']}/import/plan", json={"document": unknown}), 422)
+    assert problem["errors"][0]["pointer"] == "/document/configurations/0/overrides/nowhere"
+
+
+def test_a_change_set_is_all_or_nothing(client, application, configuration):
+    app = application("billing")
+    a, b = configuration(app["id"], "a", {"v": 1}), configuration(app["id"], "b", {"v": 1})
+    failing = {"changes": [
+        {"action": "create", "name": "c", "config": {}},
+        {"action": "update", "configuration_id": a["id"], "name": "a", "config": {"v": 2},
+         "if_match": f'"{a["id"]}.1"'},
+        {"action": "update", "configuration_id": b["id"], "name": "b", "config": {"v": 2},
+         "if_match": f'"{b["id"]}.7"'}]}
+    refused = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
+    assert assert_problem(refused, 412)["detail"].startswith("Change 2 (update)")
+    assert refused.headers["ETag"] == f'"{b["id"]}.1"'
+    assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["a", "b"]
+    assert client.get(f"{CONFIGS}/{a['id']}").json()["version"] == 1
+    assert len(client.get(f"{APPS}/{app['id']}/changes").json()["items"]) == 2
+    failing["changes"][2]["if_match"] = f'"{b["id"]}.1"'
+    written = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
+    assert written.status_code == 200, written.text
+    assert [r["version"] for r in written.json()["results"]] == [1, 2, 2] and written.json()["seq"] == 5
+    missing = client.post(f"{APPS}/{app['id']}/changesets", json={"changes": [{"action": "update", "name": "a"}]})
+    assert assert_problem(missing, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
