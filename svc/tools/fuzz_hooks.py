@@ -41,8 +41,8 @@ KEYS = itertools.count(1)
 KEEP_GENERATED_EVERY = 8
 
 APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges",
-                     "getApplicationSnapshot"}
-APPLICATION_WRITES = {"updateApplication", "deleteApplication"}
+                     "getApplicationSnapshot", "exportApplication"}
+APPLICATION_WRITES = {"updateApplication", "deleteApplication", "planImport", "applyImport", "applyChangeSet"}
 CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision",
                        "getConfigurationDiff", "getConfigurationSnapshot"}
 CONFIGURATION_WRITES = {"updateConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
@@ -55,7 +55,9 @@ CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration", "get
 APPLICATION_VIEWS = {"getEffectiveApplication", "compareApplication"}
 # History: a point-in-time read asks for the present moment (when the shared resources exist), a diff for their first
 # revision.
-SNAPSHOTS = {"getApplicationSnapshot", "getConfigurationSnapshot", "getEffectiveSnapshot"}
+SNAPSHOTS = {"getApplicationSnapshot", "getConfigurationSnapshot", "getEffectiveSnapshot", "exportApplication"}
+# Documents and change sets written into a fresh application: see give_document.
+DOCUMENTS = {"planImport", "applyImport", "applyChangeSet"}
 DIFFS = {"getConfigurationDiff", "getOverrideDiff"}
 WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES
 PARENTED = {"createEnvironment", "updateEnvironment"}
@@ -310,6 +312,36 @@ def give_parent(case, operation_id: str) -> None:
     case.body["parent_id"] = None if itself == root else root
 
 
+def give_document(case, operation_id: str, application_id: str) -> None:
+    """A document's configurations get distinct names and their overrides the shared environment (a generated
+    environment name names none: 422), and an applyImport the token of its document's plan (a generated one is
+    412); a change set's changes become creates of new names (a generated update names no configuration of the
+    application). What the server then refuses is a body the contract allows, and fails the run."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    one = service()
+    if operation_id == "applyChangeSet":
+        for change in body.get("changes") or []:
+            if isinstance(change, dict):
+                change.update(action="create", name=f"fuzz-set-{os.getpid()}-{next(one.serial)}")
+                change.setdefault("config", {})
+        return
+    document = body.get("document")
+    if not isinstance(document, dict) or not isinstance(document.get("configurations"), list):
+        return
+    environment = one.name("environment")
+    for index, configuration in enumerate(document["configurations"]):
+        if isinstance(configuration, dict):
+            configuration["name"] = f"fuzz-document-{index}"
+            if isinstance(configuration.get("overrides"), dict) and configuration["overrides"]:
+                configuration["overrides"] = {environment: next(iter(configuration["overrides"].values()))}
+    if operation_id == "applyImport":
+        plan, _ = one.call("POST", f"{API}/applications/{application_id}/import/plan",
+                           {"document": document, "mode": body.get("mode", "merge")})
+        body["token"] = plan["token"]
+
+
 def give_environment(case) -> None:
     """A stateful putOverride whose configuration a link gave (createConfiguration's `CreateOverrideOfConfiguration`)
     gets the shared environment when its generated `environment_id` names none: no link gives both."""
@@ -358,7 +390,10 @@ def before_call(context, case, **kwargs) -> None:
     operation_id = case.operation.definition.raw.get("operationId", "")
     try:
         if target(operation_id) is not None and chosen(case, operation_id):
-            retarget(case, operation_id, resolve(case, operation_id))
+            to = resolve(case, operation_id)
+            retarget(case, operation_id, to)
+            if operation_id in DOCUMENTS:
+                give_document(case, operation_id, to.id)
         if operation_id in PARENTED and positive(case):
             give_parent(case, operation_id)  # after retarget: it depends on which environment is updated
         if operation_id == "putOverride" and positive(case) and stateful(case):
