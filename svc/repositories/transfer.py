@@ -157,8 +157,12 @@ def _plan(cur, application_id: str, document: dict[str, Any], exact: bool) -> di
         for name in sorted(set(state["configurations"]) - seen):
             items.append({"name": name, "action": "deleted", "configuration_id": state["configurations"][name]["id"],
                           "patch": [], "comments_changed": False, "overrides": []})
+    # The token binds the plan to the state it was made from and to the document itself (a plan item says that the
+    # comments change, not to what).
     token = hashlib.sha256(canonical({"application_id": application_id, "epoch": current_epoch(),
-                                      "seq": state["last_change"], "exact": exact, "items": items}).encode())
+                                      "seq": state["last_change"], "exact": exact, "items": items,
+                                      "document": sorted(document["configurations"], key=lambda c: c["name"])
+                                      }).encode())
     return {"application_id": application_id, "mode": "exact" if exact else "merge", "seq": state["last_change"],
             "token": token.hexdigest(), "items": items}
 

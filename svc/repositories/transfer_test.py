@@ -111,3 +111,15 @@ def test_a_change_set_writes_all_or_names_the_change_that_failed(cur, staging):
     other = applications.create(cur, name="other", comments=None)["id"]
     with pytest.raises(NotFound, match="no configuration with this id"):
         transfer.change_set(cur, other, [{"action": "delete", "configuration_id": rows["cache"]["id"]}])
+
+
+def test_the_token_binds_the_document_not_only_what_the_plan_shows(cur, staging):
+    app_id, prod = staging
+    first = {"configurations": [{"name": "cache", "comments": "one", "config": {"ttl": 60}, "overrides": {}}]}
+    second = {"configurations": [{"name": "cache", "comments": "two", "config": {"ttl": 60}, "overrides": {}}]}
+    planned = transfer.plan(cur, app_id, first)
+    assert transfer.plan(cur, app_id, second)["items"] == planned["items"]  # both: comments_changed
+    with pytest.raises(PreconditionFailed):
+        transfer.apply(cur, app_id, second, planned["token"])
+    transfer.apply(cur, app_id, first, planned["token"])
+    assert [c["comments"] for c in transfer.export(cur, app_id)["configurations"] if c["name"] == "cache"] == ["one"]
