@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
 from repositories import history, transfer
 from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, JsonBody, PlainInteger,
@@ -98,6 +99,23 @@ async def export_application(id: IdPath, db: DatabaseDep, seq: Seq = None, at: A
     return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at)))
 
 
+# The members of these bodies that may be null; any other sent as null is refused (the generated models take an
+# absent optional member as None, and so would take a null for one).
+NULLABLE = {"comments"}
+
+
+def refuse_nulls(body: BaseModel, pointer: str = "") -> None:
+    """422 at the first member sent as null that the contract does not allow to be null, at any depth."""
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None and name not in NULLABLE:
+            raise Unprocessable.at(f"{pointer}/{name}", "This member may be omitted, but not null.")
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel) and item.model_fields_set:
+                refuse_nulls(item, f"{pointer}/{name}" + (f"/{index}" if isinstance(value, list) else ""))
+
+
 def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
     if document is not None and len(document) > settings.max_config_keys:
         raise Unprocessable.at(pointer, f"A configuration may have at most {settings.max_config_keys} top-level keys.")
@@ -105,6 +123,7 @@ def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
 
 def _document(body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
     """The body's document once storable, within the limits, its names in NFC."""
+    refuse_nulls(body)
     document = check_body(body, settings)["document"]
     for index, c in enumerate(document["configurations"]):
         at = f"/document/configurations/{index}"
@@ -143,6 +162,7 @@ REQUIRED = {"create": ("name", "config"), "update": ("configuration_id", "name",
 async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request, db: DatabaseDep,
                            settings: SettingsDep, actor: Actor) -> Response:
     application_id = id
+    refuse_nulls(body)
     changes = check_body(body, settings)["changes"]
     for index, change in enumerate(changes):
         for field in REQUIRED[change["action"]]:

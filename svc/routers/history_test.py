@@ -105,3 +105,25 @@ def test_documents_and_change_sets_are_held_to_the_limits_with_pointers(client, 
     assert_problem(client.post(f"{APPS}/{app_id}/changesets", json={"changes": []}), 422)
     assert_problem(client.post(f"{APPS}/{app_id}/import/apply", json={"document": {"configurations": []},
                                                                        "token": "xyz"}), 422)
+
+
+@pytest.mark.parametrize("body, pointer", [
+    ({"mode": None, "document": {"configurations": []}}, "/mode"),
+    ({"document": {"configurations": [{"name": "a", "config": {}, "overrides": None}]}},
+     "/document/configurations/0/overrides"),
+    ({"document": {"seq": None, "configurations": []}}, "/document/seq"),
+])
+def test_a_null_where_the_contract_allows_none_is_422_at_the_member(client, billing, body, pointer):
+    app_id, id = billing
+    problem = assert_problem(client.post(f"{APPS}/{app_id}/import/plan", json=body), 422)
+    assert problem["errors"][0]["pointer"] == pointer
+
+
+def test_a_change_sets_members_may_be_omitted_but_not_null_and_comments_may_be_null(client, billing):
+    app_id, id = billing
+    nulled = client.post(f"{APPS}/{app_id}/changesets",
+                         json={"changes": [{"action": "delete", "configuration_id": id, "if_match": None}]})
+    assert assert_problem(nulled, 422)["errors"][0]["pointer"] == "/changes/0/if_match"
+    written = client.post(f"{APPS}/{app_id}/changesets",
+                          json={"changes": [{"action": "create", "name": "x", "comments": None, "config": {}}]})
+    assert written.status_code == 200, written.text

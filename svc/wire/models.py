@@ -839,7 +839,9 @@ class ImportRequest(BaseModel):
     """
 
     document: ApplicationDocument
-    mode: ImportMode | None = None
+    mode: Annotated[
+        ImportMode | None, Field(description='How to import; `merge` when omitted.')
+    ] = None
 
 
 class ImportApply(BaseModel):
@@ -848,7 +850,9 @@ class ImportApply(BaseModel):
     """
 
     document: ApplicationDocument
-    mode: ImportMode | None = None
+    mode: Annotated[
+        ImportMode | None, Field(description='How to import; `merge` when omitted.')
+    ] = None
     token: ImportToken
 
 
