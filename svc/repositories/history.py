@@ -1,7 +1,8 @@
 """History: diffs between revisions, and what an application's configurations were at a point of its change feed.
 
 A point is a feed position `seq` of the application (0: before its first change). The state at `seq` is exactly the
-changes numbered up to it: for each configuration (and override) its last change at or before `seq`, which names the
+changes numbered up to it (a position inside the changes of one transaction reads the position before them, a state
+that was committed): for each configuration (and override) its last change at or before `seq`, which names the
 revision it made current, unless it was a deletion. Positions follow the commits of the application (writes number
 their change under its row lock, held to the commit), so every position is a state that existed, consistent across
 the application's configurations. A time maps to the last position recorded at or before it (`changes.recorded_at`,
@@ -35,10 +36,28 @@ NOW = "SELECT clock_timestamp() AS now"
 # Waits for the writes that hold the application's row (each holds it from before it records its change until it
 # commits); releases it at once (autocommit).
 SETTLED = "SELECT 1 FROM applications WHERE id = %(id)s FOR SHARE"
+# The last position of the last transaction whose changes were all recorded by %(at)s. (The changes of one
+# statement are not recorded in the order of their numbers; those of two transactions are.)
 POSITION_AT = """
-SELECT coalesce(max(seq), 0) AS seq FROM changes WHERE application_id = %(id)s AND recorded_at <= %(at)s
+SELECT coalesce(max(c.seq), 0) AS seq FROM changes c
+WHERE c.application_id = %(id)s AND c.recorded_at <= %(at)s
+  AND NOT EXISTS (SELECT 1 FROM changes t WHERE t.application_id = c.application_id AND t.txid = c.txid
+                                            AND t.recorded_at > %(at)s)
 """
-RECORDED = "SELECT recorded_at FROM changes WHERE application_id = %(id)s AND seq = %(seq)s"
+# The position before the first change of the transaction that recorded change %(seq)s, when that transaction
+# recorded changes after it too (see migration 0010); else %(seq)s.
+COMMITTED = """
+WITH b AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM changes n WHERE n.application_id = c.application_id
+                                                       AND n.seq = c.seq + 1 AND n.txid = c.txid)
+                THEN (SELECT min(t.seq) - 1 FROM changes t WHERE t.application_id = c.application_id
+                                                             AND t.txid = c.txid)
+                ELSE c.seq END AS seq
+    FROM changes c WHERE c.application_id = %(id)s AND c.seq = %(seq)s
+)
+SELECT b.seq, (SELECT recorded_at FROM changes r WHERE r.application_id = %(id)s AND r.seq = b.seq) AS recorded_at
+FROM b
+"""
 
 # The last change up to %(seq)s of each configuration of application %(application_id)s (of %(id)s only, when
 # given), not a deletion: the revisions current at that position.
@@ -98,6 +117,7 @@ NO_CONFIGURATION = "No configuration has this id."
 NO_OVERRIDE = "This configuration has never had an override in this environment."
 NOT_THEN = "This configuration did not exist at this point of its application's history."
 PRUNED = "The history of this application before feed position {0} was pruned."
+NOT_RECORDED = "The application's change feed does not have this position (it began after it)."
 
 
 @idempotent
@@ -133,11 +153,12 @@ def position(cur, application_id: str, *, seq: int | None = None, at: datetime |
     assert seq is not None
     if seq > app["last_change"]:
         raise NotFound(f"The application's change feed ends at position {app['last_change']}.")
-    if seq < app["history_from"]:
+    point = {"seq": 0, "recorded_at": None}
+    if seq > 0:
+        point = one(cur, COMMITTED, {"id": application_id, "seq": seq}, NOT_RECORDED)
+    if point["seq"] < app["history_from"]:
         raise NotFound(PRUNED.format(app["history_from"]))
-    cur.execute(RECORDED, {"id": application_id, "seq": seq})
-    recorded = cur.fetchone()
-    return {"seq": seq, "recorded_at": recorded and recorded["recorded_at"]}
+    return point
 
 
 def _states(cur, application_id: str, seq: int, id: str | None = None) -> list[Row]:
@@ -212,7 +233,8 @@ def override_diff(cur, application_id: str, id: str, environment_id: str, first:
             "to_version": new["version"], "patch": diff(_document(old["patch"]), _document(new["patch"]))}
 
 
-# Pruning, per application: its cut is the last position recorded at or before the time given; the states from the
+# Pruning, per application: its cut is the last position of the last transaction whose changes were all recorded
+# at or before the time given (as POSITION_AT); the states from the
 # cut on stay readable, those before it do not (`history_from`, which only moves forward). A revision goes when a
 # later change of the same configuration (or override) at or before the cut replaced or deleted it: no state from
 # the cut on shows it. The last revision of an override stays (an override set again continues its numbering after
@@ -220,7 +242,11 @@ def override_diff(cur, application_id: str, id: str, environment_id: str, first:
 # and its followers rely on it having no gaps).
 PRUNE = """
 WITH cut AS (
-    SELECT a.id, (SELECT max(seq) FROM changes c WHERE c.application_id = a.id AND c.recorded_at <= %(before)s) AS seq
+    SELECT a.id, (SELECT max(c.seq) FROM changes c
+                  WHERE c.application_id = a.id AND c.recorded_at <= %(before)s
+                    AND NOT EXISTS (SELECT 1 FROM changes t WHERE t.application_id = c.application_id
+                                                              AND t.txid = c.txid AND t.recorded_at > %(before)s)
+                 ) AS seq
     FROM applications a
 ), moved AS (
     UPDATE applications a SET history_from = cut.seq FROM cut

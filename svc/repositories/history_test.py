@@ -171,8 +171,8 @@ def test_prune_drops_only_what_no_state_from_the_cut_on_shows(cur, app_id):
     overrides.delete(cur, kept["id"], env["id"])                                                          # 7
     configurations.delete(cur, gone["id"])                                                                # 8, 9
     configurations.update(cur, kept["id"], name="kept", comments=None, config={"v": 3})                   # 10
-    cur.execute("SELECT recorded_at FROM changes WHERE application_id = %s AND seq = 9", (app_id,))
-    cut = cur.fetchone()["recorded_at"]
+    cur.execute("SELECT max(recorded_at) AS at FROM changes WHERE application_id = %s AND seq <= 9", (app_id,))
+    cut = cur.fetchone()["at"]  # when the deletion's changes (8, 9) were all recorded
     before = {seq: state(cur, app_id, seq) for seq in range(9, 11)}
 
     counts = history.prune(cur, cut)
@@ -189,3 +189,23 @@ def test_prune_drops_only_what_no_state_from_the_cut_on_shows(cur, app_id):
         history.application_at(cur, app_id, seq=8)
     assert overrides.put(cur, kept["id"], env["id"], patch={"a": 3}, comments=None)["version"] == 3
     assert history.prune(cur, cut)["applications"] == 0  # the cut only moves forward
+
+
+def test_a_position_inside_one_transactions_changes_reads_the_state_before_them(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})      # 1
+    root = environments.create(cur, name="prod", parent_id=None, comments=None)
+    leaf = environments.create(cur, name="qa", parent_id=None, comments=None)
+    overrides.put(cur, made["id"], root["id"], patch={"v": 2}, comments=None)                            # 2
+    overrides.put(cur, made["id"], leaf["id"], patch={"v": 3}, comments=None)                            # 3
+    configurations.delete(cur, made["id"])  # one statement: the two overrides (4, 5), then the configuration (6)
+    for seq in (4, 5):
+        answer = history.application_at(cur, app_id, seq=seq)
+        assert answer["seq"] == 3 and len(answer["configurations"]) == 1
+    assert history.application_at(cur, app_id, seq=6)["configurations"] == []
+    cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s AND seq >= 3 ORDER BY seq", (app_id,))
+    recorded = {row["seq"]: row["recorded_at"] for row in cur.fetchall()}
+    first, last = min(recorded[4], recorded[5], recorded[6]), max(recorded[4], recorded[5], recorded[6])
+    assert recorded[3] < first  # (one statement records its changes in no particular order)
+    assert history.application_at(cur, app_id, at=first)["seq"] == 3  # recorded in part, not committed then
+    assert history.application_at(cur, app_id, at=last - timedelta(microseconds=1))["seq"] == 3
+    assert history.application_at(cur, app_id, at=last)["seq"] == 6

@@ -34,6 +34,12 @@ UPDATE changes SET recorded_at = changed_at;
 ALTER TABLE changes ALTER COLUMN recorded_at SET DEFAULT clock_timestamp();
 ALTER TABLE changes ALTER COLUMN recorded_at SET NOT NULL;
 CREATE INDEX changes_recorded_at_idx ON changes (application_id, recorded_at);
+-- The transaction that recorded each change. One transaction may record several changes of an application (a
+-- configuration deleted with its overrides, an import applied, a change set), numbered consecutively since it holds
+-- the application's row from its first to its commit: a position inside them is a state no one could read, so a
+-- read of the past answers the position before their first instead. NULL before this migration.
+ALTER TABLE changes ADD COLUMN txid xid8 DEFAULT pg_current_xact_id();
+CREATE INDEX changes_txid_idx ON changes (application_id, txid);
 -- Point-in-time reads find the last change of each configuration (and override) up to a position.
 CREATE INDEX changes_configuration_id_idx ON changes (configuration_id, seq);
 
