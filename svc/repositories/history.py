@@ -5,8 +5,9 @@ changes numbered up to it (a position inside the changes of one transaction read
 that was committed): for each configuration (and override) its last change at or before `seq`, which names the
 revision it made current, unless it was a deletion. Positions follow the commits of the application (writes number
 their change under its row lock, held to the commit), so every position is a state that existed, consistent across
-the application's configurations. A time maps to the last position recorded at or before it (`changes.recorded_at`,
-migration 0010), once every write that could have recorded one by then has committed.
+the application's configurations. A time maps to the last position of the last transaction whose changes were all
+recorded at or before it (`changes.recorded_at` and `changes.txid`, migration 0010), once every write that could
+have recorded one by then has committed.
 
 These read the database only: the read cache holds the present, not the past.
 """

@@ -25,8 +25,9 @@ CREATE INDEX override_revisions_application_id_idx ON override_revisions (applic
 -- When each change was recorded, in the application's commit order. `changed_at` is the time the write began
 -- (its transaction's view of the clock), so two writes can record it out of their commit order. `recorded_at` is
 -- the clock when the change's entry is inserted, which every write does after it has locked its application's
--- row (raising `last_change`) and which it holds until it commits: the next change of the same application is
--- inserted only after this one committed, so per application `recorded_at` rises with `seq`, and a change with
+-- row (raising `last_change`), and it holds that lock until it commits: the next transaction's changes of the
+-- same application are inserted only after this one committed, so per application the transactions' `recorded_at`
+-- rise with `seq` (within one statement, its entries are inserted in no particular order), and a change with
 -- `recorded_at <= T` was recorded (and, once no write holds the application's row, committed) by T. Changes
 -- recorded before this migration keep their `changed_at`.
 ALTER TABLE changes ADD COLUMN recorded_at timestamptz;
