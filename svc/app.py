@@ -34,7 +34,7 @@ from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
-from routers import api_keys, applications, configurations, effective, environments, health, overrides
+from routers import api_keys, applications, configurations, effective, environments, health, history, overrides
 from wire import problems
 from routers.deps import API
 
@@ -152,6 +152,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     app.include_router(environments.router, prefix=API)
     app.include_router(overrides.router, prefix=API)
     app.include_router(effective.router, prefix=API)
+    app.include_router(history.router, prefix=API)
     app.include_router(api_keys.router, prefix=API)
     app.include_router(health.router)
     return app

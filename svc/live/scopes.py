@@ -13,8 +13,9 @@ from starlette.datastructures import State
 from starlette.types import Scope
 
 from live import access, reads
+from repositories import history
 from live.access import NO_APPLICATION, NO_CONFIGURATION, Principal
-from wire.problems import Forbidden, Unprocessable
+from wire.problems import Forbidden, NotFound, Unprocessable
 
 
 async def _application_of(state: State, principal: Principal, id: str) -> None:
@@ -23,8 +24,13 @@ async def _application_of(state: State, principal: Principal, id: str) -> None:
         raise access.hidden(NO_CONFIGURATION)
     if principal.applications is None:
         return
-    entry = await reads.configuration(state, id)  # none: the route's own 404, "No configuration has this id."
-    access.check_application(principal, entry.application or "", NO_CONFIGURATION)
+    try:
+        application_id = (await reads.configuration(state, id)).application or ""
+    except NotFound:
+        # Deleted, its history kept (its application's), or never was: the route's own 404, "No configuration has
+        # this id.", raised by `history.owner`.
+        application_id = await state.database.run(history.owner, id)
+    access.check_application(principal, application_id, NO_CONFIGURATION)
 
 
 async def configuration(state: State, scope: Scope, id: str, *, write: bool = False) -> None:

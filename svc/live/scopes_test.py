@@ -13,12 +13,15 @@ from wire.problems import Forbidden, NotFound, Unprocessable
 CONFIG = "01JD3B7M2W8Y6Q4T0V9X1Z3B5C"
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)
+DELETED = "01JD3B7M2W8Y6Q4T0V9X1Z3B5D"
 
 
 class Database:
     """`configurations.get`: configuration CONFIG of application A; anything else does not exist."""
 
     async def run(self, fn, id):
+        if fn.__name__ == "owner" and id == DELETED:
+            return "B"  # deleted from application B; its history is kept
         if id != CONFIG:
             raise NotFound("No configuration has this id.")
         return {"id": CONFIG, "application_id": "A", "name": "db", "comments": None, "config": {},
@@ -118,3 +121,9 @@ def test_names_a_key_may_not_see_are_names_nothing_has():
         asyncio.run(gate("B", "E"))
     with pytest.raises(NotFound, match="No environment has this name."):
         asyncio.run(scopes.named(scope(WRITER_E))("A", "F"))
+
+
+def test_a_deleted_configuration_is_its_applications_as_its_history_is():
+    asyncio.run(scopes.configuration(state(), scope(WRITER_B), DELETED))  # B's: its revisions are B's to read
+    with pytest.raises(NotFound, match="No configuration has this id."):
+        asyncio.run(scopes.configuration(state(), scope(READER_A), DELETED))

@@ -69,6 +69,7 @@ class World:
 
     base: str
     client: httpx.Client
+    database_url: str = ""
     apps: dict[str, dict] = field(default_factory=dict)
     confs: dict[str, dict] = field(default_factory=dict)
     envs: dict[str, dict] = field(default_factory=dict)
@@ -80,6 +81,14 @@ class World:
         either worker."""
         return self.client.request(method, self.base + path, params=params, json=json,
                                    headers=auth(secret) | (headers or {}))
+
+    def position(self, application_id: str) -> int:
+        """The application's last feed position (what a read of the past may name)."""
+        with psycopg2.connect(self.database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT last_change FROM applications WHERE id = %s", (application_id,))
+            found = cur.fetchone()
+        conn.close()
+        return found[0] if found else 0
 
     def root(self, method: str, path: str, status: int | None = None, **kwargs: Any) -> httpx.Response:
         response = self.call(ROOT, method, path, **kwargs)
@@ -125,7 +134,7 @@ def world(database_url):
     service = harness.Service(database_url, 2, API_KEYS=f"root:admin:{ROOT}")
     client = httpx.Client(timeout=HANG, limits=httpx.Limits(max_keepalive_connections=0))
     try:
-        made = World(service.base, client)
+        made = World(service.base, client, database_url)
         for x in ("A", "B"):
             made.apps[x] = made.root("POST", APPS, 201, json={"name": f"acc-{x.lower()}"}).json()
         made.envs["E"] = made.make_environment("acc-e")
@@ -149,6 +158,9 @@ HIDDEN = {  # where an operation names what may be out of scope: what answers wh
     "application-name": (404, "No application has this name."),
     "environment": (404, "No environment has this id."),
     "environment-name": (404, "No environment has this name."),
+    # an override's history, read by configuration and environment: one answer for either missing
+    "override-history": (404, "This configuration has never had an override in this environment."),
+    "environment-override-history": (404, "This configuration has never had an override in this environment."),
 }
 
 
@@ -166,6 +178,7 @@ class Target:
     env_parent: str | None = None
     patch: dict = field(default_factory=dict)
     e: str = ""  # E's id, for a comparison from another environment to E
+    seq: int = 0  # the application's last feed position, for a read of the past
 
 
 @dataclass(frozen=True)
@@ -267,6 +280,29 @@ MATRIX = [
     Op("getEnvironment", "GET", ENVS + "/{id}", "environment", ("environment",), ys=EF),
     Op("updateEnvironment", "PUT", ENVS + "/{id}", "environment", ("environment",), "everywhere",
        body=lambda t: {"name": t.env_name, "parent_id": t.env_parent}, ys=EF),
+    Op("getConfigurationDiff", "GET", CONFIGS + "/{id}/diff", "configuration", ("configuration",),
+       params=lambda t: {"from": "1"}, xs=AB),
+    Op("getOverrideDiff", "GET", CONFIGS + "/{id}/overrides/{environment_id}/diff", "configuration",
+       ("override-history", "environment-override-history"), params=lambda t: {"from": "1"}, xs=AB, ys=EF),
+    Op("getConfigurationSnapshot", "GET", CONFIGS + "/{id}/snapshot", "configuration", ("configuration",),
+       params=lambda t: {"seq": str(t.seq)}, xs=AB),
+    Op("getApplicationSnapshot", "GET", APPS + "/{id}/snapshot", "application", ("application",),
+       params=lambda t: {"seq": str(t.seq)}, xs=AB),
+    Op("getEffectiveSnapshot", "GET", CONFIGS + "/{id}/effective/snapshot", "configuration",
+       ("configuration", "environment"), params=lambda t: {"environment_id": t.env, "seq": str(t.seq)}, xs=AB,
+       ys=EF),
+    # An export, and an import's plan, hold every environment's overrides.
+    Op("exportApplication", "GET", APPS + "/{id}/export", "application", ("application",), "every-environment",
+       xs=AB),
+    Op("planImport", "POST", APPS + "/{id}/import/plan", "application", ("application",), "every-environment",
+       body=lambda t: {"document": {"configurations": [{"name": t.conf_name, "config": t.config}]}}, xs=AB),
+    # A token no plan gave, and an If-Match no version has: refused (412) once the gate has let them through.
+    Op("applyImport", "POST", APPS + "/{id}/import/apply", "application", ("application",), "shared", ok=412,
+       body=lambda t: {"document": {"configurations": [{"name": t.conf_name, "config": t.config}]},
+                       "token": "0" * 64}, xs=AB),
+    Op("applyChangeSet", "POST", APPS + "/{id}/changesets", "application", ("application",), "shared", ok=412,
+       body=lambda t: {"changes": [{"action": "update", "configuration_id": t.conf, "name": t.conf_name,
+                                    "config": t.config, "if_match": f'"{t.conf}.999999"'}]}, xs=AB),
     # E and F hold overrides (409): G, which nothing holds, is deleted and made again.
     Op("deleteEnvironment", "DELETE", ENVS + "/{id}", "environment", ("environment",), "everywhere", ok=204,
        ys=("G",)),
@@ -290,7 +326,7 @@ def expect(op: Op, kind: str, x: str | None, y: str | None) -> tuple[int, str | 
             return HIDDEN[position][0], position
     everywhere = applications is None and environments is None
     allowed = {None: True, "read": read, "write": write, "shared": write and environments is None,
-               "everywhere": write and everywhere}[op.needs]
+               "everywhere": write and everywhere, "every-environment": read and environments is None}[op.needs]
     return (op.ok if allowed else 403), None
 
 
@@ -323,7 +359,7 @@ def target(world: World, x: str | None, y: str | None, hidden: str | None = None
     env = world.envs.get(y or "E")
     found = Target(app=app["id"], app_name=app["name"], conf=conf["id"], config=CONFIG[x or "A"], env=env["id"],
                    env_name=env["name"], env_parent=env["parent_id"], patch=PATCH.get((x, y), {}),
-                   e=world.envs["E"]["id"])
+                   e=world.envs["E"]["id"], seq=world.position(app["id"]))
     if hidden is None:
         return found
     if hidden.startswith("environment"):

@@ -120,8 +120,9 @@ def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_a
                    'bench-config-' || n, NULL, {CONFIG_JSON}, now(), now(), 1
             FROM generate_series(1, %(count)s) AS n""", {"big": big_app_configurations, "rest": rest,
                                                         "count": configurations})
-        cur.execute("""INSERT INTO configuration_revisions (configuration_id, version, name, comments, config, created_at)
-                       SELECT id, 1, name, comments, config, created_at FROM configurations""")
+        cur.execute("""INSERT INTO configuration_revisions (configuration_id, application_id, version, name, comments,
+                                                            config, created_at)
+                       SELECT id, application_id, 1, name, comments, config, created_at FROM configurations""")
     conn.close()
     seed_environments(url)
     analyze(url)
@@ -142,8 +143,9 @@ def seed_environments(url: str) -> None:
                                                    updated_at, version)
                             SELECT c.id, %s, c.application_id, {patch}, now(), now(), 1 FROM configurations c""",
                         (environment,))
-        cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, version, patch, created_at)
-                       SELECT configuration_id, environment_id, 1, patch, created_at FROM overrides""")
+        cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, application_id, version, patch,
+                                                       created_at)
+                       SELECT configuration_id, environment_id, application_id, 1, patch, created_at FROM overrides""")
     conn.close()
 
 
