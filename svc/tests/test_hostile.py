@@ -206,7 +206,9 @@ def test_every_api_operation_without_a_key_is_401(base, method, path):
         assert response.headers["content-type"] == harness.PROBLEM
 
 
-@pytest.mark.parametrize(("method", "path"), [op for op in operations() if op[0] != "GET"])
+# An import's plan is a POST that writes nothing (a read-only key may review one): tests/test_access.py has it.
+@pytest.mark.parametrize(("method", "path"), [op for op in operations()
+                                              if op[0] != "GET" and not op[1].endswith("/import/plan")])
 def test_a_read_only_key_on_every_write_is_403(base, method, path):
     response = httpx.request(method, base + path, headers={"Authorization": f"Bearer {RO}"}, json={})
     assert response.status_code == 403
