@@ -10,6 +10,7 @@ from wire import etags, models
 from wire.bodies import check_body
 from wire.jsonroute import ExactJsonRoute
 from wire.principals import ACTIONS
+from wire.problems import Unprocessable
 from wire.replies import reply_trusted
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["keys"])
@@ -21,6 +22,18 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
     return reply_trusted(model, row, status, headers)
 
 
+def _distinct(data: dict) -> dict:
+    """The contract's `uniqueItems` on a key's `actions`, `applications` and `environments`, which the generated
+    models do not check: a repeated item is a 422 at it, as the body's other schema errors are (before the gate)."""
+    for field in ("actions", "applications", "environments"):
+        seen = set()
+        for index, item in enumerate(data.get(field) or ()):
+            if item in seen:
+                raise Unprocessable.at(f"/{field}/{index}", "Each item may appear at most once.")
+            seen.add(item)
+    return data
+
+
 def _settings_manager(request: Request) -> bool:
     """Whether a key of the settings may manage keys (then no change through the API can lock everyone out)."""
     return any(key.scope == "admin" for key in request.app.state.settings.keys)
@@ -28,7 +41,7 @@ def _settings_manager(request: Request) -> bool:
 
 @router.post("/keys", dependencies=[JsonBody])
 async def create_key(body: models.ApiKeyCreate, request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
-    data = check_body(body, settings)
+    data = _distinct(check_body(body, settings))
     principal = scopes.managing(request.scope)
     return await once(request, db, principal.name, api_keys.create, by=principal, **data, transaction=True,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"}))
@@ -51,7 +64,7 @@ async def get_key(id: IdPath, request: Request, db: DatabaseDep) -> Response:
 @router.put("/keys/{id}", dependencies=[JsonBody])
 async def update_key(id: IdPath, body: models.ApiKeyUpdate, request: Request, db: DatabaseDep,
                      settings: SettingsDep, when: Conditions) -> Response:
-    data = check_body(body, settings)
+    data = _distinct(check_body(body, settings))
     principal = scopes.managing(request.scope)
     return await once(request, db, principal.name, api_keys.update, id, by=principal, **data, when=when,
                       settings_manager=_settings_manager(request), transaction=True, reply=_reply)

@@ -78,3 +78,20 @@ def test_with_the_api_open_keys_are_not_managed(client):
     assert client.get("/api/v1/key").json()["open"] is True
     refused = client.post(KEYS, json={"name": "x", "actions": ["read"], "applications": None, "environments": None})
     assert refused.status_code == 403 and "open" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("field, repeated", [("actions", ["read", "write", "read"]),
+                                             ("applications", ["01JD3B5ZQ6V2K9X4N8M7P1R0ST"] * 2),
+                                             ("environments", ["01JD3C0F5G6H7J8K9M0N1P2Q3R"] * 2)])
+def test_a_repeated_action_application_or_environment_is_422_at_the_repeat(keyed, field, repeated):
+    # The contract's uniqueItems, which the generated models do not check: ["read", "read"] was a 201.
+    body = {"name": "twice", "actions": ["read"], "applications": None, "environments": None, field: repeated}
+    created = keyed.post(KEYS, json=body, headers=auth(ROOT))
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"] == [{"pointer": f"/{field}/{len(repeated) - 1}",
+                                         "message": "Each item may appear at most once."}]
+    made = new_key(keyed)
+    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT))
+    assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == f"/{field}/{len(repeated) - 1}"
+    assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["version"] == 1
+
