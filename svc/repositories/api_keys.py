@@ -79,6 +79,7 @@ ENVIRONMENTS_FOUND = "SELECT array_agg(id) AS found FROM environments WHERE id =
 MISSING = "No API key has this id."
 NAME_TAKEN = "An API key that is not revoked has this name."
 REVOKED = "This API key is revoked; create a new one."
+EXPIRY_TOO_LATE = "The expiry must be before 10000-01-01T00:00:00Z."
 LAST_MANAGER = ("This would leave no API key that may manage keys on every application and environment; create "
                 "or keep another one first.")
 
@@ -121,6 +122,13 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
     expires_at = given.get("expires_at")
     if expires_at is not None and expires_at <= now:
         raise Unprocessable.at("/expires_at", "The expiry must be in the future.")
+    if expires_at is not None:
+        # In UTC, as it is answered: PostgreSQL takes no offset beyond 15:59 (RFC 3339 allows 23:59), and a time
+        # of 9999-12-31 west of UTC is in the year 10000 there, which neither RFC 3339 nor Python can write.
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise Unprocessable.at("/expires_at", EXPIRY_TOO_LATE) from None
     return {"name": given["name"], "actions": actions, "applications": applications, "environments": environments,
             "expires_at": expires_at, "comments": given.get("comments")}
 

@@ -95,3 +95,23 @@ def test_a_repeated_action_application_or_environment_is_422_at_the_repeat(keyed
     assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == f"/{field}/{len(repeated) - 1}"
     assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["version"] == 1
 
+
+def test_an_expiry_with_any_rfc_3339_offset_is_kept_as_the_instant_in_utc(keyed):
+    # PostgreSQL takes no offset beyond 15:59, which RFC 3339 allows up to 23:59: this was a 500.
+    made = new_key(keyed, expires_at="2030-01-01T00:00:00+23:30")
+    assert made["expires_at"] == "2029-12-31T00:30:00Z"
+    assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["expires_at"] == "2029-12-31T00:30:00Z"
+    changed = keyed.put(f"{KEYS}/{made['id']}", headers=auth(ROOT), json={
+        "name": made["name"], "actions": ["read"], "applications": None, "environments": None,
+        "expires_at": "2031-06-01T12:00:00-23:59"})
+    assert changed.status_code == 200 and changed.json()["expires_at"] == "2031-06-02T11:59:00Z"
+
+
+def test_an_expiry_in_the_year_10000_in_utc_is_422(keyed):
+    # 9999-12-31 west of UTC: neither RFC 3339 (which the answer is) nor PostgreSQL's reader can write it.
+    late = keyed.post(KEYS, headers=auth(ROOT), json={"name": "late", "actions": ["read"], "applications": None,
+                                                     "environments": None, "expires_at": "9999-12-31T23:00:00-02:00"})
+    assert late.status_code == 422 and late.json()["errors"] == [{
+        "pointer": "/expires_at", "message": "The expiry must be before 10000-01-01T00:00:00Z."}]
+    latest = new_key(keyed, expires_at="9999-12-31T23:59:59Z")
+    assert latest["expires_at"] == "9999-12-31T23:59:59Z"
