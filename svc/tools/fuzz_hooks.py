@@ -18,9 +18,9 @@ the fuzzer authenticates with the settings' `admin` key, which no operation can 
 case does to a managed key never locks the fuzzer out). Every positive createKey and updateKey body, in every phase,
 names rights the service grants, as createConfiguration's names a real application: a list of `applications` or
 `environments` names the shared ones instead (as many as the list had, up to the ones there are; an empty list and
-`null` stay), an `expires_at` not in the future becomes a day from now, `write` brings `read`, and a key that holds
-the name the body asks for is revoked first. Every such body then answers 2xx (or 412 for a generated
-precondition), so that positive_data_acceptance holds them to it.
+`null` stay), an `expires_at` not in the future (or in the year 10000 in UTC: a 422) becomes a day from now,
+`write` brings `read`, and a key that holds the name the body asks for is revoked first. Every such body then
+answers 2xx (or 412 for a generated precondition), so that positive_data_acceptance holds them to it.
 Negative cases and the stateful phase (which follows the contract's links to real resources itself) are left
 as generated, but for what no link can give: createConfiguration's application, an environment's parent, the
 environment of a putOverride whose configuration a link gave, and a key's rights. The service is reached at
@@ -339,10 +339,11 @@ def give_parent(case, operation_id: str) -> None:
 
 
 def future(value: object, now: datetime) -> bool:
-    """Whether `value` is an RFC 3339 time after `now`."""
+    """Whether `value` is an RFC 3339 time after `now` that UTC can write (not in the year 10000 there)."""
     try:
-        return datetime.fromisoformat(str(value)) > now
-    except (TypeError, ValueError):
+        parsed = datetime.fromisoformat(str(value))
+        return parsed.tzinfo is not None and parsed.astimezone(UTC) > now
+    except (ValueError, OverflowError):
         return False
 
 

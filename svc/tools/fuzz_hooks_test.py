@@ -159,16 +159,18 @@ def test_a_keys_body_names_real_ids_a_future_expiry_and_read_with_write():
                     "environments": [ROOT], "expires_at": "2026-12-03T12:00:00Z"}
 
     kept = {"name": "k", "actions": ["read", "write"], "applications": None, "environments": [],
-            "expires_at": "9999-12-31T23:59:59-23:59"}
+            "expires_at": "2030-01-01T00:00:00+23:59"}
     fuzz_hooks.rights(kept, [REAL], [ROOT, ENV], NOW)
     assert kept == {"name": "k", "actions": ["read", "write"], "applications": None, "environments": [],
-                    "expires_at": "9999-12-31T23:59:59-23:59"}  # all, none, and a future expiry stay as generated
+                    "expires_at": "2030-01-01T00:00:00+23:59"}  # all, none, and a future expiry stay as generated
 
     never = {"name": "k", "actions": ["manage"], "applications": None, "environments": None, "expires_at": None}
     fuzz_hooks.rights(never, [REAL], [ROOT, ENV], NOW)
     assert never["expires_at"] is None and never["actions"] == ["manage"]
     assert not fuzz_hooks.future("2026-12-02T12:00:00Z", NOW)  # not after now: replaced
     assert not fuzz_hooks.future("2027-01-01T00:00:00", NOW)  # no offset: not a time the contract allows
+    assert fuzz_hooks.future("9999-12-31T23:59:59Z", NOW)
+    assert not fuzz_hooks.future("9999-12-31T23:59:59-00:01", NOW)  # the year 10000 in UTC: a documented 422
 
 
 def test_a_keys_create_or_update_revokes_the_holder_of_its_name_but_not_the_key_updated(monkeypatch):
