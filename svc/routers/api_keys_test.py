@@ -115,3 +115,20 @@ def test_an_expiry_in_the_year_10000_in_utc_is_422(keyed):
         "pointer": "/expires_at", "message": "The expiry must be before 10000-01-01T00:00:00Z."}]
     latest = new_key(keyed, expires_at="9999-12-31T23:59:59Z")
     assert latest["expires_at"] == "9999-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize("spelled", [4102444800, 4102444800.5, "4102444800", "2100-01-01 00:00:00Z",
+                                     "2100-01-01T00:00Z", "2100-01-01T00:00:00+0100", "2100-01-01T00:00:00"])
+def test_an_expiry_not_spelled_as_rfc_3339_is_422(keyed, spelled):
+    # pydantic's datetime takes Unix times and looser spellings: a number was a 201 (or the 412 of a stale If-Match).
+    body = {"name": "spelled", "actions": ["read"], "applications": None, "environments": None, "expires_at": spelled}
+    created = keyed.post(KEYS, json=body, headers=auth(ROOT))
+    assert created.status_code == 422 and created.json()["errors"][0]["pointer"] == "/expires_at", created.text
+    made = new_key(keyed)
+    stale = {"If-Match": f'"{made["id"]}.9"'}
+    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT) | stale)
+    assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == "/expires_at"
+
+
+def test_an_expiry_may_use_a_fraction_and_lower_case_t_and_z(keyed):
+    assert new_key(keyed, expires_at="2100-01-01t00:00:00.250z")["expires_at"] == "2100-01-01T00:00:00.250000Z"
