@@ -17,7 +17,7 @@ RUN := $(SVC) $(UV) run --frozen --no-dev python -m
 UV_RUN := $(SVC) $(UV) run --frozen python -m
 
 .PHONY: uv uv-install uv-version install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench drill \
-	clean generate
+	clean generate prune
 
 # The pinned uv in a virtual environment of its own: installed when missing, or again by `make uv-install`.
 $(LOCAL_UV) uv-install:
@@ -51,6 +51,10 @@ db-reset: install-runtime
 
 migrate: install-runtime
 	$(RUN) db.migrations
+
+# Drop history only states recorded before BEFORE (an RFC 3339 time) need: make prune BEFORE=2026-01-01T00:00:00Z
+prune: install-runtime
+	$(RUN) db.prune --before $(BEFORE)
 
 run: db-up migrate
 	$(RUN) main

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
 
+import console
 import docs
 import logs
 import settings as settings_module
@@ -33,7 +34,7 @@ from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
-from routers import api_keys, applications, configurations, effective, environments, health, overrides
+from routers import api_keys, applications, configurations, effective, environments, health, history, overrides
 from wire import problems
 from routers.deps import API
 
@@ -144,12 +145,14 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.openapi = contract  # type: ignore[method-assign]
     docs.install(app, openapi_url="/openapi.json")
+    console.install(app)
     problems.install(app)
     app.include_router(applications.router, prefix=API)
     app.include_router(configurations.router, prefix=API)
     app.include_router(environments.router, prefix=API)
     app.include_router(overrides.router, prefix=API)
     app.include_router(effective.router, prefix=API)
+    app.include_router(history.router, prefix=API)
     app.include_router(api_keys.router, prefix=API)
     app.include_router(health.router)
     return app

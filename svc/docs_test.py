@@ -50,7 +50,8 @@ def test_the_scripts_and_styles_load_no_fonts_or_code_from_other_hosts():
 
 def test_the_served_files_are_the_pinned_ones_with_their_licences():
     listed = re.findall(r"^([0-9a-f]{64})  (\S+)$", (docs.STATIC / "README.md").read_text(), re.MULTILINE)
-    files = sorted(str(p.relative_to(docs.STATIC)) for p in docs.STATIC.glob("*/*"))
+    # console/ is the console's own code (console_test.py), not a pinned third party's.
+    files = sorted(str(p.relative_to(docs.STATIC)) for p in docs.STATIC.glob("*/*") if p.parent.name != "console")
     assert sorted(name for _, name in listed) == files
     for digest, name in listed:
         assert hashlib.sha256((docs.STATIC / name).read_bytes()).hexdigest() == digest, name

@@ -151,3 +151,28 @@ def test_a_reset_empties_the_cache_and_wakes_every_waiter(database_url):
         return listener.cache.entries
 
     assert asyncio.run(scenario()) == {}
+
+
+def test_a_read_whose_tick_a_round_already_back_was_sent_after_needs_no_round_of_its_own(database_url):
+    # The second read of one request (readcache.began: its tick is the request's) is answered by the round the first
+    # waited for, at once; a read that began after that round was sent still waits for a round of its own.
+    def finishes_at_once(coroutine) -> bool | None:
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        coroutine.close()
+        return None  # it had to wait
+
+    async def scenario():
+        listener = listener_on(database_url, cache_bytes=10_000)
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+        request = listener.cache.tick()
+        assert await listener.sync(request) is True
+        later = listener.cache.tick()
+        shared, own = finishes_at_once(listener.sync(request)), finishes_at_once(listener.sync(later))
+        await listener.close()
+        return shared, own
+
+    assert asyncio.run(scenario()) == (True, None)

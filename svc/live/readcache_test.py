@@ -247,3 +247,29 @@ async def test_nothing_is_kept_while_the_listener_is_lost_and_it_reconnects_to_a
     assert db.reads == 4
     cache.connected(synced)  # connected again: notifications may have been missed meanwhile
     assert cache.entries == {}
+
+
+@run
+async def test_the_reads_of_one_request_wait_past_the_tick_it_began_at_so_they_share_a_round():
+    # The middleware sets `began` as the request arrives; every read of the request waits for a round after that
+    # tick (one round, which the listener shares), not one after each read began.
+    from live.readcache import began
+
+    cache, rounds = cache_with()
+    db = Database()
+    db.values.update({"a": 1, "b": 2})
+    await get(cache, db, "a")
+    await get(cache, db, "b")
+    request = cache.tick()
+
+    async def one_request() -> None:
+        began.set(request)
+        await get(cache, db, "a")  # the key's look-up, say
+        await get(cache, db, "b")  # then the resource
+
+    rounds.clear()
+    await asyncio.create_task(one_request())
+    assert rounds == [request, request]
+    rounds.clear()
+    await get(cache, db, "a")  # outside any request: a tick of its own
+    assert rounds and rounds[0] > request

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from starlette.datastructures import State
 
 from wire.epochs import epoch as current_epoch
-from live import access, keys, readcache
-from live.readcache import Entry
+from live import access, keys
+from live.readcache import Entry, began
 from repositories import applications, changes, configurations, effective, environments, overrides
 from wire import etags, jsontext, models, names
 from wire.problems import ProblemError
@@ -245,12 +245,19 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         return answer or page([])
 
     async def recheck() -> Response | None:
-        readcache.began.set(state.read_cache.tick())  # a new read: it must see what woke it
+        _anew(state)
         await access.again(state, request.scope)
         await gate()
         return await check()
     return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck,
                                     access.until_expiry(request.scope, wait), lambda: page([]), request.receive)
+
+
+def _anew(state: State) -> None:
+    """A held request's check is a read that begins now, not when the request did: woken by a notification, it
+    must read past it. With the request's tick it could join a fetch that began after the request but before the
+    notification, and hold on with what that fetch read, until its wait ends."""
+    began.set(state.read_cache.tick())
 
 
 async def _conditional(request: Request, watched: str | tuple[str, ...], read: Callable[[], Awaitable[Entry]],
@@ -267,9 +274,7 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
     state = request.app.state
 
     async def check() -> Response | None:
-        # Each check is a new read, which must see the change that woke it: its own tick (the request's first,
-        # shared by its first reads, could let it join a fetch that began before that change).
-        readcache.began.set(state.read_cache.tick())
+        _anew(state)
         await access.again(state, request.scope)  # 401 once the key is revoked, under its rights as they are now
         if gate is not None:
             await gate()

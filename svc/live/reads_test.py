@@ -1,4 +1,5 @@
 import threading
+from collections.abc import Awaitable
 
 import pytest
 
@@ -95,3 +96,71 @@ def test_a_waiter_of_an_effective_view_rechecks_on_each_change_that_may_alter_it
     held.join(HANG)  # not at the end of its wait (300 s)
     assert not held.is_alive() and answers[0].status_code == 200
     assert answers[0].json()["config"] == {"host": "marker"}, "answered by a write that left the view as it was"
+
+
+def test_a_held_request_woken_by_a_change_reads_past_it_not_a_fetch_that_began_before_it():
+    """A held request's every check is a read that begins then: woken by a write's notification, it must not join a
+    fetch another request began before that notification (after the held request itself began), whose answer is
+    older than the write."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from live.keys import Change
+    from live.readcache import Entry, ReadCache, began
+    from live.waiters import Waiters
+
+    async def scenario():
+        cache, waiters = ReadCache(max_bytes=10_000), Waiters(max_waiters=10)
+
+        async def sync(tick: int) -> bool:
+            await asyncio.sleep(0)
+            return True
+
+        cache.connected(sync)
+        waiters.connected()
+        table, gate = {"v": 1}, asyncio.Event()
+        gate.set()
+
+        async def fetch() -> Entry:
+            value = table["v"]
+            await gate.wait()
+            return Entry(f'"C.{value}"', str(value).encode())
+
+        def read() -> Awaitable:
+            return cache.read("c:C", fetch)
+
+        change = Change(("c:C",), ())
+        state = SimpleNamespace(read_cache=cache, waiters=waiters)
+        request = SimpleNamespace(app=SimpleNamespace(state=state), receive=None,
+                                  scope={"type": "http", "headers": [(b"if-none-match", b'"C.1"')]})
+
+        async def held():
+            began.set(cache.tick())
+            return await reads._conditional(request, "c:C", read, 300, None)
+
+        async def other_request():
+            began.set(cache.tick())
+            return await read()
+
+        await read()  # kept
+        holding = asyncio.create_task(held())
+        while not waiters.count:
+            await asyncio.sleep(0)
+        for _ in range(10):  # its check done: it waits
+            await asyncio.sleep(0)
+        cache.apply(change)  # something made it stale (no waiter woken): the next read fetches
+        gate.clear()
+        fetching = asyncio.create_task(other_request())  # a fetch that reads version 1, then waits
+        while "c:C" not in cache._flights:
+            await asyncio.sleep(0)
+        table["v"] = 2  # a write commits; its notification arrives while that fetch is out
+        cache.apply(change)
+        waiters.wake(change)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        gate.set()
+        assert (await fetching).etag == '"C.1"'
+        response = await asyncio.wait_for(holding, HANG)  # not at the end of its wait (300 s)
+        return response.status_code, response.headers.get("etag")
+
+    assert asyncio.run(scenario()) == (200, '"C.2"')

@@ -3,14 +3,17 @@ rules). A route calls its gate first, so that something a key may not see answer
 not exist answers, checked in the same order as the repositories check (the configuration, then the environment).
 
 Only a key limited to some applications needs to know a configuration's application: it is read through the door
-(`reads.configuration`, the worker's read cache after the request's sync round), and a configuration that does not
-exist is left to the route, which answers it. A key on every application never waits for a look-up.
+(`reads.configuration`, the worker's read cache after the request's sync round). A configuration that does not exist
+answers its 404 there and then, before what the key may do is checked (write, an environment): otherwise such a key
+would tell a configuration of another application (404) from none at all (403, or the environment's 404). A key on
+every application never waits for a look-up, and sees every configuration that exists.
 """
 
 from starlette.datastructures import State
 from starlette.types import Scope
 
 from live import access, reads
+from repositories import history
 from live.access import NO_APPLICATION, NO_CONFIGURATION, Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
 
@@ -22,10 +25,12 @@ async def _application_of(state: State, principal: Principal, id: str) -> None:
     if principal.applications is None:
         return
     try:
-        entry = await reads.configuration(state, id)
+        application_id = (await reads.configuration(state, id)).application or ""
     except NotFound:
-        return  # the route answers it
-    access.check_application(principal, entry.application or "", NO_CONFIGURATION)
+        # Deleted, its history kept (its application's), or never was: the route's own 404, "No configuration has
+        # this id.", raised by `history.owner`.
+        application_id = await state.database.run(history.owner, id)
+    access.check_application(principal, application_id, NO_CONFIGURATION)
 
 
 async def configuration(state: State, scope: Scope, id: str, *, write: bool = False) -> None:

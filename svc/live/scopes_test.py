@@ -11,13 +11,17 @@ from wire.principals import Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
 
 CONFIG = "01JD3B7M2W8Y6Q4T0V9X1Z3B5C"
+MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)
+DELETED = "01JD3B7M2W8Y6Q4T0V9X1Z3B5D"
 
 
 class Database:
     """`configurations.get`: configuration CONFIG of application A; anything else does not exist."""
 
     async def run(self, fn, id):
+        if fn.__name__ == "owner" and id == DELETED:
+            return "B"  # deleted from application B; its history is kept
         if id != CONFIG:
             raise NotFound("No configuration has this id.")
         return {"id": CONFIG, "application_id": "A", "name": "db", "comments": None, "config": {},
@@ -46,7 +50,29 @@ def test_a_configuration_of_an_application_out_of_scope_answers_as_one_that_does
         asyncio.run(scopes.configuration(state(), scope(WRITER_B), CONFIG, write=True))
     with pytest.raises(NotFound, match="No configuration has this id."):
         asyncio.run(scopes.configuration(state(), scope(MANAGER), CONFIG))  # a key that may not read sees nothing
-    asyncio.run(scopes.configuration(state(), scope(WRITER_B), "01JD3B5ZQ6V2K9X4N8M7P1R0ST"))  # the route's 404
+    with pytest.raises(NotFound, match="No configuration has this id."):  # the route's 404, and a hidden one's
+        asyncio.run(scopes.configuration(state(), scope(WRITER_B), MISSING))
+
+
+@pytest.mark.parametrize("principal", [READER_A, WRITER_B, Principal("be", frozenset({"read", "write"}),
+                                                                      frozenset({"B"}), frozenset({"E"}))])
+def test_a_key_limited_to_some_applications_tells_no_missing_configuration_from_a_hidden_one(principal):
+    """Whatever the key may do, and in whichever environment: a configuration that does not exist answers what one
+    of an application out of its scope answers, never a 403 or the environment's 404 that would tell them apart."""
+    for gate in (lambda id: scopes.configuration(state(), scope(principal), id, write=True),
+                 lambda id: scopes.in_environments(state(), scope(principal), id, "F"),
+                 lambda id: scopes.in_environments(state(), scope(principal), id, "E", write=True)):
+        answers = []
+        for id in (CONFIG, MISSING):
+            try:
+                asyncio.run(gate(id))
+                answers.append(None)
+            except (NotFound, Forbidden) as error:
+                answers.append((type(error), str(error)))
+        if principal is not READER_A:  # CONFIG is A's: out of scope for B's keys, which must not tell it from none
+            assert answers[0] == answers[1] == (NotFound, "No configuration has this id."), answers
+        else:
+            assert answers[1] == (NotFound, "No configuration has this id.")
 
 
 def test_writing_what_every_environment_shares_needs_every_environment():
@@ -95,3 +121,9 @@ def test_names_a_key_may_not_see_are_names_nothing_has():
         asyncio.run(gate("B", "E"))
     with pytest.raises(NotFound, match="No environment has this name."):
         asyncio.run(scopes.named(scope(WRITER_E))("A", "F"))
+
+
+def test_a_deleted_configuration_is_its_applications_as_its_history_is():
+    asyncio.run(scopes.configuration(state(), scope(WRITER_B), DELETED))  # B's: its revisions are B's to read
+    with pytest.raises(NotFound, match="No configuration has this id."):
+        asyncio.run(scopes.configuration(state(), scope(READER_A), DELETED))

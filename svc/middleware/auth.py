@@ -10,7 +10,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from live import access, readcache
 from wire import headers, problems
-from wire.principals import ApiKey
+from wire.principals import ApiKey, Principal
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def early_refusal(principal: Principal, method: str, path: str) -> problems.ProblemError | None:
+    """403 before the request is read any further, where it is certain whatever the request names: key management
+    without `manage`; a write without `write` by a key that sees everything (a key limited to some applications or
+    environments is answered by the route: 404 for what it may not see). `path` is under the API's prefix."""
+    if path in ("/keys", "/audit/keys") or path.startswith("/keys/"):
+        return None if "manage" in principal.actions else problems.Forbidden("This API key may not manage keys.")
+    if method not in READS and not path.endswith("/import/plan") and "write" not in principal.actions \
+            and "read" in principal.actions and principal.everywhere:  # (a plan writes nothing)
+        return problems.Forbidden("This API key may not write.")
+    return None
+
 
 class Authenticate:
     """ASGI middleware: 401 without a valid key; the request's key (`access.Principal`) goes in the scope, where the
@@ -41,6 +56,10 @@ class Authenticate:
             return
         if principal is None:
             await problems.Unauthorized().response(scope["path"])(scope, receive, send)
+            return
+        refusal = early_refusal(principal, scope["method"], scope["path"][len(self.prefix):])
+        if refusal is not None:
+            await refusal.response(scope["path"])(scope, receive, send)
             return
         request_state = scope.setdefault("state", {})
         request_state["principal"] = principal

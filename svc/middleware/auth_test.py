@@ -118,3 +118,20 @@ def test_when_the_managed_keys_cannot_be_read_the_answer_is_503_not_500():
     database.run = down
     answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
     assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("actions", "applications", "method", "path", "refused"), [
+    ({"read"}, None, "POST", "/applications", True),  # sees everything: the write is refused whatever it names
+    ({"read"}, None, "GET", "/applications", False),
+    ({"read"}, frozenset({"A"}), "PUT", "/configurations/X", False),  # the route says 404 or 403
+    ({"read", "write"}, None, "DELETE", "/configurations/X", False),
+    ({"read"}, None, "GET", "/keys", True),  # key management needs manage, to read too
+    ({"read"}, None, "GET", "/audit/keys", True),
+    ({"read"}, None, "GET", "/key", False),  # its own key: anyone's
+    ({"read", "manage"}, None, "POST", "/keys", False),  # managing keys needs no write
+    ({"manage"}, None, "DELETE", "/keys/X", False),
+    ({"manage"}, None, "POST", "/applications", False),  # sees nothing: the route answers
+])
+def test_refused_early_only_where_the_answer_is_certain(actions, applications, method, path, refused):
+    principal = principals.Principal("k", frozenset(actions), applications)
+    assert (auth.early_refusal(principal, method, path) is not None) is refused

@@ -100,9 +100,22 @@ def _visible(by: Principal | None, row: Row) -> bool:
     return by is None or by.covers(frozenset(row["actions"]), row["applications"], row["environments"])
 
 
+def unique(pointer: str, items) -> None:
+    """422 at the second of two equal items: the contract's `uniqueItems`, which the generated models do not check
+    (a duplicate would be stored, or silently dropped)."""
+    seen = set()
+    for index, item in enumerate(items):
+        if item in seen:
+            raise Unprocessable.at(f"{pointer}/{index}", "Each item may be named once.")
+        seen.add(item)
+
+
 def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The rights asked for, checked in the order that reveals nothing: beyond the granting key's (403) before
     whether what they name exists (422)."""
+    for pointer, items in (("/actions", given["actions"]), ("/applications", given["applications"]),
+                           ("/environments", given["environments"])):
+        unique(pointer, items or ())
     actions = [action for action in ACTIONS if action in given["actions"]]
     if "write" in actions and "read" not in actions:
         raise Unprocessable.at("/actions", "A key that may write must also read: add \"read\".")
@@ -111,8 +124,9 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
     if by is not None and not by.covers(frozenset(actions), applications, environments):
         raise Forbidden("A key cannot grant what it does not have: an action, an application or an environment "
                         "beyond this API key's own.")
-    for pointer, ids, query, what in (("/applications", applications, APPLICATIONS_FOUND, "application"),
-                                      ("/environments", environments, ENVIRONMENTS_FOUND, "environment")):
+    # The pointer names the id where the body has it (what is stored is sorted).
+    for pointer, ids, query, what in (("/applications", given["applications"], APPLICATIONS_FOUND, "application"),
+                                      ("/environments", given["environments"], ENVIRONMENTS_FOUND, "environment")):
         if ids:
             cur.execute(query, {"ids": ids})
             found = set(cur.fetchone()["found"] or ())

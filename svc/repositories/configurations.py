@@ -30,7 +30,7 @@ from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_
 FIELDS = ("name", "comments", "config")
 COLUMNS = ("id", "application_id", *FIELDS, "created_at", "updated_at", "version")
 # A revision of the configuration a write returns as the CTE `c`, as the write left it: {column: value}.
-REVISION = {"configuration_id": "id", "version": "version", **{field: field for field in FIELDS},
+REVISION = {"configuration_id": "id", "application_id": "application_id", "version": "version", **{field: field for field in FIELDS},
             "created_at": "updated_at", "created_by": "%(actor)s"}
 REVISION_COLUMNS = tuple(REVISION)
 PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself

@@ -43,8 +43,8 @@ def _recorded(kind: str, *, guard: str = "true", revision: bool = True) -> str:
     if revision:
         tail += f"""
 , r AS (
-    INSERT INTO override_revisions ({REVISION_COLUMNS})
-    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s FROM o
+    INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
+    SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s, application_id FROM o
 )"""
     return tail
 

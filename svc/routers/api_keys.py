@@ -34,15 +34,11 @@ RFC_3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}
 
 async def _checked(body: BaseModel, request: Request, settings: Settings) -> dict:
     """A key's body as plain data, once the schema's rules that the generated models do not check hold (a 422 at
-    the value, as the body's other schema errors are, before the gate): `uniqueItems` on `actions`, `applications`
-    and `environments`, and `expires_at` spelled as RFC 3339 says."""
+    the value, as the body's other schema errors are, before the gate and the preconditions): `uniqueItems` on
+    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says."""
     data = check_body(body, settings)
     for field in ("actions", "applications", "environments"):
-        seen = set()
-        for index, item in enumerate(data.get(field) or ()):
-            if item in seen:
-                raise Unprocessable.at(f"/{field}/{index}", "Each item may appear at most once.")
-            seen.add(item)
+        api_keys.unique(f"/{field}", data.get(field) or ())
     expires_at = (await request.json()).get("expires_at")
     if expires_at is not None and not (isinstance(expires_at, str) and RFC_3339.fullmatch(expires_at)):
         raise Unprocessable.at("/expires_at", "An RFC 3339 date-time, such as 2027-12-01T00:00:00Z, or null.")

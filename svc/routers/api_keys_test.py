@@ -89,9 +89,11 @@ def test_a_repeated_action_application_or_environment_is_422_at_the_repeat(keyed
     created = keyed.post(KEYS, json=body, headers=auth(ROOT))
     assert created.status_code == 422, created.text
     assert created.json()["errors"] == [{"pointer": f"/{field}/{len(repeated) - 1}",
-                                         "message": "Each item may appear at most once."}]
+                                         "message": "Each item may be named once."}]
     made = new_key(keyed)
-    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT))
+    # Before the preconditions too: a schema-violating body with a stale If-Match is a 422, not a 412.
+    stale = {"If-Match": f'"{made["id"]}.9"'}
+    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT) | stale)
     assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == f"/{field}/{len(repeated) - 1}"
     assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["version"] == 1
 

@@ -4,7 +4,8 @@ conftest.py generates the client into generated/config_service_client; flow_test
 own dependencies (httpx, attrs, python-dateutil), not the service's: python flow.py <base URL> [<API key>]. Every
 request goes through the generated functions.
 
-After the configuration's round trip, an environment tree: a root and a child, an override in each (the child's
+After the configuration's round trip, its history (diffs, a past read, an export imported into a new application
+by plan and apply), then an environment tree: a root and a child, an override in each (the child's
 removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
 environments compared, and a watch of the view answered by a change of the parent's override.
 
@@ -34,12 +35,15 @@ from config_service_client.api.effective import (  # noqa: E402
     compare_configuration, find_effective, get_effective_configuration)
 from config_service_client.api.environments import create_environment, delete_environment  # noqa: E402
 from config_service_client.api.health import get_health  # noqa: E402
+from config_service_client.api.history import (  # noqa: E402
+    apply_import, export_application, get_application_snapshot, get_configuration_diff, plan_import)
 from config_service_client.api.keys import create_key, get_current_key, get_key, revoke_key  # noqa: E402
 from config_service_client.api.overrides import put_override  # noqa: E402
 from config_service_client.models import (  # noqa: E402
     ApiKey, ApiKeyCreate, ApiKeyCreated, ApplicationCreate, Comparison, ConfigDocument, ConfigurationCreate,
     ConfigurationResource, ConfigurationUpdate, CurrentKey, CurrentKeySource, EffectiveApplication,
-    EffectiveConfiguration, Environment, EnvironmentCreate, Health, KeyAction, Override, OverrideWrite, Problem)
+    EffectiveConfiguration, Environment, EnvironmentCreate, Health, ImportApply, ImportRequest, KeyAction, Override,
+    OverrideWrite, Problem)
 from config_service_client.types import Response  # noqa: E402
 
 CONFIG = {"host": "db", "port": 5432, "tags": ["a", "b"], "nested": {"x": None}}
@@ -94,6 +98,7 @@ def main(base_url: str, key: str = "") -> None:
     restored = restore_configuration_revision.sync(config_id, 1, client=client)
     check(restored.config.to_dict() == CONFIG, "restore brings version 1 back")
 
+    history(client, app_id, config_id, app.parsed.name)
     environments = environment_tree(client, app_id, app.parsed.name)
 
     deleted = delete_application.sync_detailed(app_id, client=client)
@@ -109,6 +114,34 @@ def main(base_url: str, key: str = "") -> None:
 
     scoped_key(client, base_url)
     print("python client: every step passed")
+
+
+def history(client: AuthenticatedClient, app_id: str, config_id: str, prefix: str) -> None:
+    """Diffs of the configuration's revisions, the application read at a feed position, and the application
+    exported, planned into a new one, applied with the plan's token, and applied again (412)."""
+    same = get_configuration_diff.sync_detailed(config_id, client=client, from_=1, to=3)
+    check(same.status_code == 200 and same.parsed.patch == [], "revision 3 restored revision 1: their diff is empty")
+    changed = get_configuration_diff.sync(config_id, client=client, from_=1, to=2)
+    check({"op": "replace", "path": "/host", "value": "db2"} in [op.to_dict() for op in changed.patch],
+          "the diff from revision 1 to 2 replaces the host")
+    past = get_application_snapshot.sync_detailed(app_id, client=client, seq=1)
+    check(past.status_code == 200 and [c.config.to_dict() for c in past.parsed.configurations] == [CONFIG],
+          "the application at feed position 1 has the configuration's first version")
+    exported = export_application.sync(app_id, client=client)
+    check([c.name for c in exported.configurations] == ["database"], "the export names the configuration")
+    target = create_application.sync(client=client, body=ApplicationCreate(name=f"{prefix}-copy"))
+    plan = plan_import.sync_detailed(target.id, client=client, body=ImportRequest(document=exported))
+    check(plan.status_code == 200 and [(i.name, i.action) for i in plan.parsed.items] == [("database", "created")],
+          "the plan of the export into a new application creates its configuration")
+    body = ImportApply(document=exported, token=plan.parsed.token)
+    applied = apply_import.sync_detailed(target.id, client=client, body=body)
+    check(applied.status_code == 200, "applying the plan with its token answers 200")
+    copy = export_application.sync(target.id, client=client)
+    check([c.to_dict() for c in copy.configurations] == [c.to_dict() for c in exported.configurations],
+          "the new application exports what was imported")
+    again = apply_import.sync_detailed(target.id, client=client, body=body)
+    check(again.status_code == 412 and isinstance(again.parsed, Problem), "the plan applied twice is a typed 412")
+    check(delete_application.sync_detailed(target.id, client=client).status_code == 204, "delete the copy")
 
 
 def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> list[Environment]:

@@ -1,7 +1,8 @@
 // The SDK round-trip through the TypeScript client that @hey-api/openapi-ts generates from the contract
 // (conftest.py generates it into generated/ts and compiles this file with `tsc --strict`; flow_test.py runs it).
 // Every request goes through the generated functions; node flow.js <base URL> [<API key>].
-// After the configuration's round trip, an environment tree: a root and a child, an override in each (the child's
+// After the configuration's round trip, its history (diffs, a past read, an export imported into a new application
+// by plan and apply), then an environment tree: a root and a child, an override in each (the child's
 // removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
 // environments compared, and a watch of the view answered by a change of the parent's override.
 // Then a managed API key: the flow's key (a settings `admin` key) creates a key that may read one application of
@@ -13,10 +14,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { createClient, createConfig } from './generated/ts/client';
 import { client } from './generated/ts/client.gen';
 import {
-    compareConfiguration, createApplication, createConfiguration, createEnvironment, createKey, deleteApplication,
-    deleteEnvironment, findEffective, getApplication, getConfiguration, getCurrentKey, getEffectiveConfiguration,
-    getHealth, getKey, listApplications, listConfigurationRevisions, putOverride, restoreConfigurationRevision,
-    revokeKey, updateConfiguration,
+    applyImport, compareConfiguration, createApplication, createConfiguration, createEnvironment, createKey,
+    deleteApplication, deleteEnvironment, exportApplication, findEffective, getApplication, getApplicationSnapshot,
+    getConfiguration, getConfigurationDiff, getCurrentKey, getEffectiveConfiguration, getHealth, getKey,
+    listApplications, listConfigurationRevisions, planImport, putOverride, restoreConfigurationRevision, revokeKey,
+    updateConfiguration,
 } from './generated/ts/sdk.gen';
 import type {
     ApiKeyCreate, ClientOptions, ConfigDocument, CurrentKey, Environment, KeyActions, Problem,
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
     const restored = await restoreConfigurationRevision({ path: { id: configId, version: 1 } });
     check(restored.response.status === 200 && same(restored.data?.config, config), 'restore brings version 1 back');
 
+    await history(appId, configId, app.data!.name, config);
     const environments = await environmentTree(appId, app.data!.name);
 
     const deleted = await deleteApplication({ path: { id: appId } });
@@ -100,6 +103,40 @@ async function main(): Promise<void> {
 
     await scopedKey(baseUrl, config);
     console.log('typescript client: every step passed');
+}
+
+// Diffs of the configuration's revisions, the application read at a feed position, and the application exported,
+// planned into a new one, applied with the plan's token, and applied again (412).
+async function history(appId: string, configId: string, prefix: string, config: ConfigDocument): Promise<void> {
+    const same = await getConfigurationDiff({ path: { id: configId }, query: { from: 1, to: 3 } });
+    check(same.response.status === 200 && same.data?.patch.length === 0,
+        'revision 3 restored revision 1: their diff is empty');
+    const changed = await getConfigurationDiff({ path: { id: configId }, query: { from: 1, to: 2 } });
+    check(changed.data?.patch.some((op) => isDeepStrictEqual(op, { op: 'replace', path: '/host', value: 'db2' }))
+        === true, 'the diff from revision 1 to 2 replaces the host');
+    const past = await getApplicationSnapshot({ path: { id: appId }, query: { seq: 1 } });
+    check(past.response.status === 200 && past.data?.configurations.length === 1
+        && isDeepStrictEqual(past.data.configurations[0].config, config),
+        "the application at feed position 1 has the configuration's first version");
+    const exported = await exportApplication({ path: { id: appId } });
+    check(exported.data?.configurations.map((c) => c.name).join() === 'database', 'the export names the configuration');
+    const document = exported.data!;
+    const target = await createApplication({ body: { name: `${prefix}-copy` } });
+    const targetId = target.data!.id;
+    const plan = await planImport({ path: { id: targetId }, body: { document } });
+    check(plan.response.status === 200 && plan.data?.items.length === 1 && plan.data.items[0].action === 'created',
+        'the plan of the export into a new application creates its configuration');
+    const body = { document, token: plan.data!.token };
+    const applied = await applyImport({ path: { id: targetId }, body });
+    check(applied.response.status === 200, 'applying the plan with its token answers 200');
+    const copy = await exportApplication({ path: { id: targetId } });
+    check(isDeepStrictEqual(copy.data?.configurations, document.configurations),
+        'the new application exports what was imported');
+    const again = await applyImport({ path: { id: targetId }, body });
+    check(again.response.status === 412 && (again.error as Problem | undefined)?.status === 412,
+        'the plan applied twice is a typed 412');
+    const dropped = await deleteApplication({ path: { id: targetId } });
+    check(dropped.response.status === 204, 'delete the copy');
 }
 
 // A root and a child environment, overrides in both of a new configuration, its effective view read by id and by

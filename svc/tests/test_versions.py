@@ -139,8 +139,13 @@ def test_restoring_a_name_taken_since_is_409(client, config, configuration):
     assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 409)
 
 
-def test_deleting_a_configuration_deletes_its_revisions(client, config, sql):
-    client.delete(f"{CONFIGS}/{config['id']}")
+def test_deleting_a_configuration_keeps_its_revisions_until_its_application_is_deleted(client, config, sql):
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 2}})
+    assert client.delete(f"{CONFIGS}/{config['id']}").status_code == 204
+    sql.execute("SELECT application_id, version FROM configuration_revisions ORDER BY version")
+    assert sql.fetchall() == [{"application_id": config["application_id"], "version": 1},
+                              {"application_id": config["application_id"], "version": 2}]
+    assert client.delete(f"{APPS}/{config['application_id']}").status_code == 204
     sql.execute("SELECT count(*) AS n FROM configuration_revisions")
     assert sql.fetchone()["n"] == 0
 

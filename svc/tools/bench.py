@@ -3,11 +3,12 @@
 Seeds a database of its own on the development server (1,000 applications, 10,000 configurations of about
 10 keys, one application owning 1,000 of them, each with an override in an environment and one in its child),
 starts the service as `make run` does, and loads it with wrk on 127.0.0.1 after a warm-up: a constant-JSON
-ceiling app with the same uvicorn settings, GET by id, the effective view of three layers (config and two
+ceiling app with the same uvicorn settings, GET by id (and beside it, on a service with keys, GET by id with a
+managed key scoped to the seeded applications, and 401s for an unknown token and a wrong secret), the effective view of three layers (config and two
 overrides), GET answered 304, an application with 1,000 configuration ids, a list page from the middle of the
 table at 10,000 and at 1,000,000 rows, PUT of a configuration and of an override with If-Match, and pgbench on the
 same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints the
-tables, the ratios issue 24's targets name, and writes them as JSON and Markdown under `tools/results/`.
+tables, the ratios issues 24's and 25's targets name, and writes them as JSON and Markdown under `tools/results/`.
 Everything it starts, it stops by PID.
 """
 
@@ -49,6 +50,13 @@ GET_BY_ID = "GET /configurations/{id}"
 EFFECTIVE = "GET /configurations/{id}/effective (3 layers)"
 PUT = "PUT /configurations/{id} If-Match"
 PUT_OVERRIDE = "PUT /configurations/{id}/overrides/{env} If-Match"
+# Issue 25's: a read with a managed key limited to some applications against the open service's, and the 401 of a
+# token that is no key's against that of a key's secret with one character changed (one path: no difference).
+GET_KEYED = "GET /configurations/{id}, scoped managed key"
+UNKNOWN_TOKEN = "401: a token that is no key's"
+WRONG_SECRET = "401: a key's secret, one character changed"
+# The applications the scoped key reads (a key lists at most 1,000).
+KEYED_APPLICATIONS = 1000
 
 # The ceiling: a minimal FastAPI app whose one route returns a constant ~500-byte JSON document, as the issue
 # that set the targets measured it (FastAPI serializes the returned dict).
@@ -112,8 +120,9 @@ def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_a
                    'bench-config-' || n, NULL, {CONFIG_JSON}, now(), now(), 1
             FROM generate_series(1, %(count)s) AS n""", {"big": big_app_configurations, "rest": rest,
                                                         "count": configurations})
-        cur.execute("""INSERT INTO configuration_revisions (configuration_id, version, name, comments, config, created_at)
-                       SELECT id, 1, name, comments, config, created_at FROM configurations""")
+        cur.execute("""INSERT INTO configuration_revisions (configuration_id, application_id, version, name, comments,
+                                                            config, created_at)
+                       SELECT id, application_id, 1, name, comments, config, created_at FROM configurations""")
     conn.close()
     seed_environments(url)
     analyze(url)
@@ -134,8 +143,9 @@ def seed_environments(url: str) -> None:
                                                    updated_at, version)
                             SELECT c.id, %s, c.application_id, {patch}, now(), now(), 1 FROM configurations c""",
                         (environment,))
-        cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, version, patch, created_at)
-                       SELECT configuration_id, environment_id, 1, patch, created_at FROM overrides""")
+        cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, application_id, version, patch,
+                                                       created_at)
+                       SELECT configuration_id, environment_id, application_id, 1, patch, created_at FROM overrides""")
     conn.close()
 
 
@@ -189,6 +199,10 @@ def parse_wrk(output: str) -> tuple[float, float | None, float | None, int]:
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors += int(non2xx.group(1)) if non2xx else 0
+    refused = re.search(r"^Not 401: (\d+)$", output, re.M)  # unauthorized.lua: every answer must be a 401
+    if refused:
+        errors -= int(non2xx.group(1)) if non2xx else 0
+        errors += int(refused.group(1))
     return rps, percentile("50"), percentile("99"), errors
 
 
@@ -235,6 +249,34 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- measuring -----------------------------------------------------------------------------------------
+    def keyed(self, workers: int) -> None:
+        """Issue 25's rows, on a service with a key in its settings: GET by id with a managed key limited to the
+        seeded applications (the same reads as the GET by id row), and 401s for a token that is no key's and for
+        that key's secret with its last character changed."""
+        admin = base64.urlsafe_b64encode(os.urandom(24)).decode()
+        port = harness.free_port()
+        base = self._start([sys.executable, "-m", "main"],
+                           {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers),
+                            "API_KEYS": f"bench:admin:{admin}"}, port, "/health")
+        scope = [app_id(n) for n in range(1, min(self.args.applications, KEYED_APPLICATIONS) + 1)]
+        made = httpx.post(f"{base}/api/v1/keys", headers={"Authorization": f"Bearer {admin}"}, timeout=30,
+                          json={"name": f"bench-{workers}", "actions": ["read"], "applications": scope,
+                                "environments": None})
+        made.raise_for_status()
+        secret = made.json()["secret"]
+        ids = self.ids_file("ids-keyed.txt", "SELECT id, version, name FROM configurations "
+                                             f"WHERE application_id <= '{scope[-1]}' ORDER BY id")
+        every = [line.split()[0] for line in Path(ids).read_text().splitlines()]
+        asyncio.run(read_each(base, [f"{CONFIGS}/{id}" for id in every], workers, {"Authorization": f"Bearer {secret}"}))
+        for c in self.args.connections:
+            self.wrk(GET_KEYED, base, c, "get_keyed.lua", [ids, "0", secret], workers=workers)
+        wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+        unknown = "csk_" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        for scenario, token in ((UNKNOWN_TOKEN, unknown), (WRONG_SECRET, wrong)):
+            for c in self.args.connections:
+                self.wrk(scenario, f"{base}{CONFIGS}/{every[0]}", c, "unauthorized.lua", [token], workers=workers)
+        self._stop(self.processes[-1])
+
     def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
             script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
         """One row: a warm-up run, then the measured one. `script_args` may be a function, called before each
@@ -395,6 +437,7 @@ class Bench:
             asyncio.run(read_each(base, [f"{CONFIGS}/{id}/effective?environment_id={LEAF}" for id in every], workers))
             for c in args.connections:
                 self.wrk(GET_BY_ID, base, c, "get.lua", [ids, "0"], workers=workers)
+            self.keyed(workers)  # beside it: the open service waits meanwhile
             for c in args.connections:
                 self.wrk(EFFECTIVE, base, c, "get_effective.lua", [ids, "0", LEAF], workers=workers)
             for c in args.connections:
@@ -438,7 +481,7 @@ class Bench:
         return self.rows
 
 
-async def read_each(base: str, paths: list[str], workers: int) -> None:
+async def read_each(base: str, paths: list[str], workers: int, headers: dict[str, str] | None = None) -> None:
     """GET every path (2 x workers - 1 times, over 8 connections a worker, which the workers share at random): each
     worker's copy then holds nearly all of them."""
     queue = list(paths) * (2 * workers - 1)
@@ -448,7 +491,7 @@ async def read_each(base: str, paths: list[str], workers: int) -> None:
         while queue:
             await http.get(queue.pop())
 
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers=headers) as http:
         await asyncio.gather(*(reader(http) for _ in range(8 * workers)))
 
 
@@ -602,17 +645,23 @@ class Target:
 
 
 def targets(rows: list[Row], watch_rows: list[WatchRow]) -> list[Target]:
-    """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's (each per
-    worker count and connections), and 1,000 waiters on one effective view answered within the p99 of 1,000 on one
+    """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's, a GET by id
+    with a scoped managed key at least 0.9x one of the open service, and the 401 of a wrong secret within 0.9x-1.1x
+    that of an unknown token (each per worker count and connections), and 1,000 waiters on one effective view answered within the p99 of 1,000 on one
     configuration (measured: their p99s' ratio)."""
     found = {(r.scenario, r.workers, r.connections): r for r in rows}
     measured = []
     for (scenario, workers, connections), row in found.items():
-        for name, over, base, floor in (("effective read / GET by id", EFFECTIVE, GET_BY_ID, 0.8),
-                                        ("override PUT / configuration PUT", PUT_OVERRIDE, PUT, 0.9)):
+        for name, over, base, floor, ceiling in (
+                ("effective read / GET by id", EFFECTIVE, GET_BY_ID, 0.8, None),
+                ("override PUT / configuration PUT", PUT_OVERRIDE, PUT, 0.9, None),
+                ("GET by id: scoped managed key / open", GET_KEYED, GET_BY_ID, 0.9, None),
+                ("401: wrong secret / unknown token", WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1)):
             if scenario == over and (base, workers, connections) in found:
                 ratio = row.requests_per_s / found[(base, workers, connections)].requests_per_s
-                measured.append(Target(name, workers, connections, ratio, f">= {floor:.2f}", ratio >= floor))
+                needed = f">= {floor:.2f}" if ceiling is None else f"{floor:.2f} to {ceiling:.2f}"
+                met = ratio >= floor and (ceiling is None or ratio <= ceiling)
+                measured.append(Target(name, workers, connections, ratio, needed, met))
     watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows if " waiters on one " in r.scenario}
     view, configuration = watched.get("one effective view"), watched.get("one configuration")
     if view and configuration and view.p99_ms is not None and configuration.p99_ms:

@@ -28,6 +28,11 @@ def test_parse_wrk_reads_rate_percentiles_in_ms_and_every_error():
     assert bench.parse_wrk(WRK) == (1500.50, 0.812, 1200.0, 12)
 
 
+def test_a_row_of_refusals_counts_as_errors_the_answers_that_were_not_401():
+    refused = WRK.replace("Non-2xx or 3xx responses: 7", "Non-2xx or 3xx responses: 15000") + "Not 401: 2\n"
+    assert bench.parse_wrk(refused) == (1500.50, 0.812, 1200.0, 5 + 2)  # socket errors, and answers not 401
+
+
 def test_parse_pgbench():
     out = "latency average = 0.712 ms\ninitial connection time = 10.1 ms\ntps = 22373.118 (without initial connection time)\n"
     assert bench.parse_pgbench(out) == (22373.118, 0.712)
@@ -63,14 +68,14 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     lines = [line for line in lines if not line.startswith(("| target", "| scenario", "| watch |"))]
     table = [line for line in lines if "waiters" not in line]
     watch = [line for line in lines if "waiters" in line]
-    # Per worker count (1 and 2): ceiling, GET, the effective view, 304, application, list page, PUT of a
-    # configuration and of an override; then the big list page, pgbench, and etcd where it is installed.
+    # Per worker count (1 and 2): ceiling, GET, GET with a scoped managed key, 401 for an unknown token and for a
+    # wrong secret, the effective view, 304, application, list page, PUT of a configuration and of an override; then the big list page, pgbench, and etcd where it is installed.
     etcd = [line for line in table if line.startswith("| etcd")]
     assert len(etcd) == (1 if shutil.which("etcd") else 0)
-    assert len(table) == 2 * 8 + 2 + len(etcd) and len(watch) == 3
+    assert len(table) == 2 * 11 + 2 + len(etcd) and len(watch) == 3
     # Each ratio the targets name, per worker count, and the waiters': measured (met or not: a smoke run is no
     # measure of speed).
-    assert len(goals) == 2 * 2 + 1 and all(float(line.split("|")[4]) > 0 for line in goals), goals
+    assert len(goals) == 2 * 4 + 1 and all(float(line.split("|")[4]) > 0 for line in goals), goals
     for line in watch:
         cells = [c.strip() for c in line.strip("|").split("|")]
         # Every waiter answered, by its change and only by it, with a 200; memory was measured (but for the waiters
@@ -105,13 +110,17 @@ def test_watch_markdown_has_a_row_per_scenario():
 def test_targets_are_the_ratios_issue_24_names():
     rows = [bench.Row(bench.GET_BY_ID, 64, 1000, 1, 2, 0), bench.Row(bench.EFFECTIVE, 64, 850, 1, 2, 0),
             bench.Row(bench.PUT, 64, 500, 1, 2, 0), bench.Row(bench.PUT_OVERRIDE, 64, 400, 1, 2, 0),
-            bench.Row(bench.EFFECTIVE, 16, 900, 1, 2, 0)]  # no GET row at 16: no ratio
+            bench.Row(bench.EFFECTIVE, 16, 900, 1, 2, 0),  # no GET row at 16: no ratio
+            bench.Row(bench.GET_KEYED, 64, 920, 1, 2, 0), bench.Row(bench.UNKNOWN_TOKEN, 64, 2000, 1, 2, 0),
+            bench.Row(bench.WRONG_SECRET, 64, 2300, 1, 2, 0)]
     watch = [bench.WatchRow("1,000 waiters on one configuration", 1000, 3.0, 10.0, 0, 7.0),
              bench.WatchRow("1,000 waiters on one effective view", 1000, 3.0, 12.0, 0, 7.0),
              bench.WatchRow("10,000 waiters over 1,000 configurations", 10000, 3.0, 50.0, 0, 7.0)]
     measured = [(t.target, t.connections, round(t.measured, 2), t.met) for t in bench.targets(rows, watch)]
     assert measured == [("effective read / GET by id", 64, 0.85, True),
                         ("override PUT / configuration PUT", 64, 0.8, False),
+                        ("GET by id: scoped managed key / open", 64, 0.92, True),
+                        ("401: wrong secret / unknown token", 64, 1.15, False),
                         ("1,000 waiters p99: effective view / configuration", 1000, 1.2, False)]
     table = bench.targets_markdown(bench.targets(rows, watch))
     assert "| target: effective read / GET by id | 1 | 64 | 0.85 | >= 0.80 | yes |" in table

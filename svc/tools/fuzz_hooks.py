@@ -48,18 +48,27 @@ IDEMPOTENCY_KEY = re.compile(r'[!#-\[\]-~][ !#-\[\]-~]{0,254}|"[!#-\[\]-~][ !#-\
 KEYS = itertools.count(1)
 KEEP_GENERATED_EVERY = 8
 
-APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges"}
-APPLICATION_WRITES = {"updateApplication", "deleteApplication"}
-CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision"}
+APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApplicationChanges",
+                     "getApplicationSnapshot", "exportApplication"}
+APPLICATION_WRITES = {"updateApplication", "deleteApplication", "planImport", "applyImport", "applyChangeSet"}
+CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision",
+                       "getConfigurationDiff", "getConfigurationSnapshot"}
 CONFIGURATION_WRITES = {"updateConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
 ENVIRONMENT_READS = {"getEnvironment"}
 ENVIRONMENT_WRITES = {"updateEnvironment", "deleteEnvironment"}
-OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision"}
+OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision",
+                  "getOverrideDiff"}
 OVERRIDE_WRITES = {"putOverride", "deleteOverride", "restoreOverrideRevision"}
-CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration"}
+CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration", "getEffectiveSnapshot"}
 APPLICATION_VIEWS = {"getEffectiveApplication", "compareApplication"}
 KEY_READS = {"getKey"}
 KEY_WRITES = {"updateKey", "revokeKey"}
+# History: a point-in-time read asks for the present moment (when the shared resources exist), a diff for their first
+# revision.
+SNAPSHOTS = {"getApplicationSnapshot", "getConfigurationSnapshot", "getEffectiveSnapshot", "exportApplication"}
+# Documents and change sets written into a fresh application: see give_document.
+DOCUMENTS = {"planImport", "applyImport", "applyChangeSet"}
+DIFFS = {"getConfigurationDiff", "getOverrideDiff"}
 WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES | KEY_WRITES
 PARENTED = {"createEnvironment", "updateEnvironment"}
 RIGHTS = {"createKey", "updateKey"}  # bodies that name applications and environments
@@ -325,6 +334,13 @@ def retarget(case, operation_id: str, to: Target) -> None:
         case.headers["If-None-Match"] = f'"{resource}.{int(version) + 1}{"~" + epoch_part if epoch_part else ""}"'
     if to.epoch is not None and "epoch" in query:
         query["epoch"] = to.epoch
+    if operation_id in SNAPSHOTS and case.query is not None:
+        query.pop("seq", None)
+        query["at"] = datetime.now(UTC).isoformat()
+    if operation_id in DIFFS:
+        for name in ("from", "to"):
+            if name in query:
+                query[name] = 1
 
 
 def give_parent(case, operation_id: str) -> None:
@@ -370,6 +386,36 @@ def give_rights(case) -> None:
            datetime.now(UTC))
     if isinstance(case.body.get("name"), str):
         one.free(case.body["name"], keep=(case.path_parameters or {}).get("id"))
+
+
+def give_document(case, operation_id: str, application_id: str) -> None:
+    """A document's configurations get distinct names and their overrides the shared environment (a generated
+    environment name names none: 422), and an applyImport the token of its document's plan (a generated one is
+    412); a change set's changes become creates of new names (a generated update names no configuration of the
+    application). What the server then refuses is a body the contract allows, and fails the run."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    one = service()
+    if operation_id == "applyChangeSet":
+        for change in body.get("changes") or []:
+            if isinstance(change, dict):
+                change.update(action="create", name=f"fuzz-set-{os.getpid()}-{next(one.serial)}")
+                change.setdefault("config", {})
+        return
+    document = body.get("document")
+    if not isinstance(document, dict) or not isinstance(document.get("configurations"), list):
+        return
+    environment = one.name("environment")
+    for index, configuration in enumerate(document["configurations"]):
+        if isinstance(configuration, dict):
+            configuration["name"] = f"fuzz-document-{index}"
+            if isinstance(configuration.get("overrides"), dict) and configuration["overrides"]:
+                configuration["overrides"] = {environment: next(iter(configuration["overrides"].values()))}
+    if operation_id == "applyImport":
+        plan, _ = one.call("POST", f"{API}/applications/{application_id}/import/plan",
+                           {"document": document, "mode": body.get("mode", "merge")})
+        body["token"] = plan["token"]
 
 
 def give_environment(case) -> None:
@@ -420,7 +466,10 @@ def before_call(context, case, **kwargs) -> None:
     operation_id = case.operation.definition.raw.get("operationId", "")
     try:
         if target(operation_id) is not None and chosen(case, operation_id):
-            retarget(case, operation_id, resolve(case, operation_id))
+            to = resolve(case, operation_id)
+            retarget(case, operation_id, to)
+            if operation_id in DOCUMENTS:
+                give_document(case, operation_id, to.id)
         if operation_id in PARENTED and positive(case):
             give_parent(case, operation_id)  # after retarget: it depends on which environment is updated
         if operation_id in RIGHTS and positive(case):

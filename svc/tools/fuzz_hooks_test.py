@@ -184,3 +184,45 @@ def test_a_keys_create_or_update_revokes_the_holder_of_its_name_but_not_the_key_
     fuzz_hooks.give_rights(updated)
     assert freed == [("taken", None), ("mine", REAL)]
     assert created.body["applications"] == [ROOT]
+
+
+def test_history_reads_ask_for_the_present_and_diffs_for_the_first_revision():
+    assert fuzz_hooks.target("getApplicationSnapshot") == "shared application"
+    assert fuzz_hooks.target("getConfigurationDiff") == "shared configuration"
+    assert fuzz_hooks.target("getOverrideDiff") == "shared override"
+    assert fuzz_hooks.target("getEffectiveSnapshot") == "shared view"
+    point = case(path={"id": RANDOM}, query={"seq": 99, "at": "2999-01-01T00:00:00Z"})
+    fuzz_hooks.retarget(point, "getApplicationSnapshot", fuzz_hooks.Target(REAL))
+    assert set(point.query) == {"at"} and point.query["at"] < "2999"
+    diff = case(path={"id": RANDOM}, query={"from": 40, "to": 7})
+    fuzz_hooks.retarget(diff, "getConfigurationDiff", fuzz_hooks.Target(REAL))
+    assert diff.query == {"from": 1, "to": 1}
+
+
+def test_documents_name_the_shared_environment_and_applies_carry_their_plans_token(monkeypatch):
+    calls = []
+
+    class Fake:
+        serial = iter(range(100))
+
+        def name(self, kind):
+            return "shared-env"
+
+        def call(self, method, path, body=None):
+            calls.append((method, path, body))
+            return {"token": "t" * 64}, None
+
+    monkeypatch.setattr(fuzz_hooks, "SERVICE", Fake())
+    body = {"mode": "exact", "token": "0" * 64, "document": {"configurations": [
+        {"name": "a", "config": {}, "overrides": {"nowhere": {"x": 1}, "else": {}}}, {"name": "a", "config": {}}]}}
+    applied = case(path={"id": REAL}, body=body)
+    fuzz_hooks.give_document(applied, "applyImport", REAL)
+    configurations = applied.body["document"]["configurations"]
+    assert [c["name"] for c in configurations] == ["fuzz-document-0", "fuzz-document-1"]
+    assert configurations[0]["overrides"] == {"shared-env": {"x": 1}}
+    assert applied.body["token"] == "t" * 64
+    assert calls == [("POST", f"/api/v1/applications/{REAL}/import/plan",
+                      {"document": applied.body["document"], "mode": "exact"})]
+    changes = case(body={"changes": [{"action": "delete", "configuration_id": RANDOM}]})
+    fuzz_hooks.give_document(changes, "applyChangeSet", REAL)
+    assert changes.body["changes"][0]["action"] == "create" and changes.body["changes"][0]["config"] == {}

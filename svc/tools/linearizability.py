@@ -49,6 +49,26 @@ def stale_reads(ops: list[Op]) -> list[tuple[Op, int]]:
     return stale
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A request's start, end (when its answer arrived) and status."""
+
+    start: float
+    end: float
+    status: int
+
+
+def misanswered(answers: list[Answer], begun: float, acknowledged: float, *, before: int,
+                after: int) -> list[Answer]:
+    """The answers that contradict a change of rights (a revocation, a narrowed scope) that began at `begun` and was
+    acknowledged at `acknowledged`: of a request that ended before it began, any status but `before`; of one that
+    began after it was acknowledged, any status but `after`. Those overlapping it may answer either."""
+    return [answer for answer in answers
+            if (answer.end < begun and answer.status != before)
+            or (answer.start > acknowledged and answer.status != after)
+            or answer.status not in (before, after)]
+
+
 def version_of(etag: str) -> int:
     """The version an ETag of a resource names: `"<id>.<version>"`, or `"<id>.<version>~<epoch>"` (etags.py)."""
     return int(etag.strip('"').rsplit(".", 1)[1].partition("~")[0])

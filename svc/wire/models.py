@@ -705,6 +705,88 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
+class ConfigurationDiff(BaseModel):
+    """
+    How a configuration's `config` changed from revision `from_version` to `to_version`: `patch` (RFC 6902)
+    applied to the first gives the second exactly; empty when they are the same.
+
+    """
+
+    configuration_id: Ulid
+    from_version: Version
+    to_version: Version
+    from_name: Name
+    to_name: Name
+    patch: list[JsonPatchOperation]
+
+
+class OverrideDiff(BaseModel):
+    """
+    How an override's `patch` changed from revision `from_version` to `to_version` (RFC 6902).
+    """
+
+    configuration_id: Ulid
+    environment_id: Ulid
+    from_version: Version
+    to_version: Version
+    patch: list[JsonPatchOperation]
+
+
+class ImportMode(StrEnum):
+    """
+    `merge`: create and update what the document names, delete nothing. `exact`: also delete the
+    configurations the document does not name, and the overrides its configurations do not name.
+
+    """
+
+    merge = 'merge'
+    exact = 'exact'
+
+
+class ImportToken(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description='The token of a plan (`ImportPlan.token`).',
+            examples=['9f2c4e0b7a1d3c5e8f6a2b4d0c9e7f1a3b5d7e9f0a2c4e6b8d0f1a3c5e7b9d2f'],
+            max_length=64,
+            min_length=64,
+            pattern='^[0-9a-f]{64}$',
+        ),
+    ]
+
+
+class ImportAction(StrEnum):
+    """
+    What an import does to a configuration.
+    """
+
+    created = 'created'
+    updated = 'updated'
+    unchanged = 'unchanged'
+    deleted = 'deleted'
+
+
+class ImportOverrideAction(StrEnum):
+    """
+    What an import does to an override.
+    """
+
+    created = 'created'
+    updated = 'updated'
+    deleted = 'deleted'
+
+
+class ChangeSetAction(StrEnum):
+    """
+    The kind of a change set's write.
+    """
+
+    create = 'create'
+    update = 'update'
+    delete = 'delete'
+
+
 class ConfigDocument(
     RootModel[dict[Annotated[str, StringConstraints(pattern=r'^[^\u0000]*$')], Any]]
 ):
@@ -782,6 +864,12 @@ class Revision(BaseModel):
     """
 
     configuration_id: Ulid
+    application_id: Annotated[
+        Ulid,
+        Field(
+            description="The configuration's application (kept after the configuration is deleted)."
+        ),
+    ]
     version: Version
     name: Name
     comments: Comments | None
@@ -927,3 +1015,200 @@ class Health(BaseModel):
         int | None,
         Field(description='Requests the answering worker holds now (`wait`).', ge=0),
     ] = None
+
+
+class ConfigurationSnapshot(BaseModel):
+    """
+    A configuration as it was at a point of its application's history (its revision then).
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    configuration: Revision
+
+
+class ApplicationSnapshot(BaseModel):
+    """
+    Every configuration of an application as it was at a point of its history, in id order.
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    configurations: list[Revision]
+
+
+class EffectiveSnapshot(BaseModel):
+    """
+    A configuration's effective view as it was at a point of its application's history.
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    recorded_at: Timestamp | None
+    view: EffectiveConfiguration
+
+
+class DocumentConfiguration(BaseModel):
+    """
+    One configuration of an application document, with its overrides by environment name.
+    """
+
+    name: Name
+    comments: Comments | None = None
+    config: ConfigDocument
+    overrides: Annotated[
+        dict[Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r'^[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb](?:[^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*[^ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb])?$')], ConfigDocument] | None,
+        Field(
+            description="Each override's merge patch, by its environment's name.",
+            max_length=1000,
+        ),
+    ] = None
+
+
+class ImportOverride(BaseModel):
+    """
+    An override an import creates, updates (`patch` from the current patch) or deletes.
+    """
+
+    environment: Name
+    environment_id: Ulid
+    action: ImportOverrideAction
+    patch: list[JsonPatchOperation]
+
+
+class ChangeSetChange(BaseModel):
+    """
+    One write: `create` (needs `name` and `config`), `update` (a whole replacement: needs `configuration_id`,
+    `name` and `config`) or `delete` (needs `configuration_id`); `if_match`, on an update or a delete, is
+    the configuration's ETag as `If-Match` takes it.
+
+    """
+
+    action: ChangeSetAction
+    configuration_id: Ulid | None = None
+    name: Name | None = None
+    comments: Comments | None = None
+    config: ConfigDocument | None = None
+    if_match: Annotated[str | None, Field(max_length=1024, pattern='^[^\\u0000]*$')] = (
+        None
+    )
+
+
+class ChangeSetWritten(BaseModel):
+    """
+    One change as written; `version` and `etag` are `null` for a deletion.
+    """
+
+    action: ChangeSetAction
+    configuration_id: Ulid
+    version: Version | None
+    etag: str | None
+
+
+class ApplicationDocument(BaseModel):
+    """
+    An application as one document (`exportApplication`): its configurations by name, each with its overrides
+    by environment name. An import reads `configurations` only; the other members say where it came from.
+
+    """
+
+    format: Annotated[
+        Literal['config-service/application/1'] | None,
+        Field(description="The document's format."),
+    ] = None
+    application: Annotated[
+        Name | None, Field(description="The exported application's name.")
+    ] = None
+    seq: Annotated[
+        int | None,
+        Field(
+            description="The exported application's feed position the document shows.",
+            ge=0,
+            le=9223372036854775807,
+        ),
+    ] = None
+    environments: Annotated[
+        list[Name] | None,
+        Field(
+            description='The names of the environments its overrides use, sorted.',
+            max_length=10000,
+        ),
+    ] = None
+    configurations: Annotated[list[DocumentConfiguration], Field(max_length=10000)]
+
+
+class ImportRequest(BaseModel):
+    """
+    A document to plan the import of.
+    """
+
+    document: ApplicationDocument
+    mode: Annotated[
+        ImportMode | None, Field(description='How to import; `merge` when omitted.')
+    ] = None
+
+
+class ImportApply(BaseModel):
+    """
+    A planned document to apply, with its plan's token.
+    """
+
+    document: ApplicationDocument
+    mode: Annotated[
+        ImportMode | None, Field(description='How to import; `merge` when omitted.')
+    ] = None
+    token: ImportToken
+
+
+class ImportItem(BaseModel):
+    """
+    What an import does to one configuration: `patch` turns its `config` into the document's (for a created
+    one, from `{}`); `overrides` lists its overrides that change.
+
+    """
+
+    name: Name
+    action: ImportAction
+    configuration_id: Annotated[
+        Ulid | None,
+        Field(
+            description="The configuration's id; `null` for one the plan creates (after an apply, its new id)."
+        ),
+    ]
+    patch: list[JsonPatchOperation]
+    comments_changed: bool
+    overrides: list[ImportOverride]
+
+
+class ChangeSet(BaseModel):
+    """
+    Configuration writes of one application, applied in order, all or nothing.
+    """
+
+    changes: Annotated[list[ChangeSetChange], Field(max_length=1000, min_length=1)]
+
+
+class ChangeSetResult(BaseModel):
+    """
+    Each change as written, in order, and the application's feed position after them.
+    """
+
+    application_id: Ulid
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    results: list[ChangeSetWritten]
+
+
+class ImportPlan(BaseModel):
+    """
+    What an import does to the application, by configuration name; `seq` is the application's feed position
+    the plan was made at (after an apply: the position after its writes).
+
+    """
+
+    application_id: Ulid
+    mode: ImportMode
+    seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    token: ImportToken
+    items: list[ImportItem]

@@ -1,0 +1,50 @@
+"""Drop old history: `python -m db.prune --before 2026-01-01T00:00:00Z` (or `make prune BEFORE=...`).
+
+History is kept for ever unless an operator runs this. For every application it keeps every state from the last
+change recorded at or before the time given on (that state, and everything after it, can still be read, diffed and
+exported) and drops the revisions that only older states showed; reads of an older position then answer 404 naming
+the first one kept. The current state is never touched, nor the change feed. One transaction; safe while the service
+runs (it waits for writes in flight, and they for it).
+"""
+
+import argparse
+import sys
+from datetime import datetime
+
+import psycopg2
+import psycopg2.extras
+
+import settings as settings_module
+from repositories import history
+
+
+def moment(text: str) -> datetime:
+    """An RFC 3339 time with its offset (a time without one would mean the server's zone, silently)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time (2026-01-01T00:00:00Z)") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: write Z or +HH:MM")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db.prune", description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=moment, required=True,
+                        help="drop the history that only states recorded before this RFC 3339 time need")
+    arguments = parser.parse_args(argv)
+    conn = psycopg2.connect(str(settings_module.load().database_url), application_name="config-service-prune",
+                            cursor_factory=psycopg2.extras.RealDictCursor)
+    try:
+        with conn, conn.cursor() as cur:
+            counts = history.prune(cur, arguments.before)
+    finally:
+        conn.close()
+    print(f"prune: {counts['applications']} applications cut, {counts['configuration_revisions']} configuration "
+          f"revisions and {counts['override_revisions']} override revisions dropped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

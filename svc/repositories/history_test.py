@@ -1,0 +1,211 @@
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jsondoc.patch import apply
+from repositories import applications, configurations, environments, history, overrides
+from wire import jsontext
+from wire.problems import NotFound, Unprocessable
+
+MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+
+
+def doc(value):
+    return jsontext.loads(value) if isinstance(value, str) else value
+
+
+def state(cur, app_id: str, seq: int) -> dict[str, tuple]:
+    """The application's configurations at `seq`, as {id: (name, version, config)}."""
+    rows = history.application_at(cur, app_id, seq=seq)["configurations"]
+    return {row["configuration_id"]: (row["name"], row["version"], doc(row["config"])) for row in rows}
+
+
+def current(cur, app_id: str) -> dict[str, tuple]:
+    rows, _ = configurations.page(cur, app_id, limit=500)
+    return {row["id"]: (row["name"], row["version"], doc(row["config"])) for row in rows}
+
+
+def last_change(cur, app_id: str) -> int:
+    cur.execute("SELECT last_change FROM applications WHERE id = %s", (app_id,))
+    return cur.fetchone()["last_change"]
+
+
+@pytest.fixture
+def app_id(cur):
+    return applications.create(cur, name="billing", comments=None)["id"]
+
+
+def test_every_position_reads_back_the_state_recorded_after_its_write_deletions_included(cur, app_id):
+    rng = random.Random(26)
+    recorded = {0: {}}
+    ids: list[str] = []
+    for step in range(120):
+        live = list(current(cur, app_id))
+        choice = rng.random()
+        if not live or choice < 0.3:
+            ids.append(configurations.create(cur, application_id=app_id, name=f"c{rng.randrange(8)}-{step}",
+                                             comments=None, config={"n": step})["id"])
+        elif choice < 0.8:
+            configurations.update(cur, rng.choice(live), name=f"u{step}", comments=None,
+                                  config={"n": step, "x": [step, 1.50]})
+        else:
+            configurations.delete(cur, rng.choice(live))
+        recorded[last_change(cur, app_id)] = current(cur, app_id)
+    assert len(recorded) == 121  # one position per write, no gaps
+    for seq, expected in recorded.items():
+        assert state(cur, app_id, seq) == expected, seq
+    for seq in (0, 37, 120):
+        for id in ids:
+            if id in recorded[seq]:
+                read = history.configuration_at(cur, app_id, id, seq=seq)["configuration"]
+                assert (read["name"], read["version"], doc(read["config"])) == recorded[seq][id]
+            else:
+                with pytest.raises(NotFound, match="did not exist"):
+                    history.configuration_at(cur, app_id, id, seq=seq)
+
+
+def test_a_deleted_configuration_keeps_its_history_and_its_name_can_be_taken_by_a_new_one(cur, app_id):
+    old = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"host": "a"})
+    configurations.update(cur, old["id"], name="db", comments=None, config={"host": "b"})
+    configurations.delete(cur, old["id"])
+    new = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"host": "c"})
+    assert new["id"] != old["id"]
+    assert history.owner(cur, old["id"]) == app_id
+    assert history.configuration_diff(cur, app_id, old["id"], 1, 2)["patch"] == [
+        {"op": "replace", "path": "/host", "value": "b"}]
+    with pytest.raises(NotFound, match="deleted"):
+        history.configuration_diff(cur, app_id, old["id"], 1, None)
+    assert state(cur, app_id, 2) == {old["id"]: ("db", 2, {"host": "b"})}
+    assert state(cur, app_id, 3) == {}
+    assert state(cur, app_id, 4) == {new["id"]: ("db", 1, {"host": "c"})}
+    with pytest.raises(NotFound, match="No configuration"):
+        history.owner(cur, MISSING)
+
+
+def test_a_diff_is_minimal_exact_and_scoped_to_the_application(cur, app_id):
+    config = {f"k{i}": {"v": i, "list": list(range(i))} for i in range(30)}
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config=config)
+    changed = {**config, "k7": {"v": 7, "list": list(range(7))}, "k12": {"v": jsontext.loads("12.0"),
+                                                                           "list": list(range(12))}}
+    configurations.update(cur, made["id"], name="db", comments=None, config=changed)
+    result = history.configuration_diff(cur, app_id, made["id"], 1, None)
+    assert result["patch"] == [{"op": "replace", "path": "/k12/v", "value": jsontext.loads("12.0")}]
+    assert apply(doc(configurations.revision(cur, made["id"], 1)["config"]), result["patch"]) == changed
+    assert (result["from_version"], result["to_version"]) == (1, 2)
+    assert history.configuration_diff(cur, app_id, made["id"], 2, 1)["patch"] == [
+        {"op": "replace", "path": "/k12/v", "value": 12}]
+    with pytest.raises(NotFound, match="no revision 9"):
+        history.configuration_diff(cur, app_id, made["id"], 9, None)
+    other = applications.create(cur, name="other", comments=None)["id"]
+    with pytest.raises(NotFound):
+        history.configuration_diff(cur, other, made["id"], 1, 2)
+
+
+def test_override_diffs_and_effective_views_at_a_position(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"host": "a", "port": 1})
+    root = environments.create(cur, name="prod", parent_id=None, comments=None)
+    leaf = environments.create(cur, name="prod-eu", parent_id=root["id"], comments=None)
+    overrides.put(cur, made["id"], root["id"], patch={"host": "r"}, comments=None)           # 2
+    overrides.put(cur, made["id"], leaf["id"], patch={"port": 2}, comments=None)             # 3
+    overrides.put(cur, made["id"], leaf["id"], patch={"port": 3, "tls": True}, comments=None)  # 4
+    overrides.delete(cur, made["id"], root["id"])                                           # 5
+    assert history.override_diff(cur, app_id, made["id"], leaf["id"], 1, None)["patch"] == [
+        {"op": "replace", "path": "/port", "value": 3}, {"op": "add", "path": "/tls", "value": True}]
+    assert history.override_owner(cur, made["id"], root["id"]) == app_id
+    with pytest.raises(NotFound, match="deleted"):
+        history.override_diff(cur, app_id, made["id"], root["id"], 1, None)
+    views = {seq: history.effective_at(cur, app_id, made["id"], leaf["id"], seq=seq)["view"]["config"]
+             for seq in range(1, 6)}
+    assert views == {1: {"host": "a", "port": 1}, 2: {"host": "r", "port": 1}, 3: {"host": "r", "port": 2},
+                     4: {"host": "r", "port": 3, "tls": True}, 5: {"host": "a", "port": 3, "tls": True}}
+    with pytest.raises(NotFound, match="did not exist"):
+        history.effective_at(cur, app_id, made["id"], leaf["id"], seq=0)
+    with pytest.raises(NotFound, match="environment"):
+        history.effective_at(cur, app_id, made["id"], MISSING, seq=1)
+
+
+def test_a_time_reads_the_last_position_recorded_by_then(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})
+    configurations.update(cur, made["id"], name="db", comments=None, config={"v": 2})
+    cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s ORDER BY seq", (app_id,))
+    first, second = cur.fetchall()
+    assert first["recorded_at"] < second["recorded_at"]
+    at_first = history.application_at(cur, app_id, at=first["recorded_at"])
+    assert at_first["seq"] == 1 and at_first["recorded_at"] == first["recorded_at"]
+    between = first["recorded_at"] + (second["recorded_at"] - first["recorded_at"]) / 2
+    assert history.application_at(cur, app_id, at=between)["seq"] == 1
+    assert history.application_at(cur, app_id, at=second["recorded_at"])["seq"] == 2
+    cur.execute("SELECT created_at FROM applications WHERE id = %s", (app_id,))
+    created = cur.fetchone()["created_at"]
+    before_first = history.application_at(cur, app_id, at=created)
+    assert (before_first["seq"], before_first["recorded_at"], before_first["configurations"]) == (0, None, [])
+
+
+def test_points_outside_the_history_are_clear_problems(cur, app_id):
+    configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})
+    with pytest.raises(Unprocessable) as error:
+        history.application_at(cur, app_id, at=datetime.now(UTC) + timedelta(minutes=5))
+    assert error.value.errors == [{"pointer": "#/query/at", "message": "This time is in the future."}]
+    with pytest.raises(Unprocessable) as error:
+        history.application_at(cur, app_id, at=datetime(2000, 1, 1, tzinfo=UTC))
+    assert error.value.errors[0]["message"] == "The application did not exist at this time."
+    with pytest.raises(Unprocessable):
+        history.application_at(cur, app_id)
+    with pytest.raises(Unprocessable):
+        history.application_at(cur, app_id, seq=1, at=datetime.now(UTC))
+    with pytest.raises(NotFound, match="ends at position 1"):
+        history.application_at(cur, app_id, seq=2)
+    with pytest.raises(NotFound, match="No application"):
+        history.application_at(cur, MISSING, seq=0)
+
+
+def test_prune_drops_only_what_no_state_from_the_cut_on_shows(cur, app_id):
+    kept = configurations.create(cur, application_id=app_id, name="kept", comments=None, config={"v": 1})   # 1
+    configurations.update(cur, kept["id"], name="kept", comments=None, config={"v": 2})                   # 2
+    gone = configurations.create(cur, application_id=app_id, name="gone", comments=None, config={"v": 1})   # 3
+    env = environments.create(cur, name="prod", parent_id=None, comments=None)
+    overrides.put(cur, gone["id"], env["id"], patch={"a": 1}, comments=None)                              # 4
+    overrides.put(cur, kept["id"], env["id"], patch={"a": 1}, comments=None)                              # 5
+    overrides.put(cur, kept["id"], env["id"], patch={"a": 2}, comments=None)                              # 6
+    overrides.delete(cur, kept["id"], env["id"])                                                          # 7
+    configurations.delete(cur, gone["id"])                                                                # 8, 9
+    configurations.update(cur, kept["id"], name="kept", comments=None, config={"v": 3})                   # 10
+    cur.execute("SELECT max(recorded_at) AS at FROM changes WHERE application_id = %s AND seq <= 9", (app_id,))
+    cut = cur.fetchone()["at"]  # when the deletion's changes (8, 9) were all recorded
+    before = {seq: state(cur, app_id, seq) for seq in range(9, 11)}
+
+    counts = history.prune(cur, cut)
+
+    assert counts["applications"] == 1
+    cur.execute("SELECT configuration_id, version FROM configuration_revisions ORDER BY configuration_id, version")
+    assert [(row["configuration_id"], row["version"]) for row in cur.fetchall()] == [(kept["id"], 2), (kept["id"], 3)]
+    cur.execute("SELECT configuration_id, version FROM override_revisions ORDER BY configuration_id, version")
+    # the last revision of each override stays: one set again continues its numbering
+    assert sorted((row["configuration_id"], row["version"]) for row in cur.fetchall()) == sorted(
+        [(gone["id"], 1), (kept["id"], 2)])
+    assert {seq: state(cur, app_id, seq) for seq in range(9, 11)} == before
+    with pytest.raises(NotFound, match="before feed position 9 was pruned"):
+        history.application_at(cur, app_id, seq=8)
+    assert overrides.put(cur, kept["id"], env["id"], patch={"a": 3}, comments=None)["version"] == 3
+    assert history.prune(cur, cut)["applications"] == 0  # the cut only moves forward
+
+
+def test_a_position_inside_one_transactions_changes_reads_the_state_before_them(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})      # 1
+    root = environments.create(cur, name="prod", parent_id=None, comments=None)
+    leaf = environments.create(cur, name="qa", parent_id=None, comments=None)
+    overrides.put(cur, made["id"], root["id"], patch={"v": 2}, comments=None)                            # 2
+    overrides.put(cur, made["id"], leaf["id"], patch={"v": 3}, comments=None)                            # 3
+    configurations.delete(cur, made["id"])  # one statement: the two overrides (4, 5), then the configuration (6)
+    for seq in (4, 5):
+        answer = history.application_at(cur, app_id, seq=seq)
+        assert answer["seq"] == 3 and len(answer["configurations"]) == 1
+    assert history.application_at(cur, app_id, seq=6)["configurations"] == []
+    cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s AND seq >= 3 ORDER BY seq", (app_id,))
+    recorded = {row["seq"]: row["recorded_at"] for row in cur.fetchall()}
+    first, last = min(recorded[4], recorded[5], recorded[6]), max(recorded[4], recorded[5], recorded[6])
+    assert recorded[3] < first  # (one statement records its changes in no particular order)
+    assert history.application_at(cur, app_id, at=first)["seq"] == 3  # recorded in part, not committed then
+    assert history.application_at(cur, app_id, at=last - timedelta(microseconds=1))["seq"] == 3
+    assert history.application_at(cur, app_id, at=last)["seq"] == 6

@@ -1,0 +1,243 @@
+"""An application as one document, and documents applied to an application: export, import as a plan and its
+apply, and change sets (several configuration writes of one application, all or nothing).
+
+The document names things, never ids, so it maps onto another application or another service: its configurations
+by name, each override by its environment's name. It is sorted (configurations and environments by name, object
+members by key) so that two exports compare line by line.
+
+A plan is computed from the target's current state read in one statement, and carries a token: a hash of the
+target application, the data's epoch, its feed position and the plan itself. Applying recomputes the plan under the
+application's row lock, and writes it only when the token is the same (nothing in the application changed, and the
+document and the environments it names mean what they meant): every write with its feed entry, in one transaction.
+"""
+
+import hashlib
+from typing import Any
+
+from db.database import idempotent
+from jsondoc.patch import canonical, diff, same
+from repositories import applications, configurations, history, overrides
+from repositories.rows import Row, one
+from wire import etags, jsontext
+from wire.epochs import epoch as current_epoch
+from wire.problems import NotFound, PreconditionFailed, ProblemError, Unprocessable
+
+# The application's configurations and their overrides now, in one statement (one snapshot).
+CURRENT = """
+SELECT a.id, a.name, a.last_change,
+  coalesce((SELECT jsonb_agg(jsonb_build_object(
+      'id', c.id, 'name', c.name, 'comments', c.comments, 'config', c.config, 'version', c.version,
+      'overrides', coalesce((SELECT jsonb_agg(jsonb_build_object('environment_id', e.id, 'environment', e.name,
+                                                                 'patch', o.patch, 'version', o.version))
+                             FROM overrides o JOIN environments e ON e.id = o.environment_id
+                             WHERE o.configuration_id = c.id), '[]')))
+    FROM configurations c WHERE c.application_id = a.id), '[]') AS configurations
+FROM applications a WHERE a.id = %(id)s
+"""
+# The overrides at a position of the application's history, with their environments' names (as they are now).
+PAST_OVERRIDES = "WITH point AS (SELECT 1)" + history.OVERRIDES_AT + """
+SELECT p.configuration_id, e.id AS environment_id, e.name AS environment, p.patch
+FROM past_overrides p JOIN environments e ON e.id = p.environment_id
+"""
+LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
+ENVIRONMENTS = "SELECT id, name FROM environments WHERE name = ANY(%(names)s)"
+OWNER = "SELECT application_id FROM configurations WHERE id = %(id)s"
+
+STALE_PLAN = ("The application changed since the plan was made (or the token is not one of its plans): make a new "
+              "plan and review it.")
+FORMAT = "config-service/application/1"
+
+
+def ordered(value: Any) -> Any:
+    """`value` with every object's members sorted by key."""
+    if isinstance(value, dict):
+        return {key: ordered(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [ordered(item) for item in value]
+    return value
+
+
+def _loads(value: Any) -> Any:
+    return jsontext.loads(value) if isinstance(value, str) else value
+
+
+def current(cur, application_id: str) -> Row:
+    """{id, name, last_change, configurations: {name: {id, name, comments, config, version, overrides: {environment
+    name: {environment_id, patch, version}}}}}, read in one statement; NotFound for no application."""
+    row = one(cur, CURRENT, {"id": application_id}, applications.MISSING)
+    found = {}
+    for configuration in _loads(row["configurations"]):
+        configuration["overrides"] = {o["environment"]: o for o in configuration["overrides"]}
+        found[configuration["name"]] = configuration
+    return {"id": row["id"], "name": row["name"], "last_change": row["last_change"], "configurations": found}
+
+
+def _document(name: str, seq: int, configurations: list[dict]) -> dict[str, Any]:
+    """The export document of configurations {name, comments, config, overrides: {environment name: patch}}."""
+    items = sorted(({"name": c["name"], "comments": c["comments"], "config": ordered(c["config"]),
+                     "overrides": ordered(c["overrides"])} for c in configurations), key=lambda c: c["name"])
+    used = sorted({environment for c in items for environment in c["overrides"]})
+    return {"format": FORMAT, "application": name, "seq": seq, "environments": used, "configurations": items}
+
+
+@idempotent
+def export(cur, application_id: str, *, seq: int | None = None, at: Any = None) -> dict[str, Any]:
+    """The application as one document: now, or at a point of its history (by `seq` or `at`)."""
+    if seq is None and at is None:
+        state = current(cur, application_id)
+        return _document(state["name"], state["last_change"], [
+            {**c, "overrides": {name: o["patch"] for name, o in c["overrides"].items()}}
+            for c in state["configurations"].values()])
+    name = one(cur, history.APPLICATION, {"id": application_id}, applications.MISSING)["name"]
+    point = history.position(cur, application_id, seq=seq, at=at)
+    rows = history.application_at(cur, application_id, seq=point["seq"])["configurations"]
+    cur.execute(PAST_OVERRIDES, {"application_id": application_id, "seq": point["seq"], "id": None})
+    patches: dict[str, dict[str, Any]] = {}
+    for row in cur.fetchall():
+        patches.setdefault(row["configuration_id"], {})[row["environment"]] = _loads(row["patch"])
+    return _document(name, point["seq"], [
+        {"name": r["name"], "comments": r["comments"], "config": _loads(r["config"]),
+         "overrides": patches.get(r["configuration_id"], {})} for r in rows])
+
+
+def _environments(cur, document: dict[str, Any]) -> dict[str, str]:
+    """The ids of the environments the document's overrides name; 422 at the first that names none."""
+    named = {name for c in document["configurations"] for name in (c.get("overrides") or {})}
+    cur.execute(ENVIRONMENTS, {"names": sorted(named)})
+    found = {row["name"]: row["id"] for row in cur.fetchall()}
+    for index, c in enumerate(document["configurations"]):
+        for name in c.get("overrides") or {}:
+            if name not in found:
+                pointer = "/document/configurations/{}/overrides/{}".format(
+                    index, name.replace("~", "~0").replace("/", "~1"))
+                raise Unprocessable.at(pointer, "No environment has this name.")
+    return found
+
+
+def _override_changes(now: dict[str, dict], wanted: dict[str, Any], ids: dict[str, str],
+                      exact: bool) -> list[dict[str, Any]]:
+    changes = []
+    for environment in sorted(set(now) | set(wanted)):
+        if environment not in wanted:
+            if exact:
+                changes.append({"environment": environment, "environment_id": now[environment]["environment_id"],
+                                "action": "deleted", "patch": []})
+        elif environment not in now:
+            changes.append({"environment": environment, "environment_id": ids[environment], "action": "created",
+                            "patch": diff({}, wanted[environment])})
+        elif not same(now[environment]["patch"], wanted[environment]):
+            changes.append({"environment": environment, "environment_id": ids[environment], "action": "updated",
+                            "patch": diff(now[environment]["patch"], wanted[environment])})
+    return changes
+
+
+def _plan(cur, application_id: str, document: dict[str, Any], exact: bool) -> dict[str, Any]:
+    seen: set[str] = set()
+    for index, c in enumerate(document["configurations"]):
+        if c["name"] in seen:
+            raise Unprocessable.at(f"/document/configurations/{index}/name", "Two configurations have this name.")
+        seen.add(c["name"])
+    ids = _environments(cur, document)
+    state = current(cur, application_id)
+    items = []
+    for c in sorted(document["configurations"], key=lambda c: c["name"]):
+        now, wanted = state["configurations"].get(c["name"]), c.get("overrides") or {}
+        if now is None:
+            items.append({"name": c["name"], "action": "created", "configuration_id": None,
+                          "patch": diff({}, c["config"]), "comments_changed": c.get("comments") is not None,
+                          "overrides": _override_changes({}, wanted, ids, exact)})
+            continue
+        changes = _override_changes(now["overrides"], wanted, ids, exact)
+        patch = diff(now["config"], c["config"])
+        comments_changed = now["comments"] != c.get("comments")
+        items.append({"name": c["name"], "action": "updated" if patch or comments_changed or changes else "unchanged",
+                      "configuration_id": now["id"], "patch": patch, "comments_changed": comments_changed,
+                      "overrides": changes})
+    if exact:
+        for name in sorted(set(state["configurations"]) - seen):
+            items.append({"name": name, "action": "deleted", "configuration_id": state["configurations"][name]["id"],
+                          "patch": [], "comments_changed": False, "overrides": []})
+    # The token binds the plan to the state it was made from and to the document itself (a plan item says that the
+    # comments change, not to what).
+    token = hashlib.sha256(canonical({"application_id": application_id, "epoch": current_epoch(),
+                                      "seq": state["last_change"], "exact": exact, "items": items,
+                                      "document": sorted(document["configurations"], key=lambda c: c["name"])
+                                      }).encode())
+    return {"application_id": application_id, "mode": "exact" if exact else "merge", "seq": state["last_change"],
+            "token": token.hexdigest(), "items": items}
+
+
+@idempotent
+def plan(cur, application_id: str, document: dict[str, Any], *, exact: bool = False) -> dict[str, Any]:
+    """What applying `document` to the application would do, changing nothing, and the token to apply it with."""
+    return _plan(cur, application_id, document, exact)
+
+
+def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exact: bool = False,
+          actor: str | None = None) -> dict[str, Any]:
+    """Write the plan of `document` if its token is still `token`, all in the caller's transaction; 412 if not."""
+    one(cur, LOCK, {"id": application_id}, applications.MISSING)
+    planned = _plan(cur, application_id, document, exact)
+    if planned["token"] != token:
+        raise PreconditionFailed(None, detail=STALE_PLAN)
+    wanted = {c["name"]: c for c in document["configurations"]}
+    for item in planned["items"]:
+        if item["action"] == "deleted":
+            configurations.delete(cur, item["configuration_id"], actor=actor)
+    for item in planned["items"]:
+        c = wanted.get(item["name"])
+        if item["action"] == "created":
+            item["configuration_id"] = configurations.create(
+                cur, application_id=application_id, name=c["name"], comments=c.get("comments"), config=c["config"],
+                actor=actor)["id"]
+        elif item["action"] == "updated" and (item["patch"] or item["comments_changed"]):
+            configurations.update(cur, item["configuration_id"], name=c["name"], comments=c.get("comments"),
+                                  config=c["config"], actor=actor)
+        for change in item["overrides"]:
+            if change["action"] == "deleted":
+                overrides.delete(cur, item["configuration_id"], change["environment_id"], actor=actor)
+            else:
+                overrides.put(cur, item["configuration_id"], change["environment_id"],
+                              patch=c["overrides"][change["environment"]], comments=None, actor=actor)
+    cur.execute("SELECT last_change FROM applications WHERE id = %(id)s", {"id": application_id})
+    return {**planned, "seq": cur.fetchone()["last_change"]}
+
+
+def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor: str | None = None) -> dict:
+    """Several writes of the application's configurations, each with its own `if_match`, in the caller's
+    transaction: all of them, or (at the first that fails, its problem naming it) none."""
+    one(cur, LOCK, {"id": application_id}, applications.MISSING)
+    results = []
+    for index, change in enumerate(changes):
+        try:
+            results.append(_change(cur, application_id, change, actor))
+        except ProblemError as error:
+            error.detail = f"Change {index} ({change['action']}): {error.detail or error.title}"
+            error.args = (error.detail,)
+            if error.errors:
+                error.errors = [{**e, "pointer": f"/changes/{index}{e['pointer']}"} if e["pointer"].startswith("/")
+                                else e for e in error.errors]
+            raise
+    cur.execute("SELECT last_change FROM applications WHERE id = %(id)s", {"id": application_id})
+    return {"application_id": application_id, "seq": cur.fetchone()["last_change"], "results": results}
+
+
+def _change(cur, application_id: str, change: dict[str, Any], actor: str | None) -> dict[str, Any]:
+    action, id = change["action"], change.get("configuration_id")
+    if action == "create":
+        row = configurations.create(cur, application_id=application_id, name=change["name"],
+                                    comments=change.get("comments"), config=change["config"], actor=actor)
+        return {"action": action, "configuration_id": row["id"], "version": row["version"],
+                "etag": etags.make(row["id"], row["version"])}
+    cur.execute(OWNER, {"id": id})
+    owner = cur.fetchone()
+    if owner is None or owner["application_id"] != application_id:
+        raise NotFound("This application has no configuration with this id.")
+    when = etags.Preconditions(etags.accepted(change.get("if_match"), id))
+    if action == "delete":
+        configurations.delete(cur, id, when=when, actor=actor)
+        return {"action": action, "configuration_id": id, "version": None, "etag": None}
+    row = configurations.update(cur, id, name=change["name"], comments=change.get("comments"),
+                                config=change["config"], when=when, actor=actor)
+    return {"action": action, "configuration_id": id, "version": row["version"],
+            "etag": etags.make(row["id"], row["version"])}

@@ -1,0 +1,204 @@
+"""Handlers of the `history` tag: diffs between revisions, and reads of the past by feed position or time.
+
+Each handler's first step resolves the application (and the environment, where it reads one) that it touches, in
+one place, before it reads anything else.
+"""
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from live import access, scopes
+from repositories import history, transfer
+from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, JsonBody, PlainInteger,
+                          SettingsDep)
+from routers.idempotency import once
+from settings import Settings
+from wire import jsontext, models, names
+from wire.bodies import check_body
+from wire.jsonroute import ExactJsonRoute
+from wire.problems import Forbidden, Unprocessable
+from wire.replies import reply_trusted
+
+router = APIRouter(route_class=ExactJsonRoute, tags=["history"])
+
+DiffFrom = Annotated[int, PlainInteger, Query(alias="from", ge=1, le=2147483647,
+                                              description="The revision to diff from.")]
+DiffTo = Annotated[int | None, PlainInteger, Query(ge=1, le=2147483647,
+                                                   description="The revision to diff to; omitted, the current one.")]
+Seq = Annotated[int | None, PlainInteger, Query(ge=0, le=9223372036854775807,
+                                                description="A position of the application's change feed.")]
+At = Annotated[str | None, Query(max_length=64, description="An RFC 3339 time with its offset.")]
+
+# RFC 3339 §5.6 date-time (a leap second, which the clock never shows, is refused with the rest).
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def moment(text: str | None) -> datetime | None:
+    """The time `at` names; 422 at the parameter for anything but an RFC 3339 date-time with its offset."""
+    if text is None:
+        return None
+    if RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise Unprocessable.at("#/query/at", "Expected an RFC 3339 date-time with its offset, like 2026-11-23T14:02:00Z.")
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _exact(document: dict) -> Response:
+    # Written by jsontext: patches and merged views keep their numbers exactly (pydantic would write a Decimal as a
+    # string).
+    return Response(jsontext.dumps(document).encode(), media_type="application/json")
+
+
+@router.get("/configurations/{id}/diff")
+async def get_configuration_diff(id: IdPath, first: DiffFrom, request: Request, db: DatabaseDep,
+                                 to: DiffTo = None) -> Response:
+    application_id = await db.run(history.owner, id)
+    access.check_application(access.of(request.scope), application_id, history.NO_CONFIGURATION)
+    return _exact(await db.run(history.configuration_diff, application_id, id, first, to))
+
+
+@router.get("/configurations/{id}/overrides/{environment_id}/diff")
+async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first: DiffFrom, request: Request,
+                            db: DatabaseDep, to: DiffTo = None) -> Response:
+    application_id = await db.run(history.override_owner, id, environment_id)
+    principal = access.of(request.scope)  # hidden: the 404 of an override that never was, as override_owner's
+    access.check_application(principal, application_id, history.NO_OVERRIDE)
+    if principal is not None and not principal.sees_environment(environment_id):
+        raise access.hidden(history.NO_OVERRIDE)
+    return _exact(await db.run(history.override_diff, application_id, id, environment_id, first, to))
+
+
+@router.get("/configurations/{id}/snapshot")
+async def get_configuration_snapshot(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
+                                     at: At = None) -> Response:
+    application_id = await db.run(history.owner, id)
+    access.check_application(access.of(request.scope), application_id, history.NO_CONFIGURATION)
+    snapshot = await db.run(history.configuration_at, application_id, id, seq=seq, at=moment(at))
+    return reply_trusted(models.ConfigurationSnapshot, snapshot)
+
+
+@router.get("/applications/{id}/snapshot")
+async def get_application_snapshot(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
+                                   at: At = None) -> Response:
+    application_id = id
+    await scopes.application(request.scope, application_id)
+    snapshot = await db.run(history.application_at, application_id, seq=seq, at=moment(at))
+    return reply_trusted(models.ApplicationSnapshot, snapshot)
+
+
+@router.get("/configurations/{id}/effective/snapshot")
+async def get_effective_snapshot(id: IdPath, environment_id: EnvironmentQuery, request: Request, db: DatabaseDep,
+                                 seq: Seq = None, at: At = None) -> Response:
+    application_id = await db.run(history.owner, id)
+    access.check_application(access.of(request.scope), application_id, history.NO_CONFIGURATION)
+    access.check_environment(access.of(request.scope), environment_id)
+    snapshot = await db.run(history.effective_at, application_id, id, environment_id, seq=seq, at=moment(at))
+    return _exact({**snapshot, "recorded_at": rfc3339(snapshot["recorded_at"])})
+
+
+@router.get("/applications/{id}/export")
+async def export_application(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
+                             at: At = None) -> Response:
+    application_id = id
+    await scopes.application(request.scope, application_id)
+    every_environment(request)
+    return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at)))
+
+
+# The members of these bodies that may be null; any other sent as null is refused (the generated models take an
+# absent optional member as None, and so would take a null for one).
+NULLABLE = {"comments"}
+
+
+def refuse_nulls(body: BaseModel, pointer: str = "") -> None:
+    """422 at the first member sent as null that the contract does not allow to be null, at any depth."""
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None and name not in NULLABLE:
+            raise Unprocessable.at(f"{pointer}/{name}", "This member may be omitted, but not null.")
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel) and item.model_fields_set:
+                refuse_nulls(item, f"{pointer}/{name}" + (f"/{index}" if isinstance(value, list) else ""))
+
+
+def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
+    if document is not None and len(document) > settings.max_config_keys:
+        raise Unprocessable.at(pointer, f"A configuration may have at most {settings.max_config_keys} top-level keys.")
+
+
+def _document(body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
+    """The body's document once storable, within the limits, its names in NFC."""
+    refuse_nulls(body)
+    document = check_body(body, settings)["document"]
+    for index, c in enumerate(document["configurations"]):
+        at = f"/document/configurations/{index}"
+        c["name"] = names.canonical(c["name"], f"{at}/name")
+        _keys(c["config"], f"{at}/config", settings)
+        patches = {}
+        for environment, patch in (c.get("overrides") or {}).items():
+            pointer = f"{at}/overrides/{environment.replace('~', '~0').replace('/', '~1')}"
+            _keys(patch, pointer, settings)
+            patches[names.canonical(environment, pointer)] = patch
+        c["overrides"] = patches
+    return document
+
+
+@router.post("/applications/{id}/import/plan", dependencies=[JsonBody])
+async def plan_import(id: IdPath, body: models.ImportRequest, request: Request, db: DatabaseDep,
+                      settings: SettingsDep) -> Response:
+    application_id = id
+    document = _document(body, settings)
+    await scopes.application(request.scope, application_id)  # a plan writes nothing: a key that reads may plan
+    every_environment(request)
+    return _exact(await db.run(transfer.plan, application_id, document, exact=body.mode == "exact"))
+
+
+@router.post("/applications/{id}/import/apply", dependencies=[JsonBody])
+async def apply_import(id: IdPath, body: models.ImportApply, request: Request, db: DatabaseDep,
+                       settings: SettingsDep, actor: Actor) -> Response:
+    application_id = id
+    document = _document(body, settings)
+    await scopes.application(request.scope, application_id, write=True)
+    return await once(request, db, actor, transfer.apply, application_id, document, body.token.root,
+                      exact=body.mode == "exact", actor=actor, transaction=True, reply=_exact)
+
+
+def every_environment(request: Request) -> None:
+    """An export or an import plan holds every environment's overrides: 403 for a key limited to some."""
+    principal = access.of(request.scope)
+    if principal is not None and principal.environments is not None:
+        raise Forbidden("An export or an import holds every environment's overrides; this API key is "
+                               "limited to some.")
+
+
+REQUIRED = {"create": ("name", "config"), "update": ("configuration_id", "name", "config"),
+            "delete": ("configuration_id",)}
+
+
+@router.post("/applications/{id}/changesets", dependencies=[JsonBody])
+async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request, db: DatabaseDep,
+                           settings: SettingsDep, actor: Actor) -> Response:
+    application_id = id
+    refuse_nulls(body)
+    changes = check_body(body, settings)["changes"]
+    await scopes.application(request.scope, application_id, write=True)
+    for index, change in enumerate(changes):
+        for field in REQUIRED[change["action"]]:
+            if change[field] is None:
+                raise Unprocessable.at(f"/changes/{index}/{field}", f"A {change['action']} needs `{field}`.")
+        if change["name"] is not None:
+            change["name"] = names.canonical(change["name"], f"/changes/{index}/name")
+        _keys(change["config"], f"/changes/{index}/config", settings)
+    return await once(request, db, actor, transfer.change_set, application_id, changes, actor=actor,
+                      transaction=True, reply=lambda result: reply_trusted(models.ChangeSetResult, result))

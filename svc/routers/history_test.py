@@ -1,0 +1,129 @@
+import pytest
+
+from routers.history import moment, rfc3339
+from tools.harness import APPS, CONFIGS, assert_problem
+from wire.problems import Unprocessable
+
+ENVS = "/api/v1/environments"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def billing(client):
+    app_id = client.post(APPS, json={"name": "billing"}).json()["id"]
+    config = client.post(CONFIGS, content='{"application_id": "' + app_id + '", "name": "db", "config": {"r": 1.10}}',
+                         headers=JSON).json()
+    client.put(f"{CONFIGS}/{config['id']}", content='{"name": "db", "config": {"r": 3.14159265358979323846}}',
+               headers=JSON)
+    return app_id, config["id"]
+
+
+def test_diffs_write_their_numbers_exactly(client, billing):
+    app_id, id = billing
+    response = client.get(f"{CONFIGS}/{id}/diff", params={"from": 1})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json()["to_version"] == 2
+    assert '"patch":[{"op":"replace","path":"/r","value":3.14159265358979323846}]' in response.text
+    back = client.get(f"{CONFIGS}/{id}/diff", params={"from": 2, "to": 1})
+    assert '"value":1.10' in back.text
+    assert_problem(client.get(f"{CONFIGS}/{id}/diff", params={"from": 3}), 404)
+    assert_problem(client.get(f"{CONFIGS}/{id}/diff"), 422)
+    assert_problem(client.get(f"{CONFIGS}/{id}/diff", params={"from": "01"}), 422)
+
+
+def test_override_diff_of_an_override_that_never_was_is_404(client, billing):
+    app_id, id = billing
+    env_id = client.post(ENVS, json={"name": "prod"}).json()["id"]
+    assert_problem(client.get(f"{CONFIGS}/{id}/overrides/{env_id}/diff", params={"from": 1}), 404)
+    client.put(f"{CONFIGS}/{id}/overrides/{env_id}", json={"patch": {"r": 2}})
+    client.put(f"{CONFIGS}/{id}/overrides/{env_id}", json={"patch": {"r": 2, "s": [1]}})
+    answer = client.get(f"{CONFIGS}/{id}/overrides/{env_id}/diff", params={"from": 1}).json()
+    assert answer["patch"] == [{"op": "add", "path": "/s", "value": [1]}]
+
+
+def test_snapshots_by_position_answer_the_contracts_shapes(client, billing):
+    app_id, id = billing
+    one = client.get(f"{CONFIGS}/{id}/snapshot", params={"seq": 1})
+    assert one.status_code == 200
+    assert one.json()["configuration"]["version"] == 1 and '"config":{"r": 1.10}' in one.text  # as stored
+    whole = client.get(f"{APPS}/{app_id}/snapshot", params={"seq": 2}).json()
+    assert whole["seq"] == 2 and [c["version"] for c in whole["configurations"]] == [2]
+    assert whole["recorded_at"].endswith("Z")
+    env_id = client.post(ENVS, json={"name": "prod"}).json()["id"]
+    view = client.get(f"{CONFIGS}/{id}/effective/snapshot", params={"seq": 1, "environment_id": env_id})
+    assert view.status_code == 200 and '"config":{"r":1.10}' in view.text
+    assert view.json()["recorded_at"].endswith("Z")
+    assert_problem(client.get(f"{APPS}/{app_id}/snapshot", params={"seq": 3}), 404)
+    assert_problem(client.get(f"{APPS}/{app_id}/snapshot"), 422)
+    assert_problem(client.get(f"{APPS}/{app_id}/snapshot", params={"at": "2026-11-23T14:02:00"}), 422)
+
+
+@pytest.mark.parametrize("text", ["2026-11-23T14:02:00Z", "2026-11-23t14:02:00.123456789z",
+                                  "2026-11-23T14:02:00+01:00"])
+def test_moment_reads_rfc3339_with_its_offset(text):
+    assert moment(text).utcoffset() is not None
+
+
+@pytest.mark.parametrize("text", ["2026-11-23T14:02:00", "2026-11-23", "1700000000", "2026-13-01T00:00:00Z",
+                                  "2026-11-23T23:59:60Z", "2026-11-23T14:02:00+24:00", " 2026-11-23T14:02:00Z"])
+def test_moment_refuses_anything_else_at_the_parameter(text):
+    with pytest.raises(Unprocessable) as error:
+        moment(text)
+    assert error.value.errors[0]["pointer"] == "#/query/at"
+
+
+def test_rfc3339_writes_utc_with_z():
+    assert rfc3339(moment("2026-11-23T15:02:00+01:00")) == "2026-11-23T14:02:00Z"
+    assert rfc3339(None) is None
+
+
+def test_export_plan_and_apply_answer_exact_numbers(client, billing):
+    app_id, id = billing
+    exported = client.get(f"{APPS}/{app_id}/export")
+    assert exported.status_code == 200 and '"config":{"r":3.14159265358979323846}' in exported.text
+    assert '"config":{"r":1.10}' in client.get(f"{APPS}/{app_id}/export", params={"seq": 1}).text
+    document = '{"configurations": [{"name": "db", "config": {"r": 2.50}}]}'
+    plan = client.post(f"{APPS}/{app_id}/import/plan", content='{"document": ' + document + '}', headers=JSON)
+    assert plan.status_code == 200 and '"value":2.50' in plan.text
+    token = plan.json()["token"]
+    applied = client.post(f"{APPS}/{app_id}/import/apply", headers=JSON,
+                          content='{"token": "' + token + '", "document": ' + document + '}')
+    assert applied.status_code == 200 and '"value":2.50' in applied.text
+    assert '"r": 2.50' in client.get(f"{CONFIGS}/{id}").text
+
+
+def test_documents_and_change_sets_are_held_to_the_limits_with_pointers(client, settings, billing):
+    app_id, id = billing
+    settings.max_config_keys = 2  # the app reads its settings object
+    big = {"a": 1, "b": 2, "c": 3}
+    plan = client.post(f"{APPS}/{app_id}/import/plan",
+                       json={"document": {"configurations": [{"name": "x", "config": {}, "overrides": {"p": big}}]}})
+    assert assert_problem(plan, 422)["errors"][0]["pointer"] == "/document/configurations/0/overrides/p"
+    changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
+        {"action": "create", "name": "x", "config": {}}, {"action": "create", "name": "y", "config": big}]})
+    assert assert_problem(changes, 422)["errors"][0]["pointer"] == "/changes/1/config"
+    assert_problem(client.post(f"{APPS}/{app_id}/changesets", json={"changes": []}), 422)
+    assert_problem(client.post(f"{APPS}/{app_id}/import/apply", json={"document": {"configurations": []},
+                                                                       "token": "xyz"}), 422)
+
+
+@pytest.mark.parametrize("body, pointer", [
+    ({"mode": None, "document": {"configurations": []}}, "/mode"),
+    ({"document": {"configurations": [{"name": "a", "config": {}, "overrides": None}]}},
+     "/document/configurations/0/overrides"),
+    ({"document": {"seq": None, "configurations": []}}, "/document/seq"),
+])
+def test_a_null_where_the_contract_allows_none_is_422_at_the_member(client, billing, body, pointer):
+    app_id, id = billing
+    problem = assert_problem(client.post(f"{APPS}/{app_id}/import/plan", json=body), 422)
+    assert problem["errors"][0]["pointer"] == pointer
+
+
+def test_a_change_sets_members_may_be_omitted_but_not_null_and_comments_may_be_null(client, billing):
+    app_id, id = billing
+    nulled = client.post(f"{APPS}/{app_id}/changesets",
+                         json={"changes": [{"action": "delete", "configuration_id": id, "if_match": None}]})
+    assert assert_problem(nulled, 422)["errors"][0]["pointer"] == "/changes/0/if_match"
+    written = client.post(f"{APPS}/{app_id}/changesets",
+                          json={"changes": [{"action": "create", "name": "x", "comments": None, "config": {}}]})
+    assert written.status_code == 200, written.text

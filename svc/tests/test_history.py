@@ -1,0 +1,254 @@
+"""History over real HTTP against uvicorn with 2 workers: diffs, and reads of the past by feed position and by time
+checked against a history the test records while writers run concurrently; deletions kept; pruning."""
+
+import asyncio
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from jsondoc.patch import apply
+from tools import harness
+from tools.harness import APPS, CONFIGS, assert_problem
+
+pytestmark = pytest.mark.integration
+
+WRITES_PER_WRITER = 120
+SAMPLES = 40
+
+
+@pytest.fixture
+def base(serve, clean):
+    return serve(workers=2, POOL_ACQUIRE_TIMEOUT="10")
+
+
+async def _writer(client: httpx.AsyncClient, app_id: str, number: int, done: list[dict]) -> None:
+    """Creates, updates and deletes configurations of its own (unconditionally: no one else writes them),
+    recording each acknowledged write: when it began and ended, and what it answered."""
+    rng = random.Random(number)
+    ids: dict[str, str | None] = {f"w{number}-a": None, f"w{number}-b": None}
+    for step in range(WRITES_PER_WRITER):
+        name = rng.choice(sorted(ids))
+        began = datetime.now(UTC)
+        if ids[name] is None:
+            response = await client.post(CONFIGS, json={"application_id": app_id, "name": name,
+                                                        "config": {"step": step, "w": number}})
+            assert response.status_code == 201, response.text
+            ids[name] = response.json()["id"]
+            record = {"id": ids[name], "version": 1, "config": response.json()["config"], "kind": "created"}
+        elif rng.random() < 0.15:
+            response = await client.delete(f"{CONFIGS}/{ids[name]}")
+            assert response.status_code == 204, response.text
+            record = {"id": ids[name], "kind": "deleted"}
+            ids[name] = None
+        else:
+            response = await client.put(f"{CONFIGS}/{ids[name]}", json={
+                "name": name, "config": {"step": step, "w": number, "list": [step, rng.randrange(3)]}})
+            assert response.status_code == 200, response.text
+            record = {"id": ids[name], "version": response.json()["version"], "config": response.json()["config"],
+                      "kind": "updated"}
+        done.append({**record, "began": began, "ended": datetime.now(UTC)})
+
+
+async def _sampler(client: httpx.AsyncClient, app_id: str, samples: list[dict]) -> None:
+    """Reads the application at the present moment, SAMPLES times, beside the writers (a sample taken after they
+    ended checks the same things)."""
+    for _ in range(SAMPLES):
+        at = datetime.now(UTC)
+        response = await client.get(f"{APPS}/{app_id}/snapshot", params={"at": at.isoformat()})
+        assert response.status_code == 200, response.text
+        samples.append({"at": at, "answer": response.json()})
+        await asyncio.sleep(0.01)
+
+
+async def _record(base: str) -> tuple[str, list[dict], list[dict]]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        app_id = (await client.post(APPS, json={"name": "billing"})).json()["id"]
+        done: list[dict] = []
+        samples: list[dict] = []
+        await asyncio.gather(_sampler(client, app_id, samples), *(_writer(client, app_id, n, done) for n in range(2)))
+        return app_id, done, samples
+
+
+def _states_by_position(feed: list[dict], contents: dict[tuple[str, int], dict]) -> list[dict]:
+    """The application's configurations after each position of its feed (index 0: before the first change),
+    {id: (version, config)}, from the feed's order and the contents the writers were answered."""
+    states, state = [{}], {}
+    for change in feed:
+        if change["kind"] == "deleted":
+            state = {id: value for id, value in state.items() if id != change["configuration_id"]}
+        else:
+            key = (change["configuration_id"], change["version"])
+            state = {**state, change["configuration_id"]: (change["version"], contents[key])}
+        states.append(state)
+    return states
+
+
+def _key(id: str, kind: str, version: int | None) -> tuple[str, int | str]:
+    """A write as the feed names it: its configuration and the version it made, or its deletion."""
+    return (id, "deleted" if kind == "deleted" else version)
+
+
+def _answered(snapshot: dict) -> dict:
+    return {c["configuration_id"]: (c["version"], c["config"]) for c in snapshot["configurations"]}
+
+
+def test_reads_of_the_past_match_a_history_recorded_while_two_workers_write(base):
+    app_id, done, samples = asyncio.run(_record(base))
+    with httpx.Client(base_url=base, timeout=60) as client:
+        feed = client.get(f"{APPS}/{app_id}/changes", params={"limit": 500}).json()["items"]
+        assert [change["seq"] for change in feed] == list(range(1, 2 * WRITES_PER_WRITER + 1))
+        contents = {(write["id"], write["version"]): write["config"] for write in done if write["kind"] != "deleted"}
+        expected = _states_by_position(feed, contents)
+        # every position, by `seq`: exactly the writes numbered up to it
+        for seq, state in enumerate(expected):
+            answer = client.get(f"{APPS}/{app_id}/snapshot", params={"seq": seq}).json()
+            assert answer["seq"] == seq and _answered(answer) == state, seq
+        # each write's position: a write acknowledged before a time is in the read at that time; one begun after
+        # it is not; and the same time read again later (no write in flight any more) answers the same position
+        position = {}
+        for change in feed:
+            position[_key(change["configuration_id"], change["kind"], change["version"])] = change["seq"]
+        for sample in samples:
+            seq = sample["answer"]["seq"]
+            assert _answered(sample["answer"]) == expected[seq]
+            for write in done:
+                at = position[_key(write["id"], write["kind"], write.get("version"))]
+                if write["ended"] < sample["at"]:
+                    assert at <= seq, (write, sample["at"])
+                if write["began"] > sample["at"]:
+                    assert at > seq, (write, sample["at"])
+            again = client.get(f"{APPS}/{app_id}/snapshot", params={"at": sample["at"].isoformat()}).json()
+            assert again["seq"] == seq
+        # one configuration at a time answers the same as the whole application
+        some = feed[len(feed) // 2]
+        one = client.get(f"{CONFIGS}/{some['configuration_id']}/snapshot", params={"seq": some["seq"]})
+        if some["kind"] == "deleted":
+            assert_problem(one, 404)
+        else:
+            assert one.json()["configuration"]["config"] == expected[some["seq"]][some["configuration_id"]][1]
+
+
+def test_a_deleted_configuration_is_diffed_and_read_from_before_its_deletion(client, application, configuration):
+    app = application("billing")
+    config = configuration(app["id"], "db", {"host": "a", "ports": [1, 2, 3], "n": 1})
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"host": "a", "ports": [1, 3], "n": 1}})
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"host": "b", "ports": [1, 3], "n": 1}})
+    assert client.delete(f"{CONFIGS}/{config['id']}").status_code == 204
+    again = configuration(app["id"], "db", {"host": "c"})  # the name again: another configuration
+    diff = client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 1, "to": 3}).json()
+    assert diff["patch"] == [{"op": "replace", "path": "/host", "value": "b"},
+                             {"op": "remove", "path": "/ports/1"}]
+    assert apply({"host": "a", "ports": [1, 2, 3], "n": 1}, diff["patch"]) == {"host": "b", "ports": [1, 3], "n": 1}
+    assert_problem(client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 1}), 404)  # no current state
+    assert client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"seq": 3}).json()["configuration"]["config"] \
+        == {"host": "b", "ports": [1, 3], "n": 1}
+    assert_problem(client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"seq": 4}), 404)
+    names = [c["configuration_id"] for c in client.get(f"{APPS}/{app['id']}/snapshot",
+                                                        params={"seq": 5}).json()["configurations"]]
+    assert names == [again["id"]]
+
+
+def test_points_outside_the_history_are_problems_with_pointers(client, application, configuration):
+    app = application("billing")
+    configuration(app["id"], "db", {"v": 1})
+    url = f"{APPS}/{app['id']}/snapshot"
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert assert_problem(client.get(url, params={"at": future}), 422)["errors"][0]["pointer"] == "#/query/at"
+    assert_problem(client.get(url, params={"at": "2001-01-01T00:00:00Z"}), 422)
+    assert_problem(client.get(url, params={"at": "yesterday"}), 422)
+    assert_problem(client.get(url, params={"seq": 1, "at": "2026-01-01T00:00:00Z"}), 422)
+    assert "ends at position 1" in assert_problem(client.get(url, params={"seq": 2}), 404)["detail"]
+    assert_problem(client.get(url, params={"seq": -1}), 422)
+
+
+def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, configuration, database_url):
+    app = application("billing")
+    config = configuration(app["id"], "db", {"v": 1})
+    for v in (2, 3):
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+    cut = client.get(f"{APPS}/{app['id']}/snapshot", params={"seq": 2}).json()["recorded_at"]
+    result = subprocess.run([sys.executable, "-m", "db.prune", "--before", cut], cwd=harness.SVC, text=True,
+                            capture_output=True, env=harness.child_env(DATABASE_URL=database_url), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "1 configuration revisions" in result.stdout
+    assert "pruned" in assert_problem(client.get(f"{APPS}/{app['id']}/snapshot", params={"seq": 1}), 404)["detail"]
+    for seq, v in ((2, 2), (3, 3)):
+        answer = client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"seq": seq}).json()
+        assert answer["configuration"]["config"] == {"v": v}
+    assert client.get(f"{CONFIGS}/{config['id']}").json()["config"] == {"v": 3}
+    assert client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 2}).json()["patch"] == [
+        {"op": "replace", "path": "/v", "value": 3}]
+
+
+def test_staging_exported_planned_into_prod_and_applied_exactly_as_reviewed(client, application, configuration):
+    staging, prod = application("billing-staging"), application("billing-prod")
+    env = client.post("/api/v1/environments", json={"name": "prod"}).json()
+    db = client.post(CONFIGS, content='{"application_id": "' + staging["id"] + '", "name": "db", '
+                     '"config": {"host": "db", "ratio": 0.10}}', headers={"Content-Type": "application/json"}).json()
+    client.put(f"{CONFIGS}/{db['id']}/overrides/{env['id']}", json={"patch": {"host": "db.prod"}})
+    configuration(prod["id"], "legacy", {"old": True})
+    exported = client.get(f"{APPS}/{staging['id']}/export")
+    assert exported.status_code == 200 and '"ratio":0.10' in exported.text
+    document = exported.json()
+
+    plan = client.post(f"{APPS}/{prod['id']}/import/plan", json={"document": document, "mode": "exact"})
+    assert plan.status_code == 200, plan.text
+    assert [(i["name"], i["action"]) for i in plan.json()["items"]] == [("db", "created"), ("legacy", "deleted")]
+    feed_before = client.get(f"{APPS}/{prod['id']}/changes").json()["items"]
+    applied = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
+                          json={"document": document, "mode": "exact", "token": plan.json()["token"]})
+    assert applied.status_code == 200, applied.text
+    assert client.get(f"{APPS}/{prod['id']}/export").json()["configurations"] == document["configurations"]
+    feed = client.get(f"{APPS}/{prod['id']}/changes").json()["items"][len(feed_before):]
+    assert [(c["kind"], c["name"], c["environment"]) for c in feed] == [
+        ("deleted", "legacy", None), ("created", "db", None), ("created", "db", "prod")]
+    # the same request again (a retry) answers what it answered; a new apply of the old plan is 412
+    again = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
+                        json={"document": document, "mode": "exact", "token": plan.json()["token"]})
+    assert again.status_code == 200 and again.content == applied.content
+    assert_problem(client.post(f"{APPS}/{prod['id']}/import/apply",
+                               json={"document": document, "mode": "exact", "token": plan.json()["token"]}), 412)
+
+
+def test_an_apply_after_any_change_writes_nothing(client, application, configuration):
+    app = application("billing")
+    config = configuration(app["id"], "db", {"v": 1})
+    document = {"configurations": [{"name": "db", "config": {"v": 2}}, {"name": "new", "config": {}}]}
+    plan = client.post(f"{APPS}/{app['id']}/import/plan", json={"document": document}).json()
+    client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1, "w": 1}})
+    stale = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": plan["token"]})
+    assert "plan" in assert_problem(stale, 412)["detail"]
+    assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["db"]
+    assert client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"] == 2
+    forged = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": "0" * 64})
+    assert_problem(forged, 412)
+    unknown = {"configurations": [{"name": "db", "config": {}, "overrides": {"nowhere": {}}}]}
+    problem = assert_problem(client.post(f"{APPS}/{app['id']}/import/plan", json={"document": unknown}), 422)
+    assert problem["errors"][0]["pointer"] == "/document/configurations/0/overrides/nowhere"
+
+
+def test_a_change_set_is_all_or_nothing(client, application, configuration):
+    app = application("billing")
+    a, b = configuration(app["id"], "a", {"v": 1}), configuration(app["id"], "b", {"v": 1})
+    failing = {"changes": [
+        {"action": "create", "name": "c", "config": {}},
+        {"action": "update", "configuration_id": a["id"], "name": "a", "config": {"v": 2},
+         "if_match": f'"{a["id"]}.1"'},
+        {"action": "update", "configuration_id": b["id"], "name": "b", "config": {"v": 2},
+         "if_match": f'"{b["id"]}.7"'}]}
+    refused = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
+    assert assert_problem(refused, 412)["detail"].startswith("Change 2 (update)")
+    assert refused.headers["ETag"] == f'"{b["id"]}.1"'
+    assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["a", "b"]
+    assert client.get(f"{CONFIGS}/{a['id']}").json()["version"] == 1
+    assert len(client.get(f"{APPS}/{app['id']}/changes").json()["items"]) == 2
+    failing["changes"][2]["if_match"] = f'"{b["id"]}.1"'
+    written = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
+    assert written.status_code == 200, written.text
+    assert [r["version"] for r in written.json()["results"]] == [1, 2, 2] and written.json()["seq"] == 5
+    missing = client.post(f"{APPS}/{app['id']}/changesets", json={"changes": [{"action": "update", "name": "a"}]})
+    assert assert_problem(missing, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
