@@ -79,6 +79,7 @@ ENVIRONMENTS_FOUND = "SELECT array_agg(id) AS found FROM environments WHERE id =
 MISSING = "No API key has this id."
 NAME_TAKEN = "An API key that is not revoked has this name."
 REVOKED = "This API key is revoked; create a new one."
+EXPIRY_TOO_LATE = "The expiry must be before 10000-01-01T00:00:00Z."
 LAST_MANAGER = ("This would leave no API key that may manage keys on every application and environment; create "
                 "or keep another one first.")
 
@@ -99,7 +100,7 @@ def _visible(by: Principal | None, row: Row) -> bool:
     return by is None or by.covers(frozenset(row["actions"]), row["applications"], row["environments"])
 
 
-def _once(pointer: str, items) -> None:
+def unique(pointer: str, items) -> None:
     """422 at the second of two equal items: the contract's `uniqueItems`, which the generated models do not check
     (a duplicate would be stored, or silently dropped)."""
     seen = set()
@@ -114,7 +115,7 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
     whether what they name exists (422)."""
     for pointer, items in (("/actions", given["actions"]), ("/applications", given["applications"]),
                            ("/environments", given["environments"])):
-        _once(pointer, items or ())
+        unique(pointer, items or ())
     actions = [action for action in ACTIONS if action in given["actions"]]
     if "write" in actions and "read" not in actions:
         raise Unprocessable.at("/actions", "A key that may write must also read: add \"read\".")
@@ -135,6 +136,13 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
     expires_at = given.get("expires_at")
     if expires_at is not None and expires_at <= now:
         raise Unprocessable.at("/expires_at", "The expiry must be in the future.")
+    if expires_at is not None:
+        # In UTC, as it is answered: PostgreSQL takes no offset beyond 15:59 (RFC 3339 allows 23:59), and a time
+        # of 9999-12-31 west of UTC is in the year 10000 there, which neither RFC 3339 nor Python can write.
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise Unprocessable.at("/expires_at", EXPIRY_TOO_LATE) from None
     return {"name": given["name"], "actions": actions, "applications": applications, "environments": environments,
             "expires_at": expires_at, "comments": given.get("comments")}
 

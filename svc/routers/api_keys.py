@@ -1,15 +1,20 @@
 """Handlers of the `keys` tag: API keys managed through the API, the caller's own key, and the audit."""
 
+import re
+
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from live import access, scopes
 from repositories import api_keys
 from routers.deps import API, After, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, SettingsDep
 from routers.idempotency import once
+from settings import Settings
 from wire import etags, models
 from wire.bodies import check_body
 from wire.jsonroute import ExactJsonRoute
 from wire.principals import ACTIONS
+from wire.problems import Unprocessable
 from wire.replies import reply_trusted
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["keys"])
@@ -21,6 +26,25 @@ def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) 
     return reply_trusted(model, row, status, headers)
 
 
+# RFC 3339's date-time (JSON Schema's `date-time`), which the contract's Timestamp is: pydantic's datetime also
+# takes numbers as Unix times, digit strings, a space for the `T`, no seconds, and offsets without a colon.
+RFC_3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+                      r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+async def _checked(body: BaseModel, request: Request, settings: Settings) -> dict:
+    """A key's body as plain data, once the schema's rules that the generated models do not check hold (a 422 at
+    the value, as the body's other schema errors are, before the gate and the preconditions): `uniqueItems` on
+    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says."""
+    data = check_body(body, settings)
+    for field in ("actions", "applications", "environments"):
+        api_keys.unique(f"/{field}", data.get(field) or ())
+    expires_at = (await request.json()).get("expires_at")
+    if expires_at is not None and not (isinstance(expires_at, str) and RFC_3339.fullmatch(expires_at)):
+        raise Unprocessable.at("/expires_at", "An RFC 3339 date-time, such as 2027-12-01T00:00:00Z, or null.")
+    return data
+
+
 def _settings_manager(request: Request) -> bool:
     """Whether a key of the settings may manage keys (then no change through the API can lock everyone out)."""
     return any(key.scope == "admin" for key in request.app.state.settings.keys)
@@ -28,7 +52,7 @@ def _settings_manager(request: Request) -> bool:
 
 @router.post("/keys", dependencies=[JsonBody])
 async def create_key(body: models.ApiKeyCreate, request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
-    data = check_body(body, settings)
+    data = await _checked(body, request, settings)
     principal = scopes.managing(request.scope)
     return await once(request, db, principal.name, api_keys.create, by=principal, **data, transaction=True,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"}))
@@ -51,7 +75,7 @@ async def get_key(id: IdPath, request: Request, db: DatabaseDep) -> Response:
 @router.put("/keys/{id}", dependencies=[JsonBody])
 async def update_key(id: IdPath, body: models.ApiKeyUpdate, request: Request, db: DatabaseDep,
                      settings: SettingsDep, when: Conditions) -> Response:
-    data = check_body(body, settings)
+    data = await _checked(body, request, settings)
     principal = scopes.managing(request.scope)
     return await once(request, db, principal.name, api_keys.update, id, by=principal, **data, when=when,
                       settings_manager=_settings_manager(request), transaction=True, reply=_reply)

@@ -78,3 +78,59 @@ def test_with_the_api_open_keys_are_not_managed(client):
     assert client.get("/api/v1/key").json()["open"] is True
     refused = client.post(KEYS, json={"name": "x", "actions": ["read"], "applications": None, "environments": None})
     assert refused.status_code == 403 and "open" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("field, repeated", [("actions", ["read", "write", "read"]),
+                                             ("applications", ["01JD3B5ZQ6V2K9X4N8M7P1R0ST"] * 2),
+                                             ("environments", ["01JD3C0F5G6H7J8K9M0N1P2Q3R"] * 2)])
+def test_a_repeated_action_application_or_environment_is_422_at_the_repeat(keyed, field, repeated):
+    # The contract's uniqueItems, which the generated models do not check: ["read", "read"] was a 201.
+    body = {"name": "twice", "actions": ["read"], "applications": None, "environments": None, field: repeated}
+    created = keyed.post(KEYS, json=body, headers=auth(ROOT))
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"] == [{"pointer": f"/{field}/{len(repeated) - 1}",
+                                         "message": "Each item may be named once."}]
+    made = new_key(keyed)
+    # Before the preconditions too: a schema-violating body with a stale If-Match is a 422, not a 412.
+    stale = {"If-Match": f'"{made["id"]}.9"'}
+    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT) | stale)
+    assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == f"/{field}/{len(repeated) - 1}"
+    assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["version"] == 1
+
+
+def test_an_expiry_with_any_rfc_3339_offset_is_kept_as_the_instant_in_utc(keyed):
+    # PostgreSQL takes no offset beyond 15:59, which RFC 3339 allows up to 23:59: this was a 500.
+    made = new_key(keyed, expires_at="2030-01-01T00:00:00+23:30")
+    assert made["expires_at"] == "2029-12-31T00:30:00Z"
+    assert keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT)).json()["expires_at"] == "2029-12-31T00:30:00Z"
+    changed = keyed.put(f"{KEYS}/{made['id']}", headers=auth(ROOT), json={
+        "name": made["name"], "actions": ["read"], "applications": None, "environments": None,
+        "expires_at": "2031-06-01T12:00:00-23:59"})
+    assert changed.status_code == 200 and changed.json()["expires_at"] == "2031-06-02T11:59:00Z"
+
+
+def test_an_expiry_in_the_year_10000_in_utc_is_422(keyed):
+    # 9999-12-31 west of UTC: neither RFC 3339 (which the answer is) nor PostgreSQL's reader can write it.
+    late = keyed.post(KEYS, headers=auth(ROOT), json={"name": "late", "actions": ["read"], "applications": None,
+                                                     "environments": None, "expires_at": "9999-12-31T23:00:00-02:00"})
+    assert late.status_code == 422 and late.json()["errors"] == [{
+        "pointer": "/expires_at", "message": "The expiry must be before 10000-01-01T00:00:00Z."}]
+    latest = new_key(keyed, expires_at="9999-12-31T23:59:59Z")
+    assert latest["expires_at"] == "9999-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize("spelled", [4102444800, 4102444800.5, "4102444800", "2100-01-01 00:00:00Z",
+                                     "2100-01-01T00:00Z", "2100-01-01T00:00:00+0100", "2100-01-01T00:00:00"])
+def test_an_expiry_not_spelled_as_rfc_3339_is_422(keyed, spelled):
+    # pydantic's datetime takes Unix times and looser spellings: a number was a 201 (or the 412 of a stale If-Match).
+    body = {"name": "spelled", "actions": ["read"], "applications": None, "environments": None, "expires_at": spelled}
+    created = keyed.post(KEYS, json=body, headers=auth(ROOT))
+    assert created.status_code == 422 and created.json()["errors"][0]["pointer"] == "/expires_at", created.text
+    made = new_key(keyed)
+    stale = {"If-Match": f'"{made["id"]}.9"'}
+    updated = keyed.put(f"{KEYS}/{made['id']}", json=body | {"name": made["name"]}, headers=auth(ROOT) | stale)
+    assert updated.status_code == 422 and updated.json()["errors"][0]["pointer"] == "/expires_at"
+
+
+def test_an_expiry_may_use_a_fraction_and_lower_case_t_and_z(keyed):
+    assert new_key(keyed, expires_at="2100-01-01t00:00:00.250z")["expires_at"] == "2100-01-01T00:00:00.250000Z"

@@ -92,9 +92,10 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live_service(database_url) -> Iterator[Live]:
-    """The service with one read-write API key, which the clients send; stopped after the module, since other
-    tests count what is connected to the test database (its listener, for one)."""
+    """The service with one `admin` API key of its settings, which the clients send (the flows create, use and
+    revoke a managed key with it); stopped after the module, since other tests count what is connected to the test
+    database (its listener, for one)."""
     key = "sdk-" + secrets.token_urlsafe(24)
-    service = harness.Service(database_url, 1, API_KEYS=f"sdk:rw:{key}")
+    service = harness.Service(database_url, 1, API_KEYS=f"sdk:admin:{key}")
     yield Live(service.base, key)
     service.stop()

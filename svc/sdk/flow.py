@@ -8,9 +8,15 @@ After the configuration's round trip, its history (diffs, a past read, an export
 by plan and apply), then an environment tree: a root and a child, an override in each (the child's
 removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
 environments compared, and a watch of the view answered by a change of the parent's override.
+
+Then a managed API key: the flow's key (a settings `admin` key) creates a key that may read one application of two;
+a second client with that key reads the application's configuration, gets the other's as the 404 of an id that
+does not exist, lists the one application, and reads its own rights; once the admin client revokes the key, the
+key's client gets 401.
 """
 
 import asyncio
+import datetime
 import sys
 import time
 from pathlib import Path
@@ -31,11 +37,13 @@ from config_service_client.api.environments import create_environment, delete_en
 from config_service_client.api.health import get_health  # noqa: E402
 from config_service_client.api.history import (  # noqa: E402
     apply_import, export_application, get_application_snapshot, get_configuration_diff, plan_import)
+from config_service_client.api.keys import create_key, get_current_key, get_key, revoke_key  # noqa: E402
 from config_service_client.api.overrides import put_override  # noqa: E402
 from config_service_client.models import (  # noqa: E402
-    ApplicationCreate, Comparison, ConfigDocument, ConfigurationCreate, ConfigurationResource, ConfigurationUpdate,
-    EffectiveApplication, EffectiveConfiguration, Environment, EnvironmentCreate, Health, ImportApply, ImportRequest,
-    Override, OverrideWrite, Problem)
+    ApiKey, ApiKeyCreate, ApiKeyCreated, ApplicationCreate, Comparison, ConfigDocument, ConfigurationCreate,
+    ConfigurationResource, ConfigurationUpdate, CurrentKey, CurrentKeySource, EffectiveApplication,
+    EffectiveConfiguration, Environment, EnvironmentCreate, Health, ImportApply, ImportRequest, KeyAction, Override,
+    OverrideWrite, Problem)
 from config_service_client.types import Response  # noqa: E402
 
 CONFIG = {"host": "db", "port": 5432, "tags": ["a", "b"], "nested": {"x": None}}
@@ -103,6 +111,8 @@ def main(base_url: str, key: str = "") -> None:
     for environment in reversed(environments):  # the child first; the application took its overrides with it
         dropped = delete_environment.sync_detailed(environment.id, client=client)
         check(dropped.status_code == 204, f"delete environment {environment.name} answers 204")
+
+    scoped_key(client, base_url)
     print("python client: every step passed")
 
 
@@ -208,6 +218,77 @@ def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> l
     now = get_effective_configuration.sync_detailed(config_id, client=client, environment_id=child.id)
     check(now.headers["ETag"] == answered.headers["ETag"], "the watch answered the view's current ETag")
     return [root, child]
+
+
+def scoped_key(admin: AuthenticatedClient, base_url: str) -> None:
+    """A key that may read application A only, created by `admin` (a key that may manage keys everywhere), used by a
+    client of its own, then revoked."""
+    prefix = f"sdk-py-key-{time.time_ns()}"
+    apps, configs = [], []
+    for side in ("a", "b"):
+        app = create_application.sync_detailed(client=admin, body=ApplicationCreate(name=f"{prefix}-{side}"))
+        check(app.status_code == 201, f"create application {side.upper()} answers 201")
+        created = create_configuration.sync_detailed(client=admin, body=ConfigurationCreate(
+            application_id=app.parsed.id, name="database", config=ConfigDocument.from_dict(CONFIG)))
+        check(created.status_code == 201, f"create application {side.upper()}'s configuration answers 201")
+        apps.append(app.parsed)
+        configs.append(created.parsed)
+    (a, b), (config_a, config_b) = apps, configs
+
+    # A whole second, in the future: the answer gives it back exactly.
+    expires = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=1)
+    made = create_key.sync_detailed(client=admin, body=ApiKeyCreate(
+        name=prefix, actions=[KeyAction.READ], applications=[a.id], environments=None, expires_at=expires))
+    check(made.status_code == 201 and isinstance(made.parsed, ApiKeyCreated) and made.parsed.secret.startswith("csk_"),
+          "createKey answers 201 with the secret")
+    key = made.parsed
+    check(key.actions == [KeyAction.READ] and key.applications == [a.id] and key.environments is None
+          and key.expires_at == expires and key.revoked_at is None and key.created_by.id is None,
+          "the new key has the rights asked for, made by the settings key")
+    check(made.headers["Location"].endswith(f"/api/v1/keys/{key.id}"), "createKey's Location names the key")
+    shown = get_key.sync_detailed(key.id, client=admin)
+    check(shown.status_code == 200 and isinstance(shown.parsed, ApiKey) and shown.parsed.name == prefix
+          and not hasattr(shown.parsed, "secret") and "secret" not in shown.parsed.to_dict(),
+          "getKey answers the key without its secret")
+
+    scoped = AuthenticatedClient(base_url=base_url, token=key.secret, raise_on_unexpected_status=True,
+                                 timeout=httpx.Timeout(30))
+    read = get_configuration.sync_detailed(config_a.id, client=scoped)
+    check(read.status_code == 200 and isinstance(read.parsed, ConfigurationResource)
+          and read.parsed.config.to_dict() == CONFIG, "the scoped key reads A's configuration")
+    hidden = get_configuration.sync_detailed(config_b.id, client=scoped)
+    check(hidden.status_code == 404 and isinstance(hidden.parsed, Problem) and hidden.parsed.status == 404
+          and hidden.parsed.type_.endswith("/not-found") and hidden.parsed.detail == "No configuration has this id.",
+          "B's configuration is to the scoped key the typed 404 of an id that does not exist")
+    listed = list_applications.sync_detailed(client=scoped)
+    check(listed.status_code == 200 and [item.id for item in listed.parsed.items] == [a.id]
+          and listed.parsed.next_cursor is None, "the scoped key lists application A only")
+    written = create_application.sync_detailed(client=scoped, body=ApplicationCreate(name=f"{prefix}-c"))
+    check(written.status_code == 403 and isinstance(written.parsed, Problem), "the read-only key may not write: 403")
+
+    own = get_current_key.sync_detailed(client=scoped)
+    check(own.status_code == 200 and isinstance(own.parsed, CurrentKey), "getCurrentKey answers 200")
+    check(own.parsed.open_ is False and own.parsed.id == key.id and own.parsed.name == prefix
+          and own.parsed.source == CurrentKeySource.MANAGED and own.parsed.actions == [KeyAction.READ]
+          and own.parsed.applications == [a.id] and own.parsed.environments is None
+          and own.parsed.expires_at == expires, "getCurrentKey names the key and its rights")
+    mine = get_current_key.sync(client=admin)
+    check(isinstance(mine, CurrentKey) and mine.source == CurrentKeySource.SETTINGS and mine.id is None
+          and mine.actions == [KeyAction.READ, KeyAction.WRITE, KeyAction.MANAGE] and mine.applications is None,
+          "getCurrentKey of the settings key: every right, everywhere")
+
+    revoked = revoke_key.sync_detailed(key.id, client=admin)
+    check(revoked.status_code == 204, "revokeKey answers 204")
+    refused = get_configuration.sync_detailed(config_a.id, client=scoped)
+    check(refused.status_code == 401 and isinstance(refused.parsed, Problem) and refused.parsed.status == 401,
+          "once revoked, the key's client gets a typed 401")
+    check(get_current_key.sync_detailed(client=scoped).status_code == 401, "getCurrentKey of the revoked key: 401")
+    after = get_key.sync(key.id, client=admin)
+    check(isinstance(after, ApiKey) and after.revoked_at is not None, "the revoked key stays readable, revoked_at set")
+
+    for app in (a, b):
+        check(delete_application.sync_detailed(app.id, client=admin).status_code == 204,
+              f"delete application {app.name} answers 204")
 
 
 async def watch(client: AuthenticatedClient, config_id: str, root_id: str, child_id: str, etag: str,

@@ -5,16 +5,24 @@
 // by plan and apply), then an environment tree: a root and a child, an override in each (the child's
 // removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
 // environments compared, and a watch of the view answered by a change of the parent's override.
+// Then a managed API key: the flow's key (a settings `admin` key) creates a key that may read one application of
+// two; a second client with that key reads the application's configuration, gets the other's as the 404 of an id
+// that does not exist, lists the one application, and reads its own rights; once the admin client revokes the
+// key, the key's client gets 401.
 import { isDeepStrictEqual } from 'node:util';
 
+import { createClient, createConfig } from './generated/ts/client';
 import { client } from './generated/ts/client.gen';
 import {
-    applyImport, compareConfiguration, createApplication, createConfiguration, createEnvironment, deleteApplication,
-    deleteEnvironment, exportApplication, findEffective, getApplication, getApplicationSnapshot, getConfiguration,
-    getConfigurationDiff, getEffectiveConfiguration, getHealth, listApplications, listConfigurationRevisions,
-    planImport, putOverride, restoreConfigurationRevision, updateConfiguration,
+    applyImport, compareConfiguration, createApplication, createConfiguration, createEnvironment, createKey,
+    deleteApplication, deleteEnvironment, exportApplication, findEffective, getApplication, getApplicationSnapshot,
+    getConfiguration, getConfigurationDiff, getCurrentKey, getEffectiveConfiguration, getHealth, getKey,
+    listApplications, listConfigurationRevisions, planImport, putOverride, restoreConfigurationRevision, revokeKey,
+    updateConfiguration,
 } from './generated/ts/sdk.gen';
-import type { ConfigDocument, Environment, Problem } from './generated/ts/types.gen';
+import type {
+    ApiKeyCreate, ClientOptions, ConfigDocument, CurrentKey, Environment, KeyActions, Problem,
+} from './generated/ts/types.gen';
 
 // The watch asks to be held for HELD seconds; a service that did not wake it on the write would answer the new
 // view only then, so the flow wants it answered well before (within HANG_MS), a bound that only a hang reaches, as
@@ -31,6 +39,9 @@ function check(condition: boolean, what: string): void {
 
 // The same JSON value, whatever the order of its keys (the service answers a document with PostgreSQL's).
 const same = (a: unknown, b: unknown): boolean => isDeepStrictEqual(a, b);
+// The same instant, however RFC 3339 spells it.
+const sameTime = (a: string | null | undefined, b: string): boolean =>
+    typeof a === 'string' && Date.parse(a) === Date.parse(b);
 
 async function main(): Promise<void> {
     const [baseUrl, key] = process.argv.slice(2);
@@ -89,6 +100,8 @@ async function main(): Promise<void> {
         const dropped = await deleteEnvironment({ path: { id: environment.id } });
         check(dropped.response.status === 204, `delete environment ${environment.name} answers 204`);
     }
+
+    await scopedKey(baseUrl, config);
     console.log('typescript client: every step passed');
 }
 
@@ -220,6 +233,83 @@ async function environmentTree(appId: string, prefix: string): Promise<Environme
     check(now.response.headers.get('ETag') === answered.response.headers.get('ETag'),
         "the watch answered the view's current ETag");
     return [root, child];
+}
+
+// A key that may read application A only, created by the flow's client (whose key may manage keys everywhere),
+// used by a client of its own, then revoked.
+async function scopedKey(baseUrl: string, config: ConfigDocument): Promise<void> {
+    const prefix = `sdk-ts-key-${Date.now()}`;
+    const apps: { id: string; configId: string }[] = [];
+    for (const side of ['a', 'b']) {
+        const app = await createApplication({ body: { name: `${prefix}-${side}` } });
+        check(app.response.status === 201 && app.data !== undefined, `create application ${side} answers 201`);
+        const created = await createConfiguration({
+            body: { application_id: app.data!.id, name: 'database', config },
+        });
+        check(created.response.status === 201 && created.data !== undefined,
+            `create application ${side}'s configuration answers 201`);
+        apps.push({ id: app.data!.id, configId: created.data!.id });
+    }
+    const [a, b] = apps;
+
+    // A whole second, in the future: the answer gives it back exactly.
+    const expires = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000).toISOString().replace('.000Z', 'Z');
+    const actions: KeyActions = ['read'];
+    const asked: ApiKeyCreate = {
+        name: prefix, actions, applications: [a.id], environments: null, expires_at: expires,
+    };
+    const made = await createKey({ body: asked });
+    check(made.response.status === 201 && made.data?.secret.startsWith('csk_') === true,
+        'createKey answers 201 with the secret');
+    const key = made.data!;
+    check(same(key.actions, ['read']) && same(key.applications, [a.id]) && key.environments === null
+        && sameTime(key.expires_at, expires) && key.revoked_at === null && key.created_by.id === null,
+    'the new key has the rights asked for, made by the settings key');
+    check(made.response.headers.get('Location')?.endsWith(`/api/v1/keys/${key.id}`) === true,
+        "createKey's Location names the key");
+    const shown = await getKey({ path: { id: key.id } });
+    check(shown.response.status === 200 && shown.data?.name === prefix && !('secret' in shown.data),
+        'getKey answers the key without its secret');
+
+    const scoped = createClient(createConfig<ClientOptions>({ baseUrl, auth: key.secret }));
+    const read = await getConfiguration({ client: scoped, path: { id: a.configId } });
+    check(read.response.status === 200 && same(read.data?.config, config), "the scoped key reads A's configuration");
+    const hidden = await getConfiguration({ client: scoped, path: { id: b.configId } });
+    const problem: Problem | undefined = hidden.error;
+    check(hidden.response.status === 404 && problem?.status === 404 && problem.type.endsWith('/not-found')
+        && problem.detail === 'No configuration has this id.',
+    "B's configuration is to the scoped key the typed 404 of an id that does not exist");
+    const listed = await listApplications({ client: scoped });
+    check(listed.response.status === 200 && same(listed.data?.items.map((item) => item.id), [a.id])
+        && listed.data?.next_cursor === null, 'the scoped key lists application A only');
+    const written = await createApplication({ client: scoped, body: { name: `${prefix}-c` } });
+    check(written.response.status === 403 && written.error?.status === 403, 'the read-only key may not write: 403');
+
+    const own = await getCurrentKey({ client: scoped });
+    check(own.response.status === 200 && own.data !== undefined, 'getCurrentKey answers 200');
+    const rights: CurrentKey = own.data!;
+    check(rights.open === false && rights.id === key.id && rights.name === prefix && rights.source === 'managed'
+        && same(rights.actions, ['read']) && same(rights.applications, [a.id]) && rights.environments === null
+        && sameTime(rights.expires_at, expires), 'getCurrentKey names the key and its rights');
+    const mine = await getCurrentKey();
+    check(mine.data?.source === 'settings' && mine.data.id === null
+        && same(mine.data.actions, ['read', 'write', 'manage']) && mine.data.applications === null,
+    'getCurrentKey of the settings key: every right, everywhere');
+
+    const revoked = await revokeKey({ path: { id: key.id } });
+    check(revoked.response.status === 204, 'revokeKey answers 204');
+    const refused = await getConfiguration({ client: scoped, path: { id: a.configId } });
+    check(refused.response.status === 401 && refused.error?.status === 401,
+        "once revoked, the key's client gets a typed 401");
+    check((await getCurrentKey({ client: scoped })).response.status === 401, 'getCurrentKey of the revoked key: 401');
+    const after = await getKey({ path: { id: key.id } });
+    check(after.response.status === 200 && typeof after.data?.revoked_at === 'string',
+        'the revoked key stays readable, revoked_at set');
+
+    for (const app of apps) {
+        const deleted = await deleteApplication({ path: { id: app.id } });
+        check(deleted.response.status === 204, `delete application ${app.id} answers 204`);
+    }
 }
 
 main().catch((error: unknown) => {

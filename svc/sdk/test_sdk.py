@@ -53,8 +53,14 @@ def test_the_python_client_generates_without_a_warning_and_completely(python_cli
     # unparseable).
     operations = {path.stem for path in (python_client.path / "api").rglob("*.py") if path.stem != "__init__"}
     assert operations == {snake(name) for name in operation_ids()}
-    for model in ("configuration_resource", "environment", "override", "effective_configuration", "comparison"):
+    for model in ("configuration_resource", "environment", "override", "effective_configuration", "comparison",
+                  "api_key_create", "api_key_created", "current_key", "key_action"):
         assert (python_client.path / "models" / f"{model}.py").exists(), model
+    # A key's rights: `null` for all (anyOf array / null) is a nullable list, and its actions a list of the enum.
+    create = (python_client.path / "models" / "api_key_create.py").read_text()
+    for line in ("actions: list[KeyAction]", "applications: list[str] | None", "environments: list[str] | None",
+                 "expires_at: datetime.datetime | None | Unset = UNSET"):
+        assert f"    {line}\n" in create, line
 
 
 def test_the_typescript_client_generates_without_a_warning_and_compiles_strictly(typescript_client):
@@ -62,5 +68,13 @@ def test_the_typescript_client_generates_without_a_warning_and_compiles_strictly
     sdk = (typescript_client.path / "sdk.gen.ts").read_text()
     operations = set(re.findall(r"^export const (\w+) = ", sdk, re.MULTILINE))
     assert operations == operation_ids()
+    # A key's rights: `null` for all (anyOf array / null) is a nullable array, and its actions an array of the enum.
+    types = (typescript_client.path / "types.gen.ts").read_text()
+    for declaration in ("export type KeyAction = 'read' | 'write' | 'manage';",
+                        "export type KeyActions = Array<KeyAction>;",
+                        "export type KeyApplications = Array<Ulid> | null;",
+                        "export type KeyEnvironments = Array<Ulid> | null;",
+                        "export type KeyExpiry = Timestamp | null;"):
+        assert declaration in types, declaration
     tsconfig = json.loads((typescript_client.path.parent.parent / "tsconfig.json").read_text())
     assert tsconfig["compilerOptions"]["strict"] is True

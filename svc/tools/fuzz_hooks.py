@@ -13,14 +13,21 @@ Every eighth positive case of an operation keeps what was generated, so the 404,
 positive case of createConfiguration names a real application, and every `parent_id` of an environment's create or
 update names the shared root (or, for the root itself, none), so that positive_data_acceptance holds them to 2xx
 (or 409 for a name taken): a body the contract allows and the server refuses fails the run.
+API keys: getKey reads a shared key, updateKey and revokeKey write a fresh one (the hooks' keys may read only:
+the fuzzer authenticates with the settings' `admin` key, which no operation can revoke or narrow, so whatever a
+case does to a managed key never locks the fuzzer out). Every positive createKey and updateKey body, in every phase,
+names rights the service grants, as createConfiguration's names a real application: a list of `applications` or
+`environments` names the shared ones instead (as many as the list had, up to the ones there are; an empty list and
+`null` stay), an `expires_at` not in the future (or in the year 10000 in UTC: a 422) becomes a day from now,
+`write` brings `read`, and a key that holds the name the body asks for is revoked first. Every such body then
+answers 2xx (or 412 for a generated precondition), so that positive_data_acceptance holds them to it.
 Negative cases and the stateful phase (which follows the contract's links to real resources itself) are left
-as generated, but for what no link can give: createConfiguration's application, an environment's parent, and the
-environment of a putOverride whose configuration a link gave. The service is reached at CONFIG_SERVICE_URL with
-CONFIG_SERVICE_API_KEY.
+as generated, but for what no link can give: createConfiguration's application, an environment's parent, the
+environment of a putOverride whose configuration a link gave, and a key's rights. The service is reached at
+CONFIG_SERVICE_URL with CONFIG_SERVICE_API_KEY.
 """
 
 import itertools
-from datetime import UTC, datetime
 import json
 import os
 import re
@@ -29,6 +36,7 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import schemathesis
 from schemathesis import GenerationMode
@@ -53,14 +61,17 @@ OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevi
 OVERRIDE_WRITES = {"putOverride", "deleteOverride", "restoreOverrideRevision"}
 CONFIGURATION_VIEWS = {"getEffectiveConfiguration", "compareConfiguration", "getEffectiveSnapshot"}
 APPLICATION_VIEWS = {"getEffectiveApplication", "compareApplication"}
+KEY_READS = {"getKey"}
+KEY_WRITES = {"updateKey", "revokeKey"}
 # History: a point-in-time read asks for the present moment (when the shared resources exist), a diff for their first
 # revision.
 SNAPSHOTS = {"getApplicationSnapshot", "getConfigurationSnapshot", "getEffectiveSnapshot", "exportApplication"}
 # Documents and change sets written into a fresh application: see give_document.
 DOCUMENTS = {"planImport", "applyImport", "applyChangeSet"}
 DIFFS = {"getConfigurationDiff", "getOverrideDiff"}
-WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES
+WRITES = APPLICATION_WRITES | CONFIGURATION_WRITES | ENVIRONMENT_WRITES | OVERRIDE_WRITES | KEY_WRITES
 PARENTED = {"createEnvironment", "updateEnvironment"}
+RIGHTS = {"createKey", "updateKey"}  # bodies that name applications and environments
 # A configuration's first content, and the overrides of the shared configuration in the root and the environment.
 CONFIG = {"host": "db", "port": 5432, "tags": ["a", "b"], "pool": {"min": 1, "max": 10}}
 ROOT_PATCH = {"host": "db.root", "pool": {"max": 20}}
@@ -143,6 +154,27 @@ class Service:
         return self.post(f"{API}/environments", {"name": f"fuzz-env-{os.getpid()}-{next(self.serial)}",
                                                  "parent_id": parent})
 
+    def api_key(self) -> tuple[str, str]:
+        """A new API key that may read everything: (id, ETag). Its secret is never used."""
+        return self.post(f"{API}/keys", {"name": f"fuzz-key-{os.getpid()}-{next(self.serial)}", "actions": ["read"],
+                                         "applications": None, "environments": None})
+
+    def free(self, name: str, keep: str | None = None) -> None:
+        """Revoke the key not revoked that holds `name`, if one does and it is not `keep` (only managed keys are
+        listed: never the fuzzer's own)."""
+        cursor = None
+        while True:
+            query = "?limit=500" + ("" if cursor is None else f"&cursor={urllib.parse.quote(cursor, safe='')}")
+            page, _ = self.call("GET", f"{API}/keys{query}")
+            for key in page["items"]:
+                if key["name"] == name and key["revoked_at"] is None:
+                    if key["id"] != keep:
+                        self.call("DELETE", f"{API}/keys/{key['id']}")
+                    return
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
     def override(self, configuration: str, environment: str, patch: dict) -> str:
         """Set the configuration's override in the environment; its ETag."""
         return self.call("PUT", f"{API}/configurations/{configuration}/overrides/{environment}", {"patch": patch})[1]
@@ -154,8 +186,9 @@ class Service:
 
     def shared(self, kind: str) -> tuple[str, str]:
         """One resource of `kind` for the reads ('application', 'configuration', 'root': a root environment,
-        'environment': a child of the root), which the hooks never point a write at (the fuzzed writes go to fresh
-        ones), and made again when gone: schemathesis also sends ids it saw in answers, to deletes too."""
+        'environment': a child of the root, 'key'), which the hooks never point a write at (the fuzzed writes go to
+        fresh ones), and made again when gone: schemathesis also sends ids it saw in answers, to deletes too (a key
+        is never gone: a revoked one stays readable)."""
         resource = "environment" if kind == "root" else kind
         if kind in self._shared:
             try:
@@ -167,6 +200,8 @@ class Service:
             self._shared[kind] = self.application()
         elif kind == "configuration":
             self._shared[kind] = self.configuration()
+        elif kind == "key":
+            self._shared[kind] = self.api_key()
         else:
             self._shared[kind] = self.environment(None if kind == "root" else self.shared("root")[0])
         return self._shared[kind]
@@ -195,8 +230,9 @@ def service() -> Service:
 def target(operation_id: str) -> str | None:
     """Which resource a positive case of `operation_id` is pointed at: 'fresh application', 'shared application',
     'fresh configuration', 'shared configuration', 'fresh environment', 'shared environment', 'fresh override',
-    'shared override', 'shared view' (of a configuration), 'shared views' (of an application), 'shared names', or
-    None for an operation whose cases are kept as generated."""
+    'shared override', 'shared view' (of a configuration), 'shared views' (of an application), 'shared names',
+    'shared key', 'fresh key', or None for an operation whose cases are kept as generated (createKey's body is
+    given its rights by give_rights)."""
     if operation_id in APPLICATION_READS or operation_id == "createConfiguration":
         return "shared application"
     if operation_id in APPLICATION_WRITES:
@@ -219,6 +255,10 @@ def target(operation_id: str) -> str | None:
         return "shared views"
     if operation_id == "findEffective":
         return "shared names"
+    if operation_id in KEY_READS:
+        return "shared key"
+    if operation_id in KEY_WRITES:
+        return "fresh key"
     return None
 
 
@@ -228,6 +268,8 @@ def resolve(case, operation_id: str) -> Target:
     freshness, resource = kind.split()
     one = service()
     epoch = one.epoch() if operation_id == "listApplicationChanges" else None
+    if resource == "key":
+        return Target(*(one.shared("key") if freshness == "shared" else one.api_key()))
     if resource in ("application", "configuration", "environment"):
         name = case.body.get("name") if isinstance(case.body, dict) and operation_id.startswith("update") else None
         # A rename to a name another resource holds is a 409 (tested as generated by every eighth case): the
@@ -310,6 +352,40 @@ def give_parent(case, operation_id: str) -> None:
     root, _ = service().shared("root")
     itself = (case.path_parameters or {}).get("id") if operation_id == "updateEnvironment" else None
     case.body["parent_id"] = None if itself == root else root
+
+
+def future(value: object, now: datetime) -> bool:
+    """Whether `value` is an RFC 3339 time after `now` that UTC can write (not in the year 10000 there)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+        return parsed.tzinfo is not None and parsed.astimezone(UTC) > now
+    except (ValueError, OverflowError):
+        return False
+
+
+def rights(body: dict, applications: list[str], environments: list[str], now: datetime) -> None:
+    """Make a key's body name rights the service grants: lists of ids name real ones (as many as the list had, up
+    to the ones given), `expires_at` is in the future, and `write` brings `read`."""
+    for name, real in (("applications", applications), ("environments", environments)):
+        if isinstance(body.get(name), list) and body[name]:
+            body[name] = real[:len(body[name])]
+    if "expires_at" in body and body["expires_at"] is not None and not future(body["expires_at"], now):
+        body["expires_at"] = (now + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    actions = body.get("actions")
+    if isinstance(actions, list) and "write" in actions and "read" not in actions:
+        actions.append("read")
+
+
+def give_rights(case) -> None:
+    """A positive createKey or updateKey, of any phase, asks for rights the service grants, under a name no key
+    holds (the holder is revoked, unless it is the key updated): see `rights`."""
+    if not isinstance(case.body, dict):
+        return
+    one = service()
+    rights(case.body, [one.shared("application")[0]], [one.shared(kind)[0] for kind in ("root", "environment")],
+           datetime.now(UTC))
+    if isinstance(case.body.get("name"), str):
+        one.free(case.body["name"], keep=(case.path_parameters or {}).get("id"))
 
 
 def give_document(case, operation_id: str, application_id: str) -> None:
@@ -396,6 +472,8 @@ def before_call(context, case, **kwargs) -> None:
                 give_document(case, operation_id, to.id)
         if operation_id in PARENTED and positive(case):
             give_parent(case, operation_id)  # after retarget: it depends on which environment is updated
+        if operation_id in RIGHTS and positive(case):
+            give_rights(case)
         if operation_id == "putOverride" and positive(case) and stateful(case):
             give_environment(case)
     except (urllib.error.URLError, OSError):

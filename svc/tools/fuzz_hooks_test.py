@@ -1,5 +1,6 @@
 """The schemathesis hooks point positive cases at real resources, and leave the others as generated."""
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from schemathesis import GenerationMode
@@ -129,6 +130,60 @@ def test_an_environments_parent_is_the_shared_root_or_none_for_the_root_itself(m
     orphan = case(path={"id": ENV}, body={"name": "x", "parent_id": None})
     fuzz_hooks.give_parent(orphan, "updateEnvironment")
     assert orphan.body["parent_id"] is None  # a root stays one
+
+
+def test_key_operations_on_an_id_have_a_target_and_create_key_none():
+    assert fuzz_hooks.target("getKey") == "shared key"
+    assert fuzz_hooks.target("updateKey") == "fresh key"
+    assert fuzz_hooks.target("revokeKey") == "fresh key"
+    assert fuzz_hooks.target("createKey") is None  # its body is given its rights by give_rights, in every phase
+    assert fuzz_hooks.target("listKeys") is None
+    assert fuzz_hooks.target("getCurrentKey") is None
+
+
+def test_a_key_write_names_the_key_its_etag_and_a_version_it_does_not_have_yet():
+    revoked = case(path={"id": RANDOM}, headers={"If-Match": "junk", "If-None-Match": "*"})
+    fuzz_hooks.retarget(revoked, "revokeKey", fuzz_hooks.Target(REAL, f'"{REAL}.1"'))
+    assert revoked.path_parameters == {"id": REAL}
+    assert revoked.headers == {"If-Match": f'"{REAL}.1"', "If-None-Match": f'"{REAL}.2"'}
+
+
+NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+
+def test_a_keys_body_names_real_ids_a_future_expiry_and_read_with_write():
+    body = {"name": "k", "actions": ["write", "manage"], "applications": [RANDOM, ENV, ROOT], "environments": [RANDOM],
+            "expires_at": "2026-11-23T10:15:00Z"}
+    fuzz_hooks.rights(body, [REAL], [ROOT, ENV], NOW)
+    assert body == {"name": "k", "actions": ["write", "manage", "read"], "applications": [REAL],
+                    "environments": [ROOT], "expires_at": "2026-12-03T12:00:00Z"}
+
+    kept = {"name": "k", "actions": ["read", "write"], "applications": None, "environments": [],
+            "expires_at": "2030-01-01T00:00:00+23:59"}
+    fuzz_hooks.rights(kept, [REAL], [ROOT, ENV], NOW)
+    assert kept == {"name": "k", "actions": ["read", "write"], "applications": None, "environments": [],
+                    "expires_at": "2030-01-01T00:00:00+23:59"}  # all, none, and a future expiry stay as generated
+
+    never = {"name": "k", "actions": ["manage"], "applications": None, "environments": None, "expires_at": None}
+    fuzz_hooks.rights(never, [REAL], [ROOT, ENV], NOW)
+    assert never["expires_at"] is None and never["actions"] == ["manage"]
+    assert not fuzz_hooks.future("2026-12-02T12:00:00Z", NOW)  # not after now: replaced
+    assert not fuzz_hooks.future("2027-01-01T00:00:00", NOW)  # no offset: not a time the contract allows
+    assert fuzz_hooks.future("9999-12-31T23:59:59Z", NOW)
+    assert not fuzz_hooks.future("9999-12-31T23:59:59-00:01", NOW)  # the year 10000 in UTC: a documented 422
+
+
+def test_a_keys_create_or_update_revokes_the_holder_of_its_name_but_not_the_key_updated(monkeypatch):
+    freed = []
+    one = SimpleNamespace(shared=lambda kind: (ROOT, '"e"'), free=lambda name, keep=None: freed.append((name, keep)))
+    monkeypatch.setattr(fuzz_hooks, "service", lambda: one)
+    created = case(body={"name": "taken", "actions": ["read"], "applications": [RANDOM], "environments": None})
+    fuzz_hooks.give_rights(created)
+    updated = case(path={"id": REAL}, body={"name": "mine", "actions": ["read"], "applications": None,
+                                            "environments": None})
+    fuzz_hooks.give_rights(updated)
+    assert freed == [("taken", None), ("mine", REAL)]
+    assert created.body["applications"] == [ROOT]
 
 
 def test_history_reads_ask_for_the_present_and_diffs_for_the_first_revision():

@@ -465,7 +465,7 @@ class KeyExpiry(RootModel[Timestamp | None]):
     root: Annotated[
         Timestamp | None,
         Field(
-            description='When the key stops working (RFC 3339, in the future when set); `null` for never.'
+            description='When the key stops working (RFC 3339, any offset; in the future and before 10000-01-01T00:00:00Z when set,\nelse 422); `null` for never. It is answered in UTC.\n'
         ),
     ]
 
