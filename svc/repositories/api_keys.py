@@ -92,7 +92,8 @@ def secret() -> str:
 def _rights(row: Row) -> dict[str, Any]:
     return {"name": row["name"], "actions": [action for action in ACTIONS if action in row["actions"]],
             "applications": row["applications"], "environments": row["environments"],
-            "expires_at": None if row["expires_at"] is None else row["expires_at"].isoformat()}
+            "expires_at": None if row["expires_at"] is None
+            else row["expires_at"].astimezone(UTC).isoformat().replace("+00:00", "Z")}
 
 
 def _visible(by: Principal | None, row: Row) -> bool:
@@ -250,8 +251,16 @@ def audit(cur, *, after: int, limit: int, by: Principal | None = None) -> tuple[
     cur.execute(SELECT_AUDIT, {"after": after, "limit": limit})
     rows = cur.fetchall()
     next_after = rows[-1]["seq"] if rows else after
-    return [{name: row[name] for name in ("seq", "at", "action", "key", "by", "before", "after")}
+    return [{name: _timed(row[name]) if name in ("before", "after") else row[name]
+             for name in ("seq", "at", "action", "key", "by", "before", "after")}
             for row in rows if _visible(by, row)], next_after
+
+
+def _timed(rights: dict | None) -> dict | None:
+    """Rights as the audit keeps them (JSON), with `expires_at` a time again."""
+    if rights is None or rights.get("expires_at") is None:
+        return rights
+    return rights | {"expires_at": datetime.fromisoformat(rights["expires_at"].replace("Z", "+00:00"))}
 
 
 def touch(cur, id: str) -> None:

@@ -134,3 +134,10 @@ def test_an_expiry_not_spelled_as_rfc_3339_is_422(keyed, spelled):
 
 def test_an_expiry_may_use_a_fraction_and_lower_case_t_and_z(keyed):
     assert new_key(keyed, expires_at="2100-01-01t00:00:00.250z")["expires_at"] == "2100-01-01T00:00:00.250000Z"
+
+
+def test_the_audit_answers_an_expiry_as_a_utc_time(keyed):
+    made = new_key(keyed, expires_at="2999-01-01T01:00:00+01:00")
+    audit = keyed.get("/api/v1/audit/keys", params={"limit": 500}, headers=auth(ROOT)).json()
+    (entry,) = [entry for entry in audit["items"] if entry["key"]["id"] == made["id"]]
+    assert entry["after"]["expires_at"] == made["expires_at"] == "2999-01-01T00:00:00Z"

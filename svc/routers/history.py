@@ -137,9 +137,12 @@ def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
         raise Unprocessable.at(pointer, f"A configuration may have at most {settings.max_config_keys} top-level keys.")
 
 
-def _document(body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
+async def _document(request: Request, body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
     """The body's document once storable, within the limits, its names in NFC."""
     refuse_nulls(body)
+    sent = await request.json()
+    if isinstance(sent.get("document", {}).get("seq"), bool):  # pydantic takes false for 0
+        raise Unprocessable.at("/document/seq", "Input should be an integer, not a boolean.")
     document = check_body(body, settings)["document"]
     for index, c in enumerate(document["configurations"]):
         at = f"/document/configurations/{index}"
@@ -158,7 +161,7 @@ def _document(body: models.ImportRequest | models.ImportApply, settings: Setting
 async def plan_import(id: IdPath, body: models.ImportRequest, request: Request, db: DatabaseDep,
                       settings: SettingsDep) -> Response:
     application_id = id
-    document = _document(body, settings)
+    document = await _document(request, body, settings)
     await scopes.application(request.scope, application_id)  # a plan writes nothing: a key that reads may plan
     every_environment(request)
     return _exact(await db.run(transfer.plan, application_id, document, exact=body.mode == "exact"))
@@ -168,7 +171,7 @@ async def plan_import(id: IdPath, body: models.ImportRequest, request: Request, 
 async def apply_import(id: IdPath, body: models.ImportApply, request: Request, db: DatabaseDep,
                        settings: SettingsDep, actor: Actor) -> Response:
     application_id = id
-    document = _document(body, settings)
+    document = await _document(request, body, settings)
     await scopes.application(request.scope, application_id, write=True)
     return await once(request, db, actor, transfer.apply, application_id, document, body.token.root,
                       exact=body.mode == "exact", actor=actor, transaction=True, reply=_exact)

@@ -127,3 +127,12 @@ def test_a_change_sets_members_may_be_omitted_but_not_null_and_comments_may_be_n
     written = client.post(f"{APPS}/{app_id}/changesets",
                           json={"changes": [{"action": "create", "name": "x", "comments": None, "config": {}}]})
     assert written.status_code == 200, written.text
+
+
+def test_a_documents_seq_is_an_integer_never_a_boolean(client, billing):
+    app_id = client.get("/api/v1/applications").json()["items"][0]["id"]
+    for path in ("plan", "apply"):
+        body = {"document": {"seq": False, "configurations": []}, "token": "0" * 64}
+        answer = client.post(f"/api/v1/applications/{app_id}/import/{path}", json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["pointer"] == "/document/seq"
