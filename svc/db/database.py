@@ -295,10 +295,10 @@ class Database:
                         _shut(conn)
 
     @contextlib.contextmanager
-    def _bounded(self, conn: Connection) -> Any:
+    def _bounded(self, conn: Connection, longer: float = 0.0) -> Any:
         key = threading.get_ident()
         with self._lock:
-            self._busy[key] = (conn, time.monotonic() + self.bound)
+            self._busy[key] = (conn, time.monotonic() + self.bound + longer)
         try:
             yield
         finally:
@@ -306,7 +306,7 @@ class Database:
                 del self._busy[key]
 
     def _unit(self, deadline: float, transaction: bool, fn: Callable[..., T], args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> tuple[T, int]:
+              kwargs: dict[str, Any], longer: float = 0.0) -> tuple[T, int]:
         """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor. Its
         result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `epochs.epoch()`."""
         attempt = 0
@@ -316,7 +316,7 @@ class Database:
             epoch = epoch_of(conn)
             EPOCH.set(epoch)  # this executor thread's: what fn checks and renders belongs to this connection
             try:
-                with self._bounded(conn):
+                with self._bounded(conn, longer):
                     conn.autocommit = not transaction
                     with conn.cursor() as cur:
                         result = fn(cur, *args, **kwargs)
@@ -350,18 +350,20 @@ class Database:
             self._give_back(conn, broken=False)
             return result, epoch
 
-    async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, longer: float = 0.0,
+                  **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` as one unit of work on a pooled connection, off the event loop.
 
         Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
-        trips. `transaction=True` for a unit of several statements that must commit together.
+        trips. `transaction=True` for a unit of several statements that must commit together; `longer` (seconds)
+        adds to the bound of one whose many statements may together take longer than one may (an import).
 
         It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT: then it answers 503, not run.
         Once it is done, `epochs.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
         the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
         wait = self.settings.pool_acquire_timeout
-        work = self.executor.submit(self._unit, time.monotonic() + wait, transaction, fn, args, kwargs)
+        work = self.executor.submit(self._unit, time.monotonic() + wait, transaction, fn, args, kwargs, longer)
         expired = []
 
         def expire() -> None:  # still waiting for a thread: every connection is busy

@@ -280,3 +280,21 @@ def test_a_unit_made_with_a_key_records_it_in_every_row_its_transaction_writes_a
     assert [(row["v"], row["k"]) for row in sql.fetchall()] == [(1, key), (2, key), (3, key), (4, None)]
     with pytest.raises(ValueError):
         as_key("'; DROP TABLE x; --", insert)
+
+
+def test_a_unit_of_many_statements_is_cut_at_the_bound_unless_given_longer(settings):
+    """Each statement is within STATEMENT_TIMEOUT_MS, all together past the bound (it + BOUND_MARGIN): cut (503),
+    unless the unit was given `longer` (an import of many configurations)."""
+    quick = Database(settings.model_copy(update={"statement_timeout_ms": 300}))
+    quick.warm()
+
+    def many(cur):
+        for _ in range(12):  # 12 x 0.2 s: past the bound of 0.3 + 2 s, whatever the machine's speed
+            cur.execute("SELECT pg_sleep(0.2)")
+        return "done"
+    try:
+        with pytest.raises(ServiceUnavailable):
+            run(quick.run(many, transaction=True))
+        assert run(quick.run(many, transaction=True, longer=60)) == "done"
+    finally:
+        quick.close()

@@ -77,20 +77,21 @@ def fingerprint(request: Request, body: bytes) -> bytes:
 
 
 async def once(request: Request, db: Database, key_name: str | None, write: Callable[..., Any], /, *args: Any,
-               reply: Callable[[Any], Response], transaction: bool = False, **kwargs: Any) -> Response:
+               reply: Callable[[Any], Response], transaction: bool = False, longer: float = 0.0,
+               **kwargs: Any) -> Response:
     """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
-    write of several statements); with an Idempotency-Key, at most once per key (and per API key: `key_name`, None
-    when the API is open)."""
+    write of several statements; `longer`: see `Database.run`); with an Idempotency-Key, at most once per key (and
+    per API key: `key_name`, None when the API is open)."""
     principal = request.scope.get("state", {}).get("principal")
     if principal is not None and principal.id is not None:
         write = as_key(principal.id, write)
         key_name = principal.id  # a managed key's name may be another key's once it is revoked; its id never
     key = key_of(request)
     if key is None:
-        return reply(await db.run(write, *args, transaction=transaction, **kwargs))
+        return reply(await db.run(write, *args, transaction=transaction, longer=longer, **kwargs))
     params = {"scope": f"{key_name or ''} {request.method} {request.scope['path']}", "key": key,
               "fingerprint": fingerprint(request, await request.body())}
-    return await db.run(_once, params, write, args, kwargs, reply, transaction=True)
+    return await db.run(_once, params, write, args, kwargs, reply, transaction=True, longer=longer)
 
 
 def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tuple, kwargs: dict,
