@@ -366,7 +366,7 @@ async function historyTab(ctx, panel) {
         replace(asOfError, error instanceof api.Problem && error.status === 404 ? `It did not exist then: ${error.detail ?? error.title}` : problemText(error));
       }
     } },
-    h("label", { htmlFor: "as-of-time" }, "Time (yours)"), asOfTime,
+    h("label", { htmlFor: "as-of-time" }, "Time (in your time zone)"), asOfTime,
     h("label", { htmlFor: "as-of-seq" }, "or a feed position"), asOfSeq,
     h("div", { className: "actions" }, h("button", { type: "submit", id: "as-of-show" }, "Show")), asOfError));
 

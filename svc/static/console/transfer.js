@@ -169,12 +169,12 @@ export function importScreen(app) {
       h("button", { type: "button", id: "import-discard", onclick: () => { planned = null; replace(result); say("The plan was discarded: nothing was written."); } }, "Discard the plan"));
     const outcome = h("div", { id: "import-outcome" });
 
-    replace(result,
-      h("h2", { id: "plan-title", tabIndex: -1 }, "Review the plan"),
+    const title = h("h2", { id: "plan-title", tabIndex: -1 }, "Review the plan");
+    replace(result, title,
       h("p", {}, `Made from ${app.name}'s state at feed position ${plan.seq}, in `, h("strong", {}, chosen), " mode. ",
         "Nothing is written until you apply it; applying writes exactly this, or nothing if the application changes first."),
       h("p", { id: "plan-summary", className: "plan-summary" },
-        ACTIONS.map((a, n) => [n ? " · " : "", h("span", { className: `count-${a}` }, `${by[a].length} ${a}`)]),
+        ACTIONS.map((a, n) => [n ? " · " : "", h("span", { className: by[a].length ? `count-${a}` : "count-none" }, `${by[a].length} ${a}`)]),
         overrides.length ? ` — overrides: ${count("created")} created · ${count("updated")} updated · ${count("deleted")} deleted` : ""),
       deletions ? h("p", { className: "warning", role: "alert" }, `This plan deletes ${deletions === by.deleted.length
         ? plural(by.deleted.length, "configuration") : `${plural(by.deleted.length, "configuration")} and ${plural(count("deleted"), "override")}`}.`) : null,
@@ -202,7 +202,8 @@ export function importScreen(app) {
     // 412: the application changed since the plan: nothing was written. Say what changed, offer a new plan.
     async function changedSince(old) {
       planned = null;
-      apply.remove();
+      actions.remove(); // this plan can no longer be applied; the box below offers a new one
+      replace(title, "The plan that was not applied");
       let since = [];
       try {
         since = (await api.call("GET", `/applications/${api.enc(app.id)}/changes`, { query: { after: old.seq, limit: 20 } })).body.items;
