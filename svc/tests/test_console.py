@@ -60,5 +60,6 @@ def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve)
     figures = json.loads(flow.stdout.split("figures: ", 1)[1].splitlines()[0])
     print("console figures:", json.dumps(figures, indent=1))
     for name in ("sign-in", "applications", "configuration-view-provenance", "edit-diff", "conflict", "history",
-                 "history-as-of", "compare", "live-feed", "narrow", "hostile", "open-api", "import-plan", "import-stale"):
+                 "history-as-of", "compare", "live-feed", "narrow", "hostile", "open-api", "import-plan",
+                 "import-stale"):
         assert (SHOTS / f"{name}.png").stat().st_size > 0, name
