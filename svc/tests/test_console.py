@@ -1,9 +1,11 @@
 """The console in a real browser: Debian's chromium, driven by puppeteer-core (pinned in tests/console/package.json
 and its lock file), runs the operator's flows of tests/console/flow.mjs against a live service: sign in, find an
 application among 1,000, read a configuration per environment with provenance, edit with the diff, a conflicting
-save from a second tab answered with the other change, history and restore, compare, overrides, a change made
-through the API shown live, a narrow window, 1,000 configurations, hostile names and values, signing out, and a
-service without keys. Screenshots go to tools/results/console/; the figures measured are printed."""
+save from a second tab answered with the other change, history and restore, history as of a feed position and a
+time, compare, overrides, a change made through the API shown live, a narrow window, an export downloaded and
+imported into a second application as a plan reviewed then applied (and a plan made stale by a write in between
+answered 412, then planned again), 1,000 configurations, hostile names and values, signing out, and a service
+without keys. Screenshots go to tools/results/console/; the figures measured are printed."""
 
 import hashlib
 import json
@@ -58,5 +60,6 @@ def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve)
     figures = json.loads(flow.stdout.split("figures: ", 1)[1].splitlines()[0])
     print("console figures:", json.dumps(figures, indent=1))
     for name in ("sign-in", "applications", "configuration-view-provenance", "edit-diff", "conflict", "history",
-                 "compare", "live-feed", "narrow", "hostile", "open-api"):
+                 "history-as-of", "compare", "live-feed", "narrow", "hostile", "open-api", "import-plan",
+                 "import-stale"):
         assert (SHOTS / f"{name}.png").stat().st_size > 0, name

@@ -1,9 +1,11 @@
 // The console: signing in, the applications, an application's configurations, and its live change feed.
-// The configuration screen (view, edit, history, overrides, compare) is in config.js.
+// The configuration screen (view, edit, history, overrides, compare) is in config.js; export and import in
+// transfer.js.
 
 import * as api from "./api.js";
 import { formatTime, h, renderInChunks, replace, userText } from "./dom.js";
 import { configurationScreen } from "./config.js";
+import { exportApplication, importScreen } from "./transfer.js";
 
 const main = document.getElementById("main");
 const who = document.getElementById("who");
@@ -139,6 +141,10 @@ async function route() {
       const screen = await configurationScreen(main, state.application, parts[3], parts[4] ?? "view", current);
       if (!current()) { screen?.leave?.(); return; }
       state.screen = screen;
+    } else if (parts[0] === "apps" && parts[1] && parts[2] === "import") {
+      await enterApplication(parts[1]);
+      if (!current()) return;
+      state.screen = importScreen(state.application);
     } else if (parts[0] === "apps" && parts[1]) {
       await enterApplication(parts[1]);
       if (!current()) return;
@@ -294,6 +300,9 @@ function applicationScreen(app) {
     crumbs(["Applications", "#/"], [app.name]),
     h("h1", { tabIndex: -1 }, userText(app.name, "name")),
     app.comments ? h("p", { className: "comments" }, userText(app.comments)) : null,
+    h("div", { className: "actions app-actions" },
+      h("button", { type: "button", id: "export", onclick: (event) => exportApplication(app, event.currentTarget) }, "Export as a file"),
+      h("a", { href: `#/apps/${encodeURIComponent(app.id)}/import`, id: "import", className: "button" }, "Import a document…")),
     h("section", { "aria-labelledby": "configs-title" },
       h("h2", { id: "configs-title" }, "Configurations"),
       h("label", { htmlFor: "filter-configs" }, "Filter configurations by name"),

@@ -79,7 +79,7 @@ function environmentSelect(id, label, { none = null, value = "" } = {}) {
 }
 
 // A JSON object typed in a textarea, checked as it is typed: where it is wrong (line and column), or how many keys.
-function jsonField(id, label, text, onChecked) {
+export function jsonField(id, label, text, onChecked) {
   const area = h("textarea", { id, rows: Math.min(28, Math.max(8, text.split("\n").length + 1)), spellcheck: false,
     value: text, "aria-describedby": `${id}-check`, autocomplete: "off" });
   const check = h("p", { id: `${id}-check`, className: "check", "aria-live": "polite" });
@@ -307,20 +307,68 @@ async function historyTab(ctx, panel) {
       h("span", { className: "meta" }, " · ", r.created_by ? ["by ", userText(r.created_by)] : "no key", " · ", formatTime(r.created_at))))));
   }
 
-  async function show(version) {
+  // What a revision changed: its name and comments compared here, its config by the service's diff
+  // (getConfigurationDiff), whose arrays are aligned element by element (one element inserted is one operation),
+  // numbers compared exactly as written; the console's own comparison only when the service's cannot be read.
+  async function revisionChanges(prev, rev) {
+    const fields = (r) => ({ name: r.name, comments: r.comments ?? null });
+    try {
+      const diff = (await api.call("GET", `/configurations/${api.enc(ctx.id)}/diff`,
+        { query: { from: prev.version, to: rev.version } })).body;
+      return [...changes(fields(prev), fields(rev)), ...withOld(diff.patch, prev.config, "/config")];
+    } catch {
+      return changes(resource(prev), resource(rev));
+    }
+  }
+
+  async function show(version, note = null) {
     selected = version;
     for (const b of list.querySelectorAll("button.revision")) b.setAttribute("aria-pressed", String(b.dataset.version === String(version)));
     const rev = await find(version);
     const prev = version > 1 ? await find(version - 1) : null;
     const before = prev ? resource(prev) : {};
+    const ops = prev ? await revisionChanges(prev, rev) : changes(before, resource(rev));
+    if (selected !== version) return; // another revision was asked for meanwhile
     const restore = can("write") && version !== ctx.config.version
       ? h("button", { type: "button", id: "restore", onclick: () => confirmRestore(rev) }, `Restore version ${version}…`) : null;
-    replace(detail, h("h2", { id: "revision-title", tabIndex: -1 }, `Version ${version}`),
+    replace(detail, note ? h("p", { id: "as-of-note", className: "as-of-note" }, note) : null,
+      h("h2", { id: "revision-title", tabIndex: -1 }, `Version ${version}`),
       h("p", { className: "meta" }, rev.created_by ? ["by ", userText(rev.created_by), " · "] : null, formatTime(rev.created_at)),
       h("h3", {}, prev ? `What version ${version} changed (from version ${version - 1})` : "Version 1: how it was created"),
-      changeList(changes(before, resource(rev))), lineDiffView(before, resource(rev), `Version ${version}'s change, line by line`),
+      changeList(ops), lineDiffView(before, resource(rev), `Version ${version}'s change, line by line`),
       restore);
   }
+
+  // "As of": the revision that was current at a time or a position of the application's feed
+  // (getConfigurationSnapshot), shown like any other.
+  const asOfTime = h("input", { id: "as-of-time", type: "datetime-local", step: 1 });
+  const asOfSeq = h("input", { id: "as-of-seq", type: "number", min: 0, step: 1, autocomplete: "off" });
+  const asOfError = h("p", { id: "as-of-error", className: "error", role: "alert" });
+  const asOf = h("details", { id: "as-of", className: "as-of" }, h("summary", {}, "View as of a time…"),
+    h("form", { onsubmit: async (event) => {
+      event.preventDefault();
+      replace(asOfError);
+      let query;
+      if (asOfSeq.value !== "") query = { seq: asOfSeq.value };
+      else if (asOfTime.value) {
+        const when = new Date(asOfTime.value); // the browser's local time
+        if (Number.isNaN(when.getTime())) { replace(asOfError, "That is not a time."); return; }
+        query = { at: when.toISOString() };
+      } else { replace(asOfError, "Give a time or a feed position."); asOfTime.focus(); return; }
+      try {
+        const snap = (await api.call("GET", `/configurations/${api.enc(ctx.id)}/snapshot`, { query })).body;
+        const point = query.at ? `At ${formatTime(query.at)}` : `At feed position ${query.seq}`;
+        await show(snap.configuration.version, [point, ` (feed position ${snap.seq}`,
+          snap.recorded_at ? `, recorded ${formatTime(snap.recorded_at)}` : "", `) it was version ${snap.configuration.version}`,
+          snap.configuration.version === ctx.config.version ? ", as it is now." : "."]);
+        detail.querySelector("h2")?.focus();
+      } catch (error) {
+        replace(asOfError, error instanceof api.Problem && error.status === 404 ? `It did not exist then: ${error.detail ?? error.title}` : problemText(error));
+      }
+    } },
+    h("label", { htmlFor: "as-of-time" }, "Time (in your time zone)"), asOfTime,
+    h("label", { htmlFor: "as-of-seq" }, "or a feed position"), asOfSeq,
+    h("div", { className: "actions" }, h("button", { type: "submit", id: "as-of-show" }, "Show")), asOfError));
 
   function confirmRestore(rev) {
     const box = h("section", { id: "review", className: "review" });
@@ -351,7 +399,7 @@ async function historyTab(ctx, panel) {
     for (const b of detail.querySelectorAll("#back")) b.textContent = "Cancel";
   }
 
-  replace(panel, h("div", { className: "history" }, h("div", {}, h("h2", {}, "Revisions"), list, more), detail));
+  replace(panel, h("div", { className: "history" }, h("div", {}, h("h2", {}, "Revisions"), asOf, list, more), detail));
   await load();
   if (revisions.length) await show(revisions[0].version);
   return {

@@ -28,6 +28,34 @@ export function changes(a, b, pointer = "") {
   return [{ op: "replace", path: pointer, old: a, value: b }];
 }
 
+// A JSON Patch (RFC 6902) operation applied to `doc`, as a new document (`doc` is left as it is). Only add, remove
+// and replace: what the service's diffs are made of.
+export function applyOp(doc, op) {
+  if (!["add", "remove", "replace"].includes(op.op)) throw new Error(`cannot apply ${op.op}`);
+  if (op.path === "") return op.op === "remove" ? undefined : op.value;
+  const tokens = op.path.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  const walk = (node, i) => {
+    const key = tokens[i];
+    if (Array.isArray(node)) {
+      const copy = node.slice();
+      const index = key === "-" ? copy.length : Number(key);
+      if (!Number.isInteger(index) || index < 0 || index > copy.length) throw new Error(`no element ${op.path}`);
+      if (i < tokens.length - 1) copy[index] = walk(copy[index], i + 1);
+      else if (op.op === "add") copy.splice(index, 0, op.value);
+      else if (op.op === "remove") copy.splice(index, 1);
+      else copy[index] = op.value;
+      return copy;
+    }
+    if (!isObject(node)) throw new Error(`no member ${op.path}`);
+    const copy = Object.assign(Object.create(null), node);
+    if (i < tokens.length - 1) copy[key] = walk(copy[key], i + 1);
+    else if (op.op === "remove") delete copy[key];
+    else copy[key] = op.value;
+    return copy;
+  };
+  return walk(doc, 0);
+}
+
 const MAX_CELLS = 4_000_000; // beyond this the middle part is shown as removed then added, not aligned line by line
 
 // The lines of both documents aligned: [{kind: " " | "-" | "+", text}]; `kind` " " lines are unchanged.

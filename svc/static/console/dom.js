@@ -2,7 +2,8 @@
 // values), never as markup: this file is the only one that creates elements, and it never parses HTML.
 
 const PROPERTIES = new Set(["className", "id", "type", "value", "checked", "disabled", "hidden", "htmlFor", "href",
-  "name", "placeholder", "spellcheck", "autocomplete", "tabIndex", "rows", "title", "selected", "readOnly", "required"]);
+  "name", "placeholder", "spellcheck", "autocomplete", "tabIndex", "rows", "title", "selected", "readOnly", "required", "download", "accept", "open", "min", "max",
+  "step"]);
 
 // h("button", {className: "x", onclick: f, "aria-label": "..."}, "text", child, [children]) -> element
 export function h(tag, props = {}, ...children) {

@@ -1,7 +1,7 @@
 // How documents, provenance and differences are drawn. All text goes through dom.js (text nodes only).
 
 import { h } from "./dom.js";
-import { folded, lineDiff } from "./diff.js";
+import { applyOp, folded, lineDiff } from "./diff.js";
 import { at, lines, lineText, scalar } from "./json.js";
 
 // The layer of a view (provenance) that set the value at `pointer`: the layer naming it or a parent of it.
@@ -83,7 +83,14 @@ function short(value) {
 
 const oneLine = (value) => lines(value).map((l) => l.lead + l.text).join(" ");
 
-// A patch's operations with the value each replaced or removed, read from the document it applies to.
-export function withOld(patch, before) {
-  return patch.map((op) => ({ ...op, old: op.op === "add" ? undefined : at(before, op.path) }));
+// A patch's operations with the value each replaced or removed, read from the document it applies to as the
+// operations before it left it (an array's indexes move as elements are added and removed); `prefix` is put
+// before each path (the patch of a configuration's config shown as /config/...).
+export function withOld(patch, before, prefix = "") {
+  let doc = before;
+  return patch.map((op) => {
+    const old = op.op === "add" || doc === undefined ? undefined : at(doc, op.path);
+    try { doc = applyOp(doc, op); } catch { doc = undefined; } // what follows is shown without its old value
+    return { ...op, path: prefix + op.path, old };
+  });
 }

@@ -4,7 +4,9 @@
 // ("figures: {...}") and "console: every step passed". Waits are bounded only by HANG, which a hang reaches, never
 // a slow machine; the delays are measured and printed, not asserted.
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import puppeteer from "puppeteer-core";
 
 const [base, key, openBase, shots] = process.argv.slice(2);
@@ -68,6 +70,9 @@ const waitText = (page, selector, part) => page.waitForFunction(
   (s, p) => [...document.querySelectorAll(s)].some((el) => el.textContent.includes(p)), { timeout: HANG, polling: "mutation" }, selector, part);
 const mark = (page, name) => page.evaluate((n) => performance.getEntriesByName(n)[0]?.startTime ?? null, name);
 const ms = (x) => Math.round(x * 10) / 10;
+const sorted = (v) => (Array.isArray(v) ? v.map(sorted) : v && typeof v === "object"
+  ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v);
+const sameJson = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b)); // members in any order
 
 const settled = (page, tab, selector) => page.waitForFunction((t, s) => document.querySelector(`#tab-${t}[aria-current="page"]`)
   && document.querySelector(s), { timeout: HANG, polling: "mutation" }, tab, selector);
@@ -276,6 +281,28 @@ await step("history: a diff per revision, and a restore shown as a diff first, t
   check(JSON.stringify(stored.config) === JSON.stringify(v2.config), "version 5 is version 2's content");
 });
 
+await step("history as of: a feed position and a time each show the revision that was current then", async () => {
+  const feed = (await api("GET", `/applications/${billing.id}/changes?after=0&limit=500`)).body.items;
+  const second = feed.find((c) => c.configuration_id === database.id && !c.environment_id && c.version === 2);
+  check(second, "the feed has version 2's change");
+  await page.click("#as-of summary");
+  await setText(page, "#as-of-seq", String(second.seq));
+  await page.click("#as-of-show");
+  await waitText(page, "#as-of-note", `it was version 2`);
+  check((await text(page, "#revision-detail h2")) === "Version 2", "version 2's detail");
+  check(await page.$eval('#revisions button[data-version="2"]', (b) => b.getAttribute("aria-pressed")) === "true", "selected in the list");
+  // A time (the browser's, to the second): the console shows what the service answers for that time.
+  const local = await page.evaluate(() => { const d = new Date(Date.now() - 1000); d.setMilliseconds(0);
+    return { value: new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19), iso: d.toISOString() }; });
+  const expected = (await api("GET", `/configurations/${database.id}/snapshot?at=${encodeURIComponent(local.iso)}`)).body.configuration.version;
+  await setText(page, "#as-of-seq", "");
+  await setText(page, "#as-of-time", local.value);
+  await page.click("#as-of-show");
+  await waitText(page, "#as-of-note", `it was version ${expected}`);
+  check((await text(page, "#revision-detail h2")) === `Version ${expected}`, `version ${expected}'s detail`);
+  await shot(page, "history-as-of");
+});
+
 await step("compare two environments: the patch, each side's value and the layer that set it", async () => {
   await page.click("#tab-compare");
   await page.waitForSelector("#compare-from", { timeout: HANG });
@@ -332,6 +359,103 @@ await step("narrow window (400 px): one column, nothing wider than the window", 
   await page.waitForFunction(() => document.documentElement.scrollWidth <= 400, { timeout: HANG });
   await shot(page, "narrow");
   await page.setViewport({ width: 1280, height: 860 });
+});
+
+// Staging to production: two applications; the document exported from one, changed, imported into the other.
+let staging, production, downloads, changedFile;
+
+await step("export: the application's document is downloaded as a file, the same as the API's export", async () => {
+  staging = await created("/applications", { name: "shop-staging", comments: "Staging" });
+  production = await created("/applications", { name: "shop-prod", comments: "Production" });
+  const payments = await created("/configurations", { application_id: staging.id, name: "payments",
+    config: { url: "https://pay.internal", retries: 3, hosts: ["a", "b"], timeouts: { connect: 2, read: 10 } } });
+  check((await api("PUT", `/configurations/${payments.id}/overrides/${prod.id}`, { body: { patch: { url: "https://pay.prod.internal" } } })).status === 201, "staging's override");
+  await created("/configurations", { application_id: staging.id, name: "search", config: { engine: "v2" } });
+  await created("/configurations", { application_id: production.id, name: "payments",
+    config: { url: "https://pay.internal", retries: 2, hosts: ["b"], timeouts: { connect: 2, read: 10 } } });
+  await created("/configurations", { application_id: production.id, name: "legacy", config: { enabled: true } });
+  downloads = mkdtempSync(join(tmpdir(), "console-downloads-"));
+  const cdp = await page.createCDPSession();
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: downloads });
+  await page.goto(`${base}/console#/apps/${staging.id}`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#export", { timeout: HANG });
+  await page.click("#export");
+  await waitText(page, "#notice", "Exported at feed position");
+  const exported = (await api("GET", `/applications/${staging.id}/export`)).body;
+  const name = `shop-staging.seq-${exported.seq}.json`;
+  const until = Date.now() + HANG;
+  while (!existsSync(join(downloads, name)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  check(existsSync(join(downloads, name)), `downloaded ${name}: ${readdirSync(downloads)}`);
+  const file = JSON.parse(readFileSync(join(downloads, name), "utf8"));
+  check(sameJson(file, exported), "the file is the API's export");
+  // The change made between staging and production: five retries.
+  file.configurations.find((c) => c.name === "payments").config.retries = 5;
+  changedFile = join(downloads, "shop-staging-changed.json");
+  writeFileSync(changedFile, JSON.stringify(file, null, 2));
+});
+
+await step("import: the changed document planned into production, exact mode's deletions said plainly, then merge reviewed", async () => {
+  await page.goto(`${base}/console#/apps/${production.id}`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#import", { timeout: HANG });
+  await page.click("#import");
+  await page.waitForSelector("#import-file", { timeout: HANG });
+  await (await page.$("#import-file")).uploadFile(changedFile);
+  await waitText(page, "#import-text-check", "Valid JSON");
+  check((await page.$eval("#import-text", (el) => el.value)).includes('"retries": 5'), "the file is in the field");
+  check((await text(page, ".mode-exact label")).includes("DELETE every configuration the document does not name"), "exact says it deletes");
+  await page.click("#import-mode-exact");
+  await page.click("#import-plan-button");
+  await page.waitForSelector("#plan-deleted", { timeout: HANG });
+  check((await text(page, "#plan-deleted")).includes("legacy"), "exact deletes legacy");
+  check((await text(page, "#import-plan .warning")).includes("This plan deletes 1 configuration"), "the deletion is said");
+  await page.click("#import-mode-merge");
+  await page.waitForSelector("#plan-outdated", { timeout: HANG }); // another mode: the plan on screen is withdrawn
+  check((await page.$("#import-apply")) === null, "no apply for a plan that is not on screen");
+  await page.click("#import-plan-button");
+  await page.waitForSelector("#import-apply", { timeout: HANG });
+  const summary = await text(page, "#plan-summary");
+  check(summary.startsWith("1 created · 1 updated · 0 deleted · 0 unchanged") && summary.includes("overrides: 1 created"), summary);
+  check((await page.$("#plan-deleted")) === null, "merge deletes nothing");
+  const updated = await text(page, '#plan-updated li[data-name="payments"] > .changes');
+  check(updated.includes("/config/retries") && updated.includes("2") && updated.includes("5"), `retries: ${updated}`);
+  // The service's diff aligns arrays: one element inserted is one operation, not every element changed.
+  const changes = await texts(page, '#plan-updated li[data-name="payments"] > .changes > .change');
+  check(changes.length === 2 && changes.some((c) => c.includes("added") && c.includes("/config/hosts/0") && c.includes('"a"')), `changes: ${changes}`);
+  check((await text(page, '#plan-updated li[data-name="payments"] .override-change')).includes("prod"), "the override in prod");
+  check((await text(page, '#plan-created li[data-name="search"]')).includes('"engine": "v2"'), "search created");
+  await page.$eval("#plan-title", (el) => el.scrollIntoView());
+  await shot(page, "import-plan");
+});
+
+await step("import: a write made after the plan answers 412, nothing is written, the plan is made again and applied", async () => {
+  const legacy = (await api("GET", `/applications/${production.id}/configurations`)).body.items.find((c) => c.name === "legacy");
+  const now = await api("GET", `/configurations/${legacy.id}`);
+  check((await api("PUT", `/configurations/${legacy.id}`, { body: { name: "legacy", config: { enabled: false } }, ifMatch: now.etag })).status === 200, "the write in between");
+  await page.click("#import-apply");
+  await page.waitForSelector("#import-stale", { timeout: HANG });
+  const stale = await text(page, "#import-stale");
+  check(stale.includes("Nothing was written") && stale.includes("legacy") && stale.includes("version 2"), stale);
+  check((await page.$("#import-apply")) === null, "the stale plan cannot be applied");
+  const untouched = (await api("GET", `/applications/${production.id}/configurations`)).body.items;
+  check(untouched.length === 2 && untouched.find((c) => c.name === "payments").config.retries === 2, "production is as it was");
+  await page.$eval("#import-stale", (el) => el.scrollIntoView({ block: "center" }));
+  await shot(page, "import-stale");
+  await page.click("#import-replan");
+  await page.waitForSelector("#import-apply", { timeout: HANG });
+  check((await text(page, "#plan-summary")).startsWith("1 created · 1 updated"), "the new plan, to review");
+  await page.click("#import-apply");
+  await page.waitForSelector("#import-done", { timeout: HANG });
+  const wanted = JSON.parse(readFileSync(changedFile, "utf8")).configurations;
+  const after = (await api("GET", `/applications/${production.id}/configurations`)).body.items;
+  const got = (n) => after.find((c) => c.name === n);
+  check(sameJson(got("payments").config, wanted.find((c) => c.name === "payments").config), "payments is the document's");
+  check(got("search")?.config.engine === "v2" && got("legacy")?.config.enabled === false, "search created, legacy kept (merge)");
+  const override = (await api("GET", `/configurations/${got("payments").id}/overrides/${prod.id}`)).body;
+  check(override.patch.url === "https://pay.prod.internal", "the override in prod");
+  // The result, in the console: the applied configuration's page.
+  await page.click('#import-done li[data-name="payments"] a');
+  await page.waitForSelector("#view-body .line", { timeout: HANG });
+  check((await texts(page, "#view-body .line")).some((l) => l.includes('"retries": 5')), "the page shows five retries");
 });
 
 await step("an application of 1,000 configurations lists without holding the page", async () => {
