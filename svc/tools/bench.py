@@ -107,6 +107,8 @@ def environment_id(n: int) -> str:
 ROOT, LEAF = environment_id(1), environment_id(2)
 # Revisions of every seeded configuration: its history, which the point-in-time reads read.
 REVISIONS = 3
+# The transaction ids of the seeded feed entries: none of the server's transactions will have one (2^62).
+SEEDED_TXIDS = 1 << 62
 
 
 SQL_ID = "'{prefix}' || lpad(upper(to_hex({n})), 24, '0')"
@@ -174,9 +176,9 @@ def seed_environments(url: str) -> None:
 
 def seed_feed(url: str) -> None:
     """The change feed of what `seed` wrote, as the service's writes would have recorded it, one transaction a
-    change, a millisecond apart from a day ago: per application of n configurations (k-th by id), the k-th's
-    creation at position k, its override in ROOT at n + k and in LEAF at 2n + k, its revision v >= 2 at
-    (v + 1)n + k. The applications were created just before."""
+    change (their ids from SEEDED_TXIDS on, far beyond any real transaction's), a millisecond apart from a day ago:
+    per application of n configurations (k-th by id), the k-th's creation at position k, its override in ROOT at
+    n + k and in LEAF at 2n + k, its revision v >= 2 at (v + 1)n + k. The applications were created just before."""
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         cur.execute("UPDATE applications SET created_at = now() - interval '1 day', "
@@ -200,8 +202,9 @@ def seed_feed(url: str) -> None:
             INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
                                  environment_id, environment, recorded_at, txid)
             SELECT application_id, seq, kind, id, name, version, t, NULL, environment_id, environment, t,
-                   (row_number() OVER ())::text::xid8
-            FROM entries, LATERAL (SELECT now() - interval '1 day' + seq * interval '1 millisecond' AS t) AS at""")
+                   (%(txids)s + row_number() OVER ())::text::xid8
+            FROM entries, LATERAL (SELECT now() - interval '1 day' + seq * interval '1 millisecond' AS t) AS at""",
+                    {"txids": SEEDED_TXIDS})
         cur.execute("""UPDATE applications a SET last_change = m.seq
                        FROM (SELECT application_id, max(seq) AS seq FROM changes GROUP BY application_id) m
                        WHERE m.application_id = a.id""")
