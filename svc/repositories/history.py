@@ -12,6 +12,7 @@ have recorded one by then has committed.
 These read the database only: the read cache holds the present, not the past.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +39,30 @@ NOW = "SELECT clock_timestamp() AS now"
 # commits); releases it at once (autocommit).
 SETTLED = "SELECT 1 FROM applications WHERE id = %(id)s FOR SHARE"
 # The last position of the last transaction whose changes were all recorded by %(at)s. (The changes of one
-# statement are not recorded in the order of their numbers; those of two transactions are.)
-POSITION_AT = """
+# statement are not recorded in the order of their numbers; those of two transactions are.) As a definition, this
+# reads every change of the application (those before `at`, and those after it, to hash); `position` asks it only
+# for a time before migration 0010's changes (no `txid`; their `recorded_at` is when their write began).
+POSITION_AT_EVERY = """
 SELECT coalesce(max(c.seq), 0) AS seq FROM changes c
 WHERE c.application_id = %(id)s AND c.recorded_at <= %(at)s
   AND NOT EXISTS (SELECT 1 FROM changes t WHERE t.application_id = c.application_id AND t.txid = c.txid
                                             AND t.recorded_at > %(at)s)
+"""
+# The same position in a few index reads, however long the history. The transactions of an application record
+# their changes one after the other (each from after it locked the application's row until it commits), so its
+# changes recorded by `at` are those of the transactions before some transaction T, and some or all of T's: T is
+# that of the change recorded last by then (of changes recorded at the same moment, the last numbered), and its
+# changes are numbered consecutively. The answer is T's last position when T had recorded all of its changes by
+# then, else the position before its first. No row: no change recorded by then; `txid` null: a change from before
+# migration 0010, for POSITION_AT_EVERY.
+POSITION_AT = """
+WITH e AS (
+    SELECT txid FROM changes WHERE application_id = %(id)s AND recorded_at <= %(at)s
+    ORDER BY recorded_at DESC, seq DESC LIMIT 1
+)
+SELECT e.txid, (SELECT CASE WHEN bool_or(t.recorded_at > %(at)s) THEN min(t.seq) - 1 ELSE max(t.seq) END
+                FROM changes t WHERE t.application_id = %(id)s AND t.txid = e.txid) AS seq
+FROM e
 """
 # The position before the first change of the transaction that recorded change %(seq)s, when that transaction
 # recorded changes after it too (see migration 0010); else %(seq)s.
@@ -150,7 +169,11 @@ def position(cur, application_id: str, *, seq: int | None = None, at: datetime |
     if at is not None:
         if at < app["created_at"]:
             raise Unprocessable.at("#/query/at", "The application did not exist at this time.")
-        seq = one(cur, POSITION_AT, {"id": application_id, "at": at}, "")["seq"]
+        cur.execute(POSITION_AT, {"id": application_id, "at": at})
+        last = cur.fetchone()
+        if last is not None and last["txid"] is None:
+            last = one(cur, POSITION_AT_EVERY, {"id": application_id, "at": at}, "")
+        seq = 0 if last is None else last["seq"]
     assert seq is not None
     if seq > app["last_change"]:
         raise NotFound(f"The application's change feed ends at position {app['last_change']}.")
@@ -177,6 +200,17 @@ def configuration_at(cur, application_id: str, id: str, *, seq: int | None = Non
     if not states:
         raise NotFound(NOT_THEN)
     return {"application_id": application_id, **point, "configuration": states[0]}
+
+
+@idempotent
+def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq: int | None = None,
+                           at: datetime | None = None) -> Row:
+    """`configuration_at` of configuration `id` in the application it belongs (or belonged) to, in one unit of
+    work: `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before
+    anything else is read."""
+    application_id = owner(cur, id)
+    allowed(application_id)
+    return configuration_at(cur, application_id, id, seq=seq, at=at)
 
 
 @idempotent

@@ -209,3 +209,25 @@ def test_a_position_inside_one_transactions_changes_reads_the_state_before_them(
     assert history.application_at(cur, app_id, at=first)["seq"] == 3  # recorded in part, not committed then
     assert history.application_at(cur, app_id, at=last - timedelta(microseconds=1))["seq"] == 3
     assert history.application_at(cur, app_id, at=last)["seq"] == 6
+
+
+def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_history(cur, app_id):
+    # A history of one-change transactions and of a transaction of three (a deletion with its two overrides),
+    # asked at every recorded moment and a microsecond either side of it: the index search (POSITION_AT) answers
+    # what the definition, which reads every change (POSITION_AT_EVERY), does.
+    made = [configurations.create(cur, application_id=app_id, name=f"c{n}", comments=None, config={"n": n})
+            for n in range(3)]
+    root = environments.create(cur, name="prod", parent_id=None, comments=None)
+    leaf = environments.create(cur, name="qa", parent_id=None, comments=None)
+    for environment in (root, leaf):
+        overrides.put(cur, made[1]["id"], environment["id"], patch={"e": 1}, comments=None)
+    configurations.delete(cur, made[1]["id"])
+    configurations.update(cur, made[0]["id"], name="c0", comments=None, config={"n": 10})
+    cur.execute("SELECT recorded_at FROM changes WHERE application_id = %s", (app_id,))
+    moments = sorted({row["recorded_at"] + timedelta(microseconds=d) for row in cur.fetchall() for d in (-1, 0, 1)})
+    answers = []
+    for at in moments:
+        answers.append(history.application_at(cur, app_id, at=at)["seq"])
+        cur.execute(history.POSITION_AT_EVERY, {"id": app_id, "at": at})
+        assert answers[-1] == cur.fetchone()["seq"], at
+    assert 6 not in answers and 7 not in answers and answers[-1] == 9  # never inside the deletion's three (6-8)

@@ -81,9 +81,14 @@ async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first
 @router.get("/configurations/{id}/snapshot")
 async def get_configuration_snapshot(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
                                      at: At = None) -> Response:
-    application_id = await db.run(history.owner, id)
-    access.check_application(access.of(request.scope), application_id, history.NO_CONFIGURATION)
-    snapshot = await db.run(history.configuration_at, application_id, id, seq=seq, at=moment(at))
+    principal, when = access.of(request.scope), moment(at)
+
+    def allowed(application_id: str) -> None:
+        access.check_application(principal, application_id, history.NO_CONFIGURATION)
+
+    # One unit of work: the configuration's application, the check, then its past (a read of the past is read
+    # from the database each time, so each trip through the executor counts).
+    snapshot = await db.run(history.owned_configuration_at, id, allowed, seq=seq, at=when)
     return reply_trusted(models.ConfigurationSnapshot, snapshot)
 
 

@@ -1,14 +1,18 @@
 """`make bench`: the service's speed as ratios to the framework's ceiling, measured in one run.
 
 Seeds a database of its own on the development server (1,000 applications, 10,000 configurations of about
-10 keys, one application owning 1,000 of them, each with an override in an environment and one in its child),
+10 keys at their third revision, one application owning 1,000 of them, each with an override in an environment and
+one in its child, and every write in its application's change feed),
 starts the service as `make run` does, and loads it with wrk on 127.0.0.1 after a warm-up: a constant-JSON
 ceiling app with the same uvicorn settings, GET by id (and beside it, on a service with keys, GET by id with a
-managed key scoped to the seeded applications, and 401s for an unknown token and a wrong secret), the effective view of three layers (config and two
-overrides), GET answered 304, an application with 1,000 configuration ids, a list page from the middle of the
-table at 10,000 and at 1,000,000 rows, PUT of a configuration and of an override with If-Match, and pgbench on the
-same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints the
-tables, the ratios issues 24's and 25's targets name, and writes them as JSON and Markdown under `tools/results/`.
+managed key scoped to the seeded applications, and 401s for an unknown token and a wrong secret; and, on a service
+with its read cache off, GET by id from the database against a configuration read at a point of its history by
+`seq` and by `at`), the effective view of three layers (config and two overrides), GET answered 304, an application
+with 1,000 configuration ids, a list page from the middle of the table at 10,000 and at 1,000,000 rows, the export
+and the import plan of the application of 1,000 configurations and a change set of 100 updates (each timed alone, a
+few times), PUT of a configuration and of an override with If-Match, and pgbench on the same primary-key query; then
+waiters held on one configuration, on one effective view, and spread. Prints the tables, the ratios and times
+issues 24's, 25's and 26's targets name, and writes them as JSON and Markdown under `tools/results/`.
 Everything it starts, it stops by PID.
 """
 
@@ -57,6 +61,16 @@ UNKNOWN_TOKEN = "401: a token that is no key's"
 WRONG_SECRET = "401: a key's secret, one character changed"
 # The applications the scoped key reads (a key lists at most 1,000).
 KEYED_APPLICATIONS = 1000
+# Issue 26's: a configuration read as it was at a point of its application's history (always from the database),
+# against the same configurations read from the database now: GET by id on a service whose read cache is off.
+DATABASE_READ = "GET /configurations/{id}, read cache off"
+SNAPSHOT_SEQ = "GET /configurations/{id}/snapshot?seq="
+SNAPSHOT_AT = "GET /configurations/{id}/snapshot?at="
+# And single operations on the application owning 1,000 configurations, timed one at a time.
+EXPORT = "export"
+PLAN = "import plan"
+CHANGE_SET = "change set"
+CHANGE_SET_SIZE = 100
 
 # The ceiling: a minimal FastAPI app whose one route returns a constant ~500-byte JSON document, as the issue
 # that set the targets measured it (FastAPI serializes the returned dict).
@@ -91,6 +105,10 @@ def environment_id(n: int) -> str:
 # The environments of the effective views: ROOT, and LEAF under it. Every configuration has an override in each, so
 # its view in LEAF has three layers: its config, ROOT's override, LEAF's.
 ROOT, LEAF = environment_id(1), environment_id(2)
+# Revisions of every seeded configuration: its history, which the point-in-time reads read.
+REVISIONS = 3
+# The transaction ids of the seeded feed entries: none of the server's transactions will have one (2^62).
+SEEDED_TXIDS = 1 << 62
 
 
 SQL_ID = "'{prefix}' || lpad(upper(to_hex({n})), 24, '0')"
@@ -106,8 +124,11 @@ def insert_applications(cur, first: int, last: int) -> None:
         FROM generate_series(%s, %s) AS n""", (first, last))
 
 
-def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_app_configurations: int = 1000) -> None:
-    """Applications 1..N; configurations 1..M, the first `big_app_configurations` of them owned by application 1."""
+def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_app_configurations: int = 1000,
+         revisions: int = REVISIONS) -> None:
+    """Applications 1..N; configurations 1..M, the first `big_app_configurations` of them owned by application 1,
+    each at version `revisions` (its earlier revisions differ in `retries`), with its overrides (`seed_environments`)
+    and every write in its application's change feed (`seed_feed`)."""
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         insert_applications(cur, 1, applications)
@@ -117,14 +138,18 @@ def seed(url: str, applications: int = 1000, configurations: int = 10_000, big_a
             SELECT {SQL_ID.format(prefix='02', n='n')},
                    CASE WHEN n <= %(big)s THEN {SQL_ID.format(prefix='01', n='1')}
                         ELSE {SQL_ID.format(prefix='01', n='2 + mod(n - %(big)s - 1, %(rest)s)')} END,
-                   'bench-config-' || n, NULL, {CONFIG_JSON}, now(), now(), 1
+                   'bench-config-' || n, NULL, {CONFIG_JSON}, now(), now(), %(revisions)s
             FROM generate_series(1, %(count)s) AS n""", {"big": big_app_configurations, "rest": rest,
-                                                        "count": configurations})
+                                                        "count": configurations, "revisions": revisions})
         cur.execute("""INSERT INTO configuration_revisions (configuration_id, application_id, version, name, comments,
                                                             config, created_at)
-                       SELECT id, application_id, 1, name, comments, config, created_at FROM configurations""")
+                       SELECT id, application_id, v, name, comments,
+                              CASE WHEN v = version THEN config ELSE config || jsonb_build_object('retries', v) END,
+                              created_at
+                       FROM configurations, generate_series(1, version) AS v""")
     conn.close()
     seed_environments(url)
+    seed_feed(url)
     analyze(url)
 
 
@@ -146,6 +171,43 @@ def seed_environments(url: str) -> None:
         cur.execute("""INSERT INTO override_revisions (configuration_id, environment_id, application_id, version, patch,
                                                        created_at)
                        SELECT configuration_id, environment_id, application_id, 1, patch, created_at FROM overrides""")
+    conn.close()
+
+
+def seed_feed(url: str) -> None:
+    """The change feed of what `seed` wrote, as the service's writes would have recorded it, one transaction a
+    change (their ids from SEEDED_TXIDS on, far beyond any real transaction's), a millisecond apart from a day ago:
+    per application of n configurations (k-th by id), the k-th's creation at position k, its override in ROOT at
+    n + k and in LEAF at 2n + k, its revision v >= 2 at (v + 1)n + k. The applications were created just before."""
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE applications SET created_at = now() - interval '1 day', "
+                    "updated_at = now() - interval '1 day'")
+        cur.execute("""
+            WITH numbered AS (
+                SELECT id, application_id, name, version,
+                       row_number() OVER (PARTITION BY application_id ORDER BY id) AS k,
+                       count(*) OVER (PARTITION BY application_id) AS n
+                FROM configurations
+            ), entries AS (
+                SELECT application_id, CASE WHEN v = 1 THEN k ELSE (v + 1) * n + k END AS seq,
+                       CASE WHEN v = 1 THEN 'created' ELSE 'updated' END AS kind, id, name, v AS version,
+                       NULL AS environment_id, NULL AS environment
+                FROM numbered, generate_series(1, version) AS v
+                UNION ALL
+                SELECT n.application_id, (e.depth * n.n) + n.k, 'created', n.id, n.name, 1, e.id, e.name
+                FROM numbered n, (SELECT id, name, CASE WHEN parent_id IS NULL THEN 1 ELSE 2 END AS depth
+                                  FROM environments) e
+            )
+            INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                                 environment_id, environment, recorded_at, txid)
+            SELECT application_id, seq, kind, id, name, version, t, NULL, environment_id, environment, t,
+                   (%(txids)s + row_number() OVER ())::text::xid8
+            FROM entries, LATERAL (SELECT now() - interval '1 day' + seq * interval '1 millisecond' AS t) AS at""",
+                    {"txids": SEEDED_TXIDS})
+        cur.execute("""UPDATE applications a SET last_change = m.seq
+                       FROM (SELECT application_id, max(seq) AS seq FROM changes GROUP BY application_id) m
+                       WHERE m.application_id = a.id""")
     conn.close()
 
 
@@ -224,6 +286,7 @@ class Bench:
         self.rows: list[Row] = []
         self.watch_rows: list[WatchRow] = []
         self.etcd_rows: dict[int, Row] = {}
+        self.timed_rows: list[TimedRow] = []
 
     # -- processes -----------------------------------------------------------------------------------------
     def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
@@ -276,6 +339,97 @@ class Bench:
             for c in self.args.connections:
                 self.wrk(scenario, f"{base}{CONFIGS}/{every[0]}", c, "unauthorized.lua", [token], workers=workers)
         self._stop(self.processes[-1])
+
+    def history(self, workers: int) -> None:
+        """Issue 26's reads of the past, on a service whose read cache is off (CACHE_MAX_BYTES=0), over the
+        configurations of the application owning 1,000: each read by id (from the database, as every read there
+        is), and as it was at a position of its application's feed (a random one since its creation), by `seq`
+        and by the time that position was recorded (`at`). The reads of the past never use the read cache; the
+        plain read, with it off, costs one database read the same way: the ratio is that of the extra work."""
+        port = harness.free_port()
+        base = self._start([sys.executable, "-m", "main"],
+                           {"DATABASE_URL": self.url, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers),
+                            "CACHE_MAX_BYTES": "0"}, port, "/health")
+        points = self.points()
+        for c in self.args.connections:
+            self.wrk(DATABASE_READ, base, c, "get.lua", [points, "0"], workers=workers)
+        for scenario, by in ((SNAPSHOT_SEQ, "seq"), (SNAPSHOT_AT, "at")):
+            for c in self.args.connections:
+                self.wrk(scenario, base, c, "snapshot.lua", [points, "0", by], workers=workers)
+        self._stop(self.processes[-1])
+
+    def points(self) -> str:
+        """Lines "id seq at" for each configuration of application 1: a random position of its application's feed
+        from its creation on, and the time that position was recorded (RFC 3339). Made once: history only grows."""
+        path = self.tmp / "points.txt"
+        if not path.exists():
+            self.ids_file(path.name, f"""
+                SELECT c.id, p.seq, to_char(ch.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                FROM configurations c
+                JOIN applications a ON a.id = c.application_id
+                JOIN changes f ON f.application_id = c.application_id AND f.configuration_id = c.id
+                              AND f.kind = 'created' AND f.environment_id IS NULL
+                CROSS JOIN LATERAL (SELECT f.seq + floor(random() * (a.last_change - f.seq + 1))::bigint AS seq) p
+                JOIN changes ch ON ch.application_id = c.application_id AND ch.seq = p.seq
+                WHERE c.application_id = '{app_id(1)}' ORDER BY c.id""")
+        return str(path)
+
+    def timed(self, base: str, workers: int) -> None:
+        """Issue 26's single operations on application 1 (1,000 configurations, each with two overrides), each
+        timed alone, `--timed-runs` times, from the request sent to its answer read: its export; the plan of that
+        document with every configuration's `retries` and each of its overrides changed (3,000 changes to diff);
+        and a change set updating 100 of its configurations, each with its If-Match (another hundred each run)."""
+        big, runs = app_id(1), self.args.timed_runs
+        with httpx.Client(base_url=base, timeout=60) as http:
+            document = http.get(f"/api/v1/applications/{big}/export").json()
+            count = len(document["configurations"])
+            self.measure(EXPORT, f"{count:,} configurations", workers,
+                         lambda n: lambda: http.get(f"/api/v1/applications/{big}/export"))
+            for c in document["configurations"]:
+                c["config"]["retries"] += 1
+                for patch in c["overrides"].values():
+                    patch["bench_planned"] = True
+            planned = self.measure(PLAN, f"{count:,} configurations, all changed", workers,
+                                   lambda n: lambda: http.post(f"/api/v1/applications/{big}/import/plan",
+                                                               json={"mode": "merge", "document": document}))
+            if any(item["action"] != "updated" for item in planned.json()["items"]):
+                raise RuntimeError(f"{PLAN}: the plan should update every configuration")
+            configs = {c["name"]: c["config"] for c in document["configurations"]}
+            size = min(CHANGE_SET_SIZE, count)
+
+            def change_set(n: int) -> Callable[[], httpx.Response]:
+                conn = psycopg2.connect(self.url)
+                with conn, conn.cursor() as cur:
+                    cur.execute("SELECT id, version, name FROM configurations WHERE application_id = %s ORDER BY id",
+                                (big,))
+                    rows = cur.fetchall()
+                conn.close()
+                chosen = [rows[(n * size + i) % len(rows)] for i in range(size)]
+                body = json.dumps({"changes": [{"action": "update", "configuration_id": id, "name": name,
+                                                "config": configs[name], "if_match": f'"{id}.{version}"'}
+                                               for id, version, name in chosen]}).encode()
+                return lambda: http.post(f"/api/v1/applications/{big}/changesets", content=body,
+                                         headers={"Content-Type": "application/json"})
+
+            self.measure(CHANGE_SET, f"{size} updates with If-Match", workers, change_set)
+
+    def measure(self, operation: str, detail: str, workers: int,
+                prepare: Callable[[int], Callable[[], httpx.Response]]) -> httpx.Response:
+        """`--timed-runs` runs of one operation: `prepare(n)` makes run n's request, which alone is timed; each
+        must answer 200."""
+        times = []
+        for n in range(self.args.timed_runs):
+            send = prepare(n)
+            start = time.perf_counter()
+            answer = send()
+            times.append((time.perf_counter() - start) * 1000)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{operation}: {answer.status_code} {answer.text[:500]}")
+        row = TimedRow(operation, detail, workers, len(times), percentile(times, 50), max(times))
+        self.timed_rows.append(row)
+        print(f"  {operation}, {detail:<40} w={workers} {row.runs} runs  median {row.median_ms:8.1f} ms  "
+              f"max {row.max_ms:8.1f} ms", flush=True)
+        return answer
 
     def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
             script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
@@ -438,6 +592,7 @@ class Bench:
             for c in args.connections:
                 self.wrk(GET_BY_ID, base, c, "get.lua", [ids, "0"], workers=workers)
             self.keyed(workers)  # beside it: the open service waits meanwhile
+            self.history(workers)  # and the reads of the past, beside it too
             for c in args.connections:
                 self.wrk(EFFECTIVE, base, c, "get_effective.lua", [ids, "0", LEAF], workers=workers)
             for c in args.connections:
@@ -447,6 +602,10 @@ class Bench:
             for c in args.connections:
                 self.wrk(f"list page, {args.list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={middle}",
                          c, workers=workers)
+
+            if workers == args.workers[0]:
+                self.timed(base, workers)  # after the 304s (it changes versions), before the PUTs (they change
+                # the configurations' documents)
 
             def current_versions() -> list[str]:
                 return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
@@ -493,6 +652,18 @@ async def read_each(base: str, paths: list[str], workers: int, headers: dict[str
 
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers=headers) as http:
         await asyncio.gather(*(reader(http) for _ in range(8 * workers)))
+
+
+@dataclass
+class TimedRow:
+    """One operation timed alone, `runs` times: the median and the slowest, in ms."""
+
+    operation: str
+    detail: str
+    workers: int
+    runs: int
+    median_ms: float
+    max_ms: float
 
 
 @dataclass
@@ -644,11 +815,13 @@ class Target:
     met: bool
 
 
-def targets(rows: list[Row], watch_rows: list[WatchRow]) -> list[Target]:
+def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedRow] = ()) -> list[Target]:
     """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's, a GET by id
     with a scoped managed key at least 0.9x one of the open service, and the 401 of a wrong secret within 0.9x-1.1x
-    that of an unknown token (each per worker count and connections), and 1,000 waiters on one effective view answered within the p99 of 1,000 on one
-    configuration (measured: their p99s' ratio)."""
+    that of an unknown token, a configuration read at a point of its history (by `seq`, by `at`) at least 0.5x one
+    read from the database now (each per worker count and connections); 1,000 waiters on one effective view
+    answered within the p99 of 1,000 on one configuration (measured: their p99s' ratio); and each timed operation's
+    slowest run within 1 s (measured: in seconds)."""
     found = {(r.scenario, r.workers, r.connections): r for r in rows}
     measured = []
     for (scenario, workers, connections), row in found.items():
@@ -656,7 +829,9 @@ def targets(rows: list[Row], watch_rows: list[WatchRow]) -> list[Target]:
                 ("effective read / GET by id", EFFECTIVE, GET_BY_ID, 0.8, None),
                 ("override PUT / configuration PUT", PUT_OVERRIDE, PUT, 0.9, None),
                 ("GET by id: scoped managed key / open", GET_KEYED, GET_BY_ID, 0.9, None),
-                ("401: wrong secret / unknown token", WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1)):
+                ("401: wrong secret / unknown token", WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1),
+                ("read at a feed position / read from the database", SNAPSHOT_SEQ, DATABASE_READ, 0.5, None),
+                ("read at a time / read from the database", SNAPSHOT_AT, DATABASE_READ, 0.5, None)):
             if scenario == over and (base, workers, connections) in found:
                 ratio = row.requests_per_s / found[(base, workers, connections)].requests_per_s
                 needed = f">= {floor:.2f}" if ceiling is None else f"{floor:.2f} to {ceiling:.2f}"
@@ -668,6 +843,10 @@ def targets(rows: list[Row], watch_rows: list[WatchRow]) -> list[Target]:
         ratio = view.p99_ms / configuration.p99_ms
         measured.append(Target(f"{view.waiters:,} waiters p99: effective view / configuration", 1, view.waiters,
                                ratio, "<= 1.00", ratio <= 1.0))
+    for t in timed_rows:
+        slowest = t.max_ms / 1000
+        measured.append(Target(f"{t.operation}, {t.detail}: slowest of {t.runs}, s", t.workers, 1, slowest, "<= 1.00",
+                               slowest <= 1.0))
     return measured
 
 
@@ -696,6 +875,15 @@ def watch_markdown(rows: list[WatchRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def timed_markdown(rows: list[TimedRow]) -> str:
+    """Single operations, each timed alone from its request to its answer."""
+    lines = ["| operation | workers | runs | median ms | max ms |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| timed: {r.operation}, {r.detail} | {r.workers} | {r.runs} | {r.median_ms:.1f} | "
+                     f"{r.max_ms:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def targets_markdown(measured: list[Target]) -> str:
     lines = ["| target | workers | conn | measured | needed | met |", "|---|---:|---:|---:|---|---|"]
     for t in measured:
@@ -720,13 +908,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--watch-changes", type=int, default=20, help="configurations changed among the spread")
     parser.add_argument("--watch-rounds", type=int, default=5,
                         help="changes (each answering every waiter) on one configuration and on one view (default 5)")
+    parser.add_argument("--timed-runs", type=int, default=5,
+                        help="runs of each timed operation: export, plan, change set (default 5)")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.connections = 1, 0, "8"
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
-        args.watch_rounds = 2
+        args.watch_rounds, args.timed_runs = 2, 2
     args.connections = [int(c) for c in str(args.connections).split(",")]
     args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
@@ -750,13 +940,15 @@ def main(argv: list[str]) -> int:
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
             "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup}
-    measured = targets(rows, bench.watch_rows)
-    table = markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + targets_markdown(measured)
+    measured = targets(rows, bench.watch_rows, bench.timed_rows)
+    table = (markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + timed_markdown(bench.timed_rows)
+             + "\n" + targets_markdown(measured))
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows],
                                                                         "watch": [asdict(r) for r in bench.watch_rows],
+                                                                        "timed": [asdict(r) for r in bench.timed_rows],
                                                                         "targets": [asdict(t) for t in measured]},
                                                             indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(table)

@@ -65,17 +65,25 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     goals = [line for line in lines if line.startswith("| target: ")]
-    lines = [line for line in lines if not line.startswith(("| target", "| scenario", "| watch |"))]
+    timed = [line for line in lines if line.startswith("| timed: ")]
+    lines = [line for line in lines if not line.startswith(("| target", "| scenario", "| watch |", "| timed",
+                                                            "| operation |"))]
     table = [line for line in lines if "waiters" not in line]
     watch = [line for line in lines if "waiters" in line]
     # Per worker count (1 and 2): ceiling, GET, GET with a scoped managed key, 401 for an unknown token and for a
-    # wrong secret, the effective view, 304, application, list page, PUT of a configuration and of an override; then the big list page, pgbench, and etcd where it is installed.
+    # wrong secret, GET with the read cache off and the reads of the past by seq and by at, the effective view, 304,
+    # application, list page, PUT of a configuration and of an override; then the big list page, pgbench, and etcd
+    # where it is installed.
     etcd = [line for line in table if line.startswith("| etcd")]
     assert len(etcd) == (1 if shutil.which("etcd") else 0)
-    assert len(table) == 2 * 11 + 2 + len(etcd) and len(watch) == 3
-    # Each ratio the targets name, per worker count, and the waiters': measured (met or not: a smoke run is no
-    # measure of speed).
-    assert len(goals) == 2 * 4 + 1 and all(float(line.split("|")[4]) > 0 for line in goals), goals
+    assert len(table) == 2 * 14 + 2 + len(etcd) and len(watch) == 3
+    # Export, plan and change set, each timed (twice) on the first worker count's service.
+    assert [line.split("|")[1].split(",")[0].strip() for line in timed] == [
+        "timed: export", "timed: import plan", "timed: change set"], timed
+    assert all(line.split("|")[3].strip() == "2" and float(line.split("|")[5]) > 0 for line in timed), timed
+    # Each ratio the targets name, per worker count, the waiters', and each timed operation's: measured (met or
+    # not: a smoke run is no measure of speed).
+    assert len(goals) == 2 * 6 + 1 + 3 and all(float(line.split("|")[4]) > 0 for line in goals), goals
     for line in watch:
         cells = [c.strip() for c in line.strip("|").split("|")]
         # Every waiter answered, by its change and only by it, with a 200; memory was measured (but for the waiters
@@ -124,3 +132,17 @@ def test_targets_are_the_ratios_issue_24_names():
                         ("1,000 waiters p99: effective view / configuration", 1000, 1.2, False)]
     table = bench.targets_markdown(bench.targets(rows, watch))
     assert "| target: effective read / GET by id | 1 | 64 | 0.85 | >= 0.80 | yes |" in table
+
+
+def test_targets_of_issue_26_are_the_reads_of_the_past_against_the_database_and_each_slowest_run():
+    rows = [bench.Row(bench.DATABASE_READ, 64, 1000, 1, 2, 0), bench.Row(bench.SNAPSHOT_SEQ, 64, 600, 1, 2, 0),
+            bench.Row(bench.SNAPSHOT_AT, 64, 450, 1, 2, 0), bench.Row(bench.SNAPSHOT_SEQ, 16, 500, 1, 2, 0)]
+    timed = [bench.TimedRow(bench.EXPORT, "1,000 configurations", 1, 5, 300.0, 420.0),
+             bench.TimedRow(bench.CHANGE_SET, "100 updates with If-Match", 1, 5, 900.0, 1300.0)]
+    measured = [(t.target, t.connections, round(t.measured, 2), t.met) for t in bench.targets(rows, [], timed)]
+    assert measured == [("read at a feed position / read from the database", 64, 0.6, True),
+                        ("read at a time / read from the database", 64, 0.45, False),
+                        ("export, 1,000 configurations: slowest of 5, s", 1, 0.42, True),
+                        ("change set, 100 updates with If-Match: slowest of 5, s", 1, 1.3, False)]
+    table = bench.timed_markdown(timed)
+    assert "| timed: export, 1,000 configurations | 1 | 5 | 300.0 | 420.0 |" in table
