@@ -85,13 +85,18 @@ def configurations_page(state: State, application_id: str, limit: int, cursor: s
                                  keys.listing(application_id))
 
 
-def applications_page(state: State, limit: int, cursor: str | None, name: str | None) -> Awaitable[Entry]:
-    """A page of the application listing (no ETag)."""
+def applications_page(state: State, limit: int, cursor: str | None, name: str | None,
+                      only: frozenset[str] | None = None) -> Awaitable[Entry]:
+    """A page of the application listing (no ETag); with `only`, of those applications only (a key's scope: read
+    from the database, not kept as everyone's page)."""
     name = names.looked_up(name)
 
     async def fetch() -> Entry:
-        rows, next_cursor = await state.database.run(applications.page, limit=limit, cursor=cursor, name=name)
+        rows, next_cursor = await state.database.run(applications.page, limit=limit, cursor=cursor, name=name,
+                                                     ids=None if only is None else sorted(only))
         return Entry("", render_json(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor}))
+    if only is not None:
+        return fetch()
     return state.read_cache.read(keys.applications_page(limit, cursor, name), fetch, keys.APPLICATIONS)
 
 
@@ -102,13 +107,17 @@ def environment(state: State, id: str) -> Awaitable[Entry]:
     return state.read_cache.read(keys.environment(id), fetch)
 
 
-def environments_page(state: State, limit: int, cursor: str | None, name: str | None) -> Awaitable[Entry]:
-    """A page of the environment listing (no ETag)."""
+def environments_page(state: State, limit: int, cursor: str | None, name: str | None,
+                      only: frozenset[str] | None = None) -> Awaitable[Entry]:
+    """A page of the environment listing (no ETag); with `only`, as `applications_page`."""
     name = names.looked_up(name)
 
     async def fetch() -> Entry:
-        rows, next_cursor = await state.database.run(environments.page, limit=limit, cursor=cursor, name=name)
+        rows, next_cursor = await state.database.run(environments.page, limit=limit, cursor=cursor, name=name,
+                                                     ids=None if only is None else sorted(only))
         return Entry("", render_json(models.EnvironmentPage, {"items": rows, "next_cursor": next_cursor}))
+    if only is not None:
+        return fetch()
     return state.read_cache.read(keys.environments_page(limit, cursor, name), fetch, keys.ENVIRONMENTS)
 
 

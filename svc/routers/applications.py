@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from wire import etags, models, names
+from wire import etags, models
 from routers.deps import (API, Actor, After, Conditions, Cursor, DatabaseDep, EpochQuery, IdPath, JsonBody, Limit,
                   NameQuery, SettingsDep, Wait)
 from live import access, reads, scopes
@@ -30,15 +30,12 @@ async def create_application(body: models.ApplicationCreate, request: Request, d
 
 
 @router.get("")
-async def list_applications(request: Request, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
+async def list_applications(request: Request, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
     scopes.reading(request.scope)
     principal = access.of(request.scope)
-    if principal is not None and principal.applications is not None:  # only its own: read from the database
-        rows, next_cursor = await db.run(applications.page, limit=limit, cursor=cursor, name=names.looked_up(name),
-                                         ids=sorted(principal.applications))
-        return reply_trusted(models.ApplicationPage, {"items": rows, "next_cursor": next_cursor})
-    return (await reads.applications_page(request.app.state, limit, cursor, name)).response()
+    only = None if principal is None else principal.applications
+    return (await reads.applications_page(request.app.state, limit, cursor, name, only)).response()
 
 
 @router.get("/{id}")

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from live import access, reads, scopes
 from repositories import environments
 from routers.idempotency import once
-from wire import etags, models, names
+from wire import etags, models
 from wire.bodies import check_body
 from routers.deps import API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, SettingsDep, Wait
 from wire.jsonroute import ExactJsonRoute
@@ -35,15 +35,12 @@ async def create_environment(body: models.EnvironmentCreate, request: Request, d
 
 
 @router.get("")
-async def list_environments(request: Request, db: DatabaseDep, limit: Limit = 50, cursor: Cursor = None,
+async def list_environments(request: Request, limit: Limit = 50, cursor: Cursor = None,
                             name: NameQuery = None) -> Response:
     scopes.reading(request.scope)
     principal = access.of(request.scope)
-    if principal is not None and principal.environments is not None:  # only its own: read from the database
-        rows, next_cursor = await db.run(environments.page, limit=limit, cursor=cursor, name=names.looked_up(name),
-                                         ids=sorted(principal.environments))
-        return reply_trusted(models.EnvironmentPage, {"items": rows, "next_cursor": next_cursor})
-    return (await reads.environments_page(request.app.state, limit, cursor, name)).response()
+    only = None if principal is None else principal.environments
+    return (await reads.environments_page(request.app.state, limit, cursor, name, only)).response()
 
 
 @router.get("/{id}")
