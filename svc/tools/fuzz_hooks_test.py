@@ -223,6 +223,9 @@ def test_documents_name_the_shared_environment_and_applies_carry_their_plans_tok
     assert applied.body["token"] == "t" * 64
     assert calls == [("POST", f"/api/v1/applications/{REAL}/import/plan",
                       {"document": applied.body["document"], "mode": "exact"})]
+    large = case(path={"id": REAL}, body={"document": {"configurations": [{"name": "x", "config": {}}] * 5000}})
+    fuzz_hooks.give_document(large, "planImport", REAL)
+    assert len(large.body["document"]["configurations"]) == fuzz_hooks.DOCUMENT_CONFIGURATIONS
     changes = case(body={"changes": [{"action": "delete", "configuration_id": RANDOM}]})
     fuzz_hooks.give_document(changes, "applyChangeSet", REAL)
     assert changes.body["changes"][0]["action"] == "create" and changes.body["changes"][0]["config"] == {}
