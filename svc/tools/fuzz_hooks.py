@@ -467,9 +467,24 @@ def fresh_idempotency_key(case) -> None:
             headers[name] = f"fuzz-{next(KEYS)}-{os.getpid()}"
 
 
+NOTHING = "0" * 26  # a ULID no resource has
+
+
+def no_null_ids(case) -> None:
+    """A stateful case whose link read its path id from a field that was null (a Change's `environment_id` for a
+    change of the configuration itself; links are also inferred from the response schemas) names no resource: it
+    names an id that nothing has (404), not the text "None", which no client sends and the contract refuses (422)."""
+    parameters = case.path_parameters or {}
+    for name, value in parameters.items():
+        if value is None or value == "None":
+            parameters[name] = NOTHING
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs) -> None:
     fresh_idempotency_key(case)
+    if stateful(case):
+        no_null_ids(case)
     operation_id = case.operation.definition.raw.get("operationId", "")
     try:
         if target(operation_id) is not None and chosen(case, operation_id):

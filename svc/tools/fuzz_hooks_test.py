@@ -229,3 +229,9 @@ def test_documents_name_the_shared_environment_and_applies_carry_their_plans_tok
     changes = case(body={"changes": [{"action": "delete", "configuration_id": RANDOM}]})
     fuzz_hooks.give_document(changes, "applyChangeSet", REAL)
     assert changes.body["changes"][0]["action"] == "create" and changes.body["changes"][0]["config"] == {}
+
+
+def test_a_link_that_read_a_null_names_an_id_nothing_has():
+    linked = case(path={"id": None, "environment_id": "None", "other": REAL})
+    fuzz_hooks.no_null_ids(linked)
+    assert linked.path_parameters == {"id": fuzz_hooks.NOTHING, "environment_id": fuzz_hooks.NOTHING, "other": REAL}
