@@ -48,7 +48,8 @@ def driver() -> None:
         stamp.write_text(lock)
 
 
-def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve):
+def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve, clean):
+    # `clean`: the flow names its applications (billing, catalogue, ...), which an earlier test may have left.
     key = "ops-" + secrets.token_urlsafe(24)
     with_keys = serve(API_KEYS=f"ops:admin:{key}")
     without_keys = serve()
