@@ -59,16 +59,39 @@ UNKNOWN_OUTCOME = ("The database connection broke while the request was being se
                    "it was applied is unknown. Read the resource before you try the change again.")
 
 
-class _KeyedCursor(psycopg2.extras.RealDictCursor):
-    """A cursor whose first statement goes in one message with `config_service.key_id` set for its transaction
-    (one message is one transaction, also without BEGIN): every row that statement, and its transaction, writes
-    with a column defaulting to the setting (migration 0009) records the key, at no extra round trip."""
+# Statements prepared on every pooled connection (`prepared`): {SQL text: (name, PREPARE, EXECUTE template)}.
+PREPARED: dict[str, tuple[str, str, str]] = {}
+_PARAMETER = re.compile(r"%\((\w+)\)s")
 
-    prefix = ""
+
+def prepared(query: str) -> str:
+    """Register `query` (SQL with %(name)s parameters) to be prepared on every pooled connection when it opens, and
+    then executed as a prepared statement: PostgreSQL plans it once per connection instead of at every execution
+    (for the writes' and the history's statements of several CTEs, planning is most of their server time). A
+    parameter's type is inferred where it is used, so one used only where no type is implied (in a SELECT list) is
+    cast in the SQL (`%(now)s::timestamptz`). Returns `query`, for `UPDATE = prepared(...)`."""
+    if "%%" in query:
+        raise ValueError("a prepared statement has no literal %")
+    names = list(dict.fromkeys(_PARAMETER.findall(query)))
+    place = {name: f"${n}" for n, name in enumerate(names, 1)}
+    name = f"config_service_{len(PREPARED) + 1}"
+    PREPARED.setdefault(query, (name, f"PREPARE {name} AS {_PARAMETER.sub(lambda m: place[m.group(1)], query)}",
+                                f"EXECUTE {name} ({', '.join(f'%({n})s' for n in names)})"))
+    return query
+
+
+class Cursor(psycopg2.extras.RealDictCursor):
+    """The pool's cursors: a statement registered with `prepared` is executed as the one its connection prepared;
+    and the SQL its connection holds back (`Connection.prefix`: settings for the transaction, a savepoint) goes in
+    one message with the next statement, at no round trip of its own. One message is one transaction, also without
+    BEGIN, so a setting made there holds for that statement's transaction."""
 
     def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 - psycopg2's name
-        if self.prefix:
-            query, self.prefix = self.prefix + query, ""
+        conn = self.connection
+        if conn.prepared and (entry := PREPARED.get(query)) is not None and entry[0] in conn.prepared:
+            query = entry[2]
+        if conn.prefix:
+            query, conn.prefix = conn.prefix + query, ""
         return super().execute(query, vars)
 
 
@@ -77,14 +100,15 @@ KEY_ID = re.compile(r"[0-9A-Z]{26}")
 
 def as_key(key_id: str, fn: Callable[..., T]) -> Callable[..., T]:
     """`fn` as a unit of work made with the managed API key `key_id` (a ULID): the feed entries and revisions it
-    writes name the key (`changes.changed_by_key`)."""
+    writes name the key (`changes.changed_by_key`): its first statement carries the setting
+    `config_service.key_id` (migration 0009) for its transaction."""
     if KEY_ID.fullmatch(key_id) is None:
         raise ValueError("a key id is a ULID")
+    setting = f"SELECT set_config('config_service.key_id', '{key_id}', true);\n"
 
     def unit(cur: Any, *args: Any, **kwargs: Any) -> T:
-        with cur.connection.cursor(cursor_factory=_KeyedCursor) as keyed:
-            keyed.prefix = f"SELECT set_config('config_service.key_id', '{key_id}', true);\n"
-            return fn(keyed, *args, **kwargs)
+        cur.connection.prefix += setting
+        return fn(cur, *args, **kwargs)
     return unit
 
 
@@ -96,9 +120,12 @@ def idempotent(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 class Connection(psycopg2.extensions.connection):
-    """A pooled connection, with the identity of the server it is on (see primary.py)."""
+    """A pooled connection, with the identity of the server it is on (see primary.py), and the SQL its next
+    statement carries (see `Cursor`)."""
 
     identity: Identity | None = None
+    prefix: str = ""
+    prepared: frozenset[str] = frozenset()  # the names of the statements prepared on it (`prepared`)
 
 
 class Database:
@@ -117,7 +144,7 @@ class Database:
         self.bound = settings.statement_timeout_ms / 1000 + BOUND_MARGIN
         options = f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
         self._connect_args = dict(
-            cursor_factory=psycopg2.extras.RealDictCursor, connection_factory=Connection,
+            cursor_factory=Cursor, connection_factory=Connection,
             connect_timeout=settings.connect_timeout, options=options, application_name="config-service",
             tcp_user_timeout=int(self.bound * 1000), **KEEPALIVES,
         )
@@ -231,6 +258,7 @@ class Database:
             cur.execute(IDENTITY)
             conn.identity = identity_of(cur.fetchone())
         if self.primary.admit(conn.identity):
+            conn.prepared = prepare(conn)
             return True
         log.warning("not using %s:%s: %s is not the primary (%s is)", conn.info.host, conn.info.port, conn.identity,
                     self.primary.current)
@@ -267,6 +295,7 @@ class Database:
             raise
 
     def _give_back(self, conn: Connection, *, broken: bool) -> None:
+        conn.prefix = ""  # what a unit that raised before its first statement held back is not the next one's
         try:
             try:
                 if not broken and not conn.closed and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
@@ -386,6 +415,27 @@ class Database:
 def epoch_of(conn: Connection) -> int:
     """The epoch of the data on `conn`: its server's timeline (primary.py)."""
     return conn.identity.timeline if conn.identity is not None else 1
+
+
+_UNPREPARED: set[str] = set()
+
+
+def prepare(conn: Connection) -> frozenset[str]:
+    """Prepare every registered statement on `conn` (autocommit, each alone); the names prepared. One that does not
+    prepare (a parameter whose type nothing implies) is said once and executed as plain SQL."""
+    done = set()
+    with conn.cursor() as cur:
+        for name, statement, _ in PREPARED.values():
+            try:
+                cur.execute(statement)
+                done.add(name)
+            except psycopg2.OperationalError:
+                raise
+            except psycopg2.Error as error:
+                if name not in _UNPREPARED:
+                    _UNPREPARED.add(name)
+                    log.warning("statement %s is not prepared: %s", name, first_line(error))
+    return frozenset(done)
 
 
 def first_line(error: BaseException) -> str:

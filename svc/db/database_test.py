@@ -5,7 +5,8 @@ import time
 import psycopg2
 import pytest
 
-from db.database import Database, as_key, idempotent, ping
+from db.database import PREPARED, Connection, Cursor, Database, as_key, idempotent, ping, prepare, prepared
+from repositories import configurations
 from wire.problems import ServiceUnavailable
 from settings import Settings
 from tools.harness import until
@@ -298,3 +299,51 @@ def test_a_unit_of_many_statements_is_cut_at_the_bound_unless_given_longer(setti
         assert run(quick.run(many, transaction=True, longer=60)) == "done"
     finally:
         quick.close()
+
+
+def test_a_unit_with_a_key_that_raises_before_its_first_statement_leaves_nothing_to_the_next(database, sql):
+    sql.execute("CREATE TABLE IF NOT EXISTS database_test_k (v int, k varchar(26) "
+                "DEFAULT nullif(current_setting('config_service.key_id', true), ''))")
+    sql.execute("TRUNCATE database_test_k")
+
+    def refuse(cur):
+        raise LookupError("refused before any statement")
+
+    def insert(cur):
+        cur.execute("INSERT INTO database_test_k (v) VALUES (1)")
+
+    tiny = Database(database.settings.model_copy(update={"pool_min": 1, "pool_max": 1}))
+    tiny.warm()
+    try:
+        with pytest.raises(LookupError):
+            run(tiny.run(as_key("01JD3D4M5N6P7Q8R9S0T1V2W3X", refuse)))
+        run(tiny.run(insert))  # the same, only, connection
+    finally:
+        tiny.close()
+    sql.execute("SELECT k FROM database_test_k")
+    assert sql.fetchone()["k"] is None
+
+
+def test_every_registered_statement_prepares_and_runs_as_prepared(database, sql):
+    import app  # noqa: F401 - every repository registers its statements when imported
+
+    conn = psycopg2.connect(database.url, cursor_factory=Cursor, connection_factory=Connection)
+    conn.autocommit = True
+    try:
+        conn.prepared = prepare(conn)
+        assert conn.prepared == {name for name, _, _ in PREPARED.values()}  # none left as plain SQL
+        assert len(PREPARED) >= 20
+        with conn.cursor() as cur:
+            query = configurations.SELECT_ONE
+            cur.execute(query, {"id": "0" * 26})
+            assert cur.fetchall() == []
+            cur.execute("SELECT generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE name = %s",
+                        (PREPARED[query][0],))
+            assert cur.fetchone()["runs"] == 1
+    finally:
+        conn.close()
+
+
+def test_a_statement_with_a_literal_percent_is_not_prepared():
+    with pytest.raises(ValueError):
+        prepared("SELECT 1 WHERE 'a' LIKE 'a%%'")

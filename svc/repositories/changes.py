@@ -12,7 +12,7 @@ COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, change
 # each column from the configuration it returns as the CTE `c`, and its application's `id` and raised `last_change`
 # as the CTE `a`.
 ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
-         "name": "c.name", "version": "c.version", "changed_at": "%(now)s", "changed_by": "%(actor)s"}
+         "name": "c.name", "version": "c.version", "changed_at": "%(now)s::timestamptz", "changed_by": "%(actor)s"}
 
 SELECT_AFTER = f"""
 SELECT {COLUMNS} FROM changes

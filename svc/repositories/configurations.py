@@ -16,7 +16,7 @@ waiting on its name.
 from datetime import UTC, datetime
 from typing import Any
 
-from db.database import idempotent
+from db.database import idempotent, prepared
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, Unprocessable
@@ -66,7 +66,7 @@ WITH_REVISION = """
 )
 """ + WITH_CHANGE_AND_REVISION
 
-INSERT = f"""
+INSERT = prepared(f"""
 WITH a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
     RETURNING id, last_change
@@ -75,15 +75,15 @@ WITH a AS (
     SELECT {params(COLUMNS)} FROM a
     RETURNING {names(COLUMNS)}
 )
-""" + WITH_CHANGE_AND_REVISION
+""" + WITH_CHANGE_AND_REVISION)
 
-SELECT_ONE = f"SELECT {names(COLUMNS)} FROM configurations WHERE id = %(id)s"
+SELECT_ONE = prepared(f"SELECT {names(COLUMNS)} FROM configurations WHERE id = %(id)s")
 
-SELECT_VERSION = "SELECT version FROM configurations WHERE id = %(id)s"
+SELECT_VERSION = prepared("SELECT version FROM configurations WHERE id = %(id)s")
 
 SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 
-UPDATE = OWNER + f"""
+UPDATE = prepared(OWNER + f"""
 , c AS (
     UPDATE configurations c
     SET {assign(FIELDS)}, updated_at = %(now)s, version = c.version + 1
@@ -91,9 +91,9 @@ UPDATE = OWNER + f"""
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
 )
-""" + WITH_REVISION
+""" + WITH_REVISION)
 
-RESTORE = OWNER + f"""
+RESTORE = prepared(OWNER + f"""
 , source AS (
     SELECT {names(FIELDS)} FROM configuration_revisions
     WHERE configuration_id = %(id)s AND version = %(revision)s
@@ -104,11 +104,11 @@ RESTORE = OWNER + f"""
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
 )
-""" + WITH_REVISION
+""" + WITH_REVISION)
 
 # A deletion deletes the configuration's overrides first, each with its own feed entry (in environment id order),
 # then the configuration's entry, numbered last.
-DELETE = OWNER + f"""
+DELETE = prepared(OWNER + f"""
 , c AS (
     DELETE FROM configurations c USING owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
@@ -129,7 +129,7 @@ DELETE = OWNER + f"""
 )
 {WITH_CHANGE}
 SELECT application_id FROM c
-"""
+""")
 
 SELECT_REVISIONS = f"""
 SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from db.database import idempotent
+from db.database import idempotent, prepared
 from jsondoc.patch import diff
 from repositories import applications
 from repositories.configurations import REVISION_COLUMNS
@@ -27,17 +27,17 @@ from wire import jsontext
 from wire.problems import NotFound, Unprocessable
 
 # The application a configuration belongs (or belonged) to: its row, or its revisions once it is deleted.
-OWNER = """
+OWNER = prepared("""
 SELECT application_id FROM configurations WHERE id = %(id)s
 UNION ALL
 (SELECT application_id FROM configuration_revisions WHERE configuration_id = %(id)s LIMIT 1)
 LIMIT 1
-"""
-APPLICATION = "SELECT id, name, created_at, last_change, history_from FROM applications WHERE id = %(id)s"
+""")
+APPLICATION = prepared("SELECT id, name, created_at, last_change, history_from FROM applications WHERE id = %(id)s")
 NOW = "SELECT clock_timestamp() AS now"
 # Waits for the writes that hold the application's row (each holds it from before it records its change until it
 # commits); releases it at once (autocommit).
-SETTLED = "SELECT 1 FROM applications WHERE id = %(id)s FOR SHARE"
+SETTLED = prepared("SELECT 1 FROM applications WHERE id = %(id)s FOR SHARE")
 # The last position of the last transaction whose changes were all recorded by %(at)s. (The changes of one
 # statement are not recorded in the order of their numbers; those of two transactions are.) As a definition, this
 # reads every change of the application (those before `at`, and those after it, to hash); `position` asks it only
@@ -55,7 +55,7 @@ WHERE c.application_id = %(id)s AND c.recorded_at <= %(at)s
 # changes are numbered consecutively. The answer is T's last position when T had recorded all of its changes by
 # then, else the position before its first. No row: no change recorded by then; `txid` null: a change from before
 # migration 0010, for POSITION_AT_EVERY.
-POSITION_AT = """
+POSITION_AT = prepared("""
 WITH e AS (
     SELECT txid FROM changes WHERE application_id = %(id)s AND recorded_at <= %(at)s
     ORDER BY recorded_at DESC, seq DESC LIMIT 1
@@ -63,10 +63,10 @@ WITH e AS (
 SELECT e.txid, (SELECT CASE WHEN bool_or(t.recorded_at > %(at)s) THEN min(t.seq) - 1 ELSE max(t.seq) END
                 FROM changes t WHERE t.application_id = %(id)s AND t.txid = e.txid) AS seq
 FROM e
-"""
+""")
 # The position before the first change of the transaction that recorded change %(seq)s, when that transaction
 # recorded changes after it too (see migration 0010); else %(seq)s.
-COMMITTED = """
+COMMITTED = prepared("""
 WITH b AS (
     SELECT CASE WHEN EXISTS (SELECT 1 FROM changes n WHERE n.application_id = c.application_id
                                                        AND n.seq = c.seq + 1 AND n.txid = c.txid)
@@ -77,11 +77,11 @@ WITH b AS (
 )
 SELECT b.seq, (SELECT recorded_at FROM changes r WHERE r.application_id = %(id)s AND r.seq = b.seq) AS recorded_at
 FROM b
-"""
+""")
 
 # The last change up to %(seq)s of each configuration of application %(application_id)s (of %(id)s only, when
 # given), not a deletion: the revisions current at that position.
-CONFIGURATIONS_AT = f"""
+CONFIGURATIONS_AT = prepared(f"""
 WITH last AS (
     SELECT DISTINCT ON (configuration_id) configuration_id, kind, version FROM changes
     WHERE application_id = %(application_id)s AND seq <= %(seq)s AND environment_id IS NULL
@@ -92,7 +92,7 @@ SELECT {names(REVISION_COLUMNS, of="r")}
 FROM last JOIN configuration_revisions r ON r.configuration_id = last.configuration_id AND r.version = last.version
 WHERE last.kind <> 'deleted'
 ORDER BY r.configuration_id
-"""
+""")
 # The overrides at %(seq)s, as CONFIGURATIONS_AT (the CTE `past_overrides`).
 OVERRIDES_AT = """
 , past_overrides AS (
@@ -107,7 +107,7 @@ OVERRIDES_AT = """
 )
 """
 # The layers of each configuration `c` at that position, root first (as effective.LAYERS does for the present).
-EFFECTIVE_AT = CHAIN + OVERRIDES_AT + """
+EFFECTIVE_AT = prepared(CHAIN + OVERRIDES_AT + """
 , past AS (""" + CONFIGURATIONS_AT + """)
 SELECT c.configuration_id AS id, c.application_id, c.name, c.config,
     (SELECT jsonb_agg(jsonb_build_object('id', chain.id, 'name', chain.name, 'patch', o.patch) ORDER BY chain.depth DESC)
@@ -115,14 +115,14 @@ SELECT c.configuration_id AS id, c.application_id, c.name, c.config,
     ) AS layers
 FROM past c
 ORDER BY c.configuration_id
-"""
+""")
 ENVIRONMENT = "SELECT id, name FROM environments WHERE id = %(environment_id)s"
 
 # Revisions and current states, of the application resolved first (`owner`).
-SELECT_REVISION = (f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions "
-                   "WHERE configuration_id = %(id)s AND version = %(version)s AND application_id = %(application_id)s")
-SELECT_CURRENT = ("SELECT id AS configuration_id, version, name, config FROM configurations "
-                  "WHERE id = %(id)s AND application_id = %(application_id)s")
+SELECT_REVISION = prepared((f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions "
+                   "WHERE configuration_id = %(id)s AND version = %(version)s AND application_id = %(application_id)s"))
+SELECT_CURRENT = prepared(("SELECT id AS configuration_id, version, name, config FROM configurations "
+                  "WHERE id = %(id)s AND application_id = %(application_id)s"))
 SELECT_OVERRIDE_REVISION = (f"SELECT {OVERRIDE_REVISION_COLUMNS} FROM override_revisions "
                             "WHERE configuration_id = %(id)s AND environment_id = %(environment_id)s "
                             "AND version = %(version)s AND application_id = %(application_id)s")

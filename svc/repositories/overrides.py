@@ -12,7 +12,7 @@ from typing import Any
 import psycopg2.errors
 from psycopg2.extras import Json
 
-from db.database import idempotent
+from db.database import idempotent, prepared
 from repositories.configurations import OWNER
 from repositories.rows import Row, conditions, one, split
 from wire import jsontext
@@ -79,7 +79,7 @@ UPSERT = f"""
                    guard="NOT o.created OR %(versions)s::int[] IS NULL OR config_service_refuse('CS412')") + f"""
 SELECT {COLUMNS}, created FROM o
 """
-PUT = OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT
+PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT)
 # What `PUT` does when the override exists and the preconditions accept its version, as an UPDATE (as a
 # configuration's is): without the insert that `ON CONFLICT` tries first, the override's PUT costs what a
 # configuration's does. Nothing when it does not exist, or when they refuse its version: `PUT` then decides.
@@ -94,11 +94,11 @@ REPLACE = OWNER + f"""
 )""" + _recorded("'updated'") + f"""
 SELECT {COLUMNS}, false AS created FROM o
 """
-RESTORE = OWNER + f""", source AS (
+RESTORE = prepared(OWNER + f""", source AS (
     SELECT patch, comments FROM override_revisions WHERE {KEY} AND version = %(revision)s
-)""" + UPSERT
+)""" + UPSERT)
 
-DELETE = OWNER + f"""
+DELETE = prepared(OWNER + f"""
 , o AS (
     DELETE FROM overrides o USING owner
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
@@ -106,10 +106,10 @@ DELETE = OWNER + f"""
     RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
 )""" + _recorded("'deleted'", revision=False) + f"""
 SELECT version FROM o
-"""
+""")
 
-SELECT_ONE = f"SELECT {COLUMNS} FROM overrides WHERE {KEY}"
-SELECT_VERSION = f"SELECT version FROM overrides WHERE {KEY}"
+SELECT_ONE = prepared(f"SELECT {COLUMNS} FROM overrides WHERE {KEY}")
+SELECT_VERSION = prepared(f"SELECT version FROM overrides WHERE {KEY}")
 CONFIGURATION_EXISTS = "SELECT 1 FROM configurations WHERE id = %(id)s"
 ENVIRONMENT_EXISTS = "SELECT 1 FROM environments WHERE id = %(environment_id)s"
 SELECT_PAGE = f"""
