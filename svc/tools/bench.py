@@ -10,9 +10,11 @@ with its read cache off, GET by id from the database against a configuration rea
 `seq` and by `at`), the effective view of three layers (config and two overrides), GET answered 304, an application
 with 1,000 configuration ids, a list page from the middle of the table at 10,000 and at 1,000,000 rows, the export
 and the import plan of the application of 1,000 configurations and a change set of 100 updates (each timed alone, a
-few times), PUT of a configuration and of an override with If-Match, and pgbench on the same primary-key query; then
-waiters held on one configuration, on one effective view, and spread. Prints the tables, the ratios and times
-issues 24's, 25's and 26's targets name, and writes them as JSON and Markdown under `tools/results/`.
+few times), PUT with If-Match of a configuration of each of 1,000 applications in turn and of one application's
+configurations, and of an override, etcd's linearizable reads and durable puts where etcd is installed, and pgbench
+on the same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints
+the tables, the ratios and times issues 24's, 25's, 26's and 28's targets name, and writes them as JSON and
+Markdown under `tools/results/`.
 Everything it starts, it stops by PID.
 """
 
@@ -52,13 +54,22 @@ CONFIGS = "/api/v1/configurations"
 # The rows issue 24's targets compare.
 GET_BY_ID = "GET /configurations/{id}"
 EFFECTIVE = "GET /configurations/{id}/effective (3 layers)"
-PUT = "PUT /configurations/{id} If-Match"
+PUT = "PUT /configurations/{id} If-Match, 1,000 applications"
 PUT_OVERRIDE = "PUT /configurations/{id}/overrides/{env} If-Match"
 # Issue 25's: a read with a managed key limited to some applications against the open service's, and the 401 of a
 # token that is no key's against that of a key's secret with one character changed (one path: no difference).
 GET_KEYED = "GET /configurations/{id}, scoped managed key"
 UNKNOWN_TOKEN = "401: a token that is no key's"
 WRONG_SECRET = "401: a key's secret, one character changed"
+# Issue 28's: the PUT row above writes one configuration of each application in turn (consecutive requests to
+# different applications); beside it, PUTs of the configurations of one application (application 1's), and etcd's
+# durable puts (each answered once in its write-ahead log on disk) of a value of the size the PUT rows write, over
+# ETCD_PUT_KEYS keys.
+PUT_ONE_APPLICATION = "PUT /configurations/{id} If-Match, one application"
+ETCD_PUT = "etcd put (durable)"
+ETCD_PUT_KEYS = 1000
+# The connections at which the p99 of a PUT is held to PUT_P99_MS.
+PUT_P99_CONNECTIONS, PUT_P99_MS = 64, 100.0
 # The applications the scoped key reads (a key lists at most 1,000).
 KEYED_APPLICATIONS = 1000
 # Issue 26's: a configuration read as it was at a point of its application's history (always from the database),
@@ -115,6 +126,15 @@ SQL_ID = "'{prefix}' || lpad(upper(to_hex({n})), 24, '0')"
 CONFIG_JSON = """jsonb_build_object('host', 'db-' || n || '.internal', 'port', 5432, 'ssl', true,
     'pool', jsonb_build_object('min', 2, 'max', 16), 'timeout_ms', 1500, 'replicas', jsonb_build_array('r1', 'r2'),
     'region', 'eu-west-1', 'feature_x', false, 'retries', 3, 'owner', 'team-' || mod(n, 17))"""
+
+
+def etcd_put_line(n: int) -> str:
+    """"key value" (both base64) of etcd's n-th put: the key of configuration n, and a value of the size of the
+    body the service's PUT rows write for it (`put.lua`'s, at the version after the seeded ones)."""
+    key = base64.b64encode(f"/config/{config_id(n)}".encode()).decode()
+    value = (f'{{"name":"bench-config-{n}","config":{{"host":"db.internal","port":5432,"ssl":true,'
+             f'"n":{REVISIONS + 1}}}}}')
+    return f"{key} {base64.b64encode(value.encode()).decode()}"
 
 
 def insert_applications(cur, first: int, last: int) -> None:
@@ -285,7 +305,8 @@ class Bench:
         self.url = harness.with_database(str(settings_module.Settings().database_url), self.database)
         self.rows: list[Row] = []
         self.watch_rows: list[WatchRow] = []
-        self.etcd_rows: dict[int, Row] = {}
+        self.etcd_rows: dict[int, Row] = {}  # etcd's reads by connections
+        self.etcd_put_rows: dict[int, Row] = {}  # and its durable puts
         self.timed_rows: list[TimedRow] = []
 
     # -- processes -----------------------------------------------------------------------------------------
@@ -527,14 +548,19 @@ class Bench:
     def prepare_database(self) -> None:
         harness.create_database(self.url)
         migrations.migrate(self.url)
-        seed(self.url, self.args.applications, self.args.configurations, min(1000, self.args.configurations))
+        # Application 1 owns 1,000 configurations, or half of a smaller seed's (the others' own the rest: the PUT row
+        # to 1,000 applications writes one of each).
+        seed(self.url, self.args.applications, self.args.configurations, min(1000, self.args.configurations // 2))
 
     def drop_database(self) -> None:
         harness.drop_database(self.url)
 
     def etcd(self) -> None:
-        """etcd on the same machine, where its binary exists: 200 keys of a configuration-sized JSON value, read
-        by key through its HTTP/JSON gateway (linearizable, etcd's default), at each connection count."""
+        """etcd on the same machine, where its binary exists, through its HTTP/JSON gateway at each connection
+        count: 200 keys of a configuration-sized JSON value read by key (linearizable, etcd's default); then puts
+        over ETCD_PUT_KEYS keys in turn, each value the size of the service's PUT rows' body (`put.lua`'s), each
+        put answered once in etcd's write-ahead log on disk (fsync, etcd's default: durable as the service's
+        commit is)."""
         binary = shutil.which("etcd")
         if binary is None:
             print("  etcd: not installed, skipped (Debian/Ubuntu: apt-get install -y etcd-server)", flush=True)
@@ -558,6 +584,10 @@ class Bench:
         for c in self.args.connections:
             self.etcd_rows[c] = self.wrk("etcd range read (linearizable)", base, c, "etcd_range.lua", [str(keys_file)],
                                          workers=0)
+        puts_file = self.tmp / "etcd-puts.txt"
+        puts_file.write_text("".join(f"{etcd_put_line(n)}\n" for n in range(1, ETCD_PUT_KEYS + 1)))
+        for c in self.args.connections:
+            self.etcd_put_rows[c] = self.wrk(ETCD_PUT, base, c, "etcd_put.lua", [str(puts_file), "2"], workers=0)
         self._stop(self.processes[-1])
 
     def run(self) -> list[Row]:
@@ -607,16 +637,30 @@ class Bench:
                 self.timed(base, workers)  # after the 304s (it changes versions), before the PUTs (they change
                 # the configurations' documents)
 
-            def current_versions() -> list[str]:
-                return [self.ids_file("put.txt", "SELECT id, version, name FROM configurations ORDER BY id"), "2"]
+            def current_versions(spread: bool) -> Callable[[], list[str]]:
+                """The PUT rows' ids with their current versions: one configuration of each application, in the
+                applications' order (consecutive requests, a thread's too, go to different applications), or
+                application 1's configurations."""
+                if spread:
+                    name, query = "put-spread.txt", """
+                        SELECT id, version, name FROM (
+                            SELECT id, version, name, application_id,
+                                   row_number() OVER (PARTITION BY application_id ORDER BY id) AS k
+                            FROM configurations) c
+                        WHERE k = 1 ORDER BY application_id"""
+                else:
+                    name, query = "put-one.txt", ("SELECT id, version, name FROM configurations "
+                                                  f"WHERE application_id = '{big}' ORDER BY id")
+                return lambda: [self.ids_file(name, query), "2"]
 
             def current_override_versions() -> list[str]:
                 return [self.ids_file("put-overrides.txt", "SELECT configuration_id || '.' || environment_id, version, "
                                       f"'' FROM overrides WHERE environment_id = '{LEAF}' ORDER BY configuration_id"),
                         "2"]
 
-            for c in args.connections:
-                self.wrk(PUT, base, c, "put.lua", current_versions, workers=workers)
+            for scenario, spread in ((PUT, True), (PUT_ONE_APPLICATION, False)):
+                for c in args.connections:
+                    self.wrk(scenario, base, c, "put.lua", current_versions(spread), workers=workers)
             for c in args.connections:
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
             if workers == 1 and not watched:
@@ -637,6 +681,8 @@ class Bench:
             row.ratio = row.requests_per_s / ceilings[(row.workers, row.connections)].requests_per_s
             if row.scenario.startswith("GET /configurations") and row.connections in self.etcd_rows:
                 row.vs_etcd = row.requests_per_s / self.etcd_rows[row.connections].requests_per_s
+            if row.scenario in (PUT, PUT_ONE_APPLICATION) and row.connections in self.etcd_put_rows:
+                row.vs_etcd = row.requests_per_s / self.etcd_put_rows[row.connections].requests_per_s
         return self.rows
 
 
@@ -819,9 +865,11 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
     """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's, a GET by id
     with a scoped managed key at least 0.9x one of the open service, and the 401 of a wrong secret within 0.9x-1.1x
     that of an unknown token, a configuration read at a point of its history (by `seq`, by `at`) at least 0.5x one
-    read from the database now (each per worker count and connections); 1,000 waiters on one effective view
-    answered within the p99 of 1,000 on one configuration (measured: their p99s' ratio); and each timed operation's
-    slowest run within 1 s (measured: in seconds)."""
+    read from the database now, a PUT to 1,000 applications at least 0.5x etcd's durable put and at least 1.0x a
+    PUT to one application (each per worker count and connections), and its p99 within PUT_P99_MS at
+    PUT_P99_CONNECTIONS (measured: in ms); 1,000 waiters on one effective view answered within the p99 of 1,000 on
+    one configuration (measured: their p99s' ratio); and each timed operation's slowest run within 1 s (measured:
+    in seconds)."""
     found = {(r.scenario, r.workers, r.connections): r for r in rows}
     measured = []
     for (scenario, workers, connections), row in found.items():
@@ -831,12 +879,18 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
                 ("GET by id: scoped managed key / open", GET_KEYED, GET_BY_ID, 0.9, None),
                 ("401: wrong secret / unknown token", WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1),
                 ("read at a feed position / read from the database", SNAPSHOT_SEQ, DATABASE_READ, 0.5, None),
-                ("read at a time / read from the database", SNAPSHOT_AT, DATABASE_READ, 0.5, None)):
-            if scenario == over and (base, workers, connections) in found:
-                ratio = row.requests_per_s / found[(base, workers, connections)].requests_per_s
+                ("read at a time / read from the database", SNAPSHOT_AT, DATABASE_READ, 0.5, None),
+                ("PUT to 1,000 applications / etcd durable put", PUT, ETCD_PUT, 0.5, None),
+                ("PUT to 1,000 applications / PUT to one application", PUT, PUT_ONE_APPLICATION, 1.0, None)):
+            beside = (base, 0 if base == ETCD_PUT else workers, connections)  # etcd's rows have no workers
+            if scenario == over and beside in found:
+                ratio = row.requests_per_s / found[beside].requests_per_s
                 needed = f">= {floor:.2f}" if ceiling is None else f"{floor:.2f} to {ceiling:.2f}"
                 met = ratio >= floor and (ceiling is None or ratio <= ceiling)
                 measured.append(Target(name, workers, connections, ratio, needed, met))
+        if scenario == PUT and connections == PUT_P99_CONNECTIONS and row.p99_ms is not None:
+            measured.append(Target("PUT to 1,000 applications: p99, ms", workers, connections, row.p99_ms,
+                                   f"<= {PUT_P99_MS:.0f}", row.p99_ms <= PUT_P99_MS))
     watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows if " waiters on one " in r.scenario}
     view, configuration = watched.get("one effective view"), watched.get("one configuration")
     if view and configuration and view.p99_ms is not None and configuration.p99_ms:
