@@ -140,6 +140,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         finally:
             await listener.close()
             database.close()
+            logs.access.flush()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False, middleware=middleware(settings),
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None)

@@ -67,3 +67,37 @@ def test_uvicorns_colour_message_is_left_out_and_no_line_carries_ansi_codes():
     line = logs.JsonFormatter().format(record)
     assert json.loads(line)["message"] == "Started server process [42]"
     assert "color_message" not in line and "\x1b" not in line and "\\u001b" not in line
+
+
+def test_access_lines_of_one_turn_of_the_loop_are_written_together_and_before_any_other_line():
+    import asyncio
+    import io
+
+    class Counted(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counted.writes += 1
+            return super().write(text)
+
+    stream = Counted()
+    handler = logs._Handler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    line = logs.AccessLog(logging.getLogger("config_service.access"))
+    line.handler = handler
+    original, logs.access = logs.access, line
+    try:
+        async def turn() -> None:
+            line.write("r1", "GET", "/a", 200, 1.0)
+            line.write("r2", "GET", "/b", 304, 1.0)
+            assert stream.getvalue() == ""  # not yet: at the end of this turn of the loop
+            await asyncio.sleep(0)
+            assert stream.getvalue().count("\n") == 2 and Counted.writes == 1
+            line.write("r3", "GET", "/c", 200, 1.0)
+            handler.emit(logging.makeLogRecord({"name": "config_service", "levelname": "WARNING", "msg": "after r3"}))
+
+        asyncio.run(turn())
+        lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+        assert [entry.get("request_id", entry["message"]) for entry in lines] == ["r1", "r2", "r3", "after r3"]
+    finally:
+        logs.access = original

@@ -1,11 +1,15 @@
-"""The reads every client polls, answered below the router: `GET /api/v1/configurations/{id}` without a query, and
-`GET /api/v1/configurations/{id}/effective?environment_id=<id>` with exactly that query.
+"""The reads every client polls or holds, answered below the router: `GET /api/v1/configurations/{id}` without a query
+or with `wait=<seconds>`, and `GET /api/v1/configurations/{id}/effective?environment_id=<id>`, optionally followed by
+`&wait=<seconds>`.
 
 Each is the same read as its route's (`reads.configuration`, `reads.effective_configuration`: the worker's read
-cache, after a sync round), sent as the same ASGI messages, but without what the framework does around a route:
-matching every route's pattern, building a Request, validating the parameters through pydantic, solving the
-handler's signature, the exception middleware. Anything else goes on to the app: other paths, any other query
-string (`wait` holds a request, which the route does), and every error (the route answers it again, as a problem).
+cache, after a sync round), held as the route holds it (`reads.hold`), sent as the same ASGI messages, but without
+what the framework does around a route: matching every route's pattern, building a Request, validating the
+parameters through pydantic, solving the handler's signature, the exception middleware. For 1,000 requests held on
+one configuration, that is most of what answering each costs once it changed. Anything else goes on to the app:
+other paths, any other query string (a `wait` out of 1..300 or written otherwise, which the route refuses), and
+every error before the hold (the route answers it again, as a problem); an error of a held request's check (the
+configuration deleted, the key revoked) is answered here, as the route answers it.
 It sits under the middleware that authenticates, and checks the request's key as the route does (`scopes.py`):
 what the key may not see goes on to the route, which answers it as something that does not exist.
 """
@@ -15,14 +19,16 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from live import access, reads, scopes
+from live import access, keys, reads, scopes
 from live.readcache import Entry
 from wire import etags
 from wire.problems import ProblemError
 
 JSON = (b"content-type", b"application/json")
 ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
-ENVIRONMENT = re.compile(rf"environment_id=({ULID})".encode())
+ENVIRONMENT = re.compile(rf"environment_id=({ULID})(?:&wait=([1-9][0-9]{{0,2}}))?".encode())
+WAIT = re.compile(rb"wait=([1-9][0-9]{0,2})")
+MAX_WAIT = 300  # the contract's bound on `wait`
 
 
 class CachedReads:
@@ -30,8 +36,9 @@ class CachedReads:
         self.app = app
         self.path = re.compile(re.escape(prefix) + rf"/configurations/({ULID})(/effective)?")
 
-    def _read(self, scope: Scope) -> Callable[[], Awaitable[Entry]] | None:
-        """The read that answers this request, if it is one of the two."""
+    def _read(self, scope: Scope) -> tuple[Callable[[], Awaitable[Entry]], tuple[str, ...], int | None] | None:
+        """The read that answers this request, if it is one of the two: it, the keys whose notifications change
+        it, and how long the request may be held (None: not)."""
         if scope["type"] != "http" or scope["method"] != "GET":
             return None
         match = self.path.fullmatch(scope["path"])
@@ -39,8 +46,11 @@ class CachedReads:
             return None
         state, id = scope["app"].state, match.group(1)
         if match.group(2) is None:
+            wait = None
             if scope["query_string"]:
-                return None
+                held = WAIT.fullmatch(scope["query_string"])
+                if held is None or (wait := int(held.group(1))) > MAX_WAIT:
+                    return None
 
             async def configuration() -> Entry:
                 entry = await reads.configuration(state, id)
@@ -48,33 +58,48 @@ class CachedReads:
                 if principal is not None and not principal.sees_application(entry.application):
                     raise access.hidden(access.NO_CONFIGURATION)  # the same gate as the route's, on what it read
                 return entry
-            return configuration
+            return configuration, (keys.configuration(id),), wait
         query = ENVIRONMENT.fullmatch(scope["query_string"])
-        if query is None:
+        if query is None or (query.group(2) is not None and int(query.group(2)) > MAX_WAIT):
             return None
         environment_id = query.group(1).decode()
 
         async def effective() -> Entry:
             await scopes.in_environments(state, scope, id, environment_id)
             return await reads.effective_configuration(state, id, environment_id)
-        return effective
+        return effective, (keys.views(id), keys.ENVIRONMENTS), None if query.group(2) is None else int(query.group(2))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        read = self._read(scope)
-        if read is None:
+        found = self._read(scope)
+        if found is None:
             await self.app(scope, receive, send)
             return
+        read, watched, wait = found
         try:
             entry = await read()
         except ProblemError:
             await self.app(scope, receive, send)  # 404, 503: the route answers them, as problems
             return
-        etag = entry.etag.encode("latin-1")
-        if etags.none_match(etags.header(scope, b"if-none-match"), entry.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", etag)]})
-            await send({"type": "http.response.body", "body": b""})
+        held = etags.header(scope, b"if-none-match")
+        if not etags.none_match(held, entry.etag):
+            await _send(send, 200, entry.etag, entry.body)
             return
-        body = entry.body
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"etag", etag), (b"content-length", str(len(body)).encode()), JSON]})
-        await send({"type": "http.response.body", "body": body})
+        etag = entry.etag
+        if wait is not None:
+            try:
+                changed, etag = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait, etag)
+            except ProblemError as error:  # deleted, revoked, out of the key's scope now: as the route answers
+                await error.response(scope["path"])(scope, receive, send)
+                return
+            if changed is not None:
+                await _send(send, 200, changed.etag, changed.body)
+                return
+        await _send(send, 304, etag, b"")
+
+
+async def _send(send: Send, status: int, etag: str, body: bytes) -> None:
+    headers = [(b"etag", etag.encode("latin-1"))]
+    if status == 200:
+        headers += [(b"content-length", str(len(body)).encode()), JSON]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

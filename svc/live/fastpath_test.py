@@ -25,7 +25,8 @@ def fast_answers(monkeypatch):
         return await reads.effective_configuration(state, id, environment_id)
 
     # the route's reads stay uncounted
-    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted, effective_configuration=counted_view))
+    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted, effective_configuration=counted_view,
+                                                           hold=reads.hold))
     return calls
 
 
@@ -113,7 +114,8 @@ def test_an_effective_read_is_answered_as_the_route_answers_it(client, layered, 
 def test_effective_reads_that_are_not_exactly_the_polled_one_or_fail_go_to_the_route(client, layered, fast_answers):
     made, prod, eu = layered
     view = f"{CONFIGS}/{made['id']}/effective"
-    for query in (f"environment_id={eu.lower()}", f"environment_id={eu}&wait=1", f"environment_id={eu}&x=1",
+    for query in (f"environment_id={eu.lower()}", f"environment_id={eu}&wait=0", f"environment_id={eu}&wait=301",
+                  f"environment_id={eu}&wait=01", f"wait=1&environment_id={eu}", f"environment_id={eu}&x=1",
                   f"environment_id={eu}&environment_id={prod}", f"x=1&environment_id={eu}", "environment_id=", ""):
         client.get(f"{view}?{query}")
     assert fast_answers == []
@@ -126,3 +128,31 @@ def test_effective_reads_that_are_not_exactly_the_polled_one_or_fail_go_to_the_r
         assert response.json()["detail"] == detail
     head = client.head(f"{view}?environment_id={eu}")
     assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+
+
+def test_held_reads_are_answered_here_as_the_route_answers_them(client, application, configuration, layered,
+                                                                 fast_answers):
+    """`wait` holds a request in the fast path as the route holds it: 304 with the current ETag when nothing
+    changed, at once when If-None-Match no longer names the current answer; a `wait` the contract refuses, or any
+    other query, goes to the route."""
+    made = configuration(application("held")["id"])
+    path = f"{CONFIGS}/{made['id']}"
+    etag = client.get(path).headers["etag"]
+    fast_answers.clear()
+    unchanged = client.get(path + "?wait=1", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == etag and unchanged.content == b""
+    stale = client.get(path + "?wait=1", headers={"If-None-Match": '"other"'})
+    assert comparable(stale) == comparable(client.get(path + "?route=1", headers={"If-None-Match": '"other"'}))
+    assert set(fast_answers) == {made["id"]} and len(fast_answers) >= 2  # a held request reads again as it holds
+    tried = len(fast_answers)
+    for query in ("wait=0", "wait=301", "wait=01", "wait=+1", "wait="):
+        refused = client.get(f"{path}?{query}", headers={"If-None-Match": etag})
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json", query
+    assert len(fast_answers) == tried
+
+    view_made, _, eu = layered
+    view = f"{CONFIGS}/{view_made['id']}/effective?environment_id={eu}"
+    view_etag = client.get(view).headers["etag"]
+    held = client.get(view + "&wait=1", headers={"If-None-Match": view_etag})
+    assert held.status_code == 304 and held.headers["etag"] == view_etag
+    assert fast_answers[-1] == (view_made["id"], eu)

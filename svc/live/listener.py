@@ -208,8 +208,8 @@ class Listener:
         if conn.notifies:
             for notify in conn.notifies:
                 change = keys.decode(notify.payload)
-                self.cache.apply(change)  # stale first, then the waiters re-check
-                self.waiters.wake(change)
+                self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
+                self.waiters.wake(change, self.cache.tick())
             conn.notifies.clear()
         if state == POLL_OK and self._round is not None and not conn.isexecuting():
             # Answered after the reads already scheduled on the loop have joined this round.

@@ -51,6 +51,7 @@ class Entry:
     generation: tuple[int, ...] = ()  # for grouped answers: their groups' generations when the read began
     application: str | None = None  # a configuration's application (what a key's scope is checked against)
     value: object = None  # what is kept when it is not an answer (the keys, `access.py`)
+    tick: int = 0  # when the read of the database that made it began
 
     def response(self) -> Response:
         return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")
@@ -105,6 +106,13 @@ class ReadCache:
         flight = self._newest(key)
         if flight is not None and flight.tick > started:
             return await asyncio.shield(flight.future)  # it began after this read did: it is new enough
+        kept = self.entries.get(key)
+        if kept is not None and kept.tick > started:
+            # Read from the database after this read began, and no notification of it since: new enough, as a
+            # fetch in flight that began after it would be (the 1,000 held requests one change wakes).
+            entry = self._valid(key, group)
+            if entry is not None:
+                return entry
         if key in self.entries or flight is not None:
             if not await sync(started):  # False at once while the listener is down or a round is late
                 return await fetch()
@@ -154,7 +162,7 @@ class ReadCache:
         if not flight.future.done():
             flight.future.set_result(entry)
         if not flight.stale and epoch == self._epoch and self._sync is not None:
-            entry.generation = generation
+            entry.generation, entry.tick = generation, flight.tick
             self._store(key, entry)
         return entry
 

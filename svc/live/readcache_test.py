@@ -273,3 +273,29 @@ async def test_the_reads_of_one_request_wait_past_the_tick_it_began_at_so_they_s
     rounds.clear()
     await get(cache, db, "a")  # outside any request: a tick of its own
     assert rounds and rounds[0] > request
+
+
+@run
+async def test_what_was_read_from_the_database_after_a_read_began_answers_it_without_a_round():
+    # The 1,000 held requests one change wakes all read past the tick it was applied at: the first reads the
+    # database, and those that come after its fetch ended take what it kept, without a round; a read that began
+    # after that fetch did still waits for one.
+    from live.readcache import began
+
+    cache, rounds = cache_with()
+    db = Database()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    db.values["c:1"] = 2
+    cache.apply(changed("c:1"))
+    woken = cache.tick()
+
+    async def held() -> bytes:
+        began.set(woken)
+        return (await get(cache, db, "c:1")).body
+
+    rounds.clear()
+    assert [await asyncio.create_task(held()) for _ in range(3)] == [b"2", b"2", b"2"]
+    assert db.reads == 2 and rounds == []
+    assert (await get(cache, db, "c:1")).body == b"2" and rounds  # begun after that fetch: a round
+    assert db.reads == 2

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.datastructures import State
+from starlette.types import Receive, Scope
 
 from wire.epochs import epoch as current_epoch
 from live import access, keys
@@ -253,8 +254,8 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
     if answer is not None or wait is None:
         return answer or page([])
 
-    async def recheck() -> Response | None:
-        _anew(state)
+    async def recheck(woken: int | None) -> Response | None:
+        _anew(state, woken)
         await access.again(state, request.scope)
         await gate()
         return await check()
@@ -262,11 +263,13 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
                                     access.until_expiry(request.scope, wait), lambda: page([]), request.receive)
 
 
-def _anew(state: State) -> None:
-    """A held request's check is a read that begins now, not when the request did: woken by a notification, it
-    must read past it. With the request's tick it could join a fetch that began after the request but before the
-    notification, and hold on with what that fetch read, until its wait ends."""
-    began.set(state.read_cache.tick())
+def _anew(state: State, woken: int | None) -> None:
+    """A held request's check is a read that begins after what woke it, not when the request did: with the
+    request's tick it could join a fetch that began after the request but before the notification, and hold on
+    with what that fetch read, until its wait ends. Woken by a notification, it begins at the tick the notification
+    was applied at (`Waiters.wake`): every waiter it woke then shares one fetch, which began after it, and one sync
+    round at most; else (the first check, a poll), now."""
+    began.set(woken if woken is not None else state.read_cache.tick())
 
 
 async def _conditional(request: Request, watched: str | tuple[str, ...], read: Callable[[], Awaitable[Entry]],
@@ -279,18 +282,32 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
         return entry.response()
     if wait is None:
         return not_modified(entry.etag)
-    current = [entry.etag]
-    state = request.app.state
 
-    async def check() -> Response | None:
-        _anew(state)
-        await access.again(state, request.scope)  # 401 once the key is revoked, under its rights as they are now
+    async def gated() -> Entry:
         if gate is not None:
             await gate()
+        return await read()
+
+    changed, etag = await hold(request.app.state, request.scope, request.receive,
+                               (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry.etag)
+    return changed.response() if changed is not None else not_modified(etag)
+
+
+async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
+               held: str | None, wait: int, etag: str) -> tuple[Entry | None, str]:
+    """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
+    another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
+    read that begins when a notification of `watched` woke it, under the request's key as it is now: a revoked key
+    ends the hold with 401, a key that may no longer see the resource with its 404 (raised)."""
+    current = [etag]
+
+    async def check(woken: int | None) -> Entry | None:
+        _anew(state, woken)
+        await access.again(state, scope)  # 401 once the key is revoked, under its rights as they are now
         entry = await read()
         current[0] = entry.etag
-        return None if etags.none_match(held, entry.etag) else entry.response()
+        return None if etags.none_match(held, entry.etag) else entry
 
-    watched = ((watched,) if isinstance(watched, str) else watched) + (keys.KEYRING,)
-    return await state.waiters.hold(watched, check, access.until_expiry(request.scope, wait),
-                                    lambda: not_modified(current[0]), request.receive)
+    changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
+                                       lambda: None, receive)
+    return changed, current[0]

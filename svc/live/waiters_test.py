@@ -5,7 +5,7 @@ import pytest
 from live import waiters as waiters_module
 from live.keys import EVERYTHING, Change
 from live.waiters import Waiters
-from tools.harness import HANG
+from tools.harness import HANG, until_async
 from wire.problems import ServiceUnavailable
 
 
@@ -20,7 +20,7 @@ def changed(*keys: str) -> Change:
     return Change(keys)
 
 
-async def never():
+async def never(woken=None):
     """A re-check that never finds a change."""
     return None
 
@@ -48,7 +48,7 @@ def test_hold_rechecks_on_a_wake_and_answers_unchanged_at_the_deadline():
         waiters = listening()
         state = {"version": 1, "checks": 0}
 
-        async def check():
+        async def check(woken=None):
             state["checks"] += 1
             return f"v{state['version']}" if state["version"] > 1 else None
 
@@ -82,7 +82,7 @@ def test_a_client_that_disconnects_ends_its_hold_and_frees_its_slot_at_once():
         waiters = listening(max_waiters=1, max_wait=300)
         checks, left = [], asyncio.Event()
 
-        async def check():
+        async def check(woken=None):
             checks.append(1)
             return None
 
@@ -151,7 +151,7 @@ def test_while_the_listener_is_lost_holds_recheck_every_poll_and_losing_it_wakes
         waiters = Waiters(max_waiters=10)  # not connected yet: nothing would wake a waiter
         checks = []
 
-        async def check():
+        async def check(woken=None):
             checks.append(1)
             return "changed" if len(checks) == 3 else None
 
@@ -167,3 +167,25 @@ def test_while_the_listener_is_lost_holds_recheck_every_poll_and_losing_it_wakes
         return polled, await asyncio.wait_for(held, HANG), waiters.listening
 
     assert asyncio.run(scenario()) == ("changed", "changed", False)
+
+
+def test_a_check_is_told_the_tick_of_the_notification_that_woke_it():
+    """So every waiter one notification woke reads past that notification, and no further (one shared fetch)."""
+    async def scenario():
+        waiters = Waiters(max_waiters=10)
+        waiters.listening = True
+        seen = []
+
+        async def check(woken):
+            seen.append(woken)
+            return "changed" if len(seen) == 3 else None
+
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged"))
+        await until_async(lambda: len(seen) == 1, "the first check")
+        waiters.wake(changed("c:1"), 41)
+        await until_async(lambda: len(seen) == 2, "the check the notification woke")
+        waiters.wake_all()
+        assert await asyncio.wait_for(held, HANG) == "changed"
+        assert seen == [None, 41, None]  # the first check and a wake of all: no notification's tick
+
+    asyncio.run(scenario())
