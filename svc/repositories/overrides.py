@@ -83,7 +83,7 @@ PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comment
 # What `PUT` does when the override exists and the preconditions accept its version, as an UPDATE (as a
 # configuration's is): without the insert that `ON CONFLICT` tries first, the override's PUT costs what a
 # configuration's does. Nothing when it does not exist, or when they refuse its version: `PUT` then decides.
-REPLACE = OWNER + f"""
+REPLACE = prepared(OWNER + f"""
 , o AS (
     UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = %(now)s,
                            version = o.version + 1
@@ -93,7 +93,7 @@ REPLACE = OWNER + f"""
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id
 )""" + _recorded("'updated'") + f"""
 SELECT {COLUMNS}, false AS created FROM o
-"""
+""")
 RESTORE = prepared(OWNER + f""", source AS (
     SELECT patch, comments FROM override_revisions WHERE {KEY} AND version = %(revision)s
 )""" + UPSERT)

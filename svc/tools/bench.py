@@ -55,7 +55,7 @@ CONFIGS = "/api/v1/configurations"
 GET_BY_ID = "GET /configurations/{id}"
 EFFECTIVE = "GET /configurations/{id}/effective (3 layers)"
 PUT = "PUT /configurations/{id} If-Match, 1,000 applications"
-PUT_OVERRIDE = "PUT /configurations/{id}/overrides/{env} If-Match"
+PUT_OVERRIDE = "PUT /configurations/{id}/overrides/{env} If-Match, 1,000 applications"
 # Issue 25's: a read with a managed key limited to some applications against the open service's, and the 401 of a
 # token that is no key's against that of a key's secret with one character changed (one path: no difference).
 GET_KEYED = "GET /configurations/{id}, scoped managed key"
@@ -70,6 +70,8 @@ ETCD_PUT = "etcd put (durable)"
 ETCD_PUT_KEYS = 1000
 # The connections at which the p99 of a PUT is held to PUT_P99_MS.
 PUT_P99_CONNECTIONS, PUT_P99_MS = 64, 100.0
+# From a write's acknowledgment to the answer of the 99th percentile of 1,000 requests held on what it changed.
+WATCH_P99_MS = 50.0
 # The applications the scoped key reads (a key lists at most 1,000).
 KEYED_APPLICATIONS = 1000
 # Issue 26's: a configuration read as it was at a point of its application's history (always from the database),
@@ -497,7 +499,7 @@ class Bench:
         print(f"  {row.scenario:<44} c={connections:<3} {tps:>9.0f} tps    avg {average or 0:7.2f} ms", flush=True)
         return row
 
-    def watch(self, port: int, pid: int) -> None:
+    def watch(self, port: int, pid: int, workers: int) -> None:
         """Waiters held on the service: memory per waiter and notification latency (see `watch_latency`)."""
         args = self.args
         # The PUT row's last requests may still be committing after wrk stopped: let them, then read the versions
@@ -528,7 +530,8 @@ class Bench:
                                [configuration_change(cid) for cid in changed],
                                f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")]
         for watched, rounds in ((on_one, args.watch_rounds), (spread_over, 1)):
-            for row in asyncio.run(watch_latency(port, pid, watched, rounds)):
+            for row in asyncio.run(watch_latency(port, pid if workers == 1 else None, watched, rounds)):
+                row.workers = workers
                 self.watch_rows.append(row)
                 memory = f"{row.kb_per_waiter:6.1f} KiB/waiter" if row.kb_per_waiter is not None else "      -"
                 print(f"  watch: {row.scenario:<44} p50 {row.p50_ms or 0:7.2f} ms  p99 {row.p99_ms or 0:7.2f} ms  "
@@ -600,7 +603,6 @@ class Bench:
         ids = self.ids_file("ids.txt", "SELECT id, version, name FROM configurations ORDER BY id")
         big = app_id(1)
         middle = app_id(args.list_rows // 2)
-        watched = False
         for workers in args.workers:
             uvicorn_env = {"LOG_LEVEL": "WARNING"}
             port = harness.free_port()
@@ -654,18 +656,21 @@ class Bench:
                 return lambda: [self.ids_file(name, query), "2"]
 
             def current_override_versions() -> list[str]:
-                return [self.ids_file("put-overrides.txt", "SELECT configuration_id || '.' || environment_id, version, "
-                                      f"'' FROM overrides WHERE environment_id = '{LEAF}' ORDER BY configuration_id"),
-                        "2"]
+                """The override PUT row's: the override in LEAF of each configuration the PUT row to 1,000
+                applications writes, in the same order (it is compared with that row)."""
+                return [self.ids_file("put-overrides.txt", f"""
+                    SELECT configuration_id || '.' || environment_id, version, '' FROM (
+                        SELECT o.configuration_id, o.environment_id, o.version, o.application_id,
+                               row_number() OVER (PARTITION BY o.application_id ORDER BY o.configuration_id) AS k
+                        FROM overrides o WHERE o.environment_id = '{LEAF}') o
+                    WHERE k = 1 ORDER BY application_id"""), "2"]
 
             for scenario, spread in ((PUT, True), (PUT_ONE_APPLICATION, False)):
                 for c in args.connections:
                     self.wrk(scenario, base, c, "put.lua", current_versions(spread), workers=workers)
             for c in args.connections:
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
-            if workers == 1 and not watched:
-                self.watch(port, self.processes[-1].pid)
-                watched = True
+            self.watch(port, self.processes[-1].pid, workers)
             if workers == args.workers[-1]:
                 grow_applications(self.url, args.list_rows, args.big_list_rows)
                 far = app_id(args.big_list_rows // 2)
@@ -720,6 +725,7 @@ class WatchRow:
     p99_ms: float | None
     errors: int
     kb_per_waiter: float | None = None
+    workers: int = 1
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -811,7 +817,7 @@ class Watched:
     scenario: str
 
 
-async def watch_latency(port: int, pid: int, watched: list[Watched], rounds: int = 1) -> list[WatchRow]:
+async def watch_latency(port: int, pid: int | None, watched: list[Watched], rounds: int = 1) -> list[WatchRow]:
     """For each of `watched` in turn, `rounds` times: hold a waiter per target, then make the changes one at a time
     and measure from each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the
     acknowledgment arrived counts 0 ms); from the second round on, the waiters hold the ETags the last one left.
@@ -821,7 +827,7 @@ async def watch_latency(port: int, pid: int, watched: list[Watched], rounds: int
     latencies: list[list[float]] = [[] for _ in watched]
     errors = [0] * len(watched)
     memory: list[float | None] = [None] * len(watched)
-    before = rss_kb(pid)
+    before = rss_kb(pid) if pid is not None else 0
     for n in range(rounds):
         for i, what in enumerate(watched):
             targets = what.targets
@@ -833,7 +839,7 @@ async def watch_latency(port: int, pid: int, watched: list[Watched], rounds: int
             try:
                 await waiters.open(targets)
                 await asyncio.sleep(2 + len(targets) / 5000)
-                if n == 0 and i == 0:
+                if n == 0 and i == 0 and pid is not None:
                     memory[i] = (rss_kb(pid) - before) / len(targets)
                 errors[i] += waiters.answered()
                 for path, put, body in what.changes:
@@ -869,7 +875,7 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
     PUT to one application (each per worker count and connections), and its p99 within PUT_P99_MS at
     PUT_P99_CONNECTIONS (measured: in ms); 1,000 waiters on one effective view answered within the p99 of 1,000 on
     one configuration (measured: their p99s' ratio); and each timed operation's slowest run within 1 s (measured:
-    in seconds)."""
+    in seconds); 1,000 waiters on one configuration answered within WATCH_P99_MS at p99 (per worker count)."""
     found = {(r.scenario, r.workers, r.connections): r for r in rows}
     measured = []
     for (scenario, workers, connections), row in found.items():
@@ -891,12 +897,18 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
         if scenario == PUT and connections == PUT_P99_CONNECTIONS and row.p99_ms is not None:
             measured.append(Target("PUT to 1,000 applications: p99, ms", workers, connections, row.p99_ms,
                                    f"<= {PUT_P99_MS:.0f}", row.p99_ms <= PUT_P99_MS))
-    watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows if " waiters on one " in r.scenario}
-    view, configuration = watched.get("one effective view"), watched.get("one configuration")
-    if view and configuration and view.p99_ms is not None and configuration.p99_ms:
-        ratio = view.p99_ms / configuration.p99_ms
-        measured.append(Target(f"{view.waiters:,} waiters p99: effective view / configuration", 1, view.waiters,
-                               ratio, "<= 1.00", ratio <= 1.0))
+    for workers in sorted({r.workers for r in watch_rows}):
+        watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows
+                   if " waiters on one " in r.scenario and r.workers == workers}
+        view, configuration = watched.get("one effective view"), watched.get("one configuration")
+        if configuration and configuration.p99_ms is not None:
+            measured.append(Target(f"{configuration.waiters:,} waiters on one configuration: p99, ms", workers,
+                                   configuration.waiters, configuration.p99_ms, f"<= {WATCH_P99_MS:.0f}",
+                                   configuration.p99_ms <= WATCH_P99_MS))
+        if view and configuration and view.p99_ms is not None and configuration.p99_ms:
+            ratio = view.p99_ms / configuration.p99_ms
+            measured.append(Target(f"{view.waiters:,} waiters p99: effective view / configuration", workers,
+                                   view.waiters, ratio, "<= 1.00", ratio <= 1.0))
     for t in timed_rows:
         slowest = t.max_ms / 1000
         measured.append(Target(f"{t.operation}, {t.detail}: slowest of {t.runs}, s", t.workers, 1, slowest, "<= 1.00",
@@ -921,11 +933,12 @@ def markdown(rows: list[Row], meta: dict) -> str:
 
 def watch_markdown(rows: list[WatchRow]) -> str:
     """Notification latency: from a write's acknowledgment to its waiters' answers; memory: service RSS growth."""
-    lines = ["| watch | waiters | p50 ms | p99 ms | errors | KiB per waiter |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| watch | workers | waiters | p50 ms | p99 ms | errors | KiB per waiter |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         memory = f"{r.kb_per_waiter:.1f}" if r.kb_per_waiter is not None else "-"
-        lines.append(f"| {r.scenario} | {r.waiters:,} | {r.p50_ms or 0:.2f} | {r.p99_ms or 0:.2f} | {r.errors} | "
-                     f"{memory} |")
+        lines.append(f"| {r.scenario} | {r.workers} | {r.waiters:,} | {r.p50_ms or 0:.2f} | {r.p99_ms or 0:.2f} | "
+                     f"{r.errors} | {memory} |")
     return "\n".join(lines) + "\n"
 
 
