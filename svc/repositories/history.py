@@ -81,18 +81,25 @@ FROM b
 
 # The last change up to %(seq)s of each configuration of application %(application_id)s (of %(id)s only, when
 # given), not a deletion: the revisions current at that position.
-CONFIGURATIONS_AT = prepared(f"""
+def _configurations_at(which: str) -> str:
+    return f"""
 WITH last AS (
     SELECT DISTINCT ON (configuration_id) configuration_id, kind, version FROM changes
     WHERE application_id = %(application_id)s AND seq <= %(seq)s AND environment_id IS NULL
-      AND (%(id)s::varchar IS NULL OR configuration_id = %(id)s)
+      AND {which}
     ORDER BY configuration_id, seq DESC
 )
 SELECT {names(REVISION_COLUMNS, of="r")}
 FROM last JOIN configuration_revisions r ON r.configuration_id = last.configuration_id AND r.version = last.version
 WHERE last.kind <> 'deleted'
 ORDER BY r.configuration_id
-""")
+"""
+
+
+CONFIGURATIONS_AT = prepared(_configurations_at("(%(id)s::varchar IS NULL OR configuration_id = %(id)s)"))
+# The same, of configuration %(id)s: a statement of its own, whose plan PostgreSQL keeps (the one above, by the
+# value of %(id)s, looks the configuration up or reads the application's changes, so it is planned every time).
+CONFIGURATION_AT = prepared(_configurations_at("configuration_id = %(id)s"))
 # The overrides at %(seq)s, as CONFIGURATIONS_AT (the CTE `past_overrides`).
 OVERRIDES_AT = """
 , past_overrides AS (
@@ -186,7 +193,8 @@ def position(cur, application_id: str, *, seq: int | None = None, at: datetime |
 
 
 def _states(cur, application_id: str, seq: int, id: str | None = None) -> list[Row]:
-    cur.execute(CONFIGURATIONS_AT, {"application_id": application_id, "seq": seq, "id": id})
+    cur.execute(CONFIGURATIONS_AT if id is None else CONFIGURATION_AT,
+                {"application_id": application_id, "seq": seq, "id": id})
     return cur.fetchall()
 
 
