@@ -294,10 +294,14 @@ async function historyTab(ctx, panel) {
   const find = async (version) => revisions.find((r) => r.version === version)
     ?? (await api.call("GET", `/configurations/${api.enc(ctx.id)}/revisions/${version}`)).body;
 
+  let loads = 0; // the latest load's: one that answers after a newer one began adds nothing
+
   async function load(again = false) {
-    if (again) { revisions = []; cursor = null; }
-    const page = (await api.call("GET", `/configurations/${api.enc(ctx.id)}/revisions`, { query: { limit: 50, cursor } })).body;
-    revisions = revisions.concat(page.items);
+    const mine = ++loads;
+    const from = again ? null : cursor;
+    const page = (await api.call("GET", `/configurations/${api.enc(ctx.id)}/revisions`, { query: { limit: 50, cursor: from } })).body;
+    if (mine !== loads) return;
+    revisions = (again ? [] : revisions).concat(page.items);
     cursor = page.next_cursor;
     more.hidden = !cursor;
     replace(list, revisions.map((r) => h("li", {},
@@ -429,12 +433,18 @@ async function overridesTab(ctx, panel) {
     }
   };
   const NONE = { etag: null, doc: { comments: null, patch: {} }, version: 0 };
+  let generation = 0; // the latest render's: one that answers after a newer one began draws nothing
 
   async function render() {
+    const mine = ++generation;
     state.overrideEnvironment = select.value;
     const env = environmentName(select.value);
     let current;
-    try { current = await read(); } catch (error) { replace(body, h("p", { className: "error", role: "alert" }, problemText(error))); return; }
+    try { current = await read(); } catch (error) {
+      if (mine === generation) replace(body, h("p", { className: "error", role: "alert" }, problemText(error)));
+      return;
+    }
+    if (mine !== generation) return; // another environment was chosen meanwhile: its render draws
     const from = current ?? NONE;
     const shown = [current
       ? [h("p", { className: "hint" }, `${env}'s override, version ${current.version}: a merge patch (RFC 7396) of the config; null removes a key.`),
@@ -498,7 +508,9 @@ function compareTab(ctx, panel) {
   const [fromLabel, from] = environmentSelect("compare-from", "From", { none: "its own config (no environment)", value: state.compareFrom ?? "" });
   const [toLabel, to] = environmentSelect("compare-to", "To", { value: state.compareTo ?? envs[envs.length - 1].id });
   const result = h("div", { id: "compare-result", "aria-live": "polite" });
+  let generation = 0; // the latest comparison's: an earlier one that answers later draws nothing
   const run = async () => {
+    const mine = ++generation;
     state.compareFrom = from.value;
     state.compareTo = to.value;
     try {
@@ -507,6 +519,7 @@ function compareTab(ctx, panel) {
         api.call("GET", `/configurations/${id}/compare`, { query: { from: from.value || undefined, to: to.value } }),
         from.value ? api.call("GET", `/configurations/${id}/effective`, { query: { environment_id: from.value } }) : null,
         api.call("GET", `/configurations/${id}/effective`, { query: { environment_id: to.value } })]);
+      if (mine !== generation) return;
       const c = comparison.body;
       const before = fromView ? fromView.body.config : ctx.config.config;
       const fromName = from.value ? environmentName(from.value) : "its own config";
@@ -516,7 +529,7 @@ function compareTab(ctx, panel) {
           fromLayer: (p) => layerOf(c.from_provenance, p), toLayer: (p) => layerOf(c.to_provenance, p) }),
         c.patch.length ? lineDiffView(before, toView.body.config, "The two views, line by line") : null);
     } catch (error) {
-      replace(result, h("p", { className: "error", role: "alert" }, problemText(error)));
+      if (mine === generation) replace(result, h("p", { className: "error", role: "alert" }, problemText(error)));
     }
   };
   const form = h("form", { className: "toolbar compare", onsubmit: (event) => { event.preventDefault(); run(); } },

@@ -304,12 +304,29 @@ await step("history as of: a feed position and a time each show the revision tha
 });
 
 await step("compare two environments: the patch, each side's value and the layer that set it", async () => {
+  // The comparison the tab makes as it opens answers late (held back 1 s here, as a busy service might): the one
+  // asked for after it must stay on the page, not be replaced by that older answer.
+  let heldBack = null;
+  const holdFirst = (request) => {
+    if (!heldBack && request.url().includes("/compare")) {
+      heldBack = page.waitForResponse((response) => response.request() === request, { timeout: HANG });
+      setTimeout(() => request.continue().catch(() => {}), 1000);
+    } else request.continue().catch(() => {});
+  };
+  await page.setRequestInterception(true);
+  page.on("request", holdFirst);
   await page.click("#tab-compare");
   await page.waitForSelector("#compare-from", { timeout: HANG });
   await page.select("#compare-from", prod.id);
   await page.select("#compare-to", prodEu.id);
   await page.click("#compare-button");
   await waitText(page, "#compare-result h2", "From prod to prod-eu");
+  check(heldBack !== null, "the first comparison was held back");
+  await heldBack;
+  for (let frame = 0; frame < 3; frame++) await page.evaluate(() => new Promise((next) => requestAnimationFrame(next)));
+  page.off("request", holdFirst);
+  await page.setRequestInterception(false);
+  check((await text(page, "#compare-result h2")).includes("From prod to prod-eu"), "the comparison asked for last stays");
   const shown = await text(page, "#compare-result .changes");
   check(shown.includes("/host") && shown.includes("db.internal") && shown.includes("db.eu.internal") && shown.includes("prod-eu"), shown);
   check((await texts(page, "#compare-result .change")).length === 1, "one difference");
