@@ -60,14 +60,17 @@ class CachedReads:
                 return entry
             return configuration, (keys.configuration(id),), wait
         query = ENVIRONMENT.fullmatch(scope["query_string"])
-        if query is None or (query.group(2) is not None and int(query.group(2)) > MAX_WAIT):
+        if query is None:
+            return None
+        wait = None if query.group(2) is None else int(query.group(2))
+        if wait is not None and wait > MAX_WAIT:
             return None
         environment_id = query.group(1).decode()
 
         async def effective() -> Entry:
             await scopes.in_environments(state, scope, id, environment_id)
             return await reads.effective_configuration(state, id, environment_id)
-        return effective, (keys.views(id), keys.ENVIRONMENTS), None if query.group(2) is None else int(query.group(2))
+        return effective, (keys.views(id), keys.ENVIRONMENTS), wait
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._read(scope)

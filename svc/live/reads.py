@@ -293,8 +293,8 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
     return changed.response() if changed is not None else not_modified(etag)
 
 
-async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...], read: Callable[[], Awaitable[Entry]],
-               held: str | None, wait: int, etag: str) -> tuple[Entry | None, str]:
+async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
+               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str) -> tuple[Entry | None, str]:
     """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
     another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
     read that begins when a notification of `watched` woke it, under the request's key as it is now: a revoked key

@@ -126,10 +126,10 @@ ORDER BY c.configuration_id
 ENVIRONMENT = "SELECT id, name FROM environments WHERE id = %(environment_id)s"
 
 # Revisions and current states, of the application resolved first (`owner`).
-SELECT_REVISION = prepared((f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions "
-                   "WHERE configuration_id = %(id)s AND version = %(version)s AND application_id = %(application_id)s"))
-SELECT_CURRENT = prepared(("SELECT id AS configuration_id, version, name, config FROM configurations "
-                  "WHERE id = %(id)s AND application_id = %(application_id)s"))
+SELECT_REVISION = prepared(f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions WHERE configuration_id = "
+                           "%(id)s AND version = %(version)s AND application_id = %(application_id)s")
+SELECT_CURRENT = prepared("SELECT id AS configuration_id, version, name, config FROM configurations "
+                          "WHERE id = %(id)s AND application_id = %(application_id)s")
 SELECT_OVERRIDE_REVISION = (f"SELECT {OVERRIDE_REVISION_COLUMNS} FROM override_revisions "
                             "WHERE configuration_id = %(id)s AND environment_id = %(environment_id)s "
                             "AND version = %(version)s AND application_id = %(application_id)s")
