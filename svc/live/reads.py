@@ -294,7 +294,8 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
 
 
 async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
-               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str) -> tuple[Entry | None, str]:
+               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int,
+               etag: str) -> tuple[Entry | None, str]:
     """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
     another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
     read that begins when a notification of `watched` woke it, under the request's key as it is now: a revoked key
