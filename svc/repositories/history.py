@@ -34,72 +34,30 @@ UNION ALL
 LIMIT 1
 """)
 APPLICATION = prepared("SELECT id, name, created_at, last_change, history_from FROM applications WHERE id = %(id)s")
-NOW = "SELECT clock_timestamp() AS now"
-# Waits for the writes that hold the application's row (each holds it from before it records its change until it
-# commits); releases it at once (autocommit).
-SETTLED = prepared("SELECT 1 FROM applications WHERE id = %(id)s FOR SHARE")
-# The last position of the last transaction whose changes were all recorded by %(at)s. (The changes of one
-# statement are not recorded in the order of their numbers; those of two transactions are.) As a definition, this
-# reads every change of the application (those before `at`, and those after it, to hash); `position` asks it only
-# for a time before migration 0010's changes (no `txid`; their `recorded_at` is when their write began).
-POSITION_AT_EVERY = """
-SELECT coalesce(max(c.seq), 0) AS seq FROM changes c
-WHERE c.application_id = %(id)s AND c.recorded_at <= %(at)s
-  AND NOT EXISTS (SELECT 1 FROM changes t WHERE t.application_id = c.application_id AND t.txid = c.txid
-                                            AND t.recorded_at > %(at)s)
-"""
-# The same position in a few index reads, however long the history. The transactions of an application record
-# their changes one after the other (each from after it locked the application's row until it commits), so its
-# changes recorded by `at` are those of the transactions before some transaction T, and some or all of T's: T is
-# that of the change recorded last by then (of changes recorded at the same moment, the last numbered), and its
-# changes are numbered consecutively. The answer is T's last position when T had recorded all of its changes by
-# then, else the position before its first. No row: no change recorded by then; `txid` null: a change from before
-# migration 0010, for POSITION_AT_EVERY.
-POSITION_AT = prepared("""
-WITH e AS (
-    SELECT txid FROM changes WHERE application_id = %(id)s AND recorded_at <= %(at)s
-    ORDER BY recorded_at DESC, seq DESC LIMIT 1
-)
-SELECT e.txid, (SELECT CASE WHEN bool_or(t.recorded_at > %(at)s) THEN min(t.seq) - 1 ELSE max(t.seq) END
-                FROM changes t WHERE t.application_id = %(id)s AND t.txid = e.txid) AS seq
-FROM e
-""")
-# The position before the first change of the transaction that recorded change %(seq)s, when that transaction
-# recorded changes after it too (see migration 0010); else %(seq)s.
-COMMITTED = prepared("""
-WITH b AS (
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM changes n WHERE n.application_id = c.application_id
-                                                       AND n.seq = c.seq + 1 AND n.txid = c.txid)
-                THEN (SELECT min(t.seq) - 1 FROM changes t WHERE t.application_id = c.application_id
-                                                             AND t.txid = c.txid)
-                ELSE c.seq END AS seq
-    FROM changes c WHERE c.application_id = %(id)s AND c.seq = %(seq)s
-)
-SELECT b.seq, (SELECT recorded_at FROM changes r WHERE r.application_id = %(id)s AND r.seq = b.seq) AS recorded_at
-FROM b
+# The point a read asks for, and a configuration's state at it, each in one statement (migration 0011 holds their
+# steps): its `problem`, when there is none, is answered by `_point`.
+POSITION = prepared("SELECT problem, seq, recorded_at, last_change, history_from "
+                    "FROM history_position(%(id)s, %(seq)s, %(at)s)")
+CONFIGURATION_AT = prepared(f"""
+SELECT h.problem, h.application_id, h.seq, h.recorded_at, h.last_change, h.history_from,
+    {names(tuple(c for c in REVISION_COLUMNS if c != "application_id"), of="(h.revision)")}
+FROM history_configuration_at(%(id)s, %(seq)s, %(at)s) h
 """)
 
 # The last change up to %(seq)s of each configuration of application %(application_id)s (of %(id)s only, when
 # given), not a deletion: the revisions current at that position.
-def _configurations_at(which: str) -> str:
-    return f"""
+CONFIGURATIONS_AT = prepared(f"""
 WITH last AS (
     SELECT DISTINCT ON (configuration_id) configuration_id, kind, version FROM changes
     WHERE application_id = %(application_id)s AND seq <= %(seq)s AND environment_id IS NULL
-      AND {which}
+      AND (%(id)s::varchar IS NULL OR configuration_id = %(id)s)
     ORDER BY configuration_id, seq DESC
 )
 SELECT {names(REVISION_COLUMNS, of="r")}
 FROM last JOIN configuration_revisions r ON r.configuration_id = last.configuration_id AND r.version = last.version
 WHERE last.kind <> 'deleted'
 ORDER BY r.configuration_id
-"""
-
-
-CONFIGURATIONS_AT = prepared(_configurations_at("(%(id)s::varchar IS NULL OR configuration_id = %(id)s)"))
-# The same, of configuration %(id)s: a statement of its own, whose plan PostgreSQL keeps (the one above, by the
-# value of %(id)s, looks the configuration up or reads the application's changes, so it is planned every time).
-CONFIGURATION_AT = prepared(_configurations_at("configuration_id = %(id)s"))
+""")
 # The overrides at %(seq)s, as CONFIGURATIONS_AT (the CTE `past_overrides`).
 OVERRIDES_AT = """
 , past_overrides AS (
@@ -163,70 +121,66 @@ def position(cur, application_id: str, *, seq: int | None = None, at: datetime |
     """The feed position a read asks for, by `seq` or by time `at` (exactly one): {seq, recorded_at}. Unprocessable
     for a position beyond the end, a time in the future or before the application existed; NotFound for no
     application, or a position whose history was pruned."""
+    _exactly_one(seq, at)
+    cur.execute(POSITION, {"id": application_id, "seq": seq, "at": at})
+    return _point(cur.fetchone())
+
+
+def _exactly_one(seq: int | None, at: datetime | None) -> None:
     if (seq is None) == (at is None):
         raise Unprocessable.at("#/query/seq", "Give exactly one of `seq` (a feed position) and `at` (a time).")
-    if at is not None:
-        # The clock first, then wait for the writes holding the application's row: a change recorded by `now` has
-        # then committed, and one recorded later is later than `at` (so it is not in the answer either way).
-        now = one(cur, NOW, {}, "")["now"]
-        if at > now:
-            raise Unprocessable.at("#/query/at", "This time is in the future.")
-        one(cur, SETTLED, {"id": application_id}, applications.MISSING)
-    app = one(cur, APPLICATION, {"id": application_id}, applications.MISSING)
-    if at is not None:
-        if at < app["created_at"]:
-            raise Unprocessable.at("#/query/at", "The application did not exist at this time.")
-        cur.execute(POSITION_AT, {"id": application_id, "at": at})
-        last = cur.fetchone()
-        if last is not None and last["txid"] is None:
-            last = one(cur, POSITION_AT_EVERY, {"id": application_id, "at": at}, "")
-        seq = 0 if last is None else last["seq"]
-    assert seq is not None
-    if seq > app["last_change"]:
-        raise NotFound(f"The application's change feed ends at position {app['last_change']}.")
-    point = {"seq": 0, "recorded_at": None}
-    if seq > 0:
-        point = one(cur, COMMITTED, {"id": application_id, "seq": seq}, NOT_RECORDED)
-    if point["seq"] < app["history_from"]:
-        raise NotFound(PRUNED.format(app["history_from"]))
-    return point
 
 
-def _states(cur, application_id: str, seq: int, id: str | None = None) -> list[Row]:
-    cur.execute(CONFIGURATIONS_AT if id is None else CONFIGURATION_AT,
-                {"application_id": application_id, "seq": seq, "id": id})
-    return cur.fetchall()
+def _point(row: Row) -> Row:
+    """{seq, recorded_at} of a row of `history_position` (migration 0011), or the problem it names."""
+    problem = row["problem"]
+    if problem == "future":
+        raise Unprocessable.at("#/query/at", "This time is in the future.")
+    if problem == "no_application":
+        raise NotFound(applications.MISSING)
+    if problem == "before":
+        raise Unprocessable.at("#/query/at", "The application did not exist at this time.")
+    if problem == "beyond":
+        raise NotFound(f"The application's change feed ends at position {row['last_change']}.")
+    if problem == "not_recorded":
+        raise NotFound(NOT_RECORDED)
+    if problem == "pruned":
+        raise NotFound(PRUNED.format(row["history_from"]))
+    if problem is not None:
+        raise AssertionError(f"history_position: unknown problem {problem!r}")
+    return {"seq": row["seq"], "recorded_at": row["recorded_at"]}
 
 
-@idempotent
-def configuration_at(cur, application_id: str, id: str, *, seq: int | None = None,
-                     at: datetime | None = None) -> Row:
-    """Configuration `id` (of application `application_id`) as it was at a point: {application_id, seq,
-    recorded_at, configuration}; NotFound when it did not exist then."""
-    point = position(cur, application_id, seq=seq, at=at)
-    states = _states(cur, application_id, point["seq"], id)
-    if not states:
-        raise NotFound(NOT_THEN)
-    return {"application_id": application_id, **point, "configuration": states[0]}
+def _state(row: Row) -> Row:
+    """The revision of a row of CONFIGURATION_AT: its REVISION_COLUMNS (`application_id` is the point's)."""
+    return {column: row[column] for column in REVISION_COLUMNS}
 
 
 @idempotent
 def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq: int | None = None,
                            at: datetime | None = None) -> Row:
-    """`configuration_at` of configuration `id` in the application it belongs (or belonged) to, in one unit of
-    work: `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before
-    anything else is read."""
-    application_id = owner(cur, id)
-    allowed(application_id)
-    return configuration_at(cur, application_id, id, seq=seq, at=at)
+    """Configuration `id` as it was at a point of the history of the application it belongs (or belonged) to:
+    {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement;
+    `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before any
+    other answer is given."""
+    _exactly_one(seq, at)
+    cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
+    row = cur.fetchone()
+    if row["problem"] == "no_configuration":
+        raise NotFound(NO_CONFIGURATION)
+    allowed(row["application_id"])
+    if row["problem"] == "not_then":
+        raise NotFound(NOT_THEN)
+    point = _point(row)
+    return {"application_id": row["application_id"], **point, "configuration": _state(row)}
 
 
 @idempotent
 def application_at(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None) -> Row:
     """Every configuration of the application as it was at a point, in id order."""
     point = position(cur, application_id, seq=seq, at=at)
-    return {"application_id": application_id, **point,
-            "configurations": _states(cur, application_id, point["seq"])}
+    cur.execute(CONFIGURATIONS_AT, {"application_id": application_id, "seq": point["seq"], "id": None})
+    return {"application_id": application_id, **point, "configurations": cur.fetchall()}
 
 
 @idempotent
@@ -277,20 +231,14 @@ def override_diff(cur, application_id: str, id: str, environment_id: str, first:
 
 
 # Pruning, per application: its cut is the last position of the last transaction whose changes were all recorded
-# at or before the time given (as POSITION_AT); the states from the
-# cut on stay readable, those before it do not (`history_from`, which only moves forward). A revision goes when a
-# later change of the same configuration (or override) at or before the cut replaced or deleted it: no state from
-# the cut on shows it. The last revision of an override stays (an override set again continues its numbering after
+# at or before the time given (history_position_every, migration 0011); the states from the cut on stay readable,
+# those before it do not (`history_from`, which only moves forward). A revision goes when a later change of the
+# same configuration (or override) at or before the cut replaced or deleted it: no state from the cut on shows it. The last revision of an override stays (an override set again continues its numbering after
 # it, so an old ETag never matches the new one); the change feed stays whole (it is the record of who changed what,
 # and its followers rely on it having no gaps).
 PRUNE = """
 WITH cut AS (
-    SELECT a.id, (SELECT max(c.seq) FROM changes c
-                  WHERE c.application_id = a.id AND c.recorded_at <= %(before)s
-                    AND NOT EXISTS (SELECT 1 FROM changes t WHERE t.application_id = c.application_id
-                                                              AND t.txid = c.txid AND t.recorded_at > %(before)s)
-                 ) AS seq
-    FROM applications a
+    SELECT a.id, history_position_every(a.id, %(before)s) AS seq FROM applications a
 ), moved AS (
     UPDATE applications a SET history_from = cut.seq FROM cut
     WHERE a.id = cut.id AND cut.seq > a.history_from

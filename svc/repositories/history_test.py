@@ -31,6 +31,13 @@ def last_change(cur, app_id: str) -> int:
     return cur.fetchone()["last_change"]
 
 
+def owned_by(app_id: str):
+    """An `allowed` that asserts it is asked of application `app_id`."""
+    def allowed(application_id: str) -> None:
+        assert application_id == app_id
+    return allowed
+
+
 @pytest.fixture
 def app_id(cur):
     return applications.create(cur, name="billing", comments=None)["id"]
@@ -58,11 +65,13 @@ def test_every_position_reads_back_the_state_recorded_after_its_write_deletions_
     for seq in (0, 37, 120):
         for id in ids:
             if id in recorded[seq]:
-                read = history.configuration_at(cur, app_id, id, seq=seq)["configuration"]
+                read = history.owned_configuration_at(cur, id, owned_by(app_id), seq=seq)
+                assert read["application_id"] == app_id and read["seq"] == seq
+                read = read["configuration"]
                 assert (read["name"], read["version"], doc(read["config"])) == recorded[seq][id]
             else:
                 with pytest.raises(NotFound, match="did not exist"):
-                    history.configuration_at(cur, app_id, id, seq=seq)
+                    history.owned_configuration_at(cur, id, owned_by(app_id), seq=seq)
 
 
 def test_a_deleted_configuration_keeps_its_history_and_its_name_can_be_taken_by_a_new_one(cur, app_id):
@@ -213,8 +222,8 @@ def test_a_position_inside_one_transactions_changes_reads_the_state_before_them(
 
 def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_history(cur, app_id):
     # A history of one-change transactions and of a transaction of three (a deletion with its two overrides),
-    # asked at every recorded moment and a microsecond either side of it: the index search (POSITION_AT) answers
-    # what the definition, which reads every change (POSITION_AT_EVERY), does.
+    # asked at every recorded moment and a microsecond either side of it: the index search (history_position)
+    # answers what the definition, which reads every change (history_position_every), does.
     made = [configurations.create(cur, application_id=app_id, name=f"c{n}", comments=None, config={"n": n})
             for n in range(3)]
     root = environments.create(cur, name="prod", parent_id=None, comments=None)
@@ -228,6 +237,39 @@ def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_h
     answers = []
     for at in moments:
         answers.append(history.application_at(cur, app_id, at=at)["seq"])
-        cur.execute(history.POSITION_AT_EVERY, {"id": app_id, "at": at})
+        cur.execute("SELECT history_position_every(%(id)s, %(at)s) AS seq", {"id": app_id, "at": at})
         assert answers[-1] == cur.fetchone()["seq"], at
     assert 6 not in answers and 7 not in answers and answers[-1] == 9  # never inside the deletion's three (6-8)
+
+
+def test_changes_recorded_before_transaction_ids_are_read_by_the_definition(cur, app_id):
+    # Changes recorded before migration 0010 have no `txid`: a time among them is answered by reading every change
+    # (history_position_every), and a position among them is its own (no transaction to read past).
+    for n in range(4):
+        configurations.create(cur, application_id=app_id, name=f"c{n}", comments=None, config={"n": n})
+    cur.execute("UPDATE changes SET txid = NULL WHERE application_id = %s RETURNING recorded_at", (app_id,))
+    moments = sorted(row["recorded_at"] for row in cur.fetchall())
+    assert [history.application_at(cur, app_id, at=at)["seq"] for at in moments] == [1, 2, 3, 4]
+    assert history.application_at(cur, app_id, at=moments[0] - timedelta(microseconds=1))["seq"] == 0
+    point = history.application_at(cur, app_id, seq=3)
+    assert (point["seq"], point["recorded_at"], len(point["configurations"])) == (3, moments[2], 3)
+
+
+def test_a_configuration_read_asks_whether_its_application_may_be_seen_before_anything_else(cur, app_id):
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})
+
+    def hidden(application_id: str) -> None:
+        assert application_id == app_id
+        raise NotFound(history.NO_CONFIGURATION)
+
+    for point in ({"seq": 99}, {"at": datetime.now(UTC) + timedelta(minutes=5)}, {"seq": 0}, {"seq": 1}):
+        with pytest.raises(NotFound, match="No configuration has this id"):
+            history.owned_configuration_at(cur, made["id"], hidden, **point)
+    with pytest.raises(NotFound, match="No configuration has this id"):
+        history.owned_configuration_at(cur, MISSING, owned_by(app_id), seq=1)
+    with pytest.raises(NotFound, match="did not exist"):
+        history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=0)
+    with pytest.raises(NotFound, match="ends at position 1"):
+        history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=2)
+    with pytest.raises(Unprocessable, match="exactly one"):
+        history.owned_configuration_at(cur, made["id"], owned_by(app_id))
