@@ -1,11 +1,13 @@
 """The reads every client polls or holds, answered below the router: `GET /api/v1/configurations/{id}` without a query
 or with `wait=<seconds>`, and `GET /api/v1/configurations/{id}/effective?environment_id=<id>`, optionally followed by
-`&wait=<seconds>`.
+`&wait=<seconds>`; and the read of one configuration's past, `GET /api/v1/configurations/{id}/snapshot` with
+`seq=<position>` or `at=<time>`, whose database read costs little more than the framework's work around it.
 
 Each is the same read as its route's (`reads.configuration`, `reads.effective_configuration`: the worker's read
-cache, after a sync round), held as the route holds it (`reads.hold`), sent as the same ASGI messages, but without
-what the framework does around a route: matching every route's pattern, building a Request, validating the
-parameters through pydantic, solving the handler's signature, the exception middleware. For 1,000 requests held on
+cache, after a sync round; `reads.configuration_snapshot`: the database), held as the route holds it
+(`reads.hold`), sent as the same ASGI messages, but without what the framework does around a route: matching every
+route's pattern, building a Request, validating the parameters through pydantic, solving the handler's signature,
+the exception middleware. For 1,000 requests held on
 one configuration, that is most of what answering each costs once it changed. Anything else goes on to the app:
 other paths, any other query string (a `wait` out of 1..300 or written otherwise, which the route refuses), and
 every error before the hold (the route answers it again, as a problem); an error of a held request's check (the
@@ -29,12 +31,17 @@ ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
 ENVIRONMENT = re.compile(rf"environment_id=({ULID})(?:&wait=([1-9][0-9]{{0,2}}))?".encode())
 WAIT = re.compile(rb"wait=([1-9][0-9]{0,2})")
 MAX_WAIT = 300  # the contract's bound on `wait`
+# A point of the past, written as the route reads it without decoding: a position without leading zeros, or a time
+# of the characters an RFC 3339 date-time with `Z` or a negative offset has (`+` or `%` goes to the route).
+POINT = re.compile(rb"seq=(0|[1-9][0-9]{0,18})|at=([0-9TtZz:.-]{1,64})")
+MAX_SEQ = 2**63 - 1  # the contract's bound on `seq`
 
 
 class CachedReads:
     def __init__(self, app: ASGIApp, *, prefix: str) -> None:
         self.app = app
         self.path = re.compile(re.escape(prefix) + rf"/configurations/({ULID})(/effective)?")
+        self.past = re.compile(re.escape(prefix) + rf"/configurations/({ULID})/snapshot")
 
     def _read(self, scope: Scope) -> tuple[Callable[[], Awaitable[Entry]], tuple[str, ...], int | None] | None:
         """The read that answers this request, if it is one of the two: it, the keys whose notifications change
@@ -72,10 +79,34 @@ class CachedReads:
             return await reads.effective_configuration(state, id, environment_id)
         return effective, (keys.views(id), keys.ENVIRONMENTS), wait
 
+    def _snapshot(self, scope: Scope) -> Callable[[], Awaitable[bytes]] | None:
+        """The read of a configuration's past that answers this request, if it is one."""
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return None
+        match = self.past.fullmatch(scope["path"])
+        point = POINT.fullmatch(scope["query_string"]) if match is not None else None
+        if point is None:
+            return None
+        seq, at = point.group(1), point.group(2)
+        if seq is not None and int(seq) > MAX_SEQ:
+            return None
+        return lambda: reads.configuration_snapshot(scope["app"].state, scope, match.group(1),
+                                                    None if seq is None else int(seq),
+                                                    None if at is None else at.decode())
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._read(scope)
         if found is None:
-            await self.app(scope, receive, send)
+            past = self._snapshot(scope)
+            if past is None:
+                await self.app(scope, receive, send)
+                return
+            try:
+                body = await past()
+            except ProblemError:
+                await self.app(scope, receive, send)  # 404, 422, 503: the route answers them, as problems
+                return
+            await _send(send, 200, None, body)
             return
         read, watched, wait = found
         try:
@@ -100,8 +131,8 @@ class CachedReads:
         await _send(send, 304, etag, b"")
 
 
-async def _send(send: Send, status: int, etag: str, body: bytes) -> None:
-    headers = [(b"etag", etag.encode("latin-1"))]
+async def _send(send: Send, status: int, etag: str | None, body: bytes) -> None:
+    headers = [] if etag is None else [(b"etag", etag.encode("latin-1"))]
     if status == 200:
         headers += [(b"content-length", str(len(body)).encode()), JSON]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -24,9 +24,13 @@ def fast_answers(monkeypatch):
         calls.append((id, environment_id))
         return await reads.effective_configuration(state, id, environment_id)
 
+    async def counted_past(state, scope, id, seq, at):
+        calls.append((id, seq, at))
+        return await reads.configuration_snapshot(state, scope, id, seq, at)
+
     # the route's reads stay uncounted
     monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted, effective_configuration=counted_view,
-                                                           hold=reads.hold))
+                                                           configuration_snapshot=counted_past, hold=reads.hold))
     return calls
 
 
@@ -156,3 +160,36 @@ def test_held_reads_are_answered_here_as_the_route_answers_them(client, applicat
     held = client.get(view + "&wait=1", headers={"If-None-Match": view_etag})
     assert held.status_code == 304 and held.headers["etag"] == view_etag
     assert fast_answers[-1] == (view_made["id"], eu)
+
+
+def test_a_read_of_the_past_is_answered_as_the_route_answers_it(client, application, configuration, fast_answers):
+    """By `seq` and by `at`, written as the route reads them without decoding; what fails (out of the history, a
+    time that is not one, no such configuration) is tried and answered by the route; any other query string, or a
+    point written otherwise (`+`, percent-encoded, leading zeros, out of bounds), goes to the route untried."""
+    made = configuration(application("past")["id"], config={"n": 1.50})
+    path = f"{CONFIGS}/{made['id']}/snapshot"
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": made["name"], "config": {"n": 2.50}})
+    first = client.get(path + "?seq=1&route=1").json()
+    assert first["configuration"]["config"] == {"n": 1.50} and fast_answers == []
+    at = first["recorded_at"]
+    answered = [f"seq={seq}" for seq in (1, 2)] + [f"at={at}", f"at={at.replace('T', 't').replace('Z', 'z')}",
+                                                    f"at={at[:-1]}-00:00"]
+    tried = ["seq=3", "at=2999-01-01T00:00:00Z", "at=1999-01-01T00:00:00Z", "at=2026-13-01T00:00:00Z",
+             f"at={at[:-1]}"]
+    for query in answered + tried:
+        fast, routed = client.get(f"{path}?{query}"), client.get(f"{path}?{query}&route=1")
+        assert comparable(fast) == comparable(routed), query
+        assert fast.status_code == (200 if query in answered else 404 if query.startswith("seq") else 422), query
+    assert [point for _, *point in fast_answers] == [
+        [1, None], [2, None], [None, at], [None, at.replace("T", "t").replace("Z", "z")], [None, f"{at[:-1]}-00:00"],
+        [3, None], *([None, query[3:]] for query in tried[1:])]
+    assert client.get(f"{path}?seq=2").json()["configuration"]["config"] == {"n": 2.50}
+
+    fast_answers.clear()
+    for query in ("seq=01", "seq=+1", "seq=9223372036854775808", "seq=", "seq=1&seq=2", "seq=1&at=" + at,
+                  f"at={at[:-1]}%2B00:00", f"at={at[:-1]}+00:00", "at=", "", "x=1&seq=1"):
+        client.get(f"{path}?{query}")
+    assert fast_answers == []
+    missing = client.get(f"{CONFIGS}/01JD3B7M2W8Y6Q4T0V9X1Z3B5C/snapshot?seq=1")
+    assert missing.status_code == 404 and missing.json()["detail"] == "No configuration has this id."
+    assert fast_answers == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 1, None)]

@@ -17,10 +17,11 @@ from starlette.types import Receive, Scope
 from wire.epochs import epoch as current_epoch
 from live import access, keys
 from live.readcache import Entry, began
-from repositories import applications, changes, configurations, effective, environments, overrides
+from repositories import applications, changes, configurations, effective, environments, history, overrides
 from wire import etags, jsontext, models, names
 from wire.problems import ProblemError
 from wire.replies import not_modified, render_json, reply_trusted
+from wire.times import moment
 
 
 Gate = Callable[[], Awaitable[None]]
@@ -155,6 +156,18 @@ async def named(state: State, application: str, environment: str) -> tuple[str, 
                                         (keys.APPLICATIONS, keys.ENVIRONMENTS))
     application_id, environment_id = entry.body.decode().split()
     return application_id, environment_id
+
+
+async def configuration_snapshot(state: State, scope: Scope, id: str, seq: int | None, at: str | None) -> bytes:
+    """The body of configuration `id` as it was at feed position `seq` or time `at` (RFC 3339), as the request's key
+    may see it. The past is read from the database each time (the read cache holds the present), in one trip
+    through the executor: the configuration's application, the key's check on it, then its state then."""
+    principal, when = access.of(scope), moment(at)
+
+    def allowed(application_id: str) -> None:
+        access.check_application(principal, application_id, history.NO_CONFIGURATION)
+    return render_json(models.ConfigurationSnapshot,
+                       await state.database.run(history.owned_configuration_at, id, allowed, seq=seq, at=when))
 
 
 # -- the answers to a GET, conditional, held with `wait` --------------------------------------------------------

@@ -1,6 +1,10 @@
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import psycopg2
+import psycopg2.extras
 import pytest
 
 from jsondoc.patch import apply
@@ -273,3 +277,37 @@ def test_a_configuration_read_asks_whether_its_application_may_be_seen_before_an
         history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=2)
     with pytest.raises(Unprocessable, match="exactly one"):
         history.owned_configuration_at(cur, made["id"], owned_by(app_id))
+
+
+def test_a_time_waits_only_for_a_write_in_flight_that_could_have_recorded_a_change_by_then(cur, app_id,
+                                                                                           database_url):
+    # Two committed changes, then a write holding the application's row with a third recorded but not committed. A
+    # time before the second change's does not wait (the write in flight recorded after it); a time after the third
+    # change's waits for that write, and reads it once it has committed.
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})
+    configurations.update(cur, made["id"], name="db", comments=None, config={"v": 2})
+    cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s ORDER BY seq", (app_id,))
+    first, _ = [row["recorded_at"] for row in cur.fetchall()]
+    writer = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+    reader = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+    reader.autocommit = True
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            with writer.cursor() as held:
+                configurations.update(held, made["id"], name="db", comments=None, config={"v": 3})
+            # while the write holds the row (a read that waited would end at the deadline)
+            assert pool.submit(history.application_at, cur, app_id, at=first).result(timeout=30)["seq"] == 1
+            later = pool.submit(history.application_at, reader.cursor(), app_id, at=datetime.now(UTC))
+            deadline = time.monotonic() + 30
+            while not later.done() and time.monotonic() < deadline:
+                cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                            (reader.get_backend_pid(),))
+                if cur.fetchone()["wait_event_type"] == "Lock":
+                    break
+                time.sleep(0.01)
+            assert not later.done()  # it waits for the write's row lock
+            writer.commit()
+            assert later.result(timeout=30)["seq"] == 3
+        finally:
+            writer.close()  # ends the write, if the test did not: nothing is left waiting for it
+            reader.close()

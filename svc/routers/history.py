@@ -4,14 +4,12 @@ Each handler's first step resolves the application (and the environment, where i
 one place, before it reads anything else.
 """
 
-import re
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from live import access, scopes
+from live import access, reads, scopes
 from repositories import history, transfer
 from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, JsonBody, PlainInteger,
                           SettingsDep)
@@ -22,6 +20,7 @@ from wire.bodies import check_body
 from wire.jsonroute import ExactJsonRoute
 from wire.problems import Forbidden, Unprocessable
 from wire.replies import reply_trusted
+from wire.times import moment, rfc3339
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["history"])
 
@@ -32,26 +31,6 @@ DiffTo = Annotated[int | None, PlainInteger, Query(ge=1, le=2147483647,
 Seq = Annotated[int | None, PlainInteger, Query(ge=0, le=9223372036854775807,
                                                 description="A position of the application's change feed.")]
 At = Annotated[str | None, Query(max_length=64, description="An RFC 3339 time with its offset.")]
-
-# RFC 3339 §5.6 date-time (a leap second, which the clock never shows, is refused with the rest).
-RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
-
-
-def moment(text: str | None) -> datetime | None:
-    """The time `at` names; 422 at the parameter for anything but an RFC 3339 date-time with its offset."""
-    if text is None:
-        return None
-    if RFC3339.fullmatch(text):
-        try:
-            return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    raise Unprocessable.at("#/query/at", "Expected an RFC 3339 date-time with its offset, like 2026-11-23T14:02:00Z.")
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
 
 def _exact(document: dict) -> Response:
     # Written by jsontext: patches and merged views keep their numbers exactly (pydantic would write a Decimal as a
@@ -79,17 +58,10 @@ async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first
 
 
 @router.get("/configurations/{id}/snapshot")
-async def get_configuration_snapshot(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
-                                     at: At = None) -> Response:
-    principal, when = access.of(request.scope), moment(at)
-
-    def allowed(application_id: str) -> None:
-        access.check_application(principal, application_id, history.NO_CONFIGURATION)
-
-    # One unit of work: the configuration's application, the check, then its past (a read of the past is read
-    # from the database each time, so each trip through the executor counts).
-    snapshot = await db.run(history.owned_configuration_at, id, allowed, seq=seq, at=when)
-    return reply_trusted(models.ConfigurationSnapshot, snapshot)
+async def get_configuration_snapshot(id: IdPath, request: Request, seq: Seq = None, at: At = None) -> Response:
+    # The fast path answers it too (live/fastpath.py), with the same read.
+    body = await reads.configuration_snapshot(request.app.state, request.scope, id, seq, at)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/applications/{id}/snapshot")

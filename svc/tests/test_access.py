@@ -213,6 +213,7 @@ class Op:
 
 
 AB, EF = ("A", "B"), ("E", "F")
+ROUTED = {"route": "1"}  # a parameter the contract lacks: the fast path leaves the read to the route, which ignores it
 
 
 def unique(what: str) -> str:
@@ -236,7 +237,9 @@ MATRIX = [
        body=lambda t: {"application_id": t.app, "name": unique("conf"), "config": {}}, xs=AB),
     Op("getConfiguration", "GET", CONFIGS + "/{id}", "configuration", ("configuration",), xs=AB, form="fast path"),
     Op("getConfiguration", "GET", CONFIGS + "/{id}", "configuration", ("configuration",), xs=AB,
-       params=lambda t: {"wait": "1"}, form="router"),
+       params=lambda t: {"wait": "1"}, form="fast path, held"),
+    Op("getConfiguration", "GET", CONFIGS + "/{id}", "configuration", ("configuration",), xs=AB,
+       params=lambda t: ROUTED, form="router"),
     Op("updateConfiguration", "PUT", CONFIGS + "/{id}", "configuration", ("configuration",), "shared",
        body=lambda t: {"name": t.conf_name, "config": t.config}, xs=AB),
     Op("deleteConfiguration", "DELETE", CONFIGS + "/{id}", "configuration", ("configuration",), "shared", ok=204,
@@ -264,6 +267,9 @@ MATRIX = [
        form="fast path"),
     Op("getEffectiveConfiguration", "GET", CONFIGS + "/{id}/effective", "configuration",
        ("configuration", "environment"), params=lambda t: {"environment_id": t.env, "wait": "1"}, xs=AB, ys=EF,
+       form="fast path, held"),
+    Op("getEffectiveConfiguration", "GET", CONFIGS + "/{id}/effective", "configuration",
+       ("configuration", "environment"), params=lambda t: {"environment_id": t.env, **ROUTED}, xs=AB, ys=EF,
        form="router"),
     Op("getEffectiveApplication", "GET", APPS + "/{id}/effective", "application", ("application", "environment"),
        params=lambda t: {"environment_id": t.env}, xs=AB, ys=EF),
@@ -285,7 +291,9 @@ MATRIX = [
     Op("getOverrideDiff", "GET", CONFIGS + "/{id}/overrides/{environment_id}/diff", "configuration",
        ("override-history", "environment-override-history"), params=lambda t: {"from": "1"}, xs=AB, ys=EF),
     Op("getConfigurationSnapshot", "GET", CONFIGS + "/{id}/snapshot", "configuration", ("configuration",),
-       params=lambda t: {"seq": str(t.seq)}, xs=AB),
+       params=lambda t: {"seq": str(t.seq)}, xs=AB, form="fast path"),
+    Op("getConfigurationSnapshot", "GET", CONFIGS + "/{id}/snapshot", "configuration", ("configuration",),
+       params=lambda t: {"seq": str(t.seq), **ROUTED}, xs=AB, form="router"),
     Op("getApplicationSnapshot", "GET", APPS + "/{id}/snapshot", "application", ("application",),
        params=lambda t: {"seq": str(t.seq)}, xs=AB),
     Op("getEffectiveSnapshot", "GET", CONFIGS + "/{id}/effective/snapshot", "configuration",

@@ -30,13 +30,19 @@ DECLARE
     v_recorded timestamptz;
 BEGIN
     IF p_at IS NOT NULL THEN
-        -- The clock first, then wait for the writes holding the application's row: a change recorded by then has
-        -- committed, and one recorded later is later than `p_at`. (The row lock is held to the end of this read.)
+        -- The clock first, then wait for the write holding the application's row, if it could have recorded a
+        -- change by then: each change recorded by `p_at` has then committed, and one recorded later is later than
+        -- `p_at`. A write records its changes while it holds the row, from after the commit of the write before
+        -- it; so when a change recorded after `p_at` has committed, the write holding the row now (if any) recorded
+        -- after `p_at` too, and nothing is waited for. (Waiting takes a row lock: a transaction id, a WAL flush at
+        -- its end, a MultiXact when readers share it; held to the end of this read.)
         IF p_at > clock_timestamp() THEN
             problem := 'future';
             RETURN;
         END IF;
-        PERFORM 1 FROM applications a WHERE a.id = p_application FOR SHARE;
+        IF NOT EXISTS (SELECT 1 FROM changes c WHERE c.application_id = p_application AND c.recorded_at > p_at) THEN
+            PERFORM 1 FROM applications a WHERE a.id = p_application FOR SHARE;
+        END IF;
     END IF;
     SELECT a.created_at, a.last_change, a.history_from INTO v_app FROM applications a WHERE a.id = p_application;
     IF NOT FOUND THEN
