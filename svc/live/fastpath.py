@@ -7,8 +7,8 @@ Each is the same read as its route's (`reads.configuration`, `reads.effective_co
 cache, after a sync round; `reads.configuration_snapshot`: the database), held as the route holds it
 (`reads.hold`), sent as the same ASGI messages, but without what the framework does around a route: matching every
 route's pattern, building a Request, validating the parameters through pydantic, solving the handler's signature,
-the exception middleware. For 1,000 requests held on
-one configuration, that is most of what answering each costs once it changed. Anything else goes on to the app:
+the exception middleware. For 1,000 requests held on one configuration, that is most of what answering each costs
+once it changed. Anything else goes on to the app:
 other paths, any other query string (a `wait` out of 1..300 or written otherwise, which the route refuses), and
 every error before the hold (the route answers it again, as a problem); an error of a held request's check (the
 configuration deleted, the key revoked) is answered here, as the route answers it.

@@ -35,7 +35,7 @@ LIMIT 1
 """)
 APPLICATION = prepared("SELECT id, name, created_at, last_change, history_from FROM applications WHERE id = %(id)s")
 # The point a read asks for, and a configuration's state at it, each in one statement (migration 0011 holds their
-# steps): its `problem`, when there is none, is answered by `_point`.
+# steps); a row's `problem` names why there is no answer, which `_point` raises.
 POSITION = prepared("SELECT problem, seq, recorded_at, last_change, history_from "
                     "FROM history_position(%(id)s, %(seq)s, %(at)s)")
 CONFIGURATION_AT = prepared(f"""
@@ -162,7 +162,8 @@ def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq:
     """Configuration `id` as it was at a point of the history of the application it belongs (or belonged) to:
     {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement;
     `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before any
-    other answer is given."""
+    answer that depends on what was read (naming neither point, or both, is refused first: it says nothing of the
+    configuration)."""
     _exactly_one(seq, at)
     cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
     row = cur.fetchone()
