@@ -154,12 +154,15 @@ def test_a_deleted_configuration_is_diffed_and_read_from_before_its_deletion(cli
 
 def test_points_outside_the_history_are_problems_with_pointers(client, application, configuration):
     app = application("billing")
-    configuration(app["id"], "db", {"v": 1})
+    made = configuration(app["id"], "db", {"v": 1})
     url = f"{APPS}/{app['id']}/snapshot"
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert assert_problem(client.get(url, params={"at": future}), 422)["errors"][0]["pointer"] == "#/query/at"
     assert_problem(client.get(url, params={"at": "2001-01-01T00:00:00Z"}), 422)
     assert_problem(client.get(url, params={"at": "yesterday"}), 422)
+    for extreme in ("2026-01-01T00:00:00-23:59", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"):
+        for path in (url, f"{CONFIGS}/{made['id']}/snapshot"):  # the route, and the fast path
+            assert assert_problem(client.get(path, params={"at": extreme}), 422)["errors"][0]["pointer"] == "#/query/at"
     assert_problem(client.get(url, params={"seq": 1, "at": "2026-01-01T00:00:00Z"}), 422)
     assert "ends at position 1" in assert_problem(client.get(url, params={"seq": 2}), 404)["detail"]
     assert_problem(client.get(url, params={"seq": -1}), 422)

@@ -21,3 +21,12 @@ def test_moment_refuses_anything_else_at_the_parameter(text):
 def test_rfc3339_writes_utc_with_z():
     assert rfc3339(moment("2026-11-23T15:02:00+01:00")) == "2026-11-23T14:02:00Z"
     assert rfc3339(None) is None
+
+
+def test_moment_is_in_utc_whatever_the_offset_and_refuses_what_utc_cannot_hold():
+    # RFC 3339 allows offsets to ±23:59, PostgreSQL only to ±15:59: the database is sent UTC
+    assert moment("2026-01-01T00:00:00-23:59").isoformat() == "2026-01-01T23:59:00+00:00"
+    for text in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"):
+        with pytest.raises(Unprocessable, match="out of range") as error:
+            moment(text)
+        assert error.value.errors[0]["pointer"] == "#/query/at"
