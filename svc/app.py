@@ -21,6 +21,7 @@ import docs
 import logs
 import settings as settings_module
 from db.database import Database, unsafe_durability
+from db.publisher import Publisher
 from live.fastpath import CachedReads
 from live.listener import Listener
 from live.readcache import ReadCache
@@ -123,6 +124,8 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 log.critical(line)
                 app.state.refused = line  # for the process runner (main.py) to say last
                 raise StartupRefused(line)
+        publisher = Publisher(database)
+        database.written = publisher.kick
         read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
         waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
         listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
@@ -140,6 +143,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         finally:
             await listener.close()
             database.close()
+            publisher.close()
             logs.access.flush()
 
     app = FastAPI(title="Config Service", lifespan=lifespan, redirect_slashes=False, middleware=middleware(settings),

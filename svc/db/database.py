@@ -145,7 +145,7 @@ class Database:
         options = f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
         self._connect_args = dict(
             cursor_factory=Cursor, connection_factory=Connection,
-            connect_timeout=settings.connect_timeout, options=options, application_name="config-service",
+            connect_timeout=settings.connect_timeout, options=options,
             tcp_user_timeout=int(self.bound * 1000), **KEEPALIVES,
         )
         self.primary = Primary()
@@ -158,6 +158,8 @@ class Database:
         self.executor = ThreadPoolExecutor(settings.pool_max, thread_name_prefix="db")
         self._busy: dict[int, tuple[Connection, float]] = {}  # thread id -> its connection and deadline
         self._closed = threading.Event()
+        # Called after every unit of work that may have written (the worker's publisher's `kick`: publisher.py).
+        self.written: Callable[[], None] = lambda: None
         for name, loop in (("db-watchdog", self._watch), ("db-keeper", self._keep)):
             threading.Thread(target=loop, name=name, daemon=True).start()
 
@@ -231,11 +233,16 @@ class Database:
         with contextlib.suppress(psycopg2.Error):
             conn.close()
 
-    def _connect(self) -> Connection:
+    def connect(self, application_name: str) -> Connection:
+        """A connection to the primary of the pool's kind, autocommit, not counted in the pool (the publisher's)."""
+        return self._connect(application_name)
+
+    def _connect(self, application_name: str = "config-service") -> Connection:
         """A new connection to the primary: where libpq's host list leads (the first host that takes it, with
         `target_session_attrs`), else, when that one is not the primary (an old one, back beside the new), each
         other host in turn."""
-        conn = psycopg2.connect(self.url, **self._connect_args)
+        args = {**self._connect_args, "application_name": application_name}
+        conn = psycopg2.connect(self.url, **args)
         if self._admit(conn):
             return conn
         refused = f"{conn.info.host}:{conn.info.port}"
@@ -244,7 +251,7 @@ class Database:
             if f"{host}:{port}" == refused:
                 continue
             try:
-                conn = psycopg2.connect(dbprobe.single(self.url, host, port), **self._connect_args)
+                conn = psycopg2.connect(dbprobe.single(self.url, host, port), **args)
             except psycopg2.OperationalError:
                 continue
             if self._admit(conn):
@@ -324,7 +331,8 @@ class Database:
                         _shut(conn)
 
     @contextlib.contextmanager
-    def _bounded(self, conn: Connection, longer: float = 0.0) -> Any:
+    def bounded(self, conn: Connection, longer: float = 0.0) -> Any:
+        """While in it, the calling thread's work on `conn` ends within the bound: the watchdog shuts its socket."""
         key = threading.get_ident()
         with self._lock:
             self._busy[key] = (conn, time.monotonic() + self.bound + longer)
@@ -345,12 +353,16 @@ class Database:
             epoch = epoch_of(conn)
             EPOCH.set(epoch)  # this executor thread's: what fn checks and renders belongs to this connection
             try:
-                with self._bounded(conn, longer):
+                with self.bounded(conn, longer):
                     conn.autocommit = not transaction
-                    with conn.cursor() as cur:
-                        result = fn(cur, *args, **kwargs)
-                    if transaction:
-                        conn.commit()
+                    try:
+                        with conn.cursor() as cur:
+                            result = fn(cur, *args, **kwargs)
+                        if transaction:
+                            conn.commit()
+                    finally:
+                        if not getattr(fn, "idempotent", False):
+                            self.written()  # it may have committed a write: publish it
             except RETRYABLE as error:
                 self._give_back(conn, broken=False)
                 # Nothing runs SERIALIZABLE and every write takes its locks in one order: a retry means a bug.

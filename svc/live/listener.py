@@ -1,9 +1,11 @@
 """The worker's one LISTEN connection, driven by the event loop: it applies each change notification to the read
 cache and wakes the waiters of its keys, and it answers the cache's sync rounds.
 
-`sync(tick)` resolves once a `SELECT 1` sent after that tick has come back, by which time PostgreSQL has delivered
-every notification of the transactions committed before it was sent (it sends them ahead of a query's answer). A
-round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
+`sync(tick)` resolves once a round sent after that tick has come back. A round reads the outbox (migration 0012):
+what every write committed before it recorded is either in the round's answer, and applied from there, or was
+published by a transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a
+query's answer. A notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied
+again when its notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
 nobody reads. Whenever the connection is lost it connects again, with backoff. The connection is psycopg2's
 asynchronous kind, so neither listening nor a round ever blocks the loop or takes an executor thread.
 """
@@ -24,6 +26,7 @@ from live.waiters import Waiters
 log = logging.getLogger("config_service")
 
 CHANNEL = "config_service"
+ROUND = "SELECT id, payload FROM config_service_round()"
 CONNECT_SECONDS = 5.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 # The longest a sync round may take; past it, its reads and the next ones read the database instead.
@@ -58,6 +61,7 @@ class Listener:
         self._timer: asyncio.TimerHandle | None = None
         self._dead: asyncio.TimerHandle | None = None
         self._late = False
+        self._seen: set[int] = set()  # the outbox rows applied: from the last round, and notified since
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,6 +150,7 @@ class Listener:
                 self._fd = conn.fileno()
                 loop.add_reader(self._fd, self._readable)
                 self.listening = True
+                self._seen = set()
                 # Whatever committed while nobody listened: the cache starts empty and every waiter checks again.
                 self.cache.connected(self.sync)
                 self.waiters.connected()
@@ -207,9 +212,7 @@ class Listener:
             return
         if conn.notifies:
             for notify in conn.notifies:
-                change = keys.decode(notify.payload)
-                self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
-                self.waiters.wake(change, self.cache.tick())
+                self._notified(notify.payload)
             conn.notifies.clear()
         if state == POLL_OK and self._round is not None and not conn.isexecuting():
             # Answered after the reads already scheduled on the loop have joined this round.
@@ -217,6 +220,19 @@ class Listener:
         elif state == POLL_WRITE and not self._writing and self._fd is not None:
             self._writing = True
             asyncio.get_running_loop().add_writer(self._fd, self._writable)
+
+    def _notified(self, payload: str) -> None:
+        if payload.startswith("#"):  # "#<outbox id> <payload>": from the outbox (migration 0012)
+            number, _, payload = payload[1:].partition(" ")
+            if not number.isdigit() or int(number) in self._seen:
+                return  # applied from a round already
+            self._seen.add(int(number))
+        self._apply(payload)
+
+    def _apply(self, payload: str) -> None:
+        change = keys.decode(payload)
+        self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
+        self.waiters.wake(change, self.cache.tick())
 
     def _writable(self) -> None:
         if self._writing and self._fd is not None:
@@ -253,7 +269,7 @@ class Listener:
         self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
         self._dead = loop.call_later(DEAD_SECONDS, self._lose)
         try:
-            self._cursor.execute("SELECT 1")  # type: ignore[union-attr]
+            self._cursor.execute(ROUND)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001
             self._lose()
             self._end_rounds()
@@ -262,8 +278,21 @@ class Listener:
         return future
 
     def _complete(self, future: asyncio.Future) -> None:
-        if self._round is future:
-            self._round_done()
+        if self._round is not future:
+            return
+        try:
+            rows = self._cursor.fetchall()  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - the round failed (psycopg2.Error): reconnect, and the cache starts over
+            self._lose()
+            self._end_rounds()
+            return
+        seen = set()
+        for number, payload in rows:
+            seen.add(number)
+            if number not in self._seen:
+                self._apply(payload)  # committed, and maybe not published yet: applied before the round is back
+        self._seen = seen
+        self._round_done()
 
     def _behind(self) -> None:
         """A round is late: its readers, and every read until it is back, go to the database."""

@@ -176,3 +176,88 @@ def test_a_read_whose_tick_a_round_already_back_was_sent_after_needs_no_round_of
         return shared, own
 
     assert asyncio.run(scenario()) == (True, None)
+
+
+def test_a_round_applies_a_committed_write_nobody_published_and_its_notification_does_not_apply_it_again(
+        database_url):
+    # A write's transaction records its change in the outbox and notifies nothing (migration 0012); the publisher
+    # notifies after the commit, and the write is acknowledged without waiting for that. So a round must bring the
+    # change itself: a read that begins after the acknowledgment may not be answered from what the change made stale.
+    import psycopg2
+
+    async def scenario():
+        listener = listener_on(database_url, cache_bytes=10_000)
+        applied = []
+        apply = listener._apply
+        listener._apply = lambda payload: (applied.append(payload), apply(payload))
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+        cache = listener.cache
+
+        async def fetch() -> Entry:
+            return Entry("", b"x")
+
+        await cache.read("c:OUTBOX1", fetch)
+        held = listener.waiters.subscribe(("c:OUTBOX1",))
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SELECT config_service_publish('c OUTBOX1 OUTAPP 2')")  # committed: acknowledged, not published
+        assert await listener.sync(cache.tick()) is True
+        stale_after_round = "c:OUTBOX1" not in cache.entries
+        woken = held.done()
+        # Published now: its notification ("#<id> ...") is delivered ahead of the next round's answer, and skipped.
+        cur.execute("SELECT config_service_flush('{}') AS ids")
+        notified = cur.fetchone()[0]
+        assert await listener.sync(cache.tick()) is True
+        assert await listener.sync(cache.tick()) is True
+        cur.execute("SELECT config_service_flush(%s::bigint[])", (notified,))  # deleted: no round returns it again
+        cur.execute("SELECT count(*) FROM change_outbox WHERE payload = 'c OUTBOX1 OUTAPP 2'")
+        left = cur.fetchone()[0]
+        conn.close()
+        await listener.close()
+        return stale_after_round, woken, applied.count("c OUTBOX1 OUTAPP 2"), left
+
+    assert asyncio.run(scenario()) == (True, True, 1, 0)
+
+
+def test_a_round_publishes_what_nobody_published_within_a_second_and_forgets_what_was_published_long_ago(
+        database_url):
+    # A worker that died between a write's commit and its publication, or a write made in psql, leaves a row that no
+    # publisher notifies: held requests on other workers must hear of it all the same.
+    import select
+
+    import psycopg2
+
+    async def scenario():
+        listener = listener_on(database_url)
+        listener.start()
+        await until_async(lambda: listener.listening, "the listener connected")
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("LISTEN config_service")
+        cur.execute("INSERT INTO change_outbox (payload, recorded_at) "
+                    "VALUES ('c LATE1 LATEAPP 3', clock_timestamp() - interval '2 seconds') RETURNING id")
+        late = cur.fetchone()[0]
+        cur.execute("INSERT INTO change_outbox (payload, recorded_at, published_at) VALUES "
+                    "('c GONE1 GONEAPP 3', clock_timestamp() - interval '9 seconds', "
+                    "clock_timestamp() - interval '6 seconds') RETURNING id")
+        gone = cur.fetchone()[0]
+        assert await listener.sync(listener.cache.tick()) is True
+        heard = []
+        deadline = asyncio.get_running_loop().time() + HANG
+        while f"#{late} c LATE1 LATEAPP 3" not in heard and asyncio.get_running_loop().time() < deadline:
+            await asyncio.to_thread(select.select, [conn], [], [], 0.2)
+            conn.poll()
+            heard += [n.payload for n in conn.notifies]
+            conn.notifies.clear()
+        cur.execute("SELECT id, published_at IS NOT NULL FROM change_outbox WHERE id IN (%s, %s) ORDER BY id",
+                    (late, gone))
+        rows = cur.fetchall()
+        cur.execute("DELETE FROM change_outbox WHERE id = %s", (late,))
+        conn.close()
+        await listener.close()
+        return f"#{late} c LATE1 LATEAPP 3" in heard, rows == [(late, True)]
+
+    assert asyncio.run(scenario()) == (True, True)

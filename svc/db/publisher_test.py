@@ -1,0 +1,124 @@
+import asyncio
+import psycopg2
+
+from db.database import Database, idempotent
+from db.publisher import Publisher
+from tools.harness import until
+
+
+def listening(database_url: str):
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    conn.cursor().execute("LISTEN config_service")
+    return conn
+
+
+def heard(conn, payload: str) -> bool:
+    """Whether `payload` (after its "#<id> ") has been notified: a query's answer comes after every notification
+    committed before it was sent."""
+    conn.cursor().execute("SELECT 1")
+    found = any(n.payload.partition(" ")[2] == payload and n.payload.startswith("#") for n in conn.notifies)
+    return found
+
+
+def recorded(sql, payload: str) -> int:
+    sql.execute("SELECT count(*) AS n FROM change_outbox WHERE payload = %s", (payload,))
+    return sql.fetchone()["n"]
+
+
+def test_a_write_notifies_nothing_from_its_transaction_and_the_publisher_notifies_it_after_the_commit(
+        settings, database_url, sql):
+    # The transaction that NOTIFYs holds a cluster-wide lock through its commit's flush: a write must not.
+    listener = listening(database_url)
+    db = Database(settings)
+    publisher = Publisher(db)
+    sql.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                "VALUES ('01PUBLISHER000000000000001', 'publisher-test', now(), now(), 1)")
+    try:
+        sql.execute("UPDATE applications SET version = version + 1 WHERE id = '01PUBLISHER000000000000001'")
+        payload = "a 01PUBLISHER000000000000001 2"
+        assert not heard(listener, payload)  # committed, and not notified
+        assert recorded(sql, payload) == 1
+        publisher.kick()
+        until(lambda: heard(listener, payload), "the publisher notified the write")
+        # The rows it notified go with its next flush, which it makes without being kicked again.
+        until(lambda: recorded(sql, payload) == 0, "the published row deleted")
+    finally:
+        publisher.close()
+        db.close()
+        listener.close()
+        sql.execute("DELETE FROM applications WHERE id = '01PUBLISHER000000000000001'")
+
+
+def test_the_publisher_connects_again_after_its_connection_is_lost(settings, database_url, sql):
+    listener = listening(database_url)
+    db = Database(settings)
+    publisher = Publisher(db)
+    try:
+        sql.execute("SELECT config_service_publish('k PUBLISHERKEY1')")
+        publisher.kick()
+        until(lambda: heard(listener, "k PUBLISHERKEY1"), "published")
+        until(lambda: publisher._conn is not None and not publisher._done, "the publisher idle")
+        sql.execute("SELECT pg_terminate_backend(%s)", (publisher._conn.get_backend_pid(),))
+        sql.execute("SELECT config_service_publish('k PUBLISHERKEY2')")
+        publisher.kick()
+        until(lambda: heard(listener, "k PUBLISHERKEY2"), "published after the connection was lost")
+    finally:
+        publisher.close()
+        db.close()
+        listener.close()
+
+
+def test_a_unit_of_work_that_may_have_written_kicks_the_publisher_and_a_read_does_not(settings):
+    db = Database(settings)
+    kicks = []
+    db.written = lambda: kicks.append(1)
+
+    def write(cur):
+        cur.execute("SELECT 1")
+
+    @idempotent
+    def read(cur):
+        cur.execute("SELECT 1")
+
+    def fails(cur):
+        cur.execute("SELECT 1")
+        raise ValueError("after a statement")
+
+    try:
+        asyncio.run(db.run(read))
+        assert kicks == []
+        asyncio.run(db.run(write))
+        assert kicks == [1]
+        try:
+            asyncio.run(db.run(fails, transaction=False))
+        except ValueError:
+            pass
+        assert kicks == [1, 1]  # its statement may have committed
+    finally:
+        db.close()
+
+
+def test_the_publisher_vacuums_the_outbox_after_many_deletions(settings, sql, monkeypatch):
+    # Every sync round reads the whole outbox: its dead rows must go long before autovacuum's next visit.
+    import db.publisher as publisher_module
+
+    monkeypatch.setattr(publisher_module, "VACUUM_AFTER", 5)
+    monkeypatch.setattr(publisher_module, "VACUUM_EVERY", 0.0)
+    sql.execute("SELECT coalesce(vacuum_count, 0) AS n FROM pg_stat_user_tables WHERE relname = 'change_outbox'")
+    before = sql.fetchone()["n"]
+    db = Database(settings)
+    publisher = Publisher(db)
+    try:
+        sql.execute("SELECT config_service_publish('k VACUUMKEY' || n) FROM generate_series(1, 10) n")
+        publisher.kick()
+        until(lambda: recorded(sql, "k VACUUMKEY1") == 0 and not publisher._done, "published and deleted")
+
+        def vacuumed() -> bool:
+            sql.execute("SELECT pg_stat_clear_snapshot()")
+            sql.execute("SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'change_outbox'")
+            return sql.fetchone()["n"] > before
+        until(vacuumed, "the outbox vacuumed")
+    finally:
+        publisher.close()
+        db.close()
