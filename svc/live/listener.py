@@ -62,6 +62,7 @@ class Listener:
         self._dead: asyncio.TimerHandle | None = None
         self._late = False
         self._seen: set[int] = set()  # the outbox rows applied: from the last round, and notified since
+        self._heard: set[int] = set()  # the rows notified since the round in flight was sent
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -150,7 +151,7 @@ class Listener:
                 self._fd = conn.fileno()
                 loop.add_reader(self._fd, self._readable)
                 self.listening = True
-                self._seen = set()
+                self._seen, self._heard = set(), set()
                 # Whatever committed while nobody listened: the cache starts empty and every waiter checks again.
                 self.cache.connected(self.sync)
                 self.waiters.connected()
@@ -227,6 +228,7 @@ class Listener:
             if not number.isdigit() or int(number) in self._seen:
                 return  # applied from a round already
             self._seen.add(int(number))
+            self._heard.add(int(number))
         self._apply(payload)
 
     def _apply(self, payload: str) -> None:
@@ -265,6 +267,7 @@ class Listener:
 
     def _start_round(self, future: asyncio.Future) -> asyncio.Future:
         self._round, self._round_tick = future, self.cache.tick()
+        self._heard = set()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
         self._dead = loop.call_later(DEAD_SECONDS, self._lose)
@@ -291,7 +294,10 @@ class Listener:
             seen.add(number)
             if number not in self._seen:
                 self._apply(payload)  # committed, and maybe not published yet: applied before the round is back
-        self._seen = seen
+        # What is remembered: the rows still there, and those notified since the round was sent (whose rows may
+        # have committed after its snapshot, and be in the next round's answer). A row notified before and gone
+        # from this answer was deleted, and no round returns it again.
+        self._seen = seen | self._heard
         self._round_done()
 
     def _behind(self) -> None:

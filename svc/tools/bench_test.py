@@ -115,11 +115,11 @@ def test_percentile_is_the_nearest_rank():
 
 
 def test_watch_markdown_has_a_row_per_scenario():
-    rows = [bench.WatchRow("1,000 waiters on one configuration", 1000, 3.2, 9.8, 0, 7.5),
+    rows = [bench.WatchRow("1,000 waiters on one configuration", 1000, 3.2, 9.8, 0, 7.5, sent_p99_ms=12.5),
             bench.WatchRow("1,000 waiters on one effective view", 1000, 3.2, 9.8, 0, None, workers=2)]
     table = bench.watch_markdown(rows)
-    assert "| 1,000 waiters on one configuration | 1 | 1,000 | 3.20 | 9.80 | 0 | 7.5 |" in table
-    assert "| 1,000 waiters on one effective view | 2 | 1,000 | 3.20 | 9.80 | 0 | - |" in table
+    assert "| 1,000 waiters on one configuration | 1 | 1,000 | 3.20 | 9.80 | 12.50 | 0 | 7.5 |" in table
+    assert "| 1,000 waiters on one effective view | 2 | 1,000 | 3.20 | 9.80 | - | 0 | - |" in table
 
 
 def test_targets_are_the_ratios_issue_24_names():
