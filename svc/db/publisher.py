@@ -7,8 +7,9 @@ publisher (`kick`, from the executor thread, cheap); the publisher runs `config_
 waiting, so a burst of writes is published by one short transaction that waits for no flush. The acknowledgment of
 a write does not wait for it: a sync round reads the outbox, so a read after the acknowledgment sees the write
 whether or not it was published yet (see the migration). The publication is what wakes held requests, here and on
-every other worker, and it is what lets the rows go. A publisher that fails (the database restarts, a failover)
-connects again; what it left unpublished is published by a sync round within a second or two.
+every other worker, and it is what lets the rows go. Every publisher also flushes once a second unkicked, so what
+nobody else publishes (a write made in psql, the rows of a worker that died before publishing) is published
+within a second. A publisher that fails (the database restarts, a failover) connects again.
 """
 
 import logging
@@ -29,6 +30,9 @@ VACUUM = "VACUUM (SKIP_LOCKED) change_outbox"
 VACUUM_AFTER = 1000
 VACUUM_EVERY = 1.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+# A flush at least this often, kicked or not: what psql wrote, or a worker that died before publishing left, is
+# published by every other worker's publisher.
+EVERY = 1.0
 
 
 class Publisher:
@@ -41,30 +45,24 @@ class Publisher:
         self._deleted = 0  # rows deleted since the last VACUUM
         self._vacuumed = 0.0  # time.monotonic() of the last VACUUM
         self._conn: psycopg2.extensions.connection | None = None
-        self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="db-publisher", daemon=True)
+        self._thread.start()
 
     def kick(self) -> None:
-        """A write may have committed: publish soon. Safe from any thread."""
-        if self._thread is None:
-            with self._start:
-                if self._thread is None and not self._closing:
-                    self._thread = threading.Thread(target=self._run, name="db-publisher", daemon=True)
-                    self._thread.start()
+        """A write may have committed: publish now. Safe from any thread."""
         self._wake.set()
 
     def close(self, timeout: float = 2.0) -> None:
         """Publish what is waiting, then stop."""
         self._closing = True
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         failures = 0
         while True:
             if not self._done:  # else the rows just notified are to be deleted now, without waiting to be kicked
-                self._wake.wait()
+                self._wake.wait(EVERY)
             self._wake.clear()
             try:
                 self._flush()

@@ -122,3 +122,22 @@ def test_the_publisher_vacuums_the_outbox_after_many_deletions(settings, sql, mo
     finally:
         publisher.close()
         db.close()
+
+
+def test_every_publisher_publishes_what_nobody_kicked_it_for_and_forgets_rows_published_long_ago(
+        settings, database_url, sql):
+    # A write made in psql, or left by a worker that died between its commit and its publication, is published by
+    # the other workers' publishers; a row whose publisher died before deleting it goes after 5 seconds.
+    listener = listening(database_url)
+    sql.execute("INSERT INTO change_outbox (payload, recorded_at, published_at) VALUES "
+                "('k GONEKEY1', clock_timestamp() - interval '9 seconds', clock_timestamp() - interval '6 seconds')")
+    sql.execute("SELECT config_service_publish('k PSQLKEY1')")
+    db = Database(settings)
+    publisher = Publisher(db)  # never kicked
+    try:
+        until(lambda: heard(listener, "k PSQLKEY1"), "published without a kick")
+        until(lambda: recorded(sql, "k GONEKEY1") == 0, "the row published long ago deleted")
+    finally:
+        publisher.close()
+        db.close()
+        listener.close()

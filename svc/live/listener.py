@@ -291,9 +291,11 @@ class Listener:
             return
         seen = set()
         for number, payload in rows:
-            seen.add(number)
-            if number not in self._seen:
+            if number is None:  # (NULL, 'reset'): over 1,000 rows are waiting (a bulk write): forget everything
+                self._apply(payload)
+            elif number not in self._seen:
                 self._apply(payload)  # committed, and maybe not published yet: applied before the round is back
+            seen.add(number)
         # What is remembered: the rows still there, and those notified since the round was sent (whose rows may
         # have committed after its snapshot, and be in the next round's answer). A row notified before and gone
         # from this answer was deleted, and no round returns it again.

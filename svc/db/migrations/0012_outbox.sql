@@ -12,8 +12,8 @@
 -- transaction that begins after the one that notified it returned, that is, after PostgreSQL signalled the
 -- listeners: the notification is then delivered ahead of the round's answer, as before. Either way the round
 -- comes back only after the change reached the copy. A worker that dies between a commit and its publication
--- leaves rows that the next round returns all the same; rounds publish what nobody published within a second
--- (a write made in psql, or by a worker that died), so held requests elsewhere hear of it too.
+-- leaves rows that the next round returns all the same, and that another worker's publisher publishes within a
+-- second (as it does a write made in psql), so held requests elsewhere hear of it too.
 --
 -- UNLOGGED: the outbox is of use only to listeners connected to this server. A crash empties it, and a failover
 -- leaves it empty on the new primary; either way every listener loses its connection, and a listener that connects
@@ -87,37 +87,31 @@ BEGIN
 END
 $$;
 
--- Notify every committed row nobody has (a row another transaction holds is skipped, never waited for, so two
--- publishers and the rounds cannot deadlock), and delete the rows `done` that this publisher notified in a
--- transaction that has returned. Each notification is the row's payload after "#<id> ", so a listener that applied
--- the row from a round does not apply it again. The ids notified, for the next call's `done`. Its commit waits for
--- no flush: nothing in it must survive a crash.
+-- Notify the committed rows nobody has published (a row another transaction holds is skipped, never waited for,
+-- so two publishers cannot deadlock), at most 10,000 at a time, and delete the rows `done` that this publisher
+-- notified in a transaction that has returned, and any row published over 5 seconds ago (its publisher died
+-- before deleting it). Each notification is the row's payload after "#<id> ", so a listener that applied the row
+-- from a round does not apply it again. The ids notified, for the next call's `done`. Every publisher calls it at
+-- least once a second, so a row written in psql, or by a worker that died before publishing, is published too.
+-- Its commit waits for no flush: nothing in it must survive a crash.
 CREATE FUNCTION config_service_flush(done bigint[]) RETURNS bigint[] LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    IF cardinality(done) > 0 THEN
-        DELETE FROM change_outbox o
-         WHERE o.id IN (SELECT u.id FROM change_outbox u WHERE u.id = ANY (done) FOR UPDATE SKIP LOCKED);
-    END IF;
-    RETURN config_service_notify_outbox(NULL);
-END
-$$;
-
--- Mark published and notify the rows nobody has published (recorded before `before`, if given), in the order of
--- their ids, which is the order they were written in; the ids notified.
-CREATE FUNCTION config_service_notify_outbox(before timestamptz) RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
     notified bigint[];
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    DELETE FROM change_outbox o
+     WHERE o.id IN (SELECT u.id FROM change_outbox u
+                     WHERE u.id = ANY (done) OR u.published_at < clock_timestamp() - interval '5 seconds'
+                       FOR UPDATE SKIP LOCKED);
     WITH claimed AS (
         UPDATE change_outbox o SET published_at = clock_timestamp()
-         WHERE o.id IN (SELECT u.id FROM change_outbox u
-                         WHERE u.published_at IS NULL AND (before IS NULL OR u.recorded_at < before)
-                           FOR UPDATE SKIP LOCKED)
-        RETURNING o.id, o.payload
+         WHERE o.id IN (SELECT u.id FROM change_outbox u WHERE u.published_at IS NULL
+                         ORDER BY u.id LIMIT 10000 FOR UPDATE SKIP LOCKED)
+        RETURNING o.id
     )
     SELECT array_agg(c.id ORDER BY c.id) INTO notified FROM claimed c;
-    -- pg_notify is volatile: PostgreSQL calls it after sorting, so the notifications go in the ids' order.
+    -- pg_notify is volatile: PostgreSQL calls it after sorting, so the notifications go in the ids' order, which
+    -- is the order the rows were written in.
     PERFORM pg_notify('config_service', '#' || o.id || ' ' || o.payload)
        FROM change_outbox o WHERE o.id = ANY (notified) ORDER BY o.id;
     RETURN COALESCE(notified, '{}');
@@ -125,20 +119,15 @@ END
 $$;
 
 -- A listener's sync round: every row still in the outbox (committed, and either not published yet or published
--- too recently to be known delivered). First, what nobody published within a second is published here (its
--- worker died, or it was written in psql), and a row published over 5 seconds ago is deleted (its publisher died
--- before deleting it, and the transaction that published it has long returned).
+-- too recently to be known delivered); or, when there are over 1,000 (a bulk write, say 1,000,000 rows inserted
+-- in psql), the one row (NULL, 'reset'): the listener then forgets its whole copy and wakes every waiter, which is
+-- what the rows would make it do, without carrying them in every round's answer.
 CREATE FUNCTION config_service_round() RETURNS TABLE (id bigint, payload text) LANGUAGE plpgsql AS $$
-DECLARE
-    late timestamptz := clock_timestamp() - interval '1 second';
-    gone timestamptz := clock_timestamp() - interval '5 seconds';
 BEGIN
-    IF EXISTS (SELECT 1 FROM change_outbox o WHERE o.recorded_at < late) THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-        DELETE FROM change_outbox o
-         WHERE o.id IN (SELECT u.id FROM change_outbox u WHERE u.published_at < gone FOR UPDATE SKIP LOCKED);
-        PERFORM config_service_notify_outbox(late);
+    IF (SELECT count(*) FROM (SELECT 1 FROM change_outbox LIMIT 1001) AS waiting) > 1000 THEN
+        RETURN QUERY SELECT NULL::bigint, 'reset'::text;
+    ELSE
+        RETURN QUERY SELECT o.id, o.payload FROM change_outbox o ORDER BY o.id;
     END IF;
-    RETURN QUERY SELECT o.id, o.payload FROM change_outbox o ORDER BY o.id;
 END
 $$;
