@@ -98,7 +98,9 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
         assert cells[6] == "0" and float(cells[3]) >= 0, line
         # From the PUT's sending is at least from its acknowledgment, answer by answer.
         assert float(cells[5]) >= float(cells[4]), line
-        assert cells[7] == "-" if "effective view" in line or cells[1] != "1" else float(cells[7]) > 0, line
+        # Measured (a number), not necessarily above 0: 50 waiters of the smoke run can fit in memory the
+        # process already had, so its RSS need not grow (it showed 0.0 KiB in one run in three).
+        assert cells[7] == "-" if "effective view" in line or cells[1] != "1" else float(cells[7]) >= 0, line
     for line in table:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert float(cells[3].replace(",", "")) > 0, line
