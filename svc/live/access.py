@@ -38,6 +38,9 @@ log = logging.getLogger("config_service")
 
 # `last_used_at` is written at most once a minute per key and worker: using a key costs no write.
 USAGE_SECONDS = 60.0
+# The `Authorization` headers remembered as holding a key (`KeyRing.recall`, and the settings keys'), at most: one
+# per key unless a client writes its header several ways.
+REMEMBERED = 10_000
 
 NO_APPLICATION = "No application has this id."
 NO_CONFIGURATION = "No configuration has this id."
@@ -62,12 +65,14 @@ def token_of(authorization: bytes | None) -> bytes | None:
 
 class KeyRing:
     """The managed keys not revoked, by digest: one answer of the read cache (`keys.KEYRING`), with the worker's
-    record of when each was last used (`Usage`), so that finding a key reads nothing else."""
+    record of when each was last used (`Usage`), so that finding a key reads nothing else. It also remembers, for
+    as long as it is the ring kept, the `Authorization` header each key was found by (`recall`)."""
 
-    __slots__ = ("by_digest", "usage")
+    __slots__ = ("by_digest", "by_header", "usage")
 
     def __init__(self, by_digest: dict[bytes, Principal], usage: "Usage") -> None:
         self.by_digest, self.usage = by_digest, usage
+        self.by_header: dict[bytes, Principal] = {}
 
     def get(self, wanted: bytes) -> Principal | None:
         return self.by_digest.get(wanted)
@@ -77,6 +82,25 @@ class KeyRing:
         managed = self.by_digest.get(wanted)
         if managed is None or not hmac.compare_digest(managed.digest, wanted):
             return None
+        return self._working(managed)
+
+    def remember(self, authorization: bytes, principal: Principal) -> None:
+        """`authorization` (a request's header, as written) holds the secret of `principal`, found here by its
+        digest. At most `REMEMBERED` are."""
+        if len(self.by_header) < REMEMBERED:
+            self.by_header[authorization] = principal
+
+    def recall(self, authorization: bytes) -> Principal | None:
+        """The key whose secret `authorization` holds, if it was found here by that very header before (`remember`)
+        and still works: without parsing or hashing it. One never found is not here: an unknown token and a wrong
+        secret both go on to `find`, by the same path."""
+        managed = self.by_header.get(authorization)
+        if managed is None or (managed.expires_at is not None and managed.expires_at <= datetime.now(UTC)):
+            return None
+        self.usage.used(managed.id)
+        return managed
+
+    def _working(self, managed: Principal) -> Principal | None:
         if managed.expires_at is not None and managed.expires_at <= datetime.now(UTC):
             return None
         self.usage.used(managed.id)

@@ -153,7 +153,7 @@ class Listener:
                 self.listening = True
                 self._seen, self._heard = set(), set()
                 # Whatever committed while nobody listened: the cache starts empty and every waiter checks again.
-                self.cache.connected(self.sync)
+                self.cache.connected(self.sync, self.synced)
                 self.waiters.connected()
                 heartbeat = loop.create_task(self._heartbeat(), name="listener-heartbeat")
                 await self._lost
@@ -264,6 +264,11 @@ class Listener:
         if not await asyncio.shield(future):
             return False
         return self.primary.is_current(self.identity)  # the pool may have moved on while the round was out
+
+    def synced(self, tick: int) -> bool:
+        """Whether `sync(tick)` would answer True at once: a round sent after `tick` is back, and nothing since
+        made this listener's answers untrustworthy."""
+        return self.listening and not self._late and tick < self._synced and self.primary.is_current(self.identity)
 
     def _start_round(self, future: asyncio.Future) -> asyncio.Future:
         self._round, self._round_tick = future, self.cache.tick()

@@ -77,21 +77,22 @@ class ReadCache:
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
+        self._synced: Callable[[int], bool] | None = None  # and whether it is back already, without waiting
 
     def tick(self) -> int:
         """The next tick of the clock that orders reads and sync rounds."""
         return next(self._ticks)
 
     # -- the listener's state --------------------------------------------------------------------------------
-    def connected(self, sync: Sync) -> None:
+    def connected(self, sync: Sync, synced: Callable[[int], bool] | None = None) -> None:
         """The listener is connected: start empty (notifications may have been missed) and trust what is kept
-        once `sync(tick)` answers True."""
+        once `sync(tick)` answers True; `synced(tick)` says whether it would at once."""
         self._clear()
-        self._sync = sync
+        self._sync, self._synced = sync, synced
 
     def disconnected(self) -> None:
         """The listener is lost: forget everything and read the database until it is back."""
-        self._sync = None
+        self._sync = self._synced = None
         self._clear()
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -123,6 +124,20 @@ class ReadCache:
             if flight is not None and not flight.stale:
                 return await asyncio.shield(flight.future)
         return await self._fetch(key, fetch, group)
+
+    def kept(self, key: str) -> Entry | None:
+        """What is kept under `key` now, however old: not an answer to serve (`read` is), but something to act on
+        before it is confirmed (`current`)."""
+        return self.entries.get(key)
+
+    def current(self, key: str, started: int) -> Entry | None:
+        """What `read` would answer at once for a read that began at tick `started`, without waiting: the entry
+        kept under `key` (one without groups), if a sync round sent after `started` is already back. None when it
+        is not known at once (nothing kept, no round back yet, the listener down): `read` it."""
+        entry = self.entries.get(key)
+        if entry is None or self._synced is None or not self._synced(started):
+            return None
+        return entry
 
     def _newest(self, key: str) -> Flight | None:
         flights = self._flights.get(key)

@@ -299,3 +299,26 @@ async def test_what_was_read_from_the_database_after_a_read_began_answers_it_wit
     assert db.reads == 2 and rounds == []
     assert (await get(cache, db, "c:1")).body == b"2" and rounds  # begun after that fetch: a round
     assert db.reads == 2
+
+
+@run
+async def test_current_is_what_a_read_would_answer_at_once_and_none_until_its_round_is_known_back():
+    cache = ReadCache(max_bytes=1 << 20)
+    db = Database()
+    db.values["keys"] = 1
+    back: set[int] = set()
+
+    async def sync(tick: int) -> bool:
+        return True
+
+    cache.connected(sync, lambda tick: tick in back)
+    await get(cache, db, "keys")
+    started = cache.tick()
+    assert cache.kept("keys") is not None and cache.current("keys", started) is None  # its round not back yet
+    back.add(started)
+    assert cache.current("keys", started) is cache.kept("keys")
+    cache.apply(Change(("keys",)))
+    assert cache.current("keys", started) is None and cache.kept("keys") is None
+    await get(cache, db, "keys")
+    cache.disconnected()
+    assert cache.current("keys", started) is None

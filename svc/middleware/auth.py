@@ -6,9 +6,10 @@ configured the API is open (the local default), and start-up logs one warning sa
 API (`routers/api_keys.py`) work only while the settings have keys: an `admin` key is how the first one is made.
 """
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from live import access, readcache
+from live import access, keys, readcache
 from wire import headers, problems
 from wire.principals import ApiKey, Principal, digest
 
@@ -30,12 +31,28 @@ def early_refusal(principal: Principal, method: str, path: str) -> problems.Prob
 class Authenticate:
     """ASGI middleware: 401 without a valid key; the request's key (`access.Principal`) goes in the scope, where the
     routes and the read path find what it may see and do (`live/access.py`). It also starts the request's clock
-    (`readcache.began`): finding a managed key is the request's first read, and its reads share one sync round."""
+    (`readcache.began`): finding a managed key is the request's first read, and its reads share one sync round.
+
+    A GET with a managed key already found in the ring the worker keeps is served under the rights it has there
+    before the request's sync round has confirmed them: its answer waits, at its start, until they
+    are confirmed as current as that round, which costs nothing more when the request's own read has waited for the
+    round and no key changed since. If they changed, that answer is dropped unsent and the request runs again under
+    the rights it has now. A GET changes nothing, so running it twice is as running it once; every other request
+    waits for its key's rights before anything runs.
+
+    Each `Authorization` found to hold a key is remembered as it was written (a settings key's here, for good; a
+    managed key's in the ring that found it, for as long as that ring is kept; at most `access.REMEMBERED` of
+    each), so that the next request with it skips the parsing, the hashing and the comparisons. Only what holds a
+    key's secret is remembered: a wrong secret and an unknown token are never found there and take the same path,
+    and a dict of a few keys' headers, hashed with the process's own random key, tells nothing by its timing of a
+    token that is in none."""
 
     def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...], prefix: str) -> None:
         self.app = app
         self.keys = access.settings_principals(keys)
+        self.known: dict[bytes, Principal] = {}  # the `Authorization`s found to hold a settings key
         self.prefix = prefix
+        self.managing = (f"{prefix}/keys", f"{prefix}/audit/keys")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -48,19 +65,49 @@ class Authenticate:
         if not self.keys:
             await self.app(scope, receive, send)
             return
-        token = access.token_of(headers.first(scope, b"authorization"))
-        # `access.identify`, composed here: a request with a managed key waits here for its sync round, and every
-        # frame it resumes through on the way back is a cost an open request does not have.
-        principal = None
-        if token is not None:
+        authorization = headers.first(scope, b"authorization")
+        principal = self.known.get(authorization) if authorization else None  # a settings key's, seen before
+        if principal is None and authorization and scope["method"] == "GET" and read_cache is not None \
+                and (kept := read_cache.kept(keys.KEYRING)) is not None \
+                and (tentative := kept.value.recall(authorization)) is not None \
+                and not scope["path"].startswith(self.managing):  # (what may refuse a GET: `early_refusal`)
+            # Served under the rights the ring kept now gives, its answer held at its start until they are
+            # confirmed as current as the request's sync round: at once when its read waited for that round and
+            # the ring is still `kept`.
+            request_state = scope.setdefault("state", {})
+            request_state["principal"], request_state["api_key"] = tentative, tentative.name
+            started, confirmed = readcache.began.get(), None
+
+            async def send_confirmed(message: Message) -> None:
+                nonlocal confirmed
+                if confirmed is None:
+                    confirmed = read_cache.current(keys.KEYRING, started) is kept or \
+                        await _confirm(state, request_state["principal"])
+                if confirmed:
+                    await send(message)
+
+            await self.app(scope, receive, send_confirmed)
+            if confirmed is not False:
+                return
+            # Its key's rights changed: nothing was sent. It runs again below, as a request whose key is not
+            # remembered (a GET's body is never read, so what it received needs no replaying).
+        if principal is None and (token := access.token_of(authorization)) is not None:
+            # `access.identify`, composed here: a request with a managed key waits here for its sync round, and
+            # every frame it resumes through on the way back is a cost an open request does not have.
             wanted = digest(token)
             principal = access.settings_key(self.keys, wanted)
-            if principal is None:
+            if principal is not None:
+                if len(self.known) < access.REMEMBERED:
+                    self.known[authorization] = principal  # type: ignore[index]
+            else:
                 try:
-                    principal = (await access.ring(state)).value.find(wanted)  # type: ignore[union-attr]
+                    ring = (await access.ring(state)).value
                 except problems.ProblemError as error:  # the managed keys could not be read: 503, as any read
                     await error.response(scope["path"])(scope, receive, send)
                     return
+                principal = ring.find(wanted)  # type: ignore[union-attr]
+                if principal is not None:
+                    ring.remember(authorization, principal)  # type: ignore[union-attr, arg-type]
         if principal is None:
             await problems.Unauthorized().response(scope["path"])(scope, receive, send)
             return
@@ -72,3 +119,14 @@ class Authenticate:
         request_state["principal"] = principal
         request_state["api_key"] = principal.name
         await self.app(scope, receive, send)
+
+
+async def _confirm(state: State, principal: Principal) -> bool:
+    """Whether `principal` (found in a ring kept before the request's sync round was back, or since by a held
+    request checking again) has the rights its key has in the ring as of that round. False when they differ, or
+    the ring cannot be read (the request, run again, answers that as a read does)."""
+    try:
+        ring = (await access.ring(state)).value
+    except problems.ProblemError:
+        return False
+    return ring.find(principal.digest) == principal  # type: ignore[union-attr]

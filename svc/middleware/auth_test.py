@@ -135,3 +135,88 @@ def test_when_the_managed_keys_cannot_be_read_the_answer_is_503_not_500():
 def test_refused_early_only_where_the_answer_is_certain(actions, applications, method, path, refused):
     principal = principals.Principal("k", frozenset(actions), applications)
     assert (auth.early_refusal(principal, method, path) is not None) is refused
+
+
+# -- a GET served before its key's rights are confirmed, answered only once they are -----------------------------
+class Listening:
+    """A read cache behind a listener whose sync rounds are logged: `back` says whether the round after a request
+    began is back already (`ReadCache.current`), and a round awaited comes back at once."""
+
+    def __init__(self) -> None:
+        self.back, self.log, self.armed = True, [], False
+        self.cache = ReadCache(max_bytes=1 << 20)
+
+        async def sync(tick):
+            self.log.append("round")
+            return True
+        self.cache.connected(sync, lambda tick: self.back)
+
+
+def make_listening_client(rows, during=None):
+    """A client of a route that logs each run and answers with the key it ran under, and calls `during()` (a change
+    of keys arriving while a request is served) in the first run after the key was found and remembered."""
+    app, listening = FastAPI(), Listening()
+
+    @app.api_route("/api/v1/thing", methods=["GET", "POST"])
+    async def thing(request: Request):
+        listening.log.append("route")
+        if during is not None and listening.armed:
+            listening.armed = False
+            during(app.state)
+        return {"key": request.state.api_key, "applications": sorted(request.state.principal.applications or ())}
+
+    app.state.read_cache, app.state.database = listening.cache, Database(list(rows))
+    app.add_middleware(auth.Authenticate, keys=principals.parse(f"ci:rw:{SECRET_W}"), prefix="/api/v1")
+    client = TestClient(app)
+    assert client.get("/api/v1/thing", headers=bearer(MANAGED)).status_code == 200  # found, and remembered
+    listening.log.clear()
+    listening.armed = True
+    return client, listening, app.state.database
+
+
+def test_a_get_with_a_remembered_key_runs_before_its_round_and_is_answered_after_it():
+    client, listening, database = make_listening_client([row()])
+    runs = database.runs
+    listening.back = False  # the request's round is not back when its answer starts: the answer waits for it
+    assert client.get("/api/v1/thing", headers=bearer(MANAGED)).json()["key"] == "svc"
+    assert listening.log == ["route", "round"]
+    listening.log.clear()
+    listening.back = True  # its own read waited for the round: nothing more to wait for
+    assert client.get("/api/v1/thing", headers=bearer(MANAGED)).status_code == 200
+    assert listening.log == ["route"] and database.runs == runs  # and the ring was not read again
+    listening.log.clear()
+    assert client.post("/api/v1/thing", headers=bearer(MANAGED)).status_code == 200
+    assert listening.log == ["round", "route"]  # anything but a GET runs only under rights confirmed
+
+
+def test_a_get_whose_key_is_revoked_while_it_runs_is_not_answered_under_the_old_rights():
+    from live import keys
+
+    def revoked(state):
+        state.database.rows = []
+        state.read_cache.apply(keys.Change((keys.KEYRING,)))
+    client, listening, _ = make_listening_client([row()], during=revoked)
+    answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
+    assert answer.status_code == 401 and listening.log.count("route") == 1  # the first run's answer dropped
+
+
+def test_a_get_whose_keys_scope_changed_while_it_runs_runs_again_under_the_new_one():
+    from live import keys
+
+    def narrowed(state):
+        state.database.rows = [row(applications=["01JD3B5ZQ6V2K9X4N8M7P1R0SV"])]
+        state.read_cache.apply(keys.Change((keys.KEYRING,)))
+    client, listening, _ = make_listening_client([row()], during=narrowed)
+    answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
+    assert answer.json()["applications"] == ["01JD3B5ZQ6V2K9X4N8M7P1R0SV"] and listening.log.count("route") == 2
+
+
+def test_a_get_keeps_its_answer_when_another_keys_change_left_its_rights_as_they_were():
+    from live import keys
+
+    def another_changed(state):
+        state.database.rows = [row(), row(id="01JD3D4M5N6P7Q8R9S0T1V2W3Y", name="other", secret_hash=b"o" * 32)]
+        state.read_cache.apply(keys.Change((keys.KEYRING,)))
+    client, listening, _ = make_listening_client([row()], during=another_changed)
+    answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
+    assert answer.status_code == 200 and listening.log.count("route") == 1
