@@ -12,6 +12,7 @@ import uvicorn
 # The module uvicorn serves as "app:app": a module is imported once per process, so with one worker this is the app
 # uvicorn runs, and after a refused start-up its state says why.
 import app as service
+from wire.protocol import Protocol
 
 
 def port_taken(host: str, port: int) -> str | None:
@@ -44,7 +45,7 @@ def run() -> None:
 
     try:
         uvicorn.run("app:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
-                    access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+                    access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds, http=Protocol)
     except SystemExit as stopped:
         if stopped.code not in (0, None):
             # uvicorn ends a failed start-up with a log line of its own; the last line says what failed.

@@ -1,0 +1,120 @@
+import asyncio
+import socket
+
+import httpx
+
+from wire.protocol import JOINED_MAX, HeadWithBody, Protocol
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+
+
+class Transport:
+    """The writes a transport was given, each a system call, and whether it was closed after them."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default=None):
+        return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+def run(test):
+    async def go():
+        transport = Transport()
+        await test(HeadWithBody(transport, asyncio.get_running_loop()), transport)
+    asyncio.run(go())
+
+
+def test_an_answer_whose_body_follows_its_head_leaves_in_one_write():
+    async def test(proxy, transport):
+        proxy.write(HEAD)
+        assert transport.writes == []
+        proxy.write(b"{}")
+        proxy.write(HEAD)  # keep-alive: the next answer on the connection
+        proxy.write(b"[]")
+        assert transport.writes == [HEAD + b"{}", HEAD + b"[]"]
+        await asyncio.sleep(0)
+        assert transport.writes == [HEAD + b"{}", HEAD + b"[]"]  # nothing left to send
+        big = b"x" * (JOINED_MAX + 1)
+        proxy.write(HEAD)
+        proxy.write(big)
+        assert transport.writes[2:] == [HEAD, big]  # not copied to be joined
+    run(test)
+
+
+def test_a_head_whose_body_comes_later_leaves_when_the_loops_turn_ends():
+    async def test(proxy, transport):
+        proxy.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        await asyncio.sleep(0)
+        assert transport.writes == [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"]
+        proxy.write(b"2\r\n{}\r\n")
+        assert transport.writes[1:] == [b"2\r\n{}\r\n"]  # a body alone is written at once
+    run(test)
+
+
+def test_a_100_continue_is_written_at_once_and_a_close_sends_what_is_held_first():
+    async def test(proxy, transport):
+        proxy.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+        proxy.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        proxy.close()
+        assert transport.writes[1:] == [b"HTTP/1.1 204 No Content\r\n\r\n"] and transport.closed
+        assert proxy.get_extra_info("peername") == ("127.0.0.1", 5)  # anything else is the transport's
+    run(test)
+
+
+def test_uvicorn_on_the_protocol_writes_each_answer_once():
+    """A real uvicorn server on the protocol, over a transport that counts the writes it is given: one per answer,
+    where uvicorn alone makes two (its head, then its body)."""
+    import uvicorn
+
+    writes: list[bytes] = []
+
+    class Counted:
+        def __init__(self, transport):
+            self.transport = transport
+
+        def write(self, data):
+            writes.append(data)
+            self.transport.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.transport, name)
+
+    class Counting(Protocol):
+        def connection_made(self, transport):
+            super().connection_made(Counted(transport))
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def go():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Counting, log_config=None,
+                                               lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            async with httpx.AsyncClient() as client:
+                answers = [await client.get(f"http://127.0.0.1:{port}/") for _ in range(3)]
+        finally:
+            server.should_exit = True
+            await task
+        assert [(a.status_code, a.content) for a in answers] == [(200, b"{}")] * 3
+        assert len(writes) == 3 and all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"\r\n\r\n{}")
+                                        for w in writes)
+    asyncio.run(go())
