@@ -38,9 +38,6 @@ log = logging.getLogger("config_service")
 
 # `last_used_at` is written at most once a minute per key and worker: using a key costs no write.
 USAGE_SECONDS = 60.0
-# The `Authorization` headers remembered as holding a key (`KeyRing.recall`, and the settings keys'), at most: one
-# per key unless a client writes its header several ways.
-REMEMBERED = 10_000
 
 NO_APPLICATION = "No application has this id."
 NO_CONFIGURATION = "No configuration has this id."
@@ -50,6 +47,12 @@ NO_ENVIRONMENT = "No environment has this id."
 def settings_principals(settings_keys: tuple) -> tuple[Principal, ...]:
     """The settings' keys (`principals.ApiKey`) as principals, with the digests of their secrets."""
     return tuple(Principal(key.name, SETTINGS_ACTIONS[key.scope], digest=digest(key.secret)) for key in settings_keys)
+
+
+def canonical(authorization: bytes, token: bytes) -> bool:
+    """Whether `authorization` is written `Bearer <token>`, the one form of a key's header that is remembered (so
+    that a key is remembered once, however many ways a client writes it)."""
+    return len(authorization) == len(token) + 7 and authorization.startswith(b"Bearer ")
 
 
 def token_of(authorization: bytes | None) -> bytes | None:
@@ -85,20 +88,23 @@ class KeyRing:
         return self._working(managed)
 
     def remember(self, authorization: bytes, principal: Principal) -> None:
-        """`authorization` (a request's header, as written) holds the secret of `principal`, found here by its
-        digest. At most `REMEMBERED` are."""
-        if len(self.by_header) < REMEMBERED:
-            self.by_header[authorization] = principal
+        """`authorization`, a request's header in its one canonical form (`canonical`), holds the secret of
+        `principal`, found here by its digest: one header per key at most."""
+        self.by_header[authorization] = principal
 
     def recall(self, authorization: bytes) -> Principal | None:
         """The key whose secret `authorization` holds, if it was found here by that very header before (`remember`)
-        and still works: without parsing or hashing it. One never found is not here: an unknown token and a wrong
-        secret both go on to `find`, by the same path."""
+        and has not expired: without parsing or hashing it. Its use is not recorded (its rights are not confirmed
+        yet: `used`). One never found is not here: an unknown token and a wrong secret both go on to `find`, by
+        the same path."""
         managed = self.by_header.get(authorization)
         if managed is None or (managed.expires_at is not None and managed.expires_at <= datetime.now(UTC)):
             return None
-        self.usage.used(managed.id)
         return managed
+
+    def used(self, principal: Principal) -> None:
+        """`principal`, recalled, was confirmed and used."""
+        self.usage.used(principal.id)
 
     def _working(self, managed: Principal) -> Principal | None:
         if managed.expires_at is not None and managed.expires_at <= datetime.now(UTC):

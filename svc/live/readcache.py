@@ -137,6 +137,7 @@ class ReadCache:
         entry = self.entries.get(key)
         if entry is None or self._synced is None or not self._synced(started):
             return None
+        self.entries.move_to_end(key)  # used, as a read's answer is: the last to be evicted
         return entry
 
     def _newest(self, key: str) -> Flight | None:

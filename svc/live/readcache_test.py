@@ -316,7 +316,10 @@ async def test_current_is_what_a_read_would_answer_at_once_and_none_until_its_ro
     started = cache.tick()
     assert cache.kept("keys") is not None and cache.current("keys", started) is None  # its round not back yet
     back.add(started)
+    db.values["other"] = 2
+    await get(cache, db, "other")
     assert cache.current("keys", started) is cache.kept("keys")
+    assert list(cache.entries)[-1] == "keys"  # used: the last to be evicted
     cache.apply(Change(("keys",)))
     assert cache.current("keys", started) is None and cache.kept("keys") is None
     await get(cache, db, "keys")

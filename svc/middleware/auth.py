@@ -40,12 +40,12 @@ class Authenticate:
     the rights it has now. A GET changes nothing, so running it twice is as running it once; every other request
     waits for its key's rights before anything runs.
 
-    Each `Authorization` found to hold a key is remembered as it was written (a settings key's here, for good; a
-    managed key's in the ring that found it, for as long as that ring is kept; at most `access.REMEMBERED` of
-    each), so that the next request with it skips the parsing, the hashing and the comparisons. Only what holds a
-    key's secret is remembered: a wrong secret and an unknown token are never found there and take the same path,
-    and a dict of a few keys' headers, hashed with the process's own random key, tells nothing by its timing of a
-    token that is in none."""
+    Each `Authorization` found to hold a key, written `Bearer <secret>`, is remembered (a settings key's here, for
+    good; a managed key's in the ring that found it, for as long as that ring is kept: one header a key), so that
+    the next request with it skips the parsing, the hashing and the comparisons. Only what holds a key's secret is
+    remembered: a wrong secret and an unknown token are never found there and take the same path, and a dict of a
+    few keys' headers, hashed with the process's own random key, tells nothing by its timing of a token that is
+    in none. A key's use is recorded once its rights are confirmed."""
 
     def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...], prefix: str) -> None:
         self.app = app
@@ -80,13 +80,22 @@ class Authenticate:
 
             async def send_confirmed(message: Message) -> None:
                 nonlocal confirmed
-                if confirmed is None:
+                if confirmed is None:  # at once when the ring is still `kept` and the request's round is back
                     confirmed = read_cache.current(keys.KEYRING, started) is kept or \
-                        await _confirm(state, request_state["principal"])
+                        await _confirmed(state, request_state["principal"])
                 if confirmed:
                     await send(message)
 
-            await self.app(scope, receive, send_confirmed)
+            try:
+                await self.app(scope, receive, send_confirmed)
+            except Exception:
+                if confirmed is None:  # it failed before answering: under the rights it had, or stale ones?
+                    confirmed = read_cache.current(keys.KEYRING, started) is kept or \
+                        await _confirmed(state, request_state["principal"])
+                if confirmed:
+                    raise
+            if confirmed:
+                kept.value.used(tentative)  # type: ignore[union-attr]
             if confirmed is not False:
                 return
             # Its key's rights changed: nothing was sent. It runs again below, as a request whose key is not
@@ -97,7 +106,7 @@ class Authenticate:
             wanted = digest(token)
             principal = access.settings_key(self.keys, wanted)
             if principal is not None:
-                if len(self.known) < access.REMEMBERED:
+                if access.canonical(authorization, token):  # type: ignore[arg-type]
                     self.known[authorization] = principal  # type: ignore[index]
             else:
                 try:
@@ -106,7 +115,7 @@ class Authenticate:
                     await error.response(scope["path"])(scope, receive, send)
                     return
                 principal = ring.find(wanted)  # type: ignore[union-attr]
-                if principal is not None:
+                if principal is not None and access.canonical(authorization, token):  # type: ignore[arg-type]
                     ring.remember(authorization, principal)  # type: ignore[union-attr, arg-type]
         if principal is None:
             await problems.Unauthorized().response(scope["path"])(scope, receive, send)
@@ -121,10 +130,10 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
-async def _confirm(state: State, principal: Principal) -> bool:
+async def _confirmed(state: State, principal: Principal) -> bool:
     """Whether `principal` (found in a ring kept before the request's sync round was back, or since by a held
-    request checking again) has the rights its key has in the ring as of that round. False when they differ, or
-    the ring cannot be read (the request, run again, answers that as a read does)."""
+    request checking again) has the rights its key has in the ring as of that round, read as of it. False when
+    they differ, or the ring cannot be read (the request, run again, answers that as a read does)."""
     try:
         ring = (await access.ring(state)).value
     except problems.ProblemError:

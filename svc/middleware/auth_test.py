@@ -220,3 +220,36 @@ def test_a_get_keeps_its_answer_when_another_keys_change_left_its_rights_as_they
     client, listening, _ = make_listening_client([row()], during=another_changed)
     answer = client.get("/api/v1/thing", headers=bearer(MANAGED))
     assert answer.status_code == 200 and listening.log.count("route") == 1
+
+
+def test_a_get_that_fails_after_its_key_was_revoked_answers_401_not_the_failure():
+    from live import keys
+
+    def revoked_then_failing(state):
+        state.database.rows = []
+        state.read_cache.apply(keys.Change((keys.KEYRING,)))
+        raise RuntimeError("a failure under rights the key no longer has")
+    client, listening, _ = make_listening_client([row()], during=revoked_then_failing)
+    assert client.get("/api/v1/thing", headers=bearer(MANAGED)).status_code == 401
+
+
+def test_one_header_a_key_is_remembered_however_many_ways_it_is_written():
+    from live import keys
+
+    client, _, _ = make_listening_client([row()])
+    ring = client.app.state.read_cache.kept(keys.KEYRING).value
+    assert list(ring.by_header) == [f"Bearer {MANAGED}".encode()]
+    assert client.get("/api/v1/thing", headers={"Authorization": f"bearer   {MANAGED}"}).status_code == 200
+    assert list(ring.by_header) == [f"Bearer {MANAGED}".encode()]  # found by its digest, not remembered
+
+
+def test_a_keys_use_is_recorded_only_once_its_rights_are_confirmed():
+    from live import access, keys
+
+    def revoked(state):
+        state.database.rows = []
+        state.read_cache.apply(keys.Change((keys.KEYRING,)))
+    client, _, _ = make_listening_client([row()], during=revoked)
+    access.usage(client.app.state).recorded.clear()
+    assert client.get("/api/v1/thing", headers=bearer(MANAGED)).status_code == 401
+    assert access.usage(client.app.state).recorded == {}  # recalled, then found revoked: not a use
