@@ -311,3 +311,29 @@ def test_a_time_waits_only_for_a_write_in_flight_that_could_have_recorded_a_chan
         finally:
             writer.close()  # ends the write, if the test did not: nothing is left waiting for it
             reader.close()
+
+
+def test_a_configurations_past_is_found_from_its_own_changes_whatever_plan_is_kept(cur, app_id):
+    """PostgreSQL keeps a generic plan of each statement of a function once it costs no more than the custom ones,
+    and a generic plan estimates an application's feed from the average application. Whatever plan is kept, a
+    configuration's state at a position is found from the configuration's own changes: beside 1,500 changes of
+    another configuration of its application, the statement reads no index of the application's feed."""
+    read = configurations.create(cur, application_id=app_id, name="read", comments=None, config={"n": 0})["id"]
+    busy = configurations.create(cur, application_id=app_id, name="busy", comments=None, config={"n": 0})["id"]
+    for n in range(1500):
+        configurations.update(cur, busy, name="busy", comments=None, config={"n": n + 1})
+    for n in range(40):  # applications with a feed of one change, as most are
+        other = applications.create(cur, name=f"other-{n}", comments=None)["id"]
+        configurations.create(cur, application_id=other, name="c", comments=None, config={})
+    cur.execute("ANALYZE changes")
+    cur.execute("LOAD 'auto_explain'")
+    cur.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; "
+                "SET auto_explain.log_level = notice; SET client_min_messages = notice; "
+                "SET plan_cache_mode = force_generic_plan")
+    notices = cur.connection.notices
+    for _ in range(3):
+        del notices[:]
+        assert history.owned_configuration_at(cur, read, owned_by(app_id), seq=1000)["configuration"]["version"] == 1
+    plans = [n for n in notices if "SELECT c.kind, c.version" in n]
+    assert len(plans) == 1 and "changes_configuration_id_idx" in plans[0], notices
+    assert all(index not in plans[0] for index in ("changes_txid_idx", "changes_pkey", "changes_recorded_at_idx"))
