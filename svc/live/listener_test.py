@@ -10,13 +10,25 @@ def listener_on(dsn: str, cache_bytes: int = 0) -> Listener:
     return Listener(dsn, ReadCache(max_bytes=cache_bytes), Waiters(max_waiters=10))
 
 
+async def listening(dsn: str, cache_bytes: int = 0, cached: tuple[str, ...] = ()) -> Listener:
+    """A listener started and connected, with an answer kept under each of `cached`."""
+    listener = listener_on(dsn, cache_bytes)
+    listener.start()
+    await until_async(lambda: listener.listening, "the listener connected")
+
+    async def fetch() -> Entry:
+        return Entry("", b"x")
+
+    for key in cached:
+        await listener.cache.read(key, fetch)
+    return listener
+
+
 def test_the_listener_delivers_notifications_and_reconnects(database_url):
     import psycopg2
 
     async def scenario():
-        listener = listener_on(database_url)
-        listener.start()
-        await until_async(lambda: listener.listening, "the listener connected")
+        listener = await listening(database_url)
         future = listener.waiters.subscribe(("c:X",))
         conn = psycopg2.connect(database_url)
         conn.autocommit = True
@@ -133,14 +145,7 @@ def test_a_reset_empties_the_cache_and_wakes_every_waiter(database_url):
     import psycopg2
 
     async def scenario():
-        listener = listener_on(database_url, cache_bytes=10_000)
-        listener.start()
-        await until_async(lambda: listener.listening, "the listener connected")
-
-        async def fetch() -> Entry:
-            return Entry("", b"x")
-
-        await listener.cache.read("c:X", fetch)
+        listener = await listening(database_url, 10_000, ("c:X",))
         held = [listener.waiters.subscribe((key,)) for key in ("c:X", "a:Y", "l:Y")]
         conn = psycopg2.connect(database_url)
         conn.autocommit = True
@@ -165,9 +170,7 @@ def test_a_read_whose_tick_a_round_already_back_was_sent_after_needs_no_round_of
         return None  # it had to wait
 
     async def scenario():
-        listener = listener_on(database_url, cache_bytes=10_000)
-        listener.start()
-        await until_async(lambda: listener.listening, "the listener connected")
+        listener = await listening(database_url, 10_000)
         request = listener.cache.tick()
         assert await listener.sync(request) is True
         later = listener.cache.tick()
@@ -226,14 +229,7 @@ def test_a_round_answers_reset_when_over_a_thousand_rows_wait_so_no_answer_carri
     import psycopg2
 
     async def scenario():
-        listener = listener_on(database_url, cache_bytes=10_000)
-        listener.start()
-        await until_async(lambda: listener.listening, "the listener connected")
-
-        async def fetch() -> Entry:
-            return Entry("", b"x")
-
-        await listener.cache.read("c:UNRELATED", fetch)
+        listener = await listening(database_url, 10_000, ("c:UNRELATED",))
         held = listener.waiters.subscribe(("a:UNRELATED",))
         conn = psycopg2.connect(database_url)
         conn.autocommit = True
