@@ -83,9 +83,10 @@ class KeyRing:
     def find(self, wanted: bytes) -> Principal | None:
         """The key whose digest is `wanted`, if it works (not expired), its use recorded; None otherwise."""
         managed = self.by_digest.get(wanted)
-        if managed is None or not hmac.compare_digest(managed.digest, wanted):
+        if managed is None or not hmac.compare_digest(managed.digest, wanted) or expired(managed):
             return None
-        return self._working(managed)
+        self.usage.used(managed.id)
+        return managed
 
     def remember(self, authorization: bytes, principal: Principal) -> None:
         """`authorization`, a request's header in its one canonical form (`canonical`), holds the secret of
@@ -98,19 +99,15 @@ class KeyRing:
         yet: `used`). One never found is not here: an unknown token and a wrong secret both go on to `find`, by
         the same path."""
         managed = self.by_header.get(authorization)
-        if managed is None or (managed.expires_at is not None and managed.expires_at <= datetime.now(UTC)):
-            return None
-        return managed
+        return None if managed is None or expired(managed) else managed
 
     def used(self, principal: Principal) -> None:
         """`principal`, recalled, was confirmed and used."""
         self.usage.used(principal.id)
 
-    def _working(self, managed: Principal) -> Principal | None:
-        if managed.expires_at is not None and managed.expires_at <= datetime.now(UTC):
-            return None
-        self.usage.used(managed.id)
-        return managed
+
+def expired(principal: Principal) -> bool:
+    return principal.expires_at is not None and principal.expires_at <= datetime.now(UTC)
 
 
 def ring(state: State) -> Awaitable[Entry]:
@@ -164,7 +161,7 @@ async def again(state: State, scope: Scope) -> Principal | None:
     if principal is None or not principal.managed:
         return principal
     current = (await ring(state)).value.get(principal.digest)  # type: ignore[union-attr]
-    if current is None or (current.expires_at is not None and current.expires_at <= datetime.now(UTC)):
+    if current is None or expired(current):
         raise Unauthorized()
     scope["state"]["principal"] = current
     return current
