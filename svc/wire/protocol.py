@@ -1,12 +1,12 @@
 """The HTTP protocol the service is served with: uvicorn's httptools protocol, whose answer leaves in one write.
 
 uvicorn writes an answer's status line and headers when the app starts it, and its body with a write of its own:
-two system calls per answer, and two TCP segments where one would do. On 127.0.0.1 each write also does the
-receiving side's work in the kernel, so the second one costs about as much as the first. Here the connection's
-transport holds back a response's head (a status line and headers, not a `100 Continue`) until the next write,
-which it joins, or the end of the event loop's turn, whichever comes first: a whole answer whose body follows at
-once (every answer the service makes) leaves in one write, and the head of an answer whose body comes later
-(a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
+two system calls per answer, and two TCP segments where one would do (on 127.0.0.1 joining them gave 1-5% more
+GETs a second, about the noise of one run; on a network it halves the packets of a small answer). Here the
+connection's transport holds back a response's head (a status line and headers, not a `100 Continue`) until the
+next write, which it joins, or the end of the event loop's turn, whichever comes first: a whole answer whose body
+follows at once (every answer the service makes) leaves in one write, and the head of an answer whose body comes
+later (a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
 """
 
 import asyncio
