@@ -16,6 +16,7 @@ It sits under the middleware that authenticates, and checks the request's key as
 what the key may not see goes on to the route, which answers it as something that does not exist.
 """
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
@@ -127,6 +128,9 @@ class CachedReads:
                 return
             if changed is not None:
                 await _send(send, 200, changed.etag, changed.body)
+                # The answer is written; what is left (the layers above it returning, the log line) waits its turn,
+                # so that every request the same notification woke is answered before any of them finishes.
+                await asyncio.sleep(0)
                 return
         await _send(send, 304, etag, b"")
 

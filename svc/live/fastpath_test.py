@@ -1,11 +1,13 @@
 """The polled reads answered below the router are the routes' answers, byte for byte, and everything else is not
 answered there."""
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
 
 from live import fastpath, reads
+from live.readcache import Entry
 
 CONFIGS = "/api/v1/configurations"
 
@@ -193,3 +195,45 @@ def test_a_read_of_the_past_is_answered_as_the_route_answers_it(client, applicat
     missing = client.get(f"{CONFIGS}/01JD3B7M2W8Y6Q4T0V9X1Z3B5C/snapshot?seq=1")
     assert missing.status_code == 404 and missing.json()["detail"] == "No configuration has this id."
     assert fast_answers == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 1, None)]
+
+
+def test_the_requests_one_change_answers_are_all_written_before_any_of_them_finishes(monkeypatch):
+    """Each held request's answer is sent, then it lets the others send theirs before it returns through the layers
+    above it (their work, the log line): the last of 1,000 is not answered after 999 requests' unwinding."""
+    ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    old, new = Entry('"a"', b"{}"), Entry('"b"', b'{"x": 1}')
+    changed = None
+
+    async def configuration(state, id):
+        return old
+
+    async def hold(state, scope, receive, watched, read, held, wait, etag):
+        await changed.wait()
+        return new, new.etag
+
+    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=configuration, hold=hold))
+    events = []
+    fast = fastpath.CachedReads(None, prefix="/api/v1")
+
+    async def request(n):
+        scope = {"type": "http", "method": "GET", "path": f"{CONFIGS}/{ID}", "query_string": b"wait=30",
+                 "headers": [(b"if-none-match", old.etag.encode())], "app": SimpleNamespace(state=None)}
+
+        async def send(message):
+            if message["type"] == "http.response.body":
+                events.append(("answered", n))
+        await fast(scope, None, send)
+        events.append(("returned", n))
+
+    async def scenario():
+        nonlocal changed
+        changed = asyncio.Event()
+        held = [asyncio.create_task(request(n)) for n in range(3)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert events == []
+        changed.set()
+        await asyncio.gather(*held)
+
+    asyncio.run(scenario())
+    assert [kind for kind, _ in events] == ["answered"] * 3 + ["returned"] * 3

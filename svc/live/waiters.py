@@ -6,6 +6,13 @@ answers only when its representation changed, else waits again. A waiter subscri
 that commits after the check wakes it, and one that committed before is seen by the check: nothing is missed. While
 the listener is disconnected, waiters re-check every `POLL_SECONDS` (a database that is down answers 503); when it
 connects or is lost, every waiter re-checks. Past `max_waiters` held at once, a request is answered 503.
+
+A notification wakes one waiter of each key first, the leader; the others (its followers) re-check once the
+leader's check is done. The leader's read fetches the new representation, so each follower's check finds it kept
+and answers without waiting again: 1,000 requests held on one configuration are resumed once each, not twice
+(woken, then again by the fetch they all joined). A waiter is told the tick of the newest notification that woke
+it before it re-subscribed, so a second notification that arrives while it waits its turn (or before its task runs)
+is not lost: its check reads past that one too.
 """
 
 import asyncio
@@ -23,8 +30,12 @@ class Waiters:
     def __init__(self, *, max_waiters: int, max_wait: float = 300) -> None:
         self.max_waiters = max_waiters
         self.max_wait = max_wait
-        self.held: dict[str, set[asyncio.Future]] = {}  # the waiters under each key
+        self.held: dict[str, dict[asyncio.Future, None]] = {}  # the waiters under each key, the oldest first
         self.count = 0
+        # Waiters a notification woke, with the tick their check must read past (None: the tick when it checks).
+        # One still pending here is a follower: its leader's check is not done yet.
+        self.woken: dict[asyncio.Future, int | None] = {}
+        self.led: dict[asyncio.Future, list[asyncio.Future]] = {}  # each leader's followers
         self.listening = False
         self.closing = False
 
@@ -50,15 +61,16 @@ class Waiters:
             raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
         future = asyncio.get_running_loop().create_future()
         for key in keys:
-            self.held.setdefault(key, set()).add(future)
+            self.held.setdefault(key, {})[future] = None
         self.count += 1
         return future
 
     def unsubscribe(self, keys: Iterable[str], future: asyncio.Future) -> None:
+        self.woken.pop(future, None)
         for key in keys:
             found = self.held.get(key)
             if found is not None:
-                found.discard(future)
+                found.pop(future, None)
                 if not found:
                     del self.held[key]
         self.count -= 1
@@ -69,16 +81,35 @@ class Waiters:
         if change.everything:
             self.wake_all()
             return
+        woken = self.woken
         for key in change.keys:
+            leader, followers = None, []
             for future in self.held.get(key, ()):
-                if not future.done():
-                    future.set_result(tick)
+                if future in woken:  # woken already, not re-checked yet: it must read past this one too
+                    woken[future] = _later(woken[future], tick)
+                elif not future.done():  # (done otherwise: its time ran out or its client left)
+                    woken[future] = tick
+                    if leader is None:
+                        leader = future
+                    else:
+                        followers.append(future)
+            if leader is not None:
+                leader.set_result(None)
+                if followers:
+                    self.led[leader] = followers
 
     def wake_all(self) -> None:
         for futures in self.held.values():
             for future in futures:
+                self.woken[future] = None
                 if not future.done():
                     future.set_result(None)
+
+    def _follow(self, followers: list[asyncio.Future]) -> None:
+        """A leader's check is done (answered, found nothing, failed, or the leader left): its followers check."""
+        for future in followers:
+            if not future.done():
+                future.set_result(None)
 
     # -- holding ---------------------------------------------------------------------------------------------
     async def hold[T](self, keys: tuple[str, ...], check: Callable[[int | None], Awaitable[T | None]], wait: float,
@@ -93,11 +124,17 @@ class Waiters:
         deadline = loop.time() + min(wait, self.max_wait)
         gone = loop.create_task(_disconnected(receive)) if receive is not None else None
         woken: int | None = None
+        followers = None  # this waiter's, while it leads: they check once its check is done
         try:
             while True:
                 future = self.subscribe(keys)
                 try:
-                    answer = await check(woken)
+                    try:
+                        answer = await check(woken)
+                    finally:
+                        if followers:
+                            self._follow(followers)
+                        followers = None
                     if answer is not None:
                         return answer
                     remaining = deadline - loop.time()
@@ -110,7 +147,7 @@ class Waiters:
                     if gone is not None:
                         gone.add_done_callback(ended := lambda _, future=future: _resolve(future, None))
                     try:
-                        woken = await future
+                        await future
                     finally:
                         timer.cancel()
                         if gone is not None:
@@ -121,12 +158,21 @@ class Waiters:
                         gone.result()  # a body past its limits (middleware/body.py) is answered as such
                         return unchanged()
                 finally:
+                    woken = self.woken.get(future)
+                    followers = self.led.pop(future, None)
                     self.unsubscribe(keys, future)
         finally:
+            if followers:
+                self._follow(followers)
             if gone is not None:
                 if gone.done() and not gone.cancelled():
                     gone.exception()  # seen: the hold had answered otherwise
                 gone.cancel()
+
+
+def _later(tick: int | None, other: int | None) -> int | None:
+    """The later of two ticks a check must read past; None (the tick when it checks) is later than any."""
+    return None if tick is None or other is None else max(tick, other)
 
 
 def _resolve(future: asyncio.Future, value: int | None) -> None:

@@ -189,3 +189,106 @@ def test_a_check_is_told_the_tick_of_the_notification_that_woke_it():
         assert seen == [None, 41, None]  # the first check and a wake of all: no notification's tick
 
     asyncio.run(scenario())
+
+
+def test_a_notification_wakes_one_waiter_first_and_the_others_once_its_check_is_done():
+    """The leader's read fetches what changed; its followers find it kept, and each is resumed once."""
+    async def scenario():
+        waiters = listening()
+        order, leading = [], asyncio.Event()
+
+        def holder(name):
+            checks = 0
+
+            async def check(woken):
+                nonlocal checks
+                checks += 1
+                if checks == 1:
+                    return None  # the first check: unchanged, hold
+                order.append((name, woken))
+                if len(order) == 1:
+                    await leading.wait()  # the leader's read, still fetching
+                return name
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged"))
+
+        held = [holder(n) for n in ("a", "b", "c")]
+        await until_async(lambda: waiters.count == 3, "three held")
+        waiters.wake(changed("c:1"), 7)
+        await until_async(lambda: len(order) == 1, "the leader's check")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(order) == 1  # the others wait for it
+        leading.set()
+        assert sorted(await asyncio.wait_for(asyncio.gather(*held), HANG)) == ["a", "b", "c"]
+        assert [woken for _, woken in order] == [7, 7, 7]  # all read past the notification that woke them
+        assert waiters.count == 0 and waiters.held == {} and waiters.woken == {} and waiters.led == {}
+
+    asyncio.run(scenario())
+
+
+def test_followers_check_when_their_leader_fails_or_leaves():
+    async def scenario():
+        waiters = listening()
+        checked = []
+
+        def holder(name, fail=False):
+            first = True
+
+            async def check(woken):
+                nonlocal first
+                if first:
+                    first = False
+                    return None
+                checked.append(name)
+                if fail:
+                    raise RuntimeError("the leader's read failed")
+                return name
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged"))
+
+        leader, follower = holder("a", fail=True), holder("b")
+        await until_async(lambda: waiters.count == 2, "two held")
+        waiters.wake(changed("c:1"), 3)  # the oldest leads
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(leader, HANG)
+        assert await asyncio.wait_for(follower, HANG) == "b"
+
+        # A leader cancelled before its check ran (its client gone, the server stopping) lets its followers go too.
+        leader, follower = holder("c"), holder("d")
+        await until_async(lambda: waiters.count == 2, "two held again")
+        waiters.wake(changed("c:1"), 4)
+        leader.cancel()
+        assert await asyncio.wait_for(follower, HANG) == "d"
+        assert waiters.count == 0 and waiters.woken == {} and waiters.led == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_second_notification_before_a_waiter_rechecks_is_not_lost():
+    """Woken by one notification, a waiter re-subscribes only once it runs: a notification that arrives before then
+    (or while it follows a leader) wakes nothing of it, so its check must read past that one too."""
+    async def scenario():
+        waiters = listening()
+        seen = {"a": [], "b": []}
+        leading = asyncio.Event()
+
+        def holder(name):
+            async def check(woken):
+                seen[name].append(woken)
+                if name == "a" and len(seen[name]) == 2:
+                    await leading.wait()
+                return name if len(seen[name]) == 2 else None
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged"))
+
+        a, b = holder("a"), holder("b")
+        await until_async(lambda: waiters.count == 2, "two held")
+        waiters.wake(changed("c:1"), 10)
+        waiters.wake(changed("c:1"), 12)  # before any task ran: the leader and its follower read past 12
+        await until_async(lambda: len(seen["a"]) == 2, "the leader's check")
+        waiters.wake(changed("c:1"), 15)  # while the follower waits for the leader
+        leading.set()
+        assert await asyncio.wait_for(asyncio.gather(a, b), HANG) == ["a", "b"]
+        assert seen == {"a": [None, 12], "b": [None, 15]}
+        waiters.wake_all()  # nothing held: nothing kept either
+        assert waiters.woken == {} and waiters.led == {}
+
+    asyncio.run(scenario())
