@@ -52,6 +52,7 @@ class Entry:
     application: str | None = None  # a configuration's application (what a key's scope is checked against)
     value: object = None  # what is kept when it is not an answer (the keys, `access.py`)
     tick: int = 0  # when the read of the database that made it began
+    lines: bytes | None = None  # its header lines as written whole (`fastpath.py`), once rendered
 
     def response(self) -> Response:
         return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")

@@ -132,7 +132,8 @@ def test_a_held_request_woken_by_a_change_reads_past_it_not_a_fetch_that_began_b
         change = Change(("c:C",), ())
         state = SimpleNamespace(read_cache=cache, waiters=waiters)
         request = SimpleNamespace(app=SimpleNamespace(state=state), receive=None,
-                                  scope={"type": "http", "headers": [(b"if-none-match", b'"C.1"')]})
+                                  scope={"type": "http", "path": "/c/C", "query_string": b"wait=300",
+                                         "headers": [(b"if-none-match", b'"C.1"')]})
 
         async def held():
             began.set(cache.tick())

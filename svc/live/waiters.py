@@ -16,7 +16,7 @@ is not lost: its check reads past that one too.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 
 from starlette.types import Receive
 
@@ -36,6 +36,8 @@ class Waiters:
         # One still pending here is a follower: its leader's check is not done yet.
         self.woken: dict[asyncio.Future, int | None] = {}
         self.led: dict[asyncio.Future, list[asyncio.Future]] = {}  # each leader's followers
+        self.shares: dict[asyncio.Future, Hashable] = {}  # what each waiter's check is (`hold`'s `share`)
+        self.shared: dict[asyncio.Future, object] = {}  # a follower's answer, its leader's
         self.listening = False
         self.closing = False
 
@@ -56,10 +58,12 @@ class Waiters:
         self.wake_all()
 
     # -- waking ----------------------------------------------------------------------------------------------
-    def subscribe(self, keys: Iterable[str]) -> asyncio.Future:
+    def subscribe(self, keys: Iterable[str], share: Hashable | None = None) -> asyncio.Future:
         if self.count >= self.max_waiters:
             raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
         future = asyncio.get_running_loop().create_future()
+        if share is not None:
+            self.shares[future] = share
         for key in keys:
             self.held.setdefault(key, {})[future] = None
         self.count += 1
@@ -67,6 +71,8 @@ class Waiters:
 
     def unsubscribe(self, keys: Iterable[str], future: asyncio.Future) -> None:
         self.woken.pop(future, None)
+        self.shares.pop(future, None)
+        self.shared.pop(future, None)
         for key in keys:
             found = self.held.get(key)
             if found is not None:
@@ -105,6 +111,13 @@ class Waiters:
                 if not future.done():
                     future.set_result(None)
 
+    def _share(self, followers: list[asyncio.Future], share: Hashable, woken: int, answer: object) -> None:
+        """A leader's check, woken past tick `woken`, answered: its followers whose check is the same (`share`) and
+        would read past the same tick take its answer instead of checking."""
+        for future in followers:
+            if not future.done() and self.woken.get(future) == woken and self.shares.get(future) == share:
+                self.shared[future] = answer
+
     def _follow(self, followers: list[asyncio.Future]) -> None:
         """A leader's check is done (answered, found nothing, failed, or the leader left): its followers check."""
         for future in followers:
@@ -113,13 +126,16 @@ class Waiters:
 
     # -- holding ---------------------------------------------------------------------------------------------
     async def hold[T](self, keys: tuple[str, ...], check: Callable[[int | None], Awaitable[T | None]], wait: float,
-                      unchanged: Callable[[], T], receive: Receive | None = None) -> T:
+                      unchanged: Callable[[], T], receive: Receive | None = None, share: Hashable | None = None) -> T:
         """`check(woken)` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
         notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
         `woken` is the tick the notification that woke it was applied at (`wake`), else None (the first check, a
         poll, every waiter woken at once).
         With the request's `receive`, a client that disconnects ends the hold at once (`unchanged()`, which nobody
-        reads): its slot is free for another, and it is not checked again."""
+        reads): its slot is free for another, and it is not checked again.
+        `share`: what the check is (what it reads, for whom, against what), for waiters whose checks answer alike when
+        they read past the same notification: a follower with its leader's `share`, woken by the same notification
+        only, answers what its leader's check answered (which neither changes) without checking."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
         gone = loop.create_task(_disconnected(receive)) if receive is not None else None
@@ -127,12 +143,15 @@ class Waiters:
         followers = None  # this waiter's, while it leads: they check once its check is done
         try:
             while True:
-                future = self.subscribe(keys)
+                future = self.subscribe(keys, share)
                 try:
+                    answer = None
                     try:
                         answer = await check(woken)
                     finally:
                         if followers:
+                            if answer is not None and share is not None and woken is not None:
+                                self._share(followers, share, woken, answer)
                             self._follow(followers)
                         followers = None
                     if answer is not None:
@@ -157,6 +176,9 @@ class Waiters:
                     if gone is not None and gone.done():
                         gone.result()  # a body past its limits (middleware/body.py) is answered as such
                         return unchanged()
+                    answer = self.shared.get(future)
+                    if answer is not None:
+                        return answer
                 finally:
                     woken = self.woken.get(future)
                     followers = self.led.pop(future, None)

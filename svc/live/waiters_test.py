@@ -292,3 +292,47 @@ def test_a_second_notification_before_a_waiter_rechecks_is_not_lost():
         assert waiters.woken == {} and waiters.led == {}
 
     asyncio.run(scenario())
+
+
+def test_followers_whose_check_is_the_leaders_take_its_answer_without_checking():
+    async def scenario():
+        waiters = listening()
+        checks = {}
+
+        def holder(name, share):
+            async def check(woken):
+                checks.setdefault(name, []).append(woken)
+                return None if len(checks[name]) == 1 else f"{name}'s answer"
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share=share))
+
+        held = [holder("a", "same"), holder("b", "same"), holder("c", "other"), holder("d", "same")]
+        await until_async(lambda: waiters.count == 4, "four held")
+        waiters.wake(changed("c:1"), 5)
+        answers = await asyncio.wait_for(asyncio.gather(*held), HANG)
+        assert answers == ["a's answer", "a's answer", "c's answer", "a's answer"]
+        assert checks == {"a": [None, 5], "b": [None], "c": [None, 5], "d": [None]}  # b, d: no check again
+
+        # A follower that must read past a later notification than its leader did checks for itself.
+        gate, checks = asyncio.Event(), {}
+
+        def slow(name):
+            async def check(woken):
+                checks.setdefault(name, []).append(woken)
+                if len(checks[name]) == 1:
+                    return None
+                if name == "a":
+                    await gate.wait()
+                return f"{name}'s answer"
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share="same"))
+
+        held = [slow("a"), slow("b")]
+        await until_async(lambda: waiters.count == 2, "two held")
+        waiters.wake(changed("c:1"), 6)
+        await until_async(lambda: len(checks["a"]) == 2, "the leader's check")
+        waiters.wake(changed("c:1"), 8)  # b still follows: it must read past 8
+        gate.set()
+        assert await asyncio.wait_for(asyncio.gather(*held), HANG) == ["a's answer", "b's answer"]
+        assert checks["b"] == [None, 8]
+        assert waiters.shares == {} and waiters.shared == {}
+
+    asyncio.run(scenario())

@@ -10,7 +10,7 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from live import access, keys, readcache
-from wire import headers, problems
+from wire import headers, problems, protocol
 from wire.principals import ApiKey, Principal, digest
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -77,6 +77,7 @@ class Authenticate:
             request_state = scope.setdefault("state", {})
             request_state["principal"], request_state["api_key"] = tentative, tentative.name
             started, confirmed = readcache.began.get(), None
+            protocol.through_the_layers(scope)  # its answer is held here: never written below
 
             async def send_confirmed(message: Message) -> None:
                 nonlocal confirmed

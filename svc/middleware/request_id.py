@@ -6,7 +6,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wire import headers
+from wire import headers, protocol
 
 SANE = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -34,6 +34,7 @@ class RequestId:
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         line = (b"x-request-id", rid.encode())
+        protocol.record_headers(scope, (line,))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -40,7 +40,7 @@ class RequestLog:
         started = time.perf_counter()
         rid = scope["state"]["request_id"]
         method = scope["method"]
-        status = 500
+        status = None
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
@@ -55,4 +55,6 @@ class RequestLog:
                                                 **where(error)})
         finally:
             if access.enabled():
+                if status is None:  # nothing passed here: written below the layers (`protocol.write_whole`), or not
+                    status = scope["state"].get("status", 500)
                 access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2))

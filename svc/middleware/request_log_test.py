@@ -1,3 +1,4 @@
+import asyncio
 import io
 import json
 import logging
@@ -50,3 +51,20 @@ def test_an_unexpected_error_is_logged_by_type_and_place_never_its_message_and_s
     assert json.loads(line)["error"] == "builtins.RuntimeError"
     assert any("in crash" in frame for frame in json.loads(line)["where"])
     assert [(a["request_id"], a["status"]) for a in access_lines()] == [("trace-me", 500)]
+
+
+def test_an_answer_written_below_the_layers_is_logged_with_its_status(access_lines):
+    """`protocol.write_whole` writes an answer no layer sees: it records its status for the access line."""
+    async def written_whole(scope, receive, send):
+        scope["state"]["status"] = 200
+
+    async def go():
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+        scope = {"type": "http", "method": "GET", "path": "/api/v1/x", "headers": [], "state": {"request_id": "w-1"}}
+        await RequestLog(written_whole)(scope, None, send)
+        return sent
+    assert asyncio.run(go()) == []
+    assert [(a["request_id"], a["status"]) for a in access_lines()] == [("w-1", 200)]

@@ -6,6 +6,8 @@ here only. So a name or value that slipped into the page as markup could still n
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wire import protocol
+
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 OUTSIDE_THE_API = (NOSNIFF,)
 API_GET = (NOSNIFF, (b"cache-control", b"no-cache"))
@@ -33,6 +35,7 @@ class SecurityHeaders:
             extra = OUTSIDE_THE_API
         else:
             extra = API_GET if scope["method"] == "GET" else API_OTHER
+        protocol.record_headers(scope, extra)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

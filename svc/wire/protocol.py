@@ -7,15 +7,23 @@ connection's transport holds back a response's head (a status line and headers, 
 next write, which it joins, or the end of the event loop's turn, whichever comes first: a whole answer whose body
 follows at once (every answer the service makes) leaves in one write, and the head of an answer whose body comes
 later (a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
+
+It also lets an answer be written whole, below the ASGI layers (`write_whole`): the held requests one change answers
+(`live/fastpath.py`) each write theirs in one call, with the headers the layers above would add (`answer_headers`),
+instead of passing two messages through each of them and through uvicorn's `send`. The bytes are the ones uvicorn
+would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, the next request, the timeout).
 """
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
 
 CONTINUE = b"HTTP/1.1 100 "
 JOINED_MAX = 65536  # the largest body joined to its head
+WHOLE = "config_service.whole"  # the scope's extension naming the request's cycle (`write_whole`)
 
 
 class HeadWithBody:
@@ -62,3 +70,71 @@ class Protocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:
+            self.scope.setdefault("extensions", {})[WHOLE] = cycle
+
+
+def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers the layers above add to every answer of this request, in the order they add them (the innermost
+    first): each layer that adds some records them here as it lets the request in (`record_headers`)."""
+    return scope.setdefault("state", {}).setdefault("answer_headers", [])
+
+
+def record_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """A layer adds `headers` to every answer of this request: recorded for the answers written whole."""
+    answer_headers(scope)[0:0] = headers
+
+
+def through_the_layers(scope: Scope) -> None:
+    """A layer that must see this request's answer (it may hold it back, or drop it) says so: it is never written
+    whole."""
+    scope.setdefault("state", {})["whole"] = False
+
+
+def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """`headers` as uvicorn writes them (names in lower case), or None when its `send` would refuse one of them."""
+    content = []
+    for name, value in headers:
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+            return None
+        content += (name.lower(), b": ", value, b"\r\n")
+    return b"".join(content)
+
+
+_defaults: tuple[list[tuple[bytes, bytes]] | None, bytes | None] = (None, None)
+
+
+def _default_lines(defaults: list[tuple[bytes, bytes]]) -> bytes | None:
+    """uvicorn's default headers (its `date`, one list a second, shared by every request that arrived in it)."""
+    global _defaults
+    if _defaults[0] is not defaults:
+        _defaults = (defaults, header_lines(defaults))
+    return _defaults[1]
+
+
+def write_whole(scope: Scope, status: int, lines: bytes, body: bytes) -> bool:
+    """Write a whole answer to a GET at once, below the ASGI layers: its header `lines` (`header_lines`, which name
+    its content-length), then those the layers above add (`answer_headers`), then `body`, on the request's
+    connection, as uvicorn's `send` would. False, with nothing written, when it cannot be: not served by `Protocol`,
+    a layer must see the answer (`through_the_layers`), a HEAD (its body goes), the answer begun or the client gone,
+    a connection to close after it, a transport not taking writes now (the ordinary `send` waits for it), a header
+    uvicorn refuses. The status is recorded for the request's log line (`scope["state"]["status"]`)."""
+    cycle = scope.get("extensions", {}).get(WHOLE)
+    if cycle is None or not scope["state"].get("whole", True) or cycle.response_started or cycle.disconnected \
+            or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET":
+        return False
+    defaults, added = _default_lines(cycle.default_headers), header_lines(answer_headers(scope))
+    if defaults is None or added is None:
+        return False
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    cycle.transport.write(b"".join((STATUS_LINE[status], defaults, lines, added, b"\r\n", body)))
+    cycle.response_complete = True
+    cycle.message_event.set()
+    scope["state"]["status"] = status
+    cycle.on_response()
+    return True

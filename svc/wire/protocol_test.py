@@ -118,3 +118,71 @@ def test_uvicorn_on_the_protocol_writes_each_answer_once():
         assert len(writes) == 3 and all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"\r\n\r\n{}")
                                         for w in writes)
     asyncio.run(go())
+
+
+def test_an_answer_written_whole_is_the_one_uvicorn_writes_and_the_connection_goes_on():
+    """`write_whole` below the ASGI layers writes the bytes uvicorn's `send` writes for the same answer (with the
+    headers the layers above record), and the connection serves its next request; a HEAD, an answer a layer must
+    see, or one already begun is not written whole."""
+    import uvicorn
+
+    from wire.protocol import header_lines, record_headers, through_the_layers, write_whole
+
+    lines = [(b"ETag", b'"1"'), (b"content-length", b"2"), (b"content-type", b"application/json")]
+    outcomes = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        record_headers(scope, [(b"x-request-id", b"r1")])
+        record_headers(scope, [(b"x-content-type-options", b"nosniff")])  # an inner layer: its headers come first
+        if scope["path"] == "/layered":
+            through_the_layers(scope)
+        if scope["path"] != "/plain":
+            written = write_whole(scope, 200, header_lines(lines), b"{}")
+            outcomes.append((scope["method"], scope["path"], written, scope["state"].get("status")))
+            if written:
+                assert not write_whole(scope, 200, header_lines(lines), b"{}")  # begun: never twice
+                return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*lines, (b"x-content-type-options", b"nosniff"), (b"x-request-id", b"r1")]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else b"{}"})
+
+    def undated(answer: bytes) -> bytes:
+        return b"".join(line for line in answer.split(b"\r\n") if not line.startswith(b"date: "))
+
+    async def go():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Protocol, log_config=None,
+                                               lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            answers = []
+            for method, path in (("GET", "/whole"), ("GET", "/plain"), ("HEAD", "/whole"), ("GET", "/layered"),
+                                 ("GET", "/whole")):
+                writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                body = b"" if method == "HEAD" else await asyncio.wait_for(reader.readexactly(2), 30)
+                answers.append(undated(head + body))
+            writer.close()
+        finally:
+            server.should_exit = True
+            await task
+        whole, plain, head, layered, again = answers
+        assert whole == plain == layered == again and whole.endswith(b"x-request-id: r1{}")
+        assert head == plain[:-2]
+        assert outcomes == [("GET", "/whole", True, 200), ("HEAD", "/whole", False, None),
+                            ("GET", "/layered", False, None), ("GET", "/whole", True, 200)]
+    asyncio.run(go())
+
+
+def test_header_lines_are_uvicorns_and_refuse_what_it_refuses():
+    from wire.protocol import header_lines
+
+    assert header_lines([(b"ETag", b'"1"'), (b"a", b"b")]) == b'etag: "1"\r\na: b\r\n'
+    assert header_lines([(b"a", b"b\r\nx: y")]) is None and header_lines([(b"a b", b"c")]) is None
