@@ -10,7 +10,7 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from live import access, keys, readcache
-from wire import headers, problems, protocol
+from wire import headers, problems
 from wire.principals import ApiKey, Principal, digest
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -77,23 +77,28 @@ class Authenticate:
             request_state = scope.setdefault("state", {})
             request_state["principal"], request_state["api_key"] = tentative, tentative.name
             started, confirmed = readcache.began.get(), None
-            protocol.through_the_layers(scope)  # its answer is held here: never written below
 
-            async def send_confirmed(message: Message) -> None:
+            async def confirm() -> bool:
+                """Whether the rights it runs under are confirmed (decided once): at once when the ring is still
+                `kept` and the request's round is back."""
                 nonlocal confirmed
-                if confirmed is None:  # at once when the ring is still `kept` and the request's round is back
+                if confirmed is None:
                     confirmed = read_cache.current(keys.KEYRING, started) is kept or \
                         await _confirmed(state, request_state["principal"])
-                if confirmed:
+                    if confirmed:
+                        del request_state["unconfirmed"]
+                return confirmed
+
+            async def send_confirmed(message: Message) -> None:
+                if await confirm():
                     await send(message)
 
+            # What answers below it without sending (`protocol.write_whole`) confirms it first.
+            request_state["unconfirmed"] = confirm
             try:
                 await self.app(scope, receive, send_confirmed)
             except Exception:
-                if confirmed is None:  # it failed before answering: under the rights it had, or stale ones?
-                    confirmed = read_cache.current(keys.KEYRING, started) is kept or \
-                        await _confirmed(state, request_state["principal"])
-                if confirmed:
+                if await confirm():  # it failed before answering: under the rights it had, or stale ones?
                     raise
             if confirmed:
                 kept.value.used(tentative)  # type: ignore[union-attr]
@@ -101,6 +106,7 @@ class Authenticate:
                 return
             # Its key's rights changed: nothing was sent. It runs again below, as a request whose key is not
             # remembered (a GET's body is never read, so what it received needs no replaying).
+            del request_state["unconfirmed"]
         if principal is None and (token := access.token_of(authorization)) is not None:
             # `access.identify`, composed here: a request with a managed key waits here for its sync round, and
             # every frame it resumes through on the way back is a cost an open request does not have.

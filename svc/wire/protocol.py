@@ -89,12 +89,6 @@ def record_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None
     answer_headers(scope)[0:0] = headers
 
 
-def through_the_layers(scope: Scope) -> None:
-    """A layer that must see this request's answer (it may hold it back, or drop it) says so: it is never written
-    whole."""
-    scope.setdefault("state", {})["whole"] = False
-
-
 def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     """`headers` as uvicorn writes them (names in lower case), or None when its `send` would refuse one of them."""
     content = []
@@ -120,11 +114,11 @@ def write_whole(scope: Scope, status: int, lines: bytes, body: bytes) -> bool:
     """Write a whole answer to a GET at once, below the ASGI layers: its header `lines` (`header_lines`, which name
     its content-length), then those the layers above add (`answer_headers`), then `body`, on the request's
     connection, as uvicorn's `send` would. False, with nothing written, when it cannot be: not served by `Protocol`,
-    a layer must see the answer (`through_the_layers`), a HEAD (its body goes), the answer begun or the client gone,
-    a connection to close after it, a transport not taking writes now (the ordinary `send` waits for it), a header
-    uvicorn refuses. The status is recorded for the request's log line (`scope["state"]["status"]`)."""
+    a request whose key is not confirmed yet (`scope["state"]["unconfirmed"]`: await it first, as `Authenticate`
+    does before it lets an answer out), a HEAD (its body goes), the answer begun or the client gone, a connection to
+    close after it, a transport not taking writes now (the ordinary `send` waits for it), a header uvicorn refuses. The status is recorded for the request's log line (`scope["state"]["status"]`)."""
     cycle = scope.get("extensions", {}).get(WHOLE)
-    if cycle is None or not scope["state"].get("whole", True) or cycle.response_started or cycle.disconnected \
+    if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
             or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET":
         return False
     defaults, added = _default_lines(cycle.default_headers), header_lines(answer_headers(scope))
