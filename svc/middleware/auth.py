@@ -86,7 +86,7 @@ class Authenticate:
                     confirmed = read_cache.current(keys.KEYRING, started) is kept or \
                         await _confirmed(state, request_state["principal"])
                     if confirmed:
-                        del request_state["unconfirmed"]
+                        request_state.pop("unconfirmed", None)
                 return confirmed
 
             async def send_confirmed(message: Message) -> None:
@@ -100,13 +100,14 @@ class Authenticate:
             except Exception:
                 if await confirm():  # it failed before answering: under the rights it had, or stale ones?
                     raise
+            finally:
+                request_state.pop("unconfirmed", None)  # (it refers to the state: a reference cycle otherwise)
             if confirmed:
                 kept.value.used(tentative)  # type: ignore[union-attr]
             if confirmed is not False:
                 return
             # Its key's rights changed: nothing was sent. It runs again below, as a request whose key is not
             # remembered (a GET's body is never read, so what it received needs no replaying).
-            del request_state["unconfirmed"]
         if principal is None and (token := access.token_of(authorization)) is not None:
             # `access.identify`, composed here: a request with a managed key waits here for its sync round, and
             # every frame it resumes through on the way back is a cost an open request does not have.

@@ -15,6 +15,7 @@ would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, t
 """
 
 import asyncio
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -75,7 +76,9 @@ class Protocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:
-            self.scope.setdefault("extensions", {})[WHOLE] = cycle
+            # A weak reference: the cycle holds the scope, and a scope holding its cycle would make every request a
+            # reference cycle, freed only by the cyclic collector (its passes showed as the writes' tail latency).
+            self.scope.setdefault("extensions", {})[WHOLE] = weakref.ref(cycle)
 
 
 def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -118,6 +121,7 @@ def write_whole(scope: Scope, status: int, lines: bytes, body: bytes) -> bool:
     does before it lets an answer out), a HEAD (its body goes), the answer begun or the client gone, a connection to
     close after it, a transport not taking writes now (the ordinary `send` waits for it), a header uvicorn refuses. The status is recorded for the request's log line (`scope["state"]["status"]`)."""
     cycle = scope.get("extensions", {}).get(WHOLE)
+    cycle = cycle() if cycle is not None else None
     if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
             or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET":
         return False
