@@ -1,7 +1,12 @@
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 import httpx
+import uvicorn
+
+from tools.harness import until_async
 
 from wire.protocol import JOINED_MAX, HeadWithBody, Protocol
 
@@ -24,6 +29,23 @@ class Transport:
 
     def get_extra_info(self, name: str, default=None):
         return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+@contextlib.asynccontextmanager
+async def serving(app, http) -> AsyncIterator[int]:
+    """A real uvicorn server with protocol `http` serving `app` on a free port of 127.0.0.1: its port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=http, log_config=None,
+                                           lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    await until_async(lambda: server.started or task.done(), "the server started")
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
 
 
 def run(test):
@@ -74,8 +96,6 @@ def test_a_100_continue_is_written_at_once_and_a_close_sends_what_is_held_first(
 def test_uvicorn_on_the_protocol_writes_each_answer_once():
     """A real uvicorn server on the protocol, over a transport that counts the writes it is given: one per answer,
     where uvicorn alone makes two (its head, then its body)."""
-    import uvicorn
-
     writes: list[bytes] = []
 
     class Counted:
@@ -100,20 +120,8 @@ def test_uvicorn_on_the_protocol_writes_each_answer_once():
         await send({"type": "http.response.body", "body": b"{}"})
 
     async def go():
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Counting, log_config=None,
-                                               lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        try:
-            async with httpx.AsyncClient() as client:
-                answers = [await client.get(f"http://127.0.0.1:{port}/") for _ in range(3)]
-        finally:
-            server.should_exit = True
-            await task
+        async with serving(app, Counting) as port, httpx.AsyncClient() as client:
+            answers = [await client.get(f"http://127.0.0.1:{port}/") for _ in range(3)]
         assert [(a.status_code, a.content) for a in answers] == [(200, b"{}")] * 3
         assert len(writes) == 3 and all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"\r\n\r\n{}")
                                         for w in writes)
@@ -124,8 +132,6 @@ def test_an_answer_written_whole_is_the_one_uvicorn_writes_and_the_connection_go
     """`write_whole` below the ASGI layers writes the bytes uvicorn's `send` writes for the same answer (with the
     headers the layers above record), and the connection serves its next request; a HEAD, an answer a layer must
     see, or one already begun is not written whole."""
-    import uvicorn
-
     from wire.protocol import header_lines, record_headers, write_whole
 
     lines = [(b"ETag", b'"1"'), (b"content-length", b"2"), (b"content-type", b"application/json")]
@@ -152,15 +158,7 @@ def test_an_answer_written_whole_is_the_one_uvicorn_writes_and_the_connection_go
         return b"".join(line for line in answer.split(b"\r\n") if not line.startswith(b"date: "))
 
     async def go():
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Protocol, log_config=None,
-                                               lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        try:
+        async with serving(app, Protocol) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             answers = []
             for method, path in (("GET", "/whole"), ("GET", "/plain"), ("HEAD", "/whole"), ("GET", "/layered"),
@@ -174,9 +172,6 @@ def test_an_answer_written_whole_is_the_one_uvicorn_writes_and_the_connection_go
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
                 answers.append(undated(head + await asyncio.wait_for(reader.readexactly(2), 30)))
             writer.close()
-        finally:
-            server.should_exit = True
-            await task
         whole, plain, head, layered, again, *pipelined = answers
         assert whole == plain == layered == again == pipelined[0] == pipelined[1]
         assert whole.endswith(b"x-request-id: r1{}")
