@@ -21,6 +21,7 @@ import docs
 import logs
 import settings as settings_module
 from db.database import Database, unsafe_durability
+from db.loop import LoopPool
 from db.publisher import Publisher
 from live.fastpath import CachedReads
 from live.listener import Listener
@@ -126,6 +127,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 raise StartupRefused(line)
         publisher = Publisher(database)
         database.written = publisher.kick
+        database.on_loop = LoopPool(database)
         read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
         waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
         listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
@@ -142,6 +144,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             yield
         finally:
             await listener.close()
+            database.on_loop.close()
             database.close()
             publisher.close()
             logs.access.flush()

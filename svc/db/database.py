@@ -102,14 +102,19 @@ def as_key(key_id: str, fn: Callable[..., T]) -> Callable[..., T]:
     """`fn` as a unit of work made with the managed API key `key_id` (a ULID): the feed entries and revisions it
     writes name the key (`changes.changed_by_key`): its first statement carries the setting
     `config_service.key_id` (migration 0009) for its transaction."""
-    if KEY_ID.fullmatch(key_id) is None:
-        raise ValueError("a key id is a ULID")
-    setting = f"SELECT set_config('config_service.key_id', '{key_id}', true);\n"
+    setting = key_setting(key_id)
 
     def unit(cur: Any, *args: Any, **kwargs: Any) -> T:
         cur.connection.prefix += setting
         return fn(cur, *args, **kwargs)
     return unit
+
+
+def key_setting(key_id: str) -> str:
+    """The SQL that names managed API key `key_id` (a ULID) as the maker of its transaction's changes (`as_key`)."""
+    if KEY_ID.fullmatch(key_id) is None:
+        raise ValueError("a key id is a ULID")
+    return f"SELECT set_config('config_service.key_id', '{key_id}', true);\n"
 
 
 def idempotent(fn: Callable[..., T]) -> Callable[..., T]:
@@ -160,6 +165,8 @@ class Database:
         self._closed = threading.Event()
         # Called after every unit of work that may have written (the worker's publisher's `kick`: publisher.py).
         self.written: Callable[[], None] = lambda: None
+        # The connections of single statements on the event loop (db/loop.py), once the worker's loop runs.
+        self.on_loop: Any = None
         for name, loop in (("db-watchdog", self._watch), ("db-keeper", self._keep)):
             threading.Thread(target=loop, name=name, daemon=True).start()
 

@@ -16,10 +16,13 @@ waiting on its name.
 from datetime import UTC, datetime
 from typing import Any
 
-from db.database import idempotent, prepared
+import psycopg2.errors
+
+from db import loop
+from db.database import Database, idempotent, prepared
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
-from wire.problems import NotFound, Unprocessable
+from wire.problems import Conflict, NotFound, Unprocessable
 from repositories import applications, changes
 from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
                                names, one, params, split, write)
@@ -173,12 +176,36 @@ def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
 
 def update(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None, **given: Any) -> Row:
     """Configuration `id` with the fields a client sent (FIELDS), if `when` holds; a new revision."""
-    values = {"id": id, **fields(given, FIELDS), "now": datetime.now(UTC), **when.params(), "actor": actor,
-              "kind": "updated"}
-    row = write(cur, UPDATE, values, NAME_TAKEN)
+    row = write(cur, UPDATE, _update_values(id, when, actor, given), NAME_TAKEN)
     if row is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
     return row
+
+
+async def update_now(db: Database, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None,
+                     key_id: str | None = None, **given: Any) -> Row:
+    """`update`, its statement on the event loop (db/loop.py); `key_id`: the managed API key that makes it."""
+    try:
+        row = await loop.first_row(db, UPDATE, lambda: _update_values(id, when, actor, given), key_id=key_id)
+    except psycopg2.errors.UniqueViolation:
+        raise Conflict(NAME_TAKEN) from None
+    if row is None:
+        await db.run(_missing_or_stale, id, when)
+    return row
+
+
+update.now = update_now  # type: ignore[attr-defined]
+
+
+def _update_values(id: str, when: Preconditions, actor: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    # In the epoch of the connection that writes (`Preconditions.params`).
+    return {"id": id, **fields(given, FIELDS), "now": datetime.now(UTC), **when.params(), "actor": actor,
+            "kind": "updated"}
+
+
+@idempotent
+def _missing_or_stale(cur, id: str, when: Preconditions) -> None:
+    missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
 
 
 def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:

@@ -6,13 +6,15 @@ revision and its entry in the application's change feed, after locking the appli
 override's numbering continues after its last revision, also when it was deleted and is set again.
 """
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2.errors
 from psycopg2.extras import Json
 
-from db.database import idempotent, prepared
+from db import loop
+from db.database import Database, as_key, idempotent, prepared
 from repositories.configurations import OWNER
 from repositories.rows import Row, conditions, one, split
 from wire import jsontext
@@ -172,12 +174,40 @@ def _upsert(cur, query: str, params: dict[str, Any]) -> Row | None:
 def put(cur, id: str, environment_id: str, *, patch: dict[str, Any], comments: str | None,
         when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     """Create or replace the override; the row has `created`."""
-    params = {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
-              "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "set"}
-    cur.execute(REPLACE, params)
+    cur.execute(REPLACE, _put_params(id, environment_id, patch, comments, when, actor))
     row = cur.fetchone()
     if row is None:  # none to replace, or a version the preconditions refuse: create it, or say why not
-        row = _upsert(cur, PUT, params)
+        row = _create(cur, id, environment_id, patch, comments, when, actor)
+    return row
+
+
+async def put_now(db: Database, id: str, environment_id: str, *, patch: dict[str, Any], comments: str | None,
+                  when: Preconditions = UNCONDITIONAL, actor: str | None = None, key_id: str | None = None) -> Row:
+    """`put`, its replacement on the event loop (db/loop.py); a creation, or saying why not, through the executor.
+    `key_id`: the managed API key that makes it."""
+    row = await loop.first_row(db, REPLACE, lambda: _put_params(id, environment_id, patch, comments, when, actor),
+                               key_id=key_id)
+    if row is None:
+        create = functools.partial(_create, id=id, environment_id=environment_id, patch=patch, comments=comments,
+                                   when=when, actor=actor)
+        row = await db.run(as_key(key_id, create) if key_id is not None else create)
+    return row
+
+
+put.now = put_now  # type: ignore[attr-defined]
+
+
+def _put_params(id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
+                actor: str | None) -> dict[str, Any]:
+    # In the epoch of the connection that writes (`Preconditions.params`).
+    return {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
+            "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "set"}
+
+
+def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
+            actor: str | None) -> Row:
+    """The override, created where there was none to replace; else why not (404, 412)."""
+    row = _upsert(cur, PUT, _put_params(id, environment_id, patch, comments, when, actor))
     if row is None:
         _refused(cur, id, environment_id, when)
     return row

@@ -81,12 +81,16 @@ async def once(request: Request, db: Database, key_name: str | None, write: Call
                **kwargs: Any) -> Response:
     """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
     write of several statements; `longer`: see `Database.run`); with an Idempotency-Key, at most once per key (and
-    per API key: `key_name`, None when the API is open)."""
+    per API key: `key_name`, None when the API is open). A write with a twin on the event loop (`write.now`, its
+    statement on the loop: db/loop.py) runs that, when without an Idempotency-Key."""
     principal = request.scope.get("state", {}).get("principal")
-    if principal is not None and principal.id is not None:
-        write = as_key(principal.id, write)
-        key_name = principal.id  # a managed key's name may be another key's once it is revoked; its id never
+    key_id = principal.id if principal is not None else None
     key = key_of(request)
+    if key is None and (now := getattr(write, "now", None)) is not None:
+        return reply(await now(db, *args, key_id=key_id, **kwargs))  # on the event loop (db/loop.py)
+    if key_id is not None:
+        write = as_key(key_id, write)
+        key_name = key_id  # a managed key's name may be another key's once it is revoked; its id never
     if key is None:
         return reply(await db.run(write, *args, transaction=transaction, longer=longer, **kwargs))
     params = {"scope": f"{key_name or ''} {request.method} {request.scope['path']}", "key": key,

@@ -1,0 +1,215 @@
+import asyncio
+import time
+
+import psycopg2.errors
+import pytest
+
+from db import loop
+from db.database import Database
+from db.loop import LoopPool, Unavailable
+from wire.epochs import EPOCH
+from wire.problems import ServiceUnavailable
+
+
+@pytest.fixture
+def table(sql):
+    sql.execute("CREATE TABLE IF NOT EXISTS loop_test_t (k int PRIMARY KEY, v int)")
+    sql.execute("TRUNCATE loop_test_t")
+
+
+def with_pool(settings, scenario, **update):
+    """Run `scenario(db, pool)` on a new event loop, with a Database and its loop pool, closed after."""
+    db = Database(settings.model_copy(update={"pool_min": 0, **update}))
+
+    async def main():
+        pool = db.on_loop = LoopPool(db)
+        try:
+            return await scenario(db, pool)
+        finally:
+            pool.close()
+    try:
+        return asyncio.run(main())
+    finally:
+        db.close()
+
+
+def backends(sql) -> list[int]:
+    sql.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'config-service'")
+    return [row["pid"] for row in sql.fetchall()]
+
+
+def test_a_statement_runs_on_the_loop_without_an_executor_thread_and_publishes(settings, table):
+    kicks = []
+
+    async def scenario(db, pool):
+        db.written = lambda: kicks.append(1)
+        rows = [await loop.first_row(db, "INSERT INTO loop_test_t VALUES (%(k)s, 1) RETURNING k, v",
+                                     lambda k=k: {"k": k}) for k in range(5)]
+        return rows, len(db.executor._threads), pool._open
+
+    rows, threads, opened = with_pool(settings, scenario)
+    assert [(r["k"], r["v"]) for r in rows] == [(k, 1) for k in range(5)]
+    assert threads == 0  # no unit of work went through the executor
+    assert opened == 1  # one connection, lent five times in turn
+    assert kicks == [1] * 5
+
+
+def test_the_loop_pool_holds_slots_of_pool_max_and_at_most_half_of_them(settings, sql, table):
+    async def scenario(db, pool):
+        async def slow(k):
+            return await loop.first_row(db, "SELECT pg_sleep(0.2), %(k)s AS k", lambda: {"k": k})
+        rows = await asyncio.gather(*(slow(k) for k in range(6)))
+        pids = {conn.info.backend_pid for conn in pool._idle}
+        return [r["k"] for r in rows], pool._open, pool.size, db.slots._value, pids & set(backends(sql))
+
+    ks, opened, size, free, connected = with_pool(settings, scenario, pool_max=4)
+    assert ks == list(range(6))
+    assert size == 2 and opened == 2 and len(connected) == 2
+    assert free == 2  # the executor keeps the other half of POOL_MAX
+
+
+def test_without_a_connection_of_its_own_and_no_slot_free_a_statement_runs_through_the_executor(settings):
+    async def scenario(db, pool):
+        taken = [db.slots.acquire(blocking=False) for _ in range(db.settings.pool_max)]
+        assert all(taken)
+        with pytest.raises(Unavailable):  # every slot is lent: the loop opens none past POOL_MAX
+            await pool.first_row("SELECT 1 AS one", dict)
+        for _ in taken:
+            db.slots.release()
+        db.on_loop = LoopPool(db, size=0)  # a loop that may open none
+        return await loop.first_row(db, "SELECT 1 AS one", dict), pool._open, len(db.executor._threads)
+
+    row, opened, threads = with_pool(settings, scenario)
+    assert row["one"] == 1 and opened == 0 and threads == 1
+
+
+def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
+    async def scenario(db, pool):
+        holder = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(1)", dict))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as error:
+            await pool.first_row("SELECT 1 AS one", dict)
+        waited = time.monotonic() - started
+        await holder
+        return error.value, waited, await pool.first_row("SELECT 1 AS one", dict)
+
+    error, waited, row = with_pool(settings, scenario, pool_max=2, pool_acquire_timeout=0.2)
+    assert error.status == 503 and "No database connection" in error.detail
+    assert 0.15 < waited < 0.9
+    assert row["one"] == 1  # the connection came back
+
+
+def test_a_statement_the_server_does_not_end_is_ended_from_this_side_and_its_outcome_is_unknown(settings):
+    async def scenario(db, pool):
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as unknown:
+            await pool.first_row("SET statement_timeout = 0; SELECT pg_sleep(300)", dict)
+        return unknown.value, time.monotonic() - started, pool._open, await pool.first_row("SELECT 1 AS one", dict)
+
+    error, took, opened_after, row = with_pool(settings, scenario, statement_timeout_ms=100)
+    assert "whether it was applied is unknown" in error.detail
+    assert took < 60  # the bound (0.1 s + 2 s), not the server's 300 s
+    assert opened_after == 0  # the connection was closed, its slot freed
+    assert row["one"] == 1
+
+
+def test_a_statement_cancelled_by_the_server_is_503_and_the_connection_is_kept(settings):
+    async def scenario(db, pool):
+        with pytest.raises(ServiceUnavailable) as error:
+            await pool.first_row("SELECT pg_sleep(5)", dict)
+        return error.value, pool._open, len(pool._idle)
+
+    error, opened, idle = with_pool(settings, scenario, statement_timeout_ms=100)
+    assert error.detail == "The database did not answer in time."
+    assert opened == 1 and idle == 1
+
+
+def test_a_broken_connection_is_dropped_with_the_idle_ones_and_the_change_is_not_sent_again(settings, sql, table):
+    sent = []
+
+    async def scenario(db, pool):
+        await asyncio.gather(*(pool.first_row("SELECT pg_sleep(0.1)", dict) for _ in range(2)))
+        assert len(pool._idle) == 2
+        with pytest.raises(ServiceUnavailable) as unknown:
+            await pool.first_row("INSERT INTO loop_test_t VALUES (1, 1); SELECT pg_terminate_backend(pg_backend_pid())",
+                                 lambda: sent.append(1) or {})
+        return unknown.value, pool._open, await pool.first_row("SELECT 1 AS one", dict)
+
+    error, opened, row = with_pool(settings, scenario)
+    assert "unknown" in error.detail
+    assert opened == 0  # the broken one and the idle one, both closed
+    assert sent == [1]  # sent once
+    assert row["one"] == 1
+
+
+def test_the_database_s_own_errors_raise_as_they_are_and_the_connection_stays(settings, table):
+    async def scenario(db, pool):
+        await pool.first_row("INSERT INTO loop_test_t VALUES (1, 1)", dict)
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            await pool.first_row("INSERT INTO loop_test_t VALUES (1, 2)", dict)
+        return pool._open, await pool.first_row("SELECT v FROM loop_test_t WHERE k = 1", dict)
+
+    opened, row = with_pool(settings, scenario)
+    assert opened == 1 and row["v"] == 1
+
+
+def test_deadlocks_are_retried(settings, table, caplog):
+    sent = []
+
+    async def scenario(db, pool):
+        def params():
+            sent.append(1)
+            return {"fail": len(sent) < 3}
+        # A deadlock the server reports, on the first two tries.
+        query = ("DO $$ BEGIN IF %(fail)s THEN RAISE EXCEPTION USING ERRCODE = 'deadlock_detected'; END IF; END $$;"
+                 "SELECT 'done' AS outcome")
+        return await pool.first_row(query, params)
+
+    assert with_pool(settings, scenario)["outcome"] == "done"
+    assert len(sent) == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "config_service"] == [
+        "the database cancelled a statement (deadlock), attempt 1",
+        "the database cancelled a statement (deadlock), attempt 2"]
+
+
+def test_a_statement_sees_the_epoch_of_its_connection_and_leaves_it_to_the_caller(settings, monkeypatch):
+    from db import primary
+    monkeypatch.setattr(primary, "identity_of", lambda row: primary.Identity("s", 7))
+    monkeypatch.setattr(loop, "identity_of", lambda row: primary.Identity("s", 7))
+
+    async def scenario(db, pool):
+        EPOCH.set(1)
+        seen = []
+        await pool.first_row("SELECT 1", lambda: seen.append(EPOCH.get()) or {})
+        return seen, EPOCH.get()
+
+    seen, after = with_pool(settings, scenario)
+    assert seen == [7] and after == 7
+
+
+def test_a_connection_to_a_server_that_is_not_the_primary_is_not_used(settings, monkeypatch):
+    from db import primary
+    monkeypatch.setattr(loop, "identity_of", lambda row: primary.Identity("s", 1, recovery=True))
+
+    async def scenario(db, pool):
+        with pytest.raises(Unavailable):
+            await pool.first_row("SELECT 1", dict)
+        return pool._open, db.slots._value
+
+    opened, free = with_pool(settings, scenario)
+    assert opened == 0 and free == settings.pool_max
+
+
+def test_a_statement_with_a_key_names_it_as_its_transaction_s_maker(settings):
+    key = "01JC0000000000000000000000"
+
+    async def scenario(db, pool):
+        return await loop.first_row(db, "SELECT current_setting('config_service.key_id', true) AS key", dict,
+                                    key_id=key), await pool.first_row(
+            "SELECT current_setting('config_service.key_id', true) AS key", dict)
+
+    made, next_one = with_pool(settings, scenario)
+    assert made["key"] == key
+    assert next_one["key"] in (None, "")  # the setting was the statement's transaction's only
