@@ -36,6 +36,7 @@ from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
+from routers.writes import FastWrites
 from routers import api_keys, applications, configurations, effective, environments, health, history, overrides
 from wire import problems
 from routers.deps import API
@@ -87,7 +88,8 @@ def middleware(settings: settings_module.Settings) -> list[Middleware]:
     - What no route can take is refused before anything reads or answers it: an encoded slash, a body too large,
       then a body too slow (both limits apply to every `receive` below), then a bad Host (the fast path included).
     - CORS answers preflights before auth; `Authenticate` guards the API; the trailing slash is stripped before the
-      read path's `CachedReads`, which answers the polled reads under auth, before the router.
+      read path's `CachedReads`, which answers the polled reads under auth, before the router, and `FastWrites`,
+      which answers the PUTs of configurations and overrides there (routers/writes.py).
     """
     cors = [Middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                        allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
@@ -106,6 +108,7 @@ def middleware(settings: settings_module.Settings) -> list[Middleware]:
         Middleware(Authenticate, keys=settings.keys, prefix=API),
         Middleware(StripTrailingSlash, prefix=API),
         Middleware(CachedReads, prefix=API),
+        Middleware(FastWrites, prefix=API),
     ]
 
 

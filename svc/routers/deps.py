@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
+from starlette.types import Scope
 
 from wire import etags
 from wire import names
@@ -32,12 +33,16 @@ async def get_actor(request: Request) -> str | None:
 
 async def require_json(request: Request) -> None:
     """A body that says what it is must say JSON (`application/json` or `+json`); no Content-Type is taken as JSON."""
-    content_type = request.headers.get("content-type")
-    if content_type is None:
-        return
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+    if not is_json(request.headers.get("content-type")):
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a request's Content-Type says JSON (`application/json` or `+json`), or says nothing."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]
@@ -50,20 +55,21 @@ EnvironmentIdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PA
 async def preconditions(request: Request, id: IdPath) -> etags.Preconditions:
     """What a write's If-Match and If-None-Match require of resource `id`'s current version; 428 when `If-Match`
     is missing and the service requires it."""
-    return _preconditions(request, id)
+    return preconditions_of(request.scope, request.app.state.settings, id)
 
 
 async def override_preconditions(request: Request, id: IdPath, environment_id: EnvironmentIdPath
                                  ) -> etags.Preconditions:
     """`preconditions` of an override: the resource `<configuration>.<environment>`."""
-    return _preconditions(request, f"{id}.{environment_id}")
+    return preconditions_of(request.scope, request.app.state.settings, f"{id}.{environment_id}")
 
 
-def _preconditions(request: Request, id: str) -> etags.Preconditions:
-    if_match = etags.header(request.scope, b"if-match")
-    if if_match is None and request.app.state.settings.require_if_match:
+def preconditions_of(scope: Scope, settings: Settings, id: str) -> etags.Preconditions:
+    """What the request's If-Match and If-None-Match require of resource `id` (see `preconditions`)."""
+    if_match = etags.header(scope, b"if-match")
+    if if_match is None and settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
-    if_none_match = etags.header(request.scope, b"if-none-match")
+    if_none_match = etags.header(scope, b"if-none-match")
     return etags.Preconditions(etags.accepted(if_match, id), etags.refused(if_none_match, id))
 
 

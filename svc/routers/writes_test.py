@@ -1,0 +1,115 @@
+import pytest
+import starlette.routing
+from fastapi.testclient import TestClient
+
+from app import create_app
+PROBLEM_JSON = "application/problem+json"
+
+CONFIGS = "/api/v1/configurations"
+ENVS = "/api/v1/environments"
+
+
+@pytest.fixture
+def routed(monkeypatch):
+    """The requests the router was called for (from the test's start, or the last `clear()`)."""
+    calls = []
+    call = starlette.routing.Router.__call__
+
+    async def counting(self, scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(f"{scope['method']} {scope['path']}")
+        await call(self, scope, receive, send)
+    monkeypatch.setattr(starlette.routing.Router, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
+def config(application, configuration):
+    return configuration(application()["id"], "db", {"x": 1})
+
+
+def put(client, config, body, *, etag=None, **headers):
+    etag = etag or f'"{config["id"]}.{config["version"]}"'
+    return client.put(f"{CONFIGS}/{config['id']}", json=body, headers={"If-Match": etag, **headers})
+
+
+def test_a_put_is_answered_below_the_router_as_the_route_answers_it(client, config, routed):
+    routed.clear()
+    fast = client.put(f"{CONFIGS}/{config['id']}", content=b'{"name": "db", "config": {"x": 2, "n": 1.50, '
+                      b'"big": 123456789012345678901234567890}, "comments": "c"}',
+                      headers={"If-Match": f'"{config["id"]}.1"', "Content-Type": "application/json"})
+    assert routed == []  # the router never saw it
+    assert fast.status_code == 200 and fast.headers["etag"] == f'"{config["id"]}.2"'
+    assert fast.headers["content-type"] == "application/json"
+    assert '"n": 1.50' in fast.text and "123456789012345678901234567890" in fast.text  # the numbers exact
+    # The same write through the route (an Idempotency-Key sends it there) answers alike.
+    slow = put(client, {**config, "version": 2}, {"name": "db", "config": {"x": 3}, "comments": "c"},
+               **{"Idempotency-Key": "k1"})
+    assert len(routed) == 1
+    assert slow.status_code == 200 and slow.headers["etag"] == f'"{config["id"]}.3"'
+    assert set(fast.headers) == set(slow.headers)
+    assert {k: v for k, v in fast.json().items() if k not in ("config", "version", "updated_at")} == {
+        k: v for k, v in slow.json().items() if k not in ("config", "version", "updated_at")}
+    revisions = client.get(f"{CONFIGS}/{config['id']}/revisions").json()["items"]
+    assert [r["version"] for r in revisions] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("body, headers, status", [
+    ({"name": "db"}, {}, 422),  # no config
+    ({"name": "db", "config": {"a": 1}, "extra": 1}, {}, 422),
+    ({"name": "db", "config": []}, {}, 422),
+    ({"name": " db", "config": {}}, {}, 422),
+    (None, {"Content-Type": "text/plain"}, 415),
+    (b"{", {"Content-Type": "application/json"}, 400),
+])
+def test_a_body_the_contract_refuses_goes_on_to_the_route(client, config, routed, body, headers, status):
+    routed.clear()
+    url, etag = f"{CONFIGS}/{config['id']}", f'"{config["id"]}.1"'
+    if isinstance(body, bytes) or body is None:
+        response = client.put(url, content=body or b"{}", headers={"If-Match": etag, **headers})
+    else:
+        response = client.put(url, json=body, headers={"If-Match": etag, **headers})
+    assert response.status_code == status and response.headers["content-type"] == PROBLEM_JSON
+    assert len(routed) == 1  # the route answered it
+
+
+def test_what_the_write_refuses_is_answered_here_as_a_problem(client, config, configuration, routed):
+    other = configuration(config["application_id"], "cache", {})
+    routed.clear()
+    stale = put(client, config, {"name": "db", "config": {}}, etag=f'"{config["id"]}.9"')
+    assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM_JSON
+    taken = put(client, other, {"name": "db", "config": {}})
+    assert taken.status_code == 409 and taken.json()["instance"] == f"{CONFIGS}/{other['id']}"
+    missing = put(client, {**config, "id": "0" * 26}, {"name": "db", "config": {}})
+    assert missing.status_code == 404
+    assert routed == []
+
+
+def test_a_body_read_in_pieces_or_too_large_is_answered_as_the_route_answers_it(settings, clean, config):
+    with TestClient(create_app(settings.model_copy(update={"max_body_bytes": 64})),
+                    raise_server_exceptions=False) as small:
+        url, etag = f"{CONFIGS}/{config['id']}", f'"{config["id"]}.1"'
+
+        def pieces(*chunks):
+            yield from chunks
+        ok = small.put(url, content=pieces(b'{"name": "db", ', b'"config": {"y": 1}}'), headers={"If-Match": etag})
+        assert ok.status_code == 200 and ok.json()["config"] == {"y": 1}
+        big = small.put(url, content=pieces(b'{"name": "db", ', b'"config": {"y": "' + b"x" * 100 + b'"}}'),
+                        headers={"If-Match": f'"{config["id"]}.2"'})
+        assert big.status_code == 413 and big.headers["content-type"] == PROBLEM_JSON
+
+
+def test_an_override_is_created_then_replaced_below_the_router(client, config, routed):
+    env = client.post(ENVS, json={"name": "prod"}).json()
+    routed.clear()
+    url = f"{CONFIGS}/{config['id']}/overrides/{env['id']}"
+    created = client.put(url, json={"patch": {"x": 5}}, headers={"If-None-Match": "*"})
+    assert created.status_code == 201 and created.headers["location"] == url
+    replaced = client.put(url, json={"patch": {"x": 6}}, headers={"If-Match": created.headers["etag"]})
+    assert replaced.status_code == 200 and replaced.json()["patch"] == {"x": 6}
+    assert replaced.headers["etag"] == f'"{config["id"]}.{env["id"]}.2"'
+    refused = client.put(url, json={"patch": {"x": 7}}, headers={"If-None-Match": "*"})
+    assert refused.status_code == 412
+    assert routed == []
+    assert client.get(f"{CONFIGS}/{config['id']}/effective", params={"environment_id": env["id"]}).json()[
+        "config"] == {"x": 6}
