@@ -215,7 +215,8 @@ class Database:
         with self._filling:
             while not self._closed.is_set():
                 with self._lock:
-                    if self._open_count >= self.settings.pool_min:
+                    if (self._open_count >= self.settings.pool_min
+                            or self._open_count + self._loop_open() >= self.settings.pool_max):
                         return
                 if not self.slots.acquire(blocking=False):
                     return  # every slot is lent: POOL_MIN connections are open
@@ -225,6 +226,22 @@ class Database:
                     self.slots.release()
                     raise
                 self._give_back(conn, broken=False)
+
+    def _loop_open(self) -> int:
+        """Connections open on the event loop (db/loop.py): each counts against POOL_MAX."""
+        return self.on_loop._open if self.on_loop is not None else 0
+
+    def make_room(self, loop_open: int) -> bool:
+        """Whether the event loop may open one more connection beside the `loop_open` it has and the executor's
+        (within POOL_MAX): an idle connection of the executor's is closed to make room if need be."""
+        with self._lock:
+            if self._open_count + loop_open < self.settings.pool_max:
+                return True
+            conn = self._idle.pop(0) if self._idle else None
+        if conn is None:
+            return False
+        self._close(conn)
+        return True
 
     def _open(self) -> Connection:
         """A new connection to the primary, counted open."""

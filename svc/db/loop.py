@@ -9,8 +9,10 @@ hand-over (a measurement of the same UPDATE at 64 concurrent callers: 135-156 µ
 executor, 60-81 µs here).
 
 The guarantees are the executor's (`database.Database._unit`):
-- Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open, and at most
-  half of POOL_MAX are the loop's, so the executor always has the rest. A connection is checked as the executor's
+- Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one
+  of the executor's is closed to make room), and at most half of POOL_MAX are the loop's, so the executor always
+  has the rest. When the loop's are all lent, a statement runs through the executor if it has a slot free, so
+  POOL_MAX statements may be in flight, as before; else it waits for one of the loop's. A connection is checked as the executor's
   are when it is lent (on the primary, the server has not hung up), and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
@@ -129,14 +131,18 @@ class LoopPool:
             return False
 
     async def _borrow(self) -> Connection:
-        """An idle connection, a new one (under a slot of the executor's pool), or the next one given back, within
-        POOL_ACQUIRE_TIMEOUT; Unavailable when none comes."""
+        """An idle connection, a new one (under a slot of the executor's pool, within POOL_MAX), or the next one
+        given back, within POOL_ACQUIRE_TIMEOUT. Unavailable when the loop has none to give and the executor has a
+        slot free (then the statement runs there: a burst of writes has all of POOL_MAX), or none of its own."""
         while self._idle:
             conn = self._idle.pop()
             if self._usable(conn):
                 return conn
             self._drop(conn)
         if self._open < self.size and not self._closed and self.db.slots.acquire(blocking=False):
+            if not self.db.make_room(self._open):
+                self.db.slots.release()
+                raise Unavailable
             self._open += 1
             try:
                 return await self._connect()
@@ -144,8 +150,8 @@ class LoopPool:
                 self._open -= 1
                 self.db.slots.release()
                 raise
-        if self._open == 0:
-            raise Unavailable  # none of the loop's, and the executor's pool has every slot: wait there
+        if self._open == 0 or self._executor_has_a_slot():
+            raise Unavailable  # the executor has a connection to give, or the loop has none: run it there
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
@@ -159,6 +165,12 @@ class LoopPool:
         if conn is None:
             return await self._borrow()  # one was dropped: open another in its place
         return conn
+
+    def _executor_has_a_slot(self) -> bool:
+        if not self.db.slots.acquire(blocking=False):
+            return False
+        self.db.slots.release()
+        return True
 
     def _give_back(self, conn: Connection | None) -> None:
         """Lend `conn` to the oldest waiter, or keep it idle; None (a connection dropped) wakes the oldest waiter

@@ -19,7 +19,7 @@ def table(sql):
 
 def with_pool(settings, scenario, **update):
     """Run `scenario(db, pool)` on a new event loop, with a Database and its loop pool, closed after."""
-    db = Database(settings.model_copy(update={"pool_min": 0, **update}))
+    db = Database(settings.model_copy(update={"pool_min": 0} | update))
 
     async def main():
         pool = db.on_loop = LoopPool(db)
@@ -88,10 +88,14 @@ def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
     async def scenario(db, pool):
         holder = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(1)", dict))
         await asyncio.sleep(0.3)
-        started = time.monotonic()
-        with pytest.raises(ServiceUnavailable) as error:
-            await pool.first_row("SELECT 1 AS one", dict)
-        waited = time.monotonic() - started
+        assert db.slots.acquire(blocking=False)  # the executor's last slot is lent too
+        try:
+            started = time.monotonic()
+            with pytest.raises(ServiceUnavailable) as error:
+                await pool.first_row("SELECT 1 AS one", dict)
+            waited = time.monotonic() - started
+        finally:
+            db.slots.release()
         await holder
         return error.value, waited, await pool.first_row("SELECT 1 AS one", dict)
 
@@ -99,6 +103,29 @@ def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
     assert error.status == 503 and "No database connection" in error.detail
     assert 0.15 < waited < 0.9
     assert row["one"] == 1  # the connection came back
+
+
+def test_a_burst_larger_than_the_loop_s_half_runs_its_overflow_through_the_executor(settings, sql):
+    async def scenario(db, pool):
+        started = time.monotonic()
+        rows = await asyncio.gather(*(loop.first_row(db, "SELECT pg_sleep(0.5), pg_backend_pid() AS pid", dict)
+                                      for _ in range(4)))
+        return time.monotonic() - started, len({r["pid"] for r in rows}), pool._open, len(db.executor._threads)
+
+    took, backends_used, opened, threads = with_pool(settings, scenario, pool_max=4)
+    assert backends_used == 4 and opened == 2 and threads == 2  # POOL_MAX in flight: two on the loop, two in threads
+    assert took < 1.0  # at once, not one half after the other
+
+
+def test_the_loop_makes_room_within_pool_max_by_closing_an_idle_connection_of_the_executor(settings, sql):
+    async def scenario(db, pool):
+        assert db.warm() == 4  # POOL_MIN = POOL_MAX: every connection the executor's, idle
+        await asyncio.gather(*(pool.first_row("SELECT pg_sleep(0.2)", dict) for _ in range(2)))
+        db._fill()  # the keeper's round: it opens none past POOL_MAX
+        return db._open_count, pool._open
+
+    executor_open, loop_open = with_pool(settings, scenario, pool_max=4, pool_min=4)
+    assert (executor_open, loop_open) == (2, 2)
 
 
 def test_a_statement_the_server_does_not_end_is_ended_from_this_side_and_its_outcome_is_unknown(settings):
