@@ -30,8 +30,8 @@ class Settings(BaseSettings):
         "Connections kept open at least: opened at start-up, and again within a second once a restart or a "
         "failover dropped them."))
     pool_max: int = Field(default=16, ge=1, le=1000, description=(
-        "Connections open at most, each with a thread that runs its blocking calls; a connection opened is kept "
-        "while it works."))
+        "Connections open at most, each with a thread that runs its blocking calls, except up to half of them that "
+        "the event loop drives for the PUTs' writes; a connection opened is kept while it works."))
     pool_acquire_timeout: float = Field(default=1.0, gt=0, le=60, description=(
         "Seconds a request waits for a free connection before it answers 503."))
     connect_timeout: int = Field(default=2, ge=1, le=60, description=(
