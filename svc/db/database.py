@@ -167,6 +167,7 @@ class Database:
         self.written: Callable[[], None] = lambda: None
         # The connections of single statements on the event loop (db/loop.py), once the worker's loop runs.
         self.on_loop: Any = None
+        self.loop_open = 0  # its connections open, counted within POOL_MAX (under `_lock`)
         for name, loop in (("db-watchdog", self._watch), ("db-keeper", self._keep)):
             threading.Thread(target=loop, name=name, daemon=True).start()
 
@@ -214,41 +215,57 @@ class Database:
         """Open connections until POOL_MIN are open, each under a free slot (so never past POOL_MAX)."""
         with self._filling:
             while not self._closed.is_set():
-                with self._lock:
-                    if (self._open_count >= self.settings.pool_min
-                            or self._open_count + self._loop_open() >= self.settings.pool_max):
-                        return
                 if not self.slots.acquire(blocking=False):
                     return  # every slot is lent: POOL_MIN connections are open
+                with self._lock:
+                    room = (self._open_count < self.settings.pool_min
+                            and self._open_count + self.loop_open < self.settings.pool_max)
+                    if room:
+                        self._open_count += 1  # reserved under the lock the loop's `make_room` counts under
+                if not room:
+                    self.slots.release()
+                    return
                 try:
-                    conn = self._open()
+                    conn = self._open(reserved=True)
                 except BaseException:
                     self.slots.release()
                     raise
                 self._give_back(conn, broken=False)
 
-    def _loop_open(self) -> int:
-        """Connections open on the event loop (db/loop.py): each counts against POOL_MAX."""
-        return self.on_loop._open if self.on_loop is not None else 0
-
-    def make_room(self, loop_open: int) -> bool:
-        """Whether the event loop may open one more connection beside the `loop_open` it has and the executor's
-        (within POOL_MAX): an idle connection of the executor's is closed to make room if need be."""
+    def make_room(self) -> bool:
+        """Whether the event loop may open one more connection beside its own and the executor's (within POOL_MAX),
+        counted in `loop_open` if so: an idle connection of the executor's is closed to make room if need be."""
         with self._lock:
-            if self._open_count + loop_open < self.settings.pool_max:
-                return True
-            conn = self._idle.pop(0) if self._idle else None
-        if conn is None:
-            return False
-        self._close(conn)
+            if self._open_count + self.loop_open >= self.settings.pool_max:
+                if not self._idle:
+                    return False
+                conn = self._idle.pop(0)
+                self._open_count -= 1
+            else:
+                conn = None
+            self.loop_open += 1
+        if conn is not None:
+            with contextlib.suppress(psycopg2.Error):
+                conn.close()
         return True
 
-    def _open(self) -> Connection:
-        """A new connection to the primary, counted open."""
-        conn = self._connect()
+    def loop_closed(self) -> None:
+        """One of the event loop's connections was closed."""
         with self._lock:
-            self._open_count += 1
-        return conn
+            self.loop_open -= 1
+
+    def _open(self, reserved: bool = False) -> Connection:
+        """A new connection to the primary, counted open from before it connects (`reserved`: counted already),
+        so that the event loop's `make_room` counts it too."""
+        if not reserved:
+            with self._lock:
+                self._open_count += 1
+        try:
+            return self._connect()
+        except BaseException:
+            with self._lock:
+                self._open_count -= 1
+            raise
 
     def _close(self, conn: Connection) -> None:
         """Close a connection counted open."""
@@ -301,13 +318,16 @@ class Database:
         if conn.closed or not self.primary.is_current(conn.identity):
             return False
         try:
-            return not select.select([conn.fileno()], [], [], 0)[0]
+            return not readable(conn.fileno())
         except (OSError, ValueError, psycopg2.Error):
             return False
 
     def _borrow(self, deadline: float) -> Connection:
-        if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise ServiceUnavailable(NO_CONNECTION)
+        if not self.slots.acquire(blocking=False):
+            if self.on_loop is not None:
+                self.on_loop.give_up_idle()  # the loop's idle connections hold slots: closed, they free them
+            if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise ServiceUnavailable(NO_CONNECTION)
         try:
             while True:
                 with self._lock:
@@ -446,6 +466,14 @@ class Database:
             timer.cancel()
         EPOCH.set(epoch)
         return result
+
+
+def readable(fd: int) -> bool:
+    """Whether socket `fd` has something to read, or has hung up, now (poll(2): any descriptor number, where
+    select(2) takes none past 1,023, and a worker holding thousands of requests has such numbers)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def epoch_of(conn: Connection) -> int:

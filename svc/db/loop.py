@@ -30,6 +30,7 @@ import logging
 import select
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg2
@@ -58,11 +59,14 @@ class LoopPool:
 
     def __init__(self, db: Database, size: int | None = None) -> None:
         self.db = db
-        self.size = max(1, db.settings.pool_max // 2) if size is None else size
+        self.size = db.settings.pool_max // 2 if size is None else size  # POOL_MAX=1: none, all the executor's
         self._idle: list[Connection] = []
         self._open = 0
         self._waiting: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # One thread opens the loop's connections, one at a time (see `_connect`).
+        self._connector = ThreadPoolExecutor(1, thread_name_prefix="db-loop-connect")
 
     # -- connections -------------------------------------------------------------------------------------------
     async def _wait(self, conn: Connection, deadline: float) -> None:
@@ -94,9 +98,9 @@ class LoopPool:
         deadline = loop.time() + self.db.settings.connect_timeout + self.db.bound
         conn = None
         try:
-            conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args,
-                                                                  "application_name": "config-service"})
-            await self._wait(conn, deadline)
+            # libpq resolves host names while it connects, blocking: that part runs in a thread of its own.
+            conn = await loop.run_in_executor(self._connector, self._connecting,
+                                              self.db.settings.connect_timeout + self.db.bound)
             cur = conn.cursor()
             cur.execute(IDENTITY)
             await self._wait(conn, deadline)
@@ -119,14 +123,37 @@ class LoopPool:
             if conn is not None:
                 conn.close()
             if not isinstance(error, Unavailable):
-                log.warning("cannot open a connection for the event loop: %s", first_line(error))
+                log.warning("cannot open a connection for the event loop: %s", first_line(error) if str(error)
+                            else "no answer in time")
             raise Unavailable from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+
+    def _connecting(self, within: float) -> Connection:
+        """A connection in asynchronous mode, connected (in a thread: libpq resolves host names blocking)."""
+        conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args,
+                                                              "application_name": "config-service"})
+        deadline = time.monotonic() + within
+        try:
+            while (state := conn.poll()) != POLL_OK:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise TimeoutError
+                poller = select.poll()
+                poller.register(conn.fileno(), select.POLLIN if state == POLL_READ else select.POLLOUT)
+                poller.poll(wait * 1000)
+            return conn
+        except BaseException:
+            conn.close()
+            raise
 
     def _usable(self, conn: Connection) -> bool:
         if conn.closed or not self.db.primary.is_current(conn.identity):
             return False
         try:
-            return not select.select([conn.fileno()], [], [], 0)[0]
+            return not database.readable(conn.fileno())
         except (OSError, ValueError, psycopg2.Error):
             return False
 
@@ -134,13 +161,14 @@ class LoopPool:
         """An idle connection, a new one (under a slot of the executor's pool, within POOL_MAX), or the next one
         given back, within POOL_ACQUIRE_TIMEOUT. Unavailable when the loop has none to give and the executor has a
         slot free (then the statement runs there: a burst of writes has all of POOL_MAX), or none of its own."""
+        self._loop = asyncio.get_running_loop()
         while self._idle:
             conn = self._idle.pop()
             if self._usable(conn):
                 return conn
             self._drop(conn)
         if self._open < self.size and not self._closed and self.db.slots.acquire(blocking=False):
-            if not self.db.make_room(self._open):
+            if not self.db.make_room():
                 self.db.slots.release()
                 raise Unavailable
             self._open += 1
@@ -148,6 +176,7 @@ class LoopPool:
                 return await self._connect()
             except BaseException:
                 self._open -= 1
+                self.db.loop_closed()
                 self.db.slots.release()
                 raise
         if self._open == 0 or self._executor_has_a_slot():
@@ -157,8 +186,12 @@ class LoopPool:
         try:
             async with asyncio.timeout(self.db.settings.pool_acquire_timeout):
                 conn = await waiter
-        except TimeoutError:
-            raise ServiceUnavailable(database.NO_CONNECTION) from None
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():
+                self._give_back(waiter.result())  # handed over just as this one gave up: to the next
+            if isinstance(error, TimeoutError):
+                raise ServiceUnavailable(database.NO_CONNECTION) from None
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._waiting.remove(waiter)
@@ -175,6 +208,9 @@ class LoopPool:
     def _give_back(self, conn: Connection | None) -> None:
         """Lend `conn` to the oldest waiter, or keep it idle; None (a connection dropped) wakes the oldest waiter
         to open one in its place."""
+        if conn is not None and self._closed:
+            self._drop(conn)
+            conn = None
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -188,21 +224,37 @@ class LoopPool:
         with contextlib.suppress(psycopg2.Error):
             conn.close()
         self._open -= 1
+        self.db.loop_closed()
         self.db.slots.release()
 
-    def _broken(self, conn: Connection) -> None:
-        self._drop(conn)
+    def give_up_idle(self) -> None:
+        """From any thread: close the idle connections, freeing their slots for the executor, which has none free
+        (the loop opens them again as writes need them)."""
+        loop = self._loop
+        if loop is not None and self._idle:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: so are its connections
+                loop.call_soon_threadsafe(self._drop_idle)
+
+    def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
-        for each in idle:
-            self._drop(each)
+        for conn in idle:
+            self._drop(conn)
+
+    def _broken(self, conn: Connection) -> None:
+        """What broke one connection (a restart, a failover) broke the idle ones too, the executor's as well."""
+        self._drop(conn)
+        self._drop_idle()
         self.db._discard_idle()
         self._give_back(None)
 
     def close(self) -> None:
         self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            self._drop(conn)
+        self._connector.shutdown(wait=False)
+        self._drop_idle()
+        waiting, self._waiting = self._waiting, collections.deque()
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(ServiceUnavailable(database.NO_CONNECTION))
 
     # -- one statement -----------------------------------------------------------------------------------------
     async def first_row(self, query: str, params: Callable[[], dict[str, Any]], *, prefix: str = "") -> Any:
@@ -218,11 +270,14 @@ class LoopPool:
             EPOCH.set(epoch)
             loop = asyncio.get_running_loop()
             outcome = None
+            sent = False
             try:
                 conn.prefix = prefix
                 cur = conn.cursor()
+                values = params()
                 try:
-                    cur.execute(query, params())
+                    sent = True
+                    cur.execute(query, values)
                     await self._wait(conn, loop.time() + self.db.bound)
                 finally:
                     self.db.written()  # it may have committed: publish it
@@ -242,16 +297,21 @@ class LoopPool:
                 log.warning("database connection failed: %s", first_line(error) if str(error) else
                             "no answer within the bound")
                 raise ServiceUnavailable(UNKNOWN_OUTCOME) from None
-            except asyncio.CancelledError:
-                outcome = "broken"  # the statement may be in flight: the connection cannot be lent again
-                raise
             except psycopg2.Error:
                 outcome = "kept"
                 raise
+            except BaseException:
+                # Cancelled, or failed, with the statement perhaps in flight: this connection cannot be lent again
+                # (the server is not in question, so the others stay).
+                outcome = "in flight" if sent else None
+                raise
             finally:
                 conn.prefix = ""
-                if outcome == "broken" or conn.closed:
+                if outcome == "broken" or (conn.closed and outcome != "in flight"):
                     self._broken(conn)
+                elif outcome == "in flight":
+                    self._drop(conn)
+                    self._give_back(None)
                 else:
                     self._give_back(conn)
             return row

@@ -128,7 +128,7 @@ def test_the_loop_makes_room_within_pool_max_by_closing_an_idle_connection_of_th
     assert (executor_open, loop_open) == (2, 2)
 
 
-def test_a_statement_the_server_does_not_end_is_ended_from_this_side_and_its_outcome_is_unknown(settings):
+def test_a_statement_the_server_does_not_end_is_ended_from_this_side_and_its_outcome_is_unknown(settings, sql):
     async def scenario(db, pool):
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable) as unknown:
@@ -136,6 +136,9 @@ def test_a_statement_the_server_does_not_end_is_ended_from_this_side_and_its_out
         return unknown.value, time.monotonic() - started, pool._open, await pool.first_row("SELECT 1 AS one", dict)
 
     error, took, opened_after, row = with_pool(settings, scenario, statement_timeout_ms=100)
+    # The server sleeps on until it notices: ended here, so that the tests after this one count connections right.
+    sql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE '%%pg_sleep(300)%%' AND pid <> pg_backend_pid()")
     assert "whether it was applied is unknown" in error.detail
     assert took < 60  # the bound (0.1 s + 2 s), not the server's 300 s
     assert opened_after == 0  # the connection was closed, its slot freed
@@ -240,3 +243,68 @@ def test_a_statement_with_a_key_names_it_as_its_transaction_s_maker(settings):
     made, next_one = with_pool(settings, scenario)
     assert made["key"] == key
     assert next_one["key"] in (None, "")  # the setting was the statement's transaction's only
+
+
+def test_a_connection_handed_to_a_caller_that_gave_up_meanwhile_goes_to_the_next(settings):
+    async def scenario(db, pool):
+        conn = await pool._borrow()  # the loop's one connection (POOL_MAX 2: its half), lent
+        assert db.slots.acquire(blocking=False)  # and the executor's one slot: the next caller waits for the loop
+        waiter = asyncio.ensure_future(pool._borrow())
+        await asyncio.sleep(0)
+        pool._give_back(conn)  # handed over...
+        waiter.cancel()  # ...as its caller gives up, in the same turn of the loop
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        db.slots.release()
+        return pool._open, len(pool._idle), (await pool.first_row("SELECT 1 AS one", dict))["one"]
+
+    opened, idle, one = with_pool(settings, scenario, pool_max=2)
+    assert (opened, idle, one) == (1, 1, 1)  # kept, not lost with its slot
+
+
+def test_a_statement_cancelled_in_flight_drops_its_connection_only(settings):
+    async def scenario(db, pool):
+        await asyncio.gather(*(pool.first_row("SELECT pg_sleep(0.1)", dict) for _ in range(2)))
+        db.warm()
+        executor_idle = len(db._idle)
+        task = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(5)", dict))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return pool._open, len(pool._idle), executor_idle, len(db._idle), db.loop_open
+
+    opened, idle, executor_before, executor_after, counted = with_pool(settings, scenario, pool_min=1)
+    assert (opened, idle, counted) == (1, 1, 1)  # the cancelled one closed; the other kept
+    assert executor_after == executor_before >= 1  # the executor's idle ones kept
+
+
+def test_with_pool_max_1_every_statement_runs_through_the_executor(settings):
+    async def scenario(db, pool):
+        rows = [await loop.first_row(db, "SELECT 1 AS one", dict) for _ in range(3)]
+        rows.append(await db.run(lambda cur: cur.execute("SELECT 2 AS two") or cur.fetchone()))
+        return pool.size, pool._open, rows
+
+    size, opened, rows = with_pool(settings, scenario, pool_max=1, pool_acquire_timeout=0.5)
+    assert (size, opened) == (0, 0) and [r.get("one", r.get("two")) for r in rows] == [1, 1, 1, 2]
+
+
+def test_the_executor_without_a_free_slot_has_the_loop_close_its_idle_connections(settings):
+    async def scenario(db, pool):
+        await asyncio.gather(*(pool.first_row("SELECT pg_sleep(0.1)", dict) for _ in range(2)))
+        assert pool._open == 2 and len(pool._idle) == 2
+        # The executor needs all four: two are the loop's, idle.
+        release = asyncio.Event()
+        loop_ = asyncio.get_running_loop()
+
+        def holds(cur):
+            cur.execute("SELECT 1")
+            loop_.call_soon_threadsafe(release.set)
+            time.sleep(0.5)
+        started = time.monotonic()
+        await asyncio.gather(*(db.run(holds) for _ in range(4)))
+        return time.monotonic() - started, pool._open, db.loop_open
+
+    took, opened, counted = with_pool(settings, scenario, pool_max=4, pool_acquire_timeout=3)
+    assert opened == 0 and counted == 0
+    assert took < 2.5  # not the acquire timeout: the slots came back at once

@@ -53,20 +53,17 @@ class FastWrites:
             return
         messages: list[Message] = []
         failure: Exception | None = None
-        body = b""
         try:
             while True:
                 message = await receive()
                 messages.append(message)
-                if message["type"] != "http.request":
-                    break
-                body += message.get("body", b"")
-                if not message.get("more_body", False):
+                if message["type"] != "http.request" or not message.get("more_body", False):
                     break
         except Exception as error:  # too large, too slow: the route answers it, as it does
             failure = error
         answer = None
         if failure is None and messages[-1]["type"] == "http.request":
+            body = b"".join(message.get("body", b"") for message in messages)
             id, environment_id = match.group(1), match.group(2)
             answer = await (self._configuration(scope, id, body) if environment_id is None
                             else self._override(scope, id, environment_id, body))
