@@ -10,9 +10,11 @@ executor, 60-81 µs here).
 
 The guarantees are the executor's (`database.Database._unit`):
 - Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one
-  of the executor's is closed to make room), and at most half of POOL_MAX are the loop's, so the executor always
-  has the rest. When the loop's are all lent, a statement runs through the executor if it has a slot free, so
-  POOL_MAX statements may be in flight, as before; else it waits for one of the loop's. A connection is checked as the executor's
+  of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
+  The executor, short of a slot, has the loop close its idle ones. When the loop's are all lent, a statement runs
+  through the executor if it has a slot free, so POOL_MAX statements may be in flight, as before; else it waits
+  for one of the loop's. A connection is opened in a thread of its own (libpq resolves host names blocking), then
+  driven by the loop. A connection is checked as the executor's
   are when it is lent (on the primary, the server has not hung up), and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
