@@ -13,8 +13,8 @@ The guarantees are the executor's (`database.Database._unit`):
   of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
   The executor, short of a slot, has the loop close its idle ones. When the loop's are all lent, a statement runs
   through the executor if it has a slot free, so POOL_MAX statements may be in flight, as before; else it waits
-  for one of the loop's. A connection is opened in a thread of its own (libpq resolves host names blocking), then
-  driven by the loop. A connection is checked as the executor's
+  for one of the loop's. libpq resolves a host's name blocking, so a DATABASE_URL that names its hosts by name
+  (not by address, a socket's folder or localhost) gives the loop none: its writes run through the executor. A connection is checked as the executor's
   are when it is lent (on the primary, the server has not hung up), and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
@@ -28,18 +28,16 @@ The guarantees are the executor's (`database.Database._unit`):
 import asyncio
 import collections
 import contextlib
+import ipaddress
 import logging
-import select
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from db import database
+from db import database, dbprobe
 from db.database import RETRIES, RETRYABLE, TIMED_OUT, UNKNOWN_OUTCOME, Connection, Database, epoch_of, first_line
 from db.primary import IDENTITY, identity_of
 from wire.epochs import EPOCH
@@ -61,14 +59,14 @@ class LoopPool:
 
     def __init__(self, db: Database, size: int | None = None) -> None:
         self.db = db
-        self.size = db.settings.pool_max // 2 if size is None else size  # POOL_MAX=1: none, all the executor's
+        # POOL_MAX=1: none, all the executor's. A host named by a name: none either, as libpq would resolve it
+        # blocking the loop (an IP address, a socket's folder or localhost resolve without asking anyone).
+        self.size = (db.settings.pool_max // 2 if _resolves_locally(db.url) else 0) if size is None else size
         self._idle: list[Connection] = []
         self._open = 0
         self._waiting: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        # One thread opens the loop's connections, one at a time (see `_connect`).
-        self._connector = ThreadPoolExecutor(1, thread_name_prefix="db-loop-connect")
 
     # -- connections -------------------------------------------------------------------------------------------
     async def _wait(self, conn: Connection, deadline: float) -> None:
@@ -100,9 +98,11 @@ class LoopPool:
         deadline = loop.time() + self.db.settings.connect_timeout + self.db.bound
         conn = None
         try:
-            # libpq resolves host names while it connects, blocking: that part runs in a thread of its own.
-            conn = await loop.run_in_executor(self._connector, self._connecting,
-                                              self.db.settings.connect_timeout + self.db.bound)
+            conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args,
+                                                                  "application_name": "config-service"})
+            # A host that takes no connection in CONNECT_TIMEOUT (frozen, say): the executor's pool, whose
+            # connecting goes on to the next host, opens one instead.
+            await self._wait(conn, min(deadline, loop.time() + self.db.settings.connect_timeout))
             cur = conn.cursor()
             cur.execute(IDENTITY)
             await self._wait(conn, deadline)
@@ -131,24 +131,6 @@ class LoopPool:
         except BaseException:
             if conn is not None:
                 conn.close()
-            raise
-
-    def _connecting(self, within: float) -> Connection:
-        """A connection in asynchronous mode, connected (in a thread: libpq resolves host names blocking)."""
-        conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args,
-                                                              "application_name": "config-service"})
-        deadline = time.monotonic() + within
-        try:
-            while (state := conn.poll()) != POLL_OK:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    raise TimeoutError
-                poller = select.poll()
-                poller.register(conn.fileno(), select.POLLIN if state == POLL_READ else select.POLLOUT)
-                poller.poll(wait * 1000)
-            return conn
-        except BaseException:
-            conn.close()
             raise
 
     def _usable(self, conn: Connection) -> bool:
@@ -251,7 +233,6 @@ class LoopPool:
 
     def close(self) -> None:
         self._closed = True
-        self._connector.shutdown(wait=False)
         self._drop_idle()
         waiting, self._waiting = self._waiting, collections.deque()
         for waiter in waiting:
@@ -346,3 +327,15 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
         cur.execute(query, params())
         return cur.fetchone() if cur.description is not None else None
     return await db.run(unit)
+
+
+def _resolves_locally(url: str) -> bool:
+    """Whether every host of `url` is an IP address, a socket's folder or localhost: none needs a resolver."""
+    for host, _ in dbprobe.hosts(url):
+        if host.startswith("/") or host == "localhost":
+            continue
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+    return True

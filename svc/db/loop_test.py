@@ -314,3 +314,15 @@ def test_the_executor_without_a_free_slot_has_the_loop_close_its_idle_connection
 
     opened, counted = with_pool(settings, scenario, pool_max=4, pool_acquire_timeout=30)
     assert opened == 0 and counted == 0
+
+
+def test_hosts_named_by_name_give_the_loop_no_connection(settings):
+    # libpq would resolve a name blocking the loop: such a DATABASE_URL's writes all run through the executor.
+    for url, size in (("postgresql://u:p@127.0.0.1:5432,10.0.0.2:5432/d", 8), ("postgresql://u:p@[::1]:5432/d", 8),
+                      ("postgresql://u:p@localhost/d", 8), ("postgresql:///d?host=/var/run/postgresql", 8),
+                      ("postgresql://u:p@127.0.0.1,db.internal/d", 0)):
+        db = Database(settings.model_copy(update={"database_url": url, "pool_min": 0, "pool_max": 16}))
+        try:
+            assert LoopPool(db).size == size, url
+        finally:
+            db.close()
