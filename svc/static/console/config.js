@@ -423,6 +423,9 @@ async function overridesTab(ctx, panel) {
   const [label, select] = environmentSelect("override-env", "Environment", { value: initial });
   const body = h("div", { id: "override-body" });
   const path = () => `/configurations/${api.enc(ctx.id)}/overrides/${api.enc(select.value)}`;
+  // environment id -> the last version this tab wrote there: the feed's news of it is this tab's own save, which
+  // can arrive after the save's answer and must not be told as someone else's change.
+  const own = new Map();
   const read = async () => {
     try {
       const answer = await api.call("GET", path());
@@ -458,8 +461,15 @@ async function overridesTab(ctx, panel) {
     const box = h("section", { id: "review", className: "review", hidden: true });
     let against = from;
     const write = (doc, deleting) => async (etag) => {
-      if (deleting) return api.call("DELETE", path(), { ifMatch: etag });
-      return api.call("PUT", path(), { body: doc, ifMatch: etag ?? undefined, ifNoneMatch: etag ? undefined : "*" });
+      const environment = select.value;
+      if (deleting) {
+        const answer = await api.call("DELETE", path(), { ifMatch: etag });
+        own.set(environment, against.version ?? 0);
+        return answer;
+      }
+      const answer = await api.call("PUT", path(), { body: doc, ifMatch: etag ?? undefined, ifNoneMatch: etag ? undefined : "*" });
+      own.set(environment, answer.body.version);
+      return answer;
     };
     const common = (deleting) => ({
       reread: async () => (await read()) ?? (deleting ? null : NONE),
@@ -493,7 +503,10 @@ async function overridesTab(ctx, panel) {
   await render();
   return {
     onEscape: () => { const back = body.querySelector("#review:not([hidden]) #back"); if (back) back.click(); },
-    onChange: (change) => { if (change.environment_id === select.value) say(`The override in ${environmentName(change.environment_id)} just changed (version ${change.version}).`, "warn"); },
+    onChange: (change) => {
+      if (change.environment_id !== select.value || change.version <= (own.get(change.environment_id) ?? 0)) return;
+      say(`The override in ${environmentName(change.environment_id)} just changed (version ${change.version}).`, "warn");
+    },
   };
 }
 
