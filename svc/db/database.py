@@ -409,11 +409,7 @@ class Database:
                             self.written()  # it may have committed a write: publish it
             except RETRYABLE as error:
                 self._give_back(conn, broken=False)
-                # Nothing runs SERIALIZABLE and every write takes its locks in one order: a retry means a bug.
-                kind = "deadlock" if isinstance(error, psycopg2.errors.DeadlockDetected) else "serialization failure"
-                log.warning("the database cancelled a unit of work (%s), attempt %d", kind, attempt)
-                if attempt > RETRIES:
-                    raise ServiceUnavailable("The database is busy; try again.") from None
+                cancelled("a unit of work", error, attempt)
                 continue
             except TIMED_OUT:
                 self._give_back(conn, broken=False)
@@ -466,6 +462,16 @@ class Database:
             timer.cancel()
         EPOCH.set(epoch)
         return result
+
+
+def cancelled(what: str, error: BaseException, attempt: int) -> None:
+    """The database rolled back `what` (a deadlock, a serialization failure): logged, and run again by the caller
+    until RETRIES are spent, then 503. Nothing runs SERIALIZABLE and every write takes its locks in one order: a
+    retry means a bug."""
+    kind = "deadlock" if isinstance(error, psycopg2.errors.DeadlockDetected) else "serialization failure"
+    log.warning("the database cancelled %s (%s), attempt %d", what, kind, attempt)
+    if attempt > RETRIES:
+        raise ServiceUnavailable("The database is busy; try again.") from None
 
 
 def readable(fd: int) -> bool:

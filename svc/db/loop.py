@@ -34,19 +34,17 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg2
-import psycopg2.errors
 import psycopg2.extensions
 
 from db import database, dbprobe
-from db.database import RETRIES, RETRYABLE, TIMED_OUT, UNKNOWN_OUTCOME, Connection, Database, epoch_of, first_line
+from db.database import RETRYABLE, TIMED_OUT, UNKNOWN_OUTCOME, Connection, Database, epoch_of, first_line
 from db.primary import IDENTITY, identity_of
 from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 
 log = logging.getLogger("config_service")
 
-POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ,
-                                  psycopg2.extensions.POLL_WRITE)
+POLL_OK, POLL_READ = psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ
 
 
 class Unavailable(Exception):
@@ -72,25 +70,12 @@ class LoopPool:
     async def _wait(self, conn: Connection, deadline: float) -> None:
         """Until `conn` has done what it was asked (connect, a statement): its errors raise here. Past `deadline`
         (loop time) the connection is closed and TimeoutError raised."""
-        loop = asyncio.get_running_loop()
-        while True:
-            state = conn.poll()
-            if state == POLL_OK:
-                return
-            fd = conn.fileno()
-            ready = loop.create_future()
-            watch, unwatch = ((loop.add_reader, loop.remove_reader) if state == POLL_READ
-                              else (loop.add_writer, loop.remove_writer))
-            watch(fd, _resolve, ready)
-            timer = loop.call_at(deadline, _expire, ready)
-            try:
-                await ready
-            finally:
-                timer.cancel()
-                unwatch(fd)
-            if ready.result() is False:
-                conn.close()
-                raise TimeoutError
+        try:
+            async with asyncio.timeout_at(deadline):
+                await ready(conn)
+        except TimeoutError:
+            conn.close()
+            raise
 
     async def _connect(self) -> Connection:
         """A new connection on the primary, its statements prepared; Unavailable when none would open."""
@@ -267,10 +252,7 @@ class LoopPool:
                 row = cur.fetchone() if cur.description is not None else None
             except RETRYABLE as error:
                 outcome = "retry"
-                kind = "deadlock" if isinstance(error, psycopg2.errors.DeadlockDetected) else "serialization failure"
-                log.warning("the database cancelled a statement (%s), attempt %d", kind, attempt)
-                if attempt > RETRIES:
-                    raise ServiceUnavailable("The database is busy; try again.") from None
+                database.cancelled("a statement", error, attempt)
                 continue
             except TIMED_OUT:
                 outcome = "kept"
@@ -300,14 +282,23 @@ class LoopPool:
             return row
 
 
-def _resolve(ready: asyncio.Future) -> None:
-    if not ready.done():
-        ready.set_result(True)
-
-
-def _expire(ready: asyncio.Future) -> None:
-    if not ready.done():
-        ready.set_result(False)
+async def ready(conn: psycopg2.extensions.connection) -> None:
+    """Drive an asynchronous connection until its connect or query is done, waiting on the loop. The socket is read
+    again after every poll: while it moves on to the next host of a list, libpq opens a new one."""
+    loop = asyncio.get_running_loop()
+    while True:
+        state = conn.poll()
+        if state == POLL_OK:
+            return
+        fd = conn.fileno()
+        done = loop.create_future()
+        watch, unwatch = ((loop.add_reader, loop.remove_reader) if state == POLL_READ
+                          else (loop.add_writer, loop.remove_writer))
+        watch(fd, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            unwatch(fd)
 
 
 async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any]], *,

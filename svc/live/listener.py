@@ -18,6 +18,7 @@ import psycopg2.extensions
 
 from db import dbprobe
 from db.database import KEEPALIVES, first_line
+from db.loop import ready
 from db.primary import IDENTITY, Identity, Primary, identity_of
 from live import keys
 from live.readcache import ReadCache
@@ -35,8 +36,7 @@ SYNC_TIMEOUT = 1.0
 # a reset) is found out even when nobody reads; one not back within DEAD_SECONDS drops the connection.
 HEARTBEAT_SECONDS = 1.0
 DEAD_SECONDS = 5.0
-POLL_OK, POLL_READ, POLL_WRITE = (psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_READ,
-                                  psycopg2.extensions.POLL_WRITE)
+POLL_OK, POLL_WRITE = psycopg2.extensions.POLL_OK, psycopg2.extensions.POLL_WRITE
 
 
 class Listener:
@@ -104,7 +104,7 @@ class Listener:
             async with asyncio.timeout(CONNECT_SECONDS):
                 cursor = conn.cursor()  # kept until the query is done: psycopg2 needs its async cursor alive
                 cursor.execute(f"LISTEN {CHANNEL}")
-                await _ready(conn)
+                await ready(conn)
         except BaseException:
             conn.close()
             raise
@@ -114,10 +114,10 @@ class Listener:
         conn = psycopg2.connect(dsn, async_=True, application_name="config-service-listener", **KEEPALIVES)
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
-                await _ready(conn)
+                await ready(conn)
                 cursor = conn.cursor()
                 cursor.execute(IDENTITY)
-                await _ready(conn)
+                await ready(conn)
                 return conn, identity_of(cursor.fetchone())
         except BaseException:
             conn.close()
@@ -339,21 +339,3 @@ class Listener:
                 future.set_result(False)
         self._round = self._next = None
 
-
-async def _ready(conn: psycopg2.extensions.connection) -> None:
-    """Drive an asynchronous connection until its connect or query is done, waiting on the loop. The socket is read
-    again after every poll: while it moves on to the next host of a list, libpq opens a new one."""
-    loop = asyncio.get_running_loop()
-    while True:
-        state = conn.poll()
-        if state == POLL_OK:
-            return
-        fd = conn.fileno()
-        ready = loop.create_future()
-        watch = loop.add_reader if state == POLL_READ else loop.add_writer
-        unwatch = loop.remove_reader if state == POLL_READ else loop.remove_writer
-        watch(fd, lambda: ready.done() or ready.set_result(None))
-        try:
-            await ready
-        finally:
-            unwatch(fd)
