@@ -13,9 +13,11 @@ The guarantees are the executor's (`database.Database._unit`):
   of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
   The executor, short of a slot, has the loop close its idle ones. When the loop's are all lent, a statement runs
   through the executor if it has a slot free, so POOL_MAX statements may be in flight, as before; else it waits
-  for one of the loop's. libpq resolves a host's name blocking, so a DATABASE_URL that names its hosts by name
-  (not by address, a socket's folder or localhost) gives the loop none: its writes run through the executor. A connection is checked as the executor's
-  are when it is lent (on the primary, the server has not hung up), and is on the primary when it opens.
+  for one of the loop's. libpq resolves a host's name blocking: a host named by a name (not an address, a socket's
+  folder or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's bound) and its addresses
+  given to libpq as `hostaddr`, each under the host's name (which TLS verifies), in the resolver's order, as libpq
+  tries them itself. A connection is checked as the executor's are when it is lent (on the primary, the server has
+  not hung up), and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
   POOL_ACQUIRE_TIMEOUT or the statement runs through the executor, which has its own.
@@ -30,6 +32,7 @@ import collections
 import contextlib
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -57,9 +60,7 @@ class LoopPool:
 
     def __init__(self, db: Database, size: int | None = None) -> None:
         self.db = db
-        # POOL_MAX=1: none, all the executor's. A host named by a name: none either, as libpq would resolve it
-        # blocking the loop (an IP address, a socket's folder or localhost resolve without asking anyone).
-        self.size = (db.settings.pool_max // 2 if _resolves_locally(db.url) else 0) if size is None else size
+        self.size = db.settings.pool_max // 2 if size is None else size  # POOL_MAX=1: none, all the executor's
         self._idle: list[Connection] = []
         self._open = 0
         self._waiting: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
@@ -83,7 +84,9 @@ class LoopPool:
         deadline = loop.time() + self.db.settings.connect_timeout + self.db.bound
         conn = None
         try:
-            conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args,
+            async with asyncio.timeout_at(deadline):
+                where = await addresses(self.db.url)
+            conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args, **where,
                                                                   "application_name": "config-service"})
             # A host that takes no connection in CONNECT_TIMEOUT (frozen, say): the executor's pool, whose
             # connecting goes on to the next host, opens one instead.
@@ -320,13 +323,42 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
     return await db.run(unit)
 
 
-def _resolves_locally(url: str) -> bool:
-    """Whether every host of `url` is an IP address, a socket's folder or localhost: none needs a resolver."""
-    for host, _ in dbprobe.hosts(url):
-        if host.startswith("/") or host == "localhost":
-            continue
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return False
+async def addresses(url: str) -> dict[str, str]:
+    """The `host`, `hostaddr` and `port` that connect to `url`'s hosts without libpq resolving a name (it would
+    block the loop): each host named by a name is resolved here, on the loop, and stands once for each of its
+    addresses, in the resolver's order (libpq's own, trying each in turn). Nothing when no host needs a resolver
+    (IP addresses, a socket's folder, localhost) or the URL gives `hostaddr` itself. Unavailable when no name
+    resolves (the executor's pool connects then, and says why)."""
+    if "hostaddr" in psycopg2.extensions.parse_dsn(url):
+        return {}
+    listed = dbprobe.hosts(url)
+    if all(_local(host) for host, _ in listed):
+        return {}
+    loop = asyncio.get_running_loop()
+    hosts, hostaddrs, ports = [], [], []
+    for host, port in listed:
+        if _local(host):
+            found = [""]  # libpq's own: an empty hostaddr uses the host as it is
+        else:
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError:
+                continue  # as libpq does with a name that does not resolve: on to the next host
+            found = list(dict.fromkeys(info[4][0] for info in infos))
+        hosts += [host] * len(found)
+        hostaddrs += found
+        ports += [str(port)] * len(found)
+    if not hosts:
+        raise Unavailable
+    return {"host": ",".join(hosts), "hostaddr": ",".join(hostaddrs), "port": ",".join(ports)}
+
+
+def _local(host: str) -> bool:
+    """Whether libpq reaches `host` without asking a resolver: an IP address, a socket's folder, localhost."""
+    if host.startswith("/") or host in ("", "localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
     return True

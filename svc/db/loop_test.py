@@ -3,6 +3,7 @@ import threading
 import time
 
 import psycopg2.errors
+import psycopg2.extensions
 import pytest
 
 from db import loop
@@ -316,13 +317,53 @@ def test_the_executor_without_a_free_slot_has_the_loop_close_its_idle_connection
     assert opened == 0 and counted == 0
 
 
-def test_hosts_named_by_name_give_the_loop_no_connection(settings):
-    # libpq would resolve a name blocking the loop: such a DATABASE_URL's writes all run through the executor.
-    for url, size in (("postgresql://u:p@127.0.0.1:5432,10.0.0.2:5432/d", 8), ("postgresql://u:p@[::1]:5432/d", 8),
-                      ("postgresql://u:p@localhost/d", 8), ("postgresql:///d?host=/var/run/postgresql", 8),
-                      ("postgresql://u:p@127.0.0.1,db.internal/d", 0)):
-        db = Database(settings.model_copy(update={"database_url": url, "pool_min": 0, "pool_max": 16}))
-        try:
-            assert LoopPool(db).size == size, url
-        finally:
-            db.close()
+def test_a_host_named_by_a_name_is_resolved_on_the_loop_and_each_of_its_addresses_tried_in_turn(settings,
+                                                                                                    monkeypatch):
+    # libpq would resolve the name itself, blocking the loop: the loop resolves it, and libpq gets its addresses.
+    # The first address takes no connection (nothing listens on 127.0.0.2): libpq goes on to the next, as it does
+    # with the addresses of a name it resolves itself.
+    url = str(settings.database_url)
+    host = psycopg2.extensions.parse_dsn(url)["host"]
+    named = url.replace(f"@{host}:", "@db.config-service.test:", 1)
+    assert named != url
+    asked = []
+
+    async def scenario(db, pool):
+        async def getaddrinfo(name, port, **_):
+            asked.append((name, port))
+            assert name == "db.config-service.test"
+            return [(2, 1, 6, "", ("127.0.0.2", port)), (2, 1, 6, "", (host, port)), (2, 1, 6, "", (host, port))]
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo, raising=False)
+        row = await loop.first_row(db, "SELECT inet_server_port() AS port", dict)
+        return row, pool._open, len(db.executor._threads)
+
+    row, opened, threads = with_pool(settings.model_copy(update={"database_url": named}), scenario)
+    port = int(psycopg2.extensions.parse_dsn(url)["port"])
+    assert row["port"] == port and asked == [("db.config-service.test", port)]
+    assert opened == 1 and threads == 0  # on the loop, not through the executor (whose libpq knows no such name)
+
+
+def test_libpq_is_given_the_addresses_of_the_names_and_what_it_resolves_itself_as_it_was(monkeypatch):
+    answers = {"db1.test": ["10.0.0.1", "10.0.0.2", "10.0.0.1"], "db2.test": ["fd00::2"]}
+
+    async def getaddrinfo(name, port, **_):
+        if name not in answers:
+            raise OSError("Name or service not known")
+        return [(2, 1, 6, "", (address, port)) for address in answers[name]]
+
+    async def given(url):
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo, raising=False)
+        return await loop.addresses(url)
+
+    run = lambda url: asyncio.run(given(url))  # noqa: E731
+    for local in ("postgresql://u:p@127.0.0.1:5432,10.0.0.2:5432/d", "postgresql://u:p@[::1]:5432/d",
+                  "postgresql://u:p@localhost/d", "postgresql:///d?host=/var/run/postgresql",
+                  "postgresql://u:p@db1.test/d?hostaddr=10.0.0.9"):
+        assert run(local) == {}, local
+    assert run("postgresql://u:p@db1.test:6432,127.0.0.1:5432,nowhere.test:5433,db2.test/d") == {
+        "host": "db1.test,db1.test,127.0.0.1,db2.test",
+        "hostaddr": "10.0.0.1,10.0.0.2,,fd00::2",
+        "port": "6432,6432,5432,5432",
+    }
+    with pytest.raises(Unavailable):  # no name resolves: the executor's pool connects, and says why it cannot
+        run("postgresql://u:p@nowhere.test,elsewhere.test/d")
