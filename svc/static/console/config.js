@@ -234,6 +234,7 @@ function editTab(ctx, panel) {
   for (const input of [name, comments, config.area]) {
     input.addEventListener("input", () => { draft.name = name.value; draft.comments = comments.value; draft.text = config.area.value; });
   }
+  let saved = 0; // the version this tab's save wrote
   const mine = () => ({ name: name.value, comments: comments.value === "" ? null : comments.value, config: config.doc });
   const backToEditing = (newFrom) => {
     draft.from = newFrom;
@@ -261,6 +262,7 @@ function editTab(ctx, panel) {
         } catch { return null; }
       },
       onSaved: (answer) => {
+        saved = answer.body.version;
         state.drafts.delete(ctx.id);
         ctx.update(answer);
         say(`Saved: ${answer.body.name} is at version ${answer.body.version}.`, "ok");
@@ -276,7 +278,9 @@ function editTab(ctx, panel) {
   return {
     onEscape: () => { if (!box.hidden && box.querySelector("#back")) backToEditing(draft.from); },
     onChange: (change) => {
-      if (change.environment_id) return;
+      // The feed's news of this tab's own save can arrive after the PUT's answer, before the tab is left: not
+      // someone else's change. Nor is news of a version the edit already starts from.
+      if (change.environment_id || change.version <= Math.max(saved, draft.from.version)) return;
       say(`Version ${change.version} was just saved${change.by ? ` by ${change.by}` : ""}. When you save, you will see their change first.`, "warn");
     },
   };
