@@ -129,11 +129,12 @@ class LoopPool:
         except (OSError, ValueError, psycopg2.Error):
             return False
 
-    async def _borrow(self) -> Connection:
+    async def _borrow(self, deadline: float | None = None) -> Connection:
         """An idle connection, a new one (under a slot of the executor's pool, within POOL_MAX), or the next one
-        given back, within POOL_ACQUIRE_TIMEOUT. Unavailable when the loop has none to give and the executor has a
-        slot free (then the statement runs there: a burst of writes has all of POOL_MAX), or none of its own."""
-        self._loop = asyncio.get_running_loop()
+        given back, within POOL_ACQUIRE_TIMEOUT (`deadline`, loop time, once a wait has begun). Unavailable when the
+        loop has none to give and the executor has a slot free (then the statement runs there: a burst of writes
+        has all of POOL_MAX), or none of its own."""
+        self._loop = loop = asyncio.get_running_loop()
         while self._idle:
             conn = self._idle.pop()
             if self._usable(conn):
@@ -153,10 +154,12 @@ class LoopPool:
                 raise
         if self._open == 0 or self._executor_has_a_slot():
             raise Unavailable  # the executor has a connection to give, or the loop has none: run it there
-        waiter = asyncio.get_running_loop().create_future()
+        if deadline is None:
+            deadline = loop.time() + self.db.settings.pool_acquire_timeout
+        waiter = loop.create_future()
         self._waiting.append(waiter)
         try:
-            async with asyncio.timeout(self.db.settings.pool_acquire_timeout):
+            async with asyncio.timeout_at(deadline):
                 conn = await waiter
         except BaseException as error:
             if waiter.done() and not waiter.cancelled():
@@ -167,8 +170,8 @@ class LoopPool:
         finally:
             with contextlib.suppress(ValueError):
                 self._waiting.remove(waiter)
-        if conn is None:
-            return await self._borrow()  # one was dropped: open another in its place
+        if conn is None:  # one was dropped: open another in its place, or wait on, within the same acquire timeout
+            return await self._borrow(deadline)
         return conn
 
     def _executor_has_a_slot(self) -> bool:
@@ -213,7 +216,8 @@ class LoopPool:
             self._drop(conn)
 
     def _broken(self, conn: Connection) -> None:
-        """What broke one connection (a restart, a failover) broke the idle ones too, the executor's as well."""
+        """What broke one connection (a restart, a failover) broke the idle ones too, the executor's as well. One
+        waiter opens a connection in the broken one's place: idle ones there were none while anyone waited."""
         self._drop(conn)
         self._drop_idle()
         self.db._discard_idle()

@@ -11,7 +11,7 @@ from db.database import Database
 from db.loop import LoopPool, Unavailable
 from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
-from tools.harness import until
+from tools.harness import until, until_async
 
 
 @pytest.fixture
@@ -106,6 +106,34 @@ def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
     assert error.status == 503 and "No database connection" in error.detail
     assert 0.15 < waited < 0.9
     assert row["one"] == 1  # the connection came back
+
+
+def test_a_waiter_woken_to_open_a_connection_it_cannot_waits_on_within_the_same_acquire_timeout(settings):
+    # A dropped connection wakes a waiter with None, to open one in its place; one that finds no room waits again,
+    # within what is left of POOL_ACQUIRE_TIMEOUT: woken over and over, it would otherwise wait for ever.
+    async def scenario(db, pool):
+        holder = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(30)", dict))
+        await until_async(lambda: pool._open == 1 and not pool._idle, "the holder lent the loop's one connection")
+        assert db.slots.acquire(blocking=False)  # the executor's last slot is lent too
+
+        async def wake_again_and_again():
+            while True:
+                pool._give_back(None)
+                await asyncio.sleep(0.05)
+        waking = asyncio.ensure_future(wake_again_and_again())
+        try:
+            with pytest.raises(ServiceUnavailable) as error:
+                await pool.first_row("SELECT 1 AS one", dict)
+            return error.value, holder.done()
+        finally:
+            waking.cancel()
+            db.slots.release()
+            holder.cancel()
+            await asyncio.gather(holder, waking, return_exceptions=True)
+
+    error, holder_done = with_pool(settings, scenario, pool_max=2, pool_acquire_timeout=0.5)
+    assert error.status == 503 and "No database connection" in error.detail
+    assert not holder_done  # it gave up on its own, not once the holder's statement ended
 
 
 def test_a_burst_larger_than_the_loop_s_half_runs_its_overflow_through_the_executor(settings, sql):
