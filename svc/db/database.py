@@ -51,6 +51,8 @@ TIMED_OUT = (psycopg2.errors.QueryCanceled, psycopg2.errors.LockNotAvailable)
 BOUND_MARGIN = 2.0
 # Seconds between two looks at whether POOL_MIN connections are open.
 KEEP_EVERY = 1.0
+# Seconds between two asks, by a unit short of a slot, that the event loop close a connection idle for a while.
+ASK_LOOP_EVERY = 0.05
 # TCP keepalives on every connection (the pool's and the listener's): a peer that is gone is noticed on an idle
 # connection too.
 KEEPALIVES = dict(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
@@ -323,10 +325,17 @@ class Database:
             return False
 
     def _borrow(self, deadline: float) -> Connection:
-        if not self.slots.acquire(blocking=False):
+        while not self.slots.acquire(blocking=False):
+            # The loop's idle connections hold slots: one idle for a while is closed to free its slot, asked for
+            # again every ASK_LOOP_EVERY while this waits (the loop keeps those it lends again at once).
+            left = deadline - time.monotonic()
+            step = left
             if self.on_loop is not None:
-                self.on_loop.give_up_idle()  # the loop's idle connections hold slots: closed, they free them
-            if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                self.on_loop.give_up_idle()
+                step = min(left, ASK_LOOP_EVERY)
+            if self.slots.acquire(timeout=max(0.0, step)):
+                break
+            if step >= left:
                 raise ServiceUnavailable(NO_CONNECTION)
         try:
             while True:

@@ -395,3 +395,25 @@ def test_libpq_is_given_the_addresses_of_the_names_and_what_it_resolves_itself_a
     }
     with pytest.raises(Unavailable):  # no name resolves: the executor's pool connects, and says why it cannot
         run("postgresql://u:p@nowhere.test,elsewhere.test/d")
+
+
+def test_the_executor_short_of_a_slot_has_only_a_connection_idle_for_a_while_closed(settings, monkeypatch):
+    # Under a stream of writes the loop's connections are idle for moments only: closing them whenever the executor
+    # lacked a slot had the loop open 10-15 new ones a second. One idle GIVEN_UP_AFTER is closed, one at a time.
+    async def scenario(db, pool):
+        await asyncio.gather(*(pool.first_row("SELECT pg_sleep(0.1)", dict) for _ in range(2)))
+        assert pool._open == 2 and len(pool._idle) == 2
+        monkeypatch.setattr(loop, "GIVEN_UP_AFTER", 3600.0)
+        for _ in range(3):
+            pool.give_up_idle()
+            await asyncio.sleep(0)
+        kept = pool._open
+        monkeypatch.setattr(loop, "GIVEN_UP_AFTER", 0.0)
+        oldest = pool._idle[0]
+        pool.give_up_idle()
+        await asyncio.sleep(0)
+        return kept, pool._open, oldest.closed, db.loop_open
+
+    kept, opened, oldest_closed, counted = with_pool(settings, scenario, pool_max=4)
+    assert kept == 2  # idle only just now: kept
+    assert opened == 1 and oldest_closed and counted == 1  # then the one idle longest, alone
