@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000, description=(
         "PostgreSQL `lock_timeout` on every connection, in milliseconds (exceeded: 503)."))
     require_if_match: bool = Field(default=False, description=(
-        "`true`: PUT, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally."))
+        "`true`: PUT, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally "
+        "(`If-None-Match: *`, create-only, will do instead: it is how an override is created)."))
     allow_unsafe_durability: bool = Field(default=False, description=(
         "`true`: start even when the database runs with `fsync` or `synchronous_commit` off, which can lose "
         "acknowledged writes (throwaway test databases only)."))

@@ -67,10 +67,14 @@ async def override_preconditions(request: Request, id: IdPath, environment_id: E
 def preconditions_of(scope: Scope, settings: Settings, id: str) -> etags.Preconditions:
     """What the request's If-Match and If-None-Match require of resource `id` (see `preconditions`)."""
     if_match = etags.header(scope, b"if-match")
-    if if_match is None and settings.require_if_match:
-        raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag.")
     if_none_match = etags.header(scope, b"if-none-match")
-    return etags.Preconditions(etags.accepted(if_match, id), etags.refused(if_none_match, id))
+    refused = etags.refused(if_none_match, id)
+    # `If-None-Match: *` (refused: None) makes a write create-only: it cannot overwrite anything, so it is as safe
+    # as an If-Match, and the only way to create what a PUT creates (an override) when If-Match is required.
+    if if_match is None and refused is not None and settings.require_if_match:
+        raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag (or, to "
+                                   "create it, If-None-Match: *).")
+    return etags.Preconditions(etags.accepted(if_match, id), refused)
 
 
 # An integer as the contract writes one: ASCII digits without leading zeros, a minus only before a negative one.

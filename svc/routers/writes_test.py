@@ -1,8 +1,11 @@
+import os
+
 import pytest
 import starlette.routing
 from fastapi.testclient import TestClient
 
 from app import create_app
+from settings import Settings
 PROBLEM_JSON = "application/problem+json"
 
 CONFIGS = "/api/v1/configurations"
@@ -113,3 +116,71 @@ def test_an_override_is_created_then_replaced_below_the_router(client, config, r
     assert routed == []
     assert client.get(f"{CONFIGS}/{config['id']}/effective", params={"environment_id": env["id"]}).json()[
         "config"] == {"x": 6}
+
+
+ROOT = "root-secret-" + "r" * 16
+READER = "reader-secret-" + "s" * 16
+ORIGIN = "https://console.example"
+
+
+@pytest.fixture
+def guarded(settings, clean):
+    """A service with keys (an admin, a read-only one), If-Match required, and CORS for one origin."""
+    guarded = Settings(database_url=settings.database_url, pool_min=1, pool_max=4, require_if_match=True,
+                       api_keys=f"root:admin:{ROOT},reader:ro:{READER}", cors_origins=ORIGIN)
+    with TestClient(create_app(guarded), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_refusals_of_keys_and_preconditions_and_the_cors_headers_are_the_route_s(guarded, routed):
+    root = {"Authorization": f"Bearer {ROOT}"}
+    app = guarded.post("/api/v1/applications", json={"name": "a"}, headers=root).json()
+    other = guarded.post("/api/v1/applications", json={"name": "b"}, headers=root).json()
+    config = guarded.post(CONFIGS, json={"application_id": app["id"], "name": "db", "config": {}}, headers=root).json()
+    elsewhere = guarded.post("/api/v1/keys", headers=root, json={
+        "name": "elsewhere", "actions": ["read", "write"], "applications": [other["id"]], "environments": None})
+    assert elsewhere.status_code == 201, elsewhere.text
+    elsewhere = elsewhere.json()
+    url, etag = f"{CONFIGS}/{config['id']}", f'"{config["id"]}.1"'
+    body = {"name": "db", "config": {"x": 1}}
+
+    def both(headers: dict[str, str], path: str = url, json: dict = body):
+        """The answer below the router, then the route's (an Idempotency-Key sends it there), and how many of the
+        two the router answered."""
+        routed.clear()
+        fast = guarded.put(path, json=json, headers={"Origin": ORIGIN, **headers})
+        slow = guarded.put(path, json=json, headers={"Origin": ORIGIN, "Idempotency-Key": os.urandom(8).hex(),
+                                                     **headers})
+        return fast, slow, len(routed)
+
+    # (headers, status, how many of the two the router answered): the route says why it refuses before the write;
+    # a missing key, or a read-only one writing, is refused before any route, by the keys' middleware.
+    for headers, status, routes in (
+            ({"Authorization": f"Bearer {ROOT}"}, 428, 2),  # no If-Match, and one is required
+            ({"Authorization": f"Bearer {ROOT}", "If-None-Match": etag}, 428, 2),  # not create-only: still 428
+            ({"Authorization": f"Bearer {elsewhere['secret']}", "If-Match": etag}, 404, 2),  # not its application
+            ({"Authorization": f"Bearer {READER}", "If-Match": etag}, 403, 0),  # may not write
+            ({"If-Match": etag}, 401, 0)):  # no key
+        fast, slow, routed_count = both(headers)
+        assert fast.status_code == slow.status_code == status, (headers, fast.text)
+        assert fast.headers["content-type"] == slow.headers["content-type"] == PROBLEM_JSON
+        assert fast.json()["detail"] == slow.json()["detail"]
+        assert fast.headers["access-control-allow-origin"] == slow.headers["access-control-allow-origin"] == ORIGIN
+        assert routed_count == routes, (headers, routed_count)
+
+    # If-None-Match: * makes a write create-only, as safe as an If-Match: an override is created with it, If-Match
+    # required or not; for a missing environment the write itself refuses it, below the router.
+    missing = f"{url}/overrides/{'0' * 26}"
+    fast, slow, routed_count = both({"Authorization": f"Bearer {ROOT}", "If-None-Match": "*"}, missing, {"patch": {}})
+    assert fast.status_code == slow.status_code == 404 and fast.json()["detail"] == slow.json()["detail"]
+    assert routed_count == 1
+    env = guarded.post(ENVS, json={"name": "prod"}, headers=root).json()
+    routed.clear()
+    created = guarded.put(f"{url}/overrides/{env['id']}", json={"patch": {"x": 2}},
+                          headers={"Authorization": f"Bearer {ROOT}", "If-None-Match": "*"})
+    assert created.status_code == 201 and routed == [], created.text
+
+    routed.clear()
+    ok = guarded.put(url, json=body, headers={"Authorization": f"Bearer {ROOT}", "If-Match": etag, "Origin": ORIGIN})
+    assert ok.status_code == 200 and routed == []
+    assert ok.headers["access-control-allow-origin"] == ORIGIN and "etag" in ok.headers["access-control-expose-headers"].lower()
