@@ -82,11 +82,12 @@ async def once(request: Request, db: Database, key_name: str | None, write: Call
     """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
     write of several statements; `longer`: see `Database.run`); with an Idempotency-Key, at most once per key (and
     per API key: `key_name`, None when the API is open). A write with a twin on the event loop (`write.now`, its
-    statement on the loop: db/loop.py) runs that, when without an Idempotency-Key."""
+    statement on the loop: db/loop.py) runs that, when without an Idempotency-Key, a transaction or a longer bound
+    (one statement, in autocommit, within the ordinary bound, is all the loop runs)."""
     principal = request.scope.get("state", {}).get("principal")
     key_id = principal.id if principal is not None else None
     key = key_of(request)
-    if key is None and (now := getattr(write, "now", None)) is not None:
+    if key is None and not transaction and not longer and (now := getattr(write, "now", None)) is not None:
         return reply(await now(db, *args, key_id=key_id, **kwargs))  # on the event loop (db/loop.py)
     if key_id is not None:
         write = as_key(key_id, write)
