@@ -11,7 +11,7 @@ executor, 60-81 µs here).
 The guarantees are the executor's (`database.Database._unit`):
 - Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one
   of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
-  The executor, short of a slot, has the loop close its idle ones. When the loop's are all lent, a statement runs
+  The executor, short of a slot, has the loop close one idle for GIVEN_UP_AFTER or more. When the loop's are all lent, a statement runs
   through the executor if it has a slot free, so POOL_MAX statements may be in flight, as before; else it waits
   for one of the loop's. libpq resolves a host's name blocking: a host named by a name (not an address, a socket's
   folder or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's bound) and its addresses
