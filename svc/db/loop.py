@@ -11,12 +11,12 @@ executor, 60-81 µs here).
 The guarantees are the executor's (`database.Database._unit`):
 - Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one
   of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
-  The executor, short of a slot, has the loop close one idle for GIVEN_UP_AFTER or more. When the loop's are all lent, a statement runs
-  through the executor if it has a slot free, so POOL_MAX statements may be in flight, as before; else it waits
-  for one of the loop's. libpq resolves a host's name blocking: a host named by a name (not an address, a socket's
-  folder or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's bound) and its addresses
-  given to libpq as `hostaddr`, each under the host's name (which TLS verifies), in the resolver's order, as libpq
-  tries them itself. A connection is checked as the executor's are when it is lent (on the primary, the server has
+  The executor, short of a slot, has the loop close one idle for GIVEN_UP_AFTER or more. When the loop's are all
+  lent, a statement runs through the executor if it has a slot free, so POOL_MAX statements may be in flight, as
+  before; else it waits for one of the loop's. libpq resolves a host's name blocking: a host named by a name (not
+  an address, a socket's folder or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's
+  bound) and its addresses given to libpq as `hostaddr`, each under the host's name (which TLS verifies), in the
+  resolver's order, as libpq tries them itself. A connection is checked as the executor's are when it is lent (on the primary, the server has
   not hung up), and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
