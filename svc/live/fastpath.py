@@ -122,13 +122,24 @@ class CachedReads:
             return
         etag = entry.etag
         if wait is not None:
+            written, deliver = False, None
+            if headers.first(scope, b"origin") is None:  # (else CORS adds headers: written as a route's answer)
+                added = protocol.header_lines(protocol.answer_headers(scope))  # rendered now, not while 999 wait
+
+                def deliver(answer: Entry) -> bool:
+                    """Write the answer now, from the task that has it (the leader of the requests held alike)."""
+                    nonlocal written
+                    written = _write(scope, answer, added)
+                    return written
             try:
-                changed, etag = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait, etag)
+                changed, etag = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait, etag,
+                                                 deliver)
             except ProblemError as error:  # deleted, revoked, out of the key's scope now: as the route answers
-                await error.response(scope["path"])(scope, receive, send)
+                if not written:
+                    await error.response(scope["path"])(scope, receive, send)
                 return
-            if changed is not None:
-                if not await _whole(scope, changed):
+            if changed is not None or written:
+                if not written and not await _whole(scope, changed):
                     await _send(send, 200, changed.etag, changed.body)
                 # The answer is written; what is left (the layers above it returning, the log line) waits its turn,
                 # so that every request the same notification woke is answered before any of them finishes.
@@ -146,11 +157,17 @@ async def _whole(scope: Scope, entry: Entry) -> bool:
     unconfirmed = scope.get("state", {}).get("unconfirmed")
     if unconfirmed is not None and not await unconfirmed():
         return False  # sent instead, it goes nowhere: `Authenticate` runs the request again
+    return _write(scope, entry)
+
+
+def _write(scope: Scope, entry: Entry, added: bytes | None = None) -> bool:
+    """`_whole` without waiting, for a request without an `Origin`: False for a key not confirmed yet. `added`: the
+    layers' header lines, if rendered already (`protocol.write_whole`)."""
     lines = entry.lines
     if lines is None:  # rendered once, for every request it answers
         lines = entry.lines = protocol.header_lines([(b"etag", entry.etag.encode("latin-1")),
                                                      (b"content-length", str(len(entry.body)).encode()), JSON])
-    return lines is not None and protocol.write_whole(scope, 200, lines, entry.body)
+    return lines is not None and protocol.write_whole(scope, 200, lines, entry.body, added)
 
 
 async def _send(send: Send, status: int, etag: str | None, body: bytes) -> None:

@@ -307,14 +307,15 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
 
 
 async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
-               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int,
-               etag: str) -> tuple[Entry | None, str]:
+               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str,
+               deliver: Callable[[Entry], bool] | None = None) -> tuple[Entry | None, str]:
     """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
     another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
     read that begins when a notification of `watched` woke it, under the request's key as it is now: a revoked key
     ends the hold with 401, a key that may no longer see the resource with its 404 (raised). Requests of the same
     path and query, key and If-None-Match that one notification woke take the answer of the first one's check (the
-    1,000 held on one configuration check once)."""
+    1,000 held on one configuration check once); with `deliver`, the first one writes their answers too, at once
+    (`Waiters.hold`)."""
     current = [etag]
 
     async def check(woken: int | None) -> Entry | None:
@@ -327,5 +328,5 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
     principal = access.of(scope)
     share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held)
     changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
-                                       lambda: None, receive, share)
+                                       lambda: None, receive, share, deliver)
     return changed, current[0]

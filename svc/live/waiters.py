@@ -13,10 +13,15 @@ and answers without waiting again: 1,000 requests held on one configuration are 
 (woken, then again by the fetch they all joined). A waiter is told the tick of the newest notification that woke
 it before it re-subscribed, so a second notification that arrives while it waits its turn (or before its task runs)
 is not lost: its check reads past that one too.
+
+A waiter may give the way to write its answer to its client at once (`hold`'s `deliver`): then the leader, its check
+done, writes its own answer and each follower's that takes it, in one pass, before any follower's task runs. The
+last of 1,000 answers leaves after 1,000 writes, not after 999 tasks resumed, each unwinding its hold first.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any
 
 from starlette.types import Receive
 
@@ -38,6 +43,7 @@ class Waiters:
         self.led: dict[asyncio.Future, list[asyncio.Future]] = {}  # each leader's followers
         self.shares: dict[asyncio.Future, Hashable] = {}  # what each waiter's check is (`hold`'s `share`)
         self.shared: dict[asyncio.Future, object] = {}  # a follower's answer, its leader's
+        self.deliveries: dict[asyncio.Future, Callable[[Any], bool]] = {}  # how each waiter's answer is written now
         self.listening = False
         self.closing = False
 
@@ -58,12 +64,15 @@ class Waiters:
         self.wake_all()
 
     # -- waking ----------------------------------------------------------------------------------------------
-    def subscribe(self, keys: Iterable[str], share: Hashable | None = None) -> asyncio.Future:
+    def subscribe(self, keys: Iterable[str], share: Hashable | None = None,
+                  deliver: Callable[[Any], bool] | None = None) -> asyncio.Future:
         if self.count >= self.max_waiters:
             raise ServiceUnavailable("Too many clients are waiting for changes; try again.", retry_after=1)
         future = asyncio.get_running_loop().create_future()
         if share is not None:
             self.shares[future] = share
+            if deliver is not None:
+                self.deliveries[future] = deliver
         for key in keys:
             self.held.setdefault(key, {})[future] = None
         self.count += 1
@@ -73,6 +82,7 @@ class Waiters:
         self.woken.pop(future, None)
         self.shares.pop(future, None)
         self.shared.pop(future, None)
+        self.deliveries.pop(future, None)
         for key in keys:
             found = self.held.get(key)
             if found is not None:
@@ -113,10 +123,15 @@ class Waiters:
 
     def _share(self, followers: list[asyncio.Future], share: Hashable, woken: int, answer: object) -> None:
         """A leader's check, woken past tick `woken`, answered: its followers whose check is the same (`share`) and
-        would read past the same tick take its answer instead of checking."""
+        would read past the same tick take its answer instead of checking; each that gave a `deliver` has it written
+        now, in the order they waited."""
+        deliveries = self.deliveries
         for future in followers:
             if not future.done() and self.woken.get(future) == woken and self.shares.get(future) == share:
                 self.shared[future] = answer
+                deliver = deliveries.get(future)
+                if deliver is not None:
+                    deliver(answer)
 
     def _follow(self, followers: list[asyncio.Future]) -> None:
         """A leader's check is done (answered, found nothing, failed, or the leader left): its followers check."""
@@ -126,7 +141,8 @@ class Waiters:
 
     # -- holding ---------------------------------------------------------------------------------------------
     async def hold[T](self, keys: tuple[str, ...], check: Callable[[int | None], Awaitable[T | None]], wait: float,
-                      unchanged: Callable[[], T], receive: Receive | None = None, share: Hashable | None = None) -> T:
+                      unchanged: Callable[[], T], receive: Receive | None = None, share: Hashable | None = None,
+                      deliver: Callable[[T], bool] | None = None) -> T:
         """`check(woken)` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
         notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
         `woken` is the tick the notification that woke it was applied at (`wake`), else None (the first check, a
@@ -135,7 +151,11 @@ class Waiters:
         reads): its slot is free for another, and it is not checked again.
         `share`: what the check is (what it reads, for whom, against what), for waiters whose checks answer alike when
         they read past the same notification: a follower with its leader's `share`, woken by the same notification
-        only, answers what its leader's check answered (which neither changes) without checking."""
+        only, answers what its leader's check answered (which neither changes) without checking.
+        `deliver(answer)`, with a `share`: writes an answer to this waiter's client now, from whichever task has it,
+        True if it did (else the caller writes what `hold` returns). A leader calls its own, then its followers',
+        before it returns; a caller whose `deliver` wrote must write nothing more, whatever `hold` returns or
+        raises afterwards."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
         gone = loop.create_task(_disconnected(receive)) if receive is not None else None
@@ -143,16 +163,20 @@ class Waiters:
         followers = None  # this waiter's, while it leads: they check once its check is done
         try:
             while True:
-                future = self.subscribe(keys, share)
+                future = self.subscribe(keys, share, deliver)
                 try:
                     answer = None
                     try:
                         answer = await check(woken)
                     finally:
                         if followers:
-                            if answer is not None and share is not None and woken is not None:
-                                self._share(followers, share, woken, answer)
-                            self._follow(followers)
+                            try:
+                                if answer is not None and share is not None and woken is not None:
+                                    if deliver is not None:
+                                        deliver(answer)  # its own first: it waited longest
+                                    self._share(followers, share, woken, answer)
+                            finally:
+                                self._follow(followers)
                         followers = None
                     if answer is not None:
                         return answer

@@ -336,3 +336,65 @@ def test_followers_whose_check_is_the_leaders_take_its_answer_without_checking()
         assert waiters.shares == {} and waiters.shared == {}
 
     asyncio.run(scenario())
+
+
+def test_the_leader_writes_its_own_and_its_followers_answers_before_any_follower_resumes():
+    """With `deliver`, the 1,000 answers one change makes leave in one pass of the leader's task: the last is not
+    written after 999 tasks resumed. A follower whose `deliver` could not write (False) is answered by its caller; one
+    of another check, or none, takes no answer it did not check; a `deliver` that fails leaves the followers to check
+    for themselves."""
+    async def scenario():
+        waiters = listening()
+        written, returned = [], []
+
+        def holder(name, share, writes=True):
+            checks = 0
+
+            async def check(woken):
+                nonlocal checks
+                checks += 1
+                return None if checks == 1 else f"answer of {name}'s check"
+
+            def deliver(answer):
+                written.append((name, answer, len(returned)))
+                return writes
+
+            async def hold():
+                answer = await waiters.hold(("c:1",), check, 300, lambda: "unchanged", share=share, deliver=deliver)
+                returned.append(name)
+                return answer
+            return asyncio.create_task(hold())
+
+        held = [holder("a", "same"), holder("b", "same"), holder("c", "same", writes=False), holder("d", "other"),
+                holder("e", "same")]
+        await until_async(lambda: waiters.count == 5, "five held")
+        waiters.wake(changed("c:1"), 3)
+        answers = await asyncio.wait_for(asyncio.gather(*held), HANG)
+        assert answers == ["answer of a's check"] * 3 + ["answer of d's check", "answer of a's check"]
+        # a, the leader, wrote its own and its three followers' in the order they waited, before any returned; d
+        # checked for itself (it has no followers, so its caller writes its answer: `deliver` is not called).
+        assert written == [(n, "answer of a's check", 0) for n in "abce"]
+        assert waiters.deliveries == {} and waiters.shared == {}
+
+        # A `deliver` that raises: the leader's hold raises it, its followers still check, each for itself.
+        checks = []
+
+        def failing(name):
+            async def check(woken):
+                checks.append((name, woken))
+                return None if len([c for c in checks if c[0] == name]) == 1 else name
+
+            def deliver(answer):
+                raise RuntimeError("the write failed")
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share="same",
+                                                    deliver=deliver))
+
+        held = [failing("x"), failing("y")]
+        await until_async(lambda: waiters.count == 2, "two held")
+        waiters.wake(changed("c:1"), 4)
+        results = await asyncio.wait_for(asyncio.gather(*held, return_exceptions=True), HANG)
+        assert isinstance(results[0], RuntimeError) and results[1] == "y"
+        assert checks == [("x", None), ("y", None), ("x", 4), ("y", 4)]
+        assert waiters.count == 0 and waiters.deliveries == {}
+
+    asyncio.run(scenario())
