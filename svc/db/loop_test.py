@@ -11,7 +11,7 @@ from db.database import Database
 from db.loop import LoopPool, Unavailable
 from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
-from tools.harness import until, until_async
+from tools.harness import HANG, until, until_async
 
 
 @pytest.fixture
@@ -154,6 +154,20 @@ def test_a_burst_larger_than_the_loop_s_half_runs_its_overflow_through_the_execu
 
     backends_used, opened, threads = with_pool(settings, scenario, pool_max=4)
     assert backends_used == 4 and opened == 2 and threads == 2  # POOL_MAX in flight: two on the loop, two in threads
+
+
+def test_a_burst_larger_than_the_loop_s_connections_waits_for_them_and_stays_off_the_executor(settings, monkeypatch):
+    """The statements beyond the loop's connections wait for the next one given back (which under a burst comes
+    within a millisecond or so) rather than running through the executor's threads, while they have not waited
+    OVERFLOW_AFTER (made long here: on a busy machine a statement may take longer than the real one)."""
+    monkeypatch.setattr(loop, "OVERFLOW_AFTER", HANG)
+
+    async def scenario(db, pool):
+        rows = await asyncio.gather(*(loop.first_row(db, "SELECT pg_backend_pid() AS pid", dict) for _ in range(40)))
+        return len({r["pid"] for r in rows}), pool._open, len(db.executor._threads)
+
+    backends_used, opened, threads = with_pool(settings, scenario, pool_max=4)
+    assert backends_used == 2 and opened == 2 and threads == 0  # 40 statements, the loop's two connections only
 
 
 def test_the_loop_makes_room_within_pool_max_by_closing_an_idle_connection_of_the_executor(settings, sql):
