@@ -67,12 +67,15 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def tags(header: str) -> list[str]:
-    """The entity tags of a header value, weak ones as their opaque part (RFC 9110 weak comparison)."""
+    """The entity tags of a header value, weak ones as their opaque part (RFC 9110 weak comparison). `W/*` is none:
+    `*` has no weak form (RFC 9110 §13.1.2), so it names nothing, as any other malformed member does."""
     found = []
     for part in header.split(","):
         part = part.strip()
         if part.startswith("W/"):
             part = part[2:]
+            if part == ANY:
+                continue
         if part:
             found.append(part)
     return found

@@ -15,7 +15,7 @@ def test_etag_is_strong_and_names_id_and_version():
 
 @pytest.mark.parametrize(("header", "expected"), [
     (f'"{ID}.3"', True), (f'W/"{ID}.3"', True), (f'"x", "{ID}.3"', True), ("*", True),
-    (f'"{ID}.2"', False), ("", False), (None, False),
+    (f'"{ID}.2"', False), ("", False), (None, False), ("W/*", False), (f'W/*, "{ID}.3"', True),
 ])
 def test_none_match(header, expected):
     assert etags.none_match(header, etags.make(ID, 3)) is expected
@@ -57,6 +57,7 @@ def test_if_none_match_on_a_write_refuses_the_versions_it_names_weakly_and_star_
     assert etags.refused(None, ID) == []
     assert etags.refused(f'"{ID}.3", W/"{ID}.5", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7", "x", "{ID}.07"', ID) == [Named(3), Named(5)]
     assert etags.refused("*", ID) is None and etags.refused(f'"{ID}.1", *', ID) is None
+    assert etags.refused("W/*", ID) == [] and etags.refused(f'W/*, "{ID}.2"', ID) == [Named(2)]  # no weak `*`
 
 
 def test_preconditions_accept_what_if_match_names_and_refuse_what_if_none_match_names():
