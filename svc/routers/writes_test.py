@@ -158,6 +158,7 @@ def test_refusals_of_keys_and_preconditions_and_the_cors_headers_are_the_route_s
     for headers, status, routes in (
             ({"Authorization": f"Bearer {ROOT}"}, 428, 2),  # no If-Match, and one is required
             ({"Authorization": f"Bearer {ROOT}", "If-None-Match": etag}, 428, 2),  # not create-only: still 428
+            ({"Authorization": f"Bearer {ROOT}", "If-None-Match": "W/*"}, 428, 2),  # no weak `*`: names nothing
             ({"Authorization": f"Bearer {elsewhere['secret']}", "If-Match": etag}, 404, 2),  # not its application
             ({"Authorization": f"Bearer {READER}", "If-Match": etag}, 403, 0),  # may not write
             ({"If-Match": etag}, 401, 0)):  # no key
