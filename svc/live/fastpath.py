@@ -17,6 +17,7 @@ what the key may not see goes on to the route, which answers it as something tha
 """
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +27,8 @@ from live import access, keys, reads, scopes
 from live.readcache import Entry
 from wire import etags, headers, protocol
 from wire.problems import ProblemError
+
+log = logging.getLogger("config_service")
 
 JSON = (b"content-type", b"application/json")
 ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
@@ -122,14 +125,21 @@ class CachedReads:
             return
         etag = entry.etag
         if wait is not None:
+            # A key not confirmed yet is confirmed before the hold, not at the answer, so that the leader may write
+            # it (`protocol.write_whole` writes none unconfirmed); rights that changed answer nothing: `Authenticate`
+            # runs the request again.
+            unconfirmed = scope.get("state", {}).get("unconfirmed")
+            if unconfirmed is not None and not await unconfirmed():
+                return
             written, deliver = False, None
             if headers.first(scope, b"origin") is None:  # (else CORS adds headers: written as a route's answer)
                 added = protocol.header_lines(protocol.answer_headers(scope))  # rendered now, not while 999 wait
 
                 def deliver(answer: Entry) -> bool:
-                    """Write the answer now, from the task that has it (the leader of the requests held alike)."""
+                    """Write the answer now, from the task that has it (the leader of the requests held alike); once
+                    only (a request leading its own followers may have been a follower, and answered, just before)."""
                     nonlocal written
-                    written = _write(scope, answer, added)
+                    written = written or _write(scope, answer, added)
                     return written
             try:
                 changed, etag = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait, etag,
@@ -138,8 +148,16 @@ class CachedReads:
                 if not written:
                     await error.response(scope["path"])(scope, receive, send)
                 return
-            if changed is not None or written:
-                if not written and not await _whole(scope, changed):
+            except Exception:
+                if not written:
+                    raise
+                # Answered already: what failed after (a body past its limits, say) is this worker's to know only.
+                log.warning("a held request failed after its answer was written", exc_info=True)
+                return
+            if written:  # by the leader, with every other one the same notification woke
+                return
+            if changed is not None:
+                if not await _whole(scope, changed):
                     await _send(send, 200, changed.etag, changed.body)
                 # The answer is written; what is left (the layers above it returning, the log line) waits its turn,
                 # so that every request the same notification woke is answered before any of them finishes.

@@ -241,50 +241,67 @@ def test_the_requests_one_change_answers_are_all_written_before_any_of_them_fini
 
 
 def test_a_held_request_whose_answer_its_leader_wrote_writes_nothing_more(monkeypatch):
-    """`deliver` writes the answer whole from the task that has it (the requests' leader); the request's own task then
-    sends nothing, whatever its hold returns or raises after (a 304 at shutdown, a problem). One that `deliver` could
-    not write is answered by its own task, as before; so is one with an `Origin` (CORS adds headers to its answer),
-    which does not give one."""
+    """`deliver` writes the answer whole from the task that has it (the requests' leader), once however often it is
+    called; the request's own task then sends nothing, whatever its hold returns or raises after (a 304 at shutdown,
+    a problem, another error). One that `deliver` could not write is answered by its own task, as before; so is one
+    with an `Origin` (CORS adds headers to its answer), which does not give one. A key not confirmed yet is confirmed
+    before the hold (so that its answer can be delivered); one whose rights changed is not held, nothing sent."""
     ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
     old, new = Entry('"a"', b"{}"), Entry('"b"', b'{"x": 1}')
-    whole, sent = [], []
+    whole, sent, held = [], [], []
 
     async def configuration(state, id):
         return old
 
     def write_whole(scope, status, lines, body, added):
-        if scope["n"] == 5:
+        if scope["n"] == 5 or "unconfirmed" in scope["state"]:
             return False  # (the client's socket full, say)
         whole.append((scope["n"], status, body, added))
         return True
 
     monkeypatch.setattr(fastpath.protocol, "write_whole", write_whole)
 
-    def scenario(n, after, origin=False):
-        async def hold(state, scope, receive, watched, read, held, wait, etag, deliver):
+    def scenario(n, after, origin=False, confirmed=None):
+        async def hold(state, scope, receive, watched, read, held_etag, wait, etag, deliver):
+            held.append(n)
             if origin:
                 assert deliver is None
             else:
                 assert deliver(new) is (n != 5)
+                assert deliver(new) is (n != 5)  # again (a leader's own, answered as a follower): nothing more
             return after()
 
         monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=configuration, hold=hold))
+        state = {"answer_headers": [(b"x-request-id", b"r")]}
+        if confirmed is not None:
+            async def confirm():
+                if confirmed:
+                    state.pop("unconfirmed")
+                return confirmed
+            state["unconfirmed"] = confirm
         scope = {"type": "http", "method": "GET", "path": f"{CONFIGS}/{ID}", "query_string": b"wait=30", "n": n,
                  "headers": [(b"if-none-match", old.etag.encode())] + ([(b"origin", b"https://a.example")] * origin),
-                 "app": SimpleNamespace(state=None), "state": {"answer_headers": [(b"x-request-id", b"r")]}}
+                 "app": SimpleNamespace(state=None), "state": state}
 
         async def send(message):
             sent.append((n, message["type"], message.get("status")))
         asyncio.run(fastpath.CachedReads(None, prefix="/api/v1")(scope, None, send))
 
-    def gone():
+    def revoked():
         raise Unauthorized()
+
+    def failed():
+        raise RuntimeError("the body was past its limits, say")
     scenario(1, lambda: (new, new.etag))
     scenario(2, lambda: (None, new.etag))  # the shutdown began before its task ran: no 304 after the 200
-    scenario(3, gone)
+    scenario(3, revoked)
+    scenario(6, failed)
+    scenario(7, lambda: (new, new.etag), confirmed=True)
     # the layers' headers rendered before the hold, not while the others wait
-    assert whole == [(n, 200, new.body, b"x-request-id: r\r\n") for n in (1, 2, 3)] and sent == []
+    assert whole == [(n, 200, new.body, b"x-request-id: r\r\n") for n in (1, 2, 3, 6, 7)] and sent == []
     scenario(4, lambda: (new, new.etag), origin=True)
-    assert len(whole) == 3 and sent == [(4, "http.response.start", 200), (4, "http.response.body", None)]
+    assert len(whole) == 5 and sent == [(4, "http.response.start", 200), (4, "http.response.body", None)]
     scenario(5, lambda: (new, new.etag))
-    assert len(whole) == 3 and sent[2:] == [(5, "http.response.start", 200), (5, "http.response.body", None)]
+    assert len(whole) == 5 and sent[2:] == [(5, "http.response.start", 200), (5, "http.response.body", None)]
+    scenario(8, lambda: (new, new.etag), confirmed=False)
+    assert 8 not in held and len(whole) == 5 and len(sent) == 4

@@ -20,6 +20,7 @@ last of 1,000 answers leaves after 1,000 writes, not after 999 tasks resumed, ea
 """
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
@@ -27,6 +28,8 @@ from starlette.types import Receive
 
 from live.keys import Change
 from wire.problems import ServiceUnavailable
+
+log = logging.getLogger("config_service")
 
 POLL_SECONDS = 1.0
 
@@ -131,7 +134,10 @@ class Waiters:
                 self.shared[future] = answer
                 deliver = deliveries.get(future)
                 if deliver is not None:
-                    deliver(answer)
+                    try:
+                        deliver(answer)
+                    except Exception:  # that follower's own: it writes its answer itself (`hold` returns it)
+                        log.warning("a held request's answer could not be written for it", exc_info=True)
 
     def _follow(self, followers: list[asyncio.Future]) -> None:
         """A leader's check is done (answered, found nothing, failed, or the leader left): its followers check."""
@@ -153,9 +159,10 @@ class Waiters:
         they read past the same notification: a follower with its leader's `share`, woken by the same notification
         only, answers what its leader's check answered (which neither changes) without checking.
         `deliver(answer)`, with a `share`: writes an answer to this waiter's client now, from whichever task has it,
-        True if it did (else the caller writes what `hold` returns). A leader calls its own, then its followers',
-        before it returns; a caller whose `deliver` wrote must write nothing more, whatever `hold` returns or
-        raises afterwards."""
+        True if it did (else the caller writes what `hold` returns). A leader calls its own, then its followers'
+        (one that raises is logged, and its follower writes its own), before it returns; a caller whose `deliver`
+        wrote must write nothing more, whatever `hold` returns or raises afterwards, and its `deliver` may be called
+        again (a leader's own, once it was answered as a follower): it must then write nothing either."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
         gone = loop.create_task(_disconnected(receive)) if receive is not None else None

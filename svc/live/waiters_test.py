@@ -338,7 +338,7 @@ def test_followers_whose_check_is_the_leaders_take_its_answer_without_checking()
     asyncio.run(scenario())
 
 
-def test_the_leader_writes_its_own_and_its_followers_answers_before_any_follower_resumes():
+def test_the_leader_writes_its_own_and_its_followers_answers_before_any_follower_resumes(caplog):
     """With `deliver`, the 1,000 answers one change makes leave in one pass of the leader's task: the last is not
     written after 999 tasks resumed. A follower whose `deliver` could not write (False) is answered by its caller; one
     of another check, or none, takes no answer it did not check; a `deliver` that fails leaves the followers to check
@@ -397,4 +397,26 @@ def test_the_leader_writes_its_own_and_its_followers_answers_before_any_follower
         assert checks == [("x", None), ("y", None), ("x", 4), ("y", 4)]
         assert waiters.count == 0 and waiters.deliveries == {}
 
-    asyncio.run(scenario())
+        # A follower's `deliver` that raises is that follower's: logged, its leader answers, and it takes the answer.
+        def one(name, fails):
+            calls = []
+
+            async def check(woken):
+                calls.append(woken)
+                return None if len(calls) == 1 else f"{name}'s answer"
+
+            def deliver(answer):
+                if fails:
+                    raise RuntimeError("the write failed")
+                return True
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share="same",
+                                                    deliver=deliver))
+
+        held = [one("p", False), one("q", True)]
+        await until_async(lambda: waiters.count == 2, "two held")
+        waiters.wake(changed("c:1"), 5)
+        assert await asyncio.wait_for(asyncio.gather(*held), HANG) == ["p's answer", "p's answer"]
+
+    with caplog.at_level("WARNING", logger="config_service"):
+        asyncio.run(scenario())
+    assert [r.message for r in caplog.records] == ["a held request's answer could not be written for it"]

@@ -8,9 +8,10 @@ next write, which it joins, or the end of the event loop's turn, whichever comes
 follows at once (every answer the service makes) leaves in one write, and the head of an answer whose body comes
 later (a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
 
-It also lets an answer be written whole, below the ASGI layers (`write_whole`): the held requests one change answers
-(`live/fastpath.py`) each write theirs in one call, with the headers the layers above would add (`answer_headers`),
-instead of passing two messages through each of them and through uvicorn's `send`. The bytes are the ones uvicorn
+It also lets an answer be written whole, below the ASGI layers (`write_whole`): the fast path's answers
+(`live/fastpath.py`; for the held requests one change answers, their leader writes each in one call) carry the headers
+the layers above would add (`answer_headers`), instead of passing two messages through each of them and through
+uvicorn's `send`. The bytes are the ones uvicorn
 would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, the next request, the timeout).
 """
 
