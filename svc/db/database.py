@@ -441,18 +441,19 @@ class Database:
             return result, epoch
 
     async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, longer: float = 0.0,
-                  **kwargs: Any) -> T:
+                  wait: float | None = None, **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` as one unit of work on a pooled connection, off the event loop.
 
         Autocommit by default: every unit of work here is one statement, so BEGIN/COMMIT would be two wasted round
         trips. `transaction=True` for a unit of several statements that must commit together; `longer` (seconds)
         adds to the bound of one whose many statements may together take longer than one may (an import).
 
-        It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT: then it answers 503, not run.
+        It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT (`wait`: less, what is left of a
+        wait begun elsewhere, `loop.first_row`'s): then it answers 503, not run.
         Once it is done, `epochs.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
         the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
-        wait = self.settings.pool_acquire_timeout
+        wait = self.settings.pool_acquire_timeout if wait is None else wait
         work = self.executor.submit(self._unit, time.monotonic() + wait, transaction, fn, args, kwargs, longer)
         expired = []
 

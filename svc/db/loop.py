@@ -9,23 +9,23 @@ hand-over (a measurement of the same UPDATE at 64 concurrent callers: 135-156 µ
 executor, 60-81 µs here).
 
 The guarantees are the executor's (`database.Database._unit`):
-- Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one
-  of the executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1).
-  The executor, short of a slot, has the loop close one idle for GIVEN_UP_AFTER or more. When the loop's are all
-  lent, a statement waits for the next one given back; one that has waited OVERFLOW_AFTER runs through the
-  executor if it has a slot free, so statements held up in the database (by a lock, say) do not hold up the others
-  for longer than that, and POOL_MAX statements may be in flight, as before. Under a burst the loop's connections
-  turn over every millisecond or so and the statements do not leave the loop: the executor's threads, whose
-  hand-overs of the GIL with the loop were the writes' tail, stay out of it (PUT to 1,000 applications, one
-  worker, 64 connections, interleaved A/B: p99 63-96 ms waiting first, 108-142 ms running the overflow through the
-  executor at once). libpq resolves a host's name blocking: a host named by a name (not
-  an address, a socket's folder or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's
-  bound) and its addresses given to libpq as `hostaddr`, each under the host's name (which TLS verifies), in the
-  resolver's order, as libpq tries them itself. A connection is checked as the executor's are when it is lent (on the primary, the server has
-  not hung up), and is on the primary when it opens.
+- Connections: they count against POOL_MAX, each holding one of the pool's slots while it is open (an idle one of the
+  executor's is closed to make room), and at most half of POOL_MAX are the loop's (none with POOL_MAX=1). The
+  executor, short of a slot, has the loop close one idle for GIVEN_UP_AFTER or more. When the loop's are all lent, a
+  statement waits for the next one given back; one that has waited OVERFLOW_AFTER runs through the executor if it has
+  a slot free (within what is left of POOL_ACQUIRE_TIMEOUT), so statements held up in the database (by a lock, say) do
+  not hold up the others for longer than that, and POOL_MAX statements may be in flight, as before. Under a burst the
+  loop's connections turn over every millisecond or so and the statements do not leave the loop: the executor's
+  threads, whose hand-overs of the GIL with the loop were the writes' tail, stay out of it (PUT to 1,000 applications,
+  one worker, 64 connections, interleaved A/B: p99 63-96 ms waiting first, 108-142 ms running the overflow through the
+  executor at once). libpq resolves a host's name blocking: a host named by a name (not an address, a socket's folder
+  or localhost) is resolved on the loop (`loop.getaddrinfo`, within the connect's bound) and its addresses given to
+  libpq as `hostaddr`, each under the host's name (which TLS verifies), in the resolver's order, as libpq tries them
+  itself. A connection is checked as the executor's are when it is lent (on the primary, the server has not hung up),
+  and is on the primary when it opens.
 - Bounds: a statement that has not answered within the bound (STATEMENT_TIMEOUT_MS plus a margin) has its
   connection closed from this side, whatever the server does, and answers 503; a connection is had within
-  POOL_ACQUIRE_TIMEOUT or the statement runs through the executor, which has its own.
+  POOL_ACQUIRE_TIMEOUT, on the loop or the executor: one that overflows waits there for what is left of it.
 - Outcomes: a deadlock or serialization failure runs the statement again (it was rolled back); a statement
   cancelled by the server's timeouts answers 503; a broken connection answers 503 saying that the outcome of the
   change is unknown (it may have committed), and what broke it broke the executor's idle connections too.
@@ -61,9 +61,21 @@ GIVEN_UP_AFTER = 0.05
 OVERFLOW_AFTER = 0.1
 
 
+def _overflow(now: float, deadline: float) -> float:
+    """When a statement waiting since `now` for one of the loop's connections asks the executor (again): after
+    OVERFLOW_AFTER, or halfway to its acquire `deadline` if that comes first (a short POOL_ACQUIRE_TIMEOUT), so that
+    it has time left to wait there; not sooner than 10 ms (no asking ever more often as the deadline nears)."""
+    return now + min(OVERFLOW_AFTER, max((deadline - now) / 2, 0.01))
+
+
 class Unavailable(Exception):
-    """No connection of the loop's could be had (none open and none may be, or one would not open): the statement
-    was not sent, and runs through the executor instead."""
+    """No connection of the loop's could be had (none open and none may be, or one would not open, or none came
+    back within OVERFLOW_AFTER): the statement was not sent, and runs through the executor instead, waiting for one
+    there at most `left` seconds (None: POOL_ACQUIRE_TIMEOUT), what is left of the wait it began on the loop."""
+
+    def __init__(self, left: float | None = None) -> None:
+        super().__init__()
+        self.left = left
 
 
 class LoopPool:
@@ -169,7 +181,7 @@ class LoopPool:
         if deadline is None:
             deadline = loop.time() + self.db.settings.pool_acquire_timeout
         if overflow is None:
-            overflow = loop.time() + OVERFLOW_AFTER
+            overflow = _overflow(loop.time(), deadline)
         waiter = loop.create_future()
         self._waiting.append(waiter)
         try:
@@ -178,9 +190,9 @@ class LoopPool:
                 if now >= deadline:
                     raise TimeoutError
                 if now >= overflow:
-                    if self._executor_has_a_slot():
-                        raise Unavailable  # waited long enough: run it through the executor
-                    overflow = now + OVERFLOW_AFTER
+                    if self._executor_has_a_slot():  # waited long enough: it runs through the executor, within
+                        raise Unavailable(deadline - now)  # what is left of the same acquire timeout
+                    overflow = _overflow(now, deadline)
                 await asyncio.wait((waiter,), timeout=min(deadline, overflow) - now)
             conn = waiter.result()
         except BaseException as error:
@@ -345,17 +357,18 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
     its loop's pool (`Database.on_loop`) and it has a connection to give, else through the executor. `key_id`: the
     managed API key that makes the change (`database.as_key`)."""
     prefix = database.key_setting(key_id) if key_id is not None else ""
+    wait = None
     if db.on_loop is not None:
         try:
             return await db.on_loop.first_row(query, params, prefix=prefix)
-        except Unavailable:
-            pass
+        except Unavailable as error:
+            wait = error.left
 
     def unit(cur: Any) -> Any:
         cur.connection.prefix += prefix
         cur.execute(query, params())
         return cur.fetchone() if cur.description is not None else None
-    return await db.run(unit)
+    return await db.run(unit, wait=wait)
 
 
 async def addresses(url: str) -> dict[str, str]:

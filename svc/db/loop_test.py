@@ -170,6 +170,38 @@ def test_a_burst_larger_than_the_loop_s_connections_waits_for_them_and_stays_off
     assert backends_used == 2 and opened == 2 and threads == 0  # 40 statements, the loop's two connections only
 
 
+def test_an_acquire_timeout_shorter_than_overflow_after_still_overflows_within_it(settings, sql, monkeypatch):
+    """With POOL_ACQUIRE_TIMEOUT shorter than OVERFLOW_AFTER, a statement that finds the loop's connections lent
+    runs through the executor halfway through the timeout (not 503 while the executor has a slot), and waits there
+    only for what is left of it. (Seconds here, for a busy machine's threads: 5 s and 2 s stand for 0.1 and less.)"""
+    monkeypatch.setattr(loop, "OVERFLOW_AFTER", 5.0)
+    sql.execute("SELECT pg_advisory_lock(4243)")
+    waits = []
+
+    def waiting() -> int:
+        sql.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                    "AND application_name = 'config-service'")
+        return sql.fetchone()["n"]
+
+    async def scenario(db, pool):
+        run = db.run
+
+        async def recorded(fn, *args, **kwargs):
+            waits.append(kwargs.get("wait"))
+            return await run(fn, *args, **kwargs)
+        monkeypatch.setattr(db, "run", recorded)
+        burst = asyncio.gather(*(loop.first_row(db, "SELECT pg_advisory_xact_lock_shared(4243), "
+                                                    "pg_backend_pid() AS pid", dict) for _ in range(3)))
+        await asyncio.to_thread(until, lambda: waiting() == 3, "three statements in flight")
+        await asyncio.to_thread(sql.execute, "SELECT pg_advisory_unlock(4243)")
+        rows = await burst
+        return len({r["pid"] for r in rows}), len(db.executor._threads)
+
+    backends_used, threads = with_pool(settings, scenario, pool_max=4, pool_acquire_timeout=2.0)
+    assert backends_used == 3 and threads == 1  # two on the loop, the third through the executor
+    assert len(waits) == 1 and 0 < waits[0] <= 1.0  # after half of the timeout on the loop, at most the rest
+
+
 def test_the_loop_makes_room_within_pool_max_by_closing_an_idle_connection_of_the_executor(settings, sql):
     async def scenario(db, pool):
         assert db.warm() == 4  # POOL_MIN = POOL_MAX: every connection the executor's, idle
