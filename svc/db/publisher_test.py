@@ -1,8 +1,12 @@
 import asyncio
+import os
+
 import psycopg2
 
+from db import migrations
 from db.database import Database, idempotent
 from db.publisher import Publisher
+from tools import harness
 from tools.harness import until
 
 
@@ -124,27 +128,39 @@ def test_the_publisher_vacuums_the_outbox_after_many_deletions(settings, sql, mo
         db.close()
 
 
-def test_vacuum_leaves_the_outbox_its_pages_and_so_never_locks_out_the_writes(sql):
+def test_vacuum_leaves_the_outbox_its_pages_and_so_never_locks_out_the_writes(database_url):
     """Truncating a table's empty end takes an ACCESS EXCLUSIVE lock, which every write's outbox INSERT would wait
     for (and which, under writes, the publisher's VACUUM waited 50 ms at a time to get): the outbox is never
-    truncated. A table like it without the setting is, under the same VACUUM: the check can fail."""
-    def emptied_then_vacuumed(table: str) -> tuple[int, int]:
-        sql.execute(f"INSERT INTO {table} (payload) SELECT 'k TRUNCATEKEY' || n FROM generate_series(1, 2000) n")
-        sql.execute(f"SELECT pg_relation_size('{table}') AS size")
-        full = sql.fetchone()["size"]
-        sql.execute(f"DELETE FROM {table} WHERE payload LIKE 'k TRUNCATEKEY%'")
-        sql.execute(f"VACUUM {table}")
-        sql.execute(f"SELECT pg_relation_size('{table}') AS size")
-        return full, sql.fetchone()["size"]
-
-    sql.execute("CREATE UNLOGGED TABLE IF NOT EXISTS outbox_alike (payload text NOT NULL)")
+    truncated. A table like it without the setting is, under the same VACUUM: the check can fail. In a database of
+    its own, migrated: a transaction of another test's open in the test database would keep the deleted rows, and
+    so the pages, from VACUUM whatever the setting."""
+    url = harness.create_database(harness.with_database(database_url, f"outbox_truncate_{os.getpid()}"))
     try:
-        full, after = emptied_then_vacuumed("outbox_alike")
-        assert after < full  # truncated: the end's empty pages went back
+        migrations.migrate(url)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        try:
+            cur = conn.cursor()
+
+            def emptied_then_vacuumed(table: str) -> tuple[int, int]:
+                cur.execute(f"INSERT INTO {table} (payload) "
+                            "SELECT 'k TRUNCATEKEY' || n FROM generate_series(1, 2000) n")
+                cur.execute(f"SELECT pg_relation_size('{table}')")
+                full = cur.fetchone()[0]
+                cur.execute(f"DELETE FROM {table}")
+                cur.execute(f"VACUUM {table}")
+                cur.execute(f"SELECT pg_relation_size('{table}')")
+                return full, cur.fetchone()[0]
+
+            cur.execute("CREATE UNLOGGED TABLE outbox_alike (payload text NOT NULL)")
+            full, after = emptied_then_vacuumed("outbox_alike")
+            assert after < full  # truncated: the end's empty pages went back
+            full, after = emptied_then_vacuumed("change_outbox")
+            assert after >= full > 0
+        finally:
+            conn.close()
     finally:
-        sql.execute("DROP TABLE outbox_alike")
-    full, after = emptied_then_vacuumed("change_outbox")
-    assert after >= full > 0
+        harness.drop_database(url)
 
 
 def test_every_publisher_publishes_what_nobody_kicked_it_for_and_forgets_rows_published_long_ago(
