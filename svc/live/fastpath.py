@@ -128,8 +128,7 @@ class CachedReads:
             # A key not confirmed yet is confirmed before the hold, not at the answer, so that the leader may write
             # it (`protocol.write_whole` writes none unconfirmed); rights that changed answer nothing: `Authenticate`
             # runs the request again.
-            unconfirmed = scope.get("state", {}).get("unconfirmed")
-            if unconfirmed is not None and not await unconfirmed():
+            if not await _confirmed(scope):
                 return
             written, deliver = False, None
             if headers.first(scope, b"origin") is None:  # (else CORS adds headers: written as a route's answer)
@@ -172,10 +171,15 @@ async def _whole(scope: Scope, entry: Entry) -> bool:
     Not a request with an `Origin` (CORS adds headers to its answer); a key not confirmed yet is confirmed first."""
     if headers.first(scope, b"origin") is not None:
         return False
-    unconfirmed = scope.get("state", {}).get("unconfirmed")
-    if unconfirmed is not None and not await unconfirmed():
+    if not await _confirmed(scope):
         return False  # sent instead, it goes nowhere: `Authenticate` runs the request again
     return _write(scope, entry)
+
+
+async def _confirmed(scope: Scope) -> bool:
+    """Whether the request's key is confirmed (`Authenticate`'s `unconfirmed`, awaited once), or needs none."""
+    unconfirmed = scope.get("state", {}).get("unconfirmed")
+    return unconfirmed is None or await unconfirmed()
 
 
 def _write(scope: Scope, entry: Entry, added: bytes | None = None) -> bool:
