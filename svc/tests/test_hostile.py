@@ -547,3 +547,35 @@ def test_one_valid_host_or_none_on_http_1_0_is_served(endpoint, version, host_li
     head += "".join(f"{k}: {v}\r\n" for k, v in auth.items()) + "Connection: close\r\n\r\n"
     status, _, body = exchange(base, head.encode())
     assert status == 200, body
+
+
+def test_a_request_asking_to_upgrade_is_served_as_http_1_1_with_its_body(endpoint, app2, api2):
+    """The service upgrades to nothing (RFC 9110 §7.8 lets it ignore `Upgrade`): `curl --http2 -d ...` asks for h2c
+    and its PUT is applied with the body it sent; a WebSocket handshake is answered as the GET it is."""
+    base, auth = endpoint
+    created = api2.post("/api/v1/configurations", json={"application_id": app2, "name": "u", "config": {}})
+    path = f"/api/v1/configurations/{created.json()['id']}"
+    keys = "".join(f"{k}: {v}\r\n" for k, v in auth.items())
+    body = json.dumps({"name": "u", "config": {"upgraded": False}}).encode()
+    status, headers, answer = exchange(base, (
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
+        f"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nIf-Match: {created.headers['ETag']}\r\n{keys}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert status == 200, answer
+    assert json.loads(answer)["config"] == {"upgraded": False} and headers[b"etag"] != created.headers["ETag"].encode()
+    assert api2.get(path).json()["config"] == {"upgraded": False}
+    status, headers, answer = exchange(base, (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{keys}\r\n").encode())
+    assert status == 200 and json.loads(answer)["config"] == {"upgraded": False}
+
+
+@pytest.mark.parametrize("request_bytes", [b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x7fb\r\n\r\n",
+                                           b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX A: b\r\n\r\n",
+                                           b"GET /health HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+                                           b"\x16\x03\x01\x02\x00\r\n\r\n"],
+                         ids=["control character", "space in a name", "version", "TLS hello"])
+def test_what_is_not_http_is_a_400_problem(endpoint, request_bytes):
+    status, headers, body = exchange(endpoint[0], request_bytes)
+    assert status == 400 and headers[b"content-type"] == b"application/problem+json"
+    assert json.loads(body)["type"] == "https://config-service.dev/problems/malformed-request"

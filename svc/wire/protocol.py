@@ -8,6 +8,12 @@ next write, which it joins, or the end of the event loop's turn, whichever comes
 follows at once (every answer the service makes) leaves in one write, and the head of an answer whose body comes
 later (a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
 
+The service speaks no protocol but HTTP/1.1, so it ignores a request's `Upgrade` (RFC 9110 section 7.8) and answers
+the request itself, body and all: uvicorn would hand a WebSocket handshake to a library the service has no route
+for, and its parser reads a request that asks to upgrade as having no body (its bytes taken for the new protocol's),
+so `curl --http2 -d ...`, which asks for h2c, had its body dropped. And a request that is not HTTP/1.1 at all is
+answered as every error is, an `application/problem+json` 400, not uvicorn's text.
+
 It also lets an answer be written whole, below the ASGI layers (`write_whole`): the fast path's answers
 (`live/fastpath.py`; for the held requests one change answers, their leader writes each in one call) carry the headers
 the layers above would add (`answer_headers`), instead of passing two messages through each of them and through
@@ -16,12 +22,16 @@ would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, t
 """
 
 import asyncio
+import json
 import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import Scope
+import httptools
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
+
+from wire import problems
 
 CONTINUE = b"HTTP/1.1 100 "
 JOINED_MAX = 65536  # the largest body joined to its head
@@ -67,13 +77,80 @@ class HeadWithBody:
         return getattr(self._transport, name)
 
 
+NOT_HTTP = json.dumps({"type": problems.TYPE_BASE + problems.BadRequest.slug, "title": problems.BadRequest.title,
+                       "status": 400, "detail": "The request is not valid HTTP/1.1."}, separators=(",", ":")).encode()
+FRAMING = (b"content-length", b"transfer-encoding")  # the headers that say where a request's body ends
+
+
 class Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a `HeadWithBody` transport (`uvicorn.run(http=Protocol)`)."""
+    """uvicorn's httptools protocol on a `HeadWithBody` transport (`uvicorn.run(http=Protocol)`), which upgrades to
+    nothing and answers what it cannot parse with a problem (see the module)."""
+
+    _framing_only = False  # parsing the head `_expect_body` made up: its request is already under way
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
 
+    def _should_upgrade(self) -> bool:
+        return False  # no WebSocket, no h2c: the request is answered as HTTP/1.1
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        view = memoryview(data)
+        try:
+            while True:
+                try:
+                    self.parser.feed_data(view)
+                    return
+                except httptools.HttpParserUpgrade as upgrade:  # parsed up to the request's body, which it is not
+                    view = view[upgrade.args[0]:]
+                    self._expect_body()
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("")
+
+    def _expect_body(self) -> None:
+        """After a request that asked to upgrade, the parser takes what follows for the new protocol's bytes (or,
+        when the request closes the connection, for nothing). The request's body is read by a new parser, given a
+        head with only the request's framing headers first, which the callbacks skip: it reads the body into the
+        request's cycle, then what follows as the first parser would have."""
+        framing = [(name, value) for name, value in self.headers if name in FRAMING]
+        if framing:
+            if not self.cycle.keep_alive:
+                framing.append((b"connection", b"close"))  # what follows the body is ignored, as after any request
+            self.cycle.more_body = True
+            self._framing_only = True
+            self.parser = httptools.HttpRequestParser(self)
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's
+            self.parser.feed_data(b"".join([b"POST / HTTP/1.1\r\n", *(name + b": " + value + b"\r\n"
+                                                                         for name, value in framing), b"\r\n"]))
+
+    def on_message_begin(self) -> None:
+        if not self._framing_only:
+            super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._framing_only:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._framing_only:
+            super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        """What cannot be parsed as a request is answered as a problem, and the connection closed after it."""
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        head += (b"content-type: ", problems.MEDIA_TYPE.encode(), b"\r\ncontent-length: ", str(len(NOT_HTTP)).encode(),
+                 b"\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n")
+        self.transport.write(b"".join(head) + NOT_HTTP)
+        self.transport.close()
+
     def on_headers_complete(self) -> None:
+        if self._framing_only:
+            self._framing_only = False
+            return
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:

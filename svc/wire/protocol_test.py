@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -186,3 +187,99 @@ def test_header_lines_are_uvicorns_and_refuse_what_it_refuses():
 
     assert header_lines([(b"ETag", b'"1"'), (b"a", b"b")]) == b'etag: "1"\r\na: b\r\n'
     assert header_lines([(b"a", b"b\r\nx: y")]) is None and header_lines([(b"a b", b"c")]) is None
+
+
+async def echo(scope, receive, send):
+    """An app that answers each request with its method, path and whole body."""
+    if scope["type"] != "http":
+        return
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+    answer = b"%s %s %s" % (scope["method"].encode(), scope["path"].encode(), body)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]})
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def exchange(port: int, *writes: bytes, answers: int) -> bytes:
+    """Send `writes` on one connection, each its own write, and read until `answers` answers have come or the
+    server closed it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for data in writes:
+            writer.write(data)
+            await writer.drain()
+            await asyncio.sleep(0.01)  # its own segment: the server reads it apart from the next one
+        got = b""
+        while got.count(b"HTTP/1.1 ") < answers:
+            chunk = await asyncio.wait_for(reader.read(65536), 30)
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        writer.close()
+
+
+def bodies(got: bytes) -> list[bytes]:
+    """The bodies of the answers in `got`, each after its head."""
+    parts = got.split(b"HTTP/1.1 ")[1:]
+    return [part.split(b"\r\n\r\n", 1)[1] for part in parts]
+
+
+UPGRADE = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+WEBSOCKET = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             b"Sec-WebSocket-Version: 13\r\n")
+
+
+def test_a_request_asking_to_upgrade_is_answered_as_http_1_1_body_and_all():
+    """The service upgrades to nothing: a request asking for h2c (`curl --http2 -d`) or a WebSocket is answered
+    itself, with the body it sent (uvicorn's parser takes that body for the new protocol's bytes), whether the body
+    is in the head's segment, comes after it, or is chunked; and the requests after it on the connection too, unless
+    it closes the connection."""
+    async def go():
+        async with serving(echo, Protocol) as port:
+            got = await exchange(port, b"PUT /a HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 5\r\n\r\nfirst"
+                                 + b"GET /b HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET + b"\r\n"
+                                 + b"POST /c HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET
+                                 + b"Transfer-Encoding: chunked\r\n\r\n3\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n"
+                                 + b"PUT /d HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 10\r\n\r\n",
+                                 b"later", b" on\r\n", b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n", answers=5)
+            assert bodies(got) == [b"PUT /a first", b"GET /b ", b"POST /c chunked", b"PUT /d later on\r\n", b"GET /e "]
+            assert b" 101 " not in got and got.count(b"HTTP/1.1 200 OK\r\n") == 5
+
+            # One that closes the connection: its body is read, and nothing after it.
+            got = await exchange(port, b"PUT /f HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n"
+                                 b"Content-Length: 4\r\n\r\n", b"lastGET /g HTTP/1.1\r\nHost: x\r\n\r\n", answers=2)
+            assert bodies(got) == [b"PUT /f last"]
+
+            # Many in one write, each asking to upgrade: each answered in turn.
+            many = b"".join(b"PUT /%d HTTP/1.1\r\nHost: x\r\n%sContent-Length: 1\r\n\r\n%d" % (i, UPGRADE, i % 10)
+                            for i in range(1500))
+            got = await exchange(port, many, answers=1500)
+            assert bodies(got) == [b"PUT /%d %d" % (i, i % 10) for i in range(1500)]
+    asyncio.run(go())
+
+
+def test_what_is_not_http_is_answered_with_a_problem_and_the_connection_closed():
+    """A request uvicorn cannot parse (a control character in a header, a malformed request line, both a length and
+    a chunked body) gets a 400 problem, as every error does, not uvicorn's text; the connection is then closed, and
+    an answer before it on the connection is whole."""
+    async def go():
+        async with serving(echo, Protocol) as port:
+            for bad in (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", b"BLAH\r\n\r\n",
+                        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"):
+                got = await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", bad, answers=3)
+                first, second = got.split(b"HTTP/1.1 ")[1:]
+                assert first.startswith(b"200 OK\r\n") and first.endswith(b"\r\n\r\nGET /ok ")
+                head, body = second.split(b"\r\n\r\n", 1)
+                lines = head.lower().split(b"\r\n")
+                assert lines[0] == b"400 bad request"
+                assert b"content-type: application/problem+json" in lines and b"connection: close" in lines
+                assert b"x-content-type-options: nosniff" in lines
+                assert b"content-length: %d" % len(body) in lines
+                assert json.loads(body) == {"type": "https://config-service.dev/problems/malformed-request",
+                                            "title": "Bad Request", "status": 400,
+                                            "detail": "The request is not valid HTTP/1.1."}
+    asyncio.run(go())
