@@ -46,7 +46,8 @@ class FastWrites:
             match = self.path.fullmatch(scope["path"])
             content_type = headers.first(scope, b"content-type")
             if headers.first(scope, IDEMPOTENCY_KEY) is not None or not is_json(
-                    None if content_type is None else content_type.decode("latin-1")):
+                    None if content_type is None else content_type.decode("latin-1")) \
+                    or headers.first(scope, b"content-encoding") is not None:  # the route says what it takes
                 match = None
         if match is None:
             await self.app(scope, receive, send)

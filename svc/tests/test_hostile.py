@@ -1,6 +1,7 @@
 """Hostile input against the live service (uvicorn, API keys on): each row its expected status, never a 5xx.
 Round two (the second half) runs each row against the service with API keys and without."""
 
+import gzip
 import json
 import os
 import select
@@ -182,6 +183,23 @@ def test_malformed_bodies(api, body, status):
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
 def test_non_json_content_type_is_415(api, content_type):
     assert raw(api, "POST", "/api/v1/applications", '{"name": "x"}', content_type).status_code == 415
+
+
+def test_an_encoded_body_is_415_with_accept_encoding_identity(api, app_id):
+    """The service decodes no Content-Encoding (RFC 9110 §8.4): gzip's bytes are refused as what they are, on the
+    route and on the fast write alike, with the coding it takes; the same body unencoded is stored."""
+    created = api.post("/api/v1/configurations", json={"application_id": app_id, "name": "gz", "config": {}})
+    path = f"/api/v1/configurations/{created.json()['id']}"
+    body = json.dumps({"name": "gz", "config": {"a": 1}}).encode()
+    for method, url in (("POST", "/api/v1/applications"), ("PUT", path)):
+        answer = api.request(method, url, content=gzip.compress(body), headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip", "If-Match": created.headers["ETag"]})
+        assert answer.status_code == 415 and answer.headers["Accept-Encoding"] == "identity", answer.text
+        assert answer.headers["Content-Type"] == "application/problem+json"
+    assert api.get(path).json()["config"] == {}
+    answer = api.put(path, content=body, headers={"Content-Type": "application/json", "Content-Encoding": "identity",
+                                                   "If-Match": created.headers["ETag"]})
+    assert answer.status_code == 200 and answer.json()["config"] == {"a": 1}
 
 
 def test_json_suffix_media_types_and_charset_are_json(api):

@@ -1,6 +1,7 @@
 """The route class every router uses: a JSON request body is parsed by `jsontext.loads`, so its numbers stay exact
 and NaN and Infinity are kept to be refused (`bodies.check_storable`), where FastAPI's `json.loads` would round
-the one and accept the other."""
+the one and accept the other. And a body must be sent as it is: the service decodes no `Content-Encoding` (RFC 9110
+§8.4: 415, whose `Accept-Encoding` names the one it takes), where FastAPI would take gzip's bytes for the JSON."""
 
 from typing import Any
 
@@ -8,6 +9,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from wire import jsontext
+from wire.problems import UnsupportedMediaType
 
 
 class _ExactJsonRequest(Request):
@@ -26,6 +28,15 @@ class ExactJsonRoute(APIRoute):
             return handler
 
         async def exact(request: Request) -> Response:
+            if not is_unencoded(",".join(request.headers.getlist("content-encoding"))):
+                raise UnsupportedMediaType("The request body must be sent as it is: the service decodes no "
+                                           "Content-Encoding.", headers={"Accept-Encoding": "identity"})
             return await handler(_ExactJsonRequest(request.scope, request.receive))
 
         return exact
+
+
+def is_unencoded(content_encoding: str) -> bool:
+    """Whether a request's Content-Encoding (its lines joined by commas) says the body is sent as it is: none, or
+    only `identity`."""
+    return all(coding.strip().lower() in ("", "identity") for coding in content_encoding.split(","))

@@ -31,3 +31,36 @@ def test_a_body_keeps_its_numbers_exact_and_its_non_numbers_for_refusal():
                                                      Decimal("1e-400"), 7)
     assert isinstance(body["n"], jsontext.NonNumber)
     assert client.get("/plain").json() == {"ok": True}
+
+
+def test_an_encoded_body_is_415_naming_the_coding_taken_before_it_is_read():
+    """A body sent with a Content-Encoding other than identity is refused as unsupported (RFC 9110 §8.4), with
+    `Accept-Encoding: identity`, however its lines are split; never read as the JSON it is not."""
+    import gzip
+
+    from wire import problems
+
+    router = APIRouter(route_class=ExactJsonRoute)
+    seen = []
+
+    @router.post("/echo")
+    async def echo(body: Any = Body()):
+        seen.append(body)
+        return {}
+
+    app = FastAPI()
+    problems.install(app)
+    app.include_router(router)
+    client = TestClient(app)
+    for encoding in (["gzip"], ["identity, gzip"], ["identity", "br"], ["GZIP"]):
+        answer = client.post("/echo", content=gzip.compress(b'{"a": 1}'),
+                             headers=[("Content-Type", "application/json"), *(("Content-Encoding", e) for e in encoding)])
+        assert answer.status_code == 415 and answer.headers["accept-encoding"] == "identity", encoding
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "Content-Encoding" in answer.json()["detail"]
+    assert seen == []
+    for encoding in (["identity"], ["Identity, identity"], []):
+        answer = client.post("/echo", content=b'{"a": 1}',
+                             headers=[("Content-Type", "application/json"), *(("Content-Encoding", e) for e in encoding)])
+        assert answer.status_code == 200, encoding
+    assert seen == [{"a": 1}] * 3
