@@ -358,8 +358,8 @@ class Bench:
             self.wrk(GET_KEYED, base, c, "get_keyed.lua", [ids, "0", secret], workers=workers)
         wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")
         unknown = "csk_" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-        for scenario, token in ((UNKNOWN_TOKEN, unknown), (WRONG_SECRET, wrong)):
-            for c in self.args.connections:
+        for c in self.args.connections:  # the two 401s one after the other: their ratio is the same minute's
+            for scenario, token in ((UNKNOWN_TOKEN, unknown), (WRONG_SECRET, wrong)):
                 self.wrk(scenario, f"{base}{CONFIGS}/{every[0]}", c, "unauthorized.lua", [token], workers=workers)
         self._stop(self.processes[-1])
 
@@ -665,11 +665,10 @@ class Bench:
                         FROM overrides o WHERE o.environment_id = '{LEAF}') o
                     WHERE k = 1 ORDER BY application_id"""), "2"]
 
-            for scenario, spread in ((PUT, True), (PUT_ONE_APPLICATION, False)):
-                for c in args.connections:
-                    self.wrk(scenario, base, c, "put.lua", current_versions(spread), workers=workers)
-            for c in args.connections:
+            for c in args.connections:  # each pair a ratio is taken of, one after the other: the same minute's
+                self.wrk(PUT, base, c, "put.lua", current_versions(True), workers=workers)
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
+                self.wrk(PUT_ONE_APPLICATION, base, c, "put.lua", current_versions(False), workers=workers)
             self.watch(port, self.processes[-1].pid, workers)
             if workers == args.workers[-1]:
                 grow_applications(self.url, args.list_rows, args.big_list_rows)
