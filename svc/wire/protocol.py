@@ -9,10 +9,11 @@ follows at once (every answer the service makes) leaves in one write, and the he
 later (a stream) leaves when the turn ends, as it would have. The bytes on the wire are the same.
 
 The service speaks no protocol but HTTP/1.1, so it ignores a request's `Upgrade` (RFC 9110 section 7.8) and answers
-the request itself, body and all: uvicorn would hand a WebSocket handshake to a library the service has no route
-for, and its parser reads a request that asks to upgrade as having no body (its bytes taken for the new protocol's),
-so `curl --http2 -d ...`, which asks for h2c, had its body dropped. And a request that is not HTTP/1.1 at all is
-answered as every error is, an `application/problem+json` 400, not uvicorn's text.
+the request itself, body and all, then closes the connection: uvicorn would hand a WebSocket handshake to a library
+the service has no route for, and its parser reads a request that asks to upgrade as having no body (its bytes taken
+for the new protocol's), so `curl --http2 -d ...`, which asks for h2c, had its body dropped. And bytes that are not
+HTTP/1.1 are answered as every error is, an `application/problem+json` 400, not uvicorn's text, after the answers
+of the requests before them on the connection (uvicorn's 400 took the place of the first one not yet answered).
 
 It also lets an answer be written whole, below the ASGI layers (`write_whole`): the fast path's answers
 (`live/fastpath.py`; for the held requests one change answers, their leader writes each in one call) carry the headers
@@ -23,6 +24,7 @@ would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, t
 
 import asyncio
 import json
+import random
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -87,6 +89,7 @@ class Protocol(HttpToolsProtocol):
     nothing and answers what it cannot parse with a problem (see the module)."""
 
     _framing_only = False  # parsing the head `_expect_body` made up: its request is already under way
+    _refused = False  # what came after the requests under way is not HTTP: a 400 once they are answered
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
@@ -96,6 +99,8 @@ class Protocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        if self._refused:
+            return
         view = memoryview(data)
         try:
             while True:
@@ -106,24 +111,36 @@ class Protocol(HttpToolsProtocol):
                     view = view[upgrade.args[0]:]
                     self._expect_body()
         except httptools.HttpParserError:
-            self.logger.warning("Invalid HTTP request received.")
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete and not cycle.more_body:
+                # The bad bytes follow whole requests not answered yet: a 400 now would be taken for their answer.
+                self._refused = True
+                self.flow.pause_reading()
+            else:
+                self.send_400_response("")
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused and not self.pipeline and self.cycle.response_complete and not self.transport.is_closing():
             self.send_400_response("")
 
     def _expect_body(self) -> None:
-        """After a request that asked to upgrade, the parser takes what follows for the new protocol's bytes (or,
-        when the request closes the connection, for nothing). The request's body is read by a new parser, given a
-        head with only the request's framing headers first, which the callbacks skip: it reads the body into the
-        request's cycle, then what follows as the first parser would have."""
-        framing = [(name, value) for name, value in self.headers if name in FRAMING]
+        """After a request that asked to upgrade, the parser takes what follows for the new protocol's bytes. The
+        request's body is read by a new parser, given a head with only the request's framing headers first, which
+        the callbacks skip: it reads the body into the request's cycle. Nothing after it is read, and the
+        connection is closed after its answer: a front end that tunnels what follows an `Upgrade` without waiting
+        for a 101 passes no request by. A CONNECT has no body (RFC 9110 §9.3.6)."""
+        cycle = self.cycle
+        cycle.keep_alive = False
+        framing = [] if cycle.scope["method"] == "CONNECT" else [
+            (name, value) for name, value in self.headers if name in FRAMING]
         if framing:
-            if not self.cycle.keep_alive:
-                framing.append((b"connection", b"close"))  # what follows the body is ignored, as after any request
-            self.cycle.more_body = True
-            self._framing_only = True
-            self.parser = httptools.HttpRequestParser(self)
-            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's
-            self.parser.feed_data(b"".join([b"POST / HTTP/1.1\r\n", *(name + b": " + value + b"\r\n"
-                                                                         for name, value in framing), b"\r\n"]))
+            cycle.more_body = True
+        self._framing_only = True
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's: what follows is ignored
+        lines = (name + b": " + value + b"\r\n" for name, value in framing)
+        self.parser.feed_data(b"".join([b"POST / HTTP/1.1\r\n", *lines, b"connection: close\r\n\r\n"]))
 
     def on_message_begin(self) -> None:
         if not self._framing_only:
@@ -138,12 +155,16 @@ class Protocol(HttpToolsProtocol):
             super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
-        """What cannot be parsed as a request is answered as a problem, and the connection closed after it."""
+        """What cannot be parsed as a request is answered as a problem, and the connection closed after it. Its
+        request id is logged with it, as every answer's is."""
+        request_id = f"{random.getrandbits(64):016x}"  # as middleware/request_id.py makes one
+        self.logger.warning("Invalid HTTP request received.", extra={"request_id": request_id})
         head = [STATUS_LINE[400]]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")
         head += (b"content-type: ", problems.MEDIA_TYPE.encode(), b"\r\ncontent-length: ", str(len(NOT_HTTP)).encode(),
-                 b"\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n")
+                 b"\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nx-request-id: ",
+                 request_id.encode(), b"\r\nconnection: close\r\n\r\n")
         self.transport.write(b"".join(head) + NOT_HTTP)
         self.transport.close()
 

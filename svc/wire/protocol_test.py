@@ -233,53 +233,58 @@ WEBSOCKET = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: d
              b"Sec-WebSocket-Version: 13\r\n")
 
 
-def test_a_request_asking_to_upgrade_is_answered_as_http_1_1_body_and_all():
+def test_a_request_asking_to_upgrade_is_answered_as_http_1_1_body_and_all_then_the_connection_closed():
     """The service upgrades to nothing: a request asking for h2c (`curl --http2 -d`) or a WebSocket is answered
     itself, with the body it sent (uvicorn's parser takes that body for the new protocol's bytes), whether the body
-    is in the head's segment, comes after it, or is chunked; and the requests after it on the connection too, unless
-    it closes the connection."""
+    is in the head's segment, comes after it, or is chunked. Nothing after it on the connection is read (a front end
+    that tunnels on `Upgrade` passes no request by): the answer closes it. A CONNECT's length names no body."""
     async def go():
         async with serving(echo, Protocol) as port:
-            got = await exchange(port, b"PUT /a HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 5\r\n\r\nfirst"
-                                 + b"GET /b HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET + b"\r\n"
-                                 + b"POST /c HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET
-                                 + b"Transfer-Encoding: chunked\r\n\r\n3\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n"
-                                 + b"PUT /d HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 10\r\n\r\n",
-                                 b"later", b" on\r\n", b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n", answers=5)
-            assert bodies(got) == [b"PUT /a first", b"GET /b ", b"POST /c chunked", b"PUT /d later on\r\n", b"GET /e "]
-            assert b" 101 " not in got and got.count(b"HTTP/1.1 200 OK\r\n") == 5
+            after = b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+            for writes, answer in (
+                    ((b"PUT /a HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 5\r\n\r\nfirst" + after,),
+                     b"PUT /a first"),
+                    ((b"GET /b HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET + b"\r\n", after), b"GET /b "),
+                    ((b"POST /c HTTP/1.1\r\nHost: x\r\n" + WEBSOCKET + b"Transfer-Encoding: chunked\r\n\r\n",
+                      b"3\r\nchu\r\n", b"4\r\nnked\r\n0\r\n\r\n" + after), b"POST /c chunked"),
+                    ((b"PUT /d HTTP/1.1\r\nHost: x\r\n" + UPGRADE + b"Content-Length: 10\r\n\r\n", b"later",
+                      b" on\r\n" + after), b"PUT /d later on\r\n"),
+                    ((b"CONNECT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + after,), b"CONNECT /e ")):
+                got = await exchange(port, *writes, answers=2)
+                assert bodies(got) == [answer], writes
+                assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nconnection: close\r\n" in got.lower()
 
-            # One that closes the connection: its body is read, and nothing after it.
-            got = await exchange(port, b"PUT /f HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n"
-                                 b"Content-Length: 4\r\n\r\n", b"lastGET /g HTTP/1.1\r\nHost: x\r\n\r\n", answers=2)
-            assert bodies(got) == [b"PUT /f last"]
-
-            # Many in one write, each asking to upgrade: each answered in turn.
-            many = b"".join(b"PUT /%d HTTP/1.1\r\nHost: x\r\n%sContent-Length: 1\r\n\r\n%d" % (i, UPGRADE, i % 10)
-                            for i in range(1500))
-            got = await exchange(port, many, answers=1500)
-            assert bodies(got) == [b"PUT /%d %d" % (i, i % 10) for i in range(1500)]
+            # One queued behind a request under way: both answered in turn, then the connection closed.
+            got = await exchange(port, b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nPUT /f HTTP/1.1\r\nHost: x\r\n" + UPGRADE
+                                 + b"Content-Length: 4\r\n\r\nlast" + after, answers=3)
+            assert bodies(got) == [b"GET /first ", b"PUT /f last"]
     asyncio.run(go())
 
 
-def test_what_is_not_http_is_answered_with_a_problem_and_the_connection_closed():
-    """A request uvicorn cannot parse (a control character in a header, a malformed request line, both a length and
-    a chunked body) gets a 400 problem, as every error does, not uvicorn's text; the connection is then closed, and
-    an answer before it on the connection is whole."""
+def test_what_is_not_http_is_answered_with_a_problem_after_the_answers_before_it():
+    """Bytes uvicorn cannot parse (a control character in a header, a malformed request line, both a length and a
+    chunked body) get a 400 problem, as every error does, not uvicorn's text, and the connection is then closed.
+    Whole requests before them on the connection, in the same segment or not, are answered first: uvicorn's 400
+    took the place of the first answer not yet written, whose request still ran."""
     async def go():
         async with serving(echo, Protocol) as port:
             for bad in (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", b"BLAH\r\n\r\n",
                         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"):
-                got = await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", bad, answers=3)
-                first, second = got.split(b"HTTP/1.1 ")[1:]
-                assert first.startswith(b"200 OK\r\n") and first.endswith(b"\r\n\r\nGET /ok ")
-                head, body = second.split(b"\r\n\r\n", 1)
-                lines = head.lower().split(b"\r\n")
-                assert lines[0] == b"400 bad request"
-                assert b"content-type: application/problem+json" in lines and b"connection: close" in lines
-                assert b"x-content-type-options: nosniff" in lines
-                assert b"content-length: %d" % len(body) in lines
-                assert json.loads(body) == {"type": "https://config-service.dev/problems/malformed-request",
-                                            "title": "Bad Request", "status": 400,
-                                            "detail": "The request is not valid HTTP/1.1."}
+                ok = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                for writes in ((ok, bad), (ok + b"PUT /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + bad,)):
+                    got = await exchange(port, *writes, answers=4)
+                    *answered, refused = got.split(b"HTTP/1.1 ")[1:]
+                    expected = [b"GET /ok "] if len(writes) == 2 else [b"GET /ok ", b"PUT /two hi"]
+                    assert [a.split(b"\r\n\r\n", 1)[1] for a in answered] == expected
+                    assert all(a.startswith(b"200 OK\r\n") for a in answered)
+                    head, body = refused.split(b"\r\n\r\n", 1)
+                    lines = head.lower().split(b"\r\n")
+                    assert lines[0] == b"400 bad request"
+                    assert b"content-type: application/problem+json" in lines and b"connection: close" in lines
+                    assert b"x-content-type-options: nosniff" in lines
+                    assert b"content-length: %d" % len(body) in lines
+                    assert [line for line in lines if line.startswith(b"x-request-id: ") and len(line) == 30]
+                    assert json.loads(body) == {"type": "https://config-service.dev/problems/malformed-request",
+                                                "title": "Bad Request", "status": 400,
+                                                "detail": "The request is not valid HTTP/1.1."}
     asyncio.run(go())
