@@ -20,6 +20,7 @@ import console
 import docs
 import logs
 import settings as settings_module
+from db import migrations
 from db.database import Database, unsafe_durability
 from db.loop import LoopPool
 from db.publisher import Publisher
@@ -127,6 +128,18 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                         "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
                 log.critical(line)
                 app.state.refused = line  # for the process runner (main.py) to say last
+                raise StartupRefused(line)
+            missing, newer = await database.run(migrations.disagreement, transaction=False)
+            if newer:
+                log.warning("the database has migrations this build does not (%s): a newer build migrated it",
+                            ", ".join(newer))
+            if missing:
+                database.close()
+                line = (f"refusing to start: the database lacks {len(missing)} of this build's migrations "
+                        f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); run `make migrate` "
+                        "(`python -m db.migrations`) first")
+                log.critical(line)
+                app.state.refused = line
                 raise StartupRefused(line)
         publisher = Publisher(database)
         database.written = publisher.kick

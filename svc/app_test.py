@@ -115,6 +115,55 @@ def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog
         sql.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
 
 
+def test_start_up_refuses_a_database_this_build_has_not_migrated(database_url, caplog):
+    """A service started on a database without this build's migrations would answer its routes with errors, and
+    /health 200: it refuses to start and says what to run. One migrated further, by a newer build, serves (the
+    migrations only add), and the log says so."""
+    import os
+
+    import psycopg2
+
+    from app import StartupRefused
+    from db import migrations
+    from settings import Settings
+    from tools import harness
+
+    url = harness.create_database(harness.with_database(database_url, f"unmigrated_{os.getpid()}"))
+    try:
+        every = [m.file_name for m in migrations.discover()]
+        for applied in (0, 2):
+            if applied:
+                migrations.migrate(url, migrations.FOLDER)  # then this build's first two only are on record
+                conn = psycopg2.connect(url)
+                with conn, conn.cursor() as cur:
+                    cur.execute("DELETE FROM migrations WHERE version > 2")
+                conn.close()
+            refused = create_app(Settings(database_url=url, pool_min=1, pool_max=4))
+            with caplog.at_level(logging.CRITICAL, logger="config_service"), pytest.raises(StartupRefused):
+                with TestClient(refused):
+                    pass
+            missing = every[applied:]
+            assert refused.state.refused == (
+                f"refusing to start: the database lacks {len(missing)} of this build's migrations "
+                f"({', '.join(missing[:3])}, ...); run `make migrate` (`python -m db.migrations`) first")
+            assert any(r.getMessage() == refused.state.refused for r in caplog.records)
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM migrations")
+            cur.executemany("INSERT INTO migrations VALUES (%s, %s, %s, now())",
+                            [(m.version, m.name, m.checksum) for m in migrations.discover()]
+                            + [(9999, "from_a_newer_build", "-")])
+        conn.close()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="config_service"), \
+                TestClient(create_app(Settings(database_url=url, pool_min=1, pool_max=4))) as client:
+            assert client.get("/health").status_code == 200
+        assert any("9999_from_a_newer_build.sql" in r.getMessage() and "newer build" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        harness.drop_database(url)
+
+
 def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tuple[dict, bytes]:
     """The response start message and the body `app` sends for one request, as a server would get them (the test
     client drops a HEAD's body itself, so it cannot show whether the app sent one)."""

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -64,6 +65,20 @@ def discover(folder: Path = FOLDER) -> list[Migration]:
             raise MigrationError(f"{path.name}: version {version} is used twice")
         found[version] = Migration(version, match.group(2), path.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
+
+
+def disagreement(cur: Any, folder: Path = FOLDER) -> tuple[list[str], list[str]]:
+    """Where this build's migrations and the database's differ: the files of this build it has not applied (all of
+    them in a database never migrated), and those it applied that this build lacks (a newer build migrated it)."""
+    cur.execute("SELECT to_regclass('migrations') IS NOT NULL AS present")
+    applied: dict[int, str] = {}
+    if cur.fetchone()["present"]:
+        cur.execute("SELECT version, name FROM migrations")
+        applied = {row["version"]: f"{row['version']:04d}_{row['name']}.sql" for row in cur.fetchall()}
+    known = discover(folder)
+    versions = {migration.version for migration in known}
+    return ([migration.file_name for migration in known if migration.version not in applied],
+            [name for version, name in sorted(applied.items()) if version not in versions])
 
 
 def migrate(dsn: str, folder: Path = FOLDER) -> list[Migration]:
