@@ -8,14 +8,21 @@ from wire import jsontext
 from wire.jsonroute import ExactJsonRoute
 
 
-def test_a_body_keeps_its_numbers_exact_and_its_non_numbers_for_refusal():
+def echoing() -> tuple[APIRouter, list[Any]]:
+    """A router on the route class whose POST /echo keeps each body it is given in the list."""
     router = APIRouter(route_class=ExactJsonRoute)
-    seen = []
+    seen: list[Any] = []
 
     @router.post("/echo")
     async def echo(body: Any = Body()):
         seen.append(body)
         return {}
+
+    return router, seen
+
+
+def test_a_body_keeps_its_numbers_exact_and_its_non_numbers_for_refusal():
+    router, seen = echoing()
 
     @router.get("/plain")
     async def plain():
@@ -40,14 +47,7 @@ def test_an_encoded_body_is_415_naming_the_coding_taken_before_it_is_read():
 
     from wire import problems
 
-    router = APIRouter(route_class=ExactJsonRoute)
-    seen = []
-
-    @router.post("/echo")
-    async def echo(body: Any = Body()):
-        seen.append(body)
-        return {}
-
+    router, seen = echoing()
     app = FastAPI()
     problems.install(app)
     app.include_router(router)
