@@ -81,7 +81,15 @@ class HeadWithBody:
 
 NOT_HTTP = json.dumps({"type": problems.TYPE_BASE + problems.BadRequest.slug, "title": problems.BadRequest.title,
                        "status": 400, "detail": "The request is not valid HTTP/1.1."}, separators=(",", ":")).encode()
+NOT_IMPLEMENTED = json.dumps({
+    "type": problems.TYPE_BASE + "not-implemented", "title": "Not Implemented", "status": 501,
+    "detail": "The request's Transfer-Encoding names a coding the service does not decode: send the body chunked "
+              "only, or with a Content-Length."}, separators=(",", ":")).encode()
 FRAMING = (b"content-length", b"transfer-encoding")  # the headers that say where a request's body ends
+
+
+class UnknownTransferCoding(Exception):
+    """A request's body is sent with a transfer coding other than chunked (RFC 9112 §6.1: 501)."""
 
 
 class Protocol(HttpToolsProtocol):
@@ -90,6 +98,7 @@ class Protocol(HttpToolsProtocol):
 
     _framing_only = False  # parsing the head `_expect_body` made up: its request is already under way
     _refused = False  # what came after the requests under way is not HTTP: a 400 once they are answered
+    _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
@@ -155,23 +164,30 @@ class Protocol(HttpToolsProtocol):
             super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
-        """What cannot be parsed as a request is answered as a problem, and the connection closed after it. Its
-        request id is logged with it, as every answer's is."""
+        """What cannot be parsed as a request is answered as a problem (400, or 501 for a transfer coding not
+        known), and the connection closed after it. Its request id is logged with it, as every answer's is."""
         request_id = f"{random.getrandbits(64):016x}"  # as middleware/request_id.py makes one
-        self.logger.warning("Invalid HTTP request received.", extra={"request_id": request_id})
-        head = [STATUS_LINE[400]]
+        status, body = self._refusal
+        self.logger.warning("Invalid HTTP request received.", extra={"request_id": request_id, "status": status})
+        head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")
-        head += (b"content-type: ", problems.MEDIA_TYPE.encode(), b"\r\ncontent-length: ", str(len(NOT_HTTP)).encode(),
+        head += (b"content-type: ", problems.MEDIA_TYPE.encode(), b"\r\ncontent-length: ", str(len(body)).encode(),
                  b"\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nx-request-id: ",
                  request_id.encode(), b"\r\nconnection: close\r\n\r\n")
-        self.transport.write(b"".join(head) + NOT_HTTP)
+        self.transport.write(b"".join(head) + body)
         self.transport.close()
 
     def on_headers_complete(self) -> None:
         if self._framing_only:
             self._framing_only = False
             return
+        # llhttp takes `gzip, chunked` and hands on the gzip's bytes as the body; the service decodes no such coding.
+        for name, value in self.headers:
+            if name == b"transfer-encoding" and any(coding.strip().lower() not in (b"chunked", b"")
+                                                    for coding in value.split(b",")):
+                self._refusal = (501, NOT_IMPLEMENTED)
+                raise UnknownTransferCoding(value)
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:

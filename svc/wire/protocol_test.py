@@ -288,3 +288,22 @@ def test_what_is_not_http_is_answered_with_a_problem_after_the_answers_before_it
                                                 "title": "Bad Request", "status": 400,
                                                 "detail": "The request is not valid HTTP/1.1."}
     asyncio.run(go())
+
+
+def test_a_transfer_coding_other_than_chunked_is_501_after_the_answers_before_it():
+    """RFC 9112 §6.1: a transfer coding the server does not know is 501. llhttp takes `gzip, chunked` and would hand
+    on the gzip's bytes as the body."""
+    async def go():
+        async with serving(echo, Protocol) as port:
+            for coding in (b"gzip, chunked", b"deflate,chunked", b"x-custom , chunked"):
+                got = await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nPOST /z HTTP/1.1\r\nHost: x\r\n"
+                                     b"Transfer-Encoding: " + coding + b"\r\n\r\n2\r\nhi\r\n0\r\n\r\n", answers=3)
+                ok, refused = got.split(b"HTTP/1.1 ")[1:]
+                assert ok.startswith(b"200 OK\r\n") and ok.endswith(b"GET /ok ")
+                head, body = refused.split(b"\r\n\r\n", 1)
+                assert head.startswith(b"501 Not Implemented\r\n") and b"\r\nconnection: close" in head
+                assert json.loads(body)["type"] == "https://config-service.dev/problems/not-implemented"
+            got = await exchange(port, b"POST /y HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                                 b"2\r\nhi\r\n0\r\n\r\n", answers=1)
+            assert bodies(got) == [b"POST /y hi"]
+    asyncio.run(go())
