@@ -194,6 +194,20 @@ class Protocol(HttpToolsProtocol):
             # A weak reference: the cycle holds the scope, and a scope holding its cycle would make every request a
             # reference cycle, freed only by the cyclic collector (its passes showed as the writes' tail latency).
             self.scope.setdefault("extensions", {})[WHOLE] = weakref.ref(cycle)
+            if cycle.waiting_for_100_continue:
+                cycle.send = _closing_unless_continued(weakref.ref(cycle))  # type: ignore[method-assign]
+
+
+def _closing_unless_continued(ref: "weakref.ref[Any]") -> Any:
+    """The `send` of a request that asked for `100 Continue` before its body: an answer given before the 100 (a 401,
+    a 413, a 415) closes the connection. The client may then leave the body unsent (RFC 9110 §10.1.1), and the
+    connection cannot be read on: uvicorn kept it, and took the client's next request for that body."""
+    async def send(message: Any) -> None:
+        cycle = ref()
+        if message["type"] == "http.response.start" and cycle.waiting_for_100_continue and cycle.more_body:
+            cycle.keep_alive = False
+        await type(cycle).send(cycle, message)
+    return send
 
 
 def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -241,7 +255,8 @@ def write_whole(scope: Scope, status: int, lines: bytes, body: bytes, added: byt
     cycle = scope.get("extensions", {}).get(WHOLE)
     cycle = cycle() if cycle is not None else None
     if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
-            or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET":
+            or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET" \
+            or (cycle.waiting_for_100_continue and cycle.more_body):
         return False
     defaults = _default_lines(cycle.default_headers)
     if added is None:

@@ -307,3 +307,33 @@ def test_a_transfer_coding_other_than_chunked_is_501_after_the_answers_before_it
                                  b"2\r\nhi\r\n0\r\n\r\n", answers=1)
             assert bodies(got) == [b"POST /y hi"]
     asyncio.run(go())
+
+
+async def refuse(scope, receive, send):
+    """An app that answers 415 without reading the body (as a 401, a 413 or a 415 of the service does), but reads
+    that of a GET."""
+    if scope["type"] != "http":
+        return
+    if scope["method"] == "GET":
+        await echo(scope, receive, send)
+        return
+    await send({"type": "http.response.start", "status": 415, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_an_answer_before_the_100_continue_a_request_awaits_closes_the_connection():
+    """A client that asked for `100 Continue` and got a final answer instead may leave its body unsent (RFC 9110
+    §10.1.1): the connection is closed after that answer, where uvicorn kept it and took the client's next request
+    for the body. A request that sent its body at once, or asked for no 100, keeps the connection."""
+    async def go():
+        async with serving(refuse, Protocol) as port:
+            after = b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+            got = await exchange(port, b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
+                                 b"\r\n", after, answers=2)
+            assert got.startswith(b"HTTP/1.1 415 ") and got.count(b"HTTP/1.1 ") == 1
+            assert b"\r\nconnection: close\r\n" in got.lower()
+            for head in (b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+                         b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"):
+                got = await exchange(port, head + b"hello"[:int(head.split(b"Length: ")[1][:1])], after, answers=2)
+                assert got.startswith(b"HTTP/1.1 415 ") and bodies(got)[1] == b"GET /after "
+    asyncio.run(go())
