@@ -96,7 +96,6 @@ class Protocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a `HeadWithBody` transport (`uvicorn.run(http=Protocol)`), which upgrades to
     nothing and answers what it cannot parse with a problem (see the module)."""
 
-    _framing_only = False  # parsing the head `_expect_body` made up: its request is already under way
     _refused = False  # what came after the requests under way is not HTTP: a 400 once they are answered
     _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known
 
@@ -135,33 +134,20 @@ class Protocol(HttpToolsProtocol):
 
     def _expect_body(self) -> None:
         """After a request that asked to upgrade, the parser takes what follows for the new protocol's bytes. The
-        request's body is read by a new parser, given a head with only the request's framing headers first, which
-        the callbacks skip: it reads the body into the request's cycle. Nothing after it is read, and the
-        connection is closed after its answer: a front end that tunnels what follows an `Upgrade` without waiting
-        for a 101 passes no request by. A CONNECT has no body (RFC 9110 §9.3.6)."""
+        request's body is read by a parser of its own, whose callbacks are the body's and its end's only, given a
+        head with only the request's framing headers first: it reads the body into the request's cycle. Nothing
+        after it is read, and the connection is closed after its answer: a front end that tunnels what follows an
+        `Upgrade` without waiting for a 101 passes no request by. A CONNECT has no body (RFC 9110 §9.3.6)."""
         cycle = self.cycle
         cycle.keep_alive = False
         framing = [] if cycle.scope["method"] == "CONNECT" else [
             (name, value) for name, value in self.headers if name in FRAMING]
         if framing:
             cycle.more_body = True
-        self._framing_only = True
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = httptools.HttpRequestParser(BodyOnly(self))
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's: what follows is ignored
         lines = (name + b": " + value + b"\r\n" for name, value in framing)
         self.parser.feed_data(b"".join([b"POST / HTTP/1.1\r\n", *lines, b"connection: close\r\n\r\n"]))
-
-    def on_message_begin(self) -> None:
-        if not self._framing_only:
-            super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        if not self._framing_only:
-            super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._framing_only:
-            super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
         """What cannot be parsed as a request is answered as a problem (400, or 501 for a transfer coding not
@@ -179,9 +165,6 @@ class Protocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_headers_complete(self) -> None:
-        if self._framing_only:
-            self._framing_only = False
-            return
         # llhttp takes `gzip, chunked` and hands on the gzip's bytes as the body; the service decodes no such coding.
         for name, value in self.headers:
             if name == b"transfer-encoding" and any(coding.strip().lower() not in (b"chunked", b"")
@@ -196,6 +179,15 @@ class Protocol(HttpToolsProtocol):
             self.scope.setdefault("extensions", {})[WHOLE] = weakref.ref(cycle)
             if cycle.waiting_for_100_continue:
                 cycle.send = _closing_unless_continued(weakref.ref(cycle))  # type: ignore[method-assign]
+
+
+class BodyOnly:
+    """The callbacks of the parser `Protocol._expect_body` makes: a body and its end, for the request's cycle."""
+
+    __slots__ = ("on_body", "on_message_complete")
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.on_body, self.on_message_complete = protocol.on_body, protocol.on_message_complete
 
 
 def _closing_unless_continued(ref: "weakref.ref[Any]") -> Any:
