@@ -3,13 +3,14 @@
 import asyncio
 import gc
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from fastapi import FastAPI
@@ -21,7 +22,7 @@ import docs
 import logs
 import settings as settings_module
 from db import migrations
-from db.database import Database, unsafe_durability
+from db.database import Database, first_line, unsafe_durability
 from db.loop import LoopPool
 from db.publisher import Publisher
 from live.fastpath import CachedReads
@@ -58,6 +59,20 @@ def contract() -> dict[str, Any]:
 
 class StartupRefused(RuntimeError):
     """The service will not run against this database."""
+
+
+REFUSED_FILE = "CONFIG_SERVICE_REFUSED_FILE"  # where a worker writes why it refused to start, for the runner
+
+
+def refuse(app: FastAPI, line: str) -> NoReturn:
+    """Refuse to start, saying why: in the log, for the process runner (main.py) to say last (`app.state.refused`
+    with one worker; with more, each worker is a process of its own and writes it to the runner's file)."""
+    log.critical(line)
+    app.state.refused = line
+    if os.environ.get(REFUSED_FILE):
+        with open(os.environ[REFUSED_FILE], "w", encoding="utf-8") as file:
+            file.write(line)
+    raise StartupRefused(line)
 
 
 def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
@@ -124,23 +139,22 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             unsafe = await database.run(unsafe_durability, transaction=False)
             if unsafe and not settings.allow_unsafe_durability:
                 database.close()
-                line = (f"refusing to start: the database runs with {', '.join(unsafe)} and could lose acknowledged "
-                        "writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
-                log.critical(line)
-                app.state.refused = line  # for the process runner (main.py) to say last
-                raise StartupRefused(line)
-            missing, newer = await database.run(migrations.disagreement, transaction=False)
+                refuse(app, f"refusing to start: the database runs with {', '.join(unsafe)} and could lose "
+                            "acknowledged writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway "
+                            "test databases")
+            try:
+                missing, newer = await database.run(migrations.disagreement, transaction=False)
+            except Exception as error:  # a role that may not read `migrations` (its own role migrates), say
+                missing, newer = [], []
+                log.warning("the database's migrations were not checked: %s", first_line(error))
             if newer:
                 log.warning("the database has migrations this build does not (%s): a newer build migrated it",
                             ", ".join(newer))
             if missing:
                 database.close()
-                line = (f"refusing to start: the database lacks {len(missing)} of this build's migrations "
-                        f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); run `make migrate` "
-                        "(`python -m db.migrations`) first")
-                log.critical(line)
-                app.state.refused = line
-                raise StartupRefused(line)
+                refuse(app, f"refusing to start: the database lacks {len(missing)} of this build's migrations "
+                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); run `make migrate` "
+                            "(`python -m db.migrations`) first")
         publisher = Publisher(database)
         database.written = publisher.kick
         database.on_loop = LoopPool(database)

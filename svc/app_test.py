@@ -164,6 +164,22 @@ def test_start_up_refuses_a_database_this_build_has_not_migrated(database_url, c
         harness.drop_database(url)
 
 
+def test_a_role_that_may_not_read_the_migrations_starts_and_the_log_says_they_were_not_checked(settings, caplog,
+                                                                                              monkeypatch):
+    """A role of least privilege (another role migrates) may not read `migrations`: the service serves all the same."""
+    import psycopg2.errors
+
+    from db import migrations
+
+    def denied(cur):
+        raise psycopg2.errors.InsufficientPrivilege("permission denied for table migrations")
+
+    monkeypatch.setattr(migrations, "disagreement", denied)
+    with caplog.at_level(logging.WARNING, logger="config_service"), TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+    assert "the database's migrations were not checked: permission denied for table migrations" in caplog.messages
+
+
 def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tuple[dict, bytes]:
     """The response start message and the body `app` sends for one request, as a server would get them (the test
     client drops a HEAD's body itself, so it cannot show whether the app sent one)."""

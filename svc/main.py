@@ -2,10 +2,12 @@
 serves `app:app` with uvicorn, and ends a failed start with one plain line saying why."""
 
 import errno
+import os
 import resource
 import signal
 import socket
 import sys
+import tempfile
 
 import uvicorn
 
@@ -43,6 +45,11 @@ def run() -> None:
     # uvicorn re-raises the SIGTERM it shut down on; a stop that drained gracefully is a success, exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
+    # With several workers, each is a process of its own: one that refuses to start writes why here, and uvicorn
+    # stops the others and returns as from a clean stop (exit 0, which a supervisor would take for success).
+    descriptor, refusals = tempfile.mkstemp(prefix="config-service-refused-")
+    os.close(descriptor)
+    os.environ[service.REFUSED_FILE] = refusals
     try:
         uvicorn.run("app:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
                     access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds, http=Protocol,
@@ -53,6 +60,12 @@ def run() -> None:
             refused = getattr(service.app.state, "refused", None)
             sys.exit(refused or "the service stopped at start-up: the log lines above say why")
         raise
+    finally:
+        with open(refusals, encoding="utf-8") as file:
+            refused = file.read()
+        os.unlink(refusals)
+        if refused:
+            sys.exit(refused)
 
 
 if __name__ == "__main__":

@@ -15,3 +15,29 @@ def test_a_port_in_use_is_named_with_what_to_do_and_a_free_one_is_none():
 
 def test_an_address_not_of_this_machine_is_named():
     assert port_taken("192.0.2.1", 8000).startswith("cannot listen on 192.0.2.1:8000: ")
+
+
+def test_a_refused_start_ends_the_runner_with_its_line_and_a_failure_with_one_worker_or_two(database_url):
+    """With several workers uvicorn stops the others when one fails to start, and returns as from a clean stop: the
+    runner still ends with the refusal's line, and non-zero, so that a supervisor sees a failure."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tools import harness
+
+    url = harness.create_database(harness.with_database(database_url, f"runner_unmigrated_{os.getpid()}"))
+    try:
+        for workers in ("1", "2"):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            done = subprocess.run([sys.executable, "-m", "main"], cwd=Path(__file__).parent, capture_output=True,
+                                  text=True, timeout=120, env=harness.child_env(
+                                      DATABASE_URL=url, HOST="127.0.0.1", PORT=str(port), WORKERS=workers))
+            assert done.returncode != 0, (workers, done.stderr[-2000:])
+            last = done.stderr.strip().splitlines()[-1]
+            assert last.startswith("refusing to start: the database lacks "), (workers, last)
+    finally:
+        harness.drop_database(url)
