@@ -98,6 +98,7 @@ class Protocol(HttpToolsProtocol):
 
     _refused = False  # what came after the requests under way is not HTTP: a 400 once they are answered
     _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known
+    _before: Any = None  # the request before the last one on the connection (its cycle)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
@@ -120,16 +121,22 @@ class Protocol(HttpToolsProtocol):
                     self._expect_body()
         except httptools.HttpParserError:
             cycle = self.cycle
-            if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            if cycle is not None and cycle.more_body and self.pipeline and self.pipeline[0][0] is cycle:
+                # A request waiting its turn whose body is what is not HTTP: it never runs, and the 400 is its
+                # answer, after those before it (the connection's state as if it had not come).
+                self.pipeline.popleft()
+                self.cycle = cycle = self._before
+            if cycle is None or cycle.response_complete or cycle.more_body:
+                self.send_400_response("")  # nothing before it is left to answer, or its own body is broken
+            else:
                 # The bad bytes follow whole requests not answered yet: a 400 now would be taken for their answer.
                 self._refused = True
                 self.flow.pause_reading()
-            else:
-                self.send_400_response("")
 
     def on_response_complete(self) -> None:
+        last = not self.pipeline  # the request answered was the last one before what is not HTTP
         super().on_response_complete()
-        if self._refused and not self.pipeline and self.cycle.response_complete and not self.transport.is_closing():
+        if self._refused and last and not self.transport.is_closing():
             self.send_400_response("")
 
     def _expect_body(self) -> None:
@@ -165,20 +172,25 @@ class Protocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_headers_complete(self) -> None:
-        # llhttp takes `gzip, chunked` and hands on the gzip's bytes as the body; the service decodes no such coding.
+        body = False  # whether the request says it has one
         for name, value in self.headers:
-            if name == b"transfer-encoding" and any(coding.strip().lower() not in (b"chunked", b"")
-                                                    for coding in value.split(b",")):
-                self._refusal = (501, NOT_IMPLEMENTED)
-                raise UnknownTransferCoding(value)
+            if name == b"transfer-encoding":
+                # llhttp takes `gzip, chunked` and hands on the gzip's bytes as the body; the service decodes none.
+                if any(coding.strip().lower() not in (b"chunked", b"") for coding in value.split(b",")):
+                    self._refusal = (501, NOT_IMPLEMENTED)
+                    raise UnknownTransferCoding(value)
+                body = True
+            elif name == b"content-length" and value.strip() != b"0":
+                body = True
+        self._before = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:
             # A weak reference: the cycle holds the scope, and a scope holding its cycle would make every request a
             # reference cycle, freed only by the cyclic collector (its passes showed as the writes' tail latency).
             self.scope.setdefault("extensions", {})[WHOLE] = weakref.ref(cycle)
-            if cycle.waiting_for_100_continue:
-                cycle.send = _closing_unless_continued(weakref.ref(cycle))  # type: ignore[method-assign]
+            if body:
+                cycle.send = _closing_unless_read(weakref.ref(cycle))  # type: ignore[method-assign]
 
 
 class BodyOnly:
@@ -190,13 +202,14 @@ class BodyOnly:
         self.on_body, self.on_message_complete = protocol.on_body, protocol.on_message_complete
 
 
-def _closing_unless_continued(ref: "weakref.ref[Any]") -> Any:
-    """The `send` of a request that asked for `100 Continue` before its body: an answer given before the 100 (a 401,
-    a 413, a 415) closes the connection. The client may then leave the body unsent (RFC 9110 §10.1.1), and the
-    connection cannot be read on: uvicorn kept it, and took the client's next request for that body."""
+def _closing_unless_read(ref: "weakref.ref[Any]") -> Any:
+    """The `send` of a request with a body: an answer begun before the whole body came (a 401, a 413, a 415, given
+    before it is read, or before the `100 Continue` a client awaits) closes the connection after it. The client may
+    then leave the rest unsent (RFC 9110 §10.1.1), and uvicorn, which kept the connection, took its next request
+    for that body, or read on an endless one."""
     async def send(message: Any) -> None:
         cycle = ref()
-        if message["type"] == "http.response.start" and cycle.waiting_for_100_continue and cycle.more_body:
+        if message["type"] == "http.response.start" and cycle.more_body:
             cycle.keep_alive = False
         await type(cycle).send(cycle, message)
     return send
@@ -248,7 +261,7 @@ def write_whole(scope: Scope, status: int, lines: bytes, body: bytes, added: byt
     cycle = cycle() if cycle is not None else None
     if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
             or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET" \
-            or (cycle.waiting_for_100_continue and cycle.more_body):
+            or cycle.more_body:
         return False
     defaults = _default_lines(cycle.default_headers)
     if added is None:

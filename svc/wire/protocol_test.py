@@ -271,10 +271,13 @@ def test_what_is_not_http_is_answered_with_a_problem_after_the_answers_before_it
             for bad in (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", b"BLAH\r\n\r\n",
                         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"):
                 ok = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
-                for writes in ((ok, bad), (ok + b"PUT /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + bad,)):
+                two = b"PUT /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+                broken = b"POST /z HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n"
+                for writes, expected in (((ok, bad), [b"GET /ok "]), ((ok + two + bad,), [b"GET /ok ", b"PUT /two hi"]),
+                                         ((ok + two + broken,), [b"GET /ok ", b"PUT /two hi"]),
+                                         ((ok + broken,), [b"GET /ok "]), ((broken,), [])):
                     got = await exchange(port, *writes, answers=4)
                     *answered, refused = got.split(b"HTTP/1.1 ")[1:]
-                    expected = [b"GET /ok "] if len(writes) == 2 else [b"GET /ok ", b"PUT /two hi"]
                     assert [a.split(b"\r\n\r\n", 1)[1] for a in answered] == expected
                     assert all(a.startswith(b"200 OK\r\n") for a in answered)
                     head, body = refused.split(b"\r\n\r\n", 1)
@@ -321,17 +324,20 @@ async def refuse(scope, receive, send):
     await send({"type": "http.response.body", "body": b""})
 
 
-def test_an_answer_before_the_100_continue_a_request_awaits_closes_the_connection():
+def test_an_answer_before_the_whole_body_or_the_100_continue_a_request_awaits_closes_the_connection():
     """A client that asked for `100 Continue` and got a final answer instead may leave its body unsent (RFC 9110
-    §10.1.1): the connection is closed after that answer, where uvicorn kept it and took the client's next request
-    for the body. A request that sent its body at once, or asked for no 100, keeps the connection."""
+    §10.1.1), as may one answered before all its body was sent: the connection is closed after that answer, where
+    uvicorn kept it and took the client's next request for the body. A request whose body was all sent keeps the
+    connection."""
     async def go():
         async with serving(refuse, Protocol) as port:
             after = b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
-            got = await exchange(port, b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
-                                 b"\r\n", after, answers=2)
-            assert got.startswith(b"HTTP/1.1 415 ") and got.count(b"HTTP/1.1 ") == 1
-            assert b"\r\nconnection: close\r\n" in got.lower()
+            for head in (b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+                         b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
+                         b"PUT /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n"):
+                got = await exchange(port, head, after, answers=2)
+                assert got.startswith(b"HTTP/1.1 415 ") and got.count(b"HTTP/1.1 ") == 1, head
+                assert b"\r\nconnection: close\r\n" in got.lower()
             for head in (b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
                          b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"):
                 got = await exchange(port, head + b"hello"[:int(head.split(b"Length: ")[1][:1])], after, answers=2)
