@@ -13,7 +13,9 @@ the request itself, body and all, then closes the connection: uvicorn would hand
 the service has no route for, and its parser reads a request that asks to upgrade as having no body (its bytes taken
 for the new protocol's), so `curl --http2 -d ...`, which asks for h2c, had its body dropped. And bytes that are not
 HTTP/1.1 are answered as every error is, an `application/problem+json` 400, not uvicorn's text, after the answers
-of the requests before them on the connection (uvicorn's 400 took the place of the first one not yet answered).
+of the requests before them on the connection (uvicorn's 400 took the place of the first one not yet answered); a
+transfer coding other than chunked, which uvicorn's parser takes, the same way with a 501. An answer begun before
+the whole body of its request came closes the connection after it, where uvicorn read on.
 
 It also lets an answer be written whole, below the ASGI layers (`write_whole`): the fast path's answers
 (`live/fastpath.py`; for the held requests one change answers, their leader writes each in one call) carry the headers
