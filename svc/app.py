@@ -61,18 +61,61 @@ class StartupRefused(RuntimeError):
     """The service will not run against this database."""
 
 
+LATER_CHECK_EVERY = 1.0  # seconds between checks of a database's migrations that did not answer at start-up
 REFUSED_FILE = "CONFIG_SERVICE_REFUSED_FILE"  # where a worker writes why it refused to start, for the runner
 
 
-def refuse(app: FastAPI, line: str) -> NoReturn:
-    """Refuse to start, saying why: in the log, for the process runner (main.py) to say last (`app.state.refused`
-    with one worker; with more, each worker is a process of its own and writes it to the runner's file)."""
+def say_refusal(app: FastAPI, line: str) -> None:
+    """Say why the service will not run: in the log, and for the process runner (main.py) to say last
+    (`app.state.refused` with one worker; with more, each worker is a process of its own and writes it to the
+    runner's file)."""
     log.critical(line)
     app.state.refused = line
     if os.environ.get(REFUSED_FILE):
         with open(os.environ[REFUSED_FILE], "w", encoding="utf-8") as file:
             file.write(line)
+
+
+def refuse(app: FastAPI, line: str) -> NoReturn:
+    """Refuse to start, saying why."""
+    say_refusal(app, line)
     raise StartupRefused(line)
+
+
+async def unmigrated(database: Database) -> str | None:
+    """Why the service must not run on this database: a line naming the migrations of this build it lacks; None
+    when it has them all, or when they cannot be read (a role that may not read `migrations`: a warning says so).
+    `ServiceUnavailable` when the database does not answer."""
+    try:
+        missing, newer = await database.run(migrations.disagreement, transaction=False)
+    except problems.ServiceUnavailable:
+        raise
+    except Exception as error:
+        log.warning("the database's migrations were not checked: %s", first_line(error))
+        return None
+    if newer:
+        log.warning("the database has migrations this build does not (%s): a newer build migrated it",
+                    ", ".join(newer))
+    if not missing:
+        return None
+    return (f"the database lacks {len(missing)} of this build's migrations "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); run `make migrate` "
+            "(`python -m db.migrations`) first")
+
+
+async def _stop_when_unmigrated(app: FastAPI, database: Database) -> None:
+    """The database did not answer at start-up: its migrations are checked once it does (every LATER_CHECK_EVERY
+    seconds until then). If it lacks some, the service stops as on SIGTERM, saying why, and a start then refuses."""
+    while True:
+        await asyncio.sleep(LATER_CHECK_EVERY)
+        try:
+            lacking = await unmigrated(database)
+        except problems.ServiceUnavailable:
+            continue
+        if lacking is not None:
+            say_refusal(app, f"stopping: {lacking}")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
 
 
 def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
@@ -135,6 +178,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
         database = Database(settings)
         loop = asyncio.get_running_loop()
+        checked = False  # this build's migrations, in the database
         if await loop.run_in_executor(database.executor, database.warm):
             unsafe = await database.run(unsafe_durability, transaction=False)
             if unsafe and not settings.allow_unsafe_durability:
@@ -143,18 +187,14 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                             "acknowledged writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway "
                             "test databases")
             try:
-                missing, newer = await database.run(migrations.disagreement, transaction=False)
-            except Exception as error:  # a role that may not read `migrations` (its own role migrates), say
-                missing, newer = [], []
-                log.warning("the database's migrations were not checked: %s", first_line(error))
-            if newer:
-                log.warning("the database has migrations this build does not (%s): a newer build migrated it",
-                            ", ".join(newer))
-            if missing:
-                database.close()
-                refuse(app, f"refusing to start: the database lacks {len(missing)} of this build's migrations "
-                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); run `make migrate` "
-                            "(`python -m db.migrations`) first")
+                lacking = await unmigrated(database)
+            except problems.ServiceUnavailable:
+                pass  # gone again since: checked once it is back
+            else:
+                checked = True
+                if lacking is not None:
+                    database.close()
+                    refuse(app, f"refusing to start: {lacking}")
         publisher = Publisher(database)
         database.written = publisher.kick
         database.on_loop = LoopPool(database)
@@ -170,9 +210,12 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         # cyclic collector's full passes, whose pause grows with the heap and shows as the reads' tail latency.
         gc.collect()
         gc.freeze()
+        later = None if checked else asyncio.create_task(_stop_when_unmigrated(app, database))
         try:
             yield
         finally:
+            if later is not None:
+                later.cancel()
             await listener.close()
             database.on_loop.close()
             database.close()

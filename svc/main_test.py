@@ -41,3 +41,40 @@ def test_a_refused_start_ends_the_runner_with_its_line_and_a_failure_with_one_wo
             assert last.startswith("refusing to start: the database lacks "), (workers, last)
     finally:
         harness.drop_database(url)
+
+
+def test_a_service_started_before_its_database_stops_once_the_database_answers_unmigrated(database_url):
+    """The check of the migrations runs once the database answers: a service that started before it (answering 503)
+    stops when it comes up without them, saying why, and a supervisor sees a failure."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tools import harness
+
+    for workers in ("1", "2"):
+        url = harness.with_database(database_url, f"runner_late_{workers}_{os.getpid()}")
+        harness.drop_database(url)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        runner = subprocess.Popen([sys.executable, "-m", "main"], cwd=Path(__file__).parent, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.child_env(
+                                      DATABASE_URL=url, HOST="127.0.0.1", PORT=str(port), WORKERS=workers))
+        try:
+            deadline = time.monotonic() + 60
+            while not harness.answers(f"http://127.0.0.1:{port}/health", any_status=True):
+                assert runner.poll() is None and time.monotonic() < deadline, "the service did not start"
+                time.sleep(0.1)
+            harness.create_database(url)
+            _, err = runner.communicate(timeout=60)
+            assert runner.returncode != 0, (workers, err[-2000:])
+            last = err.strip().splitlines()[-1]
+            assert "the database lacks" in last and "run `make migrate`" in last, (workers, last)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.communicate()
+            harness.drop_database(url)
