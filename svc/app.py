@@ -66,9 +66,8 @@ REFUSED_FILE = "CONFIG_SERVICE_REFUSED_FILE"  # where a worker writes why it ref
 
 
 def say_refusal(app: FastAPI, line: str) -> None:
-    """Say why the service will not run: in the log, and for the process runner (main.py) to say last
-    (`app.state.refused` with one worker; with more, each worker is a process of its own and writes it to the
-    runner's file)."""
+    """Say why the service will not run: in the log, on `app.state.refused` (for whoever runs the app in its own
+    process), and in the file the process runner (main.py) names, which it says last."""
     log.critical(line)
     app.state.refused = line
     if os.environ.get(REFUSED_FILE):

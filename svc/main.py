@@ -11,8 +11,7 @@ import tempfile
 
 import uvicorn
 
-# The module uvicorn serves as "app:app": a module is imported once per process, so with one worker this is the app
-# uvicorn runs, and after a refused start-up its state says why.
+# The module uvicorn serves as "app:app" (its settings, and the name of the file a refusal is written to).
 import app as service
 from wire.protocol import Protocol
 
@@ -45,8 +44,9 @@ def run() -> None:
     # uvicorn re-raises the SIGTERM it shut down on; a stop that drained gracefully is a success, exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
-    # With several workers, each is a process of its own: one that refuses to start writes why here, and uvicorn
-    # stops the others and returns as from a clean stop (exit 0, which a supervisor would take for success).
+    # A worker that refuses to start (or stops, its database lacking migrations) writes why here, the one place that
+    # holds it whatever the workers: with several, each is a process of its own, and uvicorn stops the others and
+    # returns as from a clean stop (exit 0, which a supervisor would take for success).
     descriptor, refusals = tempfile.mkstemp(prefix="config-service-refused-")
     os.close(descriptor)
     os.environ[service.REFUSED_FILE] = refusals
@@ -57,15 +57,14 @@ def run() -> None:
     except SystemExit as stopped:
         if stopped.code not in (0, None):
             # uvicorn ends a failed start-up with a log line of its own; the last line says what failed.
-            refused = getattr(service.app.state, "refused", None)
-            sys.exit(refused or "the service stopped at start-up: the log lines above say why")
+            sys.exit("the service stopped at start-up: the log lines above say why")
         raise
     finally:
         with open(refusals, encoding="utf-8") as file:
             refused = file.read()
         os.unlink(refusals)
         if refused:
-            sys.exit(refused)
+            sys.exit(refused)  # the last line, whatever ended the run
 
 
 if __name__ == "__main__":
