@@ -30,11 +30,30 @@ The guarantees are the executor's (`database.Database._unit`):
   cancelled by the server's timeouts answers 503; a broken connection answers 503 saying that the outcome of the
   change is unknown (it may have committed), and what broke it broke the executor's idle connections too.
 - A write is published once it may have committed (`Database.written`), and the task's epoch is the connection's.
+
+Writes in one statement (`batched`, `LoopPool.combined`): when every connection of the loop's is lent, a write that
+has a form for many (the PUTs of configurations and overrides) does not wait for a connection alone. It joins the
+others of its kind made with the same key, and the next connection given back carries them all (BATCH_MAX at most)
+in one statement: one round trip, one commit and one flush of the write-ahead log, where each would have had its
+own. A write that arrives while a connection is idle, and none of its kind waits, runs alone at once: batching costs
+no wait when the loop is not busy. In a statement:
+- Each write keeps its own preconditions, checked there, and its own outcome: its row, or none (its caller then says
+  why, 404 or 412, as after a statement of its own).
+- One write per application is made, the first of it to come; the others of that application are deferred to the
+  next statement. Each application's changes stay a transaction each, as its history reads them (a position inside
+  one transaction's changes reads the position before them). The statement says which application each write is of,
+  and the next ones take one write of an application known; two writes of one configuration or override never share
+  one.
+- It waits for no lock: a write whose application another transaction holds (a write of its own, a change set) is
+  not made there, and runs alone, waiting for that lock without holding up the writes of other applications.
+- Failed as a whole (a unique name taken, a deadlock), it was rolled back: each write runs again alone (`Alone`), to
+  its own outcome. A timeout or a broken connection answers each of its writes as it would answer one.
 """
 
 import asyncio
 import collections
 import contextlib
+import contextvars
 import ipaddress
 import logging
 import socket
@@ -59,6 +78,72 @@ GIVEN_UP_AFTER = 0.05
 # How long a statement waits for one of the loop's connections before it runs through the executor, if that has a
 # slot free (and how often it asks again after that).
 OVERFLOW_AFTER = 0.1
+
+
+# At most this many writes in one statement (`LoopPool.combined`).
+BATCH_MAX = 32
+# The applications of at most this many items are kept (what a statement of many writes learns: each of its writes
+# is of a different one); then they are learnt anew.
+OWNERS_KEPT = 100_000
+
+
+class Batch:
+    """The form for many of a write (`batched`): `query` takes each parameter of the `single` statement as an array
+    of one element per write, in order, and answers each write's row with its place `n` in them (1, 2, ...), whether
+    it was `deferred` (another write of its application came first), `busy` (its application was another
+    transaction's: not waited for) or `written`, and the application it is of (`owner`). One write alone runs as the single statement, which costs less.
+    `lists`: parameters whose value is a list of integers (or None), passed as the text of an integer array."""
+
+    def __init__(self, single: str, query: str, lists: tuple[str, ...] = ()) -> None:
+        self.single = single
+        self.query = database.prepared(query)
+        self.names = tuple(dict.fromkeys(database._PARAMETER.findall(query)))
+        self.lists = frozenset(lists)
+
+    def values(self, each: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The batch's parameters from each write's own."""
+        return {name: [_int_array(one[name]) if name in self.lists else one[name] for one in each]
+                for name in self.names}
+
+
+def _int_array(value: list[int] | None) -> str | None:
+    return None if value is None else "{" + ",".join(str(int(v)) for v in value) + "}"
+
+
+# {a single statement: its form for many} (`batched`).
+BATCHES: dict[str, Batch] = {}
+
+
+def batched(single: str, many: str, lists: tuple[str, ...] = ()) -> None:
+    """Register `many` as the form of the write `single` for many writes at once (`Batch`)."""
+    BATCHES[single] = Batch(single, many, lists)
+
+
+class Alone(Exception):
+    """Run this write as a statement of its own: the one it joined failed as a whole and was rolled back (a unique
+    name taken, a deadlock), or skipped it (its application was another transaction's), or no connection of the
+    loop's could be had for it (`left`: as `Unavailable`'s)."""
+
+    def __init__(self, left: float | None = None) -> None:
+        super().__init__()
+        self.left = left
+
+
+class _Write:
+    """One write waiting in a group (`LoopPool.combined`)."""
+    __slots__ = ("item", "params", "future")
+
+    def __init__(self, item: Any, params: Callable[[], dict[str, Any]], future: asyncio.Future) -> None:
+        self.item, self.params, self.future = item, params, future
+
+
+class _Group:
+    """The writes of one kind, made with one key, waiting for a connection; `asking`: a task waits for one."""
+    __slots__ = ("pending", "asking")
+
+    def __init__(self) -> None:
+        self.pending: collections.deque[_Write] = collections.deque()
+        self.asking = False
 
 
 def _overflow(now: float, deadline: float) -> float:
@@ -89,6 +174,9 @@ class LoopPool:
         self._waiting: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._groups: dict[tuple[Batch, str], _Group] = {}
+        self._owners: dict[Any, str] = {}  # {item: the application it is of}, learnt from the statements of many
+        self._tasks: set[asyncio.Task] = set()
 
     # -- connections -------------------------------------------------------------------------------------------
     async def _wait(self, conn: Connection, deadline: float) -> None:
@@ -331,6 +419,183 @@ class LoopPool:
                     self._give_back(conn)
             return row
 
+    # -- writes in one statement -------------------------------------------------------------------------------
+    def crowded(self, batch: Batch, prefix: str) -> bool:
+        """Whether a write of `batch` made with `prefix` would wait for a connection now: none idle and as many open
+        as may be, or others of its kind wait already (it waits behind them)."""
+        group = self._groups.get((batch, prefix))
+        return (not self._idle and 0 < self._open >= self.size) or (group is not None and bool(group.pending))
+
+    async def combined(self, batch: Batch, prefix: str, item: Any, params: Callable[[], dict[str, Any]]) -> Any:
+        """The row of one write (`params()`, called once the connection is known), run with the others of `batch`
+        made with `prefix` that wait for the next connection, in one statement (the module's docstring); `item`
+        names what it writes (two writes of one item never share a statement). Its row, or None; Alone when it must
+        run as a statement of its own."""
+        loop = asyncio.get_running_loop()
+        group = self._groups.get((batch, prefix))
+        if group is None:
+            group = self._groups[(batch, prefix)] = _Group()
+        write = _Write(item, params, loop.create_future())
+        group.pending.append(write)
+        self._ask(batch, prefix, group)
+        try:
+            epoch, row = await write.future
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                group.pending.remove(write)  # not sent yet: it never will be
+            raise
+        EPOCH.set(epoch)
+        return row
+
+    def _ask(self, batch: Batch, prefix: str, group: _Group) -> None:
+        """Have a task wait for a connection for the group's writes, unless one does."""
+        if group.pending and not group.asking:
+            group.asking = True
+            # Its own context: it serves many requests, and carries none's (their epochs are set where they await).
+            task = asyncio.get_running_loop().create_task(self._carry(batch, prefix, group),
+                                                          context=contextvars.Context())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _carry(self, batch: Batch, prefix: str, group: _Group) -> None:
+        """Wait for a connection, then send the group's writes waiting then (BATCH_MAX at most, one per item) in
+        one statement; those left wait for the next connection."""
+        waiting = list(group.pending)  # those that waited as long as this task will
+        try:
+            conn = await self._borrow()
+        except BaseException as error:
+            group.asking = False
+            if isinstance(error, Unavailable):
+                failure: BaseException = Alone(error.left)  # each runs through the executor, as it would alone
+                failed = list(group.pending)
+            elif isinstance(error, Exception):  # no connection in time: those that waited as long; the others
+                failure, failed = error, waiting  # wait on, within their own acquire timeout
+            else:  # cancelled: the loop is ending
+                failure, failed = ServiceUnavailable(database.NO_CONNECTION), list(group.pending)
+            for write in failed:
+                with contextlib.suppress(ValueError):
+                    group.pending.remove(write)
+                if not write.future.done():
+                    write.future.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
+            self._ask(batch, prefix, group)
+            return
+        group.asking = False
+        taken: list[_Write] = []
+        items: set[Any] = set()
+        owners: set[Any] = set()
+        kept: list[_Write] = []
+        while group.pending:
+            write = group.pending.popleft()
+            if write.future.done():
+                continue  # its caller gave up
+            owner = self._owners.get(write.item)
+            if write.item in items or owner in owners or len(taken) >= BATCH_MAX:
+                kept.append(write)
+            else:
+                taken.append(write)
+                items.add(write.item)
+                if owner is not None:
+                    owners.add(owner)
+        group.pending.extend(kept)
+        self._ask(batch, prefix, group)
+        if not taken:
+            self._give_back(conn)
+            return
+        try:
+            await self._send_batch(conn, batch, prefix, group, taken)
+        finally:
+            for write in taken:  # each is answered, or deferred, by now; unless something unforeseen failed
+                if not write.future.done() and write not in group.pending:
+                    write.future.set_exception(ServiceUnavailable(UNKNOWN_OUTCOME))
+
+    def _owned(self, item: Any, owner: str) -> None:
+        """Note the application `item` is of (it never changes): a statement takes one write of each application."""
+        if len(self._owners) >= OWNERS_KEPT:
+            self._owners.clear()
+        self._owners[item] = owner
+
+    async def _send_batch(self, conn: Connection, batch: Batch, prefix: str, group: _Group,
+                          taken: list[_Write]) -> None:
+        """Run `taken` as one statement on `conn` and settle each write's future; those it deferred go back to the
+        front of `group`."""
+        loop = asyncio.get_running_loop()
+        epoch = epoch_of(conn)
+        EPOCH.set(epoch)  # each write's parameters are in the connection's epoch (`Preconditions.params`)
+        outcome = None
+        sent = False
+        rows: dict[int, Any] = {}
+        later: list[_Write] = []  # deferred: another of its application's is in this statement
+        apart: list[_Write] = []  # busy: its application is another transaction's now
+        failure: BaseException | None = None
+        try:
+            conn.prefix = prefix
+            cur = conn.cursor()
+            alone = len(taken) == 1
+            values = taken[0].params() if alone else batch.values([write.params() for write in taken])
+            try:
+                sent = True
+                cur.execute(batch.single if alone else batch.query, values)
+                await self._wait(conn, loop.time() + self.db.bound)
+            finally:
+                self.db.written()  # it may have committed: publish it
+            if alone:
+                row = cur.fetchone() if cur.description is not None else None
+                if row is not None:
+                    rows[1] = row
+            for row in () if alone else cur.fetchall():
+                n, deferred, busy, written = row.pop("n"), row.pop("deferred"), row.pop("busy"), row.pop("written")
+                self._owned(taken[n - 1].item, row.pop("owner"))
+                if deferred:
+                    later.append(taken[n - 1])
+                elif busy:
+                    apart.append(taken[n - 1])
+                elif written:
+                    rows[n] = row
+        except RETRYABLE as error:
+            outcome = "kept"
+            log.warning("the database cancelled a statement of %d writes (%s): each runs again alone", len(taken),
+                        first_line(error))
+            failure = Alone()
+        except TIMED_OUT:
+            outcome = "kept"
+            failure = ServiceUnavailable("The database did not answer in time.")
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError, OSError) as error:
+            outcome = "broken"
+            log.warning("database connection failed: %s", first_line(error) if str(error) else
+                        "no answer within the bound")
+            failure = ServiceUnavailable(UNKNOWN_OUTCOME)
+        except psycopg2.Error:
+            outcome = "kept"
+            failure = Alone()  # rolled back as a whole (a unique name taken): each to its own outcome
+        except BaseException:
+            outcome = "in flight" if sent else None
+            failure = ServiceUnavailable(UNKNOWN_OUTCOME) if sent else Alone()
+            raise
+        finally:
+            conn.prefix = ""
+            if outcome == "broken" or (conn.closed and outcome != "in flight"):
+                self._broken(conn)
+            elif outcome == "in flight":
+                self._drop(conn)
+                self._give_back(None)
+            else:
+                self._give_back(conn)
+            if failure is None and later:
+                group.pending.extendleft(reversed(later))  # first in line for the next connection
+                self._ask(batch, prefix, group)
+            deferred = set(map(id, later)) if failure is None else set()
+            busy = set(map(id, apart)) if failure is None else set()
+            for n, write in enumerate(taken, 1):
+                if not write.future.done() and id(write) not in deferred:
+                    if failure is None and id(write) in busy:
+                        write.future.set_exception(Alone())  # it waits for its application's lock alone
+                    elif failure is None:
+                        write.future.set_result((epoch, rows.get(n)))
+                    else:
+                        write.future.set_exception(failure)
+
 
 async def ready(conn: psycopg2.extensions.connection) -> None:
     """Drive an asynchronous connection until its connect or query is done, waiting on the loop. The socket is read
@@ -352,15 +617,23 @@ async def ready(conn: psycopg2.extensions.connection) -> None:
 
 
 async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any]], *,
-                    key_id: str | None = None) -> Any:
+                    key_id: str | None = None, item: Any = None) -> Any:
     """The first row of one statement, `query` with `params()`, in autocommit: on the event loop where the worker has
     its loop's pool (`Database.on_loop`) and it has a connection to give, else through the executor. `key_id`: the
-    managed API key that makes the change (`database.as_key`)."""
+    managed API key that makes the change (`database.as_key`). `item`: what a write with a form for many
+    (`batched`) writes, which lets it share a statement with others when the loop's connections are all lent."""
     prefix = database.key_setting(key_id) if key_id is not None else ""
     wait = None
-    if db.on_loop is not None:
+    pool = db.on_loop
+    if pool is not None:
         try:
-            return await db.on_loop.first_row(query, params, prefix=prefix)
+            if item is not None and (batch := BATCHES.get(query)) is not None and pool.crowded(batch, prefix):
+                try:
+                    return await pool.combined(batch, prefix, item, params)
+                except Alone as alone:
+                    if alone.left is not None:
+                        raise Unavailable(alone.left) from None
+            return await pool.first_row(query, params, prefix=prefix)
         except Unavailable as error:
             wait = error.left
 

@@ -9,6 +9,7 @@ import pytest
 from db import loop
 from db.database import Database
 from db.loop import LoopPool, Unavailable
+from wire import jsontext
 from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 from tools.harness import HANG, until, until_async
@@ -463,3 +464,184 @@ def test_the_executor_short_of_a_slot_has_only_a_connection_idle_for_a_while_clo
     kept, opened, oldest_closed, counted = with_pool(settings, scenario, pool_max=4)
     assert kept == 2  # idle only just now: kept
     assert opened == 1 and oldest_closed and counted == 1  # then the one idle longest, alone
+
+
+# -- writes in one statement (`LoopPool.combined`) -------------------------------------------------------------------
+def _batches(monkeypatch) -> list[int]:
+    """The number of writes each statement of many carried. None overflows to the executor while the test holds the
+    loop's connection."""
+    monkeypatch.setattr(loop, "OVERFLOW_AFTER", 5.0)
+    sizes = []
+    send = LoopPool._send_batch
+
+    async def counted(self, conn, batch, prefix, group, taken):
+        sizes.append(len(taken))
+        await send(self, conn, batch, prefix, group, taken)
+    monkeypatch.setattr(LoopPool, "_send_batch", counted)
+    return sizes
+
+
+def _while_busy(db, pool, writes):
+    """Run `writes` (functions of the Database, returning a coroutine) while the loop's one connection is lent to a
+    slow statement: they wait for it together. Their outcomes (a row, or the exception), in order."""
+    async def run():
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        tasks = []
+        for write in writes:
+            tasks.append(asyncio.create_task(write(db)))
+            await asyncio.sleep(0)  # in this order
+        await slow
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    return run()
+
+
+def test_writes_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome(settings, cur, monkeypatch):
+    from repositories import applications, changes, configurations
+    from wire.etags import Named, Preconditions
+    from wire.problems import NotFound, PreconditionFailed
+    one = applications.create(cur, name="one", comments=None)["id"]
+    other = applications.create(cur, name="other", comments=None)["id"]
+    a1, a2 = (configurations.create(cur, application_id=one, name=n, comments=None, config={})["id"] for n in "ab")
+    b1 = configurations.create(cur, application_id=other, name="c", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    def update(id, version=None, **config):
+        when = Preconditions() if version is None else Preconditions([Named(version)])
+        name = {a1: "a", a2: "b", b1: "c"}.get(id, "x")
+        return lambda db: configurations.update_now(db, id, when=when, name=name, comments=None, config=config)
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [update(a1, 1, x=1), update(a2, x=2), update(b1, 5, x=3),
+                                            update("01JD3B5ZQ6V2K9X4N8M7P1R0ST", x=4), update(a1, 2, x=5),
+                                            update(b1, 1, x=6)])
+    outcomes = with_pool(settings, scenario, pool_max=2)
+    # Each as it would be alone: applied, applied, stale (412), missing (404), applied after the first (its
+    # If-Match names the version the first made), applied.
+    assert [o["version"] if isinstance(o, dict) else type(o) for o in outcomes] == \
+        [2, 2, PreconditionFailed, NotFound, 3, 2]
+    # One write per application in a statement: a1 and b1 (stale) first, a2 deferred by a1; then a2 and b1's second
+    # (a1's second waits for its first, and then, its application known, for a2); then a1's second.
+    assert sizes == [4, 2, 1]
+    feed = changes.after(cur, one, 0, limit=10)
+    assert [(e["seq"], e["configuration_id"], e["version"]) for e in feed][2:] == [(3, a1, 2), (4, a2, 2), (5, a1, 3)]
+    assert [(e["seq"], e["version"]) for e in changes.after(cur, other, 0, limit=10)] == [(1, 1), (2, 2)]
+    cur.execute("SELECT configuration_id, version, config FROM configuration_revisions WHERE version > 1 "
+                "ORDER BY configuration_id, version")
+    assert [(r["configuration_id"], r["version"], jsontext.loads(r["config"])) for r in cur.fetchall()] == sorted(
+        [(a1, 2, {"x": 1}), (a1, 3, {"x": 5}), (a2, 2, {"x": 2}), (b1, 2, {"x": 6})])
+
+
+def test_a_statement_of_many_that_fails_as_a_whole_runs_each_write_alone(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    from wire.problems import Conflict
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a, b = (configurations.create(cur, application_id=one, name=n, comments=None, config={})["id"] for n in "ab")
+    x = configurations.create(cur, application_id=other, name="x", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    def update(id, name, **config):
+        return lambda db: configurations.update_now(db, id, name=name, comments=None, config=config)
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [update(b, "a", x=1), update(x, "x", x=2)])
+    renamed, updated = with_pool(settings, scenario, pool_max=2)
+    assert sizes == [2]  # b's rename to a name taken rolled back the statement: each ran again alone
+    assert isinstance(renamed, Conflict) and updated["version"] == 2
+    cur.execute("SELECT id, last_change FROM applications ORDER BY name")
+    assert [r["last_change"] for r in cur.fetchall()] == [2, 2]  # x's change made once, b's none
+    cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE configuration_id = %s", (x,))
+    assert cur.fetchone()["n"] == 2
+
+
+def test_overrides_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome(settings, cur, monkeypatch):
+    from repositories import applications, changes, configurations, environments, overrides
+    from wire.etags import Named, Preconditions
+    from wire.problems import PreconditionFailed
+    app = applications.create(cur, name="one", comments=None)["id"]
+    config = configurations.create(cur, application_id=app, name="db", comments=None, config={"x": 0})["id"]
+    prod, dev = (environments.create(cur, name=n, parent_id=None, comments=None)["id"] for n in ("prod", "dev"))
+    for env in (prod, dev):
+        overrides.put(cur, config, env, patch={"x": 1}, comments=None)
+    sizes = _batches(monkeypatch)
+
+    def replace(env, version, x):
+        return lambda db: overrides.put_now(db, config, env, patch={"x": x}, comments="c",
+                                         when=Preconditions([Named(version)]), actor="me")
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [replace(prod, 1, 2), replace(dev, 7, 3)])
+    first, second = with_pool(settings, scenario, pool_max=2)
+    assert sizes == [2, 1]  # one application: dev's write waited for the statement after prod's
+    assert (first["version"], jsontext.loads(first["patch"]), first["comments"], first["created"]) == \
+        (2, {"x": 2}, "c", False)
+    assert isinstance(second, PreconditionFailed)
+    entry = changes.after(cur, app, 0, limit=10)[-1]
+    assert (entry["seq"], entry["kind"], entry["environment_id"], entry["environment"], entry["version"],
+            entry["by"]) == (4, "updated", prod, "prod", 2, "me")
+    cur.execute("SELECT version, patch, created_by FROM override_revisions WHERE environment_id = %s "
+                "ORDER BY version", (prod,))
+    assert [(r["version"], jsontext.loads(r["patch"]), r["created_by"]) for r in cur.fetchall()] == \
+        [(1, {"x": 1}, None), (2, {"x": 2}, "me")]
+
+
+def test_a_write_given_up_before_its_statement_is_sent_is_never_sent(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    app = applications.create(cur, name="one", comments=None)["id"]
+    a, b = (configurations.create(cur, application_id=app, name=n, comments=None, config={})["id"] for n in "ab")
+    sizes = _batches(monkeypatch)
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        gone = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
+        kept = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        await slow
+        return await kept
+    assert with_pool(settings, scenario, pool_max=2)["version"] == 2
+    assert sizes == [1]
+    cur.execute("SELECT id, version FROM configurations ORDER BY name")
+    assert [r["version"] for r in cur.fetchall()] == [1, 2]
+
+
+def test_a_write_while_a_connection_is_idle_runs_alone_at_once(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    app = applications.create(cur, name="one", comments=None)["id"]
+    a = configurations.create(cur, application_id=app, name="a", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    async def scenario(db, pool):
+        return [await configurations.update_now(db, a, name="a", comments=None, config={"x": n}) for n in range(3)]
+    assert [row["version"] for row in with_pool(settings, scenario, pool_max=2)] == [2, 3, 4]
+    assert sizes == []
+
+
+def test_a_write_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
+        settings, cur, database_url, monkeypatch):
+    from repositories import applications, configurations
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+    holder = psycopg2.connect(database_url)  # a transaction holding `one` (a change set, say)
+    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (one,))
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
+        free = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}))
+        await slow
+        written = await asyncio.wait_for(free, HANG)  # while `one` is still held
+        waiting = not held.done()
+        holder.rollback()
+        return written, waiting, await asyncio.wait_for(held, HANG)
+    try:
+        written, waiting, later = with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+    assert sizes == [2]
+    assert written["version"] == 2 and waiting  # b's write answered while a's waited for its application
+    assert later["version"] == 2  # a's, made alone once the lock was let go

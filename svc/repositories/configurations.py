@@ -36,7 +36,11 @@ COLUMNS = ("id", "application_id", *FIELDS, "created_at", "updated_at", "version
 REVISION = {"configuration_id": "id", "application_id": "application_id", "version": "version", **{field: field for field in FIELDS},
             "created_at": "updated_at", "created_by": "%(actor)s"}
 REVISION_COLUMNS = tuple(REVISION)
+MANY_REVISION = {**REVISION, "created_by": "actor"}
 PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
+# The same, for each write of many (`UPDATE_MANY`), from its row `i` of them.
+MANY_PRECONDITIONS = ("(i.versions IS NULL OR c.version = ANY(i.versions::int[]))"
+                      " AND i.refused IS NOT NULL AND c.version <> ALL(i.refused::int[])")
 # The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
 # (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
 # write's `c` joins it, so its rows are locked only once this has locked the owner; a missing configuration (or one
@@ -95,6 +99,49 @@ UPDATE = prepared(OWNER + f"""
     RETURNING {names(COLUMNS, of="c")}
 )
 """ + WITH_REVISION)
+
+# `UPDATE` for many configurations at once (db/loop.py's `batched`): each parameter an array of one element per
+# write (`i`, numbered `n`). One write per application is made (`j`'s `rank` 1, the first to come): its change is its
+# own in the application's feed, as a statement of its own would make it, and the others of that application are
+# answered `deferred`, unwritten, for the next statement. The statement waits for no lock: an application another
+# transaction holds is skipped, its write answered `busy`, unwritten (it runs alone, and waits there). Each
+# configuration is changed where its own preconditions hold. Answers each write found: deferred, busy, or written
+# (its row), or none of these (refused by its preconditions), and the application it is of (`owner`); a write of a
+# configuration missing is not answered.
+UPDATE_MANY = f"""
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::varchar[], %(name)s::varchar[], %(comments)s::varchar[], %(config)s::text[],
+                         %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[],
+                         %(kind)s::varchar[])
+        WITH ORDINALITY AS i(id, name, comments, config, now, versions, refused, actor, kind, n)
+), j AS (
+    SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank
+    FROM i JOIN configurations cf ON cf.id = i.id
+), owner AS MATERIALIZED (
+    SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
+    FOR NO KEY UPDATE SKIP LOCKED
+), c AS (
+    UPDATE configurations c
+    SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = i.now, version = c.version + 1
+    FROM j i, owner
+    WHERE i.rank = 1 AND c.id = i.id AND c.application_id = owner.id AND {MANY_PRECONDITIONS}
+    RETURNING {names(COLUMNS, of="c")}, i.n, i.actor, i.kind
+), a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM c)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by)
+    SELECT a.id, a.last_change, c.kind, c.id, c.name, c.version, c.updated_at, c.actor
+    FROM c JOIN a ON a.id = c.application_id
+), r AS (
+    {copy_into("configuration_revisions", MANY_REVISION)} FROM c
+)
+SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND j.application_id NOT IN (SELECT id FROM owner) AS busy,
+       c.n IS NOT NULL AS written, j.application_id AS owner,
+       {names(COLUMNS, of="c")}
+FROM j LEFT JOIN c ON c.n = j.n
+"""
+loop.batched(UPDATE, UPDATE_MANY, lists=("versions", "refused"))
 
 RESTORE = prepared(OWNER + f"""
 , source AS (
@@ -186,7 +233,8 @@ async def update_now(db: Database, id: str, *, when: Preconditions = UNCONDITION
                      key_id: str | None = None, **given: Any) -> Row:
     """`update`, its statement on the event loop (db/loop.py); `key_id`: the managed API key that makes it."""
     try:
-        row = await loop.first_row(db, UPDATE, lambda: _update_values(id, when, actor, given), key_id=key_id)
+        row = await loop.first_row(db, UPDATE, lambda: _update_values(id, when, actor, given), key_id=key_id,
+                                   item=id)
     except psycopg2.errors.UniqueViolation:
         raise Conflict(NAME_TAKEN) from None
     if row is None:

@@ -15,7 +15,7 @@ from psycopg2.extras import Json
 
 from db import loop
 from db.database import Database, as_key, idempotent, prepared
-from repositories.configurations import OWNER
+from repositories.configurations import MANY_PRECONDITIONS, OWNER
 from repositories.rows import Row, conditions, one, split
 from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
@@ -96,6 +96,46 @@ REPLACE = prepared(OWNER + f"""
 )""" + _recorded("'updated'") + f"""
 SELECT {COLUMNS}, false AS created FROM o
 """)
+# `REPLACE` for many overrides at once (db/loop.py's `batched`), as configurations.UPDATE_MANY is `UPDATE`'s: one
+# write per application, the others of it deferred, a write of an application another transaction holds busy.
+REPLACE_MANY = f"""
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::varchar[], %(environment_id)s::varchar[], %(patch)s::text[], %(comments)s::varchar[],
+                         %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[])
+        WITH ORDINALITY AS i(id, environment_id, patch, comments, now, versions, refused, actor, n)
+), j AS (
+    SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank
+    FROM i JOIN configurations cf ON cf.id = i.id
+), owner AS MATERIALIZED (
+    SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
+    FOR NO KEY UPDATE SKIP LOCKED
+), o AS (
+    UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = i.now, version = o.version + 1
+    FROM j i, owner
+    WHERE i.rank = 1 AND o.configuration_id = i.id AND o.environment_id = i.environment_id
+      AND o.application_id = owner.id AND {MANY_PRECONDITIONS.replace("c.version", "o.version")}
+    RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id, i.n, i.actor
+), a AS (
+    UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM o)
+    RETURNING id, last_change
+), f AS (
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
+                         environment_id, environment)
+    SELECT a.id, a.last_change, 'updated', o.configuration_id, c.name, o.version, o.updated_at, o.actor,
+           o.environment_id, e.name
+    FROM o JOIN a ON a.id = o.application_id JOIN configurations c ON c.id = o.configuration_id
+         JOIN environments e ON e.id = o.environment_id
+), r AS (
+    INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
+    SELECT configuration_id, environment_id, version, patch, comments, updated_at, actor, application_id FROM o
+)
+SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND j.application_id NOT IN (SELECT id FROM owner) AS busy,
+       o.n IS NOT NULL AS written, j.application_id AS owner,
+       {", ".join("o." + column for column in COLUMNS.split(", "))}, false AS created
+FROM j LEFT JOIN o ON o.n = j.n
+"""
+loop.batched(REPLACE, REPLACE_MANY, lists=("versions", "refused"))
+
 RESTORE = prepared(OWNER + f""", source AS (
     SELECT patch, comments FROM override_revisions WHERE {KEY} AND version = %(revision)s
 )""" + UPSERT)
@@ -186,7 +226,7 @@ async def put_now(db: Database, id: str, environment_id: str, *, patch: dict[str
     """`put`, its replacement on the event loop (db/loop.py); a creation, or saying why not, through the executor.
     `key_id`: the managed API key that makes it."""
     row = await loop.first_row(db, REPLACE, lambda: _put_params(id, environment_id, patch, comments, when, actor),
-                               key_id=key_id)
+                               key_id=key_id, item=(id, environment_id))
     if row is None:
         create = functools.partial(_create, id=id, environment_id=environment_id, patch=patch, comments=comments,
                                    when=when, actor=actor)
