@@ -90,9 +90,10 @@ OWNERS_KEPT = 100_000
 class Batch:
     """The form for many of a write (`batched`): `query` takes each parameter of the `single` statement as an array
     of one element per write, in order, and answers each write's row with its place `n` in them (1, 2, ...), whether
-    it was `deferred` (another write of its application came first), `busy` (its application was another
-    transaction's: not waited for) or `written`, and the application it is of (`owner`). One write alone runs as the single statement, which costs less.
-    `lists`: parameters whose value is a list of integers (or None), passed as the text of an integer array."""
+    it was `deferred` (another write of its application came first), `busy` (to be run alone: its application was
+    another transaction's, not waited for) or `written`, and the application it is of (`owner`). One write alone
+    runs as the single statement, which costs less. `lists`: parameters whose value is a list of integers (or None),
+    passed as the text of an integer array."""
 
     def __init__(self, single: str, query: str, lists: tuple[str, ...] = ()) -> None:
         self.single = single
@@ -130,11 +131,13 @@ class Alone(Exception):
 
 
 class _Write:
-    """One write waiting in a group (`LoopPool.combined`)."""
-    __slots__ = ("item", "params", "future")
+    """One write waiting in a group (`LoopPool.combined`): its `arrival` (its place in line), and the loop time by
+    which it must have a connection (`deadline`)."""
+    __slots__ = ("item", "params", "future", "arrival", "deadline")
 
-    def __init__(self, item: Any, params: Callable[[], dict[str, Any]], future: asyncio.Future) -> None:
-        self.item, self.params, self.future = item, params, future
+    def __init__(self, item: Any, params: Callable[[], dict[str, Any]], future: asyncio.Future, arrival: int,
+                 deadline: float) -> None:
+        self.item, self.params, self.future, self.arrival, self.deadline = item, params, future, arrival, deadline
 
 
 class _Group:
@@ -176,6 +179,7 @@ class LoopPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._groups: dict[tuple[Batch, str], _Group] = {}
         self._owners: dict[Any, str] = {}  # {item: the application it is of}, learnt from the statements of many
+        self._arrivals = 0  # writes that joined a group, to keep them in line
         self._tasks: set[asyncio.Task] = set()
 
     # -- connections -------------------------------------------------------------------------------------------
@@ -361,6 +365,11 @@ class LoopPool:
         for waiter in waiting:
             if not waiter.done():
                 waiter.set_exception(ServiceUnavailable(database.NO_CONNECTION))
+        groups, self._groups = self._groups, {}
+        for group in groups.values():
+            pending = list(group.pending)
+            group.pending.clear()
+            self._settle(pending, lambda write: ServiceUnavailable(database.NO_CONNECTION))
 
     # -- one statement -----------------------------------------------------------------------------------------
     async def first_row(self, query: str, params: Callable[[], dict[str, Any]], *, prefix: str = "") -> Any:
@@ -423,6 +432,8 @@ class LoopPool:
     def crowded(self, batch: Batch, prefix: str) -> bool:
         """Whether a write of `batch` made with `prefix` would wait for a connection now: none idle and as many open
         as may be, or others of its kind wait already (it waits behind them)."""
+        if self._closed:
+            return False
         group = self._groups.get((batch, prefix))
         return (not self._idle and 0 < self._open >= self.size) or (group is not None and bool(group.pending))
 
@@ -430,12 +441,14 @@ class LoopPool:
         """The row of one write (`params()`, called once the connection is known), run with the others of `batch`
         made with `prefix` that wait for the next connection, in one statement (the module's docstring); `item`
         names what it writes (two writes of one item never share a statement). Its row, or None; Alone when it must
-        run as a statement of its own."""
+        run as a statement of its own. It waits for a connection at most POOL_ACQUIRE_TIMEOUT, as one alone."""
         loop = asyncio.get_running_loop()
         group = self._groups.get((batch, prefix))
         if group is None:
             group = self._groups[(batch, prefix)] = _Group()
-        write = _Write(item, params, loop.create_future())
+        self._arrivals += 1
+        write = _Write(item, params, loop.create_future(), self._arrivals,
+                       loop.time() + self.db.settings.pool_acquire_timeout)
         group.pending.append(write)
         self._ask(batch, prefix, group)
         try:
@@ -457,29 +470,44 @@ class LoopPool:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    @staticmethod
+    def _settle(writes: list[_Write], failure: Callable[[_Write], BaseException]) -> None:
+        """Answer `writes` (those whose callers still wait) with an exception each, `failure(write)`."""
+        for write in writes:
+            if not write.future.done():
+                write.future.set_exception(failure(write))
+
     async def _carry(self, batch: Batch, prefix: str, group: _Group) -> None:
-        """Wait for a connection, then send the group's writes waiting then (BATCH_MAX at most, one per item) in
-        one statement; those left wait for the next connection."""
-        waiting = list(group.pending)  # those that waited as long as this task will
+        """Wait for a connection (until the first of the waiting writes' acquire deadlines), then send the group's
+        writes waiting then (BATCH_MAX at most, one per item and per application known) in one statement; those
+        left wait for the next connection."""
+        loop = asyncio.get_running_loop()
+        live = [write for write in group.pending if not write.future.done()]
         try:
-            conn = await self._borrow()
+            if not live:
+                raise _Nothing
+            conn = await self._borrow(min(write.deadline for write in live))
         except BaseException as error:
             group.asking = False
-            if isinstance(error, Unavailable):
-                failure: BaseException = Alone(error.left)  # each runs through the executor, as it would alone
-                failed = list(group.pending)
-            elif isinstance(error, Exception):  # no connection in time: those that waited as long; the others
-                failure, failed = error, waiting  # wait on, within their own acquire timeout
-            else:  # cancelled: the loop is ending
-                failure, failed = ServiceUnavailable(database.NO_CONNECTION), list(group.pending)
+            now = loop.time()
+            if isinstance(error, _Nothing):
+                failed, failure = [], None
+            elif isinstance(error, Unavailable):  # each runs through the executor, within what is left of its wait
+                failed, failure = list(group.pending), lambda write: Alone(max(write.deadline - now, 0.0))
+            elif isinstance(error, ServiceUnavailable) and not self._closed:  # no connection in time: those whose
+                failed = [write for write in group.pending if write.deadline <= now + 0.001]  # wait is over; the
+                failure = lambda write: ServiceUnavailable(database.NO_CONNECTION)  # noqa: E731 - others wait on
+            else:  # cancelled, or closed (the worker is stopping), or what no connection should fail with
+                failed, failure = list(group.pending), lambda write: ServiceUnavailable(database.NO_CONNECTION)
             for write in failed:
                 with contextlib.suppress(ValueError):
                     group.pending.remove(write)
-                if not write.future.done():
-                    write.future.set_exception(failure)
+            if failure is not None:
+                self._settle(failed, failure)
             if not isinstance(error, Exception):
                 raise
             self._ask(batch, prefix, group)
+            self._forget(batch, prefix, group)
             return
         group.asking = False
         taken: list[_Write] = []
@@ -502,13 +530,20 @@ class LoopPool:
         self._ask(batch, prefix, group)
         if not taken:
             self._give_back(conn)
+            self._forget(batch, prefix, group)
             return
         try:
             await self._send_batch(conn, batch, prefix, group, taken)
         finally:
-            for write in taken:  # each is answered, or deferred, by now; unless something unforeseen failed
-                if not write.future.done() and write not in group.pending:
-                    write.future.set_exception(ServiceUnavailable(UNKNOWN_OUTCOME))
+            # Each is answered, or deferred, by now; unless something unforeseen failed.
+            self._settle([write for write in taken if write not in group.pending],
+                         lambda write: ServiceUnavailable(UNKNOWN_OUTCOME))
+            self._forget(batch, prefix, group)
+
+    def _forget(self, batch: Batch, prefix: str, group: _Group) -> None:
+        """Drop a group with nothing to do (there is one for each key that writes)."""
+        if not group.pending and not group.asking and self._groups.get((batch, prefix)) is group:
+            del self._groups[(batch, prefix)]
 
     def _owned(self, item: Any, owner: str) -> None:
         """Note the application `item` is of (it never changes): a statement takes one write of each application."""
@@ -518,21 +553,21 @@ class LoopPool:
 
     async def _send_batch(self, conn: Connection, batch: Batch, prefix: str, group: _Group,
                           taken: list[_Write]) -> None:
-        """Run `taken` as one statement on `conn` and settle each write's future; those it deferred go back to the
-        front of `group`."""
+        """Run `taken` as one statement on `conn` and answer each write; those it deferred go back to `group`, in
+        the order they came."""
         loop = asyncio.get_running_loop()
         epoch = epoch_of(conn)
         EPOCH.set(epoch)  # each write's parameters are in the connection's epoch (`Preconditions.params`)
         outcome = None
         sent = False
+        alone = len(taken) == 1
         rows: dict[int, Any] = {}
         later: list[_Write] = []  # deferred: another of its application's is in this statement
-        apart: list[_Write] = []  # busy: its application is another transaction's now
-        failure: BaseException | None = None
+        apart: set[int] = set()  # busy (its application another transaction's), or its new name taken: alone
+        failure: Callable[[_Write], BaseException] | None = None
         try:
             conn.prefix = prefix
             cur = conn.cursor()
-            alone = len(taken) == 1
             values = taken[0].params() if alone else batch.values([write.params() for write in taken])
             try:
                 sent = True
@@ -550,28 +585,31 @@ class LoopPool:
                 if deferred:
                     later.append(taken[n - 1])
                 elif busy:
-                    apart.append(taken[n - 1])
+                    apart.add(n)
                 elif written:
                     rows[n] = row
         except RETRYABLE as error:
             outcome = "kept"
             log.warning("the database cancelled a statement of %d writes (%s): each runs again alone", len(taken),
                         first_line(error))
-            failure = Alone()
-        except TIMED_OUT:
+            failure = _alone
+        except TIMED_OUT as error:
             outcome = "kept"
-            failure = ServiceUnavailable("The database did not answer in time.")
+            if isinstance(error, psycopg2.errors.LockNotAvailable) and not alone:
+                failure = _alone  # rolled back: each waits for its own locks alone
+            else:
+                failure = lambda write: ServiceUnavailable("The database did not answer in time.")  # noqa: E731
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError, OSError) as error:
             outcome = "broken"
             log.warning("database connection failed: %s", first_line(error) if str(error) else
                         "no answer within the bound")
-            failure = ServiceUnavailable(UNKNOWN_OUTCOME)
+            failure = lambda write: ServiceUnavailable(UNKNOWN_OUTCOME)  # noqa: E731
         except psycopg2.Error:
             outcome = "kept"
-            failure = Alone()  # rolled back as a whole (a unique name taken): each to its own outcome
+            failure = _alone  # rolled back as a whole: each to its own outcome
         except BaseException:
             outcome = "in flight" if sent else None
-            failure = ServiceUnavailable(UNKNOWN_OUTCOME) if sent else Alone()
+            failure = (lambda write: ServiceUnavailable(UNKNOWN_OUTCOME)) if sent else _alone
             raise
         finally:
             conn.prefix = ""
@@ -582,19 +620,33 @@ class LoopPool:
                 self._give_back(None)
             else:
                 self._give_back(conn)
-            if failure is None and later:
-                group.pending.extendleft(reversed(later))  # first in line for the next connection
-                self._ask(batch, prefix, group)
-            deferred = set(map(id, later)) if failure is None else set()
-            busy = set(map(id, apart)) if failure is None else set()
-            for n, write in enumerate(taken, 1):
-                if not write.future.done() and id(write) not in deferred:
-                    if failure is None and id(write) in busy:
+            if failure is not None:
+                self._settle(taken, failure)
+            else:
+                if later:  # carried once: a new acquire timeout, and in line as they came
+                    deadline = loop.time() + self.db.settings.pool_acquire_timeout
+                    for write in later:
+                        write.deadline = deadline
+                    waiting = sorted([*group.pending, *later], key=lambda write: write.arrival)
+                    group.pending.clear()
+                    group.pending.extend(waiting)
+                    self._ask(batch, prefix, group)
+                deferred = set(map(id, later))
+                for n, write in enumerate(taken, 1):
+                    if write.future.done() or id(write) in deferred:
+                        continue
+                    if n in apart:
                         write.future.set_exception(Alone())  # it waits for its application's lock alone
-                    elif failure is None:
-                        write.future.set_result((epoch, rows.get(n)))
                     else:
-                        write.future.set_exception(failure)
+                        write.future.set_result((epoch, rows.get(n)))
+
+
+def _alone(write: _Write) -> BaseException:
+    return Alone()
+
+
+class _Nothing(Exception):
+    """A group's task found no write waiting."""
 
 
 async def ready(conn: psycopg2.extensions.connection) -> None:

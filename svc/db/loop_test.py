@@ -468,7 +468,8 @@ def test_the_executor_short_of_a_slot_has_only_a_connection_idle_for_a_while_clo
 
 # -- writes in one statement (`LoopPool.combined`) -------------------------------------------------------------------
 def _batches(monkeypatch) -> list[int]:
-    """The number of writes each statement of many carried. None overflows to the executor while the test holds the
+    """The number of writes each statement of many carried, and "alone" for each statement run alone on the loop
+    (the test's own included). None overflows to the executor while the test holds the
     loop's connection."""
     monkeypatch.setattr(loop, "OVERFLOW_AFTER", 5.0)
     sizes = []
@@ -478,6 +479,12 @@ def _batches(monkeypatch) -> list[int]:
         sizes.append(len(taken))
         await send(self, conn, batch, prefix, group, taken)
     monkeypatch.setattr(LoopPool, "_send_batch", counted)
+    alone = LoopPool.first_row
+
+    async def counted_alone(self, query, params, **kwargs):
+        sizes.append("alone")
+        return await alone(self, query, params, **kwargs)
+    monkeypatch.setattr(LoopPool, "first_row", counted_alone)
     return sizes
 
 
@@ -522,7 +529,7 @@ def test_writes_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome
         [2, 2, PreconditionFailed, NotFound, 3, 2]
     # One write per application in a statement: a1 and b1 (stale) first, a2 deferred by a1; then a2 and b1's second
     # (a1's second waits for its first, and then, its application known, for a2); then a1's second.
-    assert sizes == [4, 2, 1]
+    assert sizes == ["alone", 4, 2, 1]
     feed = changes.after(cur, one, 0, limit=10)
     assert [(e["seq"], e["configuration_id"], e["version"]) for e in feed][2:] == [(3, a1, 2), (4, a2, 2), (5, a1, 3)]
     assert [(e["seq"], e["version"]) for e in changes.after(cur, other, 0, limit=10)] == [(1, 1), (2, 2)]
@@ -533,6 +540,29 @@ def test_writes_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome
 
 
 def test_a_statement_of_many_that_fails_as_a_whole_runs_each_write_alone(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    x = configurations.create(cur, application_id=other, name="x", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    def update(id, name, **config):
+        return lambda db: configurations.update_now(db, id, name=name, comments=None, config=config)
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [update(a, "", x=1), update(x, "x", x=2)])
+    refused, updated = with_pool(settings, scenario, pool_max=2)
+    # An empty name (the contract refuses it before) breaks a check: the statement was rolled back, and each write
+    # ran again alone, to its own outcome.
+    assert sizes == ["alone", 2, "alone", "alone"]
+    assert isinstance(refused, psycopg2.errors.CheckViolation) and updated["version"] == 2
+    cur.execute("SELECT id, last_change FROM applications ORDER BY name")
+    assert [r["last_change"] for r in cur.fetchall()] == [1, 2]  # x's change made once, a's none
+    cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE configuration_id = %s", (x,))
+    assert cur.fetchone()["n"] == 2
+
+
+def test_a_rename_to_a_name_taken_runs_alone_and_the_others_stay_in_the_statement(settings, cur, monkeypatch):
     from repositories import applications, configurations
     from wire.problems import Conflict
     one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
@@ -546,12 +576,10 @@ def test_a_statement_of_many_that_fails_as_a_whole_runs_each_write_alone(setting
     async def scenario(db, pool):
         return await _while_busy(db, pool, [update(b, "a", x=1), update(x, "x", x=2)])
     renamed, updated = with_pool(settings, scenario, pool_max=2)
-    assert sizes == [2]  # b's rename to a name taken rolled back the statement: each ran again alone
+    assert sizes == ["alone", 2, "alone"]  # x's write made in the statement; b's alone, refused there
     assert isinstance(renamed, Conflict) and updated["version"] == 2
     cur.execute("SELECT id, last_change FROM applications ORDER BY name")
-    assert [r["last_change"] for r in cur.fetchall()] == [2, 2]  # x's change made once, b's none
-    cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE configuration_id = %s", (x,))
-    assert cur.fetchone()["n"] == 2
+    assert [r["last_change"] for r in cur.fetchall()] == [2, 2]
 
 
 def test_overrides_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome(settings, cur, monkeypatch):
@@ -572,7 +600,7 @@ def test_overrides_waiting_for_the_loop_share_one_statement_each_to_its_own_outc
     async def scenario(db, pool):
         return await _while_busy(db, pool, [replace(prod, 1, 2), replace(dev, 7, 3)])
     first, second = with_pool(settings, scenario, pool_max=2)
-    assert sizes == [2, 1]  # one application: dev's write waited for the statement after prod's
+    assert sizes == ["alone", 2, 1]  # one application: dev's write waited for the statement after prod's
     assert (first["version"], jsontext.loads(first["patch"]), first["comments"], first["created"]) == \
         (2, {"x": 2}, "c", False)
     assert isinstance(second, PreconditionFailed)
@@ -601,7 +629,7 @@ def test_a_write_given_up_before_its_statement_is_sent_is_never_sent(settings, c
         await slow
         return await kept
     assert with_pool(settings, scenario, pool_max=2)["version"] == 2
-    assert sizes == [1]
+    assert sizes == ["alone", 1]
     cur.execute("SELECT id, version FROM configurations ORDER BY name")
     assert [r["version"] for r in cur.fetchall()] == [1, 2]
 
@@ -615,7 +643,7 @@ def test_a_write_while_a_connection_is_idle_runs_alone_at_once(settings, cur, mo
     async def scenario(db, pool):
         return [await configurations.update_now(db, a, name="a", comments=None, config={"x": n}) for n in range(3)]
     assert [row["version"] for row in with_pool(settings, scenario, pool_max=2)] == [2, 3, 4]
-    assert sizes == []
+    assert sizes == ["alone"] * 3  # each alone at once
 
 
 def test_a_write_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
@@ -642,6 +670,177 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
         written, waiting, later = with_pool(settings, scenario, pool_max=2)
     finally:
         holder.close()
-    assert sizes == [2]
+    assert sizes == ["alone", 2, "alone"]  # a's write ran alone, and waited there
     assert written["version"] == 2 and waiting  # b's write answered while a's waited for its application
     assert later["version"] == 2  # a's, made alone once the lock was let go
+
+
+def _many(cur):
+    """Six applications, a configuration each, an override of each in one environment."""
+    from repositories import applications, configurations, environments, overrides
+    apps = [applications.create(cur, name=f"app{k}", comments=None)["id"] for k in range(6)]
+    configs = [configurations.create(cur, application_id=app, name="n", comments=None, config={"v": 0})["id"]
+               for app in apps]
+    env = environments.create(cur, name="prod", parent_id=None, comments=None)["id"]
+    for config in configs:
+        overrides.put(cur, config, env, patch={"x": 0}, comments=None)
+    return configs, env
+
+
+def _writes_of_every_kind(configs, env):
+    """Writes of every outcome and of awkward values, as functions of the Database."""
+    from repositories import configurations, overrides
+    from wire.etags import Named, Preconditions
+    big = "é€😀'\"\\" * 20000
+    cases = [
+        (configs[0], "it's \"quoted\" ✓ é", None, {"u": "😀\u2028", "n": [1, None, {"a": "b"}]}, Preconditions()),
+        (configs[1], "n", "c'\\x", {"big": big}, Preconditions([Named(1)])),
+        (configs[2], "n", None, {}, Preconditions([])),  # an If-Match naming no version of it: 412
+        (configs[3], "n", None, {}, Preconditions(None, None)),  # If-None-Match: *, 412
+        (configs[4], "n", None, {}, Preconditions(None, [Named(5)])),
+    ]
+    writes = [lambda db, c=c: configurations.update_now(db, c[0], name=c[1], comments=c[2], config=c[3], when=c[4])
+              for c in cases]
+    writes.append(lambda db: overrides.put_now(db, configs[5], env, patch={"ü": "'\"", "z": None}, comments=None,
+                                               when=Preconditions([Named(1)]), actor="ä'"))
+    writes.append(lambda db: overrides.put_now(db, configs[0], env, patch={"big": "x'" * 50000}, comments="✓",
+                                               when=Preconditions(None, [Named(3)])))
+    writes.append(lambda db: overrides.put_now(db, configs[1], env, patch={}, comments=None,
+                                               when=Preconditions([])))
+    return writes
+
+
+def _rows(sql):
+    """What the writes left in the database, without ids and times."""
+    found = []
+    for query in (
+            "SELECT c.name, c.comments, c.config::text, c.version, a.name AS app FROM configurations c "
+            "JOIN applications a ON a.id = c.application_id ORDER BY a.name",
+            "SELECT a.name AS app, seq, kind, c.name, c.version, changed_by, changed_by_key, environment "
+            "FROM changes c JOIN applications a ON a.id = c.application_id ORDER BY a.name, seq",
+            "SELECT a.name AS app, r.version, r.name, r.comments, r.config::text, r.created_by "
+            "FROM configuration_revisions r JOIN applications a ON a.id = r.application_id ORDER BY a.name, version",
+            "SELECT a.name AS app, r.version, r.patch::text, r.comments, r.created_by "
+            "FROM override_revisions r JOIN applications a ON a.id = r.application_id ORDER BY a.name, version",
+            "SELECT name, last_change, version FROM applications ORDER BY name",
+            "SELECT count(*) AS n FROM change_outbox"):
+        sql.execute(query)
+        found.append([dict(row) for row in sql.fetchall()])
+    return found
+
+
+def _outcome(outcome):
+    if isinstance(outcome, dict):
+        return {k: (jsontext.loads(v) if k in ("config", "patch") else v) for k, v in outcome.items()
+                if k not in ("id", "application_id", "configuration_id", "environment_id", "created_at", "updated_at")}
+    return type(outcome).__name__
+
+
+def test_writes_in_one_statement_answer_and_write_exactly_what_each_alone_does(settings, cur, monkeypatch):
+    cur.execute("TRUNCATE change_outbox")
+    configs, env = _many(cur)
+    sizes = _batches(monkeypatch)
+
+    async def together(db, pool):
+        return await _while_busy(db, pool, _writes_of_every_kind(configs, env))
+    batched = with_pool(settings, together, pool_max=2)
+    assert sorted(size for size in sizes if size != "alone") == [3, 5]  # the configurations', the overrides'
+    rows = _rows(cur)
+    cur.execute("TRUNCATE applications, configurations, environments, change_outbox CASCADE")
+    configs, env = _many(cur)
+
+    async def each_alone(db, pool):
+        outcomes = []
+        for write in _writes_of_every_kind(configs, env):
+            try:
+                outcomes.append(await write(db))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+    alone = with_pool(settings, each_alone, pool_max=2)
+    assert [_outcome(o) for o in batched] == [_outcome(o) for o in alone]
+    assert [_outcome(o) for o in batched][2:4] == ["PreconditionFailed"] * 2
+    assert rows == _rows(cur)
+
+
+def test_an_override_in_an_environment_another_transaction_holds_waits_alone_holding_up_no_other(
+        settings, cur, database_url, monkeypatch):
+    from repositories import applications, configurations, environments, overrides
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    held_env, free_env = (environments.create(cur, name=n, parent_id=None, comments=None)["id"] for n in "ef")
+    overrides.put(cur, a, held_env, patch={"x": 0}, comments=None)
+    overrides.put(cur, b, free_env, patch={"x": 0}, comments=None)
+    sizes = _batches(monkeypatch)
+    holder = psycopg2.connect(database_url)  # a change of the environment, in its transaction
+    holder.cursor().execute("SELECT version FROM environments WHERE id = %s FOR UPDATE", (held_env,))
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(overrides.put_now(db, a, held_env, patch={"x": 1}, comments=None))
+        await asyncio.sleep(0)
+        free = asyncio.create_task(overrides.put_now(db, b, free_env, patch={"x": 1}, comments=None))
+        await slow
+        written = await asyncio.wait_for(free, HANG)  # while the environment is still held
+        waiting = not held.done()
+        holder.rollback()
+        return written, waiting, await asyncio.wait_for(held, HANG)
+    try:
+        written, waiting, later = with_pool(settings, scenario, pool_max=2, lock_timeout_ms=HANG * 1000)
+    finally:
+        holder.close()
+    assert sizes == ["alone", 2, "alone"]
+    assert written["version"] == 2 and waiting and later["version"] == 2
+
+
+def test_a_write_waits_for_a_connection_at_most_pool_acquire_timeout_from_when_it_came(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    apps = [applications.create(cur, name=f"a{k}", comments=None)["id"] for k in range(2)]
+    configs = [configurations.create(cur, application_id=app, name="n", comments=None, config={})["id"]
+               for app in apps]
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(1.5) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        assert db.slots.acquire(blocking=False)  # the executor's slot: nothing overflows there
+
+        async def timed(config):
+            began = time.monotonic()
+            with pytest.raises(ServiceUnavailable):
+                await configurations.update_now(db, config, name="n", comments=None, config={"x": 1})
+            return time.monotonic() - began
+        first = asyncio.create_task(timed(configs[0]))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(timed(configs[1]))  # joins the first's wait for a connection
+        waited = await asyncio.gather(first, second)
+        db.slots.release()
+        await slow
+        return waited
+    waited = with_pool(settings, scenario, pool_max=2, pool_acquire_timeout=0.5)
+    assert all(0.49 <= each < 0.5 + 0.9 for each in waited)  # its own timeout, from when it came: not the first's
+
+
+def test_writes_waiting_when_the_pool_closes_are_answered_503(settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    _batches(monkeypatch)
+    apps = [applications.create(cur, name=f"a{k}", comments=None)["id"] for k in range(2)]
+    configs = [configurations.create(cur, application_id=app, name="n", comments=None, config={})["id"]
+               for app in apps]
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        writes = []
+        for config in configs:
+            writes.append(asyncio.create_task(configurations.update_now(db, config, name="n", comments=None,
+                                                                       config={"x": 1})))
+            await asyncio.sleep(0.02)
+        pool.close()
+        db.executor.shutdown(wait=False)  # as the worker's shutdown: the loop's pool, then the executor's
+        return await asyncio.gather(*writes, return_exceptions=True)
+    outcomes = with_pool(settings, scenario, pool_max=2)
+    assert [type(o) for o in outcomes] == [ServiceUnavailable] * 2
+    cur.execute("SELECT sum(version) AS versions FROM configurations")
+    assert cur.fetchone()["versions"] == 2  # none was written

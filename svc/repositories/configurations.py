@@ -104,7 +104,8 @@ UPDATE = prepared(OWNER + f"""
 # write (`i`, numbered `n`). One write per application is made (`j`'s `rank` 1, the first to come): its change is its
 # own in the application's feed, as a statement of its own would make it, and the others of that application are
 # answered `deferred`, unwritten, for the next statement. The statement waits for no lock: an application another
-# transaction holds is skipped, its write answered `busy`, unwritten (it runs alone, and waits there). Each
+# transaction holds is skipped, its write answered `busy`, unwritten (it runs alone, and waits there); so is a
+# rename to a name taken (alone, it is refused by the unique index: one such write never undoes the others). Each
 # configuration is changed where its own preconditions hold. Answers each write found: deferred, busy, or written
 # (its row), or none of these (refused by its preconditions), and the application it is of (`owner`); a write of a
 # configuration missing is not answered.
@@ -115,7 +116,9 @@ WITH i AS (
                          %(kind)s::varchar[])
         WITH ORDINALITY AS i(id, name, comments, config, now, versions, refused, actor, kind, n)
 ), j AS (
-    SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank
+    SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank,
+           EXISTS (SELECT 1 FROM configurations x WHERE x.application_id = cf.application_id AND x.name = i.name
+                                                    AND x.id <> i.id) AS taken
     FROM i JOIN configurations cf ON cf.id = i.id
 ), owner AS MATERIALIZED (
     SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
@@ -124,7 +127,7 @@ WITH i AS (
     UPDATE configurations c
     SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = i.now, version = c.version + 1
     FROM j i, owner
-    WHERE i.rank = 1 AND c.id = i.id AND c.application_id = owner.id AND {MANY_PRECONDITIONS}
+    WHERE i.rank = 1 AND NOT i.taken AND c.id = i.id AND c.application_id = owner.id AND {MANY_PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}, i.n, i.actor, i.kind
 ), a AS (
     UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM c)
@@ -136,7 +139,8 @@ WITH i AS (
 ), r AS (
     {copy_into("configuration_revisions", MANY_REVISION)} FROM c
 )
-SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND j.application_id NOT IN (SELECT id FROM owner) AS busy,
+SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND (j.application_id NOT IN (SELECT id FROM owner) OR j.taken)
+           AS busy,
        c.n IS NOT NULL AS written, j.application_id AS owner,
        {names(COLUMNS, of="c")}
 FROM j LEFT JOIN c ON c.n = j.n

@@ -97,7 +97,8 @@ REPLACE = prepared(OWNER + f"""
 SELECT {COLUMNS}, false AS created FROM o
 """)
 # `REPLACE` for many overrides at once (db/loop.py's `batched`), as configurations.UPDATE_MANY is `UPDATE`'s: one
-# write per application, the others of it deferred, a write of an application another transaction holds busy.
+# write per application, the others of it deferred; a write of an application another transaction holds, or in an
+# environment one holds (its revision's key on it waits for a change or deletion of it), busy.
 REPLACE_MANY = f"""
 WITH i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(environment_id)s::varchar[], %(patch)s::text[], %(comments)s::varchar[],
@@ -109,11 +110,15 @@ WITH i AS (
 ), owner AS MATERIALIZED (
     SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
     FOR NO KEY UPDATE SKIP LOCKED
+), env AS MATERIALIZED (
+    SELECT id FROM environments WHERE id IN (SELECT environment_id FROM j WHERE rank = 1)
+    FOR KEY SHARE SKIP LOCKED
 ), o AS (
     UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = i.now, version = o.version + 1
-    FROM j i, owner
+    FROM j i, owner, env
     WHERE i.rank = 1 AND o.configuration_id = i.id AND o.environment_id = i.environment_id
-      AND o.application_id = owner.id AND {MANY_PRECONDITIONS.replace("c.version", "o.version")}
+      AND o.application_id = owner.id AND env.id = i.environment_id
+      AND {MANY_PRECONDITIONS.replace("c.version", "o.version")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id, i.n, i.actor
 ), a AS (
     UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM o)
@@ -129,7 +134,9 @@ WITH i AS (
     INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
     SELECT configuration_id, environment_id, version, patch, comments, updated_at, actor, application_id FROM o
 )
-SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND j.application_id NOT IN (SELECT id FROM owner) AS busy,
+SELECT j.n, j.rank > 1 AS deferred,
+       j.rank = 1 AND (j.application_id NOT IN (SELECT id FROM owner) OR j.environment_id NOT IN (SELECT id FROM env))
+           AS busy,
        o.n IS NOT NULL AS written, j.application_id AS owner,
        {", ".join("o." + column for column in COLUMNS.split(", "))}, false AS created
 FROM j LEFT JOIN o ON o.n = j.n
