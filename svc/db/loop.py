@@ -418,15 +418,20 @@ class LoopPool:
                 outcome = "in flight" if sent else None
                 raise
             finally:
-                conn.prefix = ""
-                if outcome == "broken" or (conn.closed and outcome != "in flight"):
-                    self._broken(conn)
-                elif outcome == "in flight":
-                    self._drop(conn)
-                    self._give_back(None)
-                else:
-                    self._give_back(conn)
+                self._after(conn, outcome)
             return row
+
+    def _after(self, conn: Connection, outcome: str | None) -> None:
+        """Give `conn` back after a statement, as its `outcome` says: "broken" (and the idle ones with it), "in flight"
+        (cancelled while the server may still run it: dropped), else lent again."""
+        conn.prefix = ""
+        if outcome == "broken" or (conn.closed and outcome != "in flight"):
+            self._broken(conn)
+        elif outcome == "in flight":
+            self._drop(conn)
+            self._give_back(None)
+        else:
+            self._give_back(conn)
 
     # -- writes in one statement -------------------------------------------------------------------------------
     def crowded(self, batch: Batch, prefix: str) -> bool:
@@ -612,14 +617,7 @@ class LoopPool:
             failure = (lambda write: ServiceUnavailable(UNKNOWN_OUTCOME)) if sent else _alone
             raise
         finally:
-            conn.prefix = ""
-            if outcome == "broken" or (conn.closed and outcome != "in flight"):
-                self._broken(conn)
-            elif outcome == "in flight":
-                self._drop(conn)
-                self._give_back(None)
-            else:
-                self._give_back(conn)
+            self._after(conn, outcome)
             if failure is not None:
                 self._settle(taken, failure)
             else:
