@@ -100,6 +100,7 @@ def serve(database_url: str) -> Iterator[Callable[..., str]]:
         services.append(harness.Service(database_url, workers, **settings))
         return services[-1].base
 
+    start.services = services  # type: ignore[attr-defined]  # each one started, for its log
     yield start
     for service in services:
         service.stop()

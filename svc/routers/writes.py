@@ -28,7 +28,7 @@ from routers import configurations as configuration_routes
 from routers import overrides as override_routes
 from routers.deps import is_json, preconditions_of
 from routers.idempotency import HEADER as IDEMPOTENCY_KEY
-from wire import headers, jsontext, models
+from wire import headers, jsontext, models, protocol
 from wire.bodies import check_body
 from wire.problems import ProblemError
 
@@ -68,10 +68,12 @@ class FastWrites:
             id, environment_id = match.group(1), match.group(2)
             answer = await (self._configuration(scope, id, body) if environment_id is None
                             else self._override(scope, id, environment_id, body))
+        if answer is not None and _whole(scope, answer):
+            return
         replayed = _replay(messages, failure, receive)
         await (self.app if answer is None else answer)(scope, replayed, send)
 
-    async def _configuration(self, scope: Scope, id: str, body: bytes) -> Callable[..., Awaitable[None]] | None:
+    async def _configuration(self, scope: Scope, id: str, body: bytes) -> Response | None:
         state = scope["app"].state
         try:
             data = check_body(models.ConfigurationUpdate.model_validate(jsontext.loads(body)), state.settings)
@@ -83,7 +85,7 @@ class FastWrites:
                               **data, when=when)
 
     async def _override(self, scope: Scope, id: str, environment_id: str,
-                        body: bytes) -> Callable[..., Awaitable[None]] | None:
+                        body: bytes) -> Response | None:
         state = scope["app"].state
         try:
             data = check_body(models.OverrideWrite.model_validate(jsontext.loads(body)), state.settings)
@@ -96,7 +98,7 @@ class FastWrites:
 
 
 async def _written(scope: Scope, reply: Callable[[Any], Response], write: Callable[..., Awaitable[Any]], *args: Any,
-                   **kwargs: Any) -> Callable[..., Awaitable[None]]:
+                   **kwargs: Any) -> Response:
     """The answer to `write(*args, **kwargs)` made with the request's key: `reply(row)`, or the problem it raised."""
     state = scope.get("state", {})
     principal = state.get("principal")
@@ -106,6 +108,16 @@ async def _written(scope: Scope, reply: Callable[[Any], Response], write: Callab
     except ProblemError as error:
         return error.response(scope["path"])
     return reply(row)
+
+
+def _whole(scope: Scope, answer: Response) -> bool:
+    """Write `answer` whole, below the layers (`protocol.write_whole`), as the fast path writes a GET's: one call
+    instead of two messages through each layer above and uvicorn's `send`. Not for a request with an `Origin` (CORS
+    adds headers to its answer), nor where `write_whole` declines (a key not confirmed yet, say): sent as before."""
+    if headers.first(scope, b"origin") is not None:
+        return False
+    lines = protocol.header_lines(answer.raw_headers)
+    return lines is not None and protocol.write_whole(scope, answer.status_code, lines, answer.body)
 
 
 def _replay(messages: list[Message], failure: Exception | None, receive: Receive) -> Receive:

@@ -186,3 +186,60 @@ def test_refusals_of_keys_and_preconditions_and_the_cors_headers_are_the_route_s
     assert ok.status_code == 200 and routed == []
     assert ok.headers["access-control-allow-origin"] == ORIGIN
     assert "etag" in ok.headers["access-control-expose-headers"].lower()
+
+
+def test_a_put_answered_below_the_layers_is_the_answer_they_send(serve):
+    """Served as in production (uvicorn, `wire.protocol.Protocol`), a PUT's answer written whole below the layers
+    (`protocol.write_whole`) carries the headers, in the order, and the body the layers send for the same write (a
+    request with an `Origin` is answered through them), a 200 and a 412 alike; the connection serves the next request,
+    and the access log has each answer's status."""
+    import http.client
+    import json
+    import urllib.parse
+
+    base = serve(LOG_LEVEL="INFO")  # with the access log
+    host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+
+    def call(method, path, body, headers=()):
+        conn.request(method, path, body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json", **dict(headers)})
+        answer = conn.getresponse()
+        return answer.status, answer.getheaders(), json.loads(answer.read())
+
+    _, _, app = call("POST", "/api/v1/applications", {"name": f"whole-{os.urandom(4).hex()}"})
+    _, _, config = call("POST", CONFIGS, {"application_id": app["id"], "name": "db", "config": {"n": 1.50}})
+    url = f"{CONFIGS}/{config['id']}"
+    body = {"name": "db", "config": {"n": 1.50, "s": "\u2028\"'"}, "comments": None}
+    varying = {"date", "etag", "content-length"}
+
+    def compared(a, b):
+        (status_a, headers_a, body_a), (status_b, headers_b, body_b) = a, b
+        assert status_a == status_b
+        assert [name.lower() for name, _ in headers_a] == [name.lower() for name, _ in headers_b]
+        assert [v for n, v in headers_a if n.lower() not in varying] == [
+            v for n, v in headers_b if n.lower() not in varying]
+        return body_a, body_b
+
+    for version in (1, 3):  # below the layers, then through them (an Origin), then again below them
+        whole = call("PUT", url, body, {"If-Match": f'"{config["id"]}.{version}"', "X-Request-ID": "same"})
+        layered = call("PUT", url, body, {"If-Match": f'"{config["id"]}.{version + 1}"', "X-Request-ID": "same",
+                                          "Origin": "https://elsewhere.example"})
+        assert whole[0] == 200 and dict(whole[1])["etag"] == f'"{config["id"]}.{version + 1}"'
+        mine, theirs = compared(whole, layered)
+        assert (mine["version"], theirs["version"]) == (version + 1, version + 2)
+        assert {k: v for k, v in mine.items() if k not in ("version", "updated_at")} == {
+            k: v for k, v in theirs.items() if k not in ("version", "updated_at")}
+    stale = [call("PUT", url, body, {"If-Match": f'"{config["id"]}.1"', "X-Request-ID": "same", **origin})
+             for origin in ({}, {"Origin": "https://elsewhere.example"})]
+    mine, theirs = compared(*stale)
+    assert stale[0][0] == 412 and dict(stale[0][1])["content-type"] == PROBLEM_JSON and mine == theirs
+    conn.close()
+
+    from tools.harness import until
+
+    def statuses():
+        return [json.loads(line)["status"] for line in serve.services[-1].log().splitlines()
+                if '"message": "request"' in line and '"method": "PUT"' in line]
+    until(lambda: len(statuses()) >= 6, "the access lines written")
+    assert statuses() == [200, 200, 200, 200, 412, 412]

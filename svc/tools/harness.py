@@ -181,8 +181,8 @@ class Service:
         database is unreachable answers 503)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = child_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING", HOST="127.0.0.1", PORT=str(self.port),
-                        WORKERS=str(workers), **settings)
+        env = child_env(**{"LOG_LEVEL": "WARNING", **settings}, DATABASE_URL=database_url, HOST="127.0.0.1",
+                        PORT=str(self.port), WORKERS=str(workers))
         log = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
         self.process = start([sys.executable, "-m", "main"], env=env, probe=self.base + "/health", log=log,
                              within=HANG, any_status=not database_up)

@@ -250,19 +250,20 @@ def _default_lines(defaults: list[tuple[bytes, bytes]]) -> bytes | None:
 
 
 def write_whole(scope: Scope, status: int, lines: bytes, body: bytes, added: bytes | None = None) -> bool:
-    """Write a whole answer to a GET at once, below the ASGI layers: its header `lines` (`header_lines`, which name
-    its content-length), then those the layers above add (`answer_headers`), then `body`, on the request's
-    connection, as uvicorn's `send` would. False, with nothing written, when it cannot be: not served by `Protocol`,
-    a request whose key is not confirmed yet (`scope["state"]["unconfirmed"]`: await it first, as `Authenticate`
-    does before it lets an answer out), a HEAD (its body goes), the answer begun or the client gone, a connection to
-    close after it, a transport not taking writes now (the ordinary `send` waits for it), a header uvicorn refuses. The
+    """Write a whole answer at once, below the ASGI layers: its header `lines` (`header_lines`, which name its
+    content-length), then those the layers above add (`answer_headers`), then `body`, on the request's connection,
+    as uvicorn's `send` would. False, with nothing written, when it cannot be: not served by `Protocol`, a request
+    whose key is not confirmed yet (`scope["state"]["unconfirmed"]`: await it first, as `Authenticate` does before
+    it lets an answer out), a HEAD (its body goes), a request whose body is not all read (its answer closes the
+    connection: `_closing_unless_read`), the answer begun or the client gone, a connection to close after it, a
+    transport not taking writes now (the ordinary `send` waits for it), a header uvicorn refuses. The
     status is recorded for the request's log line (`scope["state"]["status"]`). `added`: the layers' header lines,
     when rendered before (`header_lines(answer_headers(scope))`, which the layers do not change once they let the
     request in)."""
     cycle = scope.get("extensions", {}).get(WHOLE)
     cycle = cycle() if cycle is not None else None
     if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
-            or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] != "GET" \
+            or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] == "HEAD" \
             or cycle.more_body:
         return False
     defaults = _default_lines(cycle.default_headers)
