@@ -693,8 +693,9 @@ def _writes_of_every_kind(configs, env):
     from wire.etags import Named, Preconditions
     big = "é€😀'\"\\" * 20000
     cases = [
-        (configs[0], "it's \"quoted\" ✓ é", None, {"u": "😀\u2028", "n": [1, None, {"a": "b"}]}, Preconditions()),
-        (configs[1], "n", "c'\\x", {"big": big}, Preconditions([Named(1)])),
+        (configs[0], "it's \"quoted\" ✓ é", "NULL", {"u": "😀\u2028", "n": [1, None, {"a": "b"}], "{x,y}": "\\\""},
+         Preconditions()),
+        (configs[1], "n", "{c'\\x, \"y\"} ", {"big": big, "": ""}, Preconditions([Named(1)])),
         (configs[2], "n", None, {}, Preconditions([])),  # an If-Match naming no version of it: 412
         (configs[3], "n", None, {}, Preconditions(None, None)),  # If-None-Match: *, 412
         (configs[4], "n", None, {}, Preconditions(None, [Named(5)])),
@@ -703,7 +704,7 @@ def _writes_of_every_kind(configs, env):
               for c in cases]
     writes.append(lambda db: overrides.put_now(db, configs[5], env, patch={"ü": "'\"", "z": None}, comments=None,
                                                when=Preconditions([Named(1)]), actor="ä'"))
-    writes.append(lambda db: overrides.put_now(db, configs[0], env, patch={"big": "x'" * 50000}, comments="✓",
+    writes.append(lambda db: overrides.put_now(db, configs[0], env, patch={"big": "x'" * 50000}, comments="",
                                                when=Preconditions(None, [Named(3)])))
     writes.append(lambda db: overrides.put_now(db, configs[1], env, patch={}, comments=None,
                                                when=Preconditions([])))
@@ -844,3 +845,90 @@ def test_writes_waiting_when_the_pool_closes_are_answered_503(settings, cur, mon
     assert [type(o) for o in outcomes] == [ServiceUnavailable] * 2
     cur.execute("SELECT sum(version) AS versions FROM configurations")
     assert cur.fetchone()["versions"] == 2  # none was written
+
+
+def _held(database_url, app):
+    """A transaction of another connection holding application `app` (a change set, say): `.rollback()` lets go."""
+    holder = psycopg2.connect(database_url)
+    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (app,))
+    return holder
+
+
+def test_writes_behind_a_statement_of_writes_in_flight_share_the_next_one_with_connections_to_spare(
+        settings, cur, database_url, monkeypatch):
+    """Once a statement of writes is in flight (WRITES_AHEAD), the writes that come wait for it, however many of the
+    loop's connections are idle, and go together in the next statement: one commit for all of them."""
+    from repositories import configurations
+    configs, _ = _many(cur)
+    cur.execute("SELECT application_id FROM configurations WHERE id = %s", (configs[0],))
+    holder = _held(database_url, cur.fetchone()["application_id"])
+    monkeypatch.setattr(loop, "WRITE_STALLED_AFTER", 3600.0)  # the one held counts in flight until it is done
+    sizes = _batches(monkeypatch)
+
+    def update(id):
+        return lambda db: configurations.update_now(db, id, name="n", comments=None, config={"x": 1})
+
+    async def scenario(db, pool):
+        first = asyncio.create_task(update(configs[0])(db))
+        await until_async(lambda: len(pool._writing) == 1, "the first write in flight")
+        others = [asyncio.create_task(update(id)(db)) for id in configs[1:]]
+        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 5,
+                          "the others waiting")
+        spare = pool._idle or pool._open < pool.size
+        waited = not any(task.done() for task in others)
+        holder.rollback()
+        return spare, waited, [await asyncio.wait_for(task, HANG) for task in (first, *others)]
+    try:
+        spare, waited, rows = with_pool(settings, scenario, pool_max=8)
+    finally:
+        holder.close()
+    assert spare and waited  # they waited with connections to spare
+    assert sizes == ["alone", 5]  # the first alone at once, the five others in one statement after it
+    assert [row["version"] for row in rows] == [2] * 6
+
+
+def test_a_statement_of_writes_held_up_by_a_lock_holds_up_the_others_no_longer_than_write_stalled_after(
+        settings, cur, database_url, monkeypatch):
+    """A write waiting for its application's lock counts in flight only WRITE_STALLED_AFTER: then the writes behind
+    it go, while it still waits."""
+    from repositories import configurations
+    configs, _ = _many(cur)
+    cur.execute("SELECT application_id FROM configurations WHERE id = %s", (configs[0],))
+    holder = _held(database_url, cur.fetchone()["application_id"])
+    monkeypatch.setattr(loop, "WRITE_STALLED_AFTER", 0.2)
+    sizes = _batches(monkeypatch)
+
+    def update(db, id):
+        return configurations.update_now(db, id, name="n", comments=None, config={"x": 1})
+
+    async def scenario(db, pool):
+        held = asyncio.create_task(update(db, configs[0]))
+        await until_async(lambda: len(pool._writing) == 1, "the held write in flight")
+        others = await asyncio.wait_for(asyncio.gather(*(update(db, id) for id in configs[1:4])), HANG)
+        waiting = not held.done()
+        holder.rollback()
+        return others, waiting, await asyncio.wait_for(held, HANG)
+    try:
+        others, waiting, held = with_pool(settings, scenario, pool_max=8)
+    finally:
+        holder.close()
+    assert [row["version"] for row in others] == [2] * 3 and waiting  # written while the first still waited
+    assert sizes == ["alone", 3] and held["version"] == 2
+
+
+def test_writes_that_could_share_no_statement_wait_for_none_ahead(settings):
+    """The writes of one application (known from a statement before) go at once, one statement each, as the
+    database would hold each behind the one ahead anyway; a lone write, or writes of different applications (or
+    not known yet), wait for the statement ahead, gathering the others that come."""
+    db = Database(settings.model_copy(update={"pool_min": 0}))
+    try:
+        pool = LoopPool(db)
+        pool._owners.update({"a": "app1", "b": "app1", "c": "app2"})
+
+        def writes(*items):
+            return [loop._Write(item, dict, None, n, 0.0) for n, item in enumerate(items)]
+        assert not pool._gathering(writes("a", "b")) and not pool._gathering(writes("a", "a", "b"))
+        assert pool._gathering(writes("a")) and pool._gathering(writes("a", "c"))
+        assert pool._gathering(writes("a", "x")) and pool._gathering(writes("x", "y"))  # "x", "y": not known
+    finally:
+        db.close()
