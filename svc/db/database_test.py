@@ -347,3 +347,37 @@ def test_every_registered_statement_prepares_and_runs_as_prepared(database, sql)
 def test_a_statement_with_a_literal_percent_is_not_prepared():
     with pytest.raises(ValueError):
         prepared("SELECT 1 WHERE 'a' LIKE 'a%%'")
+
+
+def test_every_prepared_statement_locks_applications_before_configurations(database_url):
+    """PostgreSQL locks the tables a statement names as it reads it (a PREPARE on a new connection, say), in the
+    order it names them. Each prepared statement that names both takes `applications` first, as the other writes and
+    a TRUNCATE or migration of both do: in the other order, a connection opened while one of those ran deadlocked
+    with it. Seen from a transaction holding `configurations`: the PREPARE waits there holding `applications`."""
+    import app  # noqa: F401 - every module's statements registered
+    checked = []
+    for name, statement, _ in PREPARED.values():
+        if "applications" not in statement or "configurations" not in statement:
+            continue
+        holder, preparer = psycopg2.connect(database_url), psycopg2.connect(database_url)
+        try:
+            holder.cursor().execute("LOCK TABLE configurations IN ACCESS EXCLUSIVE MODE")
+            pid = preparer.get_backend_pid()
+            thread = threading.Thread(target=lambda: preparer.cursor().execute(statement), daemon=True)
+            thread.start()
+            cur = holder.cursor()
+
+            def locks():
+                cur.execute("SELECT relation::regclass::text AS relation, granted FROM pg_locks "
+                            "WHERE pid = %s AND relation IS NOT NULL", (pid,))
+                return cur.fetchall()
+            until(lambda: any(not granted for _, granted in locks()), f"{name} waiting for configurations")
+            held = {relation for relation, granted in locks() if granted}
+            assert "applications" in held, (name, statement[:200])
+            checked.append(name)
+        finally:
+            holder.rollback()
+            thread.join(30)
+            holder.close()
+            preparer.close()
+    assert len(checked) >= 10  # the writes of configurations and overrides, one and many

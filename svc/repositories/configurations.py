@@ -108,9 +108,11 @@ UPDATE = prepared(OWNER + f"""
 # rename to a name taken (alone, it is refused by the unique index: one such write never undoes the others). Each
 # configuration is changed where its own preconditions hold. Answers each write found: deferred, busy, or written
 # (its row), or none of these (refused by its preconditions), and the application it is of (`owner`); a write of a
-# configuration missing is not answered.
+# configuration missing is not answered. `applications_first`, which no part uses, makes PostgreSQL lock
+# `applications` before `configurations` as it reads the statement, as the other writes and a TRUNCATE of both do:
+# else preparing it on a new connection while one ran deadlocked with it.
 UPDATE_MANY = f"""
-WITH i AS (
+WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(name)s::varchar[], %(comments)s::varchar[], %(config)s::text[],
                          %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[],
                          %(kind)s::varchar[])

@@ -98,9 +98,10 @@ SELECT {COLUMNS}, false AS created FROM o
 """)
 # `REPLACE` for many overrides at once (db/loop.py's `batched`), as configurations.UPDATE_MANY is `UPDATE`'s: one
 # write per application, the others of it deferred; a write of an application another transaction holds, or in an
-# environment one holds (its revision's key on it waits for a change or deletion of it), busy.
+# environment one holds (its revision's key on it waits for a change or deletion of it), busy. `applications_first`:
+# `applications` locked before `configurations`, as UPDATE_MANY's.
 REPLACE_MANY = f"""
-WITH i AS (
+WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(environment_id)s::varchar[], %(patch)s::text[], %(comments)s::varchar[],
                          %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[])
         WITH ORDINALITY AS i(id, environment_id, patch, comments, now, versions, refused, actor, n)
