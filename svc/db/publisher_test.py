@@ -180,3 +180,40 @@ def test_every_publisher_publishes_what_nobody_kicked_it_for_and_forgets_rows_pu
         publisher.close()
         db.close()
         listener.close()
+
+
+def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(settings, database_url, sql,
+                                                                                 monkeypatch):
+    """After a flush the publisher lets GATHER pass before the next: the writes kicked meanwhile are published by
+    one flush, not one each (each flush is a statement of the database's)."""
+    from db import publisher as module
+    monkeypatch.setattr(module, "GATHER", 3.0)  # longer than the writes below take on any machine that is not hung
+    listener = listening(database_url)
+    db = Database(settings)
+    flushes = []
+    flush = Publisher._flush
+
+    def counted(self):
+        before = self.published
+        flush(self)
+        if self.published > before:
+            flushes.append(self.published - before)
+    monkeypatch.setattr(Publisher, "_flush", counted)
+    publisher = Publisher(db)
+    ids = [f"01GATHER{n:018d}" for n in range(6)]
+    try:
+        sql.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, 'gather-0', now(), now(), 1)", (ids[0],))
+        publisher.kick()
+        until(lambda: heard(listener, f"a {ids[0]} 1"), "the first write published")
+        for n, id in enumerate(ids[1:], 1):  # while the publisher waits after that flush
+            sql.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                        "VALUES (%s, %s, now(), now(), 1)", (id, f"gather-{n}"))
+            publisher.kick()
+        until(lambda: all(heard(listener, f"a {id} 1") for id in ids), "every write published")
+        assert flushes == [1, 5]
+    finally:
+        publisher.close(timeout=10)
+        db.close()
+        listener.close()
+        sql.execute("DELETE FROM applications WHERE id = ANY(%s)", (ids,))
