@@ -672,7 +672,7 @@ class LoopPool:
         failure: Callable[[_Write], BaseException] | None = None
         try:
             conn.prefix = prefix
-            cur = conn.cursor()
+            cur = conn.cursor() if alone else conn.cursor(cursor_factory=database.TupleCursor)
             values = taken[0].params() if alone else batch.values([write.params() for write in taken])
             writing = object()
             try:
@@ -687,7 +687,9 @@ class LoopPool:
                 row = cur.fetchone() if cur.description is not None else None
                 if row is not None:
                     rows[1] = row
-            for row in () if alone else cur.fetchall():
+            names = () if alone else [column.name for column in cur.description]
+            for found in () if alone else cur.fetchall():
+                row = dict(zip(names, found))
                 n, deferred, busy, written = row.pop("n"), row.pop("deferred"), row.pop("busy"), row.pop("written")
                 self._owned(taken[n - 1].item, row.pop("owner"))
                 if deferred:
