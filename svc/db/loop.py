@@ -55,6 +55,7 @@ import collections
 import contextlib
 import contextvars
 import datetime
+import decimal
 import ipaddress
 import logging
 import socket
@@ -84,9 +85,10 @@ OVERFLOW_AFTER = 0.1
 
 # At most this many writes in one statement (`LoopPool.combined`).
 BATCH_MAX = 32
-# Writes that have a form for many (`batched`) share statements once this many statements of them are in flight on
-# the loop (`LoopPool.crowded`); a statement in flight longer than WRITE_STALLED_AFTER (held up by a lock, say) no
-# longer counts, so that it holds up no other write for longer than that.
+# Writes of one kind made with one key (a group: `LoopPool.combined`) share statements once this many of the
+# group's statements are in flight on the loop (`LoopPool.crowded`): those that come meanwhile wait for one to be
+# done and go together in the next. A statement in flight WRITE_STALLED_AFTER or longer (held up by a lock, say) no
+# longer counts, and no write waits there longer than that in all.
 WRITES_AHEAD = 1
 WRITE_STALLED_AFTER = 0.025
 # The applications of at most this many items are kept (what a statement of many writes learns: each of its writes
@@ -125,7 +127,8 @@ def _int_array(value: list[int] | None) -> str | None:
 def _array(values: list[Any]) -> str:
     """`values` as the text of a one-dimensional PostgreSQL array (its input syntax, section 8.15.6 of its manual):
     each element in double quotes, with `"` and `\\` escaped by a backslash, and NULL for None. An element is text, a
-    JSON document (psycopg2's `Json`: its text), a timestamp (its ISO 8601 text, with its offset) or an integer."""
+    JSON document (psycopg2's `Json`: its text), a timestamp (its ISO 8601 text, with its offset), a boolean, an
+    integer or a Decimal; anything else is a TypeError (before the statement is sent: each write then runs alone)."""
     out = []
     for value in values:
         if value is None:
@@ -135,7 +138,9 @@ def _array(values: list[Any]) -> str:
             value = value.dumps(value.adapted)
         elif isinstance(value, datetime.datetime):
             value = value.isoformat()
-        elif isinstance(value, int) and not isinstance(value, bool):
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int | decimal.Decimal):
             value = str(value)
         elif not isinstance(value, str):
             raise TypeError(f"no array element of {type(value).__name__}")
@@ -213,8 +218,9 @@ class LoopPool:
         self._owners: dict[Any, str] = {}  # {item: the application it is of}, learnt from the statements of many
         self._arrivals = 0  # writes that joined a group, to keep them in line
         self._tasks: set[asyncio.Task] = set()
-        self._writing: dict[object, float] = {}  # {a statement of writes in flight: the loop time it was sent}
-        self._wrote: collections.deque[asyncio.Future[None]] = collections.deque()  # carriers waiting for one done
+        # {a group's statement in flight: (the group's key, the loop time it was sent)}; {key: its carriers waiting}
+        self._writing: dict[object, tuple[tuple[Batch, str], float]] = {}
+        self._wrote: dict[tuple[Batch, str], collections.deque[asyncio.Future[None]]] = {}
 
     # -- connections -------------------------------------------------------------------------------------------
     async def _wait(self, conn: Connection, deadline: float) -> None:
@@ -406,11 +412,12 @@ class LoopPool:
             self._settle(pending, lambda write: ServiceUnavailable(database.NO_CONNECTION))
 
     # -- one statement -----------------------------------------------------------------------------------------
-    async def first_row(self, query: str, params: Callable[[], dict[str, Any]], *, prefix: str = "") -> Any:
+    async def first_row(self, query: str, params: Callable[[], dict[str, Any]], *, prefix: str = "",
+                        group: tuple[Batch, str] | None = None) -> Any:
         """Run `query` with `params()` (called once the connection, and so the epoch, is known) in autocommit, after
         the SQL `prefix` in the same message; its first row, or None. Unavailable when the loop has no connection
         to give (the caller runs it through the executor instead); the database's own errors (a unique violation)
-        raise as they are."""
+        raise as they are. `group`: the key of the writes it is one of, for which it counts in flight (`crowded`)."""
         attempt = 0
         while True:
             attempt += 1
@@ -420,7 +427,7 @@ class LoopPool:
             loop = asyncio.get_running_loop()
             outcome = None
             sent = False
-            writing = object() if query in BATCHES else None  # a write with a form for many: counted in flight
+            writing = object() if group is not None else None
             try:
                 conn.prefix = prefix
                 cur = conn.cursor()
@@ -428,7 +435,7 @@ class LoopPool:
                 try:
                     sent = True
                     if writing is not None:
-                        self._writing[writing] = loop.time()
+                        self._writing[writing] = (group, loop.time())  # type: ignore[assignment]
                     cur.execute(query, values)
                     await self._wait(conn, loop.time() + self.db.bound)
                 finally:
@@ -479,26 +486,30 @@ class LoopPool:
             return False
         group = self._groups.get((batch, prefix))
         return (not self._idle and 0 < self._open >= self.size) or (group is not None and bool(group.pending)) \
-            or self._writes_ahead()[0] >= WRITES_AHEAD
+            or self._writes_ahead((batch, prefix))[0] >= WRITES_AHEAD
 
-    def _writes_ahead(self) -> tuple[int, float | None]:
-        """How many statements of writes are in flight, not counting those sent WRITE_STALLED_AFTER ago or more; and
-        the loop time the first of them will have been, or None."""
-        now = asyncio.get_running_loop().time()
-        recent = [sent for sent in self._writing.values() if now - sent < WRITE_STALLED_AFTER]
+    def _writes_ahead(self, key: tuple[Batch, str]) -> tuple[int, float | None]:
+        """How many of group `key`'s statements are in flight, not counting those sent WRITE_STALLED_AFTER ago or
+        more; and the loop time the first of those will have been, or None."""
+        stalled = asyncio.get_running_loop().time() - WRITE_STALLED_AFTER
+        recent = [sent for of, sent in self._writing.values() if of == key and sent > stalled]
         return len(recent), (min(recent) + WRITE_STALLED_AFTER if recent else None)
 
     def _written(self, writing: object | None) -> None:
-        """A statement of writes is done (or was never sent): the next carrier waiting for one goes on."""
-        if writing is not None and self._writing.pop(writing, None) is not None:
-            self._wake_one()
+        """A group's statement is done (or was never sent): the group's next carrier waiting for one goes on."""
+        entry = self._writing.pop(writing, None) if writing is not None else None
+        if entry is not None:
+            self._wake_one(entry[0])
 
-    def _wake_one(self) -> None:
-        while self._wrote:
-            waiter = self._wrote.popleft()
+    def _wake_one(self, key: tuple[Batch, str]) -> None:
+        waiters = self._wrote.get(key)
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                break
+        if waiters is not None and not waiters:
+            del self._wrote[key]
 
     def _gathering(self, writes: list[_Write]) -> bool:
         """Whether writes waiting to be carried wait for the statement ahead (`_behind`), gathering those that come
@@ -520,21 +531,23 @@ class LoopPool:
                 owners.add(owner)
         return False
 
-    async def _behind(self) -> None:
-        """Until fewer than WRITES_AHEAD statements of writes are in flight (`_writes_ahead`): the writes waiting
-        meanwhile go in the next one."""
+    async def _behind(self, key: tuple[Batch, str]) -> None:
+        """Until fewer than WRITES_AHEAD of group `key`'s statements are in flight (`_writes_ahead`), and at most
+        WRITE_STALLED_AFTER in all: the writes that come meanwhile go in the next one."""
         loop = asyncio.get_running_loop()
+        until = loop.time() + WRITE_STALLED_AFTER
         while True:
-            ahead, stalls = self._writes_ahead()
-            if ahead < WRITES_AHEAD or stalls is None or self._closed:
+            ahead, stalls = self._writes_ahead(key)
+            now = loop.time()
+            if ahead < WRITES_AHEAD or stalls is None or self._closed or now >= until:
                 return
             waiter = loop.create_future()
-            self._wrote.append(waiter)
+            self._wrote.setdefault(key, collections.deque()).append(waiter)
             try:
-                await asyncio.wait((waiter,), timeout=max(stalls - loop.time(), 0.0))
+                await asyncio.wait((waiter,), timeout=max(min(stalls, until) - now, 0.001))
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
-                    self._wake_one()  # woken just as it was cancelled: the next one's turn
+                    self._wake_one(key)  # woken just as it was cancelled: the next one's turn
                 raise
             finally:
                 if not waiter.done():
@@ -589,8 +602,9 @@ class LoopPool:
         try:
             if not live:
                 raise _Nothing
-            if self._gathering(live):
-                await self._behind()
+            gathered = self._gathering(live)
+            if gathered:
+                await self._behind((batch, prefix))
             conn = await self._borrow(min(write.deadline for write in live))
         except BaseException as error:
             group.asking = False
@@ -638,7 +652,7 @@ class LoopPool:
             self._forget(batch, prefix, group)
             return
         try:
-            await self._send_batch(conn, batch, prefix, group, taken)
+            await self._send_batch(conn, batch, prefix, group, taken, counted=gathered)
         finally:
             # Each is answered, or deferred, by now; unless something unforeseen failed.
             self._settle([write for write in taken if write not in group.pending],
@@ -657,9 +671,10 @@ class LoopPool:
         self._owners[item] = owner
 
     async def _send_batch(self, conn: Connection, batch: Batch, prefix: str, group: _Group,
-                          taken: list[_Write]) -> None:
+                          taken: list[_Write], counted: bool = True) -> None:
         """Run `taken` as one statement on `conn` and answer each write; those it deferred go back to `group`, in
-        the order they came."""
+        the order they came. `counted`: it counts in flight for the group (`crowded`), unless its writes went
+        without gathering (`_gathering`)."""
         loop = asyncio.get_running_loop()
         epoch = epoch_of(conn)
         EPOCH.set(epoch)  # each write's parameters are in the connection's epoch (`Preconditions.params`)
@@ -674,10 +689,11 @@ class LoopPool:
             conn.prefix = prefix
             cur = conn.cursor() if alone else conn.cursor(cursor_factory=database.TupleCursor)
             values = taken[0].params() if alone else batch.values([write.params() for write in taken])
-            writing = object()
+            writing = object() if counted else None
             try:
                 sent = True
-                self._writing[writing] = loop.time()
+                if writing is not None:
+                    self._writing[writing] = ((batch, prefix), loop.time())
                 cur.execute(batch.single if alone else batch.query, values)
                 await self._wait(conn, loop.time() + self.db.bound)
             finally:
@@ -782,10 +798,12 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
     pool = db.on_loop
     if pool is not None:
         try:
-            if item is not None and (batch := BATCHES.get(query)) is not None and pool.crowded(batch, prefix):
+            if item is not None and (batch := BATCHES.get(query)) is not None:
+                if not pool.crowded(batch, prefix):  # alone at once, counted in flight for its group
+                    return await pool.first_row(query, params, prefix=prefix, group=(batch, prefix))
                 try:
                     return await pool.combined(batch, prefix, item, params)
-                except Alone as alone:
+                except Alone as alone:  # alone after all, not counted: it held up no other write
                     if alone.left is not None:
                         raise Unavailable(alone.left) from None
             return await pool.first_row(query, params, prefix=prefix)
