@@ -516,20 +516,25 @@ class LoopPool:
         meanwhile: unless they are two or more and no two of them could share a statement (the writes of one
         application, one statement each as far as known). Those go at once: the database holds each on its
         application's lock, and it follows the one ahead the sooner."""
-        if len(writes) < 2:
-            return True
+        return len(writes) < 2 or len(self._one_statement(writes, 2)[0]) == 2
+
+    def _one_statement(self, writes: list[_Write], most: int) -> tuple[list[_Write], list[_Write]]:
+        """Those of `writes` one statement takes (at most `most`, in order, one of each item and of each application
+        known), and the others, in order."""
+        taken: list[_Write] = []
+        kept: list[_Write] = []
         items: set[Any] = set()
         owners: set[Any] = set()
         for write in writes:
             owner = self._owners.get(write.item)
-            if write.item in items or (owner is not None and owner in owners):
-                continue
-            if items:
-                return True
-            items.add(write.item)
-            if owner is not None:
-                owners.add(owner)
-        return False
+            if write.item in items or owner in owners or len(taken) >= most:
+                kept.append(write)
+            else:
+                taken.append(write)
+                items.add(write.item)
+                if owner is not None:
+                    owners.add(owner)
+        return taken, kept
 
     async def _behind(self, key: tuple[Batch, str]) -> None:
         """Until fewer than WRITES_AHEAD of group `key`'s statements are in flight (`_writes_ahead`), and at most
@@ -629,22 +634,8 @@ class LoopPool:
             self._forget(batch, prefix, group)
             return
         group.asking = False
-        taken: list[_Write] = []
-        items: set[Any] = set()
-        owners: set[Any] = set()
-        kept: list[_Write] = []
-        while group.pending:
-            write = group.pending.popleft()
-            if write.future.done():
-                continue  # its caller gave up
-            owner = self._owners.get(write.item)
-            if write.item in items or owner in owners or len(taken) >= BATCH_MAX:
-                kept.append(write)
-            else:
-                taken.append(write)
-                items.add(write.item)
-                if owner is not None:
-                    owners.add(owner)
+        taken, kept = self._one_statement([write for write in group.pending if not write.future.done()], BATCH_MAX)
+        group.pending.clear()  # those whose callers gave up go
         group.pending.extend(kept)
         self._ask(batch, prefix, group)
         if not taken:

@@ -646,6 +646,13 @@ def test_a_write_while_a_connection_is_idle_runs_alone_at_once(settings, cur, mo
     assert sizes == ["alone"] * 3  # each alone at once
 
 
+def _held(database_url, app):
+    """A transaction of another connection holding application `app` (a change set, say): `.rollback()` lets go."""
+    holder = psycopg2.connect(database_url)
+    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (app,))
+    return holder
+
+
 def test_a_write_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
         settings, cur, database_url, monkeypatch):
     from repositories import applications, configurations
@@ -653,8 +660,7 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
     a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
     b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
     sizes = _batches(monkeypatch)
-    holder = psycopg2.connect(database_url)  # a transaction holding `one` (a change set, say)
-    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (one,))
+    holder = _held(database_url, one)
 
     async def scenario(db, pool):
         slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
@@ -845,13 +851,6 @@ def test_writes_waiting_when_the_pool_closes_are_answered_503(settings, cur, mon
     assert [type(o) for o in outcomes] == [ServiceUnavailable] * 2
     cur.execute("SELECT sum(version) AS versions FROM configurations")
     assert cur.fetchone()["versions"] == 2  # none was written
-
-
-def _held(database_url, app):
-    """A transaction of another connection holding application `app` (a change set, say): `.rollback()` lets go."""
-    holder = psycopg2.connect(database_url)
-    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (app,))
-    return holder
 
 
 def test_writes_behind_a_statement_of_writes_in_flight_share_the_next_one_with_connections_to_spare(
