@@ -38,7 +38,7 @@ from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
-from routers.writes import FastWrites
+from routers.writes import FastWrites, WriteLane
 from routers import api_keys, applications, configurations, effective, environments, health, history, overrides
 from wire import problems
 from routers.deps import API
@@ -137,6 +137,8 @@ def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
 def middleware(settings: settings_module.Settings) -> list[Middleware]:
     """The ASGI middleware around the app, outermost first: each one sees what every one below it answers.
 
+    - `WriteLane` takes the PUTs of configurations and overrides that none of the layers below would act on and
+      answers them as they would, doing their work for it (routers/writes.py); any other request goes on untouched.
     - `RequestId` first, so that every answer (a 500 included) carries the id and every log line below has it.
     - `RequestLog` next: it logs the request as the client sent it (a HEAD as HEAD) with the status of whatever
       answered, and logs and stops an unexpected error, so it sits outside everything that rewrites or answers.
@@ -153,6 +155,7 @@ def middleware(settings: settings_module.Settings) -> list[Middleware]:
                        allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
                        max_age=600)] if settings.origins else []
     return [
+        Middleware(WriteLane, settings=settings, prefix=API),
         Middleware(RequestId),
         Middleware(RequestLog),
         Middleware(HeadAsGet),

@@ -59,9 +59,7 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
-        read_cache = getattr(state, "read_cache", None)
-        if read_cache is not None:
-            readcache.began.set(read_cache.tick())
+        read_cache = _began(state)
         if not self.keys:
             await self.app(scope, receive, send)
             return
@@ -108,6 +106,25 @@ class Authenticate:
                 return
             # Its key's rights changed: nothing was sent. It runs again below, as a request whose key is not
             # remembered (a GET's body is never read, so what it received needs no replaying).
+        refusal = await self._identified(scope, authorization, principal)
+        if refusal is not None:
+            await refusal.response(scope["path"])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def admit(self, scope: Scope) -> problems.ProblemError | None:
+        """What `__call__` does for a request under the prefix that is not a GET, without the layers below: it starts
+        the request's clock, and puts its key in the scope, or returns the problem that refuses it (401, 403, 503).
+        For a lane that answers a request whole (`routers/writes.WriteLane`)."""
+        _began(scope["app"].state)
+        if not self.keys:
+            return None
+        authorization = headers.first(scope, b"authorization")
+        return await self._identified(scope, authorization, self.known.get(authorization) if authorization else None)
+
+    async def _identified(self, scope: Scope, authorization: bytes | None,
+                          principal: Principal | None) -> problems.ProblemError | None:
+        """The request's key (`principal`, if remembered already) put in the scope, or the problem that refuses it."""
         if principal is None and (token := access.token_of(authorization)) is not None:
             # `access.identify`, composed here: a request with a managed key waits here for its sync round, and
             # every frame it resumes through on the way back is a cost an open request does not have.
@@ -118,24 +135,29 @@ class Authenticate:
                     self.known[authorization] = principal  # type: ignore[index]
             else:
                 try:
-                    ring = (await access.ring(state)).value
+                    ring = (await access.ring(scope["app"].state)).value
                 except problems.ProblemError as error:  # the managed keys could not be read: 503, as any read
-                    await error.response(scope["path"])(scope, receive, send)
-                    return
+                    return error
                 principal = ring.find(wanted)  # type: ignore[union-attr]
                 if principal is not None and access.canonical(authorization, token):  # type: ignore[arg-type]
                     ring.remember(authorization, principal)  # type: ignore[union-attr, arg-type]
         if principal is None:
-            await problems.Unauthorized().response(scope["path"])(scope, receive, send)
-            return
+            return problems.Unauthorized()
         refusal = early_refusal(principal, scope["method"], scope["path"][len(self.prefix):])
         if refusal is not None:
-            await refusal.response(scope["path"])(scope, receive, send)
-            return
+            return refusal
         request_state = scope.setdefault("state", {})
         request_state["principal"] = principal
         request_state["api_key"] = principal.name
-        await self.app(scope, receive, send)
+        return None
+
+
+def _began(state: State) -> readcache.ReadCache | None:
+    """Start the request's clock (`readcache.began`): its reads share one sync round. The worker's read cache."""
+    read_cache = getattr(state, "read_cache", None)
+    if read_cache is not None:
+        readcache.began.set(read_cache.tick())
+    return read_cache
 
 
 async def _confirmed(state: State, principal: Principal) -> bool:

@@ -19,6 +19,15 @@ CONSOLE = (NOSNIFF, (b"content-security-policy", CONSOLE_CSP.encode()), (b"refer
 CONSOLE_PAGE, CONSOLE_FILES = "/console", ("/console/", "/static/console/")
 
 
+def headers_of(path: str, method: str, prefix: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers added to every answer of a request for `path` with `method` (`prefix`: the API's)."""
+    if path == CONSOLE_PAGE or path.startswith(CONSOLE_FILES):
+        return CONSOLE
+    if not path.startswith(prefix):
+        return OUTSIDE_THE_API
+    return API_GET if method == "GET" else API_OTHER
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, prefix: str) -> None:
         self.app = app
@@ -28,13 +37,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if path == CONSOLE_PAGE or path.startswith(CONSOLE_FILES):
-            extra = CONSOLE
-        elif not path.startswith(self.prefix):
-            extra = OUTSIDE_THE_API
-        else:
-            extra = API_GET if scope["method"] == "GET" else API_OTHER
+        extra = headers_of(scope["path"], scope["method"], self.prefix)
         protocol.record_headers(scope, extra)
 
         async def send_with_headers(message: Message) -> None:

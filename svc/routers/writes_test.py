@@ -243,3 +243,122 @@ def test_a_put_answered_below_the_layers_is_the_answer_they_send(serve):
                 if '"message": "request"' in line and '"method": "PUT"' in line]
     until(lambda: len(statuses()) >= 6, "the access lines written")
     assert statuses() == [200, 200, 200, 200, 412, 412]
+
+
+@pytest.fixture
+def layered(monkeypatch):
+    """How many requests went through the layers (`RequestId`, the outermost one after the lane), from the test's
+    start or the last `clear()`."""
+    from middleware.request_id import RequestId
+    calls = []
+    call = RequestId.__call__
+
+    async def counting(self, scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        await call(self, scope, receive, send)
+    monkeypatch.setattr(RequestId, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
+def lined(monkeypatch):
+    """The access lines written (JSON objects)."""
+    import io
+    import json
+    import logging
+
+    import logs
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_the_lane_answers_a_put_as_the_layers_do_and_leaves_them_every_put_they_act_on(settings, clean, layered,
+                                                                                       lined):
+    """The lane answers a PUT without the layers, with the answer they give the same PUT (sent to the path with a
+    trailing slash, which the lane does not take): status, headers in their order, body; and one access line each.
+    A PUT the layers or the route refuse, or act on, goes through them untouched (one id, one set of headers)."""
+    guarded = Settings(database_url=settings.database_url, pool_min=1, pool_max=4, require_if_match=True,
+                       api_keys=f"root:admin:{ROOT},reader:ro:{READER}", cors_origins=ORIGIN, max_body_bytes=1024)
+    root = {"Authorization": f"Bearer {ROOT}", "X-Request-ID": "same"}
+    with TestClient(create_app(guarded), raise_server_exceptions=False) as client:
+        app = client.post("/api/v1/applications", json={"name": "a"}, headers=root).json()
+        config = client.post(CONFIGS, json={"application_id": app["id"], "name": "db", "config": {}},
+                             headers=root).json()
+        taken = client.post(CONFIGS, json={"application_id": app["id"], "name": "taken", "config": {}},
+                            headers=root).json()
+        managed = client.post("/api/v1/keys", headers=root, json={
+            "name": "writer", "actions": ["read", "write"], "applications": [app["id"]], "environments": None}).json()
+        url = f"{CONFIGS}/{config['id']}"
+        version = 1
+
+        def both(headers, body=None, path=url, content=None, lane=True):
+            """The PUT to `path`, then to `path/`: both answers, and whether the lane answered the first."""
+            nonlocal version
+            answers = []
+            given = {k: v for k, v in headers.items() if v is not None}  # If-Match: None, none at all
+            for target in (path, path + "/"):
+                layered.clear()
+                etag = {"If-Match": f'"{config["id"]}.{version}"'} if "If-Match" not in headers else {}
+                kwargs = {"content": content} if content is not None else {"json": body or {
+                    "name": "db", "config": {"n": version, "s": "\u2028"}}}
+                answer = client.put(target, headers={**root, **etag, **given}, **kwargs)
+                if answer.status_code == 200:
+                    version += 1
+                answers.append((answer, layered == []))
+            (mine, lane_took), (theirs, _) = answers
+            assert lane_took == lane, (headers, mine.status_code, mine.text)
+            assert mine.status_code == theirs.status_code, (headers, mine.text, theirs.text)
+            assert [n for n, _ in mine.headers.items()] == [n for n, _ in theirs.headers.items()]
+            varying = ("date", "etag", "content-length")
+            assert [(n, v) for n, v in mine.headers.items() if n not in varying] == [
+                (n, v) for n, v in theirs.headers.items() if n not in varying]
+            assert mine.headers["x-request-id"] == "same"
+            mine_body, theirs_body = mine.json(), theirs.json()
+            for answer_body in (mine_body, theirs_body):
+                for varies in ("version", "updated_at", "config", "instance"):
+                    answer_body.pop(varies, None)
+            assert mine_body == theirs_body
+            return mine.status_code
+
+        assert both({}) == 200
+        assert both({"Authorization": f"Bearer {managed['secret']}"}) == 200  # a managed key
+        assert both({"If-Match": f'"{config["id"]}.1"'}) == 412
+        assert both({}, body={"name": taken["name"], "config": {}}) == 409
+        assert both({}, path=f"{CONFIGS}/{'0' * 26}") == 404
+        # What the layers refuse or act on, and what the route answers: through the layers, as before.
+        assert both({"Authorization": "Bearer nobody"}, lane=False) == 401
+        assert both({"Authorization": f"Bearer {READER}"}, lane=False) == 403
+        assert both({"If-Match": None}, lane=False) == 428
+        assert both({}, body={"name": "db"}, lane=False) == 422
+        assert both({"Origin": ORIGIN}, lane=False) == 200
+        assert both({"Content-Type": "application/json"}, content=b'{"name": "db", "config": {"big": "'
+                    + b"x" * 2000 + b'"}}', lane=False) == 413
+        lines = [(line["request_id"], line["method"], line["status"]) for line in lined()
+                 if line["method"] == "PUT"]
+        assert lines == [("same", "PUT", status) for status in (
+            200, 200, 200, 200, 412, 412, 409, 409, 404, 404, 401, 401, 403, 403, 428, 428, 422, 422,
+            200, 200, 413, 413)]
+
+
+def test_the_lane_answers_an_unexpected_error_with_a_500_and_logs_it_as_the_layers_do(client, config, layered,
+                                                                                       lined, monkeypatch, caplog):
+    import logging
+
+    from repositories import configurations as repository
+
+    async def failing(*args, **kwargs):
+        raise RuntimeError("SELECT secret FROM credentials")
+    monkeypatch.setattr(repository, "update_now", failing)
+    with caplog.at_level(logging.INFO, logger="config_service"):
+        answer = put(TestClient(client.app, raise_server_exceptions=False), config, {"name": "db", "config": {}},
+                     **{"X-Request-ID": "crash-1"})
+    assert layered == []  # the lane answered it
+    assert answer.status_code == 500 and answer.headers["content-type"] == PROBLEM_JSON
+    assert "SELECT" not in answer.text and answer.headers["x-request-id"] == "crash-1"
+    assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
+    (record,) = [r for r in caplog.records if getattr(r, "request_id", None) == "crash-1" and r.levelname == "ERROR"]
+    assert record.getMessage() == "unhandled error" and record.error == "builtins.RuntimeError"
+    assert "secret" not in str(vars(record))
+    assert [(line["request_id"], line["status"]) for line in lined()] == [("crash-1", 500)]
