@@ -37,7 +37,8 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        # When the request arrived: now, or when a lane above took it first (`routers/writes.WriteLane`).
+        started = scope["state"].get("arrived") or time.perf_counter()
         rid = scope["state"]["request_id"]
         method = scope["method"]
         status = None

@@ -44,6 +44,7 @@ from wire.problems import ProblemError
 
 ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
 log = logging.getLogger("config_service")
+ARRIVED = "arrived"  # the request's state: when the lane took it, if it then went down the layers (`RequestLog`)
 
 
 class FastWrites:
@@ -166,11 +167,12 @@ class WriteLane:
     (`LimitBodySize`, `BodyDeadline`), the headers every answer gets (`SecurityHeaders`, `RequestId`), a 500 for an
     error and its log line (`LastResort`, `RequestLog`), and the access line.
 
-    A PUT goes through the layers instead, untouched, when any of them would act on it: an `Origin` (CORS), a Host
-    that breaks RFC 9112, a percent sign in its path (an encoded slash is refused), a declared body over the limit.
-    So does one the lane would refuse, or `FastWrites` would send on to the route: a key refused (401, 403, 503), a
-    body the contract refuses, too large or too slow. Nothing is written before that point, and nothing of the lane
-    is left in the request's state: the layers run it as if the lane were not there."""
+    A key refused (401, 403, 503) is answered here, as `Authenticate` answers it. A PUT goes through the layers
+    instead, untouched, when any of them would act on it: an `Origin` (CORS), a Host that breaks RFC 9112, a percent
+    sign in its path (an encoded slash is refused), a declared body over the limit. So does one `FastWrites` would
+    send on to the route (a body the contract refuses, too large or too slow, a precondition missing), with the body
+    read replayed: nothing is written before that point, and nothing of the lane is left in the request's state but
+    when it arrived (`ARRIVED`, for its access line's duration); the layers run it as if the lane were not there."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, prefix: str) -> None:
         self.app = app
@@ -195,6 +197,7 @@ class WriteLane:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        limited = self.time._timed(self.size._counted(receive))  # the body's deadline runs from here, as the layers'
         state = scope.setdefault("state", {})
         before = dict(state)
         rid = request_id(scope)
@@ -213,11 +216,10 @@ class WriteLane:
         layered: Receive | None = None  # what the layers receive, when they answer it
         try:
             refusal = await self.keys.admit(scope)
-            if refusal is not None:
-                layered = receive
+            if refusal is not None:  # as `Authenticate` answers it
+                await refusal.response(scope["path"])(scope, limited, send_answer)
             else:
-                messages, failure, answer = await self.writes.answer(
-                    scope, match, self.time._timed(self.size._counted(receive)))
+                messages, failure, answer = await self.writes.answer(scope, match, limited)
                 if answer is None:
                     layered = _replay(messages, failure, receive)
                 elif not _whole(scope, answer):
@@ -227,11 +229,12 @@ class WriteLane:
                 await problems.InternalError().response(scope["path"])(scope, receive, send_answer)
             log.error("unhandled error", extra={"request_id": rid, "method": "PUT", "path": scope["path"],
                                                 **where(error)})
+        finally:
+            if layered is None and access.enabled():  # (cancelled too: as `RequestLog`, a 500 if nothing was sent)
+                access.write(rid, "PUT", scope["path"], status or state.get("status", 500),
+                             round((time.perf_counter() - started) * 1000, 2))
         if layered is not None:
             state.clear()
             state.update(before)
+            state[ARRIVED] = started  # (the access line's duration counts the time the lane had it)
             await self.app(scope, layered, send)
-            return
-        if access.enabled():
-            access.write(rid, "PUT", scope["path"], status or state.get("status", 500),
-                         round((time.perf_counter() - started) * 1000, 2))

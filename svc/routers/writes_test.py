@@ -301,8 +301,8 @@ def test_the_lane_answers_a_put_as_the_layers_do_and_leaves_them_every_put_they_
             for target in (path, path + "/"):
                 layered.clear()
                 etag = {"If-Match": f'"{config["id"]}.{version}"'} if "If-Match" not in headers else {}
-                kwargs = {"content": content} if content is not None else {"json": body or {
-                    "name": "db", "config": {"n": version, "s": "\u2028"}}}
+                kwargs = {"json": body or {"name": "db", "config": {"n": version, "s": "\u2028"}}} if content is None \
+                    else {"content": content() if callable(content) else content}
                 answer = client.put(target, headers={**root, **etag, **given}, **kwargs)
                 if answer.status_code == 200:
                     version += 1
@@ -327,19 +327,27 @@ def test_the_lane_answers_a_put_as_the_layers_do_and_leaves_them_every_put_they_
         assert both({"If-Match": f'"{config["id"]}.1"'}) == 412
         assert both({}, body={"name": taken["name"], "config": {}}) == 409
         assert both({}, path=f"{CONFIGS}/{'0' * 26}") == 404
-        # What the layers refuse or act on, and what the route answers: through the layers, as before.
-        assert both({"Authorization": "Bearer nobody"}, lane=False) == 401
-        assert both({"Authorization": f"Bearer {READER}"}, lane=False) == 403
+        assert both({"Authorization": "Bearer nobody"}) == 401  # refused here, as `Authenticate` refuses it
+        assert both({"Authorization": f"Bearer {READER}"}) == 403
+        # What the layers act on, and what the route answers: through the layers, as before.
         assert both({"If-Match": None}, lane=False) == 428
         assert both({}, body={"name": "db"}, lane=False) == 422
         assert both({"Origin": ORIGIN}, lane=False) == 200
+        assert both({"Host": "no host"}, lane=False) == 400
+        assert both({}, path=f"{url}%2Foverrides%2F{'1' * 26}", lane=False) == 404  # an encoded slash
+        assert both({}, path=f"{CONFIGS}/%{ord(config['id'][0]):X}{config['id'][1:]}", lane=False) == 200
+
+        def chunks():
+            yield b'{"name": "db", "config": {"big": "'
+            yield b"x" * 2000 + b'"}}'
         assert both({"Content-Type": "application/json"}, content=b'{"name": "db", "config": {"big": "'
-                    + b"x" * 2000 + b'"}}', lane=False) == 413
+                    + b"x" * 2000 + b'"}}', lane=False) == 413  # declared
+        assert both({"Content-Type": "application/json"}, content=chunks, lane=False) == 413  # as it comes
         lines = [(line["request_id"], line["method"], line["status"]) for line in lined()
                  if line["method"] == "PUT"]
         assert lines == [("same", "PUT", status) for status in (
             200, 200, 200, 200, 412, 412, 409, 409, 404, 404, 401, 401, 403, 403, 428, 428, 422, 422,
-            200, 200, 413, 413)]
+            200, 200, 400, 400, 404, 404, 200, 200, 413, 413, 413, 413)]
 
 
 def test_the_lane_answers_an_unexpected_error_with_a_500_and_logs_it_as_the_layers_do(client, config, layered,
@@ -362,3 +370,70 @@ def test_the_lane_answers_an_unexpected_error_with_a_500_and_logs_it_as_the_laye
     assert record.getMessage() == "unhandled error" and record.error == "builtins.RuntimeError"
     assert "secret" not in str(vars(record))
     assert [(line["request_id"], line["status"]) for line in lined()] == [("crash-1", 500)]
+
+
+def test_a_put_cancelled_in_the_lane_has_its_access_line_as_the_layers_write_it(settings, lined):
+    """A request cancelled (a server's shutdown past its grace) while the lane waits for its body: its access line
+    says 500, as `RequestLog`'s does."""
+    import asyncio
+
+    from starlette.datastructures import State
+
+    from routers.writes import WriteLane
+
+    class App:
+        state = State()
+
+    lane = WriteLane(None, settings=settings, prefix="/api/v1")
+    path = f"{CONFIGS}/{'1' * 26}"
+    scope = {"type": "http", "method": "PUT", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "http_version": "1.1", "app": App(), "headers": [
+                 (b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"x-request-id", b"cut")]}
+
+    async def main():
+        waiting = asyncio.Event()
+
+        async def receive():
+            waiting.set()
+            await asyncio.Event().wait()  # the body never comes
+
+        async def send(message):
+            raise AssertionError("nothing is sent")
+        task = asyncio.create_task(lane(scope, receive, send))
+        await waiting.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # the access line's flush
+    asyncio.run(main())
+    assert [(line["request_id"], line["method"], line["status"]) for line in lined()] == [("cut", "PUT", 500)]
+
+
+def test_a_stalled_body_is_answered_408_and_its_access_line_counts_the_time_it_took(serve):
+    """A PUT the lane takes whose body stops coming: at the body's deadline, counted from when the lane took it, the
+    layers answer it 408 (served as in production), and its access line's duration counts from then too."""
+    import json
+    import socket
+    import urllib.parse
+
+    from tools.harness import until
+
+    base = serve(LOG_LEVEL="INFO", BODY_TIMEOUT_SECONDS="1")
+    address = urllib.parse.urlsplit(base)
+    path = f"{CONFIGS}/{'1' * 26}"
+    with socket.create_connection((address.hostname, address.port), timeout=60) as conn:
+        conn.sendall(f'PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIf-Match: "a.1"\r\n'
+                     'X-Request-ID: stalled\r\nContent-Length: 100\r\n\r\n{"name": '.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            received = conn.recv(65536)
+            assert received, answer
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+    def line():
+        return [json.loads(text) for text in serve.services[-1].log().splitlines()
+                if '"message": "request"' in text and '"request_id": "stalled"' in text]
+    until(lambda: line(), "the access line written")
+    (written,) = line()
+    assert written["status"] == 408 and written["duration_ms"] >= 1000
