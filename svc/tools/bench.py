@@ -64,7 +64,9 @@ WRONG_SECRET = "401: a key's secret, one character changed"
 # Issue 28's: the PUT row above writes one configuration of each application in turn (consecutive requests to
 # different applications); beside it, PUTs of the configurations of one application (application 1's), and etcd's
 # durable puts (each answered once in its write-ahead log on disk) of a value of the size the PUT rows write, over
-# ETCD_PUT_KEYS keys.
+# ETCD_PUT_KEYS keys, measured just before each PUT row at its connections (etcd runs through the whole run, idle
+# otherwise): a ratio of rows minutes apart moved with the machine's speed (a 2-core VM's drifts by a third within an
+# hour), of rows seconds apart much less.
 PUT_ONE_APPLICATION = "PUT /configurations/{id} If-Match, one application"
 ETCD_PUT = "etcd put (durable)"
 ETCD_PUT_KEYS = 1000
@@ -308,7 +310,10 @@ class Bench:
         self.rows: list[Row] = []
         self.watch_rows: list[WatchRow] = []
         self.etcd_rows: dict[int, Row] = {}  # etcd's reads by connections
-        self.etcd_put_rows: dict[int, Row] = {}  # and its durable puts
+        self.etcd_put_rows: dict[tuple[int, int], Row] = {}  # and its durable puts, by the workers and connections
+        # of the PUT row each was measured beside
+        self.etcd_puts: tuple[str, str] | None = None  # etcd's address and its puts' file, while it runs
+        self.etcd_process: subprocess.Popen | None = None
         self.timed_rows: list[TimedRow] = []
 
     # -- processes -----------------------------------------------------------------------------------------
@@ -560,10 +565,8 @@ class Bench:
 
     def etcd(self) -> None:
         """etcd on the same machine, where its binary exists, through its HTTP/JSON gateway at each connection
-        count: 200 keys of a configuration-sized JSON value read by key (linearizable, etcd's default); then puts
-        over ETCD_PUT_KEYS keys in turn, each value the size of the service's PUT rows' body (`put.lua`'s), each
-        put answered once in etcd's write-ahead log on disk (fsync, etcd's default: durable as the service's
-        commit is)."""
+        count: 200 keys of a configuration-sized JSON value read by key (linearizable, etcd's default). It keeps
+        running for its puts, measured beside each PUT row (`etcd_put`)."""
         binary = shutil.which("etcd")
         if binary is None:
             print("  etcd: not installed, skipped (Debian/Ubuntu: apt-get install -y etcd-server)", flush=True)
@@ -589,9 +592,22 @@ class Bench:
                                          workers=0)
         puts_file = self.tmp / "etcd-puts.txt"
         puts_file.write_text("".join(f"{etcd_put_line(n)}\n" for n in range(1, ETCD_PUT_KEYS + 1)))
-        for c in self.args.connections:
-            self.etcd_put_rows[c] = self.wrk(ETCD_PUT, base, c, "etcd_put.lua", [str(puts_file), "2"], workers=0)
-        self._stop(self.processes[-1])
+        self.etcd_puts, self.etcd_process = (base, str(puts_file)), self.processes[-1]
+
+    def etcd_put(self, connections: int, workers: int) -> None:
+        """etcd's durable puts, where it runs, just before the PUT row of `workers` at `connections`: over
+        ETCD_PUT_KEYS keys in turn, each value the size of the service's PUT rows' body (`put.lua`'s), each put
+        answered once in etcd's write-ahead log on disk (fsync, etcd's default: durable as the service's commit
+        is). The row carries the PUT row's workers, which it is compared with."""
+        if self.etcd_puts is not None:
+            base, puts_file = self.etcd_puts
+            self.etcd_put_rows[(workers, connections)] = self.wrk(ETCD_PUT, base, connections, "etcd_put.lua",
+                                                                  [puts_file, "2"], workers=workers)
+
+    def stop_etcd(self) -> None:
+        if self.etcd_process is not None:
+            self._stop(self.etcd_process)
+            self.etcd_puts = self.etcd_process = None
 
     def run(self) -> list[Row]:
         args = self.args
@@ -666,6 +682,7 @@ class Bench:
                     WHERE k = 1 ORDER BY application_id"""), "2"]
 
             for c in args.connections:  # each pair a ratio is taken of, one after the other: the same minute's
+                self.etcd_put(c, workers)
                 self.wrk(PUT, base, c, "put.lua", current_versions(True), workers=workers)
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
                 self.wrk(PUT_ONE_APPLICATION, base, c, "put.lua", current_versions(False), workers=workers)
@@ -677,6 +694,7 @@ class Bench:
                     self.wrk(f"list page, {args.big_list_rows:,} rows", f"{base}/api/v1/applications?limit=50&cursor={far}",
                              c, workers=workers)
             self._stop(self.processes[-1])
+        self.stop_etcd()
         for c in args.connections:
             self.pgbench(c)
         for row in self.rows:
@@ -685,8 +703,8 @@ class Bench:
             row.ratio = row.requests_per_s / ceilings[(row.workers, row.connections)].requests_per_s
             if row.scenario.startswith("GET /configurations") and row.connections in self.etcd_rows:
                 row.vs_etcd = row.requests_per_s / self.etcd_rows[row.connections].requests_per_s
-            if row.scenario in (PUT, PUT_ONE_APPLICATION) and row.connections in self.etcd_put_rows:
-                row.vs_etcd = row.requests_per_s / self.etcd_put_rows[row.connections].requests_per_s
+            if row.scenario in (PUT, PUT_ONE_APPLICATION) and (row.workers, row.connections) in self.etcd_put_rows:
+                row.vs_etcd = row.requests_per_s / self.etcd_put_rows[(row.workers, row.connections)].requests_per_s
         return self.rows
 
 
@@ -893,7 +911,7 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
                 ("read at a time / read from the database", SNAPSHOT_AT, DATABASE_READ, 0.5, None),
                 ("PUT to 1,000 applications / etcd durable put", PUT, ETCD_PUT, 0.5, None),
                 ("PUT to 1,000 applications / PUT to one application", PUT, PUT_ONE_APPLICATION, 1.0, None)):
-            beside = (base, 0 if base == ETCD_PUT else workers, connections)  # etcd's rows have no workers
+            beside = (base, workers, connections)  # (etcd's puts carry the workers of the PUT row beside them)
             if scenario == over and beside in found:
                 ratio = row.requests_per_s / found[beside].requests_per_s
                 needed = f">= {floor:.2f}" if ceiling is None else f"{floor:.2f} to {ceiling:.2f}"

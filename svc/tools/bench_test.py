@@ -73,13 +73,15 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     # Per worker count (1 and 2): ceiling, GET, GET with a scoped managed key, 401 for an unknown token and for a
     # wrong secret, GET with the read cache off and the reads of the past by seq and by at, the effective view, 304,
     # application, list page, PUT of a configuration to many applications and to one, and of an override; then the
-    # big list page, pgbench, and etcd's reads and puts where it is installed.
+    # big list page, pgbench, and etcd's reads and, beside each worker count's PUT row, its puts where it is
+    # installed.
     etcd = [line for line in table if line.startswith("| etcd")]
-    assert len(etcd) == (2 if shutil.which("etcd") else 0)
+    assert len(etcd) == (1 + 2 if shutil.which("etcd") else 0)
     assert len(table) == 2 * 15 + 2 + len(etcd) and len(watch) == 2 * 3  # the waiters, per worker count too
     puts = [line for line in table if line.startswith(("| PUT /configurations/{id} If-Match", "| etcd put"))]
-    assert [line.split("|")[1].strip() for line in puts] == [bench.ETCD_PUT] * (len(etcd) // 2) + [
-        bench.PUT, bench.PUT_ONE_APPLICATION] * 2, puts
+    assert [(line.split("|")[1].strip(), line.split("|")[2].strip()) for line in puts] == [
+        *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), (bench.PUT_ONE_APPLICATION, "1"),
+        *([(bench.ETCD_PUT, "2")] if etcd else []), (bench.PUT, "2"), (bench.PUT_ONE_APPLICATION, "2")], puts
     # Each service PUT row is compared with etcd's put at the same connections, where etcd ran.
     assert all((line.split("|")[9].strip() != "-") == bool(etcd) for line in puts if "etcd" not in line), puts
     # Export, plan and change set, each timed (twice) on the first worker count's service.
@@ -162,11 +164,12 @@ def test_targets_of_issue_26_are_the_reads_of_the_past_against_the_database_and_
 
 
 def test_targets_of_issue_28_are_the_put_to_many_applications_against_etcd_and_one_application_and_its_p99():
-    rows = [bench.Row(bench.ETCD_PUT, 16, 1000, 1, 2, 0, workers=0), bench.Row(bench.ETCD_PUT, 64, 2000, 1, 2, 0,
-                                                                               workers=0),
+    # etcd's puts measured beside the PUT rows of one worker, and of two at 64 connections, a little faster then
+    rows = [bench.Row(bench.ETCD_PUT, 16, 1000, 1, 2, 0, workers=1), bench.Row(bench.ETCD_PUT, 64, 2000, 1, 2, 0),
+            bench.Row(bench.ETCD_PUT, 64, 2200, 1, 2, 0, workers=2),
             bench.Row(bench.PUT, 16, 600, 10, 40, 0), bench.Row(bench.PUT, 64, 900, 50, 120.5, 0),
             bench.Row(bench.PUT_ONE_APPLICATION, 16, 700, 10, 40, 0),
-            bench.Row(bench.PUT, 64, 1100, 40, 90, 0, workers=2),  # no etcd row at 64 for 2 workers: etcd's has none
+            bench.Row(bench.PUT, 64, 1100, 40, 90, 0, workers=2),  # (no etcd row at 16 for 2 workers: no ratio)
             bench.Row(bench.PUT_ONE_APPLICATION, 64, 1000, 40, 90, 0, workers=2)]
     measured = [(t.target, t.workers, t.connections, round(t.measured, 2), t.needed, t.met)
                 for t in bench.targets(rows, [])]
@@ -174,7 +177,7 @@ def test_targets_of_issue_28_are_the_put_to_many_applications_against_etcd_and_o
                         ("PUT to 1,000 applications / PUT to one application", 1, 16, 0.86, ">= 1.00", False),
                         ("PUT to 1,000 applications / etcd durable put", 1, 64, 0.45, ">= 0.50", False),
                         ("PUT to 1,000 applications: p99, ms", 1, 64, 120.5, "<= 100", False),
-                        ("PUT to 1,000 applications / etcd durable put", 2, 64, 0.55, ">= 0.50", True),
+                        ("PUT to 1,000 applications / etcd durable put", 2, 64, 0.5, ">= 0.50", True),
                         ("PUT to 1,000 applications / PUT to one application", 2, 64, 1.1, ">= 1.00", True),
                         ("PUT to 1,000 applications: p99, ms", 2, 64, 90.0, "<= 100", True)]
 
