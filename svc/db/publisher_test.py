@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import os
 
 import psycopg2
@@ -8,6 +9,23 @@ from db.database import Database, idempotent
 from db.publisher import Publisher
 from tools import harness
 from tools.harness import until
+
+
+@contextlib.contextmanager
+def own_database(database_url: str, name: str):
+    """A cursor (autocommit) on a database of its own, migrated, dropped after: a transaction of another test's open
+    in the test database would keep deleted rows, and so the outbox's pages, from VACUUM."""
+    url = harness.create_database(harness.with_database(database_url, f"{name}_{os.getpid()}"))
+    try:
+        migrations.migrate(url)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        try:
+            yield conn.cursor()
+        finally:
+            conn.close()
+    finally:
+        harness.drop_database(url)
 
 
 def listening(database_url: str):
@@ -131,36 +149,23 @@ def test_the_publisher_vacuums_the_outbox_after_many_deletions(settings, sql, mo
 def test_vacuum_leaves_the_outbox_its_pages_and_so_never_locks_out_the_writes(database_url):
     """Truncating a table's empty end takes an ACCESS EXCLUSIVE lock, which every write's outbox INSERT would wait
     for (and which, under writes, the publisher's VACUUM waited 50 ms at a time to get): the outbox is never
-    truncated. A table like it without the setting is, under the same VACUUM: the check can fail. In a database of
-    its own, migrated: a transaction of another test's open in the test database would keep the deleted rows, and
-    so the pages, from VACUUM whatever the setting."""
-    url = harness.create_database(harness.with_database(database_url, f"outbox_truncate_{os.getpid()}"))
-    try:
-        migrations.migrate(url)
-        conn = psycopg2.connect(url)
-        conn.autocommit = True
-        try:
-            cur = conn.cursor()
+    truncated. A table like it without the setting is, under the same VACUUM: the check can fail."""
+    with own_database(database_url, "outbox_truncate") as cur:
+        def emptied_then_vacuumed(table: str) -> tuple[int, int]:
+            cur.execute(f"INSERT INTO {table} (payload) "
+                        "SELECT 'k TRUNCATEKEY' || n FROM generate_series(1, 2000) n")
+            cur.execute(f"SELECT pg_relation_size('{table}')")
+            full = cur.fetchone()[0]
+            cur.execute(f"DELETE FROM {table}")
+            cur.execute(f"VACUUM {table}")
+            cur.execute(f"SELECT pg_relation_size('{table}')")
+            return full, cur.fetchone()[0]
 
-            def emptied_then_vacuumed(table: str) -> tuple[int, int]:
-                cur.execute(f"INSERT INTO {table} (payload) "
-                            "SELECT 'k TRUNCATEKEY' || n FROM generate_series(1, 2000) n")
-                cur.execute(f"SELECT pg_relation_size('{table}')")
-                full = cur.fetchone()[0]
-                cur.execute(f"DELETE FROM {table}")
-                cur.execute(f"VACUUM {table}")
-                cur.execute(f"SELECT pg_relation_size('{table}')")
-                return full, cur.fetchone()[0]
-
-            cur.execute("CREATE UNLOGGED TABLE outbox_alike (payload text NOT NULL)")
-            full, after = emptied_then_vacuumed("outbox_alike")
-            assert after < full  # truncated: the end's empty pages went back
-            full, after = emptied_then_vacuumed("change_outbox")
-            assert after >= full > 0
-        finally:
-            conn.close()
-    finally:
-        harness.drop_database(url)
+        cur.execute("CREATE UNLOGGED TABLE outbox_alike (payload text NOT NULL)")
+        full, after = emptied_then_vacuumed("outbox_alike")
+        assert after < full  # truncated: the end's empty pages went back
+        full, after = emptied_then_vacuumed("change_outbox")
+        assert after >= full > 0
 
 
 def test_every_publisher_publishes_what_nobody_kicked_it_for_and_forgets_rows_published_long_ago(
@@ -221,44 +226,33 @@ def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(
 
 def test_a_flush_reads_the_outbox_s_live_rows_not_every_page_a_burst_left_it(database_url):
     """The outbox keeps the pages a burst gave it (VACUUM never gives them back): a flush must find its rows by the
-    indexes, reading a few pages, not the table's every one (it took 0.9 ms on 793 pages, most of them empty).
-    In a database of its own, migrated (a transaction of another test's would keep the deleted rows)."""
-    url = harness.create_database(harness.with_database(database_url, f"outbox_pages_{os.getpid()}"))
-    try:
-        migrations.migrate(url)
-        conn = psycopg2.connect(url)
-        conn.autocommit = True
-        try:
-            cur = conn.cursor()
-            cur.execute("INSERT INTO change_outbox (payload) SELECT 'k BURSTKEY' || n || repeat('x', 100) "
-                        "FROM generate_series(1, 40000) n")
-            cur.execute("DELETE FROM change_outbox")
-            cur.execute("VACUUM ANALYZE change_outbox")
-            cur.execute("SELECT pg_relation_size('change_outbox') / current_setting('block_size')::int")
-            pages = cur.fetchone()[0]
-            assert pages > 500
+    indexes, reading a few pages, not the table's every one (it took 0.9 ms on 793 pages, most of them empty)."""
+    with own_database(database_url, "outbox_pages") as cur:
+        cur.execute("INSERT INTO change_outbox (payload) SELECT 'k BURSTKEY' || n || repeat('x', 100) "
+                    "FROM generate_series(1, 40000) n")
+        cur.execute("DELETE FROM change_outbox")
+        cur.execute("VACUUM ANALYZE change_outbox")
+        cur.execute("SELECT pg_relation_size('change_outbox') / current_setting('block_size')::int")
+        pages = cur.fetchone()[0]
+        assert pages > 500
 
-            def pages_read(call: str) -> int:
-                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT {call}")
-                plan = cur.fetchone()[0][0]["Plan"]
-                return plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+        def pages_read(call: str) -> int:
+            cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT {call}")
+            plan = cur.fetchone()[0][0]["Plan"]
+            return plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
 
-            cur.execute("SELECT config_service_publish('k LIVEKEY' || n) FROM generate_series(1, 5) n")
-            cur.execute("INSERT INTO change_outbox (payload, recorded_at, published_at) VALUES "
-                        "('k OLDKEY', now() - interval '9 seconds', now() - interval '6 seconds')")
-            cur.execute("SELECT config_service_flush('{}'::bigint[])")  # (its statements planned once)
-            notified = cur.fetchone()[0]
-            assert len(notified) == 5
-            cur.execute("SELECT config_service_publish('k NEWKEY' || n) FROM generate_series(1, 5) n")
-            flush_read = pages_read(f"config_service_flush('{{{','.join(map(str, notified))}}}'::bigint[])")
-            # (Without the indexes: 4,180 of 817 pages, a DELETE's and the claim's scans of the whole table; with
-            # them, 167, planning included.)
-            assert flush_read < pages / 2, (flush_read, pages)
-            cur.execute("SELECT payload FROM change_outbox ORDER BY id")
-            assert [payload for (payload,) in cur.fetchall()] == [f"k NEWKEY{n}" for n in range(1, 6)]
-            cur.execute("SELECT count(*) FROM change_outbox WHERE published_at IS NOT NULL")
-            assert cur.fetchone()[0] == 5  # claimed and notified; deleted by the next flush
-        finally:
-            conn.close()
-    finally:
-        harness.drop_database(url)
+        cur.execute("SELECT config_service_publish('k LIVEKEY' || n) FROM generate_series(1, 5) n")
+        cur.execute("INSERT INTO change_outbox (payload, recorded_at, published_at) VALUES "
+                    "('k OLDKEY', now() - interval '9 seconds', now() - interval '6 seconds')")
+        cur.execute("SELECT config_service_flush('{}'::bigint[])")  # (its statements planned once)
+        notified = cur.fetchone()[0]
+        assert len(notified) == 5
+        cur.execute("SELECT config_service_publish('k NEWKEY' || n) FROM generate_series(1, 5) n")
+        flush_read = pages_read(f"config_service_flush('{{{','.join(map(str, notified))}}}'::bigint[])")
+        # (Without the indexes: 4,180 of 817 pages, a DELETE's and the claim's scans of the whole table; with
+        # them, 167, planning included.)
+        assert flush_read < pages / 2, (flush_read, pages)
+        cur.execute("SELECT payload FROM change_outbox ORDER BY id")
+        assert [payload for (payload,) in cur.fetchall()] == [f"k NEWKEY{n}" for n in range(1, 6)]
+        cur.execute("SELECT count(*) FROM change_outbox WHERE published_at IS NOT NULL")
+        assert cur.fetchone()[0] == 5  # claimed and notified; deleted by the next flush

@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from logs import access
 
 log = logging.getLogger("config_service")
+# The request's state: when a lane above the layers took it first, if it then went down them
+# (`routers/writes.WriteLane`).
+ARRIVED = "arrived"
 
 
 def where(error: BaseException) -> dict[str, object]:
@@ -37,8 +40,7 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # When the request arrived: now, or when a lane above took it first (`routers/writes.WriteLane`).
-        started = scope["state"].get("arrived") or time.perf_counter()
+        started = scope["state"].get(ARRIVED) or time.perf_counter()  # when it arrived
         rid = scope["state"]["request_id"]
         method = scope["method"]
         status = None
