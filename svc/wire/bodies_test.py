@@ -1,8 +1,14 @@
+import contextlib
+from decimal import Decimal
+
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from settings import Settings
-from wire import models
-from wire.bodies import check_body, check_storable
+from wire import jsontext, models
+from wire.bodies import _fine, _refuse, check_body, check_storable
 from wire.problems import Unprocessable
 
 
@@ -51,3 +57,38 @@ def test_check_body_limits_top_level_config_keys():
     with pytest.raises(Unprocessable) as error:
         check_body(body, Settings(max_config_keys=4))
     assert error.value.errors[0]["pointer"] == "/config"
+
+
+# Values of every kind a parsed body holds, the unstorable among them: NUL and unpaired surrogates in keys and text,
+# non-numbers, integers and decimals beyond numeric, nesting beyond the limit.
+_texts = st.text(alphabet=st.sampled_from(["a", "~", "/", "é", "🐢", "\x00", "\ud800", "\udc00"]), max_size=4)
+_scalars = st.one_of(st.none(), st.booleans(), _texts, st.integers(), st.sampled_from(
+    [10**18, -(10**18), 10**200, Decimal("1.5"), Decimal("1e-16384"), Decimal("1e131072"), Decimal("NaN"),
+     jsontext.NonNumber("Infinity"), 2.5]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(_texts, inner, max_size=3)), max_leaves=12)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(_values, st.integers(min_value=1, max_value=4))
+def test_the_quick_check_passes_only_what_the_full_walk_passes(value, max_depth):
+    # An ordinary body is checked by a walk that builds no pointers (`_fine`); what it is not sure of goes through
+    # the walk that names what is wrong (`_refuse`). The quick one must never pass what the full one refuses.
+    try:
+        _refuse(value, max_depth, "", 1)
+        refused = None
+    except Unprocessable as error:
+        refused = error
+    if _fine(value, max_depth, 1):
+        assert refused is None, (value, refused.errors)
+    with pytest.raises(Unprocessable) if refused is not None else contextlib.nullcontext():
+        check_storable(value, max_depth)
+
+
+def test_an_integer_beyond_numeric_is_refused_by_both_walks():
+    # (Not among the examples above: hypothesis cannot print an integer of 131,073 digits.)
+    huge = 10**131072
+    assert not _fine({"n": huge}, 32, 1)
+    with pytest.raises(Unprocessable) as error:
+        check_storable({"n": huge}, 32)
+    assert error.value.errors[0]["pointer"] == "/n"
