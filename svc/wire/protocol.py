@@ -223,6 +223,14 @@ def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return scope.setdefault("state", {}).setdefault("answer_headers", [])
 
 
+def body_arrived(scope: Scope) -> bool:
+    """Whether the request's body has all arrived (its cycle's message is complete), so that reading it waits for
+    nothing; False when not known (not served by `Protocol`)."""
+    cycle = scope.get("extensions", {}).get(WHOLE)
+    cycle = cycle() if cycle is not None else None
+    return cycle is not None and not cycle.more_body
+
+
 def record_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None:
     """A layer adds `headers` to every answer of this request: recorded for the answers written whole."""
     answer_headers(scope)[0:0] = headers
