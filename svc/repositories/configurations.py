@@ -119,8 +119,9 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
         WITH ORDINALITY AS i(id, name, comments, config, now, versions, refused, actor, kind, n)
 ), j AS (
     SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank,
-           EXISTS (SELECT 1 FROM configurations x WHERE x.application_id = cf.application_id AND x.name = i.name
-                                                    AND x.id <> i.id) AS taken
+           CASE WHEN i.name = cf.name THEN false  -- (a name kept is its own: the unique index says no other has it)
+                ELSE EXISTS (SELECT 1 FROM configurations x WHERE x.application_id = cf.application_id
+                                                              AND x.name = i.name AND x.id <> i.id) END AS taken
     FROM i JOIN configurations cf ON cf.id = i.id
 ), owner AS MATERIALIZED (
     SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
