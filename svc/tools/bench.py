@@ -10,7 +10,8 @@ with its read cache off, GET by id from the database against a configuration rea
 `seq` and by `at`), the effective view of three layers (config and two overrides), GET answered 304, an application
 with 1,000 configuration ids, a list page from the middle of the table at 10,000 and at 1,000,000 rows, the export
 and the import plan of the application of 1,000 configurations and a change set of 100 updates (each timed alone, a
-few times), PUT with If-Match of a configuration of each of 1,000 applications in turn and of one application's
+few times), PUT with If-Match of a configuration of each of 1,000 applications in turn (and the same on a service
+that writes them in memory, tools/inmemory.py: what a PUT costs the service itself) and of one application's
 configurations, and of an override, etcd's linearizable reads and durable puts where etcd is installed, and pgbench
 on the same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints
 the tables, the ratios and times issues 24's, 25's, 26's and 28's targets name, and writes them as JSON and
@@ -70,6 +71,10 @@ WRONG_SECRET = "401: a key's secret, one character changed"
 PUT_ONE_APPLICATION = "PUT /configurations/{id} If-Match, one application"
 ETCD_PUT = "etcd put (durable)"
 ETCD_PUT_KEYS = 1000
+# And right after it, the same PUTs on a service that writes them in memory (tools/inmemory.py): all of a PUT but its
+# statement, that is, what a PUT costs the service itself. Its ratio to etcd's puts bounds what the PUT row can reach
+# on this machine with that many workers, however fast the database.
+PUT_IN_MEMORY = "PUT /configurations/{id} If-Match, written in memory"
 # The connections at which the p99 of a PUT is held to PUT_P99_MS.
 PUT_P99_CONNECTIONS, PUT_P99_MS = 64, 100.0
 # From a write's acknowledgment to the answer of the 99th percentile of 1,000 requests held on what it changed.
@@ -681,11 +686,17 @@ class Bench:
                         FROM overrides o WHERE o.environment_id = '{LEAF}') o
                     WHERE k = 1 ORDER BY application_id"""), "2"]
 
+            memory_port = harness.free_port()
+            in_memory = self._start([sys.executable, "-m", "tools.inmemory"],
+                                    {**service_env, "PORT": str(memory_port)}, memory_port, "/health")
+            memory_process = self.processes[-1]
             for c in args.connections:  # each pair a ratio is taken of, one after the other: the same minute's
                 self.etcd_put(c, workers)
                 self.wrk(PUT, base, c, "put.lua", current_versions(True), workers=workers)
+                self.wrk(PUT_IN_MEMORY, in_memory, c, "put.lua", current_versions(True), workers=workers)
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
                 self.wrk(PUT_ONE_APPLICATION, base, c, "put.lua", current_versions(False), workers=workers)
+            self._stop(memory_process)
             self.watch(port, self.processes[-1].pid, workers)
             if workers == args.workers[-1]:
                 grow_applications(self.url, args.list_rows, args.big_list_rows)
@@ -703,7 +714,8 @@ class Bench:
             row.ratio = row.requests_per_s / ceilings[(row.workers, row.connections)].requests_per_s
             if row.scenario.startswith("GET /configurations") and row.connections in self.etcd_rows:
                 row.vs_etcd = row.requests_per_s / self.etcd_rows[row.connections].requests_per_s
-            if row.scenario in (PUT, PUT_ONE_APPLICATION) and (row.workers, row.connections) in self.etcd_put_rows:
+            if row.scenario in (PUT, PUT_IN_MEMORY, PUT_ONE_APPLICATION) \
+                    and (row.workers, row.connections) in self.etcd_put_rows:
                 row.vs_etcd = row.requests_per_s / self.etcd_put_rows[(row.workers, row.connections)].requests_per_s
         return self.rows
 

@@ -72,17 +72,20 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     watch = [line for line in lines if "waiters" in line]
     # Per worker count (1 and 2): ceiling, GET, GET with a scoped managed key, 401 for an unknown token and for a
     # wrong secret, GET with the read cache off and the reads of the past by seq and by at, the effective view, 304,
-    # application, list page, PUT of a configuration to many applications and to one, and of an override; then the
-    # big list page, pgbench, and etcd's reads and, beside each worker count's PUT row, its puts where it is
-    # installed.
+    # application, list page, PUT of a configuration to many applications (and the same written in memory) and to
+    # one, and of an override; then the big list page, pgbench, and etcd's reads and, beside each worker count's PUT
+    # row, its puts where it is installed.
     etcd = [line for line in table if line.startswith("| etcd")]
     assert len(etcd) == (1 + 2 if shutil.which("etcd") else 0)
-    assert len(table) == 2 * 15 + 2 + len(etcd) and len(watch) == 2 * 3  # the waiters, per worker count too
+    assert len(table) == 2 * 16 + 2 + len(etcd) and len(watch) == 2 * 3  # the waiters, per worker count too
     puts = [line for line in table if line.startswith(("| PUT /configurations/{id} If-Match", "| etcd put"))]
     assert [(line.split("|")[1].strip(), line.split("|")[2].strip()) for line in puts] == [
-        *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), (bench.PUT_ONE_APPLICATION, "1"),
-        *([(bench.ETCD_PUT, "2")] if etcd else []), (bench.PUT, "2"), (bench.PUT_ONE_APPLICATION, "2")], puts
-    # Each service PUT row is compared with etcd's put at the same connections, where etcd ran.
+        *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), (bench.PUT_IN_MEMORY, "1"),
+        (bench.PUT_ONE_APPLICATION, "1"),
+        *([(bench.ETCD_PUT, "2")] if etcd else []), (bench.PUT, "2"), (bench.PUT_IN_MEMORY, "2"),
+        (bench.PUT_ONE_APPLICATION, "2")], puts
+    # Each service PUT row is compared with etcd's put at the same connections, where etcd ran (the one written in
+    # memory too: what the service alone could reach).
     assert all((line.split("|")[9].strip() != "-") == bool(etcd) for line in puts if "etcd" not in line), puts
     # Export, plan and change set, each timed (twice) on the first worker count's service.
     assert [line.split("|")[1].split(",")[0].strip() for line in timed] == [
