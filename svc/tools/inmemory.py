@@ -12,40 +12,47 @@ notified: this is not a service to use, only a measure of where a PUT's time goe
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
 
-import main
 from repositories import configurations
 from repositories.rows import Row
 from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
 
 
-def _known() -> dict[str, tuple[str, datetime]]:
+def known(url: str) -> dict[str, tuple[str, datetime]]:
     """Each configuration's application and creation time: {id: (application_id, created_at)}."""
-    with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT id, application_id, created_at FROM configurations")
         return {id: (application_id, created_at) for id, application_id, created_at in cur.fetchall()}
 
 
-KNOWN = _known()
+def update_now_from(rows: dict[str, tuple[str, datetime]]) -> Callable[..., Awaitable[Row]]:
+    """A `configurations.update_now` that writes nothing: the row the database would return for a write that
+    succeeds, of the configurations `rows` (`known`)."""
+
+    async def update_now(db: Any, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None,
+                         key_id: str | None = None, **given: Any) -> Row:
+        application_id, created_at = rows[id]
+        named = when.params()["versions"] or [0]
+        return {"id": id, "application_id": application_id, "name": given["name"],
+                "comments": given.get("comments"), "config": jsontext.Raw(jsontext.dumps(given["config"])),
+                "created_at": created_at, "updated_at": datetime.now(UTC), "version": max(named) + 1}
+
+    return update_now
 
 
-async def update_now(db: Any, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None,
-                     key_id: str | None = None, **given: Any) -> Row:
-    """The row `configurations.update_now` returns for a write that succeeds, made without the database."""
-    application_id, created_at = KNOWN[id]
-    named = when.params()["versions"] or [0]
-    return {"id": id, "application_id": application_id, "name": given["name"], "comments": given.get("comments"),
-            "config": jsontext.Raw(jsontext.dumps(given["config"])), "created_at": created_at,
-            "updated_at": datetime.now(UTC), "version": max(named) + 1}
-
-
-configurations.update_now = update_now
+# In the process started as `python -m tools.inmemory`, and in each worker uvicorn spawns from it (which imports
+# this module again as `__mp_main__`); not in one that merely imports it (its test).
+if __name__ in ("__main__", "__mp_main__"):
+    configurations.update_now = update_now_from(known(os.environ["DATABASE_URL"]))
 
 if __name__ == "__main__":
+    import main
+
     sys.argv = ["main"]
     main.run()
