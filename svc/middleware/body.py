@@ -6,7 +6,7 @@ import asyncio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wire import headers, problems
+from wire import headers, problems, protocol
 
 
 class BodyTooLarge(HTTPException):
@@ -74,15 +74,15 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.app(scope, self._timed(receive), send)
+        await self.app(scope, self._timed(receive, scope), send)
 
-    def _timed(self, receive: Receive) -> Receive:
+    def _timed(self, receive: Receive, scope: Scope) -> Receive:
         complete = False
         deadline = asyncio.get_running_loop().time() + self.seconds
 
         async def timed() -> Message:
             nonlocal complete
-            if complete:
+            if complete or protocol.body_arrived(scope):  # (a body all there is read without waiting: no timer)
                 return await receive()
             try:
                 async with asyncio.timeout_at(deadline):

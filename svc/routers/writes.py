@@ -197,9 +197,8 @@ class WriteLane:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        limited = self.size._counted(receive)
-        if not protocol.body_arrived(scope):  # (else reading it waits for nothing: no timer to set and cancel)
-            limited = self.time._timed(limited)  # the body's deadline runs from here, as the layers'
+        # The body's limits, as the layers' (its deadline runs from here).
+        limited = self.time._timed(self.size._counted(receive), scope)
         state = scope.setdefault("state", {})
         before = dict(state)
         rid = request_id(scope)

@@ -223,11 +223,16 @@ def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return scope.setdefault("state", {}).setdefault("answer_headers", [])
 
 
+def _cycle_of(scope: Scope) -> Any:
+    """The request's cycle (uvicorn's `RequestResponseCycle`), or None: not served by `Protocol`, or done."""
+    cycle = scope.get("extensions", {}).get(WHOLE)
+    return cycle() if cycle is not None else None
+
+
 def body_arrived(scope: Scope) -> bool:
     """Whether the request's body has all arrived (its cycle's message is complete), so that reading it waits for
     nothing; False when not known (not served by `Protocol`)."""
-    cycle = scope.get("extensions", {}).get(WHOLE)
-    cycle = cycle() if cycle is not None else None
+    cycle = _cycle_of(scope)
     return cycle is not None and not cycle.more_body
 
 
@@ -268,8 +273,7 @@ def write_whole(scope: Scope, status: int, lines: bytes, body: bytes, added: byt
     status is recorded for the request's log line (`scope["state"]["status"]`). `added`: the layers' header lines,
     when rendered before (`header_lines(answer_headers(scope))`, which the layers do not change once they let the
     request in)."""
-    cycle = scope.get("extensions", {}).get(WHOLE)
-    cycle = cycle() if cycle is not None else None
+    cycle = _cycle_of(scope)
     if cycle is None or "unconfirmed" in scope["state"] or cycle.response_started or cycle.disconnected \
             or not cycle.keep_alive or cycle.flow.write_paused or cycle.scope["method"] == "HEAD" \
             or cycle.more_body:
