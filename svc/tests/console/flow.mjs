@@ -392,16 +392,23 @@ await step("export: the application's document is downloaded as a file, the same
     config: { url: "https://pay.internal", retries: 2, hosts: ["b"], timeouts: { connect: 2, read: 10 } } });
   await created("/configurations", { application_id: production.id, name: "legacy", config: { enabled: true } });
   downloads = mkdtempSync(join(tmpdir(), "console-downloads-"));
+  // The file is read once chromium says the download completed: the name appears on disk before its bytes do.
   const cdp = await page.createCDPSession();
-  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: downloads });
+  const completed = new Promise((resolve, reject) => cdp.on("Browser.downloadProgress", (event) => {
+    if (event.state === "completed") resolve(event);
+    if (event.state === "canceled") reject(new Error("the download was canceled"));
+  }));
+  completed.catch(() => {}); // awaited below; a cancel before then is reported there
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: downloads, eventsEnabled: true });
   await page.goto(`${base}/console#/apps/${staging.id}`, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#export", { timeout: HANG });
   await page.click("#export");
   await waitText(page, "#notice", "Exported at feed position");
   const exported = (await api("GET", `/applications/${staging.id}/export`)).body;
   const name = `shop-staging.seq-${exported.seq}.json`;
-  const until = Date.now() + HANG;
-  while (!existsSync(join(downloads, name)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  let hung;
+  await Promise.race([completed, new Promise((_, reject) => { hung = setTimeout(() => reject(new Error("no download completed")), HANG); })])
+    .finally(() => clearTimeout(hung));
   check(existsSync(join(downloads, name)), `downloaded ${name}: ${readdirSync(downloads)}`);
   const file = JSON.parse(readFileSync(join(downloads, name), "utf8"));
   check(sameJson(file, exported), "the file is the API's export");
