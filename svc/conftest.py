@@ -22,7 +22,7 @@ from tools.harness import APPS, CONFIGS
 def database_url() -> Iterator[str]:
     """A fresh database on the development server (started here when it is not running), dropped afterwards."""
     base = str(Settings().database_url)
-    if not localdb.accepts(harness.with_database(base, "postgres")):
+    if not localdb.accepts(harness.with_database(base, "postgres"), timeout=10):  # a busy machine may take seconds
         localdb.up(base)
     url = harness.create_database(harness.with_database(base, f"config_service_test_{os.getpid()}"))
     migrations.migrate(url)

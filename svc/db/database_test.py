@@ -56,7 +56,9 @@ def test_warm_opens_pool_min_connections_and_keeps_them(settings, sql):
 
 
 def test_connections_returned_stay_open_up_to_pool_max(settings, sql):
-    db = Database(settings.model_copy(update={"pool_min": 0}))
+    # Units beyond pool_max wait for a connection until the first ones have each opened theirs and met: not 503 after
+    # the default second, which a busy machine's connection setup can take.
+    db = Database(settings.model_copy(update={"pool_min": 0, "pool_acquire_timeout": 60}))
     try:
         together = threading.Barrier(settings.pool_max, timeout=120)  # pool_max connections borrowed at once
 
@@ -144,10 +146,11 @@ def test_unreachable_database_is_503_and_warm_is_not_fatal():
 
 
 def test_statement_timeout_is_503(settings):
-    db = Database(settings.model_copy(update={"statement_timeout_ms": 50}))
+    # A second: the timeout also covers each statement of a connection's opening, which a busy machine can slow.
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 1000}))
     try:
         with pytest.raises(ServiceUnavailable):
-            run(db.run(lambda cur: cur.execute("SELECT pg_sleep(1)")))
+            run(db.run(lambda cur: cur.execute("SELECT pg_sleep(30)")))
         assert run(db.run(ping))
     finally:
         db.close()
@@ -286,12 +289,12 @@ def test_a_unit_made_with_a_key_records_it_in_every_row_its_transaction_writes_a
 def test_a_unit_of_many_statements_is_cut_at_the_bound_unless_given_longer(settings):
     """Each statement is within STATEMENT_TIMEOUT_MS, all together past the bound (it + BOUND_MARGIN): cut (503),
     unless the unit was given `longer` (an import of many configurations)."""
-    quick = Database(settings.model_copy(update={"statement_timeout_ms": 300}))
+    quick = Database(settings.model_copy(update={"statement_timeout_ms": 1000}))
     quick.warm()
 
     def many(cur):
-        for _ in range(12):  # 12 x 0.2 s: past the bound of 0.3 + 2 s, whatever the machine's speed
-            cur.execute("SELECT pg_sleep(0.2)")
+        for _ in range(16):  # 16 x 0.25 s: past the bound of 1 + 2 s, whatever the machine's speed; each statement
+            cur.execute("SELECT pg_sleep(0.25)")  # three quarters of a second within its own timeout
         return "done"
     try:
         with pytest.raises(ServiceUnavailable):

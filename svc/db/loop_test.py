@@ -22,8 +22,12 @@ def table(sql):
 
 
 def with_pool(settings, scenario, **update):
-    """Run `scenario(db, pool)` on a new event loop, with a Database and its loop pool, closed after."""
-    db = Database(settings.model_copy(update={"pool_min": 0} | update))
+    """Run `scenario(db, pool)` on a new event loop, with a Database and its loop pool, closed after. Waits for a
+    connection or a lock are bounded by what only a hang reaches, unless the test says otherwise: a statement waiting
+    for the loop's connections asks the executor halfway to its acquire timeout (`loop._overflow`), and with the
+    default second that would be half a second after it came, which a busy machine's stall reaches."""
+    patient = {"pool_min": 0, "pool_acquire_timeout": 60, "lock_timeout_ms": int(HANG * 1000)}
+    db = Database(settings.model_copy(update=patient | update))
 
     async def main():
         pool = db.on_loop = LoopPool(db)
@@ -90,8 +94,8 @@ def test_without_a_connection_of_its_own_and_no_slot_free_a_statement_runs_throu
 
 def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
     async def scenario(db, pool):
-        holder = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(1)", dict))
-        await asyncio.sleep(0.3)
+        holder = asyncio.ensure_future(pool.first_row("SELECT pg_sleep(3)", dict))
+        await until_async(lambda: pool._open == 1 and not pool._idle, "the holder lent the loop's one connection")
         assert db.slots.acquire(blocking=False)  # the executor's last slot is lent too
         try:
             started = time.monotonic()
@@ -105,7 +109,7 @@ def test_a_caller_waits_for_a_connection_at_most_pool_acquire_timeout(settings):
 
     error, waited, row = with_pool(settings, scenario, pool_max=2, pool_acquire_timeout=0.2)
     assert error.status == 503 and "No database connection" in error.detail
-    assert 0.15 < waited < 0.9
+    assert 0.15 < waited < 2.5  # its own timeout: not until the holder's statement ended (3 s)
     assert row["one"] == 1  # the connection came back
 
 
@@ -795,7 +799,7 @@ def test_an_override_in_an_environment_another_transaction_holds_waits_alone_hol
         holder.rollback()
         return written, waiting, await asyncio.wait_for(held, HANG)
     try:
-        written, waiting, later = with_pool(settings, scenario, pool_max=2, lock_timeout_ms=HANG * 1000)
+        written, waiting, later = with_pool(settings, scenario, pool_max=2)
     finally:
         holder.close()
     assert sizes == ["alone", 2, "alone"]
@@ -809,7 +813,7 @@ def test_a_write_waits_for_a_connection_at_most_pool_acquire_timeout_from_when_i
                for app in apps]
 
     async def scenario(db, pool):
-        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(1.5) AS slept", dict))
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(3) AS slept", dict))
         await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
         assert db.slots.acquire(blocking=False)  # the executor's slot: nothing overflows there
 
@@ -826,7 +830,8 @@ def test_a_write_waits_for_a_connection_at_most_pool_acquire_timeout_from_when_i
         await slow
         return waited
     waited = with_pool(settings, scenario, pool_max=2, pool_acquire_timeout=0.5)
-    assert all(0.49 <= each < 0.5 + 0.9 for each in waited)  # its own timeout, from when it came: not the first's
+    # Its own timeout, from when it came: not the first's (and not the slow statement's end: it would have run then).
+    assert all(0.49 <= each for each in waited)
 
 
 def test_writes_waiting_when_the_pool_closes_are_answered_503(settings, cur, monkeypatch):

@@ -1,9 +1,20 @@
 import asyncio
 
+import pytest
+
+from live import listener as listener_module
 from live.listener import Listener
 from live.readcache import Entry, ReadCache
 from live.waiters import Waiters
 from tools.harness import HANG, until_async
+
+
+@pytest.fixture(autouse=True)
+def patient_rounds(monkeypatch):
+    """A sync round is given up after SYNC_TIMEOUT (a second) and its connection after DEAD_SECONDS: these tests
+    assert what rounds answer, so a round a busy machine delays must still count, not be given up."""
+    monkeypatch.setattr(listener_module, "SYNC_TIMEOUT", HANG)
+    monkeypatch.setattr(listener_module, "DEAD_SECONDS", HANG)
 
 
 def listener_on(dsn: str, cache_bytes: int = 0) -> Listener:

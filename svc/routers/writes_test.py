@@ -236,10 +236,10 @@ def test_a_put_answered_below_the_layers_is_the_answer_they_send(serve):
     assert stale[0][0] == 412 and dict(stale[0][1])["content-type"] == PROBLEM_JSON and mine == theirs
     conn.close()
 
-    from tools.harness import until
+    from tools.harness import until, whole_lines
 
     def statuses():
-        return [json.loads(line)["status"] for line in serve.services[-1].log().splitlines()
+        return [json.loads(line)["status"] for line in whole_lines(serve.services[-1].log())
                 if '"message": "request"' in line and '"method": "PUT"' in line]
     until(lambda: len(statuses()) >= 6, "the access lines written")
     assert statuses() == [200, 200, 200, 200, 412, 412]
@@ -416,7 +416,7 @@ def test_a_stalled_body_is_answered_408_and_its_access_line_counts_the_time_it_t
     import socket
     import urllib.parse
 
-    from tools.harness import until
+    from tools.harness import until, whole_lines
 
     base = serve(LOG_LEVEL="INFO", BODY_TIMEOUT_SECONDS="1")
     address = urllib.parse.urlsplit(base)
@@ -432,7 +432,7 @@ def test_a_stalled_body_is_answered_408_and_its_access_line_counts_the_time_it_t
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
     def line():
-        return [json.loads(text) for text in serve.services[-1].log().splitlines()
+        return [json.loads(text) for text in whole_lines(serve.services[-1].log())
                 if '"message": "request"' in text and '"request_id": "stalled"' in text]
     until(lambda: line(), "the access line written")
     (written,) = line()

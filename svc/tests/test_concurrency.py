@@ -17,8 +17,8 @@ ROUNDS = 10
 
 @pytest.fixture
 def base(serve, clean):
-    # A generous acquire timeout: these tests are about who wins a race, not about queueing under load.
-    return serve(workers=2, POOL_ACQUIRE_TIMEOUT="10")
+    # Patient timeouts: these tests are about who wins a race, not about queueing under load.
+    return serve(workers=2, **harness.PATIENT)
 
 
 async def _put_race(base: str, n: int, name: str) -> tuple[Counter, dict, dict]:
@@ -114,8 +114,7 @@ def test_deleting_an_application_while_its_configurations_are_written_is_204_and
         database_url, sql, clean):
     # Timeouts no machine reaches: a 503 here can only come from our own locking (a deadlock the retries did
     # not get past), and every deadlock, even one a retry got past, is in the log.
-    service = harness.Service(database_url, 2, POOL_ACQUIRE_TIMEOUT="30", LOCK_TIMEOUT_MS="30000",
-                              STATEMENT_TIMEOUT_MS="30000")
+    service = harness.Service(database_url, 2, **harness.PATIENT)
     try:
         for round in range(DELETE_ROUNDS):
             app_id, ids, statuses, last, deletion, feed = asyncio.run(

@@ -51,8 +51,9 @@ def driver() -> None:
 def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve, clean):
     # `clean`: the flow names its applications (billing, catalogue, ...), which an earlier test may have left.
     key = "ops-" + secrets.token_urlsafe(24)
-    with_keys = serve(API_KEYS=f"ops:admin:{key}")
-    without_keys = serve()
+    # Patient: the flow seeds 1,000 configurations of one application, 16 at a time, each queued on its row.
+    with_keys = serve(API_KEYS=f"ops:admin:{key}", **harness.PATIENT)
+    without_keys = serve(**harness.PATIENT)
     shutil.rmtree(SHOTS, ignore_errors=True)
     flow = _run("node", "flow.mjs", with_keys, key, without_keys, str(SHOTS), timeout=harness.HANG * 2)
     print(flow.stdout)

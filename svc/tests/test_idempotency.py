@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from tools.harness import APPS, CONFIGS, assert_problem
+from tools.harness import APPS, CONFIGS, PATIENT, assert_problem
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def test_a_key_in_quotes_as_the_draft_writes_it_is_the_same_key_and_two_keys_are
 
 
 def test_twenty_concurrent_requests_with_one_key_write_once_and_answer_alike(serve, clean):
-    base = serve()
+    base = serve(**PATIENT)  # twenty at once queue on one key, and each must be answered alike
 
     async def scenario():
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=httpx.Limits(max_connections=20)) as http:

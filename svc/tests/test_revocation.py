@@ -149,7 +149,7 @@ def lagging(database_url, clean):
     service = None
     try:
         service = harness.Service(harness.with_server(database_url, port=proxy.port), 2,
-                                  API_KEYS=f"root:admin:{ROOT}")
+                                  API_KEYS=f"root:admin:{ROOT}", **harness.PATIENT)
         yield service.base
         assert proxy.lagged >= 2, "the listeners did not connect through the lagging proxy"
     finally:

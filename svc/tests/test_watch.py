@@ -10,15 +10,16 @@ import httpx
 import psycopg2
 import pytest
 
-from tools.harness import APPS, CONFIGS, health, until, until_held
+from tools.harness import APPS, CONFIGS, PATIENT, health, until, until_held
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def workers(serve, clean):
-    """Two services of one worker each on the test database: which worker takes a request is then ours to say."""
-    return serve(POOL_ACQUIRE_TIMEOUT="10"), serve(POOL_ACQUIRE_TIMEOUT="10")
+    """Two services of one worker each on the test database: which worker takes a request is then ours to say.
+    Patient (`harness.PATIENT`): writes to one application queue, and every one of them must be answered 200."""
+    return serve(**PATIENT), serve(**PATIENT)
 
 
 async def _setup(client: httpx.AsyncClient, names: list[str], app: str = "watched") -> tuple[str, list[dict]]:

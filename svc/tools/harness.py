@@ -28,6 +28,11 @@ SVC = Path(__file__).resolve().parent.parent
 # work and wait for what they can observe; how fast anything is, is for `make bench`.
 HANG = 120.0
 
+# A service's own timeouts for tests about outcomes, not about timeouts: a wait for a connection, a lock or a
+# statement that no busy machine reaches (writes to one application queue on its row, a commit each; a stall of a
+# second or two there must not turn the queue into 503s the test counts as wrong).
+PATIENT = {"POOL_ACQUIRE_TIMEOUT": "30", "LOCK_TIMEOUT_MS": "30000", "STATEMENT_TIMEOUT_MS": "30000"}
+
 
 def until(check, what: str, within: float = HANG) -> None:
     """Return once `check()` is true, asked every 20 ms; fail if it is not within `within` seconds (a hang)."""
@@ -199,6 +204,12 @@ class Service:
         code = stop(self.process, within)
         self.process.log_path.unlink(missing_ok=True)  # type: ignore[attr-defined]
         return code
+
+
+def whole_lines(log: str) -> list[str]:
+    """The lines of a log another process is still writing, but its last if that is not whole yet (no newline):
+    read between two of the writer's writes, a line can be cut short, and would not parse."""
+    return log.split("\n")[:-1]
 
 
 # What the API tests share.

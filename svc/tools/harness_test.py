@@ -43,7 +43,7 @@ def test_start_waits_for_the_probe_and_stop_ends_it(tmp_path):
     port = harness.free_port()
     process = harness.start([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                             env=harness.child_env(), probe=f"http://127.0.0.1:{port}/", log=tmp_path / "log")
-    assert harness.answers(f"http://127.0.0.1:{port}/")
+    assert harness.answers(f"http://127.0.0.1:{port}/", timeout=harness.HANG)
     harness.stop(process)
     assert process.poll() is not None and not harness.answers(f"http://127.0.0.1:{port}/")
 
@@ -65,6 +65,6 @@ def test_stop_kills_what_ignores_sigterm(tmp_path):
 
 def test_service_serves_health_and_stops_cleanly(database_url):
     service = harness.Service(database_url)
-    assert harness.answers(service.base + "/health")
+    assert harness.answers(service.base + "/health", timeout=harness.HANG)
     assert service.stop() == 0
     assert not Path(service.process.log_path).exists()
