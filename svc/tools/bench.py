@@ -540,7 +540,8 @@ class Bench:
                                [configuration_change(cid) for cid in changed],
                                f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")]
         for watched, rounds in ((on_one, args.watch_rounds), (spread_over, 1)):
-            for row in asyncio.run(watch_latency(port, pid if workers == 1 else None, watched, rounds)):
+            for row in asyncio.run(watch_latency(port, pid if workers == 1 else None, watched, rounds,
+                                                 settle=args.watch_settle)):
                 row.workers = workers
                 self.watch_rows.append(row)
                 memory = f"{row.kb_per_waiter:6.1f} KiB/waiter" if row.kb_per_waiter is not None else "      -"
@@ -847,7 +848,8 @@ class Watched:
     scenario: str
 
 
-async def watch_latency(port: int, pid: int | None, watched: list[Watched], rounds: int = 1) -> list[WatchRow]:
+async def watch_latency(port: int, pid: int | None, watched: list[Watched], rounds: int = 1,
+                        settle: float = 2.0) -> list[WatchRow]:
     """For each of `watched` in turn, `rounds` times: hold a waiter per target, then make the changes one at a time
     and measure from each PUT's acknowledgment to each of its waiters' answers (a waiter answered before the
     acknowledgment arrived counts 0 ms), and from the PUT's sending (which does not depend on whether the service
@@ -870,7 +872,7 @@ async def watch_latency(port: int, pid: int | None, watched: list[Watched], roun
             waiters = Waiters(port)
             try:
                 await waiters.open(targets)
-                await asyncio.sleep(2 + len(targets) / 5000)
+                await asyncio.sleep(settle + len(targets) / 5000)  # for the waiters to be held
                 if n == 0 and i == 0 and pid is not None:
                     memory[i] = (rss_kb(pid) - before) / len(targets)
                 errors[i] += waiters.answered()
@@ -1012,6 +1014,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--watch-changes", type=int, default=20, help="configurations changed among the spread")
     parser.add_argument("--watch-rounds", type=int, default=5,
                         help="changes (each answering every waiter) on one configuration and on one view (default 5)")
+    parser.add_argument("--watch-settle", type=float, default=2.0,
+                        help="seconds the waiters are given to be held before each round's changes (default 2)")
     parser.add_argument("--timed-runs", type=int, default=5,
                         help="runs of each timed operation: export, plan, change set (default 5)")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
@@ -1020,7 +1024,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.duration, args.warmup, args.connections = 1, 0, "8"
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
-        args.watch_rounds, args.timed_runs = 2, 2
+        args.watch_rounds, args.timed_runs, args.watch_settle = 2, 2, 0.5
     args.connections = [int(c) for c in str(args.connections).split(",")]
     args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
