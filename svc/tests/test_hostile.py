@@ -27,9 +27,10 @@ APP_ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 @pytest.fixture(scope="module")
 def base(database_url):
-    # The default body deadline (10 s): a 10 MiB body streamed in 64 KiB chunks is refused for its size (413), not
-    # for its time, however busy the machine. The slow bodies' 408s are `endpoint`'s, with a 1 s deadline.
-    service = harness.Service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}")
+    # A body deadline only a hang reaches: a 10 MiB body streamed in 64 KiB chunks is refused for its size (413),
+    # not for its time, however busy the machine. The slow bodies' 408s are `endpoint`'s, with a 1 s deadline.
+    service = harness.Service(database_url, API_KEYS=f"writer:rw:{RW},reader:ro:{RO}",
+                              BODY_TIMEOUT_SECONDS=str(harness.HANG))
     yield service.base
     assert "unhandled error" not in service.log(), "a hostile request reached the last-resort 500"
     service.stop()
