@@ -549,7 +549,13 @@ class LoopPool:
             waiter = loop.create_future()
             self._wrote.setdefault(key, collections.deque()).append(waiter)
             try:
-                await asyncio.wait((waiter,), timeout=max(min(stalls, until) - now, 0.001))
+                # Awaited itself, the waiter wakes this task as the statement ahead is done, before the writes that
+                # statement answers go on: the next statement is sent first, and the database runs it while the
+                # loop answers them (`asyncio.wait` woke it a turn later, behind them all, the database idle).
+                async with asyncio.timeout(max(min(stalls, until) - now, 0.001)):
+                    await waiter
+            except TimeoutError:
+                pass  # the one ahead stalled, or this wait is over: both are seen above
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
                     self._wake_one(key)  # woken just as it was cancelled: the next one's turn

@@ -899,6 +899,52 @@ def test_writes_behind_a_statement_of_writes_in_flight_share_the_next_one_with_c
     assert [row["version"] for row in rows] == [2] * 6
 
 
+def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_answered_go_on(
+        settings, cur, database_url, monkeypatch):
+    """When a statement of writes answers, the statement of the writes gathered behind it is sent first, and the
+    database runs it while the loop answers the first one's writes: not after them all."""
+    from repositories import configurations
+    configs, _ = _many(cur)
+    monkeypatch.setattr(loop, "WRITE_STALLED_AFTER", 3600.0)  # the ones held count in flight until they are done
+    sizes = _batches(monkeypatch)
+    resumed = []  # len(sizes) as each write of the second statement went on
+
+    def row_lock(id):
+        holder = psycopg2.connect(database_url)
+        holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (id,))
+        return holder
+
+    async def update(db, id, seen=None):
+        row = await configurations.update_now(db, id, name="n", comments=None, config={"x": 1})
+        if seen is not None:
+            seen.append(len(sizes))
+        return row
+
+    async def scenario(db, pool):
+        first = asyncio.create_task(update(db, configs[0]))
+        await until_async(lambda: len(pool._writing) == 1, "the first write in flight")
+        second = [asyncio.create_task(update(db, id, resumed)) for id in configs[1:3]]
+        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 2,
+                          "the second statement's writes waiting")
+        holders.append(row_lock(configs[1]))  # holds the second statement in flight
+        holders[0].rollback()
+        await until_async(lambda: sizes == ["alone", 2], "the second statement sent")
+        third = [asyncio.create_task(update(db, id)) for id in configs[3:]]
+        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 3,
+                          "the third statement's writes waiting")
+        holders[1].rollback()
+        return [await asyncio.wait_for(task, HANG) for task in (first, *second, *third)]
+    holders = [row_lock(configs[0])]
+    try:
+        rows = with_pool(settings, scenario, pool_max=8)
+    finally:
+        for holder in holders:
+            holder.close()
+    assert [row["version"] for row in rows] == [2] * 6
+    assert sizes == ["alone", 2, 3]
+    assert resumed == [3, 3]  # the third statement was sent before either write of the second went on
+
+
 def test_a_statement_of_writes_held_up_by_a_lock_holds_up_the_others_no_longer_than_write_stalled_after(
         settings, cur, database_url, monkeypatch):
     """A write waiting for its application's lock counts in flight only WRITE_STALLED_AFTER: then the writes behind
