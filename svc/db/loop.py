@@ -550,8 +550,9 @@ class LoopPool:
             self._wrote.setdefault(key, collections.deque()).append(waiter)
             try:
                 # Awaited itself, the waiter wakes this task as the statement ahead is done, before the writes that
-                # statement answers go on: the next statement is sent first, and the database runs it while the
-                # loop answers them (`asyncio.wait` woke it a turn later, behind them all, the database idle).
+                # statement answers go on: the next statement is sent first (on the connection just given back,
+                # unless another caller waited for one), and the database runs it while the loop answers them
+                # (`asyncio.wait` woke it a turn later, behind them all, the database idle).
                 async with asyncio.timeout(max(min(stalls, until) - now, 0.001)):
                     await waiter
             except TimeoutError:

@@ -910,9 +910,8 @@ def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_a
     resumed = []  # len(sizes) as each write of the second statement went on
 
     def row_lock(id):
-        holder = psycopg2.connect(database_url)
-        holder.cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (id,))
-        return holder
+        holders.append(psycopg2.connect(database_url))  # closed by the test, whatever happens
+        holders[-1].cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (id,))
 
     async def update(db, id, seen=None):
         row = await configurations.update_now(db, id, name="n", comments=None, config={"x": 1})
@@ -926,7 +925,7 @@ def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_a
         second = [asyncio.create_task(update(db, id, resumed)) for id in configs[1:3]]
         await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 2,
                           "the second statement's writes waiting")
-        holders.append(row_lock(configs[1]))  # holds the second statement in flight
+        row_lock(configs[1])  # holds the second statement in flight
         holders[0].rollback()
         await until_async(lambda: sizes == ["alone", 2], "the second statement sent")
         third = [asyncio.create_task(update(db, id)) for id in configs[3:]]
@@ -934,8 +933,9 @@ def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_a
                           "the third statement's writes waiting")
         holders[1].rollback()
         return [await asyncio.wait_for(task, HANG) for task in (first, *second, *third)]
-    holders = [row_lock(configs[0])]
+    holders = []
     try:
+        row_lock(configs[0])
         rows = with_pool(settings, scenario, pool_max=8)
     finally:
         for holder in holders:

@@ -41,7 +41,6 @@ from pathlib import Path
 
 import httpx
 import psycopg2
-import uvloop
 from fastapi import FastAPI
 
 from db import dbprobe, migrations
@@ -540,8 +539,10 @@ class Bench:
         spread_over = [Watched([(f"{CONFIGS}/{cid}", etag) for cid, etag in spread],
                                [configuration_change(cid) for cid in changed],
                                f"{len(spread):,} waiters over {len(configs) - 1:,} configurations")]
-        # The waiters' client runs on uvloop, as the service does: it timestamps each answer as it reads it, one
-        # after the other, and on asyncio's own loop reading 1,000 answers took a third to a half of their p99.
+        # The waiters' client runs on uvloop, as the service does (uvicorn[standard]'s): it timestamps each answer as
+        # it reads it, one after the other, and on asyncio's own loop reading 1,000 answers took a third to a half of
+        # their p99.
+        import uvloop
         for watched, rounds in ((on_one, args.watch_rounds), (spread_over, 1)):
             for row in asyncio.run(watch_latency(port, pid if workers == 1 else None, watched, rounds,
                                                  settle=args.watch_settle), loop_factory=uvloop.new_event_loop):
