@@ -652,11 +652,17 @@ def test_a_write_while_a_connection_is_idle_runs_alone_at_once(settings, cur, mo
     assert sizes == ["alone"] * 3  # each alone at once
 
 
-def _held(database_url, app):
-    """A transaction of another connection holding application `app` (a change set, say): `.rollback()` lets go."""
+def _held(database_url, id, table="applications"):
+    """A transaction of another connection holding row `id` of `table` (an application: a change set, say; a
+    configuration: a write waits for it): `.rollback()` lets go."""
     holder = psycopg2.connect(database_url)
-    holder.cursor().execute("SELECT 1 FROM applications WHERE id = %s FOR NO KEY UPDATE", (app,))
+    holder.cursor().execute(f"SELECT 1 FROM {table} WHERE id = %s FOR NO KEY UPDATE", (id,))
     return holder
+
+
+def _gathered(pool) -> int:
+    """The writes waiting to be carried, in every group."""
+    return sum(len(group.pending) for group in pool._groups.values())
 
 
 def test_a_write_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
@@ -884,8 +890,7 @@ def test_writes_behind_a_statement_of_writes_in_flight_share_the_next_one_with_c
         first = asyncio.create_task(update(configs[0])(db))
         await until_async(lambda: len(pool._writing) == 1, "the first write in flight")
         others = [asyncio.create_task(update(id)(db)) for id in configs[1:]]
-        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 5,
-                          "the others waiting")
+        await until_async(lambda: _gathered(pool) == 5, "the others waiting")
         spare = pool._idle or pool._open < pool.size
         waited = not any(task.done() for task in others)
         holder.rollback()
@@ -909,10 +914,6 @@ def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_a
     sizes = _batches(monkeypatch)
     resumed = []  # len(sizes) as each write of the second statement went on
 
-    def row_lock(id):
-        holders.append(psycopg2.connect(database_url))  # closed by the test, whatever happens
-        holders[-1].cursor().execute("SELECT 1 FROM configurations WHERE id = %s FOR UPDATE", (id,))
-
     async def update(db, id, seen=None):
         row = await configurations.update_now(db, id, name="n", comments=None, config={"x": 1})
         if seen is not None:
@@ -923,19 +924,16 @@ def test_the_statement_behind_one_of_writes_is_sent_before_the_writes_that_one_a
         first = asyncio.create_task(update(db, configs[0]))
         await until_async(lambda: len(pool._writing) == 1, "the first write in flight")
         second = [asyncio.create_task(update(db, id, resumed)) for id in configs[1:3]]
-        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 2,
-                          "the second statement's writes waiting")
-        row_lock(configs[1])  # holds the second statement in flight
+        await until_async(lambda: _gathered(pool) == 2, "the second statement's writes waiting")
+        holders.append(_held(database_url, configs[1], "configurations"))  # holds the second statement in flight
         holders[0].rollback()
         await until_async(lambda: sizes == ["alone", 2], "the second statement sent")
         third = [asyncio.create_task(update(db, id)) for id in configs[3:]]
-        await until_async(lambda: sum(len(group.pending) for group in pool._groups.values()) == 3,
-                          "the third statement's writes waiting")
+        await until_async(lambda: _gathered(pool) == 3, "the third statement's writes waiting")
         holders[1].rollback()
         return [await asyncio.wait_for(task, HANG) for task in (first, *second, *third)]
-    holders = []
+    holders = [_held(database_url, configs[0], "configurations")]
     try:
-        row_lock(configs[0])
         rows = with_pool(settings, scenario, pool_max=8)
     finally:
         for holder in holders:
