@@ -197,7 +197,7 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 if lacking is not None:
                     database.close()
                     refuse(app, f"refusing to start: {lacking}")
-        publisher = Publisher(database)
+        publisher = Publisher(database, workers=settings.workers)
         database.written = publisher.kick
         database.on_loop = LoopPool(database)
         read_cache = ReadCache(max_bytes=settings.cache_max_bytes)

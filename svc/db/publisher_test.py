@@ -1,8 +1,10 @@
 import asyncio
 import contextlib
 import os
+import time
 
 import psycopg2
+import pytest
 
 from db import migrations
 from db.database import Database, idempotent
@@ -222,6 +224,42 @@ def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(
         db.close()
         listener.close()
         sql.execute("DELETE FROM applications WHERE id = ANY(%s)", (ids,))
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_after_a_flush_each_worker_s_publisher_waits_gather_times_the_workers(settings, database_url, sql,
+                                                                              monkeypatch, workers):
+    """Every worker's publisher publishes every worker's rows: with N workers each lets N x GATHER pass after a
+    flush, so that the service's flushes together stay about one per GATHER, as with one worker."""
+    from db import publisher as module
+
+    class Clock:  # the publisher's `time`, its waits recorded
+        monotonic = staticmethod(time.monotonic)
+
+        def __init__(self) -> None:
+            self.slept: list[float] = []
+
+        def sleep(self, seconds: float) -> None:
+            self.slept.append(seconds)
+            time.sleep(seconds)
+    clock = Clock()
+    monkeypatch.setattr(module, "time", clock)
+    listener = listening(database_url)
+    db = Database(settings)
+    publisher = Publisher(db, workers=workers)
+    id = f"01GATHERWORKERS{workers:011d}"
+    try:
+        sql.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, %s, now(), now(), 1)", (id, f"gather-workers-{workers}"))
+        publisher.kick()
+        until(lambda: heard(listener, f"a {id} 1"), "the write published")
+        until(lambda: clock.slept, "the wait after the flush")
+        assert clock.slept[0] == module.GATHER * workers
+    finally:
+        publisher.close(timeout=10)
+        db.close()
+        listener.close()
+        sql.execute("DELETE FROM applications WHERE id = %s", (id,))
 
 
 def test_a_flush_reads_the_outbox_s_live_rows_not_every_page_a_burst_left_it(database_url):
