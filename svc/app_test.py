@@ -244,3 +244,17 @@ def test_what_no_route_can_take_is_refused_with_the_id_and_headers(around):
     assert large.headers["cache-control"] == "no-store"
     assert (host["status"], body, dict(host["headers"])[b"x-request-id"]) == (400, b"", b"host")
     assert [(a["method"], a["status"]) for a in access_lines()] == [("GET", 404), ("POST", 413), ("HEAD", 400)]
+
+
+def test_each_worker_s_publisher_is_told_how_many_workers_the_service_runs(settings, monkeypatch):
+    """The publisher's wait after a flush depends on the workers (db/publisher.py): the app gives it WORKERS."""
+    told = []
+
+    class Recorded(service.Publisher):
+        def __init__(self, database, workers: int = 1) -> None:
+            told.append(workers)
+            super().__init__(database, workers=workers)
+    monkeypatch.setattr(service, "Publisher", Recorded)
+    with TestClient(create_app(settings.model_copy(update={"workers": 2}))) as client:
+        assert client.get("/health").status_code == 200
+    assert told == [2]

@@ -7,9 +7,12 @@ publisher (`kick`, from the executor thread, cheap); the publisher runs `config_
 waiting, so a burst of writes is published by one short transaction that waits for no flush; after each flush it
 lets GATHER (2 ms) pass, so that under a stream of writes each flush publishes what came in that time instead of a
 flush for each statement (at 16 connections of PUTs, flushes took as much of PostgreSQL's time as the writes did).
-Every worker's publisher publishes every worker's rows, so with N workers it lets N x GATHER pass: the service's
-flushes together stay one per GATHER or so, as with one worker, each as full (with two workers at 2 ms each, they
-were twice as many and half as full, and a fifth of PostgreSQL's time under PUTs).
+A flush publishes every worker's rows, and under a stream of writes every worker's publisher is kicked, so with N
+workers each lets N x GATHER pass, at most GATHER_MAX: with two workers at 2 ms each, their flushes could come twice
+as often as one publisher's, each less full, where each flush costs PostgreSQL a statement and a transaction. With
+4 ms each, two workers' flushes were a quarter fewer and the service's CPU per PUT less (svc/README.md). The bound
+keeps a write's publication within a few milliseconds however many workers there are: a write that comes while its
+worker's publisher waits after a flush waits that long, unless another worker's flush publishes it first.
 The acknowledgment of a write does not wait for it: a sync round reads the outbox, so a read after the acknowledgment
 sees the write whether or not it was published yet (see the migration). The publication is what wakes held
 requests, here and on every other worker, and it is what lets the rows go. Every publisher also flushes once a
@@ -36,9 +39,10 @@ VACUUM = "VACUUM (SKIP_LOCKED) change_outbox"
 VACUUM_AFTER = 1000
 VACUUM_EVERY = 1.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
-# After a flush, the publisher lets this long pass before the next (times the workers: `Publisher`), so that the
-# writes of that time are published together.
+# After a flush, the publisher lets this long pass before the next (times the workers, at most GATHER_MAX:
+# `Publisher`), so that the writes of that time are published together.
 GATHER = 0.002
+GATHER_MAX = 0.004
 # A flush at least this often, kicked or not: what psql wrote, or a worker that died before publishing left, is
 # published by every other worker's publisher.
 EVERY = 1.0
@@ -47,7 +51,7 @@ EVERY = 1.0
 class Publisher:
     def __init__(self, database: Database, workers: int = 1) -> None:
         self.database = database
-        self._gather = GATHER * workers  # the service's publishers flush, together, about once per GATHER
+        self._gather = min(GATHER * max(1, workers), GATHER_MAX)  # (the module's docstring)
         self.published = 0  # rows notified, for tests and curiosity
         self._wake = threading.Event()
         self._closing = False

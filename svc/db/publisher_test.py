@@ -195,6 +195,7 @@ def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(
     one flush, not one each (each flush is a statement of the database's)."""
     from db import publisher as module
     monkeypatch.setattr(module, "GATHER", 3.0)  # longer than the writes below take on any machine that is not hung
+    monkeypatch.setattr(module, "GATHER_MAX", 3.0)
     listener = listening(database_url)
     db = Database(settings)
     flushes = []
@@ -226,11 +227,12 @@ def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(
         sql.execute("DELETE FROM applications WHERE id = ANY(%s)", (ids,))
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_after_a_flush_each_worker_s_publisher_waits_gather_times_the_workers(settings, database_url, sql,
-                                                                              monkeypatch, workers):
-    """Every worker's publisher publishes every worker's rows: with N workers each lets N x GATHER pass after a
-    flush, so that the service's flushes together stay about one per GATHER, as with one worker."""
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_after_a_flush_each_worker_s_publisher_waits_gather_times_the_workers_at_most_gather_max(
+        settings, database_url, sql, monkeypatch, workers):
+    """A flush publishes every worker's rows: with N workers each publisher lets N x GATHER pass after a flush, so
+    that the workers' flushes together are fewer and fuller, but never more than GATHER_MAX, which bounds how long a
+    write can wait to be published."""
     from db import publisher as module
 
     class Clock:  # the publisher's `time`, its waits recorded
@@ -254,7 +256,9 @@ def test_after_a_flush_each_worker_s_publisher_waits_gather_times_the_workers(se
         publisher.kick()
         until(lambda: heard(listener, f"a {id} 1"), "the write published")
         until(lambda: clock.slept, "the wait after the flush")
-        assert clock.slept[0] == module.GATHER * workers
+        assert not set(clock.slept) & set(module.BACKOFF_SECONDS), "a flush failed: the publisher backed off"
+        assert 2 * module.GATHER <= module.GATHER_MAX < 8 * module.GATHER
+        assert clock.slept[0] == {1: module.GATHER, 2: 2 * module.GATHER, 8: module.GATHER_MAX}[workers]
     finally:
         publisher.close(timeout=10)
         db.close()
