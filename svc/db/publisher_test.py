@@ -321,3 +321,41 @@ def test_a_flush_claims_its_rows_in_place_adding_no_index_entries(database_url):
         cur.execute("COMMIT")
         cur.execute("SELECT count(*) FROM change_outbox WHERE published_at IS NOT NULL")
         assert cur.fetchone()[0] == 20
+
+
+def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_the_order_of_the_statements(
+        database_url):
+    """Writes of configurations and overrides are recorded by one INSERT at each statement's end, from its
+    transition table (migration 0018): every row a statement wrote, inserted or deleted, cascades included, with
+    the payloads of 0004 and 0008, and the statements' rows in the statements' order."""
+    app, env = "01STATEMENTAPP000000000001", "01STATEMENTENV000000000001"
+    configs = [f"01STATEMENTCFG00000000000{n}" for n in range(1, 4)]
+    with own_database(database_url, "outbox_statement") as cur:
+        cur.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, 'statement', now(), now(), 1)", (app,))
+        cur.execute("INSERT INTO environments (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, 'prod', now(), now(), 1)", (env,))
+        cur.execute("DELETE FROM change_outbox")
+        cur.execute("INSERT INTO configurations (id, application_id, name, created_at, updated_at, version) "
+                    "SELECT c, %s, 'name-' || c, now(), now(), 1 FROM unnest(%s::text[]) c", (app, configs))
+        cur.execute("INSERT INTO overrides (configuration_id, environment_id, application_id, patch, created_at, "
+                    "updated_at, version) SELECT c, %s, %s, '{}', now(), now(), 1 FROM unnest(%s::text[]) c",
+                    (env, app, configs[:2]))
+        cur.execute("UPDATE configurations SET version = version + 1 WHERE id = ANY (%s)", (configs[1:],))
+        cur.execute("UPDATE configurations SET version = version + 1 WHERE false")  # writes nothing
+        cur.execute("UPDATE overrides SET version = 5 WHERE configuration_id = %s", (configs[0],))
+        cur.execute("DELETE FROM applications WHERE id = %s", (app,))  # its configurations and overrides with it
+        cur.execute("SELECT payload FROM change_outbox ORDER BY id")
+        payloads = [payload for (payload,) in cur.fetchall()]
+    statements = [
+        {f"c {c} {app} 1" for c in configs},
+        {f"o {c} {app} {env} 1" for c in configs[:2]},
+        {f"c {c} {app} 2" for c in configs[1:]},
+        {f"o {configs[0]} {app} {env} 5"},
+        {f"a {app} 0"} | {f"c {c} {app} 0" for c in configs} | {f"o {c} {app} {env} 0" for c in configs[:2]},
+    ]
+    assert len(payloads) == sum(map(len, statements)), payloads
+    start = 0
+    for written in statements:
+        assert set(payloads[start:start + len(written)]) == written, payloads
+        start += len(written)
