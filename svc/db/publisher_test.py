@@ -14,20 +14,27 @@ from tools.harness import until
 
 
 @contextlib.contextmanager
-def own_database(database_url: str, name: str):
-    """A cursor (autocommit) on a database of its own, migrated, dropped after: a transaction of another test's open
-    in the test database would keep deleted rows, and so the outbox's pages, from VACUUM."""
+def own_url(database_url: str, name: str):
+    """The URL of a database of its own, migrated, dropped after: a transaction of another test's open in the test
+    database would keep deleted rows, and so the outbox's pages, from VACUUM (and its rows from a flush)."""
     url = harness.create_database(harness.with_database(database_url, f"{name}_{os.getpid()}"))
     try:
         migrations.migrate(url)
+        yield url
+    finally:
+        harness.drop_database(url)
+
+
+@contextlib.contextmanager
+def own_database(database_url: str, name: str):
+    """A cursor (autocommit) on a database of its own (`own_url`)."""
+    with own_url(database_url, name) as url:
         conn = psycopg2.connect(url)
         conn.autocommit = True
         try:
             yield conn.cursor()
         finally:
             conn.close()
-    finally:
-        harness.drop_database(url)
 
 
 def listening(database_url: str):
@@ -308,26 +315,58 @@ def test_a_flush_and_a_round_read_the_outbox_s_live_rows_not_every_page_a_burst_
 
 
 def test_a_flush_claims_its_rows_in_place_adding_no_index_entries(database_url):
-    """A claim sets the rows' `published_at`: with no index naming it and room on the rows' pages, each is a HOT
-    update, a new version on the same page and no new index entry (migration 0017), where before each claimed row
-    was written again elsewhere, with an entry in every index, for the next flush and VACUUM to go through."""
+    """A claim sets the rows' `published_at`: with no index naming it and room on the rows' pages (filled half on
+    insert), it is a HOT update, a new version on the same page and no new index entry (migration 0017), where before
+    each claimed row was written again elsewhere, with an entry in every index, for the next flush and VACUUM to go
+    through. 400 rows of a PUT's payload's size fill several pages; on full pages almost no claim would be HOT."""
     with own_database(database_url, "outbox_hot") as cur:
-        cur.execute("SELECT config_service_publish('k CLAIMKEY' || n) FROM generate_series(1, 20) n")
+        cur.execute("SELECT config_service_publish('c 01CLAIMCONFIGURATION0000' || lpad(n::text, 3, '0') "
+                    "|| ' 01CLAIMAPPLICATION00000001 ' || n) FROM generate_series(1, 400) n")
+        cur.execute("SELECT pg_relation_size('change_outbox') / current_setting('block_size')::int")
+        assert cur.fetchone()[0] >= 5
         cur.execute("BEGIN")
         cur.execute("SELECT cardinality(config_service_flush('{}'::bigint[]))")
-        assert cur.fetchone()[0] == 20
+        assert cur.fetchone()[0] == 400
         cur.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'change_outbox'")
-        assert cur.fetchone() == (20, 20)
+        updated, hot = cur.fetchone()
+        assert updated == 400 and hot >= 0.9 * updated, (updated, hot)
         cur.execute("COMMIT")
         cur.execute("SELECT count(*) FROM change_outbox WHERE published_at IS NOT NULL")
-        assert cur.fetchone()[0] == 20
+        assert cur.fetchone()[0] == 400
+
+
+def test_two_publishers_flushing_at_once_never_notify_a_row_twice_nor_wait_for_each_other(database_url):
+    """A flush skips the rows another flush holds (never waits for them), and a row the other claimed and committed
+    is not claimed again: each row is notified by one publisher. A stale row the other holds is left to it."""
+    with own_url(database_url, "outbox_two") as url:
+        first, second = psycopg2.connect(url), psycopg2.connect(url)
+        second.autocommit = True
+        try:
+            one, other = first.cursor(), second.cursor()
+            other.execute("SELECT config_service_publish('k TWOKEY' || n) FROM generate_series(1, 5) n")
+            other.execute("INSERT INTO change_outbox (payload, recorded_at, published_at) VALUES "
+                          "('k STALEKEY', now() - interval '9 seconds', now() - interval '6 seconds')")
+            one.execute("SELECT config_service_flush('{}'::bigint[])")  # its transaction left open
+            assert len(one.fetchone()[0]) == 5
+            other.execute("SET lock_timeout = '10s'")  # (a flush that waited would fail here, not hang)
+            other.execute("SELECT config_service_flush('{}'::bigint[])")
+            assert other.fetchone()[0] == []
+            first.commit()
+            other.execute("SELECT config_service_flush('{}'::bigint[])")
+            assert other.fetchone()[0] == []
+            other.execute("SELECT payload, published_at IS NOT NULL FROM change_outbox ORDER BY id")
+            assert other.fetchall() == [(f"k TWOKEY{n}", True) for n in range(1, 6)]  # the stale row swept by one
+        finally:
+            first.close()
+            second.close()
 
 
 def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_the_order_of_the_statements(
         database_url):
     """Writes of configurations and overrides are recorded by one INSERT at each statement's end, from its
-    transition table (migration 0018): every row a statement wrote, inserted or deleted, cascades included, with
-    the payloads of 0004 and 0008, and the statements' rows in the statements' order."""
+    transition table (migration 0018): every row a statement wrote, inserted, updated (an upsert's either way) or
+    deleted, cascades included, with the payloads of 0004 and 0008, and the statements' rows in the statements'
+    order; a statement that wrote nothing records nothing."""
     app, env = "01STATEMENTAPP000000000001", "01STATEMENTENV000000000001"
     configs = [f"01STATEMENTCFG00000000000{n}" for n in range(1, 4)]
     with own_database(database_url, "outbox_statement") as cur:
@@ -344,6 +383,10 @@ def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_t
         cur.execute("UPDATE configurations SET version = version + 1 WHERE id = ANY (%s)", (configs[1:],))
         cur.execute("UPDATE configurations SET version = version + 1 WHERE false")  # writes nothing
         cur.execute("UPDATE overrides SET version = 5 WHERE configuration_id = %s", (configs[0],))
+        cur.execute("INSERT INTO overrides AS o (configuration_id, environment_id, application_id, patch, created_at, "
+                    "updated_at, version) SELECT c, %s, %s, '{}', now(), now(), 1 FROM unnest(%s::text[]) c "
+                    "ON CONFLICT (configuration_id, environment_id) DO UPDATE SET version = o.version + 1",
+                    (env, app, configs[1:]))  # an upsert (as a PUT of an override): one updated, one inserted
         cur.execute("DELETE FROM applications WHERE id = %s", (app,))  # its configurations and overrides with it
         cur.execute("SELECT payload FROM change_outbox ORDER BY id")
         payloads = [payload for (payload,) in cur.fetchall()]
@@ -352,7 +395,8 @@ def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_t
         {f"o {c} {app} {env} 1" for c in configs[:2]},
         {f"c {c} {app} 2" for c in configs[1:]},
         {f"o {configs[0]} {app} {env} 5"},
-        {f"a {app} 0"} | {f"c {c} {app} 0" for c in configs} | {f"o {c} {app} {env} 0" for c in configs[:2]},
+        {f"o {configs[1]} {app} {env} 2", f"o {configs[2]} {app} {env} 1"},
+        {f"a {app} 0"} | {f"c {c} {app} 0" for c in configs} | {f"o {c} {app} {env} 0" for c in configs},
     ]
     assert len(payloads) == sum(map(len, statements)), payloads
     start = 0

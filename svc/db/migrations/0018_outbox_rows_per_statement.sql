@@ -2,10 +2,15 @@
 -- statement's end, from its transition table, instead of a trigger's call for each row. A PUT's statement carries
 -- up to 32 writes (db/loop.py): the row triggers were 32 calls of PL/pgSQL, each starting and ending its INSERT's
 -- executor, 0.4 ms of a 4.6-ms statement (EXPLAIN (ANALYZE), 2026-12-04). The payloads and what they announce are
--- unchanged (0004, 0008); the rows' ids follow the order the statement wrote them in. Environments, API keys and
--- applications keep their row triggers: they are written one at a time.
+-- unchanged (0004, 0008): every row a statement inserted, updated or deleted (a cascade's included, an upsert's in
+-- its INSERT's and its UPDATE's tables), none when it wrote none. Within one trigger the rows' ids follow the order
+-- they were written in; the triggers of one statement run in PostgreSQL's order (an upsert's UPDATE's before its
+-- INSERT's). Nothing relies on more: each payload carries its version, and a listener applies rows by id.
+-- Environments, API keys and applications keep their row triggers: they are written one at a time.
 DROP TRIGGER configurations_notify ON configurations;
 DROP TRIGGER overrides_notify ON overrides;
+DROP FUNCTION configurations_notify();
+DROP FUNCTION overrides_notify();
 
 CREATE FUNCTION configurations_notify_written() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
