@@ -7,12 +7,14 @@ import hashlib
 import logging
 import re
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 
 from db import dbprobe
 import settings as settings_module
@@ -23,6 +25,23 @@ FOLDER = Path(__file__).with_name("migrations")
 FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every runner of this service.
 LOCK_KEY = 0x636F6E666967  # "config"
+# How long a file's transaction waits for each lock (its `lock_timeout`), one attempt after another; then it fails.
+# A lock waited for queues every later request for a lock on that table behind it: a migration waiting for a table
+# that a long transaction holds (a report, a psql session left open) would stop the service's reads and writes of it
+# for as long as that transaction lasts. Bounded, the traffic is held up at most that long each time; the file is
+# rolled back and tried again LOCK_PAUSE later, in between the traffic runs.
+LOCK_WAITS = (0.1, 0.1, 0.2, 0.2, 0.5, 0.5, 1.0, 1.0, 2.0, 2.0, 5.0, 5.0)
+LOCK_PAUSE = 1.0
+# The transactions a failed file names, when it could not have its locks: those open since before its last attempt.
+HOLDERS = """
+SELECT pid, coalesce(nullif(application_name, ''), usename::text, '?') AS name, coalesce(state, '?') AS state,
+       floor(extract(epoch FROM now() - xact_start))::bigint AS open_for
+FROM pg_stat_activity
+WHERE xact_start < %s AND pid <> pg_backend_pid() AND datname = current_database()
+  AND backend_type = 'client backend'
+ORDER BY xact_start
+LIMIT 5
+"""
 
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS migrations (
@@ -116,20 +135,55 @@ def migrate(dsn: str, folder: Path = FOLDER) -> list[Migration]:
 
 
 def _apply(conn: psycopg2.extensions.connection, migration: Migration) -> None:
+    """`migration` in one transaction with its row in `migrations`, each lock waited for at most LOCK_WAITS' time of
+    the attempt; after the last, a MigrationError naming the transactions that may hold them."""
     conn.autocommit = False
     try:
-        with conn.cursor() as cur:
-            cur.execute(migration.sql)
-            cur.execute(
-                "INSERT INTO migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)",
-                (migration.version, migration.name, migration.checksum, datetime.now(UTC)),
-            )
-        conn.commit()
-    except psycopg2.Error as error:
-        conn.rollback()
-        raise MigrationError(f"{migration.file_name} failed: {error}".strip()) from None
+        for attempt, wait in enumerate(LOCK_WAITS, 1):
+            began = None
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT now()")
+                    began = cur.fetchone()[0]
+                    cur.execute("SET LOCAL lock_timeout = %s", (f"{round(wait * 1000)}ms",))
+                    cur.execute(migration.sql)
+                    cur.execute(
+                        "INSERT INTO migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum, datetime.now(UTC)),
+                    )
+                conn.commit()
+                return
+            except psycopg2.errors.LockNotAvailable:
+                conn.rollback()
+                if attempt == len(LOCK_WAITS):
+                    raise MigrationError(_not_locked(conn, migration, began)) from None
+                log.warning("%s: a lock it needs was not had within %g s (another transaction holds it); trying "
+                            "again in %g s (attempt %d of %d)", migration.file_name, wait, LOCK_PAUSE, attempt + 1,
+                            len(LOCK_WAITS))
+                time.sleep(LOCK_PAUSE)
+            except psycopg2.Error as error:
+                conn.rollback()
+                raise MigrationError(f"{migration.file_name} failed: {error}".strip()) from None
     finally:
         conn.autocommit = True
+
+
+def _not_locked(conn: psycopg2.extensions.connection, migration: Migration, began: datetime) -> str:
+    """Why `migration` was not applied: a lock it needs was held each time, and which transactions were open all
+    through its last attempt (one of them holds it)."""
+    with conn.cursor() as cur:
+        cur.execute(HOLDERS, (began,))
+        holders = cur.fetchall()
+    conn.rollback()
+    tried = f"{len(LOCK_WAITS)} times, waiting up to {max(LOCK_WAITS):g} s"
+    if not holders:
+        return f"{migration.file_name} was not applied: a lock it needs was held by another transaction ({tried}); " \
+            "run the migrations again"
+    named = ", ".join(f"pid {pid} ({name}, {state}, its transaction open for {open_for} s)"
+                      for pid, name, state, open_for in holders)
+    return (f"{migration.file_name} was not applied: a lock it needs was held by another transaction ({tried}). "
+            f"Open since before its last attempt: {named}. End that transaction (or "
+            f"SELECT pg_terminate_backend({holders[0][0]})), then run the migrations again")
 
 
 def main() -> int:

@@ -1,6 +1,8 @@
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg2
@@ -110,6 +112,91 @@ def test_main_exits_non_zero_when_the_database_is_unreachable(monkeypatch, capsy
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
     assert migrations.main() == 1
     assert "cannot reach the database" in capsys.readouterr().err
+
+
+def _raised(call, *args) -> list[Exception]:
+    try:
+        call(*args)
+    except Exception as error:  # the caller asserts which
+        return [error]
+    return []
+
+
+def holding(url: str):
+    """A transaction that read table `t` and stays open (a report, a psql session left open): it holds the table's
+    ACCESS SHARE lock until it ends."""
+    conn = psycopg2.connect(url, application_name="long-report")
+    conn.cursor().execute("SELECT count(*) FROM t")
+    return conn
+
+
+def test_a_migration_behind_a_long_transaction_does_not_hold_up_the_tables_readers(empty_database, tmp_path,
+                                                                                    monkeypatch):
+    """ALTER TABLE waits for the open transaction's lock; every later statement on the table queues behind that
+    wait. Bounded and tried again, it lets a reader through between attempts (a reader queued behind an unbounded
+    wait finishes only when the long transaction ends), and applies once the transaction is over."""
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int); INSERT INTO t VALUES (1);")
+    migrations.migrate(empty_database, tmp_path)
+    write(tmp_path, "0002_add.sql", "ALTER TABLE t ADD COLUMN b int;")
+    monkeypatch.setattr(migrations, "LOCK_WAITS", (0.2,) * 2000)  # tries until the transaction ends
+    monkeypatch.setattr(migrations, "LOCK_PAUSE", 0.05)
+    blocker = holding(empty_database)
+    outcome = {}
+
+    def run(name, call):
+        try:
+            outcome[name] = call()
+        except Exception as error:  # the assertions below say what it was
+            outcome[name] = error
+
+    migrating = threading.Thread(target=run, args=("migrate", lambda: migrations.migrate(empty_database, tmp_path)))
+    reader = threading.Thread(target=run, args=("read", lambda: [rows(empty_database, "SELECT a FROM t")
+                                                                 for _ in range(20)][-1]))
+    try:
+        migrating.start()
+        until = time.monotonic() + 30
+        while not rows(empty_database, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND application_name = 'config-service-migrations'"):
+            assert time.monotonic() < until, "the migration never waited for the lock"
+            time.sleep(0.01)
+        reader.start()
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "the reader queued behind the migration's wait for as long as it lasted"
+        assert outcome["read"] == [(1,)]
+        assert migrating.is_alive() and rows(empty_database, "SELECT version FROM migrations") == [(1,)]
+    finally:
+        blocker.close()
+        migrating.join(timeout=60)
+    assert [m.file_name for m in outcome["migrate"]] == ["0002_add.sql"]
+    assert rows(empty_database, "SELECT a, b FROM t") == [(1, None)]
+
+
+def test_a_migration_whose_lock_stays_held_fails_naming_the_transaction_and_leaves_no_trace(empty_database, tmp_path,
+                                                                                            monkeypatch):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    migrations.migrate(empty_database, tmp_path)
+    write(tmp_path, "0002_add.sql", "CREATE TABLE u (c int); ALTER TABLE t ADD COLUMN b int;")
+    monkeypatch.setattr(migrations, "LOCK_WAITS", (0.05, 0.05, 0.1))
+    monkeypatch.setattr(migrations, "LOCK_PAUSE", 0.05)
+    blocker = holding(empty_database)
+    try:
+        failed = []
+        migrating = threading.Thread(daemon=True, target=lambda: failed.extend(
+            _raised(migrations.migrate, empty_database, tmp_path)))
+        migrating.start()
+        migrating.join(timeout=60)
+        assert not migrating.is_alive(), "the migration waited for the lock as long as the transaction lasted"
+        assert len(failed) == 1 and isinstance(failed[0], MigrationError), failed
+        message = str(failed[0])
+        assert message.startswith("0002_add.sql was not applied: a lock it needs was held by another transaction")
+        assert f"pid {blocker.get_backend_pid()} (long-report, idle in transaction" in message
+        assert f"pg_terminate_backend({blocker.get_backend_pid()})" in message
+        assert rows(empty_database, "SELECT version FROM migrations") == [(1,)]
+        assert rows(empty_database, "SELECT to_regclass('u')") == [(None,)]
+    finally:
+        blocker.close()
+    assert [m.file_name for m in migrations.migrate(empty_database, tmp_path)] == ["0002_add.sql"]
+    assert rows(empty_database, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'") == [(2,)]
 
 
 def test_versions_migration_gives_existing_rows_version_1_and_a_first_revision(empty_database, tmp_path):
