@@ -479,6 +479,10 @@ class Database:
             raise
         finally:
             timer.cancel()
+            # What `fn` raised (a 404, a 412) holds this frame in its traceback, and the future holds it (in its
+            # callbacks' chained future): a cycle, which only the cyclic collector would free, with what the
+            # callers' frames hold (a PUT's document). Broken here, it is freed as the caller is done with it.
+            work = timer = None
         EPOCH.set(epoch)
         return result
 

@@ -25,6 +25,7 @@ FOLDER = Path(__file__).with_name("migrations")
 FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every runner of this service.
 LOCK_KEY = 0x636F6E666967  # "config"
+APPLICATION_NAME = "config-service-migrations"  # each runner's session, as pg_stat_activity shows it
 # How long a file's transaction waits for each lock (its `lock_timeout`), one attempt after another; then it fails.
 # A lock waited for queues every later request for a lock on that table behind it: a migration waiting for a table
 # that a long transaction holds (a report, a psql session left open) would stop the service's reads and writes of it
@@ -32,14 +33,18 @@ LOCK_KEY = 0x636F6E666967  # "config"
 # rolled back and tried again LOCK_PAUSE later, in between the traffic runs.
 LOCK_WAITS = (0.1, 0.1, 0.2, 0.2, 0.5, 0.5, 1.0, 1.0, 2.0, 2.0, 5.0, 5.0)
 LOCK_PAUSE = 1.0
-# The transactions a failed file names, when it could not have its locks: those open since before its last attempt.
+# The transactions a failed file names, when it could not have its locks: those open since before its last attempt
+# that hold a lock of this database's (a table's, a row's through their transaction id), other migration runners
+# (waiting for the advisory lock) aside. One of them holds what it waited for.
 HOLDERS = """
-SELECT pid, coalesce(nullif(application_name, ''), usename::text, '?') AS name, coalesce(state, '?') AS state,
-       floor(extract(epoch FROM now() - xact_start))::bigint AS open_for
-FROM pg_stat_activity
-WHERE xact_start < %s AND pid <> pg_backend_pid() AND datname = current_database()
-  AND backend_type = 'client backend'
-ORDER BY xact_start
+SELECT a.pid, coalesce(nullif(a.application_name, ''), a.backend_type, '?') AS name,
+       coalesce(a.state, '?') AS state, floor(extract(epoch FROM now() - a.xact_start))::bigint AS open_for
+FROM pg_stat_activity a
+WHERE a.xact_start < %s AND a.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND a.application_name <> %s
+  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted
+                                         AND l.locktype IN ('relation', 'tuple', 'transactionid', 'object'))
+ORDER BY a.xact_start
 LIMIT 5
 """
 
@@ -104,7 +109,7 @@ def migrate(dsn: str, folder: Path = FOLDER) -> list[Migration]:
     """Apply what is pending; returns what was applied. Concurrent runners wait for each other."""
     pending = discover(folder)
     applied: list[Migration] = []
-    conn = psycopg2.connect(dsn, application_name="config-service-migrations")
+    conn = psycopg2.connect(dsn, application_name=APPLICATION_NAME)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -171,9 +176,12 @@ def _apply(conn: psycopg2.extensions.connection, migration: Migration) -> None:
 def _not_locked(conn: psycopg2.extensions.connection, migration: Migration, began: datetime) -> str:
     """Why `migration` was not applied: a lock it needs was held each time, and which transactions were open all
     through its last attempt (one of them holds it)."""
-    with conn.cursor() as cur:
-        cur.execute(HOLDERS, (began,))
-        holders = cur.fetchall()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(HOLDERS, (began, APPLICATION_NAME))
+            holders = cur.fetchall()
+    except psycopg2.Error:  # (the reason stands without them)
+        holders = []
     conn.rollback()
     tried = f"{len(LOCK_WAITS)} times, waiting up to {max(LOCK_WAITS):g} s"
     if not holders:
@@ -181,9 +189,11 @@ def _not_locked(conn: psycopg2.extensions.connection, migration: Migration, bega
             "run the migrations again"
     named = ", ".join(f"pid {pid} ({name}, {state}, its transaction open for {open_for} s)"
                       for pid, name, state, open_for in holders)
+    end = f"SELECT pg_terminate_backend({holders[0][0]})" if len(holders) == 1 else \
+        "SELECT pg_terminate_backend(<its pid>)"
     return (f"{migration.file_name} was not applied: a lock it needs was held by another transaction ({tried}). "
-            f"Open since before its last attempt: {named}. End that transaction (or "
-            f"SELECT pg_terminate_backend({holders[0][0]})), then run the migrations again")
+            f"Open since before its last attempt, holding locks: {named}. End the one that holds it (or {end}), "
+            "then run the migrations again")
 
 
 def main() -> int:

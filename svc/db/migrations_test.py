@@ -156,7 +156,8 @@ def test_a_migration_behind_a_long_transaction_does_not_hold_up_the_tables_reade
         migrating.start()
         until = time.monotonic() + 30
         while not rows(empty_database, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                       "AND application_name = 'config-service-migrations'"):
+                                       f"AND application_name = '{migrations.APPLICATION_NAME}' "
+                                       "AND datname = current_database()"):
             assert time.monotonic() < until, "the migration never waited for the lock"
             time.sleep(0.01)
         reader.start()
@@ -178,6 +179,8 @@ def test_a_migration_whose_lock_stays_held_fails_naming_the_transaction_and_leav
     write(tmp_path, "0002_add.sql", "CREATE TABLE u (c int); ALTER TABLE t ADD COLUMN b int;")
     monkeypatch.setattr(migrations, "LOCK_WAITS", (0.05, 0.05, 0.1))
     monkeypatch.setattr(migrations, "LOCK_PAUSE", 0.05)
+    idle = psycopg2.connect(empty_database, application_name="idle-reader")  # open longer, but holding no lock
+    idle.cursor().execute("SELECT 1")
     blocker = holding(empty_database)
     try:
         failed = []
@@ -189,12 +192,14 @@ def test_a_migration_whose_lock_stays_held_fails_naming_the_transaction_and_leav
         assert len(failed) == 1 and isinstance(failed[0], MigrationError), failed
         message = str(failed[0])
         assert message.startswith("0002_add.sql was not applied: a lock it needs was held by another transaction")
-        assert f"pid {blocker.get_backend_pid()} (long-report, idle in transaction" in message
+        assert f"holding locks: pid {blocker.get_backend_pid()} (long-report, idle in transaction" in message
+        assert "idle-reader" not in message and f"pid {idle.get_backend_pid()} " not in message
         assert f"pg_terminate_backend({blocker.get_backend_pid()})" in message
         assert rows(empty_database, "SELECT version FROM migrations") == [(1,)]
         assert rows(empty_database, "SELECT to_regclass('u')") == [(None,)]
     finally:
         blocker.close()
+        idle.close()
     assert [m.file_name for m in migrations.migrate(empty_database, tmp_path)] == ["0002_add.sql"]
     assert rows(empty_database, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'") == [(2,)]
 
