@@ -2,7 +2,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psycopg2
@@ -114,12 +113,18 @@ def test_main_exits_non_zero_when_the_database_is_unreachable(monkeypatch, capsy
     assert "cannot reach the database" in capsys.readouterr().err
 
 
-def _raised(call, *args) -> list[Exception]:
-    try:
-        call(*args)
-    except Exception as error:  # the caller asserts which
-        return [error]
-    return []
+def started(call) -> tuple[threading.Thread, list]:
+    """`call()` on a thread of its own, started: the thread, and a list that gets what it returned or raised."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except Exception as error:  # the caller asserts which
+            outcome.append(error)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def holding(url: str):
@@ -141,34 +146,21 @@ def test_a_migration_behind_a_long_transaction_does_not_hold_up_the_tables_reade
     monkeypatch.setattr(migrations, "LOCK_WAITS", (0.2,) * 2000)  # tries until the transaction ends
     monkeypatch.setattr(migrations, "LOCK_PAUSE", 0.05)
     blocker = holding(empty_database)
-    outcome = {}
-
-    def run(name, call):
-        try:
-            outcome[name] = call()
-        except Exception as error:  # the assertions below say what it was
-            outcome[name] = error
-
-    migrating = threading.Thread(target=run, args=("migrate", lambda: migrations.migrate(empty_database, tmp_path)))
-    reader = threading.Thread(target=run, args=("read", lambda: [rows(empty_database, "SELECT a FROM t")
-                                                                 for _ in range(20)][-1]))
     try:
-        migrating.start()
-        until = time.monotonic() + 30
-        while not rows(empty_database, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                       f"AND application_name = '{migrations.APPLICATION_NAME}' "
-                                       "AND datname = current_database()"):
-            assert time.monotonic() < until, "the migration never waited for the lock"
-            time.sleep(0.01)
-        reader.start()
+        migrating, migrated = started(lambda: migrations.migrate(empty_database, tmp_path))
+        harness.until(lambda: rows(empty_database, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                                   f"AND application_name = '{migrations.APPLICATION_NAME}' "
+                                                   "AND datname = current_database()"),
+                      "the migration waiting for the lock", within=30)
+        reader, read = started(lambda: [rows(empty_database, "SELECT a FROM t") for _ in range(20)][-1])
         reader.join(timeout=30)
         assert not reader.is_alive(), "the reader queued behind the migration's wait for as long as it lasted"
-        assert outcome["read"] == [(1,)]
+        assert read == [[(1,)]]
         assert migrating.is_alive() and rows(empty_database, "SELECT version FROM migrations") == [(1,)]
     finally:
         blocker.close()
         migrating.join(timeout=60)
-    assert [m.file_name for m in outcome["migrate"]] == ["0002_add.sql"]
+    assert [m.file_name for m in migrated[0]] == ["0002_add.sql"]
     assert rows(empty_database, "SELECT a, b FROM t") == [(1, None)]
 
 
@@ -183,10 +175,7 @@ def test_a_migration_whose_lock_stays_held_fails_naming_the_transaction_and_leav
     idle.cursor().execute("SELECT 1")
     blocker = holding(empty_database)
     try:
-        failed = []
-        migrating = threading.Thread(daemon=True, target=lambda: failed.extend(
-            _raised(migrations.migrate, empty_database, tmp_path)))
-        migrating.start()
+        migrating, failed = started(lambda: migrations.migrate(empty_database, tmp_path))
         migrating.join(timeout=60)
         assert not migrating.is_alive(), "the migration waited for the lock as long as the transaction lasted"
         assert len(failed) == 1 and isinstance(failed[0], MigrationError), failed
