@@ -51,6 +51,12 @@ from tools import harness, localdb
 
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 RESULTS = Path(__file__).resolve().parent / "results"
+# Linux's session autogroups (`kernel.sched_autogroup_enabled`, on in Debian's kernel and this machine's): the
+# scheduler shares the cores between sessions first, then between the tasks of each. PostgreSQL runs in a session of
+# its own (pg_ctl starts it with setsid()), as does the service (`harness.start`) and wrk with the bench: the 16-32
+# backends of a read-heavy row then take turns as one task against the workers and wrk, and a read from the database
+# waits for its backend's turn, at times for hundreds of ms (see the README's "What the figures come from").
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 CONFIGS = "/api/v1/configurations"
 # The rows issue 24's targets compare.
 GET_BY_ID = "GET /configurations/{id}"
@@ -957,10 +963,21 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
     return measured
 
 
+def scheduler(path: Path = AUTOGROUP) -> str:
+    """How the kernel shared the cores in the run, for the results' header (`AUTOGROUP`)."""
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        return "the kernel's session autogroups not known"
+    return {"1": "the kernel's session autogroups on", "0": "the kernel's session autogroups off"}.get(
+        value, f"the kernel's session autogroups at {value!r}")
+
+
 def markdown(rows: list[Row], meta: dict) -> str:
     lines = [f"Measured {meta['date']} on {meta['machine']}; workers {meta['workers']} (uvicorn processes; etcd "
              f"and pgbench use every core), wrk 2 threads, {meta['duration']} s per row after a {meta['warmup']} s "
-             "warm-up, everything on 127.0.0.1.", "",
+             "warm-up, everything on 127.0.0.1" + (f"; {meta['scheduler']}" if meta.get("scheduler") else "") + ".",
+             "",
              "| scenario | workers | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling | vs etcd |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -1044,6 +1061,12 @@ def main(argv: list[str]) -> int:
         print("bench: wrk is missing; install it (Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)",
               file=sys.stderr)
         return 1
+    if scheduler().endswith(" on"):
+        print("bench: the kernel shares the cores between sessions first (kernel.sched_autogroup_enabled=1). "
+              "PostgreSQL, in a session of its own, then runs as one task beside the service and wrk: the rows that "
+              "read from the database are slower and their p99 reach hundreds of ms. The results' header says so; "
+              "`sysctl -w kernel.sched_autogroup_enabled=0` (as root) measures with every task scheduled alone.",
+              file=sys.stderr)
     bench = Bench(args)
     try:
         rows = bench.run()
@@ -1051,7 +1074,8 @@ def main(argv: list[str]) -> int:
         bench.close()
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
-            "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup}
+            "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup,
+            "scheduler": scheduler()}
     measured = targets(rows, bench.watch_rows, bench.timed_rows)
     table = (markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + timed_markdown(bench.timed_rows)
              + "\n" + targets_markdown(measured))

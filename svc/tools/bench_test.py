@@ -55,6 +55,21 @@ def test_markdown_table_has_a_row_per_measurement():
     assert "| pgbench primary-key SELECT | - | 16 | 20,000 | 0.70 (avg) | - | 0 | - | - |" in table
 
 
+def test_the_header_says_how_the_kernel_shared_the_cores(tmp_path):
+    # Session autogroups move the rows that read from the database (their p99 to hundreds of ms): a reader of the
+    # results must know whether they were on.
+    setting = tmp_path / "sched_autogroup_enabled"
+    setting.write_text("1\n")
+    assert bench.scheduler(setting) == "the kernel's session autogroups on"
+    setting.write_text("0\n")
+    assert bench.scheduler(setting) == "the kernel's session autogroups off"
+    assert bench.scheduler(tmp_path / "absent") == "the kernel's session autogroups not known"
+    meta = {"date": "2026-12-05", "machine": "m", "workers": "1,2", "duration": 5, "warmup": 1,
+            "scheduler": bench.scheduler(setting)}
+    assert bench.markdown([], meta).splitlines()[0].endswith(
+        "everything on 127.0.0.1; the kernel's session autogroups off.")
+
+
 def test_smoke_run_measures_every_row_without_errors(database_url):
     if shutil.which("wrk") is None:
         if os.environ.get("CI"):
