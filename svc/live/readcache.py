@@ -170,18 +170,24 @@ class ReadCache:
             if not flight.future.done():
                 flight.future.set_exception(error)
                 flight.future.exception()  # retrieved: joined readers get it, nobody else must
+            self._landed(key, flight)
+            # The future keeps the error's traceback, which holds this frame: without `flight` in it, that is no
+            # cycle, and a failed read (a 404) is freed as its readers are done with it.
+            flight = None
             raise
-        finally:
-            flights = self._flights[key]
-            flights.remove(flight)
-            if not flights:
-                del self._flights[key]
+        self._landed(key, flight)
         if not flight.future.done():
             flight.future.set_result(entry)
         if not flight.stale and epoch == self._epoch and self._sync is not None:
             entry.generation, entry.tick = generation, flight.tick
             self._store(key, entry)
         return entry
+
+    def _landed(self, key: str, flight: Flight) -> None:
+        flights = self._flights[key]
+        flights.remove(flight)
+        if not flights:
+            del self._flights[key]
 
     # -- keeping it current ----------------------------------------------------------------------------------
     def apply(self, change: Change) -> None:
