@@ -283,6 +283,24 @@ async def _asgi(app, method: str, path: str, query: bytes = b"", headers=(), bod
     return sent[0]["status"], dict(sent[0]["headers"]).get(b"etag")
 
 
+def _garbage_of(call):
+    """What `call()` returns, and the kinds of objects it left that only the cyclic collector could free (the
+    collector off while it runs)."""
+    gc.collect()
+    gc.garbage.clear()
+    gc.disable()
+    try:
+        result = call()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = collections.Counter(type(o).__qualname__ for o in gc.garbage).most_common(20)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    return result, left
+
+
 def _hot_paths_leave_no_garbage(client, monkeypatch, app_id: str, make, headers=()) -> None:
     """64 requests at a time of each hot path (GET by id, GET with If-None-Match, the effective view, a held GET
     answered by a PUT, PUT with If-Match, and a PUT with a stale one: 412), five rounds, with `headers` (a key's),
@@ -333,23 +351,10 @@ def _hot_paths_leave_no_garbage(client, monkeypatch, app_id: str, make, headers=
 
     client.portal.call(rounds)  # (what the first requests make for good: the read cache's entries, plans)
     taken.clear()
-    gc.collect()
-    gc.garbage.clear()
-    gc.disable()
-    try:
-        statuses = client.portal.call(rounds)
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        garbage = list(gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    statuses, left = _garbage_of(lambda: client.portal.call(rounds))
     assert statuses == {"GET 200": 320, "304 304": 320, "view 200": 320, "held 200": 320, "PUT 200": 320,
                         "stale PUT 412": 320}
     assert taken == {"read": 4 * 320, "write": 2 * 320}
-    left = collections.Counter(type(o).__qualname__ for o in garbage).most_common(20)
-    del garbage
     assert not left, f"cyclic garbage left by the hot paths: {left}"
 
 
@@ -409,19 +414,6 @@ def test_errors_answered_leave_nothing_for_the_cyclic_collector(client):
         return statuses
 
     client.portal.call(rounds)
-    gc.collect()
-    gc.garbage.clear()
-    gc.disable()
-    try:
-        statuses = client.portal.call(rounds)
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        garbage = list(gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    statuses, left = _garbage_of(lambda: client.portal.call(rounds))
     assert statuses == {422: 3 * 64 * 3, 404: 3 * 64 * 3, 400: 3 * 64}
-    left = collections.Counter(type(o).__qualname__ for o in garbage).most_common(20)
-    del garbage
     assert not left, f"cyclic garbage left by the errors answered: {left}"
