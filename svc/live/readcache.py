@@ -105,26 +105,32 @@ class ReadCache:
         started, sync = began.get() or self.tick(), self._sync
         if self.max_bytes <= 0 or sync is None:
             return await fetch()
-        flight = self._newest(key)
-        if flight is not None and flight.tick > started:
-            return await asyncio.shield(flight.future)  # it began after this read did: it is new enough
-        kept = self.entries.get(key)
-        if kept is not None and kept.tick > started:
-            # Read from the database after this read began, and no notification of it since: new enough, as a
-            # fetch in flight that began after it would be (the 1,000 held requests one change wakes).
-            entry = self._valid(key, group)
-            if entry is not None:
-                return entry
-        if key in self.entries or flight is not None:
-            if not await sync(started):  # False at once while the listener is down or a round is late
-                return await fetch()
-            entry = self._valid(key, group)
-            if entry is not None:
-                return entry
+        try:
             flight = self._newest(key)
-            if flight is not None and not flight.stale:
-                return await asyncio.shield(flight.future)
-        return await self._fetch(key, fetch, group)
+            if flight is not None and flight.tick > started:
+                return await asyncio.shield(flight.future)  # it began after this read did: it is new enough
+            kept = self.entries.get(key)
+            if kept is not None and kept.tick > started:
+                # Read from the database after this read began, and no notification of it since: new enough, as a
+                # fetch in flight that began after it would be (the 1,000 held requests one change wakes).
+                entry = self._valid(key, group)
+                if entry is not None:
+                    return entry
+            if key in self.entries or flight is not None:
+                if not await sync(started):  # False at once while the listener is down or a round is late
+                    return await fetch()
+                entry = self._valid(key, group)
+                if entry is not None:
+                    return entry
+                flight = self._newest(key)
+                if flight is not None and not flight.stale:
+                    return await asyncio.shield(flight.future)
+            return await self._fetch(key, fetch, group)
+        except BaseException:
+            # What a fetch raised is one error for every read that joined it, kept by the fetch's future, and a
+            # joined read's traceback holds this frame: without `flight` in it, that is no cycle (see `_fetch`).
+            flight = None
+            raise
 
     def kept(self, key: str) -> Entry | None:
         """What is kept under `key` now, however old: not an answer to serve (`read` is), but something to act on
@@ -167,13 +173,15 @@ class ReadCache:
         try:
             entry = await fetch()
         except BaseException as error:
-            if not flight.future.done():
-                flight.future.set_exception(error)
-                flight.future.exception()  # retrieved: joined readers get it, nobody else must
-            self._landed(key, flight)
-            # The future keeps the error's traceback, which holds this frame: without `flight` in it, that is no
-            # cycle, and a failed read (a 404) is freed as its readers are done with it.
-            flight = None
+            try:
+                if not flight.future.done():
+                    flight.future.set_exception(error)
+                    flight.future.exception()  # retrieved: joined readers get it, nobody else must
+            finally:
+                self._landed(key, flight)
+                # The future keeps the error's traceback, which holds this frame: without `flight` in it, that is
+                # no cycle, and a failed read (a 404) is freed as its readers are done with it.
+                flight = None
             raise
         self._landed(key, flight)
         if not flight.future.done():

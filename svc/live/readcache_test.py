@@ -225,6 +225,53 @@ async def test_reads_that_join_a_fetch_of_something_missing_get_its_404_too():
     assert all(isinstance(a, NotFound) for a in answers) and db.reads == 1 and cache.entries == {}
 
 
+def test_a_fetch_that_failed_leaves_nothing_for_the_cyclic_collector_whoever_joined_it():
+    """The error a fetch raised is one for every read that joined it, and the fetch's future keeps it and its
+    traceback: a frame on its way that holds the future made a cycle, the whole request's frames with it, freed only
+    by the collector (which the service runs seldom: `app.GC_YOUNG`). Joined reads that swallow the error (a held
+    request answering it itself, a key's ring read answered 503) are among them."""
+    import collections
+    import gc
+
+    async def reads() -> list:
+        cache, _ = cache_with()
+        db = Database()
+        db.gate.clear()
+        first = asyncio.create_task(get(cache, db, "c:1"))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # (the joined reads wait for their round first)
+
+        async def swallowed() -> str:
+            try:
+                await get(cache, db, "c:1")
+            except NotFound:
+                return "swallowed"
+            return "answered"
+
+        others = [asyncio.create_task(swallowed()) for _ in range(3)]
+        await asyncio.sleep(0)
+        db.gate.set()
+        answers = await asyncio.gather(first, *others, return_exceptions=True)
+        assert db.reads == 1  # they did join it
+        return [type(a).__name__ if isinstance(a, BaseException) else a for a in answers]
+
+    asyncio.run(reads())  # (what a first run makes for good)
+    gc.collect()
+    gc.garbage.clear()
+    gc.disable()
+    try:
+        answers = asyncio.run(reads())
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = collections.Counter(type(o).__qualname__ for o in gc.garbage).most_common(10)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert answers == ["NotFound", "swallowed", "swallowed", "swallowed"]
+    assert not left, f"cyclic garbage left by a failed fetch: {left}"
+
+
 @run
 async def test_nothing_is_kept_while_the_listener_is_lost_and_it_reconnects_to_an_empty_cache():
     cache, _ = cache_with()

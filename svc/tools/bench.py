@@ -51,11 +51,11 @@ from tools import harness, localdb
 
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 RESULTS = Path(__file__).resolve().parent / "results"
-# Linux's session autogroups (`kernel.sched_autogroup_enabled`, on in Debian's kernel and this machine's): the
-# scheduler shares the cores between sessions first, then between the tasks of each. PostgreSQL runs in a session of
-# its own (pg_ctl starts it with setsid()), as does the service (`harness.start`) and wrk with the bench: the 16-32
-# backends of a read-heavy row then take turns as one task against the workers and wrk, and a read from the database
-# waits for its backend's turn, at times for hundreds of ms (see the README's "What the figures come from").
+# Linux's session autogroups (`kernel.sched_autogroup_enabled`, on on this machine): the scheduler shares the cores
+# between sessions first, then between the tasks of each. PostgreSQL's postmaster and each of its backends call
+# setsid(), so every backend is a session of its own, while the service's processes share one (`harness.start`):
+# under load, busy backends weigh as many sessions against the workers' one, and the rows that read from the
+# database run slower, with p99s of hundreds of ms (see the README's "What the figures come from").
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 CONFIGS = "/api/v1/configurations"
 # The rows issue 24's targets compare.
@@ -1061,9 +1061,10 @@ def main(argv: list[str]) -> int:
         print("bench: wrk is missing; install it (Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)",
               file=sys.stderr)
         return 1
-    if scheduler().endswith(" on"):
-        print("bench: the kernel shares the cores between sessions first (kernel.sched_autogroup_enabled=1). "
-              "PostgreSQL, in a session of its own, then runs as one task beside the service and wrk: the rows that "
+    sharing = scheduler()
+    if sharing.endswith(" on"):
+        print("bench: the kernel shares the cores between sessions first (kernel.sched_autogroup_enabled=1), and "
+              "each PostgreSQL backend is a session of its own, the service's workers together one: the rows that "
               "read from the database are slower and their p99 reach hundreds of ms. The results' header says so; "
               "`sysctl -w kernel.sched_autogroup_enabled=0` (as root) measures with every task scheduled alone.",
               file=sys.stderr)
@@ -1075,7 +1076,7 @@ def main(argv: list[str]) -> int:
         bench.drop_database()
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
             "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup,
-            "scheduler": scheduler()}
+            "scheduler": sharing}
     measured = targets(rows, bench.watch_rows, bench.timed_rows)
     table = (markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + timed_markdown(bench.timed_rows)
              + "\n" + targets_markdown(measured))

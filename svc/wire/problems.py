@@ -234,16 +234,20 @@ def _forgetting(handler: Callable[[Request, Any], Awaitable[JSONResponse]]) -> C
 
 
 def forget(exc: BaseException | None) -> None:
-    """Drop the tracebacks of an error answered, and of those it was raised from. A traceback holds the frames the
-    error went through, and one of them often holds the error (FastAPI raises its `RequestValidationError` from a
-    local variable; a middleware's `except ... as` keeps it while it answers): a cycle, of some 150 objects per
-    request (the layers' frames, their closures' cells, the request's body), that only the cyclic collector frees,
-    and the service runs it seldom (`app.GC_YOUNG`). Without the traceback, they are freed as the request ends."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        exc.__traceback__ = None
-        exc = exc.__cause__ or exc.__context__
+    """Drop the tracebacks of an error answered, and of the errors it was raised from or during. A traceback holds
+    the frames the error went through, and a frame on its way often holds the error in a local (FastAPI raises its
+    `RequestValidationError` from one; the read cache's shared fetch keeps it in a future): a cycle, of some 150
+    objects per request (the layers' frames, their closures' cells, the request's body), that only the cyclic
+    collector frees, and the service runs it seldom (`app.GC_YOUNG`). Without the traceback, they are freed as the
+    request ends."""
+    pending, seen = [exc], set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = None
+        pending += (error.__cause__, error.__context__)
 
 
 def install(app: FastAPI) -> None:
