@@ -57,6 +57,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # under load, busy backends weigh as many sessions against the workers' one, and the rows that read from the
 # database run slower, with p99s of hundreds of ms (see the README's "What the figures come from").
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+# The warm-up of the first row after a service starts, at least. A service just started answers GETs 15-25% slower
+# for its first 4-5 seconds with two workers (1-s wrk rounds at 16 connections, 2026-12-05: 9,537 11,372 11,295
+# 12,151 13,062 then 12,300-13,260), so a 1-s warm-up left the first row of each service measuring its start.
+START_WARMUP = 5
 CONFIGS = "/api/v1/configurations"
 # The rows issue 24's targets compare.
 GET_BY_ID = "GET /configurations/{id}"
@@ -319,6 +323,7 @@ class Bench:
         self.database = f"config_service_bench_{os.getpid()}"
         self.url = harness.with_database(str(settings_module.Settings().database_url), self.database)
         self.rows: list[Row] = []
+        self.started = False  # a service started and the next row is its first (`START_WARMUP`)
         self.watch_rows: list[WatchRow] = []
         self.etcd_rows: dict[int, Row] = {}  # etcd's reads by connections
         self.etcd_put_rows: dict[tuple[int, int], Row] = {}  # and its durable puts, by the workers and connections
@@ -333,6 +338,7 @@ class Bench:
         process = harness.start(command, env=harness.child_env(**env), probe=base + probe,
                                 log=self.tmp / f"server-{port}.log")
         self.processes.append(process)
+        self.started = True
         return base
 
     def _stop(self, process: subprocess.Popen) -> None:
@@ -481,8 +487,10 @@ class Bench:
             extra = script_args() if callable(script_args) else script_args
             return [url] + (["--", *extra] if extra else [])
 
-        if self.args.warmup:
-            subprocess.run(command + ["-d", f"{self.args.warmup}s"] + tail(), capture_output=True, check=True)
+        warmup = max(self.args.warmup, START_WARMUP) if self.started and self.args.warmup else self.args.warmup
+        self.started = False
+        if warmup:
+            subprocess.run(command + ["-d", f"{warmup}s"] + tail(), capture_output=True, check=True)
             if callable(script_args):
                 # wrk stops with up to `connections` PUTs sent and not yet answered; they still commit. Arguments
                 # read before they do name versions already gone, and each such PUT of the measured run would
@@ -976,7 +984,7 @@ def scheduler(path: Path = AUTOGROUP) -> str:
 def markdown(rows: list[Row], meta: dict) -> str:
     lines = [f"Measured {meta['date']} on {meta['machine']}; workers {meta['workers']} (uvicorn processes; etcd "
              f"and pgbench use every core), wrk 2 threads, {meta['duration']} s per row after a {meta['warmup']} s "
-             "warm-up, everything on 127.0.0.1" + (f"; {meta['scheduler']}" if meta.get("scheduler") else "") + ".",
+             f"warm-up (the first after a service starts, {START_WARMUP} s), everything on 127.0.0.1" + (f"; {meta['scheduler']}" if meta.get("scheduler") else "") + ".",
              "",
              "| scenario | workers | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling | vs etcd |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -33,6 +33,30 @@ def test_a_row_of_refusals_counts_as_errors_the_answers_that_were_not_401():
     assert bench.parse_wrk(refused) == (1500.50, 0.812, 1200.0, 5 + 2)  # socket errors, and answers not 401
 
 
+def test_the_first_row_after_a_service_starts_warms_up_longer(monkeypatch, tmp_path):
+    # A service just started answers slower for its first seconds: a 1-s warm-up measured that, not the service.
+    monkeypatch.setattr(bench.harness, "start", lambda *args, **kwargs: object())
+    runs = []
+
+    def wrk(command, **kwargs):
+        runs.append(command[command.index("-d") + 1])
+        return subprocess.CompletedProcess(command, 0, stdout=WRK, stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", wrk)
+    b = bench.Bench(bench.parse_args(["--warmup", "1", "--duration", "5"]))
+    try:
+        base = b._start(["service"], {}, 1, "/health")
+        b.wrk("GET /configurations/{id}", base, 16)
+        b.wrk("GET /configurations/{id}", base, 64)
+        b._start(["another"], {}, 2, "/health")
+        b.wrk("GET /configurations/{id}", base, 16)
+    finally:
+        b.processes.clear()
+        b.close()
+    # warm-up then measured run, per row
+    assert runs == [f"{bench.START_WARMUP}s", "5s", "1s", "5s", f"{bench.START_WARMUP}s", "5s"]
+
+
 def test_parse_pgbench():
     out = "latency average = 0.712 ms\ninitial connection time = 10.1 ms\ntps = 22373.118 (without initial connection time)\n"
     assert bench.parse_pgbench(out) == (22373.118, 0.712)
