@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 import app as service
 import logs
 from app import CONTRACT, create_app
+from tools import harness
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -283,24 +284,6 @@ async def _asgi(app, method: str, path: str, query: bytes = b"", headers=(), bod
     return sent[0]["status"], dict(sent[0]["headers"]).get(b"etag")
 
 
-def _garbage_of(call):
-    """What `call()` returns, and the kinds of objects it left that only the cyclic collector could free (the
-    collector off while it runs)."""
-    gc.collect()
-    gc.garbage.clear()
-    gc.disable()
-    try:
-        result = call()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        left = collections.Counter(type(o).__qualname__ for o in gc.garbage).most_common(20)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
-    return result, left
-
-
 def _hot_paths_leave_no_garbage(client, monkeypatch, app_id: str, make, headers=()) -> None:
     """64 requests at a time of each hot path (GET by id, GET with If-None-Match, the effective view, a held GET
     answered by a PUT, PUT with If-Match, and a PUT with a stale one: 412), five rounds, with `headers` (a key's),
@@ -351,7 +334,7 @@ def _hot_paths_leave_no_garbage(client, monkeypatch, app_id: str, make, headers=
 
     client.portal.call(rounds)  # (what the first requests make for good: the read cache's entries, plans)
     taken.clear()
-    statuses, left = _garbage_of(lambda: client.portal.call(rounds))
+    statuses, left = harness.garbage_of(lambda: client.portal.call(rounds))
     assert statuses == {"GET 200": 320, "304 304": 320, "view 200": 320, "held 200": 320, "PUT 200": 320,
                         "stale PUT 412": 320}
     assert taken == {"read": 4 * 320, "write": 2 * 320}
@@ -427,7 +410,7 @@ def test_errors_answered_leave_nothing_for_the_cyclic_collector(client, monkeypa
 
     client.portal.call(rounds)
     failed.clear()
-    statuses, left = _garbage_of(lambda: client.portal.call(rounds))
+    statuses, left = harness.garbage_of(lambda: client.portal.call(rounds))
     assert statuses == {422: 3 * 16 * 3, 404: 3 * 16 * 3, 400: 3 * 16}
     assert failed["NotFound"] >= 2 * 16 * 3  # the 404s were the read cache's fetches (its listener connected)
     assert not left, f"cyclic garbage left by the errors answered: {left}"

@@ -5,6 +5,7 @@ import pytest
 
 from live.keys import EVERYTHING, Change
 from live.readcache import Entry, ReadCache
+from tools import harness
 from wire.problems import NotFound
 
 
@@ -230,9 +231,6 @@ def test_a_fetch_that_failed_leaves_nothing_for_the_cyclic_collector_whoever_joi
     traceback: a frame on its way that holds the future made a cycle, the whole request's frames with it, freed only
     by the collector (which the service runs seldom: `app.GC_YOUNG`). Joined reads that swallow the error (a held
     request answering it itself, a key's ring read answered 503) are among them."""
-    import collections
-    import gc
-
     async def reads() -> list:
         cache, _ = cache_with()
         db = Database()
@@ -256,18 +254,7 @@ def test_a_fetch_that_failed_leaves_nothing_for_the_cyclic_collector_whoever_joi
         return [type(a).__name__ if isinstance(a, BaseException) else a for a in answers]
 
     asyncio.run(reads())  # (what a first run makes for good)
-    gc.collect()
-    gc.garbage.clear()
-    gc.disable()
-    try:
-        answers = asyncio.run(reads())
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        left = collections.Counter(type(o).__qualname__ for o in gc.garbage).most_common(10)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    answers, left = harness.garbage_of(lambda: asyncio.run(reads()))
     assert answers == ["NotFound", "swallowed", "swallowed", "swallowed"]
     assert not left, f"cyclic garbage left by a failed fetch: {left}"
 
