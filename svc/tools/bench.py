@@ -982,10 +982,11 @@ def scheduler(path: Path = AUTOGROUP) -> str:
 
 
 def markdown(rows: list[Row], meta: dict) -> str:
+    first = f" (the first after a service starts, {START_WARMUP} s)" if meta["warmup"] else ""
+    sharing = f"; {meta['scheduler']}" if meta.get("scheduler") else ""
     lines = [f"Measured {meta['date']} on {meta['machine']}; workers {meta['workers']} (uvicorn processes; etcd "
              f"and pgbench use every core), wrk 2 threads, {meta['duration']} s per row after a {meta['warmup']} s "
-             f"warm-up (the first after a service starts, {START_WARMUP} s), everything on 127.0.0.1" + (f"; {meta['scheduler']}" if meta.get("scheduler") else "") + ".",
-             "",
+             f"warm-up{first}, everything on 127.0.0.1{sharing}.", "",
              "| scenario | workers | conn | req/s | p50 ms | p99 ms | errors | ratio to ceiling | vs etcd |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

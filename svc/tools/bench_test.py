@@ -91,7 +91,9 @@ def test_the_header_says_how_the_kernel_shared_the_cores(tmp_path):
     meta = {"date": "2026-12-05", "machine": "m", "workers": "1,2", "duration": 5, "warmup": 1,
             "scheduler": bench.scheduler(setting)}
     assert bench.markdown([], meta).splitlines()[0].endswith(
-        "everything on 127.0.0.1; the kernel's session autogroups off.")
+        f"after a 1 s warm-up (the first after a service starts, {bench.START_WARMUP} s), everything on 127.0.0.1; "
+        "the kernel's session autogroups off.")
+    assert "0 s warm-up, everything" in bench.markdown([], {**meta, "warmup": 0}).splitlines()[0]  # (the smoke run)
 
 
 def test_smoke_run_measures_every_row_without_errors(database_url):
