@@ -184,6 +184,13 @@ def test_a_role_that_may_not_read_the_migrations_starts_and_the_log_says_they_we
     assert "the database's migrations were not checked: permission denied for table migrations" in caplog.messages
 
 
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict:
+    """An HTTP request's ASGI scope, as a server makes it."""
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+            "path": path, "raw_path": path.encode(), "root_path": "", "query_string": query,
+            "server": ("testserver", 80), "client": ("127.0.0.1", 1), "headers": headers}
+
+
 def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tuple[dict, bytes]:
     """The response start message and the body `app` sends for one request, as a server would get them (the test
     client drops a HEAD's body itself, so it cannot show whether the app sent one)."""
@@ -195,10 +202,7 @@ def exchange(app, method: str, path: str, *headers: tuple[bytes, bytes]) -> tupl
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "server": ("t", 80),
-             "client": ("127.0.0.1", 1), "headers": list(headers) or [(b"host", b"testserver")]}
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(app(_scope(method, path, list(headers) or [(b"host", b"testserver")]), receive, send))
     start, *bodies = sent
     return start, b"".join(m.get("body", b"") for m in bodies)
 
@@ -267,9 +271,7 @@ def test_each_worker_s_publisher_is_told_how_many_workers_the_service_runs(setti
 async def _asgi(app, method: str, path: str, query: bytes = b"", headers=(), body: bytes = b""):
     """One request driven as the server drives the app (ASGI), with nothing of a client's around it: its status
     and ETag."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-             "headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+    scope = _scope(method, path, [(b"host", b"testserver"), *headers], query)
     sent, pending = [], [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive():
