@@ -68,8 +68,10 @@ _PARAMETER = re.compile(r"%\((\w+)\)s")
 
 def prepared(query: str) -> str:
     """Register `query` (SQL with %(name)s parameters) to be prepared on every pooled connection when it opens, and
-    then executed as a prepared statement: PostgreSQL plans it once per connection instead of at every execution
-    (for the writes' and the history's statements of several CTEs, planning is most of their server time). A
+    then executed as a prepared statement: PostgreSQL plans it for its first five executions on a connection, then
+    keeps one generic plan if that is estimated no costlier, instead of planning at every execution (for the writes'
+    and the history's statements of several CTEs, planning is most of their server time; the loop's connections
+    keep the generic plan from the first: db/loop.py, Plans). A
     parameter's type is inferred where it is used, so one used only where no type is implied (in a SELECT list) is
     cast in the SQL (`%(now)s::timestamptz`). Returns `query`, for `UPDATE = prepared(...)`."""
     if "%%" in query:

@@ -6,7 +6,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
-from db import loop
+from db import database, loop
 from db.database import Database
 from db.loop import LoopPool, Unavailable
 from wire import jsontext
@@ -1023,3 +1023,34 @@ def test_writes_that_could_share_no_statement_wait_for_none_ahead(settings):
         assert pool._gathering(writes("a", "x")) and pool._gathering(writes("x", "y"))  # "x", "y": not known
     finally:
         db.close()
+
+
+def test_a_statement_of_many_writes_is_planned_once_whatever_the_first_ones_carried(settings, cur, monkeypatch):
+    """Left to itself, PostgreSQL plans a prepared statement anew at each of its first five executions and keeps the
+    generic plan only if that is estimated no costlier. The statement of many writes takes arrays, whose length the
+    generic plan does not know: here its first five statements of two writes were planned each (5 custom plans
+    without the setting), and on the bench's database a connection whose first statements carried few writes
+    planned every one after them anew too (db/loop.py, Plans)."""
+    from repositories import applications, configurations
+    from wire.etags import Preconditions
+    sizes = _batches(monkeypatch)
+    owners = [applications.create(cur, name=f"app{k}", comments=None)["id"] for k in range(2)]
+    ids = [configurations.create(cur, application_id=owner, name="c", comments=None, config={})["id"]
+           for owner in owners]
+    rounds = 8
+
+    def update(id, k):
+        return lambda db: configurations.update_now(db, id, when=Preconditions(), name="c", comments=None,
+                                                    config={"k": k})
+
+    async def scenario(db, pool):
+        for k in range(rounds):
+            outcomes = await _while_busy(db, pool, [update(id, k) for id in ids])
+            assert [o["version"] for o in outcomes] == [k + 2] * 2
+        name = database.PREPARED[loop.BATCHES[configurations.UPDATE].query][0]
+        return await loop.first_row(db, "SELECT custom_plans, generic_plans FROM pg_prepared_statements "
+                                        "WHERE name = %(name)s", lambda: {"name": name})
+
+    plans = with_pool(settings, scenario, pool_max=2)  # one connection of the loop's, which ran them all
+    assert sizes[:2 * rounds] == ["alone", 2] * rounds  # each round's two writes in one statement
+    assert (plans["custom_plans"], plans["generic_plans"]) == (0, rounds)
