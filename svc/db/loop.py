@@ -31,13 +31,14 @@ The guarantees are the executor's (`database.Database._unit`):
   change is unknown (it may have committed), and what broke it broke the executor's idle connections too.
 - A write is published once it may have committed (`Database.written`), and the task's epoch is the connection's.
 
-Plans: the loop's connections run the writes' prepared statements and nothing else, each planned once per
-connection (`plan_cache_mode = force_generic_plan`). Left to itself, PostgreSQL plans a prepared statement anew for
+Plans: the loop's connections run the writes' prepared statements and nothing else, each kept to its generic plan
+from its first execution (`plan_cache_mode = force_generic_plan`, a setting of the connection's session, as its
+prepared statements are; the plan is made again, generic still, when a table's statistics change). Left to itself, PostgreSQL plans a prepared statement anew for
 each of its first five executions, then keeps the generic plan only if its estimate is no worse than theirs; the
 statement of many writes takes its writes as arrays, whose length the generic plan does not know, so a connection
 whose first five statements carried few writes (a light load, or two workers at 16 connections) planned every one
 after that anew: 0.49 ms a statement, about as much as its execution (0.6 ms). Under PUTs at two workers and 16
-connections that was 1,306-2,169 of 2,863-3,722 statements in 5 s, and none since. The generic plan is the one the
+connections that was 1,306-2,169 of 2,863-3,722 statements in two rounds of 5 s (none in a third), and none since. The generic plan is the one the
 connections that kept it ran (index scans; for a statement of one write 0.69 ms against 1.12 planned each time,
 with 32, 2.7 ms against 3.8, `EXPLAIN`-free timings on one connection).
 
@@ -93,8 +94,8 @@ GIVEN_UP_AFTER = 0.05
 OVERFLOW_AFTER = 0.1
 
 
-# Set on each of the loop's connections: its statements (the writes', above all those of many) are planned once, when
-# first executed, whatever the first ones carried ("Plans", in the module's docstring).
+# Set on each of the loop's connections: its statements (the writes', above all those of many) keep their generic
+# plan from the first execution, whatever the first ones carried ("Plans", in the module's docstring).
 GENERIC = "SET plan_cache_mode = force_generic_plan"
 # At most this many writes in one statement (`LoopPool.combined`).
 BATCH_MAX = 32
@@ -265,8 +266,13 @@ class LoopPool:
             conn.identity = identity_of(cur.fetchone())
             if not self.db.primary.admit(conn.identity):
                 raise Unavailable  # the executor's pool finds the primary among the hosts, if another one is
-            cur.execute(GENERIC)
-            await self._wait(conn, deadline)
+            try:
+                cur.execute(GENERIC)
+                await self._wait(conn, deadline)
+            except psycopg2.OperationalError:
+                raise
+            except psycopg2.Error as error:  # (PostgreSQL before 12, or a pooler that refuses it): planned as before
+                log.warning("the event loop's connections plan as the server chooses: %s", first_line(error))
             done = set()
             for name, statement, _ in database.PREPARED.values():
                 try:
@@ -432,7 +438,8 @@ class LoopPool:
         """Run `query` with `params()` (called once the connection, and so the epoch, is known) in autocommit, after
         the SQL `prefix` in the same message; its first row, or None. Unavailable when the loop has no connection
         to give (the caller runs it through the executor instead); the database's own errors (a unique violation)
-        raise as they are. `group`: the key of the writes it is one of, for which it counts in flight (`crowded`)."""
+        raise as they are. `group`: the key of the writes it is one of, for which it counts in flight (`crowded`).
+        A prepared statement runs here on its generic plan ("Plans", in the module's docstring)."""
         attempt = 0
         while True:
             attempt += 1

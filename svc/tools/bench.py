@@ -376,6 +376,7 @@ class Bench:
         ids = self.ids_file("ids-keyed.txt", "SELECT id, version, name FROM configurations "
                                              f"WHERE application_id <= '{scope[-1]}' ORDER BY id")
         every = [line.split()[0] for line in Path(ids).read_text().splitlines()]
+        published(self.url)
         asyncio.run(read_each(base, [f"{CONFIGS}/{id}" for id in every], workers, {"Authorization": f"Bearer {secret}"},
                               self.processes[-1].pid))
         for c in self.args.connections:
@@ -662,6 +663,7 @@ class Bench:
             # (a cold copy costs what a read cost before it: one database read per configuration and worker).
             every = [line.split()[0] for line in Path(ids).read_text().splitlines()]
             server = self.processes[-1].pid
+            published(self.url)
             asyncio.run(read_each(base, [f"{CONFIGS}/{id}" for id in every], workers, pid=server))
             asyncio.run(read_each(base, [f"{CONFIGS}/{id}/effective?environment_id={LEAF}" for id in every], workers,
                                   pid=server))
@@ -756,31 +758,37 @@ async def read_each(base: str, paths: list[str], workers: int, headers: dict[str
     host, port = address.hostname or "127.0.0.1", address.port or 80
     wire = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
 
-    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection(host, port)
-        await _read(reader, writer, host, paths[0], wire)  # answered: accepted by a worker
-        return reader, writer
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []  # closed at the end, whatever happened
 
-    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        stream = await asyncio.open_connection(host, port)
+        opened.append(stream)
+        await _read(*stream, host, paths[0], wire)  # answered: accepted by a worker
+        return stream
+
     try:
         mine: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         if pid is not None and workers > 1:
-            while len(opened) < WARM_CONNECTIONS * workers * 8 and (
-                    len(mine) < workers or min(map(len, mine.values())) < WARM_CONNECTIONS):
-                opened += await asyncio.gather(*(connect() for _ in range(WARM_CONNECTIONS * workers)))
+            streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+            while len(streams) < WARM_CONNECTIONS * workers * 8:
+                streams += await asyncio.gather(*(connect() for _ in range(WARM_CONNECTIONS * workers)))
                 owners = accepted_by(pid, port)
+                if not owners:
+                    break  # nothing to tell them apart by
                 mine = {}
-                for stream in opened:
+                for stream in streams:
                     owner = owners.get(stream[1].get_extra_info("sockname")[1])
                     if owner is not None:
                         mine.setdefault(owner, []).append(stream)
-            if len(mine) < workers:  # not told apart: as before
+                if len(mine) >= workers and min(map(len, mine.values())) >= WARM_CONNECTIONS:
+                    break
+            if len(mine) < workers:
+                print("  warm-up: the workers could not be told apart; every path read "
+                      f"{2 * workers - 1} times over connections they share at random", flush=True)
                 mine = {}
         if not mine:
-            passes = 2 * workers - 1 if workers > 1 else 1
-            opened += await asyncio.gather(*(connect() for _ in range(WARM_CONNECTIONS * workers)))
-            mine = {0: opened}
-            paths = list(paths) * passes
+            mine = {0: await asyncio.gather(*(connect() for _ in range(WARM_CONNECTIONS * workers)))}
+            paths = list(paths) * (2 * workers - 1)
 
         async def reads(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], share: list[str]) -> None:
             for path in share:
@@ -788,12 +796,33 @@ async def read_each(base: str, paths: list[str], workers: int, headers: dict[str
 
         shares = []
         for streams in mine.values():
-            streams = streams[:WARM_CONNECTIONS * (workers if len(mine) == 1 else 1)]
+            streams = streams[:WARM_CONNECTIONS] if len(mine) > 1 else streams
             shares += [reads(stream, paths[k::len(streams)]) for k, stream in enumerate(streams)]
         await asyncio.gather(*shares)
     finally:
         for _, writer in opened:
             writer.close()
+
+
+def published(url: str, within: float = harness.HANG) -> None:
+    """Wait until the service's publisher has published what the outbox held and at most 1,000 rows are left in it
+    (published rows go 5 s later): a seed writes tens of thousands, and while over 1,000 are there, every sync
+    round tells each worker to forget its copy (migration 0012), so a warm-up then would warm nothing."""
+    deadline = time.monotonic() + within
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM change_outbox")
+                waiting, rows = cur.fetchone()
+                if waiting == 0 and rows <= 1000:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the outbox still holds {waiting} rows unpublished, {rows} in all")
+                time.sleep(0.1)
+    finally:
+        conn.close()
 
 
 # Connections a worker's copy is filled through (`read_each`).
@@ -846,9 +875,9 @@ def accepted_by(pid: int, port: int, proc: Path = Path("/proc")) -> dict[int, in
             continue
         for line in lines:
             fields = line.split()
-            local, remote, inode = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16), \
-                int(fields[9])
-            if local == port and inode in owner:
+            local, remote, state, inode = int(fields[1].rsplit(":", 1)[1], 16), \
+                int(fields[2].rsplit(":", 1)[1], 16), fields[3], int(fields[9])
+            if local == port and state == "01" and inode in owner:  # established (not the listening socket)
                 found[remote] = owner[inode]
     return found
 

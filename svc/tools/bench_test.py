@@ -239,9 +239,9 @@ def test_etcd_puts_a_value_the_size_of_the_body_the_service_put_row_writes():
 
 
 def test_accepted_by_names_the_worker_that_holds_each_client_s_connection(tmp_path):
-    """From /proc: the sockets of the server (1000) and its workers (1001, 1002), and the TCP table, whose ports are
-    hexadecimal: port 8080 (1F90) accepted 40001 (9C41) in 1001 and 40002 (9C42) in 1002; 40003 is some other
-    process's; a connection to another port (5432) is not the service's."""
+    """From /proc: the sockets of the server (1000) and its workers (1001, 1002), and the TCP tables, whose ports are
+    hexadecimal: port 8080 (1F90) accepted 40001 (9C41) in 1001 and 40002 (9C42, over IPv6) in 1002; 40003 is some
+    other process's; a connection to another port (5432) is not the service's, nor is the listening socket."""
     (tmp_path / "1000" / "task" / "1000").mkdir(parents=True)
     (tmp_path / "1000" / "task" / "1000" / "children").write_text("1001 1002")
     for pid, sockets in {"1000": ["7"], "1001": ["11", "12"], "1002": ["21"]}.items():
@@ -251,15 +251,22 @@ def test_accepted_by_names_the_worker_that_holds_each_client_s_connection(tmp_pa
         os.symlink("/dev/null", tmp_path / pid / "fd" / "0")
     (tmp_path / "net").mkdir()
     head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-    row = "   {n}: 0100007F:{local} 0100007F:{remote} 01 00000000:00000000 00:00000000 00000000     0        0 {inode}\n"
-    (tmp_path / "net" / "tcp").write_text(head + "".join(row.format(n=n, local=local, remote=remote, inode=inode) for n, (
-        local, remote, inode) in enumerate([("1F90", "0000", 7), ("1F90", "9C41", 11), ("1F90", "9C42", 21),
-                                            ("1F90", "9C43", 99), ("1538", "9C44", 12), ("9C41", "1F90", 55)])))
-    assert bench.accepted_by(1000, 8080, proc=tmp_path) == {0: 1000, 40001: 1001, 40002: 1002}
+    row = ("   {n}: {address}:{local} {address}:{remote} {state} 00000000:00000000 00:00000000 00000000     0        0"
+           " {inode}\n")
+    v4, v6 = "0100007F", "0000000000000000FFFF00000100007F"  # 127.0.0.1, and as IPv4-mapped IPv6
+    rows = {"tcp": [(v4, "1F90", "0000", "0A", 7),  # the server's listening socket (state 0A): no client's
+                    (v4, "1F90", "9C41", "01", 11), (v4, "1F90", "9C43", "01", 99), (v4, "1538", "9C44", "01", 12),
+                    (v4, "9C41", "1F90", "01", 55)],
+            "tcp6": [(v6, "1F90", "9C42", "01", 21)]}
+    for table, lines in rows.items():
+        (tmp_path / "net" / table).write_text(head + "".join(row.format(
+            n=n, address=address, local=local, remote=remote, state=state, inode=inode)
+            for n, (address, local, remote, state, inode) in enumerate(lines)))
+    assert bench.accepted_by(1000, 8080, proc=tmp_path) == {40001: 1001, 40002: 1002}
     assert bench.accepted_by(1000, 8080, proc=tmp_path / "absent") == {}
 
 
-def test_the_warm_up_fills_every_worker_s_copy(database_url, tmp_path):
+def test_the_warm_up_fills_every_worker_s_copy(database_url, clean, serve):
     """After `read_each`, every worker answers every path from its copy: read again through each worker while the
     test holds `configurations` locked, none waits for the database (one that did would wait for the lock and
     answer 503, or not within the read's 30 s). The warm-up's random spread before left about an eighth of the
@@ -267,24 +274,20 @@ def test_the_warm_up_fills_every_worker_s_copy(database_url, tmp_path):
     import asyncio
     import psycopg2
     bench.seed(database_url, applications=10, configurations=300, big_app_configurations=30, revisions=1)
-    port = harness.free_port()
-    env = harness.child_env(DATABASE_URL=database_url, HOST="127.0.0.1", PORT=str(port), WORKERS="2",
-                            LOCK_TIMEOUT_MS="1000", LOG_LEVEL="WARNING")
-    service = harness.start([sys.executable, "-m", "main"], env=env, probe=f"http://127.0.0.1:{port}/health",
-                            log=tmp_path / "service.log")
+    base = serve(workers=2, LOCK_TIMEOUT_MS="1000")
+    service = serve.services[-1]
+    conn = psycopg2.connect(database_url)
     try:
-        base = f"http://127.0.0.1:{port}"
-        conn = psycopg2.connect(database_url)
         with conn.cursor() as cur:
             cur.execute("SELECT id FROM configurations ORDER BY id")
             paths = [f"{bench.CONFIGS}/{id}" for (id,) in cur.fetchall()]
         conn.rollback()
         assert len(paths) == 300
+        bench.published(database_url)  # the seed's rows: while over 1,000 wait, each round empties the copies
         asyncio.run(bench.read_each(base, paths, 2, pid=service.pid))
         with conn.cursor() as cur:
             cur.execute("LOCK TABLE configurations IN ACCESS EXCLUSIVE MODE")
             asyncio.run(asyncio.wait_for(bench.read_each(base, paths, 2, pid=service.pid), harness.HANG))
         conn.rollback()
-        conn.close()
     finally:
-        harness.stop(service)
+        conn.close()
