@@ -8,6 +8,12 @@ query's answer. A notification carries its row's id ("#<id> <payload>"), so what
 again when its notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
 nobody reads. Whenever the connection is lost it connects again, with backoff. The connection is psycopg2's
 asynchronous kind, so neither listening nor a round ever blocks the loop or takes an executor thread.
+
+Each round also answers the server process that ran it, and it must be the one that ran the LISTEN: a pool in
+transaction mode between the service and PostgreSQL (PgBouncer's) runs each statement on whichever server
+connection is free, so the notifications would go to other clients, and a round could not make up for them (a flush
+deletes what the flush before it published). Behind such a pool the listener gives up for good, with an error in the
+log, and every read goes to the database (`_pooled`).
 """
 
 import asyncio
@@ -27,7 +33,10 @@ from live.waiters import Waiters
 log = logging.getLogger("config_service")
 
 CHANNEL = "config_service"
-ROUND = "SELECT id, payload FROM config_service_round()"
+# A round answers the outbox's rows, each with the server process that ran it (one row with no outbox row when there
+# are none): a round run by another process than the LISTEN's is a pool's doing (`_pooled`).
+ROUND = ("SELECT b.backend, r.id, r.payload FROM (SELECT pg_backend_pid() AS backend) AS b "
+         "LEFT JOIN config_service_round() AS r ON true ORDER BY r.id NULLS FIRST")
 CONNECT_SECONDS = 5.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 # The longest a sync round may take; past it, its reads and the next ones read the database instead.
@@ -63,6 +72,8 @@ class Listener:
         self._late = False
         self._seen: set[int] = set()  # the outbox rows applied: from the last round, and notified since
         self._heard: set[int] = set()  # the rows notified since the round in flight was sent
+        self._backend: int | None = None  # the server process that LISTENs for this connection
+        self.pooled = False  # a round ran on another server process than the LISTEN: given up for good (`_pooled`)
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -103,8 +114,9 @@ class Listener:
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
                 cursor = conn.cursor()  # kept until the query is done: psycopg2 needs its async cursor alive
-                cursor.execute(f"LISTEN {CHANNEL}")
+                cursor.execute(f"LISTEN {CHANNEL}; SELECT pg_backend_pid()")  # one message: one server process
                 await ready(conn)
+                self._backend = cursor.fetchone()[0]
         except BaseException:
             conn.close()
             raise
@@ -128,7 +140,7 @@ class Listener:
         this task ends only when the worker stops."""
         loop = asyncio.get_running_loop()
         attempt = 0
-        while not self._closing:
+        while not self._closing and not self.pooled:
             try:
                 conn = await self._connect()
             except asyncio.CancelledError:
@@ -171,7 +183,8 @@ class Listener:
                 conn.close()
                 self._conn = self._cursor = None
                 self.identity = None
-            log.warning("listener connection lost; reconnecting")
+            if not self.pooled:
+                log.warning("listener connection lost; reconnecting")
             self.waiters.disconnected()
 
     async def _heartbeat(self) -> None:
@@ -294,10 +307,14 @@ class Listener:
             self._lose()
             self._end_rounds()
             return
+        if rows and rows[0][0] != self._backend:
+            self._pooled(rows[0][0])
+            return
         seen = set()
-        for number, payload in rows:
+        for _, number, payload in rows:
             if number is None:  # (NULL, 'reset'): over 1,000 rows are waiting (a bulk write): forget everything
-                self._apply(payload)
+                if payload is not None:  # (else no row at all: the outbox is empty)
+                    self._apply(payload)
             elif number not in self._seen:
                 self._apply(payload)  # committed, and maybe not published yet: applied before the round is back
             seen.add(number)
@@ -306,6 +323,18 @@ class Listener:
         # from this answer was deleted, and no round returns it again.
         self._seen = seen | self._heard
         self._round_done()
+
+    def _pooled(self, backend: int) -> None:
+        """A round ran on another server process than the LISTEN: a pool in transaction mode (PgBouncer's, say)
+        hands each statement to whichever server connection is free, so the notifications go to whichever client
+        holds the LISTEN's then, and the copy would miss changes (svc/README.md, High availability). The listener
+        gives up for good: every read goes to the database, and held requests check every POLL_SECONDS."""
+        log.error("the listener's sync round ran on PostgreSQL process %s, its LISTEN on %s: a pool in transaction "
+                  "mode between the service and PostgreSQL? Its notifications cannot be trusted: every read now goes "
+                  "to the database until the service restarts; use the pool's session mode", backend, self._backend)
+        self.pooled = True
+        self._lose()
+        self._end_rounds()
 
     def _behind(self) -> None:
         """A round is late: its readers, and every read until it is back, go to the database."""

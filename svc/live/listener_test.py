@@ -257,3 +257,25 @@ def test_a_round_answers_reset_when_over_a_thousand_rows_wait_so_no_answer_carri
             await listener.close()
 
     assert asyncio.run(scenario()) == ({}, True)
+
+
+def test_a_round_run_by_another_server_process_than_the_listen_gives_the_listener_up_for_good(database_url, caplog):
+    """Behind a pool in transaction mode, a round runs on whichever server connection is free, and the LISTEN's
+    notifications go to other clients (svc/README.md, High availability: reads served version 1 after a PUT made
+    version 2). Here the LISTEN is made to look as if another process ran it: the next round gives the listener up,
+    for good, and no read is answered from the copy any more."""
+    async def scenario():
+        listener = await listening(database_url)
+        tick = listener.cache.tick()
+        assert await listener.sync(tick)  # the round ran where the LISTEN did
+        listener._backend = -1
+        answered = await listener.sync(listener.cache.tick())
+        await asyncio.wait_for(listener._task, HANG)  # it does not connect again
+        gave_up = (listener.pooled, listener.listening, await listener.sync(listener.cache.tick()))
+        await listener.close()
+        return answered, gave_up
+
+    answered, gave_up = asyncio.run(scenario())
+    assert answered is False
+    assert gave_up == (True, False, False)
+    assert any("a pool in transaction mode" in record.getMessage() for record in caplog.records)
