@@ -6,14 +6,16 @@ what every write committed before it recorded is either in the round's answer, a
 published by a transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a
 query's answer. A notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied
 again when its notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
-nobody reads. Whenever the connection is lost it connects again, with backoff. The connection is psycopg2's
+nobody reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below). The connection is psycopg2's
 asynchronous kind, so neither listening nor a round ever blocks the loop or takes an executor thread.
 
 Each round also answers the server process that ran it, and it must be the one that ran the LISTEN: a pool in
 transaction mode between the service and PostgreSQL (PgBouncer's) runs each statement on whichever server
 connection is free, so the notifications would go to other clients, and a round could not make up for them (a flush
 deletes what the flush before it published). Behind such a pool the listener gives up for good, with an error in the
-log, and every read goes to the database (`_pooled`).
+log, and every read goes to the database (`_pooled`): as soon as a round runs on another server connection than the
+LISTEN's, which may not be the first round (a pool may hand the same one back a while), so such a pool is still no
+place to run the service.
 """
 
 import asyncio
@@ -137,7 +139,7 @@ class Listener:
 
     async def _run(self) -> None:
         """Listen, and whenever the connection is lost or anything at all goes wrong, listen again (with backoff):
-        this task ends only when the worker stops."""
+        this task ends only when the worker stops, or when a pool in transaction mode was found (`_pooled`)."""
         loop = asyncio.get_running_loop()
         attempt = 0
         while not self._closing and not self.pooled:
@@ -145,7 +147,7 @@ class Listener:
                 conn = await self._connect()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - whatever it was, the listener must not end
+            except Exception as error:  # noqa: BLE001 - whatever it was, the listener must not end (but `pooled`)
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 if attempt == 0:
                     log.warning("listener cannot connect, retrying: %s",
@@ -258,7 +260,7 @@ class Listener:
     # -- sync rounds -------------------------------------------------------------------------------------------
     async def sync(self, tick: int) -> bool:
         """True once a round sent after `tick` (a `ReadCache.tick()`) has come back, on the primary; False if the
-        listener is down, behind, or on another server than the pool's (it then reconnects)."""
+        listener is down, behind, or on another server than the pool's (it then reconnects), or gave up."""
         if not self.listening or self._late:
             return False  # down, or behind: the database answers instead
         if not self.primary.is_current(self.identity):
@@ -312,9 +314,10 @@ class Listener:
             return
         seen = set()
         for _, number, payload in rows:
+            if number is None and payload is None:
+                continue  # no row at all: the outbox is empty
             if number is None:  # (NULL, 'reset'): over 1,000 rows are waiting (a bulk write): forget everything
-                if payload is not None:  # (else no row at all: the outbox is empty)
-                    self._apply(payload)
+                self._apply(payload)
             elif number not in self._seen:
                 self._apply(payload)  # committed, and maybe not published yet: applied before the round is back
             seen.add(number)

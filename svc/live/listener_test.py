@@ -264,18 +264,27 @@ def test_a_round_run_by_another_server_process_than_the_listen_gives_the_listene
     notifications go to other clients (svc/README.md, High availability: reads served version 1 after a PUT made
     version 2). Here the LISTEN is made to look as if another process ran it: the next round gives the listener up,
     for good, and no read is answered from the copy any more."""
+    import psycopg2
+
     async def scenario():
         listener = await listening(database_url)
         tick = listener.cache.tick()
         assert await listener.sync(tick)  # the round ran where the LISTEN did
+        conn = psycopg2.connect(database_url)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'config-service-listener' "
+                        "AND datname = current_database()")
+            assert [row[0] for row in cur.fetchall()] == [listener._backend]
+        conn.close()
         listener._backend = -1
         answered = await listener.sync(listener.cache.tick())
         await asyncio.wait_for(listener._task, HANG)  # it does not connect again
-        gave_up = (listener.pooled, listener.listening, await listener.sync(listener.cache.tick()))
+        gave_up = (listener.pooled, listener.listening, listener.waiters.listening,
+                   await listener.sync(listener.cache.tick()))
         await listener.close()
         return answered, gave_up
 
     answered, gave_up = asyncio.run(scenario())
     assert answered is False
-    assert gave_up == (True, False, False)
+    assert gave_up == (True, False, False, False)  # and held requests check every POLL_SECONDS
     assert any("a pool in transaction mode" in record.getMessage() for record in caplog.records)
