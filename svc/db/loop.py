@@ -31,16 +31,16 @@ The guarantees are the executor's (`database.Database._unit`):
   change is unknown (it may have committed), and what broke it broke the executor's idle connections too.
 - A write is published once it may have committed (`Database.written`), and the task's epoch is the connection's.
 
-Plans: the loop's connections run the writes' prepared statements and nothing else, each kept to its generic plan
-from its first execution (`plan_cache_mode = force_generic_plan`, a setting of the connection's session, as its
-prepared statements are; the plan is made again, generic still, when a table's statistics change). Left to itself, PostgreSQL plans a prepared statement anew for
-each of its first five executions, then keeps the generic plan only if its estimate is no worse than theirs; the
-statement of many writes takes its writes as arrays, whose length the generic plan does not know, so a connection
-whose first five statements carried few writes (a light load, or two workers at 16 connections) planned every one
-after that anew: 0.49 ms a statement, about as much as its execution (0.6 ms). Under PUTs at two workers and 16
-connections that was 1,306-2,169 of 2,863-3,722 statements in two rounds of 5 s (none in a third), and none since. The generic plan is the one the
-connections that kept it ran (index scans; for a statement of one write 0.69 ms against 1.12 planned each time,
-with 32, 2.7 ms against 3.8, `EXPLAIN`-free timings on one connection).
+Plans: the loop's connections run the writes' prepared statements and nothing else, each kept to its generic plan from
+its first execution (`plan_cache_mode = force_generic_plan`, a setting of the connection's session, as its prepared
+statements are; the plan is made again, generic still, when a table's statistics change). Left to itself, PostgreSQL
+plans a prepared statement anew for each of its first five executions, then keeps the generic plan only if its estimate
+is no worse than theirs; the statement of many writes takes its writes as arrays, whose length the generic plan does not
+know, so a connection whose first five statements carried few writes (a light load, or two workers at 16 connections)
+planned every one after that anew: 0.49 ms a statement, about as much as its execution (0.6 ms). Under PUTs at two
+workers and 16 connections that was 1,306-2,169 of 2,863-3,722 statements in two rounds of 5 s (none in a third), and
+none since. The generic plan is the one the connections that kept it ran (index scans; for a statement of one write 0.69
+ms against 1.12 planned each time, with 32, 2.7 ms against 3.8, `EXPLAIN`-free timings on one connection).
 
 Writes in one statement (`batched`, `LoopPool.combined`): when every connection of the loop's is lent, a write that
 has a form for many (the PUTs of configurations and overrides) does not wait for a connection alone. It joins the

@@ -1,13 +1,14 @@
 """The worker's one LISTEN connection, driven by the event loop: it applies each change notification to the read
 cache and wakes the waiters of its keys, and it answers the cache's sync rounds.
 
-`sync(tick)` resolves once a round sent after that tick has come back. A round reads the outbox (migration 0012):
-what every write committed before it recorded is either in the round's answer, and applied from there, or was
-published by a transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a
-query's answer. A notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied
-again when its notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when
-nobody reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below). The connection is psycopg2's
-asynchronous kind, so neither listening nor a round ever blocks the loop or takes an executor thread.
+`sync(tick)` resolves once a round sent after that tick has come back. A round reads the outbox (migration 0012): what
+every write committed before it recorded is either in the round's answer, and applied from there, or was published by a
+transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a query's answer. A
+notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied again when its
+notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found
+out even when nobody reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below).
+The connection is psycopg2's asynchronous kind, so neither listening nor a round ever blocks the loop or takes an
+executor thread.
 
 Each round also answers the server process that ran it, and it must be the one that ran the LISTEN: a pool in
 transaction mode between the service and PostgreSQL (PgBouncer's) runs each statement on whichever server
