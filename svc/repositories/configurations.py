@@ -111,6 +111,10 @@ UPDATE = prepared(OWNER + f"""
 # configuration missing is not answered. `applications_first`, which no part uses, makes PostgreSQL lock
 # `applications` before `configurations` as it reads the statement, as the other writes and a TRUNCATE of both do:
 # else preparing it on a new connection while one ran deadlocked with it.
+# Each step reaches the rows of the step before it through a key (`owner` carries the writes whose application it
+# locked, `a` the changes of the applications it numbered), never by matching two of the statement's own lists: the
+# generic plan expects one row of each, so such a match was a loop of every row of one over every row of the other,
+# 32 x 32 comparisons twice in a statement of 32 writes (1.41-1.42 ms against 1.57-1.60, one connection, 2026-12-05).
 UPDATE_MANY = f"""
 WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(name)s::varchar[], %(comments)s::varchar[], %(config)s::text[],
@@ -124,26 +128,25 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
                                                               AND x.name = i.name AND x.id <> i.id) END AS taken
     FROM i JOIN configurations cf ON cf.id = i.id
 ), owner AS MATERIALIZED (
-    SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
-    FOR NO KEY UPDATE SKIP LOCKED
+    SELECT i.* FROM j i JOIN applications ap ON ap.id = i.application_id WHERE i.rank = 1
+    FOR NO KEY UPDATE OF ap SKIP LOCKED
 ), c AS (
     UPDATE configurations c
     SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = i.now, version = c.version + 1
-    FROM j i, owner
-    WHERE i.rank = 1 AND NOT i.taken AND c.id = i.id AND c.application_id = owner.id AND {MANY_PRECONDITIONS}
+    FROM owner i
+    WHERE NOT i.taken AND c.id = i.id AND c.application_id = i.application_id AND {MANY_PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}, i.n, i.actor, i.kind
 ), a AS (
-    UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM c)
-    RETURNING id, last_change
+    UPDATE applications ap SET last_change = ap.last_change + 1 FROM c WHERE ap.id = c.application_id
+    RETURNING ap.id, ap.last_change, c.kind, c.id AS configuration_id, c.name, c.version, c.updated_at, c.actor
 ), f AS (
     INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by)
-    SELECT a.id, a.last_change, c.kind, c.id, c.name, c.version, c.updated_at, c.actor
-    FROM c JOIN a ON a.id = c.application_id
+    SELECT id, last_change, kind, configuration_id, name, version, updated_at, actor FROM a
 ), r AS (
     {copy_into("configuration_revisions", MANY_REVISION)} FROM c
 )
-SELECT j.n, j.rank > 1 AS deferred, j.rank = 1 AND (j.application_id NOT IN (SELECT id FROM owner) OR j.taken)
-           AS busy,
+SELECT j.n, j.rank > 1 AS deferred,
+       j.rank = 1 AND (j.application_id NOT IN (SELECT application_id FROM owner) OR j.taken) AS busy,
        c.n IS NOT NULL AS written, j.application_id AS owner,
        {names(COLUMNS, of="c")}
 FROM j LEFT JOIN c ON c.n = j.n

@@ -99,7 +99,8 @@ SELECT {COLUMNS}, false AS created FROM o
 # `REPLACE` for many overrides at once (db/loop.py's `batched`), as configurations.UPDATE_MANY is `UPDATE`'s: one
 # write per application, the others of it deferred; a write of an application another transaction holds, or in an
 # environment one holds (its revision's key on it waits for a change or deletion of it), busy. `applications_first`:
-# `applications` locked before `configurations`, as UPDATE_MANY's.
+# `applications` locked before `configurations`, as UPDATE_MANY's; and, as there, each step reaches the rows of the
+# step before it through a key, not by matching two of the statement's own lists.
 REPLACE_MANY = f"""
 WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(environment_id)s::varchar[], %(patch)s::text[], %(comments)s::varchar[],
@@ -109,34 +110,34 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank
     FROM i JOIN configurations cf ON cf.id = i.id
 ), owner AS MATERIALIZED (
-    SELECT id FROM applications WHERE id IN (SELECT application_id FROM j WHERE rank = 1)
-    FOR NO KEY UPDATE SKIP LOCKED
+    SELECT i.* FROM j i JOIN applications ap ON ap.id = i.application_id WHERE i.rank = 1
+    FOR NO KEY UPDATE OF ap SKIP LOCKED
 ), env AS MATERIALIZED (
     SELECT id FROM environments WHERE id IN (SELECT environment_id FROM j WHERE rank = 1)
     FOR KEY SHARE SKIP LOCKED
 ), o AS (
     UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = i.now, version = o.version + 1
-    FROM j i, owner, env
-    WHERE i.rank = 1 AND o.configuration_id = i.id AND o.environment_id = i.environment_id
-      AND o.application_id = owner.id AND env.id = i.environment_id
+    FROM owner i, env
+    WHERE o.configuration_id = i.id AND o.environment_id = i.environment_id
+      AND o.application_id = i.application_id AND env.id = i.environment_id
       AND {MANY_PRECONDITIONS.replace("c.version", "o.version")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id, i.n, i.actor
 ), a AS (
-    UPDATE applications SET last_change = last_change + 1 WHERE id IN (SELECT application_id FROM o)
-    RETURNING id, last_change
+    UPDATE applications ap SET last_change = ap.last_change + 1 FROM o WHERE ap.id = o.application_id
+    RETURNING ap.id, ap.last_change, o.configuration_id, o.version, o.updated_at, o.actor, o.environment_id
 ), f AS (
     INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
                          environment_id, environment)
-    SELECT a.id, a.last_change, 'updated', o.configuration_id, c.name, o.version, o.updated_at, o.actor,
-           o.environment_id, e.name
-    FROM o JOIN a ON a.id = o.application_id JOIN configurations c ON c.id = o.configuration_id
-         JOIN environments e ON e.id = o.environment_id
+    SELECT a.id, a.last_change, 'updated', a.configuration_id, c.name, a.version, a.updated_at, a.actor,
+           a.environment_id, e.name
+    FROM a JOIN configurations c ON c.id = a.configuration_id JOIN environments e ON e.id = a.environment_id
 ), r AS (
     INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
     SELECT configuration_id, environment_id, version, patch, comments, updated_at, actor, application_id FROM o
 )
 SELECT j.n, j.rank > 1 AS deferred,
-       j.rank = 1 AND (j.application_id NOT IN (SELECT id FROM owner) OR j.environment_id NOT IN (SELECT id FROM env))
+       j.rank = 1 AND (j.application_id NOT IN (SELECT application_id FROM owner)
+                       OR j.environment_id NOT IN (SELECT id FROM env))
            AS busy,
        o.n IS NOT NULL AS written, j.application_id AS owner,
        {", ".join("o." + column for column in COLUMNS.split(", "))}, false AS created
