@@ -82,8 +82,8 @@ WRONG_SECRET = "401: a key's secret, one character changed"
 PUT_ONE_APPLICATION = "PUT /configurations/{id} If-Match, one application"
 ETCD_PUT = "etcd put (durable)"
 ETCD_PUT_KEYS = 1000
-# And right after it, the same PUTs on a service that writes them in memory (tools/inmemory.py): all of a PUT but its
-# statement, that is, what a PUT costs the service itself. Its ratio to etcd's puts bounds what the PUT row can reach
+# And right after it, the same PUTs on a service that writes them in memory (tools/inmemory.py), started for that row
+# alone (`Bench.in_memory`): all of a PUT but its statement, that is, what a PUT costs the service itself. Its ratio to etcd's puts bounds what the PUT row can reach
 # on this machine with that many workers, however fast the database.
 PUT_IN_MEMORY = "PUT /configurations/{id} If-Match, written in memory"
 # The connections at which the p99 of a PUT is held to PUT_P99_MS.
@@ -479,6 +479,22 @@ class Bench:
               f"max {row.max_ms:8.1f} ms", flush=True)
         return answer
 
+    def in_memory(self, service_env: dict[str, str], connections: int, workers: int,
+                  ids: Callable[[], list[str]]) -> None:
+        """The PUT row written in memory (tools/inmemory.py), on a service started for it and stopped after it. It
+        is the service with its listener, and a service running beside the PUT rows would hear each of their writes
+        and apply it to its copy: one more listener for PostgreSQL to notify and a worker's CPU taken from the
+        service measured (an idle one beside the PUT row cost it 4% of its PUTs with one worker and 12% with two,
+        putload, 2026-12-05)."""
+        port = harness.free_port()
+        base = self._start([sys.executable, "-m", "tools.inmemory"], {**service_env, "PORT": str(port)}, port,
+                           "/health")
+        process = self.processes[-1]
+        try:
+            self.wrk(PUT_IN_MEMORY, base, connections, "put.lua", ids, workers=workers)
+        finally:
+            self._stop(process)
+
     def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
             script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
         """One row: a warm-up run, then the measured one. `script_args` may be a function, called before each
@@ -711,17 +727,12 @@ class Bench:
                         FROM overrides o WHERE o.environment_id = '{LEAF}') o
                     WHERE k = 1 ORDER BY application_id"""), "2"]
 
-            memory_port = harness.free_port()
-            in_memory = self._start([sys.executable, "-m", "tools.inmemory"],
-                                    {**service_env, "PORT": str(memory_port)}, memory_port, "/health")
-            memory_process = self.processes[-1]
             for c in args.connections:  # each pair a ratio is taken of, one after the other: the same minute's
                 self.etcd_put(c, workers)
                 self.wrk(PUT, base, c, "put.lua", current_versions(True), workers=workers)
-                self.wrk(PUT_IN_MEMORY, in_memory, c, "put.lua", current_versions(True), workers=workers)
+                self.in_memory(service_env, c, workers, current_versions(True))
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
                 self.wrk(PUT_ONE_APPLICATION, base, c, "put.lua", current_versions(False), workers=workers)
-            self._stop(memory_process)
             self.watch(port, self.processes[-1].pid, workers)
             if workers == args.workers[-1]:
                 grow_applications(self.url, args.list_rows, args.big_list_rows)

@@ -57,6 +57,28 @@ def test_the_first_row_after_a_service_starts_warms_up_longer(monkeypatch, tmp_p
     assert runs == [f"{bench.START_WARMUP}s", "5s", "1s", "5s", f"{bench.START_WARMUP}s", "5s"]
 
 
+def test_the_service_written_in_memory_runs_for_its_own_row_alone(monkeypatch):
+    # Left running beside the PUT rows, it heard each of their writes (its listener, one more for PostgreSQL to
+    # notify) and took CPU from the service measured: 4-12% of its PUTs.
+    started, stopped, live_at_wrk = [], [], []
+    monkeypatch.setattr(bench.harness, "start", lambda command, **kwargs: started.append(command) or object())
+    monkeypatch.setattr(bench.harness, "stop", lambda process, **kwargs: stopped.append(process))
+
+    def wrk(command, **kwargs):
+        live_at_wrk.append(len(b.processes))
+        return subprocess.CompletedProcess(command, 0, stdout=WRK, stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", wrk)
+    b = bench.Bench(bench.parse_args(["--warmup", "1", "--duration", "5"]))
+    try:
+        b.in_memory({"DATABASE_URL": "postgresql://x/y"}, 64, 2, lambda: ["ids.txt", "2"])
+    finally:
+        b.close()
+    assert [command[1:3] for command in started] == [["-m", "tools.inmemory"]]
+    assert live_at_wrk == [1, 1] and len(stopped) == 1 and b.processes == []  # up for its row (warm-up, run), then gone
+    assert [(row.scenario, row.connections, row.workers) for row in b.rows] == [(bench.PUT_IN_MEMORY, 64, 2)]
+
+
 def test_parse_pgbench():
     out = "latency average = 0.712 ms\ninitial connection time = 10.1 ms\ntps = 22373.118 (without initial connection time)\n"
     assert bench.parse_pgbench(out) == (22373.118, 0.712)
