@@ -814,6 +814,43 @@ def test_an_override_in_an_environment_another_transaction_holds_waits_alone_hol
     assert written["version"] == 2 and waiting and later["version"] == 2
 
 
+def test_an_override_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
+        settings, cur, database_url, monkeypatch):
+    # The statement of many overrides locks the applications it writes, skipping those held: such a write is answered
+    # busy there, without holding up the others, and runs alone, waiting for its application.
+    from repositories import applications, changes, configurations, environments, overrides
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    env = environments.create(cur, name="e", parent_id=None, comments=None)["id"]
+    for config in (a, b):
+        overrides.put(cur, config, env, patch={"x": 0}, comments=None)
+    sizes = _batches(monkeypatch)
+    holder = _held(database_url, one)
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(overrides.put_now(db, a, env, patch={"x": 1}, comments=None))
+        await asyncio.sleep(0)
+        free = asyncio.create_task(overrides.put_now(db, b, env, patch={"x": 1}, comments=None))
+        await slow
+        written = await asyncio.wait_for(free, HANG)  # while the application is still held
+        waiting = not held.done()
+        holder.rollback()
+        return written, waiting, await asyncio.wait_for(held, HANG)
+    try:
+        written, waiting, later = with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+    assert sizes == ["alone", 2, "alone"]
+    assert written["version"] == 2 and waiting and later["version"] == 2
+    # Each application's feed numbered once for its write, after the override's creation (configuration 1, override 2).
+    for app in (one, other):
+        entry = changes.after(cur, app, 0, limit=10)[-1]
+        assert (entry["seq"], entry["kind"], entry["environment_id"], entry["version"]) == (3, "updated", env, 2)
+
+
 def test_a_write_waits_for_a_connection_at_most_pool_acquire_timeout_from_when_it_came(settings, cur, monkeypatch):
     from repositories import applications, configurations
     apps = [applications.create(cur, name=f"a{k}", comments=None)["id"] for k in range(2)]
