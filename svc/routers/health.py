@@ -13,8 +13,11 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 async def get_health(request: Request, db: DatabaseDep) -> Response:
     """200 when the database answers a query; a 503 problem (raised by the database module) when it does not. The
-    body says whether this worker's listener is connected and how many requests it holds."""
+    body says whether this worker's listener is connected (or connecting again, or given up for good: `disabled`,
+    `live/listener.Listener.pooled`) and how many requests it holds."""
     await db.run(ping)
     state = request.app.state
-    listener = models.ListenerState.listening if state.listener.listening else models.ListenerState.reconnecting
-    return reply(models.Health(status="ok", database="ok", listener=listener, waiters=state.waiters.count))
+    listener = state.listener
+    listening = (models.ListenerState.disabled if listener.pooled else
+                 models.ListenerState.listening if listener.listening else models.ListenerState.reconnecting)
+    return reply(models.Health(status="ok", database="ok", listener=listening, waiters=state.waiters.count))

@@ -30,6 +30,9 @@ def test_get_health_counts_the_held_requests_and_says_when_the_listener_is_down(
         health_once(client, lambda body: body["waiters"] == 1 and body["listener"] == "listening")
         listener.listening = False
         assert client.get("/health").json()["listener"] == "reconnecting"
+        listener.pooled = True  # given up for good (a pool in transaction mode): not listening, and never again
+        assert client.get("/health").json()["listener"] == "disabled"
+        listener.pooled = False
         listener.listening = True
     finally:
         client.put(f"/api/v1/applications/{created.json()['id']}", json={"name": "held-changed"})

@@ -371,11 +371,12 @@ class ApplicationComparison(BaseModel):
 
 class ListenerState(StrEnum):
     """
-    The state of the answering worker's change listener. `listening`: reads are answered from the worker's copy and held requests wake on a change at once. `reconnecting`: the listener lost its connection and is connecting again (with backoff); meanwhile reads go to the database and held requests re-check every second, so answers stay correct, only slower.
+    The state of the answering worker's change listener. `listening`: reads are answered from the worker's copy and held requests wake on a change at once. `reconnecting`: the listener lost its connection and is connecting again (with backoff); meanwhile reads go to the database and held requests re-check every second, so answers stay correct, only slower. `disabled`: the listener stopped for good, because its notifications cannot be trusted (its sync rounds ran on another server connection than its LISTEN: a pool in transaction mode between the service and PostgreSQL); until the worker restarts, reads go to the database and held requests re-check every second, and the log says why. Added in 2026-12: a client should treat a state it does not know as not `listening`.
     """
 
     listening = 'listening'
     reconnecting = 'reconnecting'
+    disabled = 'disabled'
 
 
 class KeyName(RootModel[str]):
