@@ -782,9 +782,12 @@ def test_writes_in_one_statement_answer_and_write_exactly_what_each_alone_does(s
     assert rows == _rows(cur)
 
 
-def test_an_override_in_an_environment_another_transaction_holds_waits_alone_holding_up_no_other(
-        settings, cur, database_url, monkeypatch):
-    from repositories import applications, configurations, environments, overrides
+@pytest.mark.parametrize("holding", ["environment", "application"])
+def test_an_override_whose_environment_or_application_another_transaction_holds_waits_alone_holding_up_no_other(
+        settings, cur, database_url, monkeypatch, holding):
+    # The statement of many overrides locks the applications and environments it writes, skipping those held: such a
+    # write is answered busy there, without holding up the others, and runs alone, waiting for what it needs.
+    from repositories import applications, changes, configurations, environments, overrides
     one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
     a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
     b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
@@ -792,8 +795,11 @@ def test_an_override_in_an_environment_another_transaction_holds_waits_alone_hol
     overrides.put(cur, a, held_env, patch={"x": 0}, comments=None)
     overrides.put(cur, b, free_env, patch={"x": 0}, comments=None)
     sizes = _batches(monkeypatch)
-    holder = psycopg2.connect(database_url)  # a change of the environment, in its transaction
-    holder.cursor().execute("SELECT version FROM environments WHERE id = %s FOR UPDATE", (held_env,))
+    if holding == "environment":
+        holder = psycopg2.connect(database_url)  # a change of the environment, in its transaction
+        holder.cursor().execute("SELECT version FROM environments WHERE id = %s FOR UPDATE", (held_env,))
+    else:
+        holder = _held(database_url, one)
 
     async def scenario(db, pool):
         slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
@@ -802,7 +808,7 @@ def test_an_override_in_an_environment_another_transaction_holds_waits_alone_hol
         await asyncio.sleep(0)
         free = asyncio.create_task(overrides.put_now(db, b, free_env, patch={"x": 1}, comments=None))
         await slow
-        written = await asyncio.wait_for(free, HANG)  # while the environment is still held
+        written = await asyncio.wait_for(free, HANG)  # while the environment (or the application) is still held
         waiting = not held.done()
         holder.rollback()
         return written, waiting, await asyncio.wait_for(held, HANG)
@@ -812,41 +818,8 @@ def test_an_override_in_an_environment_another_transaction_holds_waits_alone_hol
         holder.close()
     assert sizes == ["alone", 2, "alone"]
     assert written["version"] == 2 and waiting and later["version"] == 2
-
-
-def test_an_override_whose_application_another_transaction_holds_waits_alone_holding_up_no_other(
-        settings, cur, database_url, monkeypatch):
-    # The statement of many overrides locks the applications it writes, skipping those held: such a write is answered
-    # busy there, without holding up the others, and runs alone, waiting for its application.
-    from repositories import applications, changes, configurations, environments, overrides
-    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
-    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
-    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
-    env = environments.create(cur, name="e", parent_id=None, comments=None)["id"]
-    for config in (a, b):
-        overrides.put(cur, config, env, patch={"x": 0}, comments=None)
-    sizes = _batches(monkeypatch)
-    holder = _held(database_url, one)
-
-    async def scenario(db, pool):
-        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
-        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        held = asyncio.create_task(overrides.put_now(db, a, env, patch={"x": 1}, comments=None))
-        await asyncio.sleep(0)
-        free = asyncio.create_task(overrides.put_now(db, b, env, patch={"x": 1}, comments=None))
-        await slow
-        written = await asyncio.wait_for(free, HANG)  # while the application is still held
-        waiting = not held.done()
-        holder.rollback()
-        return written, waiting, await asyncio.wait_for(held, HANG)
-    try:
-        written, waiting, later = with_pool(settings, scenario, pool_max=2)
-    finally:
-        holder.close()
-    assert sizes == ["alone", 2, "alone"]
-    assert written["version"] == 2 and waiting and later["version"] == 2
-    # Each application's feed numbered once for its write, after the override's creation (configuration 1, override 2).
-    for app in (one, other):
+    # Each application's feed numbered once for its write, after its creations (the configuration's, the override's).
+    for app, env in ((one, held_env), (other, free_env)):
         entry = changes.after(cur, app, 0, limit=10)[-1]
         assert (entry["seq"], entry["kind"], entry["environment_id"], entry["version"]) == (3, "updated", env, 2)
 
