@@ -18,6 +18,6 @@ async def get_health(request: Request, db: DatabaseDep) -> Response:
     await db.run(ping)
     state = request.app.state
     listener = state.listener
-    listening = (models.ListenerState.disabled if listener.pooled else
-                 models.ListenerState.listening if listener.listening else models.ListenerState.reconnecting)
-    return reply(models.Health(status="ok", database="ok", listener=listening, waiters=state.waiters.count))
+    listener_state = (models.ListenerState.disabled if listener.pooled else
+                      models.ListenerState.listening if listener.listening else models.ListenerState.reconnecting)
+    return reply(models.Health(status="ok", database="ok", listener=listener_state, waiters=state.waiters.count))

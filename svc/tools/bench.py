@@ -83,8 +83,8 @@ PUT_ONE_APPLICATION = "PUT /configurations/{id} If-Match, one application"
 ETCD_PUT = "etcd put (durable)"
 ETCD_PUT_KEYS = 1000
 # And right after it, the same PUTs on a service that writes them in memory (tools/inmemory.py), started for that row
-# alone (`Bench.in_memory`): all of a PUT but its statement, that is, what a PUT costs the service itself. Its ratio to etcd's puts bounds what the PUT row can reach
-# on this machine with that many workers, however fast the database.
+# alone (`Bench.in_memory`): all of a PUT but its statement, that is, what a PUT costs the service itself. Its ratio
+# to etcd's puts bounds what the PUT row can reach on this machine with that many workers, however fast the database.
 PUT_IN_MEMORY = "PUT /configurations/{id} If-Match, written in memory"
 # The connections at which the p99 of a PUT is held to PUT_P99_MS.
 PUT_P99_CONNECTIONS, PUT_P99_MS = 64, 100.0
