@@ -137,16 +137,16 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     # wrong secret, GET with the read cache off and the reads of the past by seq and by at, the effective view, 304,
     # application, list page, PUT of a configuration to many applications (and the same written in memory) and to
     # one, and of an override; then the big list page, pgbench, and etcd's reads and, beside each worker count's PUT
-    # row, its puts where it is installed.
+    # row (just before it and just after it), its puts where it is installed.
     etcd = [line for line in table if line.startswith("| etcd")]
-    assert len(etcd) == (1 + 2 if shutil.which("etcd") else 0)
+    assert len(etcd) == (1 + 2 * 2 if shutil.which("etcd") else 0)
     assert len(table) == 2 * 16 + 2 + len(etcd) and len(watch) == 2 * 3  # the waiters, per worker count too
     puts = [line for line in table if line.startswith(("| PUT /configurations/{id} If-Match", "| etcd put"))]
     assert [(line.split("|")[1].strip(), line.split("|")[2].strip()) for line in puts] == [
-        *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), (bench.PUT_IN_MEMORY, "1"),
-        (bench.PUT_ONE_APPLICATION, "1"),
-        *([(bench.ETCD_PUT, "2")] if etcd else []), (bench.PUT, "2"), (bench.PUT_IN_MEMORY, "2"),
-        (bench.PUT_ONE_APPLICATION, "2")], puts
+        *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), *([(bench.ETCD_PUT_AFTER, "1")] if etcd else []),
+        (bench.PUT_IN_MEMORY, "1"), (bench.PUT_ONE_APPLICATION, "1"),
+        *([(bench.ETCD_PUT, "2")] if etcd else []), (bench.PUT, "2"), *([(bench.ETCD_PUT_AFTER, "2")] if etcd else []),
+        (bench.PUT_IN_MEMORY, "2"), (bench.PUT_ONE_APPLICATION, "2")], puts
     # Each service PUT row is compared with etcd's put at the same connections, where etcd ran (the one written in
     # memory too: what the service alone could reach).
     assert all((line.split("|")[9].strip() != "-") == bool(etcd) for line in puts if "etcd" not in line), puts
@@ -230,9 +230,10 @@ def test_targets_of_issue_26_are_the_reads_of_the_past_against_the_database_and_
 
 
 def test_targets_of_issue_28_are_the_put_to_many_applications_against_etcd_and_one_application_and_its_p99():
-    # etcd's puts measured beside the PUT rows of one worker, and of two at 64 connections, a little faster then
+    # etcd's puts measured beside the PUT rows of one worker, and of two at 64 connections, a little faster then;
+    # at one worker and 64 connections also after the PUT row, slower by then: the PUT row is compared with the mean
     rows = [bench.Row(bench.ETCD_PUT, 16, 1000, 1, 2, 0, workers=1), bench.Row(bench.ETCD_PUT, 64, 2000, 1, 2, 0),
-            bench.Row(bench.ETCD_PUT, 64, 2200, 1, 2, 0, workers=2),
+            bench.Row(bench.ETCD_PUT_AFTER, 64, 1600, 1, 2, 0), bench.Row(bench.ETCD_PUT, 64, 2200, 1, 2, 0, workers=2),
             bench.Row(bench.PUT, 16, 600, 10, 40, 0), bench.Row(bench.PUT, 64, 900, 50, 120.5, 0),
             bench.Row(bench.PUT_ONE_APPLICATION, 16, 700, 10, 40, 0),
             bench.Row(bench.PUT, 64, 1100, 40, 90, 0, workers=2),  # (no etcd row at 16 for 2 workers: no ratio)
@@ -241,7 +242,7 @@ def test_targets_of_issue_28_are_the_put_to_many_applications_against_etcd_and_o
                 for t in bench.targets(rows, [])]
     assert measured == [("PUT to 1,000 applications / etcd durable put", 1, 16, 0.6, ">= 0.50", True),
                         ("PUT to 1,000 applications / PUT to one application", 1, 16, 0.86, ">= 1.00", False),
-                        ("PUT to 1,000 applications / etcd durable put", 1, 64, 0.45, ">= 0.50", False),
+                        ("PUT to 1,000 applications / etcd durable put", 1, 64, 0.5, ">= 0.50", True),
                         ("PUT to 1,000 applications: p99, ms", 1, 64, 120.5, "<= 100", False),
                         ("PUT to 1,000 applications / etcd durable put", 2, 64, 0.5, ">= 0.50", True),
                         ("PUT to 1,000 applications / PUT to one application", 2, 64, 1.1, ">= 1.00", True),
