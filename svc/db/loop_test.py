@@ -26,13 +26,16 @@ def with_pool(settings, scenario, **update):
     connection, a lock or a statement are bounded by what only a hang reaches, unless the test says otherwise: a
     statement waiting for the loop's connections asks the executor at OVERFLOW_AFTER or halfway to its acquire
     timeout (`loop._overflow`), and where a test makes OVERFLOW_AFTER long, the default second would make that half
-    a second after it came, which a busy machine's stall reaches; and a lock's wait is within the statement's."""
+    a second after it came, which a busy machine's stall reaches; and a lock's wait is within the statement's. The
+    machine's processors are taken as never the bound (`loop.Contention`: a busy machine's would make statements
+    wait for writers at random), unless the scenario says otherwise."""
     hang_ms = int(HANG * 1000)
     patient = {"pool_min": 0, "pool_acquire_timeout": 60, "lock_timeout_ms": hang_ms, "statement_timeout_ms": hang_ms}
     db = Database(settings.model_copy(update=patient | update))
 
     async def main():
         pool = db.on_loop = LoopPool(db)
+        pool.contended = lambda: False
         try:
             return await scenario(db, pool)
         finally:
@@ -1064,3 +1067,95 @@ def test_a_statement_of_many_writes_is_planned_once_whatever_the_first_ones_carr
     plans = with_pool(settings, scenario, pool_max=2)  # one connection of the loop's, which ran them all
     assert sizes[:2 * rounds] == ["alone", 2] * rounds  # each round's two writes in one statement
     assert (plans["custom_plans"], plans["generic_plans"]) == (0, rounds)
+
+
+def _answered_four_then(settings, monkeypatch, contended, then):
+    """Four writers of four applications answered by one statement (gathered behind a slow one), with the
+    processors the bound (`contended`) or not; then `then(db, pool, update, key)`, the group's key given. The
+    statements' sizes, and what `then` returned."""
+    from repositories import configurations
+    sizes = _batches(monkeypatch)
+
+    def update(db, id, x):
+        return configurations.update_now(db, id, name="n", comments=None, config={"x": x})
+
+    async def scenario(db, pool):
+        pool.contended = lambda: contended
+        first = await _while_busy(db, pool, [lambda db, id=id: update(db, id, 1) for id in then.configs[:4]])
+        assert [row["version"] for row in first] == [2] * 4
+        return await then(db, pool, update, next(iter(pool._answered)))
+    return sizes, with_pool(settings, scenario, pool_max=2)
+
+
+def test_while_the_processors_are_the_bound_the_next_statement_waits_for_half_the_writers_the_last_one_answered(
+        settings, cur, monkeypatch):
+    """A statement of few writes costs nearly what one of many does: while the processors are the bound, the
+    statement after one that answered four writers waits for two of them to write again (the wait made as long as
+    only a hang reaches: only they end it)."""
+    monkeypatch.setattr(loop, "LINGER", HANG)
+
+    async def then(db, pool, update, key):
+        again = asyncio.create_task(update(db, then.configs[0], 2))
+        await until_async(lambda: key in pool._filling, "the next statement waiting")
+        waiting = pool._filling[key][0], _gathered(pool), again.done()
+        second = asyncio.create_task(update(db, then.configs[1], 2))
+        return waiting, await asyncio.wait_for(asyncio.gather(again, second), HANG)
+    then.configs, _ = _many(cur)
+    sizes, (waiting, rows) = _answered_four_then(settings, monkeypatch, True, then)
+    assert waiting == (2, 1, False)  # waiting for two, one come, not sent
+    assert sizes == ["alone", 4, 2]  # the slow statement, the four, the two that came back together
+    assert [row["version"] for row in rows] == [3, 3]
+
+
+def test_with_a_processor_to_spare_a_write_after_a_statement_of_many_runs_alone_at_once(settings, cur, monkeypatch):
+    monkeypatch.setattr(loop, "LINGER", HANG)
+
+    async def then(db, pool, update, key):
+        return await asyncio.wait_for(update(db, then.configs[0], 2), HANG), dict(pool._filling)
+    then.configs, _ = _many(cur)
+    sizes, (row, filling) = _answered_four_then(settings, monkeypatch, False, then)
+    assert sizes == ["alone", 4, "alone"] and not filling and row["version"] == 3
+
+
+def test_the_next_statement_waits_for_the_writers_no_longer_than_linger_after_the_last_answer(
+        settings, cur, monkeypatch):
+    monkeypatch.setattr(loop, "LINGER", 1.0)
+
+    async def then(db, pool, update, key):
+        count, _, arrivals = pool._answered[key]
+        answered = asyncio.get_running_loop().time()
+        pool._answered[key] = (count, answered, arrivals)  # answered now: the wait is LINGER from here
+        again = asyncio.create_task(update(db, then.configs[0], 2))
+        await until_async(lambda: key in pool._filling, "the next statement waiting")
+        row = await asyncio.wait_for(again, HANG)
+        return row, asyncio.get_running_loop().time() - answered
+    then.configs, _ = _many(cur)
+    sizes, (row, waited) = _answered_four_then(settings, monkeypatch, True, then)
+    assert sizes == ["alone", 4, 1] and row["version"] == 3  # no writer came: it went alone, after LINGER
+    assert waited >= 1.0 - 0.01
+
+
+def test_the_processors_are_the_bound_when_the_thread_waited_for_one_a_fifth_of_the_time(tmp_path):
+    stats, now = tmp_path / "schedstat", [64.0]  # (times in steps a float holds exactly)
+
+    def waited(ns):
+        stats.write_text(f"123456789 {ns} 42\n")
+    contention = loop.Contention(str(stats), clock=lambda: now[0])
+    waited(1_000_000_000)
+    assert not contention()  # a first reading: nothing to compare it with
+    now[0] += 0.125
+    waited(1_030_000_000)
+    assert contention()  # 30 ms of 125 waited
+    now[0] += 0.0625
+    waited(1_030_000_000)
+    assert contention()  # within CONTENTION_SAMPLE of the last reading: not read again
+    now[0] += 0.0625
+    assert not contention()  # 0 ms of 125 since the reading before
+    now[0] += 0.25
+    waited(1_079_000_000)
+    assert not contention()  # 49 ms of 250, under a fifth
+    now[0] += 0.125
+    stats.unlink()
+    assert not contention()  # not readable: never the bound
+    assert loop.Contention()() is False  # the real statistics, first reading
+    assert isinstance(loop.Contention().waited(), float)  # this thread's, on Linux
