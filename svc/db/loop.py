@@ -202,12 +202,14 @@ class Alone(Exception):
 
 class _Write:
     """One write waiting in a group (`LoopPool.combined`): its `arrival` (its place in line), and the loop time by
-    which it must have a connection (`deadline`)."""
-    __slots__ = ("item", "params", "future", "arrival", "deadline")
+    which it must have a connection (`deadline`); `passed`: a statement left it for the next (`_linger` waits for
+    no statement of such a write, which would wait at each)."""
+    __slots__ = ("item", "params", "future", "arrival", "deadline", "passed")
 
     def __init__(self, item: Any, params: Callable[[], dict[str, Any]], future: asyncio.Future, arrival: int,
                  deadline: float) -> None:
         self.item, self.params, self.future, self.arrival, self.deadline = item, params, future, arrival, deadline
+        self.passed = False
 
 
 class Contention:
@@ -285,9 +287,9 @@ class LoopPool:
         self._writing: dict[object, tuple[tuple[Batch, str], float]] = {}
         self._wrote: dict[tuple[Batch, str], collections.deque[asyncio.Future[None]]] = {}
         # {key: (how many writers the group's last statement answered, the loop time it did, `_arrivals` then)}, and
-        # {key: (how many writes its carrier waits for, the future that wakes it)} (`_linger`)
+        # {key: (the group whose carrier waits, for how many writes, the future that wakes it)} (`_linger`)
         self._answered: dict[tuple[Batch, str], tuple[int, float, int]] = {}
-        self._filling: dict[tuple[Batch, str], tuple[int, asyncio.Future[None]]] = {}
+        self._filling: dict[tuple[Batch, str], tuple[_Group, int, asyncio.Future[None]]] = {}
         self.contended = Contention()
 
     # -- connections -------------------------------------------------------------------------------------------
@@ -581,22 +583,22 @@ class LoopPool:
         (a commit, a round trip, a trigger's run), and with no processor to spare what a fuller statement saves goes
         to the other work; with one to spare the wait only delays."""
         answered = self._returning(key)
-        if answered is None:
-            return
+        if answered is None or self._closed or any(write.passed for write in group.pending):
+            return  # (a write a statement passed over waits for none: it would wait at each statement)
         count, at, arrivals = answered
         before = sum(1 for write in group.pending if write.arrival <= arrivals)
         target = min(BATCH_MAX, before + math.ceil(count * LINGER_SHARE))
         if len(group.pending) >= target:
             return
         future = asyncio.get_running_loop().create_future()
-        self._filling[key] = (target, future)
+        self._filling[key] = (group, target, future)
         try:
             async with asyncio.timeout_at(at + LINGER):
                 await future
         except TimeoutError:
             pass  # they did not all come: the statement goes with those that did
         finally:
-            if self._filling.get(key, (0, None))[1] is future:
+            if key in self._filling and self._filling[key][2] is future:
                 del self._filling[key]
             future.cancel()
 
@@ -671,7 +673,8 @@ class LoopPool:
                 # Awaited itself, the waiter wakes this task as the statement ahead is done, before the writes that
                 # statement answers go on: the next statement is sent first (on the connection just given back,
                 # unless another caller waited for one), and the database runs it while the loop answers them
-                # (`asyncio.wait` woke it a turn later, behind them all, the database idle).
+                # (`asyncio.wait` woke it a turn later, behind them all, the database idle). Unless the processors
+                # are the bound: then the next statement waits for some of those writers first (`_linger`).
                 async with asyncio.timeout(max(min(stalls, until) - now, 0.001)):
                     await waiter
             except TimeoutError:
@@ -698,8 +701,8 @@ class LoopPool:
                        loop.time() + self.db.settings.pool_acquire_timeout)
         group.pending.append(write)
         filling = self._filling.get((batch, prefix))
-        if filling is not None and len(group.pending) >= filling[0] and not filling[1].done():
-            filling[1].set_result(None)  # as many as its carrier waited for (`_linger`)
+        if filling is not None and filling[0] is group and len(group.pending) >= filling[1] and not filling[2].done():
+            filling[2].set_result(None)  # as many as its carrier waited for (`_linger`)
         self._ask(batch, prefix, group)
         try:
             epoch, row = await write.future
@@ -767,6 +770,8 @@ class LoopPool:
         taken, kept = self._one_statement([write for write in group.pending if not write.future.done()], BATCH_MAX)
         group.pending.clear()  # those whose callers gave up go
         group.pending.extend(kept)
+        for write in kept:
+            write.passed = True
         self._ask(batch, prefix, group)
         if not taken:
             self._give_back(conn)
@@ -868,7 +873,7 @@ class LoopPool:
                 if later:  # carried once: a new acquire timeout, and in line as they came
                     deadline = loop.time() + self.db.settings.pool_acquire_timeout
                     for write in later:
-                        write.deadline = deadline
+                        write.deadline, write.passed = deadline, True
                     waiting = sorted([*group.pending, *later], key=lambda write: write.arrival)
                     group.pending.clear()
                     group.pending.extend(waiting)
