@@ -1070,10 +1070,10 @@ def test_a_statement_of_many_writes_is_planned_once_whatever_the_first_ones_carr
     assert (plans["custom_plans"], plans["generic_plans"]) == (0, rounds)
 
 
-def _answered_four_then(settings, monkeypatch, contended, then):
-    """Four writers of four applications answered by one statement (gathered behind a slow one), with the
-    processors the bound (`contended`) or not; then `then(db, pool, update, key)`, the group's key given. The
-    statements' sizes, and what `then` returned."""
+def _answered_four_then(settings, monkeypatch, configs, contended, then):
+    """Four writers of four applications (the first four of `configs`, `_many`'s) answered by one statement
+    (gathered behind a slow one), with the processors the bound (`contended`) or not; then `then(db, pool, update,
+    key)`, the group's key given. The statements' sizes, and what `then` returned."""
     from repositories import configurations
     sizes = _batches(monkeypatch)
 
@@ -1082,7 +1082,7 @@ def _answered_four_then(settings, monkeypatch, contended, then):
 
     async def scenario(db, pool):
         pool.contended = lambda: contended
-        first = await _while_busy(db, pool, [lambda db, id=id: update(db, id, 1) for id in then.configs[:4]])
+        first = await _while_busy(db, pool, [lambda db, id=id: update(db, id, 1) for id in configs[:4]])
         assert [row["version"] for row in first] == [2] * 4
         return await then(db, pool, update, next(iter(pool._answered)))
     return sizes, with_pool(settings, scenario, pool_max=2)
@@ -1094,15 +1094,15 @@ def test_while_the_processors_are_the_bound_the_next_statement_waits_for_half_th
     statement after one that answered four writers waits for two of them to write again (the wait made as long as
     only a hang reaches: only they end it)."""
     monkeypatch.setattr(loop, "LINGER", HANG)
+    configs, _ = _many(cur)
 
     async def then(db, pool, update, key):
-        again = asyncio.create_task(update(db, then.configs[0], 2))
+        again = asyncio.create_task(update(db, configs[0], 2))
         await until_async(lambda: key in pool._filling, "the next statement waiting")
         waiting = pool._filling[key][1], _gathered(pool), again.done()
-        second = asyncio.create_task(update(db, then.configs[1], 2))
+        second = asyncio.create_task(update(db, configs[1], 2))
         return waiting, await asyncio.wait_for(asyncio.gather(again, second), HANG)
-    then.configs, _ = _many(cur)
-    sizes, (waiting, rows) = _answered_four_then(settings, monkeypatch, True, then)
+    sizes, (waiting, rows) = _answered_four_then(settings, monkeypatch, configs, True, then)
     assert waiting == (2, 1, False)  # waiting for two, one come, not sent
     assert sizes == ["alone", 4, 2]  # the slow statement, the four, the two that came back together
     assert [row["version"] for row in rows] == [3, 3]
@@ -1110,28 +1110,28 @@ def test_while_the_processors_are_the_bound_the_next_statement_waits_for_half_th
 
 def test_with_a_processor_to_spare_a_write_after_a_statement_of_many_runs_alone_at_once(settings, cur, monkeypatch):
     monkeypatch.setattr(loop, "LINGER", HANG)
+    configs, _ = _many(cur)
 
     async def then(db, pool, update, key):
-        return await asyncio.wait_for(update(db, then.configs[0], 2), HANG), dict(pool._filling)
-    then.configs, _ = _many(cur)
-    sizes, (row, filling) = _answered_four_then(settings, monkeypatch, False, then)
+        return await asyncio.wait_for(update(db, configs[0], 2), HANG), dict(pool._filling)
+    sizes, (row, filling) = _answered_four_then(settings, monkeypatch, configs, False, then)
     assert sizes == ["alone", 4, "alone"] and not filling and row["version"] == 3
 
 
 def test_the_next_statement_waits_for_the_writers_no_longer_than_linger_after_the_last_answer(
         settings, cur, monkeypatch):
     monkeypatch.setattr(loop, "LINGER", 1.0)
+    configs, _ = _many(cur)
 
     async def then(db, pool, update, key):
         count, _, arrivals = pool._answered[key]
         answered = asyncio.get_running_loop().time()
         pool._answered[key] = (count, answered, arrivals)  # answered now: the wait is LINGER from here
-        again = asyncio.create_task(update(db, then.configs[0], 2))
+        again = asyncio.create_task(update(db, configs[0], 2))
         await until_async(lambda: key in pool._filling, "the next statement waiting")
         row = await asyncio.wait_for(again, HANG)
         return row, asyncio.get_running_loop().time() - answered
-    then.configs, _ = _many(cur)
-    sizes, (row, waited) = _answered_four_then(settings, monkeypatch, True, then)
+    sizes, (row, waited) = _answered_four_then(settings, monkeypatch, configs, True, then)
     assert sizes == ["alone", 4, 1] and row["version"] == 3  # no writer came: it went alone, after LINGER
     assert waited >= 1.0 - 0.01
 
