@@ -56,7 +56,9 @@ again (`_linger`). Under PUTs at two workers (putload, 5-s rounds, interleaved, 
 pairs), even at 64; waiting for all of them instead of half, no better. With one worker, where a processor is to
 spare, it does not wait (waiting there cost 7-14% at 16 connections). In a statement:
 - Each write keeps its own preconditions, checked there, and its own outcome: its row, or none (its caller then says
-  why, 404 or 412, as after a statement of its own).
+  why, 404 or 412, as after a statement of its own). They are checked on the row as last committed when the
+  statement locks it, not as its snapshot saw it: a change another transaction commits meanwhile (psql's, which
+  locks no application) makes an If-Match stale, is written over without one, and a row deleted is 404.
 - One write per application is made, the first of it to come; the others of that application are deferred to the
   next statement. Each application's changes stay a transaction each, as its history reads them (a position inside
   one transaction's changes reads the position before them). The statement says which application each write is of,

@@ -1183,3 +1183,156 @@ def test_a_write_a_statement_passed_over_waits_for_no_writers_again(settings, cu
     rows = with_pool(settings, scenario, pool_max=2)
     assert sizes == ["alone", 3, 1]  # a1 and b, a2 deferred; then a2 at once, though two writers were answered
     assert [row["version"] for row in rows] == [2, 2, 2]
+
+
+def _waiting_for_a_row(sql) -> bool:
+    """Whether one of the service's statements waits for a row another transaction holds."""
+    sql.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name = 'config-service' AND datname = current_database()")
+    return sql.fetchone()["n"] > 0
+
+
+@pytest.mark.parametrize("meanwhile", ["changed", "changed, unconditional", "deleted"])
+def test_a_configuration_changed_after_the_statement_of_many_began_is_written_as_its_newest_version_allows(
+        settings, cur, database_url, monkeypatch, meanwhile):
+    """Another transaction (psql's, which locks no application) changes or deletes a configuration of the statement
+    and commits after the statement's snapshot, while the statement waits for the row: the statement reads the row
+    as committed then, as a statement of its own would. The write is refused by an If-Match the change made stale
+    (412), made on top of the change without one, or answered 404 once the row is gone; the other write of the
+    statement is made, and the feed numbers only what was written."""
+    from repositories import applications, changes, configurations
+    from wire.etags import Named, Preconditions
+    from wire.problems import NotFound, PreconditionFailed
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+    holder = psycopg2.connect(database_url)
+    if meanwhile == "deleted":
+        holder.cursor().execute("DELETE FROM configurations WHERE id = %s", (a,))
+    else:
+        holder.cursor().execute("UPDATE configurations SET config = '{\"psql\": 1}', version = version + 1 "
+                                "WHERE id = %s", (a,))
+    when = Preconditions() if meanwhile == "changed, unconditional" else Preconditions([Named(1)])
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(configurations.update_now(db, a, when=when, name="a", comments=None,
+                                                             config={"x": 1}))
+        await asyncio.sleep(0)
+        free = asyncio.create_task(configurations.update_now(db, b, when=Preconditions([Named(1)]), name="b",
+                                                             comments=None, config={"x": 2}))
+        await slow
+        await until_async(lambda: _waiting_for_a_row(cur), "the statement waiting for the row held")
+        holder.commit()
+        return await asyncio.gather(held, free, return_exceptions=True)
+    try:
+        written, other_written = with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+    assert sizes == ["alone", 2]  # both in one statement, which waited for a's row after locking both applications
+    assert other_written["version"] == 2
+    feed = {app: [(e["seq"], e["configuration_id"], e["kind"], e["version"]) for e in changes.after(cur, app, 0, limit=10)]
+            for app in (one, other)}
+    assert feed[other][1:] == [(2, b, "updated", 2)]
+    cur.execute("SELECT version, config FROM configuration_revisions WHERE configuration_id = %s ORDER BY version",
+                (a,))
+    revisions = [(r["version"], jsontext.loads(r["config"])) for r in cur.fetchall()]
+    if meanwhile == "changed":
+        assert isinstance(written, PreconditionFailed)
+        assert feed[one][1:] == [] and revisions == [(1, {})]
+    elif meanwhile == "changed, unconditional":
+        assert written["version"] == 3 and jsontext.loads(written["config"]) == {"x": 1}  # on top of psql's 2
+        assert feed[one][1:] == [(2, a, "updated", 3)] and revisions == [(1, {}), (3, {"x": 1})]
+    else:
+        assert isinstance(written, NotFound)
+        assert feed[one][1:] == [] and revisions == [(1, {})]  # (a configuration's history outlives it)
+    cur.execute("SELECT id, last_change FROM applications")
+    assert {r["id"]: r["last_change"] for r in cur.fetchall()} == {one: len(feed[one]), other: 2}
+
+
+def test_a_write_whose_application_is_deleted_meanwhile_is_404_and_holds_up_no_other(
+        settings, cur, database_url, monkeypatch):
+    """The application of one write of a statement is being deleted by another transaction: the statement skips it
+    (busy), makes the other, and the write runs alone, waits for the deletion and, its configuration gone with its
+    application, is answered 404, writing nothing."""
+    from repositories import applications, changes, configurations
+    from wire.problems import NotFound
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+    holder = psycopg2.connect(database_url)
+    holder.cursor().execute("DELETE FROM applications WHERE id = %s", (one,))
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
+        await asyncio.sleep(0)
+        free = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 2}))
+        await slow
+        written = await asyncio.wait_for(free, HANG)
+        await until_async(lambda: _waiting_for_a_row(cur), "the write alone waiting for its application")
+        holder.commit()
+        return written, await asyncio.gather(held, return_exceptions=True)
+    try:
+        written, (gone,) = with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+    assert sizes == ["alone", 2, "alone"]
+    assert written["version"] == 2 and isinstance(gone, NotFound)
+    cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE application_id = %s", (one,))
+    assert cur.fetchone()["n"] == 0
+    assert [(e["seq"], e["version"]) for e in changes.after(cur, other, 0, limit=10)] == [(1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_an_override_changed_after_the_statement_of_many_began_is_written_as_its_newest_version_allows(
+        settings, cur, database_url, monkeypatch, conditional):
+    """As for configurations: an override another transaction changes and commits while the statement waits for its
+    row is refused by an If-Match the change made stale, or replaced on top of the change without one."""
+    from repositories import applications, changes, configurations, environments, overrides
+    from wire.etags import Named, Preconditions
+    from wire.problems import PreconditionFailed
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    a = configurations.create(cur, application_id=one, name="a", comments=None, config={})["id"]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    env = environments.create(cur, name="prod", parent_id=None, comments=None)["id"]
+    overrides.put(cur, a, env, patch={"x": 0}, comments=None)
+    overrides.put(cur, b, env, patch={"x": 0}, comments=None)
+    sizes = _batches(monkeypatch)
+    holder = psycopg2.connect(database_url)
+    holder.cursor().execute("UPDATE overrides SET patch = '{\"psql\": 1}', version = version + 1 "
+                            "WHERE configuration_id = %s", (a,))
+    when = Preconditions([Named(1)]) if conditional else Preconditions()
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        held = asyncio.create_task(overrides.put_now(db, a, env, patch={"x": 1}, comments=None, when=when))
+        await asyncio.sleep(0)
+        free = asyncio.create_task(overrides.put_now(db, b, env, patch={"x": 2}, comments=None,
+                                                     when=Preconditions([Named(1)])))
+        await slow
+        await until_async(lambda: _waiting_for_a_row(cur), "the statement waiting for the row held")
+        holder.commit()
+        return await asyncio.gather(held, free, return_exceptions=True)
+    try:
+        written, other_written = with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+    assert sizes == ["alone", 2]
+    assert other_written["version"] == 2
+    feed = {app: [(e["seq"], e["kind"], e["version"]) for e in changes.after(cur, app, 0, limit=10)]
+            for app in (one, other)}
+    assert feed[other][2:] == [(3, "updated", 2)]
+    cur.execute("SELECT version, patch FROM override_revisions WHERE configuration_id = %s ORDER BY version", (a,))
+    revisions = [(r["version"], jsontext.loads(r["patch"])) for r in cur.fetchall()]
+    if conditional:
+        assert isinstance(written, PreconditionFailed)
+        assert feed[one][2:] == [] and revisions == [(1, {"x": 0})]
+    else:
+        assert written["version"] == 3 and jsontext.loads(written["patch"]) == {"x": 1}
+        assert feed[one][2:] == [(3, "updated", 3)] and revisions == [(1, {"x": 0}), (3, {"x": 1})]
