@@ -746,7 +746,8 @@ def _rows(sql):
             "SELECT a.name AS app, r.version, r.patch::text, r.comments, r.created_by "
             "FROM override_revisions r JOIN applications a ON a.id = r.application_id ORDER BY a.name, version",
             "SELECT name, last_change, version FROM applications ORDER BY name",
-            "SELECT count(*) AS n FROM change_outbox"):
+            # (the changes announced: a statement's are the lines of one row, migration 0019)
+            "SELECT sum(1 + length(payload) - length(replace(payload, E'\\n', ''))) AS n FROM change_outbox"):
         sql.execute(query)
         found.append([dict(row) for row in sql.fetchall()])
     return found

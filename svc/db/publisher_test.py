@@ -359,9 +359,9 @@ def test_two_publishers_flushing_at_once_never_notify_a_row_twice_nor_wait_for_e
 def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_the_order_of_the_statements(
         database_url):
     """Writes of configurations and overrides are recorded by one INSERT at each statement's end, from its
-    transition table (migration 0018): every row a statement wrote, inserted, updated (an upsert's either way) or
-    deleted, cascades included, with the payloads of 0004 and 0008, and the statements' rows in the statements'
-    order; a statement that wrote nothing records nothing."""
+    transition table (migration 0018), in one outbox row a line each (0019): every row a statement wrote, inserted,
+    updated (an upsert's either way: a row for each) or deleted, cascades included, with the payloads of 0004 and
+    0008, and the statements' rows in the statements' order; a statement that wrote nothing records nothing."""
     app, env = "01STATEMENTAPP000000000001", "01STATEMENTENV000000000001"
     configs = [f"01STATEMENTCFG00000000000{n}" for n in range(1, 4)]
     with own_database(database_url, "outbox_statement") as cur:
@@ -384,17 +384,54 @@ def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_t
                     (env, app, configs[1:]))  # an upsert (as a PUT of an override): one updated, one inserted
         cur.execute("DELETE FROM applications WHERE id = %s", (app,))  # its configurations and overrides with it
         cur.execute("SELECT payload FROM change_outbox ORDER BY id")
-        payloads = [payload for (payload,) in cur.fetchall()]
+        rows = [payload.split("\n") for (payload,) in cur.fetchall()]
+    # Each statement's rows, each row the set of its lines.
     statements = [
-        {f"c {c} {app} 1" for c in configs},
-        {f"o {c} {app} {env} 1" for c in configs[:2]},
-        {f"c {c} {app} 2" for c in configs[1:]},
-        {f"o {configs[0]} {app} {env} 5"},
-        {f"o {configs[1]} {app} {env} 2", f"o {configs[2]} {app} {env} 1"},
-        {f"a {app} 0"} | {f"c {c} {app} 0" for c in configs} | {f"o {c} {app} {env} 0" for c in configs},
+        [{f"c {c} {app} 1" for c in configs}],
+        [{f"o {c} {app} {env} 1" for c in configs[:2]}],
+        [{f"c {c} {app} 2" for c in configs[1:]}],
+        [{f"o {configs[0]} {app} {env} 5"}],
+        [{f"o {configs[1]} {app} {env} 2"}, {f"o {configs[2]} {app} {env} 1"}],  # the UPDATE's, the INSERT's
+        [{f"a {app} 0"}, {f"c {c} {app} 0" for c in configs}, {f"o {c} {app} {env} 0" for c in configs}],
     ]
-    assert len(payloads) == sum(map(len, statements)), payloads
+    assert all(len(set(lines)) == len(lines) for lines in rows), rows
+    assert len(rows) == sum(map(len, statements)), rows
     start = 0
-    for written in statements:
-        assert set(payloads[start:start + len(written)]) == written, payloads
-        start += len(written)
+    for made in statements:
+        found = [set(lines) for lines in rows[start:start + len(made)]]
+        assert sorted(found, key=sorted) == sorted(made, key=sorted), rows
+        start += len(made)
+
+
+def test_a_statement_of_many_writes_records_them_in_rows_of_32_lines_each_notified_whole(database_url):
+    """A statement's writes go into rows of at most 32 lines (migration 0019), so that the longest lines (an
+    override's, with a version of ten digits) still make a notification PostgreSQL takes (under 8,000 bytes), and
+    each row is notified with every line of it."""
+    app, env = "01ROWSAPP00000000000000001", "01ROWSENV00000000000000001"
+    configs = [f"01ROWSCFG00000000000000{n:03d}" for n in range(70)]
+    with own_url(database_url, "outbox_rows") as url, contextlib.closing(psycopg2.connect(url)) as conn:
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("INSERT INTO applications (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, 'rows', now(), now(), 1)", (app,))
+        cur.execute("INSERT INTO environments (id, name, created_at, updated_at, version) "
+                    "VALUES (%s, 'prod', now(), now(), 1)", (env,))
+        cur.execute("INSERT INTO configurations (id, application_id, name, created_at, updated_at, version) "
+                    "SELECT c, %s, 'name-' || c, now(), now(), 1 FROM unnest(%s::text[]) c", (app, configs))
+        cur.execute("DELETE FROM change_outbox")
+        cur.execute("INSERT INTO overrides (configuration_id, environment_id, application_id, patch, created_at, "
+                    "updated_at, version) SELECT c, %s, %s, '{}', now(), now(), 2147483647 "
+                    "FROM unnest(%s::text[]) c", (env, app, configs))
+        cur.execute("SELECT payload FROM change_outbox ORDER BY id")
+        rows = [payload.split("\n") for (payload,) in cur.fetchall()]
+        listener = listening(url)
+        try:
+            cur.execute("SELECT config_service_flush('{}')")
+            listener.cursor().execute("SELECT 1")  # a query's answer comes after every notification before it
+            notified = [n.payload.partition(" ")[2].split("\n") for n in listener.notifies]
+        finally:
+            listener.close()
+    assert [len(lines) for lines in rows] == [32, 32, 6]
+    assert sorted(line for lines in rows for line in lines) == [f"o {c} {app} {env} 2147483647" for c in configs]
+    assert notified == rows
+    assert max(len(n) for n in ("\n".join(lines) for lines in rows)) > 32 * 90  # the longest lines there are

@@ -5,7 +5,7 @@ cache and wakes the waiters of its keys, and it answers the cache's sync rounds.
 every write committed before it recorded is either in the round's answer, and applied from there, or was published by a
 transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a query's answer. A
 notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied again when its
-notification comes. A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found
+notification comes; a row's payload names each change of its statement on a line of its own (migration 0019). A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found
 out even when nobody reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below).
 The connection is psycopg2's asynchronous kind, so neither listening nor a round ever blocks the loop or takes an
 executor thread.
@@ -248,9 +248,10 @@ class Listener:
         self._apply(payload)
 
     def _apply(self, payload: str) -> None:
-        change = keys.decode(payload)
-        self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
-        self.waiters.wake(change, self.cache.tick())
+        for line in payload.split("\n"):  # an outbox row names each change of its statement on a line (0019)
+            change = keys.decode(line)
+            self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
+            self.waiters.wake(change, self.cache.tick())
 
     def _writable(self) -> None:
         if self._writing and self._fd is not None:
@@ -317,7 +318,7 @@ class Listener:
         for _, number, payload in rows:
             if number is None and payload is None:
                 continue  # no row at all: the outbox is empty
-            if number is None:  # (NULL, 'reset'): over 1,000 rows are waiting (a bulk write): forget everything
+            if number is None:  # (NULL, 'reset'): over 1,000 changes are waiting (a bulk write): forget everything
                 self._apply(payload)
             elif number not in self._seen:
                 self._apply(payload)  # committed, and maybe not published yet: applied before the round is back

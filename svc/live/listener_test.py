@@ -235,6 +235,66 @@ def test_a_round_applies_a_committed_write_nobody_published_and_its_notification
     assert asyncio.run(scenario()) == (True, True, 1, 0)
 
 
+def test_a_row_of_a_statement_s_many_changes_is_applied_a_line_each_by_a_round_and_not_again_when_notified(
+        database_url):
+    # A statement's writes are one outbox row, a change to a line (migration 0019): each line makes its answers
+    # stale and wakes its waiters, whether the row comes in a round or notified.
+    import psycopg2
+
+    async def scenario():
+        listener = await listening(database_url, 10_000, ("c:LINE1", "c:LINE2", "o:LINE3:LINEENV", "c:OTHER"))
+        cache = listener.cache
+        applied = []
+        apply = listener._apply
+        listener._apply = lambda payload: (applied.append(payload), apply(payload))
+        held = [listener.waiters.subscribe((key,)) for key in ("l:LINEAPP", "x:LINE3", "c:OTHER")]
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        row = "c LINE1 LINEAPP 2\nc LINE2 LINEAPP 0\no LINE3 LINEAPP LINEENV 4"
+        cur.execute("SELECT config_service_publish(%s)", (row,))
+        assert await listener.sync(cache.tick()) is True
+        stale = sorted(key for key in ("c:LINE1", "c:LINE2", "o:LINE3:LINEENV", "c:OTHER") if key not in cache.entries)
+        woken = [future.done() for future in held]
+        cur.execute("SELECT config_service_flush('{}') AS ids")
+        notified = cur.fetchone()[0]
+        assert await listener.sync(cache.tick()) is True
+        cur.execute("SELECT config_service_flush(%s::bigint[])", (notified,))
+        conn.close()
+        await listener.close()
+        return stale, woken, applied
+
+    stale, woken, applied = asyncio.run(scenario())
+    assert stale == ["c:LINE1", "c:LINE2", "o:LINE3:LINEENV"]
+    assert woken == [True, True, False]
+    assert applied == ["c LINE1 LINEAPP 2\nc LINE2 LINEAPP 0\no LINE3 LINEAPP LINEENV 4"]  # by the round, once
+
+
+@pytest.mark.parametrize(("rows", "lines", "reset"), [(41, 25, True), (40, 25, False)])
+def test_a_round_counts_the_changes_of_rows_of_many_lines_toward_a_reset(database_url, rows, lines, reset):
+    # The bound is on changes, not rows: 1,025 changes in 41 rows are a reset, 1,000 in 40 are applied.
+    import psycopg2
+
+    async def scenario():
+        listener = await listening(database_url, 10_000, ("c:UNRELATED",))
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("INSERT INTO change_outbox (payload) SELECT (SELECT string_agg('c BULK' || r || '_' || n || "
+                    "' BULKAPP 1', E'\n') FROM generate_series(1, %s) n) FROM generate_series(1, %s) r RETURNING id",
+                    (lines, rows))
+        ids = [row[0] for row in cur.fetchall()]
+        try:
+            assert await listener.sync(listener.cache.tick()) is True
+            return "c:UNRELATED" not in listener.cache.entries
+        finally:
+            cur.execute("DELETE FROM change_outbox WHERE id = ANY (%s)", (ids,))
+            conn.close()
+            await listener.close()
+
+    assert asyncio.run(scenario()) is reset
+
+
 def test_a_round_answers_reset_when_over_a_thousand_rows_wait_so_no_answer_carries_a_bulk_write(database_url):
     # 1,000,000 rows inserted in psql would otherwise be in every round's answer until they are published and gone.
     import psycopg2

@@ -826,21 +826,24 @@ async def read_each(base: str, paths: list[str], workers: int, headers: dict[str
 
 
 def published(url: str, within: float = harness.HANG) -> None:
-    """Wait until the service's publisher has published what the outbox held and at most 1,000 rows are left in it
-    (published rows go 5 s later): a seed writes tens of thousands, and while over 1,000 are there, every sync
-    round tells each worker to forget its copy (migration 0012), so a warm-up then would warm nothing."""
+    """Wait until the service's publisher has published what the outbox held and at most 1,000 changes are left in
+    it (published rows go 5 s later): a seed writes tens of thousands, and while over 1,000 are there, every sync
+    round tells each worker to forget its copy (migrations 0012, 0019: a row holds a statement's changes, a line
+    each), so a warm-up then would warm nothing."""
     deadline = time.monotonic() + within
     conn = psycopg2.connect(url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             while True:
-                cur.execute("SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM change_outbox")
-                waiting, rows = cur.fetchone()
-                if waiting == 0 and rows <= 1000:
+                cur.execute("SELECT count(*) FILTER (WHERE published_at IS NULL), "
+                            "coalesce(sum(1 + length(payload) - length(replace(payload, E'\\n', ''))), 0) "
+                            "FROM change_outbox")
+                waiting, changes = cur.fetchone()
+                if waiting == 0 and changes <= 1000:
                     return
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the outbox still holds {waiting} rows unpublished, {rows} in all")
+                    raise RuntimeError(f"the outbox still holds {waiting} rows unpublished, {changes} changes in all")
                 time.sleep(0.1)
     finally:
         conn.close()
