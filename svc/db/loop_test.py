@@ -1193,6 +1193,26 @@ def _waiting_for_a_row(sql) -> bool:
     return sql.fetchone()["n"] > 0
 
 
+def _committed_while_the_statement_waits(settings, sql, holder, held, free):
+    """`held` and `free` (functions of the Database) in one statement, the loop's one connection lent meanwhile;
+    `holder`'s transaction, which holds a row `held` writes, commits once the statement waits for that row. Their
+    outcomes (a row, or the exception), after `holder` is closed."""
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        first = asyncio.create_task(held(db))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(free(db))
+        await slow
+        await until_async(lambda: _waiting_for_a_row(sql), "the statement waiting for the row held")
+        holder.commit()
+        return await asyncio.gather(first, second, return_exceptions=True)
+    try:
+        return with_pool(settings, scenario, pool_max=2)
+    finally:
+        holder.close()
+
+
 @pytest.mark.parametrize("meanwhile", ["changed", "changed, unconditional", "deleted"])
 def test_a_configuration_changed_after_the_statement_of_many_began_is_written_as_its_newest_version_allows(
         settings, cur, database_url, monkeypatch, meanwhile):
@@ -1215,27 +1235,15 @@ def test_a_configuration_changed_after_the_statement_of_many_began_is_written_as
         holder.cursor().execute("UPDATE configurations SET config = '{\"psql\": 1}', version = version + 1 "
                                 "WHERE id = %s", (a,))
     when = Preconditions() if meanwhile == "changed, unconditional" else Preconditions([Named(1)])
-
-    async def scenario(db, pool):
-        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
-        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        held = asyncio.create_task(configurations.update_now(db, a, when=when, name="a", comments=None,
-                                                             config={"x": 1}))
-        await asyncio.sleep(0)
-        free = asyncio.create_task(configurations.update_now(db, b, when=Preconditions([Named(1)]), name="b",
-                                                             comments=None, config={"x": 2}))
-        await slow
-        await until_async(lambda: _waiting_for_a_row(cur), "the statement waiting for the row held")
-        holder.commit()
-        return await asyncio.gather(held, free, return_exceptions=True)
-    try:
-        written, other_written = with_pool(settings, scenario, pool_max=2)
-    finally:
-        holder.close()
+    written, other_written = _committed_while_the_statement_waits(
+        settings, cur, holder,
+        lambda db: configurations.update_now(db, a, when=when, name="a", comments=None, config={"x": 1}),
+        lambda db: configurations.update_now(db, b, when=Preconditions([Named(1)]), name="b", comments=None,
+                                             config={"x": 2}))
     assert sizes == ["alone", 2]  # both in one statement, which waited for a's row after locking both applications
     assert other_written["version"] == 2
-    feed = {app: [(e["seq"], e["configuration_id"], e["kind"], e["version"]) for e in changes.after(cur, app, 0, limit=10)]
-            for app in (one, other)}
+    feed = {app: [(e["seq"], e["configuration_id"], e["kind"], e["version"])
+                  for e in changes.after(cur, app, 0, limit=10)] for app in (one, other)}
     assert feed[other][1:] == [(2, b, "updated", 2)]
     cur.execute("SELECT version, config FROM configuration_revisions WHERE configuration_id = %s ORDER BY version",
                 (a,))
@@ -1308,22 +1316,10 @@ def test_an_override_changed_after_the_statement_of_many_began_is_written_as_its
     holder.cursor().execute("UPDATE overrides SET patch = '{\"psql\": 1}', version = version + 1 "
                             "WHERE configuration_id = %s", (a,))
     when = Preconditions([Named(1)]) if conditional else Preconditions()
-
-    async def scenario(db, pool):
-        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
-        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        held = asyncio.create_task(overrides.put_now(db, a, env, patch={"x": 1}, comments=None, when=when))
-        await asyncio.sleep(0)
-        free = asyncio.create_task(overrides.put_now(db, b, env, patch={"x": 2}, comments=None,
-                                                     when=Preconditions([Named(1)])))
-        await slow
-        await until_async(lambda: _waiting_for_a_row(cur), "the statement waiting for the row held")
-        holder.commit()
-        return await asyncio.gather(held, free, return_exceptions=True)
-    try:
-        written, other_written = with_pool(settings, scenario, pool_max=2)
-    finally:
-        holder.close()
+    written, other_written = _committed_while_the_statement_waits(
+        settings, cur, holder,
+        lambda db: overrides.put_now(db, a, env, patch={"x": 1}, comments=None, when=when),
+        lambda db: overrides.put_now(db, b, env, patch={"x": 2}, comments=None, when=Preconditions([Named(1)])))
     assert sizes == ["alone", 2]
     assert other_written["version"] == 2
     feed = {app: [(e["seq"], e["kind"], e["version"]) for e in changes.after(cur, app, 0, limit=10)]

@@ -5,8 +5,9 @@ cache and wakes the waiters of its keys, and it answers the cache's sync rounds.
 every write committed before it recorded is either in the round's answer, and applied from there, or was published by a
 transaction that returned before the round began, whose notification PostgreSQL delivers ahead of a query's answer. A
 notification carries its row's id ("#<id> <payload>"), so what a round applied is not applied again when its
-notification comes; a row's payload names each change of its statement on a line of its own (migration 0019). A round is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found
-out even when nobody reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below).
+notification comes; a row's payload names each change of its statement on a line of its own (migration 0019). A round
+is also sent every HEARTBEAT_SECONDS, so a listener whose server stopped answering is found out even when nobody
+reads. Whenever the connection is lost it connects again, with backoff (unless it gave up: below).
 The connection is psycopg2's asynchronous kind, so neither listening nor a round ever blocks the loop or takes an
 executor thread.
 

@@ -1,9 +1,9 @@
 -- A statement's writes of configurations and overrides are recorded in the outbox as one row, its payload their
--- notifications of 0018 one to a line, up to LINES (32) lines a row: a statement of 32 PUTs (db/loop.py's BATCH_MAX)
+-- notifications of 0018 one to a line, up to 32 lines a row: a statement of 32 PUTs (db/loop.py's BATCH_MAX)
 -- made 32 rows, and each row costs its own claim, notification and deletion in a flush (0017), its own message to
 -- every listener, and its own decoding in every worker. Under PUTs at two workers and 64 connections the publishers'
--- flushes took 17% of PostgreSQL's CPU, 13.5 µs a PUT (by backend, 2026-12-06). Interleaved A/B (putload, four
--- pairs): 8,349-9,611 PUTs a second against 7,471-9,119, three pairs won, one even.
+-- flushes took 17% of PostgreSQL's CPU, 13.5 µs a PUT (by backend, 2026-12-06). What this won: svc/README.md, "Where
+-- a PUT's time goes".
 --
 -- What a row announces is unchanged: every row a statement inserted, updated or deleted (a cascade's included, an
 -- upsert's in its INSERT's and its UPDATE's tables), each line a payload of 0004 and 0008; none when it wrote none.
@@ -15,6 +15,9 @@
 -- characters and a version of 10 digits), so a row of 32 lines and its id are at most about 3 KB. A row stays under
 -- half a page, so a claim still writes its new version on the row's own page (0017), and under `toast_tuple_target`
 -- it is never compressed on insert nor read back through TOAST.
+--
+-- Each trigger function says so itself: one function that took the lines as a parameter would be planned anew at
+-- each call, as the flush was (below).
 --
 -- A sync round forgets everything instead of applying what is waiting once over 1,000 changes are (0012): it now
 -- counts the lines of the rows, not the rows.
