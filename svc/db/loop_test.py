@@ -747,7 +747,7 @@ def _rows(sql):
             "FROM override_revisions r JOIN applications a ON a.id = r.application_id ORDER BY a.name, version",
             "SELECT name, last_change, version FROM applications ORDER BY name",
             # (the changes announced: a statement's are the lines of one row, migration 0019)
-            "SELECT sum(1 + length(payload) - length(replace(payload, E'\\n', ''))) AS n FROM change_outbox"):
+            "SELECT sum(1 + octet_length(payload) - octet_length(replace(payload, E'\\n', ''))) AS n FROM change_outbox"):
         sql.execute(query)
         found.append([dict(row) for row in sql.fetchall()])
     return found

@@ -403,12 +403,17 @@ def test_a_statement_of_many_writes_records_each_in_the_outbox_by_statement_in_t
         start += len(made)
 
 
-def test_a_statement_of_many_writes_records_them_in_rows_of_32_lines_each_notified_whole(database_url):
-    """A statement's writes go into rows of at most 32 lines (migration 0019), so that the longest lines (an
-    override's, with a version of ten digits) still make a notification PostgreSQL takes (under 8,000 bytes), and
-    each row is notified with every line of it."""
-    app, env = "01ROWSAPP00000000000000001", "01ROWSENV00000000000000001"
-    configs = [f"01ROWSCFG00000000000000{n:03d}" for n in range(70)]
+@pytest.mark.parametrize("ids", ["ULIDs", "four bytes a character"])
+def test_a_statement_of_many_writes_records_them_in_rows_of_about_4000_bytes_each_notified_whole(database_url, ids):
+    """A statement's writes go into rows of at most 4,000 bytes and one line (migration 0019), so that a notification
+    stays under PostgreSQL's 8,000 bytes whatever ids psql wrote (the columns count characters; four bytes each, a
+    line of an override is 327 bytes), and each row is notified with every line of it, once."""
+    if ids == "ULIDs":
+        app, env = "01ROWSAPP00000000000000001", "01ROWSENV00000000000000001"
+        configs = [f"01ROWSCFG00000000000000{n:03d}" for n in range(70)]
+    else:
+        app, env = "\U0001F600" * 26, "\U0001F601" * 26
+        configs = [chr(0x1F300 + n) + "\U0001F602" * 25 for n in range(70)]
     with own_url(database_url, "outbox_rows") as url, contextlib.closing(psycopg2.connect(url)) as conn:
         conn.autocommit = True
         cur = conn.cursor()
@@ -423,15 +428,18 @@ def test_a_statement_of_many_writes_records_them_in_rows_of_32_lines_each_notifi
                     "updated_at, version) SELECT c, %s, %s, '{}', now(), now(), 2147483647 "
                     "FROM unnest(%s::text[]) c", (env, app, configs))
         cur.execute("SELECT payload FROM change_outbox ORDER BY id")
-        rows = [payload.split("\n") for (payload,) in cur.fetchall()]
+        payloads = [payload for (payload,) in cur.fetchall()]
         listener = listening(url)
         try:
             cur.execute("SELECT config_service_flush('{}')")
             listener.cursor().execute("SELECT 1")  # a query's answer comes after every notification before it
-            notified = [n.payload.partition(" ")[2].split("\n") for n in listener.notifies]
+            notified = [n.payload.partition(" ")[2] for n in listener.notifies]
         finally:
             listener.close()
-    assert [len(lines) for lines in rows] == [32, 32, 6]
-    assert sorted(line for lines in rows for line in lines) == [f"o {c} {app} {env} 2147483647" for c in configs]
-    assert notified == rows
-    assert max(len(n) for n in ("\n".join(lines) for lines in rows)) > 32 * 90  # the longest lines there are
+    lines = [line for payload in payloads for line in payload.split("\n")]
+    assert sorted(lines) == sorted(f"o {c} {app} {env} 2147483647" for c in configs)
+    longest = max(len(line.encode()) for line in lines)
+    assert longest == (93 if ids == "ULIDs" else 327)
+    assert all(len(payload.encode()) <= 4000 + longest for payload in payloads)
+    assert len(payloads) == -(-sum(len(line.encode()) + 1 for line in lines) // 4000)  # each as full as it can be
+    assert notified == payloads

@@ -837,7 +837,7 @@ def published(url: str, within: float = harness.HANG) -> None:
         with conn.cursor() as cur:
             while True:
                 cur.execute("SELECT count(*) FILTER (WHERE published_at IS NULL), "
-                            "coalesce(sum(1 + length(payload) - length(replace(payload, E'\\n', ''))), 0) "
+                            "coalesce(sum(1 + octet_length(payload) - octet_length(replace(payload, E'\\n', ''))), 0) "
                             "FROM change_outbox")
                 waiting, changes = cur.fetchone()
                 if waiting == 0 and changes <= 1000:
