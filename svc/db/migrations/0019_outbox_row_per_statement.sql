@@ -17,8 +17,8 @@
 -- may write any: four bytes each, a line is at most 328 bytes, and a row with its id under 4,400. A row stays near
 -- half a page or under, so a claim mostly writes its new version on the row's own page (0017), and under
 -- `toast_tuple_target` it is never compressed on insert nor read back through TOAST. Each trigger function cuts its
--- own lines: one function taking them as a parameter would be planned for the size of each call's array, as the
--- flush's statements were (below).
+-- own lines: one function taking them as an array would add a call and an array to every statement, and its
+-- statement, with a parameter, could be planned again at each call, as the flush's were (below).
 --
 -- A sync round forgets everything instead of applying what is waiting once over 1,000 changes are (0012): it now
 -- counts the lines of the rows, not the rows.
