@@ -10,6 +10,7 @@ network does not deliver.
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import select
@@ -64,6 +65,9 @@ UNKNOWN_OUTCOME = ("The database connection broke while the request was being se
 # Statements prepared on every pooled connection (`prepared`): {SQL text: (name, PREPARE, EXECUTE template)}.
 PREPARED: dict[str, tuple[str, str, str]] = {}
 _PARAMETER = re.compile(r"%\((\w+)\)s")
+# A statement the server connection it ran on does not hold (SQLSTATE 26000): psycopg2 makes it an OperationalError,
+# which is not a broken connection here (`Database.lost_statements`).
+LOST = psycopg2.errors.InvalidSqlStatementName
 
 
 def prepared(query: str) -> str:
@@ -73,13 +77,18 @@ def prepared(query: str) -> str:
     and the history's statements of several CTEs, planning is most of their server time; the loop's connections
     keep the generic plan from the first: db/loop.py, Plans). A
     parameter's type is inferred where it is used, so one used only where no type is implied (in a SELECT list) is
-    cast in the SQL (`%(now)s::timestamptz`). Returns `query`, for `UPDATE = prepared(...)`."""
+    cast in the SQL (`%(now)s::timestamptz`). Returns `query`, for `UPDATE = prepared(...)`.
+
+    A statement is named by a digest of its SQL, not by its place in the registry: one name is one statement in
+    every version of the service, so no version can run another's statement under the name it knows (where sessions
+    are shared between clients, a pool in transaction mode: `Database.lost_statements`)."""
     if "%%" in query:
         raise ValueError("a prepared statement has no literal %")
     names = list(dict.fromkeys(_PARAMETER.findall(query)))
     place = {name: f"${n}" for n, name in enumerate(names, 1)}
-    name = f"config_service_{len(PREPARED) + 1}"
-    PREPARED.setdefault(query, (name, f"PREPARE {name} AS {_PARAMETER.sub(lambda m: place[m.group(1)], query)}",
+    body = _PARAMETER.sub(lambda m: place[m.group(1)], query)
+    name = f"config_service_{hashlib.sha256(body.encode()).hexdigest()[:20]}"
+    PREPARED.setdefault(query, (name, f"PREPARE {name} AS {body}",
                                 f"EXECUTE {name} ({', '.join(f'%({n})s' for n in names)})"))
     return query
 
@@ -88,15 +97,23 @@ class _Prepared:
     """A statement registered with `prepared` is executed as the one its connection prepared; and the SQL its
     connection holds back (`Connection.prefix`: settings for the transaction, a savepoint) goes in one message with
     the next statement, at no round trip of its own. One message is one transaction, also without BEGIN, so a
-    setting made there holds for that statement's transaction."""
+    setting made there holds for that statement's transaction. A prepared statement the session does not hold
+    (`Database.lost_statements`) is sent again at once as plain SQL, with what went before it, in autocommit, where
+    nothing of that message was done; in a transaction, which it aborted, the unit of work runs again whole."""
 
     def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 - psycopg2's name
         conn = self.connection  # type: ignore[attr-defined]
+        prefix, conn.prefix = conn.prefix, ""
         if conn.prepared and (entry := PREPARED.get(query)) is not None and entry[0] in conn.prepared:
-            query = entry[2]
-        if conn.prefix:
-            query, conn.prefix = conn.prefix + query, ""
-        return super().execute(query, vars)  # type: ignore[misc]
+            if conn.database is None or not conn.database.unprepared:
+                try:
+                    return super().execute(prefix + entry[2], vars)  # type: ignore[misc]
+                except LOST as error:
+                    if conn.database is None or not conn.autocommit or conn.async_:
+                        raise  # its transaction is aborted: the unit runs again, unprepared (`Database._unit`)
+                    conn.database.lost_statements(error)  # the message was one transaction: nothing of it was done
+            conn.prepared = frozenset()
+        return super().execute(prefix + query, vars)  # type: ignore[misc]
 
 
 class Cursor(_Prepared, psycopg2.extras.RealDictCursor):
@@ -144,6 +161,7 @@ class Connection(psycopg2.extensions.connection):
     identity: Identity | None = None
     prefix: str = ""
     prepared: frozenset[str] = frozenset()  # the names of the statements prepared on it (`prepared`)
+    database: "Database | None" = None  # the pool it is of, which may have given its prepared statements up
 
 
 class Database:
@@ -167,6 +185,8 @@ class Database:
             tcp_user_timeout=int(self.bound * 1000), **KEEPALIVES,
         )
         self.primary = Primary()
+        # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
+        self.unprepared = False
         self._idle: list[Connection] = []
         self._open_count = 0  # connections open, idle or lent
         self._lock = threading.Lock()
@@ -183,6 +203,21 @@ class Database:
         self.loop_open = 0  # its connections open, counted within POOL_MAX (under `_lock`)
         for name, loop in (("db-watchdog", self._watch), ("db-keeper", self._keep)):
             threading.Thread(target=loop, name=name, daemon=True).start()
+
+    def lost_statements(self, error: BaseException | None = None) -> None:
+        """Give prepared statements up for good (until the worker restarts): a statement prepared on a connection's
+        session was not there when it ran (SQLSTATE 26000), or a new connection's session already held one (`error`
+        None). Either is a server connection shared between clients: a pool in transaction mode (PgBouncer's), which
+        hands each transaction to whichever server connection is free. From now on every statement runs as plain
+        SQL, and a new connection prepares none; the statement that met it runs again so (`_Prepared.execute`,
+        `_unit`, the loop's). The guard that disables the listener there is its own (live/listener.py)."""
+        if self.unprepared:
+            return
+        self.unprepared = True
+        cause = first_line(error) if error is not None else "a new connection's session already held the statements"
+        log.error("prepared statements given up (%s): a pool in transaction mode between the service and PostgreSQL? "
+                  "Every statement now runs as plain SQL, planned each time, until the service restarts; use the "
+                  "pool's session mode", cause)
 
     def warm(self) -> int:
         """Open POOL_MIN connections now; how many are open. A database that is down is logged, not fatal."""
@@ -319,7 +354,9 @@ class Database:
             cur.execute(IDENTITY)
             conn.identity = identity_of(cur.fetchone())
         if self.primary.admit(conn.identity):
-            conn.prepared = prepare(conn)
+            conn.database = self
+            if not self.unprepared:
+                conn.prepared = prepare(conn)
             return True
         log.warning("not using %s:%s: %s is not the primary (%s is)", conn.info.host, conn.info.port, conn.identity,
                     self.primary.current)
@@ -434,6 +471,13 @@ class Database:
             except TIMED_OUT:
                 self._give_back(conn, broken=False)
                 raise ServiceUnavailable("The database did not answer in time.") from None
+            except LOST as error:
+                self._give_back(conn, broken=False)
+                if not self.unprepared:  # rolled back, nothing of it done: it runs again, as plain SQL
+                    self.lost_statements(error)
+                    continue
+                log.warning("database statement failed: %s", first_line(error))
+                raise ServiceUnavailable("The database is unavailable.") from None
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
                 self._give_back(conn, broken=True)
                 # What broke one connection (a database restart, a failover) broke the idle ones too.
@@ -517,7 +561,8 @@ _UNPREPARED: set[str] = set()
 
 def prepare(conn: Connection) -> frozenset[str]:
     """Prepare every registered statement on `conn` (autocommit, each alone); the names prepared. One that does not
-    prepare (a parameter whose type nothing implies) is said once and executed as plain SQL."""
+    prepare (a parameter whose type nothing implies) is said once and executed as plain SQL. One the new session
+    already held means sessions are shared: its pool gives prepared statements up (`Database.lost_statements`)."""
     done = set()
     with conn.cursor() as cur:
         for name, statement, _ in PREPARED.values():
@@ -526,6 +571,10 @@ def prepare(conn: Connection) -> frozenset[str]:
                 done.add(name)
             except psycopg2.OperationalError:
                 raise
+            except psycopg2.errors.DuplicatePreparedStatement:
+                if conn.database is not None:
+                    conn.database.lost_statements()
+                return frozenset()
             except psycopg2.Error as error:
                 if name not in _UNPREPARED:
                     _UNPREPARED.add(name)

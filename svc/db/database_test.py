@@ -11,6 +11,11 @@ from wire.problems import ServiceUnavailable
 from settings import Settings
 from tools.harness import until
 
+# A statement of the tests' own, prepared on every connection opened after this module is imported: what it returns
+# shows the setting its unit's first statement carried (`as_key`) and a parameter.
+KEYED = prepared("SELECT current_setting('config_service.key_id', true) AS k, %(x)s::int AS x")
+KEY = "01JD3D4M5N6P7Q8R9S0T1V2W3X"
+
 
 @pytest.fixture
 def database(settings):
@@ -387,3 +392,96 @@ def test_every_prepared_statement_locks_applications_before_configurations(datab
             holder.close()
             preparer.close()
     assert len(checked) >= 10  # the writes of configurations and overrides, one and many
+
+
+def test_a_statement_is_named_by_its_sql_so_one_name_is_one_statement_in_every_version():
+    import hashlib
+    name, statement, execute = PREPARED[KEYED]
+    body = statement.removeprefix(f"PREPARE {name} AS ")
+    assert body == "SELECT current_setting('config_service.key_id', true) AS k, $1::int AS x"
+    assert name == "config_service_" + hashlib.sha256(body.encode()).hexdigest()[:20]
+    assert execute == f"EXECUTE {name} (%(x)s)"
+    assert prepared(KEYED) == KEYED and PREPARED[KEYED][0] == name  # registered once
+    assert len({name for name, _, _ in PREPARED.values()}) == len(PREPARED)
+
+
+def _forgetting(settings) -> Database:
+    """A pool of one connection whose session has forgotten its prepared statements, as a server connection that a
+    pool in transaction mode hands over, and that never prepared them, would have."""
+    tiny = Database(settings.model_copy(update={"pool_min": 1, "pool_max": 1}))
+    tiny.warm()
+    run(tiny.run(lambda cur: cur.execute("DEALLOCATE ALL")))
+    assert not tiny.unprepared
+    return tiny
+
+
+def _given_up(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "prepared statements given up" in r.getMessage()]
+
+
+def test_a_statement_the_session_does_not_hold_runs_again_as_plain_sql_and_every_one_after_it(database, caplog):
+    """Behind a pool in transaction mode a statement prepared on one server connection can run on another, which
+    never prepared it (SQLSTATE 26000, to psycopg2 an OperationalError, which was taken for a broken connection:
+    503, "whether it was applied is unknown"). Nothing of it was done: it runs again at once as plain SQL, with the
+    setting it carried, and the pool gives prepared statements up. In autocommit it runs again where it was, not
+    its unit whole: a unit's statements before it are each their own transaction, and done."""
+    tiny = _forgetting(database.settings)
+    calls = []
+    try:
+        def keyed(cur):
+            calls.append(1)
+            cur.execute(KEYED, {"x": 7})
+            return dict(cur.fetchone())
+        assert run(tiny.run(as_key(KEY, keyed))) == {"k": KEY, "x": 7}
+        assert tiny.unprepared and len(calls) == 1
+        assert run(tiny.run(keyed))["k"] in (None, "")  # the key was its own transaction's only
+        fresh = tiny.connect("config-service-test")  # a connection opened now prepares nothing
+        try:
+            assert fresh.prepared == frozenset()
+            with fresh.cursor() as cur:
+                cur.execute("SELECT count(*) AS n FROM pg_prepared_statements")
+                assert cur.fetchone()["n"] == 0
+        finally:
+            fresh.close()
+    finally:
+        tiny.close()
+    assert len(_given_up(caplog)) == 1
+    assert "prepared statement" in _given_up(caplog)[0] and "does not exist" in _given_up(caplog)[0]
+
+
+def test_a_transaction_that_meets_a_statement_its_session_does_not_hold_runs_again_whole_and_is_made_once(
+        database, sql, table, caplog):
+    tiny = _forgetting(database.settings)
+    calls = []
+
+    def unit(cur):
+        calls.append(1)
+        cur.execute("INSERT INTO database_test_t VALUES (1)")
+        cur.execute(KEYED, {"x": 2})  # the transaction is aborted here the first time: rolled back, run again
+        return cur.fetchone()["x"]
+    try:
+        assert run(tiny.run(unit, transaction=True)) == 2
+    finally:
+        tiny.close()
+    assert len(calls) == 2
+    sql.execute("SELECT count(*) AS n FROM database_test_t")
+    assert sql.fetchone()["n"] == 1
+    assert len(_given_up(caplog)) == 1
+
+
+def test_a_new_session_that_already_holds_the_statements_is_shared_and_its_pool_gives_them_up(database, caplog):
+    """A new server session holds no prepared statement; one that does is shared with other clients (a pool in
+    transaction mode whose server connection another client prepared them on)."""
+    tiny = Database(database.settings.model_copy(update={"pool_min": 0, "pool_max": 1}))
+    try:
+        conn = tiny.connect("config-service-test")
+        try:
+            assert KEYED and PREPARED[KEYED][0] in conn.prepared
+            assert prepare(conn) == frozenset()  # as a second client of the same server session would find it
+            assert tiny.unprepared
+        finally:
+            conn.close()
+        assert run(tiny.run(lambda cur: cur.execute(KEYED, {"x": 3}) or cur.fetchone()["x"])) == 3
+    finally:
+        tiny.close()
+    assert _given_up(caplog) == [_given_up(caplog)[0]] and "already held" in _given_up(caplog)[0]

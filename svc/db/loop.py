@@ -324,6 +324,9 @@ class LoopPool:
             conn.identity = identity_of(cur.fetchone())
             if not self.db.primary.admit(conn.identity):
                 raise Unavailable  # the executor's pool finds the primary among the hosts, if another one is
+            conn.database = self.db
+            if self.db.unprepared:  # (a session setting too would stay on a server connection other clients share)
+                return conn
             try:
                 cur.execute(GENERIC)
                 await self._wait(conn, deadline)
@@ -339,6 +342,9 @@ class LoopPool:
                     done.add(name)
                 except psycopg2.OperationalError:
                     raise
+                except psycopg2.errors.DuplicatePreparedStatement:  # a session shared: see `database.prepare`
+                    self.db.lost_statements()
+                    return conn
                 except psycopg2.Error:
                     pass  # said once by the executor's pool (`database.prepare`); executed as plain SQL
             conn.prepared = frozenset(done)
@@ -529,6 +535,13 @@ class LoopPool:
             except TIMED_OUT:
                 outcome = "kept"
                 raise ServiceUnavailable("The database did not answer in time.") from None
+            except database.LOST as error:
+                outcome = "kept"
+                if not self.db.unprepared:  # one message, one transaction, rolled back: it runs again, as plain SQL
+                    self.db.lost_statements(error)
+                    continue
+                log.warning("database statement failed: %s", first_line(error))
+                raise ServiceUnavailable("The database is unavailable.") from None
             except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError, OSError) as error:
                 outcome = "broken"
                 log.warning("database connection failed: %s", first_line(error) if str(error) else
@@ -853,6 +866,10 @@ class LoopPool:
                 failure = _alone  # rolled back: each waits for its own locks alone
             else:
                 failure = lambda write: ServiceUnavailable("The database did not answer in time.")  # noqa: E731
+        except database.LOST as error:
+            outcome = "kept"
+            self.db.lost_statements(error)
+            failure = _alone  # rolled back, nothing of it done: each runs again alone, as plain SQL
         except (psycopg2.OperationalError, psycopg2.InterfaceError, TimeoutError, OSError) as error:
             outcome = "broken"
             log.warning("database connection failed: %s", first_line(error) if str(error) else

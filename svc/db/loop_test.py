@@ -1333,3 +1333,53 @@ def test_an_override_changed_after_the_statement_of_many_began_is_written_as_its
     else:
         assert written["version"] == 3 and jsontext.loads(written["patch"]) == {"x": 1}
         assert feed[one][2:] == [(3, "updated", 3)] and revisions == [(1, {"x": 0}), (3, {"x": 1})]
+
+
+
+def test_statements_the_loop_s_session_does_not_hold_run_again_as_plain_sql_each_write_made_once(
+        settings, cur, monkeypatch, caplog):
+    """Behind a pool in transaction mode a statement prepared on one server connection can run on another, which
+    never prepared it (SQLSTATE 26000). Here the loop's one connection forgets its statements (DEALLOCATE ALL), as
+    such a server connection would have: a statement of many writes that meets it was rolled back whole, so each of
+    its writes runs again alone, as plain SQL, to its own outcome; and a connection the loop opens after that prepares
+    nothing, nor sets its plans (a session's setting would stay on a server connection other clients share)."""
+    from repositories import configurations
+    configs, _ = _many(cur)
+    sizes = _batches(monkeypatch)
+
+    def update(k):
+        return lambda db: configurations.update_now(db, configs[k], name="n", comments=None, config={"v": k})
+
+    async def scenario(db, pool):
+        await loop.first_row(db, "DEALLOCATE ALL", dict)
+        many = await _while_busy(db, pool, [update(k) for k in range(3)])
+        fresh = await pool._connect()
+        try:
+            look = fresh.cursor()
+            look.execute("SELECT count(*) AS n, current_setting('plan_cache_mode') AS mode FROM pg_prepared_statements")
+            await loop.ready(fresh)
+            return many, db.unprepared, fresh.prepared, look.fetchone()
+        finally:
+            fresh.close()
+    many, unprepared, prepared, found = with_pool(settings, scenario, pool_max=2)
+    assert [o["version"] if isinstance(o, dict) else o for o in many] == [2, 2, 2]
+    assert sizes == ["alone", "alone", 3, "alone", "alone", "alone"]  # the DEALLOCATE, the slow one, the three
+    assert unprepared and prepared == frozenset() and found == {"n": 0, "mode": "auto"}
+    cur.execute("SELECT configuration_id, array_agg(version ORDER BY version) AS versions FROM configuration_revisions "
+                "WHERE configuration_id = ANY(%s) GROUP BY configuration_id", (configs[:3],))
+    assert sorted(row["versions"] for row in cur.fetchall()) == [[1, 2]] * 3  # each made once
+    assert len([r for r in caplog.records if "prepared statements given up" in r.getMessage()]) == 1
+
+
+def test_a_statement_of_one_write_the_loop_s_session_does_not_hold_runs_again_as_plain_sql(settings, cur, caplog):
+    from repositories import configurations
+    configs, _ = _many(cur)
+
+    async def scenario(db, pool):
+        await loop.first_row(db, "DEALLOCATE ALL", dict)
+        return await configurations.update_now(db, configs[0], name="n", comments=None, config={"v": 1}), db.unprepared
+    row, unprepared = with_pool(settings, scenario, pool_max=2)
+    assert row["version"] == 2 and unprepared
+    cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE configuration_id = %s", (configs[0],))
+    assert cur.fetchone()["n"] == 2
+    assert len([r for r in caplog.records if "prepared statements given up" in r.getMessage()]) == 1
