@@ -67,7 +67,8 @@ spare, it does not wait (waiting there cost 7-14% at 16 connections). In a state
 - It waits for no lock: a write whose application another transaction holds (a write of its own, a change set) is
   not made there, and runs alone, waiting for that lock without holding up the writes of other applications.
 - Failed as a whole (a unique name taken, a deadlock), it was rolled back: each write runs again alone (`Alone`), to
-  its own outcome. A timeout or a broken connection answers each of its writes as it would answer one.
+  its own outcome; a statement that carried one write only failed with that write's own error (a deadlock aside,
+  which runs again), and that is its answer. A timeout or a broken connection answers each of its writes as it would answer one.
 """
 
 import asyncio
@@ -875,9 +876,11 @@ class LoopPool:
             log.warning("database connection failed: %s", first_line(error) if str(error) else
                         "no answer within the bound")
             failure = lambda write: ServiceUnavailable(UNKNOWN_OUTCOME)  # noqa: E731
-        except psycopg2.Error:
+        except psycopg2.Error as error:
             outcome = "kept"
-            failure = _alone  # rolled back as a whole: each to its own outcome
+            # Rolled back as a whole: each runs again alone, to its own outcome; one write alone had its own (what
+            # its statement run again would raise).
+            failure = (lambda write, error=error: error) if alone else _alone
         except BaseException:
             outcome = "in flight" if sent else None
             failure = (lambda write: ServiceUnavailable(UNKNOWN_OUTCOME)) if sent else _alone

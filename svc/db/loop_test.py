@@ -572,6 +572,23 @@ def test_a_statement_of_many_that_fails_as_a_whole_runs_each_write_alone(setting
     assert cur.fetchone()["n"] == 2
 
 
+def test_a_write_that_waited_alone_for_the_loop_and_failed_is_answered_its_error_and_not_run_again(
+        settings, cur, monkeypatch):
+    from repositories import applications, configurations
+    app = applications.create(cur, name="one", comments=None)["id"]
+    a = configurations.create(cur, application_id=app, name="a", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [lambda db: configurations.update_now(db, a, name="", comments=None,
+                                                                                  config={"x": 1})])
+    [refused] = with_pool(settings, scenario, pool_max=2)
+    assert isinstance(refused, psycopg2.errors.CheckViolation)
+    assert sizes == ["alone", 1]  # the slow statement, then its own, once: no statement of one run twice
+    cur.execute("SELECT version FROM configurations WHERE id = %s", (a,))
+    assert cur.fetchone()["version"] == 1
+
+
 def test_a_rename_to_a_name_taken_runs_alone_and_the_others_stay_in_the_statement(settings, cur, monkeypatch):
     from repositories import applications, configurations
     from wire.problems import Conflict
