@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings)` and the module-level `app` that uvicorn serves (`app:app`)."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -210,6 +211,14 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
         waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
         listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
+        loop = asyncio.get_running_loop()
+
+        def shared() -> None:  # from an executor thread, or the loop's own
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the worker is stopping
+                loop.call_soon_threadsafe(listener.shared)
+        database.on_shared = shared
+        if database.unprepared:  # found while the pool warmed up
+            listener.shared()
         listener.start()
         _answer_waiters_on_exit_signals(waiters)
         app.state.database = database

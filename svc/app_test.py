@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import threading
 
 import pytest
 import yaml
@@ -14,7 +15,9 @@ from fastapi.testclient import TestClient
 import app as service
 import logs
 from app import CONTRACT, create_app
+from db.database import Database
 from tools import harness
+from tools.harness import until
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -416,3 +419,28 @@ def test_errors_answered_leave_nothing_for_the_cyclic_collector(client, monkeypa
     assert statuses == {422: 3 * 16 * 3, 404: 3 * 16 * 3, 400: 3 * 16}
     assert failed["NotFound"] >= 2 * 16 * 3  # the 404s were the read cache's fetches (its listener connected)
     assert not left, f"cyclic garbage left by the errors answered: {left}"
+
+
+def test_server_sessions_found_shared_by_the_database_pool_give_the_worker_s_listener_up(settings):
+    """A pool in transaction mode found by the database pool (`Database.lost_statements`, from an executor thread)
+    is also the listener's: `/health` says `disabled`."""
+    with TestClient(create_app(settings)) as client:
+        until(lambda: client.get("/health").json()["listener"] == "listening", "the listener connected")
+        found = threading.Thread(target=client.app.state.database.lost_statements)
+        found.start()
+        found.join()
+        until(lambda: client.get("/health").json()["listener"] == "disabled", "the listener given up")
+        assert client.get("/api/v1/applications").status_code == 200  # served, from the database
+
+
+def test_server_sessions_found_shared_while_the_pool_warmed_up_give_the_listener_up_from_the_start(settings,
+                                                                                                 monkeypatch):
+    warm = Database.warm
+
+    def warmed_on_a_shared_session(self):
+        opened = warm(self)
+        self.lost_statements()
+        return opened
+    monkeypatch.setattr(Database, "warm", warmed_on_a_shared_session)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").json()["listener"] == "disabled"

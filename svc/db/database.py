@@ -187,6 +187,8 @@ class Database:
         self.primary = Primary()
         # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
         self.unprepared = False
+        # Told, from whichever thread found it, that server sessions are shared (app.py: the listener gives up).
+        self.on_shared: Callable[[], None] = lambda: None
         self._idle: list[Connection] = []
         self._open_count = 0  # connections open, idle or lent
         self._lock = threading.Lock()
@@ -210,10 +212,12 @@ class Database:
         None). Either is a server connection shared between clients: a pool in transaction mode (PgBouncer's), which
         hands each transaction to whichever server connection is free. From now on every statement runs as plain
         SQL, and a new connection prepares none; the statement that met it runs again so (`_Prepared.execute`,
-        `_unit`, the loop's). The guard that disables the listener there is its own (live/listener.py)."""
+        `_unit`, the loop's). The listener's notifications cannot be trusted there either: `on_shared` tells it
+        (it also finds such a pool out itself: live/listener.py)."""
         if self.unprepared:
             return
         self.unprepared = True
+        self.on_shared()
         cause = first_line(error) if error is not None else "a new connection's session already held the statements"
         log.error("prepared statements given up (%s): a pool in transaction mode between the service and PostgreSQL? "
                   "Every statement now runs as plain SQL, planned each time, until the service restarts; use the "

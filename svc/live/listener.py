@@ -330,6 +330,19 @@ class Listener:
         self._seen = seen | self._heard
         self._round_done()
 
+    def shared(self) -> None:
+        """The worker's pool found server sessions shared between clients (`Database.lost_statements`: a statement
+        prepared on its connection's session was not there, or a new session already held them): a pool in
+        transaction mode, as `_pooled` finds it, perhaps before any round ran elsewhere than the LISTEN (a pool that
+        hands the listener the same server connection each time while it is idle delivers the notifications it
+        gets meanwhile to other clients). The listener gives up for good, as there. Called on the event loop."""
+        if self.pooled or self._closing:
+            return
+        log.error("the database pool found its server sessions shared with other clients: a pool in transaction "
+                  "mode between the service and PostgreSQL? The listener's notifications cannot be trusted: every "
+                  "read now goes to the database until the service restarts; use the pool's session mode")
+        self._give_up()
+
     def _pooled(self, backend: int) -> None:
         """A round ran on another server process than the LISTEN: a pool in transaction mode (PgBouncer's, say)
         hands each statement to whichever server connection is free, so the notifications go to whichever client
@@ -338,6 +351,9 @@ class Listener:
         log.error("the listener's sync round ran on PostgreSQL process %s, its LISTEN on %s: a pool in transaction "
                   "mode between the service and PostgreSQL? Its notifications cannot be trusted: every read now goes "
                   "to the database until the service restarts; use the pool's session mode", backend, self._backend)
+        self._give_up()
+
+    def _give_up(self) -> None:
         self.pooled = True
         self._lose()
         self._end_rounds()

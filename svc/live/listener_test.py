@@ -348,3 +348,22 @@ def test_a_round_run_by_another_server_process_than_the_listen_gives_the_listene
     assert answered is False
     assert gave_up == (True, False, False, False)  # and held requests check every POLL_SECONDS
     assert any("a pool in transaction mode" in record.getMessage() for record in caplog.records)
+
+
+def test_the_pool_finding_server_sessions_shared_gives_the_listener_up_for_good(database_url, caplog):
+    """The database pool may find a pool in transaction mode out first (`Database.lost_statements`: a prepared
+    statement its session does not hold), before any round ran elsewhere than the LISTEN: it tells the listener,
+    which gives up as when it finds it itself, once."""
+    async def scenario():
+        listener = await listening(database_url)
+        assert await listener.sync(listener.cache.tick())
+        listener.shared()
+        await asyncio.wait_for(listener._task, HANG)  # it does not connect again
+        gave_up = (listener.pooled, listener.listening, listener.waiters.listening,
+                   await listener.sync(listener.cache.tick()))
+        listener.shared()
+        await listener.close()
+        return gave_up
+
+    assert asyncio.run(scenario()) == (True, False, False, False)
+    assert len([r for r in caplog.records if "server sessions shared" in r.getMessage()]) == 1
