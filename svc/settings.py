@@ -38,9 +38,11 @@ class Settings(BaseSettings):
         "Seconds to open a database connection, per host."))
     statement_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000, description=(
         "PostgreSQL `statement_timeout` on every connection, in milliseconds (exceeded: 503); a unit of work still "
-        "running two seconds past it has its connection cut from this side."))
+        "running two seconds past it has its connection cut from this side. Set in each connection's startup "
+        "parameters, or in each transaction where a pool drops or refuses them."))
     lock_timeout_ms: int = Field(default=2000, ge=1, le=3_600_000, description=(
-        "PostgreSQL `lock_timeout` on every connection, in milliseconds (exceeded: 503)."))
+        "PostgreSQL `lock_timeout` on every connection, in milliseconds (exceeded: 503); set as "
+        "STATEMENT_TIMEOUT_MS is."))
     require_if_match: bool = Field(default=False, description=(
         "`true`: PUT, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally "
         "(`If-None-Match: *`, create-only, will do instead: it is how an override is created)."))

@@ -65,6 +65,9 @@ UNKNOWN_OUTCOME = ("The database connection broke while the request was being se
 # Statements prepared on every pooled connection (`prepared`): {SQL text: (name, PREPARE, EXECUTE template)}.
 PREPARED: dict[str, tuple[str, str, str]] = {}
 _PARAMETER = re.compile(r"%\((\w+)\)s")
+# A session's statement and lock timeouts, in ms (`Database.timeouts_of`).
+TIMEOUTS = ("SELECT (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement, "
+            "(SELECT setting FROM pg_settings WHERE name = 'lock_timeout') AS lock")
 # A statement the server connection it ran on does not hold (SQLSTATE 26000): psycopg2 makes it an OperationalError,
 # which is not a broken connection here (`Database.lost_statements`).
 LOST = psycopg2.errors.InvalidSqlStatementName
@@ -103,7 +106,7 @@ class _Prepared:
 
     def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 - psycopg2's name
         conn = self.connection  # type: ignore[attr-defined]
-        prefix, conn.prefix = conn.prefix, ""
+        prefix, conn.prefix = conn.local + conn.prefix, ""
         if conn.prepared and (entry := PREPARED.get(query)) is not None and entry[0] in conn.prepared:
             if conn.database is None or not conn.database.unprepared:
                 try:
@@ -162,6 +165,9 @@ class Connection(psycopg2.extensions.connection):
     prefix: str = ""
     prepared: frozenset[str] = frozenset()  # the names of the statements prepared on it (`prepared`)
     database: "Database | None" = None  # the pool it is of, which may have given its prepared statements up
+    # SQL that begins every message sent on it: the session's timeouts, set in each transaction where the server did
+    # not take them from the connection's startup parameters (`Database.timeouts_of`).
+    local: str = ""
 
 
 class Database:
@@ -178,12 +184,17 @@ class Database:
         self.settings = settings
         self.url = str(settings.database_url)
         self.bound = settings.statement_timeout_ms / 1000 + BOUND_MARGIN
-        options = f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+        statement, lock = settings.statement_timeout_ms, settings.lock_timeout_ms
+        options = f"-c statement_timeout={statement} -c lock_timeout={lock}"
         self._connect_args = dict(
             cursor_factory=Cursor, connection_factory=Connection,
             connect_timeout=settings.connect_timeout, options=options,
             tcp_user_timeout=int(self.bound * 1000), **KEEPALIVES,
         )
+        # The timeouts as each transaction sets them where a connection's startup parameters did not (`timeouts_of`).
+        self.expected_timeouts = (str(statement), str(lock))
+        self.local_timeouts = f"SET LOCAL statement_timeout = {statement}; SET LOCAL lock_timeout = {lock}; "
+        self._told_timeouts = False
         self.primary = Primary()
         # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
         self.unprepared = False
@@ -222,6 +233,36 @@ class Database:
         log.error("prepared statements given up (%s): a pool in transaction mode between the service and PostgreSQL? "
                   "Every statement now runs as plain SQL, planned each time, until the service restarts; use the "
                   "pool's session mode", cause)
+
+    def options_refused(self, error: BaseException) -> bool:
+        """Whether `error`, a connection's failure, is a pool's refusal of its startup parameter `options` (PgBouncer
+        refuses a parameter `ignore_startup_parameters` does not name). Then connections are opened without it from
+        now on (their timeouts set in each transaction instead: `timeouts_of`), and True: connect again."""
+        if "unsupported startup parameter: options" not in str(error):
+            return False
+        with self._lock:
+            if "options" not in self._connect_args:
+                return True  # (dropped meanwhile, by another connection's refusal)
+            self._connect_args = {key: value for key, value in self._connect_args.items() if key != "options"}
+        log.warning("the database (a pool?) refuses the startup parameter `options` that sets each connection's "
+                    "statement and lock timeouts: connecting without it, each transaction sets them itself")
+        return True
+
+    def timeouts_of(self, found: tuple[str, str]) -> str:
+        """What a connection whose session has the statement and lock timeouts `found` (`pg_settings`, in ms) sends
+        before every message (`Connection.local`): nothing when they are the settings' (the server took them from
+        the startup parameters), else SET LOCAL of both, for the transaction of each message. A pool between the
+        service and PostgreSQL may drop startup parameters (PgBouncer's `ignore_startup_parameters`), and a session
+        setting made after connecting would stay on a server connection other clients share (a pool in transaction
+        mode): per transaction, they hold in every mode and leak into none, at the price of two SETs a message."""
+        if tuple(found) == self.expected_timeouts:
+            return ""
+        if not self._told_timeouts:
+            self._told_timeouts = True
+            log.warning("the database did not take the connections' statement and lock timeouts from their startup "
+                        "parameters (%s ms and %s ms found, a pool that ignores them?): each transaction sets them "
+                        "itself", *found)
+        return self.local_timeouts
 
     def warm(self) -> int:
         """Open POOL_MIN connections now; how many are open. A database that is down is logged, not fatal."""
@@ -334,8 +375,13 @@ class Database:
         """A new connection to the primary: where libpq's host list leads (the first host that takes it, with
         `target_session_attrs`), else, when that one is not the primary (an old one, back beside the new), each
         other host in turn."""
+        try:
+            conn = psycopg2.connect(self.url, **{**self._connect_args, "application_name": application_name})
+        except psycopg2.OperationalError as error:
+            if not self.options_refused(error):
+                raise
+            conn = psycopg2.connect(self.url, **{**self._connect_args, "application_name": application_name})
         args = {**self._connect_args, "application_name": application_name}
-        conn = psycopg2.connect(self.url, **args)
         if self._admit(conn):
             return conn
         refused = f"{conn.info.host}:{conn.info.port}"
@@ -357,6 +403,8 @@ class Database:
         with conn.cursor() as cur:
             cur.execute(IDENTITY)
             conn.identity = identity_of(cur.fetchone())
+            cur.execute(TIMEOUTS)
+            conn.local = self.timeouts_of(tuple(cur.fetchone().values()))
         if self.primary.admit(conn.identity):
             conn.database = self
             if not self.unprepared:

@@ -485,3 +485,71 @@ def test_a_new_session_that_already_holds_the_statements_is_shared_and_its_pool_
     finally:
         tiny.close()
     assert _given_up(caplog) == [_given_up(caplog)[0]] and "already held" in _given_up(caplog)[0]
+
+
+def _timeouts(cur) -> tuple[str, str, str]:
+    cur.execute("SELECT current_setting('statement_timeout') AS s, current_setting('lock_timeout') AS l")
+    row = cur.fetchone()
+    return row["s"], row["l"], cur.connection.local
+
+
+def test_the_connections_timeouts_come_from_their_startup_parameters_and_no_statement_sets_them(settings):
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 4321, "lock_timeout_ms": 1234, "pool_min": 0}))
+    try:
+        assert run(db.run(_timeouts)) == ("4321ms", "1234ms", "")
+    finally:
+        db.close()
+
+
+def test_where_the_server_did_not_take_the_startup_parameters_each_transaction_sets_the_timeouts(settings, caplog):
+    """A pool between the service and PostgreSQL may drop a connection's startup parameters (PgBouncer ignores the
+    ones `ignore_startup_parameters` names): the session then has the server's timeouts (none), and a write waiting
+    for a lock would wait until the service's bound shut its connection, its outcome unknown. Each message then sets
+    them for its own transaction (a session's setting would stay on a server connection other clients may share)."""
+    db = Database(settings.model_copy(update={"statement_timeout_ms": 4321, "lock_timeout_ms": 1234, "pool_min": 0}))
+    db._connect_args.pop("options")  # as a pool that drops them
+
+    def twice(cur):
+        first = _timeouts(cur)
+        return first, _timeouts(cur)
+
+    async def on_the_loop():
+        from db import loop
+        pool = db.on_loop = loop.LoopPool(db)
+        try:
+            return await pool.first_row("SELECT current_setting('lock_timeout') AS l", dict)
+        finally:
+            pool.close()
+    try:
+        expected = ("4321ms", "1234ms", "SET LOCAL statement_timeout = 4321; SET LOCAL lock_timeout = 1234; ")
+        assert run(db.run(_timeouts)) == expected
+        assert run(db.run(twice, transaction=True)) == (expected, expected)
+        assert run(on_the_loop()) == {"l": "1234ms"}
+    finally:
+        db.close()
+    told = [r.getMessage() for r in caplog.records if "did not take the connections' statement" in r.getMessage()]
+    assert len(told) == 1 and "(0 ms and 0 ms found" in told[0]
+
+
+def test_a_pool_that_refuses_the_startup_parameter_options_is_connected_to_without_it(settings, monkeypatch, caplog):
+    """PgBouncer refuses a startup parameter it does not know unless told to ignore it ("unsupported startup
+    parameter: options"): the service connects again without it, and each transaction sets its timeouts."""
+    connect = psycopg2.connect
+    refused = []
+
+    def refusing(*args, **kwargs):
+        if "options" in kwargs:
+            refused.append(kwargs.get("application_name"))
+            raise psycopg2.OperationalError('connection to server at "127.0.0.1", port 6432 failed: FATAL:  '
+                                            'unsupported startup parameter: options')
+        return connect(*args, **kwargs)
+    monkeypatch.setattr(psycopg2, "connect", refusing)
+    db = Database(settings.model_copy(update={"lock_timeout_ms": 1234, "pool_min": 0}))
+    try:
+        assert run(db.run(_timeouts))[1:] == ("1234ms", "SET LOCAL statement_timeout = "
+                                              f"{settings.statement_timeout_ms}; SET LOCAL lock_timeout = 1234; ")
+        db.connect("config-service-test").close()
+    finally:
+        db.close()
+    assert refused == ["config-service"]  # once: the next connections go without it
+    assert len([r for r in caplog.records if "refuses the startup parameter" in r.getMessage()]) == 1

@@ -314,15 +314,27 @@ class LoopPool:
         try:
             async with asyncio.timeout_at(deadline):
                 where = await addresses(self.db.url)
-            conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args, **where,
-                                                                  "application_name": "config-service"})
-            # A host that takes no connection in CONNECT_TIMEOUT (frozen, say): the executor's pool, whose
-            # connecting goes on to the next host, opens one instead.
-            await self._wait(conn, min(deadline, loop.time() + self.db.settings.connect_timeout))
+            for attempt in (1, 2):  # (again without `options` when a pool refuses it: `Database.options_refused`)
+                try:
+                    conn = psycopg2.connect(self.db.url, async_=True, **{**self.db._connect_args, **where,
+                                                                          "application_name": "config-service"})
+                    # A host that takes no connection in CONNECT_TIMEOUT (frozen, say): the executor's pool, whose
+                    # connecting goes on to the next host, opens one instead.
+                    await self._wait(conn, min(deadline, loop.time() + self.db.settings.connect_timeout))
+                    break
+                except psycopg2.OperationalError as error:
+                    if attempt == 2 or not self.db.options_refused(error):
+                        raise
+                    if conn is not None:
+                        conn.close()
+                        conn = None
             cur = conn.cursor()
             cur.execute(IDENTITY)
             await self._wait(conn, deadline)
             conn.identity = identity_of(cur.fetchone())
+            cur.execute(database.TIMEOUTS)
+            await self._wait(conn, deadline)
+            conn.local = self.db.timeouts_of(tuple(cur.fetchone().values()))
             if not self.db.primary.admit(conn.identity):
                 raise Unavailable  # the executor's pool finds the primary among the hosts, if another one is
             conn.database = self.db

@@ -1,5 +1,5 @@
-"""Fault tests F1-F11, F18 and F19: a PostgreSQL cluster of their own that they kill, stop and start, and a running
-service (F19 behind PgBouncer).
+"""Fault tests F1-F11 and F18-F20: a PostgreSQL cluster of their own that they kill, stop and start, and a running
+service (F19 and F20 behind PgBouncer).
 
 Traffic goes only to 127.0.0.1; everything started is stopped by PID. No test depends on the machine's speed: each
 does a counted amount of work, steps its disturbance on what was done (so many writes, so many held requests),
@@ -556,12 +556,14 @@ def test_f18_effective_reads_stay_linearizable_while_layers_and_parents_change_w
 
 
 class PgBouncer:
-    """PgBouncer (Debian's) in transaction mode in front of `cluster`, on a free port, as the `postgres` user when
-    run as root (it refuses root). Few server connections for the service's many, each closed a second after it
-    opened or once idle a second: every transaction goes to whichever server connection is free, and new server
-    connections come all the time, on which no client prepared anything."""
+    """PgBouncer (Debian's) in front of `cluster`, on a free port, as the `postgres` user when run as root (it refuses
+    root). In transaction mode: few server connections for the service's many, each closed a second after it opened
+    or once idle a second, so every transaction goes to whichever server connection is free, and new server
+    connections come all the time, on which no client prepared anything. In session mode: a server connection for
+    each client's session, as the service's README has it run. `ignore`: the startup parameters it ignores (one it
+    neither ignores nor knows, it refuses)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, mode: str = "transaction", ignore: str = "extra_float_digits,options") -> None:
         binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         assert Path(binary).exists(), "PgBouncer is needed (apt-get install -y pgbouncer; .ci/run installs it)"
         self.port = harness.free_port()
@@ -570,7 +572,8 @@ class PgBouncer:
         name, _, password = user.partition(":")
         (self.dir / "users.txt").write_text(f'"{name}" "{password}"\n')
         # `options` (the service's statement and lock timeouts) is a startup parameter PgBouncer 1.18 refuses unless
-        # told to ignore it: the service's own bound on every statement holds without them.
+        # told to ignore it; ignored, it never reaches the server (each transaction sets them: Database.timeouts_of).
+        transaction = mode == "transaction"
         (self.dir / "pgbouncer.ini").write_text(f"""[databases]
 * = host=127.0.0.1 port={cluster.port}
 [pgbouncer]
@@ -579,12 +582,12 @@ listen_port = {self.port}
 unix_socket_dir =
 auth_type = plain
 auth_file = {self.dir}/users.txt
-pool_mode = transaction
-default_pool_size = 4
+pool_mode = {mode}
+default_pool_size = {4 if transaction else 100}
 max_client_conn = 200
-server_lifetime = 1
-server_idle_timeout = 1
-ignore_startup_parameters = extra_float_digits,options
+server_lifetime = {1 if transaction else 3600}
+server_idle_timeout = {1 if transaction else 600}
+ignore_startup_parameters = {ignore}
 """)
         root = os.geteuid() == 0
         if root:
@@ -624,3 +627,39 @@ def test_f19_behind_pgbouncer_in_transaction_mode_writes_answer_and_reads_stay_l
     check(history, capsys, f"F19 behind PgBouncer in transaction mode (listeners {sorted(listeners)})", set())
     assert listeners == {"disabled"}
     assert "prepared statements given up" in log
+
+
+def test_f20_behind_pgbouncer_in_session_mode_refusing_options_the_service_connects_and_its_lock_timeout_holds(
+        cluster, service, capsys):
+    # The README's way through a pool: PgBouncer in session mode. As it comes, it refuses the startup parameter that
+    # carried the service's statement and lock timeouts (`options`: "unsupported startup parameter"), so the service
+    # could not connect; told to ignore it, it dropped them, and a write behind a lock waited until the service's
+    # bound shut its connection (503, its outcome unknown). The service now connects without it and each
+    # transaction sets them: a write behind a row lock answers the lock timeout's 503, and nothing is given up.
+    bouncer = PgBouncer(cluster, mode="session", ignore="extra_float_digits")
+    try:
+        server = service(workers=1, url=bouncer.url, LOCK_TIMEOUT_MS="1000", STATEMENT_TIMEOUT_MS="30000")
+        base = server.base
+        harness.until(lambda: httpx.get(f"{base}/health", timeout=HANG).json()["listener"] == "listening",
+                      "the listener listening")
+        config_id, holder = locked_configuration(cluster, base, "f20")
+        try:
+            held = httpx.put(f"{base}/api/v1/configurations/{config_id}", json={"name": "c", "config": {"x": 1}},
+                             timeout=HANG)
+        finally:
+            holder.rollback()
+            holder.close()
+        after = httpx.put(f"{base}/api/v1/configurations/{config_id}", json={"name": "c", "config": {"x": 2}},
+                          timeout=HANG)
+        read = httpx.get(f"{base}/api/v1/configurations/{config_id}", timeout=HANG)
+        health = httpx.get(f"{base}/health", timeout=HANG).json()
+        log = server.log()
+    finally:
+        bouncer.close()
+    report(capsys, f"F20 behind PgBouncer in session mode refusing `options`: a write behind a row lock answered "
+                   f"{held.status_code} ({held.json().get('detail')}); then {after.status_code}, read version "
+                   f"{read.json().get('version')}, listener {health['listener']}")
+    assert held.status_code == 503 and held.json()["detail"] == "The database did not answer in time."
+    assert after.status_code == 200 and read.json()["version"] == 2 and read.json()["config"] == {"x": 2}
+    assert health["listener"] == "listening"
+    assert "refuses the startup parameter `options`" in log and "prepared statements given up" not in log
