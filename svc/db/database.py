@@ -500,6 +500,7 @@ class Database:
         """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor. Its
         result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `epochs.epoch()`."""
         attempt = 0
+        lost = False  # it met a prepared statement its session did not hold (`LOST`)
         while True:
             attempt += 1
             conn = self._borrow(deadline)
@@ -525,7 +526,8 @@ class Database:
                 raise ServiceUnavailable("The database did not answer in time.") from None
             except LOST as error:
                 self._give_back(conn, broken=False)
-                if not self.unprepared:  # rolled back, nothing of it done: it runs again, as plain SQL
+                if not lost:  # rolled back, nothing of it done: it runs again, as plain SQL (once: then it is)
+                    lost = True
                     self.lost_statements(error)
                     continue
                 log.warning("database statement failed: %s", first_line(error))

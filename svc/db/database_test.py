@@ -553,3 +553,25 @@ def test_a_pool_that_refuses_the_startup_parameter_options_is_connected_to_witho
         db.close()
     assert refused == ["config-service"]  # once: the next connections go without it
     assert len([r for r in caplog.records if "refuses the startup parameter" in r.getMessage()]) == 1
+
+
+def test_a_unit_that_met_a_statement_its_session_did_not_hold_runs_again_though_another_gave_them_up_first(database):
+    """Behind such a pool many statements meet it at once: the one whose pool another one's finding turned to plain
+    SQL meanwhile (here, as its error arrives) runs again all the same."""
+    from db.database import LOST
+    tiny = _forgetting(database.settings)
+    calls = []
+
+    def unit(cur):
+        calls.append(1)
+        try:
+            cur.execute(KEYED, {"x": 5})
+        except LOST:
+            tiny.unprepared = True  # another unit's finding, a moment before this one's
+            raise
+        return cur.fetchone()["x"]
+    try:
+        assert run(tiny.run(unit, transaction=True)) == 5
+    finally:
+        tiny.close()
+    assert len(calls) == 2

@@ -518,6 +518,7 @@ class LoopPool:
         raise as they are. `group`: the key of the writes it is one of, for which it counts in flight (`crowded`).
         A prepared statement runs here on its generic plan ("Plans", in the module's docstring)."""
         attempt = 0
+        lost = False  # it met a prepared statement its session did not hold (`database.LOST`)
         while True:
             attempt += 1
             conn = await self._borrow()
@@ -550,7 +551,8 @@ class LoopPool:
                 raise ServiceUnavailable("The database did not answer in time.") from None
             except database.LOST as error:
                 outcome = "kept"
-                if not self.db.unprepared:  # one message, one transaction, rolled back: it runs again, as plain SQL
+                if not lost:  # one message, one transaction, rolled back: it runs again, as plain SQL (once)
+                    lost = True
                     self.db.lost_statements(error)
                     continue
                 log.warning("database statement failed: %s", first_line(error))

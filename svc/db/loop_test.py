@@ -1400,3 +1400,23 @@ def test_a_statement_of_one_write_the_loop_s_session_does_not_hold_runs_again_as
     cur.execute("SELECT count(*) AS n FROM configuration_revisions WHERE configuration_id = %s", (configs[0],))
     assert cur.fetchone()["n"] == 2
     assert len([r for r in caplog.records if "prepared statements given up" in r.getMessage()]) == 1
+
+
+def test_a_statement_of_one_write_the_loop_s_session_did_not_hold_runs_again_though_another_gave_them_up_first(
+        settings, cur, monkeypatch):
+    from repositories import configurations
+    configs, _ = _many(cur)
+    wait = LoopPool._wait
+
+    async def found_meanwhile(self, conn, deadline):
+        try:
+            return await wait(self, conn, deadline)
+        except database.LOST:
+            self.db.unprepared = True  # another statement's finding, a moment before this one's
+            raise
+    monkeypatch.setattr(LoopPool, "_wait", found_meanwhile)
+
+    async def scenario(db, pool):
+        await loop.first_row(db, "DEALLOCATE ALL", dict)
+        return await configurations.update_now(db, configs[0], name="n", comments=None, config={"v": 1})
+    assert with_pool(settings, scenario, pool_max=2)["version"] == 2
