@@ -112,7 +112,7 @@ class _Prepared:
                 try:
                     return super().execute(prefix + entry[2], vars)  # type: ignore[misc]
                 except LOST as error:
-                    if conn.database is None or not conn.autocommit or conn.async_:
+                    if conn.database is None or not conn.autocommit:
                         raise  # its transaction is aborted: the unit runs again, unprepared (`Database._unit`)
                     conn.database.lost_statements(error)  # the message was one transaction: nothing of it was done
             conn.prepared = frozenset()

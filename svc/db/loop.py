@@ -68,7 +68,8 @@ spare, it does not wait (waiting there cost 7-14% at 16 connections). In a state
   not made there, and runs alone, waiting for that lock without holding up the writes of other applications.
 - Failed as a whole (a unique name taken, a deadlock), it was rolled back: each write runs again alone (`Alone`), to
   its own outcome; a statement that carried one write only failed with that write's own error (a deadlock aside,
-  which runs again), and that is its answer. A timeout or a broken connection answers each of its writes as it would answer one.
+  which runs again), and that is its answer. A timeout or a broken connection answers each of its writes as it
+  would answer one.
 """
 
 import asyncio
