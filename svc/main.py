@@ -1,5 +1,6 @@
 """The process runner, `python -m main` (what `make run` starts): raises the open-files limit, checks the port,
-serves `app:app` with uvicorn, and ends a failed start with one plain line saying why."""
+serves `app:app` with uvicorn, and ends a failed start with one plain line saying why. `main:app` is that same
+application, for `uvicorn main:app --reload` (which serves it without this runner's checks)."""
 
 import errno
 import os
@@ -14,6 +15,8 @@ import uvicorn
 # The module uvicorn serves as "app:app" (its settings, and the name of the file a refusal is written to).
 import app as service
 from wire.protocol import Protocol
+
+app = service.app
 
 
 def port_taken(host: str, port: int) -> str | None:

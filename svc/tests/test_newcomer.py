@@ -1,6 +1,7 @@
 """A newcomer's mistakes, made for real through the entry points `make` calls: each ends at once with one plain line
 on stderr that names the cause and what to do."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -71,3 +72,19 @@ def test_a_refused_start_up_ends_with_its_reason_in_one_plain_line(database_url,
         sql.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
     assert code == 1, lines
     assert plain(lines[-1]) and lines[-1].startswith("refusing to start: the database runs with synchronous_commit=off")
+
+
+def test_the_specs_commands_work_from_svc(database_url, tmp_path):
+    """SPEC.md's Layout: from svc/, `python -m migrations` and `python -m uvicorn main:app` (the runner's checks
+    aside, the same application `make run` serves)."""
+    result = subprocess.run([sys.executable, "-m", "migrations"], cwd=harness.SVC, capture_output=True, text=True,
+                            timeout=60, env=harness.child_env(DATABASE_URL=database_url))
+    assert result.returncode == 0 and result.stdout.strip() == "migrations: 0 applied", result
+    port = harness.free_port()
+    served = harness.start([sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
+                           env=harness.child_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING"),
+                           probe=f"http://127.0.0.1:{port}/health", log=tmp_path / "uvicorn.log", within=harness.HANG)
+    try:
+        assert harness.health(f"http://127.0.0.1:{port}")["database"] == "ok"
+    finally:
+        assert harness.stop(served) in (0, -signal.SIGTERM)  # uvicorn ends by the signal it stopped on
