@@ -202,6 +202,8 @@ LIMIT %(limit)s
 
 SELECT_REVISION = f"SELECT {names(REVISION_COLUMNS)} FROM configuration_revisions WHERE configuration_id = %(id)s AND version = %(version)s"
 
+ANY_REVISION = "SELECT 1 FROM configuration_revisions WHERE configuration_id = %(id)s LIMIT 1"
+
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
 NO_REVISION = "This configuration has no revision with this version."
@@ -288,10 +290,15 @@ def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | No
 
 @idempotent
 def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tuple[list[Row], str | None]:
-    """One page of a configuration's revisions, newest first, and the next cursor (None on the last page)."""
-    one(cur, SELECT_VERSION, {"id": id}, MISSING)
+    """One page of a configuration's revisions, newest first (also of one deleted since: its history is kept), and
+    the next cursor (None on the last page)."""
     cur.execute(SELECT_REVISIONS, {"id": id, "cursor": cursor, "limit": limit + 1})
-    return split(cur.fetchall(), limit, key="version")
+    rows = cur.fetchall()
+    if not rows:  # past its last page, or pruned: 404 only for an id no configuration has had
+        cur.execute(ANY_REVISION, {"id": id})
+        if cur.fetchone() is None:
+            one(cur, SELECT_VERSION, {"id": id}, MISSING)
+    return split(rows, limit, key="version")
 
 
 @idempotent

@@ -145,7 +145,16 @@ def test_deleting_a_configuration_keeps_its_revisions_until_its_application_is_d
     sql.execute("SELECT application_id, version FROM configuration_revisions ORDER BY version")
     assert sql.fetchall() == [{"application_id": config["application_id"], "version": 1},
                               {"application_id": config["application_id"], "version": 2}]
+    # Readable by its id: the list (every page), each revision, a diff.
+    revisions = client.get(f"{CONFIGS}/{config['id']}/revisions", params={"limit": 1})
+    assert revisions.status_code == 200 and [r["version"] for r in revisions.json()["items"]] == [2]
+    rest = client.get(f"{CONFIGS}/{config['id']}/revisions", params={"cursor": revisions.json()["next_cursor"]})
+    assert rest.status_code == 200 and [r["version"] for r in rest.json()["items"]] == [1]
+    assert rest.json()["next_cursor"] is None
+    assert client.get(f"{CONFIGS}/{config['id']}/revisions/1").json()["version"] == 1
+    assert client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 1, "to": 2}).status_code == 200
     assert client.delete(f"{APPS}/{config['application_id']}").status_code == 204
+    assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions"), 404)  # gone with its application
     sql.execute("SELECT count(*) AS n FROM configuration_revisions")
     assert sql.fetchone()["n"] == 0
 
