@@ -9,10 +9,13 @@ from repositories.rows import Row
 COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", '
            'changed_by_key AS by_key_id, environment_id, environment')
 # An entry as every write of a configuration records it, in the write's own statement (`repositories.configurations`):
-# each column from the configuration it returns as the CTE `c`, and its application's `id` and raised `last_change`
-# as the CTE `a`.
+# each column from the configuration it returns as the CTE `c`, and its application's `id`, raised `last_change` and
+# the change's time `at` as the CTE `a`. A change's time is the clock read once its application's row is locked, the
+# same in its entry (`changed_at`, shown as `at`; `recorded_at`, which reads of the past go by), in the configuration
+# (`updated_at`) and in its revision (`created_at`): a read of the past at a time a change shows includes it.
 ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
-         "name": "c.name", "version": "c.version", "changed_at": "%(now)s::timestamptz", "changed_by": "%(actor)s"}
+         "name": "c.name", "version": "c.version", "changed_at": "a.at", "recorded_at": "a.at",
+         "changed_by": "%(actor)s"}
 
 SELECT_AFTER = f"""
 SELECT {COLUMNS} FROM changes

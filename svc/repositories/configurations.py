@@ -25,7 +25,7 @@ from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, NotFound, Unprocessable
 from repositories import applications, changes
 from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
-                               names, one, params, split, write)
+                               names, one, split, write)
 
 # The columns a client writes (the contract's ConfigurationUpdate; ConfigurationCreate adds `application_id`), which
 # every revision keeps and a restore brings back: a new one is added here and, in one migration, to
@@ -38,6 +38,8 @@ REVISION = {"configuration_id": "id", "application_id": "application_id", "versi
 REVISION_COLUMNS = tuple(REVISION)
 MANY_REVISION = {**REVISION, "created_by": "actor"}
 PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
+# The columns a write sets to the change's time, the clock once it holds the application's row (`changes.ENTRY`).
+TIMES = ("created_at", "updated_at")
 # The same, for each write of many (`UPDATE_MANY`), from its row `i` of them.
 MANY_PRECONDITIONS = ("(i.versions IS NULL OR c.version = ANY(i.versions::int[]))"
                       " AND i.refused IS NOT NULL AND c.version <> ALL(i.refused::int[])")
@@ -65,21 +67,23 @@ WITH_CHANGE_AND_REVISION = f"""{WITH_CHANGE}
 )
 SELECT {names(COLUMNS)} FROM c
 """
-# Appended to a CTE `c` returning a changed configuration of an unchanged application: numbers the change first.
+# Appended to a CTE `c` returning a changed configuration of an unchanged application: numbers the change first,
+# at the time the configuration took (`changes.ENTRY`).
 WITH_REVISION = """
 , a AS (
     UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM c)
-    RETURNING id, last_change
+    RETURNING id, last_change, (SELECT updated_at FROM c) AS at
 )
 """ + WITH_CHANGE_AND_REVISION
 
 INSERT = prepared(f"""
 WITH a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
-    RETURNING id, last_change
+    RETURNING id, last_change, clock_timestamp() AS at
 ), c AS (
     INSERT INTO configurations ({names(COLUMNS)})
-    SELECT {params(COLUMNS)} FROM a
+    SELECT {", ".join("a.at" if column in TIMES else f"%({column})s" for column in COLUMNS)}
+    FROM a
     RETURNING {names(COLUMNS)}
 )
 """ + WITH_CHANGE_AND_REVISION)
@@ -93,7 +97,7 @@ SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id
 UPDATE = prepared(OWNER + f"""
 , c AS (
     UPDATE configurations c
-    SET {assign(FIELDS)}, updated_at = %(now)s, version = c.version + 1
+    SET {assign(FIELDS)}, updated_at = clock_timestamp(), version = c.version + 1
     FROM owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
@@ -120,9 +124,8 @@ UPDATE = prepared(OWNER + f"""
 UPDATE_MANY = f"""
 WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(name)s::varchar[], %(comments)s::varchar[], %(config)s::text[],
-                         %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[],
-                         %(kind)s::varchar[])
-        WITH ORDINALITY AS i(id, name, comments, config, now, versions, refused, actor, kind, n)
+                         %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[], %(kind)s::varchar[])
+        WITH ORDINALITY AS i(id, name, comments, config, versions, refused, actor, kind, n)
 ), j AS (
     SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank,
            CASE WHEN i.name = cf.name THEN false  -- (a name kept is its own: the unique index says no other has it)
@@ -134,7 +137,8 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     FOR NO KEY UPDATE OF ap SKIP LOCKED
 ), c AS (
     UPDATE configurations c
-    SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = i.now, version = c.version + 1
+    SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = clock_timestamp(),
+        version = c.version + 1
     FROM owner i
     WHERE NOT i.taken AND c.id = i.id AND c.application_id = i.application_id AND {MANY_PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}, i.n, i.actor, i.kind
@@ -142,8 +146,9 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     UPDATE applications ap SET last_change = ap.last_change + 1 FROM c WHERE ap.id = c.application_id
     RETURNING ap.id, ap.last_change, c.kind, c.id AS configuration_id, c.name, c.version, c.updated_at, c.actor
 ), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by)
-    SELECT id, last_change, kind, configuration_id, name, version, updated_at, actor FROM a
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, recorded_at,
+                         changed_by)
+    SELECT id, last_change, kind, configuration_id, name, version, updated_at, updated_at, actor FROM a
 ), r AS (
     {copy_into("configuration_revisions", MANY_REVISION)} FROM c
 )
@@ -161,7 +166,7 @@ RESTORE = prepared(OWNER + f"""
     WHERE configuration_id = %(id)s AND version = %(revision)s
 ), c AS (
     UPDATE configurations c
-    SET {assign(FIELDS, of="s")}, updated_at = %(now)s, version = c.version + 1
+    SET {assign(FIELDS, of="s")}, updated_at = clock_timestamp(), version = c.version + 1
     FROM source s, owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
@@ -181,12 +186,12 @@ DELETE = prepared(OWNER + f"""
 ), a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 + (SELECT count(*) FROM od)
     WHERE id = (SELECT application_id FROM c)
-    RETURNING id, last_change
+    RETURNING id, last_change, clock_timestamp() AS at
 ), fo AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, recorded_at,
+                         changed_by, environment_id, environment)
     SELECT a.id, a.last_change - row_number() OVER (ORDER BY od.environment_id DESC), 'deleted', c.id, c.name,
-           od.version, %(now)s, %(actor)s, od.environment_id, e.name
+           od.version, a.at, a.at, %(actor)s, od.environment_id, e.name
     FROM od JOIN environments e ON e.id = od.environment_id, a, c
 )
 {WITH_CHANGE}
@@ -212,8 +217,8 @@ NO_REVISION = "This configuration has no revision with this version."
 def create(cur, *, application_id: str, actor: str | None = None, **given: Any) -> Row:
     """A new configuration of application `application_id`, of the fields a client sent (FIELDS)."""
     now = datetime.now(UTC)
-    values = {"id": ulids.new(now), "application_id": application_id, **fields(given, FIELDS), "created_at": now,
-              "updated_at": now, "version": 1, "now": now, "actor": actor, "kind": "created"}
+    values = {"id": ulids.new(now), "application_id": application_id, **fields(given, FIELDS), "version": 1,
+              "actor": actor, "kind": "created"}
     row = write(cur, INSERT, values, NAME_TAKEN)
     if row is None:
         raise Unprocessable.at("/application_id", applications.MISSING)
@@ -261,8 +266,7 @@ update.now = update_now  # type: ignore[attr-defined]
 
 def _update_values(id: str, when: Preconditions, actor: str | None, given: dict[str, Any]) -> dict[str, Any]:
     # In the epoch of the connection that writes (`Preconditions.params`).
-    return {"id": id, **fields(given, FIELDS), "now": datetime.now(UTC), **when.params(), "actor": actor,
-            "kind": "updated"}
+    return {"id": id, **fields(given, FIELDS), **when.params(), "actor": actor, "kind": "updated"}
 
 
 @idempotent
@@ -272,8 +276,7 @@ def _missing_or_stale(cur, id: str, when: Preconditions) -> None:
 
 def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> Row:
     """Make revision `revision`'s content current, as a new version and a new revision."""
-    values = {"id": id, "revision": revision, "now": datetime.now(UTC), **when.params(), "actor": actor,
-              "kind": "restored"}
+    values = {"id": id, "revision": revision, **when.params(), "actor": actor, "kind": "restored"}
     row = write(cur, RESTORE, values, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
@@ -283,7 +286,7 @@ def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
 
 
 def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None) -> None:
-    cur.execute(DELETE, {"id": id, **when.params(), "now": datetime.now(UTC), "actor": actor, "kind": "deleted"})
+    cur.execute(DELETE, {"id": id, **when.params(), "actor": actor, "kind": "deleted"})
     if cur.fetchone() is None:
         missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
 

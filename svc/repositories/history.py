@@ -7,7 +7,9 @@ revision it made current, unless it was a deletion. Positions follow the commits
 their change under its row lock, held to the commit), so every position is a state that existed, consistent across
 the application's configurations. A time maps to the last position of the last transaction whose changes were all
 recorded at or before it (`changes.recorded_at` and `changes.txid`, migration 0010), once every write that could
-have recorded one by then has committed.
+have recorded one by then has committed. A change's recorded time is the time it shows (its entry's `at`, the
+configuration's or override's `updated_at`, its revision's `created_at`: `repositories.changes.ENTRY`), so a read at
+the time a change shows includes it.
 
 These read the database only: the read cache holds the present, not the past.
 """

@@ -217,11 +217,21 @@ def test_a_position_inside_one_transactions_changes_reads_the_state_before_them(
     assert history.application_at(cur, app_id, seq=6)["configurations"] == []
     cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s AND seq >= 3 ORDER BY seq", (app_id,))
     recorded = {row["seq"]: row["recorded_at"] for row in cur.fetchall()}
-    first, last = min(recorded[4], recorded[5], recorded[6]), max(recorded[4], recorded[5], recorded[6])
-    assert recorded[3] < first  # (one statement records its changes in no particular order)
-    assert history.application_at(cur, app_id, at=first)["seq"] == 3  # recorded in part, not committed then
-    assert history.application_at(cur, app_id, at=last - timedelta(microseconds=1))["seq"] == 3
-    assert history.application_at(cur, app_id, at=last)["seq"] == 6
+    assert recorded[3] < recorded[4] == recorded[5] == recorded[6]  # one statement: one time, its changes'
+    assert history.application_at(cur, app_id, at=recorded[6] - timedelta(microseconds=1))["seq"] == 3
+    assert history.application_at(cur, app_id, at=recorded[6])["seq"] == 6
+    # A transaction of two statements records its changes at two times: between them, the state before both.
+    again = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})   # 7
+    cur.execute("BEGIN")
+    overrides.put(cur, again["id"], root["id"], patch={"v": 2}, comments=None)                           # 8
+    overrides.put(cur, again["id"], leaf["id"], patch={"v": 3}, comments=None)                           # 9
+    cur.execute("COMMIT")
+    cur.execute("SELECT seq, recorded_at FROM changes WHERE application_id = %s AND seq >= 8 ORDER BY seq", (app_id,))
+    first, last = (row["recorded_at"] for row in cur.fetchall())
+    assert first < last
+    assert history.application_at(cur, app_id, at=first)["seq"] == 7  # recorded in part, not committed then
+    assert history.application_at(cur, app_id, at=last - timedelta(microseconds=1))["seq"] == 7
+    assert history.application_at(cur, app_id, at=last)["seq"] == 9
 
 
 def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_history(cur, app_id):
@@ -236,6 +246,10 @@ def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_h
         overrides.put(cur, made[1]["id"], environment["id"], patch={"e": 1}, comments=None)
     configurations.delete(cur, made[1]["id"])
     configurations.update(cur, made[0]["id"], name="c0", comments=None, config={"n": 10})
+    cur.execute("BEGIN")  # a transaction of two statements, each at its own time
+    configurations.update(cur, made[0]["id"], name="c0", comments=None, config={"n": 11})
+    configurations.update(cur, made[2]["id"], name="c2", comments=None, config={"n": 12})
+    cur.execute("COMMIT")
     cur.execute("SELECT recorded_at FROM changes WHERE application_id = %s", (app_id,))
     moments = sorted({row["recorded_at"] + timedelta(microseconds=d) for row in cur.fetchall() for d in (-1, 0, 1)})
     answers = []
@@ -243,7 +257,8 @@ def test_a_time_finds_the_position_the_definition_gives_at_every_moment_of_the_h
         answers.append(history.application_at(cur, app_id, at=at)["seq"])
         cur.execute("SELECT history_position_every(%(id)s, %(at)s) AS seq", {"id": app_id, "at": at})
         assert answers[-1] == cur.fetchone()["seq"], at
-    assert 6 not in answers and 7 not in answers and answers[-1] == 9  # never inside the deletion's three (6-8)
+    # Never inside the deletion's three (6-8), nor between the two statements' changes (10, 11).
+    assert not {6, 7, 10} & set(answers) and 9 in answers and answers[-1] == 11
 
 
 def test_changes_recorded_before_transaction_ids_are_read_by_the_definition(cur, app_id):

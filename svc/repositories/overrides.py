@@ -7,7 +7,6 @@ override's numbering continues after its last revision, also when it was deleted
 """
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2.errors
@@ -26,18 +25,19 @@ REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, 
 KEY = "configuration_id = %(id)s AND environment_id = %(environment_id)s"
 
 
-def _recorded(kind: str, *, guard: str = "true", revision: bool = True) -> str:
+def _recorded(kind: str, *, guard: str = "true", revision: bool = True, at: str = "(SELECT updated_at FROM o)") -> str:
     """The CTEs after a CTE `o` that wrote one override (returning its columns and `application_id`): the change's
     number in its application's feed, its feed entry of `kind` (an SQL expression) naming the environment, where
-    `guard` holds, and (with `revision`) its revision."""
+    `guard` holds, and (with `revision`) its revision. `at`: the change's time, the override's `updated_at` (the
+    clock once the write held its application's row, as `repositories.changes.ENTRY` says)."""
     tail = f"""
 , a AS (
     UPDATE applications SET last_change = last_change + 1 WHERE id = (SELECT application_id FROM o)
-    RETURNING id, last_change
+    RETURNING id, last_change, {at} AS at
 ), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
-    SELECT a.id, a.last_change, {kind}, o.configuration_id, c.name, o.version, %(now)s, %(actor)s,
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, recorded_at,
+                         changed_by, environment_id, environment)
+    SELECT a.id, a.last_change, {kind}, o.configuration_id, c.name, o.version, a.at, a.at, %(actor)s,
            o.environment_id, e.name
     FROM o, a, configurations c, environments e
     WHERE c.id = o.configuration_id AND e.id = o.environment_id AND ({guard})
@@ -59,7 +59,8 @@ def _recorded(kind: str, *, guard: str = "true", revision: bool = True) -> str:
 # CS412, migration 0008): the statement stops, nothing is written, and `put` answers 412.
 UPSERT = f"""
 , cfg AS (
-    SELECT c.id, c.application_id, c.name FROM configurations c JOIN owner ON owner.id = c.application_id
+    SELECT c.id, c.application_id, c.name, clock_timestamp() AS at
+    FROM configurations c JOIN owner ON owner.id = c.application_id
     WHERE c.id = %(id)s
 ), env AS (
     SELECT id, name FROM environments WHERE id = %(environment_id)s FOR KEY SHARE
@@ -68,8 +69,7 @@ UPSERT = f"""
 ), o AS (
     INSERT INTO overrides AS o (configuration_id, environment_id, application_id, patch, comments, created_at,
                                 updated_at, version)
-    SELECT cfg.id, env.id, cfg.application_id, source.patch, source.comments, %(now)s, %(now)s,
-           last.version + 1
+    SELECT cfg.id, env.id, cfg.application_id, source.patch, source.comments, cfg.at, cfg.at, last.version + 1
     FROM cfg, env, last, source
     ON CONFLICT (configuration_id, environment_id) DO UPDATE
     SET patch = EXCLUDED.patch, comments = EXCLUDED.comments, updated_at = EXCLUDED.updated_at,
@@ -87,7 +87,7 @@ PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comment
 # configuration's does. Nothing when it does not exist, or when they refuse its version: `PUT` then decides.
 REPLACE = prepared(OWNER + f"""
 , o AS (
-    UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = %(now)s,
+    UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = clock_timestamp(),
                            version = o.version + 1
     FROM owner
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
@@ -104,8 +104,8 @@ SELECT {COLUMNS}, false AS created FROM o
 REPLACE_MANY = f"""
 WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT * FROM unnest(%(id)s::varchar[], %(environment_id)s::varchar[], %(patch)s::text[], %(comments)s::varchar[],
-                         %(now)s::timestamptz[], %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[])
-        WITH ORDINALITY AS i(id, environment_id, patch, comments, now, versions, refused, actor, n)
+                         %(versions)s::text[], %(refused)s::text[], %(actor)s::varchar[])
+        WITH ORDINALITY AS i(id, environment_id, patch, comments, versions, refused, actor, n)
 ), j AS (
     SELECT i.*, cf.application_id, row_number() OVER (PARTITION BY cf.application_id ORDER BY i.n) AS rank
     FROM i JOIN configurations cf ON cf.id = i.id
@@ -116,7 +116,8 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT id FROM environments WHERE id IN (SELECT environment_id FROM j WHERE rank = 1)
     FOR KEY SHARE SKIP LOCKED
 ), o AS (
-    UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = i.now, version = o.version + 1
+    UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = clock_timestamp(),
+                           version = o.version + 1
     FROM owner i, env
     WHERE o.configuration_id = i.id AND o.environment_id = i.environment_id
       AND o.application_id = i.application_id AND env.id = i.environment_id
@@ -126,10 +127,10 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     UPDATE applications ap SET last_change = ap.last_change + 1 FROM o WHERE ap.id = o.application_id
     RETURNING ap.id, ap.last_change, o.configuration_id, o.version, o.updated_at, o.actor, o.environment_id
 ), f AS (
-    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, changed_by,
-                         environment_id, environment)
-    SELECT a.id, a.last_change, 'updated', a.configuration_id, c.name, a.version, a.updated_at, a.actor,
-           a.environment_id, e.name
+    INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, recorded_at,
+                         changed_by, environment_id, environment)
+    SELECT a.id, a.last_change, 'updated', a.configuration_id, c.name, a.version, a.updated_at, a.updated_at,
+           a.actor, a.environment_id, e.name
     FROM a JOIN configurations c ON c.id = a.configuration_id JOIN environments e ON e.id = a.environment_id
 ), r AS (
     INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
@@ -155,7 +156,7 @@ DELETE = prepared(OWNER + f"""
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
       AND {conditions("o.version")}
     RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
-)""" + _recorded("'deleted'", revision=False) + f"""
+)""" + _recorded("'deleted'", revision=False, at="clock_timestamp()") + f"""
 SELECT version FROM o
 """)
 
@@ -250,7 +251,7 @@ def _put_params(id: str, environment_id: str, patch: dict[str, Any], comments: s
                 actor: str | None) -> dict[str, Any]:
     # In the epoch of the connection that writes (`Preconditions.params`).
     return {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
-            "now": datetime.now(UTC), **when.params(), "actor": actor, "kind": "set"}
+            **when.params(), "actor": actor, "kind": "set"}
 
 
 def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
@@ -265,8 +266,7 @@ def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: 
 def restore(cur, id: str, environment_id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
             actor: str | None = None) -> Row:
     """Make revision `revision` current, as a new version and a new revision (also of an override deleted since)."""
-    params = {**_key(id, environment_id), "revision": revision, "now": datetime.now(UTC), **when.params(),
-              "actor": actor, "kind": "restored"}
+    params = {**_key(id, environment_id), "revision": revision, **when.params(), "actor": actor, "kind": "restored"}
     row = _upsert(cur, RESTORE, params)
     if row is None:
         _exists(cur, id, environment_id)
@@ -279,7 +279,7 @@ def restore(cur, id: str, environment_id: str, revision: int, *, when: Precondit
 
 def delete(cur, id: str, environment_id: str, *, when: Preconditions = UNCONDITIONAL,
            actor: str | None = None) -> None:
-    cur.execute(DELETE, {**_key(id, environment_id), **when.params(), "now": datetime.now(UTC), "actor": actor})
+    cur.execute(DELETE, {**_key(id, environment_id), **when.params(), "actor": actor})
     if cur.fetchone() is None:
         _exists(cur, id, environment_id)
         one(cur, SELECT_VERSION, _key(id, environment_id), MISSING)

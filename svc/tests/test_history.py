@@ -152,6 +152,35 @@ def test_a_deleted_configuration_is_diffed_and_read_from_before_its_deletion(cli
     assert names == [again["id"]]
 
 
+def test_a_read_at_the_time_a_change_shows_includes_it(client, application, configuration):
+    """The time a change shows (the configuration's `updated_at`, its revision's `created_at`, its feed entry's
+    `at`) is one, and a read of the past at it includes the change; a microsecond before, not."""
+    app = application("billing")
+    config = configuration(app["id"], "db", {"v": 1})
+    env = client.post("/api/v1/environments", json={"name": "prod", "parent_id": None}).json()
+    shown = [config["updated_at"]]
+    for v in (2, 3):
+        written = client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})
+        shown.append(written.json()["updated_at"])
+    override = client.put(f"{CONFIGS}/{config['id']}/overrides/{env['id']}", json={"patch": {"v": 4}}).json()
+    shown.append(override["updated_at"])
+    feed = client.get(f"{APPS}/{app['id']}/changes").json()["items"]
+    assert [entry["at"] for entry in feed] == shown
+    revisions = client.get(f"{CONFIGS}/{config['id']}/revisions").json()["items"]
+    assert [r["created_at"] for r in reversed(revisions)] == shown[:3]
+    assert client.get(f"{CONFIGS}/{config['id']}/overrides/{env['id']}/revisions").json()["items"][0]["created_at"] \
+        == shown[3]
+    for version, at in enumerate(shown[:3], 1):
+        then = client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"at": at}).json()
+        assert (then["seq"], then["configuration"]["version"]) == (version, version), at
+        before = datetime.fromisoformat(at) - timedelta(microseconds=1)
+        if version > 1:
+            then = client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"at": before.isoformat()}).json()
+            assert then["configuration"]["version"] == version - 1, at
+    url = f"{CONFIGS}/{config['id']}/effective/snapshot"
+    assert client.get(url, params={"at": shown[3], "environment_id": env["id"]}).json()["seq"] == 4
+
+
 def test_points_outside_the_history_are_problems_with_pointers(client, application, configuration):
     app = application("billing")
     made = configuration(app["id"], "db", {"v": 1})
