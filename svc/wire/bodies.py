@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from settings import Settings
 from wire import jsontext, names
-from wire.problems import Unprocessable
+from wire.problems import NUL_IN_TEXT, SURROGATE_IN_TEXT, Unprocessable
 
 
 def check_storable(value: Any, max_depth: int) -> None:
@@ -83,11 +83,11 @@ def _refuse(value: Any, max_depth: int, pointer: str, depth: int) -> None:
 
 def _check_text(text: str, pointer: str) -> None:
     if "\x00" in text:
-        raise Unprocessable.at(pointer, "Text cannot contain the NUL character (U+0000).")
+        raise Unprocessable.at(pointer, NUL_IN_TEXT)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise Unprocessable.at(_encodable(pointer), "Text cannot contain unpaired UTF-16 surrogates.") from None
+        raise Unprocessable.at(_encodable(pointer), SURROGATE_IN_TEXT) from None
 
 
 def _encodable(pointer: str) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from wire import etags
+from wire import etags, models
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://config-service.dev/problems/"
@@ -176,8 +176,38 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return BadRequest("The request body is not valid JSON.").response(request.url.path)
-    items = [{"pointer": pointer(e.get("loc", ())), "message": _message(e)} for e in errors]
+    items: list[dict[str, str]] = []
+    for error in errors:
+        item = _item(error)
+        if item not in items:  # a parameter FastAPI checks twice (a path's, say) is one error
+            items.append(item)
     return Unprocessable("The request is not valid.", errors=items).response(request.url.path)
+
+
+NUL_IN_TEXT = "Text cannot contain the NUL character (U+0000)."
+SURROGATE_IN_TEXT = "Text cannot contain unpaired UTF-16 surrogates."
+NAME_RULE = ("A name must not be blank, start or end with whitespace, or hold a control or format character (a tab, "
+             "a newline, a zero-width space, a bidirectional override: Unicode categories Cc and Cf).")
+# The contract's patterns a person could not read, in words; another's message names its pattern.
+PATTERNS = {
+    next(m.pattern for m in models.Name.model_fields["root"].metadata if getattr(m, "pattern", None)): NAME_RULE,
+    r"^[^\u0000]*$": NUL_IN_TEXT,
+}
+
+
+def _item(error: dict[str, Any]) -> dict[str, str]:
+    """An error of a request's validation: its pointer and message. A key of an object (Pydantic's location ends
+    in "[key]") is named by the member it begins; one that is not text at all, by the object that holds it."""
+    loc, kind = tuple(error.get("loc", ())), error.get("type")
+    message = _message(error)
+    if kind == "string_pattern_mismatch":
+        message = PATTERNS.get(str((error.get("ctx") or {}).get("pattern")), message)
+    elif kind == "string_unicode":
+        message = SURROGATE_IN_TEXT
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-2] if kind == "string_unicode" else loc[:-1]
+        message = "Key: " + message
+    return {"pointer": pointer(loc), "message": message}
 
 
 def _message(error: dict[str, Any]) -> str:

@@ -1,10 +1,11 @@
 import json
+from typing import Annotated
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Path
 from fastapi.testclient import TestClient
 
-from wire import problems
+from wire import models, problems
 from wire.problems import Conflict, NotFound, ServiceUnavailable, Unprocessable
 
 
@@ -27,6 +28,19 @@ def client():
 
     @app.get("/items/{n}")
     async def item(n: int):
+        return {}
+
+    @app.post("/configurations")
+    async def create(body: models.ConfigurationCreate):
+        return {}
+
+    Id = Annotated[str, Path(min_length=26)]
+
+    def checked(id: Id) -> str:
+        return id
+
+    @app.delete("/keys/{id}")
+    async def delete(id: Id, same: Annotated[str, Depends(checked)]):
         return {}
 
     @app.get("/crash")
@@ -53,6 +67,32 @@ def test_validation_errors_point_at_the_field(client):
     assert client.get("/field").json()["errors"] == [{"pointer": "/a", "message": "bad"}]
     body = client.get("/items/x").json()
     assert body["status"] == 422 and body["errors"][0]["pointer"] == "#/path/n"
+
+
+APP = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+
+
+def test_the_contracts_rules_for_text_are_said_in_words_not_as_their_pattern(client):
+    for name in (" lead", "trail ", "a\u200bb", "\u202eevil", "\ufeffbom", "tab\tx"):
+        body = client.post("/configurations", json={"application_id": APP, "name": name, "config": {}}).json()
+        assert body["errors"] == [{"pointer": "/name", "message": problems.NAME_RULE}], name
+    body = client.post("/configurations", json={"application_id": APP, "name": "db", "comments": "a\x00",
+                                                "config": {}}).json()
+    assert body["errors"] == [{"pointer": "/comments", "message": problems.NUL_IN_TEXT}]
+
+
+def test_a_key_of_an_object_is_named_by_its_member(client):
+    body = client.post("/configurations", json={"application_id": APP, "name": "db", "config": {"a\x00": 1}}).json()
+    assert body["errors"] == [{"pointer": "/config/a\x00", "message": "Key: " + problems.NUL_IN_TEXT}]
+    # A key that is not text (an unpaired surrogate) cannot be named: the object that holds it is.
+    raw = b'{"application_id": "%s", "name": "db", "config": {"\\ud800": 1}}' % APP.encode()
+    response = client.post("/configurations", content=raw, headers={"content-type": "application/json"})
+    assert response.json()["errors"] == [{"pointer": "/config", "message": "Key: " + problems.SURROGATE_IN_TEXT}]
+
+
+def test_an_error_reported_twice_is_listed_once(client):
+    body = client.delete("/keys/short").json()
+    assert body["errors"] == [{"pointer": "#/path/id", "message": "String should have at least 26 characters"}]
 
 
 def test_an_unexpected_error_is_a_bare_500_problem_without_internals(client):
