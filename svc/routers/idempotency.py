@@ -106,8 +106,9 @@ def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tup
         cur.execute(STORED, params)
         stored = cur.fetchone()
         if bytes(stored["fingerprint"]) != params["fingerprint"]:
-            raise Unprocessable.at(POINTER, f"This Idempotency-Key was used for another request (another body, "
-                                            f"path or precondition) within {KEEP}: use a new key for a new request.")
+            raise Unprocessable.at(POINTER, f"This Idempotency-Key was used on this path for another request "
+                                            f"(another body or precondition) within {KEEP}: use a new key for a new "
+                                            "request.")
         return Response(bytes(stored["body"]), status_code=stored["status"], headers=stored["headers"])
     response = reply(write(cur, *args, **kwargs))
     headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
