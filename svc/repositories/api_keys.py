@@ -211,7 +211,7 @@ def _locked(cur, id: str, by: Principal | None) -> Row:
 def _stale(row: Row, when: Preconditions) -> None:
     version = row["version"]
     if not when.accepts(version):
-        raise PreconditionFailed(row["id"], version)
+        raise PreconditionFailed.if_match(row["id"], version, when.match)
     if when.refuses(version):
         raise PreconditionFailed(row["id"], version, PreconditionFailed.IF_NONE_MATCH)
 

@@ -208,7 +208,7 @@ def _refused(cur, id: str, environment_id: str, when: Preconditions) -> None:
     version = row["version"]
     if when.accepts(version) and (when.refuses(version) or when.match is None):
         raise PreconditionFailed(tag, version, PreconditionFailed.IF_NONE_MATCH)
-    raise PreconditionFailed(tag, version)
+    raise PreconditionFailed.if_match(tag, version, when.match)
 
 
 def _upsert(cur, query: str, params: dict[str, Any]) -> Row | None:

@@ -94,7 +94,7 @@ def missing_or_stale(cur, version_query: str, id: str, missing: str,
     accepted = preconditions.accepts(version)
     if accepted and (preconditions.refuses(version) or preconditions.match is None):
         raise PreconditionFailed(id, version, PreconditionFailed.IF_NONE_MATCH)
-    raise PreconditionFailed(id, version)
+    raise PreconditionFailed.if_match(id, version, preconditions.match)
 
 
 def split(rows: list[Row], limit: int, key: str = "id") -> tuple[list[Row], str | None]:

@@ -58,6 +58,7 @@ def test_a_failed_precondition_names_if_match_first_then_if_none_match(cur):
 
     created = applications.create(cur, name="p", comments=None)
     for when, detail in ((Preconditions(match=[Named(9)], none_match=[Named(1)]), PreconditionFailed.IF_MATCH),
+                         (Preconditions(match=[]), PreconditionFailed.NO_TAG),  # malformed, weak, another's
                          (Preconditions(match=[Named(1)], none_match=[Named(1)]), PreconditionFailed.IF_NONE_MATCH),
                          (Preconditions(none_match=None), PreconditionFailed.IF_NONE_MATCH)):
         with pytest.raises(PreconditionFailed) as failed:

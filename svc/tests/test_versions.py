@@ -4,6 +4,7 @@ import pytest
 
 from live import keys
 from tools.harness import APPS, CONFIGS, assert_problem, until
+from wire.problems import PreconditionFailed
 
 pytestmark = pytest.mark.integration
 
@@ -172,6 +173,23 @@ def test_if_none_match_split_over_several_lines_is_one_list(client, config):
         assert client.get(path, headers=lines).status_code == 304, path
         assert client.head(path, headers=lines).status_code == 304, path
         assert client.get(path, params={"wait": 1}, headers=lines).status_code == 304, path
+
+
+def test_an_if_match_naming_no_version_of_the_resource_says_so(client, config):
+    """A stale tag is 'changed since'; one that names no version of this resource (malformed, weak, another's) says
+    that instead. Both 412 with the current ETag."""
+    url = f"{CONFIGS}/{config['id']}"
+    current = f'"{config["id"]}.1"'
+    for tag in ("garbage", OTHER, f"W/{current}", '"01JD3B5ZQ6V2K9X4N8M7P1R0ST"'):
+        for write in (lambda: client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": tag}),
+                      lambda: client.delete(url, headers={"If-Match": tag}),
+                      lambda: client.put(f"{APPS}/{config['application_id']}", json={"name": "billing"},
+                                         headers={"If-Match": tag.replace(config["id"], config["application_id"])})):
+            response = write()
+            assert assert_problem(response, 412)["detail"] == PreconditionFailed.NO_TAG, (tag, response.request.url)
+            assert "etag" in response.headers  # the current one
+    stale = client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": f'"{config["id"]}.7"'})
+    assert assert_problem(stale, 412)["detail"] == PreconditionFailed.IF_MATCH
 
 
 def test_if_match_split_over_several_lines_is_one_list(client, config, application):

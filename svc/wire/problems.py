@@ -90,6 +90,8 @@ class PreconditionFailed(ProblemError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
     IF_MATCH = "The resource was changed since the version in If-Match."
+    NO_TAG = ("If-Match names no version of this resource: send an ETag a read or write of it answered (a weak one, "
+              "W/..., never matches).")
     IF_NONE_MATCH = "If-None-Match named the resource's current ETag, or was * and the resource exists."
 
     NO_CURRENT = "The resource does not exist, and If-Match named a version of it."
@@ -97,6 +99,11 @@ class PreconditionFailed(ProblemError):
     def __init__(self, id: str | None, current_version: int | None = None, detail: str = IF_MATCH) -> None:
         """412 with the current ETag (`id`, `current_version`); with `id` None, of a resource that has none."""
         super().__init__(detail, headers=None if id is None else {"ETag": etags.make(id, current_version)})
+
+    @classmethod
+    def if_match(cls, id: str, current_version: int, accepted: list[etags.Named] | None) -> "PreconditionFailed":
+        """If-Match failed (`accepted`: what of this resource it named, `etags.accepted`): stale, or naming none."""
+        return cls(id, current_version, cls.NO_TAG if accepted == [] else cls.IF_MATCH)
 
 
 class EpochChanged(ProblemError):
