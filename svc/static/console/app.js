@@ -29,7 +29,7 @@ export function say(text, kind = "info") {
 
 export function problemText(error) {
   if (!(error instanceof api.Problem)) return `The service could not be reached (${error.message}).`;
-  const items = error.errors.map((e) => `${e.pointer ?? e.parameter ?? e.header ?? ""} ${e.detail ?? ""}`.trim());
+  const items = error.errors.map((e) => `${e.pointer ?? e.parameter ?? e.header ?? ""} ${e.message ?? e.detail ?? ""}`.trim());
   return [error.message, ...items].join(" — ");
 }
 
@@ -346,8 +346,9 @@ function follow(app) {
 
   const entry = (c) => h("li", { dataset: { seq: String(c.seq), configuration: c.configuration_id } },
     h("span", { className: `kind kind-${c.kind}` }, c.kind), " ",
-    c.kind === "deleted" ? userText(c.name, "name")
-      : h("a", { href: `#/apps/${encodeURIComponent(app.id)}/configs/${encodeURIComponent(c.configuration_id)}` }, userText(c.name, "name")),
+    // A configuration deleted links to its history, which stays readable by its id.
+    h("a", { href: `#/apps/${encodeURIComponent(app.id)}/configs/${encodeURIComponent(c.configuration_id)}`
+      + (c.kind === "deleted" && !c.environment_id ? "/history" : "") }, userText(c.name, "name")),
     ` version ${c.version}`,
     c.environment_id ? [" in ", h("span", { className: "env" }, environmentName(c.environment_id))] : null,
     h("span", { className: "meta" }, " · ", c.by ? ["by ", userText(c.by)] : "no key", " · ", formatTime(c.at)));

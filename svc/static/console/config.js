@@ -17,7 +17,13 @@ const resource = (c) => ({ name: c.name, comments: c.comments ?? null, config: c
 
 // Draws the screen unless `current()` turns false while it reads (the operator went elsewhere meanwhile).
 export async function configurationScreen(main, app, id, tab, current) {
-  const first = await api.call("GET", `/configurations/${api.enc(id)}`);
+  let first;
+  try {
+    first = await api.call("GET", `/configurations/${api.enc(id)}`);
+  } catch (error) {
+    if (!(error instanceof api.Problem && error.status === 404)) throw error;
+    return deletedScreen(main, app, id, current, error);
+  }
   if (!current()) return null;
   const base = `#/apps/${enc(app.id)}/configs/${enc(id)}`;
   if (!TABS.some(([t]) => t === tab)) tab = "view";
@@ -65,6 +71,32 @@ export async function configurationScreen(main, app, id, tab, current) {
       shown.onChange?.(change);
     },
   };
+}
+
+// A deleted configuration: its history stays readable by its id (listConfigurationRevisions), and a revision can be
+// made a new configuration again. `notFound`: what to show when it has no history (it never existed, or its
+// application took it along).
+async function deletedScreen(main, app, id, current, notFound) {
+  let last;
+  try {
+    last = (await api.call("GET", `/configurations/${api.enc(id)}/revisions`, { query: { limit: 1 } })).body.items[0];
+  } catch {
+    throw notFound;
+  }
+  if (!last) throw notFound;
+  if (!current()) return null;
+  const base = `#/apps/${enc(app.id)}/configs/${enc(id)}`;
+  const ctx = { app, id, base, deleted: true, config: { ...last, version: null }, etag: null };
+  document.title = `${last.name} (deleted) · ${app.name} · Config Service console`;
+  const panel = h("section", { id: "panel", className: "panel", "aria-label": "History" });
+  replace(main, layout(h("div", { className: "config-head" },
+    h("nav", { className: "crumbs", "aria-label": "Where you are" }, h("a", { href: "#/" }, "Applications"), " › ",
+      h("a", { href: `#/apps/${enc(app.id)}` }, userText(app.name)), " › ", userText(last.name)),
+    h("h1", { tabIndex: -1 }, userText(last.name, "name"), " ", h("span", { id: "version", className: "version" }, "deleted")),
+    h("p", { id: "deleted-note", className: "meta" }, `Deleted after version ${last.version}; its history is kept. `,
+      "Pick a revision to see it, or to make it a configuration again.")), panel));
+  const shown = await historyTab(ctx, panel);
+  return { ...shown, onChange: (change) => (change.configuration_id === id ? shown.onChange(change) : undefined) };
 }
 
 // --- shared parts ---------------------------------------------------------------------------------------------
@@ -337,8 +369,10 @@ async function historyTab(ctx, panel) {
     const before = prev ? resource(prev) : {};
     const ops = prev ? await revisionChanges(prev, rev) : changes(before, resource(rev));
     if (selected !== version) return; // another revision was asked for meanwhile
-    const restore = can("write") && version !== ctx.config.version
-      ? h("button", { type: "button", id: "restore", onclick: () => confirmRestore(rev) }, `Restore version ${version}…`) : null;
+    const restore = !can("write") ? null
+      : ctx.deleted ? h("button", { type: "button", id: "recreate", onclick: () => confirmRecreate(rev) }, `Create it again from version ${version}…`)
+      : version !== ctx.config.version ? h("button", { type: "button", id: "restore", onclick: () => confirmRestore(rev) }, `Restore version ${version}…`)
+      : null;
     replace(detail, note ? h("p", { id: "as-of-note", className: "as-of-note" }, note) : null,
       h("h2", { id: "revision-title", tabIndex: -1 }, `Version ${version}`),
       h("p", { className: "meta" }, rev.created_by ? ["by ", userText(rev.created_by), " · "] : null, formatTime(rev.created_at)),
@@ -405,6 +439,31 @@ async function historyTab(ctx, panel) {
       onDiscard: () => show(rev.version),
     });
     for (const b of detail.querySelectorAll("#back")) b.textContent = "Cancel";
+  }
+
+  // A deleted configuration's revision as a new configuration of its application (createConfiguration): another
+  // id, with a history of its own; refused (409) while another configuration has its name.
+  function confirmRecreate(rev) {
+    const error = h("p", { id: "recreate-error", className: "error", role: "alert" });
+    const create = h("button", { type: "button", id: "recreate-confirm", onclick: async () => {
+      create.disabled = true;
+      try {
+        const made = (await api.call("POST", "/configurations", { body: { application_id: ctx.app.id, ...resource(rev) } })).body;
+        say(`Created again from version ${rev.version}, as a new configuration.`, "ok");
+        location.hash = `#/apps/${enc(ctx.app.id)}/configs/${enc(made.id)}`;
+      } catch (e) {
+        create.disabled = false;
+        replace(error, problemText(e));
+      }
+    } }, "Create it");
+    replace(detail, h("section", { id: "review", className: "review" },
+      h("h2", { tabIndex: -1 }, `Create it again from version ${rev.version}?`),
+      h("p", {}, "A new configuration of ", userText(ctx.app.name), " named ", userText(rev.name, "name"),
+        ", with version ", String(rev.version), "'s comments and config. It gets an id and a history of its own; this one's stays as it is."),
+      documentView(rev.config),
+      h("div", { className: "actions" }, create, h("button", { type: "button", id: "back", onclick: () => show(rev.version) }, "Cancel")),
+      error));
+    detail.querySelector("h2").focus();
   }
 
   replace(panel, h("div", { className: "history" }, h("div", {}, h("h2", {}, "Revisions"), asOf, list, more), detail));

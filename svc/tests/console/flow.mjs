@@ -371,6 +371,37 @@ await step("live: changes made through the API appear in the open page (feed and
   await shot(page, "live-feed");
 });
 
+await step("a deleted configuration: its feed entry opens its history, and a revision is made a configuration again", async () => {
+  const scratch = await created("/configurations", { application_id: billing.id, name: "scratch", comments: "to be deleted", config: { a: 1 } });
+  const v2 = await api("PUT", `/configurations/${scratch.id}`, { body: { name: "scratch", comments: null, config: { a: 2 } }, ifMatch: `"${scratch.id}.1"` });
+  check(v2.status === 200, `PUT answered ${v2.status}`);
+  check((await api("DELETE", `/configurations/${scratch.id}`)).status === 204, "deleted");
+  const deleted = `#feed-list li[data-configuration="${scratch.id}"] .kind-deleted`;
+  await page.waitForSelector(deleted, { timeout: HANG });
+  await page.$eval(deleted, (kind) => kind.parentElement.querySelector("a").click());
+  await waitText(page, "#version", "deleted");
+  await page.waitForFunction(() => document.querySelectorAll("#revisions button.revision").length === 2, { timeout: HANG });
+  check((await text(page, "#deleted-note")).includes("after version 2"), await text(page, "#deleted-note"));
+  await page.click('#revisions button[data-version="1"]');
+  await waitText(page, "#revision-detail h2", "Version 1");
+  await page.click("#recreate");
+  await page.waitForSelector("#recreate-confirm", { timeout: HANG });
+  // Its name taken meanwhile: refused with the service's reason, nothing made.
+  const other = await created("/configurations", { application_id: billing.id, name: "scratch", config: { b: 1 } });
+  await page.click("#recreate-confirm");
+  await waitText(page, "#recreate-error", "has a configuration with this name");
+  await shot(page, "deleted-history");
+  check((await api("DELETE", `/configurations/${other.id}`)).status === 204, "the other deleted");
+  await page.click("#recreate-confirm");
+  await page.waitForFunction((old) => location.hash.includes("/configs/") && !location.hash.includes(old), { timeout: HANG }, scratch.id);
+  await waitText(page, "#version", "version 1");
+  const made = location => location.split("/configs/")[1].split("/")[0];
+  const again = (await api("GET", `/configurations/${made(await page.evaluate(() => location.hash))}`)).body;
+  check(again.name === "scratch" && again.comments === "to be deleted" && sameJson(again.config, { a: 1 }), JSON.stringify(again));
+  await page.evaluate((to) => { location.hash = to; }, `#/apps/${billing.id}/configs/${database.id}/view`);
+  await page.waitForSelector("#view-body .line", { timeout: HANG });
+});
+
 await step("narrow window (400 px): one column, nothing wider than the window", async () => {
   await page.setViewport({ width: 400, height: 860 });
   await page.waitForFunction(() => document.documentElement.scrollWidth <= 400, { timeout: HANG });
