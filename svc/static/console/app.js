@@ -22,9 +22,19 @@ export const state = {
 export const can = (action) => state.me?.actions?.includes(action);
 export const environmentName = (id) => state.environments.find((e) => e.id === id)?.name ?? id;
 
-// A short message for everyone, screen readers included (the notice region is aria-live).
+// A short message for everyone, screen readers included (the notice region is aria-live). It stays on its screen:
+// the operator's next move to another screen clears it, unless the move is the action's own (`navigate`).
 export function say(text, kind = "info") {
   replace(notice, text ? h("span", { className: `notice-${kind}` }, text) : null);
+}
+
+let keepNotice = false; // the next route keeps the notice: the action that said it moved to another screen
+
+// Go to `hash` as the end of an action, keeping what the action said.
+export function navigate(hash) {
+  if (location.hash === hash) return;
+  keepNotice = true;
+  location.hash = hash;
 }
 
 export function problemText(error) {
@@ -37,7 +47,7 @@ export function problemText(error) {
 
 async function start() {
   api.whenUnauthorized(() => signOut("The service no longer accepts this key: sign in again."));
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => route());
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.screen?.onEscape) state.screen.onEscape(event);
   });
@@ -111,7 +121,7 @@ async function signedIn(me) {
     state.environments = [];
     say(`Environments could not be read: ${problemText(error)}`, "error");
   }
-  await route();
+  await route(true);
 }
 
 function signOut(message) {
@@ -127,8 +137,10 @@ function signOut(message) {
 
 let routes = 0; // a newer route (the hash changed again) wins over one still reading
 
-async function route() {
+async function route(keep = false) {
   if (!state.me) return;
+  if (!keep && !keepNotice) say("");
+  keepNotice = false;
   const mine = ++routes;
   const current = () => mine === routes;
   state.screen?.leave?.();

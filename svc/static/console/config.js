@@ -6,7 +6,7 @@ import { formatTime, h, replace, userText } from "./dom.js";
 import { changes } from "./diff.js";
 import { isObject, parse, pretty } from "./json.js";
 import { changeList, documentView, layerOf, lineDiffView, provenanceLegend, withOld } from "./views.js";
-import { can, environmentName, layout, problemText, say, state } from "./app.js";
+import { can, environmentName, layout, navigate, problemText, say, state } from "./app.js";
 
 const TABS = [["view", "View"], ["edit", "Edit"], ["history", "History"], ["overrides", "Overrides"],
   ["compare", "Compare environments"]];
@@ -298,10 +298,10 @@ function editTab(ctx, panel) {
         state.drafts.delete(ctx.id);
         ctx.update(answer);
         say(`Saved: ${answer.body.name} is at version ${answer.body.version}.`, "ok");
-        location.hash = `${ctx.base}/view`;
+        navigate(`${ctx.base}/view`);
       },
       onBack: backToEditing,
-      onDiscard: () => { state.drafts.delete(ctx.id); say("Your edits were discarded."); location.hash = `${ctx.base}/view`; },
+      onDiscard: () => { state.drafts.delete(ctx.id); say("Your edits were discarded."); navigate(`${ctx.base}/view`); },
     });
   }
   replace(panel, form, box);
@@ -450,7 +450,7 @@ async function historyTab(ctx, panel) {
       try {
         const made = (await api.call("POST", "/configurations", { body: { application_id: ctx.app.id, ...resource(rev) } })).body;
         say(`Created again from version ${rev.version}, as a new configuration.`, "ok");
-        location.hash = `#/apps/${enc(ctx.app.id)}/configs/${enc(made.id)}`;
+        navigate(`#/apps/${enc(ctx.app.id)}/configs/${enc(made.id)}`);
       } catch (e) {
         create.disabled = false;
         replace(error, problemText(e));

@@ -380,6 +380,7 @@ await step("a deleted configuration: its feed entry opens its history, and a rev
   await page.waitForSelector(deleted, { timeout: HANG });
   await page.$eval(deleted, (kind) => kind.parentElement.querySelector("a").click());
   await waitText(page, "#version", "deleted");
+  check((await text(page, "#notice")) === "", `a notice of another screen stayed: ${await text(page, "#notice")}`);
   await page.waitForFunction(() => document.querySelectorAll("#revisions button.revision").length === 2, { timeout: HANG });
   check((await text(page, "#deleted-note")).includes("after version 2"), await text(page, "#deleted-note"));
   await page.click('#revisions button[data-version="1"]');
@@ -395,6 +396,7 @@ await step("a deleted configuration: its feed entry opens its history, and a rev
   await page.click("#recreate-confirm");
   await page.waitForFunction((old) => location.hash.includes("/configs/") && !location.hash.includes(old), { timeout: HANG }, scratch.id);
   await waitText(page, "#version", "version 1");
+  check((await text(page, "#notice")).includes("Created again from version 1"), "the action's notice, kept across its own move");
   const made = location => location.split("/configs/")[1].split("/")[0];
   const again = (await api("GET", `/configurations/${made(await page.evaluate(() => location.hash))}`)).body;
   check(again.name === "scratch" && again.comments === "to be deleted" && sameJson(again.config, { a: 1 }), JSON.stringify(again));
