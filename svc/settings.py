@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from dotenv import dotenv_values  # the parser pydantic-settings reads .env with (its dependency)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -85,6 +85,15 @@ class Settings(BaseSettings):
         "304 at once)."))
 
     _keys: tuple[principals.ApiKey, ...] = PrivateAttr(default=())
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _libpq_scheme(cls, url: object) -> object:
+        # PostgresDsn also takes SQLAlchemy's driver schemes (postgresql+psycopg://...), which libpq refuses, at
+        # start-up and quoting the whole URL, password included: refused here, in a line that quotes nothing.
+        if str(url).partition("://")[0] not in ("postgresql", "postgres"):
+            raise ValueError("must start with postgresql:// (libpq's form, without a driver such as +psycopg)")
+        return url
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":

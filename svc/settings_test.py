@@ -55,6 +55,18 @@ def test_invalid_setting_stops_start_up_with_one_line_naming_it(monkeypatch, cap
     assert "Traceback" not in message
 
 
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "postgresql+asyncpg", "mysql"])
+def test_a_database_url_libpq_would_refuse_stops_start_up_without_quoting_it(monkeypatch, scheme):
+    # A driver's scheme (SQLAlchemy's form) passed PostgresDsn; libpq then refused it at start-up, quoting the URL,
+    # password included, in the log.
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://config:S3cretPw9@127.0.0.1:5432/config_service")
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    message = str(stopped.value.code)
+    assert message.startswith("invalid setting DATABASE_URL: must start with postgresql://"), message
+    assert "S3cretPw9" not in message and "\n" not in message
+
+
 def test_api_keys_are_read_and_kept_secret(monkeypatch):
     monkeypatch.setenv("API_KEYS", "ci:rw:0123456789abcdef-secret")
     settings = Settings()
