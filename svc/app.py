@@ -45,7 +45,7 @@ from wire import problems
 from routers.deps import API
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
-CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID")
 CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
 CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 log = logging.getLogger("config_service")

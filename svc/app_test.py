@@ -99,6 +99,12 @@ def test_cors_answers_configured_origins_only(settings):
         allowed = client.options("/api/v1/applications", headers={"Origin": "https://ui.example",
                                                                   "Access-Control-Request-Method": "PUT"})
         assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+        # Every request header of the contract a browser client sends: a safe retry's key too.
+        asked = "authorization, content-type, idempotency-key, if-match, if-none-match, x-request-id"
+        headers = client.options("/api/v1/applications", headers={
+            "Origin": "https://ui.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked})
+        assert headers.status_code == 200, headers.text
         other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 
