@@ -4,7 +4,7 @@ History is kept for ever unless an operator runs this. For every application it 
 change recorded at or before the time given on (that state, and everything after it, can still be read, diffed and
 exported) and drops the revisions that only older states showed; reads of an older position then answer 404 naming
 the first one kept. The current state is never touched, nor the change feed. One transaction; safe while the service
-runs (it waits for writes in flight, and they for it).
+runs (it waits for writes in flight, and they for it). A time in the future is refused: nothing is dropped.
 """
 
 import argparse
@@ -38,6 +38,14 @@ def main(argv: list[str] | None = None) -> int:
                             cursor_factory=psycopg2.extras.RealDictCursor)
     try:
         with conn, conn.cursor() as cur:
+            # A time to come would drop every state but the current one: a mistyped year, most likely. Reads of the
+            # past refuse one too (422), by the database's clock, which every change's time comes from.
+            cur.execute("SELECT clock_timestamp() AS now")
+            now = cur.fetchone()["now"]
+            if arguments.before > now:
+                print(f"prune: {arguments.before.isoformat()} is in the future (the database's clock says "
+                      f"{now.isoformat()}): nothing was dropped", file=sys.stderr)
+                return 1
             counts = history.prune(cur, arguments.before)
     finally:
         conn.close()

@@ -25,3 +25,15 @@ def test_main_prunes_the_database_of_the_settings_and_says_what_it_dropped(cur, 
                                        "revisions dropped\n")
     cur.execute("SELECT version FROM configuration_revisions")
     assert [row["version"] for row in cur.fetchall()] == [2]  # the current state stays
+
+
+def test_a_time_in_the_future_drops_nothing(cur, database_url, monkeypatch, capsys):
+    app_id = applications.create(cur, name="billing", comments=None)["id"]
+    made = configurations.create(cur, application_id=app_id, name="db", comments=None, config={"v": 1})
+    configurations.update(cur, made["id"], name="db", comments=None, config={"v": 2})
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert prune.main(["--before", "2099-01-01T00:00:00Z"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("prune: 2099-01-01T00:00:00+00:00 is in the future") and "nothing was dropped" in err
+    cur.execute("SELECT version FROM configuration_revisions ORDER BY version")
+    assert [row["version"] for row in cur.fetchall()] == [1, 2]
