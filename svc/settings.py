@@ -60,8 +60,8 @@ class Settings(BaseSettings):
         "The largest request body, in bytes; larger answers 413."))
     max_json_depth: int = Field(default=32, ge=2, le=200, description=(
         "The deepest nesting of a JSON body; deeper answers 422."))
-    max_config_keys: int = Field(default=1000, ge=1, le=100_000, description=(
-        "The most top-level keys of a `config`; more answers 422."))
+    max_config_keys: int = Field(default=1000, ge=1, le=1000, description=(
+        "The most top-level keys of a `config`, up to the contract's own 1000 (lower it here); more answers 422."))
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600, description=(
         "Seconds a request body may take to arrive, from the request's start; slower (or never ending) answers "
         "408 and the connection is closed."))

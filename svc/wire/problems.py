@@ -211,6 +211,9 @@ def _item(error: dict[str, Any]) -> dict[str, str]:
         message = PATTERNS.get(str((error.get("ctx") or {}).get("pattern")), message)
     elif kind == "string_unicode":
         message = SURROGATE_IN_TEXT
+    elif kind == "too_long" and (ctx := error.get("ctx") or {}).get("field_type") == "Dictionary":
+        message = (f"An object here may have at most {ctx.get('max_length')} keys; "
+                   f"this one has {ctx.get('actual_length')}.")
     if loc and loc[-1] == "[key]":
         loc = loc[:-2] if kind == "string_unicode" else loc[:-1]
         message = "Key: " + message

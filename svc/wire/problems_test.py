@@ -90,6 +90,13 @@ def test_a_key_of_an_object_is_named_by_its_member(client):
     assert response.json()["errors"] == [{"pointer": "/config", "message": "Key: " + problems.SURROGATE_IN_TEXT}]
 
 
+def test_too_many_keys_for_the_contract_is_said_in_its_words(client):
+    config = {f"k{n}": n for n in range(1001)}
+    body = client.post("/configurations", json={"application_id": APP, "name": "db", "config": config}).json()
+    assert body["errors"] == [{"pointer": "/config", "message": "An object here may have at most 1000 keys; this one "
+                                                                "has 1001."}]
+
+
 def test_an_error_reported_twice_is_listed_once(client):
     body = client.delete("/keys/short").json()
     assert body["errors"] == [{"pointer": "#/path/id", "message": "String should have at least 26 characters"}]
