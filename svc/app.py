@@ -110,6 +110,14 @@ async def unmigrated(database: Database) -> str | None:
             "(`python -m db.migrations`) first")
 
 
+def managed_keys_unguarding(cur) -> int:
+    """How many managed keys the database holds that would work (not revoked, not expired): with no key in the
+    settings the API is open, and they guard nothing (`create_app`'s warning)."""
+    cur.execute("SELECT count(*) AS n FROM api_keys "
+                "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())")
+    return cur.fetchone()["n"]
+
+
 async def _stop_when_unmigrated(app: FastAPI, database: Database) -> None:
     """The database did not answer at start-up: its migrations are checked once it does (every LATER_CHECK_EVERY
     seconds until then). If it lacks some, the service stops as on SIGTERM, saying why, and a start then refuses."""
@@ -205,6 +213,10 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
                 if lacking is not None:
                     database.close()
                     refuse(app, f"refusing to start: {lacking}")
+                if not settings.keys and (live := await database.run(managed_keys_unguarding, transaction=False)):
+                    log.critical("no API keys configured, yet the database holds %d managed key%s not revoked: the "
+                                 "API is open to anyone and they guard nothing; set API_KEYS (an admin key "
+                                 "manages the others)", live, "s" if live > 1 else "")
         publisher = Publisher(database, workers=settings.workers)
         database.written = publisher.kick
         database.on_loop = LoopPool(database)

@@ -177,6 +177,29 @@ def test_start_up_refuses_a_database_this_build_has_not_migrated(database_url, c
         harness.drop_database(url)
 
 
+def test_started_open_over_managed_keys_the_log_says_they_guard_nothing(settings, sql, caplog):
+    """Managed keys are made while API_KEYS has a key; started without one, the API is open and they guard nothing:
+    the log says so at start-up (a revoked or expired key does not count)."""
+    from settings import Settings
+
+    sql.execute("""INSERT INTO api_keys (id, name, secret_hash, actions, created_at, updated_at, version)
+                   VALUES ('01JD3B5ZQ6V2K9X4N8M7P1R0ZZ', 'left-open', sha256('left-open'::bytea), ARRAY['read'],
+                           now(), now(), 1)
+                   ON CONFLICT (id) DO UPDATE SET revoked_at = NULL""")
+    try:
+        with caplog.at_level(logging.WARNING, logger="config_service"), TestClient(create_app(settings)) as client:
+            assert client.get("/health").status_code == 200
+        said = [r.getMessage() for r in caplog.records if "they guard nothing" in r.getMessage()]
+        assert len(said) == 1 and "the API is open to anyone" in said[0], said
+        caplog.clear()
+        keyed = Settings(database_url=settings.database_url, pool_min=1, pool_max=4, api_keys="ops:admin:" + "s" * 24)
+        with caplog.at_level(logging.WARNING, logger="config_service"), TestClient(create_app(keyed)):
+            pass
+        assert not [r for r in caplog.records if "guard nothing" in r.getMessage()]
+    finally:
+        sql.execute("UPDATE api_keys SET revoked_at = now() WHERE id = '01JD3B5ZQ6V2K9X4N8M7P1R0ZZ'")
+
+
 def test_a_role_that_may_not_read_the_migrations_starts_and_the_log_says_they_were_not_checked(settings, caplog,
                                                                                               monkeypatch):
     """A role of least privilege (another role migrates) may not read `migrations`: the service serves all the same."""
