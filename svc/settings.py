@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(default=None, description=(
         "A file of API keys, one `name:scope:secret` a line; with `API_KEYS` or alone."))
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576, description=(
-        "The largest request body, in bytes; larger answers 413."))
+        "The largest request body, in bytes; larger answers 413. An import's body holds the whole document: raise "
+        "it for an application whose export is larger."))
     max_json_depth: int = Field(default=32, ge=2, le=200, description=(
         "The deepest nesting of a JSON body; deeper answers 422."))
     max_config_keys: int = Field(default=1000, ge=1, le=1000, description=(
@@ -77,7 +78,8 @@ class Settings(BaseSettings):
         "Bytes of answers each worker keeps in memory to answer reads (the least recently used leave first); 0: "
         "every read goes to the database."))
     max_waiters: int = Field(default=20_000, ge=0, le=1_000_000, description=(
-        "Requests held waiting for a change (`wait`), per worker; past it, 503 with `Retry-After`."))
+        "Requests held waiting for a change (`wait`), per worker; past it, 503 with `Retry-After`. 0 holds none: "
+        "every `wait` answers that 503."))
     max_wait_seconds: float = Field(default=300, gt=0, le=300, description=(
         "The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout)."))
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, description=(
