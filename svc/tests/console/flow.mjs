@@ -397,8 +397,8 @@ await step("a deleted configuration: its feed entry opens its history, and a rev
   await page.waitForFunction((old) => location.hash.includes("/configs/") && !location.hash.includes(old), { timeout: HANG }, scratch.id);
   await waitText(page, "#version", "version 1");
   check((await text(page, "#notice")).includes("Created again from version 1"), "the action's notice, kept across its own move");
-  const made = location => location.split("/configs/")[1].split("/")[0];
-  const again = (await api("GET", `/configurations/${made(await page.evaluate(() => location.hash))}`)).body;
+  const madeId = (await page.evaluate(() => location.hash)).split("/configs/")[1].split("/")[0];
+  const again = (await api("GET", `/configurations/${madeId}`)).body;
   check(again.name === "scratch" && again.comments === "to be deleted" && sameJson(again.config, { a: 1 }), JSON.stringify(again));
   await page.evaluate((to) => { location.hash = to; }, `#/apps/${billing.id}/configs/${database.id}/view`);
   await page.waitForSelector("#view-body .line", { timeout: HANG });
