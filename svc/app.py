@@ -16,7 +16,9 @@ from typing import Any, NoReturn
 import yaml
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.responses import Response
 
 import console
 import docs
@@ -112,24 +114,55 @@ async def unmigrated(database: Database) -> str | None:
 
 def managed_keys_unguarding(cur) -> int:
     """How many managed keys the database holds that would work (not revoked, not expired): with no key in the
-    settings the API is open, and they guard nothing (`create_app`'s warning)."""
+    settings the API would be open, and they would guard nothing (`unguarded_keys`)."""
     cur.execute("SELECT count(*) AS n FROM api_keys "
                 "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())")
     return cur.fetchone()["n"]
 
 
-async def _stop_when_unmigrated(app: FastAPI, database: Database) -> None:
-    """The database did not answer at start-up: its migrations are checked once it does (every LATER_CHECK_EVERY
-    seconds until then). If it lacks some, the service stops as on SIGTERM, saying why, and a start then refuses."""
+async def unguarded_keys(settings: settings_module.Settings, database: Database) -> str | None:
+    """Why the service must not run open: with no key in its settings the API is open to anyone, and managed keys
+    that work would guard nothing. Managed keys are made only while the settings have a key (key management answers
+    403 on an open API), so an operator who removed API_KEYS had one: the service refuses to start rather than open
+    what those keys closed. None with a settings key, or with no managed key that works (the local default).
+    `ServiceUnavailable` when the database does not answer."""
+    if settings.keys:
+        return None
+    live = await database.run(managed_keys_unguarding, transaction=False)
+    if not live:
+        return None
+    return (f"no API keys configured, yet the database holds {live} managed key{'s' if live > 1 else ''} not "
+            "revoked, which an open API would ignore; set API_KEYS (an admin key manages the others), or revoke them "
+            "with one before running open")
+
+
+async def unfit(settings: settings_module.Settings, database: Database) -> str | None:
+    """Why the service must not run on this database, or None: it could lose acknowledged writes (unless allowed),
+    it lacks this build's migrations, or the API would be open over managed keys that work. `ServiceUnavailable`
+    when the database does not answer."""
+    unsafe = await database.run(unsafe_durability, transaction=False)
+    if unsafe and not settings.allow_unsafe_durability:
+        return (f"the database runs with {', '.join(unsafe)} and could lose acknowledged writes; fix the server, or "
+                "set ALLOW_UNSAFE_DURABILITY=true for throwaway test databases")
+    return await unmigrated(database) or await unguarded_keys(settings, database)
+
+
+async def _stop_when_unmigrated(app: FastAPI, settings: settings_module.Settings, database: Database) -> None:
+    """The database did not answer at start-up: what `unfit` checks is checked once it does (every
+    LATER_CHECK_EVERY seconds until then). If it is unfit, the service stops as on SIGTERM, saying why, and a start
+    then refuses. Until that check an open API answers 503 (`app.state.unguarded_unknown`, read by
+    `middleware/auth.py`)."""
     while True:
         await asyncio.sleep(LATER_CHECK_EVERY)
         try:
-            lacking = await unmigrated(database)
+            why = await unfit(settings, database)
         except problems.ServiceUnavailable:
             continue
-        if lacking is not None:
-            say_refusal(app, f"stopping: {lacking}")
+        if why is not None:
+            say_refusal(app, f"stopping: {why}")
             os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            app.state.unguarded_unknown = False
         return
 
 
@@ -150,6 +183,23 @@ def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
         signal.signal(sig, handler)
 
 
+class Cors(CORSMiddleware):
+    """Starlette's CORS, whose refused preflight (a plain-text 400, "Disallowed CORS origin") is a problem saying
+    what was not allowed, with the same headers."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        said = {"origin": "its origin is not in CORS_ORIGINS",
+                "method": f"its method is not one of {', '.join(ALLOWED_METHODS)}",
+                "headers": f"it asks for headers beyond {', '.join(CORS_REQUEST_HEADERS)}"}
+        kept = {name: value for name, value in response.headers.items() if name not in ("content-type", "content-length")}
+        return problems.problem(400, problems.BadRequest.title, problems.BadRequest.slug, headers=kept,
+                                detail=f"This CORS preflight is refused: {'; '.join(said[r] for r in refused)}.")
+
+
 def middleware(settings: settings_module.Settings) -> list[Middleware]:
     """The ASGI middleware around the app, outermost first: each one sees what every one below it answers.
 
@@ -167,7 +217,7 @@ def middleware(settings: settings_module.Settings) -> list[Middleware]:
       read path's `CachedReads`, which answers the polled reads under auth, before the router, and `FastWrites`,
       which answers the PUTs of configurations and overrides there (routers/writes.py).
     """
-    cors = [Middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
+    cors = [Middleware(Cors, allow_origins=settings.origins, allow_methods=list(ALLOWED_METHODS),
                        allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_RESPONSE_HEADERS),
                        max_age=600)] if settings.origins else []
     return [
@@ -196,27 +246,18 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
             log.warning("no API keys configured: the API is open to anyone who can reach it (set API_KEYS)")
         database = Database(settings)
         loop = asyncio.get_running_loop()
-        checked = False  # this build's migrations, in the database
-        if await loop.run_in_executor(database.executor, database.warm):
-            unsafe = await database.run(unsafe_durability, transaction=False)
-            if unsafe and not settings.allow_unsafe_durability:
-                database.close()
-                refuse(app, f"refusing to start: the database runs with {', '.join(unsafe)} and could lose "
-                            "acknowledged writes; fix the server, or set ALLOW_UNSAFE_DURABILITY=true for throwaway "
-                            "test databases")
+        checked = False  # what `unfit` checks, checked
+        # (POOL_MIN=0 opens nothing at start-up: the checks open a connection of their own.)
+        if await loop.run_in_executor(database.executor, database.warm) or not settings.pool_min:
             try:
-                lacking = await unmigrated(database)
+                why = await unfit(settings, database)
             except problems.ServiceUnavailable:
-                pass  # gone again since: checked once it is back
+                pass  # gone again since, or down from the start: checked once it is back
             else:
                 checked = True
-                if lacking is not None:
+                if why is not None:
                     database.close()
-                    refuse(app, f"refusing to start: {lacking}")
-                if not settings.keys and (live := await database.run(managed_keys_unguarding, transaction=False)):
-                    log.critical("no API keys configured, yet the database holds %d managed key%s not revoked: the "
-                                 "API is open to anyone and they guard nothing; set API_KEYS (an admin key "
-                                 "manages the others)", live, "s" if live > 1 else "")
+                    refuse(app, f"refusing to start: {why}")
         publisher = Publisher(database, workers=settings.workers)
         database.written = publisher.kick
         database.on_loop = LoopPool(database)
@@ -241,7 +282,8 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-        later = None if checked else asyncio.create_task(_stop_when_unmigrated(app, database))
+        app.state.unguarded_unknown = not checked and not settings.keys
+        later = None if checked else asyncio.create_task(_stop_when_unmigrated(app, settings, database))
         try:
             yield
         finally:

@@ -107,6 +107,18 @@ def test_cors_answers_configured_origins_only(settings):
         assert headers.status_code == 200, headers.text
         other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        # A preflight refused is a problem saying what was not allowed (it was Starlette's plain text).
+        for origin, method, asked, said in (
+                ("https://evil.example", "PUT", "", "its origin is not in CORS_ORIGINS"),
+                ("https://ui.example", "PATCH", "x-debug", "its method is not one of GET, HEAD, POST, PUT, DELETE; "
+                                                          "it asks for headers beyond Authorization, Content-Type, "
+                                                          "Idempotency-Key, If-Match, If-None-Match, X-Request-ID")):
+            refused = client.options("/api/v1/applications", headers={
+                "Origin": origin, "Access-Control-Request-Method": method,
+                **({"Access-Control-Request-Headers": asked} if asked else {})})
+            assert refused.status_code == 400 and refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["detail"] == f"This CORS preflight is refused: {said}.", refused.json()
+            assert refused.headers["vary"] == "Origin" and refused.headers["x-request-id"]
 
 
 def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):
@@ -177,27 +189,92 @@ def test_start_up_refuses_a_database_this_build_has_not_migrated(database_url, c
         harness.drop_database(url)
 
 
-def test_started_open_over_managed_keys_the_log_says_they_guard_nothing(settings, sql, caplog):
-    """Managed keys are made while API_KEYS has a key; started without one, the API is open and they guard nothing:
-    the log says so at start-up (a revoked or expired key does not count)."""
+LEFT_OPEN = "01JD3B5ZQ6V2K9X4N8M7P1R0ZZ"
+
+
+def _managed_key(cur, *, revoked: str | None = None, expires: str | None = None) -> None:
+    """A managed key in the database (`revoked_at`, `expires_at` as SQL expressions), as key management makes it."""
+    cur.execute(f"""INSERT INTO api_keys (id, name, secret_hash, actions, created_at, updated_at, version,
+                                          revoked_at, expires_at)
+                    VALUES ('{LEFT_OPEN}', 'left-open', sha256('left-open'::bytea), ARRAY['read'], now() - interval
+                            '1 day', now() - interval '1 day', 1, {revoked or 'NULL'}, {expires or 'NULL'})
+                    ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at,
+                                                   expires_at = EXCLUDED.expires_at""")
+
+
+def test_started_open_over_managed_keys_that_work_it_refuses_to_start(settings, sql, caplog):
+    """Managed keys are made while API_KEYS has a key; started without one, the API would be open and they would
+    guard nothing: the service refuses to start, saying what to do. A revoked or expired key does not count, and
+    with a settings key it starts."""
+    from app import StartupRefused
     from settings import Settings
 
-    sql.execute("""INSERT INTO api_keys (id, name, secret_hash, actions, created_at, updated_at, version)
-                   VALUES ('01JD3B5ZQ6V2K9X4N8M7P1R0ZZ', 'left-open', sha256('left-open'::bytea), ARRAY['read'],
-                           now(), now(), 1)
-                   ON CONFLICT (id) DO UPDATE SET revoked_at = NULL""")
+    _managed_key(sql)
     try:
-        with caplog.at_level(logging.WARNING, logger="config_service"), TestClient(create_app(settings)) as client:
-            assert client.get("/health").status_code == 200
-        said = [r.getMessage() for r in caplog.records if "they guard nothing" in r.getMessage()]
-        assert len(said) == 1 and "the API is open to anyone" in said[0], said
-        caplog.clear()
+        refused = create_app(settings)
+        with caplog.at_level(logging.CRITICAL, logger="config_service"), pytest.raises(StartupRefused):
+            with TestClient(refused):
+                pass
+        assert refused.state.refused == (
+            "refusing to start: no API keys configured, yet the database holds 1 managed key not revoked, which an "
+            "open API would ignore; set API_KEYS (an admin key manages the others), or revoke them with one before "
+            "running open")
+        assert any(r.getMessage() == refused.state.refused for r in caplog.records)
         keyed = Settings(database_url=settings.database_url, pool_min=1, pool_max=4, api_keys="ops:admin:" + "s" * 24)
-        with caplog.at_level(logging.WARNING, logger="config_service"), TestClient(create_app(keyed)):
-            pass
-        assert not [r for r in caplog.records if "guard nothing" in r.getMessage()]
+        with TestClient(create_app(keyed)) as client:
+            assert client.get("/api/v1/applications").status_code == 401
+        for revoked, expires in (("now()", None), (None, "now() - interval '1 second'")):
+            _managed_key(sql, revoked=revoked, expires=expires)
+            with TestClient(create_app(settings)) as client:
+                assert client.get("/api/v1/applications").status_code == 200
     finally:
-        sql.execute("UPDATE api_keys SET revoked_at = now() WHERE id = '01JD3B5ZQ6V2K9X4N8M7P1R0ZZ'")
+        _managed_key(sql, revoked="now()")
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_started_open_before_the_database_answers_it_serves_nothing_until_it_has_checked_the_keys(
+        database_url, keyed, monkeypatch):
+    """The database did not answer at start-up: an open API answers 503 until the database says whether it holds
+    managed keys that work. It does: the service stops as on SIGTERM, saying why. It does not: the API serves."""
+    import signal
+
+    import psycopg2
+
+    from db import migrations
+    from settings import Settings
+
+    url = harness.with_database(database_url, f"later_{os.getpid()}")
+    ready = harness.create_database(harness.with_database(database_url, f"later_{os.getpid()}_ready"))
+    harness.drop_database(url)
+    migrations.migrate(ready, migrations.FOLDER)
+    if keyed:
+        conn = psycopg2.connect(ready)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            _managed_key(cur)
+        conn.close()
+    stopped = []
+    monkeypatch.setattr(service, "LATER_CHECK_EVERY", 0.05)
+    monkeypatch.setattr(service.os, "kill", lambda pid, sig: stopped.append((pid, sig)))
+    app = create_app(Settings(database_url=url, pool_min=1, pool_max=4))
+    try:
+        with TestClient(app) as client:
+            before = client.get("/api/v1/applications")
+            assert before.status_code == 503 and before.headers["content-type"] == "application/problem+json"
+            # The database appears whole, migrated (and with its key): the check sees it once, as it is.
+            harness.admin_sql(url, f'ALTER DATABASE "later_{os.getpid()}_ready" RENAME TO "later_{os.getpid()}"')
+            if keyed:
+                until(lambda: stopped, "the service stops once it finds managed keys that work")
+                assert stopped == [(os.getpid(), signal.SIGTERM)]
+                assert app.state.refused.startswith("stopping: no API keys configured, yet the database holds 1 "
+                                                    "managed key not revoked")
+                assert client.get("/api/v1/applications").status_code == 503  # still nothing served meanwhile
+            else:
+                until(lambda: client.get("/api/v1/applications").status_code == 200, "the API serves once checked")
+                assert not stopped
+    finally:
+        harness.drop_database(url)
+        harness.drop_database(ready)
 
 
 def test_a_role_that_may_not_read_the_migrations_starts_and_the_log_says_they_were_not_checked(settings, caplog,

@@ -18,6 +18,9 @@ from tools.harness import APPS, CONFIGS
 
 
 
+_made: list[str] = []  # the session's database, once `database_url` made it
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database on the development server (started here when it is not running), dropped afterwards."""
@@ -26,8 +29,20 @@ def database_url() -> Iterator[str]:
         localdb.up(base)
     url = harness.create_database(harness.with_database(base, f"config_service_test_{os.getpid()}"))
     migrations.migrate(url)
+    _made.append(url)
     yield url
+    _made.clear()
     harness.drop_database(url)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_managed_key_left() -> Iterator[None]:
+    """A module leaves no managed key that works: most tests start services whose settings have no key, and such a
+    service refuses to start while the database holds one (`app.unguarded_keys`). Torn down after the module's
+    own fixtures (autouse: set up first)."""
+    yield
+    if _made:
+        harness.revoke_managed_keys(_made[0])
 
 
 @pytest.fixture
@@ -48,9 +63,13 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.cursor]:
 
 
 @pytest.fixture
-def clean(sql) -> None:
-    """Empty tables: work spread over pool threads cannot share one rolled-back transaction."""
+def clean(sql) -> Iterator[None]:
+    """Empty tables: work spread over pool threads cannot share one rolled-back transaction. No managed key that
+    works, before the test or after it: a service whose settings have no key refuses to start over one."""
     sql.execute("TRUNCATE applications, configurations, environments CASCADE")
+    sql.execute(harness.REVOKE_MANAGED_KEYS)
+    yield
+    sql.execute(harness.REVOKE_MANAGED_KEYS)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import psycopg2.extensions
 from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from dotenv import dotenv_values  # the parser pydantic-settings reads .env with (its dependency)
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
         default=PostgresDsn("postgresql://config:config@127.0.0.1:5432/config_service"),
         description="The PostgreSQL database; `make db-up` creates its user and database. With several hosts "
                     "(`postgresql://user:password@host1:5432,host2:5432/name`), the service uses the one that is "
-                    "the primary.")
+                    "the primary. Its options (`?sslmode=...`) are checked at start-up.")
     pool_min: int = Field(default=4, ge=0, le=1000, description=(
         "Connections kept open at least: opened at start-up, and again within a second once a restart or a "
         "failover dropped them."))
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
         "API keys, `name:scope:secret` comma-separated; scope `ro` (read-only), `rw` (read-write) or `admin` "
         "(read-write, and manages the keys of `/api/v1/keys`), on every application and environment; secrets of "
         f"{principals.MIN_SECRET} characters or more. Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
-        "a warning saying so."))
+        "a warning saying so; while the database holds managed keys that work the service refuses to start instead "
+        "(they would guard nothing)."))
     api_keys_file: Path | None = Field(default=None, description=(
         "A file of API keys, one `name:scope:secret` a line; with `API_KEYS` or alone."))
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576, description=(
@@ -69,7 +71,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description=(
         "Browser origins allowed by CORS, comma-separated; empty: CORS is off."))
     log_level: LogLevel = Field(default="INFO", description=(
-        "`CRITICAL`, `ERROR`, `WARNING`, `INFO` or `DEBUG`: the least level of a log line written."))
+        "`CRITICAL`, `ERROR`, `WARNING`, `INFO` or `DEBUG` (any case): the least level of a log line written."))
     host: str = Field(default="127.0.0.1", description="The address the service listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="The port the service listens on.")
     workers: int = Field(default=1, ge=1, le=64, description=(
@@ -84,9 +86,14 @@ class Settings(BaseSettings):
         "The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout)."))
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, description=(
         "Seconds in-flight requests get to finish after SIGTERM before the service stops (held requests answer "
-        "304 at once)."))
+        "304 at once); one still running then answers 503, a change's outcome unknown."))
 
     _keys: tuple[principals.ApiKey, ...] = PrivateAttr(default=())
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level  # `info`, as Python's logging and uvicorn take it
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -95,6 +102,22 @@ class Settings(BaseSettings):
         # start-up and quoting the whole URL, password included: refused here, in a line that quotes nothing.
         if str(url).partition("://")[0] not in ("postgresql", "postgres"):
             raise ValueError("must start with postgresql:// (libpq's form, without a driver such as +psycopg)")
+        return url
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _libpq_options(cls, url: PostgresDsn) -> PostgresDsn:
+        # libpq parses the URL's options only when it connects: one it does not know, or a value it refuses
+        # (`?sslmode=bogus`), failed every connection, and the service ran answering 503 as in an outage.
+        try:
+            options = psycopg2.extensions.parse_dsn(str(url))
+        except psycopg2.ProgrammingError as error:
+            unknown = str(error).partition("invalid URI query parameter: ")[2].strip()
+            raise ValueError(f"libpq does not know the option {unknown}" if unknown else
+                             "libpq cannot parse it (not quoted here: it holds the password)") from None
+        for option, allowed in LIBPQ_CHOICES.items():
+            if option in options and options[option] not in allowed:
+                raise ValueError(f"?{option} must be one of {', '.join(allowed)}")
         return url
 
     @model_validator(mode="after")
@@ -135,6 +158,16 @@ def describe(error: ValidationError) -> str:
 
 # Read from .env by `docker compose` run by hand (svc/docker-compose.yml), not by the service: name -> (default,
 # description). `make db-up` passes compose the parts of DATABASE_URL instead.
+# The values libpq (16, psycopg2's) takes for the options of a URL that have a fixed set (its "Connection
+# Parameters"): checked at start-up, where libpq would refuse them at every connection.
+LIBPQ_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+    "load_balance_hosts": ("disable", "random"),
+    "sslcertmode": ("disable", "allow", "require"),
+}
 COMPOSE_KEYS = {
     "POSTGRES_USER": ("config", "The user `docker compose up` creates, when run by hand (`make db-up` takes it from "
                                 "`DATABASE_URL`)."),

@@ -67,6 +67,29 @@ def test_a_database_url_libpq_would_refuse_stops_start_up_without_quoting_it(mon
     assert "S3cretPw9" not in message and "\n" not in message
 
 
+@pytest.mark.parametrize(("query", "said"), [
+    ("sslmode=bogus", "?sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("target_session_attrs=master", "?target_session_attrs must be one of any, read-write"),
+    ("sslmod=require", 'libpq does not know the option "sslmod"'),
+    ("application_name=%zz", "libpq cannot parse it (not quoted here: it holds the password)"),
+])
+def test_a_database_url_option_libpq_would_refuse_at_every_connection_stops_start_up(monkeypatch, query, said):
+    # libpq checks a URL's options when it connects: the service ran, answering 503 for ever, as in an outage.
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://config:S3cretPw9@127.0.0.1:5432/config_service?{query}")
+    with pytest.raises(SystemExit) as stopped:
+        settings_module.load()
+    message = str(stopped.value.code)
+    assert message.startswith(f"invalid setting DATABASE_URL: {said}"), message
+    assert "S3cretPw9" not in message and "\n" not in message
+
+
+def test_the_database_url_options_libpq_takes_are_kept(monkeypatch):
+    url = ("postgresql://config:pw@127.0.0.1:5432,127.0.0.1:5433/config_service?sslmode=verify-full"
+           "&target_session_attrs=read-write&application_name=svc")
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert str(settings_module.load().database_url) == url
+
+
 def test_api_keys_are_read_and_kept_secret(monkeypatch):
     monkeypatch.setenv("API_KEYS", "ci:rw:0123456789abcdef-secret")
     settings = Settings()
@@ -208,3 +231,8 @@ def test_a_retired_setting_in_the_env_file_is_named_and_start_up_goes_on(tmp_pat
     assert settings_module.load().port == 9123
     assert capsys.readouterr().err == ("EXECUTOR_WORKERS is no longer read (the pool runs one thread per connection "
                                        "(POOL_MAX)): remove it\n")
+
+
+def test_log_level_is_taken_in_any_case(monkeypatch):
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    assert settings_module.load().log_level == "WARNING"

@@ -49,9 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             counts = history.prune(cur, arguments.before)
     finally:
         conn.close()
-    print(f"prune: {counts['applications']} applications cut, {counts['configuration_revisions']} configuration "
-          f"revisions and {counts['override_revisions']} override revisions dropped")
+    print(f"prune: {_counted(counts['applications'], 'application')} cut, "
+          f"{_counted(counts['configuration_revisions'], 'configuration revision')} and "
+          f"{_counted(counts['override_revisions'], 'override revision')} dropped")
     return 0
+
+
+def _counted(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 if __name__ == "__main__":

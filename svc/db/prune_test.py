@@ -21,7 +21,7 @@ def test_main_prunes_the_database_of_the_settings_and_says_what_it_dropped(cur, 
     now = cur.fetchone()["now"]
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert prune.main(["--before", now.isoformat()]) == 0
-    assert capsys.readouterr().out == ("prune: 1 applications cut, 1 configuration revisions and 0 override "
+    assert capsys.readouterr().out == ("prune: 1 application cut, 1 configuration revision and 0 override "
                                        "revisions dropped\n")
     cur.execute("SELECT version FROM configuration_revisions")
     assert [row["version"] for row in cur.fetchall()] == [2]  # the current state stays

@@ -3,7 +3,9 @@
 The settings' keys come from `API_KEYS` ("name:rw:secret,name:ro:secret,name:admin:secret") or `API_KEYS_FILE`
 (one "name:scope:secret" a line): `ro` reads, `rw` also writes, `admin` also manages keys, everywhere. With none
 configured the API is open (the local default), and start-up logs one warning saying so. Keys managed through the
-API (`routers/api_keys.py`) work only while the settings have keys: an `admin` key is how the first one is made.
+API (`routers/api_keys.py`) work only while the settings have keys: an `admin` key is how the first one is made, and
+a service whose settings have none refuses to start while the database holds managed keys that work
+(`app.unguarded_keys`).
 """
 
 from starlette.datastructures import State
@@ -14,6 +16,9 @@ from wire import headers, problems
 from wire.principals import ApiKey, Principal, digest
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# An open API (no settings key) answers nothing until the database has said it holds no managed key that works
+# (`app.unguarded_keys`): the database did not answer at start-up, and a request could reach it before that check.
+_UNKNOWN = problems.ServiceUnavailable("The database is unavailable.")
 
 
 def early_refusal(principal: Principal, method: str, path: str) -> problems.ProblemError | None:
@@ -61,6 +66,9 @@ class Authenticate:
         state = scope["app"].state
         read_cache = _began(state)
         if not self.keys:
+            if getattr(state, "unguarded_unknown", False):
+                await _UNKNOWN.response(scope["path"])(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         authorization = headers.first(scope, b"authorization")
@@ -116,9 +124,10 @@ class Authenticate:
         """What `__call__` does for a request under the prefix that is not a GET, without the layers below: it starts
         the request's clock, and puts its key in the scope, or returns the problem that refuses it (401, 403, 503).
         For a lane that answers a request whole (`routers/writes.WriteLane`)."""
-        _began(scope["app"].state)
+        state = scope["app"].state
+        _began(state)
         if not self.keys:
-            return None
+            return _UNKNOWN if getattr(state, "unguarded_unknown", False) else None
         authorization = headers.first(scope, b"authorization")
         return await self._identified(scope, authorization, self.known.get(authorization) if authorization else None)
 

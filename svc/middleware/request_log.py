@@ -1,6 +1,7 @@
 """The request's log lines: one access line for every request, and an error line for an unexpected error, which
 ends here (a server that caught it would log its message, which can quote the request's content)."""
 
+import asyncio
 import logging
 import os
 import time
@@ -9,6 +10,7 @@ import traceback
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logs import access
+from wire import problems
 
 log = logging.getLogger("config_service")
 # The request's state: when a lane above the layers took it first, if it then went down them
@@ -27,6 +29,16 @@ def where(error: BaseException) -> dict[str, object]:
         cause = cause.__cause__ or cause.__context__
     return {"error": chain[0], "caused_by": chain[1:],
             "where": [f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in frames[-8:]]}
+
+
+def stopped(scope: Scope, status: int | None, method: str, rid: str) -> bool:
+    """Whether a request cancelled by the graceful shutdown may still be answered (nothing of an answer sent): it is
+    logged, as a warning, either way."""
+    answerable = status is None and "status" not in scope["state"]
+    log.warning("request cancelled: the shutdown's SHUTDOWN_GRACE_SECONDS ran out%s",
+                ", answered 503" if answerable else " while it was answered",
+                extra={"request_id": rid, "method": method, "path": scope["path"]})
+    return answerable
 
 
 class RequestLog:
@@ -53,6 +65,13 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except asyncio.CancelledError:
+            # The graceful shutdown's time ran out: the server cancels what still runs. A 503 problem (uvicorn's
+            # would be a plain-text 500, with a traceback in the log) once nothing of an answer was sent; the
+            # request's task ends here either way.
+            if not stopped(scope, status, method, rid):
+                raise
+            await problems.stopped(method).response(scope["path"])(scope, receive, send_noting_status)
         except Exception as error:
             log.error("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"],
                                                 **where(error)})

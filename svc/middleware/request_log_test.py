@@ -68,3 +68,53 @@ def test_an_answer_written_below_the_layers_is_logged_with_its_status(access_lin
         return sent
     assert asyncio.run(go()) == []
     assert [(a["request_id"], a["status"]) for a in access_lines()] == [("w-1", 200)]
+
+
+@pytest.mark.parametrize(("method", "detail"), [
+    ("GET", "The service stopped before it answered; try again."),
+    ("PUT", "The service stopped before it answered: if it was a change, whether it was applied is unknown. Read "
+            "the resource before you try the change again."),
+])
+def test_a_request_the_shutdown_cancels_before_it_answers_gets_a_503_problem(access_lines, caplog, method, detail):
+    """When the graceful shutdown's time runs out the server cancels what still runs: a request that sent nothing
+    yet is answered a 503 problem (not the server's plain-text 500), saying a change's outcome is unknown, and its
+    task ends as answered (no traceback in the log); one that had started its answer is left to the server."""
+    async def scenario(answered_first: bool) -> tuple[list, BaseException | None]:
+        sent = []
+        reached = asyncio.Event()
+
+        async def slow(scope, receive, send):
+            if answered_first:
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+            reached.set()
+            await asyncio.sleep(30)
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {"type": "http", "method": method, "path": "/api/v1/configurations/X", "raw_path": b"", "headers": [],
+                 "query_string": b"", "state": {}}
+        task = asyncio.create_task(RequestId(RequestLog(slow))(scope, receive, send))
+        await reached.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError as error:
+            return sent, error
+        return sent, None
+
+    with caplog.at_level(logging.INFO, logger="config_service"):
+        sent, raised = asyncio.run(scenario(False))
+    assert raised is None
+    start, body = sent
+    assert start["status"] == 503 and (b"content-type", b"application/problem+json") in start["headers"]
+    assert json.loads(body["body"])["detail"] == detail
+    logs.access.flush()
+    assert access_lines()[-1]["status"] == 503
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "request cancelled: the shutdown's SHUTDOWN_GRACE_SECONDS ran out, answered 503"]
+    sent, raised = asyncio.run(scenario(True))
+    assert isinstance(raised, asyncio.CancelledError) and [m["status"] for m in sent] == [200]

@@ -15,6 +15,7 @@ before that point, so the route may run it all again. Once the statement is sent
 row, or the problem the write raised (409, 404, 412, 503), as the route answers it.
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -30,7 +31,7 @@ from middleware.auth import Authenticate
 from middleware.body import BodyDeadline, LimitBodySize, content_length
 from middleware.host import host_fault
 from middleware.request_id import request_id
-from middleware.request_log import ARRIVED, where
+from middleware.request_log import ARRIVED, stopped, where
 from middleware.security_headers import headers_of
 from repositories import configurations, overrides
 from routers import configurations as configuration_routes
@@ -227,6 +228,10 @@ class WriteLane:
                     layered = _replay(messages, failure, receive)
                 elif not _whole(scope, answer):
                     await answer(scope, _replay(messages, None, receive), send_answer)
+        except asyncio.CancelledError:  # the shutdown's grace ran out (as `RequestLog` answers it)
+            if not stopped(scope, status, "PUT", rid):
+                raise
+            await problems.stopped("PUT").response(scope["path"])(scope, receive, send_answer)
         except Exception as error:
             if status is None and "status" not in state:  # nothing of an answer sent: a 500 (`LastResort`)
                 await problems.InternalError().response(scope["path"])(scope, receive, send_answer)

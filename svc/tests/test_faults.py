@@ -314,6 +314,51 @@ def test_f4_sigterm_lets_50_in_flight_requests_finish(cluster, service, capsys):
     assert code == 0 and took < 15
 
 
+def test_f4_requests_still_running_when_the_grace_runs_out_answer_503_problems(cluster, service, capsys):
+    """Past SHUTDOWN_GRACE_SECONDS the server cancels what still runs: a PUT (the write lane's) and a DELETE (the
+    layers') waiting on a row lock each answer a 503 problem saying the change's outcome is unknown, not a
+    plain-text 500, and the log holds a warning for each, no traceback. The process still exits 0."""
+    server = service(LOCK_TIMEOUT_MS="20000", SHUTDOWN_GRACE_SECONDS="1", LOG_LEVEL="INFO")
+    config_id, holder = locked_configuration(cluster, server.base, "f4-grace")
+    waiting_query = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'config-service' "
+                     "AND wait_event_type = 'Lock'")
+
+    async def scenario() -> tuple[list[httpx.Response], float, int | None]:
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as c:
+            tasks = [asyncio.create_task(c.put(f"/api/v1/configurations/{config_id}",
+                                               json={"name": "c", "config": {"i": 1}})),
+                     asyncio.create_task(c.delete(f"/api/v1/configurations/{config_id}"))]
+            loop = asyncio.get_running_loop()
+            deadline = time.monotonic() + HANG
+            while (await loop.run_in_executor(None, cluster.sql, waiting_query))[0][0] < 2:
+                assert time.monotonic() < deadline, "the two requests did not both reach the database"
+                await asyncio.sleep(0.05)
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            answers = await asyncio.gather(*tasks)
+            code = await loop.run_in_executor(None, lambda: server.process.wait(timeout=HANG))
+            return answers, time.monotonic() - signalled, code
+
+    try:
+        answers, took, code = asyncio.run(scenario())
+    finally:
+        holder.rollback()
+        holder.close()
+    log = server.log()
+    report(capsys, f"F4 grace of 1 s run out: {[a.status_code for a in answers]}, exit code {code} {took:.2f} s "
+                   "after the signal")
+    unknown = ("The service stopped before it answered: if it was a change, whether it was applied is unknown. "
+               "Read the resource before you try the change again.")
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json" and answer.headers["retry-after"]
+        assert answer.json()["detail"] == unknown and answer.headers["x-request-id"]
+    assert code == 0
+    assert log.count("SHUTDOWN_GRACE_SECONDS ran out, answered 503") == 2, log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log
+    assert '"status": 503' in log and '"status": 500' not in log  # the access lines say what was answered
+
+
 def test_f5_five_migration_runners_at_once_apply_each_file_once(cluster, capsys):
     url = harness.create_database(harness.with_database(cluster.url, "f5"))
     env = harness.child_env(DATABASE_URL=url)

@@ -206,7 +206,7 @@ def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, 
     result = subprocess.run([sys.executable, "-m", "db.prune", "--before", cut], cwd=harness.SVC, text=True,
                             capture_output=True, env=harness.child_env(DATABASE_URL=database_url), timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "1 configuration revisions" in result.stdout
+    assert "1 configuration revision and" in result.stdout
     assert "pruned" in assert_problem(client.get(f"{APPS}/{app['id']}/snapshot", params={"seq": 1}), 404)["detail"]
     for seq, v in ((2, 2), (3, 3)):
         answer = client.get(f"{CONFIGS}/{config['id']}/snapshot", params={"seq": seq}).json()

@@ -133,6 +133,21 @@ def create_database(url: str) -> str:
     return url
 
 
+# Every managed key that works, revoked: a service whose settings have no key refuses to start while the database
+# holds one (`app.unguarded_keys`). For tests and the bench, on their own databases.
+REVOKE_MANAGED_KEYS = "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL"
+
+
+def revoke_managed_keys(url: str) -> None:
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(REVOKE_MANAGED_KEYS)
+    finally:
+        conn.close()
+
+
 def drop_database(url: str) -> None:
     admin_sql(url, f"DROP DATABASE IF EXISTS {identifier(dbprobe.where(url).dbname)} WITH (FORCE)")
 

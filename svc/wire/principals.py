@@ -89,6 +89,9 @@ def parse(text: str) -> tuple[ApiKey, ...]:
         item = item.strip()
         if not item or item.startswith("#"):
             continue
+        if item.count(":") < 2:  # (not quoted: an item pasted alone may be a secret)
+            raise ValueError(f"key {number} is not name:scope:secret (it has {item.count(':') or 'no'} colon"
+                             f"{'' if item.count(':') == 1 else 's'} of the two)")
         name, _, rest = item.partition(":")
         scope, _, secret = rest.partition(":")
         if not NAME.fullmatch(name):
@@ -99,6 +102,9 @@ def parse(text: str) -> tuple[ApiKey, ...]:
             raise ValueError(f"key {name!r}: the secret must have at least {MIN_SECRET} characters")
         if any(k.name == name for k in keys):
             raise ValueError(f"key {name!r} is named twice")
+        if (same := next((k for k in keys if k.secret == secret.encode()), None)) is not None:
+            raise ValueError(f"keys {same.name!r} and {name!r} have the same secret: a request with it could not "
+                             "tell which key it holds")
         keys.append(ApiKey(name, scope, secret.encode()))
     return tuple(keys)
 

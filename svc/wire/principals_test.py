@@ -22,6 +22,10 @@ def test_secrets_may_contain_colons():
     ("ci:rw:short", "at least 16"),
     ("bad name:rw:" + "x" * 20, "name"),
     (f"ci:rw:{'x' * 20},ci:ro:{'y' * 20}", "twice"),
+    # A secret pasted alone (it reads as a name) or with its scope only: not quoted, and what is wrong said.
+    ("x" * 20, "key 1 is not name:scope:secret (it has no colons of the two)"),
+    ("rw:" + "x" * 20, "key 1 is not name:scope:secret (it has 1 colon of the two)"),
+    (f"ci:rw:{'x' * 20},ops:admin:{'x' * 20}", "keys 'ci' and 'ops' have the same secret"),
 ])
 def test_bad_keys_are_refused_without_showing_the_secret(text, message):
     with pytest.raises(ValueError) as error:

@@ -146,6 +146,19 @@ class ServiceUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def stopped(method: str) -> ServiceUnavailable:
+    """The answer to a request still running when the graceful shutdown's time (`SHUTDOWN_GRACE_SECONDS`) ran out:
+    the server cancels it, and what it waited for (a statement, say) may still complete, so a change's outcome is
+    unknown (`middleware/request_log.py`, and the write lane, answer it)."""
+    if method in SAFE_METHODS:
+        return ServiceUnavailable("The service stopped before it answered; try again.")
+    return ServiceUnavailable("The service stopped before it answered: if it was a change, whether it was applied "
+                              "is unknown. Read the resource before you try the change again.")
+
+
 def problem(status: int, title: str, slug: str, *, detail: str | None = None, instance: str | None = None,
             errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     """An `application/problem+json` response."""
