@@ -325,6 +325,30 @@ def test_numbers_are_stored_and_read_back_with_the_same_value(api2, app2, sql, n
     assert sql.fetchone()["same"]
 
 
+@pytest.mark.parametrize("number", ["1e3", "1.5", "-1.50", "1e-3", "-12.5e-3", "0e5", "0.000", "123.456e1",
+                                    "1e400", "-1e-400", "1e131071", "1e-16383"])
+def test_the_width_the_body_checks_count_is_what_postgresql_writes(sql, number):
+    sql.execute("SELECT length(%s::jsonb::text) AS width", (number,))
+    assert sql.fetchone()["width"] == jsontext.width(Decimal(number))
+
+
+def test_a_few_bytes_of_numbers_that_read_back_as_megabytes_are_422(api2, app2):
+    """`1e131071` is 8 bytes in a body and 131,072 characters in every read of it: a body of such numbers is
+    refused once, written out in full, they would pass MAX_BODY_BYTES (1 MiB here), at the one past it, with PUT as
+    with POST. Eight of them (1,048,576 characters: the limit) are stored, and read back whole."""
+    def numbers(n: int) -> str:
+        return "{" + ", ".join(f'"n{i}": 1e131071' for i in range(n)) + "}"
+    refused = harness.assert_problem(create_raw(api2, app2, numbers(9)), 422)
+    assert [e["pointer"] for e in refused["errors"]] == ["/config/n8"]
+    assert "MAX_BODY_BYTES" in refused["errors"][0]["message"]
+    created = create_raw(api2, app2, numbers(8))
+    assert created.status_code == 201, created.text[:300]
+    put = raw(api2, "PUT", created.headers["location"], f'{{"name": "c", "config": {numbers(9)}}}')
+    assert [e["pointer"] for e in harness.assert_problem(put, 422)["errors"]] == ["/config/n8"]
+    read = api2.get(created.headers["location"])
+    assert len(read.content) > 8 * 131072 and jsontext.loads(read.content)["config"]["n7"] == Decimal("1e131071")
+
+
 def test_a_number_survives_update_and_restore_exactly(api2, app2):
     created = create_raw(api2, app2, '{"pi": 3.14159265358979323846264338327950288419716939937510}')
     url = created.headers["location"]

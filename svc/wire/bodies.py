@@ -11,54 +11,75 @@ from wire import jsontext, names
 from wire.problems import NUL_IN_TEXT, SURROGATE_IN_TEXT, Unprocessable
 
 
-def check_storable(value: Any, max_depth: int) -> None:
+def check_storable(value: Any, max_depth: int, max_width: int | None = None) -> None:
     """Refuse what PostgreSQL cannot store, NUL (U+0000) and unpaired surrogates, in keys and values at any
     depth, NaN, Infinity and numbers beyond `numeric`, and documents nested deeper than `max_depth` (the body
-    object itself is depth 1)."""
-    if not _fine(value, max_depth, 1):
-        _refuse(value, max_depth, "", 1)
+    object itself is depth 1). With `max_width`, refuse also numbers with a fraction or an exponent that, written
+    out in full as every read returns them (`jsontext.width`), take more than `max_width` characters in all: a
+    body of a few bytes (`1e131071`) would otherwise be read back as 131,072, a thousand of them as 131 MB."""
+    width = _fine(value, max_depth, 1)
+    if width < 0 or (max_width is not None and width > max_width):
+        _refuse(value, max_depth, "", 1, _Budget(max_width))
+
+
+class _Budget:
+    """What is left of `max_width` as `_refuse` walks the numbers."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.left = limit
 
 
 # An integer within this is storable (numeric holds 131072 digits before the point): no need to count its digits.
 _SMALL = 10**18
 
 
-def _fine(value: Any, max_depth: int, depth: int) -> bool:
-    """True when `_refuse` would find nothing to refuse in `value`, found without building a pointer for each key
-    and value as `_refuse` does: 2.0 µs for the bench's PUT body against 5.9 (in-process, a CI-sized machine).
-    False for anything it is not sure of: `_refuse` then walks it again and says what is wrong, or accepts it."""
+def _fine(value: Any, max_depth: int, depth: int) -> int:
+    """The width of `value`'s numbers with a fraction or an exponent written out in full (`jsontext.width`), when
+    `_refuse` would find nothing else to refuse in it, found without building a pointer for each key and value as
+    `_refuse` does: 2.0 µs for the bench's PUT body against 5.9 (in-process, a CI-sized machine). -1 for anything
+    it is not sure of: `_refuse` then walks it again and says what is wrong, or accepts it."""
     kind = type(value)
     if kind is str:
         if "\x00" in value:
-            return False
+            return -1
         if value.isascii():
-            return True
+            return 0
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return False
-        return True
+            return -1
+        return 0
     if kind is int:
-        return -_SMALL < value < _SMALL
+        return 0 if -_SMALL < value < _SMALL else -1
     if kind is dict:
         if depth > max_depth:
-            return False
+            return -1
+        total = 0
         for key, item in value.items():
-            if not (_fine(key, max_depth, depth) and _fine(item, max_depth, depth + 1)):
-                return False
-        return True
+            if _fine(key, max_depth, depth) < 0 or (width := _fine(item, max_depth, depth + 1)) < 0:
+                return -1
+            total += width
+        return total
     if kind is list:
         if depth > max_depth:
-            return False
+            return -1
+        total = 0
         for item in value:
-            if not _fine(item, max_depth, depth + 1):
-                return False
-        return True
-    return value is None or kind is bool or kind is float or (kind is Decimal and jsontext.storable(value))
+            if (width := _fine(item, max_depth, depth + 1)) < 0:
+                return -1
+            total += width
+        return total
+    if kind is Decimal:
+        return jsontext.width(value)
+    return 0 if value is None or kind is bool or kind is float else -1
 
 
-def _refuse(value: Any, max_depth: int, pointer: str, depth: int) -> None:
-    """`check_storable`'s walk that raises Unprocessable with the pointer of what PostgreSQL cannot store."""
+def _refuse(value: Any, max_depth: int, pointer: str, depth: int, budget: _Budget | None = None) -> None:
+    """`check_storable`'s walk that raises Unprocessable with the pointer of what PostgreSQL cannot store, or of
+    the number past the budget of widths."""
     if isinstance(value, jsontext.NonNumber):
         raise Unprocessable.at(_encodable(pointer), f"{value.text} is not a JSON number.")
     if isinstance(value, str):
@@ -68,6 +89,10 @@ def _refuse(value: Any, max_depth: int, pointer: str, depth: int) -> None:
             raise Unprocessable.at(_encodable(pointer), "The number has more digits than can be stored "
                                    f"({jsontext.MAX_INTEGER_DIGITS} before the decimal point, "
                                    f"{jsontext.MAX_FRACTION_DIGITS} after it).")
+        if isinstance(value, Decimal) and budget is not None and budget.left is not None:
+            budget.left -= jsontext.width(value)
+            if budget.left < 0:
+                raise Unprocessable.at(_encodable(pointer), WIDE.format(budget.limit))
     elif isinstance(value, dict | list):
         if depth > max_depth:
             raise Unprocessable.at(_encodable(pointer), f"JSON may nest at most {max_depth} levels deep.")
@@ -75,10 +100,15 @@ def _refuse(value: Any, max_depth: int, pointer: str, depth: int) -> None:
             for key, item in value.items():
                 child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
                 _check_text(key, child)
-                _refuse(item, max_depth, child, depth + 1)
+                _refuse(item, max_depth, child, depth + 1, budget)
         else:
             for index, item in enumerate(value):
-                _refuse(item, max_depth, f"{pointer}/{index}", depth + 1)
+                _refuse(item, max_depth, f"{pointer}/{index}", depth + 1, budget)
+
+
+WIDE = ("Written out in full, as every read returns them, the body's numbers with a fraction or an exponent take "
+        "more than {0:,} characters (MAX_BODY_BYTES) up to this one: write fewer such numbers, or ones with fewer "
+        "digits.")
 
 
 def _check_text(text: str, pointer: str) -> None:
@@ -98,7 +128,7 @@ def _encodable(pointer: str) -> str:
 def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
     """A validated body as plain data, once it is known to be storable and within the settings' limits."""
     data = body.model_dump()
-    check_storable(data, settings.max_json_depth)
+    check_storable(data, settings.max_json_depth, settings.max_body_bytes)
     if data.get("name") is not None:
         data["name"] = names.canonical(data["name"], "/name")
     for document in ("config", "patch"):  # a configuration's document, an override's patch: the same limits

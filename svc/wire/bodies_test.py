@@ -79,7 +79,7 @@ def test_the_quick_check_passes_only_what_the_full_walk_passes(value, max_depth)
         refused = None
     except Unprocessable as error:
         refused = error
-    if _fine(value, max_depth, 1):
+    if _fine(value, max_depth, 1) >= 0:
         assert refused is None, (value, refused.errors)
     with pytest.raises(Unprocessable) if refused is not None else contextlib.nullcontext():
         check_storable(value, max_depth)
@@ -88,7 +88,20 @@ def test_the_quick_check_passes_only_what_the_full_walk_passes(value, max_depth)
 def test_an_integer_beyond_numeric_is_refused_by_both_walks():
     # (Not among the examples above: hypothesis cannot print an integer of 131,073 digits.)
     huge = 10**131072
-    assert not _fine({"n": huge}, 32, 1)
+    assert _fine({"n": huge}, 32, 1) < 0
     with pytest.raises(Unprocessable) as error:
         check_storable({"n": huge}, 32)
     assert error.value.errors[0]["pointer"] == "/n"
+
+
+def test_numbers_whose_full_writing_is_wider_than_the_budget_are_refused_at_the_one_past_it():
+    """A number of a few bytes can read back as many (`1e131071`: 131,072 characters): the numbers with a fraction or
+    an exponent, as every read writes them, take at most the budget (MAX_BODY_BYTES) in all."""
+    fits = {"a": Decimal("1e999"), "b": [Decimal("1.5"), Decimal("-1e-997")]}  # 1,000 + 3 + 1,000 characters
+    assert _fine(fits, 32, 1) == 2003
+    check_storable(fits, 32, 2003)
+    with pytest.raises(Unprocessable) as error:
+        check_storable(fits, 32, 2002)
+    assert error.value.errors[0]["pointer"] == "/b/1"
+    assert "more than 2,002 characters (MAX_BODY_BYTES)" in error.value.errors[0]["message"]
+    check_storable({"n": 10**5000}, 32, 10)  # an integer is written as it was sent: within the body's own size

@@ -62,6 +62,20 @@ def storable(number: int | Decimal) -> bool:
     return number.adjusted() < MAX_INTEGER_DIGITS and -exponent <= MAX_FRACTION_DIGITS
 
 
+def width(number: Decimal) -> int:
+    """The characters of `number` written out in full, as PostgreSQL's `numeric` writes it in every read (`1E+400`
+    as `1` and 400 zeros, `1E-3` as `0.001`); -1 when `numeric` cannot hold it (`storable`)."""
+    if not number.is_finite():
+        return -1
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    if number.adjusted() >= MAX_INTEGER_DIGITS or -exponent > MAX_FRACTION_DIGITS:
+        return -1
+    if exponent >= 0:
+        return sign + (1 if digits == (0,) else len(digits) + exponent)
+    return sign + max(len(digits) + exponent, 1) + 1 - exponent
+
+
 def dumps(value: Any) -> str:
     """`value` as compact JSON, with `Decimal` written as the number it is (never through a float)."""
     out: list[str] = []

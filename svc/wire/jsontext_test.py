@@ -37,6 +37,17 @@ def test_storable_is_what_postgresql_numeric_holds(number, storable):
     assert jsontext.storable(10**5000) and jsontext.storable(-(10**131071))
 
 
+@pytest.mark.parametrize(("number", "written"), [
+    ("1e3", "1000"), ("1.5", "1.5"), ("-1.50", "-1.50"), ("1e-3", "0.001"), ("-12.5e-3", "-0.0125"),
+    ("0e5", "0"), ("0.000", "0.000"), ("123.456e1", "1234.56"),
+])
+def test_width_is_the_length_postgresql_writes_the_number_with(number, written):
+    # (What PostgreSQL writes for each: checked against it in test_hostile.py.)
+    assert jsontext.width(Decimal(number)) == len(written)
+    assert jsontext.width(Decimal("1e131071")) == 131072 and jsontext.width(Decimal("1e131072")) == -1
+    assert jsontext.width(Decimal("NaN")) == -1
+
+
 def test_strings_and_structures_write_as_json_does():
     value = {"s": "a\"b\\\u00e9\U0001f422\n", "l": [None, True, False, 1.5, []], "o": {}}
     assert json.loads(jsontext.dumps(value)) == value
