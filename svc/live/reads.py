@@ -19,7 +19,6 @@ from live import access, keys
 from live.readcache import Entry, began
 from repositories import applications, changes, configurations, effective, environments, history, overrides
 from wire import etags, jsontext, models, names
-from wire.problems import ProblemError
 from wire.replies import not_modified, render_json, reply_trusted
 from wire.times import moment
 
@@ -145,16 +144,17 @@ def effective_application(state: State, id: str, environment_id: str, name: str 
                                  (keys.listing(id), keys.ENVIRONMENTS))
 
 
-async def named(state: State, application: str, environment: str) -> tuple[str, str]:
-    """The ids of the application and the environment with these names (404 raised when one has none)."""
+async def named(state: State, application: str, environment: str) -> tuple[str | None, str | None]:
+    """The ids of the application and the environment with these names, None for a name nothing has (the gate of
+    `answer_named` says which 404 answers)."""
     application, environment = names.looked_up(application), names.looked_up(environment)
 
     async def fetch() -> Entry:
         ids = await state.database.run(effective.named, application=application, environment=environment)
-        return Entry("", " ".join(ids).encode())
+        return Entry("", " ".join(id or "-" for id in ids).encode())
     entry = await state.read_cache.read(keys.named(application, environment), fetch,
                                         (keys.APPLICATIONS, keys.ENVIRONMENTS))
-    application_id, environment_id = entry.body.decode().split()
+    application_id, environment_id = (None if id == "-" else id for id in entry.body.decode().split())
     return application_id, environment_id
 
 
@@ -226,15 +226,13 @@ async def answer_named(request: Request, application: str, environment: str, con
 
     async def read() -> Entry:
         application_id, environment_id = await named(state, application, environment)
-        await gate(application_id, environment_id)
-        return await effective_application(state, application_id, environment_id, name)
+        await gate(application_id, environment_id)  # (404 for a name nothing has, or the key may not see)
+        return await effective_application(state, application_id, environment_id, name)  # type: ignore[arg-type]
 
     watched = (keys.APPLICATIONS, keys.ENVIRONMENTS)
-    try:
-        application_id, _ = await named(state, application, environment)
+    application_id, _ = await named(state, application, environment)
+    if application_id is not None:
         watched += (keys.listing(application_id),)
-    except ProblemError:
-        pass  # answered below, as the read raises it
     return await _conditional(request, watched, read, wait, None)
 
 

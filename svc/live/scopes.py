@@ -13,7 +13,7 @@ from starlette.datastructures import State
 from starlette.types import Scope
 
 from live import access, reads
-from repositories import history
+from repositories import effective, history
 from live.access import NO_APPLICATION, NO_CONFIGURATION, Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
 
@@ -113,14 +113,13 @@ def managing(scope: Scope) -> Principal:
 
 
 def named(scope: Scope):
-    """The gate of an effective read by names, given what the names resolve to: a name the key may not see is a
-    name that nothing has (404, as `effective.named` answers)."""
-    async def gate(application_id: str, environment_id: str) -> None:
+    """The gate of an effective read by names, given what the names resolve to (None: nothing has it): a name the
+    key may not see is a name that nothing has, the application's first, so that what the environment's name
+    resolves to says nothing of an application the key may not see."""
+    async def gate(application_id: str | None, environment_id: str | None) -> None:
         principal = access.of(scope)
-        if principal is None:
-            return
-        if not principal.sees_application(application_id):
-            raise access.hidden("No application has this name.")
-        if not principal.sees_environment(environment_id):
-            raise access.hidden("No environment has this name.")
+        if application_id is None or (principal is not None and not principal.sees_application(application_id)):
+            raise access.hidden(effective.NO_APPLICATION_NAMED)
+        if environment_id is None or (principal is not None and not principal.sees_environment(environment_id)):
+            raise access.hidden(effective.NO_ENVIRONMENT_NAMED)
     return gate

@@ -65,7 +65,7 @@ VALUES (%(now)s, %(action)s, %(key_id)s, %(key_name)s, %(by_id)s, %(by_name)s, %
 SELECT_AUDIT = """
 SELECT a.seq, a.at, a.action, json_build_object('id', a.key_id, 'name', a.key_name) AS key,
        json_build_object('id', a.by_id, 'name', a.by_name) AS "by", a.before::json AS before, a.after::json AS after,
-       k.actions, k.applications, k.environments
+       k.actions, k.applications, k.environments, k.expires_at
 FROM key_audit a JOIN api_keys k ON k.id = a.key_id
 WHERE a.seq > %(after)s ORDER BY a.seq LIMIT %(limit)s
 """
@@ -98,7 +98,8 @@ def _rights(row: Row) -> dict[str, Any]:
 
 def _visible(by: Principal | None, row: Row) -> bool:
     """A managing key sees the keys whose rights are within its own (itself included)."""
-    return by is None or by.covers(frozenset(row["actions"]), row["applications"], row["environments"])
+    return by is None or by.covers(frozenset(row["actions"]), row["applications"], row["environments"],
+                                   row["expires_at"])
 
 
 def unique(pointer: str, items) -> None:
@@ -122,9 +123,18 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
         raise Unprocessable.at("/actions", "A key that may write must also read: add \"read\".")
     applications = None if given["applications"] is None else sorted(given["applications"])
     environments = None if given["environments"] is None else sorted(given["environments"])
-    if by is not None and not by.covers(frozenset(actions), applications, environments):
+    expires_at = given.get("expires_at")
+    if expires_at is not None:
+        # In UTC, as it is answered: PostgreSQL takes no offset beyond 15:59 (RFC 3339 allows 23:59), and a time
+        # of 9999-12-31 west of UTC is in the year 10000 there, which neither RFC 3339 nor Python can write.
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise Unprocessable.at("/expires_at", EXPIRY_TOO_LATE) from None
+    if by is not None and not by.covers(frozenset(actions), applications, environments, expires_at):
         raise Forbidden("A key cannot grant what it does not have: an action, an application or an environment "
-                        "beyond this API key's own.")
+                        "beyond this API key's own, or a time beyond its expiry (a key that expires grants only "
+                        "keys that expire no later).")
     # The pointer names the id where the body has it (what is stored is sorted).
     for pointer, ids, query, what in (("/applications", given["applications"], APPLICATIONS_FOUND, "application"),
                                       ("/environments", given["environments"], ENVIRONMENTS_FOUND, "environment")):
@@ -134,16 +144,8 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
             for index, id in enumerate(ids):
                 if id not in found:
                     raise Unprocessable.at(f"{pointer}/{index}", f"No {what} has this id.")
-    expires_at = given.get("expires_at")
     if expires_at is not None and expires_at <= now:
         raise Unprocessable.at("/expires_at", "The expiry must be in the future.")
-    if expires_at is not None:
-        # In UTC, as it is answered: PostgreSQL takes no offset beyond 15:59 (RFC 3339 allows 23:59), and a time
-        # of 9999-12-31 west of UTC is in the year 10000 there, which neither RFC 3339 nor Python can write.
-        try:
-            expires_at = expires_at.astimezone(UTC)
-        except OverflowError:
-            raise Unprocessable.at("/expires_at", EXPIRY_TOO_LATE) from None
     return {"name": given["name"], "actions": actions, "applications": applications, "environments": environments,
             "expires_at": expires_at, "comments": given.get("comments")}
 
@@ -180,10 +182,17 @@ def get(cur, id: str, *, by: Principal | None = None) -> Row:
 
 @idempotent
 def page(cur, *, limit: int, cursor: str | None = None, by: Principal | None = None) -> tuple[list[Row], str | None]:
-    """One page of keys in id order, of those `by` may see; the cursor is the last key read (seen or not)."""
-    cur.execute(SELECT_PAGE, {"cursor": cursor, "limit": limit + 1})
-    rows, next_cursor = split(cur.fetchall(), limit)
-    return [row for row in rows if _visible(by, row)], next_cursor
+    """One page of keys in id order, of those `by` may see, read on past those it may not until the page is full:
+    the cursor is the last key on the page, never the id of one it may not see."""
+    seen: list[Row] = []
+    after = cursor
+    while True:
+        cur.execute(SELECT_PAGE, {"cursor": after, "limit": limit + 1})
+        rows = cur.fetchall()
+        seen += [row for row in rows if _visible(by, row)]
+        if len(seen) > limit or len(rows) <= limit:
+            return split(seen, limit)
+        after = rows[-1]["id"]
 
 
 def create(cur, *, by: Principal | None, **given: Any) -> Row:
@@ -251,9 +260,13 @@ def audit(cur, *, after: int, limit: int, by: Principal | None = None) -> tuple[
     cur.execute(SELECT_AUDIT, {"after": after, "limit": limit})
     rows = cur.fetchall()
     next_after = rows[-1]["seq"] if rows else after
-    return [{name: _timed(row[name]) if name in ("before", "after") else row[name]
-             for name in ("seq", "at", "action", "key", "by", "before", "after")}
-            for row in rows if _visible(by, row)], next_after
+    entries = [{name: _timed(row[name]) if name in ("before", "after") else row[name]
+                for name in ("seq", "at", "action", "key", "by", "before", "after")} for row in rows]
+    # An entry shows the rights a key had before and after: seen only when both, as well as the key's rights now,
+    # are within the reader's (a key narrowed since would show what it once reached).
+    return [entry for row, entry in zip(rows, entries, strict=True)
+            if _visible(by, row) and all(_visible(by, rights) for rights in (entry["before"], entry["after"])
+                                         if rights is not None)], next_after
 
 
 def _timed(rights: dict | None) -> dict | None:

@@ -102,12 +102,20 @@ def application(cur, id: str, environment_id: str, *, name: str | None = None) -
     return views
 
 
+NO_APPLICATION_NAMED = "No application has this name."
+NO_ENVIRONMENT_NAMED = "No environment has this name."
+
+
 @idempotent
-def named(cur, *, application: str, environment: str) -> tuple[str, str]:
-    """The ids of the application and of the environment with these names; 404 naming which has none."""
-    found = one(cur, APPLICATION_NAMED, {"name": application}, "No application has this name.")
-    env = one(cur, ENVIRONMENT_NAMED, {"name": environment}, "No environment has this name.")
-    return found["id"], env["id"]
+def named(cur, *, application: str, environment: str) -> tuple[str | None, str | None]:
+    """The ids of the application and of the environment with these names, None for a name nothing has: which
+    404 answers is for the caller to say, once it knows what its key may see (`live/scopes.named`), so that an
+    application it may not see answers as one that does not exist, whatever the environment's name."""
+    cur.execute(APPLICATION_NAMED, {"name": application})
+    found = cur.fetchone()
+    cur.execute(ENVIRONMENT_NAMED, {"name": environment})
+    env = cur.fetchone()
+    return (None if found is None else found["id"]), (None if env is None else env["id"])
 
 
 

@@ -61,9 +61,8 @@ def test_an_applications_views_all_or_one_by_name_and_names_resolved(cur, tree):
         "configurations"][0]["configuration_id"] == other["id"]
     with pytest.raises(NotFound, match="no configuration with this name"):
         effective.application(cur, app["id"], eu["id"], name="nope")
-    for names in ({"application": "nope", "environment": "prod-eu"}, {"application": "billing", "environment": "x"}):
-        with pytest.raises(NotFound):
-            effective.named(cur, **names)
+    assert effective.named(cur, application="nope", environment="prod-eu") == (None, eu["id"])
+    assert effective.named(cur, application="billing", environment="x") == (app["id"], None)
 
 
 def test_compare_is_a_patch_between_two_views_with_each_sides_provenance_of_what_differs(cur, tree):

@@ -699,3 +699,72 @@ def test_a_manager_sees_the_keys_and_audit_entries_within_its_rights(world):
     assert {entry["key"]["id"] for entry in audit} <= ids
     assert_problem(world.call(manager["secret"], "GET", f"{KEYS}/{world.keys['read-all']['id']}"), 404)
     assert world.call(manager["secret"], "GET", f"{KEYS}/{world.keys['read-A']['id']}").status_code == 200
+
+
+def test_a_key_that_expires_grants_and_sees_only_keys_that_expire_no_later(world):
+    """Time is one of a key's rights: a manager that expires cannot make a key that outlives it, nor lift or push
+    back its own expiry, and it does not see keys that would outlive it (a security trial: a time-boxed manager
+    made itself, and a new key, permanent)."""
+    soon = datetime.now(UTC) + timedelta(minutes=10)
+    manager = world.root("POST", KEYS, 201, json=rights(world, ["read", "write", "manage"], ["A"],
+                                                           expires_at=soon.isoformat())).json()
+    before = keys_and_audit(world)
+    for later in (None, (soon + timedelta(seconds=1)).isoformat()):
+        for method, path, body in (("POST", KEYS, rights(world, ["read"], ["A"], expires_at=later)),
+                                   ("PUT", f"{KEYS}/{manager['id']}",
+                                    rights(world, ["read", "write", "manage"], ["A"], expires_at=later)
+                                    | {"name": manager["name"]})):
+            refused = assert_problem(world.call(manager["secret"], method, path, json=body), 403)
+            assert "beyond its expiry" in refused["detail"], refused
+    assert keys_and_audit(world) == before
+    # No later than itself: made, and seen; read-A (which never expires) is not seen, and cannot be changed.
+    made = world.call(manager["secret"], "POST", KEYS, json=rights(world, ["read"], ["A"], expires_at=soon.isoformat()))
+    assert made.status_code == 201, made.text
+    listed = {key["id"] for key in world.call(manager["secret"], "GET", KEYS, params={"limit": 500}).json()["items"]}
+    assert {manager["id"], made.json()["id"]} <= listed and world.keys["read-A"]["id"] not in listed
+    assert_problem(world.call(manager["secret"], "GET", f"{KEYS}/{world.keys['read-A']['id']}"), 404)
+    for key in (manager, made.json()):
+        world.root("DELETE", f"{KEYS}/{key['id']}")
+
+
+def test_a_managers_key_pages_name_only_keys_it_sees_and_its_audit_only_rights_within_its_own(world):
+    """Paging a key that sees few keys, one at a time: each cursor is a key of its own pages (it was the last key
+    read, seen or not: the id of a key out of its sight). An audit entry shows the rights before and after a
+    change: a key narrowed into a manager's sight does not show the manager what it reached before."""
+    manager = world.keys["manage-A"]
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = world.call(manager["secret"], "GET", KEYS, params={"limit": 1} | ({"cursor": cursor} if cursor else {}))
+        body = page.json()
+        assert len(body["items"]) == 1 or body["next_cursor"] is None, body
+        seen += [key["id"] for key in body["items"]]
+        cursor, pages = body["next_cursor"], pages + 1
+        if cursor is None:
+            break
+        assert cursor == seen[-1]
+    every = [key["id"] for key in world.call(manager["secret"], "GET", KEYS, params={"limit": 500}).json()["items"]]
+    assert seen == every and pages == len(every)
+    wide = world.root("POST", KEYS, 201, json=rights(world, ["read"], ["A", "B"])).json()
+    world.root("PUT", f"{KEYS}/{wide['id']}", 200, json=rights(world, ["read"], ["A"]) | {"name": wide["name"]})
+    assert world.call(manager["secret"], "GET", f"{KEYS}/{wide['id']}").status_code == 200  # within its rights now
+    _, entries = keys_and_audit(world)
+    assert [e["action"] for e in entries if e["key"]["id"] == wide["id"]] == ["created", "updated"]
+    shown = world.call(manager["secret"], "GET", AUDIT, params={"limit": 500}).json()["items"]
+    assert not [e for e in shown if e["key"]["id"] == wide["id"]]
+    assert all(world.apps["B"]["id"] not in ((e.get(side) or {}).get("applications") or [])
+               for e in shown for side in ("before", "after"))
+    world.root("DELETE", f"{KEYS}/{wide['id']}")
+
+
+def test_effective_by_names_answers_an_application_out_of_scope_as_a_name_nothing_has(world):
+    """The names are resolved before the key's check: an application it may not see answered "no environment has
+    this name" for a wrong environment name, and so told that the application's name exists."""
+    key = world.keys["read-A"]["secret"]
+    answers = [without_instance(assert_problem(world.call(key, "GET", "/api/v1/effective", params={
+        "application": application, "environment": environment}), 404))
+        for application, environment in ((world.apps["B"]["name"], "acc-zzz"), (NO_NAME, "acc-zzz"),
+                                          (world.apps["B"]["name"], world.envs["E"]["name"]))]
+    assert answers[0] == answers[1] == answers[2] and answers[0]["detail"] == "No application has this name."
+    mine = assert_problem(world.call(key, "GET", "/api/v1/effective", params={
+        "application": world.apps["A"]["name"], "environment": "acc-zzz"}), 404)
+    assert mine["detail"] == "No environment has this name."

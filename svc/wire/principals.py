@@ -54,12 +54,14 @@ class Principal:
                 "expires_at": self.expires_at}
 
     def covers(self, actions: frozenset[str] | set[str], applications: frozenset[str] | set[str] | None,
-               environments: frozenset[str] | set[str] | None) -> bool:
-        """Whether these rights are within this key's own."""
+               environments: frozenset[str] | set[str] | None, expires_at: datetime | None = None) -> bool:
+        """Whether these rights are within this key's own. Time is one of them: a key that expires covers only
+        rights that expire no later (`expires_at` None: never), so what it grants or sees cannot outlive it."""
         def within(mine: frozenset[str] | None, theirs: Any) -> bool:
             return mine is None or (theirs is not None and set(theirs) <= mine)
         return set(actions) <= self.actions and within(self.applications, applications) and \
-            within(self.environments, environments)
+            within(self.environments, environments) and \
+            (self.expires_at is None or (expires_at is not None and expires_at <= self.expires_at))
 
 
 def digest(token: bytes) -> bytes:

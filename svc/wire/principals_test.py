@@ -74,3 +74,13 @@ def test_rights_are_sorted_and_never_show_the_digest():
 
 def test_digest_is_sha256():
     assert auth.digest(b"abc").hex().startswith("ba7816bf")
+
+
+def test_a_key_that_expires_covers_only_rights_that_expire_no_later():
+    from datetime import UTC, datetime, timedelta
+    soon = datetime(2027, 1, 1, tzinfo=UTC)
+    expiring = Principal("m", frozenset({"read", "manage"}), None, None, expires_at=soon)
+    assert expiring.covers({"read"}, None, None, soon) and expiring.covers({"read"}, None, None, soon - timedelta(1))
+    assert not expiring.covers({"read"}, None, None, None)  # never expires: beyond it
+    assert not expiring.covers({"read"}, None, None, soon + timedelta(seconds=1))
+    assert Principal("root", frozenset({"read"})).covers({"read"}, None, None, None)
