@@ -212,6 +212,12 @@ ANY_REVISION = "SELECT 1 FROM configuration_revisions WHERE configuration_id = %
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
 NO_REVISION = "This configuration has no revision with this version."
+PRUNED_REVISION = ("This revision was pruned: its configuration's history before a time an operator chose was "
+                   "dropped (`make prune`).")
+# The last version a configuration had: live or deleted (its revisions), None when it never existed or its history
+# went with its application.
+LATEST = """SELECT greatest((SELECT version FROM configurations WHERE id = %(id)s),
+                             (SELECT max(version) FROM configuration_revisions WHERE configuration_id = %(id)s)) AS latest"""
 
 
 def create(cur, *, application_id: str, actor: str | None = None, **given: Any) -> Row:
@@ -308,7 +314,11 @@ def revision_page(cur, id: str, *, limit: int, cursor: str | None = None) -> tup
 def revision(cur, id: str, version: int) -> Row:
     cur.execute(SELECT_REVISION, {"id": id, "version": version})
     row = cur.fetchone()
-    if row is None:
-        one(cur, SELECT_VERSION, {"id": id}, MISSING)  # 404 for the configuration first, then for the revision
-        raise NotFound(NO_REVISION)
+    if row is None:  # 404 for the configuration first (never had, or its history gone), then for the revision
+        cur.execute(LATEST, {"id": id})
+        latest = cur.fetchone()["latest"]
+        if latest is None:
+            raise NotFound(MISSING)
+        # Versions count 1, 2, 3, ... and only `make prune` drops a revision: one at or below the last is pruned.
+        raise NotFound(PRUNED_REVISION if version <= latest else NO_REVISION)
     return row

@@ -214,6 +214,17 @@ def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, 
     assert client.get(f"{CONFIGS}/{config['id']}").json()["config"] == {"v": 3}
     assert client.get(f"{CONFIGS}/{config['id']}/diff", params={"from": 2}).json()["patch"] == [
         {"op": "replace", "path": "/v", "value": 3}]
+    # A revision pruned says so; one that never was, and a configuration that never was, as before.
+    pruned = assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/1"), 404)["detail"]
+    assert pruned.startswith("This revision was pruned") and "make prune" in pruned
+    assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/4"), 404)["detail"] == \
+        "This configuration has no revision with this version."
+    client.delete(f"{CONFIGS}/{config['id']}")  # deleted, its history kept: the same answers
+    assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/1"), 404)["detail"] == pruned
+    assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/4"), 404)["detail"] == \
+        "This configuration has no revision with this version."
+    assert assert_problem(client.get(f"{CONFIGS}/{'0' * 26}/revisions/1"), 404)["detail"] == \
+        "No configuration has this id."
 
 
 def test_staging_exported_planned_into_prod_and_applied_exactly_as_reviewed(client, application, configuration):
