@@ -2,9 +2,9 @@
 
 from db.database import idempotent
 from wire.epochs import epoch as current_epoch
-from wire.problems import EpochChanged
+from wire.problems import EpochChanged, Unprocessable
 from repositories import applications
-from repositories.rows import Row
+from repositories.rows import Row, one
 
 COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", '
            'changed_by_key AS by_key_id, environment_id, environment')
@@ -16,6 +16,11 @@ COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, change
 ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
          "name": "c.name", "version": "c.version", "changed_at": "a.at", "recorded_at": "a.at",
          "changed_by": "%(actor)s"}
+
+LAST = "SELECT last_change FROM applications WHERE id = %(id)s"
+PAST_THE_END = ("The application's change feed ends at position {0}: a position past it was never handed out (one of "
+                "another application, or of a database since restored to an earlier point; send `epoch` with it to be "
+                "told which).")
 
 SELECT_AFTER = f"""
 SELECT {COLUMNS} FROM changes
@@ -32,6 +37,8 @@ def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None =
     work's connection, `epochs.epoch()`), before anything else: such a position may name other changes."""
     if epoch is not None and epoch != current_epoch():
         raise EpochChanged(epoch, current_epoch())
-    applications.require(cur, application_id)
+    last = one(cur, LAST, {"id": application_id}, applications.MISSING)["last_change"]
+    if seq > last:  # never handed out: a follower that took it would skip every change up to it, silently
+        raise Unprocessable.at("#/query/after", PAST_THE_END.format(last))
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
     return cur.fetchall()
