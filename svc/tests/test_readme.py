@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from decimal import Decimal
 
 import pytest
 
@@ -69,16 +70,34 @@ def test_the_python_client_reads_by_names_and_follows_a_change(serve, clean):
     assert client.read() == {"host": "db"}
     assert client.wait_for_change(1) is None  # nothing changed: 304 after a second
 
-    def change():
+    def change(path: str, body: dict):
         harness.until(lambda: harness.held(base) == 1, "the client's request held")
-        _call(base, "PUT", f"/api/v1/configurations/{created['id']}", {"name": "database", "config": {"host": "db2"}})
+        _call(base, "PUT", path, body)
 
-    writer = threading.Thread(target=change)
-    writer.start()
-    started = time.monotonic()
-    assert client.wait_for_change(300) == {"host": "db2"}
-    assert time.monotonic() - started < 200  # answered by the change, not by the end of the wait (300 s)
-    writer.join()
+    def changed_while_held(watching, path: str, body: dict):
+        writer = threading.Thread(target=change, args=(path, body))
+        writer.start()
+        started = time.monotonic()
+        got = watching.wait_for_change(300)
+        assert time.monotonic() - started < 200  # answered by the change, not by the end of the wait (300 s)
+        writer.join()
+        return got
+
+    assert changed_while_held(client, f"/api/v1/configurations/{created['id']}",
+                              {"name": "database", "config": {"host": "db2", "ratio": 0.10}}) == \
+        {"host": "db2", "ratio": Decimal("0.10")}  # exactly as written
+
+    # As an environment sees it: prod-eu under prod, each overriding; by names, the effective view.
+    prod = json.load(_call(base, "POST", "/api/v1/environments", {"name": "prod"}))
+    eu = json.load(_call(base, "POST", "/api/v1/environments", {"name": "prod-eu", "parent_id": prod["id"]}))
+    _call(base, "PUT", f"/api/v1/configurations/{created['id']}/overrides/{prod['id']}", {"patch": {"host": "db.prod"}})
+    with pytest.raises(LookupError):
+        ConfigClient(base, "billing", "database", environment="prod-us")
+    in_eu = ConfigClient(base, "billing", "database", environment="prod-eu")
+    assert in_eu.read() == {"host": "db.prod", "ratio": Decimal("0.10")}
+    assert in_eu.wait_for_change(1) is None
+    assert changed_while_held(in_eu, f"/api/v1/configurations/{created['id']}/overrides/{eu['id']}",
+                              {"patch": {"ratio": 0.5}}) == {"host": "db.prod", "ratio": Decimal("0.5")}
 
 
 def _call(base: str, method: str, path: str, body: dict):

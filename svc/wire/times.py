@@ -22,6 +22,10 @@ def moment(text: str | None) -> datetime | None:
             pass
         except OverflowError:
             raise Unprocessable.at("#/query/at", "This time is out of range (years 1 to 9999 in UTC).") from None
+    if re.fullmatch(r"[^+]*[0-9] [0-9]{2}:[0-9]{2}", text):  # an offset whose `+` the query string made a space
+        raise Unprocessable.at("#/query/at", "Expected an RFC 3339 date-time with its offset, like "
+                                             "2026-11-23T14:02:00Z: a `+` in a query string reads as a space, so "
+                                             "send a positive offset as %2B (2026-11-23T15:02:00%2B01:00).")
     raise Unprocessable.at("#/query/at", "Expected an RFC 3339 date-time with its offset, like 2026-11-23T14:02:00Z.")
 
 

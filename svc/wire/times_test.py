@@ -30,3 +30,13 @@ def test_moment_is_in_utc_whatever_the_offset_and_refuses_what_utc_cannot_hold()
         with pytest.raises(Unprocessable, match="out of range") as error:
             moment(text)
         assert error.value.errors[0]["pointer"] == "#/query/at"
+
+
+def test_an_offset_whose_plus_became_a_space_is_refused_saying_so():
+    # `?at=2026-12-06T10:18:53.7+01:00` sent unencoded arrives with a space for the `+`.
+    with pytest.raises(Unprocessable) as error:
+        moment("2026-12-06T10:18:53.7 01:00")
+    assert "%2B" in error.value.errors[0]["message"]
+    with pytest.raises(Unprocessable) as error:
+        moment("2026-12-06 10:18:53Z")
+    assert "%2B" not in error.value.errors[0]["message"]
