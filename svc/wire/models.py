@@ -196,19 +196,19 @@ class Change(BaseModel):
         Field(
             description="The id of the managed API key that made the change (`createKey`); `null` for a key of the service's settings, with the API open, or for a change made before keys were managed."
         ),
-    ] = None
+    ]
     environment_id: Annotated[
         Ulid | None,
         Field(
             description="For a change of the configuration's override in an environment (then `version` is the override's): that\nenvironment. `null` for a change of the configuration itself.\n"
         ),
-    ] = None
+    ]
     environment: Annotated[
         Name | None,
         Field(
             description="The environment's name at the time of the change, with `environment_id`; else `null`."
         ),
-    ] = None
+    ]
 
 
 class ChangePage(BaseModel):
@@ -225,11 +225,11 @@ class ChangePage(BaseModel):
         ),
     ]
     epoch: Annotated[
-        Epoch | None,
+        Epoch,
         Field(
             description='The epoch the page was read in: pass it as `epoch` with `next_after`, so that a position of an epoch\nthe database has left since is answered 410 (resynchronise), never with a page that skips changes.\n'
         ),
-    ] = None
+    ]
 
 
 class EnvironmentCreate(BaseModel):
