@@ -2,7 +2,7 @@
 
 from db.database import idempotent
 from wire.epochs import epoch as current_epoch
-from wire.problems import EpochChanged, Unprocessable
+from wire.problems import EpochChanged, NotFound
 from repositories import applications
 from repositories.rows import Row, one
 
@@ -39,6 +39,6 @@ def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None =
         raise EpochChanged(epoch, current_epoch())
     last = one(cur, LAST, {"id": application_id}, applications.MISSING)["last_change"]
     if seq > last:  # never handed out: a follower that took it would skip every change up to it, silently
-        raise Unprocessable.at("#/query/after", PAST_THE_END.format(last))
+        raise NotFound(PAST_THE_END.format(last))  # (as a snapshot at a position past the end answers)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
     return cur.fetchall()

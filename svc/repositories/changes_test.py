@@ -2,7 +2,7 @@ import pytest
 
 from wire.etags import Named, Preconditions
 from wire.epochs import EPOCH
-from wire.problems import EpochChanged, NotFound, PreconditionFailed, Unprocessable
+from wire.problems import EpochChanged, NotFound, PreconditionFailed
 from repositories import applications, changes, configurations
 
 MISSING = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
@@ -36,13 +36,13 @@ def test_a_refused_write_takes_no_number(cur):
 
 def test_a_position_past_the_end_of_the_feed_is_refused_not_answered_empty(cur):
     """A follower given a position past the end (another application's, a restored database's) would skip every
-    change up to it without a word: the feed answers 422 naming its end. At the end, it is an empty page."""
+    change up to it without a word: the feed answers 404 naming its end, as a snapshot there does. At the end, it is an empty page."""
     app_id = applications.create(cur, name="a", comments=None)["id"]
     configurations.create(cur, application_id=app_id, name="db", comments=None, config={})
     assert changes.after(cur, app_id, 1, limit=10) == []
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(NotFound) as refused:
         changes.after(cur, app_id, 2, limit=10)
-    assert refused.value.errors == [{"pointer": "#/query/after", "message": changes.PAST_THE_END.format(1)}]
+    assert refused.value.detail == changes.PAST_THE_END.format(1)
     assert refused.value.detail.startswith("The application's change feed ends at position 1:")
 
 
