@@ -16,12 +16,15 @@ is not lost: its check reads past that one too.
 
 A waiter may give the way to write its answer to its client at once (`hold`'s `deliver`): then the leader, its check
 done, writes its own answer and each follower's that takes it, in one pass, before any follower's task runs. The
-last of 1,000 answers leaves after 1,000 writes, not after 999 tasks resumed, each unwinding its hold first.
+last of 1,000 answers leaves after 1,000 writes, not after 999 tasks resumed, each unwinding its hold first, and
+no pass of the cyclic collector falls between them (`_uncollected`).
 """
 
 import asyncio
+import contextlib
+import gc
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from starlette.types import Receive
@@ -179,9 +182,10 @@ class Waiters:
                         if followers:
                             try:
                                 if answer is not None and share is not None and woken is not None:
-                                    if deliver is not None:
-                                        deliver(answer)  # its own first: it waited longest
-                                    self._share(followers, share, woken, answer)
+                                    with _uncollected():
+                                        if deliver is not None:
+                                            deliver(answer)  # its own first: it waited longest
+                                        self._share(followers, share, woken, answer)
                             finally:
                                 self._follow(followers)
                         followers = None
@@ -221,6 +225,23 @@ class Waiters:
                 if gone.done() and not gone.cancelled():
                     gone.exception()  # seen: the hold had answered otherwise
                 gone.cancel()
+
+
+@contextlib.contextmanager
+def _uncollected() -> Iterator[None]:
+    """No pass of the cyclic collector while a leader writes its followers' answers (a pass it is due then runs
+    once they are written). Held requests are long-lived objects, 1,000 of them some 140,000 the collector tracks:
+    a middle pass that fell in those writes walked them all, 20-45 ms before the answers after it left (measured:
+    1,000 held on one configuration, after a load of PUTs, 2 of 12 rounds' p99 at 43 and 49 ms, against at most 26
+    in 24 rounds without). The writes are a bounded, synchronous pass that leaves no cycle behind."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _later(tick: int | None, other: int | None) -> int | None:

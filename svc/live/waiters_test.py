@@ -1,4 +1,5 @@
 import asyncio
+import gc
 
 import pytest
 
@@ -420,3 +421,47 @@ def test_the_leader_writes_its_own_and_its_followers_answers_before_any_follower
     with caplog.at_level("WARNING", logger="config_service"):
         asyncio.run(scenario())
     assert [r.message for r in caplog.records] == ["a held request's answer could not be written for it"]
+
+
+def test_no_collector_pass_runs_while_a_leader_writes_its_followers_answers():
+    """The cyclic collector is held off for the leader's pass of writes (a pass that falls there walks every held
+    request, tens of ms before the answers after it), and is on again after it, even when a write raises; a
+    collector already off stays off."""
+    async def scenario(fails):
+        waiters = listening()
+        seen = []
+
+        def holder(name):
+            checks = 0
+
+            async def check(woken):
+                nonlocal checks
+                checks += 1
+                return None if checks == 1 else "answer"
+
+            def deliver(answer):
+                seen.append((name, gc.isenabled()))
+                if fails and name == "a":
+                    raise RuntimeError("the write failed")
+                return True
+            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share="same",
+                                                    deliver=deliver))
+
+        held = [holder(n) for n in "abc"]
+        await until_async(lambda: waiters.count == 3, "three held")
+        collecting = gc.isenabled()
+        waiters.wake(changed("c:1"), 3)
+        await asyncio.wait_for(asyncio.gather(*held, return_exceptions=True), HANG)
+        assert gc.isenabled() == collecting
+        return seen
+
+    assert gc.isenabled()
+    assert asyncio.run(scenario(False)) == [("a", False), ("b", False), ("c", False)]
+    assert asyncio.run(scenario(True)) == [("a", False)]  # its followers then checked for themselves
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert asyncio.run(scenario(False)) == [("a", False), ("b", False), ("c", False)]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
