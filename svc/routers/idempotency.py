@@ -1,5 +1,6 @@
 """Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a write sent again with the same key and the same
-request answers what the first one answered, without writing again; the same key with another request is 422.
+request answers what the first one answered, marked `Idempotent-Replayed: true`, without writing again; the same
+key with another request is 422.
 
 A key's record is written in the transaction of the write it answers for: there is no moment when the write has
 committed and its record has not. So a retry after an answer that never arrived (a broken connection, a 503 saying
@@ -27,6 +28,7 @@ KEEP = "24 hours"
 # as the draft writes it, an sf-string in quotes.
 KEY = re.compile(r'[\x21\x23-\x5b\x5d-\x7e][\x20\x21\x23-\x5b\x5d-\x7e]{0,254}')
 KEPT_HEADERS = ("content-type", "etag", "location")
+REPLAYED = {"Idempotent-Replayed": "true"}  # on a replayed answer (as Stripe's API marks one)
 
 # Claims the key, or finds the record of whoever has it (waiting, on the unique index, for a request still using
 # it). A record past KEEP is taken over as if new.
@@ -109,7 +111,7 @@ def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tup
             raise Unprocessable.at(POINTER, f"This Idempotency-Key was used on this path for another request "
                                             f"(another body or precondition) within {KEEP}: use a new key for a new "
                                             "request.")
-        return Response(bytes(stored["body"]), status_code=stored["status"], headers=stored["headers"])
+        return Response(bytes(stored["body"]), status_code=stored["status"], headers=stored["headers"] | REPLAYED)
     response = reply(write(cur, *args, **kwargs))
     headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
     cur.execute(RECORD, params | {"status": response.status_code, "headers": Json(headers), "body": response.body})

@@ -23,6 +23,8 @@ def test_a_put_sent_again_with_its_key_answers_the_same_and_writes_once(client, 
     again = client.put(f"{CONFIGS}/{config['id']}", json=body, headers=key)
     assert first.status_code == again.status_code == 200
     assert again.headers["etag"] == first.headers["etag"] and again.content == first.content
+    # The retry is told it wrote nothing (the write it is for happened before); the first answer is not marked.
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
     assert client.get(f"{CONFIGS}/{config['id']}").json()["version"] == 2  # written once
     other = client.put(f"{CONFIGS}/{config['id']}", json=body, headers={"Idempotency-Key": fresh()})
     assert other.json()["version"] == 3  # another key is another write
@@ -48,6 +50,7 @@ def test_create_delete_and_restore_sent_again_each_happen_once(client, applicati
     again = client.post(APPS, json={"name": "billing"}, headers=key)
     assert made.status_code == again.status_code == 201 and made.json() == again.json()
     assert made.headers["location"] == again.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in made.headers
     assert len(client.get(APPS, params={"name": "billing"}).json()["items"]) == 1
 
     app_id = made.json()["id"]
@@ -59,8 +62,10 @@ def test_create_delete_and_restore_sent_again_each_happen_once(client, applicati
     assert first.json()["version"] == second.json()["version"] == 3
 
     gone = {"Idempotency-Key": fresh()}
-    assert client.delete(f"{CONFIGS}/{config['id']}", headers=gone).status_code == 204
-    assert client.delete(f"{CONFIGS}/{config['id']}", headers=gone).status_code == 204  # the first answer again
+    deleted = client.delete(f"{CONFIGS}/{config['id']}", headers=gone)
+    assert deleted.status_code == 204 and "idempotent-replayed" not in deleted.headers
+    replayed = client.delete(f"{CONFIGS}/{config['id']}", headers=gone)
+    assert replayed.status_code == 204 and replayed.headers["idempotent-replayed"] == "true"  # the first answer again
     assert client.delete(f"{CONFIGS}/{config['id']}").status_code == 404  # without its key: judged anew
 
 
@@ -72,6 +77,8 @@ def test_an_error_is_not_kept_and_a_key_is_per_path(client, application, configu
                       headers=key | stale).status_code == 412
     assert client.put(f"{CONFIGS}/{config['id']}", json={"name": "database", "config": {}},
                       headers=key | stale).status_code == 412  # judged again: nothing was written or kept
+    assert "idempotent-replayed" not in client.put(f"{CONFIGS}/{config['id']}", json={"name": "database", "config": {}},
+                                                   headers=key | stale).headers
     other = configuration(application(name="other")["id"])
     shared = {"Idempotency-Key": fresh()}
     assert client.put(f"{CONFIGS}/{config['id']}", json={"name": "database", "config": {}}, headers=shared).status_code == 200
@@ -109,4 +116,6 @@ def test_twenty_concurrent_requests_with_one_key_write_once_and_answer_alike(ser
     answers, current = asyncio.run(scenario())
     assert {(a.status_code, a.headers["etag"], a.content) for a in answers} == {
         (200, answers[0].headers["etag"], answers[0].content)}
+    # One wrote; the nineteen that waited for it are its replays.
+    assert sorted(a.headers.get("idempotent-replayed") or "" for a in answers) == [""] + ["true"] * 19
     assert current["version"] == 2
