@@ -121,6 +121,26 @@ def test_cors_answers_configured_origins_only(settings):
             assert refused.headers["vary"] == "Origin" and refused.headers["x-request-id"]
 
 
+def test_a_browser_client_may_read_every_response_header_the_contract_declares(settings):
+    """CORS lets a page read only the response headers it is told of: each one the contract declares is exposed
+    (an ETag for If-Match, a replay's mark, Retry-After), checked against the contract itself."""
+    from app import CONTRACT
+
+    contract = yaml.safe_load(CONTRACT.read_text())
+    declared = set()
+    for operations in contract["paths"].values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                if "$ref" in response:
+                    response = contract["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+                declared |= {name.lower() for name in response.get("headers", {})}
+    assert {"etag", "idempotent-replayed", "retry-after"} <= declared
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))) as client:
+        answer = client.get("/api/v1/applications", headers={"Origin": "https://ui.example"})
+    exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
+    assert declared <= exposed, declared - exposed
+
+
 def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):
     from app import StartupRefused
 
