@@ -7,7 +7,11 @@ wrote it, whether or not it wrote what was there already: an override that says 
 even while `config` says 30 too, so a later change of `config` does not reach it.
 
 Provenance names the leaves of the effective document: every value that is not an object, and every empty object
-(the layer that created it or removed its last key). Arrays are leaves: a merge patch replaces them whole.
+(the layer that created it or removed its last key). Arrays are leaves: a merge patch replaces them whole. It also
+names what is missing because a layer removed it: the pointer of each value an earlier layer set that a `null` of
+a later one removed, with that layer, unless a layer after it set it again (then it is that layer's value) or
+replaced or removed what held it (then that is what provenance names). A `null` for a key that is not there
+removes nothing, and is not named.
 """
 
 from collections.abc import Hashable, Iterable
@@ -24,6 +28,7 @@ class _Object:
 
     layer: Hashable
     members: dict[str, "_Object | Hashable"] = field(default_factory=dict)
+    removed: dict[str, Hashable] = field(default_factory=dict)  # keys that a layer's `null` removed, with it
 
 
 
@@ -50,29 +55,35 @@ def _merge(target: Any, origin: Any, patch: Any, layer: Hashable) -> tuple[Any, 
                 del target[key]
                 del origin.members[key]
                 origin.layer = layer
+                origin.removed[key] = layer
         else:
             target[key], origin.members[key] = _merge(target.get(key), origin.members.get(key), value, layer)
+            origin.removed.pop(key, None)
     return target, origin
 
 
-def _leaves(origin: Any, pointer: str, out: dict[str, Hashable]) -> None:
+def _leaves(origin: Any, pointer: str, out: dict[str, Hashable], removed: dict[str, Hashable]) -> None:
     if isinstance(origin, _Object):
         if not origin.members:
             out[pointer] = origin.layer
         for key, member in origin.members.items():
-            _leaves(member, join(pointer, key), out)
+            _leaves(member, join(pointer, key), out, removed)
+        for key, layer in origin.removed.items():
+            removed[join(pointer, key)] = layer
     else:
         out[pointer] = origin
 
 
 def effective(base: dict, layers: Iterable[tuple[Hashable, dict]], *, base_layer: Hashable = None
-              ) -> tuple[dict, dict[str, Hashable]]:
-    """`base` with each `(layer, patch)` applied in order (RFC 7396), and the provenance of every leaf: a dict from
-    JSON Pointer to the layer that set it (`base_layer` for what `base` set), in document order. Neither argument
-    is changed."""
+              ) -> tuple[dict, dict[str, Hashable], dict[str, Hashable]]:
+    """`base` with each `(layer, patch)` applied in order (RFC 7396); the provenance of every leaf: a dict from
+    JSON Pointer to the layer that set it (`base_layer` for what `base` set), in document order; and what layers
+    removed: a dict from the pointer of each value removed (and not set again since) to the layer that removed it.
+    Neither argument is changed."""
     document, origin = _adopt(base, base_layer)
     for layer, patch in layers:
         document, origin = _merge(document, origin, patch, layer)
     provenance: dict[str, Hashable] = {}
-    _leaves(origin, "", provenance)
-    return document, provenance
+    removed: dict[str, Hashable] = {}
+    _leaves(origin, "", provenance, removed)
+    return document, provenance, removed

@@ -4,7 +4,7 @@ import random
 from decimal import Decimal
 
 from jsondoc.merge import effective
-from jsondoc.pointer import join
+from jsondoc.pointer import join, split
 from jsondoc.patch import canonical
 
 KEYS = ["a", "b", "c", "x/y", "t~0", "", "ü"]
@@ -99,6 +99,36 @@ def flat_provenance(base: dict, layers) -> dict:
     return leaves
 
 
+def removals(base: dict, layers) -> dict:
+    """Another way to what layers removed: after each layer, the pointers its nulls removed (present before it), and
+    those of earlier layers still missing with an object still holding their place."""
+    def at(document, pointer):  # the value at pointer, or a marker when nothing is there
+        for token in split(pointer):
+            if not isinstance(document, dict) or token not in document:
+                return missing
+            document = document[token]
+        return document
+
+    def nulls(patch, pointer, out):
+        for key, value in patch.items():
+            if value is None:
+                out.append(join(pointer, key))
+            elif isinstance(value, dict):
+                nulls(value, join(pointer, key), out)
+        return out
+
+    missing = object()
+    removed, document = {}, base
+    for layer, patch in layers:
+        before, document = document, rfc7396(document, patch)
+        removed = {pointer: by for pointer, by in removed.items() if at(document, pointer) is missing
+                   and isinstance(at(document, pointer.rsplit("/", 1)[0]), dict)}
+        for pointer in nulls(patch, "", []):
+            if at(before, pointer) is not missing and at(document, pointer) is missing:
+                removed[pointer] = layer
+    return removed
+
+
 def leaves_of(value, pointer="", out=None):
     out = [] if out is None else out
     if isinstance(value, dict) and value:
@@ -111,34 +141,54 @@ def leaves_of(value, pointer="", out=None):
 
 def test_the_effective_document_is_rfc7396_applied_root_first_and_every_leaf_has_the_layer_that_wrote_it_last():
     rng = random.Random(20261202)
+    seen = 0
     for _ in range(3000):
         base = document(rng)
         layers = [(f"env{n}", document(rng, patch=True)) for n in range(rng.randint(0, 4))]
         expected = base
         for _, patch in layers:
             expected = rfc7396(expected, patch)
-        got, provenance = effective(base, layers, base_layer="config")
+        got, provenance, removed = effective(base, layers, base_layer="config")
         assert canonical(got) == canonical(expected)
         assert sorted(provenance) == sorted(leaves_of(got))
         assert provenance == flat_provenance(base, layers), (base, layers)
+        assert removed == removals(base, layers), (base, layers)
+        seen += bool(removed)
+    assert seen > 300  # (the documents remove something often enough to tell)
 
 
 def test_a_layer_owns_what_it_writes_even_when_it_writes_the_same_value():
-    document, provenance = effective({"timeout": 30, "db": {"host": "a", "port": 5432}},
+    document, provenance, _ = effective({"timeout": 30, "db": {"host": "a", "port": 5432}},
                                      [("prod", {"timeout": 30, "db": {"host": "b"}})], base_layer="config")
     assert document == {"timeout": 30, "db": {"host": "b", "port": 5432}}
     assert provenance == {"/timeout": "prod", "/db/host": "prod", "/db/port": "config"}
 
 
 def test_null_removes_a_key_and_an_emptied_object_belongs_to_the_layer_that_emptied_it():
-    document, provenance = effective({"db": {"host": "a"}, "keep": None},
-                                     [("dev", {"db": {"host": None}, "gone": None})], base_layer="config")
+    document, provenance, removed = effective({"db": {"host": "a"}, "keep": None},
+                                              [("dev", {"db": {"host": None}, "gone": None})], base_layer="config")
     assert document == {"db": {}, "keep": None}  # a null in config is a value; in a patch, a removal
     assert provenance == {"/db": "dev", "/keep": "config"}
+    assert removed == {"/db/host": "dev"}  # ("gone" was not there: nothing removed)
+
+
+def test_a_removal_is_named_until_a_later_layer_sets_it_again_or_takes_its_place():
+    base = {"debug": True, "db": {"host": "a", "pool": 5}, "tls": {"verify": True}}
+    layers = [("prod", {"debug": None, "db": {"pool": None}, "tls": {"verify": None}}),
+              ("prod-eu", {"debug": None, "db": {"pool": 9}, "tls": "off"})]
+    document, provenance, removed = effective(base, layers[:1], base_layer="config")
+    assert document == {"db": {"host": "a"}, "tls": {}}
+    assert removed == {"/db/pool": "prod", "/tls/verify": "prod", "/debug": "prod"}
+    document, provenance, removed = effective(base, layers, base_layer="config")
+    # prod-eu's null finds nothing to remove (prod's removal stands); it sets /db/pool again, and replaces /tls.
+    assert document == {"db": {"host": "a", "pool": 9}, "tls": "off"}
+    assert removed == {"/debug": "prod"}
+    assert provenance == {"/db/host": "config", "/db/pool": "prod-eu", "/tls": "prod-eu"}
 
 
 def test_an_array_is_replaced_whole_and_pointers_escape_slash_and_tilde():
-    document, provenance = effective({"a/b": [1, 2, 3], "m~n": {"x": 1}}, [("qa", {"a/b": [None]})], base_layer="config")
+    document, provenance, _ = effective({"a/b": [1, 2, 3], "m~n": {"x": 1}}, [("qa", {"a/b": [None]})],
+                                        base_layer="config")
     assert document == {"a/b": [None], "m~n": {"x": 1}}
     assert provenance == {"/a~1b": "qa", "/m~0n/x": "config"}
 

@@ -53,20 +53,25 @@ def view(row: Row, environment: Row) -> dict[str, Any]:
     """The effective view of one configuration row read with `LAYERS`, in `environment` (its `id` and `name`)."""
     layers = jsontext.loads(row["layers"])
     names = {None: None} | {layer["id"]: layer["name"] for layer in layers}
-    document, provenance = effective(jsontext.loads(row["config"]),
-                                     [(layer["id"], layer["patch"]) for layer in layers if layer["patch"] is not None])
+    document, provenance, removed = effective(
+        jsontext.loads(row["config"]), [(layer["id"], layer["patch"]) for layer in layers if layer["patch"] is not None])
     return {"configuration_id": row["id"], "application_id": row["application_id"], "name": row["name"],
             "environment_id": environment["id"], "environment": environment["name"], "config": document,
-            "provenance": grouped(provenance, [None, *(layer["id"] for layer in layers)], names)}
+            "provenance": grouped(provenance, removed, [None, *(layer["id"] for layer in layers)], names)}
 
 
-def grouped(provenance: dict[str, str | None], order: list[str | None], names: dict) -> list[dict[str, Any]]:
-    """Pointer → layer as the contract's `ProvenanceLayer`s: root first, only layers that set something."""
+def grouped(provenance: dict[str, str | None], removed: dict[str, str | None], order: list[str | None],
+            names: dict) -> list[dict[str, Any]]:
+    """Pointer → layer, for what each layer set and what it removed, as the contract's `ProvenanceLayer`s: root
+    first, only layers that set or removed something."""
     pointers: dict[str | None, list[str]] = {}
+    removals: dict[str | None, list[str]] = {}
     for pointer, layer in provenance.items():
         pointers.setdefault(layer, []).append(pointer)
-    return [{"environment_id": layer, "environment": names[layer], "pointers": pointers[layer]}
-            for layer in order if layer in pointers]
+    for pointer, layer in removed.items():
+        removals.setdefault(layer, []).append(pointer)
+    return [{"environment_id": layer, "environment": names[layer], "pointers": pointers.get(layer, []),
+             "removed": removals.get(layer, [])} for layer in order if layer in pointers or layer in removals]
 
 
 def _environment(cur, environment_id: str) -> Row:
@@ -124,9 +129,9 @@ def _own(cur, id: str) -> dict[str, Any]:
     """A configuration's own `config` as a view without environment: every value set by `config`."""
     row = one(cur, "SELECT id, application_id, name, config FROM configurations WHERE id = %(id)s", {"id": id},
               NO_CONFIGURATION)
-    document, provenance = effective(jsontext.loads(row["config"]), [])
+    document, provenance, _ = effective(jsontext.loads(row["config"]), [])
     return {"configuration_id": row["id"], "name": row["name"], "environment_id": None, "config": document,
-            "provenance": grouped(provenance, [None], {None: None})}
+            "provenance": grouped(provenance, {}, [None], {None: None})}
 
 
 def compared(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
@@ -140,8 +145,10 @@ def compared(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
                    or path == "" or pointer == "" for path in paths)
 
     def side(view: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{**layer, "pointers": kept} for layer in view["provenance"]
-                if (kept := [pointer for pointer in layer["pointers"] if touched(pointer)])]
+        layers = ({**layer, "pointers": [pointer for pointer in layer["pointers"] if touched(pointer)],
+                   "removed": [pointer for pointer in layer["removed"] if touched(pointer)]}
+                  for layer in view["provenance"])
+        return [layer for layer in layers if layer["pointers"] or layer["removed"]]
 
     return {"configuration_id": second["configuration_id"], "name": second["name"],
             "from_environment_id": first["environment_id"], "to_environment_id": second["environment_id"],

@@ -29,9 +29,9 @@ def test_a_view_applies_the_chain_root_first_and_names_each_values_layer(cur, tr
     assert seen["config"] == {"host": "p", "pool": {"min": 1, "max": 20}}
     assert seen["environment"] == "prod-eu" and seen["application_id"] == app["id"]
     assert seen["provenance"] == [
-        {"environment_id": None, "environment": None, "pointers": ["/pool/min"]},
-        {"environment_id": prod["id"], "environment": "prod", "pointers": ["/host"]},
-        {"environment_id": eu["id"], "environment": "prod-eu", "pointers": ["/pool/max"]}]
+        {"environment_id": None, "environment": None, "pointers": ["/pool/min"], "removed": []},
+        {"environment_id": prod["id"], "environment": "prod", "pointers": ["/host"], "removed": []},
+        {"environment_id": eu["id"], "environment": "prod-eu", "pointers": ["/pool/max"], "removed": ["/port"]}]
     assert effective.configuration(cur, config["id"], prod["id"])["config"]["pool"]["max"] == Decimal("10.50")
 
 
@@ -56,7 +56,7 @@ def test_an_applications_views_all_or_one_by_name_and_names_resolved(cur, tree):
     every = effective.application(cur, app["id"], eu["id"])
     assert [v["name"] for v in every["configurations"]] == ["db", "cache"]
     assert every["configurations"][1]["provenance"] == [{"environment_id": None, "environment": None,
-                                                         "pointers": ["/ttl"]}]
+                                                         "pointers": ["/ttl"], "removed": []}]
     assert effective.application(cur, app["id"], eu["id"], name="cache")[
         "configurations"][0]["configuration_id"] == other["id"]
     with pytest.raises(NotFound, match="no configuration with this name"):
@@ -72,9 +72,10 @@ def test_compare_is_a_patch_between_two_views_with_each_sides_provenance_of_what
     assert result["patch"] == [{"op": "replace", "path": "/pool/max", "value": 20},
                                {"op": "remove", "path": "/port"}]
     assert result["from_provenance"] == [{"environment_id": None, "environment": None,
-                                          "pointers": ["/pool/max", "/port"]}]
+                                          "pointers": ["/pool/max", "/port"], "removed": []}]
+    # (the port is gone on prod-eu's side: its layer says it removed it)
     assert result["to_provenance"] == [{"environment_id": eu["id"], "environment": "prod-eu",
-                                        "pointers": ["/pool/max"]}]
+                                        "pointers": ["/pool/max"], "removed": ["/port"]}]
     own = effective.compare(cur, config["id"], first=None, second=prod["id"])
     assert own["patch"] == [{"op": "replace", "path": "/host", "value": "p"}] and own["from_environment_id"] is None
     whole = effective.compare_application(cur, app["id"], first=prod["id"], second=eu["id"])
@@ -132,7 +133,7 @@ def test_views_on_random_trees_match_the_reference_merge_along_each_chain(cur):
 
 
 def _checker(cur):
-    from jsondoc.merge_test import flat_provenance, rfc7396
+    from jsondoc.merge_test import flat_provenance, removals, rfc7396
     from jsondoc.patch import canonical
 
     def check(configs, parents):
@@ -153,5 +154,8 @@ def _checker(cur):
                 reference = {pointer: (None if layer == "config" else layer)
                              for pointer, layer in flat_provenance(base, layers).items()}
                 assert provenance == reference
+                removed = {pointer: layer["environment_id"] for layer in view["provenance"]
+                           for pointer in layer["removed"]}
+                assert removed == removals(base, layers)
 
     return check

@@ -179,10 +179,10 @@ def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> l
     check(view.config.to_dict() == {"host": "db.prod", "pool": {"min": 1, "max": 20}},
           "the effective view merges the root's override, then the child's, over config")
     check([layer.to_dict() for layer in view.provenance] == [
-        {"environment_id": None, "environment": None, "pointers": ["/pool/min"]},
-        {"environment_id": root.id, "environment": root.name, "pointers": ["/host"]},
-        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"]}],
-        "the provenance names the layer of every value, root first")
+        {"environment_id": None, "environment": None, "pointers": ["/pool/min"], "removed": []},
+        {"environment_id": root.id, "environment": root.name, "pointers": ["/host"], "removed": []},
+        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"], "removed": ["/port"]}],
+        "the provenance names the layer of every value, root first, and the layer that removed the port")
 
     unchanged = get_effective_configuration.sync_detailed(config_id, client=client, environment_id=child.id,
                                                           if_none_match=etag)
@@ -202,9 +202,9 @@ def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> l
         {"op": "replace", "path": "/pool/max", "value": 20}, {"op": "remove", "path": "/port"}],
         "the comparison is the JSON Patch from the root's view to the child's")
     check([layer.to_dict() for layer in compared.parsed.from_provenance] == [
-        {"environment_id": None, "environment": None, "pointers": ["/pool/max", "/port"]}]
+        {"environment_id": None, "environment": None, "pointers": ["/pool/max", "/port"], "removed": []}]
         and [layer.to_dict() for layer in compared.parsed.to_provenance] == [
-        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"]}],
+        {"environment_id": child.id, "environment": child.name, "pointers": ["/pool/max"], "removed": ["/port"]}],
         "each side's provenance names the layers of what differs")
 
     written, answered, took = asyncio.run(watch(client, config_id, root.id, child.id, etag, parent.headers["ETag"]))

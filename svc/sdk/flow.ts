@@ -174,10 +174,10 @@ async function environmentTree(appId: string, prefix: string): Promise<Environme
     check(same(view.config, { host: 'db.prod', pool: { min: 1, max: 20 } }),
         "the effective view merges the root's override, then the child's, over config");
     check(same(view.provenance, [
-        { environment_id: null, environment: null, pointers: ['/pool/min'] },
-        { environment_id: root.id, environment: root.name, pointers: ['/host'] },
-        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'] },
-    ]), 'the provenance names the layer of every value, root first');
+        { environment_id: null, environment: null, pointers: ['/pool/min'], removed: [] },
+        { environment_id: root.id, environment: root.name, pointers: ['/host'], removed: [] },
+        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'], removed: ['/port'] },
+    ]), 'the provenance names the layer of every value, root first, and the layer that removed the port');
 
     // A 304 is not `ok` to fetch: the client answers it as an `error` (an empty object), with no `data`.
     const unchanged = await getEffectiveConfiguration({
@@ -198,9 +198,9 @@ async function environmentTree(appId: string, prefix: string): Promise<Environme
         { op: 'replace', path: '/pool/max', value: 20 }, { op: 'remove', path: '/port' },
     ]), "the comparison is the JSON Patch from the root's view to the child's");
     check(same(compared.data!.from_provenance, [
-        { environment_id: null, environment: null, pointers: ['/pool/max', '/port'] },
+        { environment_id: null, environment: null, pointers: ['/pool/max', '/port'], removed: [] },
     ]) && same(compared.data!.to_provenance, [
-        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'] },
+        { environment_id: child.id, environment: child.name, pointers: ['/pool/max'], removed: ['/port'] },
     ]), "each side's provenance names the layers of what differs");
 
     // The watch: held with If-None-Match and wait, then the root's override changes through the same client.

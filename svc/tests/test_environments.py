@@ -44,9 +44,9 @@ def test_the_effective_view_applies_the_chain_root_first_with_provenance_and_exa
     view = response.json()
     assert view["config"] == {"host": "db.prod", "pool": {"min": 1, "max": 20.5}}
     assert view["provenance"] == [
-        {"environment_id": None, "environment": None, "pointers": ["/pool/min"]},
-        {"environment_id": prod["id"], "environment": "prod", "pointers": ["/host"]},
-        {"environment_id": eu["id"], "environment": "prod-eu", "pointers": ["/pool/max"]}]
+        {"environment_id": None, "environment": None, "pointers": ["/pool/min"], "removed": []},
+        {"environment_id": prod["id"], "environment": "prod", "pointers": ["/host"], "removed": []},
+        {"environment_id": eu["id"], "environment": "prod-eu", "pointers": ["/pool/max"], "removed": ["/port"]}]
     etag = response.headers["ETag"]
     assert client.get(f"{CONFIGS}/{config['id']}/effective", params={"environment_id": eu["id"]},
                       headers={"If-None-Match": etag}).status_code == 304
@@ -95,6 +95,9 @@ def test_compare_two_environments_as_a_json_patch_with_provenance(client, billin
     assert response.json()["patch"] == [{"op": "replace", "path": "/pool/max", "value": 20.5},
                                         {"op": "remove", "path": "/port"}]
     assert '"value":20.50' in response.text
+    # Each side names the layers of what differs: prod-eu's says it removed the port that config set.
+    assert response.json()["to_provenance"] == [
+        {"environment_id": eu["id"], "environment": "prod-eu", "pointers": ["/pool/max"], "removed": ["/port"]}]
     whole = client.get(f"{APPS}/{app['id']}/compare", params={"to": prod["id"]}).json()
     assert whole["from_environment_id"] is None
     assert whole["configurations"][0]["patch"] == [{"op": "replace", "path": "/host", "value": "db.prod"}]

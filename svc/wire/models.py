@@ -297,15 +297,19 @@ class EnvironmentPage(BaseModel):
 
 class ProvenanceLayer(BaseModel):
     """
-    One layer of a view and the values it set: the configuration's own `config` (`environment_id` and
-    `environment` null) or the override of one environment of the chain. `pointers` (RFC 6901) name the
-    values this layer set last: every value that is not an object, and every empty object.
+    One layer of a view, the values it set and those it removed: the configuration's own `config`
+    (`environment_id` and `environment` null) or the override of one environment of the chain. `pointers`
+    (RFC 6901) name the values this layer set last: every value that is not an object, and every empty object.
+    `removed` names the values that an earlier layer set and this one's patch removed (a `null`), which are
+    therefore missing from the view: each until a later layer sets it again (then it is that layer's value) or
+    replaces or removes what held it. A `null` for a key that is not there removes nothing and is not named.
 
     """
 
     environment_id: Ulid | None
     environment: Name | None
     pointers: list[str]
+    removed: list[str]
 
 
 class EffectiveDocument(RootModel[dict[str, Any]]):
@@ -979,7 +983,8 @@ class EffectiveConfiguration(BaseModel):
     """
     A configuration as an environment sees it: `config` is its own `config` with the overrides of the
     environment's chain applied root first; `provenance` lists, root first, the layers that set at least one
-    value of it, so that every value of `config` is named by exactly one layer.
+    value of it or removed one, so that every value of `config` is named by exactly one layer, and so is every
+    value that a layer's `null` removed from it.
 
     """
 

@@ -1,6 +1,6 @@
 // How documents, provenance and differences are drawn. All text goes through dom.js (text nodes only).
 
-import { h } from "./dom.js";
+import { h, userText } from "./dom.js";
 import { applyOp, folded, lineDiff } from "./diff.js";
 import { at, lines, lineText, scalar } from "./json.js";
 
@@ -36,10 +36,15 @@ export function documentView(doc, { provenance = null, label = "Document" } = {}
   return pre;
 }
 
+// Which layers set the view's values, and what a layer's null removed from it (absent from the document above).
 export function provenanceLegend(provenance) {
   if (!provenance?.length) return null;
+  const badge = (layer, index) => layerBadge({ index, name: layer.environment ?? "own config" });
+  const removals = provenance.flatMap((layer, index) => (layer.removed ?? []).map((pointer) => [
+    h("span", { className: "removed" }, userText(pointer, "pointer"), " removed by ", badge(layer, index)), " "]));
   return h("p", { className: "legend" }, "Values set by: ",
-    provenance.map((layer, index) => [layerBadge({ index, name: layer.environment ?? "own config" }), " "]));
+    provenance.map((layer, index) => (layer.pointers.length ? [badge(layer, index), " "] : [])),
+    removals.length ? [h("br"), "Removed here: ", removals] : []);
 }
 
 // A line diff of two documents, unchanged runs folded; `-` and `+` are written out, not only coloured.

@@ -351,6 +351,10 @@ await step("overrides: edited like a configuration, with the diff, saved with If
 await step("live: changes made through the API appear in the open page (feed and view), measured", async () => {
   await page.click("#tab-view");
   await page.waitForSelector("#view-body .line", { timeout: HANG });
+  // prod-eu's override now removes the replicas that config sets: the view says which layer removed them.
+  await page.waitForFunction(() => document.querySelector("#view-body .legend .removed"), { timeout: HANG });
+  const removed = await texts(page, "#view-body .legend .removed");
+  check(removed.length === 1 && removed[0] === "/replicas removed by prod-eu", `removed: ${removed}`);
   const delays = [];
   for (let i = 0; i < 5; i += 1) {
     await page.waitForFunction(() => document.querySelector("#feed-state")?.textContent.startsWith("Following"), { timeout: HANG });
