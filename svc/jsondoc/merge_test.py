@@ -154,7 +154,7 @@ def test_the_effective_document_is_rfc7396_applied_root_first_and_every_leaf_has
         assert provenance == flat_provenance(base, layers), (base, layers)
         assert removed == removals(base, layers), (base, layers)
         seen += bool(removed)
-    assert seen > 300  # (the documents remove something often enough to tell)
+    assert seen > 900  # (946 of them remove something: enough to tell)
 
 
 def test_a_layer_owns_what_it_writes_even_when_it_writes_the_same_value():
