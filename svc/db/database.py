@@ -26,7 +26,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
-from db import dbprobe
+from db import dbprobe, failures
 from wire import jsontext
 from db.primary import IDENTITY, Identity, Primary, identity_of
 from wire.epochs import EPOCH
@@ -196,6 +196,7 @@ class Database:
         self.local_timeouts = f"SET LOCAL statement_timeout = {statement}; SET LOCAL lock_timeout = {lock}; "
         self._told_timeouts = False
         self.primary = Primary()
+        self.outage = failures.Outage(log, "the database")  # its connections' failures, said once in a while
         # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
         self.unprepared = False
         # Told, from whichever thread found it, that server sessions are shared (app.py: the listener gives up).
@@ -442,13 +443,15 @@ class Database:
                 with self._lock:
                     conn = self._idle.pop() if self._idle else None
                 if conn is None:
-                    return self._open()
+                    conn = self._open()
+                    self.outage.connected(f"{conn.info.host}:{conn.info.port}")
+                    return conn
                 if self._usable(conn):
                     return conn
                 self._close(conn)
         except psycopg2.Error as error:
             self.slots.release()
-            log.warning("cannot connect to the database: %s", first_line(error))
+            self.outage.failed(error)
             raise ServiceUnavailable("The database is unavailable.") from None
         except BaseException:
             self.slots.release()

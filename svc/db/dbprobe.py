@@ -65,11 +65,18 @@ def probe(url: str, timeout: int = 2) -> Cause | None:
         servers = hosts(url)
         if len(servers) == 1:
             return explain(url, str(error), timeout)
-    causes = [probe(single(url, host, port), timeout) or Cause("ok", f"{host}:{port} takes connections")
-              for host, port in servers]
+    causes = []
+    for host, port in servers:
+        try:
+            psycopg2.connect(single(url, host, port), connect_timeout=timeout).close()
+            causes.append(Cause("ok", f"{host}:{port} takes connections"))
+        except psycopg2.OperationalError as error:
+            causes.append(explain(single(url, host, port), str(error), timeout, alone=False))
     kinds = {cause.kind for cause in causes}
     kind = kinds.pop() if len(kinds) == 1 else "several"
-    return Cause(kind, "no host of DATABASE_URL can be used: " + "; ".join(cause.line for cause in causes))
+    # (Several hosts are a primary and its standbys: none usable is, most often, a failover under way.)
+    return Cause(kind, "no host of DATABASE_URL can be used (a failover under way, or each host as said): "
+                 + "; ".join(cause.line for cause in causes))
 
 
 def speaks_postgres(host: str, port: int, timeout: float) -> bool | None:
@@ -86,7 +93,10 @@ def speaks_postgres(host: str, port: int, timeout: float) -> bool | None:
     return reply in (b"S", b"N")
 
 
-def explain(url: str, message: str, timeout: int = 2) -> Cause:
+def explain(url: str, message: str, timeout: int = 2, alone: bool = True) -> Cause:
+    """Why the one host of `url` refused, from the driver's `message`. `alone`: the only host of DATABASE_URL (a
+    development database, then, whose advice is `make db-up`); else one of a primary and its standbys, where a host
+    that is down or a standby is an event to wait for or look into, not a setting to fix."""
     host, port, user, _, dbname = where(url)
     at = f"{host}:{port}"
     text = message.lower()
@@ -101,9 +111,13 @@ def explain(url: str, message: str, timeout: int = 2) -> Cause:
     if "no pg_hba.conf entry" in text:
         return Cause("hba", f'the server at {at} does not let user "{user}" connect from here (its pg_hba.conf)')
     if "connection refused" in text:
+        if not alone:
+            return Cause("refused", f"nothing listens on {at} (down?)")
         return Cause("refused", f"nothing listens on {at}: start PostgreSQL (`make db-up`) or fix the host and "
                                 "port in DATABASE_URL")
     if "read-only" in text or "hot standby" in text or "is not the primary" in text:
+        if not alone:
+            return Cause("standby", f"the server at {at} is a standby (read-only)")
         return Cause("standby", f"the server at {at} is a standby (read-only): DATABASE_URL must reach the primary "
                                 "(target_session_attrs=read-write picks it among several hosts)")
     if "starting up" in text or "shutting down" in text or "in recovery" in text:

@@ -362,13 +362,13 @@ class LoopPool:
                 except psycopg2.Error:
                     pass  # said once by the executor's pool (`database.prepare`); executed as plain SQL
             conn.prepared = frozenset(done)
+            self.db.outage.connected(f"{conn.info.host}:{conn.info.port}")
             return conn
         except (psycopg2.Error, OSError, TimeoutError, Unavailable) as error:
             if conn is not None:
                 conn.close()
             if not isinstance(error, Unavailable):
-                log.warning("cannot open a connection for the event loop: %s", first_line(error) if str(error)
-                            else "no answer in time")
+                self.db.outage.failed(error if str(error) else "no answer in time")
             raise Unavailable from None
         except BaseException:
             if conn is not None:

@@ -14,8 +14,11 @@ does the same. Both start a new timeline, so every ETag and feed position carrie
 the data at hand.
 """
 
+import logging
 import threading
 from typing import Any, NamedTuple
+
+log = logging.getLogger("config_service")
 
 # The timeline a primary writes on is the first 8 hex digits of its current WAL file's name; a standby has none.
 IDENTITY = ("SELECT system_identifier::text AS system, pg_is_in_recovery() AS recovery, "
@@ -62,6 +65,10 @@ class Primary:
             if current != identity:
                 self.current = identity
                 self.generation += 1
+                if current is not None:  # (not the first: a failover, a switchover, a restore, another database)
+                    log.warning("the primary is now %s (it was %s): a new epoch, %d, in which no ETag or feed "
+                                "position of epoch %d matches", identity, current, identity.timeline,
+                                current.timeline)
             return True
 
     def is_current(self, identity: Identity | None) -> bool:

@@ -27,7 +27,8 @@ import psycopg2
 import psycopg2.extensions
 
 from db import dbprobe
-from db.database import KEEPALIVES, first_line
+from db.database import KEEPALIVES
+from db.failures import per_host
 from db.loop import ready
 from db.primary import IDENTITY, Identity, Primary, identity_of
 from live import keys
@@ -153,7 +154,7 @@ class Listener:
                 delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 if attempt == 0:
                     log.warning("listener cannot connect, retrying: %s",
-                                first_line(error) if isinstance(error, psycopg2.Error) else
+                                per_host(error) if isinstance(error, psycopg2.Error) else
                                 "timed out" if isinstance(error, TimeoutError) else type(error).__name__)
                 attempt += 1
                 await asyncio.sleep(delay)

@@ -102,8 +102,21 @@ class PreconditionFailed(ProblemError):
 
     @classmethod
     def if_match(cls, id: str, current_version: int, accepted: list[etags.Named] | None) -> "PreconditionFailed":
-        """If-Match failed (`accepted`: what of this resource it named, `etags.accepted`): stale, or naming none."""
-        return cls(id, current_version, cls.NO_TAG if accepted == [] else cls.IF_MATCH)
+        """If-Match failed (`accepted`: what of this resource it named, `etags.accepted`): stale, naming none, or
+        naming versions of another epoch only (then whether the resource changed is not what failed: every writer
+        meets this once after a failover or switchover, and is told so)."""
+        if accepted == []:
+            return cls(id, current_version, cls.NO_TAG)
+        now = etags.current_epoch()
+        if accepted and all(tag.epoch != now for tag in accepted):
+            return cls(id, current_version, cls.other_epoch(accepted[0].epoch, now))
+        return cls(id, current_version, cls.IF_MATCH)
+
+    @staticmethod
+    def other_epoch(given: int, current: int) -> str:
+        return (f"The ETag in If-Match is of epoch {given}, and the database is in epoch {current} now (a failover or "
+                f"switchover, or a restore to a point in time): no ETag from before it matches, whether or not the "
+                f"resource changed. Read it again for its current ETag.")
 
 
 class EpochChanged(ProblemError):
