@@ -88,3 +88,12 @@ def test_every_module_is_plain_code_that_never_parses_markup_or_keeps_the_key_be
 def test_the_stylesheet_loads_nothing():
     css = (console.FILES / "console.css").read_text()
     assert "@import" not in css and "url(" not in css
+
+
+def test_the_console_tells_no_override_from_another_404_by_the_services_own_words():
+    """An override that does not exist is offered to be added; any other 404 of its read (an environment or a
+    configuration out of the key's sight) is said as it is. The console knows the first by the service's detail."""
+    from repositories import overrides
+
+    code = (console.FILES / "config.js").read_text()
+    assert f'const NO_OVERRIDE = "{overrides.MISSING}";' in code

@@ -20,6 +20,10 @@ export const state = {
 };
 
 export const can = (action) => state.me?.actions?.includes(action);
+// Whether the key reaches every environment: what all of them share (a configuration's own config, its restore, an
+// export or import, which hold every override) is refused to a key limited to some, so it is not offered to one.
+export const everyEnvironment = () => state.me?.environments == null;
+export const LIMITED = "This key is limited to some environments";
 export const environmentName = (id) => state.environments.find((e) => e.id === id)?.name ?? id;
 
 // A short message for everyone, screen readers included (the notice region is aria-live). It stays on its screen:
@@ -46,7 +50,7 @@ export function problemText(error) {
 // --- signing in -----------------------------------------------------------------------------------------------
 
 async function start() {
-  api.whenUnauthorized(() => signOut("The service no longer accepts this key: sign in again."));
+  api.whenUnauthorized(keyRefused);
   window.addEventListener("hashchange", () => route());
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.screen?.onEscape) state.screen.onEscape(event);
@@ -102,6 +106,7 @@ function signInScreen(message) {
 
 async function signedIn(me) {
   state.me = me;
+  warnBeforeExpiry(me);
   const rights = [me.actions.join(", "),
     me.applications === null ? "all applications" : `${me.applications.length} application${me.applications.length === 1 ? "" : "s"}`,
     me.environments === null ? "all environments" : `${me.environments.length} environment${me.environments.length === 1 ? "" : "s"}`];
@@ -124,8 +129,36 @@ async function signedIn(me) {
   await route(true);
 }
 
+// The key's expiry, told a minute before it comes (an edit left open would otherwise meet it at its save).
+let expiryWarning = null;
+function warnBeforeExpiry(me) {
+  clearTimeout(expiryWarning);
+  if (!me.expires_at) return;
+  const warnIn = Date.parse(me.expires_at) - Date.now() - 60_000;
+  if (warnIn > 2 ** 31 - 1) return; // (beyond what a timer can wait: a tab is not kept open that long)
+  expiryWarning = setTimeout(() => say(`This key expires at ${formatTime(me.expires_at)}: save your edits before `
+    + "then; after it, sign in with another key and they are still here.", "error"), Math.max(0, warnIn));
+}
+
+// The service answered 401 to the key of this tab: it expired, or was revoked. Unlike a sign-out, the page and its
+// unsaved edits stay: signing in again (with this key renewed, or another) comes back to them.
+function keyRefused() {
+  const me = state.me;
+  const expired = me?.expires_at && Date.parse(me.expires_at) <= Date.now() + 1000;
+  const why = expired ? `This key expired at ${formatTime(me.expires_at)}: sign in with another key.`
+    : "The service no longer accepts this key (it was revoked?): sign in again.";
+  const kept = state.drafts.size ? ` Your unsaved edits are kept in this tab: sign in to come back to them.` : "";
+  api.key.clear();
+  clearTimeout(expiryWarning);
+  state.screen?.leave?.();
+  state.screen = null;
+  signInScreen(why + kept);
+  say(why + kept);
+}
+
 function signOut(message) {
   api.key.clear();
+  clearTimeout(expiryWarning);
   state.drafts.clear();
   state.application = null;
   if (location.hash) history.replaceState(null, "", location.pathname);
@@ -312,9 +345,10 @@ function applicationScreen(app) {
     crumbs(["Applications", "#/"], [app.name]),
     h("h1", { tabIndex: -1 }, userText(app.name, "name")),
     app.comments ? h("p", { className: "comments" }, userText(app.comments)) : null,
-    h("div", { className: "actions app-actions" },
+    everyEnvironment() ? h("div", { className: "actions app-actions" },
       h("button", { type: "button", id: "export", onclick: (event) => exportApplication(app, event.currentTarget) }, "Export as a file"),
-      h("a", { href: `#/apps/${encodeURIComponent(app.id)}/import`, id: "import", className: "button" }, "Import a document…")),
+      h("a", { href: `#/apps/${encodeURIComponent(app.id)}/import`, id: "import", className: "button" }, "Import a document…"))
+      : h("p", { id: "no-transfer", className: "hint" }, `${LIMITED}: export and import, which hold every environment's overrides, need a key for all of them.`),
     h("section", { "aria-labelledby": "configs-title" },
       h("h2", { id: "configs-title" }, "Configurations"),
       h("label", { htmlFor: "filter-configs" }, "Filter configurations by name"),

@@ -6,7 +6,10 @@ import { formatTime, h, replace, userText } from "./dom.js";
 import { changes } from "./diff.js";
 import { isObject, parse, pretty } from "./json.js";
 import { changeList, documentView, layerOf, lineDiffView, provenanceLegend, withOld } from "./views.js";
-import { can, environmentName, layout, navigate, problemText, say, state } from "./app.js";
+import { LIMITED, can, environmentName, everyEnvironment, layout, navigate, problemText, say, state } from "./app.js";
+
+// The service's 404 for an override that does not exist (repositories/overrides.MISSING; console_test checks it).
+const NO_OVERRIDE = "This configuration has no override in this environment.";
 
 const TABS = [["view", "View"], ["edit", "Edit"], ["history", "History"], ["overrides", "Overrides"],
   ["compare", "Compare environments"]];
@@ -179,20 +182,23 @@ function review(box, { title, from, mine, saveLabel, write, reread, onSaved, onB
     if (!theirs) { replace(box, h("h2", { tabIndex: -1 }, "It is gone"), h("p", { role: "alert" }, "Someone deleted it while you were working: nothing was written.")); box.querySelector("h2").focus(); return; }
     const theirOps = changes(against.doc, theirs.doc);
     const nowOps = changes(theirs.doc, mine);
+    // (An override deleted meanwhile reads back as version 0, none: it was deleted, not "version 0 saved".)
+    const deleted = theirs.version === 0 && against.version > 0;
+    const now = deleted ? "deleted" : `version ${theirs.version}`;
     replace(box, h("div", { className: "conflict", id: "conflict" },
-      h("h2", { tabIndex: -1 }, "Someone else saved while you were working"),
-      h("p", { role: "alert" }, `Nothing was written. Version ${theirs.version} was saved`,
+      h("h2", { tabIndex: -1 }, deleted ? "Someone else deleted it while you were working" : "Someone else saved while you were working"),
+      h("p", { role: "alert" }, `Nothing was written. ${deleted ? "It was deleted" : `Version ${theirs.version} was saved`}`,
         theirs.by ? [" by ", userText(theirs.by, "key-name")] : "", theirs.at ? ` at ${formatTime(theirs.at)}` : "",
         `; you started from version ${against.version}.`),
-      h("h3", {}, `What they changed (version ${against.version} → ${theirs.version})`),
+      h("h3", {}, `What they changed (version ${against.version} → ${now})`),
       changeList(theirOps), theirOps.length ? lineDiffView(against.doc, theirs.doc, "Their change, line by line") : null,
-      h("h3", {}, `What yours would change now (version ${theirs.version} → yours)`),
+      h("h3", {}, `What yours would change now (${now} → yours)`),
       changeList(nowOps, { empty: "Nothing: their version is already what you wrote." }),
       nowOps.length ? lineDiffView(theirs.doc, mine, "Your change against theirs, line by line") : null,
       h("div", { className: "actions" },
         nowOps.length ? h("button", { type: "button", id: "save-over", className: "primary", onclick: () => attempt(theirs) },
-          `${saveLabel(theirs)} (over version ${theirs.version})`) : null,
-        h("button", { type: "button", id: "discard", onclick: () => onDiscard(theirs) }, `Discard mine, keep version ${theirs.version}`),
+          deleted ? saveLabel(theirs) : `${saveLabel(theirs)} (over version ${theirs.version})`) : null,
+        h("button", { type: "button", id: "discard", onclick: () => onDiscard(theirs) }, deleted ? "Discard mine, leave it deleted" : `Discard mine, keep version ${theirs.version}`),
         h("button", { type: "button", id: "back", onclick: () => onBack(theirs) }, "Back to editing")),
       error));
     box.querySelector("h2").focus();
@@ -238,6 +244,11 @@ function viewTab(ctx, panel) {
 function editTab(ctx, panel) {
   if (!can("write")) {
     replace(panel, h("p", {}, "This key may read, not write: there is nothing to edit with it."));
+    return {};
+  }
+  if (!everyEnvironment()) {
+    replace(panel, h("p", { id: "edit-limited" }, `${LIMITED}: a configuration's own config reaches every environment, so `
+      + "it is changed with a key for all of them. Change what your environments see in the Overrides tab."));
     return {};
   }
   let draft = state.drafts.get(ctx.id);
@@ -370,6 +381,8 @@ async function historyTab(ctx, panel) {
     const ops = prev ? await revisionChanges(prev, rev) : changes(before, resource(rev));
     if (selected !== version) return; // another revision was asked for meanwhile
     const restore = !can("write") ? null
+      : !everyEnvironment() ? h("p", { id: "restore-limited", className: "hint" }, `${LIMITED}: restoring a version, `
+        + "or creating the configuration again, changes every environment.")
       : ctx.deleted ? h("button", { type: "button", id: "recreate", onclick: () => confirmRecreate(rev) }, `Create it again from version ${version}…`)
       : version !== ctx.config.version ? h("button", { type: "button", id: "restore", onclick: () => confirmRestore(rev) }, `Restore version ${version}…`)
       : null;
@@ -494,7 +507,9 @@ async function overridesTab(ctx, panel) {
       const answer = await api.call("GET", path());
       return { etag: answer.etag, doc: { comments: answer.body.comments ?? null, patch: answer.body.patch }, version: answer.body.version, body: answer.body };
     } catch (error) {
-      if (error instanceof api.Problem && error.status === 404) return null;
+      // None in this environment; any other 404 (the environment, or the configuration, out of this key's sight
+      // now) is said as it is, not as an override to add.
+      if (error instanceof api.Problem && error.status === 404 && error.detail === NO_OVERRIDE) return null;
       throw error;
     }
   };
@@ -568,7 +583,8 @@ async function overridesTab(ctx, panel) {
     onEscape: () => { const back = body.querySelector("#review:not([hidden]) #back"); if (back) back.click(); },
     onChange: (change) => {
       if (change.environment_id !== select.value || change.version <= (own.get(change.environment_id) ?? 0)) return;
-      say(`The override in ${environmentName(change.environment_id)} just changed (version ${change.version}).`, "warn");
+      say(change.kind === "deleted" ? `The override in ${environmentName(change.environment_id)} was just deleted.`
+        : `The override in ${environmentName(change.environment_id)} just changed (version ${change.version}).`, "warn");
     },
   };
 }

@@ -571,6 +571,48 @@ await step("hostile names and values are shown as typed and never run or become 
   violations.length = 0;
 });
 
+await step("a key revoked while a page is open: the sign-in says so, and signing in again comes back to the unsaved edit", async () => {
+  const temp = await created("/keys", { name: "ops-for-a-while", actions: ["read", "write"], applications: null, environments: null });
+  const tab = await newPage();
+  await tab.goto(`${base}/console#/apps/${billing.id}/configs/${database.id}/edit`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#signin-key", { timeout: HANG });
+  await tab.type("#signin-key", temp.secret);
+  await tab.keyboard.press("Enter");
+  await tab.waitForSelector("#config-text", { timeout: HANG });
+  const draft = (await tab.$eval("#config-text", (el) => el.value)).replace(/\n}\s*$/, ',\n  "drafted": true\n}');
+  await setText(tab, "#config-text", draft);
+  check((await api("DELETE", `/keys/${temp.id}`)).status === 204, "the admin revokes the key");
+  await tab.waitForSelector("#signin-key", { timeout: HANG }); // (the page's held request is answered 401)
+  const said = await text(tab, "#signin-error");
+  check(said.includes("no longer accepts this key") && said.includes("unsaved edits are kept"), `said: ${said}`);
+  await tab.type("#signin-key", key);
+  await tab.keyboard.press("Enter");
+  await tab.waitForSelector("#config-text", { timeout: HANG });
+  check((await tab.$eval("#config-text", (el) => el.value)) === draft, "the unsaved edit is back");
+  await tab.close();
+});
+
+await step("a key limited to one environment is not offered what it may not do: edit config, restore, export, import", async () => {
+  const narrow = await created("/keys", { name: "ops-prod-eu", actions: ["read", "write"], applications: null, environments: [prodEu.id] });
+  const tab = await newPage();
+  await tab.goto(`${base}/console#/apps/${billing.id}/configs/${database.id}/edit`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#signin-key", { timeout: HANG });
+  await tab.type("#signin-key", narrow.secret);
+  await tab.keyboard.press("Enter");
+  await tab.waitForSelector("#edit-limited", { timeout: HANG });
+  check((await text(tab, "#edit-limited")).includes("Overrides tab") && !(await tab.$("#config-text")), "no edit of config, pointed to overrides");
+  await tab.click("#tab-history");
+  await tab.waitForSelector("#revisions button.revision", { timeout: HANG });
+  await tab.click('#revisions button[data-version="2"]');
+  await tab.waitForSelector("#restore-limited", { timeout: HANG });
+  check(!(await tab.$("#restore")), "no restore offered");
+  await tab.goto(`${base}/console#/apps/${billing.id}`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#no-transfer", { timeout: HANG });
+  check(!(await tab.$("#export")) && !(await tab.$("#import")), "no export or import offered");
+  await tab.close();
+  check((await api("DELETE", `/keys/${narrow.id}`)).status === 204, "the key revoked");
+});
+
 await step("sign out forgets the key", async () => {
   await page.goto(`${base}/console`, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#sign-out", { timeout: HANG });
