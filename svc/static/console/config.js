@@ -8,6 +8,10 @@ import { isObject, parse, pretty } from "./json.js";
 import { changeList, documentView, layerOf, lineDiffView, provenanceLegend, withOld } from "./views.js";
 import { LIMITED, can, environmentName, everyEnvironment, layout, navigate, problemText, say, state } from "./app.js";
 
+// What an environment without an override of its own sees: its parent's view, or (a root) the config itself.
+const inherited = (environmentId) => (state.environments.find((e) => e.id === environmentId)?.parent_id
+  ? "what its parent sees" : "the configuration's own config");
+
 // The service's 404 for an override that does not exist (repositories/overrides.MISSING; console_test checks it).
 const NO_OVERRIDE = "This configuration has no override in this environment.";
 
@@ -108,7 +112,8 @@ function environmentSelect(id, label, { none = null, value = "" } = {}) {
   const select = h("select", { id },
     none ? h("option", { value: "" }, none) : null,
     state.environments.map((e) => h("option", { value: e.id, selected: e.id === value },
-      e.parent_id ? `${e.name} (inherits ${environmentName(e.parent_id)})` : e.name)));
+      !e.parent_id ? e.name : state.environments.some((p) => p.id === e.parent_id)
+        ? `${e.name} (inherits ${environmentName(e.parent_id)})` : `${e.name} (inherits one this key does not list)`)));
   if (value && state.environments.some((e) => e.id === value)) select.value = value;
   return [h("label", { htmlFor: id }, label), select];
 }
@@ -531,7 +536,7 @@ async function overridesTab(ctx, panel) {
       ? [h("p", { className: "hint" }, `${env}'s override, version ${current.version}: a merge patch (RFC 7396) of the config; null removes a key.`),
         current.doc.comments ? h("p", { className: "comments" }, userText(current.doc.comments)) : null,
         documentView(current.doc.patch, { label: `The override in ${env}` })]
-      : h("p", { className: "hint" }, `No override in ${env}: it sees what its parent sees.`)];
+      : h("p", { className: "hint" }, `No override in ${env}: it sees ${inherited(select.value)}.`)];
     if (!can("write")) { replace(body, shown); return; }
     const comments = h("textarea", { id: "override-comments", rows: 2, value: from.doc.comments ?? "" });
     const reviewButton = h("button", { type: "submit", className: "primary", id: "override-review" }, current ? "Review changes" : "Review the new override");
@@ -569,7 +574,7 @@ async function overridesTab(ctx, panel) {
     h("div", { className: "actions" }, reviewButton,
       current ? h("button", { type: "button", id: "override-delete", onclick: () => {
         form.hidden = true;
-        review(box, { title: `Delete the override in ${env}?`, note: `${env} then sees what its parent sees.`,
+        review(box, { title: `Delete the override in ${env}?`, note: `${env} then sees ${inherited(select.value)}.`,
           from: against, mine: { comments: null, patch: {} }, saveLabel: () => "Delete the override",
           write: write(null, true), ...common(true) });
       } }, "Delete…") : null));
