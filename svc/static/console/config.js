@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { formatTime, h, replace, userText } from "./dom.js";
-import { changes } from "./diff.js";
+import { applyOp, changes } from "./diff.js";
 import { isObject, parse, pretty } from "./json.js";
 import { changeList, documentView, layerOf, lineDiffView, provenanceLegend, withOld } from "./views.js";
 import { LIMITED, can, environmentName, everyEnvironment, layout, navigate, problemText, say, state } from "./app.js";
@@ -156,8 +156,10 @@ export function jsonField(id, label, text, onChecked) {
 // Review before a write, and the conflict check after it: `mine` against `from` (what the writer started from);
 // write(etag) makes the write with that If-Match; a 412 re-reads (`reread`) and shows what the other person
 // changed, then what the write would change now, and asks again. Never overwrites without showing the diff.
+// With `writeAs(doc)` (a write of another document), a conflict whose changes touch none of yours also offers
+// yours on top of theirs: their version with your changes applied, so saving does not undo theirs.
 //   from/theirs: {etag, doc, version}; reread() -> {etag, doc, version, by, at} (null when it is gone)
-function review(box, { title, from, mine, saveLabel, write, reread, onSaved, onBack, onDiscard, note }) {
+function review(box, { title, from, mine, saveLabel, write, writeAs, reread, onSaved, onBack, onDiscard, note }) {
   const error = h("p", { className: "error", role: "alert" });
   const ops = changes(from.doc, mine);
   const save = h("button", { type: "button", id: "save", className: "primary", onclick: () => attempt(from) }, saveLabel(from));
@@ -171,10 +173,10 @@ function review(box, { title, from, mine, saveLabel, write, reread, onSaved, onB
   box.hidden = false;
   box.querySelector("h2").focus();
 
-  async function attempt(against) {
+  async function attempt(against, doc = null) {
     for (const b of box.querySelectorAll("button")) b.disabled = true;
     try {
-      onSaved(await write(against.etag));
+      onSaved(await (doc === null ? write : writeAs(doc))(against.etag));
     } catch (e) {
       for (const b of box.querySelectorAll("button")) b.disabled = false;
       if (e instanceof api.Problem && e.status === 412) { await conflict(against); return; }
@@ -190,6 +192,15 @@ function review(box, { title, from, mine, saveLabel, write, reread, onSaved, onB
     // (An override deleted meanwhile reads back as version 0, none: it was deleted, not "version 0 saved".)
     const deleted = theirs.version === 0 && against.version > 0;
     const now = deleted ? "deleted" : `version ${theirs.version}`;
+    // Yours (since you started) on top of theirs, when no change of yours is at, under or above one of theirs.
+    const yours = changes(from.doc, mine);
+    const touches = (p, q) => p === q || p.startsWith(q + "/") || q.startsWith(p + "/");
+    const sinceYou = changes(from.doc, theirs.doc);
+    let merged = null;
+    if (writeAs && !deleted && yours.length && sinceYou.length
+        && !yours.some((m) => sinceYou.some((t) => touches(m.path, t.path)))) {
+      try { merged = yours.reduce((doc, op) => applyOp(doc, op), theirs.doc); } catch { merged = null; }
+    }
     replace(box, h("div", { className: "conflict", id: "conflict" },
       h("h2", { tabIndex: -1 }, deleted ? "Someone else deleted it while you were working" : "Someone else saved while you were working"),
       h("p", { role: "alert" }, `Nothing was written. ${deleted ? "It was deleted" : `Version ${theirs.version} was saved`}`,
@@ -200,9 +211,13 @@ function review(box, { title, from, mine, saveLabel, write, reread, onSaved, onB
       h("h3", {}, `What yours would change now (${now} → yours)`),
       changeList(nowOps, { empty: "Nothing: their version is already what you wrote." }),
       nowOps.length ? lineDiffView(theirs.doc, mine, "Your change against theirs, line by line") : null,
+      merged ? h("p", { id: "merge-note" }, "Your changes and theirs touch different values: yours can be saved on top of "
+        + `version ${theirs.version}, keeping theirs.`) : null,
       h("div", { className: "actions" },
-        nowOps.length ? h("button", { type: "button", id: "save-over", className: "primary", onclick: () => attempt(theirs) },
-          deleted ? saveLabel(theirs) : `${saveLabel(theirs)} (over version ${theirs.version})`) : null,
+        merged ? h("button", { type: "button", id: "save-merged", className: "primary", onclick: () => attempt(theirs, merged) },
+          `${saveLabel(theirs)}: theirs with your changes`) : null,
+        nowOps.length ? h("button", { type: "button", id: "save-over", className: merged ? "" : "primary", onclick: () => attempt(theirs) },
+          deleted ? saveLabel(theirs) : `${saveLabel(theirs)} (over version ${theirs.version}, as you wrote it)`) : null,
         h("button", { type: "button", id: "discard", onclick: () => onDiscard(theirs) }, deleted ? "Discard mine, leave it deleted" : `Discard mine, keep version ${theirs.version}`),
         h("button", { type: "button", id: "back", onclick: () => onBack(theirs) }, "Back to editing")),
       error));
@@ -301,6 +316,7 @@ function editTab(ctx, panel) {
       from: draft.from, mine: doc,
       saveLabel: (against) => `Save as version ${against.version + 1}`,
       write: async (etag) => api.call("PUT", `/configurations/${api.enc(ctx.id)}`, { body: doc, ifMatch: etag }),
+      writeAs: (merged) => async (etag) => api.call("PUT", `/configurations/${api.enc(ctx.id)}`, { body: merged, ifMatch: etag }),
       reread: async () => {
         try {
           const now = await api.call("GET", `/configurations/${api.enc(ctx.id)}`);
@@ -567,7 +583,7 @@ async function overridesTab(ctx, panel) {
       const doc = { comments: comments.value === "" ? null : comments.value, patch: patch.doc };
       review(box, { title: `Review: what saving the override in ${env} changes`, from: against, mine: doc,
         saveLabel: (a) => (a.etag ? `Save as version ${a.version + 1}` : "Create the override"),
-        write: write(doc, false), ...common(false) });
+        write: write(doc, false), writeAs: (merged) => write(merged, false), ...common(false) });
     } },
     h("h2", {}, current ? "Edit the override" : "Add an override"),
     h("label", { htmlFor: "override-comments" }, "Comments"), comments, patch.nodes,

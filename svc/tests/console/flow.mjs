@@ -254,11 +254,15 @@ await step("conflict: another session saves first; the save answers 412 and show
   check(lists[1].includes("/config/ssl") && lists[1].includes("/config/pool/min"), `yours against theirs: ${lists[1]}`);
   await shot(page, "conflict");
   check((await api("GET", `/configurations/${database.id}`)).body.version === 3, "nothing was overwritten");
-  await page.click("#save-over");
+  // Theirs (pool.min) and mine (ssl) touch different values: mine is offered on top of theirs, keeping theirs;
+  // saving over them, as written, is still there, and would undo theirs.
+  check((await text(page, "#merge-note")).includes("on top of version 3"), "mine on top of theirs is offered");
+  check(!!(await page.$("#save-over")), "saving over theirs is still offered");
+  await page.click("#save-merged");
   await waitText(page, "#version", "version 4");
   await settled(page, "view", "#view-body .line");
   const stored = (await api("GET", `/configurations/${database.id}`)).body;
-  check(stored.config.ssl === false, "the second save, after the diff, is written");
+  check(stored.config.ssl === false && stored.config.pool.min === 4, `mine on top of theirs: ${JSON.stringify(stored.config)}`);
 });
 
 await step("history: a diff per revision, and a restore shown as a diff first, then made with If-Match", async () => {
@@ -273,7 +277,9 @@ await step("history: a diff per revision, and a restore shown as a diff first, t
   await page.click("#restore");
   await page.waitForSelector("#review #save", { timeout: HANG });
   const restoring = await text(page, "#review .changes");
-  check(restoring.includes("/config/ssl") && (await texts(page, "#review .change")).length === 1, `restore diff: ${restoring}`);
+  // (version 4 is theirs with mine on top: restoring version 2 takes back both)
+  check(restoring.includes("/config/ssl") && restoring.includes("/config/pool/min")
+    && (await texts(page, "#review .change")).length === 2, `restore diff: ${restoring}`);
   await page.click("#review #save");
   await waitText(page, "#version", "version 5");
   const stored = (await api("GET", `/configurations/${database.id}`)).body;
