@@ -106,7 +106,20 @@ function signInScreen(message) {
 
 async function signedIn(me) {
   state.me = me;
+  rightsRead = Date.now();
   warnBeforeExpiry(me);
+  showWho(me);
+  try {
+    state.environments = (await api.all("/environments")).items;
+  } catch (error) {
+    state.environments = [];
+    say(`Environments could not be read: ${problemText(error)}`, "error");
+  }
+  await route(true);
+}
+
+// The key's name and rights, in the header.
+function showWho(me) {
   const rights = [me.actions.join(", "),
     me.applications === null ? "all applications" : `${me.applications.length} application${me.applications.length === 1 ? "" : "s"}`,
     me.environments === null ? "all environments" : `${me.environments.length} environment${me.environments.length === 1 ? "" : "s"}`];
@@ -120,13 +133,25 @@ async function signedIn(me) {
       me.expires_at ? `, expires ${formatTime(me.expires_at)}` : ""),
     h("button", { id: "sign-out", type: "button", onclick: () => signOut("Signed out: the key is forgotten.") }, "Sign out"));
   }
+}
+
+// The key's rights read again as the operator moves around (at most every 5 s): an admin may have narrowed or
+// widened them since sign-in, and what the page offers follows them. (A revoked key: its 401 signs the tab out.)
+let rightsRead = 0;
+async function recheckRights() {
+  if (!state.me || state.me.open || Date.now() - rightsRead < 5000) return;
+  rightsRead = Date.now();
   try {
+    const me = (await api.call("GET", "/key")).body;
+    if (!state.me || JSON.stringify(me) === JSON.stringify(state.me)) return;
+    state.me = me;
+    showWho(me);
+    warnBeforeExpiry(me);
     state.environments = (await api.all("/environments")).items;
-  } catch (error) {
-    state.environments = [];
-    say(`Environments could not be read: ${problemText(error)}`, "error");
+    say("This key's rights changed since you signed in: what the pages offer now follows them.", "warn");
+  } catch {
+    // (unreachable now: read again at the next move)
   }
-  await route(true);
 }
 
 // The key's expiry, told a minute before it comes (an edit left open would otherwise meet it at its save).
@@ -172,6 +197,7 @@ let routes = 0; // a newer route (the hash changed again) wins over one still re
 
 async function route(keep = false) {
   if (!state.me) return;
+  recheckRights();
   if (!keep && !keepNotice) say("");
   keepNotice = false;
   const mine = ++routes;

@@ -32,6 +32,10 @@ export async function configurationScreen(main, app, id, tab, current) {
     return deletedScreen(main, app, id, current, error);
   }
   if (!current()) return null;
+  if (first.body.application_id !== app.id) { // an address that puts it under another application: its own
+    location.replace(`#/apps/${enc(first.body.application_id)}/configs/${enc(id)}/${tab}`);
+    return null;
+  }
   const base = `#/apps/${enc(app.id)}/configs/${enc(id)}`;
   if (!TABS.some(([t]) => t === tab)) tab = "view";
   const ctx = {

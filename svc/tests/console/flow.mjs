@@ -615,6 +615,11 @@ await step("a key limited to one environment is not offered what it may not do: 
   await tab.goto(`${base}/console#/apps/${billing.id}`, { waitUntil: "domcontentloaded" });
   await tab.waitForSelector("#no-transfer", { timeout: HANG });
   check(!(await tab.$("#export")) && !(await tab.$("#import")), "no export or import offered");
+  // An address that puts a configuration under another application leads to it under its own.
+  await tab.goto(`${base}/console#/apps/${big.id}/configs/${database.id}/view`, { waitUntil: "domcontentloaded" });
+  await tab.waitForFunction((id) => location.hash.startsWith(`#/apps/${id}/configs/`), { timeout: HANG }, billing.id);
+  await tab.waitForSelector("#view-env", { timeout: HANG });
+  check((await text(tab, ".config-head .crumbs")).includes("billing"), "shown under billing");
   await tab.close();
   check((await api("DELETE", `/keys/${narrow.id}`)).status === 204, "the key revoked");
 });
