@@ -39,3 +39,24 @@ def test_get_health_counts_the_held_requests_and_says_when_the_listener_is_down(
         held.join(30)
     assert not held.is_alive()
     assert client.get("/health").json()["waiters"] == 0
+
+
+def test_a_503_says_why_and_this_workers_state_as_the_200_does(client, monkeypatch):
+    """While the database does not answer, /health's problem carries the worker's listener and held requests too
+    (RFC 9457 extension members): what an operator looks at during an outage."""
+    from wire.problems import ServiceUnavailable
+
+    async def down(*args, **kwargs):
+        raise ServiceUnavailable("The database is unavailable.")
+    health_once(client, lambda body: body["listener"] == "listening")
+    monkeypatch.setattr(client.app.state.database, "run", down)
+    client.app.state.listener.listening = False  # (as it would be, its connection lost)
+    try:
+        response = client.get("/health")
+    finally:
+        client.app.state.listener.listening = True
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {"type": "https://config-service.dev/problems/unavailable", "title": "Service Unavailable",
+                               "status": 503, "detail": "The database is unavailable.", "instance": "/health",
+                               "database": "unavailable", "listener": "reconnecting", "waiters": 0}

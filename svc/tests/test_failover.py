@@ -289,6 +289,8 @@ def test_f16_a_host_list_whose_first_host_refuses_and_no_primary_at_start_up(pai
                    f"(Retry-After {answered.headers.get('retry-after')}), /health {health.status_code}, then 200")
     assert answered.status_code == 503 and answered.headers.get("retry-after")
     assert health.status_code == 503
+    assert {k: v for k, v in health.json().items() if k in ("database", "listener")} == {
+        "database": "unavailable", "listener": "reconnecting"}  # what the worker knows, in the problem
 
 
 

@@ -1023,6 +1023,27 @@ class Health(BaseModel):
     ] = None
 
 
+class HealthProblem(BaseModel):
+    """
+    `/health`'s 503: an RFC 9457 problem (the database does not answer) with the answering worker's state as
+    extension members: `database` (`unavailable`), `listener` and `waiters`, as in `Health`. (A request cut by
+    a shutdown whose grace ran out is answered the plain problem, without them.)
+
+    """
+
+    type: str
+    title: str
+    status: Literal[503]
+    detail: str | None = None
+    instance: str | None = None
+    database: Literal['unavailable'] | None = None
+    listener: ListenerState | None = None
+    waiters: Annotated[
+        int | None,
+        Field(description='Requests the answering worker holds now (`wait`).', ge=0),
+    ] = None
+
+
 class ConfigurationSnapshot(BaseModel):
     """
     A configuration as it was at a point of its application's history (its revision then).

@@ -25,16 +25,17 @@ class ProblemError(Exception):
     default_detail: str | None = None
 
     def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, members: dict[str, Any] | None = None) -> None:
         super().__init__(detail or self.default_detail or self.title)
         self.detail = detail or self.default_detail
         self.errors = errors
         self.headers = headers or {}
+        self.members = members  # extension members (RFC 9457 §3.2), where the contract declares them
 
     def response(self, path: str) -> JSONResponse:
         """This problem as an `application/problem+json` response about the resource at `path`."""
         return problem(self.status, self.title, self.slug, detail=self.detail, instance=quote_path(path),
-                       errors=self.errors, headers=self.headers)
+                       errors=self.errors, headers=self.headers, members=self.members)
 
 
 class InternalError(ProblemError):
@@ -155,8 +156,9 @@ class PreconditionRequired(ProblemError):
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, members: dict[str, Any] | None = None
+                 ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, members=members)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -173,8 +175,9 @@ def stopped(method: str) -> ServiceUnavailable:
 
 
 def problem(status: int, title: str, slug: str, *, detail: str | None = None, instance: str | None = None,
-            errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    """An `application/problem+json` response."""
+            errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None,
+            members: dict[str, Any] | None = None) -> JSONResponse:
+    """An `application/problem+json` response (with extension `members` after the standard ones)."""
     body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -182,6 +185,8 @@ def problem(status: int, title: str, slug: str, *, detail: str | None = None, in
         body["instance"] = instance
     if errors is not None:
         body["errors"] = errors
+    if members:
+        body.update(members)
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
