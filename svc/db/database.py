@@ -58,6 +58,10 @@ ASK_LOOP_EVERY = 0.05
 # connection too.
 KEEPALIVES = dict(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
 NO_CONNECTION = "No database connection became free in time."
+# After an attempt to connect ran out of CONNECT_TIMEOUT (a host that does not answer: frozen, or cut off), for this
+# many seconds one attempt at a time goes on, and the others fail at once (`Database._open_lent`).
+HUNG_WINDOW = 5.0
+HUNG = "a host of DATABASE_URL does not answer (an attempt to connect, under way, will tell when it does)"
 UNKNOWN_OUTCOME = ("The database connection broke while the request was being served: if it was a change, whether "
                    "it was applied is unknown. Read the resource before you try the change again.")
 
@@ -197,6 +201,8 @@ class Database:
         self._told_timeouts = False
         self.primary = Primary()
         self.outage = failures.Outage(log, "the database")  # its connections' failures, said once in a while
+        self._hung_at: float | None = None  # when an attempt to connect last ran out of CONNECT_TIMEOUT
+        self._probing = threading.Lock()  # while hung: held by the one attempt in flight
         # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
         self.unprepared = False
         # Told, from whichever thread found it, that server sessions are shared (app.py: the listener gives up).
@@ -443,9 +449,7 @@ class Database:
                 with self._lock:
                     conn = self._idle.pop() if self._idle else None
                 if conn is None:
-                    conn = self._open()
-                    self.outage.connected(f"{conn.info.host}:{conn.info.port}")
-                    return conn
+                    return self._open_lent()
                 if self._usable(conn):
                     return conn
                 self._close(conn)
@@ -456,6 +460,41 @@ class Database:
         except BaseException:
             self.slots.release()
             raise
+
+    def hung(self) -> bool:
+        """Whether an attempt to connect ran out of CONNECT_TIMEOUT within the last HUNG_WINDOW seconds."""
+        at = self._hung_at
+        return at is not None and time.monotonic() - at < HUNG_WINDOW
+
+    def connect_failed(self, started: float) -> None:
+        """An attempt to connect begun at `started` (monotonic) failed: one that took CONNECT_TIMEOUT found a host
+        that does not answer."""
+        if time.monotonic() - started >= self.settings.connect_timeout * 0.9:
+            self._hung_at = time.monotonic()
+
+    def connected(self, conn: Connection) -> None:
+        self._hung_at = None
+        self.outage.connected(f"{conn.info.host}:{conn.info.port}")
+
+    def _open_lent(self) -> Connection:
+        """A new connection for a unit of work. While a host hangs (`hung`), one attempt at a time: the others fail
+        at once, rather than each holding its thread and its client CONNECT_TIMEOUT for the same silence (2 s a
+        request, 4 for a read of two steps, in an on-call trial with a primary's processes stopped), and the one in
+        flight tells when a host answers again."""
+        probing = self.hung()
+        if probing and not self._probing.acquire(blocking=False):
+            raise psycopg2.OperationalError(HUNG)
+        started = time.monotonic()
+        try:
+            conn = self._open()
+        except psycopg2.Error:
+            self.connect_failed(started)
+            raise
+        finally:
+            if probing:
+                self._probing.release()
+        self.connected(conn)
+        return conn
 
     def _give_back(self, conn: Connection, *, broken: bool) -> None:
         conn.prefix = ""  # what a unit that raised before its first statement held back is not the next one's

@@ -561,3 +561,53 @@ def test_a_pool_that_refuses_the_startup_parameter_options_is_connected_to_witho
         db.close()
     assert refused == ["config-service"]  # once: the next connections go without it
     assert len([r for r in caplog.records if "refuses the startup parameter" in r.getMessage()]) == 1
+
+
+def test_while_a_host_does_not_answer_one_attempt_to_connect_goes_on_at_a_time(settings, caplog):
+    """A host that takes the TCP connection and never answers (a frozen server) costs an attempt CONNECT_TIMEOUT:
+    once one ran out, the units of work that need a connection meanwhile fail at once while one attempt is in
+    flight, instead of each spending CONNECT_TIMEOUT of a thread (and of its client) on the same silence. Counted,
+    not timed: the attempts the pool makes, and the connections the silent host took."""
+    import socket
+
+    accepted = []
+    silent = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        silent.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])  # taken, never answered
+            except TimeoutError:
+                pass
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    port = silent.getsockname()[1]
+    url = f"postgresql://nobody:x@127.0.0.1:{port}/nothing"
+    db = Database(settings.model_copy(update={"database_url": url, "connect_timeout": 1, "pool_min": 0,
+                                              "pool_max": 8}))
+    attempts = []
+    opening = db._open
+    db._open = lambda *args, **kwargs: attempts.append(1) or opening(*args, **kwargs)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            run(db.run(ping))  # the first: it runs out of CONNECT_TIMEOUT
+        assert len(attempts) == 1 and db.hung()
+        until(lambda: len(accepted) == 1, "the silent host took the first attempt's connection")
+
+        async def eight():
+            return await asyncio.gather(*(db.run(ping) for _ in range(8)), return_exceptions=True)
+        answers = run(eight())
+        assert all(isinstance(answer, ServiceUnavailable) for answer in answers)
+        assert len(attempts) == 2  # one attempt among the eight; seven answered at once
+        until(lambda: len(accepted) == 2, "the silent host took the second attempt's connection")
+    finally:
+        db.close()
+        stop.set()
+        server.join(5)
+        for conn in accepted:
+            conn.close()
+        silent.close()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cannot connect")]
+    assert any("timeout expired" in line for line in said) and any("does not answer" in line for line in said), said

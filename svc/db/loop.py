@@ -312,6 +312,9 @@ class LoopPool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.db.settings.connect_timeout + self.db.bound
         conn = None
+        if self.db.hung():  # a host does not answer: the executor's pool tries, one attempt at a time
+            raise Unavailable
+        started = time.monotonic()
         try:
             async with asyncio.timeout_at(deadline):
                 where = await addresses(self.db.url)
@@ -340,6 +343,7 @@ class LoopPool:
                 raise Unavailable  # the executor's pool finds the primary among the hosts, if another one is
             conn.database = self.db
             if self.db.unprepared:  # (a session setting too would stay on a server connection other clients share)
+                self.db.connected(conn)
                 return conn
             try:
                 cur.execute(GENERIC)
@@ -358,16 +362,18 @@ class LoopPool:
                     raise
                 except psycopg2.errors.DuplicatePreparedStatement:  # a session shared: see `database.prepare`
                     self.db.lost_statements()
+                    self.db.connected(conn)
                     return conn
                 except psycopg2.Error:
                     pass  # said once by the executor's pool (`database.prepare`); executed as plain SQL
             conn.prepared = frozenset(done)
-            self.db.outage.connected(f"{conn.info.host}:{conn.info.port}")
+            self.db.connected(conn)
             return conn
         except (psycopg2.Error, OSError, TimeoutError, Unavailable) as error:
             if conn is not None:
                 conn.close()
             if not isinstance(error, Unavailable):
+                self.db.connect_failed(started)
                 self.db.outage.failed(error if str(error) else "no answer in time")
             raise Unavailable from None
         except BaseException:
