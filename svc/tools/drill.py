@@ -87,6 +87,8 @@ def patroni_config(node: Node, etcd_port: int, bindir: Path) -> dict:
                 # is back; with three nodes, strict costs nothing).
                 "synchronous_mode": True,
                 "synchronous_mode_strict": False,
+                # The leader keeps leading through a DCS outage while every member answers it (svc/README).
+                "failsafe_mode": True,
                 "postgresql": {
                     "use_pg_rewind": False,
                     "parameters": {"wal_level": "replica", "hot_standby": "on", "max_wal_senders": 5,

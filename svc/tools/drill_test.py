@@ -13,6 +13,7 @@ def test_patroni_config_is_synchronous_and_on_loopback_only():
     config = drill.patroni_config(NODE, 2379, Path("/usr/lib/postgresql/15/bin"))
     dcs = config["bootstrap"]["dcs"]
     assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is False
+    assert dcs["failsafe_mode"] is True  # as svc/README's configuration (an etcd outage, measured there)
     assert dcs["ttl"] >= 20 and dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]  # Patroni's rules
     assert dcs["postgresql"]["parameters"]["synchronous_commit"] == "on"
     assert dcs["postgresql"]["parameters"]["wal_retrieve_retry_interval"] == "200ms"  # promotion without a 5 s sleep
