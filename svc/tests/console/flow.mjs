@@ -99,6 +99,17 @@ async function newPage(width = 1280, height = 860) {
   return page;
 }
 
+// A new tab at the console's `hash`, signed in there with a managed key of these rights (made by the admin).
+async function signedInTab(hash, name, environments) {
+  const made = await created("/keys", { name, actions: ["read", "write"], applications: null, environments });
+  const tab = await newPage();
+  await tab.goto(`${base}/console${hash}`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#signin-key", { timeout: HANG });
+  await tab.type("#signin-key", made.secret);
+  await tab.keyboard.press("Enter");
+  return { tab, made };
+}
+
 // The data: 1,000 applications, an environment tree, "billing" with its "database", an application of 1,000
 // configurations, and hostile names and values.
 const HOSTILE_APP = "<img src=x onerror=alert('app')>";
@@ -578,12 +589,7 @@ await step("hostile names and values are shown as typed and never run or become 
 });
 
 await step("a key revoked while a page is open: the sign-in says so, and signing in again comes back to the unsaved edit", async () => {
-  const temp = await created("/keys", { name: "ops-for-a-while", actions: ["read", "write"], applications: null, environments: null });
-  const tab = await newPage();
-  await tab.goto(`${base}/console#/apps/${billing.id}/configs/${database.id}/edit`, { waitUntil: "domcontentloaded" });
-  await tab.waitForSelector("#signin-key", { timeout: HANG });
-  await tab.type("#signin-key", temp.secret);
-  await tab.keyboard.press("Enter");
+  const { tab, made: temp } = await signedInTab(`#/apps/${billing.id}/configs/${database.id}/edit`, "ops-for-a-while", null);
   await tab.waitForSelector("#config-text", { timeout: HANG });
   const draft = (await tab.$eval("#config-text", (el) => el.value)).replace(/\n}\s*$/, ',\n  "drafted": true\n}');
   await setText(tab, "#config-text", draft);
@@ -599,12 +605,7 @@ await step("a key revoked while a page is open: the sign-in says so, and signing
 });
 
 await step("a key limited to one environment is not offered what it may not do: edit config, restore, export, import", async () => {
-  const narrow = await created("/keys", { name: "ops-prod-eu", actions: ["read", "write"], applications: null, environments: [prodEu.id] });
-  const tab = await newPage();
-  await tab.goto(`${base}/console#/apps/${billing.id}/configs/${database.id}/edit`, { waitUntil: "domcontentloaded" });
-  await tab.waitForSelector("#signin-key", { timeout: HANG });
-  await tab.type("#signin-key", narrow.secret);
-  await tab.keyboard.press("Enter");
+  const { tab, made: narrow } = await signedInTab(`#/apps/${billing.id}/configs/${database.id}/edit`, "ops-prod-eu", [prodEu.id]);
   await tab.waitForSelector("#edit-limited", { timeout: HANG });
   check((await text(tab, "#edit-limited")).includes("Overrides tab") && !(await tab.$("#config-text")), "no edit of config, pointed to overrides");
   await tab.click("#tab-history");
