@@ -227,8 +227,14 @@ async function route(keep = false) {
     }
   } catch (error) {
     if (!current()) return;
-    replace(main, h("h1", { tabIndex: -1 }, "Not found"),
-      h("p", { className: "error", role: "alert" }, problemText(error)), h("p", {}, h("a", { href: "#/" }, "All applications")));
+    // An id in the address that is no id at all (a 422 at the path) is said as what it means here: nothing has it.
+    const malformed = error instanceof api.Problem && error.status === 422 && error.errors.some((e) => e.pointer?.startsWith("#/path/"));
+    const said = malformed ? "The address names no application or configuration: its id is not one this service makes."
+      : problemText(error);
+    // (A 503 while the database is away is no "not found"; nor is a service that could not be reached.)
+    const found = error instanceof api.Problem && error.status < 500;
+    replace(main, h("h1", { tabIndex: -1 }, found ? "Not found" : "Not available"),
+      h("p", { className: "error", role: "alert" }, said), h("p", {}, h("a", { href: "#/" }, "All applications")));
   }
   if (current()) main.querySelector("h1")?.focus();
 }

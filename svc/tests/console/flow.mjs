@@ -621,6 +621,10 @@ await step("a key limited to one environment is not offered what it may not do: 
   await tab.waitForFunction((id) => location.hash.startsWith(`#/apps/${id}/configs/`), { timeout: HANG }, billing.id);
   await tab.waitForSelector("#view-env", { timeout: HANG });
   check((await text(tab, ".config-head .crumbs")).includes("billing"), "shown under billing");
+  // An address whose id is no id: said as nothing having it, not as the validation of a path parameter.
+  await tab.goto(`${base}/console#/apps/not-an-id`, { waitUntil: "domcontentloaded" });
+  await waitText(tab, "main h1", "Not found");
+  check((await text(tab, "main .error")).includes("its id is not one this service makes"), await text(tab, "main .error"));
   await tab.close();
   check((await api("DELETE", `/keys/${narrow.id}`)).status === 204, "the key revoked");
 });
