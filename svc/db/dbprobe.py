@@ -55,23 +55,18 @@ def single(url: str, host: str, port: int) -> str:
     return make_dsn(url, host=host, port=str(port))
 
 
-def probe(url: str, timeout: int = 2) -> Cause | None:
+def probe(url: str, timeout: int = 2, alone: bool = True) -> Cause | None:
     """None when the database of `url` takes a connection; else why not. For several hosts, one cause that names
-    each host's own (libpq tries them in turn: its message is theirs together)."""
+    each host's own (libpq tries them in turn: its message is theirs together), each as one of several (`explain`)."""
     try:
         psycopg2.connect(url, connect_timeout=timeout).close()
         return None
     except psycopg2.OperationalError as error:
         servers = hosts(url)
         if len(servers) == 1:
-            return explain(url, str(error), timeout)
-    causes = []
-    for host, port in servers:
-        try:
-            psycopg2.connect(single(url, host, port), connect_timeout=timeout).close()
-            causes.append(Cause("ok", f"{host}:{port} takes connections"))
-        except psycopg2.OperationalError as error:
-            causes.append(explain(single(url, host, port), str(error), timeout, alone=False))
+            return explain(url, str(error), timeout, alone=alone)
+    causes = [probe(single(url, host, port), timeout, alone=False) or Cause("ok", f"{host}:{port} takes connections")
+              for host, port in servers]
     kinds = {cause.kind for cause in causes}
     kind = kinds.pop() if len(kinds) == 1 else "several"
     # (Several hosts are a primary and its standbys: none usable is, most often, a failover under way.)
