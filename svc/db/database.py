@@ -360,12 +360,17 @@ class Database:
         if not reserved:
             with self._lock:
                 self._open_count += 1
+        started = time.monotonic()
         try:
-            return self._connect()
-        except BaseException:
+            conn = self._connect()
+        except BaseException as error:
             with self._lock:
                 self._open_count -= 1
+            if isinstance(error, psycopg2.Error):
+                self.connect_failed(started)
             raise
+        self.connected(conn)  # (whoever opened it, a request or the pool's refill: an outage ends here)
+        return conn
 
     def _close(self, conn: Connection) -> None:
         """Close a connection counted open."""
@@ -484,17 +489,11 @@ class Database:
         probing = self.hung()
         if probing and not self._probing.acquire(blocking=False):
             raise psycopg2.OperationalError(HUNG)
-        started = time.monotonic()
         try:
-            conn = self._open()
-        except psycopg2.Error:
-            self.connect_failed(started)
-            raise
+            return self._open()
         finally:
             if probing:
                 self._probing.release()
-        self.connected(conn)
-        return conn
 
     def _give_back(self, conn: Connection, *, broken: bool) -> None:
         conn.prefix = ""  # what a unit that raised before its first statement held back is not the next one's

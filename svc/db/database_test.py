@@ -611,3 +611,19 @@ def test_while_a_host_does_not_answer_one_attempt_to_connect_goes_on_at_a_time(s
         silent.close()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cannot connect")]
     assert any("timeout expired" in line for line in said) and any("does not answer" in line for line in said), said
+
+
+def test_the_end_of_an_outage_is_said_whoever_opens_the_next_connection(settings, caplog):
+    """The pool's own refill (its keeper, POOL_MIN) opens the first connection after an outage as often as a
+    request does: either one says the outage ended, once."""
+    db = Database(settings.model_copy(update={"pool_min": 1}))
+    try:
+        with caplog.at_level("WARNING", logger="config_service"):
+            db.outage.failed(psycopg2.OperationalError(
+                'connection to server at "127.0.0.1", port 5432 failed: Connection refused\n'))
+            db.warm()  # the refill, not a request
+            db.warm()
+        said = [r.getMessage() for r in caplog.records]
+        assert len([line for line in said if line.startswith("connected to the database again, at ")]) == 1, said
+    finally:
+        db.close()
