@@ -79,6 +79,21 @@ def cur(sql, clean) -> psycopg2.extensions.cursor:
 
 
 @pytest.fixture
+def timeline(sql) -> Iterator[Callable[[int], None]]:
+    """`timeline(n)`: the test database writes as a primary promoted to timeline n does (its
+    `config_service_epoch()`, migration 0020, answers n) until the test ends; then the function is the migration's
+    again."""
+    sql.execute("SELECT pg_get_functiondef('config_service_epoch'::regproc) AS made")
+    made = sql.fetchone()["made"]
+
+    def to(number: int) -> None:
+        sql.execute(f"CREATE OR REPLACE FUNCTION config_service_epoch() RETURNS bigint LANGUAGE sql VOLATILE AS "
+                    f"'SELECT {int(number)}::bigint'")
+    yield to
+    sql.execute(made)
+
+
+@pytest.fixture
 def client(settings: Settings, clean: None) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client

@@ -29,7 +29,6 @@ import psycopg2.extras
 from db import dbprobe, failures
 from wire import jsontext
 from db.primary import IDENTITY, Identity, Primary, identity_of
-from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 from settings import Settings
 
@@ -537,16 +536,13 @@ class Database:
                 del self._busy[key]
 
     def _unit(self, deadline: float, transaction: bool, fn: Callable[..., T], args: tuple[Any, ...],
-              kwargs: dict[str, Any], longer: float = 0.0) -> tuple[T, int]:
-        """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor. Its
-        result, and the epoch (timeline) of the connection it ran on, which `fn` sees as `epochs.epoch()`."""
+              kwargs: dict[str, Any], longer: float = 0.0) -> T:
+        """Borrow, do `fn(cursor, *args, **kwargs)`, commit and give back: one trip through the executor."""
         attempt = 0
         lost = False  # it met a prepared statement its session did not hold (`LOST`)
         while True:
             attempt += 1
             conn = self._borrow(deadline)
-            epoch = epoch_of(conn)
-            EPOCH.set(epoch)  # this executor thread's: what fn checks and renders belongs to this connection
             try:
                 with self.bounded(conn, longer):
                     conn.autocommit = not transaction
@@ -588,7 +584,7 @@ class Database:
                 self._give_back(conn, broken=bool(conn.closed))
                 raise
             self._give_back(conn, broken=False)
-            return result, epoch
+            return result
 
     async def run(self, fn: Callable[..., T], *args: Any, transaction: bool = False, longer: float = 0.0,
                   wait: float | None = None, **kwargs: Any) -> T:
@@ -600,8 +596,6 @@ class Database:
 
         It waits for a thread, and so a connection, at most POOL_ACQUIRE_TIMEOUT (`wait`: less, what is left of a
         wait begun elsewhere, `loop.first_row`'s): then it answers 503, not run.
-        Once it is done, `epochs.epoch()` in the calling task is the epoch of the connection it ran on: the ETags
-        the caller renders from its rows name the timeline they were read or written on (primary.py).
         """
         wait = self.settings.pool_acquire_timeout if wait is None else wait
         work = self.executor.submit(self._unit, time.monotonic() + wait, transaction, fn, args, kwargs, longer)
@@ -613,7 +607,7 @@ class Database:
 
         timer = asyncio.get_running_loop().call_later(wait, expire)
         try:
-            result, epoch = await asyncio.wrap_future(work)
+            result = await asyncio.wrap_future(work)
         except asyncio.CancelledError:
             if expired and not asyncio.current_task().cancelling():
                 raise ServiceUnavailable(NO_CONNECTION) from None
@@ -624,7 +618,6 @@ class Database:
             # callbacks' chained future): a cycle, which only the cyclic collector would free, with what the
             # callers' frames hold (a PUT's document). Broken here, it is freed as the caller is done with it.
             work = timer = None
-        EPOCH.set(epoch)
         return result
 
 
@@ -644,11 +637,6 @@ def readable(fd: int) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
-
-
-def epoch_of(conn: Connection) -> int:
-    """The epoch of the data on `conn`: its server's timeline (primary.py)."""
-    return conn.identity.timeline if conn.identity is not None else 1
 
 
 _UNPREPARED: set[str] = set()

@@ -243,33 +243,6 @@ def test_a_read_whose_connection_breaks_is_run_again_once_and_a_change_is_not(da
     assert calls["write"] == 1 and "unknown" in unknown.value.detail
 
 
-def test_a_unit_of_work_and_its_caller_see_the_epoch_of_the_connection_it_ran_on(settings, monkeypatch):
-    """The epoch (primary.py) is the timeline of the server the rows came from: inside the unit (its executor
-    thread) and in the calling task once it is done, so ETags name the timeline their rows were read on."""
-    from db import database as module
-    from db.primary import identity_of
-    from wire.epochs import epoch
-
-    timeline = [5]
-    monkeypatch.setattr(module, "identity_of", lambda row: identity_of(row)._replace(timeline=timeline[0]))
-    db = Database(settings)
-    try:
-        async def read() -> tuple[int, int, int]:
-            before = epoch()
-            inside = await db.run(lambda cur: epoch())
-            return before, inside, epoch()
-        assert run(read()) == (1, 5, 5)
-
-        async def promoted() -> tuple[int, int]:
-            timeline[0] = 6  # the next connection is on a newer timeline: the primary moves there
-            db.primary.admit(db.primary.current._replace(timeline=6))
-            inside = await db.run(lambda cur: epoch())
-            return inside, epoch()
-        assert run(promoted()) == (6, 6)
-    finally:
-        db.close()
-
-
 def test_a_unit_made_with_a_key_records_it_in_every_row_its_transaction_writes_and_only_there(database, sql):
     sql.execute("CREATE TABLE IF NOT EXISTS database_test_k (v int, k varchar(26) "
                 "DEFAULT nullif(current_setting('config_service.key_id', true), ''))")

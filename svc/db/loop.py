@@ -29,7 +29,7 @@ The guarantees are the executor's (`database.Database._unit`):
 - Outcomes: a deadlock or serialization failure runs the statement again (it was rolled back); a statement
   cancelled by the server's timeouts answers 503; a broken connection answers 503 saying that the outcome of the
   change is unknown (it may have committed), and what broke it broke the executor's idle connections too.
-- A write is published once it may have committed (`Database.written`), and the task's epoch is the connection's.
+- A write is published once it may have committed (`Database.written`).
 
 Plans: the loop's connections run the writes' prepared statements and nothing else, each kept to its generic plan from
 its first execution (`plan_cache_mode = force_generic_plan`, a setting of the connection's session, as its prepared
@@ -91,9 +91,8 @@ import psycopg2.extensions
 from psycopg2.extras import Json
 
 from db import database, dbprobe
-from db.database import RETRYABLE, TIMED_OUT, UNKNOWN_OUTCOME, Connection, Database, epoch_of, first_line
+from db.database import RETRYABLE, TIMED_OUT, UNKNOWN_OUTCOME, Connection, Database, first_line
 from db.primary import IDENTITY, identity_of
-from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 
 log = logging.getLogger("config_service")
@@ -519,7 +518,7 @@ class LoopPool:
     # -- one statement -----------------------------------------------------------------------------------------
     async def first_row(self, query: str, params: Callable[[], dict[str, Any]], *, prefix: str = "",
                         group: tuple[Batch, str] | None = None) -> Any:
-        """Run `query` with `params()` (called once the connection, and so the epoch, is known) in autocommit, after
+        """Run `query` with `params()` (called once a connection is had) in autocommit, after
         the SQL `prefix` in the same message; its first row, or None. Unavailable when the loop has no connection
         to give (the caller runs it through the executor instead); the database's own errors (a unique violation)
         raise as they are. `group`: the key of the writes it is one of, for which it counts in flight (`crowded`).
@@ -529,8 +528,6 @@ class LoopPool:
         while True:
             attempt += 1
             conn = await self._borrow()
-            epoch = epoch_of(conn)
-            EPOCH.set(epoch)
             loop = asyncio.get_running_loop()
             outcome = None
             sent = False
@@ -742,19 +739,18 @@ class LoopPool:
             filling[2].set_result(None)  # as many as its carrier waited for (`_linger`)
         self._ask(batch, prefix, group)
         try:
-            epoch, row = await write.future
+            row = await write.future
         except asyncio.CancelledError:
             with contextlib.suppress(ValueError):
                 group.pending.remove(write)  # not sent yet: it never will be
             raise
-        EPOCH.set(epoch)
         return row
 
     def _ask(self, batch: Batch, prefix: str, group: _Group) -> None:
         """Have a task wait for a connection for the group's writes, unless one does."""
         if group.pending and not group.asking:
             group.asking = True
-            # Its own context: it serves many requests, and carries none's (their epochs are set where they await).
+            # Its own context: it serves many requests, and carries none's.
             task = asyncio.get_running_loop().create_task(self._carry(batch, prefix, group),
                                                           context=contextvars.Context())
             self._tasks.add(task)
@@ -839,8 +835,6 @@ class LoopPool:
         the order they came. `counted`: it counts in flight for the group (`crowded`), unless its writes went
         without gathering (`_gathering`)."""
         loop = asyncio.get_running_loop()
-        epoch = epoch_of(conn)
-        EPOCH.set(epoch)  # each write's parameters are in the connection's epoch (`Preconditions.params`)
         outcome = None
         sent = False
         alone = len(taken) == 1
@@ -928,7 +922,7 @@ class LoopPool:
                     if n in apart:
                         write.future.set_exception(Alone())  # it waits for its application's lock alone
                     else:
-                        write.future.set_result((epoch, rows.get(n)))
+                        write.future.set_result(rows.get(n))
 
 
 def _alone(write: _Write) -> BaseException:

@@ -11,7 +11,6 @@ from db import database, loop
 from db.database import Database
 from db.loop import LoopPool, Unavailable
 from wire import jsontext
-from wire.epochs import EPOCH
 from wire.problems import ServiceUnavailable
 from tools.harness import HANG, until, until_async
 
@@ -298,21 +297,6 @@ def test_deadlocks_are_retried(settings, table, caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "config_service"] == [
         "the database cancelled a statement (deadlock), attempt 1",
         "the database cancelled a statement (deadlock), attempt 2"]
-
-
-def test_a_statement_sees_the_epoch_of_its_connection_and_leaves_it_to_the_caller(settings, monkeypatch):
-    from db import primary
-    monkeypatch.setattr(primary, "identity_of", lambda row: primary.Identity("s", 7))
-    monkeypatch.setattr(loop, "identity_of", lambda row: primary.Identity("s", 7))
-
-    async def scenario(db, pool):
-        EPOCH.set(1)
-        seen = []
-        await pool.first_row("SELECT 1", lambda: seen.append(EPOCH.get()) or {})
-        return seen, EPOCH.get()
-
-    seen, after = with_pool(settings, scenario)
-    assert seen == [7] and after == 7
 
 
 def test_a_connection_to_a_server_that_is_not_the_primary_is_not_used(settings, monkeypatch):

@@ -7,11 +7,13 @@ writes on. The highest timeline seen for a system identifier is the primary; a c
 used (it would read and write beside the primary, and the listener would miss its changes), and once a higher one
 appears, connections to the lower one are dropped, the worker's copy is cleared and waiters re-check.
 
-The timeline is also the data's *epoch*. Under asynchronous replication a failover can lose acknowledged writes,
-and the new primary then gives their versions and feed positions to other content; a restore to a point in time
-does the same. Both start a new timeline, so every ETag and feed position carries the timeline it was read on
-(etags.py, the feed's `epoch`), and one from another timeline matches nothing: `wire/epochs.py` holds the epoch of
-the data at hand.
+The timeline is also an *epoch* of the data. Under asynchronous replication a failover can lose acknowledged
+writes, and the new primary then gives their versions and feed positions to other content; a restore to a point in
+time does the same. Both start a new timeline, and every version and every change of the feed records the timeline
+it was written on (migration 0020): an ETag names a version as written (etags.py), a feed position the change at
+it as written (`repositories.changes.page`). A timeline is one line of history, so what the new primary has with
+its epoch is what was written before the fork, and keeps its name; what it lost matches nothing, though its number
+is written again, in the new epoch.
 """
 
 import logging
@@ -66,9 +68,9 @@ class Primary:
                 self.current = identity
                 self.generation += 1
                 if current is not None:  # (not the first: a failover, a switchover, a restore, another database)
-                    log.warning("the primary is now %s (it was %s): a new epoch, %d, in which no ETag or feed "
-                                "position of epoch %d matches", identity, current, identity.timeline,
-                                current.timeline)
+                    log.warning("the primary is now %s (it was %s): a new epoch, %d; ETags and feed positions of "
+                                "epoch %d hold for what it has, and what it lost matches nothing", identity, current,
+                                identity.timeline, current.timeline)
             return True
 
     def is_current(self, identity: Identity | None) -> bool:

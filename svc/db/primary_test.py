@@ -24,8 +24,8 @@ def test_a_new_primary_is_logged_once_with_the_epoch_it_ends(caplog):
         primary.admit(Identity("7", 5))
         primary.admit(Identity("7", 4))  # the old one, refused: not a change
     assert [r.getMessage() for r in caplog.records] == [
-        "the primary is now system 7 timeline 5 (it was system 7 timeline 4): a new epoch, 5, in which no ETag or "
-        "feed position of epoch 4 matches"]
+        "the primary is now system 7 timeline 5 (it was system 7 timeline 4): a new epoch, 5; ETags and feed "
+        "positions of epoch 4 hold for what it has, and what it lost matches nothing"]
 
 
 def test_a_standby_is_never_admitted_and_another_system_replaces_the_primary():

@@ -14,7 +14,6 @@ from pydantic import BaseModel
 from starlette.datastructures import State
 from starlette.types import Receive, Scope
 
-from wire.epochs import epoch as current_epoch
 from live import access, keys
 from live.readcache import Entry, began
 from repositories import applications, changes, configurations, effective, environments, history, overrides
@@ -30,7 +29,7 @@ def _versioned(model: type[BaseModel], application: str | None = None) -> Callab
     """What renders a row of `model` (with `id` and `version`) as an answer with its strong ETag; with the column
     that names its application, kept beside it (a key limited to some applications is checked against it)."""
     def render(row: dict) -> Entry:
-        return Entry(etags.make(row["id"], row["version"]), render_json(model, row),
+        return Entry(etags.of_row(row), render_json(model, row),
                      application=row[application] if application else None)
     return render
 
@@ -40,13 +39,13 @@ APPLICATION = _versioned(models.Application)
 ENVIRONMENT = _versioned(models.Environment)
 
 
-def override_etag(configuration_id: str, environment_id: str, version: int) -> str:
+def override_etag(row: dict) -> str:
     """An override's ETag: a tag of the resource `<configuration>.<environment>`."""
-    return etags.make(f"{configuration_id}.{environment_id}", version)
+    return etags.make(f"{row['configuration_id']}.{row['environment_id']}", row["version"], row["epoch"])
 
 
 def _override(row: dict) -> Entry:
-    return Entry(override_etag(row["configuration_id"], row["environment_id"], row["version"]),
+    return Entry(override_etag(row),
                  render_json(models.Override, row))
 
 
@@ -238,10 +237,11 @@ async def answer_named(request: Request, application: str, environment: str, con
 
 async def answer_changes(request: Request, application_id: str, after: int, epoch: int | None, limit: int,
                          wait: int | None, gate: Gate) -> Response:
-    """The change feed after `after`; with `wait`, held while it is empty. Each page names the epoch it was read in
-    (the data's, `epochs.epoch()`, once `db.run` is done); a position of another epoch is refused in the unit of
-    work that reads (410), so no page can skip changes of a new epoch. A key limited to some environments reads
-    past the changes of the others' overrides: `next_after` is the last change read, shown or not."""
+    """The change feed after `after`; with `wait`, held while it is empty. Each page names the epoch of its
+    `next_after` (`changes.page`); a position the database does not have as it was written in the epoch sent with
+    it is refused in the unit of work that reads (410), so no page can skip changes a failover renumbered. A key
+    limited to some environments reads past the changes of the others' overrides: `next_after` is the last change
+    read, shown or not."""
     state = request.app.state
     read_in = [1]
     next_after = [after]
@@ -250,8 +250,7 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         return reply_trusted(models.ChangePage, {"items": rows, "next_after": next_after[0], "epoch": read_in[0]})
 
     async def check() -> Response | None:
-        rows = await state.database.run(changes.after, application_id, after, limit=limit, epoch=epoch)
-        read_in[0] = current_epoch()
+        rows, read_in[0] = await state.database.run(changes.page, application_id, after, limit=limit, epoch=epoch)
         if not rows:
             return None
         next_after[0] = rows[-1]["seq"]

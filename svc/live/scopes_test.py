@@ -25,7 +25,7 @@ class Database:
         if id != CONFIG:
             raise NotFound("No configuration has this id.")
         return {"id": CONFIG, "application_id": "A", "name": "db", "comments": None, "config": {},
-                "created_at": NOW, "updated_at": NOW, "version": 1}
+                "created_at": NOW, "updated_at": NOW, "version": 1, "epoch": 1}
 
 
 def state() -> State:

@@ -15,18 +15,18 @@ from typing import Any
 from psycopg2.extras import Json
 
 from db.database import idempotent
-from repositories.rows import Row, one, split, write
+from repositories.rows import Row, one, split, stale, write
 from wire import jsontext, ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.principals import ACTIONS, Principal, digest
-from wire.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from wire.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 PREFIX = "csk_"
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('config-service api keys'))"
 FIELDS = ("name", "actions", "applications", "environments", "expires_at", "comments")
 COLUMNS = """k.id, k.name, k.actions, k.applications, k.environments, k.expires_at, k.comments, k.created_at,
 json_build_object('id', k.created_by_key, 'name', k.created_by) AS created_by, k.updated_at,
-u.last_used_at, k.revoked_at, k.version"""
+u.last_used_at, k.revoked_at, k.version, k.epoch"""
 FROM = "api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id"
 
 ACTIVE = ("SELECT id, name, secret_hash, actions, applications, environments, expires_at FROM api_keys "
@@ -51,7 +51,7 @@ RETURNING id
 REVOKE = """
 UPDATE api_keys SET revoked_at = %(now)s, updated_at = %(now)s, version = version + 1 WHERE id = %(id)s
 """
-LOCK_ONE = ("SELECT id, name, actions, applications, environments, expires_at, revoked_at, version "
+LOCK_ONE = ("SELECT id, name, actions, applications, environments, expires_at, revoked_at, version, epoch "
             "FROM api_keys WHERE id = %(id)s FOR UPDATE")
 # The keys that may manage keys on every application and environment, and have not expired or been revoked.
 MANAGERS = """
@@ -218,11 +218,8 @@ def _locked(cur, id: str, by: Principal | None) -> Row:
 
 
 def _stale(row: Row, when: Preconditions) -> None:
-    version = row["version"]
-    if not when.accepts(version):
-        raise PreconditionFailed.if_match(row["id"], version, when.match)
-    if when.refuses(version):
-        raise PreconditionFailed(row["id"], version, PreconditionFailed.IF_NONE_MATCH)
+    if not when.accepts(row["version"], row["epoch"]) or when.refuses(row["version"], row["epoch"]):
+        stale(row["id"], row["version"], row["epoch"], when)
 
 
 def update(cur, id: str, *, by: Principal | None, settings_manager: bool = False,

@@ -12,24 +12,26 @@ from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, field
 # The columns a client writes (the contract's ApplicationCreate and ApplicationUpdate): a new one is added here and
 # in a migration, and every statement below reads and writes it.
 FIELDS = ("name", "comments")
-COLUMNS = ("id", *FIELDS, "created_at", "updated_at", "version")
+STORED = ("id", *FIELDS, "created_at", "updated_at", "version")
+# As read: with the epoch each version was written in (migration 0020), which its ETag names.
+COLUMNS = (*STORED, "epoch")
 # The ids of an application's configurations, in order, in the same statement as the application itself.
 CONFIGURATION_IDS = """
     COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM configurations c WHERE c.application_id = a.id),
              '{}') AS configuration_ids
 """
 # If-Match and If-None-Match, checked in the write itself.
-PRECONDITIONS = conditions("version")
+PRECONDITIONS = conditions("version", "epoch")
 
 INSERT = f"""
-INSERT INTO applications ({names(COLUMNS)})
-VALUES ({params(COLUMNS)})
+INSERT INTO applications ({names(STORED)})
+VALUES ({params(STORED)})
 RETURNING {names(COLUMNS)}
 """
 
 SELECT_ONE = f"SELECT {names(COLUMNS)}, {CONFIGURATION_IDS} FROM applications a WHERE a.id = %(id)s"
 
-SELECT_VERSION = "SELECT version FROM applications WHERE id = %(id)s"
+SELECT_VERSION = "SELECT version, epoch FROM applications WHERE id = %(id)s"
 
 EXISTS = "SELECT 1 FROM applications WHERE id = %(id)s"
 

@@ -1,13 +1,12 @@
 """SQL for the change feed of an application's configurations (written by `repositories.configurations`)."""
 
 from db.database import idempotent
-from wire.epochs import epoch as current_epoch
 from wire.problems import EpochChanged, NotFound
 from repositories import applications
 from repositories.rows import Row, one
 
 COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, changed_by AS "by", '
-           'changed_by_key AS by_key_id, environment_id, environment')
+           'changed_by_key AS by_key_id, environment_id, environment, epoch')
 # An entry as every write of a configuration records it, in the write's own statement (`repositories.configurations`):
 # each column from the configuration it returns as the CTE `c`, and its application's `id`, raised `last_change` and
 # the change's time `at` as the CTE `a`. A change's time is the clock read once its application's row is locked, the
@@ -17,7 +16,12 @@ ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "
          "name": "c.name", "version": "c.version", "changed_at": "a.at", "recorded_at": "a.at",
          "changed_by": "%(actor)s"}
 
-LAST = "SELECT last_change FROM applications WHERE id = %(id)s"
+# The feed's end, the epoch the change at `after` was written in (None past the end, or for 0), and the database's.
+LAST = """
+SELECT a.last_change, (SELECT f.epoch FROM changes f WHERE f.application_id = a.id AND f.seq = %(after)s) AS at,
+       config_service_epoch() AS now
+FROM applications a WHERE a.id = %(application_id)s
+"""
 PAST_THE_END = ("The application's change feed ends at position {0}: a position past it was never handed out (one of "
                 "another application, or of a database since restored to an earlier point; send `epoch` with it to be "
                 "told which).")
@@ -32,13 +36,26 @@ LIMIT %(limit)s
 
 @idempotent
 def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> list[Row]:
-    """The application's changes numbered after `seq`, in order, at most `limit`; NotFound for no application;
-    EpochChanged when `seq` is a position of `epoch` and the data is in another one (the epoch of this unit of
-    work's connection, `epochs.epoch()`), before anything else: such a position may name other changes."""
-    if epoch is not None and epoch != current_epoch():
-        raise EpochChanged(epoch, current_epoch())
-    last = one(cur, LAST, {"id": application_id}, applications.MISSING)["last_change"]
-    if seq > last:  # never handed out: a follower that took it would skip every change up to it, silently
-        raise NotFound(PAST_THE_END.format(last))  # (as a snapshot at a position past the end answers)
+    """The application's changes numbered after `seq`, in order, at most `limit` (`page`'s rows)."""
+    return page(cur, application_id, seq, limit=limit, epoch=epoch)[0]
+
+
+@idempotent
+def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> tuple[list[Row], int]:
+    """The application's changes numbered after `seq`, in order, at most `limit`, and the epoch of the position a
+    follower goes on from (the last change's, or the one at `seq`; at 0 with none, the database's now).
+    NotFound for no application. With `epoch`, `seq` is a position of that epoch: EpochChanged unless the change
+    at `seq` is in the feed as it was written in `epoch` (0 is the start of every feed). A change the database has
+    is in it with every change before it (a timeline is one line of history), so a follower that sends its position
+    and its epoch is answered 410 exactly when what it read may have been lost and renumbered, and never after a
+    promotion that lost nothing of it."""
+    found = one(cur, LAST, {"application_id": application_id, "after": seq}, applications.MISSING)
+    if epoch is not None and seq != 0 and found["at"] != epoch:
+        raise EpochChanged(seq, epoch)
+    if seq > found["last_change"]:  # never handed out: a follower that took it would skip every change up to it,
+        raise NotFound(PAST_THE_END.format(found["last_change"]))  # silently (as a snapshot past the end answers)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
-    return cur.fetchall()
+    rows = cur.fetchall()
+    if rows:
+        return rows, rows[-1]["epoch"]
+    return rows, found["now"] if found["at"] is None else found["at"]

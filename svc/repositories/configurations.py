@@ -25,24 +25,26 @@ from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, NotFound, Unprocessable
 from repositories import applications, changes
 from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
-                               names, one, split, write)
+                               names, one, split, write, written_key)
 
 # The columns a client writes (the contract's ConfigurationUpdate; ConfigurationCreate adds `application_id`), which
 # every revision keeps and a restore brings back: a new one is added here and, in one migration, to
 # `configurations` and `configuration_revisions`; every statement below reads, writes and copies it.
 FIELDS = ("name", "comments", "config")
-COLUMNS = ("id", "application_id", *FIELDS, "created_at", "updated_at", "version")
+STORED = ("id", "application_id", *FIELDS, "created_at", "updated_at", "version")
+# As read: with the epoch each version was written in (migration 0020), which its ETag names.
+COLUMNS = (*STORED, "epoch")
 # A revision of the configuration a write returns as the CTE `c`, as the write left it: {column: value}.
 REVISION = {"configuration_id": "id", "application_id": "application_id", "version": "version", **{field: field for field in FIELDS},
             "created_at": "updated_at", "created_by": "%(actor)s"}
 REVISION_COLUMNS = tuple(REVISION)
 MANY_REVISION = {**REVISION, "created_by": "actor"}
-PRECONDITIONS = conditions("c.version")  # If-Match and If-None-Match, checked in the write itself
+PRECONDITIONS = conditions("c.version", "c.epoch")  # If-Match and If-None-Match, checked in the write itself
 # The columns a write sets to the change's time, the clock once it holds the application's row (`changes.ENTRY`).
 TIMES = ("created_at", "updated_at")
 # The same, for each write of many (`UPDATE_MANY`), from its row `i` of them.
-MANY_PRECONDITIONS = ("(i.versions IS NULL OR c.version = ANY(i.versions::int[]))"
-                      " AND i.refused IS NOT NULL AND c.version <> ALL(i.refused::int[])")
+MANY_PRECONDITIONS = (f"(i.versions IS NULL OR {written_key('c.version', 'c.epoch')} = ANY(i.versions::bigint[]))"
+                      f" AND i.refused IS NOT NULL AND {written_key('c.version', 'c.epoch')} <> ALL(i.refused::bigint[])")
 # The first CTE of a write to an existing configuration: its application's row, locked before the configuration's
 # (see the module's docstring). A configuration never moves, so its `application_id` read here stays true. The
 # write's `c` joins it, so its rows are locked only once this has locked the owner; a missing configuration (or one
@@ -81,8 +83,8 @@ WITH a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
     RETURNING id, last_change, clock_timestamp() AS at
 ), c AS (
-    INSERT INTO configurations ({names(COLUMNS)})
-    SELECT {", ".join("a.at" if column in TIMES else f"%({column})s" for column in COLUMNS)}
+    INSERT INTO configurations ({names(STORED)})
+    SELECT {", ".join("a.at" if column in TIMES else f"%({column})s" for column in STORED)}
     FROM a
     RETURNING {names(COLUMNS)}
 )
@@ -90,7 +92,7 @@ WITH a AS (
 
 SELECT_ONE = prepared(f"SELECT {names(COLUMNS)} FROM configurations WHERE id = %(id)s")
 
-SELECT_VERSION = prepared("SELECT version FROM configurations WHERE id = %(id)s")
+SELECT_VERSION = prepared("SELECT version, epoch FROM configurations WHERE id = %(id)s")
 
 SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id = %(application_id)s AND {PAGE_AFTER_CURSOR}"
 

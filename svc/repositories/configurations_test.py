@@ -133,7 +133,7 @@ def test_one_list_names_every_column_of_both_tables_and_the_contracts_fields(cur
     assert columns_of(cur, "configuration_revisions") == set(configurations.REVISION_COLUMNS)
     assert set(models.ConfigurationUpdate.model_fields) == set(configurations.FIELDS)
     assert set(models.ConfigurationCreate.model_fields) == {"application_id", *configurations.FIELDS}
-    assert set(models.ConfigurationResource.model_fields) == set(configurations.COLUMNS)
+    assert set(models.ConfigurationResource.model_fields) == set(configurations.STORED)  # not `epoch`: the ETag's
     assert set(models.Revision.model_fields) == set(configurations.REVISION_COLUMNS)
 
 

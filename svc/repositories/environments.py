@@ -10,23 +10,23 @@ for it. They run in a transaction (`transaction=True`).
 from datetime import UTC, datetime
 
 from db.database import idempotent
-from repositories.rows import PAGE_AFTER_CURSOR, Row, missing_or_stale, one, split, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, one, split, stale, write
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, Unprocessable
 
 MAX_DEPTH = 8  # environments in one chain, root to leaf
-COLUMNS = "id, name, parent_id, comments, created_at, updated_at, version"
+COLUMNS = "id, name, parent_id, comments, created_at, updated_at, version, epoch"
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('config-service environments tree'))"
 
 INSERT = f"""
-INSERT INTO environments ({COLUMNS})
+INSERT INTO environments (id, name, parent_id, comments, created_at, updated_at, version)
 VALUES (%(id)s, %(name)s, %(parent_id)s, %(comments)s, %(now)s, %(now)s, 1)
 RETURNING {COLUMNS}
 """
 SELECT_ONE = f"SELECT {COLUMNS} FROM environments WHERE id = %(id)s"
-SELECT_VERSION = "SELECT version FROM environments WHERE id = %(id)s"
-LOCK_ONE = "SELECT version FROM environments WHERE id = %(id)s FOR UPDATE"
+SELECT_VERSION = "SELECT version, epoch FROM environments WHERE id = %(id)s"
+LOCK_ONE = "SELECT version, epoch FROM environments WHERE id = %(id)s FOR UPDATE"
 SELECT_PAGE = f"SELECT {COLUMNS} FROM environments WHERE {PAGE_AFTER_CURSOR}"
 # The chain from `id` up to its root, `id` first.
 ANCESTORS = """
@@ -89,10 +89,10 @@ def create(cur, *, name: str, parent_id: str | None, comments: str | None) -> Ro
 
 def _locked(cur, id: str, when: Preconditions) -> int:
     """The environment's version, its row locked; 404 when it does not exist, 412 when `when` refuses it."""
-    version = one(cur, LOCK_ONE, {"id": id}, MISSING)["version"]
-    if not when.accepts(version) or when.refuses(version):
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when)
-    return version
+    row = one(cur, LOCK_ONE, {"id": id}, MISSING)
+    if not when.accepts(row["version"], row["epoch"]) or when.refuses(row["version"], row["epoch"]):
+        stale(id, row["version"], row["epoch"], when)
+    return row["version"]
 
 
 @idempotent

@@ -15,12 +15,12 @@ from psycopg2.extras import Json
 from db import loop
 from db.database import Database, as_key, idempotent, prepared
 from repositories.configurations import MANY_PRECONDITIONS, OWNER
-from repositories.rows import Row, conditions, one, split
+from repositories.rows import Row, conditions, one, split, stale
 from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, PreconditionFailed
 
-COLUMNS = "configuration_id, environment_id, patch, comments, created_at, updated_at, version"
+COLUMNS = "configuration_id, environment_id, patch, comments, created_at, updated_at, version, epoch"
 REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, created_at, created_by"
 KEY = "configuration_id = %(id)s AND environment_id = %(environment_id)s"
 
@@ -74,11 +74,11 @@ UPSERT = f"""
     ON CONFLICT (configuration_id, environment_id) DO UPDATE
     SET patch = EXCLUDED.patch, comments = EXCLUDED.comments, updated_at = EXCLUDED.updated_at,
         version = o.version + 1
-    WHERE {conditions("o.version")}
+    WHERE {conditions("o.version", "o.epoch")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id,
               o.created_at = o.updated_at AND o.version = (SELECT version FROM last) + 1 AS created
 )""" + _recorded("CASE WHEN %(kind)s = 'restored' THEN 'restored' WHEN o.created THEN 'created' ELSE 'updated' END",
-                   guard="NOT o.created OR %(versions)s::int[] IS NULL OR config_service_refuse('CS412')") + f"""
+                   guard="NOT o.created OR %(versions)s::bigint[] IS NULL OR config_service_refuse('CS412')") + f"""
 SELECT {COLUMNS}, created FROM o
 """
 PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT)
@@ -91,7 +91,7 @@ REPLACE = prepared(OWNER + f"""
                            version = o.version + 1
     FROM owner
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
-      AND {conditions("o.version")}
+      AND {conditions("o.version", "o.epoch")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id
 )""" + _recorded("'updated'") + f"""
 SELECT {COLUMNS}, false AS created FROM o
@@ -121,7 +121,7 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     FROM owner i, env
     WHERE o.configuration_id = i.id AND o.environment_id = i.environment_id
       AND o.application_id = i.application_id AND env.id = i.environment_id
-      AND {MANY_PRECONDITIONS.replace("c.version", "o.version")}
+      AND {MANY_PRECONDITIONS.replace("c.version", "o.version").replace("c.epoch", "o.epoch")}
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id, i.n, i.actor
 ), a AS (
     UPDATE applications ap SET last_change = ap.last_change + 1 FROM o WHERE ap.id = o.application_id
@@ -154,14 +154,14 @@ DELETE = prepared(OWNER + f"""
 , o AS (
     DELETE FROM overrides o USING owner
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
-      AND {conditions("o.version")}
+      AND {conditions("o.version", "o.epoch")}
     RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
 )""" + _recorded("'deleted'", revision=False, at="clock_timestamp()") + f"""
 SELECT version FROM o
 """)
 
 SELECT_ONE = prepared(f"SELECT {COLUMNS} FROM overrides WHERE {KEY}")
-SELECT_VERSION = prepared(f"SELECT version FROM overrides WHERE {KEY}")
+SELECT_VERSION = prepared(f"SELECT version, epoch FROM overrides WHERE {KEY}")
 CONFIGURATION_EXISTS = "SELECT 1 FROM configurations WHERE id = %(id)s"
 ENVIRONMENT_EXISTS = "SELECT 1 FROM environments WHERE id = %(environment_id)s"
 SELECT_PAGE = f"""
@@ -205,10 +205,7 @@ def _refused(cur, id: str, environment_id: str, when: Preconditions) -> None:
     tag = f"{id}.{environment_id}"
     if row is None:
         raise PreconditionFailed(None, detail=PreconditionFailed.NO_CURRENT)
-    version = row["version"]
-    if when.accepts(version) and (when.refuses(version) or when.match is None):
-        raise PreconditionFailed(tag, version, PreconditionFailed.IF_NONE_MATCH)
-    raise PreconditionFailed.if_match(tag, version, when.match)
+    stale(tag, row["version"], row["epoch"], when)
 
 
 def _upsert(cur, query: str, params: dict[str, Any]) -> Row | None:

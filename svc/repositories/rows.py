@@ -2,7 +2,7 @@
 telling a gone row from a changed one, and keyset pages."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg2.errors
 from psycopg2.extras import Json
@@ -56,12 +56,18 @@ def fields(given: Mapping[str, Any], columns: tuple[str, ...]) -> dict[str, Any]
             for name in columns}
 
 
-def conditions(version: str) -> str:
-    """The part of a conditional write's WHERE that checks the row's `version` column against its preconditions
-    (`Preconditions.params`): a version If-Match accepts (`versions`, NULL for any) and If-None-Match does not
-    refuse (`refused`, empty for none, NULL for `*`: every one)."""
-    return (f"(%(versions)s::int[] IS NULL OR {version} = ANY(%(versions)s::int[]))"
-            f" AND %(refused)s::int[] IS NOT NULL AND {version} <> ALL(%(refused)s::int[])")
+def conditions(version: str, epoch: str) -> str:
+    """The part of a conditional write's WHERE that checks the row's `version` and the `epoch` it was written in
+    against its preconditions (`Preconditions.params`): a version as written that If-Match accepts (`versions`,
+    NULL for any) and If-None-Match does not refuse (`refused`, empty for none, NULL for `*`: every one)."""
+    written = written_key(version, epoch)
+    return (f"(%(versions)s::bigint[] IS NULL OR {written} = ANY(%(versions)s::bigint[]))"
+            f" AND %(refused)s::bigint[] IS NOT NULL AND {written} <> ALL(%(refused)s::bigint[])")
+
+
+def written_key(version: str, epoch: str) -> str:
+    """SQL of a row's (version, epoch) as the one number `etags.key` makes of them."""
+    return f"(({version})::bigint << 32 | ({epoch}))"
 
 
 def one(cur, query: str, params: dict[str, Any], missing: str) -> Row:
@@ -86,15 +92,20 @@ def missing_or_stale(cur, version_query: str, id: str, missing: str,
                      preconditions: Preconditions = UNCONDITIONAL, otherwise: Exception | None = None) -> None:
     """A conditional write touched no row: the row is gone (404), or `otherwise`, or a precondition failed (412,
     with the current ETag), If-Match first, then If-None-Match (RFC 9110 §13.2.2)."""
-    version = one(cur, version_query, {"id": id}, missing)["version"]
+    row = one(cur, version_query, {"id": id}, missing)
     if otherwise is not None:
         raise otherwise
+    stale(id, row["version"], row["epoch"], preconditions)
+
+
+def stale(id: str, version: int, epoch: int, preconditions: Preconditions) -> NoReturn:
+    """The 412 of a write whose preconditions failed on resource `id`, now `version` as written in `epoch`."""
     # Which failed, as far as the version now tells: If-Match unless it accepts it; a version changed between the
     # write and this read is named after If-Match when one was sent (it was stale), else after If-None-Match.
-    accepted = preconditions.accepts(version)
-    if accepted and (preconditions.refuses(version) or preconditions.match is None):
-        raise PreconditionFailed(id, version, PreconditionFailed.IF_NONE_MATCH)
-    raise PreconditionFailed.if_match(id, version, preconditions.match)
+    accepted = preconditions.accepts(version, epoch)
+    if accepted and (preconditions.refuses(version, epoch) or preconditions.match is None):
+        raise PreconditionFailed(id, version, epoch, PreconditionFailed.IF_NONE_MATCH)
+    raise PreconditionFailed.if_match(id, version, epoch, preconditions.match)
 
 
 def split(rows: list[Row], limit: int, key: str = "id") -> tuple[list[Row], str | None]:

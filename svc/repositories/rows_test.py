@@ -78,3 +78,51 @@ def test_column_lists_are_spelled_by_name():
     assert rows.params(("id", "name")) == "%(id)s, %(name)s"
     assert rows.assign(("name",)) == "name = %(name)s" and rows.assign(("name",), of="s") == "name = s.name"
     assert rows.copy_into("t", {"a": "x.b", "c": "%(d)s"}) == "INSERT INTO t (a, c) SELECT x.b, %(d)s"
+
+
+# Migration 0020: every version and every change of the feed records the epoch (timeline) it was written in;
+# `timeline(n)` makes the test database write as a primary promoted to timeline n.
+
+def test_a_version_is_written_in_the_epoch_of_its_write_and_keeps_it_until_written_again(cur, timeline):
+    from repositories import configurations, environments
+
+    app = applications.create(cur, name="e", comments=None)
+    config = configurations.create(cur, application_id=app["id"], name="db", comments=None, config={})
+    env = environments.create(cur, name="prod", parent_id=None, comments=None)
+    cur.execute("SELECT config_service_epoch() AS now")
+    assert cur.fetchone()["now"] == 1 == app["epoch"] == config["epoch"] == env["epoch"]  # this server's timeline
+    timeline(2)
+    assert configurations.get(cur, config["id"])["epoch"] == 1  # what was written before keeps its epoch
+    updated = configurations.update(cur, config["id"], name="db", comments=None, config={"v": 2})
+    assert (updated["version"], updated["epoch"]) == (2, 2)
+    renamed = applications.update(cur, app["id"], name="e2", comments=None)
+    assert (renamed["version"], renamed["epoch"]) == (3, 2)  # (a configuration's creation raised it to 2)
+    cur.execute("SELECT seq, epoch FROM changes WHERE application_id = %s ORDER BY seq", (app["id"],))
+    assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 1), (2, 2)]
+    made = configurations.create(cur, application_id=app["id"], name="cache", comments=None, config={})
+    assert made["epoch"] == 2
+    # A write that sets the epoch itself (a restore by hand) is left as it wrote; a change of other columns than
+    # the version (the feed's counter) is no new version.
+    cur.execute("UPDATE configurations SET version = version + 1, epoch = 7 WHERE id = %s RETURNING epoch",
+                (config["id"],))
+    assert cur.fetchone()["epoch"] == 7
+    timeline(3)
+    cur.execute("UPDATE applications SET last_change = last_change + 1 WHERE id = %s RETURNING epoch", (app["id"],))
+    assert cur.fetchone()["epoch"] == 2
+
+
+def test_a_write_matches_a_version_as_written_not_its_number_alone(cur, timeline):
+    from wire.etags import Named, Preconditions
+
+    app = applications.create(cur, name="m", comments=None)
+    timeline(2)
+    lost = Preconditions(match=[Named(1, 2)])  # version 1 as a lost write in epoch 2 would have named it
+    with pytest.raises(PreconditionFailed) as failed:
+        applications.update(cur, app["id"], name="m2", comments=None, when=lost)
+    assert "written in epoch 2" in failed.value.detail and failed.value.headers["ETag"] == f'"{app["id"]}.1"'
+    written = applications.update(cur, app["id"], name="m2", comments=None, when=Preconditions(match=[Named(1, 1)]))
+    assert (written["version"], written["epoch"]) == (2, 2)
+    with pytest.raises(PreconditionFailed):  # If-None-Match of the version as written refuses it; of another, not
+        applications.update(cur, app["id"], name="m3", comments=None, when=Preconditions(none_match=[Named(2, 2)]))
+    assert applications.update(cur, app["id"], name="m3", comments=None,
+                               when=Preconditions(none_match=[Named(2, 1)]))["version"] == 3

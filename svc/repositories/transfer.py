@@ -19,12 +19,12 @@ from jsondoc.patch import canonical, diff, same
 from repositories import applications, configurations, history, overrides
 from repositories.rows import Row, one
 from wire import etags, jsontext
-from wire.epochs import epoch as current_epoch
 from wire.problems import NotFound, PreconditionFailed, ProblemError, Unprocessable
 
 # The application's configurations and their overrides now, in one statement (one snapshot).
 CURRENT = """
 SELECT a.id, a.name, a.last_change,
+  (SELECT f.epoch FROM changes f WHERE f.application_id = a.id AND f.seq = a.last_change) AS last_epoch,
   coalesce((SELECT jsonb_agg(jsonb_build_object(
       'id', c.id, 'name', c.name, 'comments', c.comments, 'config', c.config, 'version', c.version,
       'overrides', coalesce((SELECT jsonb_agg(jsonb_build_object('environment_id', e.id, 'environment', e.name,
@@ -62,14 +62,16 @@ def _loads(value: Any) -> Any:
 
 
 def current(cur, application_id: str) -> Row:
-    """{id, name, last_change, configurations: {name: {id, name, comments, config, version, overrides: {environment
+    """{id, name, last_change, last_epoch (the epoch its feed's last change was written in, None for none),
+    configurations: {name: {id, name, comments, config, version, overrides: {environment
     name: {environment_id, patch, version}}}}}, read in one statement; NotFound for no application."""
     row = one(cur, CURRENT, {"id": application_id}, applications.MISSING)
     found = {}
     for configuration in _loads(row["configurations"]):
         configuration["overrides"] = {o["environment"]: o for o in configuration["overrides"]}
         found[configuration["name"]] = configuration
-    return {"id": row["id"], "name": row["name"], "last_change": row["last_change"], "configurations": found}
+    return {"id": row["id"], "name": row["name"], "last_change": row["last_change"], "last_epoch": row["last_epoch"],
+            "configurations": found}
 
 
 def _document(name: str, seq: int, configurations: list[dict]) -> dict[str, Any]:
@@ -157,9 +159,10 @@ def _plan(cur, application_id: str, document: dict[str, Any], exact: bool) -> di
         for name in sorted(set(state["configurations"]) - seen):
             items.append({"name": name, "action": "deleted", "configuration_id": state["configurations"][name]["id"],
                           "patch": [], "comments_changed": False, "overrides": []})
-    # The token binds the plan to the state it was made from and to the document itself (a plan item says that the
-    # comments change, not to what).
-    token = hashlib.sha256(canonical({"application_id": application_id, "epoch": current_epoch(),
+    # The token binds the plan to the state it was made from (the feed's last change, as written: a failover that
+    # lost it may number another change so) and to the document itself (a plan item says that the comments change,
+    # not to what).
+    token = hashlib.sha256(canonical({"application_id": application_id, "epoch": state["last_epoch"],
                                       "seq": state["last_change"], "exact": exact, "items": items,
                                       "document": sorted(document["configurations"], key=lambda c: c["name"])
                                       }).encode())
@@ -228,7 +231,7 @@ def _change(cur, application_id: str, change: dict[str, Any], actor: str | None)
         row = configurations.create(cur, application_id=application_id, name=change["name"],
                                     comments=change.get("comments"), config=change["config"], actor=actor)
         return {"action": action, "configuration_id": row["id"], "version": row["version"],
-                "etag": etags.make(row["id"], row["version"])}
+                "etag": etags.of_row(row)}
     cur.execute(OWNER, {"id": id})
     owner = cur.fetchone()
     if owner is None or owner["application_id"] != application_id:
@@ -240,4 +243,4 @@ def _change(cur, application_id: str, change: dict[str, Any], actor: str | None)
     row = configurations.update(cur, id, name=change["name"], comments=change.get("comments"),
                                 config=change["config"], when=when, actor=actor)
     return {"action": action, "configuration_id": id, "version": row["version"],
-            "etag": etags.make(row["id"], row["version"])}
+            "etag": etags.of_row(row)}

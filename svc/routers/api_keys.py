@@ -21,7 +21,7 @@ router = APIRouter(route_class=ExactJsonRoute, tags=["keys"])
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    headers = {"ETag": etags.of_row(row)} | (headers or {})
     model = models.ApiKeyCreated if "secret" in row else models.ApiKey
     return reply_trusted(model, row, status, headers)
 

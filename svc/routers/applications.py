@@ -16,7 +16,7 @@ router = APIRouter(prefix="/applications", route_class=ExactJsonRoute, tags=["ap
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    headers = {"ETag": etags.of_row(row)} | (headers or {})
     return reply_trusted(models.Application, row, status, headers)
 
 

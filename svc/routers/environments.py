@@ -15,7 +15,7 @@ router = APIRouter(prefix="/environments", route_class=ExactJsonRoute, tags=["en
 
 
 def _reply(row: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    headers = {"ETag": etags.make(row["id"], row["version"])} | (headers or {})
+    headers = {"ETag": etags.of_row(row)} | (headers or {})
     return reply_trusted(models.Environment, row, status, headers)
 
 

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/configurations/{id}/overrides", route_class=ExactJso
 
 
 def _reply(row: dict) -> Response:
-    etag = reads.override_etag(row["configuration_id"], row["environment_id"], row["version"])
+    etag = reads.override_etag(row)
     if row.pop("created", False):
         location = f"{API}/configurations/{row['configuration_id']}/overrides/{row['environment_id']}"
         return reply_trusted(models.Override, row, 201, {"ETag": etag, "Location": location})

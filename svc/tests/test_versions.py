@@ -273,94 +273,118 @@ def test_if_none_match_star_on_a_missing_resource_is_404(client):
         assert_problem(client.request(method, path, json=body, headers={"If-None-Match": "*"}), 404)
 
 
-# Epochs (primary.py, etags.py): a failover or a restore to a point in time starts a new timeline, on which writes
-# the old primary acknowledged may be lost and their versions and feed positions given to other content. Here the
+# Epochs (primary.py, etags.py, migration 0020): a failover or a restore to a point in time starts a new timeline,
+# on which writes the old primary acknowledged may be lost and their versions and feed positions given to other
+# content. A tag names a version as written (its number and the epoch it was written in), and a feed position the
+# change at it as written: what the new primary has keeps its name, what it lost matches nothing. Here the
 # promotion is simulated in-process: the service's new connections report the timeline `promote(n)` sets, and its
-# primary moves there, as when a standby is promoted (test_failover.py F17 does it for real).
+# primary moves there (its copy dropped), and the database writes in epoch n (its `config_service_epoch()`
+# answers n, as a primary promoted to timeline n does). test_failover.py F12 and F17 do it for real.
 
 @pytest.fixture
-def promote(client, monkeypatch):
+def promote(client, monkeypatch, timeline):
     from db import database
     from live import listener
     from db.primary import identity_of
 
-    timeline = [1]
+    reported_timeline = [1]
 
     def reported(row):
-        return identity_of(row)._replace(timeline=timeline[0])
+        return identity_of(row)._replace(timeline=reported_timeline[0])
 
     monkeypatch.setattr(database, "identity_of", reported)
     monkeypatch.setattr(listener, "identity_of", reported)
 
     def to(number: int) -> None:
-        timeline[0] = number
+        reported_timeline[0] = number
+        timeline(number)
         primary = client.app.state.database.primary
         primary.admit(primary.current._replace(timeline=number))
 
     return to
 
 
-def test_after_a_new_epoch_no_etag_handed_out_before_matches(client, application, configuration, promote):
+def test_a_promotion_that_lost_nothing_keeps_every_etag_and_feed_position(client, application, configuration,
+                                                                         promote):
     app = application()
     config = configuration(app["id"], "db", {"v": 1})
     url, app_url, page_url = f"{CONFIGS}/{config['id']}", f"{APPS}/{app['id']}", f"{APPS}/{app['id']}/configurations"
+    feed = f"{APPS}/{app['id']}/changes"
     old = client.get(url).headers["etag"]
     old_app, old_page = client.get(app_url).headers["etag"], client.get(page_url).headers["etag"]
     assert old == f'"{config["id"]}.1"'  # epoch 1: the form the service always sent
+    position = client.get(feed, params={"after": 0}).json()
+    assert position["epoch"] == 1 and position["next_after"] == 1
 
     def kept_in_the_read_cache() -> bool:
         assert client.get(url, headers={"If-None-Match": old}).status_code == 304
         return keys.configuration(config["id"]) in client.app.state.read_cache.entries
-    # The worker's read cache holds the answer of epoch 1 (once the listener is up and the create's notification
-    # is in).
     until(kept_in_the_read_cache, "the answer kept in the worker's read cache")
 
     promote(2)
-    # The same version, content and id; another epoch: the fast path, the route, the read cache and the pages say so.
-    now = client.get(url)
-    assert now.status_code == 200 and now.headers["etag"] == f'"{config["id"]}.1~2"' and now.json()["version"] == 1
-    assert client.get(url, headers={"If-None-Match": old}).status_code == 200
-    assert client.get(url, params={"wait": 1}, headers={"If-None-Match": old}).status_code == 200
-    assert client.get(url, headers={"If-None-Match": now.headers["etag"]}).status_code == 304
-    assert client.get(app_url, headers={"If-None-Match": old_app}).headers["etag"] == f'"{app["id"]}.2~2"'
-    page = client.get(page_url, headers={"If-None-Match": old_page})
-    assert page.status_code == 200 and page.headers["etag"] != old_page and page.headers["etag"].endswith('~2"')
-
-    # If-Match of epoch 1 names no version of epoch 2: 412 with the current ETag, nothing written.
-    for method, path, body in (("PUT", url, {"name": "db", "config": {"v": 2}}), ("DELETE", url, None),
-                               ("POST", f"{url}/revisions/1/restore", None), ("PUT", app_url, {"name": app["name"]}),
-                               ("DELETE", app_url, None)):
-        stale = client.request(method, path, json=body, headers={"If-Match": f'"{path.split("/")[4]}.1"'})
-        assert_problem(stale, 412)
-        assert stale.headers["etag"].endswith('~2"'), (method, path)
-    assert client.get(url).json()["version"] == 1
-    # If-None-Match of epoch 1 on a write names nothing of epoch 2 either: it does not stop the write.
-    written = client.put(url, json={"name": "db", "config": {"v": 2}}, headers={"If-None-Match": old})
-    assert written.status_code == 200 and written.headers["etag"] == f'"{config["id"]}.2~2"'
-    again = client.put(url, json={"name": "db", "config": {"v": 3}}, headers={"If-Match": written.headers["etag"]})
-    assert again.status_code == 200 and again.headers["etag"] == f'"{config["id"]}.3~2"'
-    assert client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": f'"{config["id"]}.3"'}).status_code == 412
-
-
-def test_a_feed_position_of_another_epoch_is_answered_410_and_without_one_the_page_names_its_epoch(
-        client, application, configuration, promote):
-    app = application()
-    configuration(app["id"], "db", {"v": 1})
-    feed = f"{APPS}/{app['id']}/changes"
-    first = client.get(feed, params={"after": 0}).json()
-    assert first["epoch"] == 1 and first["next_after"] == 1
+    # The same versions, as written in epoch 1: the fast path, the route, the read cache (dropped and read again),
+    # the pages and the feed all keep what they handed out.
+    assert client.get(url).headers["etag"] == old
+    assert client.get(url, headers={"If-None-Match": old}).status_code == 304
+    assert client.get(app_url, headers={"If-None-Match": old_app}).status_code == 304
+    assert client.get(page_url, headers={"If-None-Match": old_page}).status_code == 304
     assert client.get(feed, params={"after": 1, "epoch": 1}).json() == {"items": [], "next_after": 1, "epoch": 1}
 
+    # A write through the ETag of epoch 1 goes ahead, and its version is of epoch 2; a follower of epoch 1 reads it.
+    written = client.put(url, json={"name": "db", "config": {"v": 2}}, headers={"If-Match": old})
+    assert written.status_code == 200 and written.headers["etag"] == f'"{config["id"]}.2~2"'
+    page = client.get(feed, params={"after": 1, "epoch": 1}).json()
+    assert [c["seq"] for c in page["items"]] == [2] and page["next_after"] == 2 and page["epoch"] == 2
+    assert client.get(url, headers={"If-None-Match": written.headers["etag"]}).status_code == 304
+    again = client.put(url, json={"name": "db", "config": {"v": 3}}, headers={"If-Match": written.headers["etag"]})
+    assert again.status_code == 200 and again.headers["etag"] == f'"{config["id"]}.3~2"'
+    assert_problem(client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": old}), 412)  # stale
+
+
+def test_a_version_and_a_feed_position_lost_in_a_failover_match_nothing_after_it(client, application, configuration,
+                                                                                 promote, sql):
+    app = application()
+    config, other = configuration(app["id"], "db", {"v": 1}), configuration(app["id"], "cache", {"v": 1})
+    env = client.post("/api/v1/environments", json={"name": "prod"}).json()
+    url, other_url, feed = f"{CONFIGS}/{config['id']}", f"{CONFIGS}/{other['id']}", f"{APPS}/{app['id']}/changes"
+    override_url = f"{url}/overrides/{env['id']}"
+    kept_override = client.put(override_url, json={"patch": {"o": 1}}).headers["etag"]
+    kept = client.get(other_url).headers["etag"]
+    kept_at = client.get(feed, params={"after": 0}).json()["next_after"]  # 3: two creations and the override
+
+    # Acknowledged in epoch 1, and lost: the standby never had it.
+    lost = client.put(url, json={"name": "db", "config": {"v": "lost"}})
+    assert lost.status_code == 200 and lost.headers["etag"] == f'"{config["id"]}.2"'
+    lost_at = client.get(feed, params={"after": kept_at, "epoch": 1}).json()
+    assert lost_at["next_after"] == kept_at + 1 and lost_at["epoch"] == 1
+
+    # The promoted standby's data: as before the write (its row, revision and feed entry undone by hand).
+    sql.execute("UPDATE configurations SET version = 1, config = '{\"v\": 1}' WHERE id = %s", (config["id"],))
+    sql.execute("DELETE FROM configuration_revisions WHERE configuration_id = %s AND version = 2", (config["id"],))
+    sql.execute("DELETE FROM changes WHERE application_id = %s AND seq = %s", (app["id"], kept_at + 1))
+    sql.execute("UPDATE applications SET last_change = %s WHERE id = %s", (kept_at, app["id"]))
     promote(2)
-    for params in ({"after": 1, "epoch": 1}, {"after": 0, "epoch": 1}, {"after": 1, "epoch": 1, "wait": 1},
-                   {"after": 1, "epoch": 3}):
-        gone = assert_problem(client.get(feed, params=params), 410)
-        assert gone["type"].endswith("/epoch-changed") and "after=0" in gone["detail"], params
-        assert f"epoch={2}" in gone["detail"]
-    # Resynchronising: from the start, with the epoch of that answer.
-    again = client.get(feed, params={"after": 0}).json()
-    assert again["epoch"] == 2 and [c["seq"] for c in again["items"]] == [1]
-    assert client.get(feed, params={"after": 1, "epoch": 2}).json() == {"items": [], "next_after": 1, "epoch": 2}
-    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"epoch": 2}), 404)
+    assert_problem(client.get(feed, params={"after": kept_at + 1, "epoch": 1}), 410)  # lost, not yet renumbered
+
+    # The new primary gives version 2 and the lost feed position to other content, in epoch 2.
+    other_content = client.put(url, json={"name": "db", "config": {"v": "other"}})
+    assert other_content.headers["etag"] == f'"{config["id"]}.2~2"'
+    assert client.get(url, headers={"If-None-Match": lost.headers["etag"]}).status_code == 200
+    assert client.get(url, params={"wait": 1}, headers={"If-None-Match": lost.headers["etag"]}).status_code == 200
+    stale = assert_problem(client.put(url, json={"name": "db", "config": {}}, headers={"If-Match": lost.headers["etag"]}),
+                           412)
+    assert "written in epoch 1" in stale["detail"] and "lost in a failover" in stale["detail"]
+    assert client.get(url).json()["config"] == {"v": "other"}
+    gone = assert_problem(client.get(feed, params={"after": kept_at + 1, "epoch": 1}), 410)
+    assert gone["type"].endswith("/epoch-changed") and "after=0" in gone["detail"]
+    assert_problem(client.get(feed, params={"after": kept_at + 1, "epoch": 1, "wait": 1}), 410)
+    # What the new primary has is named as before: the other configuration, the override, the position before.
+    assert client.get(other_url, headers={"If-None-Match": kept}).status_code == 304
+    assert client.put(other_url, json={"name": "cache", "config": {"v": 2}}, headers={"If-Match": kept}).status_code == 200
+    assert client.get(override_url, headers={"If-None-Match": kept_override}).status_code == 304
+    page = client.get(feed, params={"after": kept_at, "epoch": 1}).json()
+    assert [c["seq"] for c in page["items"]] == [kept_at + 1, kept_at + 2] and page["epoch"] == 2
+    assert client.get(feed, params={"after": kept_at + 2, "epoch": 2}).json()["items"] == []
+    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"after": 1, "epoch": 2}), 404)
     assert_problem(client.get(feed, params={"epoch": 0}), 422)
     assert_problem(client.get(feed, params={"epoch": "02"}), 422)

@@ -8,7 +8,7 @@ ETag. Overrides and effective views are read in a shared environment (under a sh
 override of the shared configuration, so that its view has three layers); an override is written in a fresh
 configuration, in which one exists already when the operation needs one. Compare goes from the root to the shared
 environment, and findEffective asks by the shared resources' names. A positive case of the change feed that sends
-`epoch` sends the database's current one.
+`epoch` sends the one its feed names (a database never promoted wrote every change in epoch 1).
 Every eighth positive case of an operation keeps what was generated, so the 404, 410 and 412 paths stay fuzzed; every
 positive case of createConfiguration names a real application, and every `parent_id` of an environment's create or
 update names the shared root (or, for the root itself, none), so that positive_data_acceptance holds them to 2xx
@@ -180,7 +180,7 @@ class Service:
         return self.call("PUT", f"{API}/configurations/{configuration}/overrides/{environment}", {"patch": patch})[1]
 
     def epoch(self) -> int:
-        """The database's epoch, as the shared application's change feed names it."""
+        """The epoch the shared application's change feed names (of its first change)."""
         page, _ = self.call("GET", f"{API}/applications/{self.shared('application')[0]}/changes?limit=1")
         return page["epoch"]
 

@@ -38,10 +38,11 @@ def update_now_from(rows: dict[str, tuple[str, datetime]]) -> Callable[..., Awai
     async def update_now(db: Any, id: str, *, when: Preconditions = UNCONDITIONAL, actor: str | None = None,
                          key_id: str | None = None, **given: Any) -> Row:
         application_id, created_at = rows[id]
-        named = when.params()["versions"] or [0]
+        named = [tag.version for tag in when.match or ()] or [0]
         return {"id": id, "application_id": application_id, "name": given["name"],
                 "comments": given.get("comments"), "config": jsontext.Raw(jsontext.dumps(given["config"])),
-                "created_at": created_at, "updated_at": datetime.now(UTC), "version": max(named) + 1}
+                "created_at": created_at, "updated_at": datetime.now(UTC), "version": max(named) + 1,
+                "epoch": 1}
 
     return update_now
 

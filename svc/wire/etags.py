@@ -1,10 +1,12 @@
 """Strong entity tags from id, version and epoch, and the `If-Match` / `If-None-Match` headers that name them.
 
-A tag names a version *in an epoch*: the timeline of the database it was read on (primary.py). A failover that
-lost acknowledged writes gives their versions to other content on a new timeline, so a tag from before it must
-never match what is there after. `"<id>.<version>"` is a tag of epoch 1 (a server never promoted: the form is the
-one the service always sent), `"<id>.<version>~<epoch>"` one of a later epoch; a tag of another epoch than the
-data's matches nothing. The epoch is `epochs.epoch()`: the timeline of the connection the rows came from.
+A tag names a version *as written*: its number and the epoch it was written in, the timeline of the primary that
+wrote it (primary.py; each row keeps it in its `epoch` column, migration 0020). A failover that lost acknowledged
+writes gives their version numbers to other content on a new timeline, written in the new epoch: a tag of the lost
+write names a (version, epoch) the database no longer has, and matches nothing. A version the new primary has
+is the one written before the fork, the same content, and keeps its tag: a promotion that lost nothing changes no
+tag. `"<id>.<version>"` is a tag of a version written in epoch 1 (a server never promoted: the form the service
+always sent), `"<id>.<version>~<epoch>"` one written in a later epoch.
 """
 
 import hashlib
@@ -14,7 +16,6 @@ from typing import NamedTuple
 
 from starlette.types import Scope
 
-from wire.epochs import epoch as current_epoch
 from wire import headers
 
 ANY = "*"
@@ -24,30 +25,39 @@ MAX_EPOCH = 2**32 - 1
 
 
 class Named(NamedTuple):
-    """What a tag this service sends names: a version of a resource, in an epoch."""
+    """What a tag this service sends names: a version of a resource, as written in an epoch."""
 
     version: int
     epoch: int = 1
 
-
-def _suffix(epoch: int | None) -> str:
-    epoch = current_epoch() if epoch is None else epoch
-    return "" if epoch == 1 else f"~{epoch}"
-
-
-def make(id: str, version: int, epoch: int | None = None) -> str:
-    """The strong ETag of version `version` of resource `id` in `epoch` (by default the data's, `epochs.epoch()`)."""
-    return f'"{id}.{version}{_suffix(epoch)}"'
+    def key(self) -> int:
+        """The (version, epoch) as one number, as a write's statement compares it (`repositories.rows.conditions`)."""
+        return key(self.version, self.epoch)
 
 
-def of_page(rows: Iterable[dict], next_cursor: str | None, epoch: int | None = None) -> str:
-    """The strong ETag of a page of versioned rows: it changes when an item, the set of items, the next cursor or the
-    epoch does."""
+def key(version: int, epoch: int) -> int:
+    """(version, epoch) as one bigint: versions are below 2**31 and epochs below 2**32."""
+    return version << 32 | epoch
+
+
+def make(id: str, version: int, epoch: int) -> str:
+    """The strong ETag of version `version` of resource `id`, written in `epoch` (its row's `epoch`)."""
+    return f'"{id}.{version}"' if epoch == 1 else f'"{id}.{version}~{epoch}"'
+
+
+def of_row(row: dict) -> str:
+    """The strong ETag of a versioned row (its `id`, `version` and `epoch`)."""
+    return make(row["id"], row["version"], row["epoch"])
+
+
+def of_page(rows: Iterable[dict], next_cursor: str | None) -> str:
+    """The strong ETag of a page of versioned rows: it changes when an item (its version as written), the set of
+    items or the next cursor does."""
     digest = hashlib.blake2b(digest_size=12)
     for row in rows:
-        digest.update(f"{row['id']}.{row['version']};".encode())
+        digest.update(f"{row['id']}.{row['version']}~{row['epoch']};".encode())
     digest.update(str(next_cursor).encode())
-    return f'"p.{digest.hexdigest()}{_suffix(epoch)}"'
+    return f'"p.{digest.hexdigest()}"'
 
 
 def of_content(body: bytes) -> str:
@@ -114,21 +124,13 @@ def named(tag: str, id: str) -> Named | None:
     return Named(version, epoch) if epoch is not None and epoch != 1 else None  # epoch 1 is written without one
 
 
-def version(tag: str, id: str, epoch: int | None = None) -> int | None:
-    """The version of `id` that `tag` names in `epoch` (by default the data's, `epochs.epoch()`); None when it
-    names none, or one of another epoch."""
-    found = named(tag, id)
-    epoch = current_epoch() if epoch is None else epoch
-    return found.version if found is not None and found.epoch == epoch else None
-
-
 def accepted(header: str | None, id: str) -> list[Named] | None:
     """What of `id` an `If-Match` header accepts; None when any version will do (no header, or `*`).
 
     If-Match uses the strong comparison (RFC 9110 §13.1.1): a weak tag (`W/"..."`) matches nothing, and a tag
     matches only when it is exactly one this service sends. An `If-Match` that names only other resources or
-    malformed tags gives an empty list: nothing matches, 412. Which epoch the data is in is known only on the
-    connection that writes, so the epochs are kept and compared there (`Preconditions`).
+    malformed tags gives an empty list: nothing matches, 412. Each tag's epoch is kept: the write compares the
+    version and the epoch it was written in (`Preconditions`).
     """
     if header is None:
         return None
@@ -155,31 +157,26 @@ def refused(header: str | None, id: str) -> list[Named] | None:
     return [tag for tag in (named(each, id) for each in found) if tag is not None]
 
 
-def _in(epoch: int | None, tags: list[Named]) -> list[int]:
-    epoch = current_epoch() if epoch is None else epoch
-    return [tag.version for tag in tags if tag.epoch == epoch]
-
-
 @dataclass(frozen=True, slots=True)
 class Preconditions:
     """What a conditional write requires of its resource's current version: one If-Match `accepts` (`match`, None
     for any) and one If-None-Match does not refuse (`none_match`, None for `*`: none). The write checks both in the
-    statement that writes (`repositories.rows.conditions`), against the versions its tags name in the epoch of the
-    connection it runs on (`epochs.epoch()` there): a tag of another epoch names no version at all."""
+    statement that writes (`repositories.rows.conditions`), against the version and the epoch it was written in:
+    a tag names one version as written, and no other version, nor the same number written in another epoch."""
 
     match: list[Named] | None = None
     none_match: list[Named] | None = field(default_factory=list)
 
-    def accepts(self, version: int, epoch: int | None = None) -> bool:
-        return self.match is None or version in _in(epoch, self.match)
+    def accepts(self, version: int, epoch: int) -> bool:
+        return self.match is None or Named(version, epoch) in self.match
 
-    def refuses(self, version: int, epoch: int | None = None) -> bool:
-        return self.none_match is None or version in _in(epoch, self.none_match)
+    def refuses(self, version: int, epoch: int) -> bool:
+        return self.none_match is None or Named(version, epoch) in self.none_match
 
-    def params(self, epoch: int | None = None) -> dict[str, list[int] | None]:
-        """The write's SQL parameters, in `epoch` (by default the data's: the unit of work's connection)."""
-        return {"versions": None if self.match is None else _in(epoch, self.match),
-                "refused": None if self.none_match is None else _in(epoch, self.none_match)}
+    def params(self) -> dict[str, list[int] | None]:
+        """The write's SQL parameters: the (version, epoch) pairs each header names, as `key`s."""
+        return {"versions": None if self.match is None else [tag.key() for tag in self.match],
+                "refused": None if self.none_match is None else [tag.key() for tag in self.none_match]}
 
 
 UNCONDITIONAL = Preconditions()

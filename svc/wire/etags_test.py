@@ -1,16 +1,14 @@
-import asyncio
-
 import pytest
 
 from wire import etags
 from wire.etags import Named
-from wire.epochs import EPOCH
 
 ID = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 
 def test_etag_is_strong_and_names_id_and_version():
-    assert etags.make(ID, 3) == f'"{ID}.3"'
+    assert etags.make(ID, 3, 1) == f'"{ID}.3"'
+    assert etags.of_row({"id": ID, "version": 3, "epoch": 1}) == f'"{ID}.3"'
 
 
 @pytest.mark.parametrize(("header", "expected"), [
@@ -18,7 +16,7 @@ def test_etag_is_strong_and_names_id_and_version():
     (f'"{ID}.2"', False), ("", False), (None, False), ("W/*", False), (f'W/*, "{ID}.3"', True),
 ])
 def test_none_match(header, expected):
-    assert etags.none_match(header, etags.make(ID, 3)) is expected
+    assert etags.none_match(header, etags.make(ID, 3, 1)) is expected
 
 
 def test_if_match_gives_the_accepted_versions_of_this_resource_only():
@@ -61,28 +59,25 @@ def test_if_none_match_on_a_write_refuses_the_versions_it_names_weakly_and_star_
 
 
 def test_preconditions_accept_what_if_match_names_and_refuse_what_if_none_match_names():
-    assert etags.UNCONDITIONAL.accepts(7) and not etags.UNCONDITIONAL.refuses(7)
+    assert etags.UNCONDITIONAL.accepts(7, 1) and not etags.UNCONDITIONAL.refuses(7, 1)
     both = etags.Preconditions(match=[Named(3)], none_match=[Named(4)])
-    assert both.accepts(3) and not both.accepts(4) and both.refuses(4) and not both.refuses(3)
-    assert etags.Preconditions(none_match=None).refuses(1)
-    assert both.params() == {"versions": [3], "refused": [4]}
+    assert both.accepts(3, 1) and not both.accepts(4, 1) and both.refuses(4, 1) and not both.refuses(3, 1)
+    assert etags.Preconditions(none_match=None).refuses(1, 1)
+    assert both.params() == {"versions": [3 << 32 | 1], "refused": [4 << 32 | 1]}
+    assert etags.Preconditions(None, None).params() == {"versions": None, "refused": None}
 
 
-# Epochs: the timeline of the database a tag was read on (primary.py). A failover that lost writes reuses their
-# versions on a new timeline, so a tag of one epoch must match nothing in another.
+# Epochs: the timeline of the primary that wrote a version (primary.py, migration 0020). A failover that lost
+# writes gives their version numbers to other content written in a new epoch, so a tag names a version as written:
+# its number and its epoch. A version the new primary has keeps its epoch, and its tag.
 
 def test_a_tag_of_epoch_1_keeps_the_form_the_service_always_sent_and_a_later_epoch_is_named():
-    assert etags.make(ID, 3, epoch=1) == f'"{ID}.3"'
-    assert etags.make(ID, 3, epoch=2) == f'"{ID}.3~2"'
-    assert etags.make(ID, 3) == f'"{ID}.3"'  # no unit of work ran here: epoch 1
-    token = EPOCH.set(7)
-    try:
-        assert etags.make(ID, 3) == f'"{ID}.3~7"'  # the data's epoch, as a unit of work sets it
-    finally:
-        EPOCH.reset(token)
+    assert etags.make(ID, 3, 1) == f'"{ID}.3"'
+    assert etags.make(ID, 3, 2) == f'"{ID}.3~2"'
+    assert etags.of_row({"id": ID, "version": 3, "epoch": 4294967295}) == f'"{ID}.3~4294967295"'
 
 
-def test_what_a_tag_names_is_a_version_in_an_epoch():
+def test_what_a_tag_names_is_a_version_as_written_in_an_epoch():
     assert etags.named(f'"{ID}.3"', ID) == Named(3, 1)
     assert etags.named(f'"{ID}.3~2"', ID) == Named(3, 2)
     assert etags.named(f'"{ID}.3~4294967295"', ID) == Named(3, 4294967295)
@@ -90,54 +85,33 @@ def test_what_a_tag_names_is_a_version_in_an_epoch():
     for tag in (f'"{ID}.3~1"', f'"{ID}.3~02"', f'"{ID}.3~"', f'"{ID}.3~0"', f'"{ID}.3~4294967296"', f'"{ID}.3~2~2"',
                 f'"{ID}.~2"', f'"{ID}.3~x"', f'"{ID}.3~ 2"', f'"{ID}.03~2"'):
         assert etags.named(tag, ID) is None, tag
+    for tag in (f'"{ID}.3"', f'"{ID}.3~2"', f'"{ID}.2147483647~4294967295"'):  # what it names makes it again
+        found = etags.named(tag, ID)
+        assert etags.make(ID, found.version, found.epoch) == tag
 
 
-def test_a_tag_of_another_epoch_names_no_version():
-    assert etags.version(f'"{ID}.3"', ID) == 3
-    assert etags.version(f'"{ID}.3~2"', ID) is None
-    assert etags.version(f'"{ID}.3~2"', ID, epoch=2) == 3 and etags.version(f'"{ID}.3"', ID, epoch=2) is None
-    token = EPOCH.set(2)
-    try:
-        assert etags.version(f'"{ID}.3~2"', ID) == 3 and etags.version(f'"{ID}.3"', ID) is None
-    finally:
-        EPOCH.reset(token)
+def test_the_key_of_a_version_as_written_is_one_for_each_pair():
+    # The write's statement compares (version, epoch) as one bigint (`repositories.rows.written_key`).
+    pairs = [(1, 1), (1, 2), (2, 1), (2147483647, 4294967295), (3, 4294967295), (4, 0)]
+    keys = [etags.key(version, epoch) for version, epoch in pairs]
+    assert len(set(keys)) == len(pairs) and max(keys) < 2**63 and Named(3, 2).key() == etags.key(3, 2)
 
 
-def test_if_match_of_another_epoch_accepts_nothing_and_if_none_match_of_another_epoch_refuses_nothing():
+def test_if_match_of_a_version_written_in_another_epoch_accepts_nothing_and_if_none_match_refuses_nothing():
     when = etags.Preconditions(etags.accepted(f'"{ID}.3"', ID), etags.refused(f'"{ID}.5", W/"{ID}.6~2"', ID))
-    assert when.accepts(3, epoch=1) and not when.accepts(3, epoch=2)
-    assert when.refuses(5, epoch=1) and not when.refuses(5, epoch=2) and when.refuses(6, epoch=2)
-    assert when.params(epoch=1) == {"versions": [3], "refused": [5]}
-    assert when.params(epoch=2) == {"versions": [], "refused": [6]}  # If-Match names nothing: 412
-    assert etags.Preconditions(None, None).params(epoch=2) == {"versions": None, "refused": None}
-    token = EPOCH.set(2)  # inside a unit of work on timeline 2
-    try:
-        assert when.params() == {"versions": [], "refused": [6]} and not when.accepts(3)
-    finally:
-        EPOCH.reset(token)
+    assert when.accepts(3, 1) and not when.accepts(3, 2)
+    assert when.refuses(5, 1) and not when.refuses(5, 2) and when.refuses(6, 2) and not when.refuses(6, 1)
+    assert when.params() == {"versions": [etags.key(3, 1)], "refused": [etags.key(5, 1), etags.key(6, 2)]}
 
 
 def test_if_none_match_on_a_read_never_matches_a_tag_of_another_epoch():
-    assert etags.none_match(etags.make(ID, 3, epoch=1), etags.make(ID, 3, epoch=1))
-    assert not etags.none_match(etags.make(ID, 3, epoch=1), etags.make(ID, 3, epoch=2))
-    assert not etags.none_match(etags.make(ID, 3, epoch=2), etags.make(ID, 3, epoch=3))
+    assert etags.none_match(etags.make(ID, 3, 1), etags.make(ID, 3, 1))
+    assert not etags.none_match(etags.make(ID, 3, 1), etags.make(ID, 3, 2))
+    assert not etags.none_match(etags.make(ID, 3, 2), etags.make(ID, 3, 3))
 
 
-def test_a_page_etag_changes_with_the_epoch():
-    rows = [{"id": ID, "version": 3}]
-    one, two = etags.of_page(rows, None, epoch=1), etags.of_page(rows, None, epoch=2)
-    assert one != two and two == one[:-1] + '~2"' and etags.of_page(rows, None) == one
-    assert etags.of_page([], None, epoch=2) != etags.of_page([], None, epoch=3)
-
-
-def test_the_epoch_a_task_sets_is_its_own():
-    async def read_on(epoch: int) -> str:
-        EPOCH.set(epoch)  # as Database.run does once its unit is done
-        await asyncio.sleep(0)
-        return etags.make(ID, 1)
-
-    async def both() -> list[str]:
-        return await asyncio.gather(read_on(2), read_on(3))
-
-    assert asyncio.run(both()) == [f'"{ID}.1~2"', f'"{ID}.1~3"']
-    assert etags.make(ID, 1) == f'"{ID}.1"'
+def test_a_page_etag_changes_with_the_epoch_an_item_was_written_in_and_with_nothing_else():
+    rows = [{"id": ID, "version": 3, "epoch": 1}]
+    one, two = etags.of_page(rows, None), etags.of_page([rows[0] | {"epoch": 2}], None)
+    assert one != two and etags.of_page([dict(rows[0])], None) == one
+    assert etags.of_page(rows, "x") != one and etags.of_page([], None) != one

@@ -20,7 +20,7 @@ class Epoch(RootModel[int]):
     root: Annotated[
         int,
         Field(
-            description="The database's epoch: the PostgreSQL timeline of the primary, 1 until a failover or a restore to a point\nin time starts another one.\n",
+            description='An epoch of the database: the PostgreSQL timeline of the primary that wrote a version or a change, 1 until\na failover or a restore to a point in time starts another one.\n',
             examples=[1],
             ge=1,
             le=4294967295,
@@ -227,7 +227,7 @@ class ChangePage(BaseModel):
     epoch: Annotated[
         Epoch,
         Field(
-            description='The epoch the page was read in: pass it as `epoch` with `next_after`, so that a position of an epoch\nthe database has left since is answered 410 (resynchronise), never with a page that skips changes.\n'
+            description="The epoch of the change at `next_after`, as it was written (for `next_after` 0, the database's): pass\nit as `epoch` with `next_after`, so that a position whose change a failover lost is answered 410\n(resynchronise), never with a page that skips changes.\n"
         ),
     ]
 

@@ -97,38 +97,44 @@ class PreconditionFailed(ProblemError):
 
     NO_CURRENT = "The resource does not exist, and If-Match named a version of it."
 
-    def __init__(self, id: str | None, current_version: int | None = None, detail: str = IF_MATCH) -> None:
-        """412 with the current ETag (`id`, `current_version`); with `id` None, of a resource that has none."""
-        super().__init__(detail, headers=None if id is None else {"ETag": etags.make(id, current_version)})
+    def __init__(self, id: str | None, current_version: int | None = None, current_epoch: int = 1,
+                 detail: str = IF_MATCH) -> None:
+        """412 with the current ETag (`id`, `current_version` as written in `current_epoch`); with `id` None, of a
+        resource that has none."""
+        super().__init__(detail, headers=None if id is None else
+                         {"ETag": etags.make(id, current_version, current_epoch)})
 
     @classmethod
-    def if_match(cls, id: str, current_version: int, accepted: list[etags.Named] | None) -> "PreconditionFailed":
+    def if_match(cls, id: str, current_version: int, current_epoch: int,
+                 accepted: list[etags.Named] | None) -> "PreconditionFailed":
         """If-Match failed (`accepted`: what of this resource it named, `etags.accepted`): stale, naming none, or
-        naming versions of another epoch only (then whether the resource changed is not what failed: every writer
-        meets this once after a failover or switchover, and is told so)."""
+        naming the current version's number as written in another epoch: a write a failover lost, whose number
+        the new primary has given to other content (then the client is told so)."""
         if accepted == []:
-            return cls(id, current_version, cls.NO_TAG)
-        now = etags.current_epoch()
-        if accepted and all(tag.epoch != now for tag in accepted):
-            return cls(id, current_version, cls.other_epoch(accepted[0].epoch, now))
-        return cls(id, current_version, cls.IF_MATCH)
+            return cls(id, current_version, current_epoch, cls.NO_TAG)
+        lost = [tag for tag in accepted or () if tag.version == current_version and tag.epoch != current_epoch]
+        if lost:
+            return cls(id, current_version, current_epoch, cls.other_epoch(lost[0], current_epoch))
+        return cls(id, current_version, current_epoch, cls.IF_MATCH)
 
     @staticmethod
-    def other_epoch(given: int, current: int) -> str:
-        return (f"The ETag in If-Match is of epoch {given}, and the database is in epoch {current} now (a failover or "
-                f"switchover, or a restore to a point in time): no ETag from before it matches, whether or not the "
-                f"resource changed. Read it again for its current ETag.")
+    def other_epoch(given: etags.Named, current: int) -> str:
+        return (f"The ETag in If-Match names version {given.version} as written in epoch {given.epoch}, and version "
+                f"{given.version} here was written in epoch {current}: other content. The write the ETag names was "
+                f"lost in a failover (or a restore to a point in time). Read the resource again for its current ETag.")
 
 
 class EpochChanged(ProblemError):
-    """A feed position of an epoch the database has left (primary.py): it may name other changes now."""
+    """A feed position whose change the database does not have as it was written: lost in a failover (or a restore
+    to a point in time), its number maybe given to another change since (primary.py)."""
 
     status, title, slug = 410, "Gone", "epoch-changed"
 
-    def __init__(self, given: int, current: int) -> None:
-        super().__init__(f"The feed position is of epoch {given}, and the database is in epoch {current} now (a "
-                         f"failover, or a restore to a point in time): positions of epoch {given} may name other "
-                         f"changes. Read the feed again from after=0 and follow with epoch={current}.")
+    def __init__(self, after: int, given: int) -> None:
+        super().__init__(f"Position {after} of epoch {given} is not in the feed as it was written then: the database "
+                         f"lost that change in a failover (or a restore to a point in time), and the position may name "
+                         f"another change now. Read the feed again from after=0 and follow with the epoch each page "
+                         f"names.")
 
 
 class ContentTooLarge(ProblemError):
