@@ -1,6 +1,7 @@
-"""Fault tests F12-F17: the service on a real PostgreSQL primary with a synchronous standby (tools/replication.py),
-through a multi-host DATABASE_URL with target_session_attrs=read-write, as its users run it past one machine; F17
-with an asynchronous standby, which loses acknowledged writes in a failover, and nothing said before may lie after.
+"""Fault tests F12-F17 and F21: the service on a real PostgreSQL primary with a synchronous standby
+(tools/replication.py), through a multi-host DATABASE_URL with target_session_attrs=read-write, as its users run it
+past one machine; F17 with an asynchronous standby, which loses acknowledged writes in a failover, and nothing said
+before may lie after; F21 a planned switchover, which loses nothing, and renames nothing.
 
 Each kills, freezes, promotes or restarts servers under load and asserts what users rely on: no acknowledged write
 lost, only 200/304/404/412/503 (never a hang), every watcher gets the next change, 0 stale reads (the
@@ -304,6 +305,55 @@ def test_f16_a_host_list_whose_first_host_refuses_and_no_primary_at_start_up(pai
     assert {k: v for k, v in health.json().items() if k in ("database", "listener")} == {
         "database": "unavailable", "listener": "reconnecting"}  # what the worker knows, in the problem
 
+
+
+def test_f21_a_switchover_renames_nothing_handed_out_before_it(pair, service, capsys):
+    """A planned switchover (the primary stopped cleanly, so its standby has every byte it wrote, then promoted)
+    loses nothing, and after it every ETag of the current versions and every feed position handed out before still
+    holds (migration 0020): If-None-Match answers 304 (held with `wait`), If-Match writes, a follower sending its
+    epoch reads on. Clients see the switchover's 503s and nothing else."""
+    server = service(pair.multi_host_url)
+    names, watched, etag = setup(server.base, "f21")
+    http = httpx.Client(base_url=server.base, timeout=HANG)
+    app_id = http.get(f"{CONFIGS}/{watched}").json()["application_id"]
+    feed, listing = f"{APPS}/{app_id}/changes", f"{APPS}/{app_id}/configurations"
+    latest = {watched: etag}  # the ETag each configuration's last answer gave
+    for round in range(5):
+        for id in names:
+            response = http.put(f"{CONFIGS}/{id}", json={"name": names[id], "config": {"round": round}})
+            assert response.status_code == 200, response.text
+            latest[id] = response.headers["etag"]
+    page = http.get(feed, params={"after": 0, "limit": 500}).json()
+    position, epoch = page["next_after"], page["epoch"]
+    page_tag, app_tag = http.get(listing).headers["etag"], http.get(f"{APPS}/{app_id}").headers["etag"]
+    before = pair.timeline(pair.primary)
+
+    pair.stop(pair.primary)  # pg_ctl stop -m fast: the standby receives everything, the shutdown checkpoint too
+    pair.promote(pair.standby)
+    harness.until(lambda: http.get(f"{CONFIGS}/{watched}").status_code == 200,
+                  "the service answers from the promoted standby")
+
+    kept = {id: http.get(f"{CONFIGS}/{id}", headers={"If-None-Match": tag}).status_code for id, tag in latest.items()}
+    held = http.get(f"{CONFIGS}/{watched}", params={"wait": 1}, headers={"If-None-Match": etag}).status_code
+    pages = [http.get(listing, headers={"If-None-Match": page_tag}).status_code,
+             http.get(f"{APPS}/{app_id}", headers={"If-None-Match": app_tag}).status_code]
+    followed = http.get(feed, params={"after": position, "epoch": epoch})
+    first = next(iter(names))
+    written = http.put(f"{CONFIGS}/{first}", json={"name": names[first], "config": {"after": "switchover"}},
+                       headers={"If-Match": latest[first]})
+    read_on = http.get(feed, params={"after": position, "epoch": epoch}).json()
+    report(capsys, f"F21 switchover from timeline {before} to {pair.timeline(pair.primary)}: "
+                   f"{sum(code == 304 for code in kept.values())}/{len(kept)} ETags of before answered 304, a held "
+                   f"request {held}, page and application ETags {pages}; the feed position {position} of epoch "
+                   f"{epoch} answered {followed.status_code}; an If-Match of before wrote {written.status_code} "
+                   f"({written.headers.get('etag')}), read on by the follower in epoch {read_on['epoch']}")
+    http.close()
+    assert pair.timeline(pair.primary) == before + 1
+    assert set(kept.values()) == {304}, kept
+    assert held == 304 and pages == [304, 304]
+    assert followed.status_code == 200 and followed.json() == {"items": [], "next_after": position, "epoch": epoch}
+    assert written.status_code == 200 and written.headers["etag"].endswith(f'~{before + 1}"'), written.text
+    assert [c["seq"] for c in read_on["items"]] == [position + 1] and read_on["epoch"] == before + 1
 
 
 def test_f17_asynchronous_replication_loses_acknowledged_writes_and_nothing_handed_out_before_matches(service,
