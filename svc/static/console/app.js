@@ -458,6 +458,7 @@ function follow(app) {
         const page = await read({ after, epoch, limit: 100, wait: 30 });
         backoff = 1;
         after = page.next_after;
+        epoch = page.epoch; // the epoch of the change at next_after, as written: kept with it
         for (const change of page.items) {
           list.prepend(entry(change));
           window.dispatchEvent(new CustomEvent("console:change", { detail: change }));
@@ -466,8 +467,8 @@ function follow(app) {
         while (list.children.length > KEEP) list.lastChild.remove();
       } catch (error) {
         if (signal.aborted) return;
-        if (error instanceof api.Problem && error.status === 410) { // the database's epoch changed: read it again
-          replace(status, "The database changed epoch (a failover): reading the feed again from its start.");
+        if (error instanceof api.Problem && error.status === 410) { // a failover lost the change at `after`
+          replace(status, "A failover lost changes shown here: reading the feed again from its start.");
           after = 0;
           epoch = undefined;
           continue;
