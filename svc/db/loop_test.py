@@ -533,6 +533,33 @@ def test_writes_waiting_for_the_loop_share_one_statement_each_to_its_own_outcome
         [(a1, 2, {"x": 1}), (a1, 3, {"x": 5}), (a2, 2, {"x": 2}), (b1, 2, {"x": 6})])
 
 
+def test_a_statement_of_many_compares_each_version_as_written_in_its_epoch(settings, cur, monkeypatch, timeline):
+    # Migration 0020: written at timeline 1, then the database promoted to 2; each write's If-Match and
+    # If-None-Match name (version, epoch), in the statement of many as alone.
+    from repositories import applications, configurations
+    from wire.etags import Named, Preconditions
+    from wire.problems import PreconditionFailed
+    apps = [applications.create(cur, name=f"e{n}", comments=None)["id"] for n in range(4)]
+    ids = [configurations.create(cur, application_id=app, name="c", comments=None, config={})["id"] for app in apps]
+    timeline(2)
+    sizes = _batches(monkeypatch)
+
+    def update(id, when):
+        return lambda db: configurations.update_now(db, id, when=when, name="c", comments=None, config={"x": 1})
+
+    async def scenario(db, pool):
+        return await _while_busy(db, pool, [
+            update(ids[0], Preconditions([Named(1, 1)])),  # the version as written: applied, in epoch 2
+            update(ids[1], Preconditions([Named(1, 2)])),  # the same number as a lost write in epoch 2 named it
+            update(ids[2], Preconditions(none_match=[Named(1, 1)])),  # refuses the version as written
+            update(ids[3], Preconditions(none_match=[Named(1, 2)]))])  # refuses another: applied
+    outcomes = with_pool(settings, scenario, pool_max=2)
+    assert [(o["version"], o["epoch"]) if isinstance(o, dict) else type(o) for o in outcomes] == [
+        (2, 2), PreconditionFailed, PreconditionFailed, (2, 2)]
+    assert "written in epoch 2" in outcomes[1].detail and outcomes[1].headers["ETag"] == f'"{ids[1]}.1"'
+    assert 3 in sizes or 4 in sizes, sizes  # (they shared a statement)
+
+
 def test_a_statement_of_many_that_fails_as_a_whole_runs_each_write_alone(settings, cur, monkeypatch):
     from repositories import applications, configurations
     one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))

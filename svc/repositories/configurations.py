@@ -273,7 +273,6 @@ update.now = update_now  # type: ignore[attr-defined]
 
 
 def _update_values(id: str, when: Preconditions, actor: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    # In the epoch of the connection that writes (`Preconditions.params`).
     return {"id": id, **fields(given, FIELDS), **when.params(), "actor": actor, "kind": "updated"}
 
 

@@ -246,7 +246,6 @@ put.now = put_now  # type: ignore[attr-defined]
 
 def _put_params(id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
                 actor: str | None) -> dict[str, Any]:
-    # In the epoch of the connection that writes (`Preconditions.params`).
     return {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
             **when.params(), "actor": actor, "kind": "set"}
 

@@ -6,9 +6,10 @@ by name, each override by its environment's name. It is sorted (configurations a
 members by key) so that two exports compare line by line.
 
 A plan is computed from the target's current state read in one statement, and carries a token: a hash of the
-target application, the data's epoch, its feed position and the plan itself. Applying recomputes the plan under the
-application's row lock, and writes it only when the token is the same (nothing in the application changed, and the
-document and the environments it names mean what they meant): every write with its feed entry, in one transaction.
+target application, its feed position (its last change, as written in its epoch) and the plan itself. Applying
+recomputes the plan under the application's row lock, and writes it only when the token is the same (nothing in the
+application changed, and the document and the environments it names mean what they meant): every write with its feed
+entry, in one transaction.
 """
 
 import hashlib

@@ -8,9 +8,10 @@
 -- entry): after a failover a name the database still holds names the same content, and one it does not (lost,
 -- or given to other content written since, in the new epoch) matches nothing (svc/README.md, "Epochs").
 --
--- A timeline is one line of history: a number PostgreSQL gives once per archive, at a promotion or at the end of
--- a restore to a point in time. Two primaries promoted to the same number from one archive (an orchestrator that
--- lets two standbys promote at once) would defeat this, as they defeat the timeline itself.
+-- A timeline is one line of history: a number PostgreSQL gives past every timeline history file it sees, at a
+-- promotion or at the end of a restore to a point in time. Two promotions to the same number on diverging histories
+-- (two standbys promoted at once, or one that never followed a promoted node promoted after it, with no archive
+-- shared) would defeat this, as they defeat the timeline itself (svc/README.md, "Epochs").
 
 -- The timeline the primary writes on: the first 8 hex digits of its current WAL file's name (as db/primary.py's
 -- IDENTITY reads it). 0.15 µs a call (2026-12-06).
