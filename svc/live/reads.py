@@ -157,7 +157,8 @@ async def named(state: State, application: str, environment: str) -> tuple[str |
     return application_id, environment_id
 
 
-async def configuration_snapshot(state: State, scope: Scope, id: str, seq: int | None, at: str | None) -> bytes:
+async def configuration_snapshot(state: State, scope: Scope, id: str, seq: int | None, at: str | None,
+                                 epoch: int | None = None) -> bytes:
     """The body of configuration `id` as it was at feed position `seq` or time `at` (RFC 3339), as the request's key
     may see it. The past is read from the database each time (the read cache holds the present), in one trip
     through the executor: the configuration's application, the key's check on it, then its state then."""
@@ -166,7 +167,8 @@ async def configuration_snapshot(state: State, scope: Scope, id: str, seq: int |
     def allowed(application_id: str) -> None:
         access.check_application(principal, application_id, history.NO_CONFIGURATION)
     return render_json(models.ConfigurationSnapshot,
-                       await state.database.run(history.owned_configuration_at, id, allowed, seq=seq, at=when))
+                       await state.database.run(history.owned_configuration_at, id, allowed, seq=seq, at=when,
+                                                epoch=epoch))
 
 
 # -- the answers to a GET, conditional, held with `wait` --------------------------------------------------------

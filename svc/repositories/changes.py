@@ -40,6 +40,19 @@ def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None =
     return page(cur, application_id, seq, limit=limit, epoch=epoch)[0]
 
 
+def written(cur, application_id: str, seq: int, epoch: int) -> None:
+    """NotFound for no application; EpochChanged unless the change at `seq` is in the feed as it was written in
+    `epoch` (0 is the start of every feed): a read of the past given a position of the feed checks it so."""
+    _position(cur, application_id, seq, epoch)
+
+
+def _position(cur, application_id: str, seq: int, epoch: int | None) -> Row:
+    found = one(cur, LAST, {"application_id": application_id, "after": seq}, applications.MISSING)
+    if epoch is not None and seq != 0 and found["at"] != epoch:
+        raise EpochChanged(seq, epoch)
+    return found
+
+
 @idempotent
 def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> tuple[list[Row], int]:
     """The application's changes numbered after `seq`, in order, at most `limit`, and the epoch of the position a
@@ -49,9 +62,7 @@ def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = 
     is in it with every change before it (a timeline is one line of history), so a follower that sends its position
     and its epoch is answered 410 exactly when what it read may have been lost and renumbered, and never after a
     promotion that lost nothing of it."""
-    found = one(cur, LAST, {"application_id": application_id, "after": seq}, applications.MISSING)
-    if epoch is not None and seq != 0 and found["at"] != epoch:
-        raise EpochChanged(seq, epoch)
+    found = _position(cur, application_id, seq, epoch)
     if seq > found["last_change"]:  # never handed out: a follower that took it would skip every change up to it,
         raise NotFound(PAST_THE_END.format(found["last_change"]))  # silently (as a snapshot past the end answers)
     cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})

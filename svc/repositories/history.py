@@ -20,7 +20,7 @@ from typing import Any
 
 from db.database import idempotent, prepared
 from jsondoc.patch import diff
-from repositories import applications
+from repositories import applications, changes
 from repositories.configurations import REVISION_COLUMNS
 from repositories.effective import CHAIN, view
 from repositories.overrides import REVISION_COLUMNS as OVERRIDE_REVISION_COLUMNS
@@ -119,18 +119,24 @@ def override_owner(cur, id: str, environment_id: str) -> str:
     return one(cur, OVERRIDE_OWNER, {"id": id, "environment_id": environment_id}, NO_OVERRIDE)["application_id"]
 
 
-def position(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None) -> Row:
+def position(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None,
+             epoch: int | None = None) -> Row:
     """The feed position a read asks for, by `seq` or by time `at` (exactly one): {seq, recorded_at}. Unprocessable
     for a position beyond the end, a time in the future or before the application existed; NotFound for no
-    application, or a position whose history was pruned."""
-    _exactly_one(seq, at)
+    application, or a position whose history was pruned; with `epoch` (the epoch of `seq`), EpochChanged first
+    when the change at `seq` is not in the feed as it was written then (`changes.written`)."""
+    _exactly_one(seq, at, epoch)
+    if epoch is not None:
+        changes.written(cur, application_id, seq, epoch)
     cur.execute(POSITION, {"id": application_id, "seq": seq, "at": at})
     return _point(cur.fetchone())
 
 
-def _exactly_one(seq: int | None, at: datetime | None) -> None:
+def _exactly_one(seq: int | None, at: datetime | None, epoch: int | None = None) -> None:
     if (seq is None) == (at is None):
         raise Unprocessable.at("#/query/seq", "Give exactly one of `seq` (a feed position) and `at` (a time).")
+    if epoch is not None and seq is None:
+        raise Unprocessable.at("#/query/epoch", "`epoch` is the epoch of a feed position: send it with `seq`.")
 
 
 def _point(row: Row) -> Row:
@@ -160,18 +166,20 @@ def _state(row: Row) -> Row:
 
 @idempotent
 def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq: int | None = None,
-                           at: datetime | None = None) -> Row:
+                           at: datetime | None = None, epoch: int | None = None) -> Row:
     """Configuration `id` as it was at a point of the history of the application it belongs (or belonged) to:
     {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement;
     `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before any
     answer that depends on what was read (naming neither point, or both, is refused first: it says nothing of the
-    configuration)."""
-    _exactly_one(seq, at)
+    configuration); with `epoch`, a position lost in a failover is EpochChanged (`position`)."""
+    _exactly_one(seq, at, epoch)
     cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
     row = cur.fetchone()
     if row["problem"] == "no_configuration":
         raise NotFound(NO_CONFIGURATION)
     allowed(row["application_id"])
+    if epoch is not None:
+        changes.written(cur, row["application_id"], seq, epoch)
     if row["problem"] == "not_then":
         raise NotFound(NOT_THEN)
     point = _point(row)
@@ -179,20 +187,21 @@ def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq:
 
 
 @idempotent
-def application_at(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None) -> Row:
+def application_at(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None,
+                   epoch: int | None = None) -> Row:
     """Every configuration of the application as it was at a point, in id order."""
-    point = position(cur, application_id, seq=seq, at=at)
+    point = position(cur, application_id, seq=seq, at=at, epoch=epoch)
     cur.execute(CONFIGURATIONS_AT, {"application_id": application_id, "seq": point["seq"], "id": None})
     return {"application_id": application_id, **point, "configurations": cur.fetchall()}
 
 
 @idempotent
 def effective_at(cur, application_id: str, id: str, environment_id: str, *, seq: int | None = None,
-                 at: datetime | None = None) -> dict[str, Any]:
+                 at: datetime | None = None, epoch: int | None = None) -> dict[str, Any]:
     """The effective view of configuration `id` in the environment at a point: its `config` and its overrides as
     they were then, along the environment's chain as it is now (environments are the service's, not history)."""
     environment = one(cur, ENVIRONMENT, {"environment_id": environment_id}, "No environment has this id.")
-    point = position(cur, application_id, seq=seq, at=at)
+    point = position(cur, application_id, seq=seq, at=at, epoch=epoch)
     cur.execute(EFFECTIVE_AT, {"application_id": application_id, "seq": point["seq"], "id": id,
                                "environment_id": environment_id})
     row = cur.fetchone()

@@ -84,15 +84,17 @@ def _document(name: str, seq: int, configurations: list[dict]) -> dict[str, Any]
 
 
 @idempotent
-def export(cur, application_id: str, *, seq: int | None = None, at: Any = None) -> dict[str, Any]:
-    """The application as one document: now, or at a point of its history (by `seq` or `at`)."""
-    if seq is None and at is None:
+def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
+           epoch: int | None = None) -> dict[str, Any]:
+    """The application as one document: now, or at a point of its history (by `seq`, with its `epoch` when given, or
+    `at`)."""
+    if seq is None and at is None and epoch is None:
         state = current(cur, application_id)
         return _document(state["name"], state["last_change"], [
             {**c, "overrides": {name: o["patch"] for name, o in c["overrides"].items()}}
             for c in state["configurations"].values()])
     name = one(cur, history.APPLICATION, {"id": application_id}, applications.MISSING)["name"]
-    point = history.position(cur, application_id, seq=seq, at=at)
+    point = history.position(cur, application_id, seq=seq, at=at, epoch=epoch)
     rows = history.application_at(cur, application_id, seq=point["seq"])["configurations"]
     cur.execute(PAST_OVERRIDES, {"application_id": application_id, "seq": point["seq"], "id": None})
     patches: dict[str, dict[str, Any]] = {}

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from live import access, reads, scopes
 from repositories import history, transfer
-from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, IdPath, JsonBody, PlainInteger,
-                          SettingsDep)
+from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, EpochQuery, IdPath, JsonBody,
+                          PlainInteger, SettingsDep)
 from routers.idempotency import once
 from settings import Settings
 from wire import jsontext, models, names
@@ -58,38 +58,40 @@ async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first
 
 
 @router.get("/configurations/{id}/snapshot")
-async def get_configuration_snapshot(id: IdPath, request: Request, seq: Seq = None, at: At = None) -> Response:
-    # The fast path answers it too (live/fastpath.py), with the same read.
-    body = await reads.configuration_snapshot(request.app.state, request.scope, id, seq, at)
+async def get_configuration_snapshot(id: IdPath, request: Request, seq: Seq = None, at: At = None,
+                                     epoch: EpochQuery = None) -> Response:
+    # The fast path answers it too (live/fastpath.py), with the same read, when no `epoch` is sent.
+    body = await reads.configuration_snapshot(request.app.state, request.scope, id, seq, at, epoch)
     return Response(body, media_type="application/json")
 
 
 @router.get("/applications/{id}/snapshot")
 async def get_application_snapshot(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
-                                   at: At = None) -> Response:
+                                   at: At = None, epoch: EpochQuery = None) -> Response:
     application_id = id
     await scopes.application(request.scope, application_id)
-    snapshot = await db.run(history.application_at, application_id, seq=seq, at=moment(at))
+    snapshot = await db.run(history.application_at, application_id, seq=seq, at=moment(at), epoch=epoch)
     return reply_trusted(models.ApplicationSnapshot, snapshot)
 
 
 @router.get("/configurations/{id}/effective/snapshot")
 async def get_effective_snapshot(id: IdPath, environment_id: EnvironmentQuery, request: Request, db: DatabaseDep,
-                                 seq: Seq = None, at: At = None) -> Response:
+                                 seq: Seq = None, at: At = None, epoch: EpochQuery = None) -> Response:
     application_id = await db.run(history.owner, id)
     access.check_application(access.of(request.scope), application_id, history.NO_CONFIGURATION)
     access.check_environment(access.of(request.scope), environment_id)
-    snapshot = await db.run(history.effective_at, application_id, id, environment_id, seq=seq, at=moment(at))
+    snapshot = await db.run(history.effective_at, application_id, id, environment_id, seq=seq, at=moment(at),
+                            epoch=epoch)
     return _exact({**snapshot, "recorded_at": rfc3339(snapshot["recorded_at"])})
 
 
 @router.get("/applications/{id}/export")
 async def export_application(id: IdPath, request: Request, db: DatabaseDep, seq: Seq = None,
-                             at: At = None) -> Response:
+                             at: At = None, epoch: EpochQuery = None) -> Response:
     application_id = id
     await scopes.application(request.scope, application_id)
     every_environment(request)
-    return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at)))
+    return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at), epoch=epoch))
 
 
 # The members of these bodies that may be null; any other sent as null is refused (the generated models take an

@@ -384,6 +384,18 @@ def test_a_version_and_a_feed_position_lost_in_a_failover_match_nothing_after_it
     assert client.get(override_url, headers={"If-None-Match": kept_override}).status_code == 304
     page = client.get(feed, params={"after": kept_at, "epoch": 1}).json()
     assert [c["seq"] for c in page["items"]] == [kept_at + 1, kept_at + 2] and page["epoch"] == 2
+    assert [c["epoch"] for c in page["items"]] == [2, 2]  # each change names the epoch it was written in
+    # Reads of the past by a position of the feed, with its epoch: the lost one is 410, the kept one reads.
+    env_view = f"{url}/effective/snapshot"
+    for path, extra in ((f"{url}/snapshot", {}), (f"{APPS}/{app['id']}/snapshot", {}),
+                        (env_view, {"environment_id": env["id"]}), (f"{APPS}/{app['id']}/export", {})):
+        assert_problem(client.get(path, params={"seq": kept_at + 1, "epoch": 1, **extra}), 410)
+        assert client.get(path, params={"seq": kept_at, "epoch": 1, **extra}).status_code == 200, path
+        assert client.get(path, params={"seq": kept_at + 1, "epoch": 2, **extra}).status_code == 200, path
+        assert client.get(path, params={"seq": 0, "epoch": 5, **extra}).status_code in (200, 404), path  # the start
+        assert_problem(client.get(path, params={"at": "2026-01-01T00:00:00Z", "epoch": 1, **extra}), 422)
+    assert client.get(f"{url}/snapshot", params={"seq": kept_at, "epoch": 1}).json()["configuration"]["config"] == {
+        "v": 1}
     assert client.get(feed, params={"after": kept_at + 2, "epoch": 2}).json()["items"] == []
     assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/changes", params={"after": 1, "epoch": 2}), 404)
     assert_problem(client.get(feed, params={"epoch": 0}), 422)

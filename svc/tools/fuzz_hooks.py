@@ -336,6 +336,7 @@ def retarget(case, operation_id: str, to: Target) -> None:
         query["epoch"] = to.epoch
     if operation_id in SNAPSHOTS and case.query is not None:
         query.pop("seq", None)
+        query.pop("epoch", None)  # (the epoch of a `seq`: none with `at`)
         query["at"] = datetime.now(UTC).isoformat()
     if operation_id in DIFFS:
         for name in ("from", "to"):

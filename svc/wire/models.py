@@ -169,6 +169,12 @@ class Change(BaseModel):
             ge=1,
         ),
     ]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description='The epoch it was written in. With `seq`, its position, as a read of the past takes it.'
+        ),
+    ]
     kind: Kind
     configuration_id: Ulid
     name: Annotated[

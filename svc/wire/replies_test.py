@@ -39,7 +39,7 @@ def _now():
     (models.RevisionPage, {"items": [{"configuration_id": ROW["id"], "application_id": ROW["application_id"],
                                       "version": 1, "name": "n", "comments": None,
                                       "config": {}, "created_at": _now(), "created_by": None}], "next_cursor": "7"}),
-    (models.ChangePage, {"items": [{"seq": 1, "kind": kind, "configuration_id": ROW["id"], "name": "db",
+    (models.ChangePage, {"items": [{"seq": 1, "epoch": 2, "kind": kind, "configuration_id": ROW["id"], "name": "db",
                                     "version": 1, "at": _now(), "by": None, "by_key_id": None, "environment_id": None,
                                     "environment": None}
                                    for kind in ("created", "updated", "restored", "deleted")], "next_after": 4,
