@@ -20,7 +20,7 @@ from db import migrations
 from tools import harness
 from tools.harness import APPS, CONFIGS, HANG, until_held
 from tools.harness import until_async as until
-from tools.linearizability import History, epoch_of, stale_reads, version_of
+from tools.linearizability import History, stale_reads, version_of
 from tools.replication import Pair, wait_until
 
 pytestmark = pytest.mark.faults

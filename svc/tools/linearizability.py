@@ -74,11 +74,6 @@ def version_of(etag: str) -> int:
     return int(etag.strip('"').rsplit(".", 1)[1].partition("~")[0])
 
 
-def epoch_of(etag: str) -> int:
-    """The epoch an ETag of a resource names: 1 unless it ends in `~<epoch>`."""
-    return int(etag.strip('"').rsplit(".", 1)[1].partition("~")[2] or 1)
-
-
 @dataclass
 class History:
     """Operations recorded against one running service. `run` drives writers and readers until enough work is done

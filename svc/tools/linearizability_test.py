@@ -1,6 +1,6 @@
 import pytest
 
-from tools.linearizability import Answer, EffectiveHistory, Op, epoch_of, misanswered, stale_reads, version_of
+from tools.linearizability import Answer, EffectiveHistory, Op, misanswered, stale_reads, version_of
 
 
 def test_a_read_older_than_a_write_acknowledged_before_it_began_is_stale():
@@ -33,7 +33,6 @@ def test_answers_that_contradict_a_revocation_are_those_after_its_acknowledgment
 def test_version_of_an_etag():
     assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 12
     assert version_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 12
-    assert epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12"') == 1 and epoch_of('"01JD3B5ZQ6V2K9X4N8M7P1R0ST.12~3"') == 3
 
 
 def test_an_effective_view_says_the_number_of_each_layer_and_of_the_parent():
