@@ -15,7 +15,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from db.database import idempotent
-from repositories.rows import Row, one, split, stale, write
+from repositories.rows import Row, holds, one, split, write
 from wire import jsontext, ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.principals import ACTIONS, Principal, digest
@@ -217,18 +217,13 @@ def _locked(cur, id: str, by: Principal | None) -> Row:
     return row
 
 
-def _stale(row: Row, when: Preconditions) -> None:
-    if not when.accepts(row["version"], row["epoch"]) or when.refuses(row["version"], row["epoch"]):
-        stale(row["id"], row["version"], row["epoch"], when)
-
-
 def update(cur, id: str, *, by: Principal | None, settings_manager: bool = False,
            when: Preconditions = UNCONDITIONAL, **given: Any) -> Row:
     """Replace a key's name and rights (not its secret)."""
     current = _locked(cur, id, by)
     if current["revoked_at"] is not None:
         raise Conflict(REVOKED)
-    _stale(current, when)
+    holds(id, current, when)
     now = datetime.now(UTC)
     rights = _check(cur, by, given, now)
     write(cur, UPDATE, {**rights, "id": id, "now": now}, NAME_TAKEN)
@@ -244,7 +239,7 @@ def revoke(cur, id: str, *, by: Principal | None, settings_manager: bool = False
     current = _locked(cur, id, by)
     if current["revoked_at"] is not None:
         return
-    _stale(current, when)
+    holds(id, current, when)
     now = datetime.now(UTC)
     cur.execute(REVOKE, {"id": id, "now": now})
     _keeps_a_manager(cur, now, settings_manager)

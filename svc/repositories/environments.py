@@ -10,7 +10,7 @@ for it. They run in a transaction (`transaction=True`).
 from datetime import UTC, datetime
 
 from db.database import idempotent
-from repositories.rows import PAGE_AFTER_CURSOR, Row, one, split, stale, write
+from repositories.rows import PAGE_AFTER_CURSOR, Row, holds, one, split, write
 from wire import ulids
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import Conflict, Unprocessable
@@ -90,8 +90,7 @@ def create(cur, *, name: str, parent_id: str | None, comments: str | None) -> Ro
 def _locked(cur, id: str, when: Preconditions) -> int:
     """The environment's version, its row locked; 404 when it does not exist, 412 when `when` refuses it."""
     row = one(cur, LOCK_ONE, {"id": id}, MISSING)
-    if not when.accepts(row["version"], row["epoch"]) or when.refuses(row["version"], row["epoch"]):
-        stale(id, row["version"], row["epoch"], when)
+    holds(id, row, when)
     return row["version"]
 
 

@@ -98,6 +98,13 @@ def missing_or_stale(cur, version_query: str, id: str, missing: str,
     stale(id, row["version"], row["epoch"], preconditions)
 
 
+def holds(id: str, row: Row, preconditions: Preconditions) -> None:
+    """The 412 of `stale` unless `preconditions` hold for resource `id`, its `row` (its `version` and `epoch`) read
+    and locked before a write that does not check them itself."""
+    if not preconditions.accepts(row["version"], row["epoch"]) or preconditions.refuses(row["version"], row["epoch"]):
+        stale(id, row["version"], row["epoch"], preconditions)
+
+
 def stale(id: str, version: int, epoch: int, preconditions: Preconditions) -> NoReturn:
     """The 412 of a write whose preconditions failed on resource `id`, now `version` as written in `epoch`."""
     # Which failed, as far as the version now tells: If-Match unless it accepts it; a version changed between the
