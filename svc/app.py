@@ -47,9 +47,10 @@ from wire import problems
 from routers.deps import API
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
-CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID")
+CORS_REQUEST_HEADERS = ("Authorization", "Cache-Control", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match",
+                        "X-Request-ID")
 # Every response header the contract declares, for a browser client to read too (and the request's id).
-CORS_RESPONSE_HEADERS = ("Accept-Encoding", "ETag", "Idempotent-Replayed", "Location", "Retry-After",
+CORS_RESPONSE_HEADERS = ("Accept-Encoding", "Age", "ETag", "Idempotent-Replayed", "Location", "Retry-After",
                          "WWW-Authenticate", "X-Request-ID")
 CONTRACT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 log = logging.getLogger("config_service")

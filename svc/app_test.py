@@ -111,8 +111,9 @@ def test_cors_answers_configured_origins_only(settings):
         for origin, method, asked, said in (
                 ("https://evil.example", "PUT", "", "its origin is not in CORS_ORIGINS"),
                 ("https://ui.example", "PATCH", "x-debug", "its method is not one of GET, HEAD, POST, PUT, DELETE; "
-                                                          "it asks for headers beyond Authorization, Content-Type, "
-                                                          "Idempotency-Key, If-Match, If-None-Match, X-Request-ID")):
+                                                          "it asks for headers beyond Authorization, Cache-Control, "
+                                                          "Content-Type, Idempotency-Key, If-Match, If-None-Match, "
+                                                          "X-Request-ID")):
             refused = client.options("/api/v1/applications", headers={
                 "Origin": origin, "Access-Control-Request-Method": method,
                 **({"Access-Control-Request-Headers": asked} if asked else {})})
@@ -139,6 +140,31 @@ def test_a_browser_client_may_read_every_response_header_the_contract_declares(s
         answer = client.get("/api/v1/applications", headers={"Origin": "https://ui.example"})
     exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
     assert declared <= exposed, declared - exposed
+
+
+def test_a_browser_client_may_send_every_request_header_the_contract_declares(settings):
+    """A page's request with a header CORS does not safelist is preflighted, and refused unless the header is
+    allowed: each one the contract declares is (Cache-Control for a stale answer, If-Match, Idempotency-Key)."""
+    from app import CONTRACT
+
+    contract = yaml.safe_load(CONTRACT.read_text())
+    parameters = contract["components"]["parameters"]
+    declared = set()
+    for operations in contract["paths"].values():
+        for operation in operations.values() if isinstance(operations, dict) else ():
+            for parameter in (operation.get("parameters", []) if isinstance(operation, dict) else []):
+                if "$ref" in parameter:
+                    parameter = parameters[parameter["$ref"].rsplit("/", 1)[1]]
+                if parameter.get("in") == "header":
+                    declared.add(parameter["name"].lower())
+    assert {"cache-control", "if-match", "idempotency-key"} <= declared
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))) as client:
+        answer = client.options("/api/v1/applications", headers={
+            "Origin": "https://ui.example", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": ", ".join(sorted(declared))})
+    assert answer.status_code == 200, answer.text
+    allowed = {name.strip().lower() for name in answer.headers["access-control-allow-headers"].split(",")}
+    assert declared <= allowed, declared - allowed
 
 
 def test_start_up_refuses_a_database_that_can_lose_commits(settings, sql, caplog):

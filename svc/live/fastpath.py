@@ -121,9 +121,9 @@ class CachedReads:
         held = etags.header(scope, b"if-none-match")
         if not etags.none_match(held, entry.etag):
             if not await _whole(scope, entry):
-                await _send(send, 200, entry.etag, entry.body)
+                await _send(send, 200, entry.etag, entry.body, entry.age)
             return
-        etag = entry.etag
+        etag, age = entry.etag, entry.age
         if wait is not None:
             # A key not confirmed yet is confirmed before the hold, not at the answer, so that the leader may write
             # it (`protocol.write_whole` writes none unconfirmed); rights that changed answer nothing: `Authenticate`
@@ -141,8 +141,8 @@ class CachedReads:
                     written = written or _write(scope, answer, added)
                     return written
             try:
-                changed, etag = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait, etag,
-                                                 deliver)
+                changed, etag, age = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait,
+                                                      etag, deliver, entry.age)
             except ProblemError as error:  # deleted, revoked, out of the key's scope now: as the route answers
                 if not written:
                     await error.response(scope["path"])(scope, receive, send)
@@ -157,12 +157,12 @@ class CachedReads:
                 return
             if changed is not None:
                 if not await _whole(scope, changed):
-                    await _send(send, 200, changed.etag, changed.body)
+                    await _send(send, 200, changed.etag, changed.body, changed.age)
                 # The answer is written; what is left (the layers above it returning, the log line) waits its turn,
                 # so that every request the same notification woke is answered before any of them finishes.
                 await asyncio.sleep(0)
                 return
-        await _send(send, 304, etag, b"")
+        await _send(send, 304, etag, b"", age)
 
 
 async def _whole(scope: Scope, entry: Entry) -> bool:
@@ -188,12 +188,18 @@ def _write(scope: Scope, entry: Entry, added: bytes | None = None) -> bool:
     lines = entry.lines
     if lines is None:  # rendered once, for every request it answers
         lines = entry.lines = protocol.header_lines([(b"etag", entry.etag.encode("latin-1")),
-                                                     (b"content-length", str(len(entry.body)).encode()), JSON])
+                                                     (b"content-length", str(len(entry.body)).encode()), JSON]
+                                                    + _aged(entry.age))
     return lines is not None and protocol.write_whole(scope, 200, lines, entry.body, added)
 
 
-async def _send(send: Send, status: int, etag: str | None, body: bytes) -> None:
-    headers = [] if etag is None else [(b"etag", etag.encode("latin-1"))]
+def _aged(age: int | None) -> list[tuple[bytes, bytes]]:
+    """A stale answer's `Age` header (`ReadCache.stale`); none for a current one."""
+    return [] if age is None else [(b"age", str(age).encode())]
+
+
+async def _send(send: Send, status: int, etag: str | None, body: bytes, age: int | None = None) -> None:
+    headers = ([] if etag is None else [(b"etag", etag.encode("latin-1"))]) + _aged(age)
     if status == 200:
         headers += [(b"content-length", str(len(body)).encode()), JSON]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -208,9 +208,9 @@ def test_the_requests_one_change_answers_are_all_written_before_any_of_them_fini
     async def configuration(state, id):
         return old
 
-    async def hold(state, scope, receive, watched, read, held, wait, etag, deliver):
+    async def hold(state, scope, receive, watched, read, held, wait, etag, deliver, age):
         await changed.wait()
-        return new, new.etag
+        return new, new.etag, None
 
     monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=configuration, hold=hold))
     events = []
@@ -262,7 +262,7 @@ def test_a_held_request_whose_answer_its_leader_wrote_writes_nothing_more(monkey
     monkeypatch.setattr(fastpath.protocol, "write_whole", write_whole)
 
     def scenario(n, after, origin=False, confirmed=None):
-        async def hold(state, scope, receive, watched, read, held_etag, wait, etag, deliver):
+        async def hold(state, scope, receive, watched, read, held_etag, wait, etag, deliver, age):
             held.append(n)
             if origin:
                 assert deliver is None
@@ -292,16 +292,16 @@ def test_a_held_request_whose_answer_its_leader_wrote_writes_nothing_more(monkey
 
     def failed():
         raise RuntimeError("the body was past its limits, say")
-    scenario(1, lambda: (new, new.etag))
-    scenario(2, lambda: (None, new.etag))  # the shutdown began before its task ran: no 304 after the 200
+    scenario(1, lambda: (new, new.etag, None))
+    scenario(2, lambda: (None, new.etag, None))  # the shutdown began before its task ran: no 304 after the 200
     scenario(3, revoked)
     scenario(6, failed)
-    scenario(7, lambda: (new, new.etag), confirmed=True)
+    scenario(7, lambda: (new, new.etag, None), confirmed=True)
     # the layers' headers rendered before the hold, not while the others wait
     assert whole == [(n, 200, new.body, b"x-request-id: r\r\n") for n in (1, 2, 3, 6, 7)] and sent == []
-    scenario(4, lambda: (new, new.etag), origin=True)
+    scenario(4, lambda: (new, new.etag, None), origin=True)
     assert len(whole) == 5 and sent == [(4, "http.response.start", 200), (4, "http.response.body", None)]
-    scenario(5, lambda: (new, new.etag))
+    scenario(5, lambda: (new, new.etag, None))
     assert len(whole) == 5 and sent[2:] == [(5, "http.response.start", 200), (5, "http.response.body", None)]
-    scenario(8, lambda: (new, new.etag), confirmed=False)
+    scenario(8, lambda: (new, new.etag, None), confirmed=False)
     assert 8 not in held and len(whole) == 5 and len(sent) == 4

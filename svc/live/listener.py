@@ -68,6 +68,7 @@ class Listener:
         self._task: asyncio.Task | None = None
         self._round: asyncio.Future | None = None
         self._round_tick = 0
+        self._round_sent = 0.0  # when the round in flight was sent (`ReadCache.clock`)
         self._synced = 0  # the tick of the last round that came back (0: none since the connection was made)
         self._next: asyncio.Future | None = None
         self._fd: int | None = None  # the listener's socket while the loop watches it
@@ -290,7 +291,7 @@ class Listener:
         return self.listening and not self._late and tick < self._synced and self.primary.is_current(self.identity)
 
     def _start_round(self, future: asyncio.Future) -> asyncio.Future:
-        self._round, self._round_tick = future, self.cache.tick()
+        self._round, self._round_tick, self._round_sent = future, self.cache.tick(), self.cache.clock()
         self._heard = set()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(SYNC_TIMEOUT, self._behind)
@@ -372,6 +373,8 @@ class Listener:
         self._dead.cancel()
         self._late = False
         self._synced = max(self._synced, self._round_tick)
+        if self.primary.is_current(self.identity):  # (else the listener is lost on the next read, and the copy with it)
+            self.cache.confirm(self._round_sent)
         future, self._round = self._round, None
         if future is not None and not future.done():
             future.set_result(True)

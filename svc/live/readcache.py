@@ -20,11 +20,21 @@ waits past, so checking the key and reading the resource cost one round between 
 
 Until the listener is connected, or when a round does not come back in time, reads go to the database; the cache
 is emptied whenever the listener connects or is lost, since notifications may have been missed.
+
+A GET that accepts a stale answer (`tolerance`) may be answered from what is kept, if it was known current at most
+so many seconds ago: at the sending of the last round that came back (`confirm`), as of which every kept entry was
+current. With `Cache-Control: max-stale`, without a round; with `stale-if-error`, only when a current answer cannot
+be had (503, after waiting for the database as a current read does), and then for the rest of the request's reads. What was kept when the listener was lost stays kept for such reads, as it was then (`_past`), until
+the listener connects again: with no primary to read, a client that asked for it is answered from the worker's
+copy, with its `Age`, instead of 503.
 """
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +42,8 @@ from dataclasses import dataclass
 from fastapi import Response
 
 from live.keys import Change
+from wire.headers import Staleness
+from wire.problems import ServiceUnavailable
 
 # What an entry costs beyond its body: the key, the ETag, the objects around them.
 ENTRY_OVERHEAD = 400
@@ -40,6 +52,8 @@ Sync = Callable[[int], Awaitable[bool]]
 
 # The tick at which the request being served began: its reads need a round sent after it, and no later one.
 began: contextvars.ContextVar[int] = contextvars.ContextVar("began", default=0)
+# How stale an answer the request being served accepts (its `Cache-Control`); None: none.
+tolerance: contextvars.ContextVar[Staleness | None] = contextvars.ContextVar("tolerance", default=None)
 
 
 @dataclass(slots=True)
@@ -53,9 +67,13 @@ class Entry:
     value: object = None  # what is kept when it is not an answer (the keys, `access.py`)
     tick: int = 0  # when the read of the database that made it began
     lines: bytes | None = None  # its header lines as written whole (`fastpath.py`), once rendered
+    age: int | None = None  # a stale answer's `Age` in seconds (`ReadCache.stale`); None: current
 
     def response(self) -> Response:
-        return Response(self.body, headers={"ETag": self.etag} if self.etag else None, media_type="application/json")
+        headers = {"ETag": self.etag} if self.etag else {}
+        if self.age is not None:
+            headers["Age"] = str(self.age)
+        return Response(self.body, headers=headers or None, media_type="application/json")
 
 
 @dataclass(slots=True)
@@ -79,6 +97,11 @@ class ReadCache:
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
         self._synced: Callable[[int], bool] | None = None  # and whether it is back already, without waiting
+        self._confirmed: float | None = None  # when the last round that came back was sent (`time.monotonic`)
+        # What was kept when the listener was lost, its groups' generations, and when it was last known current:
+        # for the reads that accept a stale answer, until the listener connects again.
+        self._past: tuple[dict[str, Entry], dict[str, int], float] | None = None
+        self.clock = time.monotonic
 
     def tick(self) -> int:
         """The next tick of the clock that orders reads and sync rounds."""
@@ -89,19 +112,69 @@ class ReadCache:
         """The listener is connected: start empty (notifications may have been missed) and trust what is kept
         once `sync(tick)` answers True; `synced(tick)` says whether it would at once."""
         self._clear()
+        self._past = None
         self._sync, self._synced = sync, synced
 
     def disconnected(self) -> None:
-        """The listener is lost: forget everything and read the database until it is back."""
+        """The listener is lost: forget everything and read the database until it is back; what was kept, as of the
+        last round that came back, is kept apart for the reads that accept a stale answer (`stale`)."""
+        if self._sync is not None and self._confirmed is not None and self.entries:
+            self._past = (dict(self.entries), dict(self._generations), self._confirmed)
         self._sync = self._synced = None
         self._clear()
 
+    def confirm(self, sent: float) -> None:
+        """A sync round sent at `sent` (`clock()`) is back: everything kept was current when it was sent."""
+        if self._confirmed is None or sent > self._confirmed:
+            self._confirmed = sent
+
+    def stale(self, key: str, groups: tuple[str, ...], accepted: float) -> Entry | None:
+        """The answer kept under `key`, if it was known current at most `accepted` seconds ago (rounded up, as its
+        `Age` says), as a copy that carries its `Age`; None otherwise. While the listener is connected, as of the
+        last round that came back; while it is lost, as of the last one before (`_past`)."""
+        if self._sync is not None:
+            entries, generations, confirmed = self.entries, self._generations, self._confirmed
+        elif self._past is not None:
+            entries, generations, confirmed = self._past
+        else:
+            return None
+        entry = entries.get(key)
+        if entry is None or confirmed is None:
+            return None
+        if groups and entry.generation != tuple(generations.get(group, 0) for group in groups):
+            return None
+        age = math.ceil(max(0.0, self.clock() - confirmed))
+        if age > accepted:
+            return None
+        return dataclasses.replace(entry, age=age, lines=None)
+
     # -- reading ---------------------------------------------------------------------------------------------
-    async def read(self, key: str, fetch: Callable[[], Awaitable[Entry]],
-                   group: str | tuple[str, ...] | None = None) -> Entry:
+    def read(self, key: str, fetch: Callable[[], Awaitable[Entry]],
+             group: str | tuple[str, ...] | None = None) -> Awaitable[Entry]:
         """The current answer under `key`, in `group` (one or several): kept, or `fetch()`ed from the database
-        (and kept, unless it went stale meanwhile). What `fetch` raises (a 404, say) is raised, and not kept."""
+        (and kept, unless it went stale meanwhile). What `fetch` raises (a 404, say) is raised, and not kept. For
+        a request that accepts a stale answer (`tolerance`), perhaps what was kept, with its `Age`."""
         group = (group,) if isinstance(group, str) else group or ()
+        accepted = tolerance.get()
+        if accepted is None:
+            return self._read(key, fetch, group)
+        return self._tolerant(key, fetch, group, accepted)
+
+    async def _tolerant(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: tuple[str, ...],
+                        accepted: Staleness) -> Entry:
+        if accepted.always is not None and (entry := self.stale(key, group, accepted.always)) is not None:
+            return entry
+        try:
+            return await self._read(key, fetch, group)
+        except ServiceUnavailable:
+            if accepted.if_error is None or (entry := self.stale(key, group, accepted.if_error)) is None:
+                raise
+            # The request's other reads (its key's, then its resource's) take what was kept at once, as of the same
+            # state, not each after waiting for the database as long again.
+            tolerance.set(Staleness(always=accepted.if_error, if_error=accepted.if_error))
+            return entry
+
+    async def _read(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: tuple[str, ...]) -> Entry:
         started, sync = began.get() or self.tick(), self._sync
         if self.max_bytes <= 0 or sync is None:
             return await fetch()
@@ -231,6 +304,7 @@ class ReadCache:
 
     def _clear(self) -> None:
         self._epoch += 1
+        self._confirmed = None
         self.entries.clear()
         self._generations.clear()
         self.size = 0

@@ -4,9 +4,10 @@ import functools
 import pytest
 
 from live.keys import EVERYTHING, Change
-from live.readcache import Entry, ReadCache
+from live.readcache import Entry, ReadCache, tolerance
 from tools import harness
-from wire.problems import NotFound
+from wire.headers import Staleness
+from wire.problems import NotFound, ServiceUnavailable
 
 
 def run(test):
@@ -359,3 +360,150 @@ async def test_current_is_what_a_read_would_answer_at_once_and_none_until_its_ro
     await get(cache, db, "keys")
     cache.disconnected()
     assert cache.current("keys", started) is None
+
+
+class Unreachable(Database):
+    """A fake table that answers 503 while `down`, as the database does while no primary is reachable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def read(self, key: str) -> int:
+        if self.down:
+            self.reads += 1
+            raise ServiceUnavailable("The database is unavailable.")
+        return await super().read(key)
+
+
+def clocked(cache: ReadCache, now: float = 100.0) -> list[float]:
+    """The cache's clock, set by the test: `clock[0]`."""
+    clock = [now]
+    cache.clock = lambda: clock[0]
+    return clock
+
+
+@run
+async def test_a_read_that_accepts_max_stale_is_answered_from_what_is_kept_without_a_round_with_its_age():
+    # Kept entries are current as of the sending of the last round that came back (`confirm`): a read that accepts
+    # that much staleness is answered at once, with an `Age` rounded up; one that accepts less waits for a round.
+    cache, rounds = cache_with()
+    clock = clocked(cache)
+    db = Database()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    tolerance.set(Staleness(always=600))
+    await get(cache, db, "c:1")
+    assert db.reads == 1 and len(rounds) == 1  # never confirmed yet: the usual read, after a round
+    cache.confirm(97.5)
+    count = len(rounds)
+    answer = await get(cache, db, "c:1")
+    assert (answer.body, answer.age, len(rounds), db.reads) == (b"1", 3, count, 1)  # 2.5 s: Age 3
+    assert answer.response().headers["age"] == "3" and cache.entries["c:1"].age is None  # a copy carries it
+    tolerance.set(Staleness(always=2))
+    answer = await get(cache, db, "c:1")
+    assert answer.age is None and len(rounds) == count + 1  # too stale for it: confirmed by a round, current
+    clock[0] = 97.5
+    tolerance.set(Staleness(always=0))
+    assert (await get(cache, db, "c:1")).age == 0
+    tolerance.set(None)
+    clock[0] = 200.0
+    assert (await get(cache, db, "c:1")).age is None
+
+
+@run
+async def test_stale_if_error_answers_what_was_kept_only_when_the_database_answers_503():
+    cache = ReadCache(max_bytes=10_000)
+    late = [False]
+
+    async def sync(tick: int) -> bool:
+        return not late[0]  # late: the read goes to the database (a hung primary)
+
+    cache.connected(sync)
+    clock = clocked(cache)
+    db = Unreachable()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    cache.confirm(99.2)
+    late[0] = True
+    tolerance.set(Staleness(if_error=60))
+    assert (await get(cache, db, "c:1")).age is None and db.reads == 2  # the database answers: current, no Age
+    db.down = True
+    clock[0] = 130.0
+    answer = await get(cache, db, "c:1")
+    assert (answer.body, answer.age, db.reads) == (b"1", 31, 3)  # 503 from the database: what was kept, aged
+    assert (await get(cache, db, "c:1")).age == 31 and db.reads == 3  # the request's next read: at once
+    tolerance.set(Staleness(if_error=60))
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:2")  # never kept
+    tolerance.set(Staleness(if_error=30))
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")  # older than it accepts
+    tolerance.set(None)
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")
+
+
+@run
+async def test_what_was_kept_when_the_listener_was_lost_answers_stale_reads_until_it_connects_again():
+    cache, _ = cache_with()
+    clock = clocked(cache)
+    db = Unreachable()
+    db.values.update({"c:1": 1, "c:2": 2, "p:1": 5})
+    await get(cache, db, "c:1")
+    await get(cache, db, "c:2")
+    await get(cache, db, "p:1", group="g")
+    cache.apply(changed("c:2"))  # changed: not kept, so not answered stale either
+    cache.confirm(99.0)
+    cache.disconnected()
+    assert cache.entries == {}
+    db.down = True
+    clock[0] = 110.0
+    tolerance.set(Staleness(if_error=600))
+    assert (await get(cache, db, "c:1")).age == 11
+    assert (await get(cache, db, "p:1", group="g")).age == 11
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:2")
+    tolerance.set(Staleness(always=600))
+    assert (await get(cache, db, "c:1")).age == 11  # at once, the database not asked
+    db.down = False
+
+    async def synced(tick: int) -> bool:
+        return True
+
+    cache.connected(synced)  # the database is back: what was kept then is forgotten
+    db.down = True
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")
+
+
+@run
+async def test_a_page_whose_group_changed_is_not_answered_stale():
+    cache, _ = cache_with()
+    clocked(cache)
+    db = Unreachable()
+    db.values["p:1"] = 5
+    await get(cache, db, "p:1", group="g")
+    cache.confirm(99.0)
+    cache.apply(changed(groups=("g",)))
+    db.down = True
+    tolerance.set(Staleness(always=600, if_error=600))
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "p:1", group="g")
+    cache.disconnected()
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "p:1", group="g")
+
+
+@run
+async def test_nothing_is_answered_stale_before_a_round_confirmed_what_is_kept():
+    cache, _ = cache_with()
+    clocked(cache)
+    db = Unreachable()
+    db.values["c:1"] = 1
+    await get(cache, db, "c:1")
+    cache.disconnected()  # lost before any round came back: what was kept is not known current as of any time
+    db.down = True
+    tolerance.set(Staleness(always=600, if_error=600))
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")

@@ -15,7 +15,7 @@ from starlette.datastructures import State
 from starlette.types import Receive, Scope
 
 from live import access, keys
-from live.readcache import Entry, began
+from live.readcache import Entry, began, tolerance
 from repositories import applications, changes, configurations, effective, environments, history, overrides
 from wire import etags, jsontext, models, names
 from wire.replies import not_modified, render_json, reply_trusted
@@ -293,39 +293,44 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
     if not etags.none_match(held, entry.etag):
         return entry.response()
     if wait is None:
-        return not_modified(entry.etag)
+        return not_modified(entry.etag, entry.age)
 
     async def gated() -> Entry:
         if gate is not None:
             await gate()
         return await read()
 
-    changed, etag = await hold(request.app.state, request.scope, request.receive,
-                               (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry.etag)
-    return changed.response() if changed is not None else not_modified(etag)
+    changed, etag, age = await hold(request.app.state, request.scope, request.receive,
+                                    (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry.etag,
+                                    age=entry.age)
+    return changed.response() if changed is not None else not_modified(etag, age)
 
 
 async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
                read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str,
-               deliver: Callable[[Entry], bool] | None = None) -> tuple[Entry | None, str]:
+               deliver: Callable[[Entry], bool] | None = None,
+               age: int | None = None) -> tuple[Entry | None, str, int | None]:
     """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
     another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
-    read that begins when a notification of `watched` woke it, under the request's key as it is now: a revoked key
+    read that begins when a notification of `watched` woke it, under the request's key as it is now (and the `Age`
+    of the last check's answer, `age` before any: None when it was current): a revoked key
     ends the hold with 401, a key that may no longer see the resource with its 404 (raised). Requests of the same
     path and query, key and If-None-Match that one notification woke take the answer of the first one's check (the
     1,000 held on one configuration check once); with `deliver`, the first one writes their answers too, at once
-    (`Waiters.hold`)."""
-    current = [etag]
+    (`Waiters.hold`); requests that accept a stale answer share only with those that accept as stale a one.
+    """
+    current: list = [etag, age]
 
     async def check(woken: int | None) -> Entry | None:
         _anew(state, woken)
         await access.again(state, scope)  # 401 once the key is revoked, under its rights as they are now
         entry = await read()
-        current[0] = entry.etag
+        current[:] = entry.etag, entry.age
         return None if etags.none_match(held, entry.etag) else entry
 
     principal = access.of(scope)
-    share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held)
+    share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held,
+             tolerance.get())
     changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
                                        lambda: None, receive, share, deliver)
-    return changed, current[0]
+    return changed, current[0], current[1]

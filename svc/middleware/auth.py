@@ -65,6 +65,7 @@ class Authenticate:
             return
         state = scope["app"].state
         read_cache = _began(state)
+        _tolerates(scope)
         if not self.keys:
             if getattr(state, "unguarded_unknown", False):
                 await _UNKNOWN.response(scope["path"])(scope, receive, send)
@@ -167,6 +168,14 @@ def _began(state: State) -> readcache.ReadCache | None:
     if read_cache is not None:
         readcache.began.set(read_cache.tick())
     return read_cache
+
+
+def _tolerates(scope: Scope) -> None:
+    """A GET's (or HEAD's) `Cache-Control: max-stale` (`readcache.tolerance`): its reads, the look-up of its key
+    included, may be answered from what the worker kept, as current as it was at most that many seconds ago. Only
+    a read's: a write is refused or made under its key's rights as they are."""
+    if scope["method"] in ("GET", "HEAD"):
+        readcache.tolerance.set(headers.staleness(scope))
 
 
 async def _confirmed(state: State, principal: Principal) -> bool:

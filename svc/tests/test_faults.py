@@ -1,4 +1,4 @@
-"""Fault tests F1-F11 and F18-F20: a PostgreSQL cluster of their own that they kill, stop and start, and a running
+"""Fault tests F1-F11, F18-F20 and F22: a PostgreSQL cluster of their own that they kill, stop and start, and a running
 service (F19 and F20 behind PgBouncer).
 
 Traffic goes only to 127.0.0.1; everything started is stopped by PID. No test depends on the machine's speed: each
@@ -8,6 +8,7 @@ them too. Each prints its figures; how fast things are is for `make bench`.
 """
 
 import asyncio
+import math
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import psycopg2
 import pytest
 
 from db import migrations
-from tools import harness, localdb
+from tools import harness, localdb, replication
 from tools.harness import HANG, until_held
 from tools.harness import until_async as until
 from tools.linearizability import PARENT, EffectiveHistory, History, stale_reads
@@ -69,6 +70,25 @@ class Cluster:
     def kill9(self) -> None:
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
         os.kill(pid, signal.SIGKILL)
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster, then each of its children: the server hangs without closing anything. The PIDs
+        stopped, for `thaw`, once all are."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        stopped = [pid, *replication._children(pid)]
+        for child in stopped[1:]:
+            os.kill(child, signal.SIGSTOP)
+        harness.until(lambda: all(replication._state(p) in ("T", "Z", None) for p in stopped), "frozen")
+        return stopped
+
+    @staticmethod
+    def thaw(stopped: list[int]) -> None:
+        for pid in reversed(stopped):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def remove(self) -> None:
         if localdb.running(self.bindir, self.data):
@@ -709,3 +729,79 @@ def test_f20_behind_pgbouncer_in_session_mode_refusing_options_the_service_conne
     assert after.status_code == 200 and read.json()["version"] == 2 and read.json()["config"] == {"x": 2}
     assert health["listener"] == "listening"
     assert "refuses the startup parameter `options`" in log and "prepared statements given up" not in log
+
+
+def test_f22_reads_that_accept_stale_answers_read_on_while_the_database_is_stopped_or_frozen(cluster, service,
+                                                                                              capsys):
+    """A read's `Cache-Control: stale-if-error` (or `max-stale`): while PostgreSQL is stopped, and while it is
+    frozen, such a GET is answered from what the worker kept (the configuration, its effective view, its
+    application, a page, and the request's managed key), with the ETag and body it had and an `Age` no older than
+    its last read; a 304 for its ETag says `Age` too. Without it, with `max-stale=0`, with `no-cache`, or for what
+    the worker never read: 503. A token that is no key's is still 401. Once the database is back, the same reads
+    are current again (no `Age`)."""
+    root = "f22-admin-" + "r" * 24
+    server = service(API_KEYS=f"root:admin:{root}")
+    client = httpx.Client(base_url=server.base, timeout=HANG, headers={"Authorization": f"Bearer {root}"})
+    try:
+        app_id = client.post("/api/v1/applications", json={"name": "f22"}).json()["id"]
+        config_id = client.post("/api/v1/configurations",
+                                json={"application_id": app_id, "name": "c", "config": {"k": 1}}).json()["id"]
+        unread = client.post("/api/v1/configurations",
+                             json={"application_id": app_id, "name": "u", "config": {"k": 2}}).json()["id"]
+        environment_id = client.post("/api/v1/environments", json={"name": "f22-env"}).json()["id"]
+        created = client.post("/api/v1/keys", json={"name": "f22-reader", "actions": ["read"],
+                                                    "applications": [app_id], "environments": None})
+        assert created.status_code == 201, created.text
+        reader = {"Authorization": f"Bearer {created.json()['secret']}"}
+        kept = [f"/api/v1/configurations/{config_id}",
+                f"/api/v1/configurations/{config_id}/effective?environment_id={environment_id}",
+                f"/api/v1/applications/{app_id}",
+                f"/api/v1/applications/{app_id}/configurations?limit=10"]
+        if_error = {**reader, "Cache-Control": "stale-if-error=600"}
+        figures = []
+        for how in ("stopped", "frozen"):
+            seen = {path: client.get(path, headers=if_error) for path in kept}
+            last_read = time.monotonic()
+            assert all(r.status_code == 200 and "age" not in r.headers for r in seen.values()), seen
+            frozen = None
+            if how == "stopped":
+                cluster.stop()
+            else:
+                frozen = cluster.freeze()
+            try:
+                harness.assert_problem(client.get(kept[0], headers=reader), 503)
+                for path in kept:
+                    # Frozen, a read that accepts a stale answer only if the current one fails waits for the
+                    # database as any does (its bound): one such read is enough there.
+                    for accepts in ("stale-if-error=600", "max-stale=600")[how == "frozen" and path != kept[0]:]:
+                        answer = client.get(path, headers={**reader, "Cache-Control": accepts})
+                        assert answer.status_code == 200, (how, path, accepts, answer.status_code, answer.text)
+                        assert answer.content == seen[path].content
+                        assert answer.headers.get("etag") == seen[path].headers.get("etag")
+                        age = int(answer.headers["age"])
+                        assert 1 <= age <= math.ceil(time.monotonic() - last_read) + 1, (how, path, age)
+                        figures.append(age)
+                etag = seen[kept[0]].headers["etag"]
+                unchanged = client.get(kept[0], headers={**reader, "Cache-Control": "max-stale", "If-None-Match": etag})
+                assert unchanged.status_code == 304 and int(unchanged.headers["age"]) >= 1
+                for refusing in ("max-stale=0", "max-stale, no-cache", "max-stale=600, max-age=0"):
+                    harness.assert_problem(client.get(kept[0], headers={**reader, "Cache-Control": refusing}), 503)
+                harness.assert_problem(client.get(f"/api/v1/configurations/{unread}",
+                                                  headers={**reader, "Cache-Control": "max-stale"}), 503)
+                assert client.get(kept[0], headers={"Authorization": "Bearer no-such-key-" + "x" * 20,
+                                                    "Cache-Control": "max-stale=600"}).status_code == 401
+            finally:
+                if frozen is not None:
+                    cluster.thaw(frozen)
+                else:
+                    cluster.start()
+            harness.until(lambda: client.get(kept[0], headers=reader).status_code == 200,
+                          "reads answer once the database is back")
+            for path in kept:
+                answer = client.get(path, headers=if_error)
+                assert answer.status_code == 200 and "age" not in answer.headers, (how, path)
+        report(capsys, f"F22 stale-if-error=600 and max-stale=600 while PostgreSQL was stopped, then frozen: "
+                       f"{len(figures)} stale answers of what was kept, Age {min(figures)}-{max(figures)} s; without "
+                       f"them, max-stale=0, no-cache, max-age=0, or what was never read: 503")
+    finally:
+        client.close()

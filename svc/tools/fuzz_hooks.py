@@ -9,6 +9,7 @@ override of the shared configuration, so that its view has three layers); an ove
 configuration, in which one exists already when the operation needs one. Compare goes from the root to the shared
 environment, and findEffective asks by the shared resources' names. A positive case of the change feed that sends
 `epoch` sends the one its feed names (a database never promoted wrote every change in epoch 1).
+A `Cache-Control` that accepts a stale answer is dropped from every case (`current_reads`).
 Every eighth positive case of an operation keeps what was generated, so the 404, 410 and 412 paths stay fuzzed; every
 positive case of createConfiguration names a real application, and every `parent_id` of an environment's create or
 update names the shared root (or, for the root itself, none), so that positive_data_acceptance holds them to 2xx
@@ -41,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.generation.meta import TestPhase
+
+from wire import headers
 
 API = "/api/v1"
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
@@ -481,9 +484,21 @@ def no_null_ids(case) -> None:
             parameters[name] = NOTHING
 
 
+def current_reads(case) -> None:
+    """A `Cache-Control` that accepts a stale answer (`headers.staleness`) is dropped: such a read may answer what
+    was kept a moment ago, a resource deleted or changed by the case just before it included, as the header asks,
+    and schemathesis's checks of what a read must see after a write (use after free, resource availability) would
+    call that a failure. Every other value, which accepts none, is sent as generated: the parser is fuzzed."""
+    value = (case.headers or {}).get("Cache-Control")
+    if isinstance(value, str) and headers.staleness(
+            {"headers": [(b"cache-control", value.encode("latin-1", "ignore"))]}) is not None:
+        del case.headers["Cache-Control"]
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs) -> None:
     fresh_idempotency_key(case)
+    current_reads(case)
     if stateful(case):
         no_null_ids(case)
     operation_id = case.operation.definition.raw.get("operationId", "")

@@ -235,3 +235,15 @@ def test_a_link_that_read_a_null_names_an_id_nothing_has():
     linked = case(path={"id": None, "environment_id": "None", "other": REAL})
     fuzz_hooks.no_null_ids(linked)
     assert linked.path_parameters == {"id": fuzz_hooks.NOTHING, "environment_id": fuzz_hooks.NOTHING, "other": REAL}
+
+
+def test_a_cache_control_that_accepts_stale_answers_is_dropped_and_any_other_is_sent_as_generated():
+    for stale in ("max-stale", "stale-if-error=5, private", "MAX-STALE=0"):
+        dropped = case(headers={"Cache-Control": stale, "If-None-Match": "*"})
+        fuzz_hooks.current_reads(dropped)
+        assert dropped.headers == {"If-None-Match": "*"}, stale
+    for other in ("no-cache", "max-stale=x", "\x00\u00e9", "max-stale, no-cache"):
+        kept = case(headers={"Cache-Control": other})
+        fuzz_hooks.current_reads(kept)
+        assert kept.headers == {"Cache-Control": other}
+    fuzz_hooks.current_reads(case())  # no headers at all

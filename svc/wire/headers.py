@@ -3,6 +3,8 @@
 Names are given as ASGI gives them, lower-case bytes (`b"authorization"`); values come back as the bytes sent.
 """
 
+from dataclasses import dataclass
+
 from starlette.types import Scope
 
 
@@ -18,3 +20,48 @@ def first(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+
+# A staleness given without a value accepts any; a value past this is this (RFC 9111 §1.2.2).
+GREATEST_DELTA = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    """How stale an answer a read accepts, in seconds (None: not at all): at any time (`max-stale`, RFC 9111
+    §5.2.1.2), or only when a current one cannot be had (`stale-if-error`, RFC 5861 §4, which a request may send)."""
+
+    always: float | None = None
+    if_error: float | None = None
+
+
+def staleness(scope: Scope) -> Staleness | None:
+    """The request's `Cache-Control` as a `Staleness`; None when it accepts none. `max-stale` and `stale-if-error`,
+    each the smallest if given more than once (`max-stale` without a value: any), capped by `max-age`; `no-cache`
+    accepts none. A directive is a case-insensitive token with an optional `=token` or `="quoted"` argument; a
+    `max-stale` or `stale-if-error` whose argument is not delta-seconds is ignored (`stale-if-error` needs one), a
+    `max-age` whose argument is not caps at 0, and every other directive is ignored (§5.2: a cache ignores what it
+    does not know)."""
+    given: dict[bytes, float] = {}
+    for line in lines(scope, b"cache-control"):
+        for directive in line.split(b","):
+            name, has_value, value = directive.strip().partition(b"=")
+            name, value = name.strip().lower(), value.strip()
+            if len(value) >= 2 and value[:1] == value[-1:] == b'"':
+                value = value[1:-1]
+            seconds = (GREATEST_DELTA if len(value) > 10 else min(int(value), GREATEST_DELTA)) \
+                if value.isdigit() else None
+            if name == b"no-cache":
+                return None
+            if name == b"max-stale" and not has_value:
+                seconds = float("inf")  # type: ignore[assignment]
+            elif name == b"max-age" and seconds is None:
+                seconds = 0
+            if name in (b"max-stale", b"stale-if-error", b"max-age") and seconds is not None:
+                given[name] = min(given.get(name, seconds), seconds)
+    cap = given.get(b"max-age", float("inf"))
+    always, if_error = given.get(b"max-stale"), given.get(b"stale-if-error")
+    if always is None and if_error is None:
+        return None
+    return Staleness(None if always is None else min(always, cap), None if if_error is None else min(if_error, cap))

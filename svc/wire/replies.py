@@ -14,9 +14,9 @@ from pydantic.fields import FieldInfo
 from wire import jsontext, models
 
 
-def not_modified(etag: str) -> Response:
-    """304: the client's copy is current; no body."""
-    return Response(status_code=304, headers={"ETag": etag})
+def not_modified(etag: str, age: int | None = None) -> Response:
+    """304: the client's copy is current (or, with `age`, was so `age` seconds ago: a stale answer); no body."""
+    return Response(status_code=304, headers={"ETag": etag} if age is None else {"ETag": etag, "Age": str(age)})
 
 
 def reply(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
