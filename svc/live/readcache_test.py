@@ -477,13 +477,19 @@ async def test_what_was_kept_when_the_listener_was_lost_answers_stale_reads_unti
         await get(cache, db, "c:1")
 
 
-@run
-async def test_a_page_whose_group_changed_is_not_answered_stale():
+async def read_once(key: str, group: str | None = None) -> tuple[ReadCache, Unreachable]:
+    """A cache whose listener is connected, on a clock of its own, after one read of `key` (in `group`)."""
     cache, _ = cache_with()
     clocked(cache)
     db = Unreachable()
-    db.values["p:1"] = 5
-    await get(cache, db, "p:1", group="g")
+    db.values[key] = 5
+    await get(cache, db, key, group=group)
+    return cache, db
+
+
+@run
+async def test_a_page_whose_group_changed_is_not_answered_stale():
+    cache, db = await read_once("p:1", "g")
     cache.confirm(99.0)
     cache.apply(changed(groups=("g",)))
     db.down = True
@@ -497,11 +503,7 @@ async def test_a_page_whose_group_changed_is_not_answered_stale():
 
 @run
 async def test_nothing_is_answered_stale_before_a_round_confirmed_what_is_kept():
-    cache, _ = cache_with()
-    clocked(cache)
-    db = Unreachable()
-    db.values["c:1"] = 1
-    await get(cache, db, "c:1")
+    cache, db = await read_once("c:1")
     cache.disconnected()  # lost before any round came back: what was kept is not known current as of any time
     db.down = True
     tolerance.set(Staleness(always=600, if_error=600))
