@@ -8,6 +8,7 @@ them too. Each prints its figures; how fast things are is for `make bench`.
 """
 
 import asyncio
+import concurrent.futures
 import math
 import os
 import shutil
@@ -736,12 +737,13 @@ def test_f22_reads_that_accept_stale_answers_read_on_while_the_database_is_stopp
     """A read's `Cache-Control: stale-if-error` (or `max-stale`): while PostgreSQL is stopped, and while it is
     frozen, such a GET is answered from what the worker kept (the configuration, its effective view, its
     application, a page, and the request's managed key), with the ETag and body it had and an `Age` no older than
-    its last read; a 304 for its ETag says `Age` too. Without it, with `max-stale=0`, with `no-cache`, or for what
+    its last read; a 304 for its ETag says `Age` too, and a request held on it rides the outage out. Without it, with `max-stale=0`, with `no-cache`, or for what
     the worker never read: 503. A token that is no key's is still 401. Once the database is back, the same reads
     are current again (no `Age`)."""
     root = "f22-admin-" + "r" * 24
     server = service(API_KEYS=f"root:admin:{root}")
     client = httpx.Client(base_url=server.base, timeout=HANG, headers={"Authorization": f"Bearer {root}"})
+    pool = concurrent.futures.ThreadPoolExecutor(2)
     try:
         app_id = client.post("/api/v1/applications", json={"name": "f22"}).json()["id"]
         config_id = client.post("/api/v1/configurations",
@@ -757,14 +759,25 @@ def test_f22_reads_that_accept_stale_answers_read_on_while_the_database_is_stopp
                 f"/api/v1/configurations/{config_id}/effective?environment_id={environment_id}",
                 f"/api/v1/applications/{app_id}",
                 f"/api/v1/applications/{app_id}/configurations?limit=10"]
-        if_error = {**reader, "Cache-Control": "stale-if-error=600"}
+        tolerant = {"Cache-Control": "stale-if-error=600"}
+        if_error = {**reader, **tolerant}
         figures = []
         for how in ("stopped", "frozen"):
+            # Kept once the listener listens (the first reads fill the copy), and confirmed current by the second:
+            # each waits for a sync round sent after it began, so what is kept was current at `last_read` or later.
+            harness.until(lambda: harness.health(server.base).get("listener") == "listening", "listening")
             seen = {path: client.get(path, headers=if_error) for path in kept}
             last_read = time.monotonic()
+            assert all(client.get(path, headers=reader).content == seen[path].content for path in kept)
             assert all(r.status_code == 200 and "age" not in r.headers for r in seen.values()), seen
-            frozen = None
+            frozen, watchers = None, []
             if how == "stopped":
+                # Two requests held on the configuration's current ETag: the one that accepts a stale answer
+                # rides the outage out (304 at the end of its wait, with `Age`), the other is answered 503.
+                unchanged = {**reader, "If-None-Match": seen[kept[0]].headers["etag"]}
+                watchers = [pool.submit(httpx.get, f"{server.base}{kept[0]}?wait=4", timeout=HANG,
+                                        headers={**unchanged, **accepts}) for accepts in (tolerant, {})]
+                harness.until(lambda: harness.held(server.base) >= 2, "2 requests held")
                 cluster.stop()
             else:
                 frozen = cluster.freeze()
@@ -790,6 +803,10 @@ def test_f22_reads_that_accept_stale_answers_read_on_while_the_database_is_stopp
                                                   headers={**reader, "Cache-Control": "max-stale"}), 503)
                 assert client.get(kept[0], headers={"Authorization": "Bearer no-such-key-" + "x" * 20,
                                                     "Cache-Control": "max-stale=600"}).status_code == 401
+                if watchers:
+                    rode, refused = (watcher.result() for watcher in watchers)
+                    assert rode.status_code == 304 and int(rode.headers["age"]) >= 1, (rode.status_code, rode.text)
+                    harness.assert_problem(refused, 503)
             finally:
                 if frozen is not None:
                     cluster.thaw(frozen)
@@ -802,6 +819,8 @@ def test_f22_reads_that_accept_stale_answers_read_on_while_the_database_is_stopp
                 assert answer.status_code == 200 and "age" not in answer.headers, (how, path)
         report(capsys, f"F22 stale-if-error=600 and max-stale=600 while PostgreSQL was stopped, then frozen: "
                        f"{len(figures)} stale answers of what was kept, Age {min(figures)}-{max(figures)} s; without "
-                       f"them, max-stale=0, no-cache, max-age=0, or what was never read: 503")
+                       f"them, max-stale=0, no-cache, max-age=0, or what was never read: 503; a request held with "
+                       f"stale-if-error rode the outage out (304), one without was answered 503")
     finally:
+        pool.shutdown()
         client.close()
