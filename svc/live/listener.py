@@ -183,7 +183,7 @@ class Listener:
                 if heartbeat is not None:
                     heartbeat.cancel()
                 self.listening = False
-                self.cache.disconnected()
+                self.cache.disconnected(keep=not self.pooled)  # (a pool's: what its rounds confirmed is no copy)
                 self._detach()
                 self._end_rounds()
                 conn.close()

@@ -24,8 +24,8 @@ is emptied whenever the listener connects or is lost, since notifications may ha
 A GET that accepts a stale answer (`tolerance`) may be answered from what is kept, if it was known current at most
 so many seconds ago: at the sending of the last round that came back (`confirm`), as of which every kept entry was
 current. With `Cache-Control: max-stale`, without a round; with `stale-if-error`, only when a current answer cannot
-be had (503, after waiting for the database as a current read does), and then for the rest of the request's reads. What was kept when the listener was lost stays kept for such reads, as it was then (`_past`), until
-the listener connects again: with no primary to read, a client that asked for it is answered from the worker's
+be had (503, after waiting for the database as a current read does), and then for the rest of the request's reads. What was kept when the listener was lost stays kept for such reads, as it was then (`_past`), until a
+round of the listener connected again comes back: with no primary to read, a client that asked for it is answered from the worker's
 copy, with its `Age`, instead of 503.
 """
 
@@ -68,6 +68,7 @@ class Entry:
     tick: int = 0  # when the read of the database that made it began
     lines: bytes | None = None  # its header lines as written whole (`fastpath.py`), once rendered
     age: int | None = None  # a stale answer's `Age` in seconds (`ReadCache.stale`); None: current
+    confirmed: float = 0.0  # and when what it answers was last known current (`ReadCache.clock`)
 
     def response(self) -> Response:
         headers = {"ETag": self.etag} if self.etag else {}
@@ -112,41 +113,49 @@ class ReadCache:
         """The listener is connected: start empty (notifications may have been missed) and trust what is kept
         once `sync(tick)` answers True; `synced(tick)` says whether it would at once."""
         self._clear()
-        self._past = None
         self._sync, self._synced = sync, synced
 
-    def disconnected(self) -> None:
+    def disconnected(self, keep: bool = True) -> None:
         """The listener is lost: forget everything and read the database until it is back; what was kept, as of the
-        last round that came back, is kept apart for the reads that accept a stale answer (`stale`)."""
-        if self._sync is not None and self._confirmed is not None and self.entries:
+        last round that came back, is kept apart for the reads that accept a stale answer (`stale`), unless not to
+        `keep` (the listener's rounds cannot be trusted: what they confirmed may have missed changes)."""
+        if not keep:
+            self._past = None
+        elif self._sync is not None and self._confirmed is not None and self.entries:
             self._past = (dict(self.entries), dict(self._generations), self._confirmed)
         self._sync = self._synced = None
         self._clear()
 
     def confirm(self, sent: float) -> None:
-        """A sync round sent at `sent` (`clock()`) is back: everything kept was current when it was sent."""
+        """A sync round sent at `sent` (`clock()`) is back: everything kept was current when it was sent (and what
+        was set aside when the listener was lost, older, is no longer needed)."""
         if self._confirmed is None or sent > self._confirmed:
             self._confirmed = sent
+        self._past = None
 
     def stale(self, key: str, groups: tuple[str, ...], accepted: float) -> Entry | None:
         """The answer kept under `key`, if it was known current at most `accepted` seconds ago (rounded up, as its
         `Age` says), as a copy that carries its `Age`; None otherwise. While the listener is connected, as of the
         last round that came back; while it is lost, as of the last one before (`_past`)."""
-        if self._sync is not None:
+        if self._sync is not None and self._confirmed is not None:
             entries, generations, confirmed = self.entries, self._generations, self._confirmed
-        elif self._past is not None:
+        elif self._past is not None:  # (lost, or connected again and no round back yet)
             entries, generations, confirmed = self._past
         else:
             return None
         entry = entries.get(key)
-        if entry is None or confirmed is None:
+        if entry is None:
             return None
         if groups and entry.generation != tuple(generations.get(group, 0) for group in groups):
             return None
-        age = math.ceil(max(0.0, self.clock() - confirmed))
+        age = self.age(confirmed)
         if age > accepted:
             return None
-        return dataclasses.replace(entry, age=age, lines=None)
+        return dataclasses.replace(entry, age=age, confirmed=confirmed, lines=None)
+
+    def age(self, confirmed: float) -> int:
+        """The `Age` of what was last known current at `confirmed`: the seconds since, rounded up."""
+        return math.ceil(max(0.0, self.clock() - confirmed))
 
     # -- reading ---------------------------------------------------------------------------------------------
     def read(self, key: str, fetch: Callable[[], Awaitable[Entry]],

@@ -445,7 +445,7 @@ async def test_stale_if_error_answers_what_was_kept_only_when_the_database_answe
 
 
 @run
-async def test_what_was_kept_when_the_listener_was_lost_answers_stale_reads_until_it_connects_again():
+async def test_what_was_kept_when_the_listener_was_lost_answers_stale_reads_until_a_new_round_comes_back():
     cache, _ = cache_with()
     clock = clocked(cache)
     db = Unreachable()
@@ -471,8 +471,22 @@ async def test_what_was_kept_when_the_listener_was_lost_answers_stale_reads_unti
     async def synced(tick: int) -> bool:
         return True
 
-    cache.connected(synced)  # the database is back: what was kept then is forgotten
+    cache.connected(synced)  # connected again, and lost again before a round came back: still the copy
     db.down = True
+    assert (await get(cache, db, "c:1")).age == 11
+    cache.confirm(109.0)  # a round of the new connection is back: the copy of before is forgotten
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")
+
+
+@run
+async def test_what_a_listener_that_gave_up_kept_is_no_copy():
+    # A pool in transaction mode: the rounds that confirmed what is kept may have missed notifications.
+    cache, db = await read_once("c:1")
+    cache.confirm(99.0)
+    cache.disconnected(keep=False)
+    db.down = True
+    tolerance.set(Staleness(always=600, if_error=600))
     with pytest.raises(ServiceUnavailable):
         await get(cache, db, "c:1")
 

@@ -7,6 +7,7 @@ wait ends (304), waiting under the key that the read's notifications wake (`keys
 change feed while it has nothing new.
 """
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
@@ -143,9 +144,10 @@ def effective_application(state: State, id: str, environment_id: str, name: str 
                                  (keys.listing(id), keys.ENVIRONMENTS))
 
 
-async def named(state: State, application: str, environment: str) -> tuple[str | None, str | None]:
+async def named(state: State, application: str, environment: str) -> tuple[str | None, str | None, Entry]:
     """The ids of the application and the environment with these names, None for a name nothing has (the gate of
-    `answer_named` says which 404 answers)."""
+    `answer_named` says which 404 answers), and the answer they were read from (stale, for a request that accepts
+    it: its `Age` is the answer's, if older than the view's)."""
     application, environment = names.looked_up(application), names.looked_up(environment)
 
     async def fetch() -> Entry:
@@ -154,7 +156,7 @@ async def named(state: State, application: str, environment: str) -> tuple[str |
     entry = await state.read_cache.read(keys.named(application, environment), fetch,
                                         (keys.APPLICATIONS, keys.ENVIRONMENTS))
     application_id, environment_id = (None if id == "-" else id for id in entry.body.decode().split())
-    return application_id, environment_id
+    return application_id, environment_id, entry
 
 
 async def configuration_snapshot(state: State, scope: Scope, id: str, seq: int | None, at: str | None,
@@ -226,12 +228,15 @@ async def answer_named(request: Request, application: str, environment: str, con
     name = None if configuration is None else names.looked_up(configuration)
 
     async def read() -> Entry:
-        application_id, environment_id = await named(state, application, environment)
+        application_id, environment_id, names_read = await named(state, application, environment)
         await gate(application_id, environment_id)  # (404 for a name nothing has, or the key may not see)
-        return await effective_application(state, application_id, environment_id, name)  # type: ignore[arg-type]
+        view = await effective_application(state, application_id, environment_id, name)  # type: ignore[arg-type]
+        if names_read.age is not None and (view.age is None or names_read.confirmed < view.confirmed):
+            return dataclasses.replace(view, age=names_read.age, confirmed=names_read.confirmed, lines=None)
+        return view
 
     watched = (keys.APPLICATIONS, keys.ENVIRONMENTS)
-    application_id, _ = await named(state, application, environment)
+    application_id, _, _ = await named(state, application, environment)
     if application_id is not None:
         watched += (keys.listing(application_id),)
     return await _conditional(request, watched, read, wait, None)
@@ -302,30 +307,30 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
 
     changed, etag, age = await hold(request.app.state, request.scope, request.receive,
                                     (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry.etag,
-                                    age=entry.age)
+                                    first=entry)
     return changed.response() if changed is not None else not_modified(etag, age)
 
 
 async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
                read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str,
                deliver: Callable[[Entry], bool] | None = None,
-               age: int | None = None) -> tuple[Entry | None, str, int | None]:
+               first: Entry | None = None) -> tuple[Entry | None, str, int | None]:
     """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
     another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
-    read that begins when a notification of `watched` woke it, under the request's key as it is now (and the `Age`
-    of the last check's answer, `age` before any: None when it was current): a revoked key
+    read that begins when a notification of `watched` woke it, under the request's key as it is now (and, if the
+    last check's answer was stale, its `Age` now; `first` is the answer before the hold, None: current): a revoked key
     ends the hold with 401, a key that may no longer see the resource with its 404 (raised). Requests of the same
     path and query, key and If-None-Match that one notification woke take the answer of the first one's check (the
     1,000 held on one configuration check once); with `deliver`, the first one writes their answers too, at once
-    (`Waiters.hold`); requests that accept a stale answer share only with those that accept as stale a one.
+    (`Waiters.hold`); a request that accepts a stale answer shares checks only with those that accept the same.
     """
-    current: list = [etag, age]
+    current: list = [etag, first]
 
     async def check(woken: int | None) -> Entry | None:
         _anew(state, woken)
         await access.again(state, scope)  # 401 once the key is revoked, under its rights as they are now
         entry = await read()
-        current[:] = entry.etag, entry.age
+        current[:] = entry.etag, entry
         return None if etags.none_match(held, entry.etag) else entry
 
     principal = access.of(scope)
@@ -333,4 +338,5 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
              tolerance.get())
     changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
                                        lambda: None, receive, share, deliver)
-    return changed, current[0], current[1]
+    last = current[1]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
+    return changed, current[0], None if last is None or last.age is None else state.read_cache.age(last.confirmed)

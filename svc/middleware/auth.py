@@ -8,6 +8,8 @@ a service whose settings have none refuses to start while the database holds man
 (`app.unguarded_keys`).
 """
 
+import re
+
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +33,11 @@ def early_refusal(principal: Principal, method: str, path: str) -> problems.Prob
             and "read" in principal.actions and principal.everywhere:  # (a plan writes nothing)
         return problems.Forbidden("This API key may not write.")
     return None
+
+
+_ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
+STALE_READS = (rf"/(?:applications(?:/{_ULID}(?:/configurations|/effective)?)?|configurations/{_ULID}"
+               rf"(?:/effective|/overrides/{_ULID})?|environments(?:/{_ULID})?|effective)/?")
 
 
 class Authenticate:
@@ -58,14 +65,20 @@ class Authenticate:
         self.known: dict[bytes, Principal] = {}  # the `Authorization`s found to hold a settings key
         self.prefix = prefix
         self.managing = (f"{prefix}/keys", f"{prefix}/audit/keys")
+        # The reads that may be answered stale (`Cache-Control`, `readcache.tolerance`): those the contract declares
+        # it on, which the worker's copy answers, and which say `Age`. Every other request, and every request a
+        # connection sends after one of these, reads current: the tolerance is set for each request, None but here.
+        self.stale_reads = re.compile(re.escape(prefix) + STALE_READS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            readcache.tolerance.set(None)
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
         read_cache = _began(state)
-        _tolerates(scope)
+        readcache.tolerance.set(headers.staleness(scope) if scope["method"] in ("GET", "HEAD")
+                                and self.stale_reads.fullmatch(scope["path"]) else None)
         if not self.keys:
             if getattr(state, "unguarded_unknown", False):
                 await _UNKNOWN.response(scope["path"])(scope, receive, send)
@@ -127,6 +140,7 @@ class Authenticate:
         For a lane that answers a request whole (`routers/writes.WriteLane`)."""
         state = scope["app"].state
         _began(state)
+        readcache.tolerance.set(None)  # (a write's key is looked up current, whatever its connection sent before)
         if not self.keys:
             return _UNKNOWN if getattr(state, "unguarded_unknown", False) else None
         authorization = headers.first(scope, b"authorization")
@@ -168,14 +182,6 @@ def _began(state: State) -> readcache.ReadCache | None:
     if read_cache is not None:
         readcache.began.set(read_cache.tick())
     return read_cache
-
-
-def _tolerates(scope: Scope) -> None:
-    """A GET's (or HEAD's) `Cache-Control: max-stale` (`readcache.tolerance`): its reads, the look-up of its key
-    included, may be answered from what the worker kept, as current as it was at most that many seconds ago. Only
-    a read's: a write is refused or made under its key's rights as they are."""
-    if scope["method"] in ("GET", "HEAD"):
-        readcache.tolerance.set(headers.staleness(scope))
 
 
 async def _confirmed(state: State, principal: Principal) -> bool:

@@ -253,3 +253,48 @@ def test_a_keys_use_is_recorded_only_once_its_rights_are_confirmed():
     access.usage(client.app.state).recorded.clear()
     assert client.get("/api/v1/thing", headers=bearer(MANAGED)).status_code == 401
     assert access.usage(client.app.state).recorded == {}  # recalled, then found revoked: not a use
+
+
+def test_only_the_reads_that_declare_it_accept_a_stale_answer_and_no_request_inherits_one():
+    # A connection's next request starts in a context copied from the one before it (uvicorn creates a pipelined
+    # request's task from the previous one's `send`): every request sets its own tolerance, None unless it is a GET of
+    # a read the contract declares `Cache-Control` on; a write never takes one, whatever came before it.
+    import asyncio
+    from types import SimpleNamespace
+
+    from live import readcache
+    from wire.headers import Staleness
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(readcache.tolerance.get())
+
+    gate = auth.Authenticate(app, (), "/api/v1")
+    state = SimpleNamespace(read_cache=None)
+    one = "/api/v1/configurations/01JD3B5ZQ6V2K9X4N8M7P1R0ST"
+    stale = [(b"cache-control", b"max-stale=5")]
+
+    async def scenario():
+        inherited = Staleness(always=600)
+        for method, path, headers, expected in (
+                ("GET", one, stale, Staleness(always=5)),
+                ("HEAD", one + "/effective", stale, Staleness(always=5)),
+                ("GET", "/api/v1/effective", stale, Staleness(always=5)),
+                ("GET", one, [], None),
+                ("PUT", one, stale, None),
+                ("PATCH", one, stale, None),
+                ("GET", "/api/v1/key", stale, None),
+                ("GET", one + "/revisions", stale, None),
+                ("GET", "/health", stale, None)):
+            readcache.tolerance.set(inherited)
+            seen.clear()
+            await gate({"type": "http", "method": method, "path": path, "headers": headers,
+                        "app": SimpleNamespace(state=state)}, None, None)
+            assert seen == [expected], (method, path)
+        readcache.tolerance.set(inherited)
+        assert await gate.admit({"type": "http", "method": "PUT", "path": one, "headers": stale,
+                                 "app": SimpleNamespace(state=state)}) is None
+        assert readcache.tolerance.get() is None
+
+    asyncio.run(scenario())
