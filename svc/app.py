@@ -46,7 +46,7 @@ from routers import api_keys, applications, configurations, effective, environme
 from wire import problems
 from routers.deps import API
 
-ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Cache-Control", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match",
                         "X-Request-ID")
 # Every response header the contract declares, for a browser client to read too (and the request's id).

@@ -110,7 +110,8 @@ def test_cors_answers_configured_origins_only(settings):
         # A preflight refused is a problem saying what was not allowed (it was Starlette's plain text).
         for origin, method, asked, said in (
                 ("https://evil.example", "PUT", "", "its origin is not in CORS_ORIGINS"),
-                ("https://ui.example", "PATCH", "x-debug", "its method is not one of GET, HEAD, POST, PUT, DELETE; "
+                ("https://ui.example", "TRACE", "x-debug", "its method is not one of GET, HEAD, POST, PUT, PATCH, "
+                                                          "DELETE; "
                                                           "it asks for headers beyond Authorization, Cache-Control, "
                                                           "Content-Type, Idempotency-Key, If-Match, If-None-Match, "
                                                           "X-Request-ID")):

@@ -33,6 +33,19 @@ class _Object:
 
 
 
+def applied(target: Any, patch: Any) -> Any:
+    """`patch` applied to `target` (RFC 7396 section 2), neither changed: what a PATCH of a configuration writes."""
+    if not isinstance(patch, dict):
+        return deepcopy(patch)
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = applied(merged.get(key), value)
+    return merged
+
+
 def _adopt(value: Any, layer: Hashable) -> tuple[Any, Any]:
     """`value` copied, every part of it set by `layer` (a `null` in it is a value, not a removal)."""
     if isinstance(value, dict):

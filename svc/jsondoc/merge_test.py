@@ -3,7 +3,7 @@
 import random
 from decimal import Decimal
 
-from jsondoc.merge import effective
+from jsondoc.merge import applied, effective
 from jsondoc.pointer import join, split
 from jsondoc.patch import canonical
 
@@ -197,3 +197,20 @@ def test_neither_the_base_nor_a_patch_is_changed():
     base, patch = {"a": {"b": 1}}, {"a": {"b": None, "c": [1]}}
     effective(base, [("x", patch)])
     assert base == {"a": {"b": 1}} and patch == {"a": {"b": None, "c": [1]}}
+
+
+def test_applied_is_rfc7396_on_thousands_of_random_documents_and_changes_neither():
+    rng = random.Random(7396)
+    for _ in range(3000):
+        target, patch = document(rng), document(rng, patch=True)
+        before = (canonical(target), canonical(patch))
+        assert canonical(applied(target, patch)) == canonical(rfc7396(target, patch))
+        assert (canonical(target), canonical(patch)) == before
+    # RFC 7396 appendix A, the cases with an object patch and target
+    for target, patch, result in (({"a": "b"}, {"a": "c"}, {"a": "c"}), ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+                                  ({"a": "b"}, {"a": None}, {}), ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+                                  ({"a": ["b"]}, {"a": "c"}, {"a": "c"}), ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+                                  ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+                                  ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}), ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+                                  ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}})):
+        assert applied(target, patch) == result

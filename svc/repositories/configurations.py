@@ -13,6 +13,7 @@ configuration while it waited for the application would deadlock with that delet
 waiting on its name.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +21,12 @@ import psycopg2.errors
 
 from db import loop
 from db.database import Database, idempotent, prepared
-from wire import ulids
-from wire.etags import UNCONDITIONAL, Preconditions
-from wire.problems import Conflict, NotFound, Unprocessable
+from jsondoc.merge import applied
+from wire import jsontext, ulids
+from wire.etags import UNCONDITIONAL, Named, Preconditions
+from wire.problems import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from repositories import applications, changes
-from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, missing_or_stale,
+from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, holds, missing_or_stale,
                                names, one, split, write, written_key)
 
 # The columns a client writes (the contract's ConfigurationUpdate; ConfigurationCreate adds `application_id`), which
@@ -270,6 +272,37 @@ async def update_now(db: Database, id: str, *, when: Preconditions = UNCONDITION
 
 
 update.now = update_now  # type: ignore[attr-defined]
+
+
+# A PATCH's first statement, in its transaction: the configuration's application locked as every write to it locks it
+# first (`OWNER`), so that no write lands between the PATCH's read and its write, and none waits in another order.
+LOCK_OWNER = prepared("SELECT 1 FROM applications WHERE id = (SELECT application_id FROM configurations WHERE id = %(id)s) "
+                      "FOR NO KEY UPDATE")
+# How many times a PATCH merges again when its write found another version than it read (a write not made through
+# the service, which may not lock the application first); past it, 503.
+PATCH_TRIES = 3
+CHANGED_UNDER_PATCH = "The configuration changed under each try of this patch; try again."
+
+
+def patch(cur, id: str, *, patch: dict[str, Any], when: Preconditions = UNCONDITIONAL, actor: str | None = None,
+          check: Callable[[dict[str, Any]], dict[str, Any]] = lambda merged: merged) -> Row:
+    """Configuration `id` with `patch`, an RFC 7396 merge patch of its fields (FIELDS: `config` merged key by key,
+    `null` removing), applied to its current version if `when` holds for it; a new revision. Run in a transaction:
+    the application's row is locked first, as every write of the service locks it, so the version read is the one
+    written over (checked in the write's statement all the same, as an If-Match is), and patches of one
+    configuration queue as its writes do, each merged into what the one before it left. `check` refuses merged
+    fields the limits do not allow, and returns them as they are written."""
+    cur.execute(LOCK_OWNER, {"id": id})
+    for _ in range(PATCH_TRIES):
+        row = get(cur, id)
+        holds(id, row, when)
+        current = {"name": row["name"], "comments": row["comments"], "config": jsontext.loads(row["config"])}
+        merged = check(applied(current, patch))
+        read = Preconditions(match=[Named(row["version"], row["epoch"])])
+        written = write(cur, UPDATE, _update_values(id, read, actor, merged), NAME_TAKEN)
+        if written is not None:
+            return written
+    raise ServiceUnavailable(CHANGED_UNDER_PATCH)
 
 
 def _update_values(id: str, when: Preconditions, actor: str | None, given: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,23 @@
 """Handlers of the `configurations` tag: configurations, their revisions, and restore."""
 
+import functools
+from functools import partial
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 
 from wire import etags
 from wire import models
 from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
                   SettingsDep, VersionPath, Wait)
+from settings import Settings
 from live import reads, scopes
 from routers.idempotency import once
+from jsondoc.pointer import join
+from wire import jsontext
 from wire.bodies import check_body
+from wire.problems import Unprocessable
 from wire.jsonroute import ExactJsonRoute
 from wire.replies import reply_trusted
 from repositories import configurations
@@ -48,6 +57,34 @@ async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, req
     await scopes.configuration(request.app.state, request.scope, id, write=True)
     return await once(request, db, actor, configurations.update, id, **data, when=when, actor=actor,
                       reply=_reply)
+
+
+@router.patch("/configurations/{id}", dependencies=[JsonBody])
+async def patch_configuration(id: IdPath, body: models.ConfigurationPatch, request: Request, db: DatabaseDep,
+                              settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
+    checked = check_body(body, settings)  # the patch itself: storable, within the limits, its name canonical
+    given = {field: checked[field] for field in body.model_fields_set}  # `comments: null` clears, absent keeps
+    for required in ("name", "config"):
+        if required in given and given[required] is None:
+            raise Unprocessable.at(f"/{required}", f"A configuration's `{required}` cannot be removed.")
+    await scopes.configuration(request.app.state, request.scope, id, write=True)
+    return await once(request, db, actor, configurations.patch, id, patch=given, when=when, actor=actor,
+                      check=partial(_patched, settings), reply=_reply, transaction=True)
+
+
+def _patched(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
+    """A configuration's fields once patched, if a PUT could write them: refused at their pointer if not."""
+    try:
+        body = models.ConfigurationUpdate.model_validate(fields)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        pointer = functools.reduce(join, problem["loc"], "")
+        raise Unprocessable.at(pointer, f"Once patched, the configuration would be refused: {problem['msg']}.") from None
+    data = check_body(body, settings)
+    if len(jsontext.dumps(data["config"]).encode()) > settings.max_body_bytes:
+        raise Unprocessable.at("/config", f"Once patched, the configuration would take more than {settings.max_body_bytes} "
+                                          "bytes, more than a PUT may send.")
+    return data
 
 
 @router.delete("/configurations/{id}", status_code=204)

@@ -242,6 +242,8 @@ MATRIX = [
        params=lambda t: ROUTED, form="router"),
     Op("updateConfiguration", "PUT", CONFIGS + "/{id}", "configuration", ("configuration",), "shared",
        body=lambda t: {"name": t.conf_name, "config": t.config}, xs=AB),
+    Op("patchConfiguration", "PATCH", CONFIGS + "/{id}", "configuration", ("configuration",), "shared",
+       body=lambda t: {"config": {"patched": True}}, xs=AB),
     Op("deleteConfiguration", "DELETE", CONFIGS + "/{id}", "configuration", ("configuration",), "shared", ok=204,
        xs=AB),
     Op("listConfigurationRevisions", "GET", CONFIGS + "/{id}/revisions", "configuration", ("configuration",), xs=AB),

@@ -56,7 +56,7 @@ APPLICATION_READS = {"getApplication", "listApplicationConfigurations", "listApp
 APPLICATION_WRITES = {"updateApplication", "deleteApplication", "planImport", "applyImport", "applyChangeSet"}
 CONFIGURATION_READS = {"getConfiguration", "listConfigurationRevisions", "getConfigurationRevision",
                        "getConfigurationDiff", "getConfigurationSnapshot"}
-CONFIGURATION_WRITES = {"updateConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
+CONFIGURATION_WRITES = {"updateConfiguration", "patchConfiguration", "deleteConfiguration", "restoreConfigurationRevision"}
 ENVIRONMENT_READS = {"getEnvironment"}
 ENVIRONMENT_WRITES = {"updateEnvironment", "deleteEnvironment"}
 OVERRIDE_READS = {"listConfigurationOverrides", "getOverride", "listOverrideRevisions", "getOverrideRevision",

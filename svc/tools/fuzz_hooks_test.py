@@ -21,6 +21,7 @@ def case(mode=GenerationMode.POSITIVE, phase=TestPhase.FUZZING, **parts):
 def test_every_operation_on_an_id_has_a_target_and_the_others_none():
     assert fuzz_hooks.target("deleteApplication") == "fresh application"
     assert fuzz_hooks.target("restoreConfigurationRevision") == "fresh configuration"
+    assert fuzz_hooks.target("patchConfiguration") == "fresh configuration"
     assert fuzz_hooks.target("getConfigurationRevision") == "shared configuration"
     assert fuzz_hooks.target("createConfiguration") == "shared application"
     assert fuzz_hooks.target("listApplicationChanges") == "shared application"

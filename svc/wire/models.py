@@ -838,6 +838,22 @@ class ConfigurationUpdate(BaseModel):
     config: ConfigDocument
 
 
+class ConfigurationPatch(BaseModel):
+    """
+    A JSON merge patch (RFC 7396) of a configuration's fields: only what it names changes. `config` is merged
+    into the configuration's (a `null` value removes its key), `name` renames it, `comments` replaces them
+    (`null` clears them).
+
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Name | None = None
+    comments: Comments | None = None
+    config: ConfigDocument | None = None
+
+
 class ConfigurationResource(BaseModel):
     """
     A configuration. (The schema is named `ConfigurationResource`, not `Configuration`, because generated
