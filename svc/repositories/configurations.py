@@ -274,34 +274,35 @@ async def update_now(db: Database, id: str, *, when: Preconditions = UNCONDITION
 update.now = update_now  # type: ignore[attr-defined]
 
 
-# A PATCH's first statement, in its transaction: the configuration's application locked as every write to it locks it
-# first (`OWNER`), so that no write lands between the PATCH's read and its write, and none waits in another order.
+# How many times a PATCH merges and writes: the first try merges into the version it read and writes only if that is
+# still the current one; if not, it locks the configuration's application as every write does first (`LOCK_OWNER`),
+# and the next try merges under that lock, and writes. A third is for a write not made through the service, which may
+# not lock the application first; past it, 503.
+PATCH_TRIES = 3
 LOCK_OWNER = prepared("SELECT 1 FROM applications WHERE id = (SELECT application_id FROM configurations WHERE id = %(id)s) "
                       "FOR NO KEY UPDATE")
-# How many times a PATCH merges again when its write found another version than it read (a write not made through
-# the service, which may not lock the application first); past it, 503.
-PATCH_TRIES = 3
 CHANGED_UNDER_PATCH = "The configuration changed under each try of this patch; try again."
 
 
 def patch(cur, id: str, *, patch: dict[str, Any], when: Preconditions = UNCONDITIONAL, actor: str | None = None,
-          check: Callable[[dict[str, Any]], dict[str, Any]] = lambda merged: merged) -> Row:
+          check: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = lambda merged, current: merged) -> Row:
     """Configuration `id` with `patch`, an RFC 7396 merge patch of its fields (FIELDS: `config` merged key by key,
     `null` removing), applied to its current version if `when` holds for it; a new revision. Run in a transaction:
-    the application's row is locked first, as every write of the service locks it, so the version read is the one
-    written over (checked in the write's statement all the same, as an If-Match is), and patches of one
-    configuration queue as its writes do, each merged into what the one before it left. `check` refuses merged
+    the merge is written with the UPDATE of a PUT, conditional on the version it was made from, so a write that
+    landed in between is merged into on the next try, under the application's lock taken then (as every write takes
+    it, before the configuration's): no lock is held while merging uncontended.
+    Patches and writes of one configuration so take their turns, none lost. `check(merged, current)` refuses merged
     fields the limits do not allow, and returns them as they are written."""
-    cur.execute(LOCK_OWNER, {"id": id})
     for _ in range(PATCH_TRIES):
         row = get(cur, id)
         holds(id, row, when)
         current = {"name": row["name"], "comments": row["comments"], "config": jsontext.loads(row["config"])}
-        merged = check(applied(current, patch))
+        merged = check(applied(current, patch), current)
         read = Preconditions(match=[Named(row["version"], row["epoch"])])
         written = write(cur, UPDATE, _update_values(id, read, actor, merged), NAME_TAKEN)
         if written is not None:
             return written
+        cur.execute(LOCK_OWNER, {"id": id})  # (the statement's own lock is not taken when it finds no row to write)
     raise ServiceUnavailable(CHANGED_UNDER_PATCH)
 
 

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from wire import etags
 from wire import models
-from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, NameQuery, RevisionCursor,
-                  SettingsDep, VersionPath, Wait)
+from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, MergePatchBody, NameQuery,
+                          RevisionCursor, SettingsDep, VersionPath, Wait)
 from settings import Settings
 from live import reads, scopes
 from routers.idempotency import once
@@ -59,7 +59,7 @@ async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, req
                       reply=_reply)
 
 
-@router.patch("/configurations/{id}", dependencies=[JsonBody])
+@router.patch("/configurations/{id}", dependencies=[MergePatchBody])
 async def patch_configuration(id: IdPath, body: models.ConfigurationPatch, request: Request, db: DatabaseDep,
                               settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
     checked = check_body(body, settings)  # the patch itself: storable, within the limits, its name canonical
@@ -72,8 +72,10 @@ async def patch_configuration(id: IdPath, body: models.ConfigurationPatch, reque
                       check=partial(_patched, settings), reply=_reply, transaction=True)
 
 
-def _patched(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
-    """A configuration's fields once patched, if a PUT could write them: refused at their pointer if not."""
+def _patched(settings: Settings, fields: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """A configuration's fields once patched (`current` before), if a PUT could write them: refused at their pointer
+    if not. A document larger than a PUT may send is refused only if the patch made it larger: one stored before
+    may be larger as the service writes it (`1e300` is written in its 301 digits)."""
     try:
         body = models.ConfigurationUpdate.model_validate(fields)
     except ValidationError as error:
@@ -81,7 +83,8 @@ def _patched(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
         pointer = functools.reduce(join, problem["loc"], "")
         raise Unprocessable.at(pointer, f"Once patched, the configuration would be refused: {problem['msg']}.") from None
     data = check_body(body, settings)
-    if len(jsontext.dumps(data["config"]).encode()) > settings.max_body_bytes:
+    size = len(jsontext.dumps(data["config"]).encode())
+    if size > settings.max_body_bytes and size > len(jsontext.dumps(current["config"]).encode()):
         raise Unprocessable.at("/config", f"Once patched, the configuration would take more than {settings.max_body_bytes} "
                                           "bytes, more than a PUT may send.")
     return data

@@ -61,6 +61,8 @@ def test_patch_honours_if_match_and_refuses_what_a_put_could_not_write(client):
     assert client.patch(path, json={"config": {"k": 2}}, headers={"If-Match": etag}).status_code == 200
     stale = client.patch(path, json={"config": {"k": 3}}, headers={"If-Match": etag})
     assert stale.status_code == 412 and stale.headers["content-type"] == "application/problem+json"
+    assert stale.headers["etag"] == client.get(path).headers["etag"] != etag  # the current one
+    assert client.patch(path, json={"config": {"k": 3}}, headers={"If-None-Match": "*"}).status_code == 412
     assert client.get(path).json()["config"] == {"k": 2}
     for body, pointer in (({"name": None}, "/name"), ({"config": None}, "/config"), ({"config": {"k": "\x00"}}, None),
                           ({"version": 9}, None), ({"name": " padded"}, "/name"), ({"comments": 5}, "/comments")):
@@ -71,5 +73,10 @@ def test_patch_honours_if_match_and_refuses_what_a_put_could_not_write(client):
     wide = client.patch(path, json={"config": {f"k{n}": n for n in range(1000)}})  # 1000 keys, and `k` already
     assert wide.status_code == 422 and wide.json()["errors"][0]["pointer"] == "/config", wide.text
     assert client.patch(path, content=b"k=1", headers={"Content-Type": "text/plain"}).status_code == 415
+    json_patch = client.patch(path, content=b'[{"op": "remove", "path": "/config/k"}]',
+                              headers={"Content-Type": "application/json-patch+json"})
+    assert json_patch.status_code == 415 and json_patch.headers["accept-patch"] == "application/merge-patch+json"
+    assert client.patch(path, content=b'[1]', headers={"Content-Type": "application/merge-patch+json"}).status_code \
+        == 422  # a merge patch of a configuration is an object
     assert client.patch(f"{CONFIGS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST", json={"config": {}}).status_code == 404
     assert client.get(path).json()["version"] == 2  # nothing refused was written

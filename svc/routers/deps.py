@@ -37,6 +37,19 @@ async def require_json(request: Request) -> None:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 
 
+# A PATCH's media types: a JSON merge patch (RFC 7396), or plain JSON read as one.
+MERGE_PATCH = ("application/merge-patch+json", "application/json")
+
+
+async def require_merge_patch(request: Request) -> None:
+    """A PATCH's body is a JSON merge patch: another `+json` (a JSON Patch, RFC 6902, say) is refused before it is
+    read as one, with `Accept-Patch` (RFC 5789 §3.1); no Content-Type is taken as JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in MERGE_PATCH:
+        raise UnsupportedMediaType(f"A PATCH of a configuration is a JSON merge patch: Content-Type "
+                                   f"{' or '.join(MERGE_PATCH)}.", headers={"Accept-Patch": MERGE_PATCH[0]})
+
+
 def is_json(content_type: str | None) -> bool:
     """Whether a request's Content-Type says JSON (`application/json` or `+json`), or says nothing."""
     if content_type is None:
@@ -96,6 +109,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Actor = Annotated[str | None, Depends(get_actor)]
 JsonBody = Depends(require_json)
+MergePatchBody = Depends(require_merge_patch)
 Conditions = Annotated[etags.Preconditions, Depends(preconditions)]
 OverrideConditions = Annotated[etags.Preconditions, Depends(override_preconditions)]
 VersionPath = Annotated[int, PlainInteger, Path(ge=1, le=2147483647, description="A version of the configuration.")]

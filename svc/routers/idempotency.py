@@ -46,9 +46,11 @@ UPDATE idempotency_keys SET status = %(status)s, headers = %(headers)s, body = %
 WHERE scope = %(scope)s AND key = %(key)s
 """
 # Each write with a key also forgets a few records past KEEP: the table stays the size of a day of keyed writes.
+# Run while the write holds its locks (an application's row): a key's row another request is taking over (CLAIM's
+# update of an expired one), which may then wait for the same application, is passed over, not waited for.
 PURGE = f"""
 DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
-  SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}' LIMIT 100))
+  SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}' LIMIT 100 FOR UPDATE SKIP LOCKED))
 """
 
 

@@ -134,7 +134,7 @@ def test_deleting_an_application_while_its_configurations_are_written_is_204_and
         service.stop()
 
 
-async def _patch_race(base: str, n: int, name: str) -> tuple[Counter, list[int], dict]:
+async def _patch_race(base: str, n: int, name: str) -> tuple[Counter, list[int], dict, list[str]]:
     async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=n), timeout=30) as client:
         app = (await client.post("/api/v1/applications", json={"name": name})).json()
         created = (await client.post("/api/v1/configurations",
@@ -142,13 +142,14 @@ async def _patch_race(base: str, n: int, name: str) -> tuple[Counter, list[int],
         path = f"/api/v1/configurations/{created['id']}"
         responses = await asyncio.gather(*(client.patch(path, json={"config": {f"writer-{i}": i}}) for i in range(n)))
         versions = sorted(r.json()["version"] for r in responses if r.status_code == 200)
-        return Counter(r.status_code for r in responses), versions, (await client.get(path)).json()
+        problems = [r.text for r in responses if r.status_code != 200]
+        return Counter(r.status_code for r in responses), versions, (await client.get(path)).json(), problems
 
 
 def test_50_concurrent_patches_of_different_keys_without_if_match_all_land_and_none_is_lost(base):
     for round in range(3):
-        statuses, versions, stored = asyncio.run(_patch_race(base, 50, f"patch-race-{round}"))
-        assert statuses == {200: 50}, statuses
+        statuses, versions, stored, problems = asyncio.run(_patch_race(base, 50, f"patch-race-{round}"))
+        assert statuses == {200: 50}, (statuses, problems)
         assert versions == list(range(2, 52))  # each merged into the version the one before it wrote
         assert stored["config"] == {"kept": True, **{f"writer-{i}": i for i in range(50)}}
         assert stored["version"] == 51

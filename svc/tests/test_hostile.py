@@ -214,7 +214,7 @@ def operations():
     spec = yaml.safe_load(CONTRACT.read_text())
     for path, item in spec["paths"].items():
         for method, op in item.items():
-            if method in {"get", "put", "post", "delete"} and path.startswith("/api/v1"):
+            if method in {"get", "put", "patch", "post", "delete"} and path.startswith("/api/v1"):
                 yield method.upper(), path.replace("{id}", APP_ID).replace("{version}", "1")
 
 
