@@ -142,7 +142,7 @@ class CachedReads:
                     return written
             try:
                 changed, etag, age = await reads.hold(scope["app"].state, scope, receive, watched, read, held, wait,
-                                                      etag, deliver, entry)
+                                                      entry, deliver)
             except ProblemError as error:  # deleted, revoked, out of the key's scope now: as the route answers
                 if not written:
                     await error.response(scope["path"])(scope, receive, send)

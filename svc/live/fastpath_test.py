@@ -208,7 +208,7 @@ def test_the_requests_one_change_answers_are_all_written_before_any_of_them_fini
     async def configuration(state, id):
         return old
 
-    async def hold(state, scope, receive, watched, read, held, wait, etag, deliver, age):
+    async def hold(state, scope, receive, watched, read, held, wait, answer, deliver):
         await changed.wait()
         return new, new.etag, None
 
@@ -262,7 +262,7 @@ def test_a_held_request_whose_answer_its_leader_wrote_writes_nothing_more(monkey
     monkeypatch.setattr(fastpath.protocol, "write_whole", write_whole)
 
     def scenario(n, after, origin=False, confirmed=None):
-        async def hold(state, scope, receive, watched, read, held_etag, wait, etag, deliver, age):
+        async def hold(state, scope, receive, watched, read, held_etag, wait, answer, deliver):
             held.append(n)
             if origin:
                 assert deliver is None

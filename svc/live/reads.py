@@ -306,31 +306,27 @@ async def _conditional(request: Request, watched: str | tuple[str, ...], read: C
         return await read()
 
     changed, etag, age = await hold(request.app.state, request.scope, request.receive,
-                                    (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry.etag,
-                                    first=entry)
+                                    (watched,) if isinstance(watched, str) else watched, gated, held, wait, entry)
     return changed.response() if changed is not None else not_modified(etag, age)
 
 
 async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str, ...],
-               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, etag: str,
-               deliver: Callable[[Entry], bool] | None = None,
-               first: Entry | None = None) -> tuple[Entry | None, str, int | None]:
-    """Hold a GET whose If-None-Match (`held`) names the current answer (ETag `etag`) until `read()` answers
-    another (returned, with its ETag), or `wait` seconds pass (None, with the ETag then current). Each check is a
-    read that begins when a notification of `watched` woke it, under the request's key as it is now (and, if the
-    last check's answer was stale, its `Age` now; `first` is the answer before the hold, None: current): a revoked key
-    ends the hold with 401, a key that may no longer see the resource with its 404 (raised). Requests of the same
-    path and query, key and If-None-Match that one notification woke take the answer of the first one's check (the
-    1,000 held on one configuration check once); with `deliver`, the first one writes their answers too, at once
-    (`Waiters.hold`); a request that accepts a stale answer shares checks only with those that accept the same.
-    """
-    current: list = [etag, first]
+               read: Callable[[], Awaitable[Entry]], held: str | None, wait: int, answer: Entry,
+               deliver: Callable[[Entry], bool] | None = None) -> tuple[Entry | None, str, int | None]:
+    """Hold a GET whose If-None-Match (`held`) names the current `answer` until `read()` answers another (returned,
+    with its ETag), or `wait` seconds pass (None, with the ETag then current, and, if the last answer read was stale,
+    its `Age` now, else None). Each check is a read that begins when a notification of `watched` woke it, under the
+    request's key as it is now: a revoked key ends the hold with 401, a key that may no longer see the resource with
+    its 404 (raised). Requests of the same path and query, key and If-None-Match that one notification woke take the
+    answer of the first one's check (the 1,000 held on one configuration check once); with `deliver`, the first one
+    writes their answers too, at once (`Waiters.hold`). A request that accepts a stale answer shares checks only
+    with those that accept the same."""
+    last = [answer]
 
     async def check(woken: int | None) -> Entry | None:
         _anew(state, woken)
         await access.again(state, scope)  # 401 once the key is revoked, under its rights as they are now
-        entry = await read()
-        current[:] = entry.etag, entry
+        entry = last[0] = await read()
         return None if etags.none_match(held, entry.etag) else entry
 
     principal = access.of(scope)
@@ -338,5 +334,5 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
              tolerance.get())
     changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
                                        lambda: None, receive, share, deliver)
-    last = current[1]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
-    return changed, current[0], None if last is None or last.age is None else state.read_cache.age(last.confirmed)
+    read_last = last[0]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
+    return changed, read_last.etag, None if read_last.age is None else state.read_cache.age(read_last.confirmed)

@@ -1,6 +1,5 @@
 """Handlers of the `configurations` tag: configurations, their revisions, and restore."""
 
-import functools
 from functools import partial
 from typing import Any
 
@@ -9,15 +8,14 @@ from pydantic import ValidationError
 
 from wire import etags
 from wire import models
-from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, MergePatchBody, NameQuery,
-                          RevisionCursor, SettingsDep, VersionPath, Wait)
+from routers.deps import (API, Actor, Conditions, Cursor, DatabaseDep, IdPath, JsonBody, Limit, MergePatchBody,
+                          NameQuery, RevisionCursor, SettingsDep, VersionPath, Wait)
 from settings import Settings
 from live import reads, scopes
 from routers.idempotency import once
-from jsondoc.pointer import join
 from wire import jsontext
-from wire.bodies import check_body
-from wire.problems import Unprocessable
+from wire.bodies import check_body, refuse_nulls
+from wire.problems import Unprocessable, pointer
 from wire.jsonroute import ExactJsonRoute
 from wire.replies import reply_trusted
 from repositories import configurations
@@ -62,11 +60,9 @@ async def update_configuration(id: IdPath, body: models.ConfigurationUpdate, req
 @router.patch("/configurations/{id}", dependencies=[MergePatchBody])
 async def patch_configuration(id: IdPath, body: models.ConfigurationPatch, request: Request, db: DatabaseDep,
                               settings: SettingsDep, actor: Actor, when: Conditions) -> Response:
+    refuse_nulls(body)  # `comments: null` clears them; a `name` or `config` cannot be removed
     checked = check_body(body, settings)  # the patch itself: storable, within the limits, its name canonical
-    given = {field: checked[field] for field in body.model_fields_set}  # `comments: null` clears, absent keeps
-    for required in ("name", "config"):
-        if required in given and given[required] is None:
-            raise Unprocessable.at(f"/{required}", f"A configuration's `{required}` cannot be removed.")
+    given = {field: checked[field] for field in body.model_fields_set}  # what it names; absent keeps
     await scopes.configuration(request.app.state, request.scope, id, write=True)
     return await once(request, db, actor, configurations.patch, id, patch=given, when=when, actor=actor,
                       check=partial(_patched, settings), reply=_reply, transaction=True)
@@ -80,13 +76,13 @@ def _patched(settings: Settings, fields: dict[str, Any], current: dict[str, Any]
         body = models.ConfigurationUpdate.model_validate(fields)
     except ValidationError as error:
         problem = error.errors()[0]
-        pointer = functools.reduce(join, problem["loc"], "")
-        raise Unprocessable.at(pointer, f"Once patched, the configuration would be refused: {problem['msg']}.") from None
+        raise Unprocessable.at(pointer(("body", *problem["loc"])),
+                               f"Once patched, the configuration would be refused: {problem['msg']}.") from None
     data = check_body(body, settings)
     size = len(jsontext.dumps(data["config"]).encode())
     if size > settings.max_body_bytes and size > len(jsontext.dumps(current["config"]).encode()):
-        raise Unprocessable.at("/config", f"Once patched, the configuration would take more than {settings.max_body_bytes} "
-                                          "bytes, more than a PUT may send.")
+        raise Unprocessable.at("/config", f"Once patched, the configuration would take more than "
+                                          f"{settings.max_body_bytes} bytes, more than a PUT may send.")
     return data
 
 

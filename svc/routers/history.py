@@ -16,7 +16,7 @@ from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuer
 from routers.idempotency import once
 from settings import Settings
 from wire import jsontext, models, names
-from wire.bodies import check_body
+from wire.bodies import check_body, refuse_nulls
 from wire.jsonroute import ExactJsonRoute
 from wire.problems import Forbidden, Unprocessable
 from wire.replies import reply_trusted
@@ -92,23 +92,6 @@ async def export_application(id: IdPath, request: Request, db: DatabaseDep, seq:
     await scopes.application(request.scope, application_id)
     every_environment(request)
     return _exact(await db.run(transfer.export, application_id, seq=seq, at=moment(at), epoch=epoch))
-
-
-# The members of these bodies that may be null; any other sent as null is refused (the generated models take an
-# absent optional member as None, and so would take a null for one).
-NULLABLE = {"comments"}
-
-
-def refuse_nulls(body: BaseModel, pointer: str = "") -> None:
-    """422 at the first member sent as null that the contract does not allow to be null, at any depth."""
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        if value is None and name not in NULLABLE:
-            raise Unprocessable.at(f"{pointer}/{name}", "This member may be omitted, but not null.")
-        items = value if isinstance(value, list) else [value]
-        for index, item in enumerate(items):
-            if isinstance(item, BaseModel) and item.model_fields_set:
-                refuse_nulls(item, f"{pointer}/{name}" + (f"/{index}" if isinstance(value, list) else ""))
 
 
 def _keys(document: dict | None, pointer: str, settings: Settings) -> None:

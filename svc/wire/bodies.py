@@ -136,3 +136,20 @@ def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
             raise Unprocessable.at(f"/{document}", f"A configuration may have at most {settings.max_config_keys} "
                                                    "top-level keys.")
     return data
+
+
+# The members of a body that may be null (an import's, a change set's, a patch's); any other sent as null is
+# refused (the generated models take an absent optional member as None, and so would take a null for one).
+NULLABLE = {"comments"}
+
+
+def refuse_nulls(body: BaseModel, pointer: str = "") -> None:
+    """422 at the first member sent as null that the contract does not allow to be null, at any depth."""
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None and name not in NULLABLE:
+            raise Unprocessable.at(f"{pointer}/{name}", "This member may be omitted, but not null.")
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel) and item.model_fields_set:
+                refuse_nulls(item, f"{pointer}/{name}" + (f"/{index}" if isinstance(value, list) else ""))
