@@ -24,9 +24,10 @@ is emptied whenever the listener connects or is lost, since notifications may ha
 A GET that accepts a stale answer (`tolerance`) may be answered from what is kept, if it was known current at most
 so many seconds ago: at the sending of the last round that came back (`confirm`), as of which every kept entry was
 current. With `Cache-Control: max-stale`, without a round; with `stale-if-error`, only when a current answer cannot
-be had (503, after waiting for the database as a current read does), and then for the rest of the request's reads. What was kept when the listener was lost stays kept for such reads, as it was then (`_past`), until a
-round of the listener connected again comes back: with no primary to read, a client that asked for it is answered from the worker's
-copy, with its `Age`, instead of 503.
+be had (503, after waiting for the database as a current read does), and then for the rest of the request's reads.
+What was kept when the listener was lost stays kept for such reads, as it was then (`_past`), until a round of the
+listener connected again comes back: with no primary to read, a client that asked for it is answered from the
+worker's copy, with its `Age`, instead of 503.
 """
 
 import asyncio
@@ -54,6 +55,9 @@ Sync = Callable[[int], Awaitable[bool]]
 began: contextvars.ContextVar[int] = contextvars.ContextVar("began", default=0)
 # How stale an answer the request being served accepts (its `Cache-Control`); None: none.
 tolerance: contextvars.ContextVar[Staleness | None] = contextvars.ContextVar("tolerance", default=None)
+# The `began` tick of the pass of reads that found the database unavailable and took what was kept (`stale-if-error`):
+# that pass's other reads take it at once; a held request's next check, a pass of its own, asks the database again.
+unavailable: contextvars.ContextVar[int] = contextvars.ContextVar("unavailable", default=-1)
 
 
 @dataclass(slots=True)
@@ -100,7 +104,7 @@ class ReadCache:
         self._synced: Callable[[int], bool] | None = None  # and whether it is back already, without waiting
         self._confirmed: float | None = None  # when the last round that came back was sent (`time.monotonic`)
         # What was kept when the listener was lost, its groups' generations, and when it was last known current:
-        # for the reads that accept a stale answer, until the listener connects again.
+        # for the reads that accept a stale answer, until a round of the listener connected again is back.
         self._past: tuple[dict[str, Entry], dict[str, int], float] | None = None
         self.clock = time.monotonic
 
@@ -171,16 +175,19 @@ class ReadCache:
 
     async def _tolerant(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: tuple[str, ...],
                         accepted: Staleness) -> Entry:
-        if accepted.always is not None and (entry := self.stale(key, group, accepted.always)) is not None:
+        always = accepted.always
+        if accepted.if_error is not None and unavailable.get() == began.get():
+            always = accepted.if_error if always is None else max(always, accepted.if_error)
+        if always is not None and (entry := self.stale(key, group, always)) is not None:
             return entry
         try:
             return await self._read(key, fetch, group)
         except ServiceUnavailable:
             if accepted.if_error is None or (entry := self.stale(key, group, accepted.if_error)) is None:
                 raise
-            # The request's other reads (its key's, then its resource's) take what was kept at once, as of the same
+            # The pass's other reads (its key's, then its resource's) take what was kept at once, as of the same
             # state, not each after waiting for the database as long again.
-            tolerance.set(Staleness(always=accepted.if_error, if_error=accepted.if_error))
+            unavailable.set(began.get())
             return entry
 
     async def _read(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: tuple[str, ...]) -> Entry:
@@ -281,10 +288,19 @@ class ReadCache:
 
     # -- keeping it current ----------------------------------------------------------------------------------
     def apply(self, change: Change) -> None:
-        """A notification: what it names is stale (whatever the version: a write from psql need not raise it)."""
+        """A notification: what it names is stale (whatever the version: a write from psql need not raise it), in
+        what was set aside when the listener was lost too (kept until a round is back: a check that a change woke
+        must not find what the change made stale there)."""
         if change.everything:
+            self._past = None
             self._clear()
             return
+        if self._past is not None:
+            past, generations, _ = self._past
+            for key in change.entries:
+                past.pop(key, None)
+            for group in change.groups:
+                generations[group] = generations.get(group, 0) + 1
         for key in change.entries:
             self._drop(key)
             for flight in self._flights.get(key, ()):  # every one: an older fetch may end after a newer one

@@ -523,3 +523,47 @@ async def test_nothing_is_answered_stale_before_a_round_confirmed_what_is_kept()
     tolerance.set(Staleness(always=600, if_error=600))
     with pytest.raises(ServiceUnavailable):
         await get(cache, db, "c:1")
+
+
+@run
+async def test_a_held_requests_next_check_asks_the_database_again_after_one_took_what_was_kept():
+    # A pass of reads that found the database unavailable takes what was kept for its other reads at once; the next
+    # pass (a held request's next check begins at another tick) asks the database first again.
+    from live.readcache import began
+    cache, _ = cache_with(synced=False)  # rounds late: every read that can goes to the database (a hung primary)
+    clocked(cache)
+    db = Unreachable()
+    db.values["c:1"] = 5
+    await get(cache, db, "c:1")
+    cache.confirm(99.0)
+    tolerance.set(Staleness(if_error=600))
+    began.set(cache.tick())
+    db.down = True
+    assert (await get(cache, db, "c:1")).age == 1 and db.reads == 2
+    assert (await get(cache, db, "c:1")).age == 1 and db.reads == 2  # the same pass: at once
+    db.down = False
+    began.set(cache.tick())  # the next check (a poll: nothing notified meanwhile)
+    answer = await get(cache, db, "c:1")
+    assert answer.age is None and db.reads == 3  # current, from the database
+
+
+@run
+async def test_a_change_notified_after_the_listener_connected_again_drops_what_was_set_aside():
+    cache, db = await read_once("c:1")
+    db.values["p:1"] = 7
+    await get(cache, db, "p:1", group="g")
+    cache.confirm(99.0)
+    cache.disconnected()
+
+    async def synced(tick: int) -> bool:
+        return True
+
+    cache.connected(synced)  # no round back yet: what was set aside still answers stale reads
+    tolerance.set(Staleness(always=600))
+    db.down = True
+    assert (await get(cache, db, "c:1")).age == 1 and (await get(cache, db, "p:1", group="g")).age == 1
+    cache.apply(changed("c:1", groups=("g",)))  # a check this woke must not find the copy of before the change
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "c:1")
+    with pytest.raises(ServiceUnavailable):
+        await get(cache, db, "p:1", group="g")
