@@ -1,4 +1,6 @@
 import asyncio
+import collections
+import gc
 import os
 import threading
 import time
@@ -709,20 +711,36 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
     async def scenario(db, pool):
         slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
         await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        held = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
-        free = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}))
-        await slow
-        written = await asyncio.wait_for(free, HANG)  # while `one` is still held
-        waiting = not held.done()
-        holder.rollback()
-        return written, waiting, await asyncio.wait_for(held, HANG)
+        gc.collect()
+        gc.disable()
+        try:
+            held = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
+            free = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}))
+            await slow
+            written = await asyncio.wait_for(free, HANG)  # while `one` is still held
+            waiting = not held.done()
+            holder.rollback()
+            later = await asyncio.wait_for(held, HANG)
+            del held, free
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        return written, waiting, later, left
     try:
-        written, waiting, later = with_pool(settings, scenario, pool_max=2)
+        written, waiting, later, left = with_pool(settings, scenario, pool_max=2)
     finally:
         holder.close()
     assert sizes == ["alone", 2, "alone"]  # a's write ran alone, and waited there
     assert written["version"] == 2 and waiting  # b's write answered while a's waited for its application
     assert later["version"] == 2  # a's, made alone once the lock was let go
+    # Sent back to run alone, it leaves nothing that only the cyclic collector frees (which the service runs seldom:
+    # `app.GC_YOUNG`): the `Alone` its statement answered it with, kept in its future, had a traceback through the
+    # frame that held that future.
+    assert not left, left
 
 
 def _many(cur):
