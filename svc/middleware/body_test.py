@@ -57,6 +57,26 @@ def test_a_body_not_all_there_by_the_deadline_times_out():
     assert got == [{"type": "http.request", "body": b"{", "more_body": True}]
 
 
+def test_the_deadline_is_kept_on_perf_counter_whatever_the_loops_clock_says():
+    """The access line counts a request's time with `perf_counter`: a 408 comes no sooner than the deadline by that
+    clock, even where the loop's timer fires early (uvloop's clock moves in whole milliseconds, once a turn)."""
+    import time
+
+    class Early(asyncio.SelectorEventLoop):
+        def call_at(self, when, callback, *args, context=None):  # every timer fires 30 ms early
+            return super().call_at(when - 0.03, callback, *args, context=context)
+
+    loop = Early()
+    got, main = _run(lambda app: BodyDeadline(app, seconds=0.05), [])
+    try:
+        started = time.perf_counter()
+        with pytest.raises(BodyTimedOut):
+            loop.run_until_complete(main())
+        assert time.perf_counter() - started >= 0.05
+    finally:
+        loop.close()
+
+
 def test_after_the_body_receive_waits_past_the_deadline():
     async def main():
         waited = asyncio.Event()
