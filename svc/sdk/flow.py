@@ -4,10 +4,11 @@ conftest.py generates the client into generated/config_service_client; flow_test
 own dependencies (httpx, attrs, python-dateutil), not the service's: python flow.py <base URL> [<API key>]. Every
 request goes through the generated functions.
 
-After the configuration's round trip, its history (diffs, a past read, an export imported into a new application
-by plan and apply), then an environment tree: a root and a child, an override in each (the child's
-removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
-environments compared, and a watch of the view answered by a change of the parent's override.
+After the configuration's round trip, its history (diffs, a past read, an export imported into a new application by
+plan and apply), a read accepting a stale answer and a JSON merge patch, then an environment tree: a root and a
+child, an override in each (the child's removes a key with `null`), the child's effective view with its provenance,
+the same view by names, the two environments compared, and a watch of the view answered by a change of the parent's
+override.
 
 Then a managed API key: the flow's key (a settings `admin` key) creates a key that may read one application of two;
 a second client with that key reads the application's configuration, gets the other's as the 404 of an id that
@@ -29,8 +30,8 @@ from config_service_client import AuthenticatedClient  # noqa: E402
 from config_service_client.api.applications import (  # noqa: E402
     create_application, delete_application, get_application, list_applications)
 from config_service_client.api.configurations import (  # noqa: E402
-    create_configuration, get_configuration, list_configuration_revisions, restore_configuration_revision,
-    update_configuration)
+    create_configuration, get_configuration, list_configuration_revisions, patch_configuration,
+    restore_configuration_revision, update_configuration)
 from config_service_client.api.effective import (  # noqa: E402
     compare_configuration, find_effective, get_effective_configuration)
 from config_service_client.api.environments import create_environment, delete_environment  # noqa: E402
@@ -41,7 +42,7 @@ from config_service_client.api.keys import create_key, get_current_key, get_key,
 from config_service_client.api.overrides import put_override  # noqa: E402
 from config_service_client.models import (  # noqa: E402
     ApiKey, ApiKeyCreate, ApiKeyCreated, ApplicationCreate, Comparison, ConfigDocument, ConfigurationCreate,
-    ConfigurationResource, ConfigurationUpdate, CurrentKey, CurrentKeySource, EffectiveApplication,
+    ConfigurationPatch, ConfigurationResource, ConfigurationUpdate, CurrentKey, CurrentKeySource, EffectiveApplication,
     EffectiveConfiguration, Environment, EnvironmentCreate, Health, ImportApply, ImportRequest, KeyAction, Override,
     OverrideWrite, Problem)
 from config_service_client.types import Response  # noqa: E402
@@ -99,6 +100,7 @@ def main(base_url: str, key: str = "") -> None:
     check(restored.config.to_dict() == CONFIG, "restore brings version 1 back")
 
     history(client, app_id, config_id, app.parsed.name)
+    patched(client, config_id)
     environments = environment_tree(client, app_id, app.parsed.name)
 
     deleted = delete_application.sync_detailed(app_id, client=client)
@@ -142,6 +144,24 @@ def history(client: AuthenticatedClient, app_id: str, config_id: str, prefix: st
     again = apply_import.sync_detailed(target.id, client=client, body=body)
     check(again.status_code == 412 and isinstance(again.parsed, Problem), "the plan applied twice is a typed 412")
     check(delete_application.sync_detailed(target.id, client=client).status_code == 204, "delete the copy")
+
+
+def patched(client: AuthenticatedClient, config_id: str) -> None:
+    """The configuration read accepting a stale answer (answered current, without `Age`, while the database
+    answers), then changed by a JSON merge patch with If-Match: a null removes a key at any depth, what the patch
+    does not name stays; the same If-Match again is a typed 412."""
+    current = get_configuration.sync_detailed(config_id, client=client, cache_control="stale-if-error=300")
+    check(current.status_code == 200 and isinstance(current.parsed, ConfigurationResource)
+          and "Age" not in current.headers, "a read accepting a stale answer is answered current, without Age")
+    patch = ConfigurationPatch(config=ConfigDocument.from_dict({"port": 6432, "nested": {"x": None}}))
+    merged = patch_configuration.sync_detailed(config_id, client=client, if_match=current.headers["ETag"], body=patch)
+    check(merged.status_code == 200 and isinstance(merged.parsed, ConfigurationResource)
+          and merged.parsed.version == current.parsed.version + 1 and merged.parsed.name == "database"
+          and merged.parsed.config.to_dict() == {**CONFIG, "port": 6432, "nested": {}},
+          "the merge patch changes the port, removes nested.x, and keeps the rest")
+    again = patch_configuration.sync_detailed(config_id, client=client, if_match=current.headers["ETag"], body=patch)
+    check(again.status_code == 412 and isinstance(again.parsed, Problem) and again.parsed.status == 412,
+          "the patch with a stale If-Match is a typed 412 problem")
 
 
 def environment_tree(client: AuthenticatedClient, app_id: str, prefix: str) -> list[Environment]:

@@ -2,9 +2,10 @@
 // (conftest.py generates it into generated/ts and compiles this file with `tsc --strict`; flow_test.py runs it).
 // Every request goes through the generated functions; node flow.js <base URL> [<API key>].
 // After the configuration's round trip, its history (diffs, a past read, an export imported into a new application
-// by plan and apply), then an environment tree: a root and a child, an override in each (the child's
-// removes a key with `null`), the child's effective view with its provenance, the same view by names, the two
-// environments compared, and a watch of the view answered by a change of the parent's override.
+// by plan and apply), a read accepting a stale answer and a JSON merge patch, then an environment tree: a root and a
+// child, an override in each (the child's removes a key with `null`), the child's effective view with its
+// provenance, the same view by names, the two environments compared, and a watch of the view answered by a change of
+// the parent's override.
 // Then a managed API key: the flow's key (a settings `admin` key) creates a key that may read one application of
 // two; a second client with that key reads the application's configuration, gets the other's as the 404 of an id
 // that does not exist, lists the one application, and reads its own rights; once the admin client revokes the
@@ -17,8 +18,8 @@ import {
     applyImport, compareConfiguration, createApplication, createConfiguration, createEnvironment, createKey,
     deleteApplication, deleteEnvironment, exportApplication, findEffective, getApplication, getApplicationSnapshot,
     getConfiguration, getConfigurationDiff, getCurrentKey, getEffectiveConfiguration, getHealth, getKey,
-    listApplications, listConfigurationRevisions, planImport, putOverride, restoreConfigurationRevision, revokeKey,
-    updateConfiguration,
+    listApplications, listConfigurationRevisions, patchConfiguration, planImport, putOverride,
+    restoreConfigurationRevision, revokeKey, updateConfiguration,
 } from './generated/ts/sdk.gen';
 import type {
     ApiKeyCreate, ClientOptions, ConfigDocument, CurrentKey, Environment, KeyActions, Problem,
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     check(restored.response.status === 200 && same(restored.data?.config, config), 'restore brings version 1 back');
 
     await history(appId, configId, app.data!.name, config);
+    await patched(configId, config);
     const environments = await environmentTree(appId, app.data!.name);
 
     const deleted = await deleteApplication({ path: { id: appId } });
@@ -103,6 +105,26 @@ async function main(): Promise<void> {
 
     await scopedKey(baseUrl, config);
     console.log('typescript client: every step passed');
+}
+
+// The configuration read accepting a stale answer (answered current, without `Age`, while the database answers),
+// then changed by a JSON merge patch with If-Match: a null removes a key at any depth, what the patch does not name
+// stays; the same If-Match again is a typed 412.
+async function patched(configId: string, config: ConfigDocument): Promise<void> {
+    const current = await getConfiguration({
+        path: { id: configId }, headers: { 'Cache-Control': 'stale-if-error=300' },
+    });
+    const etag = current.response.headers.get('ETag');
+    check(current.response.status === 200 && etag !== null && current.response.headers.get('Age') === null,
+        'a read accepting a stale answer is answered current, without Age');
+    const patch = { config: { port: 6432, nested: { x: null } } };
+    const merged = await patchConfiguration({ path: { id: configId }, headers: { 'If-Match': etag! }, body: patch });
+    check(merged.response.status === 200 && merged.data?.version === current.data!.version + 1
+        && merged.data.name === 'database' && same(merged.data.config, { ...config, port: 6432, nested: {} }),
+        'the merge patch changes the port, removes nested.x, and keeps the rest');
+    const again = await patchConfiguration({ path: { id: configId }, headers: { 'If-Match': etag! }, body: patch });
+    check(again.response.status === 412 && (again.error as Problem | undefined)?.status === 412,
+        'the patch with a stale If-Match is a typed 412 problem');
 }
 
 // Diffs of the configuration's revisions, the application read at a feed position, and the application exported,
