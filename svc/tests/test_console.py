@@ -4,8 +4,8 @@ application among 1,000, read a configuration per environment with provenance, e
 save from a second tab answered with the other change, history and restore, history as of a feed position and a
 time, compare, overrides, a change made through the API shown live, a narrow window, an export downloaded and
 imported into a second application as a plan reviewed then applied (and a plan made stale by a write in between
-answered 412, then planned again), 1,000 configurations, hostile names and values, signing out, and a service
-without keys. Screenshots go to tools/results/console/; the figures measured are printed."""
+answered 412, then planned again), 1,000 configurations, hostile names and values, API keys (a key made, its
+secret shown once, changed with a conflict, revoked, the audit), signing out, and a service without keys. Screenshots go to tools/results/console/; the figures measured are printed."""
 
 import hashlib
 import json
@@ -63,5 +63,5 @@ def test_the_console_does_what_an_operator_does_in_a_real_browser(driver, serve,
     print("console figures:", json.dumps(figures, indent=1))
     for name in ("sign-in", "applications", "configuration-view-provenance", "edit-diff", "conflict", "history",
                  "history-as-of", "compare", "live-feed", "narrow", "hostile", "open-api", "import-plan",
-                 "import-stale"):
+                 "import-stale", "key-form", "key-secret", "key", "keys"):
         assert (SHOTS / f"{name}.png").stat().st_size > 0, name

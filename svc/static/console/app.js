@@ -1,11 +1,12 @@
 // The console: signing in, the applications, an application's configurations, and its live change feed.
 // The configuration screen (view, edit, history, overrides, compare) is in config.js; export and import in
-// transfer.js.
+// transfer.js; API keys in keys.js.
 
 import * as api from "./api.js";
 import { formatTime, h, renderInChunks, replace, userText } from "./dom.js";
 import { configurationScreen } from "./config.js";
 import { exportApplication, importScreen } from "./transfer.js";
+import { keysRoute } from "./keys.js";
 
 const main = document.getElementById("main");
 const who = document.getElementById("who");
@@ -131,6 +132,7 @@ function showWho(me) {
     replace(who, h("p", { id: "signed-in" }, "Signed in as ", userText(me.name, "key-name"), ` (${source}): `,
       h("span", { id: "rights" }, rights.join(" · ")),
       me.expires_at ? `, expires ${formatTime(me.expires_at)}` : ""),
+    me.actions.includes("manage") ? h("a", { href: "#/keys", id: "keys-link" }, "API keys") : null,
     h("button", { id: "sign-out", type: "button", onclick: () => signOut("Signed out: the key is forgotten.") }, "Sign out"));
   }
 }
@@ -216,6 +218,10 @@ async function route(keep = false) {
       await enterApplication(parts[1]);
       if (!current()) return;
       state.screen = importScreen(state.application);
+    } else if (parts[0] === "keys") {
+      stopFeed();
+      state.application = null;
+      state.screen = await keysRoute(main, parts.slice(1), current);
     } else if (parts[0] === "apps" && parts[1]) {
       await enterApplication(parts[1]);
       if (!current()) return;
@@ -229,12 +235,13 @@ async function route(keep = false) {
     if (!current()) return;
     // An id in the address that is no id at all (a 422 at the path) is said as what it means here: nothing has it.
     const malformed = error instanceof api.Problem && error.status === 422 && error.errors.some((e) => e.pointer?.startsWith("#/path/"));
-    const said = malformed ? "The address names no application or configuration: its id is not one this service makes."
+    const said = malformed ? "The address names nothing here: its id is not one this service makes."
       : problemText(error);
     // (A 503 while the database is away is no "not found"; nor is a service that could not be reached.)
     const found = error instanceof api.Problem && error.status < 500;
     replace(main, h("h1", { tabIndex: -1 }, found ? "Not found" : "Not available"),
-      h("p", { className: "error", role: "alert" }, said), h("p", {}, h("a", { href: "#/" }, "All applications")));
+      h("p", { className: "error", role: "alert" }, said), h("p", {}, parts[0] === "keys"
+        ? h("a", { href: "#/keys" }, "All API keys") : h("a", { href: "#/" }, "All applications")));
   }
   if (current()) main.querySelector("h1")?.focus();
 }

@@ -629,6 +629,100 @@ await step("a key limited to one environment is not offered what it may not do: 
   check((await api("DELETE", `/keys/${narrow.id}`)).status === 204, "the key revoked");
 });
 
+await step("API keys: a key made for one application and environment, its secret shown once; changed with If-Match, a stale change answered with the other's; revoked, confirmed first", async () => {
+  await page.goto("about:blank"); // a new document (the tab's key kept): the hostile step's control is gone
+  await page.goto(`${base}/console#/keys`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#keys-link", { timeout: HANG });
+  await page.waitForSelector("#new-key", { timeout: HANG });
+  await page.click("#new-key");
+  await page.waitForSelector("#key-name", { timeout: HANG });
+  await page.type("#key-name", "deploy-bot");
+  await page.click("#key-write"); // write: read is ticked with it
+  check(await page.$eval("#key-read", (el) => el.checked), "read ticked with write");
+  await page.type("#key-app-find", "billing");
+  await page.click("#key-app-add");
+  await page.waitForSelector(`#key-apps li[data-id="${billing.id}"]`, { timeout: HANG });
+  check(await page.$eval("#key-apps-some", (el) => el.checked), "only the applications picked");
+  await page.click(`#key-env-${prodEu.id}`);
+  await shot(page, "key-form");
+  await page.click("#key-save");
+  await page.waitForSelector("#key-secret", { timeout: HANG });
+  const secret = await page.$eval("#key-secret", (el) => el.value);
+  check(/^csk_[A-Za-z0-9_-]{43}$/.test(secret), `the secret: ${secret}`);
+  const kept = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + location.href);
+  check(!kept.includes(secret), "the secret is neither in the tab's storage nor in the address");
+  await shot(page, "key-secret");
+  const rights = await api("GET", "/key", { secret });
+  check(rights.status === 200 && rights.body.name === "deploy-bot" && sameJson(rights.body.actions, ["read", "write"])
+    && sameJson(rights.body.applications, [billing.id]) && sameJson(rights.body.environments, [prodEu.id]),
+    `the new key works with the rights asked: ${JSON.stringify(rights.body)}`);
+  const id = rights.body.id;
+  await page.click("#key-done");
+  await page.waitForSelector("#key-rights", { timeout: HANG });
+  const shown = await text(page, "#key-rights");
+  check(shown.includes("billing") && shown.includes(prodEu.name) && shown.includes("write"), `its rights: ${shown}`);
+  await page.waitForSelector("#key-audit li", { timeout: HANG });
+  await shot(page, "key");
+
+  // Changed meanwhile through the API: the console's save answers 412 and shows the other version.
+  await page.click("#edit-key");
+  await page.waitForSelector("#key-name", { timeout: HANG });
+  const current = await api("GET", `/keys/${id}`);
+  const renamed = await api("PUT", `/keys/${id}`, { ifMatch: current.etag, body: { name: "deploy-bot-renamed",
+    actions: ["read", "write"], applications: [billing.id], environments: [prodEu.id], comments: "renamed elsewhere" } });
+  check(renamed.status === 200, `the API's change: ${renamed.status}`);
+  await page.click("#key-write");
+  await page.click("#key-save");
+  await page.waitForFunction(() => document.querySelector("#key-name")?.value === "deploy-bot-renamed", { timeout: HANG, polling: "mutation" });
+  check((await text(page, "#notice")).includes("Someone changed this key"), await text(page, "#notice"));
+  check(await page.$eval("#key-write", (el) => el.checked), "the form shows their version, write still granted");
+  await page.click("#key-write");
+  await page.click("#key-save");
+  await page.waitForSelector("#key-rights", { timeout: HANG });
+  const narrowed = await api("GET", "/key", { secret });
+  check(narrowed.body.name === "deploy-bot-renamed" && sameJson(narrowed.body.actions, ["read"]),
+    `saved over their version: ${JSON.stringify(narrowed.body)}`);
+
+  // Revoked, after a confirmation; Escape backs out of it first.
+  await page.click("#revoke");
+  await page.waitForSelector("#revoke-confirm", { timeout: HANG });
+  await page.keyboard.press("Escape");
+  await page.waitForFunction(() => !document.querySelector("#revoke-confirm"), { timeout: HANG, polling: "mutation" });
+  check((await api("GET", "/key", { secret })).status === 200, "not revoked by backing out");
+  await page.click("#revoke");
+  await page.waitForSelector("#revoke-confirm", { timeout: HANG });
+  await page.click("#revoke-confirm");
+  await waitText(page, "#key-state", "revoked");
+  check((await api("GET", "/key", { secret })).status === 401, "the revoked key's requests answer 401");
+  check(!(await page.$("#edit-key")) && !(await page.$("#revoke")), "a revoked key offers no change");
+
+  // The list hides revoked keys unless asked; the audit has each step, newest first.
+  await page.goto(`${base}/console#/keys`, { waitUntil: "domcontentloaded" });
+  await waitText(page, "#keys-count", "revoked, hidden");
+  check(!(await page.$(`#keys li[data-id="${id}"]`)), "a revoked key is hidden at first");
+  await page.click("#show-revoked");
+  await page.waitForSelector(`#keys li[data-id="${id}"][data-state="revoked"]`, { timeout: HANG });
+  await page.waitForSelector("#audit li", { timeout: HANG });
+  const trail = await page.$$eval("#audit li", (els) => els.map((el) => [el.dataset.action, el.textContent]));
+  const mine = trail.filter(([, t]) => t.includes("deploy-bot"));
+  check(sameJson(mine.slice(0, 4).map(([a]) => a), ["revoked", "updated", "updated", "created"]),
+    `the audit, newest first: ${JSON.stringify(mine)}`);
+  check(mine[2][1].includes("renamed from") && mine[1][1].includes("actions read, write → read"), `what changed: ${JSON.stringify(mine)}`);
+  await shot(page, "keys");
+
+  // A key that may not manage keys is not offered them; an open API has none.
+  const { tab, made } = await signedInTab("#/keys", "ops-no-manage", null);
+  await tab.waitForSelector("#keys-refused", { timeout: HANG });
+  check(!(await tab.$("#keys-link")), "no link to the keys");
+  await tab.close();
+  check((await api("DELETE", `/keys/${made.id}`)).status === 204, "that key revoked");
+  const open = await newPage();
+  await open.goto(`${openBase}/console#/keys`, { waitUntil: "domcontentloaded" });
+  await open.waitForSelector("#keys-open", { timeout: HANG });
+  check(!(await open.$("#keys-link")), "an open API links to no keys");
+  await open.close();
+});
+
 await step("sign out forgets the key", async () => {
   await page.goto(`${base}/console`, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#sign-out", { timeout: HANG });
