@@ -140,6 +140,11 @@ function showWho(me) {
 // The key's rights read again as the operator moves around (at most every 5 s): an admin may have narrowed or
 // widened them since sign-in, and what the page offers follows them. (A revoked key: its 401 signs the tab out.)
 let rightsRead = 0;
+// Read the key's rights again at once (the operator changed them: keys.js).
+export function rightsChanged() {
+  rightsRead = 0;
+  return recheckRights();
+}
 async function recheckRights() {
   if (!state.me || state.me.open || Date.now() - rightsRead < 5000) return;
   rightsRead = Date.now();
@@ -221,7 +226,9 @@ async function route(keep = false) {
     } else if (parts[0] === "keys") {
       stopFeed();
       state.application = null;
-      state.screen = await keysRoute(main, parts.slice(1), current);
+      const screen = await keysRoute(main, parts.slice(1), current);
+      if (!current()) { screen?.leave?.(); return; }
+      state.screen = screen;
     } else if (parts[0] === "apps" && parts[1]) {
       await enterApplication(parts[1]);
       if (!current()) return;

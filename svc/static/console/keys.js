@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { formatTime, h, renderInChunks, replace, userText } from "./dom.js";
-import { can, crumbs, environmentName, navigate, problemText, say, state } from "./app.js";
+import { can, crumbs, environmentName, navigate, problemText, rightsChanged, say, state } from "./app.js";
 
 const ACTIONS = ["read", "write", "manage"];
 const ACTION_HELP = { read: "read configurations", write: "change configurations", manage: "manage keys" };
@@ -28,6 +28,7 @@ const appName = (id) => names?.get(id) ?? id;
 // #/keys, #/keys/new, #/keys/<id>, #/keys/<id>/edit
 export async function keysRoute(main, parts, current) {
   names = null;
+  auditRead = null;
   if (state.me.open) {
     replace(main, h("h1", { tabIndex: -1 }, "API keys"), h("p", { id: "keys-open", className: "hint" },
       "The API is open: this service has no API keys, so there are none to manage. Keys are managed here once the ",
@@ -72,11 +73,12 @@ function listScreen(main) {
   const list = h("ul", { id: "keys", className: "list keys", "aria-label": "API keys" });
   const audit = h("ol", { id: "audit", className: "list audit", "aria-label": "Key audit, newest first" });
   const auditState = h("p", { className: "count" }, "Loading the audit…");
-  let keys = [];
+  let keys = null; // until read
   let stop = () => {};
   let left = false;
 
   const show = () => {
+    if (keys === null) return;
     stop();
     const shown = revoked.checked ? keys : keys.filter((k) => !k.revoked_at);
     const hidden = keys.length - shown.length;
@@ -123,15 +125,23 @@ function listScreen(main) {
   return { leave: () => { left = true; stop(); } };
 }
 
-async function auditEntries() {
-  const entries = [];
-  let after = 0;
-  for (;;) {
-    const page = (await api.call("GET", "/audit/keys", { query: { after, limit: 500 } })).body;
-    entries.push(...page.items);
-    if (!page.items.length || page.next_after === after) return entries;
-    after = page.next_after;
-  }
+// The key audit, oldest first, as far as this key may see it: read once a visit of these screens. Every page is
+// read (the contract has no newest-first order): a page may hold none of what this key sees while `next_after`
+// moves on past the entries it may not see, so only a `next_after` that stays put ends it.
+let auditRead = null;
+function auditEntries() {
+  auditRead ??= (async () => {
+    const entries = [];
+    let after = 0;
+    for (;;) {
+      const page = (await api.call("GET", "/audit/keys", { query: { after, limit: 500 } })).body;
+      entries.push(...page.items);
+      if (page.next_after === after) return entries;
+      after = page.next_after;
+    }
+  })();
+  auditRead.catch(() => { auditRead = null; }); // (a failure is read again at the next visit)
+  return auditRead;
 }
 
 const actor = (a) => (a.id === null && a.name === null ? "the open API" : a.name === null ? a.id
@@ -166,6 +176,15 @@ function auditItem(e, named) {
 
 // --- one key ----------------------------------------------------------------------------------------------------
 
+// The key screen drawn again (after a revocation, or a 412): it becomes the screen, unless the operator has left.
+function redraw(main, screen, read) {
+  if (screen.left) return;
+  screen.leave();
+  auditRead = null; // (what was just done is in it now)
+  state.screen = keyScreen(main, read.body, read.etag);
+  main.querySelector("h1")?.focus();
+}
+
 function keyScreen(main, key, etag) {
   document.title = `${key.name} · API keys · Config Service console`;
   const [kind, when] = stateOf(key);
@@ -173,7 +192,8 @@ function keyScreen(main, key, etag) {
   const confirmArea = h("div", { id: "revoke-area" });
   const auditState = h("p", { className: "count" }, "Loading its audit…");
   const audit = h("ol", { id: "key-audit", className: "list audit", "aria-label": "This key's audit, newest first" });
-  let left = false;
+  const screen = { left: false };
+  const reread = () => api.call("GET", `/keys/${api.enc(key.id)}`);
 
   const list = (ids, all, label) => (ids === null ? all : ids.length ? h("ul", { className: "scope", "aria-label": label },
     ids.map((id) => h("li", {}, userText(label === "Applications" ? appName(id) : environmentName(id), "name")))) : "none");
@@ -192,16 +212,19 @@ function keyScreen(main, key, etag) {
             await api.call("DELETE", `/keys/${api.enc(key.id)}`, { ifMatch: etag });
             say(`Revoked ${key.name}.`, "ok");
             if (own) { await api.call("GET", "/key").catch(() => {}); return; } // (its 401 signs this tab out)
-            const again = await api.call("GET", `/keys/${api.enc(key.id)}`);
-            if (!left) keyScreen(main, again.body, again.etag);
+            redraw(main, screen, await reread());
           } catch (error) {
             if (error instanceof api.Problem && error.status === 412) {
-              const again = await api.call("GET", `/keys/${api.enc(key.id)}`);
-              say("Someone changed this key since you opened it: here it is now. Revoke it again if you still mean to.", "warn");
-              if (!left) keyScreen(main, again.body, again.etag);
+              try {
+                const again = await reread();
+                say("Someone changed this key since you opened it: here it is now. Revoke it again if you still mean to.", "warn");
+                redraw(main, screen, again);
+              } catch (failed) {
+                if (!screen.left) replace(confirmArea, h("p", { id: "revoke-error", className: "error", role: "alert" }, problemText(failed)));
+              }
               return;
             }
-            replace(confirmArea, h("p", { id: "revoke-error", className: "error", role: "alert" }, problemText(error)));
+            if (!screen.left) replace(confirmArea, h("p", { id: "revoke-error", className: "error", role: "alert" }, problemText(error)));
           }
         } }, "Revoke the key"),
         h("button", { type: "button", id: "revoke-cancel", onclick: () => { replace(confirmArea); revokeButton?.focus(); } }, "Cancel"))));
@@ -231,14 +254,16 @@ function keyScreen(main, key, etag) {
   (async () => {
     try {
       const entries = (await auditEntries()).filter((e) => e.key.id === key.id);
-      if (left) return;
+      if (screen.left) return;
       replace(auditState, entries.length ? "" : "Nothing recorded (its rights may be beyond what your key may see).");
       replace(audit, entries.reverse().map((e) => auditItem(e, false)));
     } catch (error) {
-      if (!left) replace(auditState, h("span", { className: "error", role: "alert" }, problemText(error)));
+      if (!screen.left) replace(auditState, h("span", { className: "error", role: "alert" }, problemText(error)));
     }
   })();
-  return { leave: () => { left = true; }, onEscape: () => { if (confirmArea.firstChild) { replace(confirmArea); revokeButton?.focus(); } } };
+  screen.leave = () => { screen.left = true; };
+  screen.onEscape = () => { if (confirmArea.firstChild) { replace(confirmArea); revokeButton?.focus(); } };
+  return screen;
 }
 
 // --- a new key, or a key's rights changed -------------------------------------------------------------------------
@@ -260,7 +285,8 @@ function formScreen(main, key, etag, current) {
   const name = h("input", { id: "key-name", autocomplete: "off", spellcheck: false, required: true, value: key?.name ?? "" });
   const comments = h("textarea", { id: "key-comments", rows: 2, value: key?.comments ?? "" });
   const boxes = Object.fromEntries(ACTIONS.map((a) => [a, h("input", { type: "checkbox", id: `key-${a}`, name: "actions",
-    checked: key ? key.actions.includes(a) : a === "read", disabled: !me.actions.includes(a) && !key?.actions.includes(a) })]));
+    checked: key ? key.actions.includes(a) : a === "read" && me.actions.includes(a),
+    disabled: !me.actions.includes(a) && !key?.actions.includes(a) })]));
   boxes.write.addEventListener("change", () => { if (boxes.write.checked) boxes.read.checked = true; });
   boxes.read.addEventListener("change", () => { if (!boxes.read.checked) boxes.write.checked = false; });
 
@@ -282,12 +308,23 @@ function formScreen(main, key, etag, current) {
       h("button", { type: "button", className: "link", "aria-label": `Remove ${appName(id)}`, onclick: () => { chosen.delete(id); showPicked(); } }, "remove"))));
     if (!chosen.size) picked.append(h("li", { className: "hint" }, "None yet: add one above."));
   };
+  if (!candidates.length) {
+    replace(findHint, "No application to pick: your key reads none (a key that may only manage keys reads no ",
+      "application). Give the key all applications, or sign in with a key that may read them.");
+  }
   const add = () => {
     const wanted = find.value.normalize("NFC").trim();
     if (!wanted) return;
-    const partial = candidates.filter(([, n]) => n.toLowerCase().includes(wanted.toLowerCase()));
-    const found = candidates.find(([, n]) => n === wanted) ?? (partial.length === 1 ? partial[0] : null);
-    if (!found) { replace(findHint, `No single application matches “${wanted}”: pick one of the names offered.`); return; }
+    const lower = wanted.toLowerCase();
+    const exact = candidates.filter(([, n]) => n === wanted);
+    const found = exact.length === 1 ? exact[0] : candidates.filter(([, n]) => n.toLowerCase() === lower).length === 1
+      ? candidates.find(([, n]) => n.toLowerCase() === lower) : null;
+    if (!found) {
+      const like = candidates.filter(([, n]) => n.toLowerCase().includes(lower)).slice(0, 10).map(([, n]) => n);
+      replace(findHint, like.length ? [`No application is named “${wanted}”. Names that contain it: `,
+        like.flatMap((n, i) => [i ? ", " : "", userText(n, "name")]), "."] : `No application is named “${wanted}”.`);
+      return;
+    }
     chosen.add(found[0]);
     appsSome.checked = true;
     find.value = "";
@@ -306,6 +343,10 @@ function formScreen(main, key, etag, current) {
   const expires = h("input", { id: "key-expires", type: "datetime-local", value: localValue(key?.expires_at),
     required: me.expires_at !== null, max: me.expires_at ? localValue(me.expires_at) : undefined,
     "aria-describedby": "key-expires-hint" });
+  // The field shows the minute: a key's expiry is sent back as it was unless the operator changed the field.
+  let expiryEdited = false;
+  expires.addEventListener("input", () => { expiryEdited = true; });
+  const expired = key?.expires_at && Date.parse(key.expires_at) <= Date.now();
   const save = h("button", { type: "submit", id: "key-save", className: "primary" }, editing ? "Save the key's rights" : "Create the key");
 
   const body = () => ({
@@ -313,7 +354,7 @@ function formScreen(main, key, etag, current) {
     actions: ACTIONS.filter((a) => boxes[a].checked),
     applications: appsAll.checked ? null : [...chosen],
     environments: envAll.checked ? null : envBoxes.filter((b) => b.checked).map((b) => b.value),
-    expires_at: fromLocal(expires.value),
+    expires_at: editing && !expiryEdited ? key.expires_at : fromLocal(expires.value),
     comments: comments.value.trim() ? comments.value : null,
   });
 
@@ -330,6 +371,7 @@ function formScreen(main, key, etag, current) {
       if (editing) {
         await api.call("PUT", `/keys/${api.enc(key.id)}`, { body: wanted, ifMatch: etag });
         say(`Saved ${wanted.name}: requests that begin from now on are served with these rights.`, "ok");
+        if (key.id === me.id) await rightsChanged(); // the header, and what the pages offer, follow them
         navigate(`#/keys/${encodeURIComponent(key.id)}`);
       } else {
         const made = (await api.call("POST", "/keys", { body: wanted })).body;
@@ -338,10 +380,15 @@ function formScreen(main, key, etag, current) {
     } catch (e) {
       save.disabled = false;
       if (editing && e instanceof api.Problem && e.status === 412) {
-        const again = await api.call("GET", `/keys/${api.enc(key.id)}`);
-        if (!current()) return;
-        formScreen(main, again.body, again.etag, current);
-        say("Someone changed this key since you opened it: the form now shows their version. Make your change again.", "warn");
+        try {
+          const again = await api.call("GET", `/keys/${api.enc(key.id)}`);
+          if (!current()) return;
+          formScreen(main, again.body, again.etag, current);
+          say("Someone changed this key since you opened it: the form now shows their version. Make your change again.", "warn");
+          main.querySelector("h1")?.focus();
+        } catch (failed) {
+          if (current()) replace(error, problemText(failed));
+        }
         return;
       }
       replace(error, problemText(e));
@@ -364,9 +411,11 @@ function formScreen(main, key, etag, current) {
       h("label", { htmlFor: `key-env-${e.id}` }, userText(e.name, "name"))))
       : h("p", { className: "hint" }, "There are no environments yet.")),
   h("label", { htmlFor: "key-expires" }, "Expires"), expires,
-  h("p", { id: "key-expires-hint", className: "hint" }, me.expires_at
-    ? `By ${formatTime(me.expires_at)} at the latest: a key grants no more than yours, and yours expires then.`
-    : "Empty: it never expires. In your time zone."),
+  h("p", { id: "key-expires-hint", className: expired ? "warning" : "hint" },
+    expired ? `It expired at ${formatTime(key.expires_at)}: give it a new expiry (or none) to save it. ` : "",
+    me.expires_at
+      ? `By ${formatTime(me.expires_at)} at the latest: a key grants no more than yours, and yours expires then.`
+      : "Empty: it never expires. In your time zone."),
   h("label", { htmlFor: "key-comments" }, "Comments"), comments,
   h("div", { className: "actions" }, save,
     h("a", { href: editing ? `#/keys/${encodeURIComponent(key.id)}` : "#/keys", className: "button", id: "key-cancel" }, "Cancel")),

@@ -723,6 +723,38 @@ await step("API keys: a key made for one application and environment, its secret
   await open.close();
 });
 
+await step("API keys: a manager limited to one application and a day is offered no more than it has; revoking its own key signs the tab out", async () => {
+  const expires = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d+Z$/, "Z");
+  const made = await created("/keys", { name: "ops-billing-manager", actions: ["read", "manage"], applications: [billing.id],
+    environments: null, expires_at: expires });
+  const tab = await newPage();
+  await tab.goto(`${base}/console#/keys/new`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#signin-key", { timeout: HANG });
+  await tab.type("#signin-key", made.secret);
+  await tab.keyboard.press("Enter");
+  await tab.waitForSelector("#key-name", { timeout: HANG });
+  const offered = await tab.evaluate(() => ({
+    allApps: !document.querySelector("#key-apps-all").disabled, write: !document.querySelector("#key-write").disabled,
+    manage: !document.querySelector("#key-manage").disabled, read: document.querySelector("#key-read").checked,
+    expiryRequired: document.querySelector("#key-expires").required, expiryMax: document.querySelector("#key-expires").max,
+    hint: document.querySelector("#key-expires-hint").textContent }));
+  check(!offered.allApps && !offered.write && offered.manage && offered.read && offered.expiryRequired
+    && offered.expiryMax !== "" && offered.hint.includes("at the latest"), `what it is offered: ${JSON.stringify(offered)}`);
+  await tab.type("#key-app-find", "bill");
+  await tab.click("#key-app-add");
+  await waitText(tab, "#key-app-hint", "Names that contain it: billing");
+  check(!(await tab.$(`#key-apps li[data-id="${billing.id}"]`)), "a part of a name picks nothing by itself");
+  await tab.goto(`${base}/console#/keys/${made.id}`, { waitUntil: "domcontentloaded" });
+  await tab.waitForSelector("#revoke", { timeout: HANG });
+  await tab.click("#revoke");
+  await tab.waitForSelector("#revoke-confirm", { timeout: HANG });
+  check((await text(tab, "#revoke-area")).includes("signs you out"), "it says the tab will be signed out");
+  await tab.click("#revoke-confirm");
+  await tab.waitForSelector("#signin-key", { timeout: HANG });
+  check((await api("GET", "/key", { secret: made.secret })).status === 401, "its own key revoked");
+  await tab.close();
+});
+
 await step("sign out forgets the key", async () => {
   await page.goto(`${base}/console`, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#sign-out", { timeout: HANG });
