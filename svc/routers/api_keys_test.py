@@ -62,6 +62,35 @@ def test_create_answers_the_secret_once_with_location_and_etag(keyed):
     assert keyed.get("/api/v1/key", headers=auth(made["secret"])).json()["name"] == made["name"]
 
 
+def test_a_creation_sent_again_with_its_idempotency_key_answers_the_key_made_without_its_secret(keyed, database_url):
+    """The secret is shown once and kept nowhere: not in the record that answers a retry either (a database read, a
+    backup or a replica, would otherwise hold live secrets for a day). The retry creates nothing, and says which key
+    the first made, whose secret still works."""
+    import psycopg2
+
+    body = {"name": f"k-{uuid.uuid4().hex[:12]}", "actions": ["read"], "applications": None, "environments": None}
+    once = auth(ROOT) | {"Idempotency-Key": str(uuid.uuid4())}
+    made = keyed.post(KEYS, json=body, headers=once)
+    assert made.status_code == 201 and made.json()["secret"].startswith("csk_")
+    secret, location = made.json()["secret"], made.headers["location"]
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM idempotency_keys WHERE key = %s AND position(%s in "
+                        "convert_from(body, 'UTF8') || headers::text) > 0", (once["Idempotency-Key"], secret))
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT count(*) FROM idempotency_keys WHERE key = %s", (once["Idempotency-Key"],))
+            assert cur.fetchone()[0] == 1  # (recorded: the retry below is answered from it)
+    finally:
+        conn.close()
+    again = keyed.post(KEYS, json=body, headers=once)
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    assert again.headers["idempotent-replayed"] == "true" and again.headers["location"] == location
+    assert secret not in again.text and made.json()["id"] in again.json()["detail"]
+    assert [k["id"] for k in all_keys(keyed) if k["name"] == body["name"]] == [made.json()["id"]]
+    assert keyed.get("/api/v1/key", headers=auth(secret)).json()["name"] == body["name"]
+
+
 def test_update_is_conditional_and_revoke_keeps_the_key_readable(keyed):
     made = new_key(keyed)
     url, body = f"{KEYS}/{made['id']}", {"name": made["name"], "actions": ["read", "write"], "applications": None,

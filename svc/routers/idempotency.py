@@ -82,12 +82,14 @@ def fingerprint(request: Request, body: bytes) -> bytes:
 
 async def once(request: Request, db: Database, key_name: str | None, write: Callable[..., Any], /, *args: Any,
                reply: Callable[[Any], Response], transaction: bool = False, longer: float = 0.0,
-               **kwargs: Any) -> Response:
+               kept: Callable[[Response], Response] | None = None, **kwargs: Any) -> Response:
     """`reply(write(cursor, *args, **kwargs))`, one unit of work (in a transaction when `transaction`, for a
     write of several statements; `longer`: see `Database.run`); with an Idempotency-Key, at most once per key (and
     per API key: `key_name`, None when the API is open). A write with a twin on the event loop (`write.now`, its
     statement on the loop: db/loop.py) runs that, when without an Idempotency-Key, a transaction or a longer bound
-    (one statement, in autocommit, within the ordinary bound, is all the loop runs)."""
+    (one statement, in autocommit, within the ordinary bound, is all the loop runs). `kept(response)`: what is
+    recorded to answer a retry, where that is not the answer itself (an answer with a secret the database must
+    never hold: `createKey`'s)."""
     principal = request.scope.get("state", {}).get("principal")
     key_id = principal.id if principal is not None else None
     key = key_of(request)
@@ -100,11 +102,11 @@ async def once(request: Request, db: Database, key_name: str | None, write: Call
         return reply(await db.run(write, *args, transaction=transaction, longer=longer, **kwargs))
     params = {"scope": f"{key_name or ''} {request.method} {request.scope['path']}", "key": key,
               "fingerprint": fingerprint(request, await request.body())}
-    return await db.run(_once, params, write, args, kwargs, reply, transaction=True, longer=longer)
+    return await db.run(_once, params, write, args, kwargs, reply, kept, transaction=True, longer=longer)
 
 
 def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tuple, kwargs: dict,
-          reply: Callable[[Any], Response]) -> Response:
+          reply: Callable[[Any], Response], kept: Callable[[Response], Response] | None = None) -> Response:
     cur.execute(CLAIM, params)
     if cur.fetchone() is None:
         cur.execute(STORED, params)
@@ -115,7 +117,8 @@ def _once(cur: Any, params: dict[str, Any], write: Callable[..., Any], args: tup
                                             "request.")
         return Response(bytes(stored["body"]), status_code=stored["status"], headers=stored["headers"] | REPLAYED)
     response = reply(write(cur, *args, **kwargs))
-    headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-    cur.execute(RECORD, params | {"status": response.status_code, "headers": Json(headers), "body": response.body})
+    record = kept(response) if kept is not None else response
+    headers = {name: record.headers[name] for name in KEPT_HEADERS if name in record.headers}
+    cur.execute(RECORD, params | {"status": record.status_code, "headers": Json(headers), "body": record.body})
     cur.execute(PURGE)
     return response
