@@ -744,6 +744,10 @@ class LoopPool:
             with contextlib.suppress(ValueError):
                 group.pending.remove(write)  # not sent yet: it never will be
             raise
+        finally:
+            # An error its future answers has this frame in its traceback: the frame then lets go of the write and
+            # its future, which hold that error (else a cycle that only the collector frees: `app.GC_YOUNG`).
+            write = group = None  # noqa: F841
         return row
 
     def _ask(self, batch: Batch, prefix: str, group: _Group) -> None:
@@ -904,6 +908,7 @@ class LoopPool:
             self._after(conn, outcome)
             if failure is not None:
                 self._settle(taken, failure)
+                failure = None  # (it holds the error it answered with, whose traceback holds this frame)
             else:
                 if counted:
                     self._answer((batch, prefix), len(taken) - len(later) - len(apart))

@@ -247,3 +247,24 @@ def test_name_rule_migration_stops_on_names_that_break_it_and_says_which(empty_d
         cur.execute("UPDATE configurations SET name = 'tag' WHERE id = '01JD3B7M2W8Y6Q4T0V9X1Z3B5D'")
     conn.close()
     assert [m.file_name for m in migrations.migrate(empty_database, tmp_path)] == ["0005_name_rule.sql"]
+
+
+def test_the_records_of_key_creations_made_before_0021_holding_secrets_are_deleted(empty_database, tmp_path):
+    """Before 0021 a key's creation sent with an Idempotency-Key recorded its whole answer, secret included."""
+    import shutil
+
+    for path in sorted(migrations.FOLDER.glob("*.sql")):
+        if path.name < "0021":
+            shutil.copy(path, tmp_path)
+    migrations.migrate(empty_database, tmp_path)
+    conn = psycopg2.connect(empty_database)
+    with conn, conn.cursor() as cur:
+        for scope in ("01JD3D4M5N6P7Q8R9S0T1V2W3X POST /api/v1/keys", " POST /api/v1/keys", "ops POST /api/v1/keys",
+                      "ops POST /api/v1/applications", "ops PUT /api/v1/keys/01JD3D4M5N6P7Q8R9S0T1V2W3X"):
+            cur.execute("INSERT INTO idempotency_keys (scope, key, fingerprint, status, body) "
+                        "VALUES (%s, 'k', '\\x00', 201, convert_to('{\"secret\": \"csk_x\"}', 'UTF8'))", (scope,))
+    conn.close()
+    shutil.copy(migrations.FOLDER / "0021_idempotency_records_without_secrets.sql", tmp_path)
+    migrations.migrate(empty_database, tmp_path)
+    assert rows(empty_database, "SELECT scope FROM idempotency_keys ORDER BY scope") == [
+        ("ops POST /api/v1/applications",), ("ops PUT /api/v1/keys/01JD3D4M5N6P7Q8R9S0T1V2W3X",)]

@@ -93,12 +93,16 @@ class BodyDeadline:
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     raise BodyTimedOut()
+                # (A millisecond more: uvloop's timers are whole milliseconds, so one that fired early wakes the
+                # wait once more, not in a spin, and at most a millisecond late.)
+                waited = asyncio.timeout(left + 0.001)
                 try:
-                    async with asyncio.timeout(left):
+                    async with waited:
                         message = await receive()
                     break
                 except TimeoutError:
-                    continue
+                    if not waited.expired():
+                        raise  # (receive's own)
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 

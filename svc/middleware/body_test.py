@@ -77,6 +77,43 @@ def test_the_deadline_is_kept_on_perf_counter_whatever_the_loops_clock_says():
         loop.close()
 
 
+def test_a_message_that_comes_after_the_timer_woke_early_reaches_the_app():
+    """The wait goes on after a timer that fired before the deadline, and what comes then is the app's."""
+    class Early(asyncio.SelectorEventLoop):
+        def call_at(self, when, callback, *args, context=None):  # every timer fires 0.6 s early
+            return super().call_at(when - 0.6, callback, *args, context=context)
+
+    calls = []
+    got = []
+
+    async def receive():
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # until the early timer cancels this wait
+        return {"type": "http.request", "body": b"{}"}
+
+    async def app(scope, receive, send):
+        got.append(await receive())
+
+    loop = Early()
+    try:
+        loop.run_until_complete(BodyDeadline(app, seconds=1.0)({"type": "http"}, receive, None))
+    finally:
+        loop.close()
+    assert len(calls) == 2 and got == [{"type": "http.request", "body": b"{}"}]
+
+
+def test_receive_s_own_timeout_is_not_taken_for_the_deadline():
+    async def receive():
+        raise TimeoutError("the server's own")
+
+    async def app(scope, receive, send):
+        await receive()
+
+    with pytest.raises(TimeoutError, match="the server's own"):
+        asyncio.run(BodyDeadline(app, seconds=5)({"type": "http"}, receive, None))
+
+
 def test_after_the_body_receive_waits_past_the_deadline():
     async def main():
         waited = asyncio.Event()

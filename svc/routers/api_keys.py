@@ -50,26 +50,22 @@ def _settings_manager(request: Request) -> bool:
     return any(key.scope == "admin" for key in request.app.state.settings.keys)
 
 
-def _created_again(id: str) -> Conflict:
-    """What a retry of a creation with its Idempotency-Key answers: the key it made, without its secret. The secret
-    is shown in the creation's answer only and is kept nowhere, the record of that answer included: a database
-    read (a backup, a replica) would otherwise hold live secrets for a day."""
-    return Conflict(f"This Idempotency-Key already created key {id} (Location). Its secret was shown only in "
-                    "that answer and is kept nowhere: if the answer was lost, revoke that key and create another.",
-                    headers={"Location": f"{API}/keys/{id}"})
+def _created_again(location: str) -> Conflict:
+    """What a retry of a creation with its Idempotency-Key answers: the key it made (`location`), without its
+    secret. The secret is shown in the creation's answer only and is kept nowhere, the record of that answer
+    included: a database read (a backup, a replica) would otherwise hold live secrets for a day."""
+    return Conflict(f"This Idempotency-Key already created key {location.rsplit('/', 1)[-1]} (Location). Its "
+                    "secret was shown only in that answer and is kept nowhere: if the answer was lost, revoke that "
+                    "key and create another.", headers={"Location": location})
 
 
 @router.post("/keys", dependencies=[JsonBody])
 async def create_key(body: models.ApiKeyCreate, request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
     data = await _checked(body, request, settings)
     principal = scopes.managing(request.scope)
-    made: dict[str, str] = {}
-
-    def reply(row: dict) -> Response:
-        made["id"] = row["id"]
-        return _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"})
     return await once(request, db, principal.name, api_keys.create, by=principal, **data, transaction=True,
-                      reply=reply, kept=lambda response: _created_again(made["id"]).response(request.scope["path"]))
+                      reply=lambda row: _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"}),
+                      kept=lambda made: _created_again(made.headers["location"]).response(request.scope["path"]))
 
 
 @router.get("/keys")

@@ -7,7 +7,8 @@ committed and its record has not. So a retry after an answer that never arrived 
 the outcome is unknown) finds the record if, and only if, the write committed. A request with a key that another
 one is still using waits for that one to end, then answers as it did. Only successes are kept: an error wrote
 nothing, so a retry is judged again. Records are kept `KEEP` (24 hours) per API key, method and path; then the key
-may be used again.
+may be used again. One answer is not recorded as it was: a key's creation, whose secret is kept nowhere, records a
+409 naming the key it made (`once`'s `kept`; routers/api_keys.py).
 """
 
 import hashlib

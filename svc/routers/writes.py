@@ -128,6 +128,7 @@ async def _written(scope: Scope, reply: Callable[[Any], Response], write: Callab
         row = await write(*args, actor=state.get("api_key"), key_id=principal.id if principal is not None else None,
                           **kwargs)
     except ProblemError as error:
+        problems.forget(error)  # (its traceback holds frames that hold it: `problems.forget`)
         return error.response(scope["path"])
     return reply(row)
 
