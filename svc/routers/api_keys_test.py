@@ -42,13 +42,14 @@ def all_keys(client) -> list[dict]:
 
 
 def whole_audit(client) -> list[dict]:
-    """Every audit entry, oldest first, read page after page to the end."""
+    """Every audit entry, oldest first, read page after page to the end: until `next_after` stays put (a page may
+    hold nothing a limited key sees while `next_after` moves past what it may not)."""
     entries, after = [], 0
     while True:
         page = client.get("/api/v1/audit/keys", params={"after": after, "limit": 500}, headers=auth(ROOT)).json()
-        if not page["items"]:
-            return entries
         entries += page["items"]
+        if page["next_after"] == after:
+            return entries
         after = page["next_after"]
 
 
