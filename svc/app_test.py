@@ -509,8 +509,8 @@ def test_reads_and_writes_in_flight_leave_nothing_for_the_cyclic_collector(clien
 def test_writes_the_lane_refuses_in_the_database_leave_nothing_for_the_cyclic_collector(client, monkeypatch):
     """A PUT the write lane takes whose write the database refuses (a rename to a name taken: 409), 64 at a time:
     a statement of many sends each such write back to run alone (`loop.Alone`, answered through its future, whose
-    traceback went through the frame holding that future), where it is refused. Without dd919c8's fix, 185 of the
-    192 left a cycle each."""
+    traceback went through the frame holding that future), where it is refused. Without `combined` letting go of the
+    write (db/loop.py), 185 of the 192 left a cycle each."""
     from routers.writes import WriteLane
 
     taken = collections.Counter()

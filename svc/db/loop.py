@@ -974,9 +974,6 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
                 try:
                     return await pool.combined(batch, prefix, item, params)
                 except Alone as alone:  # alone after all, not counted: it held up no other write
-                    # Its traceback goes through `combined`'s frame, which holds the future that holds it: a cycle
-                    # that only the collector would free, and the service runs it seldom (`app.GC_YOUNG`).
-                    alone.__traceback__ = None
                     if alone.left is not None:
                         raise Unavailable(alone.left) from None
             return await pool.first_row(query, params, prefix=prefix)
