@@ -16,13 +16,16 @@ export const key = {
 };
 
 export class Problem extends Error {
-  constructor(status, body) {
+  constructor(status, body, response = null) {
     const title = body?.title ?? `HTTP ${status}`;
     super(body?.detail ? `${title}: ${body.detail}` : title);
     this.status = status;
     this.title = title;
     this.detail = body?.detail ?? null;
     this.errors = Array.isArray(body?.errors) ? body.errors : [];
+    // A retry answered as the first attempt was (Idempotency-Key), and where that made something.
+    this.replayed = response?.headers.get("Idempotent-Replayed") === "true";
+    this.location = response?.headers.get("Location") ?? null;
   }
 }
 
@@ -30,13 +33,15 @@ export class Problem extends Error {
 let onUnauthorized = () => {};
 export function whenUnauthorized(callback) { onUnauthorized = callback; }
 
-// call("GET", "/applications", {query, body, ifMatch, ifNoneMatch, signal, secret}) -> {status, etag, body};
-// `secret` is the tab's key unless given (null: none).
-export async function call(method, path, { query, body, ifMatch, ifNoneMatch, signal, secret = key.get() } = {}) {
+// call("GET", "/applications", {query, body, ifMatch, ifNoneMatch, idempotencyKey, signal, secret}) -> {status,
+// etag, body}; `secret` is the tab's key unless given (null: none).
+export async function call(method, path, { query, body, ifMatch, ifNoneMatch, idempotencyKey, signal,
+  secret = key.get() } = {}) {
   const headers = { Accept: "application/json" };
   if (secret) headers.Authorization = `Bearer ${secret}`;
   if (ifMatch) headers["If-Match"] = ifMatch;
   if (ifNoneMatch) headers["If-None-Match"] = ifNoneMatch;
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let url = API + path;
   if (query) {
@@ -52,7 +57,7 @@ export async function call(method, path, { query, body, ifMatch, ifNoneMatch, si
     try { parsed = parse(text); } catch { parsed = { title: `HTTP ${response.status}`, detail: text.slice(0, 200) }; }
   }
   if (response.status === 401 && secret && secret === key.get()) onUnauthorized();
-  if (!response.ok && response.status !== 304) throw new Problem(response.status, parsed);
+  if (!response.ok && response.status !== 304) throw new Problem(response.status, parsed, response);
   return { status: response.status, etag: response.headers.get("ETag"), body: parsed };
 }
 
@@ -70,3 +75,8 @@ export async function all(path, { query = {}, onPage, max = Infinity, signal } =
 }
 
 export const enc = encodeURIComponent;
+
+// A new Idempotency-Key: 128 random bits (crypto.getRandomValues works where randomUUID does not, on plain http).
+export function newIdempotencyKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -358,6 +358,15 @@ function formScreen(main, key, etag, current) {
     comments: comments.value.trim() ? comments.value : null,
   });
 
+  // A creation sent again (its answer lost, the network down) carries the same Idempotency-Key as long as the form
+  // asks the same: the service then makes no second key and names the one it made (409, `Location`).
+  let attempt = null;
+  const attemptKey = (wanted) => {
+    const text = JSON.stringify(wanted);
+    if (attempt?.text !== text) attempt = { text, key: api.newIdempotencyKey() };
+    return attempt.key;
+  };
+
   const form = h("form", { className: "key-form", onsubmit: async (event) => {
     event.preventDefault();
     const wanted = body();
@@ -374,7 +383,7 @@ function formScreen(main, key, etag, current) {
         if (key.id === me.id) await rightsChanged(); // the header, and what the pages offer, follow them
         navigate(`#/keys/${encodeURIComponent(key.id)}`);
       } else {
-        const made = (await api.call("POST", "/keys", { body: wanted })).body;
+        const made = (await api.call("POST", "/keys", { body: wanted, idempotencyKey: attemptKey(wanted) })).body;
         if (current()) secretScreen(main, made);
       }
     } catch (e) {
@@ -389,6 +398,14 @@ function formScreen(main, key, etag, current) {
         } catch (failed) {
           if (current()) replace(error, problemText(failed));
         }
+        return;
+      }
+      if (!editing && e instanceof api.Problem && e.status === 409 && e.replayed && e.location) {
+        // The first attempt made the key; its answer, the one place its secret was, never arrived.
+        const made = decodeURIComponent(e.location.split("/").pop());
+        say("Your first try made this key, but its answer, with the secret, never reached this page, and the "
+          + "secret is kept nowhere. Revoke this key and make another.", "warn");
+        navigate(`#/keys/${encodeURIComponent(made)}`);
         return;
       }
       replace(error, problemText(e));

@@ -723,6 +723,45 @@ await step("API keys: a key made for one application and environment, its secret
   await open.close();
 });
 
+await step("API keys: a creation whose answer was lost, sent again, makes no second key and names the one made", async () => {
+  await page.goto(`${base}/console#/keys/new`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#key-name", { timeout: HANG });
+  await page.type("#key-name", "lost-answer-bot");
+  // The first POST reaches the service (sent from here, with the browser's headers and body) and its answer is
+  // lost on the way back: the browser sees the connection reset.
+  let first = null;
+  const loseFirst = async (request) => {
+    if (first === null && request.method() === "POST" && request.url().endsWith("/api/v1/keys")) {
+      first = fetch(request.url(), { method: "POST", headers: request.headers(), body: request.postData() })
+        .then(async (response) => ({ status: response.status, body: await response.json(),
+          idempotencyKey: request.headers()["idempotency-key"] }));
+      await first;
+      request.abort("connectionreset").catch(() => {});
+    } else request.continue().catch(() => {});
+  };
+  await page.setRequestInterception(true);
+  page.on("request", loseFirst);
+  await page.click("#key-save");
+  await waitText(page, "#key-error", "could not be reached");
+  page.off("request", loseFirst);
+  await page.setRequestInterception(false);
+  const lost = await first;
+  check(lost.status === 201 && /^[0-9a-f]{32}$/.test(lost.idempotencyKey ?? ""),
+    `the first try made the key, with an Idempotency-Key: ${lost.status} ${lost.idempotencyKey}`);
+  await page.click("#key-save"); // the operator tries again
+  await page.waitForFunction((id) => location.hash === `#/keys/${id}`, { timeout: HANG, polling: 100 }, lost.body.id);
+  await page.waitForSelector("#revoke", { timeout: HANG });
+  const said = await text(page, "#notice");
+  check(said.includes("never reached this page") && said.includes("Revoke this key"), `what it says: ${said}`);
+  const keys = await api("GET", "/keys?limit=500");
+  check(keys.body.items.filter((k) => k.name === "lost-answer-bot").length === 1, "one key of that name, not two");
+  await page.click("#revoke");
+  await page.waitForSelector("#revoke-confirm", { timeout: HANG });
+  await page.click("#revoke-confirm");
+  await waitText(page, "#key-state", "revoked");
+  check((await api("GET", "/key", { secret: lost.body.secret })).status === 401, "the key whose secret was lost, revoked");
+});
+
 await step("API keys: a manager limited to one application and a day is offered no more than it has; revoking its own key signs the tab out", async () => {
   const expires = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d+Z$/, "Z");
   const made = await created("/keys", { name: "ops-billing-manager", actions: ["read", "manage"], applications: [billing.id],
