@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 
+import psycopg2
 import pytest
 import yaml
 from fastapi.routing import APIRoute
@@ -539,6 +540,52 @@ def test_writes_the_lane_refuses_in_the_database_leave_nothing_for_the_cyclic_co
     statuses, left = harness.garbage_of(lambda: client.portal.call(rounds))
     assert statuses == {409: 3 * 64} and taken == {"write": 3 * 64}
     assert not left, f"cyclic garbage left by the writes refused: {left}"
+
+
+def test_writes_the_lane_answers_503_leave_nothing_for_the_cyclic_collector(database_url, clean, sql, monkeypatch):
+    """A PUT the write lane takes whose application another transaction holds past `lock_timeout`, 64 at a time: a
+    statement of many skips each (`busy`), each runs alone, waits for the lock and is cancelled by the server: 503
+    through its future. Neither the statement of one write that failed (`LoopPool._send_batch`'s `failure`) nor the
+    lane that answers the problem (`problems.forget`) may keep that error, whose traceback holds their frames."""
+    from routers.writes import WriteLane
+
+    taken = collections.Counter()
+
+    def counted(self, scope, _original=WriteLane.taken):
+        found = _original(self, scope)
+        taken["write"] += found is not None
+        return found
+    monkeypatch.setattr(WriteLane, "taken", counted)
+    settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4, lock_timeout_ms=50)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        apps = [client.post("/api/v1/applications", json={"name": f"app{n}"}).json()["id"] for n in range(64)]
+        configs = [client.post("/api/v1/configurations", json={"application_id": app, "name": "c", "config": {}}
+                               ).json() for app in apps]
+        body = json.dumps({"name": "c", "config": {"x": 1}, "comments": None}).encode()
+        holder = psycopg2.connect(database_url)
+        try:
+            with holder.cursor() as cur:  # every application held, as a change set's transaction holds it
+                cur.execute("SELECT 1 FROM applications FOR NO KEY UPDATE")
+
+            async def rounds() -> collections.Counter:
+                statuses = collections.Counter()
+                for _ in range(2):
+                    answers = await asyncio.gather(*(_asgi(client.app, "PUT", f"/api/v1/configurations/{c['id']}",
+                                                           body=body, headers=[(b"content-type", b"application/json"),
+                                                                               (b"if-match", b"*")])
+                                                     for c in configs))
+                    statuses.update(status for status, _ in answers)
+                return statuses
+
+            client.portal.call(rounds)
+            taken.clear()
+            statuses, left = harness.garbage_of(lambda: client.portal.call(rounds))
+        finally:
+            holder.close()
+        assert statuses == {503: 2 * 64} and taken == {"write": 2 * 64}
+        assert not left, f"cyclic garbage left by the writes answered 503: {left}"
+        sql.execute("SELECT count(*) AS n FROM configurations WHERE version > 1")
+        assert sql.fetchone()["n"] == 0  # none written
 
 
 def test_reads_and_writes_with_a_managed_key_leave_nothing_for_the_cyclic_collector(database_url, clean,

@@ -743,6 +743,44 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
     assert not left, left
 
 
+def test_a_statement_of_one_write_that_fails_leaves_nothing_for_the_cyclic_collector(settings, cur, monkeypatch):
+    """A write that waited for the loop's connection and went in a statement of its own there (`_send_batch` with
+    one write), refused by the database (a rename to a name taken: 409): its error, delivered through its future,
+    has a traceback through `_send_batch`'s frame, which must not keep it (`failure`)."""
+    from repositories import applications, configurations
+    from wire.problems import Conflict
+    app = applications.create(cur, name="one", comments=None)["id"]
+    configurations.create(cur, application_id=app, name="a", comments=None, config={})
+    b = configurations.create(cur, application_id=app, name="b", comments=None, config={})["id"]
+    sizes = _batches(monkeypatch)
+
+    async def scenario(db, pool):
+        slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
+        await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
+        gc.collect()
+        gc.disable()
+        try:
+            renamed = asyncio.create_task(configurations.update_now(db, b, name="a", comments=None, config={}))
+            await slow
+            try:
+                await asyncio.wait_for(renamed, HANG)
+                refused = None
+            except Conflict as error:
+                refused = error.status
+            del renamed
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        return refused, left
+    refused, left = with_pool(settings, scenario, pool_max=2)
+    assert sizes == ["alone", 1] and refused == 409
+    assert not left, left
+
+
 def _many(cur):
     """Six applications, a configuration each, an override of each in one environment."""
     from repositories import applications, configurations, environments, overrides
