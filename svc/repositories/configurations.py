@@ -39,7 +39,8 @@ COLUMNS = (*STORED, "epoch")
 # A revision of the configuration a write returns as the CTE `c`, as the write left it: {column: value}.
 REVISION = {"configuration_id": "id", "application_id": "application_id", "version": "version", **{field: field for field in FIELDS},
             "created_at": "updated_at", "created_by": "%(actor)s"}
-REVISION_COLUMNS = tuple(REVISION)
+# As read: with the managed key that made it (migration 0022: the column's default names the key of the transaction).
+REVISION_COLUMNS = (*REVISION, "created_by_key_id")
 MANY_REVISION = {**REVISION, "created_by": "actor"}
 PRECONDITIONS = conditions("c.version", "c.epoch")  # If-Match and If-None-Match, checked in the write itself
 # The columns a write sets to the change's time, the clock once it holds the application's row (`changes.ENTRY`).

@@ -21,7 +21,9 @@ from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, PreconditionFailed
 
 COLUMNS = "configuration_id, environment_id, patch, comments, created_at, updated_at, version, epoch"
-REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, created_at, created_by"
+WRITTEN_REVISION_COLUMNS = "configuration_id, environment_id, version, patch, comments, created_at, created_by"
+# As read: with the managed key that made it (migration 0022: the column's default names the key of the transaction).
+REVISION_COLUMNS = WRITTEN_REVISION_COLUMNS + ", created_by_key_id"
 KEY = "configuration_id = %(id)s AND environment_id = %(environment_id)s"
 
 
@@ -45,7 +47,7 @@ def _recorded(kind: str, *, guard: str = "true", revision: bool = True, at: str 
     if revision:
         tail += f"""
 , r AS (
-    INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
+    INSERT INTO override_revisions ({WRITTEN_REVISION_COLUMNS}, application_id)
     SELECT configuration_id, environment_id, version, patch, comments, updated_at, %(actor)s, application_id FROM o
 )"""
     return tail
@@ -133,7 +135,7 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
            a.actor, a.environment_id, e.name
     FROM a JOIN configurations c ON c.id = a.configuration_id JOIN environments e ON e.id = a.environment_id
 ), r AS (
-    INSERT INTO override_revisions ({REVISION_COLUMNS}, application_id)
+    INSERT INTO override_revisions ({WRITTEN_REVISION_COLUMNS}, application_id)
     SELECT configuration_id, environment_id, version, patch, comments, updated_at, actor, application_id FROM o
 )
 SELECT j.n, j.rank > 1 AS deferred,

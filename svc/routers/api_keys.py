@@ -32,13 +32,22 @@ RFC_3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}
                       r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
+# A managed key may not take the name of a key of the settings (in any case): the history names the key that made
+# each change, and a key named `admin` by any manager would read as the settings' admin there.
+SETTINGS_NAME = "A key of the service's settings has this name; give the key another."
+
+
 async def _checked(body: BaseModel, request: Request, settings: Settings) -> dict:
     """A key's body as plain data, once the schema's rules that the generated models do not check hold (a 422 at
     the value, as the body's other schema errors are, before the gate and the preconditions): `uniqueItems` on
-    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says."""
+    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says. A name a key of the
+    settings has is refused (409: `SETTINGS_NAME`)."""
     data = check_body(body, settings)
     for field in ("actions", "applications", "environments"):
         api_keys.unique(f"/{field}", data.get(field) or ())
+    name = data.get("name")
+    if isinstance(name, str) and any(key.name.casefold() == name.casefold() for key in settings.keys):
+        raise Conflict(SETTINGS_NAME)
     expires_at = (await request.json()).get("expires_at")
     if expires_at is not None and not (isinstance(expires_at, str) and RFC_3339.fullmatch(expires_at)):
         raise Unprocessable.at("/expires_at", "An RFC 3339 date-time, such as 2027-12-01T00:00:00Z, or null.")

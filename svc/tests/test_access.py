@@ -558,6 +558,42 @@ def test_the_feed_names_the_key_of_each_write(world):
     assert (by_root["by"], by_root["by_key_id"]) == ("root", None)
 
 
+def test_revisions_name_the_key_that_made_them_by_id(world):
+    """A revision names its key by id as well as by name (a name may be a revoked key's, or look like another's):
+    PUT through the write lane, PATCH, a restore and an override's PUT, by a managed key and by the settings'."""
+    writer, url = world.keys["write-A"], f"{CONFIGS}/{world.confs['A']['id']}"
+    in_e = world.keys["write-A-in-E"]
+    override = f"{url}/overrides/{world.envs['E']['id']}"
+    body = {"name": "db", "config": CONFIG["A"]}
+    assert world.call(writer["secret"], "PUT", url, json=body).status_code == 200
+    assert world.call(writer["secret"], "PATCH", url, json={"config": {"patched": True}},
+                      headers={"Content-Type": "application/merge-patch+json"}).status_code == 200
+    assert world.call(writer["secret"], "POST", f"{url}/revisions/1/restore").status_code == 200
+    world.root("PUT", url, 200, json=body)
+    made = [(r["created_by"], r["created_by_key_id"]) for r in world.root("GET", f"{url}/revisions", 200).json()["items"]]
+    assert made[:4] == [("root", None)] + [(writer["name"], writer["id"])] * 3, made
+    assert world.call(in_e["secret"], "PUT", override, json={"patch": {"x": 1}}).status_code in (200, 201)
+    world.root("PUT", override, 200, json={"patch": {"x": 2}})
+    made = [(r["created_by"], r["created_by_key_id"])
+            for r in world.root("GET", f"{override}/revisions", 200).json()["items"]]
+    assert made[:2] == [("root", None), (in_e["name"], in_e["id"])], made
+
+
+def test_a_managed_key_cannot_take_the_name_of_a_key_of_the_settings(world):
+    """`root` is the settings' admin: a manager making or renaming a key to it (in any case) is refused, so that the
+    history's `created_by: root` is that key's."""
+    manager = world.keys["manage-only"]["secret"]
+    rights = {"actions": ["manage"], "applications": None, "environments": None, "expires_at": None, "comments": None}
+    for name in ("root", "ROOT"):
+        assert_problem(world.call(manager, "POST", KEYS, json={"name": name, **rights}), 409)
+    other = world.call(manager, "POST", KEYS, json={"name": f"not-root-{RUN}", **rights})
+    assert other.status_code == 201, other.text
+    renamed = world.call(manager, "PUT", f"{KEYS}/{other.json()['id']}", json={"name": "Root", **rights},
+                         headers={"If-Match": other.headers["ETag"]})
+    assert_problem(renamed, 409)
+    assert "settings" in renamed.json()["detail"]
+
+
 # -- key management: bad input, and the audit ------------------------------------------------------------------------
 def keys_and_audit(world: World) -> tuple[list, list]:
     """Every key as the admin key lists it (id, version, revoked or not), and every audit entry."""

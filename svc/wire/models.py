@@ -905,8 +905,14 @@ class Revision(BaseModel):
     created_by: Annotated[
         str | None,
         Field(
-            description='The name of the API key that made this revision; `null` when the service had no keys.',
+            description="The name of the API key that made this revision; `null` when the service had no keys. A name says who only with `created_by_key_id`, since a managed key's name may be one a revoked key had.",
             max_length=64,
+        ),
+    ]
+    created_by_key_id: Annotated[
+        Ulid | None,
+        Field(
+            description="The id of the managed API key that made this revision (`createKey`); `null` for a key of the service's settings, with the API open, or for a revision made before revisions recorded it."
         ),
     ]
 
@@ -981,8 +987,14 @@ class OverrideRevision(BaseModel):
     created_by: Annotated[
         str | None,
         Field(
-            description='The name of the API key that made this revision; `null` when the service had no keys.',
+            description="The name of the API key that made this revision; `null` when the service had no keys. A name says who only with `created_by_key_id`, since a managed key's name may be one a revoked key had.",
             max_length=64,
+        ),
+    ]
+    created_by_key_id: Annotated[
+        Ulid | None,
+        Field(
+            description="The id of the managed API key that made this revision (`createKey`); `null` for a key of the service's settings, with the API open, or for a revision made before revisions recorded it."
         ),
     ]
 
