@@ -54,11 +54,11 @@ def _recorded(kind: str, *, guard: str = "true", revision: bool = True, at: str 
 
 
 # Appended to `OWNER` and a CTE `source` of one row (patch, comments): creates the override (when none exists and
-# no If-Match names a version) or replaces it (when the preconditions accept its version), and records the
+# no If-Match was sent) or replaces it (when the preconditions accept its version), and records the
 # revision and the feed entry, answering the override and whether it was created. `ON CONFLICT` decides between
 # the two on the latest committed row, also when another write changed it while this one waited for the owner.
-# With If-Match naming a version and no override to replace, the feed entry's guard raises `NO_CURRENT` (SQLSTATE
-# CS412, migration 0008): the statement stops, nothing is written, and `put` answers 412.
+# With an If-Match (naming a version, or `*`: `current`) and no override to replace, the feed entry's guard raises
+# `NO_CURRENT` (SQLSTATE CS412, migration 0008): the statement stops, nothing is written, and `put` answers 412.
 UPSERT = f"""
 , cfg AS (
     SELECT c.id, c.application_id, c.name, clock_timestamp() AS at
@@ -80,7 +80,8 @@ UPSERT = f"""
     RETURNING {", ".join("o." + column for column in COLUMNS.split(", "))}, o.application_id,
               o.created_at = o.updated_at AND o.version = (SELECT version FROM last) + 1 AS created
 )""" + _recorded("CASE WHEN %(kind)s = 'restored' THEN 'restored' WHEN o.created THEN 'created' ELSE 'updated' END",
-                   guard="NOT o.created OR %(versions)s::bigint[] IS NULL OR config_service_refuse('CS412')") + f"""
+                   guard="NOT o.created OR (%(versions)s::bigint[] IS NULL AND NOT %(current)s::boolean) "
+                         "OR config_service_refuse('CS412')") + f"""
 SELECT {COLUMNS}, created FROM o
 """
 PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comments)s::varchar AS comments)" + UPSERT)
@@ -249,7 +250,7 @@ put.now = put_now  # type: ignore[attr-defined]
 def _put_params(id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
                 actor: str | None) -> dict[str, Any]:
     return {**_key(id, environment_id), "patch": Json(patch, dumps=jsontext.dumps), "comments": comments,
-            **when.params(), "actor": actor, "kind": "set"}
+            **when.params(), "current": when.current, "actor": actor, "kind": "set"}
 
 
 def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
@@ -264,7 +265,8 @@ def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: 
 def restore(cur, id: str, environment_id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
             actor: str | None = None) -> Row:
     """Make revision `revision` current, as a new version and a new revision (also of an override deleted since)."""
-    params = {**_key(id, environment_id), "revision": revision, **when.params(), "actor": actor, "kind": "restored"}
+    params = {**_key(id, environment_id), "revision": revision, **when.params(), "current": when.current,
+              "actor": actor, "kind": "restored"}
     row = _upsert(cur, RESTORE, params)
     if row is None:
         _exists(cur, id, environment_id)

@@ -87,7 +87,7 @@ def preconditions_of(scope: Scope, settings: Settings, id: str) -> etags.Precond
     if if_match is None and refused is not None and settings.require_if_match:
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag (or, to "
                                    "create it, If-None-Match: *).")
-    return etags.Preconditions(etags.accepted(if_match, id), refused)
+    return etags.Preconditions(etags.accepted(if_match, id), refused, current=if_match is not None)
 
 
 # An integer as the contract writes one: ASCII digits without leading zeros, a minus only before a negative one.

@@ -31,3 +31,25 @@ def test_list_revisions_restore_and_delete(client):
     assert restored.status_code == 200 and restored.json()["version"] == 3 and "location" not in restored.headers
     assert client.delete(url).status_code == 204
     assert client.get(url).status_code == 404
+
+
+def test_if_match_star_is_false_where_no_override_exists_so_nothing_is_created(client):
+    """RFC 9110 §13.1.1: `If-Match: *` is false when the resource has no current representation. A PUT or a restore
+    that would create the override answers 412 and creates nothing, through the write lane and through the route
+    (a percent-encoded path goes past the lane); once it exists, `*` accepts any version."""
+    config_id, env_id, url = _target(client)
+    routed = url.replace(f"/overrides/{env_id}", f"/overrides/%3{env_id[0]}{env_id[1:]}")  # the same path, encoded
+    for path in (url, routed):
+        refused = client.put(path, json={"patch": {"a": 2}}, headers={"If-Match": "*"})
+        assert refused.status_code == 412 and "etag" not in refused.headers, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert client.get(url).status_code == 404
+    assert client.get(f"{url}/revisions").status_code == 404  # never made
+    created = client.put(url, json={"patch": {"a": 2}})
+    assert created.status_code == 201
+    assert client.put(url, json={"patch": {"a": 3}}, headers={"If-Match": "*"}).status_code == 200
+    assert client.delete(url).status_code == 204
+    refused = client.post(f"{url}/revisions/1/restore", headers={"If-Match": "*"})
+    assert refused.status_code == 412, refused.text
+    assert client.get(url).status_code == 404
+    assert client.post(f"{url}/revisions/1/restore").status_code == 200  # without it, made again

@@ -76,12 +76,27 @@ def header(scope: Scope, name: bytes) -> str | None:
     return (values[0] if len(values) == 1 else b", ".join(values)).decode("latin-1")
 
 
+def members(header: str) -> list[str]:
+    """The members of a list of entity tags (RFC 9110 §5.6.1, §8.8.3), stripped: split at the commas outside double
+    quotes, since a tag may hold a comma (`etagc` is any visible character but `"`): `"a,*,b"` is one tag, not `*`.
+    An unclosed quote runs to the end (one malformed member, which names nothing); empty members are dropped."""
+    found = []
+    start, quoted = 0, False
+    for at, char in enumerate(header):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            found.append(header[start:at].strip())
+            start = at + 1
+    found.append(header[start:].strip())
+    return [member for member in found if member]
+
+
 def tags(header: str) -> list[str]:
     """The entity tags of a header value, weak ones as their opaque part (RFC 9110 weak comparison). `W/*` is none:
     `*` has no weak form (RFC 9110 §13.1.2), so it names nothing, as any other malformed member does."""
     found = []
-    for part in header.split(","):
-        part = part.strip()
+    for part in members(header):
         if part.startswith("W/"):
             part = part[2:]
             if part == ANY:
@@ -135,8 +150,7 @@ def accepted(header: str | None, id: str) -> list[Named] | None:
     if header is None:
         return None
     accepted = []
-    for part in header.split(","):
-        tag = part.strip()
+    for tag in members(header):
         if tag == ANY:
             return None
         found = named(tag, id)
@@ -166,6 +180,9 @@ class Preconditions:
 
     match: list[Named] | None = None
     none_match: list[Named] | None = field(default_factory=list)
+    # An If-Match was sent, `*` included: the resource must have a current version (RFC 9110 §13.1.1: `*` is false
+    # where there is none), so a write that could create it (an override's PUT, a restore) creates nothing: 412.
+    current: bool = False
 
     def accepts(self, version: int, epoch: int) -> bool:
         return self.match is None or Named(version, epoch) in self.match

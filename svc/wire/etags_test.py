@@ -115,3 +115,14 @@ def test_a_page_etag_changes_with_the_epoch_an_item_was_written_in_and_with_noth
     one, two = etags.of_page(rows, None), etags.of_page([rows[0] | {"epoch": 2}], None)
     assert one != two and etags.of_page([dict(rows[0])], None) == one
     assert etags.of_page(rows, "x") != one and etags.of_page([], None) != one
+
+
+def test_a_comma_inside_a_quoted_tag_is_part_of_it_not_a_list_separator():
+    """RFC 9110 §8.8.3: `etagc` is any visible character but `"`, so `"a,*,b"` is one tag (naming nothing here),
+    never the `*` a split at every comma found in it."""
+    assert etags.members('"a,*,b"') == ['"a,*,b"']
+    assert etags.members(' "x", W/"y,z" ,, "w" ') == ['"x"', 'W/"y,z"', '"w"']
+    assert etags.members('"unclosed, *') == ['"unclosed, *']
+    assert etags.accepted('"a,*,b"', "X") == [] and etags.accepted('"a,*,b", *', "X") is None
+    assert not etags.none_match('"a,*,b"', '"X.1"') and etags.none_match('"a,*,b", "X.1"', '"X.1"')
+    assert etags.refused('"a,*,b"', "X") == []
