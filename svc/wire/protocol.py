@@ -90,6 +90,39 @@ NOT_IMPLEMENTED = json.dumps({
 FRAMING = (b"content-length", b"transfer-encoding")  # the headers that say where a request's body ends
 
 
+def _problem(slug: str, title: str, status: int, detail: str) -> bytes:
+    return json.dumps({"type": problems.TYPE_BASE + slug, "title": title, "status": status, "detail": detail},
+                      separators=(",", ":")).encode()
+
+
+# The bounds of a request's head, which the parser would otherwise take whole however large, and wait for however
+# long (a client sending a header line a second held its connection open for good; one of 20 MB was read into
+# memory): its request-target (414, RFC 9112 §3), its request line and header fields together and their number
+# (431, RFC 6585 §5), and the time from the end of its first read to its end (408). A connection that sends nothing
+# is closed after the keep-alive timeout, as an idle one between requests is.
+MAX_TARGET_BYTES = 16_384
+MAX_HEAD_BYTES = 65_536
+MAX_HEADER_FIELDS = 256
+HEAD_SECONDS = 10.0
+URI_TOO_LONG = _problem("uri-too-long", "URI Too Long", 414,
+                        f"The request-target is longer than {MAX_TARGET_BYTES:,} bytes.")
+HEAD_TOO_LARGE = _problem("header-fields-too-large", "Request Header Fields Too Large", 431,
+                          f"The request's head is longer than {MAX_HEAD_BYTES:,} bytes, or has more than "
+                          f"{MAX_HEADER_FIELDS} header fields.")
+HEAD_TOO_SLOW = _problem("request-timeout", "Request Timeout", 408,
+                         f"The request's head did not arrive within {HEAD_SECONDS:g} seconds.")
+
+
+# The refusals of a head, after which the client may still be sending it: the connection lingers that long, reading
+# and dropping what comes, so that the answer is not lost to a reset (`send_400_response`).
+LINGERING = (408, 414, 431)
+LINGER_SECONDS = 2.0
+
+
+class HeadRefused(Exception):
+    """The request's head is past a bound (`MAX_TARGET_BYTES`, `MAX_HEAD_BYTES`, `MAX_HEADER_FIELDS`)."""
+
+
 class UnknownTransferCoding(Exception):
     """A request's body is sent with a transfer coding other than chunked (RFC 9112 §6.1: 501)."""
 
@@ -99,11 +132,54 @@ class Protocol(HttpToolsProtocol):
     nothing and answers what it cannot parse with a problem (see the module)."""
 
     _refused = False  # what came after the requests under way is not HTTP: a 400 once they are answered
-    _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known
+    _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known, ...
     _before: Any = None  # the request before the last one on the connection (its cycle)
+    _in_head = False  # a request's head has begun and not ended
+    _head_read = 0  # the bytes of the head read in the reads after the one it began in (at most one read short)
+    _head_fields = 0  # the bytes of its request-target and header fields parsed
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
+        # Nothing sent yet: closed after the keep-alive timeout, as a connection idle between requests is.
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_ended()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_read, self._head_fields = True, 0, 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url  # (uvicorn's, and the bound)
+        if len(self.url) > MAX_TARGET_BYTES:
+            self._refusal = (414, URI_TOO_LONG)
+            raise HeadRefused()
+        self._head_fields += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()  # (uvicorn's, and the bounds)
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+        self._head_fields += len(name) + len(value) + 4
+        if self._head_fields > MAX_HEAD_BYTES or len(self.headers) > MAX_HEADER_FIELDS:
+            self._refusal = (431, HEAD_TOO_LARGE)
+            raise HeadRefused()
+
+    def _head_ended(self) -> None:
+        self._in_head = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self._refused and not self.transport.is_closing():
+            self._refusal = (408, HEAD_TOO_SLOW)
+            self._refuse()
 
     def _should_upgrade(self) -> bool:
         return False  # no WebSocket, no h2c: the request is answered as HTTP/1.1
@@ -113,27 +189,44 @@ class Protocol(HttpToolsProtocol):
         if self._refused:
             return
         view = memoryview(data)
+        counted = self._in_head  # (a read that begins a head is not counted: its share of the bytes is not known)
         try:
             while True:
                 try:
                     self.parser.feed_data(view)
-                    return
+                    break
                 except httptools.HttpParserUpgrade as upgrade:  # parsed up to the request's body, which it is not
                     view = view[upgrade.args[0]:]
                     self._expect_body()
         except httptools.HttpParserError:
-            cycle = self.cycle
-            if cycle is not None and cycle.more_body and self.pipeline and self.pipeline[0][0] is cycle:
-                # A request waiting its turn whose body is what is not HTTP: it never runs, and the 400 is its
-                # answer, after those before it (the connection's state as if it had not come).
-                self.pipeline.popleft()
-                self.cycle = cycle = self._before
-            if cycle is None or cycle.response_complete or cycle.more_body:
-                self.send_400_response("")  # nothing before it is left to answer, or its own body is broken
-            else:
-                # The bad bytes follow whole requests not answered yet: a 400 now would be taken for their answer.
-                self._refused = True
-                self.flow.pause_reading()
+            self._refuse()
+            return
+        if self._in_head:  # a head that did not end in this read
+            if counted:  # a header field longer than the bound is refused while it comes
+                self._head_read += len(data)
+                if self._head_read > MAX_HEAD_BYTES:
+                    self._refusal = (431, HEAD_TOO_LARGE)
+                    self._refuse()
+                    return
+            if self._head_timer is None:  # (a head read whole, as nearly all are, costs no timer)
+                self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+
+    def _refuse(self) -> None:
+        """Answer what cannot be served as a request (`_refusal`) and close: now, or once the requests before it on
+        the connection are answered."""
+        self._head_ended()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and self.pipeline and self.pipeline[0][0] is cycle:
+            # A request waiting its turn whose body is what is not HTTP: it never runs, and the 400 is its answer,
+            # after those before it (the connection's state as if it had not come).
+            self.pipeline.popleft()
+            self.cycle = cycle = self._before
+        if cycle is None or cycle.response_complete or cycle.more_body:
+            self.send_400_response("")  # nothing before it is left to answer, or its own body is broken
+        else:
+            # The bad bytes follow whole requests not answered yet: a 400 now would be taken for their answer.
+            self._refused = True
+            self.flow.pause_reading()
 
     def on_response_complete(self) -> None:
         last = not self.pipeline  # the request answered was the last one before what is not HTTP
@@ -159,8 +252,9 @@ class Protocol(HttpToolsProtocol):
         self.parser.feed_data(b"".join([b"POST / HTTP/1.1\r\n", *lines, b"connection: close\r\n\r\n"]))
 
     def send_400_response(self, msg: str) -> None:
-        """What cannot be parsed as a request is answered as a problem (400, or 501 for a transfer coding not
-        known), and the connection closed after it. Its request id is logged with it, as every answer's is."""
+        """What cannot be parsed as a request is answered as a problem (400; 501 for a transfer coding not known;
+        414, 431, 408 for a head past its bounds), and the connection closed after it. Its request id is logged with
+        it, as every answer's is."""
         request_id = f"{random.getrandbits(64):016x}"  # as middleware/request_id.py makes one
         status, body = self._refusal
         self.logger.warning("Invalid HTTP request received.", extra={"request_id": request_id, "status": status})
@@ -171,9 +265,20 @@ class Protocol(HttpToolsProtocol):
                  b"\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nx-request-id: ",
                  request_id.encode(), b"\r\nconnection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if status in LINGERING and self.transport.can_write_eof():
+            # The client may still be sending the head (or the request after it): closing now, with its bytes
+            # unread, would reset the connection, and the answer could be lost before it reads it. The connection
+            # is closed for writing, what comes is read and dropped, and it is closed when the client closes it, or
+            # after LINGER_SECONDS.
+            self._refused = True
+            self.flow.resume_reading()
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
     def on_headers_complete(self) -> None:
+        self._head_ended()
         body = False  # whether the request says it has one
         for name, value in self.headers:
             if name == b"transfer-encoding":

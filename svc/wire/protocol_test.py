@@ -9,6 +9,7 @@ import uvicorn
 
 from tools.harness import until_async
 
+from wire import protocol
 from wire.protocol import JOINED_MAX, HeadWithBody, Protocol
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
@@ -33,13 +34,13 @@ class Transport:
 
 
 @contextlib.asynccontextmanager
-async def serving(app, http) -> AsyncIterator[int]:
+async def serving(app, http, **config) -> AsyncIterator[int]:
     """A real uvicorn server with protocol `http` serving `app` on a free port of 127.0.0.1: its port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=http, log_config=None,
-                                           lifespan="off"))
+                                           lifespan="off", **config))
     task = asyncio.create_task(server.serve())
     await until_async(lambda: server.started or task.done(), "the server started")
     try:
@@ -342,4 +343,90 @@ def test_an_answer_before_the_whole_body_or_the_100_continue_a_request_awaits_cl
                          b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"):
                 got = await exchange(port, head + b"hello"[:int(head.split(b"Length: ")[1][:1])], after, answers=2)
                 assert got.startswith(b"HTTP/1.1 415 ") and bodies(got)[1] == b"GET /after "
+    asyncio.run(go())
+
+
+def _refused_with(got: bytes, status: bytes, slug: str) -> None:
+    """`got` ends with a problem of `status` and `slug` that closes the connection."""
+    refused = got.split(b"HTTP/1.1 ")[-1]
+    head, body = refused.split(b"\r\n\r\n", 1)
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == status.lower(), head
+    assert b"content-type: application/problem+json" in lines and b"connection: close" in lines
+    assert json.loads(body)["type"] == f"https://config-service.dev/problems/{slug}"
+
+
+def test_a_request_head_past_its_bounds_is_refused_and_the_answers_before_it_are_kept():
+    """A request-target over MAX_TARGET_BYTES is 414 (RFC 9112 §3); a head over MAX_HEAD_BYTES, in one write or
+    header field by header field over many, or with more than MAX_HEADER_FIELDS fields, is 431 (RFC 6585 §5); one
+    header field of 20 MB is refused once the bound is passed, not read whole. A whole request before it on the
+    connection is answered first; heads within the bounds are served."""
+    ok = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+    target = b"GET /?q=" + b"a" * protocol.MAX_TARGET_BYTES + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    fields = b"GET /f HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % n
+                                                              for n in range(protocol.MAX_HEADER_FIELDS)) + b"\r\n"
+    large = b"GET /l HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * protocol.MAX_HEAD_BYTES + b"\r\n\r\n"
+    within = (b"GET /w?q=" + b"a" * (protocol.MAX_TARGET_BYTES - 100) + b" HTTP/1.1\r\nHost: x\r\n"
+              + b"".join(b"X-%d: %s\r\n" % (n, b"v" * 150) for n in range(protocol.MAX_HEADER_FIELDS - 2)) + b"\r\n")
+
+    async def go():
+        async with serving(echo, Protocol) as port:
+            for writes, status, slug in (((target,), b"414 URI Too Long", "uri-too-long"),
+                                         ((ok, target), b"414 URI Too Long", "uri-too-long"),
+                                         ((ok + fields,), b"431 Request Header Fields Too Large",
+                                          "header-fields-too-large"),
+                                         ((ok, large), b"431 Request Header Fields Too Large",
+                                          "header-fields-too-large")):
+                got = await exchange(port, *writes, answers=3)
+                answered = got.split(b"HTTP/1.1 ")[1:-1]
+                assert [a.split(b"\r\n\r\n", 1)[1] for a in answered] == [b"GET /ok "] * (ok in writes[0])
+                _refused_with(got, status, slug)
+            assert bodies(await exchange(port, within, answers=1)) == [b"GET /w "]
+            # One header field of 20 MB, sent in pieces while the answer is looked for: it is answered once the
+            # bound is passed, not once the field is whole; what the client sends meanwhile is read and dropped.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            sent, got = 0, b""
+            while sent < 20_000_000 and not got:
+                writer.write(b"b" * 65536)
+                await writer.drain()
+                sent += 65536
+                with contextlib.suppress(TimeoutError):
+                    got = await asyncio.wait_for(reader.read(65536), 0.05)
+            writer.write_eof()  # the client is done: the server closes at once
+            while chunk := await asyncio.wait_for(reader.read(65536), 30):
+                got += chunk
+            writer.close()
+            assert sent <= 16 * 65536, f"answered only after {sent:,} bytes of the field"
+            _refused_with(got, b"431 Request Header Fields Too Large", "header-fields-too-large")
+    asyncio.run(go())
+
+
+def test_a_head_too_slow_is_408_and_a_connection_that_sends_nothing_is_closed(monkeypatch):
+    """A client sending its head a header field at a time, slower than HEAD_SECONDS in all, is answered 408 and
+    the connection closed; one that opens a connection and sends nothing is closed after the keep-alive timeout.
+    A head read whole costs no timer."""
+    monkeypatch.setattr(protocol, "HEAD_SECONDS", 0.3)
+
+    async def go():
+        async with serving(echo, Protocol, timeout_keep_alive=0.3) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+            got = b""
+            for n in range(200):  # one header field every 10 ms: 2 s of head at most, were it not bounded
+                writer.write(b"X-%d: v\r\n" % n)
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    got += await asyncio.wait_for(reader.read(65536), 0.01)
+                if got:
+                    break
+            writer.write_eof()
+            while chunk := await asyncio.wait_for(reader.read(65536), 30):
+                got += chunk
+            writer.close()
+            _refused_with(got, b"408 Request Timeout", "request-timeout")
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await asyncio.wait_for(idle_reader.read(1), 30) == b""  # closed by the server, nothing sent
+            idle_writer.close()
+            assert bodies(await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", answers=1)) == [b"GET /ok "]
     asyncio.run(go())
