@@ -85,6 +85,8 @@ def _refuse(value: Any, max_depth: int, pointer: str, depth: int, budget: _Budge
     if isinstance(value, str):
         _check_text(value, pointer)
     elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if isinstance(value, Decimal) and value.is_infinite():  # (`jsontext._parse_float`)
+            raise Unprocessable.at(_encodable(pointer), "The number's exponent is larger than can be stored.")
         if not jsontext.storable(value):
             raise Unprocessable.at(_encodable(pointer), "The number has more digits than can be stored "
                                    f"({jsontext.MAX_INTEGER_DIGITS} before the decimal point, "

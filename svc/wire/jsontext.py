@@ -8,7 +8,7 @@ stays the text PostgreSQL wrote (`Raw`), which responses carry verbatim.
 """
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -40,7 +40,16 @@ def _parse_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
 
 
-_decoder = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int, parse_constant=NonNumber)
+def _parse_float(text: str) -> Decimal:
+    """A number with a fraction or an exponent, exactly; one whose exponent is past what `Decimal` holds (10**18 and
+    beyond, which JSON allows and no `numeric` stores) as an infinity of its sign, which `storable` refuses."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return Decimal("-Infinity" if text.startswith("-") else "Infinity")
+
+
+_decoder = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int, parse_constant=NonNumber)
 
 
 def loads(text: str | bytes) -> Any:

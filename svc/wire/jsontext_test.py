@@ -53,3 +53,11 @@ def test_strings_and_structures_write_as_json_does():
     assert json.loads(jsontext.dumps(value)) == value
     with pytest.raises(ValueError):
         jsontext.loads('{"a": ')
+
+
+def test_an_exponent_past_what_decimal_holds_parses_as_an_infinity_of_its_sign_which_is_not_storable():
+    """JSON allows any exponent; Python's Decimal refuses one of 10**18 or more (InvalidOperation), which had made
+    such a body a 400 as if it were not JSON."""
+    value = jsontext.loads('[1e9999999999999999999, -2E+1000000000000000000, 0.0e-9999999999999999999]')
+    assert [str(v) for v in value] == ["Infinity", "-Infinity", "Infinity"]
+    assert not any(jsontext.storable(v) for v in value)
