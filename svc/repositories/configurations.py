@@ -26,8 +26,8 @@ from wire import jsontext, ulids
 from wire.etags import UNCONDITIONAL, Named, Preconditions
 from wire.problems import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from repositories import applications, changes
-from repositories.rows import (PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, holds, missing_or_stale,
-                               names, one, split, write, written_key)
+from repositories.rows import (NOW, PAGE_AFTER_CURSOR, Row, assign, conditions, copy_into, fields, holds,
+                               missing_or_stale, names, one, split, write, written_key)
 
 # The columns a client writes (the contract's ConfigurationUpdate; ConfigurationCreate adds `application_id`), which
 # every revision keeps and a restore brings back: a new one is added here and, in one migration, to
@@ -84,7 +84,7 @@ WITH_REVISION = """
 INSERT = prepared(f"""
 WITH a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 WHERE id = %(application_id)s
-    RETURNING id, last_change, clock_timestamp() AS at
+    RETURNING id, last_change, {NOW} AS at
 ), c AS (
     INSERT INTO configurations ({names(STORED)})
     SELECT {", ".join("a.at" if column in TIMES else f"%({column})s" for column in STORED)}
@@ -102,7 +102,7 @@ SELECT_PAGE = f"SELECT {names(COLUMNS)} FROM configurations WHERE application_id
 UPDATE = prepared(OWNER + f"""
 , c AS (
     UPDATE configurations c
-    SET {assign(FIELDS)}, updated_at = clock_timestamp(), version = c.version + 1
+    SET {assign(FIELDS)}, updated_at = {NOW}, version = c.version + 1
     FROM owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
@@ -142,7 +142,7 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     FOR NO KEY UPDATE OF ap SKIP LOCKED
 ), c AS (
     UPDATE configurations c
-    SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = clock_timestamp(),
+    SET name = i.name, comments = i.comments, config = i.config::jsonb, updated_at = {NOW},
         version = c.version + 1
     FROM owner i
     WHERE NOT i.taken AND c.id = i.id AND c.application_id = i.application_id AND {MANY_PRECONDITIONS}
@@ -171,7 +171,7 @@ RESTORE = prepared(OWNER + f"""
     WHERE configuration_id = %(id)s AND version = %(revision)s
 ), c AS (
     UPDATE configurations c
-    SET {assign(FIELDS, of="s")}, updated_at = clock_timestamp(), version = c.version + 1
+    SET {assign(FIELDS, of="s")}, updated_at = {NOW}, version = c.version + 1
     FROM source s, owner
     WHERE c.id = %(id)s AND c.application_id = owner.id AND {PRECONDITIONS}
     RETURNING {names(COLUMNS, of="c")}
@@ -191,7 +191,7 @@ DELETE = prepared(OWNER + f"""
 ), a AS (
     UPDATE applications SET version = version + 1, last_change = last_change + 1 + (SELECT count(*) FROM od)
     WHERE id = (SELECT application_id FROM c)
-    RETURNING id, last_change, clock_timestamp() AS at
+    RETURNING id, last_change, {NOW} AS at
 ), fo AS (
     INSERT INTO changes (application_id, seq, kind, configuration_id, name, version, changed_at, recorded_at,
                          changed_by, environment_id, environment)

@@ -15,7 +15,7 @@ from psycopg2.extras import Json
 from db import loop
 from db.database import Database, as_key, idempotent, prepared
 from repositories.configurations import MANY_PRECONDITIONS, OWNER
-from repositories.rows import Row, conditions, one, split, stale
+from repositories.rows import NOW, Row, conditions, one, split, stale
 from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
 from wire.problems import NotFound, PreconditionFailed
@@ -61,7 +61,7 @@ def _recorded(kind: str, *, guard: str = "true", revision: bool = True, at: str 
 # `NO_CURRENT` (SQLSTATE CS412, migration 0008): the statement stops, nothing is written, and `put` answers 412.
 UPSERT = f"""
 , cfg AS (
-    SELECT c.id, c.application_id, c.name, clock_timestamp() AS at
+    SELECT c.id, c.application_id, c.name, {NOW} AS at
     FROM configurations c JOIN owner ON owner.id = c.application_id
     WHERE c.id = %(id)s
 ), env AS (
@@ -90,7 +90,7 @@ PUT = prepared(OWNER + ", source AS (SELECT %(patch)s::jsonb AS patch, %(comment
 # configuration's does. Nothing when it does not exist, or when they refuse its version: `PUT` then decides.
 REPLACE = prepared(OWNER + f"""
 , o AS (
-    UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = clock_timestamp(),
+    UPDATE overrides o SET patch = %(patch)s::jsonb, comments = %(comments)s, updated_at = {NOW},
                            version = o.version + 1
     FROM owner
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
@@ -119,7 +119,7 @@ WITH applications_first AS (SELECT FROM applications WHERE false), i AS (
     SELECT id FROM environments WHERE id IN (SELECT environment_id FROM j WHERE rank = 1)
     FOR KEY SHARE SKIP LOCKED
 ), o AS (
-    UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = clock_timestamp(),
+    UPDATE overrides o SET patch = i.patch::jsonb, comments = i.comments, updated_at = {NOW},
                            version = o.version + 1
     FROM owner i, env
     WHERE o.configuration_id = i.id AND o.environment_id = i.environment_id
@@ -159,7 +159,7 @@ DELETE = prepared(OWNER + f"""
     WHERE o.configuration_id = %(id)s AND o.environment_id = %(environment_id)s AND o.application_id = owner.id
       AND {conditions("o.version", "o.epoch")}
     RETURNING o.configuration_id, o.environment_id, o.application_id, o.version
-)""" + _recorded("'deleted'", revision=False, at="clock_timestamp()") + f"""
+)""" + _recorded("'deleted'", revision=False, at=NOW) + f"""
 SELECT version FROM o
 """)
 

@@ -13,6 +13,14 @@ from wire.problems import Conflict, NotFound, PreconditionFailed
 
 Row = dict[str, Any]
 
+# A change's time: the clock once the write holds its application's row (`repositories.changes.ENTRY`), or the time
+# its transaction pinned (`PIN_TIME`) when it writes several changes of one application (a change set, an import):
+# each of them shows that one time, so a read of the past at it includes all of them, as the transaction is one.
+NOW = "coalesce(nullif(current_setting('config_service.at', true), '')::timestamptz, clock_timestamp())"
+# Run once the transaction holds the application's row (taken in a statement of its own: the clock is read after
+# the lock, never while waiting for it, so the application's changes keep their order in time).
+PIN_TIME = "SELECT set_config('config_service.at', clock_timestamp()::text, true)"
+
 # The rest of a keyset page query in id order: after the cursor, optionally one exact name, optionally only the ids
 # of a list (what an API key limited to some applications or environments may see), one row more than shown.
 PAGE_AFTER_CURSOR = """

@@ -18,7 +18,7 @@ from typing import Any
 from db.database import idempotent
 from jsondoc.patch import canonical, diff, same
 from repositories import applications, configurations, history, overrides
-from repositories.rows import Row, one
+from repositories.rows import PIN_TIME, Row, one
 from wire import etags, jsontext
 from wire.problems import NotFound, PreconditionFailed, ProblemError, Unprocessable
 
@@ -183,6 +183,7 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
           actor: str | None = None) -> dict[str, Any]:
     """Write the plan of `document` if its token is still `token`, all in the caller's transaction; 412 if not."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
+    cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
     planned = _plan(cur, application_id, document, exact)
     if planned["token"] != token:
         raise PreconditionFailed(None, detail=STALE_PLAN)
@@ -213,6 +214,7 @@ def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor
     """Several writes of the application's configurations, each with its own `if_match`, in the caller's
     transaction: all of them, or (at the first that fails, its problem naming it) none."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
+    cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
     results = []
     for index, change in enumerate(changes):
         try:

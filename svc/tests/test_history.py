@@ -249,6 +249,11 @@ def test_staging_exported_planned_into_prod_and_applied_exactly_as_reviewed(clie
     feed = client.get(f"{APPS}/{prod['id']}/changes").json()["items"][len(feed_before):]
     assert [(c["kind"], c["name"], c["environment"]) for c in feed] == [
         ("deleted", "legacy", None), ("created", "db", None), ("created", "db", "prod")]
+    # One transaction, one time: every change shows it, and a read of the past at it has all of them.
+    assert len({c["at"] for c in feed}) == 1
+    assert datetime.fromisoformat(feed[0]["at"]) > datetime.fromisoformat(feed_before[-1]["at"])
+    at = client.get(f"{APPS}/{prod['id']}/snapshot", params={"at": feed[0]["at"]}).json()
+    assert at["seq"] == feed[-1]["seq"] and [c["name"] for c in at["configurations"]] == ["db"]
     # the same request again (a retry) answers what it answered; a new apply of the old plan is 412
     again = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
                         json={"document": document, "mode": "exact", "token": plan.json()["token"]})
@@ -293,5 +298,14 @@ def test_a_change_set_is_all_or_nothing(client, application, configuration):
     written = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
     assert written.status_code == 200, written.text
     assert [r["version"] for r in written.json()["results"]] == [1, 2, 2] and written.json()["seq"] == 5
+    # Its three changes show one time, as do the configurations they wrote, and a read of the past at that time
+    # (each of them) has all three: the change set is one transaction.
+    *_, before, c, a2, b2 = client.get(f"{APPS}/{app['id']}/changes").json()["items"]
+    assert c["at"] == a2["at"] == b2["at"] and datetime.fromisoformat(c["at"]) > datetime.fromisoformat(before["at"])
+    made = written.json()["results"][0]["configuration_id"]
+    assert {client.get(f"{CONFIGS}/{id}").json()["updated_at"] for id in (made, a["id"], b["id"])} == {c["at"]}
+    for id in (made, a["id"], b["id"]):
+        assert client.get(f"{CONFIGS}/{id}/snapshot", params={"at": c["at"]}).json()["seq"] == 5
+    assert client.get(f"{APPS}/{app['id']}/snapshot", params={"at": c["at"]}).json()["seq"] == 5
     missing = client.post(f"{APPS}/{app['id']}/changesets", json={"changes": [{"action": "update", "name": "a"}]})
     assert assert_problem(missing, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
