@@ -679,3 +679,33 @@ def test_server_sessions_found_shared_while_the_pool_warmed_up_give_the_listener
     monkeypatch.setattr(Database, "warm", warmed_on_a_shared_session)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json()["listener"] == "disabled"
+
+
+def test_access_lines_name_the_key_of_each_request(database_url, clean, monkeypatch):
+    """Who did what is in the log: each access line names the request's key (a settings key by name, a managed
+    key by name and id), a PUT through the write lane and a DELETE through the layers alike; none without a key."""
+    stream = io.StringIO()
+    monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
+    root = "r" * 24
+    settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4,
+                                                api_keys=f"root:admin:{root}")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        as_root = {"Authorization": f"Bearer {root}"}
+        app_id = client.post("/api/v1/applications", json={"name": "billing"}, headers=as_root).json()["id"]
+        made = client.post("/api/v1/keys", headers=as_root, json={
+            "name": f"deployer-{os.urandom(4).hex()}", "actions": ["read", "write"], "applications": None,
+            "environments": None}).json()
+        as_key = {"Authorization": f"Bearer {made['secret']}"}
+        config = client.post("/api/v1/configurations", headers=as_key,
+                             json={"application_id": app_id, "name": "db", "config": {}}).json()
+        assert client.put(f"/api/v1/configurations/{config['id']}", headers={**as_key, "If-Match": "*"},
+                          json={"name": "db", "config": {"x": 1}, "comments": None}).status_code == 200
+        assert client.delete(f"/api/v1/applications/{app_id}", headers=as_root).status_code == 204
+        assert client.get("/api/v1/applications").status_code == 401
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    named = [(line["method"], line["path"].split("/")[3], line["status"], line["key"], line["key_id"])
+             for line in lines if line["path"].startswith("/api/v1/")]
+    assert named[-4:] == [("POST", "configurations", 201, made["name"], made["id"]),
+                          ("PUT", "configurations", 200, made["name"], made["id"]),
+                          ("DELETE", "applications", 204, "root", None),
+                          ("GET", "applications", 401, None, None)]

@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else given through `extra=` is emitted as a field. uvicorn adds
@@ -44,11 +45,18 @@ class AccessLog:
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
 
-    def write(self, request_id: str, method: str, path: str, status: int, duration_ms: float) -> None:
+    def write(self, request_id: str, method: str, path: str, status: int, duration_ms: float,
+              principal: Any = None) -> None:
+        """One request's line; `principal`: the API key it was made with (`wire.principals`), whose name and, for a
+        managed key, id the line names (`key`, `key_id`): who did what, a deletion included, is in the log."""
+        key = key_id = None
+        if principal is not None:
+            key, key_id = principal.name, principal.id
         handler = self.handler
         if handler is None:
             self.logger.info("request", extra={"request_id": request_id, "method": method, "path": path,
-                                               "status": status, "duration_ms": duration_ms})
+                                               "status": status, "duration_ms": duration_ms, "key": key,
+                                               "key_id": key_id})
             return
         now = time.time()
         second = int(now)
@@ -57,7 +65,9 @@ class AccessLog:
         line = (f'{{"time": "{self._stamp}.{int((now - second) * 1000):03d}+00:00", "level": "INFO", '
                 f'"logger": "{self.logger.name}", "message": "request", "request_id": "{request_id}", '
                 f'"method": {json.dumps(method)}, "path": {json.dumps(path, ensure_ascii=False)}, '
-                f'"status": {status}, "duration_ms": {duration_ms}}}\n')
+                f'"status": {status}, "duration_ms": {duration_ms}, '
+                f'"key": {"null" if key is None else json.dumps(key, ensure_ascii=False)}, '
+                f'"key_id": {"null" if key_id is None else json.dumps(key_id)}}}\n')
         self._pending.append(line)
         if len(self._pending) == 1:
             try:

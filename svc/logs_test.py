@@ -1,5 +1,6 @@
 import json
 import logging
+import types
 
 import logs
 
@@ -45,13 +46,18 @@ def test_access_lines_equal_what_the_json_formatter_makes(monkeypatch):
     line = logs.AccessLog(logging.getLogger("config_service.access"))
     line.handler = handler
     line.write("r1", "GET", '/api/v1/x "ż"', 200, 1.25)
-    fast = json.loads(stream.getvalue())
-    record = logging.makeLogRecord({"name": "config_service.access", "levelname": "INFO", "msg": "request",
-                                    "request_id": "r1", "method": "GET", "path": '/api/v1/x "ż"', "status": 200,
-                                    "duration_ms": 1.25})
-    slow = json.loads(logs.JsonFormatter().format(record))
-    assert fast.pop("time")[:19] and slow.pop("time")
-    assert fast == slow and stream.getvalue().count("\n") == 1
+    key = types.SimpleNamespace(name='ci "ż"', id="01JD3B5ZQ6V2K9X4N8M7P1R0ST")
+    line.write("r2", "DELETE", "/api/v1/applications/x", 204, 2.5, key)
+    fast = [json.loads(text) for text in stream.getvalue().splitlines()]
+    slow = [json.loads(logs.JsonFormatter().format(logging.makeLogRecord({
+        "name": "config_service.access", "levelname": "INFO", "msg": "request", **fields})))
+        for fields in ({"request_id": "r1", "method": "GET", "path": '/api/v1/x "ż"', "status": 200,
+                        "duration_ms": 1.25, "key": None, "key_id": None},
+                       {"request_id": "r2", "method": "DELETE", "path": "/api/v1/applications/x", "status": 204,
+                        "duration_ms": 2.5, "key": 'ci "ż"', "key_id": "01JD3B5ZQ6V2K9X4N8M7P1R0ST"})]
+    assert all(f.pop("time")[:19] and s.pop("time") for f, s in zip(fast, slow))
+    assert fast == slow and stream.getvalue().count("\n") == 2
+    assert fast[1]["key"] == 'ci "ż"' and fast[1]["key_id"] == "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 
 def test_access_log_without_a_json_handler_goes_through_the_logger(caplog):
