@@ -56,7 +56,12 @@ HOLDERS = """
 SELECT (SELECT array_agg(name ORDER BY name) FROM (SELECT name FROM environments WHERE parent_id = %(id)s
                                                  ORDER BY name LIMIT 5) first) AS children,
        (SELECT count(*) FROM environments WHERE parent_id = %(id)s) AS child_count,
-       (SELECT count(*) FROM overrides WHERE environment_id = %(id)s) AS override_count
+       (SELECT count(*) FROM overrides WHERE environment_id = %(id)s) AS override_count,
+       (SELECT array_agg(label ORDER BY label) FROM (
+            SELECT a.name || '/' || c.name AS label
+            FROM overrides o JOIN configurations c ON c.id = o.configuration_id
+                             JOIN applications a ON a.id = c.application_id
+            WHERE o.environment_id = %(id)s ORDER BY label LIMIT 5) first) AS overridden
 """
 DELETE = "DELETE FROM environments WHERE id = %(id)s"
 
@@ -132,8 +137,9 @@ def delete(cur, id: str, *, when: Preconditions = UNCONDITIONAL) -> None:
     if held["child_count"]:
         named = ", ".join(held["children"]) + (", ..." if held["child_count"] > len(held["children"]) else "")
         reasons.append(f"{held['child_count']} child environment(s) ({named}): re-parent or delete them")
-    if held["override_count"]:
-        reasons.append(f"{held['override_count']} override(s) of configurations in it: delete them")
+    if held["override_count"]:  # (named: the key that deletes an environment sees every application)
+        named = ", ".join(held["overridden"]) + (", ..." if held["override_count"] > len(held["overridden"]) else "")
+        reasons.append(f"{held['override_count']} override(s) of configurations in it ({named}): delete them")
     if reasons:
         raise Conflict("This environment is still in use: " + "; ".join(reasons) + ".")
     cur.execute(DELETE, {"id": id})

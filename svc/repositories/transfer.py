@@ -225,6 +225,8 @@ def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor
             if error.errors:
                 error.errors = [{**e, "pointer": f"/changes/{index}{e['pointer']}"} if e["pointer"].startswith("/")
                                 else e for e in error.errors]
+            else:  # (a 404, 409 or 412: the change it was, for a program to find)
+                error.errors = [{"pointer": f"/changes/{index}", "message": error.detail}]
             raise
     cur.execute("SELECT last_change FROM applications WHERE id = %(id)s", {"id": application_id})
     return {"application_id": application_id, "seq": cur.fetchone()["last_change"], "results": results}

@@ -139,6 +139,7 @@ def test_tree_rules_and_holders_answer_problems(client, billing, env):
     assert_problem(client.post(ENVS, json={"name": "prod"}), 409)
     held = assert_problem(client.delete(f"{ENVS}/{prod['id']}"), 409)
     assert "prod-eu" in held["detail"]
+    assert "1 override(s) of configurations in it (billing/database)" in held["detail"]
     stale = client.put(f"{ENVS}/{prod['id']}", json={"name": "p"}, headers={"If-Match": f'"{prod["id"]}.9"'})
     assert_problem(stale, 412)
     assert client.get(f"{ENVS}/{prod['id']}").json()["name"] == "prod"

@@ -289,7 +289,9 @@ def test_a_change_set_is_all_or_nothing(client, application, configuration):
         {"action": "update", "configuration_id": b["id"], "name": "b", "config": {"v": 2},
          "if_match": f'"{b["id"]}.7"'}]}
     refused = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
-    assert assert_problem(refused, 412)["detail"].startswith("Change 2 (update)")
+    problem = assert_problem(refused, 412)
+    assert problem["detail"].startswith("Change 2 (update)")
+    assert problem["errors"] == [{"pointer": "/changes/2", "message": problem["detail"]}]
     assert refused.headers["ETag"] == f'"{b["id"]}.1"'
     assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["a", "b"]
     assert client.get(f"{CONFIGS}/{a['id']}").json()["version"] == 1
