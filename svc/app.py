@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 import console
 import docs
@@ -43,7 +44,7 @@ from middleware.request_log import RequestLog
 from middleware.security_headers import SecurityHeaders
 from routers.writes import FastWrites, WriteLane
 from routers import api_keys, applications, configurations, effective, environments, health, history, overrides
-from wire import problems
+from wire import headers, problems, protocol
 from routers.deps import API
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -188,7 +189,26 @@ def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
 
 class Cors(CORSMiddleware):
     """Starlette's CORS, whose refused preflight (a plain-text 400, "Disallowed CORS origin") is a problem saying
-    what was not allowed, with the same headers."""
+    what was not allowed, with the same headers; and every answer says `Vary: Origin` (Starlette says it only to an
+    origin it allows): an answer to no origin, or to one not allowed, lacks the CORS headers an allowed origin's
+    gets, so a cache must not give one for the other (RFC 9110 §12.5.5; the Fetch standard's "CORS protocol and HTTP
+    caches"). Not with every origin allowed (`*`), whose answers do not depend on it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.allow_all_origins:
+            await super().__call__(scope, receive, send)
+            return
+        if headers.first(scope, b"origin") is None:
+            protocol.record_headers(scope, VARY_ORIGIN)  # (the fast path's answers, written below the layers)
+
+        async def varying(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                said = b", ".join(value for name, value in message.get("headers", ()) if name.lower() == b"vary")
+                if b"origin" not in said.lower():
+                    message["headers"] = [*message.get("headers", ()), *VARY_ORIGIN]
+            await send(message)
+
+        await super().__call__(scope, receive, varying)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
@@ -201,6 +221,9 @@ class Cors(CORSMiddleware):
         kept = {name: value for name, value in response.headers.items() if name not in ("content-type", "content-length")}
         return problems.problem(400, problems.BadRequest.title, problems.BadRequest.slug, headers=kept,
                                 detail=f"This CORS preflight is refused: {'; '.join(said[r] for r in refused)}.")
+
+
+VARY_ORIGIN = ((b"vary", b"Origin"),)
 
 
 def middleware(settings: settings_module.Settings) -> list[Middleware]:

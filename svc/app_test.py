@@ -108,6 +108,19 @@ def test_cors_answers_configured_origins_only(settings):
         assert headers.status_code == 200, headers.text
         other = client.get("/api/v1/applications", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        # Every answer varies by Origin (a cache must not give one origin's answer to another, or to none): to an
+        # origin allowed, to one not, and to none, through the router, the fast path and the write lane, once each.
+        app_id = client.post("/api/v1/applications", json={"name": "billing"}).json()["id"]
+        config = client.post("/api/v1/configurations",
+                             json={"application_id": app_id, "name": "db", "config": {}}).json()
+        for origin in ({"Origin": "https://ui.example"}, {"Origin": "https://evil.example"}, {}):
+            for answer in (client.get("/api/v1/applications", headers=origin),
+                           client.get(f"/api/v1/configurations/{config['id']}", headers=origin),
+                           client.get(f"/api/v1/configurations/{config['id']}", headers=origin),  # (the copy's)
+                           client.put(f"/api/v1/configurations/{config['id']}", headers=origin,
+                                      json={"name": "db", "config": {}, "comments": None}),
+                           client.get("/health", headers=origin)):
+                assert answer.headers.get_list("vary") == ["Origin"], (origin, answer.request.url, answer.headers)
         # A preflight refused is a problem saying what was not allowed (it was Starlette's plain text).
         for origin, method, asked, said in (
                 ("https://evil.example", "PUT", "", "its origin is not in CORS_ORIGINS"),
@@ -121,7 +134,7 @@ def test_cors_answers_configured_origins_only(settings):
                 **({"Access-Control-Request-Headers": asked} if asked else {})})
             assert refused.status_code == 400 and refused.headers["content-type"] == "application/problem+json"
             assert refused.json()["detail"] == f"This CORS preflight is refused: {said}.", refused.json()
-            assert refused.headers["vary"] == "Origin" and refused.headers["x-request-id"]
+            assert refused.headers.get_list("vary") == ["Origin"] and refused.headers["x-request-id"]
 
 
 def test_a_browser_client_may_read_every_response_header_the_contract_declares(settings):
@@ -709,3 +722,9 @@ def test_access_lines_name_the_key_of_each_request(database_url, clean, monkeypa
                           ("PUT", "configurations", 200, made["name"], made["id"]),
                           ("DELETE", "applications", 204, "root", None),
                           ("GET", "applications", 401, None, None)]
+
+
+def test_an_api_open_to_every_origin_does_not_vary_by_it(settings):
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": "*"}))) as client:
+        for origin in ({"Origin": "https://ui.example"}, {}):
+            assert "vary" not in client.get("/api/v1/applications", headers=origin).headers

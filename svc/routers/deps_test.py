@@ -25,9 +25,10 @@ def _request(require_if_match: bool, *if_match: str) -> SimpleNamespace:
 def test_preconditions_read_if_match_and_if_none_match_for_the_path_id():
     id = "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
     assert asyncio.run(preconditions_of(_request(False, f'"{id}.3", "01JD3B5ZQ6V2K9X4N8M7P1R0SV.7"'), id)) == \
-        Preconditions([Named(3)], [])
+        Preconditions([Named(3)], [], current=True)
     assert asyncio.run(preconditions_of(_request(False, '"x"', f'"{id}.3"'), id)).match == [Named(3)]  # two lines, one list
-    assert asyncio.run(preconditions_of(_request(True, "*"), id)).match is None
+    star = asyncio.run(preconditions_of(_request(True, "*"), id))
+    assert star.match is None and star.current  # any version, but one there is
     request = _request(False)
     request.scope["headers"] += [(b"if-none-match", f'W/"{id}.2"'.encode()), (b"if-none-match", f'"{id}.4"'.encode())]
     assert asyncio.run(preconditions_of(request, id)) == Preconditions(None, [Named(2), Named(4)])

@@ -183,6 +183,8 @@ class WriteLane:
         self.size = LimitBodySize(app, max_bytes=settings.max_body_bytes)
         self.time = BodyDeadline(app, seconds=settings.body_timeout_seconds)
         self.headers = headers_of(prefix + "/configurations", "PUT", prefix)
+        # As `app.Cors` says on every answer, below `SecurityHeaders`.
+        self.vary = ((b"vary", b"Origin"),) if settings.origins and "*" not in settings.origins else ()
 
     def taken(self, scope: Scope) -> re.Match[str] | None:
         """The path's ids, for a PUT the lane takes."""
@@ -208,6 +210,8 @@ class WriteLane:
         state["answer_headers"] = list(before.get("answer_headers", ()))  # (a copy: `before` is restored as it was)
         protocol.record_headers(scope, ((b"x-request-id", rid.encode()),))  # as `RequestId`, then `SecurityHeaders`
         protocol.record_headers(scope, self.headers)
+        if self.vary:
+            protocol.record_headers(scope, self.vary)
         status: int | None = None
 
         async def send_answer(message: Message) -> None:

@@ -38,7 +38,8 @@ def _now():
     (models.ConfigurationPage, {"items": [ROW | {"created_at": _now(), "updated_at": _now()}], "next_cursor": None}),
     (models.RevisionPage, {"items": [{"configuration_id": ROW["id"], "application_id": ROW["application_id"],
                                       "version": 1, "name": "n", "comments": None,
-                                      "config": {}, "created_at": _now(), "created_by": None}], "next_cursor": "7"}),
+                                      "config": {}, "created_at": _now(), "created_by": None,
+                                      "created_by_key_id": ROW["id"]}], "next_cursor": "7"}),
     (models.ChangePage, {"items": [{"seq": 1, "epoch": 2, "kind": kind, "configuration_id": ROW["id"], "name": "db",
                                     "version": 1, "at": _now(), "by": None, "by_key_id": None, "environment_id": None,
                                     "environment": None}
