@@ -1,8 +1,15 @@
-"""The shape of a path: an encoded slash names nothing; a trailing slash names the same resource."""
+"""The shape of a path: an encoded slash names nothing; a trailing slash names the same resource; a query
+parameter is given once."""
+
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wire import problems
+
+# Every query parameter of the contract takes one value. Given twice (`?environment=prod&environment=dev`), the
+# framework would take the last one silently: a URL built by appending could read dev's values for prod.
+REPEATED = "Given more than once: give each query parameter once."
 
 
 class RefuseEncodedSlash:
@@ -13,14 +20,17 @@ class RefuseEncodedSlash:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and b"%2f" in (scope.get("raw_path") or b"").lower():
-            await problems.NotFound("No such resource.").response(scope["path"])(scope, receive, send)
+        if scope["type"] == "http" and b"%2f" in (raw := scope.get("raw_path") or b"").lower():
+            # (the path as sent: decoded, it names another resource, which may exist)
+            await problems.problem(404, problems.NotFound.title, problems.NotFound.slug, detail="No such resource.",
+                                   instance=raw.decode("latin-1"))(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
 class StripTrailingSlash:
-    """`/api/v1/applications/` is `/api/v1/applications`: answered directly, not redirected."""
+    """`/api/v1/applications/` is `/api/v1/applications`: answered directly, not redirected. And a query parameter
+    given twice on the API is 422 at it (`REPEATED`), before anything reads one of its values."""
 
     def __init__(self, app: ASGIApp, *, prefix: str) -> None:
         self.app = app
@@ -29,6 +39,23 @@ class StripTrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
+            if b"&" in scope["query_string"] and path.startswith(self.prefix) \
+                    and (name := repeated(scope["query_string"])) is not None:
+                pointer = "#/query/" + name.replace("~", "~0").replace("/", "~1")
+                await problems.Unprocessable.at(pointer, REPEATED).response(path)(scope, receive, send)
+                return
             if len(path) > 1 and path.endswith("/") and path.startswith(self.prefix):
                 scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
         await self.app(scope, receive, send)
+
+
+def repeated(query: bytes) -> str | None:
+    """The first query parameter named twice in `query` (names compared as decoded), or None."""
+    seen = set()
+    for part in query.split(b"&"):
+        name = unquote_plus(part.split(b"=", 1)[0].decode("latin-1"))
+        if name in seen:
+            return name
+        if name:
+            seen.add(name)
+    return None
