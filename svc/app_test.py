@@ -728,3 +728,30 @@ def test_an_api_open_to_every_origin_does_not_vary_by_it(settings):
     with TestClient(create_app(settings.model_copy(update={"cors_origins": "*"}))) as client:
         for origin in ({"Origin": "https://ui.example"}, {}):
             assert "vary" not in client.get("/api/v1/applications", headers=origin).headers
+
+
+def test_two_authorization_lines_are_400_on_every_path(database_url, clean):
+    """A key read two ways (the service reads the first line, a proxy may read the last) is refused, on the write
+    lane and the fast path as on the router, before the key is looked at; one line of it is served."""
+    root = "r" * 24
+    settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4,
+                                                api_keys=f"root:admin:{root}")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        good = (b"authorization", f"Bearer {root}".encode())
+        bad = (b"authorization", b"Bearer not-a-key-of-this-service")
+        app_id = client.post("/api/v1/applications", json={"name": "billing"},
+                             headers={"Authorization": f"Bearer {root}"}).json()["id"]
+        config = client.post("/api/v1/configurations", headers={"Authorization": f"Bearer {root}"},
+                             json={"application_id": app_id, "name": "db", "config": {}}).json()
+        body = json.dumps({"name": "db", "config": {}, "comments": None}).encode()
+        json_body = [(b"content-type", b"application/json"), (b"if-match", b"*")]
+        requests = [("GET", f"/api/v1/configurations/{config['id']}", b""),
+                    ("GET", "/api/v1/applications", b""),
+                    ("PUT", f"/api/v1/configurations/{config['id']}", body)]
+
+        async def each(lines):
+            return [(await _asgi(client.app, method, path, headers=[*lines, *json_body], body=sent))[0]
+                    for method, path, sent in requests]
+        assert client.portal.call(each, [good, bad]) == [400] * 3
+        assert client.portal.call(each, [bad, good]) == [400] * 3
+        assert client.portal.call(each, [good]) == [200] * 3

@@ -5,7 +5,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wire import headers, problems
+from wire import problems
 
 # RFC 9112 §3.2 and RFC 3986 §3.2.2-3.2.3: Host = uri-host [ ":" port ], uri-host an IP literal in brackets (checked
 # apart), or a reg-name (IPv4 addresses are reg-names too) of unreserved characters, sub-delims and %XX; it may be
@@ -15,10 +15,25 @@ IP_LITERAL_AND_PORT = re.compile(rb"\[([^\]]*)\](?::[0-9]*)?")
 IP_FUTURE = re.compile(rb"v[0-9A-Fa-f]+\.[A-Za-z0-9._~!$&'()*+,;=:-]+")
 
 
+# Headers that hold one value, which the service reads from their first line: a second line would be a request one
+# reader (a proxy in front, which may go by the last) takes otherwise than the service, a key or a media type
+# checked there and another used here. Two lines of one are refused, as two Hosts are.
+SINGLE = {b"authorization": "Authorization", b"content-type": "Content-Type"}
+
+
 def host_fault(scope: Scope) -> str | None:
     """Why the request's Host header breaks RFC 9112 §3.2 (an HTTP/1.1 request without one, more than one line, or
-    a value that is no host[:port]), or None when it does not."""
-    hosts = headers.lines(scope, b"host")
+    a value that is no host[:port]), or another header that holds one value came twice (`SINGLE`); None when
+    neither."""
+    hosts = []
+    seen = set()
+    for name, value in scope["headers"]:
+        if name == b"host":
+            hosts.append(value)
+        elif name in SINGLE:
+            if name in seen:
+                return f"A request may have only one {SINGLE[name]} header."
+            seen.add(name)
     if not hosts:
         return "An HTTP/1.1 request needs a Host header." if scope.get("http_version") == "1.1" else None
     if len(hosts) > 1:
@@ -39,8 +54,8 @@ def host_fault(scope: Scope) -> str | None:
 
 
 class RequireHost:
-    """400 (a problem) for a request whose Host breaks RFC 9112 §3.2, before anything after it answers (the fast
-    path included)."""
+    """400 (a problem) for a request whose Host breaks RFC 9112 §3.2, or with two lines of a header that holds one
+    value, before anything after it answers (the fast path included)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

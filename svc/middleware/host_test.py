@@ -45,3 +45,17 @@ def test_require_host_answers_400_as_a_problem_and_passes_the_rest():
     asyncio.run(guard({**_scope("1.1", b"ok"), "method": "GET", "path": "/health", "query_string": b""}, receive, send))
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [400, 204]
     assert (b"content-type", b"application/problem+json") in sent[0]["headers"]
+
+
+@pytest.mark.parametrize(("lines", "fault"), [
+    ([(b"authorization", b"Bearer good"), (b"authorization", b"Bearer other")], "only one Authorization header"),
+    ([(b"content-type", b"text/plain"), (b"x", b"y"), (b"content-type", b"application/json")],
+     "only one Content-Type header"),
+])
+def test_two_lines_of_a_header_that_holds_one_value_are_a_fault(lines, fault):
+    """The service reads such a header's first line; a proxy in front may read its last: the request is refused
+    rather than read two ways."""
+    scope = _scope("1.1", b"example.com")
+    scope["headers"] += lines
+    assert host_fault(scope) == f"A request may have {fault}."
+    assert host_fault({**scope, "headers": scope["headers"][:-1]}) is None
