@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from wire import jsontext
-from wire.problems import UnsupportedMediaType
+from wire.problems import BadRequest, UnsupportedMediaType
 
 
 class _ExactJsonRequest(Request):
@@ -26,12 +26,18 @@ class ExactJsonRoute(APIRoute):
         handler = super().get_route_handler()
         if self.body_field is None:
             return handler
+        required = self.body_field.required
 
         async def exact(request: Request) -> Response:
             if not is_unencoded(",".join(request.headers.getlist("content-encoding"))):
                 raise UnsupportedMediaType("The request body must be sent as it is: the service decodes no "
                                            "Content-Encoding.", headers={"Accept-Encoding": "identity"})
-            return await handler(_ExactJsonRequest(request.scope, request.receive))
+            exact_request = _ExactJsonRequest(request.scope, request.receive)
+            if required and not (await exact_request.body()).strip():
+                # No JSON text at all (RFC 8259 §2: a value is required), which FastAPI reads as a body missing: 422
+                # "Field required" at the root. It is a body that cannot be read, as any other not JSON.
+                raise BadRequest("The request body is empty: it must be a JSON object.")
+            return await handler(exact_request)
 
         return exact
 

@@ -64,3 +64,25 @@ def test_an_encoded_body_is_415_naming_the_coding_taken_before_it_is_read():
                              headers=[("Content-Type", "application/json"), *(("Content-Encoding", e) for e in encoding)])
         assert answer.status_code == 200, encoding
     assert seen == [{"a": 1}] * 3
+
+
+def test_an_empty_body_is_400_not_a_field_missing():
+    """No JSON text at all is a body that cannot be read (RFC 8259 §2), as any other not JSON: 400, where FastAPI
+    took it for a body missing (422 "Field required" at the root). An optional body may be left out."""
+    from wire import problems
+
+    router, seen = echoing()
+
+    @router.post("/optional")
+    async def optional(body: Any = Body(default=None)):
+        return {"body": body}
+
+    app = FastAPI()
+    problems.install(app)
+    app.include_router(router)
+    client = TestClient(app)
+    for content in (b"", b"  \r\n"):
+        answer = client.post("/echo", content=content, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["detail"] == "The request body is empty: it must be a JSON object."
+    assert seen == [] and client.post("/optional").json() == {"body": None}
