@@ -47,7 +47,7 @@ async def require_merge_patch(request: Request) -> None:
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in MERGE_PATCH:
         raise UnsupportedMediaType(f"A PATCH of a configuration is a JSON merge patch: Content-Type "
-                                   f"{' or '.join(MERGE_PATCH)}.", headers={"Accept-Patch": MERGE_PATCH[0]})
+                                   f"{' or '.join(MERGE_PATCH)}.", headers={"Accept-Patch": ", ".join(MERGE_PATCH)})
 
 
 def is_json(content_type: str | None) -> bool:
