@@ -216,6 +216,10 @@ ANY_REVISION = "SELECT 1 FROM configuration_revisions WHERE configuration_id = %
 
 NAME_TAKEN = "This application has a configuration with this name."
 MISSING = "No configuration has this id."
+# A restore of a revision of a configuration deleted since: its revisions are kept, but it is not made again in place.
+DELETED = ("This configuration was deleted; its revisions are kept (GET its revisions), but it is not restored in "
+           "place: create it again with a revision's content (POST /api/v1/configurations), or import an export "
+           "of a position before the deletion.")
 NO_REVISION = "This configuration has no revision with this version."
 PRUNED_REVISION = ("This revision was pruned: its configuration's history before a time an operator chose was "
                    "dropped (`make prune`).")
@@ -323,7 +327,9 @@ def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
         gone = NotFound(NO_REVISION) if cur.fetchone() is None else None
-        missing_or_stale(cur, SELECT_VERSION, id, MISSING, when, otherwise=gone)
+        cur.execute(ANY_REVISION, {"id": id})
+        missing_or_stale(cur, SELECT_VERSION, id, MISSING if cur.fetchone() is None else DELETED, when,
+                         otherwise=gone)
     return row
 
 

@@ -102,6 +102,7 @@ LIMIT 1
 
 NO_CONFIGURATION = "No configuration has this id."
 NO_OVERRIDE = "This configuration has never had an override in this environment."
+NO_ENVIRONMENT = "No environment has this id."
 NOT_THEN = "This configuration did not exist at this point of its application's history."
 PRUNED = "The history of this application before feed position {0} was pruned."
 NOT_RECORDED = "The application's change feed does not have this position (it began after it)."
@@ -115,8 +116,17 @@ def owner(cur, id: str) -> str:
 
 @idempotent
 def override_owner(cur, id: str, environment_id: str) -> str:
-    """The application of the configuration whose override in `environment_id` has (or had) revisions."""
-    return one(cur, OVERRIDE_OWNER, {"id": id, "environment_id": environment_id}, NO_OVERRIDE)["application_id"]
+    """The application of the configuration whose override in `environment_id` has (or had) revisions; else 404
+    naming what is missing, as the override's other routes do: the configuration, the environment, or an override
+    of the one in the other."""
+    cur.execute(OVERRIDE_OWNER, {"id": id, "environment_id": environment_id})
+    row = cur.fetchone()
+    if row is not None:
+        return row["application_id"]
+    owner(cur, id)
+    one(cur, "SELECT 1 FROM environments WHERE id = %(environment_id)s", {"environment_id": environment_id},
+        NO_ENVIRONMENT)
+    raise NotFound(NO_OVERRIDE)
 
 
 def position(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None,

@@ -32,7 +32,14 @@ def test_diffs_write_their_numbers_exactly(client, billing):
 def test_override_diff_of_an_override_that_never_was_is_404(client, billing):
     app_id, id = billing
     env_id = client.post(ENVS, json={"name": "prod"}).json()["id"]
-    assert_problem(client.get(f"{CONFIGS}/{id}/overrides/{env_id}/diff", params={"from": 1}), 404)
+    never = assert_problem(client.get(f"{CONFIGS}/{id}/overrides/{env_id}/diff", params={"from": 1}), 404)
+    assert never["detail"] == "This configuration has never had an override in this environment."
+    # What is missing is named, as the override's other routes name it
+    unknown = "0" * 26
+    assert assert_problem(client.get(f"{CONFIGS}/{id}/overrides/{unknown}/diff", params={"from": 1}), 404)[
+        "detail"] == "No environment has this id."
+    assert assert_problem(client.get(f"{CONFIGS}/{unknown}/overrides/{env_id}/diff", params={"from": 1}), 404)[
+        "detail"] == "No configuration has this id."
     client.put(f"{CONFIGS}/{id}/overrides/{env_id}", json={"patch": {"r": 2}})
     client.put(f"{CONFIGS}/{id}/overrides/{env_id}", json={"patch": {"r": 2, "s": [1]}})
     answer = client.get(f"{CONFIGS}/{id}/overrides/{env_id}/diff", params={"from": 1}).json()

@@ -150,6 +150,12 @@ def test_a_deleted_configuration_is_diffed_and_read_from_before_its_deletion(cli
     names = [c["configuration_id"] for c in client.get(f"{APPS}/{app['id']}/snapshot",
                                                         params={"seq": 5}).json()["configurations"]]
     assert names == [again["id"]]
+    # Its revisions are kept and listed; a restore of one says what to do instead, not "no configuration"
+    assert [r["version"] for r in client.get(f"{CONFIGS}/{config['id']}/revisions").json()["items"]] == [3, 2, 1]
+    refused = assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 404)
+    assert refused["detail"].startswith("This configuration was deleted; its revisions are kept")
+    assert assert_problem(client.post(f"{CONFIGS}/{'0' * 26}/revisions/1/restore"), 404)["detail"] == \
+        "No configuration has this id."
 
 
 def test_a_read_at_the_time_a_change_shows_includes_it(client, application, configuration):
