@@ -112,9 +112,11 @@ def unique(pointer: str, items) -> None:
         seen.add(item)
 
 
-def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime,
+           kept: Row | None = None) -> dict[str, Any]:
     """The rights asked for, checked in the order that reveals nothing: beyond the granting key's (403) before
-    whether what they name exists (422)."""
+    whether what they name exists (422). `kept`: the key's rights now, whose applications and environments may be
+    given back though deleted since (a key is saved as it reads)."""
     for pointer, items in (("/actions", given["actions"]), ("/applications", given["applications"]),
                            ("/environments", given["environments"])):
         unique(pointer, items or ())
@@ -140,7 +142,7 @@ def _check(cur, by: Principal | None, given: dict[str, Any], now: datetime) -> d
                                       ("/environments", given["environments"], ENVIRONMENTS_FOUND, "environment")):
         if ids:
             cur.execute(query, {"ids": ids})
-            found = set(cur.fetchone()["found"] or ())
+            found = set(cur.fetchone()["found"] or ()) | set((kept or {}).get(pointer[1:]) or ())
             for index, id in enumerate(ids):
                 if id not in found:
                     raise Unprocessable.at(f"{pointer}/{index}", f"No {what} has this id.")
@@ -225,7 +227,7 @@ def update(cur, id: str, *, by: Principal | None, settings_manager: bool = False
         raise Conflict(REVOKED)
     holds(id, current, when)
     now = datetime.now(UTC)
-    rights = _check(cur, by, given, now)
+    rights = _check(cur, by, given, now, kept=current)
     write(cur, UPDATE, {**rights, "id": id, "now": now}, NAME_TAKEN)
     _keeps_a_manager(cur, now, settings_manager)
     row = get(cur, id)

@@ -191,3 +191,22 @@ def test_the_audit_answers_an_expiry_as_a_utc_time(keyed):
     made = new_key(keyed, expires_at="2999-01-01T01:00:00+01:00")
     (entry,) = [entry for entry in whole_audit(keyed) if entry["key"]["id"] == made["id"]]
     assert entry["after"]["expires_at"] == made["expires_at"] == "2999-01-01T00:00:00Z"
+
+
+def test_a_key_whose_application_was_deleted_is_saved_as_it_reads_but_gains_no_id_that_never_was(keyed):
+    """A deleted application stays in the rights of the keys limited to it (it names nothing now): a change of
+    the key that sends it back, as the key reads, is taken; an id the key did not have must name an application."""
+    apps = [keyed.post("/api/v1/applications", json={"name": f"app-{uuid.uuid4().hex[:8]}"},
+                       headers=auth(ROOT)).json()["id"] for _ in range(2)]
+    made = new_key(keyed, applications=apps)
+    assert keyed.delete(f"/api/v1/applications/{apps[0]}", headers=auth(ROOT)).status_code == 204
+    read = keyed.get(f"{KEYS}/{made['id']}", headers=auth(ROOT))
+    assert read.json()["applications"] == sorted(apps)
+    body = {field: read.json()[field] for field in ("name", "actions", "applications", "environments",
+                                                    "expires_at", "comments")} | {"comments": "renamed"}
+    saved = keyed.put(f"{KEYS}/{made['id']}", json=body, headers=auth(ROOT) | {"If-Match": read.headers["etag"]})
+    assert saved.status_code == 200, saved.text
+    never = "0" * 26
+    refused = keyed.put(f"{KEYS}/{made['id']}", json=body | {"applications": [*body["applications"], never]},
+                        headers=auth(ROOT))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/applications/2"
