@@ -44,8 +44,9 @@ LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
 ENVIRONMENTS = "SELECT id, name FROM environments WHERE name = ANY(%(names)s)"
 OWNER = "SELECT application_id FROM configurations WHERE id = %(id)s"
 
-STALE_PLAN = ("The application changed since the plan was made (or the token is not one of its plans): make a new "
-              "plan and review it.")
+STALE_PLAN = ("The token is not that of this document's plan ({mode}) at the application's position now (seq {seq}): "
+              "the application changed since the plan was made (compare the plan's `seq`), or the document, the mode "
+              "or the application is not the plan's. Make a new plan and review it.")
 FORMAT = "config-service/application/1"
 
 
@@ -186,7 +187,7 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
     cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
     planned = _plan(cur, application_id, document, exact)
     if planned["token"] != token:
-        raise PreconditionFailed(None, detail=STALE_PLAN)
+        raise PreconditionFailed(None, detail=STALE_PLAN.format(mode=planned["mode"], seq=planned["seq"]))
     wanted = {c["name"]: c for c in document["configurations"]}
     for item in planned["items"]:
         if item["action"] == "deleted":
