@@ -276,7 +276,7 @@ def test_an_apply_after_any_change_writes_nothing(client, application, configura
     client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": 1, "w": 1}})
     stale = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": plan["token"]})
     said = assert_problem(stale, 412)["detail"]
-    assert f"plan (merge) at the application's position now (seq 2)" in said and plan["seq"] == 1  # what to compare
+    assert "plan (merge) at the application's position now (seq 2)" in said and plan["seq"] == 1  # what to compare
     assert [c["name"] for c in client.get(f"{APPS}/{app['id']}/configurations").json()["items"]] == ["db"]
     assert client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"] == 2
     forged = client.post(f"{APPS}/{app['id']}/import/apply", json={"document": document, "token": "0" * 64})
