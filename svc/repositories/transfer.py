@@ -43,6 +43,7 @@ FROM past_overrides p JOIN environments e ON e.id = p.environment_id
 LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
 ENVIRONMENTS = "SELECT id, name FROM environments WHERE name = ANY(%(names)s)"
 OWNER = "SELECT application_id FROM configurations WHERE id = %(id)s"
+BY_NAME = "SELECT id FROM configurations WHERE application_id = %(application_id)s AND name = %(name)s"
 
 STALE_PLAN = ("The token is not that of this document's plan ({mode}) at the application's position now (seq {seq}): "
               "the application changed since the plan was made (compare the plan's `seq`), or the document, the mode "
@@ -211,15 +212,17 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
     return {**planned, "seq": cur.fetchone()["last_change"]}
 
 
-def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor: str | None = None) -> dict:
-    """Several writes of the application's configurations, each with its own `if_match`, in the caller's
-    transaction: all of them, or (at the first that fails, its problem naming it) none."""
+def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor: str | None = None,
+               environments: Any = None) -> dict:
+    """Several writes of the application's configurations and their overrides, each with its own `if_match`, in the
+    caller's transaction: all of them, or (at the first that fails, its problem naming it) none. `environments`:
+    those the key may see (None: all); another is, in its turn, one that does not exist."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
     cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
     results = []
     for index, change in enumerate(changes):
         try:
-            results.append(_change(cur, application_id, change, actor))
+            results.append(_change(cur, application_id, change, actor, environments))
         except ProblemError as error:
             error.detail = f"Change {index} ({change['action']}): {error.detail or error.title}"
             error.args = (error.detail,)
@@ -233,22 +236,44 @@ def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor
     return {"application_id": application_id, "seq": cur.fetchone()["last_change"], "results": results}
 
 
-def _change(cur, application_id: str, change: dict[str, Any], actor: str | None) -> dict[str, Any]:
+def _change(cur, application_id: str, change: dict[str, Any], actor: str | None,
+            environments: Any = None) -> dict[str, Any]:
     action, id = change["action"], change.get("configuration_id")
     if action == "create":
         row = configurations.create(cur, application_id=application_id, name=change["name"],
                                     comments=change.get("comments"), config=change["config"], actor=actor)
-        return {"action": action, "configuration_id": row["id"], "version": row["version"],
+        return {"action": action, "configuration_id": row["id"], "environment_id": None, "version": row["version"],
                 "etag": etags.of_row(row)}
+    if id is None:  # an override's configuration by name, as the set has left it
+        cur.execute(BY_NAME, {"application_id": application_id, "name": change["name"]})
+        found = cur.fetchone()
+        if found is None:
+            raise NotFound("This application has no configuration with this name.")
+        id = found["id"]
     cur.execute(OWNER, {"id": id})
     owner = cur.fetchone()
     if owner is None or owner["application_id"] != application_id:
         raise NotFound("This application has no configuration with this id.")
+    if action in ("set_override", "delete_override"):
+        environment_id = change["environment_id"]
+        if environments is not None and environment_id not in environments:
+            raise NotFound(overrides.NO_ENVIRONMENT)  # (what one that does not exist answers, below)
+        key = f"{id}.{environment_id}"
+        when = etags.Preconditions(etags.accepted(change.get("if_match"), key),
+                                   current=change.get("if_match") is not None)
+        if action == "delete_override":
+            overrides.delete(cur, id, environment_id, when=when, actor=actor)
+            return {"action": action, "configuration_id": id, "environment_id": environment_id, "version": None,
+                    "etag": None}
+        row = overrides.put(cur, id, environment_id, patch=change["patch"], comments=change.get("comments"),
+                            when=when, actor=actor)
+        return {"action": action, "configuration_id": id, "environment_id": environment_id,
+                "version": row["version"], "etag": etags.make(key, row["version"], row["epoch"])}
     when = etags.Preconditions(etags.accepted(change.get("if_match"), id))
     if action == "delete":
         configurations.delete(cur, id, when=when, actor=actor)
-        return {"action": action, "configuration_id": id, "version": None, "etag": None}
+        return {"action": action, "configuration_id": id, "environment_id": None, "version": None, "etag": None}
     row = configurations.update(cur, id, name=change["name"], comments=change.get("comments"),
                                 config=change["config"], when=when, actor=actor)
-    return {"action": action, "configuration_id": id, "version": row["version"],
+    return {"action": action, "configuration_id": id, "environment_id": None, "version": row["version"],
             "etag": etags.of_row(row)}

@@ -154,7 +154,10 @@ def every_environment(request: Request) -> None:
 WRITE_SECONDS = 0.007
 
 REQUIRED = {"create": ("name", "config"), "update": ("configuration_id", "name", "config"),
-            "delete": ("configuration_id",)}
+            "delete": ("configuration_id",), "set_override": ("environment_id", "patch"),
+            "delete_override": ("environment_id",)}
+# The changes of an override, which name its configuration by id or by name, and its environment.
+OF_OVERRIDES = ("set_override", "delete_override")
 
 
 @router.post("/applications/{id}/changesets", dependencies=[JsonBody])
@@ -163,14 +166,27 @@ async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request,
     application_id = id
     refuse_nulls(body)
     changes = check_body(body, settings)["changes"]
-    await scopes.application(request.scope, application_id, write=True)
+    # Overrides only: the environments each is in, which a key limited to some must have. Any change of a
+    # configuration's own `config` changes every environment (as a PUT of it does).
+    overrides_only = all(change["action"] in OF_OVERRIDES for change in changes)
+    await scopes.application(request.scope, application_id, write=not overrides_only)
+    principal = access.of(request.scope)
+    if overrides_only:
+        access.require(principal, "write")
     for index, change in enumerate(changes):
         for field in REQUIRED[change["action"]]:
             if change[field] is None:
                 raise Unprocessable.at(f"/changes/{index}/{field}", f"A {change['action']} needs `{field}`.")
+        if change["action"] in OF_OVERRIDES:
+            if change["configuration_id"] is None and change["name"] is None:
+                raise Unprocessable.at(f"/changes/{index}/configuration_id",
+                                       f"A {change['action']} needs `configuration_id` or `name`.")
         if change["name"] is not None:
             change["name"] = names.canonical(change["name"], f"/changes/{index}/name")
         _keys(change["config"], f"/changes/{index}/config", settings)
+        _keys(change["patch"], f"/changes/{index}/patch", settings)
+    # An environment the key may not see is, in its turn, one that does not exist (the repository checks it there).
+    environments = None if principal is None or principal.environments is None else principal.environments
     return await once(request, db, actor, transfer.change_set, application_id, changes, actor=actor,
-                      transaction=True, longer=WRITE_SECONDS * len(changes),
+                      environments=environments, transaction=True, longer=WRITE_SECONDS * len(changes),
                       reply=lambda result: reply_trusted(models.ChangeSetResult, result))

@@ -806,3 +806,35 @@ def test_effective_by_names_answers_an_application_out_of_scope_as_a_name_nothin
     mine = assert_problem(world.call(key, "GET", "/api/v1/effective", params={
         "application": world.apps["A"]["name"], "environment": "acc-zzz"}), 404)
     assert mine["detail"] == "No environment has this name."
+
+
+def test_a_change_set_of_overrides_in_its_environments_is_open_to_a_key_limited_to_them(world):
+    """A key limited to environment E may write, in one set, overrides in E; an override in an environment it may
+    not see answers, in its turn, what one that does not exist answers; a change of a configuration's own
+    `config` (every environment's) is 403. Nothing of a refused set is written."""
+    key, a = world.keys["write-A-in-E"]["secret"], world.confs["A"]["id"]
+    e, f = world.envs["E"]["id"], world.envs["F"]["id"]
+    url = f"{APPS}/{world.apps['A']['id']}/changesets"
+    try:
+        was = world.root("GET", f"{CONFIGS}/{a}/overrides/{e}", 200).json()["version"]
+        written = world.call(key, "POST", url, json={"changes": [
+            {"action": "set_override", "configuration_id": a, "environment_id": e, "patch": {"host": "a.e2"}},
+            {"action": "set_override", "name": "db", "environment_id": e, "patch": {"host": "a.e3"}}]})
+        assert written.status_code == 200, written.text
+        assert [r["version"] for r in written.json()["results"]] == [was + 1, was + 2]
+        answers = []
+        for other in (f, "0" * 26):  # F, which it may not see; an id no environment has
+            answer = world.call(key, "POST", url, json={"changes": [
+                {"action": "set_override", "configuration_id": a, "environment_id": e, "patch": {"host": "x"}},
+                {"action": "delete_override", "configuration_id": a, "environment_id": other}]})
+            answers.append((answer.status_code, answer.json()["detail"], answer.json()["errors"]))
+        assert answers[0] == answers[1] and answers[0][0] == 404, answers
+        own = world.call(key, "POST", url, json={"changes": [
+            {"action": "set_override", "configuration_id": a, "environment_id": e, "patch": {}},
+            {"action": "update", "configuration_id": a, "name": "db", "config": CONFIG["A"]}]})
+        assert_problem(own, 403)
+        override = world.root("GET", f"{CONFIGS}/{a}/overrides/{e}", 200).json()
+        assert override["patch"] == {"host": "a.e3"} and override["version"] == was + 2
+        assert world.root("GET", f"{CONFIGS}/{a}/overrides/{f}", 200).json()["patch"] == PATCH["A", "F"]
+    finally:
+        world.put_override("A", "E")  # as the world had it

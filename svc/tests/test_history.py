@@ -318,3 +318,64 @@ def test_a_change_set_is_all_or_nothing(client, application, configuration):
     assert client.get(f"{APPS}/{app['id']}/snapshot", params={"at": c["at"]}).json()["seq"] == 5
     missing = client.post(f"{APPS}/{app['id']}/changesets", json={"changes": [{"action": "update", "name": "a"}]})
     assert assert_problem(missing, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
+
+
+def test_a_change_set_writes_overrides_with_their_configurations_in_one_transaction(client, application,
+                                                                                    configuration):
+    """A key added to a configuration and its value in prod land together (no reader of prod sees the one without
+    the other); an override's configuration is named by id or by the name the set gave it; overrides are
+    conditional on their own ETags, `*` included; a failing change undoes the whole set."""
+    app = application("billing")
+    db = configuration(app["id"], "db", {"host": "db"})
+    prod = client.post("/api/v1/environments", json={"name": "prod"}).json()
+    old = client.put(f"{CONFIGS}/{db['id']}/overrides/{prod['id']}", json={"patch": {"host": "db.prod"}})
+    url = f"{APPS}/{app['id']}/changesets"
+    written = client.post(url, json={"changes": [
+        {"action": "update", "configuration_id": db["id"], "name": "db", "config": {"host": "db", "pool": 5},
+         "if_match": f'"{db["id"]}.1"'},
+        {"action": "set_override", "configuration_id": db["id"], "environment_id": prod["id"],
+         "patch": {"host": "db.prod", "pool": 50}, "if_match": old.headers["etag"]},
+        {"action": "create", "name": "cache", "config": {"ttl": 60}},
+        {"action": "set_override", "name": "cache", "environment_id": prod["id"], "patch": {"ttl": 600}},
+        {"action": "delete_override", "name": "cache", "environment_id": prod["id"], "if_match": "*"},
+        {"action": "set_override", "name": "cache", "environment_id": prod["id"], "patch": {"ttl": 900},
+         "comments": "longer in prod"}]})
+    assert written.status_code == 200, written.text
+    results = written.json()["results"]
+    assert [(r["action"], r["environment_id"], r["version"]) for r in results] == [
+        ("update", None, 2), ("set_override", prod["id"], 2), ("create", None, 1),
+        ("set_override", prod["id"], 1), ("delete_override", prod["id"], None), ("set_override", prod["id"], 2)]
+    cache = results[2]["configuration_id"]
+    assert results[3]["configuration_id"] == cache
+    for result in (results[1], results[5]):
+        read = client.get(f"{CONFIGS}/{result['configuration_id']}/overrides/{prod['id']}")
+        assert read.headers["etag"] == result["etag"]
+    assert client.get(f"{CONFIGS}/{cache}/overrides/{prod['id']}").json()["comments"] == "longer in prod"
+    view = client.get(f"{CONFIGS}/{db['id']}/effective", params={"environment_id": prod["id"]}).json()
+    assert view["config"] == {"host": "db.prod", "pool": 50}
+    feed = client.get(f"{APPS}/{app['id']}/changes").json()["items"][-6:]
+    assert len({c["at"] for c in feed}) == 1 and [c["environment"] for c in feed] == [
+        None, "prod", None, "prod", "prod", "prod"]
+
+    # Refused as a whole: a stale override ETag (412 with the current one), `*` on an override that is not
+    # there, an unknown configuration name, a missing field.
+    before = client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"]
+    stale = client.post(url, json={"changes": [
+        {"action": "update", "configuration_id": db["id"], "name": "db", "config": {}},
+        {"action": "set_override", "configuration_id": db["id"], "environment_id": prod["id"], "patch": {},
+         "if_match": old.headers["etag"]}]})
+    problem = assert_problem(stale, 412)
+    assert problem["detail"].startswith("Change 1 (set_override)") and stale.headers["etag"] == results[1]["etag"]
+    never = client.post(url, json={"changes": [
+        {"action": "delete_override", "configuration_id": db["id"], "environment_id": prod["id"]},
+        {"action": "set_override", "configuration_id": db["id"], "environment_id": prod["id"], "patch": {},
+         "if_match": "*"}]})
+    assert assert_problem(never, 412)["errors"][0]["pointer"] == "/changes/1"
+    unknown = client.post(url, json={"changes": [
+        {"action": "set_override", "name": "nope", "environment_id": prod["id"], "patch": {}}]})
+    assert "no configuration with this name" in assert_problem(unknown, 404)["detail"]
+    nameless = client.post(url, json={"changes": [
+        {"action": "delete_override", "environment_id": prod["id"]}]})
+    assert assert_problem(nameless, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
+    assert client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"] == before
+    assert client.get(f"{CONFIGS}/{db['id']}").json()["config"] == {"host": "db", "pool": 5}

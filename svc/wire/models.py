@@ -796,6 +796,8 @@ class ChangeSetAction(StrEnum):
     create = 'create'
     update = 'update'
     delete = 'delete'
+    set_override = 'set_override'
+    delete_override = 'delete_override'
 
 
 class ConfigDocument(
@@ -1142,8 +1144,10 @@ class ImportOverride(BaseModel):
 class ChangeSetChange(BaseModel):
     """
     One write: `create` (needs `name` and `config`), `update` (a whole replacement: needs `configuration_id`,
-    `name` and `config`) or `delete` (needs `configuration_id`); `if_match`, on an update or a delete, is
-    the configuration's ETag as `If-Match` takes it.
+    `name` and `config`), `delete` (needs `configuration_id`), `set_override` (the override's whole `patch`
+    in `environment_id`, created or replaced: needs `environment_id`, `patch`, and `configuration_id` or
+    `name`) or `delete_override` (needs `environment_id`, and `configuration_id` or `name`); `if_match`, on
+    any but a creation, is the configuration's (or the override's) ETag as `If-Match` takes it.
 
     """
 
@@ -1152,6 +1156,8 @@ class ChangeSetChange(BaseModel):
     name: Name | None = None
     comments: Comments | None = None
     config: ConfigDocument | None = None
+    environment_id: Ulid | None = None
+    patch: ConfigDocument | None = None
     if_match: Annotated[str | None, Field(max_length=1024, pattern='^[^\\u0000]*$')] = (
         None
     )
@@ -1159,11 +1165,15 @@ class ChangeSetChange(BaseModel):
 
 class ChangeSetWritten(BaseModel):
     """
-    One change as written; `version` and `etag` are `null` for a deletion.
+    One change as written: the configuration's new version and ETag, or the override's (in
+    `environment_id`, `null` for a configuration's own change); `version` and `etag` are `null` for a
+    deletion.
+
     """
 
     action: ChangeSetAction
     configuration_id: Ulid
+    environment_id: Ulid | None
     version: Version | None
     etag: str | None
 
@@ -1245,7 +1255,7 @@ class ImportItem(BaseModel):
 
 class ChangeSet(BaseModel):
     """
-    Configuration writes of one application, applied in order, all or nothing.
+    Configuration and override writes of one application, applied in order, all or nothing.
     """
 
     changes: Annotated[list[ChangeSetChange], Field(max_length=1000, min_length=1)]
