@@ -38,10 +38,15 @@ LIMIT 1
 APPLICATION = prepared("SELECT id, name, created_at, last_change, history_from FROM applications WHERE id = %(id)s")
 # The point a read asks for, and a configuration's state at it, each in one statement (migration 0011 holds their
 # steps); a row's `problem` names why there is no answer, which `_point` raises.
-POSITION = prepared("SELECT problem, seq, recorded_at, last_change, history_from "
-                    "FROM history_position(%(id)s, %(seq)s, %(at)s)")
+# The epoch a position's change was written in (for position 0, the database's), which a client sends with it.
+POSITION_EPOCH = ("coalesce((SELECT f.epoch FROM changes f WHERE f.application_id = {app} AND f.seq = {seq}), "
+                  "config_service_epoch()) AS epoch")
+POSITION = prepared("SELECT p.problem, p.seq, " + POSITION_EPOCH.format(app="%(id)s", seq="p.seq")
+                    + ", p.recorded_at, p.last_change, p.history_from "
+                    "FROM history_position(%(id)s, %(seq)s, %(at)s) p")
 CONFIGURATION_AT = prepared(f"""
-SELECT h.problem, h.application_id, h.seq, h.recorded_at, h.last_change, h.history_from,
+SELECT h.problem, h.application_id, h.seq, {POSITION_EPOCH.format(app="h.application_id", seq="h.seq")},
+    h.recorded_at, h.last_change, h.history_from,
     {names(tuple(c for c in REVISION_COLUMNS if c != "application_id"), of="(h.revision)")}
 FROM history_configuration_at(%(id)s, %(seq)s, %(at)s) h
 """)
@@ -150,7 +155,7 @@ def _exactly_one(seq: int | None, at: datetime | None, epoch: int | None = None)
 
 
 def _point(row: Row) -> Row:
-    """{seq, recorded_at} of a row of `history_position` (migration 0011), or the problem it names."""
+    """{seq, epoch, recorded_at} of a row of `history_position` (migration 0011), or the problem it names."""
     problem = row["problem"]
     if problem == "future":
         raise Unprocessable.at("#/query/at", "This time is in the future.")
@@ -166,7 +171,7 @@ def _point(row: Row) -> Row:
         raise NotFound(PRUNED.format(row["history_from"]))
     if problem is not None:
         raise AssertionError(f"history_position: unknown problem {problem!r}")
-    return {"seq": row["seq"], "recorded_at": row["recorded_at"]}
+    return {"seq": row["seq"], "epoch": row["epoch"], "recorded_at": row["recorded_at"]}
 
 
 def _state(row: Row) -> Row:

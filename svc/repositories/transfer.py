@@ -26,6 +26,7 @@ from wire.problems import NotFound, PreconditionFailed, ProblemError, Unprocessa
 CURRENT = """
 SELECT a.id, a.name, a.last_change,
   (SELECT f.epoch FROM changes f WHERE f.application_id = a.id AND f.seq = a.last_change) AS last_epoch,
+  config_service_epoch() AS epoch_now,
   coalesce((SELECT jsonb_agg(jsonb_build_object(
       'id', c.id, 'name', c.name, 'comments', c.comments, 'config', c.config, 'version', c.version,
       'overrides', coalesce((SELECT jsonb_agg(jsonb_build_object('environment_id', e.id, 'environment', e.name,
@@ -44,6 +45,8 @@ LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
 ENVIRONMENTS = "SELECT id, name FROM environments WHERE name = ANY(%(names)s)"
 OWNER = "SELECT application_id FROM configurations WHERE id = %(id)s"
 BY_NAME = "SELECT id FROM configurations WHERE application_id = %(application_id)s AND name = %(name)s"
+END = ("SELECT a.last_change AS seq, " + history.POSITION_EPOCH.format(app="a.id", seq="a.last_change")
+       + " FROM applications a WHERE a.id = %(id)s")
 
 STALE_PLAN = ("The token is not that of this document's plan ({mode}) at the application's position now (seq {seq}): "
               "the application changed since the plan was made (compare the plan's `seq`), or the document, the mode "
@@ -74,15 +77,16 @@ def current(cur, application_id: str) -> Row:
         configuration["overrides"] = {o["environment"]: o for o in configuration["overrides"]}
         found[configuration["name"]] = configuration
     return {"id": row["id"], "name": row["name"], "last_change": row["last_change"], "last_epoch": row["last_epoch"],
-            "configurations": found}
+            "epoch": row["last_epoch"] or row["epoch_now"], "configurations": found}
 
 
-def _document(name: str, seq: int, configurations: list[dict]) -> dict[str, Any]:
+def _document(name: str, seq: int, epoch: int, configurations: list[dict]) -> dict[str, Any]:
     """The export document of configurations {name, comments, config, overrides: {environment name: patch}}."""
     items = sorted(({"name": c["name"], "comments": c["comments"], "config": ordered(c["config"]),
                      "overrides": ordered(c["overrides"])} for c in configurations), key=lambda c: c["name"])
     used = sorted({environment for c in items for environment in c["overrides"]})
-    return {"format": FORMAT, "application": name, "seq": seq, "environments": used, "configurations": items}
+    return {"format": FORMAT, "application": name, "seq": seq, "epoch": epoch, "environments": used,
+            "configurations": items}
 
 
 @idempotent
@@ -92,7 +96,7 @@ def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
     `at`)."""
     if seq is None and at is None and epoch is None:
         state = current(cur, application_id)
-        return _document(state["name"], state["last_change"], [
+        return _document(state["name"], state["last_change"], state["epoch"], [
             {**c, "overrides": {name: o["patch"] for name, o in c["overrides"].items()}}
             for c in state["configurations"].values()])
     name = one(cur, history.APPLICATION, {"id": application_id}, applications.MISSING)["name"]
@@ -102,7 +106,7 @@ def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
     patches: dict[str, dict[str, Any]] = {}
     for row in cur.fetchall():
         patches.setdefault(row["configuration_id"], {})[row["environment"]] = _loads(row["patch"])
-    return _document(name, point["seq"], [
+    return _document(name, point["seq"], point["epoch"], [
         {"name": r["name"], "comments": r["comments"], "config": _loads(r["config"]),
          "overrides": patches.get(r["configuration_id"], {})} for r in rows])
 
@@ -172,7 +176,7 @@ def _plan(cur, application_id: str, document: dict[str, Any], exact: bool) -> di
                                       "document": sorted(document["configurations"], key=lambda c: c["name"])
                                       }).encode())
     return {"application_id": application_id, "mode": "exact" if exact else "merge", "seq": state["last_change"],
-            "token": token.hexdigest(), "items": items}
+            "epoch": state["epoch"], "token": token.hexdigest(), "items": items}
 
 
 @idempotent
@@ -208,8 +212,7 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
             else:
                 overrides.put(cur, item["configuration_id"], change["environment_id"],
                               patch=c["overrides"][change["environment"]], comments=None, actor=actor)
-    cur.execute("SELECT last_change FROM applications WHERE id = %(id)s", {"id": application_id})
-    return {**planned, "seq": cur.fetchone()["last_change"]}
+    return {**planned, **_end(cur, application_id)}
 
 
 def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor: str | None = None,
@@ -232,8 +235,13 @@ def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor
             else:  # (a 404, 409 or 412: the change it was, for a program to find)
                 error.errors = [{"pointer": f"/changes/{index}", "message": error.detail}]
             raise
-    cur.execute("SELECT last_change FROM applications WHERE id = %(id)s", {"id": application_id})
-    return {"application_id": application_id, "seq": cur.fetchone()["last_change"], "results": results}
+    return {"application_id": application_id, **_end(cur, application_id), "results": results}
+
+
+def _end(cur, application_id: str) -> dict[str, int]:
+    """The application's feed position now, with its epoch: {seq, epoch}."""
+    cur.execute(END, {"id": application_id})
+    return cur.fetchone()
 
 
 def _change(cur, application_id: str, change: dict[str, Any], actor: str | None,

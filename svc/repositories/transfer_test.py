@@ -22,7 +22,7 @@ def test_export_is_sorted_by_name_and_key_and_keeps_numbers_exact(cur, staging):
     app_id, prod = staging
     document = transfer.export(cur, app_id)
     assert jsontext.dumps(document) == (
-        '{"format":"config-service/application/1","application":"billing-staging","seq":3,"environments":["prod"],'
+        '{"format":"config-service/application/1","application":"billing-staging","seq":3,"epoch":1,"environments":["prod"],'
         '"configurations":[{"name":"cache","comments":null,"config":{"ttl":60},"overrides":{}},'
         '{"name":"db","comments":"main","config":{"host":"db","pool":{"max":1.50,"min":1},"port":5432},'
         '"overrides":{"prod":{"host":"db.prod"}}}]}')

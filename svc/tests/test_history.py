@@ -251,7 +251,12 @@ def test_staging_exported_planned_into_prod_and_applied_exactly_as_reviewed(clie
     applied = client.post(f"{APPS}/{prod['id']}/import/apply", headers={"Idempotency-Key": "promote-1"},
                           json={"document": document, "mode": "exact", "token": plan.json()["token"]})
     assert applied.status_code == 200, applied.text
-    assert client.get(f"{APPS}/{prod['id']}/export").json()["configurations"] == document["configurations"]
+    exported_now = client.get(f"{APPS}/{prod['id']}/export").json()
+    assert exported_now["configurations"] == document["configurations"]
+    # An export, a plan and an apply name their position's epoch with its seq, as the feed does
+    assert exported_now["epoch"] == document["epoch"] == plan.json()["epoch"] == applied.json()["epoch"] == \
+        client.get(f"{APPS}/{prod['id']}/changes").json()["items"][-1]["epoch"]
+    assert applied.json()["seq"] == exported_now["seq"]
     feed = client.get(f"{APPS}/{prod['id']}/changes").json()["items"][len(feed_before):]
     assert [(c["kind"], c["name"], c["environment"]) for c in feed] == [
         ("deleted", "legacy", None), ("created", "db", None), ("created", "db", "prod")]
@@ -307,6 +312,11 @@ def test_a_change_set_is_all_or_nothing(client, application, configuration):
     written = client.post(f"{APPS}/{app['id']}/changesets", json=failing)
     assert written.status_code == 200, written.text
     assert [r["version"] for r in written.json()["results"]] == [1, 2, 2] and written.json()["seq"] == 5
+    # The position after the set names its epoch, as a feed entry does, for a read of the past to send with it
+    assert written.json()["epoch"] == client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["epoch"]
+    back = client.get(f"{APPS}/{app['id']}/snapshot", params={"seq": 5, "epoch": written.json()["epoch"]})
+    assert back.status_code == 200 and (back.json()["seq"], back.json()["epoch"]) == (5, written.json()["epoch"])
+    assert_problem(client.get(f"{APPS}/{app['id']}/snapshot", params={"seq": 5, "epoch": 7}), 410)
     # Its three changes show one time, as do the configurations they wrote, and a read of the past at that time
     # (each of them) has all three: the change set is one transaction.
     *_, before, c, a2, b2 = client.get(f"{APPS}/{app['id']}/changes").json()["items"]

@@ -1087,6 +1087,12 @@ class ConfigurationSnapshot(BaseModel):
 
     application_id: Ulid
     seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past, which then answers 410 if a failover lost that change."
+        ),
+    ]
     recorded_at: Timestamp | None
     configuration: Revision
 
@@ -1098,6 +1104,12 @@ class ApplicationSnapshot(BaseModel):
 
     application_id: Ulid
     seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past, which then answers 410 if a failover lost that change."
+        ),
+    ]
     recorded_at: Timestamp | None
     configurations: list[Revision]
 
@@ -1109,6 +1121,12 @@ class EffectiveSnapshot(BaseModel):
 
     application_id: Ulid
     seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past, which then answers 410 if a failover lost that change."
+        ),
+    ]
     recorded_at: Timestamp | None
     view: EffectiveConfiguration
 
@@ -1200,6 +1218,12 @@ class ApplicationDocument(BaseModel):
             le=9223372036854775807,
         ),
     ] = None
+    epoch: Annotated[
+        Epoch | None,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past. Ignored on import."
+        ),
+    ] = None
     environments: Annotated[
         list[Name] | None,
         Field(
@@ -1268,6 +1292,12 @@ class ChangeSetResult(BaseModel):
 
     application_id: Ulid
     seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past, which then answers 410 if a failover lost that change."
+        ),
+    ]
     results: list[ChangeSetWritten]
 
 
@@ -1281,5 +1311,11 @@ class ImportPlan(BaseModel):
     application_id: Ulid
     mode: ImportMode
     seq: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    epoch: Annotated[
+        Epoch,
+        Field(
+            description="The epoch the change at `seq` was written in (for `seq` 0, the database's); send it with `seq` to a read of the past, which then answers 410 if a failover lost that change."
+        ),
+    ]
     token: ImportToken
     items: list[ImportItem]
