@@ -109,6 +109,8 @@ URI_TOO_LONG = _problem("uri-too-long", "URI Too Long", 414,
 HEAD_TOO_LARGE = _problem("header-fields-too-large", "Request Header Fields Too Large", 431,
                           f"The request's head is longer than {MAX_HEAD_BYTES:,} bytes, or has more than "
                           f"{MAX_HEADER_FIELDS} header fields.")
+VERSION_NOT_SUPPORTED = _problem("http-version-not-supported", "HTTP Version Not Supported", 505,
+                                 "The service speaks HTTP/1.1 (and answers HTTP/1.0).")
 HEAD_TOO_SLOW = _problem("request-timeout", "Request Timeout", 408,
                          f"The request's head did not arrive within {HEAD_SECONDS:g} seconds.")
 
@@ -279,6 +281,9 @@ class Protocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_ended()
+        if not self.parser.get_http_version().startswith("1."):  # `HTTP/2.0` in an HTTP/1 request line
+            self._refusal = (505, VERSION_NOT_SUPPORTED)
+            raise HeadRefused()
         body = False  # whether the request says it has one
         for name, value in self.headers:
             if name == b"transfer-encoding":

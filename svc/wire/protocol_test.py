@@ -430,3 +430,14 @@ def test_a_head_too_slow_is_408_and_a_connection_that_sends_nothing_is_closed(mo
             idle_writer.close()
             assert bodies(await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", answers=1)) == [b"GET /ok "]
     asyncio.run(go())
+
+
+def test_a_request_line_of_another_major_version_is_505():
+    """RFC 9110 §15.6.6: `HTTP/2.0` in an HTTP/1 request line was answered as HTTP/1.1 (200); HTTP/1.0 is served."""
+    async def go():
+        async with serving(echo, Protocol) as port:
+            got = await exchange(port, b"GET /x HTTP/2.0\r\nHost: x\r\n\r\n", answers=1)
+            assert got.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n")
+            assert json.loads(got.split(b"\r\n\r\n", 1)[1])["type"].endswith("/http-version-not-supported")
+            assert bodies(await exchange(port, b"GET /ok HTTP/1.0\r\nHost: x\r\n\r\n", answers=1)) == [b"GET /ok "]
+    asyncio.run(go())
