@@ -49,11 +49,10 @@ async def get_configuration_diff(id: IdPath, first: DiffFrom, request: Request, 
 @router.get("/configurations/{id}/overrides/{environment_id}/diff")
 async def get_override_diff(id: IdPath, environment_id: EnvironmentIdPath, first: DiffFrom, request: Request,
                             db: DatabaseDep, to: DiffTo = None) -> Response:
+    # The key's gate first, as the override's other routes check it (a configuration of an application it may not
+    # see, an environment it may not see: the 404s of ones that do not exist), then what is missing is named.
+    await scopes.in_environments(request.app.state, request.scope, id, environment_id)
     application_id = await db.run(history.override_owner, id, environment_id)
-    principal = access.of(request.scope)  # hidden: the 404 of an override that never was, as override_owner's
-    access.check_application(principal, application_id, history.NO_OVERRIDE)
-    if principal is not None and not principal.sees_environment(environment_id):
-        raise access.hidden(history.NO_OVERRIDE)
     return _exact(await db.run(history.override_diff, application_id, id, environment_id, first, to))
 
 

@@ -158,9 +158,6 @@ HIDDEN = {  # where an operation names what may be out of scope: what answers wh
     "application-name": (404, "No application has this name."),
     "environment": (404, "No environment has this id."),
     "environment-name": (404, "No environment has this name."),
-    # an override's history, read by configuration and environment: one answer for either missing
-    "override-history": (404, "This configuration has never had an override in this environment."),
-    "environment-override-history": (404, "This configuration has never had an override in this environment."),
 }
 
 
@@ -291,7 +288,7 @@ MATRIX = [
     Op("getConfigurationDiff", "GET", CONFIGS + "/{id}/diff", "configuration", ("configuration",),
        params=lambda t: {"from": "1"}, xs=AB),
     Op("getOverrideDiff", "GET", CONFIGS + "/{id}/overrides/{environment_id}/diff", "configuration",
-       ("override-history", "environment-override-history"), params=lambda t: {"from": "1"}, xs=AB, ys=EF),
+       ("configuration", "environment"), params=lambda t: {"from": "1"}, xs=AB, ys=EF),
     Op("getConfigurationSnapshot", "GET", CONFIGS + "/{id}/snapshot", "configuration", ("configuration",),
        params=lambda t: {"seq": str(t.seq)}, xs=AB, form="fast path"),
     Op("getConfigurationSnapshot", "GET", CONFIGS + "/{id}/snapshot", "configuration", ("configuration",),
