@@ -137,9 +137,11 @@ class Protocol(HttpToolsProtocol):
     _refusal = (400, NOT_HTTP)  # the answer `send_400_response` writes: 501 for a transfer coding not known, ...
     _before: Any = None  # the request before the last one on the connection (its cycle)
     _in_head = False  # a request's head has begun and not ended
+    _began = False  # a head began in the read being parsed (its share of that read's bytes is not known)
     _head_read = 0  # the bytes of the head read in the reads after the one it began in (at most one read short)
     _head_fields = 0  # the bytes of its request-target and header fields parsed
     _head_timer: asyncio.TimerHandle | None = None
+    _linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadWithBody(transport, self.loop))  # type: ignore[arg-type]
@@ -148,11 +150,14 @@ class Protocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_ended()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_read, self._head_fields = True, 0, 0
+        self._in_head, self._began, self._head_read, self._head_fields = True, True, 0, 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url  # (uvicorn's, and the bound)
@@ -179,9 +184,19 @@ class Protocol(HttpToolsProtocol):
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self._in_head and not self._refused and not self.transport.is_closing():
-            self._refusal = (408, HEAD_TOO_SLOW)
-            self._refuse()
+        if not self._in_head or self._refused or self.transport.is_closing():
+            return
+        if not self._idle():
+            # Requests before it are still answered, and uvicorn may have stopped reading meanwhile: the client is
+            # not the one holding up its head. Timed again (and anew once they are answered).
+            self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+            return
+        self._refusal = (408, HEAD_TOO_SLOW)
+        self._refuse()
+
+    def _idle(self) -> bool:
+        """No request of the connection's is under way or waiting its turn."""
+        return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
     def _should_upgrade(self) -> bool:
         return False  # no WebSocket, no h2c: the request is answered as HTTP/1.1
@@ -191,7 +206,7 @@ class Protocol(HttpToolsProtocol):
         if self._refused:
             return
         view = memoryview(data)
-        counted = self._in_head  # (a read that begins a head is not counted: its share of the bytes is not known)
+        self._began = False
         try:
             while True:
                 try:
@@ -204,14 +219,19 @@ class Protocol(HttpToolsProtocol):
             self._refuse()
             return
         if self._in_head:  # a head that did not end in this read
-            if counted:  # a header field longer than the bound is refused while it comes
-                self._head_read += len(data)
+            if not self._began:  # it began in an earlier read, so all of this one is its: a header field longer
+                self._head_read += len(data)  # than the bound is refused while it comes
                 if self._head_read > MAX_HEAD_BYTES:
                     self._refusal = (431, HEAD_TOO_LARGE)
                     self._refuse()
                     return
             if self._head_timer is None:  # (a head read whole, as nearly all are, costs no timer)
                 self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+        elif self.timeout_keep_alive_task is None and self._idle() and not self.transport.is_closing():
+            # Bytes that began no request (a CRLF between requests, which the parser skips): idle still, and closed
+            # after the keep-alive timeout as an idle connection is.
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                self.timeout_keep_alive_handler)
 
     def _refuse(self) -> None:
         """Answer what cannot be served as a request (`_refusal`) and close: now, or once the requests before it on
@@ -233,6 +253,10 @@ class Protocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         last = not self.pipeline  # the request answered was the last one before what is not HTTP
         super().on_response_complete()
+        if self._in_head and self._head_timer is not None and self._idle():
+            # The requests before a head that has begun are answered, and reading goes on: its time starts anew.
+            self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
         if self._refused and last and not self.transport.is_closing():
             self.send_400_response("")
 
@@ -275,7 +299,7 @@ class Protocol(HttpToolsProtocol):
             self._refused = True
             self.flow.resume_reading()
             self.transport.write_eof()
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+            self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
 

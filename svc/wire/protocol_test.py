@@ -441,3 +441,76 @@ def test_a_request_line_of_another_major_version_is_505():
             assert json.loads(got.split(b"\r\n\r\n", 1)[1])["type"].endswith("/http-version-not-supported")
             assert bodies(await exchange(port, b"GET /ok HTTP/1.0\r\nHost: x\r\n\r\n", answers=1)) == [b"GET /ok "]
     asyncio.run(go())
+
+
+async def slow_echo(scope, receive, send):
+    """`echo`, after 0.6 s for the path /slow."""
+    if scope.get("path") == "/slow":
+        await asyncio.sleep(0.6)
+    await echo(scope, receive, send)
+
+
+async def _all_answers(port: int, writes: list[bytes], answers: int, pause: float = 0.01) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for data in writes:
+            writer.write(data)
+            await writer.drain()
+            await asyncio.sleep(pause)
+        got = b""
+        while got.count(b"HTTP/1.1 ") < answers:
+            chunk = await asyncio.wait_for(reader.read(1 << 20), 30)
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        writer.close()
+
+
+def test_the_head_bounds_count_only_a_head_s_own_bytes_however_requests_are_split_across_reads():
+    """A read that ends one head, carries whole requests or a body, and begins another head charges none of its
+    bytes to the head it began: 3,000 pipelined GETs (over 64 KiB in all) split at odd places, and a PUT whose
+    100 KB body shares a read with the next head's start, are all answered."""
+    many = b"".join(b"GET /n%d HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % (n, b"p" * 40) for n in range(3000))
+    put = (b"PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n", b"\r\n" + b"b" * 100_000 + b"GET /after HTT",
+           b"P/1.1\r\nHost: x\r\n\r\n")
+
+    async def go():
+        async with serving(echo, Protocol) as port:
+            got = await _all_answers(port, [many[:30], many[30:70_001], many[70_001:]], answers=3000)
+            assert got.count(b"HTTP/1.1 200 OK") == 3000 and b"431" not in got.split(b"\r\n", 1)[0]
+            got = await _all_answers(port, list(put), answers=2)
+            assert [a.split(b"\r\n", 1)[0] for a in got.split(b"HTTP/1.1 ")[1:]] == [b"200 OK", b"200 OK"]
+            assert bodies(got)[1] == b"GET /after "
+    asyncio.run(go())
+
+
+def test_a_head_is_not_timed_out_while_the_requests_before_it_are_answered(monkeypatch):
+    """uvicorn stops reading while a request before is answered: a head begun behind a slow one (a held read, a
+    write waiting for a lock) is not the client's to finish meanwhile, and is answered once it comes."""
+    monkeypatch.setattr(protocol, "HEAD_SECONDS", 0.3)
+
+    async def go():
+        async with serving(slow_echo, Protocol) as port:
+            front = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\n"
+            got = await _all_answers(port, [front, b"Host: x\r\n\r\n"], answers=3)
+            assert bodies(got) == [b"GET /slow ", b"GET /b ", b"GET /c "], got
+    asyncio.run(go())
+
+
+def test_bytes_that_begin_no_request_leave_the_connection_idle_and_it_is_closed():
+    """A CRLF, which the parser skips, sent on a new connection or after an answer, does not keep it open: it is
+    closed after the keep-alive timeout as an idle one is."""
+    async def go():
+        async with serving(echo, Protocol, timeout_keep_alive=0.3) as port:
+            for first in (b"", b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                if first:
+                    writer.write(first)
+                    await reader.readuntil(b"GET /ok ")
+                writer.write(b"\r\n")
+                await writer.drain()
+                assert await asyncio.wait_for(reader.read(), 30) == b""  # closed by the server
+                writer.close()
+    asyncio.run(go())
