@@ -78,6 +78,9 @@ ENVIRONMENTS_FOUND = "SELECT array_agg(id) AS found FROM environments WHERE id =
 
 MISSING = "No API key has this id."
 NAME_TAKEN = "An API key that is not revoked has this name."
+# A managed key may not take the name of a key of the settings (in any case): the history names the key that made
+# each change, and a key named `admin` by any manager would read as the settings' admin there.
+SETTINGS_NAME = "A key of the service's settings has this name; give the key another."
 REVOKED = "This API key is revoked; create a new one."
 EXPIRY_TOO_LATE = "The expiry must be before 10000-01-01T00:00:00Z."
 LAST_MANAGER = ("This would leave no API key that may manage keys on every application and environment; create "
@@ -197,11 +200,14 @@ def page(cur, *, limit: int, cursor: str | None = None, by: Principal | None = N
         after = rows[-1]["id"]
 
 
-def create(cur, *, by: Principal | None, **given: Any) -> Row:
-    """A new key; the row has its `secret`, which is not kept."""
+def create(cur, *, by: Principal | None, reserved: frozenset[str] = frozenset(), **given: Any) -> Row:
+    """A new key; the row has its `secret`, which is not kept. `reserved`: the settings' keys' names, casefolded,
+    which it may not take (`SETTINGS_NAME`)."""
     cur.execute(LOCK)
     now = datetime.now(UTC)
     rights = _check(cur, by, given, now)
+    if given["name"].casefold() in reserved:
+        raise Conflict(SETTINGS_NAME)
     token = secret()
     params = {**rights, "id": ulids.new(now), "secret_hash": digest(token.encode()), "now": now,
               "by_id": by.id if by else None, "by_name": by.name if by else None}
@@ -220,14 +226,17 @@ def _locked(cur, id: str, by: Principal | None) -> Row:
 
 
 def update(cur, id: str, *, by: Principal | None, settings_manager: bool = False,
-           when: Preconditions = UNCONDITIONAL, **given: Any) -> Row:
-    """Replace a key's name and rights (not its secret)."""
+           when: Preconditions = UNCONDITIONAL, reserved: frozenset[str] = frozenset(), **given: Any) -> Row:
+    """Replace a key's name and rights (not its secret). A new name may not be one of `reserved` (the settings'
+    keys'); a name kept is (a settings key of its name may have come since: the key is saved as it reads)."""
     current = _locked(cur, id, by)
     if current["revoked_at"] is not None:
         raise Conflict(REVOKED)
     holds(id, current, when)
     now = datetime.now(UTC)
     rights = _check(cur, by, given, now, kept=current)
+    if given["name"] != current["name"] and given["name"].casefold() in reserved:
+        raise Conflict(SETTINGS_NAME)
     write(cur, UPDATE, {**rights, "id": id, "now": now}, NAME_TAKEN)
     _keeps_a_manager(cur, now, settings_manager)
     row = get(cur, id)

@@ -32,22 +32,18 @@ RFC_3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}
                       r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
-# A managed key may not take the name of a key of the settings (in any case): the history names the key that made
-# each change, and a key named `admin` by any manager would read as the settings' admin there.
-SETTINGS_NAME = "A key of the service's settings has this name; give the key another."
+def _reserved(settings: Settings) -> frozenset[str]:
+    """The names of the settings' keys, in any case, which no managed key takes (`api_keys.SETTINGS_NAME`)."""
+    return frozenset(key.name.casefold() for key in settings.keys)
 
 
 async def _checked(body: BaseModel, request: Request, settings: Settings) -> dict:
     """A key's body as plain data, once the schema's rules that the generated models do not check hold (a 422 at
     the value, as the body's other schema errors are, before the gate and the preconditions): `uniqueItems` on
-    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says. A name a key of the
-    settings has is refused (409: `SETTINGS_NAME`)."""
+    `actions`, `applications` and `environments`, and `expires_at` spelled as RFC 3339 says."""
     data = check_body(body, settings)
     for field in ("actions", "applications", "environments"):
         api_keys.unique(f"/{field}", data.get(field) or ())
-    name = data.get("name")
-    if isinstance(name, str) and any(key.name.casefold() == name.casefold() for key in settings.keys):
-        raise Conflict(SETTINGS_NAME)
     expires_at = (await request.json()).get("expires_at")
     if expires_at is not None and not (isinstance(expires_at, str) and RFC_3339.fullmatch(expires_at)):
         raise Unprocessable.at("/expires_at", "An RFC 3339 date-time, such as 2027-12-01T00:00:00Z, or null.")
@@ -72,7 +68,8 @@ def _created_again(location: str) -> Conflict:
 async def create_key(body: models.ApiKeyCreate, request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
     data = await _checked(body, request, settings)
     principal = scopes.managing(request.scope)
-    return await once(request, db, principal.name, api_keys.create, by=principal, **data, transaction=True,
+    return await once(request, db, principal.name, api_keys.create, by=principal, reserved=_reserved(settings),
+                      **data, transaction=True,
                       reply=lambda row: _reply(row, 201, {"Location": f"{API}/keys/{row['id']}"}),
                       kept=lambda made: _created_again(made.headers["location"]).response(request.scope["path"]))
 
@@ -96,7 +93,8 @@ async def update_key(id: IdPath, body: models.ApiKeyUpdate, request: Request, db
                      settings: SettingsDep, when: Conditions) -> Response:
     data = await _checked(body, request, settings)
     principal = scopes.managing(request.scope)
-    return await once(request, db, principal.name, api_keys.update, id, by=principal, **data, when=when,
+    return await once(request, db, principal.name, api_keys.update, id, by=principal, reserved=_reserved(settings),
+                      **data, when=when,
                       settings_manager=_settings_manager(request), transaction=True, reply=_reply)
 
 

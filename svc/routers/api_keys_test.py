@@ -210,3 +210,26 @@ def test_a_key_whose_application_was_deleted_is_saved_as_it_reads_but_gains_no_i
     refused = keyed.put(f"{KEYS}/{made['id']}", json=body | {"applications": [*body["applications"], never]},
                         headers=auth(ROOT))
     assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/applications/2"
+
+
+def test_a_settings_key_s_name_is_refused_only_to_a_manager_and_only_as_a_new_name(database_url, clean):
+    """A key that may not manage keys gets 403 whatever name it sends (the 409 would tell it the settings' keys'
+    names); a managed key named before a settings key took its name is saved as it reads, and may not be renamed
+    to another settings key's name."""
+    reader, deployer = "e" * 24, "d" * 24
+    first = Settings(database_url=database_url, pool_min=1, pool_max=4, api_keys=f"root:admin:{ROOT}")
+    with TestClient(create_app(first), raise_server_exceptions=False) as client:
+        made = new_key(client, name="deployer", actions=["read", "write"])
+    later = Settings(database_url=database_url, pool_min=1, pool_max=4,
+                     api_keys=f"root:admin:{ROOT},reader:ro:{reader},deployer:rw:{deployer}")
+    with TestClient(create_app(later), raise_server_exceptions=False) as client:
+        body = {"name": "Reader", "actions": ["read"], "applications": None, "environments": None}
+        assert client.post(KEYS, json=body, headers=auth(reader)).status_code == 403
+        assert client.post(KEYS, json=body, headers=auth(ROOT)).status_code == 409
+        read = client.get(f"{KEYS}/{made['id']}", headers=auth(ROOT))
+        kept = {f: read.json()[f] for f in ("name", "actions", "applications", "environments", "expires_at")}
+        saved = client.put(f"{KEYS}/{made['id']}", json=kept | {"comments": "kept"}, headers=auth(ROOT))
+        assert saved.status_code == 200, saved.text
+        renamed = client.put(f"{KEYS}/{made['id']}", json=kept | {"name": "READER"}, headers=auth(ROOT))
+        assert renamed.status_code == 409 and "settings" in renamed.json()["detail"]
+        client.delete(f"{KEYS}/{made['id']}", headers=auth(ROOT))
