@@ -19,6 +19,7 @@ IP_FUTURE = re.compile(rb"v[0-9A-Fa-f]+\.[A-Za-z0-9._~!$&'()*+,;=:-]+")
 # reader (a proxy in front, which may go by the last) takes otherwise than the service, a key or a media type
 # checked there and another used here. Two lines of one are refused, as two Hosts are.
 SINGLE = {b"authorization": "Authorization", b"content-type": "Content-Type"}
+WATCHED = frozenset((b"host", *SINGLE))
 
 
 def host_fault(scope: Scope) -> str | None:
@@ -26,14 +27,17 @@ def host_fault(scope: Scope) -> str | None:
     a value that is no host[:port]), or another header that holds one value came twice (`SINGLE`); None when
     neither."""
     hosts = []
-    seen = set()
+    seen = None
     for name, value in scope["headers"]:
-        if name == b"host":
-            hosts.append(value)
-        elif name in SINGLE:
-            if name in seen:
+        if name in WATCHED:
+            if name == b"host":
+                hosts.append(value)
+            elif seen is None:
+                seen = [name]
+            elif name in seen:
                 return f"A request may have only one {SINGLE[name]} header."
-            seen.add(name)
+            else:
+                seen.append(name)
     if not hosts:
         return "An HTTP/1.1 request needs a Host header." if scope.get("http_version") == "1.1" else None
     if len(hosts) > 1:

@@ -51,6 +51,15 @@ class StripTrailingSlash:
 
 def repeated(query: bytes) -> str | None:
     """The first query parameter named twice in `query` (names compared as decoded), or None."""
+    if b"%" not in query and b"+" not in query:  # (nearly every query: names that need no decoding, none twice)
+        given = set()
+        for part in query.split(b"&"):
+            name = part.partition(b"=")[0]
+            if name in given:
+                break  # (or an empty one twice: decided below)
+            given.add(name)
+        else:
+            return None
     seen = set()
     for part in query.split(b"&"):
         name = unquote_plus(part.split(b"=", 1)[0].decode("latin-1"))

@@ -11,6 +11,7 @@ from starlette.types import Scope
 from wire import etags
 from wire import names
 from db.database import Database
+from wire.headers import is_json
 from wire.problems import PreconditionRequired, UnsupportedMediaType
 from settings import Settings
 from wire.ulids import PATTERN
@@ -48,14 +49,6 @@ async def require_merge_patch(request: Request) -> None:
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in MERGE_PATCH:
         raise UnsupportedMediaType(f"A PATCH of a configuration is a JSON merge patch: Content-Type "
                                    f"{' or '.join(MERGE_PATCH)}.", headers={"Accept-Patch": ", ".join(MERGE_PATCH)})
-
-
-def is_json(content_type: str | None) -> bool:
-    """Whether a request's Content-Type says JSON (`application/json` or `+json`), or says nothing."""
-    if content_type is None:
-        return True
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 IdPath = Annotated[str, Path(min_length=26, max_length=26, pattern=PATTERN.pattern, description="The resource's ULID.")]

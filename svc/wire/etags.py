@@ -80,6 +80,8 @@ def members(header: str) -> list[str]:
     """The members of a list of entity tags (RFC 9110 §5.6.1, §8.8.3), stripped: split at the commas outside double
     quotes, since a tag may hold a comma (`etagc` is any visible character but `"`): `"a,*,b"` is one tag, not `*`.
     An unclosed quote runs to the end (one malformed member, which names nothing); empty members are dropped."""
+    if '"' not in header or "," not in header:  # (nearly every header: one tag, or tags without quotes)
+        return [member for member in (part.strip() for part in header.split(",")) if member]
     found = []
     start, quoted = 0, False
     for at, char in enumerate(header):

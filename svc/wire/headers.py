@@ -93,3 +93,11 @@ def _directives(line: bytes) -> list[bytes]:
             start = at + 1
     members.append(line[start:])
     return members
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a request's Content-Type says JSON (`application/json` or `+json`), or says nothing."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))

@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from wire import jsontext
+from wire.headers import is_json
 from wire.problems import BadRequest, UnsupportedMediaType
 
 
@@ -33,7 +34,7 @@ class ExactJsonRoute(APIRoute):
                 raise UnsupportedMediaType("The request body must be sent as it is: the service decodes no "
                                            "Content-Encoding.", headers={"Accept-Encoding": "identity"})
             exact_request = _ExactJsonRequest(request.scope, request.receive)
-            if required and not (await exact_request.body()).strip():
+            if required and is_json(request.headers.get("content-type")) and not (await exact_request.body()).strip():
                 # No JSON text at all (RFC 8259 §2: a value is required), which FastAPI reads as a body missing: 422
                 # "Field required" at the root. It is a body that cannot be read, as any other not JSON.
                 raise BadRequest("The request body is empty: it must be a JSON object.")

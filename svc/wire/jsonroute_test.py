@@ -86,3 +86,24 @@ def test_an_empty_body_is_400_not_a_field_missing():
         assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["detail"] == "The request body is empty: it must be a JSON object."
     assert seen == [] and client.post("/optional").json() == {"body": None}
+
+
+def test_an_empty_body_of_another_media_type_is_that_media_type_s_refusal():
+    """An empty body is 400 only where JSON was declared (or nothing was): one declared as something else is the
+    route's 415, as a body of that type with content is."""
+    from routers.deps import JsonBody
+    from wire import problems
+
+    router = APIRouter(route_class=ExactJsonRoute)
+
+    @router.put("/thing", dependencies=[JsonBody])
+    async def thing(body: Any = Body()):
+        return {}
+
+    app = FastAPI()
+    problems.install(app)
+    app.include_router(router)
+    client = TestClient(app)
+    for content in (b"", b"x"):
+        assert client.put("/thing", content=content, headers={"Content-Type": "text/plain"}).status_code == 415
+    assert client.put("/thing", content=b"", headers={"Content-Type": "application/json"}).status_code == 400
