@@ -168,7 +168,7 @@ def test_bad_limits_are_422(api, limit):
     ('{"name": 5}', 422),
     ('{"name": null}', 422),
     ('{"name": "x", "comments": 7}', 422),
-    ("", 422),
+    ("", 400),  # no JSON text at all: not well-formed (RFC 8259 §2)
     ("[]", 422),
     ('[{"name": "x"}]', 422),
     ('"billing"', 422),
