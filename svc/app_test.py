@@ -520,11 +520,8 @@ def test_reads_and_writes_in_flight_leave_nothing_for_the_cyclic_collector(clien
     _hot_paths_leave_no_garbage(client, monkeypatch, app_id, lambda path, body: client.post(path, json=body))
 
 
-def test_writes_the_lane_refuses_in_the_database_leave_nothing_for_the_cyclic_collector(client, monkeypatch):
-    """A PUT the write lane takes whose write the database refuses (a rename to a name taken: 409), 64 at a time:
-    a statement of many sends each such write back to run alone (`loop.Alone`, answered through its future, whose
-    traceback went through the frame holding that future), where it is refused. Without `combined` letting go of the
-    write (db/loop.py), 185 of the 192 left a cycle each."""
+def _lane_counted(monkeypatch) -> collections.Counter:
+    """A counter of the PUTs the write lane takes from now on (`taken["write"]`)."""
     from routers.writes import WriteLane
 
     taken = collections.Counter()
@@ -534,6 +531,15 @@ def test_writes_the_lane_refuses_in_the_database_leave_nothing_for_the_cyclic_co
         taken["write"] += found is not None
         return found
     monkeypatch.setattr(WriteLane, "taken", counted)
+    return taken
+
+
+def test_writes_the_lane_refuses_in_the_database_leave_nothing_for_the_cyclic_collector(client, monkeypatch):
+    """A PUT the write lane takes whose write the database refuses (a rename to a name taken: 409), 64 at a time:
+    a statement of many sends each such write back to run alone (`loop.Alone`, answered through its future, whose
+    traceback went through the frame holding that future), where it is refused. Without `combined` letting go of the
+    write (db/loop.py), 185 of the 192 left a cycle each."""
+    taken = _lane_counted(monkeypatch)
     apps = [client.post("/api/v1/applications", json={"name": f"app{n}"}).json()["id"] for n in range(64)]
     configs = [client.post("/api/v1/configurations", json={"application_id": app, "name": name, "config": {}}).json()
                for app in apps for name in ("a", "b")][1::2]  # each application's "b", renamed to its "a" below
@@ -560,15 +566,7 @@ def test_writes_the_lane_answers_503_leave_nothing_for_the_cyclic_collector(data
     statement of many skips each (`busy`), each runs alone, waits for the lock and is cancelled by the server: 503
     through its future. Neither the statement of one write that failed (`LoopPool._send_batch`'s `failure`) nor the
     lane that answers the problem (`problems.forget`) may keep that error, whose traceback holds their frames."""
-    from routers.writes import WriteLane
-
-    taken = collections.Counter()
-
-    def counted(self, scope, _original=WriteLane.taken):
-        found = _original(self, scope)
-        taken["write"] += found is not None
-        return found
-    monkeypatch.setattr(WriteLane, "taken", counted)
+    taken = _lane_counted(monkeypatch)
     settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4, lock_timeout_ms=50)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         apps = [client.post("/api/v1/applications", json={"name": f"app{n}"}).json()["id"] for n in range(64)]

@@ -1,9 +1,11 @@
 import asyncio
 import collections
+import contextlib
 import gc
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 import psycopg2.errors
 import psycopg2.extensions
@@ -686,6 +688,24 @@ def test_a_write_while_a_connection_is_idle_runs_alone_at_once(settings, cur, mo
     assert sizes == ["alone"] * 3  # each alone at once
 
 
+@contextlib.contextmanager
+def _garbage() -> Iterator[collections.Counter]:
+    """What of what the block makes only the cyclic collector would free, by type (counted once the block ends; the
+    collector is off within it)."""
+    left: collections.Counter = collections.Counter()
+    gc.collect()
+    gc.disable()
+    try:
+        yield left
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left.update(type(o).__qualname__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
 def _held(database_url, id, table="applications"):
     """A transaction of another connection holding row `id` of `table` (an application: a change set, say; a
     configuration: a write waits for it): `.rollback()` lets go."""
@@ -711,9 +731,7 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
     async def scenario(db, pool):
         slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
         await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        gc.collect()
-        gc.disable()
-        try:
+        with _garbage() as left:
             held = asyncio.create_task(configurations.update_now(db, a, name="a", comments=None, config={"x": 1}))
             free = asyncio.create_task(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}))
             await slow
@@ -722,13 +740,6 @@ def test_a_write_whose_application_another_transaction_holds_waits_alone_holding
             holder.rollback()
             later = await asyncio.wait_for(held, HANG)
             del held, free
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            left = collections.Counter(type(o).__qualname__ for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
         return written, waiting, later, left
     try:
         written, waiting, later, left = with_pool(settings, scenario, pool_max=2)
@@ -757,9 +768,7 @@ def test_a_statement_of_one_write_that_fails_leaves_nothing_for_the_cyclic_colle
     async def scenario(db, pool):
         slow = asyncio.create_task(loop.first_row(db, "SELECT pg_sleep(0.3) AS slept", dict))
         await until_async(lambda: not pool._idle and pool._open == 1, "the loop's connection lent")
-        gc.collect()
-        gc.disable()
-        try:
+        with _garbage() as left:
             renamed = asyncio.create_task(configurations.update_now(db, b, name="a", comments=None, config={}))
             await slow
             try:
@@ -768,13 +777,6 @@ def test_a_statement_of_one_write_that_fails_leaves_nothing_for_the_cyclic_colle
             except Conflict as error:
                 refused = error.status
             del renamed
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            left = collections.Counter(type(o).__qualname__ for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
         return refused, left
     refused, left = with_pool(settings, scenario, pool_max=2)
     assert sizes == ["alone", 1] and refused == 409

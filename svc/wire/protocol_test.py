@@ -450,24 +450,6 @@ async def slow_echo(scope, receive, send):
     await echo(scope, receive, send)
 
 
-async def _all_answers(port: int, writes: list[bytes], answers: int, pause: float = 0.01) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for data in writes:
-            writer.write(data)
-            await writer.drain()
-            await asyncio.sleep(pause)
-        got = b""
-        while got.count(b"HTTP/1.1 ") < answers:
-            chunk = await asyncio.wait_for(reader.read(1 << 20), 30)
-            if not chunk:
-                break
-            got += chunk
-        return got
-    finally:
-        writer.close()
-
-
 def test_the_head_bounds_count_only_a_head_s_own_bytes_however_requests_are_split_across_reads():
     """A read that ends one head, carries whole requests or a body, and begins another head charges none of its
     bytes to the head it began: 3,000 pipelined GETs (over 64 KiB in all) split at odd places, and a PUT whose
@@ -478,9 +460,9 @@ def test_the_head_bounds_count_only_a_head_s_own_bytes_however_requests_are_spli
 
     async def go():
         async with serving(echo, Protocol) as port:
-            got = await _all_answers(port, [many[:30], many[30:70_001], many[70_001:]], answers=3000)
+            got = await exchange(port, many[:30], many[30:70_001], many[70_001:], answers=3000)
             assert got.count(b"HTTP/1.1 200 OK") == 3000 and b"431" not in got.split(b"\r\n", 1)[0]
-            got = await _all_answers(port, list(put), answers=2)
+            got = await exchange(port, *put, answers=2)
             assert [a.split(b"\r\n", 1)[0] for a in got.split(b"HTTP/1.1 ")[1:]] == [b"200 OK", b"200 OK"]
             assert bodies(got)[1] == b"GET /after "
     asyncio.run(go())
@@ -494,7 +476,7 @@ def test_a_head_is_not_timed_out_while_the_requests_before_it_are_answered(monke
     async def go():
         async with serving(slow_echo, Protocol) as port:
             front = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\n"
-            got = await _all_answers(port, [front, b"Host: x\r\n\r\n"], answers=3)
+            got = await exchange(port, front, b"Host: x\r\n\r\n", answers=3)
             assert bodies(got) == [b"GET /slow ", b"GET /b ", b"GET /c "], got
     asyncio.run(go())
 
