@@ -1,5 +1,6 @@
 import asyncio
 import collections
+import contextlib
 import gc
 import io
 import json
@@ -599,16 +600,24 @@ def test_writes_the_lane_answers_503_leave_nothing_for_the_cyclic_collector(data
         assert sql.fetchone()["n"] == 0  # none written
 
 
-def test_reads_and_writes_with_a_managed_key_leave_nothing_for_the_cyclic_collector(database_url, clean,
-                                                                                   monkeypatch):
-    """The same with a managed key limited to the application: its GETs run under the rights the ring kept and are
-    confirmed as they answer (`Authenticate`), its PUTs are admitted by the lane."""
+@contextlib.contextmanager
+def _keyed(database_url: str):
+    """A service whose settings have an admin key `root`, and an application `billing` it made: (the client, root's
+    secret, its headers, the application's id)."""
     root = "r" * 24
     settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4,
                                                 api_keys=f"root:admin:{root}")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         as_root = {"Authorization": f"Bearer {root}"}
         app_id = client.post("/api/v1/applications", json={"name": "billing"}, headers=as_root).json()["id"]
+        yield client, root, as_root, app_id
+
+
+def test_reads_and_writes_with_a_managed_key_leave_nothing_for_the_cyclic_collector(database_url, clean,
+                                                                                   monkeypatch):
+    """The same with a managed key limited to the application: its GETs run under the rights the ring kept and are
+    confirmed as they answer (`Authenticate`), its PUTs are admitted by the lane."""
+    with _keyed(database_url) as (client, root, as_root, app_id):
         made = client.post("/api/v1/keys", headers=as_root, json={
             "name": f"gc-{os.urandom(6).hex()}", "actions": ["read", "write"], "applications": [app_id],
             "environments": None})
@@ -697,12 +706,7 @@ def test_access_lines_name_the_key_of_each_request(database_url, clean, monkeypa
     key by name and id), a PUT through the write lane and a DELETE through the layers alike; none without a key."""
     stream = io.StringIO()
     monkeypatch.setattr(logs.access, "handler", logging.StreamHandler(stream))
-    root = "r" * 24
-    settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4,
-                                                api_keys=f"root:admin:{root}")
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        as_root = {"Authorization": f"Bearer {root}"}
-        app_id = client.post("/api/v1/applications", json={"name": "billing"}, headers=as_root).json()["id"]
+    with _keyed(database_url) as (client, root, as_root, app_id):
         made = client.post("/api/v1/keys", headers=as_root, json={
             "name": f"deployer-{os.urandom(4).hex()}", "actions": ["read", "write"], "applications": None,
             "environments": None}).json()
@@ -731,15 +735,10 @@ def test_an_api_open_to_every_origin_does_not_vary_by_it(settings):
 def test_two_authorization_lines_are_400_on_every_path(database_url, clean):
     """A key read two ways (the service reads the first line, a proxy may read the last) is refused, on the write
     lane and the fast path as on the router, before the key is looked at; one line of it is served."""
-    root = "r" * 24
-    settings = service.settings_module.Settings(database_url=database_url, pool_min=1, pool_max=4,
-                                                api_keys=f"root:admin:{root}")
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with _keyed(database_url) as (client, root, as_root, app_id):
         good = (b"authorization", f"Bearer {root}".encode())
         bad = (b"authorization", b"Bearer not-a-key-of-this-service")
-        app_id = client.post("/api/v1/applications", json={"name": "billing"},
-                             headers={"Authorization": f"Bearer {root}"}).json()["id"]
-        config = client.post("/api/v1/configurations", headers={"Authorization": f"Bearer {root}"},
+        config = client.post("/api/v1/configurations", headers=as_root,
                              json={"application_id": app_id, "name": "db", "config": {}}).json()
         body = json.dumps({"name": "db", "config": {}, "comments": None}).encode()
         json_body = [(b"content-type", b"application/json"), (b"if-match", b"*")]
