@@ -752,3 +752,21 @@ def test_two_authorization_lines_are_400_on_every_path(database_url, clean):
         assert client.portal.call(each, [good, bad]) == [400] * 3
         assert client.portal.call(each, [bad, good]) == [400] * 3
         assert client.portal.call(each, [good]) == [200] * 3
+
+
+def test_a_live_service_s_answers_written_whole_vary_by_origin_where_cors_is_on(serve, clean):
+    """Under TestClient no answer is written whole below the layers; on a real server the fast path's reads and the
+    write lane's PUTs are, and each says `Vary: Origin` once, as the router's answers do."""
+    import httpx
+
+    base = serve(CORS_ORIGINS="https://ui.example")
+    with httpx.Client(base_url=base, timeout=harness.HANG) as web:
+        app_id = web.post("/api/v1/applications", json={"name": "vary"}).json()["id"]
+        config = web.post("/api/v1/configurations", json={"application_id": app_id, "name": "db", "config": {}})
+        url = f"/api/v1/configurations/{config.json()['id']}"
+        answers = [web.get(url) for _ in range(3)]  # the first fills the worker's copy; the next are answered from it
+        answers.append(web.put(url, json={"name": "db", "config": {"x": 1}, "comments": None},
+                               headers={"If-Match": "*"}))
+        answers.append(web.get(url, headers={"Origin": "https://ui.example"}))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert all(a.headers.get_list("vary") == ["Origin"] for a in answers), [a.headers for a in answers]
