@@ -61,15 +61,18 @@ class AccessLog:
               principal: Any = None) -> None:
         """One request's line; `principal`: the API key it was made with (`wire.principals`), whose name and, for a
         managed key, id the line names (`key`, `key_id`): who did what, a deletion included, is in the log."""
-        key = key_id = None
-        if principal is not None:
-            key, key_id = principal.name, principal.id
         handler = self.handler
         if handler is None:
-            self.logger.info("request", extra={"request_id": request_id, "method": method, "path": path,
-                                               "status": status, "duration_ms": duration_ms, "key": key,
-                                               "key_id": key_id})
+            self.logger.info("request", extra={
+                "request_id": request_id, "method": method, "path": path, "status": status,
+                "duration_ms": duration_ms, "key": None if principal is None else principal.name,
+                "key_id": None if principal is None else principal.id})
             return
+        key = key_id = "null"  # (as JSON)
+        if principal is not None:
+            key = _name(principal.name)
+            if principal.id is not None:
+                key_id = f'"{principal.id}"'  # (a ULID: nothing to escape)
         now = time.time()
         second = int(now)
         if second != self._second:
@@ -78,8 +81,7 @@ class AccessLog:
                 f'"logger": "{self.logger.name}", "message": "request", "request_id": "{request_id}", '
                 f'"method": {json.dumps(method)}, "path": {json.dumps(path, ensure_ascii=False)}, '
                 f'"status": {status}, "duration_ms": {duration_ms}, '
-                f'"key": {"null" if key is None else _name(key)}, '
-                f'"key_id": {"null" if key_id is None else chr(34) + key_id + chr(34)}}}\n')  # (a ULID)
+                f'"key": {key}, "key_id": {key_id}}}\n')
         self._pending.append(line)
         if len(self._pending) == 1:
             try:

@@ -11,7 +11,8 @@ COLUMNS = ('seq, kind, configuration_id, name, version, changed_at AS at, change
 # each column from the configuration it returns as the CTE `c`, and its application's `id`, raised `last_change` and
 # the change's time `at` as the CTE `a`. A change's time is the clock read once its application's row is locked
 # (`rows.NOW`; a transaction that writes several changes of one application, a change set or an import, reads it once
-# for all of them), the same in its entry (`changed_at`, shown as `at`; `recorded_at`, which reads of the past go by), in the configuration
+# for all of them), the same in its entry (`changed_at`, shown as `at`; `recorded_at`, which reads of the past go
+# by), in the configuration
 # (`updated_at`) and in its revision (`created_at`): a read of the past at a time a change shows includes it.
 ENTRY = {"application_id": "a.id", "seq": "a.last_change", "kind": "%(kind)s", "configuration_id": "c.id",
          "name": "c.name", "version": "c.version", "changed_at": "a.at", "recorded_at": "a.at",

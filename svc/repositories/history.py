@@ -20,7 +20,7 @@ from typing import Any
 
 from db.database import idempotent, prepared
 from jsondoc.patch import diff
-from repositories import applications, changes
+from repositories import applications, changes, overrides
 from repositories.configurations import REVISION_COLUMNS
 from repositories.effective import CHAIN, view
 from repositories.overrides import REVISION_COLUMNS as OVERRIDE_REVISION_COLUMNS
@@ -107,7 +107,6 @@ LIMIT 1
 
 NO_CONFIGURATION = "No configuration has this id."
 NO_OVERRIDE = "This configuration has never had an override in this environment."
-NO_ENVIRONMENT = "No environment has this id."
 NOT_THEN = "This configuration did not exist at this point of its application's history."
 PRUNED = "The history of this application before feed position {0} was pruned."
 NOT_RECORDED = "The application's change feed does not have this position (it began after it)."
@@ -129,8 +128,7 @@ def override_owner(cur, id: str, environment_id: str) -> str:
     if row is not None:
         return row["application_id"]
     owner(cur, id)
-    one(cur, "SELECT 1 FROM environments WHERE id = %(environment_id)s", {"environment_id": environment_id},
-        NO_ENVIRONMENT)
+    one(cur, overrides.ENVIRONMENT_EXISTS, {"environment_id": environment_id}, overrides.NO_ENVIRONMENT)
     raise NotFound(NO_OVERRIDE)
 
 

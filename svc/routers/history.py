@@ -185,7 +185,7 @@ async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request,
         _keys(change["config"], f"/changes/{index}/config", settings)
         _keys(change["patch"], f"/changes/{index}/patch", settings)
     # An environment the key may not see is, in its turn, one that does not exist (the repository checks it there).
-    environments = None if principal is None or principal.environments is None else principal.environments
+    environments = None if principal is None else principal.environments
     return await once(request, db, actor, transfer.change_set, application_id, changes, actor=actor,
                       environments=environments, transaction=True, longer=WRITE_SECONDS * len(changes),
                       reply=lambda result: reply_trusted(models.ChangeSetResult, result))

@@ -81,18 +81,18 @@ class HeadWithBody:
         return getattr(self._transport, name)
 
 
-NOT_HTTP = json.dumps({"type": problems.TYPE_BASE + problems.BadRequest.slug, "title": problems.BadRequest.title,
-                       "status": 400, "detail": "The request is not valid HTTP/1.1."}, separators=(",", ":")).encode()
-NOT_IMPLEMENTED = json.dumps({
-    "type": problems.TYPE_BASE + "not-implemented", "title": "Not Implemented", "status": 501,
-    "detail": "The request's Transfer-Encoding names a coding the service does not decode: send the body chunked "
-              "only, or with a Content-Length."}, separators=(",", ":")).encode()
-FRAMING = (b"content-length", b"transfer-encoding")  # the headers that say where a request's body ends
-
-
 def _problem(slug: str, title: str, status: int, detail: str) -> bytes:
+    """A problem the protocol answers itself, below every route, as compact JSON."""
     return json.dumps({"type": problems.TYPE_BASE + slug, "title": title, "status": status, "detail": detail},
                       separators=(",", ":")).encode()
+
+
+NOT_HTTP = _problem(problems.BadRequest.slug, problems.BadRequest.title, 400, "The request is not valid HTTP/1.1.")
+NOT_IMPLEMENTED = _problem("not-implemented", "Not Implemented", 501,
+                           "The request's Transfer-Encoding names a coding the service does not decode: send the body "
+                           "chunked only, or with a Content-Length.")
+FRAMING = (b"content-length", b"transfer-encoding")  # the headers that say where a request's body ends
+
 
 
 # The bounds of a request's head, which the parser would otherwise take whole however large, and wait for however
