@@ -25,14 +25,20 @@ SELECT a.last_change, (SELECT f.epoch FROM changes f WHERE f.application_id = a.
 FROM applications a WHERE a.id = %(application_id)s
 """
 PAST_THE_END = ("The application's change feed ends at position {0}: a position past it was never handed out (one of "
-                "another application, or of a database since restored to an earlier point; send `epoch` with it to be "
-                "told which).")
+                "another application's feed), or is of a database since restored to an earlier point. Read the feed "
+                "again from after=0.")
 
 SELECT_AFTER = f"""
-SELECT {COLUMNS} FROM changes
+SELECT {COLUMNS}, txid FROM changes
 WHERE application_id = %(application_id)s AND seq > %(after)s
 ORDER BY seq
 LIMIT %(limit)s
+"""
+# The rest of one transaction's changes after `after` (through `changes_txid_idx`, migration 0010).
+REST_OF_TRANSACTION = f"""
+SELECT {COLUMNS}, txid FROM changes
+WHERE application_id = %(application_id)s AND txid = %(txid)s AND seq > %(after)s
+ORDER BY seq
 """
 
 
@@ -40,6 +46,27 @@ LIMIT %(limit)s
 def after(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> list[Row]:
     """The application's changes numbered after `seq`, in order, at most `limit` (`page`'s rows)."""
     return page(cur, application_id, seq, limit=limit, epoch=epoch)[0]
+
+
+def _whole_transactions(cur, application_id: str, rows: list[Row], limit: int) -> list[Row]:
+    """The first `limit` of `rows` (up to `limit` + 1 changes in order), without splitting a transaction's changes
+    (a change set's, an import's) across two pages: a follower applying page by page never shows a state that never
+    was. The page stops before a transaction that does not fit whole; one of more than `limit` changes that begins
+    the page comes whole. A transaction's changes are numbered consecutively (under its application's lock); those
+    written before migration 0010 have no `txid` and are each taken as one's own."""
+    if len(rows) <= limit:
+        return rows
+    txid, last = rows[limit]["txid"], rows[limit - 1]
+    rows = rows[:limit]
+    if txid is None or last["txid"] != txid:
+        return rows  # the page ends where a transaction does
+    first = limit - 1
+    while first > 0 and rows[first - 1]["txid"] == txid:
+        first -= 1
+    if first > 0:
+        return rows[:first]
+    cur.execute(REST_OF_TRANSACTION, {"application_id": application_id, "txid": txid, "after": last["seq"]})
+    return rows + cur.fetchall()
 
 
 def written(cur, application_id: str, seq: int, epoch: int) -> None:
@@ -51,14 +78,14 @@ def written(cur, application_id: str, seq: int, epoch: int) -> None:
 def _position(cur, application_id: str, seq: int, epoch: int | None) -> Row:
     found = one(cur, LAST, {"application_id": application_id, "after": seq}, applications.MISSING)
     if epoch is not None and seq != 0 and found["at"] != epoch:
-        raise EpochChanged(seq, epoch)
+        raise EpochChanged(seq, epoch, end=found["last_change"], now=found["now"])
     return found
 
 
 @idempotent
 def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> tuple[list[Row], int]:
-    """The application's changes numbered after `seq`, in order, at most `limit`, and the epoch of the position a
-    follower goes on from (the last change's, or the one at `seq`; at 0 with none, the database's now).
+    """The application's changes numbered after `seq`, in order, at most `limit` in whole transactions (one of more
+    comes alone and whole: `_whole_transactions`), and the epoch of the position a follower goes on from (the last change's, or the one at `seq`; at 0 with none, the database's now).
     NotFound for no application. With `epoch`, `seq` is a position of that epoch: EpochChanged unless the change
     at `seq` is in the feed as it was written in `epoch` (0 is the start of every feed). A change the database has
     is in it with every change before it (a timeline is one line of history), so a follower that sends its position
@@ -67,8 +94,10 @@ def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = 
     found = _position(cur, application_id, seq, epoch)
     if seq > found["last_change"]:  # never handed out: a follower that took it would skip every change up to it,
         raise NotFound(PAST_THE_END.format(found["last_change"]))  # silently (as a snapshot past the end answers)
-    cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit})
-    rows = cur.fetchall()
+    cur.execute(SELECT_AFTER, {"application_id": application_id, "after": seq, "limit": limit + 1})
+    rows = _whole_transactions(cur, application_id, cur.fetchall(), limit)
+    for row in rows:
+        del row["txid"]
     if rows:
         return rows, rows[-1]["epoch"]
     return rows, found["now"] if found["at"] is None else found["at"]

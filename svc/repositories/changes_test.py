@@ -50,7 +50,7 @@ def test_an_unknown_application_has_no_feed(cur):
         changes.after(cur, MISSING, 0, limit=10)
 
 
-def test_a_position_is_refused_exactly_when_its_change_is_not_in_the_feed_as_written_in_its_epoch(cur):
+def test_a_position_is_refused_exactly_when_its_change_is_not_in_the_feed_as_written_in_its_epoch(cur, timeline):
     app_id = applications.create(cur, name="a", comments=None)["id"]
     for n in range(2):
         configurations.create(cur, application_id=app_id, name=f"c{n}", comments=None, config={})
@@ -61,6 +61,11 @@ def test_a_position_is_refused_exactly_when_its_change_is_not_in_the_feed_as_wri
     with pytest.raises(EpochChanged) as gone:
         changes.page(cur, app_id, 1, limit=10, epoch=2)
     assert gone.value.status == 410 and "Position 1 of epoch 2" in gone.value.detail and "after=0" in gone.value.detail
+    assert "later than the database's (1)" in gone.value.detail  # not a failover: a database it does not follow
+    with pytest.raises(EpochChanged) as past:  # in this epoch, never handed out: not blamed on a failover either
+        changes.page(cur, app_id, 9, limit=10, epoch=1)
+    assert "the feed ends at position 2: the position was never handed out" in past.value.detail
+    assert "failover" not in past.value.detail
     with pytest.raises(NotFound):
         changes.page(cur, MISSING, 1, limit=10, epoch=1)
 
@@ -68,14 +73,44 @@ def test_a_position_is_refused_exactly_when_its_change_is_not_in_the_feed_as_wri
     cur.execute("DELETE FROM changes WHERE application_id = %s AND seq = 2", (app_id,))
     cur.execute("UPDATE applications SET last_change = 1 WHERE id = %s", (app_id,))
     with pytest.raises(EpochChanged):  # lost, not renumbered yet: told, where without its epoch it is past the end
+        # (in the epoch it was written in, as after a restore: "never handed out, or restored")
         changes.page(cur, app_id, 2, limit=10, epoch=1)
+    timeline(2)  # the new primary's
+    with pytest.raises(EpochChanged) as lost:
+        changes.page(cur, app_id, 2, limit=10, epoch=1)
+    assert "lost that change in a failover" in lost.value.detail
     with pytest.raises(NotFound):
         changes.page(cur, app_id, 2, limit=10)
     for n in (2, 3):
         configurations.create(cur, application_id=app_id, name=f"d{n}", comments=None, config={})
     cur.execute("UPDATE changes SET epoch = 2 WHERE application_id = %s AND seq > 1", (app_id,))
-    with pytest.raises(EpochChanged):  # the follower that read the lost change 2 is told
+    with pytest.raises(EpochChanged) as lost:  # the follower that read the lost change 2 is told
         changes.page(cur, app_id, 2, limit=10, epoch=1)
+    assert "lost that change in a failover" in lost.value.detail
     rows, epoch = changes.page(cur, app_id, 1, limit=10, epoch=1)  # the one at 1 lost nothing: it reads on
     assert [c["seq"] for c in rows] == [2, 3] and epoch == 2
     assert changes.page(cur, app_id, 3, limit=10, epoch=2) == ([], 2)
+
+
+def test_a_page_never_ends_inside_a_transaction(cur):
+    """A change set's or an import's changes are one transaction: a follower applying page by page would otherwise
+    show a state that never was (a key without its override). A page stops before a transaction that does not fit,
+    and one larger than `limit` that begins the page comes whole."""
+    app_id = applications.create(cur, name="a", comments=None)["id"]
+    configurations.create(cur, application_id=app_id, name="first", comments=None, config={})  # 1
+    cur.execute("BEGIN")
+    for n in range(4):  # 2-5, one transaction
+        configurations.create(cur, application_id=app_id, name=f"set{n}", comments=None, config={})
+    cur.execute("COMMIT")
+    configurations.create(cur, application_id=app_id, name="last", comments=None, config={})  # 6
+
+    def seqs(after, limit):
+        return [c["seq"] for c in changes.after(cur, app_id, after, limit=limit)]
+
+    assert seqs(0, 2) == [1]  # not 1, 2: it stops before the set
+    assert seqs(0, 5) == [1, 2, 3, 4, 5]  # the set fits whole
+    assert seqs(1, 2) == [2, 3, 4, 5]  # the set begins the page: whole, past `limit`
+    assert seqs(1, 4) == [2, 3, 4, 5] and seqs(1, 5) == [2, 3, 4, 5, 6]
+    assert seqs(5, 1) == [6] and seqs(0, 1) == [1]
+    assert seqs(2, 1) == [3, 4, 5]  # a follower that read part of it before (a page of an earlier release) goes on
+    assert "txid" not in changes.after(cur, app_id, 0, limit=10)[0]

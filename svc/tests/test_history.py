@@ -326,6 +326,11 @@ def test_a_change_set_is_all_or_nothing(client, application, configuration):
     for id in (made, a["id"], b["id"]):
         assert client.get(f"{CONFIGS}/{id}/snapshot", params={"at": c["at"]}).json()["seq"] == 5
     assert client.get(f"{APPS}/{app['id']}/snapshot", params={"at": c["at"]}).json()["seq"] == 5
+    # A follower reading small pages gets the set whole, never a page ending inside it.
+    feed = f"{APPS}/{app['id']}/changes"
+    assert [i["seq"] for i in client.get(feed, params={"after": 1, "limit": 2}).json()["items"]] == [2]
+    page = client.get(feed, params={"after": 2, "limit": 1}).json()
+    assert [i["seq"] for i in page["items"]] == [3, 4, 5] and page["next_after"] == 5
     missing = client.post(f"{APPS}/{app['id']}/changesets", json={"changes": [{"action": "update", "name": "a"}]})
     assert assert_problem(missing, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
 

@@ -130,11 +130,18 @@ class EpochChanged(ProblemError):
 
     status, title, slug = 410, "Gone", "epoch-changed"
 
-    def __init__(self, after: int, given: int) -> None:
-        super().__init__(f"Position {after} of epoch {given} is not in the feed as it was written then: the database "
-                         f"lost that change in a failover (or a restore to a point in time), and the position may name "
-                         f"another change now. Read the feed again from after=0 and follow with the epoch each page "
-                         f"names.")
+    def __init__(self, after: int, given: int, *, end: int | None = None, now: int | None = None) -> None:
+        if now is not None and given > now:
+            why = (f"epoch {given} is later than the database's ({now}): the position is of another database than "
+                   f"this one (one it was restored from, or a primary it no longer follows), or was never handed out")
+        elif now is not None and given == now and end is not None and after > end:  # no failover since
+            why = (f"the feed ends at position {end}: the position was never handed out (one of another "
+                   f"application's feed), or the database was restored to an earlier point since")
+        else:
+            why = ("the database lost that change in a failover (or a restore to a point in time), and the position "
+                   "may name another change now")
+        super().__init__(f"Position {after} of epoch {given} is not in the feed as it was written then: {why}. Read "
+                         f"the feed again from after=0 and follow with the epoch each page names.")
 
 
 class ContentTooLarge(ProblemError):
