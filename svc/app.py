@@ -288,7 +288,8 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
         database.written = publisher.kick
         database.on_loop = LoopPool(database)
         read_cache = ReadCache(max_bytes=settings.cache_max_bytes)
-        waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds)
+        waiters = Waiters(max_waiters=settings.max_waiters, max_wait=settings.max_wait_seconds,
+                          max_per_key=settings.max_waiters_per_key)
         listener = Listener(str(settings.database_url), read_cache, waiters, primary=database.primary)
         loop = asyncio.get_running_loop()
 

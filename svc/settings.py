@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     max_waiters: int = Field(default=20_000, ge=0, le=1_000_000, description=(
         "Requests held waiting for a change (`wait`), per worker; past it, 503 with `Retry-After`. 0 holds none: "
         "every `wait` answers that 503."))
+    max_waiters_per_key: int = Field(default=5_000, ge=0, le=1_000_000, description=(
+        "Requests one managed key may hold waiting for a change, per worker (the settings' keys are bounded by "
+        "`MAX_WAITERS` only); past it, 429 with `Retry-After`, so that one key cannot take every slot from the "
+        "others."))
     max_wait_seconds: float = Field(default=300, gt=0, le=300, description=(
         "The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout)."))
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, description=(

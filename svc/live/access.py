@@ -154,6 +154,13 @@ def of(scope: Scope) -> Principal | None:
     return scope.get("state", {}).get("principal")
 
 
+def owner(scope: Scope) -> str | None:
+    """Whose share of a worker's held requests the request's is (`Waiters.hold`): its managed key's id; None for a
+    key of the settings, or an open API."""
+    principal = of(scope)
+    return None if principal is None else principal.id
+
+
 async def again(state: State, scope: Scope) -> Principal | None:
     """The request's key as it is now (a held request checks again before each answer): 401 once it is revoked or
     expired; a key of the settings never changes."""

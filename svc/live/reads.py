@@ -277,7 +277,8 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         await gate()
         return await check()
     return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck,
-                                    access.until_expiry(request.scope, wait), lambda: page([]), request.receive)
+                                    access.until_expiry(request.scope, wait), lambda: page([]), request.receive,
+                                    owner=access.owner(request.scope))
 
 
 def _anew(state: State, woken: int | None) -> None:
@@ -333,6 +334,6 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
     share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held,
              tolerance.get())
     changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
-                                       lambda: None, receive, share, deliver)
+                                       lambda: None, receive, share, deliver, access.owner(scope))
     read_last = last[0]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
     return changed, read_last.etag, None if read_last.age is None else state.read_cache.age(read_last.confirmed)

@@ -5,7 +5,8 @@ A waiter is a future under one or more keys. A notification wakes only the waite
 answers only when its representation changed, else waits again. A waiter subscribes before it checks, so a change
 that commits after the check wakes it, and one that committed before is seen by the check: nothing is missed. While
 the listener is disconnected, waiters re-check every `POLL_SECONDS` (a database that is down answers 503); when it
-connects or is lost, every waiter re-checks. Past `max_waiters` held at once, a request is answered 503.
+connects or is lost, every waiter re-checks. Past `max_waiters` held at once, a request is answered 503; a managed
+key past `max_per_key` of its own held at once, 429 (one key cannot take every slot from the others).
 
 A notification wakes one waiter of each key first, the leader; the others (its followers) re-check once the
 leader's check is done. The leader's read fetches the new representation, so each follower's check finds it kept
@@ -24,13 +25,14 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from starlette.types import Receive
 
 from live.keys import Change
-from wire.problems import ServiceUnavailable
+from wire.problems import ServiceUnavailable, TooManyRequests
 
 log = logging.getLogger("config_service")
 
@@ -38,9 +40,11 @@ POLL_SECONDS = 1.0
 
 
 class Waiters:
-    def __init__(self, *, max_waiters: int, max_wait: float = 300) -> None:
+    def __init__(self, *, max_waiters: int, max_wait: float = 300, max_per_key: int | None = None) -> None:
         self.max_waiters = max_waiters
         self.max_wait = max_wait
+        self.max_per_key = max_waiters if max_per_key is None else max_per_key
+        self.owned: dict[Hashable, dict[object, float]] = {}  # each key's held requests and their deadlines, oldest first
         self.held: dict[str, dict[asyncio.Future, None]] = {}  # the waiters under each key, the oldest first
         self.count = 0
         # Waiters a notification woke, with the tick their check must read past (None: the tick when it checks).
@@ -151,7 +155,7 @@ class Waiters:
     # -- holding ---------------------------------------------------------------------------------------------
     async def hold[T](self, keys: tuple[str, ...], check: Callable[[int | None], Awaitable[T | None]], wait: float,
                       unchanged: Callable[[], T], receive: Receive | None = None, share: Hashable | None = None,
-                      deliver: Callable[[T], bool] | None = None) -> T:
+                      deliver: Callable[[T], bool] | None = None, owner: Hashable | None = None) -> T:
         """`check(woken)` until it answers (not None) or `wait` seconds pass, then `unchanged()`; re-checked when a
         notification of `keys` arrives (or every POLL_SECONDS while not listening). On shutdown: `unchanged()`.
         `woken` is the tick the notification that woke it was applied at (`wake`), else None (the first check, a
@@ -165,9 +169,39 @@ class Waiters:
         True if it did (else the caller writes what `hold` returns). A leader calls its own, then its followers'
         (one that raises is logged, and its follower writes its own), before it returns; a caller whose `deliver`
         wrote must write nothing more, whatever `hold` returns or raises afterwards, and its `deliver` may be called
-        again (a leader's own, once it was answered as a follower): it must then write nothing either."""
+        again (a leader's own, once it was answered as a follower): it must then write nothing either.
+        `owner`: the managed key whose request it is, held only while it holds fewer than `max_per_key` (else
+        TooManyRequests, before any check)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
+        held = self._own(owner, deadline, loop.time()) if owner is not None else None
+        try:
+            return await self._hold(keys, check, deadline, unchanged, receive, share, deliver)
+        finally:
+            if held is not None:
+                owned = self.owned[owner]
+                del owned[held]
+                if not owned:
+                    del self.owned[owner]
+
+    def _own(self, owner: Hashable, deadline: float, now: float) -> object:
+        """A held request of `owner`'s (a managed key's id), or TooManyRequests past `max_per_key` of them: retry
+        once its oldest hold has ended."""
+        owned = self.owned.setdefault(owner, {})
+        if len(owned) >= self.max_per_key:
+            oldest = next(iter(owned.values()), now + 1)
+            raise TooManyRequests(
+                f"This key holds {len(owned):,} requests waiting for changes on this worker, the most one key may "
+                f"(MAX_WAITERS_PER_KEY): hold fewer (one per thing watched is enough), or retry after the oldest's "
+                f"wait ends.", retry_after=max(1, math.ceil(oldest - now)))
+        held = object()
+        owned[held] = deadline
+        return held
+
+    async def _hold[T](self, keys: tuple[str, ...], check: Callable[[int | None], Awaitable[T | None]],
+                       deadline: float, unchanged: Callable[[], T], receive: Receive | None, share: Hashable | None,
+                       deliver: Callable[[T], bool] | None) -> T:
+        loop = asyncio.get_running_loop()
         gone = loop.create_task(_disconnected(receive)) if receive is not None else None
         woken: int | None = None
         followers = None  # this waiter's, while it leads: they check once its check is done

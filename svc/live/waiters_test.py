@@ -7,7 +7,7 @@ from live import waiters as waiters_module
 from live.keys import EVERYTHING, Change
 from live.waiters import Waiters
 from tools.harness import HANG, until_async
-from wire.problems import ServiceUnavailable
+from wire.problems import ServiceUnavailable, TooManyRequests
 
 
 def listening(**limits) -> Waiters:
@@ -106,6 +106,54 @@ def test_a_client_that_disconnects_ends_its_hold_and_frees_its_slot_at_once():
         return await asyncio.wait_for(held, 5), len(checks), waiters.count, waiters.held
 
     assert asyncio.run(scenario()) == ("unchanged", 1, 0, {})
+
+
+def test_one_key_holds_at_most_its_share_and_others_are_held_past_it():
+    """A managed key scoped to one application held every slot of a worker, and every other key's watches were
+    refused 503: each key now holds at most `max_per_key` (429, retry once its oldest hold has ended), and its
+    slots come back as its holds end, however they end."""
+    async def scenario():
+        waiters = listening(max_waiters=10, max_per_key=2, max_wait=300)
+        mine = [asyncio.create_task(waiters.hold((f"c:{i}",), never, 30 + i, lambda: 304, owner="k1"))
+                for i in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(TooManyRequests) as refused:
+            await waiters.hold(("c:9",), never, 300, lambda: 304, owner="k1")
+        others = [asyncio.create_task(waiters.hold((f"c:{i}",), never, 300, lambda: 304, owner=owner))
+                  for i, owner in enumerate(("k2", "k2", None, None, None))]  # another key's, and settings' keys'
+        await asyncio.sleep(0.01)
+        counted = waiters.count, {owner: len(held) for owner, held in waiters.owned.items()}
+        waiters.close()  # (ends them all)
+        await asyncio.wait_for(asyncio.gather(*mine, *others), HANG)
+        return refused.value, counted, waiters.owned
+
+    refused, counted, left = asyncio.run(scenario())
+    assert refused.status == 429 and "MAX_WAITERS_PER_KEY" in refused.detail
+    assert refused.headers["Retry-After"] == "30"  # the oldest hold's wait, 30 s, ends first
+    assert counted == (7, {"k1": 2, "k2": 2}) and left == {}
+
+
+def test_a_key_s_slot_is_freed_however_its_hold_ends():
+    class Gone(Exception):
+        pass
+
+    async def scenario():
+        waiters = listening(max_per_key=1, max_wait=0.01)
+        assert await waiters.hold(("c:1",), never, 300, lambda: "timed out", owner="k") == "timed out"
+
+        async def failing(woken=None):
+            raise Gone()
+
+        with pytest.raises(Gone):
+            await waiters.hold(("c:1",), failing, 300, lambda: None, owner="k")
+
+        async def found(woken=None):
+            return "changed"
+
+        assert await waiters.hold(("c:1",), found, 300, lambda: None, owner="k") == "changed"
+        return waiters.owned, waiters.count
+
+    assert asyncio.run(scenario()) == ({}, 0)
 
 
 def test_a_body_past_its_limits_while_held_is_raised_from_the_hold():

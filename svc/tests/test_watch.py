@@ -240,6 +240,44 @@ def test_waiters_past_the_cap_answer_503_with_retry_after(serve, clean):
     assert [(r.status_code, len(r.json()["items"])) for r in held] == [(200, 1), (200, 1)]
 
 
+def test_a_managed_key_holds_at_most_its_share_and_the_others_are_still_held(serve, clean):
+    """A key scoped to one application held every slot of a worker, and every other key's watches were refused: a
+    managed key past MAX_WAITERS_PER_KEY held requests is refused 429 (a problem, with the Retry-After of its
+    oldest hold's end), and other keys' requests are still held."""
+    root = {"Authorization": "Bearer " + "root-secret-" + "r" * 16}
+    base = serve(MAX_WAITERS_PER_KEY="2", API_KEYS="root:admin:" + "root-secret-" + "r" * 16)
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=base, timeout=310, headers=root) as client:
+            app_id = (await client.post(APPS, json={"name": "shared"})).json()["id"]
+            made = await client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}})
+            config_id, etag = made.json()["id"], made.headers["etag"]
+            key = await client.post("/api/v1/keys", json={"name": "tenant", "actions": ["read"],
+                                                          "applications": [app_id], "environments": None})
+            tenant = {"Authorization": "Bearer " + key.json()["secret"]}
+            config = f"{CONFIGS}/{config_id}"
+            mine = [asyncio.create_task(client.get(config, params={"wait": 300},  # the fast path's hold
+                                                   headers={**tenant, "If-None-Match": etag})),
+                    asyncio.create_task(client.get(f"{APPS}/{app_id}/changes",  # the feed's
+                                                   params={"after": 1, "wait": 100}, headers=tenant))]
+            await until_held(base, 2)
+            refused = [await client.get(config, params={"wait": 300}, headers={**tenant, "If-None-Match": etag}),
+                       await client.get(f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 9}, headers=tenant)]
+            others = asyncio.create_task(client.get(config, params={"wait": 300}, headers={"If-None-Match": etag}))
+            await until_held(base, 3)
+            answered = await client.get(config, headers=tenant)  # what needs no hold is answered still
+            await client.put(config, json={"name": "db", "config": {"v": 2}})
+            return refused, answered, await asyncio.gather(*mine), await others
+
+    refused, answered, mine, others = asyncio.run(scenario())
+    for response in refused:
+        assert response.status_code == 429 and response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/too-many-requests") and "MAX_WAITERS_PER_KEY" in response.json()["detail"]
+        assert 1 <= int(response.headers["retry-after"]) <= 300  # the oldest of the key's holds, wait=300, ends first
+    assert answered.status_code == 200
+    assert [r.status_code for r in mine] == [200, 200] and others.status_code == 200
+
+
 def test_held_requests_whose_clients_have_gone_free_their_slots_at_once(serve, clean):
     """MAX_WAITERS held requests (wait=300: blocking GETs and the feed) whose clients then close their sockets must
     not keep the slots: a real waiter is held, not refused with 503. Without the fix the slots stay taken for the

@@ -174,6 +174,15 @@ class ServiceUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, members=members)
 
 
+class TooManyRequests(ProblemError):
+    """A key past its share of a worker's held requests (`MAX_WAITERS_PER_KEY`): RFC 6585 §4."""
+
+    status, title, slug = 429, "Too Many Requests", "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
