@@ -28,9 +28,10 @@ from typing import Any
 from starlette.datastructures import State
 from starlette.types import Scope
 
-from live import keys
+from live import keys, readcache
 from live.readcache import Entry
 from repositories import api_keys
+from wire.headers import Staleness
 from wire.principals import SETTINGS_ACTIONS, Principal, digest
 from wire.problems import Forbidden, NotFound, Unauthorized
 
@@ -113,12 +114,23 @@ def expired(principal: Principal) -> bool:
 def ring(state: State) -> Awaitable[Entry]:
     """The managed keys (`KeyRing`, the entry's `value`), as current as the request's sync round. A plain function
     returning the read, not a coroutine of its own: a request with a managed key waits for its round here, and a
-    frame less to resume is a cost less on every such request."""
+    frame less to resume is a cost less on every such request.
+    A read that accepts a stale answer (`max-stale`) does not take the keys stale for that: the party whose key was
+    revoked or narrowed is the one that sends the header, so revocation would hold only for those who do not ask.
+    The keys are taken as they were last known only where no current answer can be had (the database out of reach:
+    as `stale-if-error`, within the staleness accepted), as Consul's ACLs are (`acl_down_policy = extend-cache`)."""
     async def fetch() -> Entry:
         rows = await state.database.run(api_keys.active)
         return Entry("", b"", value=KeyRing({bytes(row["secret_hash"]): principal_of(row) for row in rows},
                                             usage(state)))
-    return state.read_cache.read(keys.KEYRING, fetch)
+    accepted = readcache.tolerance.get()
+    if accepted is None or accepted.always is None:
+        return state.read_cache.read(keys.KEYRING, fetch)
+    reset = readcache.tolerance.set(Staleness(if_error=max(accepted.always, accepted.if_error or 0)))
+    try:
+        return state.read_cache.read(keys.KEYRING, fetch)  # (which takes the tolerance as it is called)
+    finally:
+        readcache.tolerance.reset(reset)
 
 
 def principal_of(row: dict[str, Any]) -> Principal:
