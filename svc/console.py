@@ -5,7 +5,7 @@ service itself (no build step, nothing from another host). Its answers carry a s
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from docs import WholeFile
 
 FILES = Path(__file__).resolve().parent / "static" / "console"
 PATH = "/console"
@@ -15,5 +15,5 @@ ASSETS = "/static/console/"
 
 def install(app: FastAPI) -> None:
     @app.get(PATH, include_in_schema=False)
-    async def console() -> FileResponse:
-        return FileResponse(FILES / "index.html", media_type="text/html; charset=utf-8")
+    async def console() -> WholeFile:
+        return WholeFile(FILES / "index.html", media_type="text/html; charset=utf-8")

@@ -5,16 +5,51 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wire.problems import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/static"
 TITLE = "Config Service"
 
 
+def whole(scope: Scope) -> Scope:
+    """The request without `Range` and `If-Range`: a file is served whole. RFC 9110 §14.2 lets a server ignore a
+    Range; Starlette's answered a malformed or unsatisfiable one with a `text/plain` 400 or 416 (every error of the
+    service is a problem), and several ranges with a malformed `Content-Range`. Nothing here is large."""
+    headers = scope["headers"]
+    kept = [(name, value) for name, value in headers if name not in (b"range", b"if-range")]
+    return scope if len(kept) == len(headers) else {**scope, "headers": kept}
+
+
+class Assets:
+    """The static files, answered as the service answers: a path holding NUL (`%00`, which the file look-up raised
+    on: a 500) is a 404 problem, and a Range is ignored (`whole`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if "\x00" in scope["path"]:
+                await NotFound("No file has this path.").response(scope["path"])(scope, receive, send)
+                return
+            scope = whole(scope)
+        await self.app(scope, receive, send)
+
+
+class WholeFile(FileResponse):
+    """A file answered whole, whatever Range the request sends (`whole`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(whole(scope), receive, send)
+
+
 def install(app: FastAPI, openapi_url: str) -> None:
-    app.mount(PREFIX, StaticFiles(directory=STATIC), name="static")
+    app.mount(PREFIX, Assets(StaticFiles(directory=STATIC)), name="static")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
