@@ -102,8 +102,10 @@ async def _document(request: Request, body: models.ImportRequest | models.Import
     """The body's document once storable, within the limits, its names in NFC."""
     refuse_nulls(body)
     sent = await request.json()
-    if isinstance(sent.get("document", {}).get("seq"), bool):  # pydantic takes false for 0
-        raise Unprocessable.at("/document/seq", "Input should be an integer, not a boolean.")
+    for member in ("seq", "epoch"):  # pydantic takes false for 0, "1" and 1.0 for 1: the contract says integer
+        value = sent["document"].get(member)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise Unprocessable.at(f"/document/{member}", "Input should be an integer.")
     document = check_body(body, settings)["document"]
     for index, c in enumerate(document["configurations"]):
         at = f"/document/configurations/{index}"

@@ -115,10 +115,15 @@ def test_a_change_sets_members_may_be_omitted_but_not_null_and_comments_may_be_n
     assert written.status_code == 200, written.text
 
 
-def test_a_documents_seq_is_an_integer_never_a_boolean(client, billing):
+def test_a_documents_seq_and_epoch_are_integers_never_a_boolean_a_string_or_a_fraction(client, billing):
     app_id = client.get("/api/v1/applications").json()["items"][0]["id"]
     for path in ("plan", "apply"):
-        body = {"document": {"seq": False, "configurations": []}, "token": "0" * 64}
-        answer = client.post(f"/api/v1/applications/{app_id}/import/{path}", json=body)
-        assert answer.status_code == 422, answer.text
-        assert answer.json()["errors"][0]["pointer"] == "/document/seq"
+        for member, value in (("seq", False), ("seq", "0"), ("seq", 0.0), ("epoch", True), ("epoch", "1"),
+                              ("epoch", 1.0)):
+            body = {"document": {member: value, "configurations": []}, "token": "0" * 64}
+            answer = client.post(f"/api/v1/applications/{app_id}/import/{path}", json=body)
+            assert answer.status_code == 422, (member, value, answer.text)
+            assert answer.json()["errors"][0]["pointer"] == f"/document/{member}"
+    planned = client.post(f"/api/v1/applications/{app_id}/import/plan",
+                          json={"document": {"seq": 0, "epoch": 1, "configurations": []}})
+    assert planned.status_code == 200, planned.text
