@@ -3,6 +3,7 @@
 Run with `uv run python -m db.migrations` (or `make migrate`).
 """
 
+import argparse
 import hashlib
 import logging
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.errors
+import psycopg2.extras
 
 from db import dbprobe
 import settings as settings_module
@@ -196,10 +198,34 @@ def _not_locked(conn: psycopg2.extensions.connection, migration: Migration, bega
             "then run the migrations again")
 
 
-def main() -> int:
+def status(dsn: str, folder: Path = FOLDER) -> tuple[list[str], list[str]]:
+    """`disagreement`, read without changing anything (no table created, no lock taken)."""
+    conn = psycopg2.connect(dsn, application_name=APPLICATION_NAME, cursor_factory=psycopg2.extras.RealDictCursor)
+    try:
+        with conn.cursor() as cur:
+            return disagreement(cur, folder)
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m db.migrations",
+        description="Apply this build's pending migrations to DATABASE_URL's database (with --status: only say "
+                    "which are pending). Concurrent runners wait for each other; applied files are never re-run.")
+    parser.add_argument("--status", action="store_true",
+                        help="change nothing: list the pending migrations, and exit 3 when there are some")
+    arguments = parser.parse_args(argv)  # (an unknown argument, or none known: exits 2 without touching anything)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = settings_module.load()
     try:
+        if arguments.status:
+            pending, unknown = status(str(settings.database_url))
+            print(f"migrations: {len(pending)} pending" + (": " + ", ".join(pending) if pending else ""))
+            if unknown:
+                print(f"migrations: the database has {len(unknown)} this build lacks (a newer build migrated it): "
+                      + ", ".join(unknown))
+            return 3 if pending else 0
         applied = migrate(str(settings.database_url))
     except MigrationError as error:
         print(f"migrations: {error}", file=sys.stderr)

@@ -103,14 +103,39 @@ def test_main_reports_an_edited_file_and_exits_non_zero(empty_database, tmp_path
     monkeypatch.setenv("DATABASE_URL", empty_database)
     monkeypatch.setattr(migrations, "FOLDER", tmp_path)
     monkeypatch.setattr(migrations.migrate, "__defaults__", (tmp_path,))
-    assert migrations.main() == 1
+    assert migrations.main([]) == 1
     assert "0001_first.sql" in capsys.readouterr().err
 
 
 def test_main_exits_non_zero_when_the_database_is_unreachable(monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
-    assert migrations.main() == 1
+    assert migrations.main([]) == 1
     assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_arguments_are_parsed_before_anything_is_touched(monkeypatch, capsys):
+    """`--help` applied every migration to the default database (a trial, with no DATABASE_URL set): now it and an
+    unknown argument exit before the database is reached."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/none")  # reached: exit 1, not these
+    for argv, code in ((["--help"], 0), (["--dry-run"], 2), (["extra"], 2)):
+        with pytest.raises(SystemExit) as exited:
+            migrations.main(argv)
+        assert exited.value.code == code
+    assert "--status" in capsys.readouterr().out
+
+
+def test_status_lists_what_is_pending_and_changes_nothing(empty_database, tmp_path, monkeypatch, capsys):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE t (a int);")
+    write(tmp_path, "0002_second.sql", "CREATE TABLE u (a int);")
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    monkeypatch.setattr(migrations.migrate, "__defaults__", (tmp_path,))
+    monkeypatch.setattr(migrations.status, "__defaults__", (tmp_path,))
+    assert migrations.main(["--status"]) == 3
+    assert capsys.readouterr().out == "migrations: 2 pending: 0001_first.sql, 0002_second.sql\n"
+    assert rows(empty_database, "SELECT to_regclass('migrations') IS NULL, to_regclass('t') IS NULL") == [(True, True)]
+    migrations.migrate(empty_database, tmp_path)
+    assert migrations.main(["--status"]) == 0
+    assert capsys.readouterr().out.endswith("migrations: 0 pending\n")
 
 
 def started(call) -> tuple[threading.Thread, list]:
