@@ -336,7 +336,23 @@ def create_app(settings: settings_module.Settings) -> FastAPI:
     app.include_router(history.router, prefix=API)
     app.include_router(api_keys.router, prefix=API)
     app.include_router(health.router)
+    _refusals_said_once(app)
     return app
+
+
+def _refusals_said_once(app: FastAPI) -> None:
+    """A refusal to start (`refuse`) is said by its one line: the router's lifespan would hand the server the
+    traceback of the exception that ends start-up too, which uvicorn logs whole (two a start of two workers)."""
+    run = app.router.lifespan
+
+    async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+        async def said(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and getattr(app.state, "refused", None):
+                message = {**message, "message": ""}
+            await send(message)
+        await run(scope, receive, said)
+
+    app.router.lifespan = lifespan  # type: ignore[method-assign]
 
 
 settings = settings_module.load()

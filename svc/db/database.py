@@ -200,6 +200,7 @@ class Database:
         self._told_timeouts = False
         self.primary = Primary()
         self.outage = failures.Outage(log, "the database")  # its connections' failures, said once in a while
+        self.passed_over = failures.Seldom(log)  # the hosts that answered but are not the primary, likewise
         self._hung_at: float | None = None  # when an attempt to connect last ran out of CONNECT_TIMEOUT
         self._probing = threading.Lock()  # while hung: held by the one attempt in flight
         # Prepared statements given up for good (`lost_statements`): every statement runs as plain SQL.
@@ -421,8 +422,9 @@ class Database:
             if not self.unprepared:
                 conn.prepared = prepare(conn)
             return True
-        log.warning("not using %s:%s: %s is not the primary (%s is)", conn.info.host, conn.info.port, conn.identity,
-                    self.primary.current)
+        # Said once in a while: a host passed over is tried at every connection (3 lines a second in a trial).
+        self.passed_over.warn(f"not using {conn.info.host}:{conn.info.port}: {conn.identity} is not the primary "
+                              f"({self.primary.current} is)")
         return False
 
     def _usable(self, conn: Connection) -> bool:
@@ -646,7 +648,7 @@ def prepare(conn: Connection) -> frozenset[str]:
     """Prepare every registered statement on `conn` (autocommit, each alone); the names prepared. One that does not
     prepare (a parameter whose type nothing implies) is said once and executed as plain SQL. One the new session
     already held means sessions are shared: its pool gives prepared statements up (`Database.lost_statements`)."""
-    done = set()
+    done, failed = set(), []
     with conn.cursor() as cur:
         for name, statement, _ in PREPARED.values():
             try:
@@ -661,7 +663,10 @@ def prepare(conn: Connection) -> frozenset[str]:
             except psycopg2.Error as error:
                 if name not in _UNPREPARED:
                     _UNPREPARED.add(name)
-                    log.warning("statement %s is not prepared: %s", name, first_line(error))
+                    failed.append(f"{name}: {first_line(error)}")
+    if failed:  # one line for all (on a database not migrated, every statement fails: 27 lines a worker were said)
+        log.warning("%d statement%s not prepared, run as plain SQL instead: %s", len(failed),
+                    " is" if len(failed) == 1 else "s are", "; ".join(failed[:3]) + ("; ..." if len(failed) > 3 else ""))
     return frozenset(done)
 
 

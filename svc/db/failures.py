@@ -33,16 +33,42 @@ def per_host(error: BaseException) -> str:
     return "; ".join(found) if found else (text.splitlines() or [type(error).__name__])[0]
 
 
+class Seldom:
+    """Warnings said each at once, then at most once every `every` seconds with how many times it came again
+    meanwhile. Thread-safe."""
+
+    def __init__(self, log: logging.Logger, every: float = EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.log, self.every, self.clock = log, every, clock
+        self._lock = threading.Lock()
+        self._said: dict[str, tuple[float, int]] = {}  # each line: when it was last said, and its repeats since
+
+    def warn(self, line: str) -> None:
+        now = self.clock()
+        with self._lock:
+            said = self._said.get(line)
+            if said is not None and now - said[0] < self.every:
+                self._said[line] = (said[0], said[1] + 1)
+                return
+            self._said[line] = (now, 0)
+        repeats = said[1] if said is not None else 0
+        self.log.warning("%s%s", line, f" (and {repeats} more times since it was last said, {now - said[0]:.0f} s ago)"
+                         if said is not None and repeats else "")
+
+    def clear(self) -> None:
+        with self._lock:
+            self._said.clear()
+
+
 class Outage:
     """The failures to connect to `what` (`the database`, for a pool), said as above. Thread-safe."""
 
     def __init__(self, log: logging.Logger, what: str, every: float = EVERY,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.log, self.what, self.every, self.clock = log, what, every, clock
+        self.log, self.what, self.clock = log, what, clock
         self._lock = threading.Lock()
         self._since: float | None = None  # the first failure since connections last opened
         self._failures = 0
-        self._said: dict[str, tuple[float, int]] = {}  # each reason: when it was last said, and its repeats since
+        self._said = Seldom(log, every, clock)
 
     def failed(self, error: BaseException | str) -> None:
         reason = error if isinstance(error, str) else per_host(error)
@@ -51,15 +77,7 @@ class Outage:
             if self._since is None:
                 self._since = now
             self._failures += 1
-            said = self._said.get(reason)
-            if said is not None and now - said[0] < self.every:
-                self._said[reason] = (said[0], said[1] + 1)
-                return
-            self._said[reason] = (now, 0)
-        repeats = said[1] if said is not None else 0
-        self.log.warning("cannot connect to %s: %s%s", self.what, reason,
-                         f" (and {repeats} more times since it was last said, {now - said[0]:.0f} s ago)"
-                         if said is not None and repeats else "")
+        self._said.warn(f"cannot connect to {self.what}: {reason}")
 
     def connected(self, where: str) -> None:
         """A connection opened, to `where` (host:port): said once, when it ends failures."""
@@ -69,6 +87,6 @@ class Outage:
                 return
             since, failures = self._since, self._failures
             self._since, self._failures = None, 0
-            self._said.clear()
+        self._said.clear()
         self.log.warning("connected to %s again, at %s, after %.1f s and %d failed attempts", self.what, where,
                          now - since, failures)

@@ -48,3 +48,22 @@ def test_a_reason_is_said_once_then_at_most_every_ten_seconds_with_its_repeats_a
         "connected to the database again, at 127.0.0.1:6411, after 13.7 s and 502 failed attempts",
         "cannot connect to the database: 127.0.0.1:6410: session is read-only; 127.0.0.1:6411: Connection refused",
     ]
+
+
+def test_a_host_passed_over_is_said_once_in_a_while_not_at_every_connection(caplog):
+    """An old primary back read-write beside the new one is tried, and passed over, at every connection: an operator
+    trial logged 3 lines a second of it while idle, 2 a request."""
+    from db.failures import Seldom
+
+    now = [0.0]
+    seldom = Seldom(logging.getLogger("config_service"), clock=lambda: now[0])
+    old = "not using 127.0.0.1:55431: system 7 timeline 1 is not the primary (system 7 timeline 2 is)"
+    with caplog.at_level(logging.WARNING, logger="config_service"):
+        for _ in range(30):  # 9 s of connections
+            seldom.warn(old)
+            now[0] += 0.3
+        seldom.warn("not using 127.0.0.1:55433: another")  # another line: said at once
+        now[0] = 10.0
+        seldom.warn(old)
+    assert [r.getMessage() for r in caplog.records] == [
+        old, "not using 127.0.0.1:55433: another", old + " (and 29 more times since it was last said, 10 s ago)"]
