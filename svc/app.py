@@ -171,8 +171,9 @@ async def _stop_when_unmigrated(app: FastAPI, settings: settings_module.Settings
 
 
 def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
-    """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown; the
-    server's own handler (uvicorn's, which starts that shutdown) still runs."""
+    """On SIGTERM or SIGINT, held requests answer 304 at once instead of holding up the graceful shutdown, and every
+    answer from then on closes its connection (so a client asks again elsewhere, not here at once); the server's own
+    handler (uvicorn's, which starts that shutdown) still runs."""
     if threading.current_thread() is not threading.main_thread():
         return  # signals reach the main thread only (the test client runs the app in another)
     loop = asyncio.get_running_loop()
@@ -180,6 +181,7 @@ def _answer_waiters_on_exit_signals(waiters: Waiters) -> None:
         previous = signal.getsignal(sig)
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(protocol.stop_keeping_alive)  # (first: the answers of the holds close)
             loop.call_soon_threadsafe(waiters.close)
             if callable(previous):
                 previous(signum, frame)
