@@ -76,8 +76,11 @@ def test_health_is_503_when_the_database_is_down(settings):
     down = settings.model_copy(update={"database_url": "postgresql://nobody:x@127.0.0.1:1/none"})
     with TestClient(create_app(down)) as client:
         response = client.get("/health")
+        live = [client.get("/health/live"), client.head("/health/live")]
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json" and "retry-after" in response.headers
+    # The liveness probe asks no database: the process serves, so a probe that restarts it on failure leaves it be.
+    assert [r.status_code for r in live] == [200, 200] and live[0].json()["status"] == "ok" and live[1].content == b""
 
 
 def test_trailing_slash_is_the_same_resource_not_a_redirect(client):

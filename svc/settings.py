@@ -45,7 +45,7 @@ class Settings(BaseSettings):
         "PostgreSQL `lock_timeout` on every connection, in milliseconds (exceeded: 503); set as "
         "STATEMENT_TIMEOUT_MS is."))
     require_if_match: bool = Field(default=False, description=(
-        "`true`: PUT, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally "
+        "`true`: PUT, PATCH, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally "
         "(`If-None-Match: *`, create-only, will do instead: it is how an override is created)."))
     allow_unsafe_durability: bool = Field(default=False, description=(
         "`true`: start even when the database runs with `fsync` or `synchronous_commit` off, which can lose "
@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     api_keys: SecretStr = Field(default=SecretStr(""), description=(
         "API keys, `name:scope:secret` comma-separated; scope `ro` (read-only), `rw` (read-write) or `admin` "
         "(read-write, and manages the keys of `/api/v1/keys`), on every application and environment; secrets of "
-        f"{principals.MIN_SECRET} characters or more. Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
+        f"{principals.MIN_SECRET} characters or more, without a comma or a line break (spaces around an entry are "
+        "dropped). Empty, and no `API_KEYS_FILE`: the API is open, and start-up logs "
         "a warning saying so; while the database holds managed keys that work the service refuses to start instead "
         "(they would guard nothing)."))
     api_keys_file: Path | None = Field(default=None, description=(
@@ -71,7 +72,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description=(
         "Browser origins allowed by CORS, comma-separated; empty: CORS is off."))
     log_level: LogLevel = Field(default="INFO", description=(
-        "`CRITICAL`, `ERROR`, `WARNING`, `INFO` or `DEBUG` (any case): the least level of a log line written."))
+        "`CRITICAL`, `ERROR`, `WARNING`, `INFO` or `DEBUG` (any case): the least level of a log line written. The "
+        "access lines, one a request (who changed or deleted what, with the key), are `INFO`: `WARNING` or above "
+        "drops them."))
     host: str = Field(default="127.0.0.1", description="The address the service listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="The port the service listens on.")
     workers: int = Field(default=1, ge=1, le=64, description=(
@@ -87,7 +90,8 @@ class Settings(BaseSettings):
         "`MAX_WAITERS` only); past it, 429 with `Retry-After`, so that one key cannot take every slot from the "
         "others."))
     max_wait_seconds: float = Field(default=300, gt=0, le=300, description=(
-        "The longest a request is held, whatever `wait` it asks (keep it under a load balancer's idle timeout)."))
+        "The longest a request is held, whatever `wait` it asks; keep it under the idle timeout of any load "
+        "balancer or proxy in front (many default to 60 s, and cut a request held longer)."))
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, description=(
         "Seconds in-flight requests get to finish after SIGTERM before the service stops (held requests answer "
         "304 at once); one still running then answers 503, a change's outcome unknown."))

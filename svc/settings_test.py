@@ -151,6 +151,20 @@ def documented() -> dict[str, tuple[str | None, str]]:
     return settings | settings_module.COMPOSE_KEYS
 
 
+def bounds(name: str) -> str:
+    """What the README's table says a variable's bounds are: those start-up enforces (empty for none)."""
+    field = Settings.model_fields.get(name.lower())
+    found = {type(item).__name__: getattr(item, type(item).__name__.lower())
+             for item in (field.metadata if field else ()) if type(item).__name__ in ("Ge", "Gt", "Le")}
+    low = f"{found['Ge']:,}" if "Ge" in found else f"over {found['Gt']:,}" if "Gt" in found else None
+    high = f"{found['Le']:,}" if "Le" in found else None
+    if low is None and high is None:
+        return ""
+    if low is not None and not low.startswith("over") and high is not None:
+        return f"{low} to {high}"
+    return ", ".join(part for part in (low, high and f"at most {high}") if part)
+
+
 ENV_LINE = re.compile(r"^(# )?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -176,8 +190,9 @@ def env_example() -> dict[str, tuple[str | None, str]]:
 
 def readme_table(readme: Path) -> dict[str, tuple[str | None, str]]:
     """The README's settings: the first table under the first heading that contains "Configuration" (up to the next
-    heading of its level or higher). A row is `| `NAME` | default | description |`: one variable a row, named in
-    backticks; its default in backticks, or `(empty)`, or `(none)` for none."""
+    heading of its level or higher). A row is `| `NAME` | default | bounds | description |`: one variable a row, named
+    in backticks; its default in backticks, or `(empty)`, or `(none)` for none; its bounds (`bounds`). Returns each
+    variable's (default, description), and checks its bounds."""
     fenced, lines = False, []
     for line in readme.read_text().splitlines():  # lines of code blocks are blank here: no heading is in one
         fenced ^= line.startswith("```")
@@ -194,9 +209,10 @@ def readme_table(readme: Path) -> dict[str, tuple[str | None, str]]:
     found: dict[str, tuple[str | None, str]] = {}
     for row in rows:
         cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
-        assert len(cells) == 3 and re.fullmatch(r"`[A-Z][A-Z0-9_]*`", cells[0]), f"README: {row!r}"
-        name, default, description = cells[0].strip("`"), cells[1], cells[2]
+        assert len(cells) == 4 and re.fullmatch(r"`[A-Z][A-Z0-9_]*`", cells[0]), f"README: {row!r}"
+        name, default, limits, description = cells[0].strip("`"), cells[1], cells[2], cells[3]
         assert name not in found, f"{name} twice in the README's table"
+        assert limits == bounds(name), f"README: {name}'s bounds should read {bounds(name)!r}, not {limits!r}"
         found[name] = (None if default == "(none)" else "" if default == "(empty)" else default.strip("`"),
                        description)
     return found
@@ -204,7 +220,7 @@ def readme_table(readme: Path) -> dict[str, tuple[str | None, str]]:
 
 def readme_row(name: str, default: str | None, description: str) -> str:
     shown = "(none)" if default is None else "(empty)" if default == "" else f"`{default}`"
-    return f"| `{name}` | {shown} | {description} |"
+    return f"| `{name}` | {shown} | {bounds(name)} | {description} |"
 
 
 def test_env_example_lists_exactly_the_settings_each_with_its_default_and_description():

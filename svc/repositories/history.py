@@ -20,7 +20,7 @@ from typing import Any
 
 from db.database import idempotent, prepared
 from jsondoc.patch import diff
-from repositories import applications, changes, overrides
+from repositories import applications, changes, configurations, overrides
 from repositories.configurations import REVISION_COLUMNS
 from repositories.effective import CHAIN, view
 from repositories.overrides import REVISION_COLUMNS as OVERRIDE_REVISION_COLUMNS
@@ -109,6 +109,7 @@ NO_CONFIGURATION = "No configuration has this id."
 NO_OVERRIDE = "This configuration has never had an override in this environment."
 NOT_THEN = "This configuration did not exist at this point of its application's history."
 PRUNED = "The history of this application before feed position {0} was pruned."
+END = "SELECT last_change FROM applications WHERE id = %(id)s"
 NOT_RECORDED = "The application's change feed does not have this position (it began after it)."
 
 
@@ -134,22 +135,33 @@ def override_owner(cur, id: str, environment_id: str) -> str:
 
 def position(cur, application_id: str, *, seq: int | None = None, at: datetime | None = None,
              epoch: int | None = None) -> Row:
-    """The feed position a read asks for, by `seq` or by time `at` (exactly one): {seq, recorded_at}. Unprocessable
-    for a position beyond the end, a time in the future or before the application existed; NotFound for no
-    application, or a position whose history was pruned; with `epoch` (the epoch of `seq`), EpochChanged first
-    when the change at `seq` is not in the feed as it was written then (`changes.written`)."""
-    _exactly_one(seq, at, epoch)
+    """The feed position a read asks for, by `seq` or by time `at` (at most one; neither: the feed's end now, read in
+    the request's unit of work, so that every write acknowledged before it began is in it): {seq, epoch,
+    recorded_at}. Unprocessable for a position beyond the end, a time in the future or before the application
+    existed; NotFound for no application, or a position whose history was pruned; with `epoch` (the epoch of
+    `seq`), EpochChanged first when the change at `seq` is not in the feed as it was written then
+    (`changes.written`)."""
+    _at_most_one(seq, at, epoch)
+    if seq is None and at is None:
+        seq = _end(cur, application_id)
     if epoch is not None:
         changes.written(cur, application_id, seq, epoch)
     cur.execute(POSITION, {"id": application_id, "seq": seq, "at": at})
     return _point(cur.fetchone())
 
 
-def _exactly_one(seq: int | None, at: datetime | None, epoch: int | None = None) -> None:
-    if (seq is None) == (at is None):
-        raise Unprocessable.at("#/query/seq", "Give exactly one of `seq` (a feed position) and `at` (a time).")
+def _at_most_one(seq: int | None, at: datetime | None, epoch: int | None = None) -> None:
+    if seq is not None and at is not None:
+        raise Unprocessable.at("#/query/seq", "Give one of `seq` (a feed position) and `at` (a time), not both "
+                                              "(neither: now).")
     if epoch is not None and seq is None:
         raise Unprocessable.at("#/query/epoch", "`epoch` is the epoch of a feed position: send it with `seq`.")
+
+
+def _end(cur, application_id: str) -> int:
+    """The position of the application's last change (0 before its first): a read of the past without a point reads
+    there, and says it, so that a follower can go on from it (`after=<seq>&epoch=<epoch>`)."""
+    return one(cur, END, {"id": application_id}, applications.MISSING)["last_change"]
 
 
 def _point(row: Row) -> Row:
@@ -184,8 +196,11 @@ def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq:
     {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement;
     `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before any
     answer that depends on what was read (naming neither point, or both, is refused first: it says nothing of the
-    configuration); with `epoch`, a position lost in a failover is EpochChanged (`position`)."""
-    _exactly_one(seq, at, epoch)
+    configuration); with `epoch`, a position lost in a failover is EpochChanged (`position`). Neither point: now
+    (`position`)."""
+    _at_most_one(seq, at, epoch)
+    if seq is None and at is None:
+        seq = _end(cur, owner(cur, id))  # (404 as below for a configuration that never was)
     cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
     row = cur.fetchone()
     if row["problem"] == "no_configuration":
@@ -231,13 +246,28 @@ def _document(text: Any) -> Any:
 def configuration_diff(cur, application_id: str, id: str, first: int, second: int | None) -> dict[str, Any]:
     """The JSON Patch from revision `first` of configuration `id` to revision `second` (None: its current state)."""
     key = {"id": id, "application_id": application_id}
-    old = one(cur, SELECT_REVISION, {**key, "version": first}, f"This configuration has no revision {first}.")
+    old = _configuration_revision(cur, key, first)
     if second is None:
         new = one(cur, SELECT_CURRENT, key, "This configuration was deleted: name the revision `to`.")
     else:
-        new = one(cur, SELECT_REVISION, {**key, "version": second}, f"This configuration has no revision {second}.")
+        new = _configuration_revision(cur, key, second)
     return {"configuration_id": id, "from_version": first, "to_version": new["version"], "from_name": old["name"],
             "to_name": new["name"], "patch": diff(_document(old["config"]), _document(new["config"]))}
+
+
+def _configuration_revision(cur, key: dict[str, str], version: int) -> Row:
+    """Revision `version` of the configuration `key` names; NotFound saying whether it was pruned (as reading the
+    revision says: `configurations.revision`) or never was."""
+    cur.execute(SELECT_REVISION, {**key, "version": version})
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(configurations.LATEST, {"id": key["id"]})
+        latest = cur.fetchone()["latest"]
+        if latest is not None and version <= latest:
+            raise NotFound(f"Revision {version} of this configuration was pruned: its history before a time an operator "
+                           f"chose was dropped (`make prune`).")
+        raise NotFound(f"This configuration has no revision {version}.")
+    return row
 
 
 @idempotent

@@ -163,10 +163,11 @@ def test_points_outside_the_history_are_clear_problems(cur, app_id):
     with pytest.raises(Unprocessable) as error:
         history.application_at(cur, app_id, at=datetime(2000, 1, 1, tzinfo=UTC))
     assert error.value.errors[0]["message"] == "The application did not exist at this time."
-    with pytest.raises(Unprocessable):
-        history.application_at(cur, app_id)
-    with pytest.raises(Unprocessable):
+    assert history.application_at(cur, app_id)["seq"] == 1  # no point: now
+    with pytest.raises(Unprocessable, match="not both"):
         history.application_at(cur, app_id, seq=1, at=datetime.now(UTC))
+    with pytest.raises(Unprocessable, match="send it with `seq`"):
+        history.application_at(cur, app_id, epoch=1)
     with pytest.raises(NotFound, match="ends at position 1"):
         history.application_at(cur, app_id, seq=2)
     with pytest.raises(NotFound, match="No application"):
@@ -200,6 +201,13 @@ def test_prune_drops_only_what_no_state_from_the_cut_on_shows(cur, app_id):
     assert {seq: state(cur, app_id, seq) for seq in range(9, 11)} == before
     with pytest.raises(NotFound, match="before feed position 9 was pruned"):
         history.application_at(cur, app_id, seq=8)
+    # A diff from a pruned revision says so, as reading that revision does (not "has no revision 1").
+    with pytest.raises(NotFound, match="Revision 1 of this configuration was pruned"):
+        history.configuration_diff(cur, app_id, kept["id"], 1, None)
+    with pytest.raises(NotFound, match="has no revision 9"):
+        history.configuration_diff(cur, app_id, kept["id"], 2, 9)
+    with pytest.raises(NotFound, match="was pruned"):
+        configurations.revision(cur, kept["id"], 1)
     assert overrides.put(cur, kept["id"], env["id"], patch={"a": 3}, comments=None)["version"] == 3
     assert history.prune(cur, cut)["applications"] == 0  # the cut only moves forward
 
@@ -281,7 +289,7 @@ def test_a_configuration_read_asks_whether_its_application_may_be_seen_before_an
         assert application_id == app_id
         raise NotFound(history.NO_CONFIGURATION)
 
-    for point in ({"seq": 99}, {"at": datetime.now(UTC) + timedelta(minutes=5)}, {"seq": 0}, {"seq": 1}):
+    for point in ({"seq": 99}, {"at": datetime.now(UTC) + timedelta(minutes=5)}, {"seq": 0}, {"seq": 1}, {}):
         with pytest.raises(NotFound, match="No configuration has this id"):
             history.owned_configuration_at(cur, made["id"], hidden, **point)
     with pytest.raises(NotFound, match="No configuration has this id"):
@@ -290,8 +298,11 @@ def test_a_configuration_read_asks_whether_its_application_may_be_seen_before_an
         history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=0)
     with pytest.raises(NotFound, match="ends at position 1"):
         history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=2)
-    with pytest.raises(Unprocessable, match="exactly one"):
-        history.owned_configuration_at(cur, made["id"], owned_by(app_id))
+    assert history.owned_configuration_at(cur, made["id"], owned_by(app_id))["seq"] == 1  # no point: now
+    with pytest.raises(NotFound, match="No configuration has this id"):
+        history.owned_configuration_at(cur, MISSING, owned_by(app_id))
+    with pytest.raises(Unprocessable, match="not both"):
+        history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=1, at=datetime.now(UTC))
 
 
 def test_a_time_waits_only_for_a_write_in_flight_that_could_have_recorded_a_change_by_then(cur, app_id,

@@ -27,6 +27,13 @@ async def get_health(request: Request, db: DatabaseDep) -> Response:
     return reply(models.Health(status="ok", database="ok", listener=_listener(state), waiters=state.waiters.count))
 
 
+@router.get("/health/live")
+async def get_liveness(request: Request) -> Response:
+    """200 while this worker serves requests, its database not asked (a liveness probe; `/health` is readiness)."""
+    state = request.app.state
+    return reply(models.Liveness(status="ok", listener=_listener(state), waiters=state.waiters.count))
+
+
 def _listener(state: State) -> models.ListenerState:
     listener = state.listener
     return (models.ListenerState.disabled if listener.pooled else

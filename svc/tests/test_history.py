@@ -203,6 +203,29 @@ def test_points_outside_the_history_are_problems_with_pointers(client, applicati
     assert_problem(client.get(url, params={"seq": -1}), 422)
 
 
+def test_a_snapshot_without_a_point_is_now_with_the_position_a_follower_goes_on_from(client, application,
+                                                                                      configuration):
+    """A watcher's start: the state now and its feed position in one read (etcd's revision on a Get), then the feed
+    from there misses nothing and repeats nothing. By an application, a configuration, an effective view."""
+    app = application("billing")
+    made = configuration(app["id"], "db", {"v": 1})
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": "db", "config": {"v": 2}})
+    env = client.post("/api/v1/environments", json={"name": "prod"}).json()
+    client.put(f"{CONFIGS}/{made['id']}/overrides/{env['id']}", json={"patch": {"v": 3}})
+    now = [client.get(f"{APPS}/{app['id']}/snapshot").json(), client.get(f"{CONFIGS}/{made['id']}/snapshot").json(),
+           client.get(f"{CONFIGS}/{made['id']}/effective/snapshot", params={"environment_id": env["id"]}).json()]
+    assert {(n["seq"], n["epoch"]) for n in now} == {(3, client.get(f"{APPS}/{app['id']}/changes").json()["epoch"])}
+    assert now[0]["configurations"][0]["config"] == now[1]["configuration"]["config"] == {"v": 2}
+    assert now[2]["view"]["config"] == {"v": 3}
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": "db", "config": {"v": 4}})
+    follows = client.get(f"{APPS}/{app['id']}/changes", params={"after": now[0]["seq"], "epoch": now[0]["epoch"]})
+    assert [(c["seq"], c["version"]) for c in follows.json()["items"]] == [(4, 3)]
+    client.delete(f"{CONFIGS}/{made['id']}")
+    assert assert_problem(client.get(f"{CONFIGS}/{made['id']}/snapshot"), 404)  # deleted: not there now
+    assert_problem(client.get(f"{CONFIGS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/snapshot"), 404)
+    assert_problem(client.get(f"{APPS}/01JD3B5ZQ6V2K9X4N8M7P1R0ST/snapshot"), 404)
+
+
 def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, configuration, database_url):
     app = application("billing")
     config = configuration(app["id"], "db", {"v": 1})

@@ -1059,6 +1059,19 @@ class Health(BaseModel):
     ] = None
 
 
+class Liveness(BaseModel):
+    """
+    The answering worker's process serves requests (its database is not asked).
+    """
+
+    status: Literal['ok']
+    listener: ListenerState | None = None
+    waiters: Annotated[
+        int | None,
+        Field(description='Requests the answering worker holds now (`wait`).', ge=0),
+    ] = None
+
+
 class HealthProblem(BaseModel):
     """
     `/health`'s 503: an RFC 9457 problem (the database does not answer) with the answering worker's state as
