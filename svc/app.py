@@ -349,8 +349,8 @@ def _refusals_said_once(app: FastAPI) -> None:
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         async def said(message: Message) -> None:
-            if message["type"] == "lifespan.startup.failed" and getattr(app.state, "refused", None):
-                message = {**message, "message": ""}
+            if message["type"] == "lifespan.startup.failed" and "StartupRefused" in message.get("message", ""):
+                message = {**message, "message": ""}  # (said by `refuse`; any other failure keeps its traceback)
             await send(message)
         await run(scope, receive, said)
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wire.problems import NotFound
 
@@ -37,15 +37,25 @@ class Assets:
             if "\x00" in scope["path"]:
                 await NotFound("No file has this path.").response(scope["path"])(scope, receive, send)
                 return
-            scope = whole(scope)
+            scope, send = whole(scope), _no_ranges(send)
         await self.app(scope, receive, send)
+
+
+def _no_ranges(send: Send) -> Send:
+    """`send`, saying `Accept-Ranges: none` where Starlette says `bytes` (`whole`: no Range is taken)."""
+    async def sent(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [(name, b"none" if name == b"accept-ranges" else value)
+                                              for name, value in message["headers"]]}
+        await send(message)
+    return sent
 
 
 class WholeFile(FileResponse):
     """A file answered whole, whatever Range the request sends (`whole`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(whole(scope), receive, send)
+        await super().__call__(whole(scope), receive, _no_ranges(send))
 
 
 def install(app: FastAPI, openapi_url: str) -> None:

@@ -76,3 +76,4 @@ def test_a_file_is_served_whole_whatever_range_is_asked(client, path, ranges):
     whole = client.get(path)
     answer = client.get(path, headers={"Range": ranges, "If-Range": whole.headers.get("etag", "x")})
     assert answer.status_code == 200 and answer.content == whole.content and "content-range" not in answer.headers
+    assert answer.headers["accept-ranges"] == whole.headers["accept-ranges"] == "none"  # none is taken

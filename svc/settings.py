@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     max_waiters_per_key: int = Field(default=5_000, ge=0, le=1_000_000, description=(
         "Requests one managed key may hold waiting for a change, per worker (the settings' keys are bounded by "
         "`MAX_WAITERS` only); past it, 429 with `Retry-After`, so that one key cannot take every slot from the "
-        "others."))
+        "others. 0: no managed key's `wait` is held."))
     max_wait_seconds: float = Field(default=300, gt=0, le=300, description=(
         "The longest a request is held, whatever `wait` it asks; keep it under the idle timeout of any load "
         "balancer or proxy in front (many default to 60 s, and cut a request held longer)."))

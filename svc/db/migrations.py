@@ -198,33 +198,45 @@ def _not_locked(conn: psycopg2.extensions.connection, migration: Migration, bega
             "then run the migrations again")
 
 
-def status(dsn: str, folder: Path = FOLDER) -> tuple[list[str], list[str]]:
-    """`disagreement`, read without changing anything (no table created, no lock taken)."""
+def status(dsn: str, folder: Path = FOLDER) -> tuple[list[str], list[str], list[str]]:
+    """`disagreement`, and the applied files this build has changed (which `migrate` refuses), read without changing
+    anything (no table created, no lock taken)."""
     conn = psycopg2.connect(dsn, application_name=APPLICATION_NAME, cursor_factory=psycopg2.extras.RealDictCursor)
     try:
         with conn.cursor() as cur:
-            return disagreement(cur, folder)
+            pending, unknown = disagreement(cur, folder)
+            edited = []
+            if len(pending) < len(discover(folder)):  # (some applied: the table is there)
+                cur.execute("SELECT version, checksum FROM migrations")
+                applied = {row["version"]: row["checksum"] for row in cur.fetchall()}
+                edited = [m.file_name for m in discover(folder) if applied.get(m.version, m.checksum) != m.checksum]
+            return pending, unknown, edited
     finally:
         conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m db.migrations",
+        prog="migrations",
         description="Apply this build's pending migrations to DATABASE_URL's database (with --status: only say "
                     "which are pending). Concurrent runners wait for each other; applied files are never re-run.")
     parser.add_argument("--status", action="store_true",
-                        help="change nothing: list the pending migrations, and exit 3 when there are some")
+                        help="change nothing: list the pending migrations, and exit 3 when there are some (1 when an "
+                             "applied one was changed since, which a run refuses)")
     arguments = parser.parse_args(argv)  # (an unknown argument, or none known: exits 2 without touching anything)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = settings_module.load()
     try:
         if arguments.status:
-            pending, unknown = status(str(settings.database_url))
+            pending, unknown, edited = status(str(settings.database_url))
             print(f"migrations: {len(pending)} pending" + (": " + ", ".join(pending) if pending else ""))
             if unknown:
                 print(f"migrations: the database has {len(unknown)} this build lacks (a newer build migrated it): "
                       + ", ".join(unknown))
+            if edited:
+                print(f"migrations: changed after they were applied (a run would refuse them): {', '.join(edited)}",
+                      file=sys.stderr)
+                return 1
             return 3 if pending else 0
         applied = migrate(str(settings.database_url))
     except MigrationError as error:

@@ -136,6 +136,9 @@ def test_status_lists_what_is_pending_and_changes_nothing(empty_database, tmp_pa
     migrations.migrate(empty_database, tmp_path)
     assert migrations.main(["--status"]) == 0
     assert capsys.readouterr().out.endswith("migrations: 0 pending\n")
+    write(tmp_path, "0002_second.sql", "CREATE TABLE u (a text);")  # edited after it was applied: a run refuses it
+    assert migrations.main(["--status"]) == 1
+    assert "0002_second.sql" in capsys.readouterr().err
 
 
 def started(call) -> tuple[threading.Thread, list]:

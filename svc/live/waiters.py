@@ -186,14 +186,14 @@ class Waiters:
 
     def _own(self, owner: Hashable, deadline: float, now: float) -> object:
         """A held request of `owner`'s (a managed key's id), or TooManyRequests past `max_per_key` of them: retry
-        once its oldest hold has ended."""
+        once the first of its holds to end has ended (a pass over them: refusals are not the common path)."""
         owned = self.owned.setdefault(owner, {})
         if len(owned) >= self.max_per_key:
-            oldest = next(iter(owned.values()), now + 1)
+            first = min(owned.values(), default=now + 1)
             raise TooManyRequests(
                 f"This key holds {len(owned):,} requests waiting for changes on this worker, the most one key may "
-                f"(MAX_WAITERS_PER_KEY): hold fewer (one per thing watched is enough), or retry after the oldest's "
-                f"wait ends.", retry_after=max(1, math.ceil(oldest - now)))
+                f"(MAX_WAITERS_PER_KEY): hold fewer (one per thing watched is enough), or retry once one of them has "
+                f"ended.", retry_after=max(1, math.ceil(first - now)))
         held = object()
         owned[held] = deadline
         return held

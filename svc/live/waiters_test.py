@@ -114,8 +114,8 @@ def test_one_key_holds_at_most_its_share_and_others_are_held_past_it():
     slots come back as its holds end, however they end."""
     async def scenario():
         waiters = listening(max_waiters=10, max_per_key=2, max_wait=300)
-        mine = [asyncio.create_task(waiters.hold((f"c:{i}",), never, 30 + i, lambda: 304, owner="k1"))
-                for i in range(2)]
+        mine = [asyncio.create_task(waiters.hold((f"c:{i}",), never, wait, lambda: 304, owner="k1"))
+                for i, wait in enumerate((200, 30))]  # the first to end is the second held
         await asyncio.sleep(0.01)
         with pytest.raises(TooManyRequests) as refused:
             await waiters.hold(("c:9",), never, 300, lambda: 304, owner="k1")
@@ -129,7 +129,7 @@ def test_one_key_holds_at_most_its_share_and_others_are_held_past_it():
 
     refused, counted, left = asyncio.run(scenario())
     assert refused.status == 429 and "MAX_WAITERS_PER_KEY" in refused.detail
-    assert refused.headers["Retry-After"] == "30"  # the oldest hold's wait, 30 s, ends first
+    assert refused.headers["Retry-After"] == "30"  # the hold that ends first: the second, 30 s
     assert counted == (7, {"k1": 2, "k2": 2}) and left == {}
 
 

@@ -34,12 +34,17 @@ WHERE application_id = %(application_id)s AND seq > %(after)s
 ORDER BY seq
 LIMIT %(limit)s
 """
-# The rest of one transaction's changes after `after` (through `changes_txid_idx`, migration 0010).
+# The rest of one transaction's changes after `after`, at most %(limit)s (through `changes_txid_idx`, migration
+# 0010); `_whole_transactions` keeps those that follow on without a gap.
 REST_OF_TRANSACTION = f"""
 SELECT {COLUMNS}, txid FROM changes
 WHERE application_id = %(application_id)s AND txid = %(txid)s AND seq > %(after)s
 ORDER BY seq
+LIMIT %(limit)s
 """
+# The most changes a page holds to keep one transaction whole: an import that replaces more at once (a document of up
+# to 10,000 configurations, each with its overrides) is split across pages past it.
+WHOLE_AT_MOST = 10_000
 
 
 @idempotent
@@ -52,21 +57,33 @@ def _whole_transactions(cur, application_id: str, rows: list[Row], limit: int) -
     """The first `limit` of `rows` (up to `limit` + 1 changes in order), without splitting a transaction's changes
     (a change set's, an import's) across two pages: a follower applying page by page never shows a state that never
     was. The page stops before a transaction that does not fit whole; one of more than `limit` changes that begins
-    the page comes whole. A transaction's changes are numbered consecutively (under its application's lock); those
-    written before migration 0010 have no `txid` and are each taken as one's own."""
+    the page comes whole, up to WHOLE_AT_MOST changes. A transaction's changes are numbered consecutively (under its
+    application's lock): they are those of one `txid` that follow on without a gap (an id may come again, in a
+    cluster a dump was restored into, but not for the very next change); those written before migration 0010 have
+    no `txid` and are each taken as one's own."""
     if len(rows) <= limit:
         return rows
-    txid, last = rows[limit]["txid"], rows[limit - 1]
+    following, last = rows[limit], rows[limit - 1]
     rows = rows[:limit]
-    if txid is None or last["txid"] != txid:
+    if not _together(last, following):
         return rows  # the page ends where a transaction does
     first = limit - 1
-    while first > 0 and rows[first - 1]["txid"] == txid:
+    while first > 0 and _together(rows[first - 1], rows[first]):
         first -= 1
     if first > 0:
         return rows[:first]
-    cur.execute(REST_OF_TRANSACTION, {"application_id": application_id, "txid": txid, "after": last["seq"]})
-    return rows + cur.fetchall()
+    cur.execute(REST_OF_TRANSACTION, {"application_id": application_id, "txid": last["txid"], "after": last["seq"],
+                                      "limit": max(0, WHOLE_AT_MOST - limit)})
+    for row in cur.fetchall():
+        if not _together(rows[-1], row):
+            break
+        rows.append(row)
+    return rows
+
+
+def _together(change: Row, then: Row) -> bool:
+    """Whether `then`, the change after `change` in the feed, is of the same transaction."""
+    return change["txid"] is not None and then["txid"] == change["txid"] and then["seq"] == change["seq"] + 1
 
 
 def written(cur, application_id: str, seq: int, epoch: int) -> None:
@@ -85,7 +102,8 @@ def _position(cur, application_id: str, seq: int, epoch: int | None) -> Row:
 @idempotent
 def page(cur, application_id: str, seq: int, *, limit: int, epoch: int | None = None) -> tuple[list[Row], int]:
     """The application's changes numbered after `seq`, in order, at most `limit` in whole transactions (one of more
-    comes alone and whole: `_whole_transactions`), and the epoch of the position a follower goes on from (the last change's, or the one at `seq`; at 0 with none, the database's now).
+    comes alone and whole, up to WHOLE_AT_MOST: `_whole_transactions`), and the epoch of the position a follower goes
+    on from (the last change's, or the one at `seq`; at 0 with none, the database's now).
     NotFound for no application. With `epoch`, `seq` is a position of that epoch: EpochChanged unless the change
     at `seq` is in the feed as it was written in `epoch` (0 is the start of every feed). A change the database has
     is in it with every change before it (a timeline is one line of history), so a follower that sends its position

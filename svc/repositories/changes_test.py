@@ -114,3 +114,25 @@ def test_a_page_never_ends_inside_a_transaction(cur):
     assert seqs(5, 1) == [6] and seqs(0, 1) == [1]
     assert seqs(2, 1) == [3, 4, 5]  # a follower that read part of it before (a page of an earlier release) goes on
     assert "txid" not in changes.after(cur, app_id, 0, limit=10)[0]
+
+
+def test_a_transaction_is_one_txid_and_time_following_on_and_a_page_holds_at_most_whole_at_most(cur, monkeypatch):
+    """A transaction id can come again (a dump restored into a new cluster starts its counter over): a page taken
+    whole by it skipped the changes between (a review: 1-3 and 7 of one id, 4-6 lost). And a transaction larger
+    than WHOLE_AT_MOST is split rather than sent whole however large."""
+    app_id = applications.create(cur, name="a", comments=None)["id"]
+    cur.execute("BEGIN")
+    for n in range(3):  # 1-3
+        configurations.create(cur, application_id=app_id, name=f"set{n}", comments=None, config={})
+    cur.execute("COMMIT")
+    for n in range(4):  # 4-7
+        configurations.create(cur, application_id=app_id, name=f"one{n}", comments=None, config={})
+    cur.execute("UPDATE changes SET txid = (SELECT txid FROM changes WHERE application_id = %s AND seq = 1) "
+                "WHERE application_id = %s AND seq = 7", (app_id, app_id))
+    assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=2)] == [1, 2, 3]
+    cur.execute("UPDATE changes SET txid = (SELECT txid FROM changes WHERE application_id = %s AND seq = 1) "
+                "WHERE application_id = %s AND seq = 5", (app_id, app_id))
+    assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=2)] == [1, 2, 3]
+    assert [c["seq"] for c in changes.after(cur, app_id, 3, limit=1)] == [4]
+    monkeypatch.setattr(changes, "WHOLE_AT_MOST", 2)
+    assert [c["seq"] for c in changes.after(cur, app_id, 0, limit=1)] == [1, 2]  # split past the bound

@@ -158,10 +158,11 @@ def _at_most_one(seq: int | None, at: datetime | None, epoch: int | None = None)
         raise Unprocessable.at("#/query/epoch", "`epoch` is the epoch of a feed position: send it with `seq`.")
 
 
-def _end(cur, application_id: str) -> int:
+def _end(cur, application_id: str, missing: str = applications.MISSING) -> int:
     """The position of the application's last change (0 before its first): a read of the past without a point reads
-    there, and says it, so that a follower can go on from it (`after=<seq>&epoch=<epoch>`)."""
-    return one(cur, END, {"id": application_id}, applications.MISSING)["last_change"]
+    there, and says it, so that a follower can go on from it (`after=<seq>&epoch=<epoch>`). NotFound (`missing`)
+    for no application."""
+    return one(cur, END, {"id": application_id}, missing)["last_change"]
 
 
 def _point(row: Row) -> Row:
@@ -193,14 +194,16 @@ def _state(row: Row) -> Row:
 def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq: int | None = None,
                            at: datetime | None = None, epoch: int | None = None) -> Row:
     """Configuration `id` as it was at a point of the history of the application it belongs (or belonged) to:
-    {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement;
+    {application_id, seq, recorded_at, configuration}; NotFound when it did not exist then. One statement (two
+    more for now: its application, and where that application's feed ends);
     `allowed(application_id)` raises (a 404, a 403) when the caller may not see that application, before any
     answer that depends on what was read (naming neither point, or both, is refused first: it says nothing of the
     configuration); with `epoch`, a position lost in a failover is EpochChanged (`position`). Neither point: now
     (`position`)."""
     _at_most_one(seq, at, epoch)
     if seq is None and at is None:
-        seq = _end(cur, owner(cur, id))  # (404 as below for a configuration that never was)
+        seq = _end(cur, owner(cur, id), NO_CONFIGURATION)  # (404 as below for a configuration that never was, or
+        # whose application is gone: what a key may not see answers so too)
     cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
     row = cur.fetchone()
     if row["problem"] == "no_configuration":
@@ -270,17 +273,28 @@ def _configuration_revision(cur, key: dict[str, str], version: int) -> Row:
     return row
 
 
+def _override_revision(cur, key: dict[str, str], version: int) -> Row:
+    """Revision `version` of the override `key` names; NotFound saying whether it was pruned or never was."""
+    cur.execute(SELECT_OVERRIDE_REVISION, {**key, "version": version})
+    row = cur.fetchone()
+    if row is None:
+        if overrides.no_revision(cur, key["id"], key["environment_id"], version) == overrides.PRUNED_REVISION:
+            raise NotFound(f"Revision {version} of this override was pruned: its history before a time an operator "
+                           f"chose was dropped (`make prune`).")
+        raise NotFound(f"This override has no revision {version}.")
+    return row
+
+
 @idempotent
 def override_diff(cur, application_id: str, id: str, environment_id: str, first: int,
                   second: int | None) -> dict[str, Any]:
     """The JSON Patch from revision `first` of the override to revision `second` (None: its current state)."""
     key = {"id": id, "environment_id": environment_id, "application_id": application_id}
-    old = one(cur, SELECT_OVERRIDE_REVISION, {**key, "version": first}, f"This override has no revision {first}.")
+    old = _override_revision(cur, key, first)
     if second is None:
         new = one(cur, SELECT_OVERRIDE_CURRENT, key, "This override was deleted: name the revision `to`.")
     else:
-        new = one(cur, SELECT_OVERRIDE_REVISION, {**key, "version": second},
-                  f"This override has no revision {second}.")
+        new = _override_revision(cur, key, second)
     return {"configuration_id": id, "environment_id": environment_id, "from_version": first,
             "to_version": new["version"], "patch": diff(_document(old["patch"]), _document(new["patch"]))}
 

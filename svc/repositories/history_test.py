@@ -208,6 +208,12 @@ def test_prune_drops_only_what_no_state_from_the_cut_on_shows(cur, app_id):
         history.configuration_diff(cur, app_id, kept["id"], 2, 9)
     with pytest.raises(NotFound, match="was pruned"):
         configurations.revision(cur, kept["id"], 1)
+    with pytest.raises(NotFound, match="Revision 1 of this override was pruned"):  # overrides alike
+        history.override_diff(cur, app_id, kept["id"], env["id"], 1, 2)
+    with pytest.raises(NotFound, match="This revision was pruned"):
+        overrides.revision(cur, kept["id"], env["id"], 1)
+    with pytest.raises(NotFound, match="has no revision with this version"):
+        overrides.revision(cur, kept["id"], env["id"], 7)
     assert overrides.put(cur, kept["id"], env["id"], patch={"a": 3}, comments=None)["version"] == 3
     assert history.prune(cur, cut)["applications"] == 0  # the cut only moves forward
 

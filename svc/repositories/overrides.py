@@ -187,10 +187,22 @@ NO_CONFIGURATION = "No configuration has this id."
 NO_ENVIRONMENT = "No environment has this id."
 MISSING = "This configuration has no override in this environment."
 NO_REVISION = "This override has no revision with this version."
+PRUNED_REVISION = ("This revision was pruned: its override's history before a time an operator chose was dropped "
+                   "(`make prune`).")
+# The last version an override's revisions have: `make prune` keeps it, and only `make prune` drops one.
+LATEST_REVISION = f"SELECT max(version) AS latest FROM override_revisions WHERE {KEY}"
 
 
 def _key(id: str, environment_id: str) -> dict[str, str]:
     return {"id": id, "environment_id": environment_id}
+
+
+def no_revision(cur, id: str, environment_id: str, version: int) -> str:
+    """Why the override has no revision `version` (its override known to exist, or to have existed): pruned, when
+    a later one is kept (versions count 1, 2, 3, ...), or never written."""
+    cur.execute(LATEST_REVISION, _key(id, environment_id))
+    latest = cur.fetchone()["latest"]
+    return PRUNED_REVISION if latest is not None and version <= latest else NO_REVISION
 
 
 def _exists(cur, id: str, environment_id: str) -> None:
@@ -272,7 +284,7 @@ def restore(cur, id: str, environment_id: str, revision: int, *, when: Precondit
         _exists(cur, id, environment_id)
         cur.execute(SELECT_REVISION, {**_key(id, environment_id), "version": revision})
         if cur.fetchone() is None:
-            raise NotFound(NO_REVISION)
+            raise NotFound(no_revision(cur, id, environment_id, revision))
         _refused(cur, id, environment_id, when)
     return row
 
@@ -324,5 +336,5 @@ def revision(cur, id: str, environment_id: str, version: int) -> Row:
     row = cur.fetchone()
     if row is None:
         _exists(cur, id, environment_id)
-        raise NotFound(NO_REVISION)
+        raise NotFound(no_revision(cur, id, environment_id, version))
     return row

@@ -129,9 +129,7 @@ class UnknownTransferCoding(Exception):
     """A request's body is sent with a transfer coding other than chunked (RFC 9112 §6.1: 501)."""
 
 
-# Set once the shutdown has begun (`stop_keeping_alive`): every answer after it closes its connection.
-_closing = False
-_server_state: Any = None  # uvicorn's, which lists the open connections (set as the first one is made)
+_server_state: Any = None  # uvicorn's (of the server this process runs): its open connections, and `closing`
 
 
 def stop_keeping_alive() -> None:
@@ -139,11 +137,10 @@ def stop_keeping_alive() -> None:
     of requests already under way (held ones, answered at once by `Waiters.close`) included. Else a client whose held
     request was answered 304 asked again on the same connection, was answered at once again (its hold ending as the
     shutdown has begun), and so on: some 40 times a watcher in 85 ms in a trial, until uvicorn's own shutdown
-    reached its connection."""
-    global _closing
-    _closing = True
+    reached its connection. Said on the server's state (`closing`), which is the server's alone."""
     if _server_state is None:
         return
+    _server_state.closing = True
     for connection in list(_server_state.connections):
         cycles = [queued for queued, _ in getattr(connection, "pipeline", ())]
         for cycle in (getattr(connection, "cycle", None), *cycles):
@@ -345,7 +342,7 @@ class Protocol(HttpToolsProtocol):
         self._before = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if _closing and cycle is not None:
+        if cycle is not None and getattr(self.server_state, "closing", False):
             cycle.keep_alive = False  # (`stop_keeping_alive`)
         if cycle is not None and cycle.scope is self.scope:
             # A weak reference: the cycle holds the scope, and a scope holding its cycle would make every request a
