@@ -14,7 +14,7 @@ from psycopg2.extras import Json
 
 from db import loop
 from db.database import Database, as_key, idempotent, prepared
-from repositories.configurations import MANY_PRECONDITIONS, OWNER
+from repositories.configurations import LOCK_OWNER, MANY_PRECONDITIONS, OWNER
 from repositories.rows import NOW, Row, conditions, one, split, stale
 from wire import jsontext
 from wire.etags import UNCONDITIONAL, Preconditions
@@ -223,6 +223,17 @@ def _refused(cur, id: str, environment_id: str, when: Preconditions) -> None:
     stale(tag, row["version"], row["epoch"], when)
 
 
+def _locked(cur, id: str) -> None:
+    """Lock the application of configuration `id` in a statement of its own, before an upsert that may create the
+    override (`PUT`, `RESTORE`), in the same transaction. The upsert numbers the revision it writes from the
+    override's revisions (`last`), which it reads as of its own start: locking in its own CTE, it waited for a write
+    of the application to commit, and still read the revisions as they were before it. So a create or a restore
+    queued behind another create and a delete of the override numbered its revision as the first had, and failed
+    on the revisions' key (a trial: 952 answers 500 in minutes of concurrent PUT, DELETE and restore). A statement
+    that begins once the lock is held reads every write that held it before."""
+    cur.execute(LOCK_OWNER, {"id": id})
+
+
 def _upsert(cur, query: str, params: dict[str, Any]) -> Row | None:
     try:
         cur.execute(query, params)
@@ -252,7 +263,7 @@ async def put_now(db: Database, id: str, environment_id: str, *, patch: dict[str
     if row is None:
         create = functools.partial(_create, id=id, environment_id=environment_id, patch=patch, comments=comments,
                                    when=when, actor=actor)
-        row = await db.run(as_key(key_id, create) if key_id is not None else create)
+        row = await db.run(as_key(key_id, create) if key_id is not None else create, transaction=True)
     return row
 
 
@@ -267,7 +278,9 @@ def _put_params(id: str, environment_id: str, patch: dict[str, Any], comments: s
 
 def _create(cur, id: str, environment_id: str, patch: dict[str, Any], comments: str | None, when: Preconditions,
             actor: str | None) -> Row:
-    """The override, created where there was none to replace; else why not (404, 412)."""
+    """The override, created where there was none to replace; else why not (404, 412). In a transaction: its
+    application locked first (`_locked`)."""
+    _locked(cur, id)
     row = _upsert(cur, PUT, _put_params(id, environment_id, patch, comments, when, actor))
     if row is None:
         _refused(cur, id, environment_id, when)
@@ -279,6 +292,7 @@ def restore(cur, id: str, environment_id: str, revision: int, *, when: Precondit
     """Make revision `revision` current, as a new version and a new revision (also of an override deleted since)."""
     params = {**_key(id, environment_id), "revision": revision, **when.params(), "current": when.current,
               "actor": actor, "kind": "restored"}
+    _locked(cur, id)
     row = _upsert(cur, RESTORE, params)
     if row is None:
         _exists(cur, id, environment_id)
@@ -295,6 +309,11 @@ def delete(cur, id: str, environment_id: str, *, when: Preconditions = UNCONDITI
     if cur.fetchone() is None:
         _exists(cur, id, environment_id)
         one(cur, SELECT_VERSION, _key(id, environment_id), MISSING)
+        if when.match is None and when.none_match == []:
+            # Unconditional, it deleted nothing: there was no override when it ran (another delete's, just before),
+            # and the one there now was created since. A trial got 412 "If-None-Match named the current ETag" for
+            # a DELETE that sent none.
+            raise NotFound(MISSING)
         _refused(cur, id, environment_id, when)
 
 

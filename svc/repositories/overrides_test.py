@@ -113,3 +113,69 @@ def test_a_replace_records_what_a_create_does_under_the_names_of_now(cur, setup)
     last = changes.after(cur, app["id"], 0, limit=10)[-1]
     assert (last["kind"], last["name"], last["environment"], last["environment_id"], last["version"], last["by"]) == \
         ("updated", "database", "production", env["id"], 2, "ci")
+
+
+def test_a_create_or_restore_queued_behind_a_create_and_a_delete_numbers_its_revision_after_them(cur, setup,
+                                                                                                 database_url):
+    """A create (or a restore) of an override that waited for its application's lock while another transaction
+    created and deleted the override read the revisions as they were before: it numbered its revision as the other
+    had, and failed on the revisions' key (500s in a trial). Each is now a transaction that locks first, then reads."""
+    import threading
+
+    import psycopg2
+    import psycopg2.extras
+
+    _, config, env = setup
+    overrides.put(cur, config["id"], env["id"], patch={"v": 1}, comments=None)  # revision 1
+    overrides.delete(cur, config["id"], env["id"])
+    other = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+    try:
+        for queued in ("put", "restore"):
+            with other.cursor() as holder:  # a transaction that holds the lock while it creates and deletes
+                holder.execute(configurations.LOCK_OWNER, {"id": config["id"]})
+                done, failed = [], []
+
+                def write():
+                    conn = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
+                    try:
+                        with conn.cursor() as mine:
+                            if queued == "put":
+                                done.append(overrides._create(mine, config["id"], env["id"], {"v": 9}, None,
+                                                              Preconditions(), None))
+                            else:
+                                done.append(overrides.restore(mine, config["id"], env["id"], 1))
+                        conn.commit()
+                    except Exception as error:  # the test asserts there is none
+                        failed.append(error)
+                    finally:
+                        conn.close()
+                waiting = threading.Thread(target=write)
+                waiting.start()
+                holder.execute("SELECT pg_sleep(0.3)")  # (it queues on the lock meanwhile, or after: either way)
+                overrides.put(holder, config["id"], env["id"], patch={"v": 2}, comments=None)
+                overrides.delete(holder, config["id"], env["id"])
+                other.commit()
+                waiting.join(timeout=60)
+            assert not failed and done, (queued, failed)
+            versions = [r["version"] for r in overrides.revision_page(cur, config["id"], env["id"], limit=50)[0]]
+            assert versions == sorted(set(versions), reverse=True) and done[0]["version"] == versions[0], queued
+            overrides.delete(cur, config["id"], env["id"])
+    finally:
+        other.close()
+
+
+def test_an_unconditional_delete_that_found_nothing_is_404_even_if_one_was_created_since(cur, setup, monkeypatch):
+    """It ran when there was no override (another delete's, just before), and one was created between its
+    statement and its check: 404, not 412 naming an If-None-Match it never sent (a trial)."""
+    _, config, env = setup
+    real = cur.execute
+
+    def created_between(query, params=None):
+        real(query, params)
+        if query is overrides.DELETE:  # the override is created again right after the delete found none
+            real(overrides.PUT, overrides._put_params(config["id"], env["id"], {"v": 1}, None, Preconditions(), None))
+            cur.fetchall()
+            real("SELECT NULL WHERE false")  # (what the delete fetches: no row)
+    monkeypatch.setattr(cur, "execute", created_between)
+    with pytest.raises(NotFound, match="has no override"):
+        overrides.delete(cur, config["id"], env["id"])

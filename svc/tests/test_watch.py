@@ -325,6 +325,43 @@ def test_held_requests_whose_clients_have_gone_free_their_slots_at_once(serve, c
             assert time.monotonic() < deadline, f"the slots of clients that had gone were not freed: {statuses}"
 
 
+@pytest.mark.parametrize("after", ["a pipelined request", "bytes that are not HTTP"])
+@pytest.mark.parametrize("gone", ["closed", "reset"])
+def test_a_held_request_with_more_sent_behind_it_frees_its_slot_when_its_client_goes(serve, clean, after, gone):
+    """Behind a held request, a pipelined one (or garbage) pauses reading, so the connection's end is not read: the
+    slots stayed taken until their wait ended (a trial: 20 of 20, and a real waiter answered 503), and each answer
+    was then written to a closed transport (logged as an unhandled error). The deadlines only a hang reaches."""
+    import struct
+
+    base = serve(MAX_WAITERS="3")
+    host, port = base.removeprefix("http://").split(":")
+    with httpx.Client(base_url=base, timeout=60) as client:
+        app_id = client.post(APPS, json={"name": "gone"}).json()["id"]
+        made = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}})
+        config_id, etag = made.json()["id"], made.headers["etag"]
+        behind = (f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n" if after == "a pipelined request"
+                  else "\x01\x02 not http\r\n\r\n").encode()
+        socks = []
+        for _ in range(3):
+            sock = socket.create_connection((host, int(port)), timeout=30)
+            sock.sendall(f"GET {CONFIGS}/{config_id}?wait=300 HTTP/1.1\r\nHost: {host}\r\n"
+                         f"If-None-Match: {etag}\r\n\r\n".encode())
+            socks.append(sock)
+        until(lambda: health(base).get("waiters") == 3, "3 requests held")
+        for sock in socks:
+            sock.sendall(behind)
+        time.sleep(0.2)  # (what came behind them is read: reading pauses)
+        for sock in socks:
+            if gone == "reset":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        until(lambda: health(base).get("waiters") == 0, "the slots of clients that had gone freed")
+        again = client.get(f"{CONFIGS}/{config_id}", params={"wait": 1}, headers={"If-None-Match": etag})
+        assert again.status_code == 304  # held for its second, not refused
+    log = serve.services[-1].log()
+    assert "unhandled error" not in log and "ASGI callable returned without completing" not in log
+
+
 def test_a_listener_killed_from_the_database_side_reconnects_and_misses_nothing(workers, database_url):
     one, other = workers
 

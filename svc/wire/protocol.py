@@ -27,6 +27,7 @@ would write; the request's cycle ends as uvicorn's `send` ends it (keep-alive, t
 import asyncio
 import json
 import random
+import select
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -121,6 +122,20 @@ LINGERING = (408, 414, 431)
 LINGER_SECONDS = 2.0
 
 
+HANGUP_SECONDS = 1.0  # how often a connection whose reading is paused is looked at for a client gone
+
+
+def hung_up(sock: Any) -> bool:
+    """Whether the peer of `sock` has closed its side or reset the connection (POLLRDHUP, POLLHUP, POLLERR), without
+    reading what it sent before."""
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLRDHUP)
+        return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False  # no socket to look at (closed meanwhile, or not one): its own end says so
+
+
 class HeadRefused(Exception):
     """The request's head is past a bound (`MAX_TARGET_BYTES`, `MAX_HEAD_BYTES`, `MAX_HEADER_FIELDS`)."""
 
@@ -161,6 +176,8 @@ class Protocol(HttpToolsProtocol):
     _head_fields = 0  # the bytes of its request-target and header fields parsed
     _head_timer: asyncio.TimerHandle | None = None
     _linger: asyncio.TimerHandle | None = None
+    _running: Any = None  # the cycle of the request whose app runs (uvicorn's `cycle` is the last one parsed)
+    _hangup: asyncio.TimerHandle | None = None  # while reading is paused: the next look for a client gone
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         global _server_state
@@ -171,10 +188,38 @@ class Protocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_ended()
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
+        for timer in (self._linger, self._hangup):
+            if timer is not None:
+                timer.cancel()
+        self._linger = self._hangup = None
+        # uvicorn tells the last request parsed that its client has gone; a request behind which others were
+        # pipelined (a held one) is told too, and those queued behind it: else it held its slot for all of its wait,
+        # and then wrote its answer to the closed transport (uvloop's RuntimeError, logged as unhandled).
+        for cycle in (self._running, *(queued for queued, _ in self.pipeline)):
+            if cycle is not None and cycle is not self.cycle and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def _watch_hangup(self) -> None:
+        """Reading is paused (a request pipelined behind one under way, or bytes that are not HTTP behind it), so
+        the end of the connection is not read: a client that closes it, or resets it, would hold a held request's
+        slot (and its socket, in CLOSE-WAIT) until its wait ended. Look for it every HANGUP_SECONDS meanwhile."""
+        if self._hangup is None and self.flow.read_paused and not self.transport.is_closing():
+            self._hangup = self.loop.call_later(HANGUP_SECONDS, self._look_for_hangup)
+
+    def _look_for_hangup(self) -> None:
+        self._hangup = None
+        if self.transport.is_closing() or not self.flow.read_paused:
+            return
+        if hung_up(self.transport.get_extra_info("socket")):
+            self.transport.close()  # (connection_lost: every request of the connection is told its client has gone)
+        else:
+            self._watch_hangup()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -239,6 +284,8 @@ class Protocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._refuse()
             return
+        if self.flow.read_paused:
+            self._watch_hangup()
         if self._in_head:  # a head that did not end in this read
             if not self._began:  # it began in an earlier read, so all of this one is its: a header field longer
                 self._head_read += len(data)  # than the bound is refused while it comes
@@ -270,6 +317,7 @@ class Protocol(HttpToolsProtocol):
             # The bad bytes follow whole requests not answered yet: a 400 now would be taken for their answer.
             self._refused = True
             self.flow.pause_reading()
+            self._watch_hangup()
 
     def on_response_complete(self) -> None:
         last = not self.pipeline  # the request answered was the last one before what is not HTTP
