@@ -111,8 +111,9 @@ def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
          "overrides": patches.get(r["configuration_id"], {})} for r in rows])
 
 
-def _environments(cur, document: dict[str, Any]) -> dict[str, str]:
-    """The ids of the environments the document's overrides name; 422 at the first that names none."""
+def _environments(cur, document: dict[str, Any], applying: bool = False) -> dict[str, str]:
+    """The ids of the environments the document's overrides name; 422 at the first that names none (`applying`: 412,
+    since a plan was made with it, the environment was renamed or deleted: the contract's "plan again")."""
     named = {name for c in document["configurations"] for name in (c.get("overrides") or {})}
     cur.execute(ENVIRONMENTS, {"names": sorted(named)})
     found = {row["name"]: row["id"] for row in cur.fetchall()}
@@ -121,6 +122,10 @@ def _environments(cur, document: dict[str, Any]) -> dict[str, str]:
             if name not in found:
                 pointer = "/document/configurations/{}/overrides/{}".format(
                     index, name.replace("~", "~0").replace("/", "~1"))
+                if applying:
+                    raise PreconditionFailed(None, detail=f"No environment is named {name!r} now (at {pointer}): it "
+                                                          f"was renamed or deleted since the plan. Make a new plan "
+                                                          f"and review it.")
                 raise Unprocessable.at(pointer, "No environment has this name.")
     return found
 
@@ -142,13 +147,13 @@ def _override_changes(now: dict[str, dict], wanted: dict[str, Any], ids: dict[st
     return changes
 
 
-def _plan(cur, application_id: str, document: dict[str, Any], exact: bool) -> dict[str, Any]:
+def _plan(cur, application_id: str, document: dict[str, Any], exact: bool, applying: bool = False) -> dict[str, Any]:
     seen: set[str] = set()
     for index, c in enumerate(document["configurations"]):
         if c["name"] in seen:
             raise Unprocessable.at(f"/document/configurations/{index}/name", "Two configurations have this name.")
         seen.add(c["name"])
-    ids = _environments(cur, document)
+    ids = _environments(cur, document, applying)
     state = current(cur, application_id)
     items = []
     for c in sorted(document["configurations"], key=lambda c: c["name"]):
@@ -190,7 +195,7 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
     """Write the plan of `document` if its token is still `token`, all in the caller's transaction; 412 if not."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
     cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
-    planned = _plan(cur, application_id, document, exact)
+    planned = _plan(cur, application_id, document, exact, applying=True)
     if planned["token"] != token:
         raise PreconditionFailed(None, detail=STALE_PLAN.format(mode=planned["mode"], seq=planned["seq"]))
     wanted = {c["name"]: c for c in document["configurations"]}

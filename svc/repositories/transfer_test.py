@@ -76,6 +76,20 @@ def test_a_write_since_the_plan_makes_apply_412_and_nothing_is_written(cur, stag
     assert "new" not in {c["name"] for c in transfer.export(cur, app_id)["configurations"]}
 
 
+def test_an_environment_renamed_since_the_plan_makes_apply_412_not_422(cur, staging):
+    """The document was valid when it was planned and reviewed: the contract's answer is 412, plan again (a trial
+    got 422 "No environment has this name", which tells the client to fix a document that was fine)."""
+    app_id, prod = staging
+    document = {"configurations": [{"name": "db", "comments": "main", "config": {"port": 1},
+                                    "overrides": {"prod": {"host": "x"}}}]}
+    planned = transfer.plan(cur, app_id, document)
+    environments.update(cur, prod["id"], name="production", parent_id=None, comments=None)
+    with pytest.raises(PreconditionFailed, match="renamed or deleted since the plan"):
+        transfer.apply(cur, app_id, document, planned["token"])
+    with pytest.raises(Unprocessable):  # planned again: the document names what is not there
+        transfer.plan(cur, app_id, document)
+
+
 def test_bad_documents_are_422_at_the_member(cur, staging):
     app_id, prod = staging
     with pytest.raises(Unprocessable) as error:
