@@ -121,9 +121,12 @@ def test_a_create_or_restore_queued_behind_a_create_and_a_delete_numbers_its_rev
     created and deleted the override read the revisions as they were before: it numbered its revision as the other
     had, and failed on the revisions' key (500s in a trial). Each is now a transaction that locks first, then reads."""
     import threading
+    import time
 
     import psycopg2
     import psycopg2.extras
+
+    from tools.harness import HANG
 
     _, config, env = setup
     overrides.put(cur, config["id"], env["id"], patch={"v": 1}, comments=None)  # revision 1
@@ -151,14 +154,21 @@ def test_a_create_or_restore_queued_behind_a_create_and_a_delete_numbers_its_rev
                         conn.close()
                 waiting = threading.Thread(target=write)
                 waiting.start()
-                holder.execute("SELECT pg_sleep(0.3)")  # (it queues on the lock meanwhile, or after: either way)
+                deadline = time.monotonic() + HANG
+                while True:  # until the write waits for the lock (its statement then began before what follows)
+                    cur.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND cardinality(pg_blocking_pids(pid)) > 0")
+                    if cur.fetchone()["n"]:
+                        break
+                    assert time.monotonic() < deadline, "the write never waited for the lock"
+                    time.sleep(0.01)
                 overrides.put(holder, config["id"], env["id"], patch={"v": 2}, comments=None)
                 overrides.delete(holder, config["id"], env["id"])
                 other.commit()
                 waiting.join(timeout=60)
             assert not failed and done, (queued, failed)
             versions = [r["version"] for r in overrides.revision_page(cur, config["id"], env["id"], limit=50)[0]]
-            assert versions == sorted(set(versions), reverse=True) and done[0]["version"] == versions[0], queued
+            assert done[0]["version"] == versions[0] == versions[1] + 1, (queued, versions)  # after the holder's
             overrides.delete(cur, config["id"], env["id"])
     finally:
         other.close()

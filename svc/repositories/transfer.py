@@ -124,8 +124,8 @@ def _environments(cur, document: dict[str, Any], applying: bool = False) -> dict
                     index, name.replace("~", "~0").replace("/", "~1"))
                 if applying:
                     raise PreconditionFailed(None, detail=f"No environment is named {name!r} now (at {pointer}): it "
-                                                          f"was renamed or deleted since the plan. Make a new plan "
-                                                          f"and review it.")
+                                                          f"was renamed or deleted since the plan, or the document "
+                                                          f"is not the one planned. Make a new plan and review it.")
                 raise Unprocessable.at(pointer, "No environment has this name.")
     return found
 

@@ -84,7 +84,7 @@ def test_an_environment_renamed_since_the_plan_makes_apply_412_not_422(cur, stag
                                     "overrides": {"prod": {"host": "x"}}}]}
     planned = transfer.plan(cur, app_id, document)
     environments.update(cur, prod["id"], name="production", parent_id=None, comments=None)
-    with pytest.raises(PreconditionFailed, match="renamed or deleted since the plan"):
+    with pytest.raises(PreconditionFailed, match="was renamed or deleted since the plan, or the document"):
         transfer.apply(cur, app_id, document, planned["token"])
     with pytest.raises(Unprocessable):  # planned again: the document names what is not there
         transfer.plan(cur, app_id, document)

@@ -79,4 +79,4 @@ async def restore_override_revision(id: IdPath, environment_id: EnvironmentIdPat
                                     when: OverrideConditions) -> Response:
     await scopes.in_environments(request.app.state, request.scope, id, environment_id, write=True)
     return await once(request, db, actor, overrides.restore, id, environment_id, version, when=when, actor=actor,
-                      reply=lambda row: _reply(row | {"created": False}), transaction=True)  # (`overrides._locked`)
+                      reply=lambda row: _reply(row | {"created": False}))

@@ -123,6 +123,7 @@ LINGER_SECONDS = 2.0
 
 
 HANGUP_SECONDS = 1.0  # how often a connection whose reading is paused is looked at for a client gone
+RDHUP = getattr(select, "POLLRDHUP", 0)  # (Linux's: the peer closed its side)
 
 
 def hung_up(sock: Any) -> bool:
@@ -130,8 +131,8 @@ def hung_up(sock: Any) -> bool:
     reading what it sent before."""
     try:
         poller = select.poll()
-        poller.register(sock.fileno(), select.POLLRDHUP)
-        return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+        poller.register(sock.fileno(), RDHUP)
+        return any(events & (RDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):
         return False  # no socket to look at (closed meanwhile, or not one): its own end says so
 
@@ -158,7 +159,7 @@ def stop_keeping_alive() -> None:
     _server_state.closing = True
     for connection in list(_server_state.connections):
         cycles = [queued for queued, _ in getattr(connection, "pipeline", ())]
-        for cycle in (getattr(connection, "cycle", None), *cycles):
+        for cycle in (getattr(connection, "cycle", None), getattr(connection, "_running", None), *cycles):
             if cycle is not None and not cycle.response_complete:
                 cycle.keep_alive = False
 
@@ -208,7 +209,10 @@ class Protocol(HttpToolsProtocol):
     def _watch_hangup(self) -> None:
         """Reading is paused (a request pipelined behind one under way, or bytes that are not HTTP behind it), so
         the end of the connection is not read: a client that closes it, or resets it, would hold a held request's
-        slot (and its socket, in CLOSE-WAIT) until its wait ended. Look for it every HANGUP_SECONDS meanwhile."""
+        slot (and its socket, in CLOSE-WAIT) until its wait ended. Look for it every HANGUP_SECONDS meanwhile. A
+        client that half-closes after pipelining (`shutdown(SHUT_WR)`) is taken as gone, as uvicorn takes one that
+        half-closes after a single request (its `eof_received` closes). POLLRDHUP is Linux's: elsewhere only a reset
+        (POLLHUP, POLLERR) is seen."""
         if self._hangup is None and self.flow.read_paused and not self.transport.is_closing():
             self._hangup = self.loop.call_later(HANGUP_SECONDS, self._look_for_hangup)
 

@@ -496,3 +496,13 @@ def test_bytes_that_begin_no_request_leave_the_connection_idle_and_it_is_closed(
                 assert await asyncio.wait_for(reader.read(), 30) == b""  # closed by the server
                 writer.close()
     asyncio.run(go())
+
+
+def test_the_uvicorn_hooks_the_protocol_overrides_are_still_uvicorns():
+    """`Protocol` learns which request runs from uvicorn's private `_start_asgi_task` (to tell it its client has
+    gone: `connection_lost`); an upgrade that renamed it would leave held requests behind pipelined ones holding
+    their slots again, with nothing failing. So it fails here."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    for hook in ("_start_asgi_task", "on_headers_complete", "on_response_complete", "connection_lost", "pipeline"):
+        assert hook in vars(HttpToolsProtocol) or hook in HttpToolsProtocol.__init__.__code__.co_names, hook
