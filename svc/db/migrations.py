@@ -205,11 +205,11 @@ def status(dsn: str, folder: Path = FOLDER) -> tuple[list[str], list[str], list[
     try:
         with conn.cursor() as cur:
             pending, unknown = disagreement(cur, folder)
-            edited = []
-            if len(pending) < len(discover(folder)):  # (some applied: the table is there)
+            known, edited = discover(folder), []
+            if len(pending) < len(known):  # (some applied: the table is there)
                 cur.execute("SELECT version, checksum FROM migrations")
                 applied = {row["version"]: row["checksum"] for row in cur.fetchall()}
-                edited = [m.file_name for m in discover(folder) if applied.get(m.version, m.checksum) != m.checksum]
+                edited = [m.file_name for m in known if applied.get(m.version, m.checksum) != m.checksum]
             return pending, unknown, edited
     finally:
         conn.close()

@@ -357,10 +357,16 @@ def revision(cur, id: str, version: int) -> Row:
     cur.execute(SELECT_REVISION, {"id": id, "version": version})
     row = cur.fetchone()
     if row is None:  # 404 for the configuration first (never had, or its history gone), then for the revision
-        cur.execute(LATEST, {"id": id})
-        latest = cur.fetchone()["latest"]
-        if latest is None:
-            raise NotFound(MISSING)
-        # Versions count 1, 2, 3, ... and only `make prune` drops a revision: one at or below the last is pruned.
-        raise NotFound(PRUNED_REVISION if version <= latest else NO_REVISION)
+        raise NotFound(no_revision(cur, id, version) or MISSING)
     return row
+
+
+def no_revision(cur, id: str, version: int) -> str | None:
+    """Why configuration `id` has no revision `version`: pruned (PRUNED_REVISION), or never written (NO_REVISION);
+    None when the configuration never was (or its history went with its application)."""
+    cur.execute(LATEST, {"id": id})
+    latest = cur.fetchone()["latest"]
+    if latest is None:
+        return None
+    # Versions count 1, 2, 3, ... and only `make prune` drops a revision: one at or below the last is pruned.
+    return PRUNED_REVISION if version <= latest else NO_REVISION

@@ -259,29 +259,26 @@ def configuration_diff(cur, application_id: str, id: str, first: int, second: in
 
 
 def _configuration_revision(cur, key: dict[str, str], version: int) -> Row:
-    """Revision `version` of the configuration `key` names; NotFound saying whether it was pruned (as reading the
-    revision says: `configurations.revision`) or never was."""
-    cur.execute(SELECT_REVISION, {**key, "version": version})
-    row = cur.fetchone()
-    if row is None:
-        cur.execute(configurations.LATEST, {"id": key["id"]})
-        latest = cur.fetchone()["latest"]
-        if latest is not None and version <= latest:
-            raise NotFound(f"Revision {version} of this configuration was pruned: its history before a time an operator "
-                           f"chose was dropped (`make prune`).")
-        raise NotFound(f"This configuration has no revision {version}.")
-    return row
+    return _revision(cur, SELECT_REVISION, key, version, "configuration",
+                     lambda: configurations.no_revision(cur, key["id"], version) == configurations.PRUNED_REVISION)
 
 
 def _override_revision(cur, key: dict[str, str], version: int) -> Row:
-    """Revision `version` of the override `key` names; NotFound saying whether it was pruned or never was."""
-    cur.execute(SELECT_OVERRIDE_REVISION, {**key, "version": version})
+    return _revision(cur, SELECT_OVERRIDE_REVISION, key, version, "override",
+                     lambda: overrides.no_revision(cur, key["id"], key["environment_id"], version)
+                     == overrides.PRUNED_REVISION)
+
+
+def _revision(cur, query: str, key: dict[str, str], version: int, what: str, pruned: Callable[[], bool]) -> Row:
+    """Revision `version` of the configuration or override (`what`) `key` names; NotFound saying whether it was
+    pruned (`pruned()`, as reading the revision says) or never was."""
+    cur.execute(query, {**key, "version": version})
     row = cur.fetchone()
     if row is None:
-        if overrides.no_revision(cur, key["id"], key["environment_id"], version) == overrides.PRUNED_REVISION:
-            raise NotFound(f"Revision {version} of this override was pruned: its history before a time an operator "
+        if pruned():
+            raise NotFound(f"Revision {version} of this {what} was pruned: its history before a time an operator "
                            f"chose was dropped (`make prune`).")
-        raise NotFound(f"This override has no revision {version}.")
+        raise NotFound(f"This {what} has no revision {version}.")
     return row
 
 
