@@ -64,8 +64,11 @@ class CachedReads:
                     return None
 
             async def configuration() -> Entry:
-                entry = await reads.configuration(state, id)
                 principal = access.of(scope)
+                if scopes.hidden(state, principal, id):
+                    await scopes.as_missing(state, id, owner=False)  # (as long as a missing one's 404)
+                    raise access.hidden(access.NO_CONFIGURATION)
+                entry = await reads.configuration(state, id)
                 if principal is not None and not principal.sees_application(entry.application):
                     raise access.hidden(access.NO_CONFIGURATION)  # the same gate as the route's, on what it read
                 return entry

@@ -12,8 +12,8 @@ every application never waits for a look-up, and sees every configuration that e
 from starlette.datastructures import State
 from starlette.types import Scope
 
-from live import access, reads
-from repositories import effective, history
+from live import access, keys, reads
+from repositories import configurations, effective, history
 from live.access import NO_APPLICATION, NO_CONFIGURATION, Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
 
@@ -24,13 +24,43 @@ async def _application_of(state: State, principal: Principal, id: str) -> None:
         raise access.hidden(NO_CONFIGURATION)
     if principal.applications is None:
         return
+    if hidden(state, principal, id):
+        await as_missing(state, id)
+        raise access.hidden(NO_CONFIGURATION)
     try:
         application_id = (await reads.configuration(state, id)).application or ""
     except NotFound:
         # Deleted, its history kept (its application's), or never was: the route's own 404, "No configuration has
         # this id.", raised by `history.owner`.
         application_id = await state.database.run(history.owner, id)
+    else:
+        if not principal.sees_application(application_id):
+            await state.database.run(history.owner, id)  # (as a missing one's 404 waits for it: see `as_missing`)
     access.check_application(principal, application_id, NO_CONFIGURATION)
+
+
+def hidden(state: State, principal: Principal | None, id: str) -> bool:
+    """Whether the read cache keeps configuration `id` as one of an application the key may not see. What is kept
+    may be old, unconfirmed by a sync round, but a configuration never moves: its application is its own for good,
+    and one deleted since is as hidden (and answered the same)."""
+    if principal is None or principal.applications is None:
+        return False
+    kept = state.read_cache.kept(keys.configuration(id))
+    return kept is not None and not principal.sees_application(kept.application or "")
+
+
+async def as_missing(state: State, id: str, *, owner: bool = True) -> None:
+    """What the 404 of a configuration that does not exist costs, spent for one the key may not see, so that the
+    clock does not tell them apart either: its read from the database (the read cache keeps nothing of an id that
+    is no configuration's), then, on a route's gate (`owner`), the look-up of the application whose history it may
+    have left. Answered from the read cache alone, a hidden one's 404 came in about half the time of a missing
+    one's (0.85 ms against 1.51 ms, one client in turn, one worker)."""
+    try:
+        await state.database.run(configurations.get, id)
+        if owner:
+            await state.database.run(history.owner, id)
+    except NotFound:
+        pass  # deleted meanwhile: as missing as can be
 
 
 async def configuration(state: State, scope: Scope, id: str, *, write: bool = False) -> None:

@@ -1,11 +1,13 @@
 import asyncio
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from starlette.datastructures import State
 
 
 from live import scopes
+from live.fastpath import CachedReads
 from live.readcache import ReadCache
 from wire.principals import Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
@@ -19,7 +21,11 @@ DELETED = "01JD3B7M2W8Y6Q4T0V9X1Z3B5D"
 class Database:
     """`configurations.get`: configuration CONFIG of application A; anything else does not exist."""
 
+    def __init__(self):
+        self.calls = []
+
     async def run(self, fn, id):
+        self.calls.append(fn.__name__)
         if fn.__name__ == "owner" and id == DELETED:
             return "B"  # deleted from application B; its history is kept
         if id != CONFIG:
@@ -73,6 +79,63 @@ def test_a_key_limited_to_some_applications_tells_no_missing_configuration_from_
             assert answers[0] == answers[1] == (NotFound, "No configuration has this id."), answers
         else:
             assert answers[1] == (NotFound, "No configuration has this id.")
+
+
+def warm_cache(rounds: list) -> ReadCache:
+    """A read cache that keeps CONFIG (A's key read it), counting the sync rounds reads wait for in `rounds`."""
+    async def sync(started):
+        rounds.append(started)
+        return True
+    warm = ReadCache(max_bytes=1 << 20)
+    warm.connected(sync, lambda started: False)
+    asyncio.run(scopes.configuration(state_of(warm), scope(READER_A), CONFIG))
+    assert warm.kept("c:" + CONFIG) is not None
+    return warm
+
+
+def test_a_hidden_configuration_costs_the_database_trips_a_missing_one_does():
+    """A key of application B must not tell A's configuration from none by the time its 404 takes. A missing one
+    is read from the database, then its owner (`history.owner`: it may have been deleted, its history kept): two
+    trips and no sync round. A hidden one takes the same two, whether the read cache keeps it or not."""
+    rounds = []
+    warm = warm_cache(rounds)
+    for cache in (ReadCache(max_bytes=0), warm):
+        calls = {}
+        for id in (CONFIG, MISSING):
+            found = state_of(cache)
+            rounds.clear()
+            with pytest.raises(NotFound, match="No configuration has this id."):
+                asyncio.run(scopes.configuration(found, scope(WRITER_B), id))
+            calls[id] = (found.database.calls, len(rounds))
+        assert calls[CONFIG] == calls[MISSING] == (["get", "owner"], 0), calls
+    found = state_of(warm)  # and A's key still reads it, from what is kept
+    asyncio.run(scopes.configuration(found, scope(READER_A), CONFIG))
+    assert found.database.calls == []
+
+
+def test_the_fast_paths_get_of_a_hidden_configuration_costs_what_a_missing_ones_does():
+    """The GET by id answered below the router (`fastpath.CachedReads`): one read from the database each."""
+    rounds = []
+    warm = warm_cache(rounds)
+    fast = CachedReads(None, prefix="/api/v1")
+    for cache in (ReadCache(max_bytes=0), warm):
+        calls = {}
+        for id in (CONFIG, MISSING):
+            found = state_of(cache)
+            rounds.clear()
+            read, _, _ = fast._read({"type": "http", "method": "GET", "path": f"/api/v1/configurations/{id}",
+                                     "query_string": b"", "app": SimpleNamespace(state=found),
+                                     "state": {"principal": WRITER_B}})
+            with pytest.raises(NotFound, match="No configuration has this id."):
+                asyncio.run(read())
+            calls[id] = (found.database.calls, len(rounds))
+        assert calls[CONFIG] == calls[MISSING] == (["get"], 0), calls
+
+
+def state_of(cache: ReadCache) -> State:
+    found = state()
+    found.read_cache = cache
+    return found
 
 
 def test_writing_what_every_environment_shares_needs_every_environment():
