@@ -47,16 +47,20 @@ def test_access_lines_equal_what_the_json_formatter_makes(monkeypatch):
     line.handler = handler
     line.write("r1", "GET", '/api/v1/x "ż"', 200, 1.25)
     key = types.SimpleNamespace(name='ci "ż"', id="01JD3B5ZQ6V2K9X4N8M7P1R0ST")
-    line.write("r2", "DELETE", "/api/v1/applications/x", 204, 2.5, key)
+    line.write("r2", "DELETE", "/api/v1/applications/x", 204, 2.5, key, ("2001:db8::1", 443))
+    line.write("r3", "GET", "/", 200, 0.5, None, ('1.2.3.4" , "x": "ż', 0))  # what a trusted proxy forwarded
     fast = [json.loads(text) for text in stream.getvalue().splitlines()]
     slow = [json.loads(logs.JsonFormatter().format(logging.makeLogRecord({
         "name": "config_service.access", "levelname": "INFO", "msg": "request", **fields})))
         for fields in ({"request_id": "r1", "method": "GET", "path": '/api/v1/x "ż"', "status": 200,
-                        "duration_ms": 1.25, "key": None, "key_id": None},
+                        "duration_ms": 1.25, "key": None, "key_id": None, "client": None},
                        {"request_id": "r2", "method": "DELETE", "path": "/api/v1/applications/x", "status": 204,
-                        "duration_ms": 2.5, "key": 'ci "ż"', "key_id": "01JD3B5ZQ6V2K9X4N8M7P1R0ST"})]
+                        "duration_ms": 2.5, "key": 'ci "ż"', "key_id": "01JD3B5ZQ6V2K9X4N8M7P1R0ST",
+                        "client": "2001:db8::1"},
+                       {"request_id": "r3", "method": "GET", "path": "/", "status": 200, "duration_ms": 0.5,
+                        "key": None, "key_id": None, "client": '1.2.3.4" , "x": "ż'})]
     assert all(f.pop("time")[:19] and s.pop("time") for f, s in zip(fast, slow))
-    assert fast == slow and stream.getvalue().count("\n") == 2
+    assert fast == slow and stream.getvalue().count("\n") == 3
     assert fast[1]["key"] == 'ci "ż"' and fast[1]["key_id"] == "01JD3B5ZQ6V2K9X4N8M7P1R0ST"
 
 

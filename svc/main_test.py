@@ -82,3 +82,23 @@ def test_a_service_started_before_its_database_stops_once_the_database_answers_u
                 runner.kill()
                 runner.communicate()
             harness.drop_database(url)
+
+
+def test_the_settings_trusted_proxies_are_what_uvicorn_believes(monkeypatch):
+    """`FORWARDED_ALLOW_IPS` from the settings (read from `.env` too, which uvicorn itself does not read) is the list
+    uvicorn's proxy headers middleware trusts: none of uvicorn's own default."""
+    import uvicorn
+
+    import main
+    from settings import Settings
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    given = {}
+    monkeypatch.setattr(main.service, "settings", Settings(forwarded_allow_ips="10.0.0.0/8", port=port))
+    monkeypatch.setattr(main.signal, "signal", lambda *args: None)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: given.update(kwargs))
+    monkeypatch.setenv(main.service.REFUSED_FILE, "")  # (restored after: the runner sets it)
+    main.run()
+    assert given["forwarded_allow_ips"] == "10.0.0.0/8" and given["port"] == port

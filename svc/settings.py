@@ -1,6 +1,7 @@
 """Service settings, read once from the environment and `.env`."""
 
 import difflib
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
         "access lines, one a request (who changed or deleted what, with the key), are `INFO`: `WARNING` or above "
         "drops them."))
     host: str = Field(default="127.0.0.1", description="The address the service listens on.")
+    forwarded_allow_ips: str = Field(default="127.0.0.1,::1", description=(
+        "The reverse proxies whose `X-Forwarded-For` is believed: addresses or networks (`10.0.0.0/8`), "
+        "comma-separated; `*`: any peer (only where nothing but a proxy can reach the service); empty: none. A "
+        "request through one of them is logged as from the client the header names (`client` on its access line), "
+        "else as from the peer."))
     port: int = Field(default=8000, ge=1, le=65535, description="The port the service listens on.")
     workers: int = Field(default=1, ge=1, le=64, description=(
         "Worker processes, each with its own connections and read cache."))
@@ -143,6 +149,18 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"API_KEYS: {error}") from None
         return self
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (item.strip() for item in value.split(",")):
+            if entry in ("", "*"):
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network (such as 10.0.0.0/8)") from None
+        return value
 
     @property
     def keys(self) -> tuple[principals.ApiKey, ...]:

@@ -42,7 +42,8 @@ def test_pool_max_below_min_is_refused():
 
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
-    [("POOL_MAX", "1", "POOL_MAX"), ("DATABASE_URL", "not a url", "DATABASE_URL"), ("PORT", "70000", "PORT")],
+    [("POOL_MAX", "1", "POOL_MAX"), ("DATABASE_URL", "not a url", "DATABASE_URL"), ("PORT", "70000", "PORT"),
+     ("FORWARDED_ALLOW_IPS", "10.0.0.1,proxy.internal", "FORWARDED_ALLOW_IPS")],
 )
 def test_invalid_setting_stops_start_up_with_one_line_naming_it(monkeypatch, capsys, variable, value, named):
     monkeypatch.setenv("POOL_MIN", "4")
@@ -109,6 +110,14 @@ def test_unreadable_key_file_stops_start_up(monkeypatch, tmp_path):
     with pytest.raises(SystemExit) as stopped:
         settings_module.load()
     assert "API_KEYS_FILE" in str(stopped.value.code)
+
+
+def test_trusted_proxies_are_addresses_networks_any_or_none():
+    for value in ("127.0.0.1,::1", "10.0.0.0/8, 192.168.1.7 ,fd00::/8", "*", ""):
+        assert Settings(forwarded_allow_ips=value).forwarded_allow_ips == value
+    for value in ("proxy.internal", "10.0.0.0/33", "127.0.0.1;10.0.0.1"):
+        with pytest.raises(ValueError, match="not an address or a network"):
+            Settings(forwarded_allow_ips=value)
 
 
 def test_cors_origins_are_a_comma_separated_list():

@@ -80,4 +80,4 @@ class RequestLog:
                 if status is None:  # nothing passed here: written below the layers (`protocol.write_whole`), or not
                     status = scope["state"].get("status", 500)
                 access.write(rid, method, scope["path"], status, round((time.perf_counter() - started) * 1000, 2),
-                             scope["state"].get("principal"))
+                             scope["state"].get("principal"), scope.get("client"))

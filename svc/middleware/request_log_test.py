@@ -118,3 +118,41 @@ def test_a_request_the_shutdown_cancels_before_it_answers_gets_a_503_problem(acc
         "request cancelled: the shutdown's SHUTDOWN_GRACE_SECONDS ran out, answered 503"]
     sent, raised = asyncio.run(scenario(True))
     assert isinstance(raised, asyncio.CancelledError) and [m["status"] for m in sent] == [200]
+
+
+def test_access_lines_name_the_client_and_behind_a_trusted_proxy_the_one_it_forwards(serve):
+    """Served as in production: each access line names its client's address, a request's through the layers, a
+    PUT's through the write lane and a read's answered by the fast path alike. Sent through a proxy
+    `FORWARDED_ALLOW_IPS` trusts (by default the host itself), the one its `X-Forwarded-For` names last; sent by a
+    peer it does not trust, the peer's, whatever the header says."""
+    import http.client
+    import os
+    import urllib.parse
+
+    from tools.harness import until, whole_lines
+
+    forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7", "Content-Type": "application/json"}
+    for trusted, client in (("127.0.0.1,::1", "203.0.113.7"), ("10.0.0.0/8", "127.0.0.1")):
+        base = serve(LOG_LEVEL="INFO", FORWARDED_ALLOW_IPS=trusted)
+        service = serve.services[-1]
+        conn = http.client.HTTPConnection(urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port,
+                                          timeout=60)
+
+        def call(method, path, body=None):
+            conn.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=forwarded)
+            answer = conn.getresponse()
+            assert answer.status in (200, 201), answer.read()
+            return json.loads(answer.read())
+
+        app = call("POST", "/api/v1/applications", {"name": f"client-{os.urandom(4).hex()}"})
+        config = call("POST", "/api/v1/configurations", {"application_id": app["id"], "name": "db", "config": {}})
+        call("PUT", f"/api/v1/configurations/{config['id']}", {"name": "db", "config": {"n": 1}})
+        call("GET", f"/api/v1/configurations/{config['id']}")
+        conn.close()
+
+        def lines():
+            return [found for line in whole_lines(service.log()) if '"message": "request"' in line
+                    and (found := json.loads(line))["path"].startswith("/api/")]  # (not the harness's probes)
+        until(lambda: len(lines()) >= 4, "the access lines written")
+        assert [(line["method"], line["client"]) for line in lines()] == [
+            ("POST", client), ("POST", client), ("PUT", client), ("GET", client)]

@@ -245,7 +245,8 @@ class WriteLane:
         finally:
             if layered is None and access.enabled():  # (cancelled too: as `RequestLog`, a 500 if nothing was sent)
                 access.write(rid, "PUT", scope["path"], status or state.get("status", 500),
-                             round((time.perf_counter() - started) * 1000, 2), state.get("principal"))
+                             round((time.perf_counter() - started) * 1000, 2), state.get("principal"),
+                             scope.get("client"))
         if layered is not None:
             state.clear()
             state.update(before)
