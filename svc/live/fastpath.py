@@ -65,6 +65,8 @@ class CachedReads:
 
             async def configuration() -> Entry:
                 principal = access.of(scope)
+                if principal is not None and "read" not in principal.actions:
+                    raise access.hidden(access.NO_CONFIGURATION)  # (as the route's gate: before any read)
                 if scopes.hidden(state, principal, id):
                     await scopes.as_missing(state, id, owner=False)  # (as long as a missing one's 404)
                     raise access.hidden(access.NO_CONFIGURATION)

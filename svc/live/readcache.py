@@ -98,6 +98,7 @@ class ReadCache:
         self.size = 0
         self._ticks = itertools.count(1)
         self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
+        self._probes: dict[str, asyncio.Future] = {}  # `probe`'s reads in flight
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
@@ -225,6 +226,35 @@ class ReadCache:
         """What is kept under `key` now, however old: not an answer to serve (`read` is), but something to act on
         before it is confirmed (`current`)."""
         return self.entries.get(key)
+
+    def known(self, key: str) -> Entry | None:
+        """What is kept under `key`, or what was set aside when the listener was lost (`stale` may serve it), however
+        old: not an answer, something that cannot have changed (a configuration's application)."""
+        entry = self.entries.get(key)
+        if entry is None and self._past is not None:
+            entry = self._past[0].get(key)
+        return entry
+
+    async def probe(self, key: str, fetch: Callable[[], Awaitable[object]]) -> None:
+        """`fetch()`, whose answer and error are dropped, joined by any other probe of `key` while it runs: a read
+        made only to take the time a read of the database takes, once for the requests that ask at once, as those
+        of a key not kept share one fetch (`scopes.as_missing`)."""
+        future = self._probes.get(key)
+        if future is None:
+            future = self._probes[key] = asyncio.ensure_future(fetch())
+
+            def done(finished: asyncio.Future) -> None:
+                if self._probes.get(key) is finished:
+                    del self._probes[key]
+                if not finished.cancelled():
+                    finished.exception()  # (retrieved: dropped, as the answer is)
+            future.add_done_callback(done)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - what it raised is no one's answer
+            pass
 
     def current(self, key: str, started: int) -> Entry | None:
         """What `read` would answer at once for a read that began at tick `started`, without waiting: the entry

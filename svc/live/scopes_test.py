@@ -6,9 +6,10 @@ import pytest
 from starlette.datastructures import State
 
 
-from live import scopes
+from live import keys, readcache, scopes
 from live.fastpath import CachedReads
 from live.readcache import ReadCache
+from wire.headers import Staleness
 from wire.principals import Principal
 from wire.problems import Forbidden, NotFound, Unprocessable
 
@@ -26,6 +27,9 @@ class Database:
 
     async def run(self, fn, id):
         self.calls.append(fn.__name__)
+        await asyncio.sleep(0)  # (a trip: others run meanwhile)
+        if fn.__name__ == "touch":
+            return None
         if fn.__name__ == "owner" and id == DELETED:
             return "B"  # deleted from application B; its history is kept
         if id != CONFIG:
@@ -89,47 +93,95 @@ def warm_cache(rounds: list) -> ReadCache:
     warm = ReadCache(max_bytes=1 << 20)
     warm.connected(sync, lambda started: False)
     asyncio.run(scopes.configuration(state_of(warm), scope(READER_A), CONFIG))
-    assert warm.kept("c:" + CONFIG) is not None
+    assert warm.kept(keys.configuration(CONFIG)) is not None
     return warm
+
+
+# The database's trips a hidden configuration's 404 costs are a missing one's: a read of the configuration (`get`,
+# which finds nothing; for a hidden one `touch`, which reads its version only), then on a route the owner's look-up.
+READ = {"get": "read", "touch": "read", "owner": "owner"}
+
+
+def trips(database) -> list[str]:
+    return [READ[call] for call in database.calls]
 
 
 def test_a_hidden_configuration_costs_the_database_trips_a_missing_one_does():
     """A key of application B must not tell A's configuration from none by the time its 404 takes. A missing one
     is read from the database, then its owner (`history.owner`: it may have been deleted, its history kept): two
-    trips and no sync round. A hidden one takes the same two, whether the read cache keeps it or not."""
+    trips and no sync round. A hidden one takes the same two, whether the read cache keeps it, has it set aside
+    since the listener was lost (what a `max-stale` read is answered from), or has nothing of it."""
     rounds = []
     warm = warm_cache(rounds)
-    for cache in (ReadCache(max_bytes=0), warm):
-        calls = {}
+    lost = warm_cache(rounds)
+    lost.confirm(lost.clock())  # (a round came back: what it keeps is set aside when the listener is lost)
+    lost.disconnected()
+
+    async def gate(found, id, accepted):
+        readcache.tolerance.set(accepted)
+        await scopes.configuration(found, scope(WRITER_B), id)
+    for cache, accepted in ((ReadCache(max_bytes=0), None), (warm, None), (lost, Staleness(always=600))):
+        answered = {}
         for id in (CONFIG, MISSING):
             found = state_of(cache)
             rounds.clear()
             with pytest.raises(NotFound, match="No configuration has this id."):
-                asyncio.run(scopes.configuration(found, scope(WRITER_B), id))
-            calls[id] = (found.database.calls, len(rounds))
-        assert calls[CONFIG] == calls[MISSING] == (["get", "owner"], 0), calls
+                asyncio.run(gate(found, id, accepted))
+            answered[id] = (trips(found.database), len(rounds))
+        assert answered[CONFIG] == answered[MISSING] == (["read", "owner"], 0), answered
     found = state_of(warm)  # and A's key still reads it, from what is kept
     asyncio.run(scopes.configuration(found, scope(READER_A), CONFIG))
     assert found.database.calls == []
 
 
+def test_a_hidden_configuration_deleted_since_costs_the_same_trips():
+    """Kept, and deleted meanwhile: its version read finds nothing, and its owner is looked up all the same."""
+    warm = warm_cache([])
+    found = state_of(warm)
+    found.database.run = lambda fn, id, run=found.database.run: run(fn, MISSING)  # (it is gone)
+    with pytest.raises(NotFound, match="No configuration has this id."):
+        asyncio.run(scopes.configuration(found, scope(WRITER_B), CONFIG))
+    assert trips(found.database) == ["read", "owner"]
+
+
+def test_requests_for_one_hidden_configuration_at_once_share_its_read_as_a_missing_ones_do():
+    """50 requests at once for one id: a missing one's share one read of the database (the read cache's fetch),
+    and so do a hidden one's (`ReadCache.probe`), each then looking up the owner."""
+    warm = warm_cache([])
+
+    async def burst(found, id):
+        async def one():
+            with pytest.raises(NotFound):
+                await scopes.configuration(found, scope(WRITER_B), id)
+        await asyncio.gather(*(one() for _ in range(50)))
+    for id in (CONFIG, MISSING):
+        found = state_of(warm)
+        asyncio.run(burst(found, id))
+        assert sorted(trips(found.database)) == ["owner"] * 50 + ["read"], (id, found.database.calls)
+
+
 def test_the_fast_paths_get_of_a_hidden_configuration_costs_what_a_missing_ones_does():
-    """The GET by id answered below the router (`fastpath.CachedReads`): one read from the database each."""
+    """The GET by id answered below the router (`fastpath.CachedReads`): one read from the database each, and
+    none for a key that may not read, as the route's gate answers it."""
     rounds = []
     warm = warm_cache(rounds)
     fast = CachedReads(None, prefix="/api/v1")
+
+    def read(found, id, principal):
+        answer, _, _ = fast._read({"type": "http", "method": "GET", "path": f"/api/v1/configurations/{id}",
+                                   "query_string": b"", "app": SimpleNamespace(state=found),
+                                   "state": {"principal": principal}})
+        with pytest.raises(NotFound, match="No configuration has this id."):
+            asyncio.run(answer())
     for cache in (ReadCache(max_bytes=0), warm):
-        calls = {}
-        for id in (CONFIG, MISSING):
-            found = state_of(cache)
-            rounds.clear()
-            read, _, _ = fast._read({"type": "http", "method": "GET", "path": f"/api/v1/configurations/{id}",
-                                     "query_string": b"", "app": SimpleNamespace(state=found),
-                                     "state": {"principal": WRITER_B}})
-            with pytest.raises(NotFound, match="No configuration has this id."):
-                asyncio.run(read())
-            calls[id] = (found.database.calls, len(rounds))
-        assert calls[CONFIG] == calls[MISSING] == (["get"], 0), calls
+        for principal, expected in ((WRITER_B, ["read"]), (MANAGER, [])):
+            answered = {}
+            for id in (CONFIG, MISSING):
+                found = state_of(cache)
+                rounds.clear()
+                read(found, id, principal)
+                answered[id] = (trips(found.database), len(rounds))
+            assert answered[CONFIG] == answered[MISSING] == (expected, 0), answered
 
 
 def state_of(cache: ReadCache) -> State:

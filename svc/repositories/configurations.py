@@ -246,6 +246,14 @@ def get(cur, id: str) -> Row:
 
 
 @idempotent
+def touch(cur, id: str) -> None:
+    """Read configuration `id`'s version, and nothing else of it: the read `get` makes of an id that is no
+    configuration's, for one a key may not see (`live/scopes.as_missing`)."""
+    cur.execute(SELECT_VERSION, {"id": id})
+    cur.fetchall()
+
+
+@idempotent
 def page(cur, application_id: str, *, limit: int, cursor: str | None = None,
                         name: str | None = None) -> tuple[list[Row], str | None]:
     """One page of an application's configurations in id order, and the next cursor (None on the last page)."""

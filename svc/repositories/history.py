@@ -202,8 +202,9 @@ def owned_configuration_at(cur, id: str, allowed: Callable[[str], None], *, seq:
     (`position`)."""
     _at_most_one(seq, at, epoch)
     if seq is None and at is None:
-        seq = _end(cur, owner(cur, id), NO_CONFIGURATION)  # (404 as below for a configuration that never was, or
-        # whose application is gone: what a key may not see answers so too)
+        application_id = owner(cur, id)  # (404 as below for a configuration that never was, or whose application is
+        allowed(application_id)  # gone; and what a key may not see answers so too, after as many statements)
+        seq = _end(cur, application_id, NO_CONFIGURATION)
     cur.execute(CONFIGURATION_AT, {"id": id, "seq": seq, "at": at})
     row = cur.fetchone()
     if row["problem"] == "no_configuration":

@@ -310,6 +310,28 @@ def test_a_configuration_read_asks_whether_its_application_may_be_seen_before_an
     with pytest.raises(Unprocessable, match="not both"):
         history.owned_configuration_at(cur, made["id"], owned_by(app_id), seq=1, at=datetime.now(UTC))
 
+    class Counted:
+        """`cur`, counting its statements."""
+
+        def __init__(self, cur):
+            self.cur, self.statements = cur, 0
+
+        def execute(self, *args, **kwargs):
+            self.statements += 1
+            return self.cur.execute(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.cur, name)
+
+    # Hidden and missing alike after as many statements, so that their time does not tell them apart either: with no
+    # point, the owner's look-up only (where the hidden one once went on to read where the feed ends and the state).
+    for point, statements in (({}, 1), ({"seq": 1}, 1), ({"at": datetime.now(UTC)}, 1)):
+        counted = [Counted(cur), Counted(cur)]
+        for counting, id, allowed in ((counted[0], made["id"], hidden), (counted[1], MISSING, owned_by(app_id))):
+            with pytest.raises(NotFound, match="No configuration has this id"):
+                history.owned_configuration_at(counting, id, allowed, **point)
+        assert [c.statements for c in counted] == [statements, statements], point
+
 
 def test_a_time_waits_only_for_a_write_in_flight_that_could_have_recorded_a_change_by_then(cur, app_id,
                                                                                            database_url):
