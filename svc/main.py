@@ -56,7 +56,8 @@ def run() -> None:
     try:
         uvicorn.run("app:app", host=settings.host, port=settings.port, workers=settings.workers, log_config=None,
                     access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds, http=Protocol,
-                    ws="none", forwarded_allow_ips=settings.forwarded_allow_ips)
+                    ws="none", forwarded_allow_ips=settings.forwarded_allow_ips,
+                    timeout_keep_alive=settings.keep_alive_seconds)
     except SystemExit as stopped:
         if stopped.code not in (0, None):
             # uvicorn ends a failed start-up with a log line of its own; the last line says what failed.

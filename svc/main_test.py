@@ -84,9 +84,9 @@ def test_a_service_started_before_its_database_stops_once_the_database_answers_u
             harness.drop_database(url)
 
 
-def test_the_settings_trusted_proxies_are_what_uvicorn_believes(monkeypatch):
-    """`FORWARDED_ALLOW_IPS` from the settings (read from `.env` too, which uvicorn itself does not read) is the list
-    uvicorn's proxy headers middleware trusts: none of uvicorn's own default."""
+def test_the_settings_trusted_proxies_and_keep_alive_are_what_uvicorn_uses(monkeypatch):
+    """`FORWARDED_ALLOW_IPS` and `KEEP_ALIVE_SECONDS` from the settings (read from `.env` too, which uvicorn itself
+    does not read) are what uvicorn runs with: none of its own defaults."""
     import uvicorn
 
     import main
@@ -96,9 +96,11 @@ def test_the_settings_trusted_proxies_are_what_uvicorn_believes(monkeypatch):
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     given = {}
-    monkeypatch.setattr(main.service, "settings", Settings(forwarded_allow_ips="10.0.0.0/8", port=port))
+    monkeypatch.setattr(main.service, "settings", Settings(forwarded_allow_ips="10.0.0.0/8", port=port,
+                                                           keep_alive_seconds=75))
     monkeypatch.setattr(main.signal, "signal", lambda *args: None)
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: given.update(kwargs))
     monkeypatch.setenv(main.service.REFUSED_FILE, "")  # (restored after: the runner sets it)
     main.run()
     assert given["forwarded_allow_ips"] == "10.0.0.0/8" and given["port"] == port
+    assert given["timeout_keep_alive"] == 75  # (KEEP_ALIVE_SECONDS)

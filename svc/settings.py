@@ -79,9 +79,14 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="The address the service listens on.")
     forwarded_allow_ips: str = Field(default="127.0.0.1,::1", description=(
         "The reverse proxies whose `X-Forwarded-For` is believed: addresses or networks (`10.0.0.0/8`), "
-        "comma-separated; `*`: any peer (only where nothing but a proxy can reach the service); empty: none. A "
-        "request through one of them is logged as from the client the header names (`client` on its access line), "
-        "else as from the peer."))
+        "comma-separated; `*` alone: any peer (only where nothing but a proxy can reach the service); empty: none. "
+        "A request through one of them is logged as from the client the header names (`client` on its access "
+        "line), else as from the peer."))
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600, description=(
+        "Seconds a connection may stay idle, between requests or before its first, before the service closes it. "
+        "Behind a load balancer that keeps connections to the service open, set it above the balancer's own idle "
+        "timeout (an AWS ALB's: 60 s by default), so that the service never closes a connection the balancer is "
+        "about to reuse (a 502)."))
     port: int = Field(default=8000, ge=1, le=65535, description="The port the service listens on.")
     workers: int = Field(default=1, ge=1, le=64, description=(
         "Worker processes, each with its own connections and read cache."))
@@ -153,14 +158,20 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies(cls, value: str) -> str:
-        for entry in (item.strip() for item in value.split(",")):
-            if entry in ("", "*"):
-                continue
+        """The list as uvicorn's proxy headers middleware reads it, each entry checked as it would take it: `*` only
+        alone (among others it is a name no peer has), a network without host bits (`10.0.0.5/24` it would keep
+        as a name no peer has, trusting nothing)."""
+        entries = [entry for entry in (item.strip() for item in value.split(",")) if entry]
+        if "*" in entries:
+            if len(entries) > 1:
+                raise ValueError("`*` (any peer) stands alone, without addresses or networks beside it")
+            return "*"
+        for entry in entries:
             try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an address or a network (such as 10.0.0.0/8)") from None
-        return value
+                ipaddress.ip_network(entry)
+            except ValueError as error:
+                raise ValueError(f"{entry!r} is not an address or a network (such as 10.0.0.0/8): {error}") from None
+        return ",".join(entries)
 
     @property
     def keys(self) -> tuple[principals.ApiKey, ...]:

@@ -112,11 +112,26 @@ def test_unreadable_key_file_stops_start_up(monkeypatch, tmp_path):
     assert "API_KEYS_FILE" in str(stopped.value.code)
 
 
-def test_trusted_proxies_are_addresses_networks_any_or_none():
-    for value in ("127.0.0.1,::1", "10.0.0.0/8, 192.168.1.7 ,fd00::/8", "*", ""):
-        assert Settings(forwarded_allow_ips=value).forwarded_allow_ips == value
-    for value in ("proxy.internal", "10.0.0.0/33", "127.0.0.1;10.0.0.1"):
-        with pytest.raises(ValueError, match="not an address or a network"):
+def test_trusted_proxies_are_addresses_networks_any_or_none_as_uvicorn_takes_them():
+    """Each value accepted means to uvicorn's proxy headers middleware what the setting says: the peers it trusts
+    are those listed, `*` trusts any; a value it would read otherwise (a network with host bits, `*` among others,
+    a name) stops start-up instead of trusting no one without a word."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    for value, normal, trusted, not_trusted in (
+            ("127.0.0.1,::1", "127.0.0.1,::1", ("127.0.0.1", "::1"), ("10.0.0.1",)),
+            ("10.0.0.0/8, 192.168.1.7 ,fd00::/8,", "10.0.0.0/8,192.168.1.7,fd00::/8",
+             ("10.4.0.7", "192.168.1.7", "fd00::5"), ("192.168.1.8", "127.0.0.1")),
+            (" * ", "*", ("10.0.0.1", "203.0.113.9"), ()),
+            ("", "", (), ("127.0.0.1",))):
+        taken = Settings(forwarded_allow_ips=value).forwarded_allow_ips
+        hosts = _TrustedHosts(taken)
+        assert taken == normal and all(peer in hosts for peer in trusted), value
+        assert not any(peer in hosts for peer in not_trusted), value
+    for value, said in (("proxy.internal", "not an address or a network"), ("10.0.0.0/33", "not an address"),
+                        ("127.0.0.1;10.0.0.1", "not an address"), ("10.0.0.5/24", "host bits set"),
+                        ("*,10.0.0.0/8", "stands alone")):
+        with pytest.raises(ValueError, match=said):
             Settings(forwarded_allow_ips=value)
 
 
