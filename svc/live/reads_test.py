@@ -165,3 +165,34 @@ def test_a_held_request_woken_by_a_change_reads_past_it_not_a_fetch_that_began_b
         return response.status_code, response.headers.get("etag")
 
     assert asyncio.run(scenario()) == (200, '"C.2"')
+
+
+def test_an_effective_view_by_names_a_key_may_not_see_costs_the_trip_a_pair_never_asked_does(client, application,
+                                                                                          monkeypatch):
+    """A key limited to another application asks for a view by names. A pair another tenant polls is known to the
+    read cache, so its 404 would come without the trip to the database a pair of names nothing has costs the first
+    time it is asked: the clock would tell an application's name from none. Each answers after one look-up of the
+    names, the first time and after."""
+    from live import access
+    from wire.principals import Principal
+
+    application("billing")
+    assert client.post("/api/v1/environments", json={"name": "prod"}).status_code == 201
+    polled = {"application": "billing", "environment": "prod"}
+    kept(client, lambda: client.get("/api/v1/effective", params=polled))  # another tenant's poll, kept
+    state = client.app.state
+    run, looked_up = state.database.run, []
+
+    async def counted(fn, *args, **kwargs):
+        looked_up.append(fn.__name__)
+        return await run(fn, *args, **kwargs)
+    monkeypatch.setattr(state.database, "run", counted)
+    monkeypatch.setattr(access, "of", lambda scope: Principal("other", frozenset({"read"}), frozenset({"X"})))
+    trips = []
+    for names in (polled, {"application": "nothing", "environment": "prod"},
+                  {"application": "nothing", "environment": "prod"}):
+        looked_up.clear()
+        answer = client.get("/api/v1/effective", params=names)
+        assert answer.status_code == 404 and "No application has this name" in answer.json()["detail"], answer.text
+        trips.append(list(looked_up))
+    assert trips == [["named"]] * 3, trips
