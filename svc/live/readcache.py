@@ -19,7 +19,14 @@ that authenticates it, whose look-up of the request's key is the request's first
 waits past, so checking the key and reading the resource cost one round between them, not two.
 
 Until the listener is connected, or when a round does not come back in time, reads go to the database; the cache
-is emptied whenever the listener connects or is lost, since notifications may have been missed.
+is emptied whenever the listener connects or is lost, since notifications may have been missed. Those reads of one
+key still share what they can (`_uncached`): a read joins a fetch that began after it did, and one that finds a
+fetch in flight that began before it waits for that one to land (for at most `UNKEPT_WAIT`) and shares the next;
+nothing of them is kept. So a
+worker sends the database at most about two reads of a key at a time, however many requests ask for it, as etcd
+serves many linearizable reads with one ReadIndex, instead of one read a request (20,000 requests a second for one
+configuration would have been 20,000 queries a second, each holding a pooled connection, for as long as the
+listener is away).
 
 A GET that accepts a stale answer (`tolerance`) may be answered from what is kept, if it was known current at most
 so many seconds ago: at the sending of the last round that came back (`confirm`), as of which every kept entry was
@@ -33,6 +40,7 @@ worker's copy, with its `Age`, instead of 503.
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import itertools
 import math
 import time
@@ -48,6 +56,10 @@ from wire.problems import ServiceUnavailable
 
 # What an entry costs beyond its body: the key, the ETag, the objects around them.
 ENTRY_OVERHEAD = 400
+# Seconds a read without a round waits for a fetch of its key that began before it before it fetches anyway
+# (`_uncached`): far past a read of a database that answers (about a millisecond), far below the bound of one that
+# hangs (CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS), so that a key is read at most 20 times a second per worker then.
+UNKEPT_WAIT = 0.05
 
 Sync = Callable[[int], Awaitable[bool]]
 
@@ -89,6 +101,7 @@ class Flight:
     future: asyncio.Future
     groups: tuple[str, ...] = ()
     stale: bool = False
+    began: float = 0.0  # (`clock()`: for `_uncached`)
 
 
 class ReadCache:
@@ -99,6 +112,7 @@ class ReadCache:
         self._ticks = itertools.count(1)
         self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
         self._probes: dict[str, asyncio.Future] = {}  # `probe`'s reads in flight
+        self._unkept: dict[str, Flight] = {}  # `_uncached`'s fetch in flight per key
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
@@ -193,8 +207,10 @@ class ReadCache:
 
     async def _read(self, key: str, fetch: Callable[[], Awaitable[Entry]], group: tuple[str, ...]) -> Entry:
         started, sync = began.get() or self.tick(), self._sync
-        if self.max_bytes <= 0 or sync is None:
+        if self.max_bytes <= 0:
             return await fetch()
+        if sync is None:
+            return await self._uncached(key, fetch, started)
         try:
             flight = self._newest(key)
             if flight is not None and flight.tick > started:
@@ -208,7 +224,7 @@ class ReadCache:
                     return entry
             if key in self.entries or flight is not None:
                 if not await sync(started):  # False at once while the listener is down or a round is late
-                    return await fetch()
+                    return await self._uncached(key, fetch, started)
                 entry = self._valid(key, group)
                 if entry is not None:
                     return entry
@@ -309,6 +325,41 @@ class ReadCache:
             entry.generation, entry.tick = generation, flight.tick
             self._store(key, entry)
         return entry
+
+    async def _uncached(self, key: str, fetch: Callable[[], Awaitable[Entry]], started: int) -> Entry:
+        """A read of the database for a read that began at tick `started`, when nothing kept can answer it (the
+        listener is lost, or a round is late): a fetch of `key` that began after it did, its own or one it joins;
+        one that began before it is waited out, since it may have missed a write acknowledged before this read
+        began. The fetch runs as a task of its own, so that the request that started it going away does not end it
+        for those that joined. Not kept: with no round to confirm it, nothing says when it goes stale."""
+        flight: Flight | None = None
+        try:
+            while True:
+                flight = self._unkept.get(key)
+                if flight is None:
+                    break
+                if flight.tick > started:
+                    return await asyncio.shield(flight.future)
+                # (what it answers is not this read's, nor its errors); one slower than a read takes when the
+                # database answers is not waited out: the database may be hanging, and this read would wait for
+                # its bound twice
+                left = flight.began + UNKEPT_WAIT - self.clock()
+                if left <= 0 or not (await asyncio.wait((flight.future,), timeout=left))[0]:
+                    break
+            flight = self._unkept[key] = Flight(self.tick(), asyncio.ensure_future(fetch()), began=self.clock())
+            flight.future.add_done_callback(functools.partial(self._unkept_landed, key, flight))
+            return await asyncio.shield(flight.future)
+        except BaseException:
+            # The future keeps the error and its traceback, which holds this frame: without `flight` in it, no
+            # cycle (as `_fetch`).
+            flight = None
+            raise
+
+    def _unkept_landed(self, key: str, flight: Flight, future: asyncio.Future) -> None:
+        if self._unkept.get(key) is flight:
+            del self._unkept[key]
+        if not future.cancelled():
+            future.exception()  # (retrieved: those that joined get it, or no one wanted it)
 
     def _landed(self, key: str, flight: Flight) -> None:
         flights = self._flights[key]

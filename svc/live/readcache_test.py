@@ -4,6 +4,7 @@ import functools
 import pytest
 
 from live.keys import EVERYTHING, Change
+from live import readcache
 from live.readcache import Entry, ReadCache, tolerance
 from tools import harness
 from wire.headers import Staleness
@@ -567,3 +568,134 @@ async def test_a_change_notified_after_the_listener_connected_again_drops_what_w
         await get(cache, db, "c:1")
     with pytest.raises(ServiceUnavailable):
         await get(cache, db, "p:1", group="g")
+
+
+async def settle() -> None:
+    """Let every task run as far as it can without time passing."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def patient(monkeypatch):
+    """Reads without a round wait out an older fetch however long it takes (`UNKEPT_WAIT`): no test here depends on
+    how fast the machine runs it."""
+    monkeypatch.setattr(readcache, "UNKEPT_WAIT", 3600.0)
+
+
+def test_without_a_round_reads_of_one_key_at_once_share_a_fetch_that_began_after_them(patient):
+    """While the listener is lost (or a round is late), 50 requests at once for one key are not 50 queries: those
+    that began before the fetch in flight share the next one, which began after them all."""
+    async def test() -> None:
+        no_round, _ = cache_with(synced=False)
+        no_round.entries["c:1"] = Entry('"0"', b"0")  # (kept: a read waits for a round, which is late)
+        no_listener, _ = cache_with()
+        no_listener.disconnected()
+        for cache in (no_round, no_listener):
+            db = Database()
+            db.values["c:1"] = 1
+            db.gate.clear()
+            first = asyncio.create_task(get(cache, db, "c:1"))
+            await settle()  # (its fetch is in flight)
+            others = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(50)]
+            await settle()
+            db.values["c:1"] = 2  # written before the next fetch reads: the 50 began after the first's fetch did
+            db.gate.set()
+            answers = await asyncio.gather(first, *others)
+            assert [a.body for a in answers] == [b"1"] + [b"2"] * 50 and db.reads == 2
+            assert cache._unkept == {}
+    asyncio.run(test())
+
+
+def test_without_a_round_a_read_never_takes_a_fetch_that_began_before_it(patient):
+    """Linearizable: a read that begins while an older fetch is in flight waits it out and reads again, so a write
+    acknowledged before the read began (after the old fetch read) is seen."""
+    async def test() -> None:
+        cache, _ = cache_with()
+        cache.disconnected()
+        db = Database()
+        db.values["c:1"] = 1
+        db.gate.clear()
+        old = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        db.values["c:1"] = 2  # the write acknowledged; the old fetch read 1
+        new = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        db.gate.set()
+        assert ((await old).body, (await new).body, db.reads) == (b"1", b"2", 2)
+    asyncio.run(test())
+
+
+def test_without_a_round_an_older_fetch_that_hangs_is_not_waited_out(monkeypatch):
+    """One older than `UNKEPT_WAIT` (the database hanging, say) is not waited for: the read fetches at once."""
+    async def test() -> None:
+        cache, _ = cache_with()
+        cache.disconnected()
+        now = [100.0]
+        cache.clock = lambda: now[0]
+        db = Database()
+        db.values["c:1"] = 1
+        db.gate.clear()
+        hung = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        now[0] += readcache.UNKEPT_WAIT  # (its bound passed)
+        later = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        assert db.reads == 2  # the hung one, and its own
+        db.gate.set()
+        assert [a.body for a in await asyncio.gather(hung, later)] == [b"1"] * 2
+    asyncio.run(test())
+
+
+def test_without_a_round_a_shared_fetch_outlives_the_request_that_started_it(patient):
+    """The request whose read started the fetch goes away (cancelled): those that joined are answered all the same,
+    and a 404 is everyone's."""
+    async def test() -> None:
+        cache, _ = cache_with()
+        cache.disconnected()
+        for value in (1, None):
+            db = Database()
+            if value is not None:
+                db.values["c:1"] = value
+            db.gate.clear()
+            first = asyncio.create_task(get(cache, db, "c:1"))
+            await settle()
+            joined = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(3)]
+            await settle()
+            first.cancel()
+            await settle()
+            db.gate.set()
+            answers = await asyncio.gather(*joined, return_exceptions=True)
+            assert db.reads == 2, db.reads  # the first's fetch, then the one the three share
+            for answer in answers:
+                assert answer.body == b"1" if value is not None else isinstance(answer, NotFound), answer
+            await settle()
+            assert cache._unkept == {}
+    asyncio.run(test())
+
+
+def test_without_a_round_a_failed_shared_fetch_leaves_nothing_for_the_cyclic_collector():
+    async def reads() -> list:
+        cache, _ = cache_with()
+        cache.disconnected()
+        db = Database()
+        db.gate.clear()
+        first = asyncio.create_task(get(cache, db, "c:1"))
+        await asyncio.sleep(0)
+
+        async def swallowed() -> str:
+            try:
+                await get(cache, db, "c:1")
+            except NotFound:
+                return "swallowed"
+            return "answered"
+        others = [asyncio.create_task(swallowed()) for _ in range(3)]
+        await asyncio.sleep(0)
+        db.gate.set()
+        return [type(a).__name__ if isinstance(a, BaseException) else a
+                for a in await asyncio.gather(first, *others, return_exceptions=True)]
+
+    asyncio.run(reads())
+    answers, left = harness.garbage_of(lambda: asyncio.run(reads()))
+    assert answers == ["NotFound", "swallowed", "swallowed", "swallowed"]
+    assert not left, f"cyclic garbage left by a failed fetch: {left}"
