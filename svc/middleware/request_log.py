@@ -10,7 +10,7 @@ import traceback
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logs import access
-from wire import problems
+from wire import problems, protocol
 
 log = logging.getLogger("config_service")
 # The request's state: when a lane above the layers took it first, if it then went down them
@@ -56,6 +56,7 @@ class RequestLog:
         rid = scope["state"]["request_id"]
         method = scope["method"]
         status = None
+        outer = len(protocol.answer_headers(scope))  # (the headers of the layers above, recorded so far)
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
@@ -71,7 +72,16 @@ class RequestLog:
             # request's task ends here either way.
             if not stopped(scope, status, method, rid):
                 raise
-            await problems.stopped(method).response(scope["path"])(scope, receive, send_noting_status)
+            # With the headers the layers below add to every answer (`SecurityHeaders`: `nosniff`, the API's
+            # `Cache-Control`), which this one, sent from above them, would not have otherwise.
+            recorded = protocol.answer_headers(scope)
+            below = recorded[:len(recorded) - outer]
+
+            async def send_as_below(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", ()), *below]
+                await send_noting_status(message)
+            await problems.stopped(method).response(scope["path"])(scope, receive, send_as_below)
         except Exception as error:
             log.error("unhandled error", extra={"request_id": rid, "method": method, "path": scope["path"],
                                                 **where(error)})

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 import logs
 from middleware.request_id import RequestId
 from middleware.request_log import RequestLog
+from middleware.security_headers import SecurityHeaders
 from wire import problems
 
 
@@ -97,7 +98,8 @@ def test_a_request_the_shutdown_cancels_before_it_answers_gets_a_503_problem(acc
 
         scope = {"type": "http", "method": method, "path": "/api/v1/configurations/X", "raw_path": b"", "headers": [],
                  "query_string": b"", "state": {}}
-        task = asyncio.create_task(RequestId(RequestLog(slow))(scope, receive, send))
+        task = asyncio.create_task(RequestId(RequestLog(SecurityHeaders(slow, prefix="/api/v1")))(scope, receive,
+                                                                                              send))
         await reached.wait()
         task.cancel()
         try:
@@ -111,6 +113,10 @@ def test_a_request_the_shutdown_cancels_before_it_answers_gets_a_503_problem(acc
     assert raised is None
     start, body = sent
     assert start["status"] == 503 and (b"content-type", b"application/problem+json") in start["headers"]
+    # The headers every answer of the API gets, this one too though it is sent from above the layer that adds them.
+    assert (b"x-content-type-options", b"nosniff") in start["headers"] and (
+        b"cache-control", b"no-cache" if method == "GET" else b"no-store") in start["headers"]
+    assert [name for name, _ in start["headers"]].count(b"x-request-id") == 1
     assert json.loads(body["body"])["detail"] == detail
     logs.access.flush()
     assert access_lines()[-1]["status"] == 503
