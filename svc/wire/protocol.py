@@ -353,10 +353,11 @@ class Protocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """What cannot be parsed as a request is answered as a problem (400; 501 for a transfer coding not known;
         414, 431, 408 for a head past its bounds), and the connection closed after it. Its request id is logged with
-        it, as every answer's is."""
+        it, as every answer's is, and the address of the peer that sent it (no proxy's header is read here)."""
         request_id = f"{random.getrandbits(64):016x}"  # as middleware/request_id.py makes one
         status, body = self._refusal
-        self.logger.warning("Invalid HTTP request received.", extra={"request_id": request_id, "status": status})
+        self.logger.warning("Invalid HTTP request received.", extra={
+            "request_id": request_id, "status": status, "client": self.client[0] if self.client else None})
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")

@@ -506,3 +506,15 @@ def test_the_uvicorn_hooks_the_protocol_overrides_are_still_uvicorns():
 
     for hook in ("_start_asgi_task", "on_headers_complete", "on_response_complete", "connection_lost", "pipeline"):
         assert hook in vars(HttpToolsProtocol) or hook in HttpToolsProtocol.__init__.__code__.co_names, hook
+
+
+def test_a_refusal_is_logged_with_its_status_its_request_id_and_the_peer_that_sent_it(caplog):
+    import logging
+
+    async def go():
+        async with serving(echo, Protocol) as port:
+            await exchange(port, b"BLAH\r\n\r\n", answers=1)
+    with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+        asyncio.run(go())
+    (record,) = [r for r in caplog.records if r.getMessage() == "Invalid HTTP request received."]
+    assert (record.status, record.client, len(record.request_id)) == (400, "127.0.0.1", 16)
