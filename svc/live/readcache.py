@@ -21,12 +21,11 @@ waits past, so checking the key and reading the resource cost one round between 
 Until the listener is connected, or when a round does not come back in time, reads go to the database; the cache
 is emptied whenever the listener connects or is lost, since notifications may have been missed. Those reads of one
 key still share what they can (`_uncached`): a read joins a fetch that began after it did, and one that finds a
-fetch in flight that began before it waits for that one to land (for at most `UNKEPT_WAIT`) and shares the next;
-nothing of them is kept. So a
-worker sends the database at most about two reads of a key at a time, however many requests ask for it, as etcd
-serves many linearizable reads with one ReadIndex, instead of one read a request (20,000 requests a second for one
-configuration would have been 20,000 queries a second, each holding a pooled connection, for as long as the
-listener is away).
+fetch in flight that began before it waits for that one to land, or for `UNKEPT_WAIT` past its start, and shares
+the next; nothing of them is kept. So a worker starts at most one fetch of a key every `UNKEPT_WAIT` (and one at a
+time while the database answers within it), however many requests ask for it, as etcd serves many linearizable
+reads with one ReadIndex, instead of one a request (20,000 requests a second for one configuration would have been
+20,000 queries a second, each holding a pooled connection, for as long as the listener is away).
 
 A GET that accepts a stale answer (`tolerance`) may be answered from what is kept, if it was known current at most
 so many seconds ago: at the sending of the last round that came back (`confirm`), as of which every kept entry was
@@ -56,9 +55,10 @@ from wire.problems import ServiceUnavailable
 
 # What an entry costs beyond its body: the key, the ETag, the objects around them.
 ENTRY_OVERHEAD = 400
-# Seconds a read without a round waits for a fetch of its key that began before it before it fetches anyway
-# (`_uncached`): far past a read of a database that answers (about a millisecond), far below the bound of one that
-# hangs (CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS), so that a key is read at most 20 times a second per worker then.
+# Seconds past its start a read without a round waits for a fetch of its key that began before it, before the
+# next is started (`_uncached`): far past a read of a database that answers (about a millisecond), far below the
+# bound of one that hangs (CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS), so that a key is read at most 20 times a second per
+# worker then.
 UNKEPT_WAIT = 0.05
 
 Sync = Callable[[int], Awaitable[bool]]
@@ -112,7 +112,8 @@ class ReadCache:
         self._ticks = itertools.count(1)
         self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
         self._probes: dict[str, asyncio.Future] = {}  # `probe`'s reads in flight
-        self._unkept: dict[str, Flight] = {}  # `_uncached`'s fetch in flight per key
+        self._unkept: dict[str, Flight] = {}  # `_uncached`'s newest fetch in flight per key
+        self._unkept_tasks: set[asyncio.Future] = set()  # all of them (the loop holds its tasks only weakly)
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
@@ -340,14 +341,20 @@ class ReadCache:
                     break
                 if flight.tick > started:
                     return await asyncio.shield(flight.future)
-                # (what it answers is not this read's, nor its errors); one slower than a read takes when the
-                # database answers is not waited out: the database may be hanging, and this read would wait for
-                # its bound twice
+                # An older fetch: what it answers is not this read's, nor its errors. It is waited out only until
+                # UNKEPT_WAIT past its start (the database may be hanging: this read would wait for its bound
+                # twice); then the first read to see it still the newest starts the next, and the others join that.
                 left = flight.began + UNKEPT_WAIT - self.clock()
-                if left <= 0 or not (await asyncio.wait((flight.future,), timeout=left))[0]:
-                    break
-            flight = self._unkept[key] = Flight(self.tick(), asyncio.ensure_future(fetch()), began=self.clock())
-            flight.future.add_done_callback(functools.partial(self._unkept_landed, key, flight))
+                if left > 0:
+                    landed, _ = await asyncio.wait((flight.future,), timeout=left)
+                    if landed or self._unkept.get(key) is not flight:
+                        continue
+                break
+            task = asyncio.get_running_loop().create_task(fetch(), context=contextvars.Context())  # (no request's)
+            flight = self._unkept[key] = Flight(self.tick(), task, began=self.clock())
+            self._unkept_tasks.add(task)
+            task.add_done_callback(functools.partial(self._unkept_landed, key, flight))
+            del task
             return await asyncio.shield(flight.future)
         except BaseException:
             # The future keeps the error and its traceback, which holds this frame: without `flight` in it, no
@@ -356,6 +363,7 @@ class ReadCache:
             raise
 
     def _unkept_landed(self, key: str, flight: Flight, future: asyncio.Future) -> None:
+        self._unkept_tasks.discard(future)
         if self._unkept.get(key) is flight:
             del self._unkept[key]
         if not future.cancelled():

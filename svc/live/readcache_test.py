@@ -3,8 +3,8 @@ import functools
 
 import pytest
 
-from live.keys import EVERYTHING, Change
 from live import readcache
+from live.keys import EVERYTHING, Change
 from live.readcache import Entry, ReadCache, tolerance
 from tools import harness
 from wire.headers import Staleness
@@ -626,7 +626,7 @@ def test_without_a_round_a_read_never_takes_a_fetch_that_began_before_it(patient
     asyncio.run(test())
 
 
-def test_without_a_round_an_older_fetch_that_hangs_is_not_waited_out(monkeypatch):
+def test_without_a_round_an_older_fetch_that_hangs_is_not_waited_out():
     """One older than `UNKEPT_WAIT` (the database hanging, say) is not waited for: the read fetches at once."""
     async def test() -> None:
         cache, _ = cache_with()
@@ -648,8 +648,8 @@ def test_without_a_round_an_older_fetch_that_hangs_is_not_waited_out(monkeypatch
 
 
 def test_without_a_round_a_shared_fetch_outlives_the_request_that_started_it(patient):
-    """The request whose read started the fetch goes away (cancelled): those that joined are answered all the same,
-    and a 404 is everyone's."""
+    """The request whose read started the fetch goes away (cancelled): those that joined it (they began before it
+    did) are answered by it all the same, and a 404 is everyone's."""
     async def test() -> None:
         cache, _ = cache_with()
         cache.disconnected()
@@ -658,23 +658,50 @@ def test_without_a_round_a_shared_fetch_outlives_the_request_that_started_it(pat
             if value is not None:
                 db.values["c:1"] = value
             db.gate.clear()
+            before = cache.tick()
+
+            async def joining():
+                readcache.began.set(before)  # (its request began before the fetch: it joins it)
+                return await get(cache, db, "c:1")
             first = asyncio.create_task(get(cache, db, "c:1"))
             await settle()
-            joined = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(3)]
+            joined = [asyncio.create_task(joining()) for _ in range(3)]
             await settle()
             first.cancel()
             await settle()
             db.gate.set()
             answers = await asyncio.gather(*joined, return_exceptions=True)
-            assert db.reads == 2, db.reads  # the first's fetch, then the one the three share
+            assert db.reads == 1, db.reads  # the one fetch, not ended with the request that started it
             for answer in answers:
                 assert answer.body == b"1" if value is not None else isinstance(answer, NotFound), answer
             await settle()
-            assert cache._unkept == {}
+            assert cache._unkept == {} and cache._unkept_tasks == set()
     asyncio.run(test())
 
 
-def test_without_a_round_a_failed_shared_fetch_leaves_nothing_for_the_cyclic_collector():
+def test_without_a_round_reads_that_waited_out_an_older_fetch_in_vain_share_the_next(monkeypatch):
+    """Reads waiting for an older fetch that does not land within `UNKEPT_WAIT` (the database slow, or hanging)
+    start one fetch between them when their wait runs out, not one each. Whatever the machine's speed: the older
+    fetch lands only once the next one has begun, and the reads that still waited for it then join that one."""
+    monkeypatch.setattr(readcache, "UNKEPT_WAIT", 0.01)
+
+    async def test() -> None:
+        cache, _ = cache_with()
+        cache.disconnected()
+        db = Database()
+        db.values["c:1"] = 1
+        db.gate.clear()
+        slow = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        waiting = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(20)]
+        await harness.until_async(lambda: db.reads == 2, "a wait run out and the next fetch begun")
+        db.gate.set()
+        answers = await asyncio.gather(slow, *waiting)
+        assert [a.body for a in answers] == [b"1"] * 21 and db.reads == 2, db.reads
+    asyncio.run(test())
+
+
+def test_without_a_round_a_failed_shared_fetch_leaves_nothing_for_the_cyclic_collector(patient):
     async def reads() -> list:
         cache, _ = cache_with()
         cache.disconnected()

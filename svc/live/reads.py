@@ -145,16 +145,13 @@ def effective_application(state: State, id: str, environment_id: str, name: str 
                                  (keys.listing(id), keys.ENVIRONMENTS))
 
 
-async def named(state: State, application: str, environment: str,
-                fetched: list[bool] | None = None) -> tuple[str | None, str | None, Entry]:
+async def named(state: State, application: str, environment: str) -> tuple[str | None, str | None, Entry]:
     """The ids of the application and the environment with these names, None for a name nothing has (the gate of
     `answer_named` says which 404 answers), and the answer they were read from (stale, for a request that accepts
-    it: its `Age` is the answer's, if older than the view's). `fetched` gets True if this call read the database."""
+    it: its `Age` is the answer's, if older than the view's)."""
     application, environment = names.looked_up(application), names.looked_up(environment)
 
     async def fetch() -> Entry:
-        if fetched is not None:
-            fetched.append(True)
         ids = await state.database.run(effective.named, application=application, environment=environment)
         return Entry("", " ".join(id or "-" for id in ids).encode())
     entry = await state.read_cache.read(keys.named(application, environment), fetch,
@@ -231,17 +228,19 @@ async def answer_named(request: Request, application: str, environment: str, con
     state = request.app.state
     name = None if configuration is None else names.looked_up(configuration)
     principal = access.of(request.scope)
-    fetched: list[bool] = []
+    looked_up = names.looked_up(application), names.looked_up(environment)
+    # What the names resolve to, if it is kept already (another tenant polls them): a read answered with it costs
+    # no trip to the database, where a pair never asked costs one (or waits for one another request made).
+    kept = state.read_cache.kept(keys.named(*looked_up))
 
     async def read() -> Entry:
-        application_id, environment_id, names_read = await named(state, application, environment, fetched)
+        application_id, environment_id, names_read = await named(state, application, environment)
         try:
             await gate(application_id, environment_id)  # (404 for a name nothing has, or the key may not see)
         except NotFound:
-            if principal is not None and not principal.everywhere and not fetched:
-                # Not told apart by the clock either: a pair of names the read cache knows (another tenant polls
-                # it) would answer without the trip to the database a pair never asked costs; it takes one.
-                looked_up = names.looked_up(application), names.looked_up(environment)
+            if names_read is kept and principal is not None and not principal.everywhere:
+                # Not told apart by the clock either: the 404 of a pair the key may not see, read from what was
+                # kept, comes after the trip a pair never asked takes.
                 await state.read_cache.probe(keys.named(*looked_up), lambda: state.database.run(
                     effective.named, application=looked_up[0], environment=looked_up[1]))
             raise
@@ -251,7 +250,7 @@ async def answer_named(request: Request, application: str, environment: str, con
         return view
 
     watched = (keys.APPLICATIONS, keys.ENVIRONMENTS)
-    application_id, _, _ = await named(state, application, environment, fetched)
+    application_id, _, _ = await named(state, application, environment)
     if application_id is not None:
         watched += (keys.listing(application_id),)
     return await _conditional(request, watched, read, wait, None)
