@@ -226,6 +226,8 @@ def test_the_writes_made_while_the_publisher_gathers_are_published_by_one_flush(
                         "VALUES (%s, %s, now(), now(), 1)", (id, f"gather-{n}"))
             publisher.kick()
         until(lambda: all(heard(listener, f"a {id} 1") for id in ids), "every write published")
+        # (a flush's NOTIFYs are heard at its commit, before its count is noted here: wait for the count too)
+        until(lambda: sum(flushes) == len(ids), "every flush counted")
         assert flushes == [1, 5]
     finally:
         publisher.close(timeout=10)
