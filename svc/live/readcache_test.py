@@ -580,6 +580,20 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def a_fetch_in_flight(cache: ReadCache | None = None) -> tuple[ReadCache, "Database", asyncio.Task]:
+    """A read cache whose listener is lost (or `cache`), a database whose "c:1" is 1 and whose reads are held, and
+    a read of "c:1" whose fetch is in flight."""
+    if cache is None:
+        cache, _ = cache_with()
+        cache.disconnected()
+    db = Database()
+    db.values["c:1"] = 1
+    db.gate.clear()
+    first = asyncio.create_task(get(cache, db, "c:1"))
+    await settle()
+    return cache, db, first
+
+
 @pytest.fixture
 def patient(monkeypatch):
     """Reads without a round wait out an older fetch however long it takes (`UNKEPT_WAIT`): no test here depends on
@@ -615,13 +629,7 @@ def test_without_a_round_a_read_never_takes_a_fetch_that_began_before_it(patient
     """Linearizable: a read that begins while an older fetch is in flight waits it out and reads again, so a write
     acknowledged before the read began (after the old fetch read) is seen."""
     async def test() -> None:
-        cache, _ = cache_with()
-        cache.disconnected()
-        db = Database()
-        db.values["c:1"] = 1
-        db.gate.clear()
-        old = asyncio.create_task(get(cache, db, "c:1"))
-        await settle()
+        cache, db, old = await a_fetch_in_flight()
         db.values["c:1"] = 2  # the write acknowledged; the old fetch read 1
         new = asyncio.create_task(get(cache, db, "c:1"))
         await settle()
@@ -690,13 +698,7 @@ def test_without_a_round_reads_that_waited_out_an_older_fetch_in_vain_share_the_
     monkeypatch.setattr(readcache, "UNKEPT_WAIT", 0.01)
 
     async def test() -> None:
-        cache, _ = cache_with()
-        cache.disconnected()
-        db = Database()
-        db.values["c:1"] = 1
-        db.gate.clear()
-        slow = asyncio.create_task(get(cache, db, "c:1"))
-        await settle()
+        cache, db, slow = await a_fetch_in_flight()
         waiting = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(20)]
         await harness.until_async(lambda: db.reads == 2, "a wait run out and the next fetch begun")
         db.gate.set()
