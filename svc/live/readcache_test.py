@@ -699,7 +699,12 @@ def test_without_a_round_reads_that_waited_out_an_older_fetch_in_vain_share_the_
 
     async def test() -> None:
         cache, db, slow = await a_fetch_in_flight()
-        waiting = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(20)]
+        began = cache.tick()  # (the 20 requests began now, after the slow fetch: however late each first runs)
+
+        async def waiting_read():
+            readcache.began.set(began)
+            return await get(cache, db, "c:1")
+        waiting = [asyncio.create_task(waiting_read()) for _ in range(20)]
         await harness.until_async(lambda: db.reads == 2, "a wait run out and the next fetch begun")
         db.gate.set()
         answers = await asyncio.gather(slow, *waiting)

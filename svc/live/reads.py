@@ -229,16 +229,18 @@ async def answer_named(request: Request, application: str, environment: str, con
     name = None if configuration is None else names.looked_up(configuration)
     principal = access.of(request.scope)
     looked_up = names.looked_up(application), names.looked_up(environment)
-    # What the names resolve to, if it is kept already (another tenant polls them): a read answered with it costs
-    # no trip to the database, where a pair never asked costs one (or waits for one another request made).
-    kept = state.read_cache.kept(keys.named(*looked_up))
+    # What the names resolve to, if it is kept already (another tenant polls them; or set aside while the listener
+    # is lost): a read answered with it, or with a stale copy of it (`max-stale`: the same body), costs no trip to
+    # the database, where a pair never asked costs one (or waits for one another request made: a new body).
+    kept = state.read_cache.known(keys.named(*looked_up))
 
     async def read() -> Entry:
         application_id, environment_id, names_read = await named(state, application, environment)
         try:
             await gate(application_id, environment_id)  # (404 for a name nothing has, or the key may not see)
         except NotFound:
-            if names_read is kept and principal is not None and not principal.everywhere:
+            if kept is not None and names_read.body is kept.body and principal is not None \
+                    and not principal.everywhere:
                 # Not told apart by the clock either: the 404 of a pair the key may not see, read from what was
                 # kept, comes after the trip a pair never asked takes.
                 await state.read_cache.probe(keys.named(*looked_up), lambda: state.database.run(
