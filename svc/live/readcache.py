@@ -60,6 +60,7 @@ ENTRY_OVERHEAD = 400
 # bound of one that hangs (CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS), so that a key is read at most 20 times a second per
 # worker then.
 UNKEPT_WAIT = 0.05
+PROBE = "probe:"  # (`probe`'s keys among `_uncached`'s)
 
 Sync = Callable[[int], Awaitable[bool]]
 
@@ -111,7 +112,6 @@ class ReadCache:
         self.size = 0
         self._ticks = itertools.count(1)
         self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
-        self._probes: dict[str, asyncio.Future] = {}  # `probe`'s reads in flight
         self._unkept: dict[str, Flight] = {}  # `_uncached`'s newest fetch in flight per key
         self._unkept_tasks: set[asyncio.Future] = set()  # all of them (the loop holds its tasks only weakly)
         self._generations: dict[str, int] = {}
@@ -255,19 +255,10 @@ class ReadCache:
     async def probe(self, key: str, fetch: Callable[[], Awaitable[object]]) -> None:
         """`fetch()`, whose answer and error are dropped, joined by any other probe of `key` while it runs: a read
         made only to take the time a read of the database takes, once for the requests that ask at once, as those
-        of a key not kept share one fetch (`scopes.as_missing`)."""
-        future = self._probes.get(key)
-        if future is None:
-            future = self._probes[key] = asyncio.ensure_future(fetch())
-
-            def done(finished: asyncio.Future) -> None:
-                if self._probes.get(key) is finished:
-                    del self._probes[key]
-                if not finished.cancelled():
-                    finished.exception()  # (retrieved: dropped, as the answer is)
-            future.add_done_callback(done)
+        of a key not kept share one fetch (`scopes.as_missing`). The shared fetch of `_uncached`, any one in flight
+        being new enough."""
         try:
-            await asyncio.shield(future)
+            await self._uncached(PROBE + key, fetch, started=0)  # type: ignore[arg-type]
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - what it raised is no one's answer
