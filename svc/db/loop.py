@@ -151,13 +151,30 @@ class Batch:
         self.lists = frozenset(lists)
 
     def values(self, each: list[dict[str, Any]]) -> dict[str, str]:
-        """The batch's parameters from each write's own."""
-        return {name: _array([_int_array(one[name]) if name in self.lists else one[name] for one in each])
-                for name in self.names}
+        """The batch's parameters from each write's own, each array a column of them (`_column`)."""
+        return {name: _column([_int_array(one[name]) for one in each] if name in self.lists
+                              else [one[name] for one in each]) for name in self.names}
 
 
 def _int_array(value: list[int] | None) -> str | None:
     return None if value is None else "{" + ",".join(str(int(v)) for v in value) + "}"
+
+
+def _column(values: list[Any]) -> str:
+    """`_array(values)`, with the columns a batch has most written at C speed: text without NUL (names, ids, JSON
+    documents, integer arrays), every one escaped in one pass over them joined (a write's `_array` of a 32-write
+    batch was 5 µs a write, a twentieth of the event loop's time under a stream of PUTs), and all NULL. Any other
+    column (a mix of NULL and text, a timestamp, a number) is `_array`'s."""
+    values = [value.dumps(value.adapted) if isinstance(value, Json) else value for value in values]
+    if values and all(type(value) is str for value in values):
+        joined = "\x00".join(values)
+        if joined.count("\x00") == len(values) - 1:  # (a NUL in one would be taken for a separator)
+            if '"' in joined or "\\" in joined:
+                joined = joined.replace("\\", "\\\\").replace('"', '\\"')
+            return '{"' + joined.replace("\x00", '","') + '"}'
+    elif values and all(value is None for value in values):
+        return "{" + ",".join(["NULL"] * len(values)) + "}"
+    return _array(values)
 
 
 def _array(values: list[Any]) -> str:

@@ -1489,3 +1489,27 @@ def test_a_statement_of_one_write_the_loop_s_session_did_not_hold_runs_again_tho
         await loop.first_row(db, "DEALLOCATE ALL", dict)
         return await configurations.update_now(db, configs[0], name="n", comments=None, config={"v": 1})
     assert with_pool(settings, scenario, pool_max=2)["version"] == 2
+
+
+def test_a_batch_s_columns_are_the_arrays_postgresql_reads_back_element_for_element(sql):
+    """`_column`'s one pass over a column is `_array`'s element by element, and PostgreSQL reads each element back
+    as it was: quotes, backslashes, braces, commas, `NULL` as text, non-ASCII, a NUL (not a separator), JSON."""
+    import random
+    from psycopg2.extras import Json
+
+    alphabet = ['"', "\\", "{", "}", ",", " ", "a", "é", "\U0001f422", "NULL", "\x00", "'"]
+    rng = random.Random(7)
+    columns = [[], ["plain", "two words"], [None, None], ["NULL", ""], [None, "a"], ["{1,2}", "{3}"]]
+    for _ in range(300):
+        width = rng.randint(1, 6)
+        columns.append(["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+                        if rng.random() > 0.1 else None for _ in range(width)])
+    columns.append([Json({"a": '"q"\\', "n": [1, None]}, dumps=jsontext.dumps), Json({}, dumps=jsontext.dumps)])
+    for column in columns:
+        written = loop._column(column)
+        assert written == loop._array(column)
+        texts = [value.dumps(value.adapted) if isinstance(value, Json) else value for value in column]
+        if any(text is not None and "\x00" in text for text in texts):
+            continue  # (PostgreSQL's text holds no NUL: such a batch is refused, and each write runs alone)
+        sql.execute("SELECT %s::text[] AS a", (written,))
+        assert sql.fetchone()["a"] == texts
