@@ -115,7 +115,10 @@ async def _document(request: Request, body: models.ImportRequest | models.Import
         for environment, patch in (c.get("overrides") or {}).items():
             pointer = f"{at}/overrides/{environment.replace('~', '~0').replace('/', '~1')}"
             _keys(patch, pointer, settings)
-            patches[names.canonical(environment, pointer)] = patch
+            name = names.canonical(environment, pointer)
+            if name in patches:  # (`café` and `cafe` + U+0301 name one environment: one would be lost)
+                raise Unprocessable.at(pointer, "Two overrides of this configuration name this environment.")
+            patches[name] = patch
         c["overrides"] = patches
     return document
 

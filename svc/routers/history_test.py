@@ -127,3 +127,12 @@ def test_a_documents_seq_and_epoch_are_integers_never_a_boolean_a_string_or_a_fr
     planned = client.post(f"/api/v1/applications/{app_id}/import/plan",
                           json={"document": {"seq": 0, "epoch": 1, "configurations": []}})
     assert planned.status_code == 200, planned.text
+
+
+def test_two_overrides_naming_one_environment_in_two_normal_forms_are_422_not_one_lost(client, billing):
+    """`café` in NFC and in NFD name one environment: the second override was taken for it, the first dropped."""
+    app_id, _ = billing
+    overrides = '{"caf\\u00e9-n": {"first": 1}, "cafe\\u0301-n": {"second": 2}}'
+    document = '{"configurations": [{"name": "db", "config": {}, "overrides": ' + overrides + '}]}'
+    plan = client.post(f"{APPS}/{app_id}/import/plan", content='{"document": ' + document + '}', headers=JSON)
+    assert assert_problem(plan, 422)["errors"][0]["pointer"] == "/document/configurations/0/overrides/cafe\u0301-n"
