@@ -30,7 +30,8 @@ SELECT a.id, a.name, a.last_change,
   coalesce((SELECT jsonb_agg(jsonb_build_object(
       'id', c.id, 'name', c.name, 'comments', c.comments, 'config', c.config, 'version', c.version,
       'overrides', coalesce((SELECT jsonb_agg(jsonb_build_object('environment_id', e.id, 'environment', e.name,
-                                                                 'patch', o.patch, 'version', o.version))
+                                                                 'patch', o.patch, 'comments', o.comments,
+                                                                 'version', o.version))
                              FROM overrides o JOIN environments e ON e.id = o.environment_id
                              WHERE o.configuration_id = c.id), '[]')))
     FROM configurations c WHERE c.application_id = a.id), '[]') AS configurations
@@ -70,7 +71,7 @@ def _loads(value: Any) -> Any:
 def current(cur, application_id: str) -> Row:
     """{id, name, last_change, last_epoch (the epoch its feed's last change was written in, None for none),
     configurations: {name: {id, name, comments, config, version, overrides: {environment
-    name: {environment_id, patch, version}}}}}, read in one statement; NotFound for no application."""
+    name: {environment_id, patch, comments, version}}}}}, read in one statement; NotFound for no application."""
     row = one(cur, CURRENT, {"id": application_id}, applications.MISSING)
     found = {}
     for configuration in _loads(row["configurations"]):
@@ -148,6 +149,12 @@ def _override_changes(now: dict[str, dict], wanted: dict[str, Any], ids: dict[st
 
 
 def _plan(cur, application_id: str, document: dict[str, Any], exact: bool, applying: bool = False) -> dict[str, Any]:
+    return _planned(cur, application_id, document, exact, applying)[0]
+
+
+def _planned(cur, application_id: str, document: dict[str, Any], exact: bool,
+             applying: bool = False) -> tuple[dict[str, Any], Row]:
+    """The plan of `document`, and the application's state (`current`) it was made from."""
     seen: set[str] = set()
     for index, c in enumerate(document["configurations"]):
         if c["name"] in seen:
@@ -181,7 +188,7 @@ def _plan(cur, application_id: str, document: dict[str, Any], exact: bool, apply
                                       "document": sorted(document["configurations"], key=lambda c: c["name"])
                                       }).encode())
     return {"application_id": application_id, "mode": "exact" if exact else "merge", "seq": state["last_change"],
-            "epoch": state["epoch"], "token": token.hexdigest(), "items": items}
+            "epoch": state["epoch"], "token": token.hexdigest(), "items": items}, state
 
 
 @idempotent
@@ -195,7 +202,7 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
     """Write the plan of `document` if its token is still `token`, all in the caller's transaction; 412 if not."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
     cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
-    planned = _plan(cur, application_id, document, exact, applying=True)
+    planned, state = _planned(cur, application_id, document, exact, applying=True)
     if planned["token"] != token:
         raise PreconditionFailed(None, detail=STALE_PLAN.format(mode=planned["mode"], seq=planned["seq"]))
     wanted = {c["name"]: c for c in document["configurations"]}
@@ -214,9 +221,11 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
         for change in item["overrides"]:
             if change["action"] == "deleted":
                 overrides.delete(cur, item["configuration_id"], change["environment_id"], actor=actor)
-            else:
+            else:  # (a document has no override's comments: an override updated keeps its own, as the plan says)
+                now = state["configurations"].get(item["name"])
+                kept = now["overrides"].get(change["environment"], {}).get("comments") if now is not None else None
                 overrides.put(cur, item["configuration_id"], change["environment_id"],
-                              patch=c["overrides"][change["environment"]], comments=None, actor=actor)
+                              patch=c["overrides"][change["environment"]], comments=kept, actor=actor)
     return {**planned, **_end(cur, application_id)}
 
 

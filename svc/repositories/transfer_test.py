@@ -137,3 +137,20 @@ def test_the_token_binds_the_document_not_only_what_the_plan_shows(cur, staging)
         transfer.apply(cur, app_id, second, planned["token"])
     transfer.apply(cur, app_id, first, planned["token"])
     assert [c["comments"] for c in transfer.export(cur, app_id)["configurations"] if c["name"] == "cache"] == ["one"]
+
+
+def test_an_override_an_import_updates_keeps_its_comments_as_the_plan_shows_no_change_to_them(cur, staging):
+    """A document carries no override's comments: applying it changed the patch the plan showed and cleared the
+    comments, which it did not show."""
+    app_id, prod = staging
+    document = transfer.export(cur, app_id)
+    (db,) = [c for c in document["configurations"] if c["name"] == "db"]
+    current = transfer.current(cur, app_id)["configurations"]["db"]
+    overrides.put(cur, current["id"], prod["id"], patch={"host": "db.prod"}, comments="INC-42: pinned by on-call")
+    db["overrides"]["prod"] = {"host": "db.prod2"}
+    planned = transfer.plan(cur, app_id, document)
+    (item,) = [i for i in planned["items"] if i["name"] == "db"]
+    assert item["overrides"][0]["patch"] == [{"op": "replace", "path": "/host", "value": "db.prod2"}]
+    transfer.apply(cur, app_id, document, planned["token"])
+    after = overrides.get(cur, current["id"], prod["id"])
+    assert jsontext.loads(after["patch"]) == {"host": "db.prod2"} and after["comments"] == "INC-42: pinned by on-call"
