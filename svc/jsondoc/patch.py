@@ -2,8 +2,9 @@
 
 `diff(a, b)` is a patch a person can read: objects are compared key by key, arrays element by element along their
 longest common subsequence, so one changed key is one operation, never "replace the whole document". Values are
-compared exactly as JSON: numbers by the text they are written as (3.14159265358979323846 and
-3.14159265358979323847 differ; nothing goes through a binary float), object members in any order, `1` never equal to
+compared exactly as JSON: numbers by the text PostgreSQL stores them as (`jsontext.written`: 3.14159265358979323846
+and 3.14159265358979323847 differ, nothing goes through a binary float; `1e21` is the stored
+`1000000000000000000000`, while `0.1` and `0.10` differ as stored), object members in any order, `1` never equal to
 `true`.
 """
 

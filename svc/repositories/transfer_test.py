@@ -154,3 +154,20 @@ def test_an_override_an_import_updates_keeps_its_comments_as_the_plan_shows_no_c
     transfer.apply(cur, app_id, document, planned["token"])
     after = overrides.get(cur, current["id"], prod["id"])
     assert jsontext.loads(after["patch"]) == {"host": "db.prod2"} and after["comments"] == "INC-42: pinned by on-call"
+
+
+def test_a_document_whose_numbers_are_spelled_otherwise_than_stored_plans_unchanged_once_applied(cur, staging):
+    """`1e21`, `1.0E+2` and `-0.0` are stored as `1000000000000000000000`, `100` and `0.0`: the plan compared the
+    spelling, so every apply of such a document wrote a new version with the same content, and its plan showed
+    changes that were none. `0.10` stays `0.10` (its scale is kept), and `0.1` against it is a change."""
+    target = applications.create(cur, name="limits", comments=None)["id"]
+    document = {"configurations": [{"name": "limits", "comments": None, "overrides": {},
+                                    "config": jsontext.loads('{"max": 1e21, "hundred": 1.0E+2, "neg": -0.0, '
+                                                             '"ok": 0.10, "tiny": 1e-7}')}]}
+    planned = transfer.plan(cur, target, document)
+    transfer.apply(cur, target, document, planned["token"])
+    again = transfer.plan(cur, target, document)
+    assert [(i["action"], i["patch"]) for i in again["items"]] == [("unchanged", [])]
+    document["configurations"][0]["config"]["ok"] = jsontext.loads("0.1")
+    changed = transfer.plan(cur, target, document)
+    assert [(i["action"], [op["path"] for op in i["patch"]]) for i in changed["items"]] == [("updated", ["/ok"])]

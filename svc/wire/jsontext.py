@@ -85,8 +85,22 @@ def width(number: Decimal) -> int:
     return sign + max(len(digits) + exponent, 1) + 1 - exponent
 
 
+def written(number: Decimal) -> str:
+    """`number` as JSON text: as PostgreSQL's `numeric` writes it when it holds it, in full and with its scale
+    (`1E+3` as `1000`, `1.0E-7` as `0.00000010`, `-0.0` as `0.0`), so that a document reads the same from every
+    view of it (a configuration as stored, an export, an effective view, a diff) and two that would be stored alike
+    are written alike (`jsondoc.patch.same`); else as `Decimal` writes it (what no read returns: a body's
+    number the checks refuse). ValueError for NaN and the infinities, which JSON has not."""
+    if not number.is_finite():
+        raise ValueError(f"{number} is not a JSON number")
+    if not storable(number):
+        return str(number)
+    return format(number.copy_abs() if number.is_zero() else number, "f")
+
+
 def dumps(value: Any) -> str:
-    """`value` as compact JSON, with `Decimal` written as the number it is (never through a float)."""
+    """`value` as compact JSON, with `Decimal` written as the number it is (never through a float), as PostgreSQL
+    writes it (`written`)."""
     out: list[str] = []
     _encode(value, out)
     return "".join(out)
@@ -104,9 +118,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        out.append(str(value))
+        out.append(written(value))
     elif isinstance(value, float):
         out.append(json.dumps(value, allow_nan=False))
     elif isinstance(value, dict):
