@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         "The largest request body, in bytes; larger answers 413. An import's body holds the whole document: raise "
         "it for an application whose export is larger."))
     max_json_depth: int = Field(default=32, ge=2, le=200, description=(
-        "The deepest nesting of a JSON body; deeper answers 422."))
+        "The deepest nesting of a JSON body; deeper answers 422. A `config` or a `patch` in an import or a change "
+        "set may nest as deep as in a body of its own."))
     max_config_keys: int = Field(default=1000, ge=1, le=1000, description=(
         "The most top-level keys of a `config`, up to the contract's own 1000 (lower it here); more answers 422."))
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600, description=(

@@ -16,7 +16,7 @@ from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuer
 from routers.idempotency import once
 from settings import Settings
 from wire import jsontext, models, names
-from wire.bodies import check_body, refuse_nulls
+from wire.bodies import check_body, check_depth, refuse_nulls
 from wire.jsonroute import ExactJsonRoute
 from wire.problems import Forbidden, Unprocessable
 from wire.replies import reply_trusted
@@ -94,8 +94,16 @@ async def export_application(id: IdPath, request: Request, db: DatabaseDep, seq:
 
 
 def _keys(document: dict | None, pointer: str, settings: Settings) -> None:
+    """`document`, a configuration's `config` or an override's `patch`, held to the limits a body of its own is."""
+    check_depth(document, settings.max_json_depth, pointer)
     if document is not None and len(document) > settings.max_config_keys:
         raise Unprocessable.at(pointer, f"A configuration may have at most {settings.max_config_keys} top-level keys.")
+
+
+# How much deeper than in a body of its own each body holds a document: an import's override patch is at
+# /document/configurations/N/overrides/ENV (depth 6, against 2 in `{"patch": ...}`), a change set's at /changes/N/config.
+IMPORT_HOLDS = 4
+CHANGE_SET_HOLDS = 2
 
 
 async def _document(request: Request, body: models.ImportRequest | models.ImportApply, settings: Settings) -> dict:
@@ -106,7 +114,7 @@ async def _document(request: Request, body: models.ImportRequest | models.Import
         value = sent["document"].get(member)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise Unprocessable.at(f"/document/{member}", "Input should be an integer.")
-    document = check_body(body, settings)["document"]
+    document = check_body(body, settings, IMPORT_HOLDS)["document"]
     for index, c in enumerate(document["configurations"]):
         at = f"/document/configurations/{index}"
         c["name"] = names.canonical(c["name"], f"{at}/name")
@@ -169,7 +177,7 @@ async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request,
                            settings: SettingsDep, actor: Actor) -> Response:
     application_id = id
     refuse_nulls(body)
-    changes = check_body(body, settings)["changes"]
+    changes = check_body(body, settings, CHANGE_SET_HOLDS)["changes"]
     # Overrides only: the environments each is in, which a key limited to some must have. Any change of a
     # configuration's own `config` changes every environment (as a PUT of it does).
     overrides_only = all(change["action"] in OF_OVERRIDES for change in changes)

@@ -136,3 +136,32 @@ def test_two_overrides_naming_one_environment_in_two_normal_forms_are_422_not_on
     document = '{"configurations": [{"name": "db", "config": {}, "overrides": ' + overrides + '}]}'
     plan = client.post(f"{APPS}/{app_id}/import/plan", content='{"document": ' + document + '}', headers=JSON)
     assert assert_problem(plan, 422)["errors"][0]["pointer"] == "/document/configurations/0/overrides/cafe\u0301-n"
+
+
+def test_a_configuration_as_deep_as_a_put_writes_it_round_trips_through_an_export_an_import_and_a_change_set(
+        client, settings, billing):
+    """The depth limit is a body's, and an import holds a `config` three levels deeper than a PUT does (an
+    override's patch four, a change set's two): a configuration 29 levels deep, written by a PUT, exported, could
+    not be planned back (422 "JSON may nest at most 32 levels deep"). Each document is held to a PUT's depth."""
+    app_id, id = billing
+    deepest = {}
+    for _ in range(settings.max_json_depth - 2):  # the PUT body is depth 1, its config 2: 30 more levels
+        deepest = {"k": deepest}
+    current = client.get(f"{CONFIGS}/{id}")
+    assert client.put(f"{CONFIGS}/{id}", json={"name": "db", "config": deepest},
+                      headers={"If-Match": current.headers["ETag"]}).status_code == 200
+    too_deep = {"k": deepest}
+    assert assert_problem(client.put(f"{CONFIGS}/{id}", json={"name": "db", "config": too_deep}), 422)
+    document = client.get(f"{APPS}/{app_id}/export").json()
+    document["configurations"][0]["overrides"] = {}
+    plan = client.post(f"{APPS}/{app_id}/import/plan", json={"document": document})
+    assert plan.status_code == 200 and [i["action"] for i in plan.json()["items"]] == ["unchanged"]
+    document["configurations"][0]["config"] = too_deep
+    refused = client.post(f"{APPS}/{app_id}/import/plan", json={"document": document})
+    assert assert_problem(refused, 422)["errors"][0]["pointer"].startswith("/document/configurations/0/config/k/k")
+    changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
+        {"action": "create", "name": "deep", "config": deepest}]})
+    assert changes.status_code == 200, changes.text
+    changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
+        {"action": "create", "name": "deeper", "config": too_deep}]})
+    assert assert_problem(changes, 422)["errors"][0]["pointer"].startswith("/changes/0/config/k")

@@ -127,10 +127,13 @@ def _encodable(pointer: str) -> str:
     return pointer.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
-    """A validated body as plain data, once it is known to be storable and within the settings' limits."""
+def check_body(body: BaseModel, settings: Settings, holding: int = 0) -> dict[str, Any]:
+    """A validated body as plain data, once it is known to be storable and within the settings' limits. `holding`:
+    how many levels deeper than in a body of its own the body holds a document (a configuration's `config`, an
+    override's `patch`); the body may nest that much deeper, and each document is held to its own depth by
+    `check_depth`."""
     data = body.model_dump()
-    check_storable(data, settings.max_json_depth, settings.max_body_bytes)
+    check_storable(data, settings.max_json_depth + holding, settings.max_body_bytes)
     if data.get("name") is not None:
         data["name"] = names.canonical(data["name"], "/name")
     for document in ("config", "patch"):  # a configuration's document, an override's patch: the same limits
@@ -138,6 +141,15 @@ def check_body(body: BaseModel, settings: Settings) -> dict[str, Any]:
             raise Unprocessable.at(f"/{document}", f"A configuration may have at most {settings.max_config_keys} "
                                                    "top-level keys.")
     return data
+
+
+def check_depth(document: Any, max_depth: int, pointer: str) -> None:
+    """422 at the first value of `document` (a configuration's `config`, an override's `patch`, at `pointer`) nested
+    deeper than in a body of its own (`{"config": ...}`, where its root is at depth 2) it may be. An import holds a
+    document four levels deeper than that, a change set two: a configuration that a PUT wrote must round-trip
+    through them (an export of one 29 levels deep could not be planned back)."""
+    if document is not None and _fine(document, max_depth, 2) < 0:
+        _refuse(document, max_depth, pointer, 2)
 
 
 # The members of a body that may be null (an import's, a change set's, a patch's); any other sent as null is
