@@ -334,7 +334,7 @@ def restore(cur, id: str, revision: int, *, when: Preconditions = UNCONDITIONAL,
     row = write(cur, RESTORE, values, NAME_TAKEN)
     if row is None:
         cur.execute(SELECT_REVISION, {"id": id, "version": revision})
-        gone = NotFound(NO_REVISION) if cur.fetchone() is None else None
+        gone = NotFound(no_revision(cur, id, revision) or NO_REVISION) if cur.fetchone() is None else None
         cur.execute(ANY_REVISION, {"id": id})
         missing_or_stale(cur, SELECT_VERSION, id, MISSING if cur.fetchone() is None else DELETED, when,
                          otherwise=gone)

@@ -248,6 +248,10 @@ def test_prune_keeps_the_state_at_the_cut_and_what_follows(client, application, 
     assert pruned.startswith("This revision was pruned") and "make prune" in pruned
     assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/4"), 404)["detail"] == \
         "This configuration has no revision with this version."
+    # A restore of either says the same (a pruned one answered "no revision with this version").
+    assert assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/1/restore"), 404)["detail"] == pruned
+    assert assert_problem(client.post(f"{CONFIGS}/{config['id']}/revisions/9/restore"), 404)["detail"] == \
+        "This configuration has no revision with this version."
     client.delete(f"{CONFIGS}/{config['id']}")  # deleted, its history kept: the same answers
     assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/1"), 404)["detail"] == pruned
     assert assert_problem(client.get(f"{CONFIGS}/{config['id']}/revisions/4"), 404)["detail"] == \
