@@ -66,7 +66,7 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.cursor]:
 def clean(sql) -> Iterator[None]:
     """Empty tables: work spread over pool threads cannot share one rolled-back transaction. No managed key that
     works, before the test or after it: a service whose settings have no key refuses to start over one."""
-    sql.execute("TRUNCATE applications, configurations, environments CASCADE")
+    sql.execute("TRUNCATE applications, configurations, environments, retired_environments CASCADE")
     sql.execute(harness.REVOKE_MANAGED_KEYS)
     yield
     sql.execute(harness.REVOKE_MANAGED_KEYS)

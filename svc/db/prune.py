@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         conn.close()
     print(f"prune: {_counted(counts['applications'], 'application')} cut, "
           f"{_counted(counts['configuration_revisions'], 'configuration revision')} and "
-          f"{_counted(counts['override_revisions'], 'override revision')} dropped")
+          f"{_counted(counts['override_revisions'], 'override revision')} dropped"
+          + (f", {_counted(counts['retired_environments'], 'deleted environment')} no revision names forgotten"
+             if counts["retired_environments"] else ""))
     return 0
 
 

@@ -335,8 +335,17 @@ SELECT (SELECT count(*) FROM moved) AS applications,
 """
 
 
+# A deleted environment (migration 0023) no revision names any more (its applications deleted since) is forgotten.
+FORGET_RETIRED = """
+DELETE FROM retired_environments WHERE id NOT IN (SELECT DISTINCT environment_id FROM override_revisions)
+"""
+
+
 def prune(cur, before: datetime) -> Row:
     """Drop the history that no state recorded at or after `before` needs (never the current state): how many
-    applications moved their `history_from`, and how many revisions of each kind went."""
+    applications moved their `history_from`, how many revisions of each kind went, and how many deleted
+    environments no revision names any more were forgotten."""
     cur.execute(PRUNE, {"before": before})
-    return cur.fetchone()
+    counts = cur.fetchone()
+    cur.execute(FORGET_RETIRED)
+    return {**counts, "retired_environments": cur.rowcount}

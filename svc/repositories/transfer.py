@@ -37,10 +37,11 @@ SELECT a.id, a.name, a.last_change,
     FROM configurations c WHERE c.application_id = a.id), '[]') AS configurations
 FROM applications a WHERE a.id = %(id)s
 """
-# The overrides at a position of the application's history, with their environments' names (as they are now).
+# The overrides at a position of the application's history, with their environments' names (as they are now; an
+# environment deleted since, as it was when deleted: migration 0023).
 PAST_OVERRIDES = "WITH point AS (SELECT 1)" + history.OVERRIDES_AT + """
 SELECT p.configuration_id, e.id AS environment_id, e.name AS environment, p.patch
-FROM past_overrides p JOIN environments e ON e.id = p.environment_id
+FROM past_overrides p JOIN all_environments e ON e.id = p.environment_id
 """
 LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
 ENVIRONMENTS = "SELECT id, name FROM environments WHERE name = ANY(%(names)s)"

@@ -421,3 +421,41 @@ def test_a_change_set_writes_overrides_with_their_configurations_in_one_transact
     assert assert_problem(nameless, 422)["errors"][0]["pointer"] == "/changes/0/configuration_id"
     assert client.get(f"{APPS}/{app['id']}/changes").json()["items"][-1]["seq"] == before
     assert client.get(f"{CONFIGS}/{db['id']}").json()["config"] == {"host": "db", "pool": 5}
+
+
+def test_deleting_an_environment_keeps_its_overrides_history_and_the_past_reads_as_it_was(
+        client, application, configuration, database_url):
+    """The override revisions of an environment went with it when it was deleted (a foreign key's cascade): an
+    export at a position where it had an override no longer showed it, and its revisions and diffs answered 404."""
+    app = application("billing")
+    config = configuration(app["id"], "db", {"host": "db"})
+    canary = client.post("/api/v1/environments", json={"name": "canary"}).json()
+    override = f"{CONFIGS}/{config['id']}/overrides/{canary['id']}"
+    assert client.put(override, json={"patch": {"host": "canary"}}).status_code == 201
+    assert client.put(override, json={"patch": {"host": "canary-2"}}).status_code == 200
+    before = client.get(f"{APPS}/{app['id']}/export", params={"seq": 3}).json()
+    assert before["configurations"][0]["overrides"] == {"canary": {"host": "canary-2"}}
+    assert client.delete(override).status_code == 204
+    assert client.delete(f"/api/v1/environments/{canary['id']}").status_code == 204
+    assert client.get(f"{APPS}/{app['id']}/export", params={"seq": 3}).json() == before
+    revisions = client.get(f"{override}/revisions")
+    assert revisions.status_code == 200 and [r["version"] for r in revisions.json()["items"]] == [2, 1]
+    assert client.get(f"{override}/diff", params={"from": 1, "to": 2}).json()["patch"] == [
+        {"op": "replace", "path": "/host", "value": "canary-2"}]
+    # It is gone for everything but the past: no override, no restore into it; its name is free again.
+    assert assert_problem(client.get(override), 404)["detail"] == "No environment has this id."
+    assert assert_problem(client.put(override, json={"patch": {"x": 1}}), 404)["detail"] == \
+        "No environment has this id."
+    assert assert_problem(client.post(f"{override}/revisions/1/restore"), 404)["detail"] == \
+        "No environment has this id."
+    assert assert_problem(client.get(f"/api/v1/environments/{canary['id']}"), 404)
+    again = client.post("/api/v1/environments", json={"name": "canary"})
+    assert again.status_code == 201 and again.json()["id"] != canary["id"]
+    assert client.get(f"{APPS}/{app['id']}/export", params={"seq": 3}).json() == before
+    # Once no revision names it (its application deleted), `make prune` forgets it.
+    assert client.delete(f"{APPS}/{app['id']}").status_code == 204
+    result = subprocess.run([sys.executable, "-m", "db.prune", "--before", datetime.now(UTC).isoformat()],
+                            cwd=harness.SVC, text=True, capture_output=True,
+                            env=harness.child_env(DATABASE_URL=database_url), timeout=120)
+    assert result.returncode == 0 and "1 deleted environment no revision names forgotten" in result.stdout, \
+        result.stdout + result.stderr
