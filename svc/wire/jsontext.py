@@ -93,8 +93,11 @@ def written(number: Decimal) -> str:
     number the checks refuse). ValueError for NaN and the infinities, which JSON has not."""
     if not number.is_finite():
         raise ValueError(f"{number} is not a JSON number")
+    text = str(number)
+    if "E" not in text:  # (nearly every one: already in full, as `format(number, "f")` writes it)
+        return text[1:] if text[0] == "-" and number.is_zero() else text
     if not storable(number):
-        return str(number)
+        return text
     return format(number.copy_abs() if number.is_zero() else number, "f")
 
 
