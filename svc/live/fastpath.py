@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from live import access, keys, reads, scopes
 from live.readcache import Entry
-from wire import etags, headers, protocol
+from middleware.body import refusal as body_refusal
+from wire import etags, headers, problems, protocol
 from wire.problems import ProblemError
 
 log = logging.getLogger("config_service")
@@ -152,9 +153,16 @@ class CachedReads:
                 if not written:
                     await error.response(scope["path"])(scope, receive, send)
                 return
-            except Exception:
+            except Exception as error:
                 if not written:
-                    raise
+                    # A body sent with the GET, too large or too slow while it was held: as a route answers it (the
+                    # hold reads it, watching for the client's going). Anything else is a 500.
+                    refused = body_refusal(error)
+                    if refused is None:
+                        raise
+                    problems.forget(error)
+                    await refused.response(scope["path"])(scope, receive, send)
+                    return
                 # Answered already: what failed after (a body past its limits, say) is this worker's to know only.
                 log.warning("a held request failed after its answer was written", exc_info=True)
                 return

@@ -20,6 +20,17 @@ class BodyTimedOut(HTTPException):
         super().__init__(408, "The request body did not arrive in time.")
 
 
+def refusal(error: BaseException) -> problems.ProblemError | None:
+    """The problem a route answers `error` with when it is a body past its limits (413, 408: as
+    `problems._on_http`), for whatever reads the body outside the router (a held request watching for its client's
+    going, `live/fastpath.py`); None for any other error."""
+    if isinstance(error, BodyTooLarge):
+        return problems.ContentTooLarge()
+    if isinstance(error, BodyTimedOut):
+        return problems.RequestTimeout()
+    return None
+
+
 def content_length(scope: Scope) -> int | None:
     value = headers.first(scope, b"content-length")
     try:

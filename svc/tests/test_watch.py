@@ -540,3 +540,39 @@ def test_writes_that_leave_an_effective_view_as_it_was_answer_none_of_its_waiter
         assert _config(answer) == {"host": "db.prod", "port": 2, "leaf": "marker"}, \
             "a waiter was answered by a write that left its view as it was"
         assert answer.headers["etag"] != before.headers["etag"]
+
+
+def test_a_held_get_whose_body_is_too_slow_or_too_large_answers_408_or_413_not_500(serve, clean):
+    """The fast path holds a GET while watching for its client's going, which reads what body it has: one that did
+    not all arrive within BODY_TIMEOUT_SECONDS, or grew past MAX_BODY_BYTES, raised through it as a 500 (a trial),
+    where a route answers 408 and 413."""
+    base = serve(BODY_TIMEOUT_SECONDS="1", MAX_BODY_BYTES="1024")
+    host, port = base.removeprefix("http://").split(":")
+    with httpx.Client(base_url=base, timeout=60) as client:
+        app_id = client.post(APPS, json={"name": "bodies"}).json()["id"]
+        made = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {}})
+        config_id, etag = made.json()["id"], made.headers["etag"]
+        env_id = client.post("/api/v1/environments", json={"name": "bodies-env"}).json()["id"]
+        effective = client.get(f"{CONFIGS}/{config_id}/effective", params={"environment_id": env_id})
+    paths = [(f"{CONFIGS}/{config_id}?wait=20", etag),
+             (f"{CONFIGS}/{config_id}/effective?environment_id={env_id}&wait=20", effective.headers["etag"])]
+
+    def answer(head: str, body: bytes) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(head.encode() + body)
+            received = b""
+            while chunk := sock.recv(65536):  # (each answer closes its connection)
+                received += chunk
+            return received
+
+    for path, tag in paths:
+        slow = answer(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {tag}\r\nContent-Length: 5\r\n\r\n",
+                      b"ab")
+        assert slow.startswith(b"HTTP/1.1 408 "), slow[:200]
+        assert b"application/problem+json" in slow and b"request-timeout" in slow
+        chunk = b"x" * 600
+        large = answer(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {tag}\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n",
+                       (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2 + b"0\r\n\r\n")
+        assert large.startswith(b"HTTP/1.1 413 "), large[:200]
+        assert b"application/problem+json" in large
