@@ -513,3 +513,28 @@ def test_no_collector_pass_runs_while_a_leader_writes_its_followers_answers():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_check_that_does_not_answer_ends_with_the_hold_unchanged_at_its_deadline_not_after():
+    """A re-check reads the database; with a primary hung it did not end before the read's own bound, and the hold
+    with it, 10-12 s past its `wait` (a trial). The hold now ends unchanged at its deadline, the check in flight
+    cancelled."""
+    async def scenario():
+        waiters = listening()
+        stuck = asyncio.Event()  # never set: a database that does not answer
+        checks = []
+
+        async def check(woken=None):
+            checks.append(woken)
+            if len(checks) > 1:
+                await stuck.wait()
+            return None
+
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 0.2, lambda: "unchanged"))
+        await until_async(lambda: len(checks) == 1, "the first check")
+        waiters.wake(changed("c:1"))  # the re-check it begins never ends
+        async with asyncio.timeout(HANG):  # (a bound only a hang reaches: it was the read's own, 10 s and more)
+            assert await held == "unchanged"
+        assert len(checks) == 2 and waiters.count == 0
+
+    asyncio.run(scenario())
