@@ -63,12 +63,8 @@ SELECT (SELECT array_agg(name ORDER BY name) FROM (SELECT name FROM environments
                              JOIN applications a ON a.id = c.application_id
             WHERE o.environment_id = %(id)s ORDER BY label LIMIT 5) first) AS overridden
 """
-# Deleted, it is kept with the name it has now, for the reads of the past that name it (migration 0023).
-DELETE = """
-WITH gone AS (DELETE FROM environments WHERE id = %(id)s RETURNING id, name, parent_id, comments, created_at)
-INSERT INTO retired_environments (id, name, parent_id, comments, created_at, retired_at)
-SELECT id, name, parent_id, comments, created_at, clock_timestamp() FROM gone
-"""
+# Deleted, it is kept with the name it has now, for the reads of the past that name it (a trigger: migration 0023).
+DELETE = "DELETE FROM environments WHERE id = %(id)s"
 
 NAME_TAKEN = "An environment with this name exists."
 MISSING = "No environment has this id."

@@ -40,7 +40,7 @@ FROM applications a WHERE a.id = %(id)s
 # The overrides at a position of the application's history, with their environments' names (as they are now; an
 # environment deleted since, as it was when deleted: migration 0023).
 PAST_OVERRIDES = "WITH point AS (SELECT 1)" + history.OVERRIDES_AT + """
-SELECT p.configuration_id, e.id AS environment_id, e.name AS environment, p.patch
+SELECT p.configuration_id, e.id AS environment_id, e.name AS environment, e.retired, p.patch
 FROM past_overrides p JOIN all_environments e ON e.id = p.environment_id
 """
 LOCK = "SELECT id FROM applications WHERE id = %(id)s FOR NO KEY UPDATE"
@@ -105,12 +105,26 @@ def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
     point = history.position(cur, application_id, seq=seq, at=at, epoch=epoch)
     rows = history.application_at(cur, application_id, seq=point["seq"])["configurations"]
     cur.execute(PAST_OVERRIDES, {"application_id": application_id, "seq": point["seq"], "id": None})
+    found = cur.fetchall()
+    holders: dict[str, set[str]] = {}  # each name, the environments of this export that have it
+    for row in found:
+        holders.setdefault(row["environment"], set()).add(row["environment_id"])
     patches: dict[str, dict[str, Any]] = {}
-    for row in cur.fetchall():
-        patches.setdefault(row["configuration_id"], {})[row["environment"]] = _loads(row["patch"])
+    for row in found:
+        patches.setdefault(row["configuration_id"], {})[_past_name(row, holders)] = _loads(row["patch"])
     return _document(name, point["seq"], point["epoch"], [
         {"name": r["name"], "comments": r["comments"], "config": _loads(r["config"]),
          "overrides": patches.get(r["configuration_id"], {})} for r in rows])
+
+
+def _past_name(row: Row, holders: dict[str, set[str]]) -> str:
+    """The name an override of the past is exported under: its environment's, or for an environment deleted since
+    whose name another of the export's environments has now (one renamed to it, or deleted too), that name with its
+    id, `"canary (deleted 01J...)"`: one name each, whatever order they are read in, and no override lost."""
+    name = row["environment"]
+    if row["retired"] and len(holders[name]) > 1:
+        return f"{name} (deleted {row['environment_id']})"
+    return name
 
 
 def _environments(cur, document: dict[str, Any], applying: bool = False) -> dict[str, str]:
