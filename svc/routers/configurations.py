@@ -70,8 +70,8 @@ async def patch_configuration(id: IdPath, body: models.ConfigurationPatch, reque
 
 def _patched(settings: Settings, fields: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """A configuration's fields once patched (`current` before), if a PUT could write them: refused at their pointer
-    if not. A document larger than a PUT may send is refused only if the patch made it larger: one stored before
-    may be larger as the service writes it (`1e300` is written in its 301 digits)."""
+    if not. A document larger than a PUT may send (each number as short as it may be sent: `1e300`, not the 301
+    digits every read writes) is refused only if the patch made it larger."""
     try:
         body = models.ConfigurationUpdate.model_validate(fields)
     except ValidationError as error:
@@ -79,8 +79,8 @@ def _patched(settings: Settings, fields: dict[str, Any], current: dict[str, Any]
         raise Unprocessable.at(pointer(("body", *problem["loc"])),
                                f"Once patched, the configuration would be refused: {problem['msg']}.") from None
     data = check_body(body, settings)
-    size = len(jsontext.dumps(data["config"]).encode())
-    if size > settings.max_body_bytes and size > len(jsontext.dumps(current["config"]).encode()):
+    size = len(jsontext.dumps(data["config"], shortest=True).encode())
+    if size > settings.max_body_bytes and size > len(jsontext.dumps(current["config"], shortest=True).encode()):
         raise Unprocessable.at("/config", f"Once patched, the configuration would take more than "
                                           f"{settings.max_body_bytes} bytes, more than a PUT may send.")
     return data

@@ -10,6 +10,7 @@ stays the text PostgreSQL wrote (`Raw`), which responses carry verbatim.
 import json
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
+from collections.abc import Callable
 from typing import Any
 
 # PostgreSQL's numeric: up to 131072 digits before the decimal point and 16383 after it.
@@ -101,15 +102,16 @@ def written(number: Decimal) -> str:
     return format(number.copy_abs() if number.is_zero() else number, "f")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, *, shortest: bool = False) -> str:
     """`value` as compact JSON, with `Decimal` written as the number it is (never through a float), as PostgreSQL
-    writes it (`written`)."""
+    writes it (`written`); with `shortest`, as `Decimal` writes it (`1E+300`, not 301 digits): the least a client
+    may send it in (the size a PUT of it would have)."""
     out: list[str] = []
-    _encode(value, out)
+    _encode(value, out, str if shortest else written)
     return "".join(out)
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: Any, out: list[str], number: Callable[[Decimal], str] = written) -> None:
     if isinstance(value, str):
         out.append(encode_basestring(value))
     elif value is None:
@@ -121,7 +123,9 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, Decimal):
-        out.append(written(value))
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        out.append(number(value))
     elif isinstance(value, float):
         out.append(json.dumps(value, allow_nan=False))
     elif isinstance(value, dict):
@@ -133,14 +137,14 @@ def _encode(value: Any, out: list[str]) -> None:
             first = False
             out.append(encode_basestring(key))
             out.append(":")
-            _encode(item, out)
+            _encode(item, out, number)
         out.append("}")
     elif isinstance(value, list | tuple):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _encode(item, out)
+            _encode(item, out, number)
         out.append("]")
     else:
         raise TypeError(f"{type(value).__name__} is not JSON")
