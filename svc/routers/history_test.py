@@ -156,9 +156,12 @@ def test_a_configuration_as_deep_as_a_put_writes_it_round_trips_through_an_expor
     document["configurations"][0]["overrides"] = {}
     plan = client.post(f"{APPS}/{app_id}/import/plan", json={"document": document})
     assert plan.status_code == 200 and [i["action"] for i in plan.json()["items"]] == ["unchanged"]
-    document["configurations"][0]["config"] = too_deep
-    refused = client.post(f"{APPS}/{app_id}/import/plan", json={"document": document})
-    assert assert_problem(refused, 422)["errors"][0]["pointer"].startswith("/document/configurations/0/config/k/k")
+    message = f"JSON may nest at most {settings.max_json_depth} levels deep."
+    for deeper in (too_deep, {"k": {"k": too_deep}}):  # one level too deep, and more (the body's own check)
+        document["configurations"][0]["config"] = deeper
+        refused = assert_problem(client.post(f"{APPS}/{app_id}/import/plan", json={"document": document}), 422)
+        assert refused["errors"][0]["pointer"].startswith("/document/configurations/0/config/k/k")
+        assert refused["errors"][0]["message"] == message, refused
     changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
         {"action": "create", "name": "deep", "config": deepest}]})
     assert changes.status_code == 200, changes.text

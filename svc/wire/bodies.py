@@ -11,7 +11,7 @@ from wire import jsontext, names
 from wire.problems import NUL_IN_TEXT, SURROGATE_IN_TEXT, Unprocessable
 
 
-def check_storable(value: Any, max_depth: int, max_width: int | None = None) -> None:
+def check_storable(value: Any, max_depth: int, max_width: int | None = None, said: int | None = None) -> None:
     """Refuse what PostgreSQL cannot store, NUL (U+0000) and unpaired surrogates, in keys and values at any
     depth, NaN, Infinity and numbers beyond `numeric`, and documents nested deeper than `max_depth` (the body
     object itself is depth 1). With `max_width`, refuse also numbers with a fraction or an exponent that, written
@@ -19,17 +19,18 @@ def check_storable(value: Any, max_depth: int, max_width: int | None = None) -> 
     body of a few bytes (`1e131071`) would otherwise be read back as 131,072, a thousand of them as 131 MB."""
     width = _fine(value, max_depth, 1)
     if width < 0 or (max_width is not None and width > max_width):
-        _refuse(value, max_depth, "", 1, _Budget(max_width))
+        _refuse(value, max_depth, "", 1, _Budget(max_width, said))
 
 
 class _Budget:
     """What is left of `max_width` as `_refuse` walks the numbers."""
 
-    __slots__ = ("left", "limit")
+    __slots__ = ("left", "limit", "said")
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, said: int | None = None) -> None:
         self.limit = limit
         self.left = limit
+        self.said = said  # the depth a refusal names, when not the one checked (`check_body`'s `holding`)
 
 
 # An integer within this is storable (numeric holds 131072 digits before the point): no need to count its digits.
@@ -97,7 +98,8 @@ def _refuse(value: Any, max_depth: int, pointer: str, depth: int, budget: _Budge
                 raise Unprocessable.at(_encodable(pointer), WIDE.format(budget.limit))
     elif isinstance(value, dict | list):
         if depth > max_depth:
-            raise Unprocessable.at(_encodable(pointer), f"JSON may nest at most {max_depth} levels deep.")
+            said = budget.said if budget is not None and budget.said is not None else max_depth
+            raise Unprocessable.at(_encodable(pointer), f"JSON may nest at most {said} levels deep.")
         if isinstance(value, dict):
             for key, item in value.items():
                 child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
@@ -133,7 +135,9 @@ def check_body(body: BaseModel, settings: Settings, holding: int = 0) -> dict[st
     override's `patch`); the body may nest that much deeper, and each document is held to its own depth by
     `check_depth`."""
     data = body.model_dump()
-    check_storable(data, settings.max_json_depth + holding, settings.max_body_bytes)
+    # (A document nested too deep is refused naming the depth a body of its own has: `check_depth`'s.)
+    check_storable(data, settings.max_json_depth + holding, settings.max_body_bytes,
+                   said=settings.max_json_depth if holding else None)
     if data.get("name") is not None:
         data["name"] = names.canonical(data["name"], "/name")
     for document in ("config", "patch"):  # a configuration's document, an override's patch: the same limits
