@@ -186,12 +186,14 @@ async def again(state: State, scope: Scope) -> Principal | None:
     return current
 
 
-def until_expiry(scope: Scope, wait: float) -> float:
-    """`wait`, or less: a request is not held past its key's expiry (the next one is 401)."""
-    principal = of(scope)
-    if principal is None or principal.expires_at is None:
-        return wait
-    return max(0.0, min(wait, (principal.expires_at - datetime.now(UTC)).total_seconds()))
+def expiring(state: State, principal: Principal | None) -> tuple[str, ...]:
+    """What a held request of `principal` watches besides what it reads: for a managed key, the waiters' key that
+    wakes it once the key expires, armed for the key's expiry as it is now (`Waiters.at_expiry`); a check arms it
+    again for the key as it is then. Not held past its key's expiry, as the key is when the expiry comes (the next
+    check is 401). Nothing for a key of the settings (it never expires) or an open API."""
+    if principal is None or principal.id is None:
+        return ()
+    return (state.waiters.at_expiry(principal.id, principal.expires_at),)
 
 
 # -- the rules ----------------------------------------------------------------------------------------------------

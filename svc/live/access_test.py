@@ -1,11 +1,13 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from starlette.datastructures import State
 
 from live import access
 from live.readcache import ReadCache
+from live.waiters import Waiters
 from wire.principals import Principal, digest
 from wire.problems import Forbidden, NotFound, Unauthorized
 
@@ -112,10 +114,17 @@ def test_what_a_key_may_not_see_is_the_404_of_what_does_not_exist():
         access.check_environment(key, "F")
 
 
-def test_a_request_is_not_held_past_its_keys_expiry():
-    soon = Principal("k", frozenset({"read"}), expires_at=datetime.now(UTC) + timedelta(seconds=50))
-    assert 40 < access.until_expiry({"state": {"principal": soon}}, 60) <= 50  # (only a 10 s stall reaches 40)
-    assert access.until_expiry({"state": {"principal": soon}}, 2) == 2
-    gone = Principal("k", frozenset({"read"}), expires_at=datetime.now(UTC) - timedelta(seconds=5))
-    assert access.until_expiry({"state": {"principal": gone}}, 60) == 0
-    assert access.until_expiry({}, 60) == 60
+def test_a_held_request_of_a_managed_key_watches_its_expiry_and_none_other_does():
+    """A managed key's held request is woken at the key's expiry (`Waiters.at_expiry`), whatever it is then; a key
+    of the settings never expires, and an open API has none."""
+    async def scenario():
+        state = SimpleNamespace(waiters=Waiters(max_waiters=10))
+        soon = Principal("k", frozenset({"read"}), id="K1", expires_at=datetime.now(UTC) + timedelta(seconds=50))
+        assert access.expiring(state, soon) == ("expires:K1",) and "K1" in state.waiters.expiries
+        assert access.expiring(state, Principal("k", frozenset({"read"}), id="K2")) == ("expires:K2",)
+        assert "K2" not in state.waiters.expiries  # (watched, for an expiry set later; nothing armed)
+        assert access.expiring(state, Principal("s", frozenset({"read"}))) == ()
+        assert access.expiring(state, None) == ()
+        state.waiters.expiries.pop("K1")[1].cancel()
+
+    asyncio.run(scenario())

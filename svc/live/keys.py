@@ -16,6 +16,7 @@ from typing import NamedTuple
 APPLICATIONS = "apps"
 ENVIRONMENTS = "envs"
 KEYRING = "keys"  # the managed API keys (`access.py`): held requests of a managed key wait under it too
+EXPIRES = "expires:"  # + a managed key's id: its held requests, woken when it expires (`Waiters.at_expiry`)
 
 
 def configuration(id: str) -> str:

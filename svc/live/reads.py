@@ -289,12 +289,12 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
 
     async def recheck(woken: int | None) -> Response | None:
         _anew(state, woken)
-        await access.again(state, request.scope)
+        access.expiring(state, await access.again(state, request.scope))  # (its expiry as it is now)
         await gate()
         return await check()
-    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING), recheck,
-                                    access.until_expiry(request.scope, wait), lambda: page([]), request.receive,
-                                    owner=access.owner(request.scope))
+    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING,
+                                     *access.expiring(state, access.of(request.scope))), recheck, wait,
+                                    lambda: page([]), request.receive, owner=access.owner(request.scope))
 
 
 def _anew(state: State, woken: int | None) -> None:
@@ -342,14 +342,15 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
 
     async def check(woken: int | None) -> Entry | None:
         _anew(state, woken)
-        await access.again(state, scope)  # 401 once the key is revoked, under its rights as they are now
+        # 401 once the key is revoked or expired, under its rights as they are now, and woken at its expiry as it is
+        access.expiring(state, await access.again(state, scope))
         entry = last[0] = await read()
         return None if etags.none_match(held, entry.etag) else entry
 
     principal = access.of(scope)
     share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held,
              tolerance.get())
-    changed = await state.waiters.hold(watched + (keys.KEYRING,), check, access.until_expiry(scope, wait),
+    changed = await state.waiters.hold(watched + (keys.KEYRING, *access.expiring(state, principal)), check, wait,
                                        lambda: None, receive, share, deliver, access.owner(scope))
     read_last = last[0]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
     return changed, read_last.etag, None if read_last.age is None else state.read_cache.age(read_last.confirmed)

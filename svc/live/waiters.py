@@ -27,16 +27,19 @@ import gc
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import Receive
 
+from live import keys
 from live.keys import Change
 from wire.problems import ServiceUnavailable, TooManyRequests
 
 log = logging.getLogger("config_service")
 
 POLL_SECONDS = 1.0
+EXPIRY_AFTER = 0.005  # seconds past a key's expiry that its holds are woken at (`Waiters.at_expiry`)
 
 
 class Waiters:
@@ -56,6 +59,32 @@ class Waiters:
         self.deliveries: dict[asyncio.Future, Callable[[Any], bool]] = {}  # how each waiter's answer is written now
         self.listening = False
         self.closing = False
+        self.expiries: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}  # `at_expiry`'s, by key id
+
+    # -- a key's expiry ---------------------------------------------------------------------------------------
+    def at_expiry(self, owner: str, expires_at: datetime | None) -> str:
+        """The key (`keys.EXPIRES` + `owner`, a managed key's id) whose waiters are woken once `expires_at` has
+        passed, armed for it (once per key and time: moved, re-armed; None, disarmed). Their checks then find the
+        key expired (401). A hold watches it rather than ending at the expiry its key had when it began: an expiry
+        moved earlier meanwhile ends it then, one moved later does not end it early (a trial found both)."""
+        armed = self.expiries.get(owner)
+        if armed is None or armed[0] != expires_at:
+            if armed is not None:
+                armed[1].cancel()
+                del self.expiries[owner]
+            if expires_at is not None:
+                left = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
+                # (A little after: a wake that came early, by the loop's clock, finds the key not expired yet, and
+                # its check arms it again for what is left.)
+                handle = asyncio.get_running_loop().call_later(left + EXPIRY_AFTER, self._expired, owner, expires_at)
+                self.expiries[owner] = (expires_at, handle)
+        return keys.EXPIRES + owner
+
+    def _expired(self, owner: str, expires_at: datetime) -> None:
+        armed = self.expiries.get(owner)
+        if armed is not None and armed[0] == expires_at:
+            del self.expiries[owner]  # (fired: a check that finds the key not expired yet arms it again)
+        self.wake(Change((keys.EXPIRES + owner,)))
 
     # -- the listener's state --------------------------------------------------------------------------------
     def connected(self) -> None:

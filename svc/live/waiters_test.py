@@ -538,3 +538,41 @@ def test_a_check_that_does_not_answer_ends_with_the_hold_unchanged_at_its_deadli
         assert len(checks) == 2 and waiters.count == 0
 
     asyncio.run(scenario())
+
+
+def test_a_key_s_holds_are_woken_at_its_expiry_as_it_is_when_it_comes_moved_earlier_or_later():
+    """A held request ended at the expiry its key had when it began: an expiry moved earlier meanwhile did not end
+    it (401 only at its `wait`, a trial: 11 s late), one moved later ended it early (a 304 at the old one). The key's
+    holds are now woken at its expiry as it is, armed again whenever it moves."""
+    from datetime import UTC, datetime, timedelta
+
+    async def scenario():
+        waiters = listening()
+        now = datetime.now(UTC)
+        expires = {"at": now + timedelta(seconds=HANG)}  # the key's expiry, as its checks read it
+        checks = []
+
+        async def check(woken=None):
+            checks.append(woken)
+            if expires["at"] <= datetime.now(UTC):
+                return "401"
+            waiters.at_expiry("K1", expires["at"])  # (as `access.expiring` arms it for the key as it is)
+            return None
+
+        key = waiters.at_expiry("K1", expires["at"])
+        held = asyncio.create_task(waiters.hold(("c:1", "keys", key), check, HANG, lambda: "unchanged"))
+        await until_async(lambda: len(checks) == 1, "the first check")
+        expires["at"] = datetime.now(UTC) + timedelta(seconds=0.05)  # moved earlier: the key changed,
+        waiters.wake(changed("keys"))  # and the key ring's notification wakes its check, which arms it again
+        async with asyncio.timeout(HANG):  # (before: held for its whole `wait`)
+            assert await held == "401"
+        assert "K1" not in waiters.expiries  # fired, and not armed again
+
+        later = now + timedelta(seconds=HANG)
+        waiters.at_expiry("K2", datetime.now(UTC) + timedelta(seconds=0.05))
+        assert waiters.at_expiry("K2", later) == "expires:K2"  # moved later: the earlier timer is cancelled
+        assert waiters.expiries["K2"][0] == later
+        waiters.at_expiry("K2", None)  # no expiry any more: disarmed
+        assert "K2" not in waiters.expiries
+
+    asyncio.run(scenario())

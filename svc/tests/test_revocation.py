@@ -11,6 +11,7 @@ would let a revoked key in after the revocation was acknowledged through the oth
 import asyncio
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -260,3 +261,49 @@ def test_requests_held_on_what_leaves_a_keys_scope_end_in_404_on_every_worker(wo
             "No application has this id." if feed else "No configuration has this id.")
     assert took < ENDS_WITHIN  # not at the end of their wait (60 s)
     assert still == 6
+
+
+def test_requests_held_by_a_key_whose_expiry_is_brought_forward_end_in_401_at_it_on_every_worker(workers):
+    """A held request ended at the expiry its key had when it began: one brought forward meanwhile was answered
+    401 only at the end of the `wait` (a client trial: 11 s late, and up to 300), its slot taken meanwhile."""
+    def shorten(root, key_id, name, other_app):
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        return root.put(f"{KEYS}/{key_id}", json={"name": name, "actions": ["read"], "applications": None,
+                                                  "environments": None, "expires_at": soon})
+
+    answers, took, still = asyncio.run(_held_through(workers, shorten))
+    print(f"6 held requests of a key made to expire 1 s on (3 on each worker) all answered {took:.3f} s after the PUT")
+    for answer in answers:
+        assert_problem(answer, 401)
+    assert took < ENDS_WITHIN  # not at the end of their wait (60 s)
+    assert still == 6
+
+
+def test_a_request_held_by_a_key_whose_expiry_is_pushed_back_is_held_its_whole_wait(workers):
+    """The mirror case: a hold ended at the key's old expiry, with a 304 sooner than its `wait` (a client trial)."""
+    async def scenario() -> tuple[httpx.Response, float]:
+        async with (httpx.AsyncClient(base_url=workers[0], timeout=HANG, headers=bearer(ROOT)) as root,
+                    httpx.AsyncClient(base_url=workers[0], timeout=HANG) as http):
+            app_a, _, config_a, _ = await _laid_out(root)
+            # (8 s: what the PUT pushing it back has to land in, which only a hang misses)
+            soon = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
+            made = await root.post(KEYS, json={"name": "short-" + os.urandom(4).hex(), "actions": ["read"],
+                                               "applications": None, "environments": None, "expires_at": soon})
+            assert made.status_code == 201, made.text
+            key = made.json()
+            current = await http.get(f"{CONFIGS}/{config_a}", headers=bearer(key["secret"]))
+            began = time.monotonic()
+            holding = asyncio.create_task(http.get(f"{CONFIGS}/{config_a}", params={"wait": 12}, headers=bearer(
+                key["secret"]) | {"If-None-Match": current.headers["etag"]}))
+            await until_held(workers[0], 1)
+            later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+            pushed = await root.put(f"{KEYS}/{key['id']}", json={"name": key["name"], "actions": ["read"],
+                                                                 "applications": None, "environments": None,
+                                                                 "expires_at": later})
+            assert pushed.status_code == 200, pushed.text
+            answer = await holding
+            return answer, time.monotonic() - began
+
+    answer, took = asyncio.run(scenario())
+    assert answer.status_code == 304, answer.text
+    assert took >= 11.9  # its whole wait (12 s), not the 8 s to the expiry it had (a lower bound: time only adds)
