@@ -186,14 +186,15 @@ async def again(state: State, scope: Scope) -> Principal | None:
     return current
 
 
-def expiring(state: State, principal: Principal | None) -> tuple[str, ...]:
+def expiring(state: State, principal: Principal | None, *, replace: bool = True) -> tuple[str, ...]:
     """What a held request of `principal` watches besides what it reads: for a managed key, the waiters' key that
     wakes it once the key expires, armed for the key's expiry as it is now (`Waiters.at_expiry`); a check arms it
     again for the key as it is then. Not held past its key's expiry, as the key is when the expiry comes (the next
-    check is 401). Nothing for a key of the settings (it never expires) or an open API."""
+    check is 401). Nothing for a key of the settings (it never expires) or an open API. `replace=False` at a hold's
+    start (the key as admitted): what is armed stays, for its checks to arm (`Waiters.at_expiry`)."""
     if principal is None or principal.id is None:
         return ()
-    return (state.waiters.at_expiry(principal.id, principal.expires_at),)
+    return (state.waiters.at_expiry(principal.id, principal.expires_at, replace=replace),)
 
 
 # -- the rules ----------------------------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ async def answer_changes(request: Request, application_id: str, after: int, epoc
         await gate()
         return await check()
     return await state.waiters.hold((keys.listing(application_id), keys.KEYRING,
-                                     *access.expiring(state, access.of(request.scope))), recheck, wait,
+                                     *access.expiring(state, access.of(request.scope), replace=False)), recheck, wait,
                                     lambda: page([]), request.receive, owner=access.owner(request.scope))
 
 
@@ -350,7 +350,7 @@ async def hold(state: State, scope: Scope, receive: Receive, watched: tuple[str,
     principal = access.of(scope)
     share = (scope["path"], scope["query_string"], None if principal is None else principal.digest, held,
              tolerance.get())
-    changed = await state.waiters.hold(watched + (keys.KEYRING, *access.expiring(state, principal)), check, wait,
-                                       lambda: None, receive, share, deliver, access.owner(scope))
+    changed = await state.waiters.hold(watched + (keys.KEYRING, *access.expiring(state, principal, replace=False)),
+                                       check, wait, lambda: None, receive, share, deliver, access.owner(scope))
     read_last = last[0]  # a stale answer's `Age` as of now, not as of the check that read it (before the wait ended)
     return changed, read_last.etag, None if read_last.age is None else state.read_cache.age(read_last.confirmed)

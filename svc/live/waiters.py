@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.types import Receive
 
-from live import keys
+from live import keys as keys_module
 from live.keys import Change
 from wire.problems import ServiceUnavailable, TooManyRequests
 
@@ -62,13 +62,16 @@ class Waiters:
         self.expiries: dict[str, tuple[datetime, asyncio.TimerHandle]] = {}  # `at_expiry`'s, by key id
 
     # -- a key's expiry ---------------------------------------------------------------------------------------
-    def at_expiry(self, owner: str, expires_at: datetime | None) -> str:
+    def at_expiry(self, owner: str, expires_at: datetime | None, *, replace: bool = True) -> str:
         """The key (`keys.EXPIRES` + `owner`, a managed key's id) whose waiters are woken once `expires_at` has
         passed, armed for it (once per key and time: moved, re-armed; None, disarmed). Their checks then find the
         key expired (401). A hold watches it rather than ending at the expiry its key had when it began: an expiry
-        moved earlier meanwhile ends it then, one moved later does not end it early (a trial found both)."""
+        moved earlier meanwhile ends it then, one moved later does not end it early (a trial found both). Without
+        `replace` (a hold that begins, with its key as it was when its request came), an arming already there stays:
+        the checks, which read the key as it is now, arm it, and a request admitted before a change must not undo
+        what the change armed. Disarmed when the key's last hold ends (`unsubscribe`)."""
         armed = self.expiries.get(owner)
-        if armed is None or armed[0] != expires_at:
+        if (armed is None or armed[0] != expires_at) and (replace or armed is None):
             if armed is not None:
                 armed[1].cancel()
                 del self.expiries[owner]
@@ -78,13 +81,13 @@ class Waiters:
                 # its check arms it again for what is left.)
                 handle = asyncio.get_running_loop().call_later(left + EXPIRY_AFTER, self._expired, owner, expires_at)
                 self.expiries[owner] = (expires_at, handle)
-        return keys.EXPIRES + owner
+        return keys_module.EXPIRES + owner
 
     def _expired(self, owner: str, expires_at: datetime) -> None:
         armed = self.expiries.get(owner)
         if armed is not None and armed[0] == expires_at:
             del self.expiries[owner]  # (fired: a check that finds the key not expired yet arms it again)
-        self.wake(Change((keys.EXPIRES + owner,)))
+        self.wake(Change((keys_module.EXPIRES + owner,)))
 
     # -- the listener's state --------------------------------------------------------------------------------
     def connected(self) -> None:
@@ -128,6 +131,10 @@ class Waiters:
                 found.pop(future, None)
                 if not found:
                     del self.held[key]
+                    if key.startswith(keys_module.EXPIRES):  # the key's last hold: its expiry wakes nobody now
+                        armed = self.expiries.pop(key[len(keys_module.EXPIRES):], None)
+                        if armed is not None:
+                            armed[1].cancel()
         self.count -= 1
 
     def wake(self, change: Change, tick: int | None = None) -> None:
@@ -240,16 +247,10 @@ class Waiters:
                 try:
                     answer = None
                     try:
-                        # Not past the deadline: a check that reads a database which does not answer (a primary
-                        # hung) held the request until the read's own bound, 10-12 s past its `wait` (a trial). The
-                        # hold then ends unchanged: the answer it holds was read current after the request came
-                        # (before the hold began), so a 304 of it is still an answer of the request's time.
-                        async with asyncio.timeout_at(deadline) as bounded:
-                            answer = await check(woken)
-                    except TimeoutError:
-                        if not bounded.expired():
-                            raise
-                        return unchanged()
+                        # (Not cut at the deadline: a check may be reading for others too, a fetch of the read
+                        # cache that requests alike joined, which its cancellation would end for them. With a
+                        # database that does not answer, it ends at the read's own bound: 10-12 s past the wait.)
+                        answer = await check(woken)
                     finally:
                         if followers:
                             try:
