@@ -114,6 +114,7 @@ class ReadCache:
         self._flights: dict[str, list[Flight]] = {}  # every fetch in flight per key, the newest last
         self._unkept: dict[str, Flight] = {}  # `_uncached`'s newest fetch in flight per key
         self._unkept_tasks: set[asyncio.Future] = set()  # all of them (the loop holds its tasks only weakly)
+        self._fetches: set[asyncio.Future] = set()  # `_fetch`'s, likewise
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._sync: Sync | None = None  # while the listener is connected: True once a round after a tick is back
@@ -292,31 +293,38 @@ class ReadCache:
         return entry
 
     async def _fetch(self, key: str, fetch: Callable[[], Awaitable[Entry]], groups: tuple[str, ...]) -> Entry:
-        loop = asyncio.get_running_loop()
-        flight = Flight(self.tick(), loop.create_future(), groups)
-        epoch = self._epoch
-        generation = self._generation(groups)
+        """A read of the database under `key`, kept once it lands unless something made it stale meanwhile. It runs
+        as a task of its own, as `_uncached`'s do: the reads that joined it (requests alike, the 1,000 held requests
+        one change wakes) must not lose it when the one that started it goes away. That one may be cancelled (its
+        client gone, a held request's check cut at its deadline: `Waiters.hold`); its fetch then lands for the
+        others, and is kept, as if it had waited."""
+        # (It begins once this task yields: its tick is taken now, as it was when it ran in the caller's task. In
+        # the request's context: the reads it makes wait past the request's `began`.)
+        task = asyncio.get_running_loop().create_task(fetch())
+        flight = Flight(self.tick(), task, groups)
         self._flights.setdefault(key, []).append(flight)
+        self._fetches.add(task)
+        task.add_done_callback(functools.partial(self._fetched, key, flight, self._epoch, self._generation(groups)))
+        del task
         try:
-            entry = await fetch()
-        except BaseException as error:
-            try:
-                if not flight.future.done():
-                    flight.future.set_exception(error)
-                    flight.future.exception()  # retrieved: joined readers get it, nobody else must
-            finally:
-                self._landed(key, flight)
-                # The future keeps the error's traceback, which holds this frame: without `flight` in it, that is
-                # no cycle, and a failed read (a 404) is freed as its readers are done with it.
-                flight = None
+            return await asyncio.shield(flight.future)
+        except BaseException:
+            # The task keeps what it raised and its traceback, which holds this frame: without `flight` in it, no
+            # cycle, and a failed read (a 404) is freed as its readers are done with it.
+            flight = None
             raise
+
+    def _fetched(self, key: str, flight: Flight, epoch: int, generation: tuple[int, ...],
+                 task: asyncio.Future) -> None:
+        """`_fetch`'s read landed (before anyone who awaits it runs): kept unless a change made it stale."""
+        self._fetches.discard(task)
         self._landed(key, flight)
-        if not flight.future.done():
-            flight.future.set_result(entry)
+        if task.cancelled() or task.exception() is not None:  # (retrieved: those that joined get it, or no one)
+            return
         if not flight.stale and epoch == self._epoch and self._sync is not None:
+            entry = task.result()
             entry.generation, entry.tick = generation, flight.tick
             self._store(key, entry)
-        return entry
 
     async def _uncached(self, key: str, fetch: Callable[[], Awaitable[Entry]], started: int) -> Entry:
         """A read of the database for a read that began at tick `started`, when nothing kept can answer it (the

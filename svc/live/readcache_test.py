@@ -90,7 +90,7 @@ async def test_a_change_during_a_read_keeps_that_read_out_of_the_cache():
     db.values["c:1"] = 1
     db.gate.clear()
     reading = asyncio.create_task(get(cache, db, "c:1"))
-    await asyncio.sleep(0)
+    await harness.until_async(lambda: db.reads == 1, "the read's snapshot")
     db.values["c:1"] = 2
     cache.apply(changed("c:1"))  # committed after the read's snapshot, notified before it was kept
     db.gate.set()
@@ -114,13 +114,40 @@ async def test_reads_that_find_a_fetch_in_flight_join_it_after_a_round():
 
 
 @run
+async def test_a_fetch_outlives_the_read_that_started_it_for_those_that_joined_it_and_is_kept():
+    """The read that started a fetch is cancelled (its client gone, a held request's check cut at its deadline): the
+    reads that joined it are answered by it all the same, not with its cancellation (which they answered as a 503,
+    "the service stopped"), and what it read is kept. A 404 is everyone's."""
+    for value in (1, None):
+        cache, _ = cache_with()
+        db = Database()
+        if value is not None:
+            db.values["c:1"] = value
+        db.gate.clear()
+        first = asyncio.create_task(get(cache, db, "c:1"))
+        await harness.until_async(lambda: db.reads == 1, "the first read's fetch")
+        joined = [asyncio.create_task(get(cache, db, "c:1")) for _ in range(3)]
+        await settle()  # (they join it after their round)
+        first.cancel()
+        await settle()
+        db.gate.set()
+        answers = await asyncio.gather(*joined, return_exceptions=True)
+        assert first.cancelled() and db.reads == 1, db.reads  # the one fetch, not ended with the read that began it
+        for answer in answers:
+            assert answer.body == b"1" if value is not None else isinstance(answer, NotFound), answer
+        if value is not None:
+            assert (await get(cache, db, "c:1")).body == b"1" and db.reads == 1  # kept
+        assert cache._flights == {} and cache._fetches == set()
+
+
+@run
 async def test_a_fetch_made_stale_in_flight_is_not_joined():
     cache, _ = cache_with()
     db = Database()
     db.values["c:1"] = 1
     db.gate.clear()
     first = asyncio.create_task(get(cache, db, "c:1"))
-    await asyncio.sleep(0)
+    await harness.until_async(lambda: db.reads == 1, "the first read's snapshot")
     db.values["c:1"] = 2
     cache.apply(changed("c:1"))
     later = asyncio.create_task(get(cache, db, "c:1"))

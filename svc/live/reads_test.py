@@ -121,8 +121,11 @@ def test_a_held_request_woken_by_a_change_reads_past_it_not_a_fetch_that_began_b
         table, gate = {"v": 1}, asyncio.Event()
         gate.set()
 
+        fetched = []  # the versions the fetches read, as they read them
+
         async def fetch() -> Entry:
             value = table["v"]
+            fetched.append(value)
             await gate.wait()
             return Entry(f'"C.{value}"', str(value).encode())
 
@@ -152,7 +155,7 @@ def test_a_held_request_woken_by_a_change_reads_past_it_not_a_fetch_that_began_b
         cache.apply(change)  # something made it stale (no waiter woken): the next read fetches
         gate.clear()
         fetching = asyncio.create_task(other_request())  # a fetch that reads version 1, then waits
-        while "c:C" not in cache._flights:
+        while len(fetched) < 2:  # (the first read's, then this one's, which has read version 1)
             await asyncio.sleep(0)
         table["v"] = 2  # a write commits; its notification arrives while that fetch is out
         cache.apply(change)

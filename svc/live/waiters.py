@@ -247,10 +247,18 @@ class Waiters:
                 try:
                     answer = None
                     try:
-                        # (Not cut at the deadline: a check may be reading for others too, a fetch of the read
-                        # cache that requests alike joined, which its cancellation would end for them. With a
-                        # database that does not answer, it ends at the read's own bound: 10-12 s past the wait.)
-                        answer = await check(woken)
+                        # Not past the deadline: a check that reads a database which does not answer (a primary
+                        # hung) held the request until the read's own bound, 10-12 s past its `wait` (a trial). The
+                        # hold then ends unchanged: the answer it holds was read current after the request came
+                        # (before the hold began), so a 304 of it is still an answer of the request's time. What the
+                        # check reads for others too goes on for them (the read cache's fetches and sync rounds are
+                        # tasks and futures of their own, which its cancellation does not end).
+                        async with asyncio.timeout_at(deadline) as bounded:
+                            answer = await check(woken)
+                    except TimeoutError:
+                        if not bounded.expired():
+                            raise
+                        return unchanged()
                     finally:
                         if followers:
                             try:

@@ -5,6 +5,7 @@ import pytest
 
 from live import waiters as waiters_module
 from live.keys import EVERYTHING, Change
+from live.readcache import Entry, ReadCache
 from live.waiters import Waiters
 from tools.harness import HANG, until_async
 from wire.problems import ServiceUnavailable, TooManyRequests
@@ -567,5 +568,72 @@ def test_a_key_s_holds_are_woken_at_its_expiry_as_it_is_when_it_comes_moved_earl
         holding.cancel()
         await asyncio.gather(holding, return_exceptions=True)
         assert "K3" not in waiters.expiries and waiters.count == 0
+
+    asyncio.run(scenario())
+def test_a_check_that_does_not_answer_ends_with_the_hold_unchanged_at_its_deadline_not_after():
+    """A re-check reads the database; with a primary hung it did not end before the read's own bound, and the hold
+    with it, 10-12 s past its `wait` (a trial). The hold now ends unchanged at its deadline, the check in flight
+    cancelled."""
+    async def scenario():
+        waiters = listening()
+        stuck = asyncio.Event()  # never set: a database that does not answer
+        checks = []
+
+        async def check(woken=None):
+            checks.append(woken)
+            if len(checks) > 1:
+                await stuck.wait()
+            return None
+
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 0.2, lambda: "unchanged"))
+        await until_async(lambda: len(checks) == 1, "the first check")
+        waiters.wake(changed("c:1"))  # the re-check it begins never ends
+        async with asyncio.timeout(HANG):  # (a bound only a hang reaches: it was the read's own, 10 s and more)
+            assert await held == "unchanged"
+        assert len(checks) == 2 and waiters.count == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_check_cut_at_its_deadline_does_not_end_the_fetch_other_reads_joined():
+    """A hold's check that started a read cache's fetch is cut at the hold's deadline: the reads that joined that
+    fetch (a plain GET of the same configuration) are answered by it, not with the cut's cancellation (a review found
+    them answered 503, "the service stopped", when the check itself read for them)."""
+    async def scenario():
+        waiters = listening()
+        cache = ReadCache(max_bytes=10_000)
+
+        async def sync(tick: int) -> bool:
+            return True
+
+        cache.connected(sync)
+        answers = asyncio.Event()  # the database's answer: held back until the hold's deadline has passed
+        fetches = []
+
+        async def fetch() -> Entry:
+            fetches.append(1)
+            await answers.wait()
+            return Entry('"2"', b"2")
+
+        checks = []
+
+        async def check(woken=None):
+            checks.append(woken)
+            if len(checks) == 1:
+                return None  # (the first check: nothing changed yet)
+            await cache.read("c:1", fetch)
+            return "changed"
+
+        held = asyncio.create_task(waiters.hold(("c:1",), check, 0.2, lambda: "unchanged"))
+        await until_async(lambda: waiters.count == 1, "the hold")
+        waiters.wake(changed("c:1"))  # its re-check starts the fetch, which does not answer before the deadline
+        await until_async(lambda: fetches, "the check's fetch")
+        plain = asyncio.create_task(cache.read("c:1", fetch))  # a GET, which joins it
+        async with asyncio.timeout(HANG):
+            assert await held == "unchanged"
+        answers.set()
+        async with asyncio.timeout(HANG):
+            assert (await plain).body == b"2"
+        assert len(fetches) == 1 and cache.kept("c:1") is not None
 
     asyncio.run(scenario())
