@@ -80,6 +80,7 @@ class Listener:
         self._heard: set[int] = set()  # the rows notified since the round in flight was sent
         self._backend: int | None = None  # the server process that LISTENs for this connection
         self.pooled = False  # a round ran on another server process than the LISTEN: given up for good (`_pooled`)
+        cache.found_newer = self._found_newer
 
     # -- the listening connection -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -255,6 +256,11 @@ class Listener:
             change = keys.decode(line)
             self.cache.apply(change)  # stale first, then the waiters re-check, reading past it
             self.waiters.wake(change, self.cache.tick())
+
+    def _found_newer(self, change: keys.Change) -> None:
+        """A read of the database found a change no notification has brought yet (`ReadCache._unkept_landed`): its
+        waiters re-check now, past it, as if it had come (it comes later, and wakes them again for nothing)."""
+        self.waiters.wake(change, self.cache.tick())
 
     def _writable(self) -> None:
         if self._writing and self._fd is not None:

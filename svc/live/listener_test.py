@@ -367,3 +367,59 @@ def test_the_pool_finding_server_sessions_shared_gives_the_listener_up_for_good(
 
     assert asyncio.run(scenario()) == (True, False, False, False)
     assert len([r for r in caplog.records if "server sessions shared" in r.getMessage()]) == 1
+
+
+def test_a_change_a_read_finds_while_only_the_listener_is_stalled_wakes_its_held_requests_then(database_url,
+                                                                                               monkeypatch):
+    """Only the listening connection stalls (here its round waits on a lock of the outbox; in a trial, a TCP proxy
+    held its bytes): its rounds are late, so reads go to the database, but the notification of a change cannot
+    come until it moves again (DEAD_SECONDS, 5 s, before it is given up). A held request learned of the change only
+    then, while a plain GET already answered it. Now the read that finds the change wakes the held requests of its
+    key, and they answer it while the listener is still stalled."""
+    import psycopg2
+    from live import readcache
+
+    monkeypatch.setattr(listener_module, "SYNC_TIMEOUT", 0.2)  # a round is late soon; never given up (the fixture)
+
+    async def scenario():
+        listener = await listening(database_url, cache_bytes=10_000)
+        cache, waiters = listener.cache, listener.waiters
+        table = {"v": 1}
+
+        async def fetch() -> Entry:
+            return Entry(f'"{table["v"]}"', str(table["v"]).encode())
+
+        async def read() -> Entry:
+            readcache.began.set(cache.tick())  # (a request of its own)
+            return await cache.read("c:X", fetch)
+
+        async def check(woken=None):
+            readcache.began.set(woken if woken is not None else cache.tick())
+            entry = await cache.read("c:X", fetch)
+            import traceback; print("check", woken, entry, waiters.listening); traceback.print_stack(limit=4)
+            return entry if entry.etag != '"1"' else None
+
+        assert (await read()).body == b"1" and cache.kept("c:X") is not None
+        held = asyncio.create_task(waiters.hold(("c:X",), check, HANG, lambda: "unchanged"))
+        await until_async(lambda: waiters.count == 1, "the request held")
+        locker = psycopg2.connect(database_url)
+        writer = psycopg2.connect(database_url)
+        writer.autocommit = True
+        try:
+            locker.cursor().execute("LOCK TABLE change_outbox IN ACCESS EXCLUSIVE MODE")  # the listener stalls
+            assert (await read()).body == b"1"  # in its next round (this read's), late: read from the database
+            assert listener._late and waiters.count == 1
+            table["v"] = 2
+            writer.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")  # committed: acknowledged
+            assert (await read()).body == b"2"  # its round late, a GET reads the database
+            assert listener._late and listener._round is not None  # still stalled (its round out, late)
+            print("woken", dict(waiters.woken), listener._seen, listener._heard); answered = await asyncio.wait_for(held, HANG); print("after", listener._seen, listener._heard, listener._late)
+            assert answered != "unchanged" and answered.body == b"2"
+            assert listener._late and listener._round is not None  # answered while still stalled
+        finally:
+            locker.rollback()
+            locker.close()
+            writer.close()
+            await listener.close()
+
+    asyncio.run(scenario())

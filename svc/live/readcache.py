@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from fastapi import Response
 
-from live.keys import Change
+from live.keys import APPLICATIONS, ENVIRONMENTS, Change
 from wire.headers import Staleness
 from wire.problems import ServiceUnavailable
 
@@ -61,6 +61,7 @@ ENTRY_OVERHEAD = 400
 # worker then.
 UNKEPT_WAIT = 0.05
 PROBE = "probe:"  # (`probe`'s keys among `_uncached`'s)
+WIDE = (APPLICATIONS, ENVIRONMENTS)  # groups that every page or view of a kind is in (`_unkept_landed`)
 
 Sync = Callable[[int], Awaitable[bool]]
 
@@ -124,6 +125,8 @@ class ReadCache:
         # for the reads that accept a stale answer, until a round of the listener connected again is back.
         self._past: tuple[dict[str, Entry], dict[str, int], float] | None = None
         self.clock = time.monotonic
+        # Told of a change no notification has told of yet (`_unkept_landed`): the listener wakes its waiters.
+        self.found_newer: Callable[[Change], None] | None = None
 
     def tick(self) -> int:
         """The next tick of the clock that orders reads and sync rounds."""
@@ -212,7 +215,7 @@ class ReadCache:
         if self.max_bytes <= 0:
             return await fetch()
         if sync is None:
-            return await self._uncached(key, fetch, started)
+            return await self._uncached(key, fetch, started, group)
         try:
             flight = self._newest(key)
             if flight is not None and flight.tick > started:
@@ -226,7 +229,7 @@ class ReadCache:
                     return entry
             if key in self.entries or flight is not None:
                 if not await sync(started):  # False at once while the listener is down or a round is late
-                    return await self._uncached(key, fetch, started)
+                    return await self._uncached(key, fetch, started, group)
                 entry = self._valid(key, group)
                 if entry is not None:
                     return entry
@@ -326,12 +329,15 @@ class ReadCache:
             entry.generation, entry.tick = generation, flight.tick
             self._store(key, entry)
 
-    async def _uncached(self, key: str, fetch: Callable[[], Awaitable[Entry]], started: int) -> Entry:
+    async def _uncached(self, key: str, fetch: Callable[[], Awaitable[Entry]], started: int,
+                        groups: tuple[str, ...] = ()) -> Entry:
         """A read of the database for a read that began at tick `started`, when nothing kept can answer it (the
         listener is lost, or a round is late): a fetch of `key` that began after it did, its own or one it joins;
         one that began before it is waited out, since it may have missed a write acknowledged before this read
         began. The fetch runs as a task of its own, so that the request that started it going away does not end it
-        for those that joined. Not kept: with no round to confirm it, nothing says when it goes stale."""
+        for those that joined. Not kept: with no round to confirm it, nothing says when it goes stale. But an answer
+        other than the one kept under `key` is a change whose notification has not come (the listener late, not
+        lost): what is kept is dropped, and the key's waiters are told (`_unkept_landed`)."""
         flight: Flight | None = None
         try:
             while True:
@@ -350,7 +356,7 @@ class ReadCache:
                         continue
                 break
             task = asyncio.get_running_loop().create_task(fetch(), context=contextvars.Context())  # (no request's)
-            flight = self._unkept[key] = Flight(self.tick(), task, began=self.clock())
+            flight = self._unkept[key] = Flight(self.tick(), task, groups, began=self.clock())
             self._unkept_tasks.add(task)
             task.add_done_callback(functools.partial(self._unkept_landed, key, flight))
             del task
@@ -365,8 +371,20 @@ class ReadCache:
         self._unkept_tasks.discard(future)
         if self._unkept.get(key) is flight:
             del self._unkept[key]
-        if not future.cancelled():
-            future.exception()  # (retrieved: those that joined get it, or no one wanted it)
+        if future.cancelled() or future.exception() is not None:  # (retrieved: those that joined get it, or no one)
+            return
+        kept, entry = self.entries.get(key), future.result()
+        if kept is not None and (kept.etag != entry.etag or kept.body != entry.body):
+            # The database answers otherwise than what is kept: a write committed whose notification has not come.
+            # While only the listening connection is slow (its rounds late, not lost), the notification may come
+            # DEAD_SECONDS later, and the held requests of the key would wait that long; a GET read it now. What
+            # is kept goes, and the key's waiters re-check (those of a group every view is in, `APPLICATIONS`,
+            # `ENVIRONMENTS`, are left to the notification: waking them all would read every view again, while the
+            # database is slow to answer). A fetch older than what is kept wakes them for nothing, no worse.
+            change = Change((key,), tuple(group for group in flight.groups if group not in WIDE))
+            self.apply(change)
+            if self.found_newer is not None:
+                self.found_newer(change)
 
     def _landed(self, key: str, flight: Flight) -> None:
         flights = self._flights[key]

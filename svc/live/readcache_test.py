@@ -738,3 +738,45 @@ def test_without_a_round_reads_that_waited_out_an_older_fetch_in_vain_share_the_
         assert [a.body for a in answers] == [b"1"] * 21 and db.reads == 2, db.reads
     asyncio.run(test())
 
+
+
+@run
+async def test_a_read_past_a_late_round_that_finds_a_change_not_notified_drops_what_is_kept_and_says_so():
+    """With only the listening connection slow (its rounds late, not lost), reads go to the database, and the
+    notification of a change may come seconds later: the held requests of its key waited that long. A read that
+    finds an answer other than the one kept tells of the change at once (`found_newer`, which wakes the key's
+    waiters); one that finds the same answer tells nothing. A group every view is in is not told (it would wake
+    every view's waiters)."""
+    cache = ReadCache(max_bytes=10_000)
+    late = []
+
+    async def sync(tick: int) -> bool:
+        return not late
+
+    cache.connected(sync)
+    told = []
+    cache.found_newer = told.append
+    db = Database()
+    db.values.update({"c:1": 1, "c:2": 5})
+    assert (await get(cache, db, "c:1")).body == b"1" and (await get(cache, db, "c:2", group="v:2")).body == b"5"
+    assert cache.kept("c:1") is not None and cache.kept("c:2") is not None
+    late.append(True)  # the rounds are late from now on: reads go to the database
+    db.values["c:1"] = 2  # committed; its notification has not come
+    readcache.began.set(cache.tick())
+    assert (await get(cache, db, "c:1")).body == b"2"
+    await settle()
+    assert told == [Change(("c:1",))] and cache.kept("c:1") is None
+    readcache.began.set(cache.tick())
+    assert (await get(cache, db, "c:2", group="v:2")).body == b"5"  # the same answer: nothing to tell
+    await settle()
+    assert told == [Change(("c:1",))] and cache.kept("c:2") is not None
+    db.values["c:2"] = 6
+    readcache.began.set(cache.tick())
+    assert (await cache.read("c:2", lambda: get_entry(db, "c:2"), ("v:2", "envs"))).body == b"6"
+    await settle()
+    assert told[1:] == [Change(("c:2",), ("v:2",))] and cache.kept("c:2") is None
+
+
+async def get_entry(db: Database, key: str) -> Entry:
+    value = await db.read(key)
+    return Entry(f'"{value}"', str(value).encode())
