@@ -319,7 +319,9 @@ class ReadCache:
 
     def _fetched(self, key: str, flight: Flight, epoch: int, generation: tuple[int, ...],
                  task: asyncio.Future) -> None:
-        """`_fetch`'s read landed (before anyone who awaits it runs): kept unless a change made it stale."""
+        """`_fetch`'s read landed: kept unless a change made it stale, before the reads awaiting it resume. (A read
+        that comes between its landing and this takes its answer from the task: new enough, as the flight was for
+        it, `_read`.)"""
         self._fetches.discard(task)
         self._landed(key, flight)
         if task.cancelled() or task.exception() is not None:  # (retrieved: those that joined get it, or no one)

@@ -256,6 +256,34 @@ async def test_reads_that_join_a_fetch_of_something_missing_get_its_404_too():
 
 
 @pytest.mark.parametrize("listener", ["connected", "lost"])
+@pytest.mark.parametrize("starter", ["answered", "cancelled"])
+def test_a_fetch_that_failed_alone_leaves_nothing_for_the_cyclic_collector(listener, starter, patient):
+    """As below, for a fetch no other read joined (a GET of a configuration that is not there, every time: a 404 is
+    never kept), whose read is answered its error, or goes away before it (then nobody awaits it)."""
+    async def read() -> str:
+        cache, _ = cache_with()
+        if listener == "lost":
+            cache.disconnected()
+        db = Database()
+        db.gate.clear()
+        alone = asyncio.create_task(get(cache, db, "c:1"))
+        await settle()
+        if starter == "cancelled":
+            alone.cancel()
+            await settle()
+        db.gate.set()
+        await settle()
+        # (gathered: re-raised in this frame, the error would hold it, and it the task, a cycle of the test's own)
+        [answer] = await asyncio.gather(alone, return_exceptions=True)
+        return type(answer).__name__
+
+    asyncio.run(read())  # (what a first run makes for good)
+    answer, left = harness.garbage_of(lambda: asyncio.run(read()))
+    assert answer == ("NotFound" if starter == "answered" else "CancelledError")
+    assert not left, f"cyclic garbage left by a failed fetch: {left}"
+
+
+@pytest.mark.parametrize("listener", ["connected", "lost"])
 def test_a_fetch_that_failed_leaves_nothing_for_the_cyclic_collector_whoever_joined_it(listener, patient):
     """The error a fetch raised is one for every read that joined it, and the fetch's future keeps it and its
     traceback: a frame on its way that holds the future made a cycle, the whole request's frames with it, freed only

@@ -182,6 +182,16 @@ class Waiters:
                     except Exception:  # that follower's own: it writes its answer itself (`hold` returns it)
                         log.warning("a held request's answer could not be written for it", exc_info=True)
 
+    def _hand_over(self, followers: list[asyncio.Future]) -> None:
+        """A leader's check was cut at the leader's own deadline, unanswered (the database slow): the first of its
+        followers still waiting leads the others, its check theirs, rather than each checking on its own just when
+        the database is slow (and writing its own answer)."""
+        waiting = [future for future in followers if not future.done()]
+        if waiting:
+            if len(waiting) > 1:
+                self.led[waiting[0]] = waiting[1:]
+            waiting[0].set_result(None)
+
     def _follow(self, followers: list[asyncio.Future]) -> None:
         """A leader's check is done (answered, found nothing, failed, or the leader left): its followers check."""
         for future in followers:
@@ -244,6 +254,7 @@ class Waiters:
         try:
             while True:
                 future = self.subscribe(keys, share, deliver)
+                cut = False
                 try:
                     answer = None
                     try:
@@ -258,6 +269,7 @@ class Waiters:
                     except TimeoutError:
                         if not bounded.expired():
                             raise
+                        cut = True
                         return unchanged()
                     finally:
                         if followers:
@@ -268,7 +280,10 @@ class Waiters:
                                             deliver(answer)  # its own first: it waited longest
                                         self._share(followers, share, woken, answer)
                             finally:
-                                self._follow(followers)
+                                if cut:
+                                    self._hand_over(followers)
+                                else:
+                                    self._follow(followers)
                         followers = None
                     if answer is not None:
                         return answer
@@ -295,6 +310,10 @@ class Waiters:
                     answer = self.shared.get(future)
                     if answer is not None:
                         return answer
+                    if loop.time() >= deadline:
+                        # Its time ran out (or a notification came as it did): no check now, which would be cut at
+                        # once, its read and round going on for nobody.
+                        return unchanged()
                 finally:
                     woken = self.woken.get(future)
                     followers = self.led.pop(future, None)
