@@ -255,19 +255,26 @@ async def test_reads_that_join_a_fetch_of_something_missing_get_its_404_too():
     assert all(isinstance(a, NotFound) for a in answers) and db.reads == 1 and cache.entries == {}
 
 
+async def a_failing_fetch(listener: str) -> tuple[ReadCache, Database, asyncio.Task]:
+    """A read cache whose listener is "connected" or "lost" (`listener`), and a read of "c:1", which is not there,
+    whose fetch is in flight (held until `db.gate` is set)."""
+    cache, _ = cache_with()
+    if listener == "lost":
+        cache.disconnected()
+    db = Database()
+    db.gate.clear()
+    first = asyncio.create_task(get(cache, db, "c:1"))
+    await settle()
+    return cache, db, first
+
+
 @pytest.mark.parametrize("listener", ["connected", "lost"])
 @pytest.mark.parametrize("starter", ["answered", "cancelled"])
 def test_a_fetch_that_failed_alone_leaves_nothing_for_the_cyclic_collector(listener, starter, patient):
     """As below, for a fetch no other read joined (a GET of a configuration that is not there, every time: a 404 is
     never kept), whose read is answered its error, or goes away before it (then nobody awaits it)."""
     async def read() -> str:
-        cache, _ = cache_with()
-        if listener == "lost":
-            cache.disconnected()
-        db = Database()
-        db.gate.clear()
-        alone = asyncio.create_task(get(cache, db, "c:1"))
-        await settle()
+        cache, db, alone = await a_failing_fetch(listener)
         if starter == "cancelled":
             alone.cancel()
             await settle()
@@ -291,14 +298,7 @@ def test_a_fetch_that_failed_leaves_nothing_for_the_cyclic_collector_whoever_joi
     request answering it itself, a key's ring read answered 503) are among them. So with the listener lost, where
     the reads that began after the first's fetch share the next one (`_uncached`)."""
     async def reads() -> list:
-        cache, _ = cache_with()
-        if listener == "lost":
-            cache.disconnected()
-        db = Database()
-        db.gate.clear()
-        first = asyncio.create_task(get(cache, db, "c:1"))
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)  # (the joined reads wait for their round first)
+        cache, db, first = await a_failing_fetch(listener)
 
         async def swallowed() -> str:
             try:
