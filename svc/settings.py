@@ -47,7 +47,8 @@ class Settings(BaseSettings):
         "STATEMENT_TIMEOUT_MS is."))
     require_if_match: bool = Field(default=False, description=(
         "`true`: PUT, PATCH, DELETE and restore without `If-Match` answer 428 instead of writing unconditionally "
-        "(`If-None-Match: *`, create-only, will do instead: it is how an override is created)."))
+        "(`If-None-Match: *`, create-only, will do instead: it is how an override is created). A change set's "
+        "changes need `if_match` (or `if_none_match: \"*\"`) the same way, each but a creation."))
     allow_unsafe_durability: bool = Field(default=False, description=(
         "`true`: start even when the database runs with `fsync` or `synchronous_commit` off, which can lose "
         "acknowledged writes (throwaway test databases only)."))

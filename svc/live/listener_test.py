@@ -396,7 +396,6 @@ def test_a_change_a_read_finds_while_only_the_listener_is_stalled_wakes_its_held
         async def check(woken=None):
             readcache.began.set(woken if woken is not None else cache.tick())
             entry = await cache.read("c:X", fetch)
-            import traceback; print("check", woken, entry, waiters.listening); traceback.print_stack(limit=4)
             return entry if entry.etag != '"1"' else None
 
         assert (await read()).body == b"1" and cache.kept("c:X") is not None
@@ -413,7 +412,7 @@ def test_a_change_a_read_finds_while_only_the_listener_is_stalled_wakes_its_held
             writer.cursor().execute("SELECT pg_notify('config_service', 'c X Y 2')")  # committed: acknowledged
             assert (await read()).body == b"2"  # its round late, a GET reads the database
             assert listener._late and listener._round is not None  # still stalled (its round out, late)
-            print("woken", dict(waiters.woken), listener._seen, listener._heard); answered = await asyncio.wait_for(held, HANG); print("after", listener._seen, listener._heard, listener._late)
+            answered = await asyncio.wait_for(held, HANG)
             assert answered != "unchanged" and answered.body == b"2"
             assert listener._late and listener._round is not None  # answered while still stalled
         finally:

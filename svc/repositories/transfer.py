@@ -246,9 +246,9 @@ def apply(cur, application_id: str, document: dict[str, Any], token: str, *, exa
 
 def change_set(cur, application_id: str, changes: list[dict[str, Any]], *, actor: str | None = None,
                environments: Any = None) -> dict:
-    """Several writes of the application's configurations and their overrides, each with its own `if_match`, in the
-    caller's transaction: all of them, or (at the first that fails, its problem naming it) none. `environments`:
-    those the key may see (None: all); another is, in its turn, one that does not exist."""
+    """Several writes of the application's configurations and their overrides, each with its own `if_match` and
+    `if_none_match`, in the caller's transaction: all of them, or (at the first that fails, its problem naming it)
+    none. `environments`: those the key may see (None: all); another is, in its turn, one that does not exist."""
     one(cur, LOCK, {"id": application_id}, applications.MISSING)
     cur.execute(PIN_TIME)  # its changes show one time (`rows.NOW`)
     results = []
@@ -297,6 +297,7 @@ def _change(cur, application_id: str, change: dict[str, Any], actor: str | None,
             raise NotFound(overrides.NO_ENVIRONMENT)  # (what one that does not exist answers, below)
         key = f"{id}.{environment_id}"
         when = etags.Preconditions(etags.accepted(change.get("if_match"), key),
+                                   etags.refused(change.get("if_none_match"), key),
                                    current=change.get("if_match") is not None)
         if action == "delete_override":
             overrides.delete(cur, id, environment_id, when=when, actor=actor)
@@ -306,7 +307,8 @@ def _change(cur, application_id: str, change: dict[str, Any], actor: str | None,
                             when=when, actor=actor)
         return {"action": action, "configuration_id": id, "environment_id": environment_id,
                 "version": row["version"], "etag": etags.make(key, row["version"], row["epoch"])}
-    when = etags.Preconditions(etags.accepted(change.get("if_match"), id))
+    when = etags.Preconditions(etags.accepted(change.get("if_match"), id),
+                               etags.refused(change.get("if_none_match"), id))
     if action == "delete":
         configurations.delete(cur, id, when=when, actor=actor)
         return {"action": action, "configuration_id": id, "environment_id": None, "version": None, "etag": None}

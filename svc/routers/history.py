@@ -15,10 +15,10 @@ from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuer
                           PlainInteger, SettingsDep)
 from routers.idempotency import once
 from settings import Settings
-from wire import jsontext, models, names
+from wire import etags, jsontext, models, names
 from wire.bodies import check_body, check_depth, refuse_nulls
 from wire.jsonroute import ExactJsonRoute
-from wire.problems import Forbidden, Unprocessable
+from wire.problems import Forbidden, PreconditionRequired, Unprocessable
 from wire.replies import reply_trusted
 from wire.times import moment, rfc3339
 
@@ -197,6 +197,11 @@ async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request,
             change["name"] = names.canonical(change["name"], f"/changes/{index}/name")
         _keys(change["config"], f"/changes/{index}/config", settings)
         _keys(change["patch"], f"/changes/{index}/patch", settings)
+        if settings.require_if_match and change["action"] != "create" and change["if_match"] is None \
+                and etags.refused(change["if_none_match"], "") is not None:  # (as `deps.preconditions_of`)
+            detail = (f"Change {index} ({change['action']}): this service requires conditional writes: send "
+                      f"`if_match` with the current ETag (or, to create an override only, `if_none_match: \"*\"`).")
+            raise PreconditionRequired(detail, errors=[{"pointer": f"/changes/{index}/if_match", "message": detail}])
     # An environment the key may not see is, in its turn, one that does not exist (the repository checks it there).
     environments = None if principal is None else principal.environments
     return await once(request, db, actor, transfer.change_set, application_id, changes, actor=actor,

@@ -168,3 +168,26 @@ def test_a_configuration_as_deep_as_a_put_writes_it_round_trips_through_an_expor
     changes = client.post(f"{APPS}/{app_id}/changesets", json={"changes": [
         {"action": "create", "name": "deeper", "config": too_deep}]})
     assert assert_problem(changes, 422)["errors"][0]["pointer"].startswith("/changes/0/config/k")
+
+
+def test_a_change_sets_if_none_match_is_a_requests_if_none_match(client, billing):
+    """`if_none_match: "*"` makes a `set_override` create-only (412 once the override exists, nothing of the set
+    written); tags refuse the versions they name, as the header does on a write."""
+    app_id, id = billing
+    env_id = client.post(ENVS, json={"name": "prod"}).json()["id"]
+    sets = f"{APPS}/{app_id}/changesets"
+    create_only = {"action": "set_override", "configuration_id": id, "environment_id": env_id, "patch": {"r": 2},
+                   "if_none_match": "*"}
+    first = client.post(sets, json={"changes": [create_only]})
+    assert first.status_code == 200 and first.json()["results"][0]["version"] == 1
+    again = assert_problem(client.post(sets, json={"changes": [
+        {"action": "update", "configuration_id": id, "name": "db", "config": {"r": 9}}, create_only]}), 412)
+    assert again["detail"].startswith("Change 1 (set_override): ")
+    assert client.get(f"{CONFIGS}/{id}").json()["config"] == {"r": 3.14159265358979323846}  # nothing written
+    refused = {"action": "update", "configuration_id": id, "name": "db", "config": {"r": 4},
+               "if_none_match": f'W/"{id}.2"'}
+    assert_problem(client.post(sets, json={"changes": [refused]}), 412)  # version 2 is current: refused
+    assert client.post(sets, json={"changes": [{**refused, "if_none_match": f'"{id}.1"'}]}).status_code == 200
+    nul = assert_problem(client.post(sets, json={"changes": [{**refused, "if_none_match": "\u0000"}]}), 422)
+    assert nul["errors"][0]["pointer"] == "/changes/0/if_none_match"
+

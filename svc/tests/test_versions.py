@@ -84,6 +84,38 @@ def test_if_match_is_required_when_configured(settings, clean, application):
                           headers={"If-Match": f'"{app["id"]}.1"'}).status_code == 200
 
 
+def test_if_match_is_required_of_each_change_of_a_change_set_when_configured(settings, clean, application):
+    """A change set's changes are writes too: with `REQUIRE_IF_MATCH` each but a creation needs its `if_match` (or
+    `if_none_match: "*"`, create-only), else 428 naming it, and nothing of the set is written (a trial deleted a
+    configuration with a change set and no `if_match` under the policy)."""
+    from fastapi.testclient import TestClient
+
+    from app import create_app as make
+
+    with TestClient(make(settings.model_copy(update={"require_if_match": True}))) as strict:
+        app_id = application(via=strict)["id"]
+        sets = f"{APPS}/{app_id}/changesets"
+        env_id = strict.post("/api/v1/environments", json={"name": "prod"}).json()["id"]
+        created = strict.post(sets, json={"changes": [
+            {"action": "create", "name": "db", "config": {"v": 1}},  # a creation needs none
+            {"action": "set_override", "name": "db", "environment_id": env_id, "patch": {"v": 2},
+             "if_none_match": "*"}]})
+        assert created.status_code == 200, created.text
+        id = created.json()["results"][0]["configuration_id"]
+        for change in ({"action": "delete", "configuration_id": id},
+                       {"action": "update", "configuration_id": id, "name": "db", "config": {"v": 3}},
+                       {"action": "set_override", "configuration_id": id, "environment_id": env_id, "patch": {}},
+                       {"action": "delete_override", "name": "db", "environment_id": env_id},
+                       {"action": "delete", "configuration_id": id, "if_none_match": f'"{id}.1"'}):
+            refused = assert_problem(strict.post(sets, json={"changes": [
+                {"action": "create", "name": "other", "config": {}}, change]}), 428)
+            assert refused["detail"].startswith(f"Change 1 ({change['action']}): ")
+            assert refused["errors"][0]["pointer"] == "/changes/1/if_match"
+        assert [c["name"] for c in strict.get(f"{APPS}/{app_id}/configurations").json()["items"]] == ["db"]
+        assert strict.post(sets, json={"changes": [
+            {"action": "delete", "configuration_id": id, "if_match": f'"{id}.1"'}]}).status_code == 200
+
+
 def test_every_change_writes_a_revision_newest_first(client, config):
     for v in (2, 3):
         client.put(f"{CONFIGS}/{config['id']}", json={"name": "db", "config": {"v": v}})

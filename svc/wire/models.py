@@ -1177,8 +1177,9 @@ class ChangeSetChange(BaseModel):
     One write: `create` (needs `name` and `config`), `update` (a whole replacement: needs `configuration_id`,
     `name` and `config`), `delete` (needs `configuration_id`), `set_override` (the override's whole `patch`
     in `environment_id`, created or replaced: needs `environment_id`, `patch`, and `configuration_id` or
-    `name`) or `delete_override` (needs `environment_id`, and `configuration_id` or `name`); `if_match`, on
-    any but a creation, is the configuration's (or the override's) ETag as `If-Match` takes it.
+    `name`) or `delete_override` (needs `environment_id`, and `configuration_id` or `name`); `if_match` and
+    `if_none_match`, on any but a creation, are what `If-Match` and `If-None-Match` take, of the configuration
+    (or the override): `if_none_match: "*"` makes a `set_override` create-only.
 
     """
 
@@ -1192,6 +1193,9 @@ class ChangeSetChange(BaseModel):
     if_match: Annotated[str | None, Field(max_length=1024, pattern='^[^\\u0000]*$')] = (
         None
     )
+    if_none_match: Annotated[
+        str | None, Field(max_length=1024, pattern='^[^\\u0000]*$')
+    ] = None
 
 
 class ChangeSetWritten(BaseModel):
