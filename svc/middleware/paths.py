@@ -1,7 +1,7 @@
 """The shape of a path: an encoded slash names nothing; a trailing slash names the same resource; a query
-parameter is given once."""
+parameter is given once, and is UTF-8."""
 
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -10,6 +10,9 @@ from wire import problems
 # Every query parameter of the contract takes one value. Given twice (`?environment=prod&environment=dev`), the
 # framework would take the last one silently: a URL built by appending could read dev's values for prod.
 REPEATED = "Given more than once: give each query parameter once."
+# A query's bytes that are not UTF-8 once percent-decoded (`?name=%FF`): the framework reads U+FFFD in their place,
+# and a search answered 200 for a name nobody sent. A path's are 422 at the parameter too (`ExactJsonRoute`).
+NOT_UTF8 = "Not UTF-8 once percent-decoded: percent-encode the text's UTF-8 bytes."
 
 
 class RefuseEncodedSlash:
@@ -44,6 +47,12 @@ class StripTrailingSlash:
                 pointer = "#/query/" + name.replace("~", "~0").replace("/", "~1")
                 await problems.Unprocessable.at(pointer, REPEATED).response(path)(scope, receive, send)
                 return
+            query = scope["query_string"]
+            if (b"%" in query or not query.isascii()) and path.startswith(self.prefix) \
+                    and (name := not_utf8(query)) is not None:
+                pointer = "#/query/" + name.replace("~", "~0").replace("/", "~1")
+                await problems.Unprocessable.at(pointer, NOT_UTF8).response(path)(scope, receive, send)
+                return
             if len(path) > 1 and path.endswith("/") and path.startswith(self.prefix):
                 scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
         await self.app(scope, receive, send)
@@ -67,4 +76,16 @@ def repeated(query: bytes) -> str | None:
             return name
         if name:
             seen.add(name)
+    return None
+
+
+def not_utf8(query: bytes) -> str | None:
+    """The name of the first query parameter whose name or value is not UTF-8 once percent-decoded, or None."""
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        for given in (name, value):
+            try:
+                unquote_to_bytes(given.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_plus(name.decode("latin-1"))
     return None

@@ -2,7 +2,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from middleware.paths import RefuseEncodedSlash, StripTrailingSlash
+from middleware.paths import NOT_UTF8, RefuseEncodedSlash, StripTrailingSlash
 from wire import problems
 
 
@@ -55,3 +55,15 @@ def test_parameters_given_once_and_paths_outside_the_api_are_left_alone(client):
     async def health():
         return {}
     assert TestClient(StripTrailingSlash(outside, prefix="/api/")).get("/health?x=1&x=2").status_code == 200
+
+
+@pytest.mark.parametrize(("query", "name"), [("name=%FF", "name"), ("limit=1&name=a%C3", "name"),
+                                             ("n%FFme=x", "n\ufffdme"), ("name=%ED%A0%80", "name")])
+def test_a_query_that_is_not_utf8_once_decoded_is_422_at_it(client, query, name):
+    """`?name=%FF` was read as U+FFFD, and searched for: 200 for a name nobody sent (a contract audit). A lone
+    surrogate's UTF-8 (`%ED%A0%80`) is not UTF-8 either."""
+    response = client.get(f"/api/v1/things?{query}")
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"pointer": f"#/query/{name}", "message": NOT_UTF8}]
+    assert client.get("/api/v1/things?name=caf%C3%A9&x=a+b%20c").status_code == 200
+

@@ -159,6 +159,19 @@ def test_invalid_ulids_are_422(api, bad_id):
                     ).status_code == 422
 
 
+def test_query_values_that_are_not_utf8_once_decoded_are_422_on_every_kind_of_read(api, app_id):
+    """A served worker, its fast path and its routes: `%FF` in a query was read as U+FFFD (a list filtered by a name
+    nobody sent answered 200, a contract audit found)."""
+    id = api.post("/api/v1/configurations", json={"application_id": app_id, "name": "c", "config": {}}).json()["id"]
+    for target in ("/api/v1/applications?name=%FF", f"/api/v1/applications/{app_id}/configurations?name=x%C3",
+                   f"/api/v1/configurations/{id}?wait=1&x=%FF", "/api/v1/effective?application=%FF&configuration=c",
+                   f"/api/v1/applications/{app_id}/changes?after=0&x%FF=1"):
+        refused = api.get(target)
+        assert refused.status_code == 422, (target, refused.status_code, refused.text)
+        assert refused.json()["errors"][0]["message"].startswith("Not UTF-8"), target
+    assert api.get("/api/v1/applications?name=caf%C3%A9").status_code == 200
+
+
 @pytest.mark.parametrize("limit", ["0", "-1", str(10**12), "abc", "501", "1.5"])
 def test_bad_limits_are_422(api, limit):
     assert api.get("/api/v1/applications", params={"limit": limit}).status_code == 422
