@@ -109,20 +109,27 @@ def export(cur, application_id: str, *, seq: int | None = None, at: Any = None,
     holders: dict[str, set[str]] = {}  # each name, the environments of this export that have it
     for row in found:
         holders.setdefault(row["environment"], set()).add(row["environment_id"])
+    deleted = sorted({row["environment"] for row in found if row["retired"]})
+    taken: set[str] = set()  # those of the names of deleted environments that an environment has now
+    if deleted:
+        cur.execute(ENVIRONMENTS, {"names": deleted})
+        taken = {row["name"] for row in cur.fetchall()}
     patches: dict[str, dict[str, Any]] = {}
     for row in found:
-        patches.setdefault(row["configuration_id"], {})[_past_name(row, holders)] = _loads(row["patch"])
+        patches.setdefault(row["configuration_id"], {})[_past_name(row, holders, taken)] = _loads(row["patch"])
     return _document(name, point["seq"], point["epoch"], [
         {"name": r["name"], "comments": r["comments"], "config": _loads(r["config"]),
          "overrides": patches.get(r["configuration_id"], {})} for r in rows])
 
 
-def _past_name(row: Row, holders: dict[str, set[str]]) -> str:
+def _past_name(row: Row, holders: dict[str, set[str]], taken: set[str]) -> str:
     """The name an override of the past is exported under: its environment's, or for an environment deleted since
-    whose name another of the export's environments has now (one renamed to it, or deleted too), that name with its
-    id, `"canary (deleted 01J...)"`: one name each, whatever order they are read in, and no override lost."""
+    whose name another environment has now (one created or renamed to it: `taken`), or another of the export's
+    (deleted too), that name with its id, `"canary (deleted 01J...)"`: one name each, whatever order they are read
+    in, no override lost, and none imported into the environment that has its name now, which is another (a trial
+    found a past export's import planning to put a deleted environment's override on a new one of its name)."""
     name = row["environment"]
-    if row["retired"] and len(holders[name]) > 1:
+    if row["retired"] and (name in taken or len(holders[name]) > 1):
         return f"{name} (deleted {row['environment_id']})"
     return name
 

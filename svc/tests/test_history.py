@@ -451,7 +451,15 @@ def test_deleting_an_environment_keeps_its_overrides_history_and_the_past_reads_
     assert assert_problem(client.get(f"/api/v1/environments/{canary['id']}"), 404)
     again = client.post("/api/v1/environments", json={"name": "canary"})
     assert again.status_code == 201 and again.json()["id"] != canary["id"]
-    assert client.get(f"{APPS}/{app['id']}/export", params={"seq": 3}).json() == before
+    # Its name is another environment's now: the past export names it with its id, and an import of that export
+    # does not put its override on the new one (it names no environment: 422 at it).
+    past = client.get(f"{APPS}/{app['id']}/export", params={"seq": 3}).json()
+    renamed = f"canary (deleted {canary['id']})"
+    assert past["configurations"][0]["overrides"] == {renamed: {"host": "canary-2"}}
+    assert past["environments"] == [renamed]
+    plan = client.post(f"{APPS}/{app['id']}/import/plan", json={"mode": "merge", "document": past})
+    assert assert_problem(plan, 422)["errors"][0]["pointer"] == \
+        f"/document/configurations/0/overrides/{renamed}"
     # Once no revision names it (its application deleted), `make prune` forgets it.
     assert client.delete(f"{APPS}/{app['id']}").status_code == 204
     result = subprocess.run([sys.executable, "-m", "db.prune", "--before", datetime.now(UTC).isoformat()],
