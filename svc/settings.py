@@ -25,7 +25,8 @@ class Settings(BaseSettings):
 
     database_url: PostgresDsn = Field(
         default=PostgresDsn("postgresql://config:config@127.0.0.1:5432/config_service"),
-        description="The PostgreSQL database; `make db-up` creates its user and database. With several hosts "
+        description="The PostgreSQL database; `make db-up` creates its user and database (on its own cluster or "
+                    "Docker's; on another server, its database if the user may). With several hosts "
                     "(`postgresql://user:password@host1:5432,host2:5432/name`), the service uses the one that is "
                     "the primary. Its options (`?sslmode=...`) are checked at start-up.")
     pool_min: int = Field(default=4, ge=0, le=1000, description=(

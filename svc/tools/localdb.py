@@ -164,7 +164,8 @@ def stop(bindir: Path, data: Path | None = None) -> None:
 
 
 def ensure_database(url: str) -> bool:
-    """Create the database of `url` when the server lacks it; True when it did."""
+    """Create the database of `url` when the server lacks it; True when it did. A role that may not create one is
+    told in one line what to do (on a server of its own, an operator's role often may not)."""
     t = dbprobe.where(url)
     conn = psycopg2.connect(harness.with_database(url, "postgres"), connect_timeout=5)
     try:
@@ -173,10 +174,25 @@ def ensure_database(url: str) -> bool:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t.dbname,))
             if cur.fetchone() is not None:
                 return False
-            cur.execute(f"CREATE DATABASE {harness.identifier(t.dbname)}")
+            try:
+                cur.execute(f"CREATE DATABASE {harness.identifier(t.dbname)}")
+            except psycopg2.errors.InsufficientPrivilege:
+                raise LocalDbError(
+                    f"database {t.dbname} does not exist on {t.host}:{t.port}, and user {t.user} may not create one: "
+                    f"create it as a superuser (CREATE DATABASE {harness.identifier(t.dbname)} OWNER "
+                    f"{harness.identifier(t.user)}), or ALTER ROLE {harness.identifier(t.user)} CREATEDB (which "
+                    "the tests need: they make databases of their own)") from None
             return True
     finally:
         conn.close()
+
+
+def ours(url: str) -> bool:
+    """Whether the one server `url` names is this tool's: the cluster of svc/.pgdata running on its port, or, with
+    a Docker engine, compose's (as `up` takes it)."""
+    if len(dbprobe.hosts(url)) > 1:
+        return False
+    return our_port() == dbprobe.where(url).port or docker_available()
 
 
 def ensured(url: str, message: str) -> str:
@@ -207,8 +223,8 @@ def up(url: str) -> str:
                            "run `make db-up` again")
     cause = dbprobe.probe(admin)
     if cause is None:
-        ours = running_on == t.port or docker_available()  # with Docker, the server is compose's
-        whose = "" if ours else f" (not the cluster of {DATA}: another PostgreSQL, which `make db-down` leaves alone)"
+        whose = "" if ours(url) else (f" (not the cluster of {DATA}: another PostgreSQL, which `make db-down` "
+                                      "leaves alone)")
         return ensured(url, f"PostgreSQL is already up on {t.host}:{t.port}{whose}")
     if cause.kind != "refused":
         raise LocalDbError(explained(admin, cause))
@@ -239,15 +255,22 @@ def down(url: str) -> str:
         return "docker compose: postgres is down"
     bindir = find_bindir()
     if bindir is None or not running(bindir):
-        return "local PostgreSQL is not running"
+        return f"local PostgreSQL is not running (the cluster of {DATA}; another server is left alone)"
     stop(bindir)
     return "local PostgreSQL stopped"
 
 
 def reset(url: str) -> str:
-    """Drop and recreate the database of `url` (empty; `make db-reset` migrates it next)."""
+    """Drop and recreate the database of `url` (empty; `make db-reset` migrates it next): on this tool's server only.
+    On another (the operator's, the system's) it drops nothing: that is for a person to do, knowingly (a trial's
+    `make db-reset` dropped the database of a server `make db-down` calls another's, and its role could not create
+    it again)."""
     message = up(url)
     t = dbprobe.where(url)
+    if not ours(url):
+        raise LocalDbError(f"not resetting database {t.dbname} on {t.host}:{t.port}: that server is not the cluster "
+                           f"of {DATA} (another PostgreSQL, whose databases this tool does not drop); drop it "
+                           "yourself if you mean to, then `make db-up` and `make migrate`")
     harness.drop_database(url)
     ensure_database(url)
     return message + f"; database {t.dbname} recreated"

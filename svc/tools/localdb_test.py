@@ -2,6 +2,7 @@ import os
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg2
 import pytest
 
 from tools import harness, localdb
@@ -65,7 +66,7 @@ def test_a_cluster_is_initialised_started_reset_and_stopped(monkeypatch, databas
         assert localdb.accepts(url)
         assert localdb.down(url) == "local PostgreSQL stopped"
         assert not localdb.accepts(url)
-        assert localdb.down(url) == "local PostgreSQL is not running"
+        assert localdb.down(url).startswith("local PostgreSQL is not running (the cluster of")
     finally:
         localdb.down(url)
         shutil.rmtree(data, ignore_errors=True)
@@ -124,3 +125,33 @@ def test_a_server_that_is_not_ours_is_named_as_such(database_url, monkeypatch):
     assert localdb.up(database_url).endswith(f"is already up on 127.0.0.1:{ours}")
     monkeypatch.setattr(localdb, "our_port", lambda data=None: None)
     assert "(not the cluster of" in localdb.up(database_url)
+
+
+def test_reset_drops_nothing_on_a_server_that_is_not_ours(database_url, monkeypatch):
+    """`make db-reset` dropped the database of whatever server DATABASE_URL named, the operator's included (a
+    trial): on a server that is not this tool's it now refuses, in one line, and the database is still there."""
+    monkeypatch.setattr(localdb, "our_port", lambda data=None: None)
+    monkeypatch.setattr(localdb, "docker_available", lambda: False)
+    with pytest.raises(localdb.LocalDbError, match="not resetting database .* that server is not the cluster of"):
+        localdb.reset(database_url)
+    assert localdb.accepts(database_url)  # (its database is still there)
+
+
+def test_a_role_that_may_not_create_the_database_is_told_what_to_do_in_one_line(database_url):
+    """`make db-up` on a server where the database does not exist and the role may not create one printed a
+    traceback (a trial); now one line saying how to make it."""
+    with psycopg2.connect(database_url) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("DROP ROLE IF EXISTS localdb_nocreate")
+            cur.execute("CREATE ROLE localdb_nocreate LOGIN PASSWORD 'x' NOCREATEDB")
+    try:
+        parts = urlsplit(database_url)
+        url = f"postgresql://localdb_nocreate:x@{parts.hostname}:{parts.port}/localdb_nocreate_test"
+        with pytest.raises(localdb.LocalDbError, match="may not create one: create it as a superuser"):
+            localdb.ensure_database(url)
+    finally:
+        with psycopg2.connect(database_url) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("DROP ROLE localdb_nocreate")
