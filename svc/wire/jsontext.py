@@ -8,9 +8,9 @@ stays the text PostgreSQL wrote (`Raw`), which responses carry verbatim.
 """
 
 import json
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
-from collections.abc import Callable
 from typing import Any
 
 # PostgreSQL's numeric: up to 131072 digits before the decimal point and 16383 after it.
@@ -107,8 +107,15 @@ def dumps(value: Any, *, shortest: bool = False) -> str:
     writes it (`written`); with `shortest`, as `Decimal` writes it (`1E+300`, not 301 digits): the least a client
     may send it in (the size a PUT of it would have)."""
     out: list[str] = []
-    _encode(value, out, str if shortest else written)
+    _encode(value, out, _shortest if shortest else written)
     return "".join(out)
+
+
+def _shortest(number: Decimal) -> str:
+    """`number` as `Decimal` writes it; ValueError for NaN and the infinities, as `written`."""
+    if not number.is_finite():
+        raise ValueError(f"{number} is not a JSON number")
+    return str(number)
 
 
 def _encode(value: Any, out: list[str], number: Callable[[Decimal], str] = written) -> None:
@@ -123,9 +130,7 @@ def _encode(value: Any, out: list[str], number: Callable[[Decimal], str] = writt
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        out.append(number(value))
+        out.append(number(value))  # (ValueError for NaN and the infinities)
     elif isinstance(value, float):
         out.append(json.dumps(value, allow_nan=False))
     elif isinstance(value, dict):
