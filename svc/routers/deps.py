@@ -70,6 +70,12 @@ async def override_preconditions(request: Request, id: IdPath, environment_id: E
     return preconditions_of(request.scope, request.app.state.settings, f"{id}.{environment_id}")
 
 
+def unconditional(if_match: str | None, refused: list[etags.Named] | None, settings: Settings) -> bool:
+    """Whether a write with this `If-Match` (None: none) that refuses `refused` (None: `If-None-Match: *`) is one the
+    service refuses with 428 (`REQUIRE_IF_MATCH`): neither an If-Match nor create-only. A change set's changes too."""
+    return if_match is None and refused is not None and settings.require_if_match
+
+
 def preconditions_of(scope: Scope, settings: Settings, id: str) -> etags.Preconditions:
     """What the request's If-Match and If-None-Match require of resource `id` (see `preconditions`)."""
     if_match = etags.header(scope, b"if-match")
@@ -77,7 +83,7 @@ def preconditions_of(scope: Scope, settings: Settings, id: str) -> etags.Precond
     refused = etags.refused(if_none_match, id)
     # `If-None-Match: *` (refused: None) makes a write create-only: it cannot overwrite anything, so it is as safe
     # as an If-Match, and the only way to create what a PUT creates (an override) when If-Match is required.
-    if if_match is None and refused is not None and settings.require_if_match:
+    if unconditional(if_match, refused, settings):
         raise PreconditionRequired("This write needs an If-Match header with the resource's current ETag (or, to "
                                    "create it, If-None-Match: *).")
     return etags.Preconditions(etags.accepted(if_match, id), refused, current=if_match is not None)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from live import access, reads, scopes
 from repositories import history, transfer
 from routers.deps import (Actor, DatabaseDep, EnvironmentIdPath, EnvironmentQuery, EpochQuery, IdPath, JsonBody,
-                          PlainInteger, SettingsDep)
+                          PlainInteger, SettingsDep, unconditional)
 from routers.idempotency import once
 from settings import Settings
 from wire import etags, jsontext, models, names
@@ -197,8 +197,8 @@ async def apply_change_set(id: IdPath, body: models.ChangeSet, request: Request,
             change["name"] = names.canonical(change["name"], f"/changes/{index}/name")
         _keys(change["config"], f"/changes/{index}/config", settings)
         _keys(change["patch"], f"/changes/{index}/patch", settings)
-        if settings.require_if_match and change["action"] != "create" and change["if_match"] is None \
-                and etags.refused(change["if_none_match"], "") is not None:  # (as `deps.preconditions_of`)
+        if change["action"] != "create" \
+                and unconditional(change["if_match"], etags.refused(change["if_none_match"], ""), settings):
             detail = (f"Change {index} ({change['action']}): this service requires conditional writes: send "
                       f"`if_match` with the current ETag (or, to create an override only, `if_none_match: \"*\"`).")
             raise PreconditionRequired(detail, errors=[{"pointer": f"/changes/{index}/if_match", "message": detail}])
