@@ -40,7 +40,7 @@ from routers.deps import is_json, preconditions_of
 from routers.idempotency import HEADER as IDEMPOTENCY_KEY
 from settings import Settings
 from wire import headers, jsontext, models, problems, protocol
-from wire.bodies import check_body
+from wire.bodies import check_body, checked, plain_update
 from wire.problems import ProblemError
 
 ULID = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
@@ -98,7 +98,10 @@ class FastWrites:
     async def _configuration(self, scope: Scope, id: str, body: bytes) -> Response | None:
         state = scope["app"].state
         try:
-            data = check_body(models.ConfigurationUpdate.model_validate(jsontext.loads(body)), state.settings)
+            document = jsontext.loads(body)
+            plain = plain_update(document)
+            data = checked(plain, state.settings) if plain is not None \
+                else check_body(models.ConfigurationUpdate.model_validate(document), state.settings)
             when = preconditions_of(scope, state.settings, id)
             await scopes.configuration(state, scope, id, write=True)
         except Exception:
@@ -133,14 +136,15 @@ async def _written(scope: Scope, reply: Callable[[Any], Response], write: Callab
     return reply(row)
 
 
-def _whole(scope: Scope, answer: Response) -> bool:
+def _whole(scope: Scope, answer: Response, added: bytes | None = None) -> bool:
     """Write `answer` whole, below the layers (`protocol.write_whole`), as the fast path writes a GET's: one call
     instead of two messages through each layer above and uvicorn's `send`. Not for a request with an `Origin` (CORS
-    adds headers to its answer), nor where `write_whole` declines (a key not confirmed yet, say): sent as before."""
+    adds headers to its answer), nor where `write_whole` declines (a key not confirmed yet, say): sent as before.
+    `added`: the lines of the headers the layers add, when rendered already (`write_whole`'s)."""
     if headers.first(scope, b"origin") is not None:
         return False
     lines = protocol.header_lines(answer.raw_headers)
-    return lines is not None and protocol.write_whole(scope, answer.status_code, lines, answer.body)
+    return lines is not None and protocol.write_whole(scope, answer.status_code, lines, answer.body, added)
 
 
 def _replay(messages: list[Message], failure: Exception | None, receive: Receive) -> Receive:
@@ -185,6 +189,9 @@ class WriteLane:
         self.headers = headers_of(prefix + "/configurations", "PUT", prefix)
         # As `app.Cors` says on every answer, below `SecurityHeaders`.
         self.vary = ((b"vary", b"Origin"),) if settings.origins and "*" not in settings.origins else ()
+        # The lines of the headers it records for every answer (`__call__`), but for the request id, which follows
+        # them: rendered once, not at every answer (`protocol.write_whole`'s `added`).
+        self.lines = protocol.header_lines([*self.vary, *self.headers])
 
     def taken(self, scope: Scope) -> re.Match[str] | None:
         """The path's ids, for a PUT the lane takes."""
@@ -231,7 +238,8 @@ class WriteLane:
                 messages, failure, answer = await self.writes.answer(scope, match, limited)
                 if answer is None:
                     layered = _replay(messages, failure, receive)
-                elif not _whole(scope, answer):
+                elif not _whole(scope, answer, None if self.lines is None or before.get("answer_headers")
+                                else b"%s%s%s\r\n" % (self.lines, b"x-request-id: ", rid.encode())):
                     await answer(scope, _replay(messages, None, receive), send_answer)
         except asyncio.CancelledError:  # the shutdown's grace ran out (as `RequestLog` answers it)
             if not stopped(scope, status, "PUT", rid):

@@ -105,3 +105,51 @@ def test_numbers_whose_full_writing_is_wider_than_the_budget_are_refused_at_the_
     assert error.value.errors[0]["pointer"] == "/b/1"
     assert "more than 2,002 characters (MAX_BODY_BYTES)" in error.value.errors[0]["message"]
     check_storable({"n": 10**5000}, 32, 10)  # an integer is written as it was sent: within the body's own size
+
+
+# Names on both sides of each of `Name`'s rules: printable ASCII (which `plain_update` takes), spaces at either end,
+# controls, format characters, non-ASCII (NFC or not), and lengths about the limit.
+_names = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=0, max_size=3),
+    st.lists(st.sampled_from(["a", " ", "\t", "\x7f", "\x85", "\u00a0", "\u200b", "é", "e\u0301", "🐢",
+                              "\U000e0001"]), max_size=4).map("".join),
+    st.integers(min_value=250, max_value=260).map(lambda n: "b" * n), st.just("a" * 255 + " "),
+    st.none(), st.integers(), st.lists(st.just("a"), max_size=1))
+_comments = st.one_of(st.none(), _texts, st.integers(min_value=1022, max_value=1026).map(lambda n: "c" * n),
+                      st.booleans())
+_configs = st.one_of(st.dictionaries(_texts, _values, max_size=3), _values,
+                     st.integers(min_value=999, max_value=1001).map(lambda n: {str(k): k for k in range(n)}))
+
+
+@hypothesis_settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.sampled_from(["name", "comments", "config", "other", "Name"]),
+                       st.one_of(_names, _comments, _configs), max_size=4),
+       _names, _comments, _configs, st.booleans())
+def test_a_plain_update_is_the_models_own_data(document, name, comments, config, whole):
+    # `plain_update` takes a PUT's body without the model only where the model would take it, and gives the same
+    # data (`model_dump()`): for each body it takes, the model validates it to exactly that; it takes the bodies
+    # every client sends.
+    from wire.bodies import plain_update
+
+    if whole:
+        document = {"name": name, "config": config} | ({"comments": comments} if comments != "" else {})
+    plain = plain_update(document)
+    if plain is not None:
+        assert models.ConfigurationUpdate.model_validate(document).model_dump() == plain
+
+
+def test_the_bodies_clients_send_are_plain_and_checked_as_the_models():
+    from wire.bodies import checked, plain_update
+
+    settings = Settings()
+    for document in ({"name": "billing-db.v2", "config": {"host": "db", "port": 5432, "ratio": Decimal("0.5")}},
+                     {"name": "a b", "comments": None, "config": {}},
+                     {"name": "x" * 256, "comments": "c" * 1024, "config": {"k": [1, {"n": None}]}}):
+        plain = plain_update(document)
+        assert plain is not None
+        assert checked(plain, settings) == check_body(models.ConfigurationUpdate.model_validate(document), settings)
+    for document in ({"name": " a", "config": {}}, {"name": "é", "config": {}}, {"name": "a", "config": []},
+                     {"name": "a", "config": {}, "extra": 1}, {"config": {}}, {"name": "a"},
+                     {"name": "a", "comments": "c" * 1025, "config": {}}, {"name": "a" * 257, "config": {}},
+                     {"name": "a", "config": {"\x00": 1}}, {"name": "a", "comments": 1, "config": {}}):
+        assert plain_update(document) is None, document  # the model decides these

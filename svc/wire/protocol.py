@@ -452,13 +452,15 @@ def record_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None
 
 
 def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-    """`headers` as uvicorn writes them (names in lower case), or None when its `send` would refuse one of them."""
-    content = []
-    for name, value in headers:
-        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
-            return None
-        content += (name.lower(), b": ", value, b"\r\n")
-    return b"".join(content)
+    """`headers` as uvicorn writes them (names in lower case), or None when its `send` would refuse one of them.
+    Its checks are each a class of characters (`HEADER_RE`, `HEADER_VALUE_RE`), so each is made once, over all the
+    names or all the values joined: two searches, not two a header (for an answer's dozen, 3 µs of a PUT's)."""
+    if type(headers) is not list and type(headers) is not tuple:
+        headers = list(headers)
+    if HEADER_RE.search(b"".join([name for name, _ in headers])) \
+            or HEADER_VALUE_RE.search(b"".join([value for _, value in headers])):
+        return None
+    return b"".join([b"%s: %s\r\n" % (name.lower(), value) for name, value in headers])
 
 
 _defaults: tuple[list[tuple[bytes, bytes]] | None, bytes | None] = (None, None)

@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import uvicorn
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tools.harness import until_async
 
@@ -188,6 +191,24 @@ def test_header_lines_are_uvicorns_and_refuse_what_it_refuses():
 
     assert header_lines([(b"ETag", b'"1"'), (b"a", b"b")]) == b'etag: "1"\r\na: b\r\n'
     assert header_lines([(b"a", b"b\r\nx: y")]) is None and header_lines([(b"a b", b"c")]) is None
+    assert header_lines(iter([(b"A", b"1"), (b"b", b"2")])) == b"a: 1\r\nb: 2\r\n" and header_lines([]) == b""
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=4), st.binary(max_size=4)) | st.tuples(
+    st.sampled_from([b"etag", b"X-A", b"a:b", b"a b", b"\x7f"]), st.sampled_from([b"v", b"\t", b"\n", b"\x00", b"\xff"])),
+    max_size=4))
+def test_header_lines_refuse_exactly_what_uvicorns_send_refuses(headers):
+    # Its checks run over all the names, and all the values, joined: the same as uvicorn's, a header at a time.
+    from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE
+
+    from wire.protocol import header_lines
+
+    refused = any(HEADER_RE.search(name) or HEADER_VALUE_RE.search(value) for name, value in headers)
+    lines = header_lines(headers)
+    assert (lines is None) == refused
+    if not refused:
+        assert lines == b"".join(name.lower() + b": " + value + b"\r\n" for name, value in headers)
 
 
 async def echo(scope, receive, send):

@@ -28,7 +28,35 @@ def reply_trusted(model: type[BaseModel], data: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     """A JSON response of `data` (database rows) in the shape of the generated `model`, serialized once and not
     validated again: the writes were validated and the columns carry the same limits."""
-    return Response(render_json(model, data), status_code=status, headers=headers, media_type="application/json")
+    body = render_json(model, data)
+    if status < 200 or status in (204, 304) or headers is not None and not _TRUSTED_HEADERS.isdisjoint(
+            name.lower() for name in headers):
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return Trusted(body, status, headers)
+
+
+# What `Trusted` adds itself, as Starlette does unless given.
+_TRUSTED_HEADERS = frozenset(("content-length", "content-type"))
+
+
+class Trusted(Response):
+    """`Response(body, status_code=status, headers=headers, media_type="application/json")`, made without Starlette's
+    general rendering of its headers (2.8 µs of every write's answer in a tight loop): the same status, body and
+    headers in the same order (those given, named in lower case, then its length and type), for a status with a
+    body and headers that name neither (`reply_trusted` makes a `Response` of anything else; `replies_test`
+    compares the two)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.body = body
+        self.status_code = status
+        self.background = None
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()] \
+            if headers else []
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
 
 
 def render_json(model: type[BaseModel], data: Any) -> bytes:

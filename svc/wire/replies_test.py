@@ -53,3 +53,23 @@ def test_trusted_rows_serialize_exactly_as_validated_ones(model, data):
         warnings.simplefilter("error")
         trusted = reply_trusted(model, data).body
     assert json.loads(trusted) == json.loads(model.model_validate(data).model_dump_json())
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 412])
+@pytest.mark.parametrize("headers", [None, {}, {"ETag": '"01JD3B7M2W8Y6Q4T0V9X1Z3B5C.3"'},
+                                     {"ETag": '"a.2~3"', "Location": "/api/v1/configurations/x"},
+                                     {"Content-Type": "application/merge-patch+json"}, {"content-length": "1"}])
+def test_a_trusted_reply_is_starlettes_response_of_it(status, headers):
+    # `reply_trusted` builds its answer's headers itself where Starlette's `Response` would add its own: the same
+    # status, body and headers in the same order, and Starlette's own `Response` for anything else.
+    from fastapi import Response
+
+    from wire.replies import Trusted
+
+    data = ROW | {"created_at": _now(), "updated_at": _now()}
+    ours = reply_trusted(models.ConfigurationResource, data, status, None if headers is None else dict(headers))
+    theirs = Response(ours.body, status_code=status, headers=headers, media_type="application/json")
+    assert (ours.status_code, ours.raw_headers, ours.body) == (theirs.status_code, theirs.raw_headers, theirs.body)
+    assert ours.headers == theirs.headers and ours.media_type == theirs.media_type
+    assert isinstance(ours, Trusted) == (status in (200, 201, 412) and "Content-Type" not in (headers or {})
+                                         and "content-length" not in (headers or {}))
