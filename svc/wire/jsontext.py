@@ -10,7 +10,7 @@ stays the text PostgreSQL wrote (`Raw`), which responses carry verbatim.
 import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 # PostgreSQL's numeric: up to 131072 digits before the decimal point and 16383 after it.
@@ -105,10 +105,32 @@ def written(number: Decimal) -> str:
 def dumps(value: Any, *, shortest: bool = False) -> str:
     """`value` as compact JSON, with `Decimal` written as the number it is (never through a float), as PostgreSQL
     writes it (`written`); with `shortest`, as `Decimal` writes it (`1E+300`, not 301 digits): the least a client
-    may send it in (the size a PUT of it would have)."""
+    may send it in (the size a PUT of it would have).
+
+    A value without a `Decimal` (nor anything else `json` does not write) is written by `json`'s own encoder, in C,
+    exactly as `_encode` writes it (text as `encode_basestring`, integers as `int.__repr__`, no spaces), two to three
+    times faster: every write of a configuration writes its document. One with a `Decimal` is written by `_encode`.
+    (A key that is a number, a boolean or null, which no parsed document has, is written by `json` as text, where
+    `_encode` refuses it.)"""
+    try:
+        return "".join(_plain(value, 0))
+    except _NotPlain:
+        pass
     out: list[str] = []
     _encode(value, out, _shortest if shortest else written)
     return "".join(out)
+
+
+class _NotPlain(Exception):
+    """A value `json`'s encoder does not write (a `Decimal`, above all): `_encode` writes it."""
+
+
+def _not_plain(value: Any) -> Any:
+    raise _NotPlain
+
+
+# `json`'s C encoder as `_encode` writes: no circular check (`_encode` makes none), no key skipped or sorted, no NaN.
+_plain = c_make_encoder(None, _not_plain, encode_basestring, None, ":", ",", False, False, False)
 
 
 def _shortest(number: Decimal) -> str:

@@ -2,6 +2,9 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from wire import jsontext
 
@@ -77,3 +80,38 @@ def test_an_exponent_past_what_decimal_holds_parses_as_an_infinity_of_its_sign_w
     value = jsontext.loads('[1e9999999999999999999, -2E+1000000000000000000, 0.0e-9999999999999999999]')
     assert [str(v) for v in value] == ["Infinity", "-Infinity", "Infinity"]
     assert not any(jsontext.storable(v) for v in value)
+
+
+_leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**301),
+                    st.text(), st.text(alphabet=st.characters(max_codepoint=0x7f)), st.builds(jsontext.Raw, st.text()),
+                    st.floats(), st.decimals(allow_nan=False), st.sampled_from([Decimal("NaN"), Decimal("-0.0")]),
+                    st.just(jsontext.NonNumber("NaN")), st.just(object()))
+_documents = st.recursive(_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple), st.dictionaries(st.text(), inner, max_size=4)),
+    max_leaves=16)
+
+
+def _outcome(write):
+    try:
+        return write()
+    except (TypeError, ValueError) as error:
+        return type(error)
+
+
+@hypothesis_settings(max_examples=800, deadline=None)
+@given(_documents, st.booleans())
+def test_json_writes_what_it_can_exactly_as_the_encoder_of_decimals_does(value, shortest):
+    # `dumps` has `json`'s C encoder write a document without a Decimal; the same text, or the same error, as
+    # `_encode` writing it whole.
+    def ours():
+        out = []
+        jsontext._encode(value, out, jsontext._shortest if shortest else jsontext.written)
+        return "".join(out)
+    assert _outcome(lambda: jsontext.dumps(value, shortest=shortest)) == _outcome(ours)
+
+
+def test_a_document_without_decimals_is_written_by_jsons_encoder():
+    import unittest.mock
+    with unittest.mock.patch.object(jsontext, "_encode", side_effect=AssertionError("not plain")):
+        assert jsontext.dumps({"a": [1, True, None, "ż\n"], "b": {}}) == '{"a":[1,true,null,"ż\\n"],"b":{}}'
+    assert jsontext.dumps({"a": [Decimal("1.50")]}) == '{"a":[1.50]}'
