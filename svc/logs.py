@@ -4,8 +4,9 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
 from datetime import UTC, datetime
+from json.encoder import encode_basestring, encode_basestring_ascii  # (what `json.dumps` writes a str with)
+from typing import Any
 
 # Attributes every LogRecord has; anything else given through `extra=` is emitted as a field. uvicorn adds
 # `color_message`, its message with ANSI colour codes for terminals: never a field of a JSON line.
@@ -34,7 +35,7 @@ def _name(name: str) -> str:
     if encoded is None:
         if len(_NAMES) >= 10_000:  # (names are a service's keys: few; a bound all the same)
             _NAMES.clear()
-        encoded = _NAMES[name] = json.dumps(name, ensure_ascii=False)
+        encoded = _NAMES[name] = encode_basestring(name)
     return encoded
 
 
@@ -45,7 +46,7 @@ def _address(address: str | None) -> str:
         return "null"
     if address.isascii() and not address.strip("0123456789abcdefABCDEF.:[]%"):
         return f'"{address}"'
-    return json.dumps(address, ensure_ascii=False)
+    return encode_basestring(address)
 
 
 class AccessLog:
@@ -92,7 +93,7 @@ class AccessLog:
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         line = (f'{{"time": "{self._stamp}.{int((now - second) * 1000):03d}+00:00", "level": "INFO", '
                 f'"logger": "{self.logger.name}", "message": "request", "request_id": "{request_id}", '
-                f'"method": {json.dumps(method)}, "path": {json.dumps(path, ensure_ascii=False)}, '
+                f'"method": {encode_basestring_ascii(method)}, "path": {encode_basestring(path)}, '
                 f'"status": {status}, "duration_ms": {duration_ms}, '
                 f'"key": {key}, "key_id": {key_id}, "client": {_address(address)}}}\n')
         self._pending.append(line)

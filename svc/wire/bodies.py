@@ -173,9 +173,14 @@ def plain_update(document: Any) -> dict[str, Any] | None:
     name, config = document.get("name"), document.get("config")
     comments = document.get("comments")
     if type(name) is not str or _PLAIN_NAME.fullmatch(name) is None or type(config) is not dict \
-            or len(config) > _CONFIG_KEYS_MAX or not all(type(key) is str and _text(key) for key in config) \
-            or not (comments is None or type(comments) is str and len(comments) <= _COMMENTS_MAX
-                    and _text(comments)):
+            or len(config) > _CONFIG_KEYS_MAX or not (comments is None or type(comments) is str
+                                                     and len(comments) <= _COMMENTS_MAX and _text(comments)):
+        return None
+    try:
+        keys = "".join(config)  # (every key text: checked at once)
+    except TypeError:
+        return None
+    if not _text(keys):
         return None
     return {"name": name, "comments": comments, "config": config}
 

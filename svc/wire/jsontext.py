@@ -57,8 +57,15 @@ def loads(text: str | bytes) -> Any:
     """Parse JSON as `json.loads` does, except that numbers with a fraction or exponent are `Decimal` (exact) and
     NaN/Infinity are `NonNumber`. Raises `json.JSONDecodeError` (a `ValueError`) on malformed input."""
     if isinstance(text, bytes | bytearray):
-        text = text.decode(json.detect_encoding(text), "surrogatepass")
+        text = _decoded(text)
     return _decoder.decode(text)
+
+
+def _decoded(body: bytes | bytearray) -> str:
+    """`body` as `json.loads` decodes it: in the encoding `json.detect_encoding` finds, which for a body that opens
+    an object with a byte not NUL next (no BOM, no NUL: UTF-8) is not asked."""
+    return body.decode("utf-8" if body[:1] == b"{" and body[1:2] != b"\x00" else json.detect_encoding(body),
+                       "surrogatepass")
 
 
 def storable(number: int | Decimal) -> bool:

@@ -115,3 +115,18 @@ def test_a_document_without_decimals_is_written_by_jsons_encoder():
     with unittest.mock.patch.object(jsontext, "_encode", side_effect=AssertionError("not plain")):
         assert jsontext.dumps({"a": [1, True, None, "ż\n"], "b": {}}) == '{"a":[1,true,null,"ż\\n"],"b":{}}'
     assert jsontext.dumps({"a": [Decimal("1.50")]}) == '{"a":[1.50]}'
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=6))
+def test_a_body_is_decoded_in_the_encoding_json_detects(tail):
+    # `loads` takes a body that opens with "{" and no NUL after it as UTF-8 without asking `detect_encoding`: the
+    # same text, or the same error, as asking it.
+    def outcome(decode, body):
+        try:
+            return decode(body)
+        except UnicodeDecodeError:
+            return UnicodeDecodeError
+    for body in (b"{" + tail, tail, b"{\x00" + tail):
+        assert outcome(jsontext._decoded, body) == outcome(
+            lambda b: b.decode(json.detect_encoding(b), "surrogatepass"), body)
