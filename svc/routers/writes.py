@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,10 +99,7 @@ class FastWrites:
     async def _configuration(self, scope: Scope, id: str, body: bytes) -> Response | None:
         state = scope["app"].state
         try:
-            document = jsontext.loads(body)
-            plain = plain_update(document)
-            data = checked(plain, state.settings) if plain is not None \
-                else check_body(models.ConfigurationUpdate.model_validate(document), state.settings)
+            data = _data(body, models.ConfigurationUpdate, state.settings)
             when = preconditions_of(scope, state.settings, id)
             await scopes.configuration(state, scope, id, write=True)
         except Exception:
@@ -113,13 +111,21 @@ class FastWrites:
                         body: bytes) -> Response | None:
         state = scope["app"].state
         try:
-            data = check_body(models.OverrideWrite.model_validate(jsontext.loads(body)), state.settings)
+            data = _data(body, models.OverrideWrite, state.settings)
             when = preconditions_of(scope, state.settings, f"{id}.{environment_id}")
             await scopes.in_environments(state, scope, id, environment_id, write=True)
         except Exception:
             return None
         return await _written(scope, override_routes._reply, overrides.put_now, state.database, id, environment_id,
                               **data, when=when)
+
+
+def _data(body: bytes, model: type[BaseModel], settings: Settings) -> dict[str, Any]:
+    """The body's data as the route's `check_body(model)` gives it: without the model for the plain bodies nearly
+    every client sends (`plain_update`)."""
+    document = jsontext.loads(body)
+    plain = plain_update(document, model)
+    return checked(plain, settings) if plain is not None else check_body(model.model_validate(document), settings)
 
 
 async def _written(scope: Scope, reply: Callable[[Any], Response], write: Callable[..., Awaitable[Any]], *args: Any,

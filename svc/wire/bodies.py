@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from settings import Settings
-from wire import jsontext, names
+from wire import jsontext, models, names
 from wire.problems import NUL_IN_TEXT, SURROGATE_IN_TEXT, Unprocessable
 
 
@@ -155,34 +155,37 @@ def checked(data: dict[str, Any], settings: Settings, holding: int = 0) -> dict[
 # A name that the contract's `Name` takes as it is and that is already in NFC: printable ASCII, no space at either
 # end, at most MAX_LENGTH characters (the pattern refuses only control and format characters, and spaces at the ends).
 _PLAIN_NAME = re.compile(r"[!-~](?:[ -~]{0,%d}[!-~])?" % (names.MAX_LENGTH - 2))
-_CONFIGURATION_UPDATE = frozenset(("name", "comments", "config"))
-_COMMENTS_MAX = 1024  # the contract's `Comments` (`models_test` checks it)
+_COMMENTS_MAX = 1024  # the contract's `Comments` (`bodies_test` reads them there)
 _CONFIG_KEYS_MAX = 1000  # the contract's `ConfigDocument`
+# The bodies `plain_update` takes: each model's members in its order, those it requires, and its document's.
+_PLAIN = {model: (members, frozenset(members), frozenset(required), held) for model, members, required, held in (
+    (models.ConfigurationUpdate, ("name", "comments", "config"), ("name", "config"), "config"),
+    (models.OverrideWrite, ("patch", "comments"), ("patch",), "patch"))}
 
 
-def plain_update(document: Any) -> dict[str, Any] | None:
-    """The plain data of a `ConfigurationUpdate` body (`jsontext.loads`'s `document`) as the model gives it
-    (`model_validate`, then `model_dump`), for the bodies nearly every PUT sends: an object of `name` (printable
-    ASCII, `_PLAIN_NAME`), `config` (an object of at most the contract's keys) and perhaps `comments` (null, or text
-    within the contract's length). None for any other: the model decides it, and refuses it or not as before. What
-    the model leaves to `check_body` (the storable text and numbers, the settings' limits) is still to be checked
-    (`checked`). The model costs a PUT 4-5 µs in a tight loop, twice that under load (svc/README.md, Where a PUT's
-    time goes); `bodies_test` holds the two to the same answers."""
-    if type(document) is not dict or not document.keys() <= _CONFIGURATION_UPDATE:
+def plain_update(document: Any, model: type[BaseModel] = models.ConfigurationUpdate) -> dict[str, Any] | None:
+    """The plain data of a PUT's body (`jsontext.loads`'s `document`) as `model` gives it (`model_validate`, then
+    `model_dump`), `ConfigurationUpdate` or `OverrideWrite`, for the bodies nearly every PUT sends: an object of its
+    document (an object of at most the contract's keys), perhaps `comments` (null, or text within the contract's
+    length), and a configuration's `name` (printable ASCII, `_PLAIN_NAME`). None for any other: the model decides
+    it, and refuses it or not as before. What the model leaves to `check_body` (the storable text and numbers, the
+    settings' limits) is still to be checked (`checked`). The model costs a PUT 4-5 µs in a tight loop, twice that
+    under load (svc/README.md, Where a PUT's time goes); `bodies_test` holds the two to the same answers."""
+    members, allowed, required, held = _PLAIN[model]
+    if type(document) is not dict or not document.keys() <= allowed or not required <= document.keys():
         return None
-    name, config = document.get("name"), document.get("config")
-    comments = document.get("comments")
-    if type(name) is not str or _PLAIN_NAME.fullmatch(name) is None or type(config) is not dict \
-            or len(config) > _CONFIG_KEYS_MAX or not (comments is None or type(comments) is str
-                                                     and len(comments) <= _COMMENTS_MAX and _text(comments)):
+    name, inner, comments = document.get("name"), document[held], document.get("comments")
+    if "name" in required and (type(name) is not str or _PLAIN_NAME.fullmatch(name) is None) \
+            or type(inner) is not dict or len(inner) > _CONFIG_KEYS_MAX \
+            or not (comments is None or type(comments) is str and len(comments) <= _COMMENTS_MAX and _text(comments)):
         return None
     try:
-        keys = "".join(config)  # (every key text: checked at once)
+        keys = "".join(inner)  # (every key text: checked at once)
     except TypeError:
         return None
     if not _text(keys):
         return None
-    return {"name": name, "comments": comments, "config": config}
+    return {member: document.get(member) for member in members}
 
 
 def _text(text: str) -> bool:

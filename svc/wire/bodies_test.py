@@ -136,6 +136,13 @@ def test_a_plain_update_is_the_models_own_data(document, name, comments, config,
     plain = plain_update(document)
     if plain is not None:
         assert models.ConfigurationUpdate.model_validate(document).model_dump() == plain
+    # An override's body: its patch (here the configuration's document, or its name as a patch), perhaps comments.
+    patch = {"patch": document.get("config", document.get("name"))} | (
+        {"comments": document["comments"]} if "comments" in document else {}) | (
+        {"other": 1} if "other" in document else {})
+    plain = plain_update(patch, models.OverrideWrite)
+    if plain is not None:
+        assert models.OverrideWrite.model_validate(patch).model_dump() == plain
 
 
 def test_the_bodies_clients_send_are_plain_and_checked_as_the_models():
@@ -153,3 +160,20 @@ def test_the_bodies_clients_send_are_plain_and_checked_as_the_models():
                      {"name": "a", "comments": "c" * 1025, "config": {}}, {"name": "a" * 257, "config": {}},
                      {"name": "a", "config": {"\x00": 1}}, {"name": "a", "comments": 1, "config": {}}):
         assert plain_update(document) is None, document  # the model decides these
+    for document in ({"patch": {"region": "eu", "n": None}}, {"patch": {}, "comments": None}):
+        plain = plain_update(document, models.OverrideWrite)
+        assert plain is not None
+        assert checked(plain, settings) == check_body(models.OverrideWrite.model_validate(document), settings)
+    for document in ({"patch": []}, {"patch": {}, "name": "a"}, {"comments": "c"}, {"patch": {"\ud800": 1}}):
+        assert plain_update(document, models.OverrideWrite) is None, document
+
+
+def test_plain_updates_have_the_contracts_limits():
+    import annotated_types
+
+    from wire import bodies, names
+
+    def longest(model):
+        return next(m.max_length for m in model.model_fields["root"].metadata if isinstance(m, annotated_types.MaxLen))
+    assert (bodies._COMMENTS_MAX, bodies._CONFIG_KEYS_MAX, names.MAX_LENGTH) == (
+        longest(models.Comments), longest(models.ConfigDocument), longest(models.Name))

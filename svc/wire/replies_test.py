@@ -93,3 +93,8 @@ def test_a_configurations_row_renders_as_every_row_does(row, microseconds):
     data = row | {"config": jsontext.Raw(row["config"]), "created_at": at, "updated_at": at}
     assert render_json(models.ConfigurationResource, data) == _rendered(models.ConfigurationResource, data)
     assert json.loads(render_json(models.ConfigurationResource, data))["config"] == json.loads(row["config"])
+    override = {"configuration_id": row["id"], "environment_id": row["application_id"],
+                "patch": jsontext.Raw(row["config"]), "comments": row["comments"], "created_at": at, "updated_at": at,
+                "version": row["version"], "epoch": 2}
+    assert render_json(models.Override, override) == _rendered(models.Override, override)
+    assert json.loads(render_json(models.Override, override))["patch"] == json.loads(row["config"])
