@@ -208,6 +208,13 @@ class WriteLane:
         declared = content_length(scope)
         return match if declared is None or declared <= self.size.max_bytes else None
 
+    def _added(self, before: dict[str, Any], rid: str) -> bytes | None:
+        """The lines of the headers `__call__` records for every answer, its request id's last; None (rendered
+        from the request's state) when a layer above recorded some too."""
+        if self.lines is None or before.get("answer_headers"):
+            return None
+        return b"%sx-request-id: %s\r\n" % (self.lines, rid.encode())
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self.taken(scope)
         if match is None:
@@ -244,8 +251,7 @@ class WriteLane:
                 messages, failure, answer = await self.writes.answer(scope, match, limited)
                 if answer is None:
                     layered = _replay(messages, failure, receive)
-                elif not _whole(scope, answer, None if self.lines is None or before.get("answer_headers")
-                                else b"%s%s%s\r\n" % (self.lines, b"x-request-id: ", rid.encode())):
+                elif not _whole(scope, answer, self._added(before, rid)):
                     await answer(scope, _replay(messages, None, receive), send_answer)
         except asyncio.CancelledError:  # the shutdown's grace ran out (as `RequestLog` answers it)
             if not stopped(scope, status, "PUT", rid):

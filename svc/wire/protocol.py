@@ -454,7 +454,8 @@ def record_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None
 def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     """`headers` as uvicorn writes them (names in lower case), or None when its `send` would refuse one of them.
     Its checks are each a class of characters (`HEADER_RE`, `HEADER_VALUE_RE`), so each is made once, over all the
-    names or all the values joined: two searches, not two a header (for an answer's dozen, 3 µs of a PUT's)."""
+    names or all the values joined: two searches, not two a header (six headers: 2.2 µs against 2.9 in a tight
+    loop)."""
     if type(headers) is not list and type(headers) is not tuple:
         headers = list(headers)
     if HEADER_RE.search(b"".join([name for name, _ in headers])) \

@@ -41,10 +41,10 @@ _TRUSTED_HEADERS = frozenset(("content-length", "content-type"))
 
 class Trusted(Response):
     """`Response(body, status_code=status, headers=headers, media_type="application/json")`, made without Starlette's
-    general rendering of its headers (2.8 µs of every write's answer in a tight loop): the same status, body and
-    headers in the same order (those given, named in lower case, then its length and type), for a status with a
-    body and headers that name neither (`reply_trusted` makes a `Response` of anything else; `replies_test`
-    compares the two)."""
+    general rendering of its headers (0.7 µs against 1.6-2.8 in a tight loop, on every write's answer): the same
+    status, body and headers in the same order (those given, named in lower case, then its length and type), for a
+    status with a body and headers that name neither (`reply_trusted` makes a `Response` of anything else;
+    `replies_test` compares the two)."""
 
     media_type = "application/json"
 
