@@ -13,8 +13,9 @@ and the import plan of the application of 1,000 configurations and a change set 
 few times), PUT with If-Match of a configuration of each of 1,000 applications in turn (and the same on a service
 that writes them in memory, tools/inmemory.py: what a PUT costs the service itself) and of one application's
 configurations, and of an override, etcd's linearizable reads and durable puts where etcd is installed, and pgbench
-on the same primary-key query; then waiters held on one configuration, on one effective view, and spread. Prints
-the tables, the ratios and times issues 24's, 25's, 26's and 28's targets name, and writes them as JSON and
+on the same primary-key query; then waiters held on one configuration, on one effective view, and spread. A target
+that compares two rows of one service is measured again as an interleaved pair (`Bench.pair`), whose ratio it takes.
+Prints the tables, the ratios and times issues 24's, 25's, 26's and 28's targets name, and writes them as JSON and
 Markdown under `tools/results/`.
 Everything it starts, it stops by PID.
 """
@@ -101,6 +102,17 @@ KEYED_APPLICATIONS = 1000
 DATABASE_READ = "GET /configurations/{id}, read cache off"
 SNAPSHOT_SEQ = "GET /configurations/{id}/snapshot?seq="
 SNAPSHOT_AT = "GET /configurations/{id}/snapshot?at="
+# The targets that compare two rows of one worker count and connections, each also measured interleaved (`Bench.pair`),
+# which is what the target then takes: the two rows, seconds or a minute apart, moved with the machine's speed (on a
+# 2-core VM the 401 pair's ratio was 0.63 at one worker and 1.19 at two, 64 connections, one run, 2026-12-07). The
+# PUT's to etcd's, where etcd runs, too.
+EFFECTIVE_OVER_GET = "effective read / GET by id"
+OVERRIDE_OVER_PUT = "override PUT / configuration PUT"
+KEYED_OVER_OPEN = "GET by id: scoped managed key / open"
+WRONG_OVER_UNKNOWN = "401: wrong secret / unknown token"
+SEQ_OVER_DATABASE = "read at a feed position / read from the database"
+AT_OVER_DATABASE = "read at a time / read from the database"
+PUT_OVER_ETCD = "PUT to 1,000 applications / etcd durable put"  # (etcd's rows before and after its PUT row too)
 # And single operations on the application owning 1,000 configurations, timed one at a time.
 EXPORT = "export"
 PLAN = "import plan"
@@ -285,6 +297,30 @@ class Row:
     vs_etcd: float | None = None
 
 
+# A side of an interleaved pair (`Bench.pair`): the URL wrk loads, its script and the script's arguments (a function
+# for the PUTs', whose versions go stale: called before each run).
+Side = tuple[str, str, list[str] | Callable[[], list[str]]]
+
+
+@dataclass
+class Pair:
+    """One ratio a target takes, measured by interleaving its two rows' loads (`Bench.pair`): `over`'s rate over
+    `base`'s, each the mean of its `runs` runs of `seconds`."""
+
+    target: str
+    workers: int
+    connections: int
+    over: float
+    base: float
+    runs: int
+    seconds: int
+    errors: int = 0  # in all its runs, counted as a row's
+
+    @property
+    def ratio(self) -> float:
+        return self.over / self.base
+
+
 def error_detail(output: str) -> str:
     """wrk's own words for what went wrong, when anything did."""
     return "; ".join(line.strip() for line in output.splitlines()
@@ -336,6 +372,7 @@ class Bench:
         self.etcd_puts: tuple[str, str] | None = None  # etcd's address and its puts' file, while it runs
         self.etcd_process: subprocess.Popen | None = None
         self.timed_rows: list[TimedRow] = []
+        self.pairs: list[Pair] = []  # the targets' ratios measured interleaved (`pair`)
 
     # -- processes -----------------------------------------------------------------------------------------
     def _start(self, command: list[str], env: dict[str, str], port: int, probe: str) -> str:
@@ -362,10 +399,11 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- measuring -----------------------------------------------------------------------------------------
-    def keyed(self, workers: int) -> None:
+    def keyed(self, workers: int, open_base: str) -> None:
         """Issue 25's rows, on a service with a key in its settings: GET by id with a managed key limited to the
         seeded applications (the same reads as the GET by id row), and 401s for a token that is no key's and for
-        that key's secret with its last character changed."""
+        that key's secret with its last character changed; then their targets' pairs, the keyed reads against the
+        same reads of the open service at `open_base`."""
         admin = base64.urlsafe_b64encode(os.urandom(24)).decode()
         port = harness.free_port()
         base = self._start([sys.executable, "-m", "main"],
@@ -390,6 +428,11 @@ class Bench:
         for c in self.args.connections:  # the two 401s one after the other: their ratio is the same minute's
             for scenario, token in ((UNKNOWN_TOKEN, unknown), (WRONG_SECRET, wrong)):
                 self.wrk(scenario, f"{base}{CONFIGS}/{every[0]}", c, "unauthorized.lua", [token], workers=workers)
+        for c in self.args.connections:
+            self.pair(KEYED_OVER_OPEN, workers, c, (base, "get_keyed.lua", [ids, "0", secret]),
+                      (open_base, "get.lua", [ids, "0"]))
+            self.pair(WRONG_OVER_UNKNOWN, workers, c, (f"{base}{CONFIGS}/{every[0]}", "unauthorized.lua", [wrong]),
+                      (f"{base}{CONFIGS}/{every[0]}", "unauthorized.lua", [unknown]))
         # Revoked before the open services that follow start: an open service refuses to start over managed keys
         # that work (they would guard nothing).
         httpx.delete(f"{base}/api/v1/keys/{made.json()['id']}", headers={"Authorization": f"Bearer {admin}"},
@@ -412,6 +455,9 @@ class Bench:
         for scenario, by in ((SNAPSHOT_SEQ, "seq"), (SNAPSHOT_AT, "at")):
             for c in self.args.connections:
                 self.wrk(scenario, base, c, "snapshot.lua", [points, "0", by], workers=workers)
+        for target, by in ((SEQ_OVER_DATABASE, "seq"), (AT_OVER_DATABASE, "at")):
+            for c in self.args.connections:
+                self.pair(target, workers, c, (base, "snapshot.lua", [points, "0", by]), (base, "get.lua", [points, "0"]))
         self._stop(self.processes[-1])
 
     def points(self) -> str:
@@ -503,34 +549,57 @@ class Bench:
         finally:
             self._stop(process)
 
-    def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
-            script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
-        """One row: a warm-up run, then the measured one. `script_args` may be a function, called before each
-        run, for scripts whose arguments go stale (the versions PUT's If-Match names)."""
-        command = ["wrk", "-t", "2", "-c", str(connections), "--latency", "--timeout", "10s"]
+    @staticmethod
+    def _load(url: str, connections: int, script: str | None, script_args: list[str] | Callable[[], list[str]] | None,
+              seconds: int) -> str:
+        """One wrk run of `seconds`: its output. `script_args` may be a function, called before the run, for scripts
+        whose arguments go stale (the versions PUT's If-Match names); such a run is followed by a pause: wrk stops
+        with up to `connections` PUTs sent and not yet answered, which still commit, and arguments read before they
+        do would name versions already gone (each such PUT of the next run answering 412)."""
+        command = ["wrk", "-t", "2", "-c", str(connections), "--latency", "--timeout", "10s", "-d", f"{seconds}s"]
         if script:
             command += ["-s", str(WRK_SCRIPTS / script)]
-        def tail() -> list[str]:
-            extra = script_args() if callable(script_args) else script_args
-            return [url] + (["--", *extra] if extra else [])
+        extra = script_args() if callable(script_args) else script_args
+        out = subprocess.run(command + [url] + (["--", *extra] if extra else []), capture_output=True, text=True,
+                             check=True).stdout
+        if callable(script_args):
+            time.sleep(1)
+        return out
 
+    def wrk(self, scenario: str, url: str, connections: int, script: str | None = None,
+            script_args: list[str] | Callable[[], list[str]] | None = None, workers: int = 1) -> Row:
+        """One row: a warm-up run, then the measured one (`_load`)."""
         warmup = max(self.args.warmup, START_WARMUP) if self.started and self.args.warmup else self.args.warmup
         self.started = False
         if warmup:
-            subprocess.run(command + ["-d", f"{warmup}s"] + tail(), capture_output=True, check=True)
-            if callable(script_args):
-                # wrk stops with up to `connections` PUTs sent and not yet answered; they still commit. Arguments
-                # read before they do name versions already gone, and each such PUT of the measured run would
-                # answer 412 (the non-2xx answers earlier runs reported, as many as the connections).
-                time.sleep(1)
-        out = subprocess.run(command + ["-d", f"{self.args.duration}s"] + tail(), capture_output=True, text=True,
-                             check=True).stdout
+            self._load(url, connections, script, script_args, warmup)
+        out = self._load(url, connections, script, script_args, self.args.duration)
         rps, p50, p99, errors = parse_wrk(out)
         row = Row(scenario, connections, rps, p50, p99, errors, detail=error_detail(out), workers=workers)
         self.rows.append(row)
         print(f"  {scenario:<50} w={workers} c={connections:<3} {rps:>9.0f} req/s  p50 {p50 or 0:7.2f} ms  "
               f"p99 {p99 or 0:7.2f} ms  errors {errors}", flush=True)
         return row
+
+    def pair(self, target: str, workers: int, connections: int, over: Side, base: Side) -> Pair:
+        """The ratio of target `target` measured by interleaving: `--pair-rounds` rounds, each a run of `base` and
+        one of `over` (`--pair-seconds` each), the order turned every round (base, over, over, base, ...), so that a
+        drift of the machine's speed, which moves two rows a minute apart by a fifth and more on a 2-core VM, moves
+        both sides alike. Its runs' wrong answers are counted, as a row's (`errors`)."""
+        rates: dict[str, list[float]] = {"over": [], "base": []}
+        seconds, errors = self.args.pair_seconds, 0
+        for round in range(self.args.pair_rounds):
+            for name, (url, script, script_args) in (("base", base), ("over", over))[::1 if round % 2 == 0 else -1]:
+                rps, _, _, wrong = parse_wrk(self._load(url, connections, script, script_args, seconds))
+                rates[name].append(rps)
+                errors += wrong
+        measured = Pair(target, workers, connections, sum(rates["over"]) / len(rates["over"]),
+                        sum(rates["base"]) / len(rates["base"]), len(rates["over"]), seconds, errors)
+        self.pairs.append(measured)
+        print(f"  pair: {target:<52} w={workers} c={connections:<3} {measured.over:>7.0f} / {measured.base:<7.0f} "
+              f"= {measured.ratio:.2f}  ({measured.runs} + {measured.runs} runs of {seconds} s)  errors {errors}",
+              flush=True)
+        return measured
 
     def pgbench(self, connections: int) -> Row:
         bindir = localdb.find_bindir()
@@ -693,10 +762,13 @@ class Bench:
                                   pid=server))
             for c in args.connections:
                 self.wrk(GET_BY_ID, base, c, "get.lua", [ids, "0"], workers=workers)
-            self.keyed(workers)  # beside it: the open service waits meanwhile
+            self.keyed(workers, base)  # beside it: the open service waits meanwhile (and is its pair's base)
             self.history(workers)  # and the reads of the past, beside it too
             for c in args.connections:
                 self.wrk(EFFECTIVE, base, c, "get_effective.lua", [ids, "0", LEAF], workers=workers)
+            for c in args.connections:
+                self.pair(EFFECTIVE_OVER_GET, workers, c, (base, "get_effective.lua", [ids, "0", LEAF]),
+                          (base, "get.lua", [ids, "0"]))
             for c in args.connections:
                 self.wrk("GET /configurations/{id} -> 304", base, c, "get_304.lua", [ids, "0"], workers=workers)
             for c in args.connections:
@@ -741,6 +813,11 @@ class Bench:
                 self.etcd_put(c, workers, ETCD_PUT_AFTER)
                 self.in_memory(service_env, c, workers, current_versions(True))
                 self.wrk(PUT_OVERRIDE, base, c, "put_override.lua", current_override_versions, workers=workers)
+                self.pair(OVERRIDE_OVER_PUT, workers, c, (base, "put_override.lua", current_override_versions),
+                          (base, "put.lua", current_versions(True)))
+                if self.etcd_puts is not None:  # etcd idle while the service writes, and the service while it puts
+                    self.pair(PUT_OVER_ETCD, workers, c, (base, "put.lua", current_versions(True)),
+                              (self.etcd_puts[0], "etcd_put.lua", [self.etcd_puts[1], "2"]))
                 self.wrk(PUT_ONE_APPLICATION, base, c, "put.lua", current_versions(False), workers=workers)
             self.watch(port, self.processes[-1].pid, workers)
             if workers == args.workers[-1]:
@@ -1086,9 +1163,11 @@ class Target:
     measured: float
     needed: str
     met: bool
+    source: str = "rows"  # or "interleaved": the target's pair (`Bench.pair`)
 
 
-def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedRow] = ()) -> list[Target]:
+def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedRow] = (),
+            pairs: list[Pair] = ()) -> list[Target]:
     """The effective read at least 0.8x GET by id, an override's PUT at least 0.9x a configuration's, a GET by id
     with a scoped managed key at least 0.9x one of the open service, and the 401 of a wrong secret within 0.9x-1.1x
     that of an unknown token, a configuration read at a point of its history (by `seq`, by `at`) at least 0.5x one
@@ -1097,28 +1176,32 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
     connections), and its p99 within PUT_P99_MS at
     PUT_P99_CONNECTIONS (measured: in ms); 1,000 waiters on one effective view answered within the p99 of 1,000 on
     one configuration (measured: their p99s' ratio); and each timed operation's slowest run within 1 s (measured:
-    in seconds); 1,000 waiters on one configuration answered within WATCH_P99_MS at p99 (per worker count)."""
+    in seconds); 1,000 waiters on one configuration answered within WATCH_P99_MS at p99 (per worker count). A target
+    of two rows that has its pair in `pairs` (`Bench.pair`) takes the pair's ratio, not the rows'."""
     found = {(r.scenario, r.workers, r.connections): r for r in rows}
+    paired = {(p.target, p.workers, p.connections): p for p in pairs}
     measured = []
     for (scenario, workers, connections), row in found.items():
         for name, over, base, floor, ceiling in (
-                ("effective read / GET by id", EFFECTIVE, GET_BY_ID, 0.8, None),
-                ("override PUT / configuration PUT", PUT_OVERRIDE, PUT, 0.9, None),
-                ("GET by id: scoped managed key / open", GET_KEYED, GET_BY_ID, 0.9, None),
-                ("401: wrong secret / unknown token", WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1),
-                ("read at a feed position / read from the database", SNAPSHOT_SEQ, DATABASE_READ, 0.5, None),
-                ("read at a time / read from the database", SNAPSHOT_AT, DATABASE_READ, 0.5, None),
-                ("PUT to 1,000 applications / etcd durable put", PUT, ETCD_PUT, 0.5, None),
+                (EFFECTIVE_OVER_GET, EFFECTIVE, GET_BY_ID, 0.8, None),
+                (OVERRIDE_OVER_PUT, PUT_OVERRIDE, PUT, 0.9, None),
+                (KEYED_OVER_OPEN, GET_KEYED, GET_BY_ID, 0.9, None),
+                (WRONG_OVER_UNKNOWN, WRONG_SECRET, UNKNOWN_TOKEN, 0.9, 1.1),
+                (SEQ_OVER_DATABASE, SNAPSHOT_SEQ, DATABASE_READ, 0.5, None),
+                (AT_OVER_DATABASE, SNAPSHOT_AT, DATABASE_READ, 0.5, None),
+                (PUT_OVER_ETCD, PUT, ETCD_PUT, 0.5, None),
                 ("PUT to 1,000 applications / PUT to one application", PUT, PUT_ONE_APPLICATION, 1.0, None)):
             beside = (base, workers, connections)  # (etcd's puts carry the workers of the PUT row beside them)
             if scenario == over and beside in found:
                 compared = [found[beside]]
                 if base == ETCD_PUT and (ETCD_PUT_AFTER, workers, connections) in found:
                     compared.append(found[(ETCD_PUT_AFTER, workers, connections)])  # before and after: their mean
-                ratio = row.requests_per_s / mean_rate(compared)
+                pair = paired.get((name, workers, connections))
+                ratio = row.requests_per_s / mean_rate(compared) if pair is None else pair.ratio
                 needed = f">= {floor:.2f}" if ceiling is None else f"{floor:.2f} to {ceiling:.2f}"
                 met = ratio >= floor and (ceiling is None or ratio <= ceiling)
-                measured.append(Target(name, workers, connections, ratio, needed, met))
+                measured.append(Target(name, workers, connections, ratio, needed, met,
+                                       "rows" if pair is None else "interleaved"))
         if scenario == PUT and connections == PUT_P99_CONNECTIONS and row.p99_ms is not None:
             measured.append(Target("PUT to 1,000 applications: p99, ms", workers, connections, row.p99_ms,
                                    f"<= {PUT_P99_MS:.0f}", row.p99_ms <= PUT_P99_MS))
@@ -1190,11 +1273,20 @@ def timed_markdown(rows: list[TimedRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pairs_markdown(pairs: list[Pair]) -> str:
+    lines = ["| pair | workers | conn | over, req/s | base, req/s | ratio | runs of each | errors |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
+    for p in pairs:
+        lines.append(f"| pair: {p.target} | {p.workers} | {p.connections:,} | {p.over:,.0f} | {p.base:,.0f} | "
+                     f"{p.ratio:.2f} | {p.runs} x {p.seconds} s | {p.errors} |")
+    return "\n".join(lines) + "\n"
+
+
 def targets_markdown(measured: list[Target]) -> str:
-    lines = ["| target | workers | conn | measured | needed | met |", "|---|---:|---:|---:|---|---|"]
+    lines = ["| target | workers | conn | measured | needed | met | from |", "|---|---:|---:|---:|---|---|---|"]
     for t in measured:
         lines.append(f"| target: {t.target} | {t.workers} | {t.connections:,} | {t.measured:.2f} | {t.needed} | "
-                     f"{'yes' if t.met else 'no'} |")
+                     f"{'yes' if t.met else 'no'} | {t.source} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1218,6 +1310,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds the waiters are given to be held before each round's changes (default 2)")
     parser.add_argument("--timed-runs", type=int, default=5,
                         help="runs of each timed operation: export, plan, change set (default 5)")
+    parser.add_argument("--pair-rounds", type=int, default=2,
+                        help="rounds of each target's interleaved pair, a run of each side per round (default 2)")
+    parser.add_argument("--pair-seconds", type=int, default=2, help="seconds of each run of a pair (default 2)")
     parser.add_argument("--smoke", action="store_true", help="a tiny, 1-second run that only proves it works")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -1225,6 +1320,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.applications, args.configurations, args.list_rows, args.big_list_rows = 50, 500, 200, 2000
         args.watch_one, args.watch_spread, args.watch_configurations, args.watch_changes = 50, 200, 21, 5
         args.watch_rounds, args.timed_runs, args.watch_settle = 2, 2, 0.5
+        args.pair_rounds, args.pair_seconds = 1, 1
     args.connections = [int(c) for c in str(args.connections).split(",")]
     args.workers = [int(w) for w in str(args.workers).split(",")]
     return args
@@ -1256,15 +1352,16 @@ def main(argv: list[str]) -> int:
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
             "workers": ",".join(map(str, args.workers)), "duration": args.duration, "warmup": args.warmup,
             "scheduler": sharing}
-    measured = targets(rows, bench.watch_rows, bench.timed_rows)
+    measured = targets(rows, bench.watch_rows, bench.timed_rows, bench.pairs)
     table = (markdown(rows, meta) + "\n" + watch_markdown(bench.watch_rows) + "\n" + timed_markdown(bench.timed_rows)
-             + "\n" + targets_markdown(measured))
+             + "\n" + pairs_markdown(bench.pairs) + "\n" + targets_markdown(measured))
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows],
                                                                         "watch": [asdict(r) for r in bench.watch_rows],
                                                                         "timed": [asdict(r) for r in bench.timed_rows],
+                                                                        "pairs": [asdict(p) for p in bench.pairs],
                                                                         "targets": [asdict(t) for t in measured]},
                                                             indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(table)

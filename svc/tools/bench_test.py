@@ -79,6 +79,47 @@ def test_the_service_written_in_memory_runs_for_its_own_row_alone(monkeypatch):
     assert [(row.scenario, row.connections, row.workers) for row in b.rows] == [(bench.PUT_IN_MEMORY, 64, 2)]
 
 
+def test_a_target_s_pair_interleaves_its_two_loads_and_takes_the_mean_rate_of_each(monkeypatch):
+    # The machine slows down run after run (1,000 requests a second less each time): interleaved base, over, over,
+    # base, the slowing falls on both sides alike. Rows one after the other would have made it 0.5.
+    runs = []
+
+    def wrk(command, **kwargs):
+        runs.append((command[command.index("-s") + 1].rsplit("/", 1)[-1], command[command.index("-d") + 1],
+                     command[command.index("--") + 1:]))
+        rate = 8000 - 1000 * (len(runs) - 1)
+        wrong = "Non-2xx or 3xx responses: 3" if len(runs) == 3 else "Non-2xx or 3xx responses: 0"
+        out = WRK.replace("1500.50", str(rate)).replace("Non-2xx or 3xx responses: 7", wrong)
+        return subprocess.CompletedProcess(command, 0, stdout=out.replace("read 3,", "read 0,").replace(
+            "timeout 2", "timeout 0"), stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", wrk)
+    monkeypatch.setattr(bench.time, "sleep", lambda seconds: None)
+    versions = iter(range(100))
+    b = bench.Bench(bench.parse_args(["--pair-rounds", "2", "--pair-seconds", "3"]))
+    try:
+        measured = b.pair(bench.OVERRIDE_OVER_PUT, 2, 64, ("http://a", "put_override.lua", lambda: [f"v{next(versions)}"]),
+                          ("http://a", "put.lua", ["ids.txt", "2"]))
+    finally:
+        b.close()
+    assert runs == [("put.lua", "3s", ["ids.txt", "2"]), ("put_override.lua", "3s", ["v0"]),
+                    ("put_override.lua", "3s", ["v1"]), ("put.lua", "3s", ["ids.txt", "2"])]
+    assert (measured.over, measured.base, measured.ratio, measured.runs, measured.errors) == (6500, 6500, 1.0, 2, 3)
+    assert b.pairs == [measured]
+    assert "| pair: override PUT / configuration PUT | 2 | 64 | 6,500 | 6,500 | 1.00 | 2 x 3 s | 3 |" in \
+        bench.pairs_markdown(b.pairs)
+
+
+def test_a_target_with_a_pair_takes_the_pair_s_ratio_and_says_so():
+    rows = [bench.Row(bench.UNKNOWN_TOKEN, 64, 2000, 1, 2, 0), bench.Row(bench.WRONG_SECRET, 64, 1200, 1, 2, 0),
+            bench.Row(bench.UNKNOWN_TOKEN, 16, 2000, 1, 2, 0), bench.Row(bench.WRONG_SECRET, 16, 1200, 1, 2, 0)]
+    pairs = [bench.Pair(bench.WRONG_OVER_UNKNOWN, 1, 64, 1900, 2000, 2, 2)]
+    measured = [(t.connections, round(t.measured, 2), t.met, t.source) for t in bench.targets(rows, [], (), pairs)]
+    assert measured == [(64, 0.95, True, "interleaved"), (16, 0.6, False, "rows")]
+    assert "| target: 401: wrong secret / unknown token | 1 | 64 | 0.95 | 0.90 to 1.10 | yes | interleaved |" in \
+        bench.targets_markdown(bench.targets(rows, [], (), pairs))
+
+
 def test_parse_pgbench():
     out = "latency average = 0.712 ms\ninitial connection time = 10.1 ms\ntps = 22373.118 (without initial connection time)\n"
     assert bench.parse_pgbench(out) == (22373.118, 0.712)
@@ -129,8 +170,9 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     goals = [line for line in lines if line.startswith("| target: ")]
     timed = [line for line in lines if line.startswith("| timed: ")]
+    pairs = [line for line in lines if line.startswith("| pair: ")]
     lines = [line for line in lines if not line.startswith(("| target", "| scenario", "| watch |", "| timed",
-                                                            "| operation |"))]
+                                                            "| operation |", "| pair"))]
     table = [line for line in lines if "waiters" not in line]
     watch = [line for line in lines if "waiters" in line]
     # Per worker count (1 and 2): ceiling, GET, GET with a scoped managed key, 401 for an unknown token and for a
@@ -159,6 +201,15 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     # is no measure of speed).
     assert len(goals) == 2 * (7 + (1 if etcd else 0) + 2) + 3, goals
     assert all(float(line.split("|")[4]) > 0 for line in goals), goals
+    # The targets of two rows (the PUT's to etcd's where etcd ran), each also measured interleaved per worker
+    # count, without errors, and taken so.
+    interleaved = [bench.EFFECTIVE_OVER_GET, bench.KEYED_OVER_OPEN, bench.WRONG_OVER_UNKNOWN, bench.SEQ_OVER_DATABASE,
+                   bench.AT_OVER_DATABASE, bench.OVERRIDE_OVER_PUT, *([bench.PUT_OVER_ETCD] if etcd else [])]
+    assert sorted((line.split("|")[1].strip(), line.split("|")[2].strip()) for line in pairs) == sorted(
+        (f"pair: {name}", workers) for name in interleaved for workers in ("1", "2")), pairs
+    assert all(float(line.split("|")[6]) > 0 and line.split("|")[8].strip() == "0" for line in pairs), pairs
+    assert sorted(line.split("|")[1].strip() for line in goals if line.split("|")[7].strip() == "interleaved") == \
+        sorted(f"target: {name}" for name in interleaved for _ in (1, 2)), goals
     for line in watch:
         cells = [c.strip() for c in line.strip("|").split("|")]
         # Every waiter answered, by its change and only by it, with a 200; memory was measured with one worker (but
