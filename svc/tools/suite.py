@@ -8,7 +8,8 @@ the two are combined, then reported with the floor (`FLOOR`), which holds for th
 Why two: one pytest process kept about one of the machine's two cores busy. Much of the suite's time is spent
 waiting on something it started (a service, a PostgreSQL of its own, a browser, a deadline it must observe), and most
 of the rest is one process's Python at a time. As one process, the suite took 19 min 47 s on the 2-core CI machine
-(2026-12-07), over the guide's bound of about 15; as two, 10 min 3 s (the longer of the two). A busy machine is what
+(2026-12-07), over the guide's bound of about 15; as two, 10 min 3 s, then 11 min 1 s once bench's smoke run
+measured its targets' pairs (the longer of the two; `.ci/run` in all about 12 min). A busy machine is what
 every test is written for: each counts its work and has a deadline only a hang reaches.
 
 Each line either process writes is printed as it comes, behind `[1]` or `[2]` (each one's summary as it ends);
