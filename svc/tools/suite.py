@@ -68,7 +68,7 @@ def run(python: str, args: list[str], *, cwd: Path = HERE, out: IO[str] = sys.st
     # (PYENV_VERSION, from a pyenv shim, would pin the children's shims to another Python; COVERAGE_FILE is each
     # one's own.)
     env = {k: v for k, v in os.environ.items() if k not in ("PYENV_VERSION", "COVERAGE_FILE")}
-    for stale in cwd.glob(f"{DATA}*"):
+    for stale in [*cwd.glob(DATA), *cwd.glob(f"{DATA}.*")]:  # (not `.coveragerc`, which `.coverage*` would match)
         stale.unlink()
     processes, forwarders = [], []
     try:
