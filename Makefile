@@ -16,7 +16,7 @@ SVC := cd svc &&
 RUN := $(SVC) $(UV) run --frozen --no-dev python -m
 UV_RUN := $(SVC) $(UV) run --frozen python -m
 
-.PHONY: uv uv-install uv-version install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench drill \
+.PHONY: uv uv-install uv-version install-runtime install db-up db-down db-reset migrate run test test-integration test-contract test-faults fuzz bench putload drill \
 	clean generate prune
 
 # The pinned uv in a virtual environment of its own: installed when missing, or again by `make uv-install`.
@@ -83,6 +83,12 @@ test-faults: install
 bench: install db-up
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk (macOS: brew install wrk)"; exit 1; }
 	$(UV_RUN) tools.bench $(ARGS)
+
+# PUTs against builds side by side, interleaved, with each PUT's CPU (tools/putload.py):
+# make putload ARGS="--build before=/path/to/a/clone/of/main/svc --build after=. --rounds 4 --etcd" (paths from svc/)
+putload: install db-up
+	@command -v wrk >/dev/null || { echo "make putload needs wrk: apt-get install -y wrk (macOS: brew install wrk)"; exit 1; }
+	$(UV_RUN) tools.putload $(ARGS)
 
 # The Patroni failover drill (tools/drill.py): Patroni pinned, from PyPI into .tools/patroni; etcd from Debian
 # (apt-get install -y etcd-server); its own two PostgreSQL nodes on 127.0.0.1, not the make db-up server.

@@ -164,11 +164,11 @@ def answers(url: str, timeout: float = 1, *, any_status: bool = False) -> bool:
 
 
 def start(command: list[str], *, env: dict[str, str], probe: str, log: Path, within: float = 60,
-          any_status: bool = False) -> subprocess.Popen:
-    """Start `command` in `svc/` in a process group of its own, its output to `log` (a pipe nobody reads would fill
-    and block it), and wait until `probe` answers 200 (with `any_status`: answers at all)."""
+          any_status: bool = False, cwd: Path | str = SVC) -> subprocess.Popen:
+    """Start `command` in `cwd` (`svc/`) in a process group of its own, its output to `log` (a pipe nobody reads
+    would fill and block it), and wait until `probe` answers 200 (with `any_status`: answers at all)."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=SVC, env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     process.log_path = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + within
