@@ -151,8 +151,8 @@ def main(argv: list[str]) -> int:
     loader.url = harness.with_database(loader.url, loader.database)
     sides: list[Side] = []
     try:
-        print(f"seeding {loader.database}: {args.applications} applications, {args.configurations} configurations",
-              flush=True)
+        print(f"seeding {loader.database}: {args.applications} applications, {args.configurations} configurations; "
+              f"{bench.scheduler()} (svc/README.md, Performance)", flush=True)
         loader.prepare_database()
         commands = [(name, path, "main") for name, path in args.builds]
         if args.in_memory:
