@@ -305,3 +305,71 @@ def test_a_held_request_whose_answer_its_leader_wrote_writes_nothing_more(monkey
     assert len(whole) == 5 and sent[2:] == [(5, "http.response.start", 200), (5, "http.response.body", None)]
     scenario(8, lambda: (new, new.etag, None), confirmed=False)
     assert 8 not in held and len(whole) == 5 and len(sent) == 4
+
+
+def test_a_read_of_the_past_answered_below_the_layers_is_the_answer_they_send(serve):
+    """Served as in production (uvicorn, `wire.protocol.Protocol`), a read of the past written whole below the layers
+    (`protocol.write_whole`), by `seq` and by `at`, carries the headers, in the order, and the body the layers send
+    for the same read (a request with an `Origin` goes through them); the connection serves the next request, and
+    the access log has each answer."""
+    import http.client
+    import json
+    import os
+    import urllib.parse
+
+    from tools.harness import until, whole_lines
+
+    base = serve(LOG_LEVEL="INFO")  # with the access log
+    split = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
+
+    def call(method, path, body=None, headers=()):
+        conn.request(method, path, body=None if body is None else json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json", **dict(headers)})
+        answer = conn.getresponse()
+        return answer.status, answer.getheaders(), answer.read()
+
+    app = json.loads(call("POST", "/api/v1/applications", {"name": f"past-{os.urandom(4).hex()}"})[2])
+    made = json.loads(call("POST", "/api/v1/configurations", {"application_id": app["id"], "name": "db",
+                                                              "config": {"n": 1.50, "s": "\u2028\"'"}})[2])
+    call("PUT", f"/api/v1/configurations/{made['id']}", {"name": "db", "config": {"n": 2.50}})
+    first = json.loads(call("GET", f"/api/v1/configurations/{made['id']}/snapshot?seq=1")[2])
+    path = f"/api/v1/configurations/{made['id']}/snapshot"
+    for query in ("seq=1", "seq=2", f"at={first['recorded_at']}"):
+        whole = call("GET", f"{path}?{query}", headers={"X-Request-ID": "same"})
+        layered = call("GET", f"{path}?{query}", headers={"X-Request-ID": "same", "Origin": "https://elsewhere.example"})
+        assert whole[0] == layered[0] == 200, query
+        assert [name.lower() for name, _ in whole[1]] == [name.lower() for name, _ in layered[1]], query
+        assert [v for n, v in whole[1] if n.lower() != "date"] == [v for n, v in layered[1] if n.lower() != "date"]
+        assert whole[2] == layered[2], query
+        assert json.loads(whole[2])["configuration"]["config"] == ({"n": 1.50, "s": "\u2028\"'"} if query != "seq=2"
+                                                                   else {"n": 2.50}), query
+    conn.close()
+
+    def statuses():
+        return [json.loads(line)["status"] for line in whole_lines(serve.services[-1].log())
+                if '"message": "request"' in line and "/snapshot" in line]
+    until(lambda: len(statuses()) >= 7, "the access lines written")
+    assert statuses() == [200] * 7
+
+
+def test_a_read_of_the_past_is_written_whole_unless_it_has_an_origin(client, application, configuration, monkeypatch):
+    """Its answer goes below the layers (`protocol.write_whole`, as a GET's from the copy), with its length and type
+    and no ETag; one with an `Origin` goes through them (CORS adds its headers there). Here, in-process, there is no
+    connection to write to: `write_whole` declines, and the layers send it (the test above serves it for real)."""
+    from wire import protocol
+
+    written = []
+
+    def write_whole(scope, status, lines, body, added=None):
+        written.append((scope["path"], status, lines, body))
+        return False
+    monkeypatch.setattr(fastpath.protocol, "write_whole", write_whole)
+    made = configuration(application("whole-past")["id"], config={"n": 1})
+    path = f"{CONFIGS}/{made['id']}/snapshot"
+    answer = client.get(f"{path}?seq=1")
+    assert answer.status_code == 200 and "etag" not in answer.headers
+    assert written == [(path, 200, protocol.header_lines([(b"content-length", str(len(answer.content)).encode()),
+                                                          (b"content-type", b"application/json")]), answer.content)]
+    assert client.get(f"{path}?seq=1", headers={"Origin": "https://elsewhere.example"}).status_code == 200
+    assert len(written) == 1
