@@ -209,8 +209,7 @@ def _write(scope: Scope, entry: Entry, added: bytes | None = None) -> bool:
 
 async def _whole_past(scope: Scope, body: bytes) -> bool:
     """A read of the past's answer written whole, below the layers, as `_whole` writes a GET's (no ETag: the past is
-    read from the database each time). Through the layers it cost a read at a time, already 2-5x a read from the
-    database in PostgreSQL, the sends a GET's answer does without."""
+    read from the database each time, so its header lines are rendered for each answer)."""
     if headers.first(scope, b"origin") is not None or not await _confirmed(scope):
         return False
     lines = protocol.header_lines([(b"content-length", str(len(body)).encode()), JSON])

@@ -112,6 +112,13 @@ KEYED_OVER_OPEN = "GET by id: scoped managed key / open"
 WRONG_OVER_UNKNOWN = "401: wrong secret / unknown token"
 SEQ_OVER_DATABASE = "read at a feed position / read from the database"
 AT_OVER_DATABASE = "read at a time / read from the database"
+# The PUT row's configurations with their current versions ("id version name" lines): one of each application, in the
+# applications' order (consecutive requests, a thread's too, go to different applications).
+PUT_SPREAD = """SELECT id, version, name FROM (
+                    SELECT id, version, name, application_id,
+                           row_number() OVER (PARTITION BY application_id ORDER BY id) AS k
+                    FROM configurations) c
+                WHERE k = 1 ORDER BY application_id"""
 PUT_OVER_ETCD = "PUT to 1,000 applications / etcd durable put"  # (etcd's rows before and after its PUT row too)
 # And single operations on the application owning 1,000 configurations, timed one at a time.
 EXPORT = "export"
@@ -786,12 +793,7 @@ class Bench:
                 applications' order (consecutive requests, a thread's too, go to different applications), or
                 application 1's configurations."""
                 if spread:
-                    name, query = "put-spread.txt", """
-                        SELECT id, version, name FROM (
-                            SELECT id, version, name, application_id,
-                                   row_number() OVER (PARTITION BY application_id ORDER BY id) AS k
-                            FROM configurations) c
-                        WHERE k = 1 ORDER BY application_id"""
+                    name, query = "put-spread.txt", PUT_SPREAD
                 else:
                     name, query = "put-one.txt", ("SELECT id, version, name FROM configurations "
                                                   f"WHERE application_id = '{big}' ORDER BY id")

@@ -29,12 +29,7 @@ from tools import bench, harness
 
 PROC = Path("/proc")
 TICK = os.sysconf("SC_CLK_TCK")
-# The bench's PUT row: one configuration of each application, in the applications' order.
-SPREAD = """SELECT id, version, name FROM (
-                SELECT id, version, name, application_id,
-                       row_number() OVER (PARTITION BY application_id ORDER BY id) AS k
-                FROM configurations) c
-            WHERE k = 1 ORDER BY application_id"""
+
 
 
 @dataclass
@@ -171,23 +166,26 @@ def main(argv: list[str]) -> int:
                 sides.append(Side("etcd", loader.etcd_puts[0], etcd=True))
         bench.published(loader.url)
 
-        def script(side: Side) -> tuple[str, list[str]]:
+        def run(side: Side, seconds: int) -> tuple[str, Usage]:
+            """One wrk run of `side`: its output, and the CPU spent while it ran. wrk stops with PUTs sent and not
+            answered, which still commit: a service's run is followed by a pause, so that the next run, of any
+            service, reads the versions once they have (as `Bench._load`)."""
             if side.etcd:
-                return "etcd_put.lua", [loader.etcd_puts[1], "2"]
-            return "put.lua", [loader.ids_file("put.txt", SPREAD), "2"]  # the versions as they are now
+                script, extra = "etcd_put.lua", [loader.etcd_puts[1], "2"]
+            else:
+                script, extra = "put.lua", [loader.ids_file("put.txt", bench.PUT_SPREAD), "2"]
+            before = usage(side.group)
+            out = loader._load(side.url, args.connections, script, extra, seconds)
+            spent = usage(side.group).minus(before)
+            if not side.etcd:
+                time.sleep(1)
+            return out, spent
 
         for side in sides:  # warm-up: each side once (a service's first seconds are slower)
-            loader._load(side.url, args.connections, *script(side), 2)
+            run(side, 2)
         for round in range(args.rounds):
             for side in order(sides, round):
-                name, extra = script(side)
-                before = usage(side.group)
-                out = loader._load(side.url, args.connections, name, extra, args.seconds)
-                spent = usage(side.group).minus(before)
-                if not side.etcd:
-                    # wrk stops with PUTs sent and not answered, which still commit: the next run's versions are
-                    # read once they have (`Bench._load`).
-                    time.sleep(1)
+                out, spent = run(side, args.seconds)
                 rate, p50, p99, errors = bench.parse_wrk(out)
                 side.rates.append(rate)
                 print(f"round {round + 1}  " + line(side, rate, p50, p99, errors, spent, args.seconds), flush=True)
