@@ -1513,3 +1513,125 @@ def test_a_batch_s_columns_are_the_arrays_postgresql_reads_back_element_for_elem
             continue  # (PostgreSQL's text holds no NUL: such a batch is refused, and each write runs alone)
         sql.execute("SELECT %s::text[] AS a", (written,))
         assert sql.fetchone()["a"] == texts
+
+
+def _waiting_for_a_lock(sql) -> int:
+    """The service's statements waiting for a lock (a row's, a transaction's)."""
+    sql.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name = 'config-service'")
+    return sql.fetchone()["n"]
+
+
+def test_writes_of_one_application_past_its_turns_wait_in_the_worker_not_on_its_lock(
+        settings, cur, sql, database_url):
+    from repositories import applications, configurations
+    one, other = (applications.create(cur, name=n, comments=None)["id"] for n in ("one", "other"))
+    ids = [configurations.create(cur, application_id=one, name=f"c{n}", comments=None, config={})["id"]
+           for n in range(6)]
+    b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
+    cur.connection.commit()
+    holder = None
+    written: list[str] = []
+
+    async def scenario(db, pool):
+        nonlocal holder
+        assert pool.turns == loop.APPLICATION_WRITERS  # one worker: all of them
+        for id in ids:  # each write's row names its application: known from then on
+            await configurations.update_now(db, id, name=f"c{ids.index(id)}", comments=None, config={"n": 1})
+        assert pool._turns == {}
+        holder = _held(database_url, one)
+
+        async def write(id):
+            row = await configurations.update_now(db, id, name=f"c{ids.index(id)}", comments=None, config={"n": 2})
+            written.append(id)
+            return row
+        tasks = []
+        for id in ids:
+            tasks.append(asyncio.create_task(write(id)))
+            await asyncio.sleep(0)  # in this order
+        await until_async(lambda: _waiting_for_a_lock(sql) == pool.turns, "the first writes waiting for the lock")
+        under_way, waiting = pool._turns[one]
+        assert under_way == pool.turns and len(waiting) == len(ids) - pool.turns  # the others wait here
+        assert not any(task.done() for task in tasks)
+        # A write of another application is not held up by them (its statement has a connection: the loop's 8).
+        free = await asyncio.wait_for(configurations.update_now(db, b, name="b", comments=None, config={"x": 1}),
+                                      HANG)
+        assert _waiting_for_a_lock(sql) == pool.turns  # none more went to the database meanwhile
+        holder.rollback()
+        rows = await asyncio.wait_for(asyncio.gather(*tasks), HANG)
+        return free, rows, dict(pool._turns)
+    try:
+        free, rows, left = with_pool(settings, scenario, pool_max=16)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert free["version"] == 2
+    assert [row["version"] for row in rows] == [3] * len(ids)  # each written once more, none lost
+    assert sorted(written) == sorted(ids)
+    assert left == {}  # every turn handed back
+
+
+def test_each_worker_allows_its_share_of_an_application_s_writers_and_at_least_one(settings):
+    async def scenario(db, pool):
+        return pool.turns
+    shares = {workers: with_pool(settings, scenario, workers=workers) for workers in (1, 2, 3, 4, 8)}
+    assert shares == {1: 4, 2: 2, 3: 2, 4: 1, 8: 1}
+
+
+def test_a_write_waiting_its_turn_past_the_acquire_timeout_is_503_and_the_turns_go_on(
+        settings, cur, sql, database_url):
+    from repositories import applications, configurations
+    one = applications.create(cur, name="one", comments=None)["id"]
+    ids = [configurations.create(cur, application_id=one, name=f"c{n}", comments=None, config={})["id"]
+           for n in range(3)]
+    cur.connection.commit()
+    holder = None
+
+    async def scenario(db, pool):
+        nonlocal holder
+        pool.turns = 2
+        for n, id in enumerate(ids):
+            await configurations.update_now(db, id, name=f"c{n}", comments=None, config={"n": 1})
+        holder = _held(database_url, one)
+        first = [asyncio.create_task(configurations.update_now(db, id, name=f"c{n}", comments=None, config={"n": 2}))
+                 for n, id in enumerate(ids[:2])]
+        await until_async(lambda: _waiting_for_a_lock(sql) == 2, "two writes waiting for the lock")
+        with pytest.raises(ServiceUnavailable) as refused:  # its turn does not come within the acquire timeout
+            await configurations.update_now(db, ids[2], name="c2", comments=None, config={"n": 2})
+        assert refused.value.detail == loop.HELD_UP
+        assert pool._turns[one][0] == 2 and not pool._turns[one][1]  # it left its place in line
+        holder.rollback()
+        rows = await asyncio.wait_for(asyncio.gather(*first), HANG)
+        again = await configurations.update_now(db, ids[2], name="c2", comments=None, config={"n": 3})
+        return rows, again, dict(pool._turns)
+    try:
+        rows, again, left = with_pool(settings, scenario, pool_acquire_timeout=0.3)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert [row["version"] for row in rows] == [3, 3] and again["version"] == 3
+    assert left == {}
+
+
+def test_turns_go_in_the_order_the_writes_came_and_one_that_gave_up_is_passed_over(settings):
+    async def scenario(db, pool):
+        pool._owners.update({"a": "app", "b": "app", "c": "app", "d": "app"})
+        pool.turns = 1
+        assert pool.turn("a") == ("app", None)
+        waiters = [pool.turn(item)[1] for item in "bcd"]
+        pool.turn_over("app")  # a's done: b's turn, not c's
+        assert [waiter.done() for waiter in waiters] == [True, False, False]
+        waiters[1].cancel()  # c gave up waiting
+        pool.turn_over("app")  # b's done: d's turn
+        assert waiters[2].done() and not waiters[2].cancelled()
+        assert pool._turns["app"][0] == 1  # held by d
+        pool._owners.update({"e": "app", "f": "app"})
+        e, f = pool.turn("e")[1], pool.turn("f")[1]
+        pool.turn_over("app")  # d's done: e's turn, given just as e gives up: f's
+        pool.turn_given_up("app", e)
+        assert f.done() and not f.cancelled() and pool._turns["app"][0] == 1
+        pool.turn_over("app")
+        return dict(pool._turns), pool.turn("unknown item")
+    left, unknown = with_pool(settings, scenario)
+    assert left == {}
+    assert unknown == (None, None)  # its application not known: not counted
