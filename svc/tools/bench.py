@@ -119,6 +119,8 @@ PUT_SPREAD = """SELECT id, version, name FROM (
                            row_number() OVER (PARTITION BY application_id ORDER BY id) AS k
                     FROM configurations) c
                 WHERE k = 1 ORDER BY application_id"""
+# The one-application PUT row's: the configurations of the application that owns 1,000 (`app_id(1)`), in id order.
+PUT_ONE = "SELECT id, version, name FROM configurations WHERE application_id = '{application}' ORDER BY id"
 PUT_OVER_ETCD = "PUT to 1,000 applications / etcd durable put"  # (etcd's rows before and after its PUT row too)
 # And single operations on the application owning 1,000 configurations, timed one at a time.
 EXPORT = "export"
@@ -795,8 +797,7 @@ class Bench:
                 if spread:
                     name, query = "put-spread.txt", PUT_SPREAD
                 else:
-                    name, query = "put-one.txt", ("SELECT id, version, name FROM configurations "
-                                                  f"WHERE application_id = '{big}' ORDER BY id")
+                    name, query = "put-one.txt", PUT_ONE.format(application=big)
                 return lambda: [self.ids_file(name, query), "2"]
 
             def current_override_versions() -> list[str]:

@@ -2,7 +2,8 @@
 CPU went. The A/B behind the figures of svc/README.md's "Where a PUT's time goes".
 
 `make bench` measures every row once and the targets of two rows as interleaved pairs; this measures one thing, PUT
-to 1,000 applications in turn (`put.lua`, the bench's PUT row), for each of several builds of the service (a clone of
+to 1,000 applications in turn (`put.lua`, the bench's PUT row; with `--one-application`, its row of PUTs to the
+configurations of one application), for each of several builds of the service (a clone of
 another commit, `--build NAME=PATH` naming its `svc/` folder) and, with `--etcd`, etcd's durable puts, in rounds: each
 round runs every side once, in turn, the order turned every round (A B, B A, ...), so that the machine's drift, which
 moves two runs a minute apart by a fifth and more on a 2-core VM, moves every side alike. Every service runs from the
@@ -127,10 +128,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=5, help="seconds of each run")
     parser.add_argument("--etcd", action="store_true", help="etcd's durable puts as a side (apt-get install etcd-server)")
     parser.add_argument("--in-memory", action="store_true", help="the first build, its PUTs written in memory")
+    parser.add_argument("--one-application", action="store_true",
+                        help="PUTs to the configurations of one application (the bench's row of that name)")
     parser.add_argument("--applications", type=int, default=1000)
     parser.add_argument("--configurations", type=int, default=10_000)
     args = parser.parse_args(argv)
     args.builds = [tuple(spec.split("=", 1)) for spec in args.build] or [("here", str(harness.SVC))]
+    args.query = bench.PUT_ONE.format(application=bench.app_id(1)) if args.one_application else bench.PUT_SPREAD
     if any(len(build) != 2 or not Path(build[1], "main.py").is_file() for build in args.builds):
         parser.error("--build takes NAME=PATH, PATH a svc/ folder (with main.py)")
     return args
@@ -173,7 +177,7 @@ def main(argv: list[str]) -> int:
             if side.etcd:
                 script, extra = "etcd_put.lua", [loader.etcd_puts[1], "2"]
             else:
-                script, extra = "put.lua", [loader.ids_file("put.txt", bench.PUT_SPREAD), "2"]
+                script, extra = "put.lua", [loader.ids_file("put.txt", args.query), "2"]
             before = usage(side.group)
             out = loader._load(side.url, args.connections, script, extra, seconds)
             spent = usage(side.group).minus(before)

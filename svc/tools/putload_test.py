@@ -58,6 +58,13 @@ def test_the_summary_compares_each_side_with_the_first_and_with_etcd():
     assert not any(line.strip().startswith("etcd:") and "x etcd" in line for line in lines)
 
 
+def test_the_puts_are_the_bench_s_rows_to_many_applications_or_to_one():
+    assert putload.parse_args([]).query == putload.bench.PUT_SPREAD
+    one = putload.parse_args(["--one-application"]).query
+    assert one == putload.bench.PUT_ONE.format(application=putload.bench.app_id(1))
+    assert f"application_id = '{putload.bench.app_id(1)}'" in one  # the application that owns 1,000
+
+
 def test_a_build_is_a_folder_of_the_service(tmp_path):
     assert putload.parse_args([]).builds == [("here", str(putload.harness.SVC))]
     with pytest.raises(SystemExit):
