@@ -5,14 +5,18 @@ A write's transaction no longer NOTIFYs: PostgreSQL would hold a cluster-wide lo
 end of its WAL flush, and writes would commit one flush at a time. Each unit of work that may have written kicks the
 publisher (`kick`, from the executor thread, cheap); the publisher runs `config_service_flush` for whatever is
 waiting, so a burst of writes is published by one short transaction that waits for no flush; after each flush it
-lets GATHER (2 ms) pass, so that under a stream of writes each flush publishes what came in that time instead of a
+lets GATHER (10 ms) pass, so that under a stream of writes each flush publishes what came in that time instead of a
 flush for each statement (at 16 connections of PUTs, flushes took as much of PostgreSQL's time as the writes did).
 A flush publishes every worker's rows, and under a stream of writes every worker's publisher is kicked, so with N
-workers each lets N x GATHER pass, at most GATHER_MAX: with two workers at 2 ms each, their flushes could come twice
-as often as one publisher's, each less full, where each flush costs PostgreSQL a statement and a transaction. With
-4 ms each, two workers' flushes were a quarter fewer and the service's CPU per PUT less (svc/README.md). The bound
-keeps a write's publication within a few milliseconds however many workers there are: a write that comes while its
-worker's publisher waits after a flush waits that long, unless another worker's flush publishes it first.
+workers each lets N x GATHER pass, at most GATHER_MAX: with two workers at GATHER each, their flushes could come
+twice as often as one publisher's, each less full, where each flush costs PostgreSQL a statement and a transaction.
+(With 4 ms each against 2, two workers' flushes were a quarter fewer and the service's CPU per PUT less.) The bound
+keeps a write's publication within GATHER_MAX and a flush however many workers there are: a write that comes while
+its worker's publisher waits after a flush waits that long, unless another worker's flush publishes it first; a
+write after a quiet moment is published at once. 10 ms against 2 (svc/README.md, Where a PUT's time goes): under a
+stream of PUTs a flush came with nearly every statement of 32 writes, and each cost the service and PostgreSQL more
+than its rows (15-18% more PUTs a second with 10 ms, at one worker and at two), while a watcher of a configuration
+written meanwhile heard of its write 3-4 ms later (p50 13 ms against 9-11).
 The acknowledgment of a write does not wait for it: a sync round reads the outbox, so a read after the acknowledgment
 sees the write whether or not it was published yet (see the migration). The publication is what wakes held
 requests, here and on every other worker, and it is what lets the rows go. Every publisher also flushes once a
@@ -41,8 +45,8 @@ VACUUM_EVERY = 1.0
 BACKOFF_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 # After a flush, the publisher lets this long pass before the next (times the workers, at most GATHER_MAX:
 # `Publisher`), so that the writes of that time are published together.
-GATHER = 0.002
-GATHER_MAX = 0.004
+GATHER = 0.01
+GATHER_MAX = 0.02
 # A flush at least this often, kicked or not: what psql wrote, or a worker that died before publishing left, is
 # published by every other worker's publisher.
 EVERY = 1.0
