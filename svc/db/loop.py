@@ -331,7 +331,8 @@ class LoopPool:
         # {key: (the group whose carrier waits, for how many writes, the future that wakes it)} (`_linger`)
         self._answered: dict[tuple[Batch, str], tuple[int, float, int]] = {}
         self._filling: dict[tuple[Batch, str], tuple[_Group, int, asyncio.Future[None]]] = {}
-        # {application: [its writes under way, the writes waiting their turn or None]} (`turn`), and how many may be
+        # {application: [its writes under way, the writes waiting their turn or None]} (`turn`), and how many of an
+        # application's writes this worker lets be under way at once (its share of APPLICATION_WRITERS)
         self._turns: dict[str, list[Any]] = {}
         self.turns = max(1, math.ceil(APPLICATION_WRITERS / max(1, db.settings.workers)))
         self.contended = Contention()
@@ -1050,7 +1051,9 @@ async def first_row(db: Database, query: str, params: Callable[[], dict[str, Any
     """The first row of one statement, `query` with `params()`, in autocommit: on the event loop where the worker has
     its loop's pool (`Database.on_loop`) and it has a connection to give, else through the executor. `key_id`: the
     managed API key that makes the change (`database.as_key`). `item`: what a write with a form for many
-    (`batched`) writes, which lets it share a statement with others when the loop's connections are all lent."""
+    (`batched`) writes, which lets it share a statement with others when the loop's connections are all lent; such a
+    write of an application with as many writes under way as the worker allows waits its turn first (`LoopPool.turn`),
+    within POOL_ACQUIRE_TIMEOUT."""
     pool = db.on_loop
     if pool is None or item is None:
         return await _first_row(db, query, params, key_id, item)
