@@ -15,8 +15,8 @@ keeps a write's publication within GATHER_MAX and a flush however many workers t
 its worker's publisher waits after a flush waits that long, unless another worker's flush publishes it first; a
 write after a quiet moment is published at once. 10 ms against 2 (svc/README.md, Where a PUT's time goes): under a
 stream of PUTs a flush came with nearly every statement of 32 writes, and each cost the service and PostgreSQL more
-than its rows (15-18% more PUTs a second with 10 ms, at one worker and at two), while a watcher of a configuration
-written meanwhile heard of its write 3-4 ms later (p50 13 ms against 9-11).
+than its rows (with 10 ms, 4-18% more PUTs a second at one worker and 7-27% at two, in interleaved runs), while a
+watcher of a configuration written meanwhile heard of its write 3-4 ms later (p50 13 ms against 9-11).
 The acknowledgment of a write does not wait for it: a sync round reads the outbox, so a read after the acknowledgment
 sees the write whether or not it was published yet (see the migration). The publication is what wakes held
 requests, here and on every other worker, and it is what lets the rows go. Every publisher also flushes once a
