@@ -50,9 +50,9 @@ def with_pool(settings, scenario, **update):
         db.close()
 
 
-def _waiting_for_advisory(sql) -> int:
-    """The service's statements waiting for an advisory lock the test holds."""
-    sql.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'advisory' "
+def _waiting_for_advisory(sql, condition: str = "wait_event = 'advisory'") -> int:
+    """The service's statements waiting for an advisory lock the test holds (or as `condition` says)."""
+    sql.execute(f"SELECT count(*) AS n FROM pg_stat_activity WHERE {condition} "
                 "AND application_name = 'config-service'")
     return sql.fetchone()["n"]
 
@@ -1517,9 +1517,18 @@ def test_a_batch_s_columns_are_the_arrays_postgresql_reads_back_element_for_elem
 
 def _waiting_for_a_lock(sql) -> int:
     """The service's statements waiting for a lock (a row's, a transaction's)."""
-    sql.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND application_name = 'config-service'")
-    return sql.fetchone()["n"]
+    return _waiting_for_advisory(sql, "wait_event_type = 'Lock'")
+
+
+@contextlib.contextmanager
+def _holders() -> Iterator[list]:
+    """The connections of `_held` a scenario makes (`.append`), closed once the test is done with them."""
+    held: list = []
+    try:
+        yield held
+    finally:
+        for holder in held:
+            holder.close()
 
 
 def test_writes_of_one_application_past_its_turns_wait_in_the_worker_not_on_its_lock(
@@ -1530,16 +1539,14 @@ def test_writes_of_one_application_past_its_turns_wait_in_the_worker_not_on_its_
            for n in range(6)]
     b = configurations.create(cur, application_id=other, name="b", comments=None, config={})["id"]
     cur.connection.commit()
-    holder = None
     written: list[str] = []
 
     async def scenario(db, pool):
-        nonlocal holder
         assert pool.turns == loop.APPLICATION_WRITERS  # one worker: all of them
         for id in ids:  # each write's row names its application: known from then on
             await configurations.update_now(db, id, name=f"c{ids.index(id)}", comments=None, config={"n": 1})
         assert pool._turns == {}
-        holder = _held(database_url, one)
+        holders.append(holder := _held(database_url, one))
 
         async def write(id):
             row = await configurations.update_now(db, id, name=f"c{ids.index(id)}", comments=None, config={"n": 2})
@@ -1560,11 +1567,8 @@ def test_writes_of_one_application_past_its_turns_wait_in_the_worker_not_on_its_
         holder.rollback()
         rows = await asyncio.wait_for(asyncio.gather(*tasks), HANG)
         return free, rows, dict(pool._turns)
-    try:
+    with _holders() as holders:
         free, rows, left = with_pool(settings, scenario, pool_max=16)
-    finally:
-        if holder is not None:
-            holder.close()
     assert free["version"] == 2
     assert [row["version"] for row in rows] == [3] * len(ids)  # each written once more, none lost
     assert sorted(written) == sorted(ids)
@@ -1585,14 +1589,12 @@ def test_a_write_waiting_its_turn_past_the_acquire_timeout_is_503_and_the_turns_
     ids = [configurations.create(cur, application_id=one, name=f"c{n}", comments=None, config={})["id"]
            for n in range(3)]
     cur.connection.commit()
-    holder = None
 
     async def scenario(db, pool):
-        nonlocal holder
         pool.turns = 2
         for n, id in enumerate(ids):
             await configurations.update_now(db, id, name=f"c{n}", comments=None, config={"n": 1})
-        holder = _held(database_url, one)
+        holders.append(holder := _held(database_url, one))
         first = [asyncio.create_task(configurations.update_now(db, id, name=f"c{n}", comments=None, config={"n": 2}))
                  for n, id in enumerate(ids[:2])]
         await until_async(lambda: _waiting_for_a_lock(sql) == 2, "two writes waiting for the lock")
@@ -1604,11 +1606,8 @@ def test_a_write_waiting_its_turn_past_the_acquire_timeout_is_503_and_the_turns_
         rows = await asyncio.wait_for(asyncio.gather(*first), HANG)
         again = await configurations.update_now(db, ids[2], name="c2", comments=None, config={"n": 3})
         return rows, again, dict(pool._turns)
-    try:
+    with _holders() as holders:
         rows, again, left = with_pool(settings, scenario, pool_acquire_timeout=0.3)
-    finally:
-        if holder is not None:
-            holder.close()
     assert [row["version"] for row in rows] == [3, 3] and again["version"] == 3
     assert left == {}
 

@@ -32,7 +32,6 @@ PROC = Path("/proc")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-
 @dataclass
 class Side:
     """One thing loaded: a service (`group`: its process group) or etcd (`etcd`)."""
