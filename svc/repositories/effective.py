@@ -5,7 +5,7 @@ overrides along it; the merge itself (RFC 7396, `jsondoc.merge`) runs here, on e
 
 from typing import Any
 
-from db.database import idempotent
+from db.database import idempotent, prepared
 from jsondoc.merge import effective
 from jsondoc.patch import diff
 from jsondoc.pointer import split as split_pointer
@@ -27,17 +27,17 @@ LAYERS = """
     (SELECT jsonb_agg(jsonb_build_object('id', chain.id, 'name', chain.name, 'patch', o.patch) ORDER BY chain.depth DESC)
      FROM chain LEFT JOIN overrides o ON o.configuration_id = c.id AND o.environment_id = chain.id) AS layers
 """
-ONE = CHAIN + f"""
+ONE = prepared(CHAIN + f"""
 SELECT c.id, c.application_id, c.name, c.config, {LAYERS},
        (SELECT name FROM chain WHERE depth = 1) AS environment
 FROM configurations c WHERE c.id = %(id)s AND EXISTS (SELECT 1 FROM chain)
-"""
-ALL = CHAIN + f"""
+""")
+ALL = prepared(CHAIN + f"""
 SELECT c.id, c.application_id, c.name, c.config, {LAYERS}
 FROM configurations c WHERE c.application_id = %(id)s AND EXISTS (SELECT 1 FROM chain)
   AND (%(name)s::varchar IS NULL OR c.name = %(name)s)
 ORDER BY c.id
-"""
+""")
 ENVIRONMENT = "SELECT id, name FROM environments WHERE id = %(environment_id)s"
 ENVIRONMENT_NAMED = "SELECT id, name FROM environments WHERE name = %(name)s"
 APPLICATION = "SELECT id, name FROM applications WHERE id = %(id)s"

@@ -2,8 +2,10 @@
 
 from decimal import Decimal
 
+import psycopg2
 import pytest
 
+from db.database import PREPARED, Connection, Cursor, prepare
 from repositories import applications, configurations, effective, environments, overrides
 from wire.problems import NotFound, Unprocessable
 
@@ -63,6 +65,28 @@ def test_an_applications_views_all_or_one_by_name_and_names_resolved(cur, tree):
         effective.application(cur, app["id"], eu["id"], name="nope")
     assert effective.named(cur, application="nope", environment="prod-eu") == (None, eu["id"])
     assert effective.named(cur, application="billing", environment="x") == (app["id"], None)
+
+
+def test_views_run_as_statements_each_connection_prepared_once(database_url, cur, tree):
+    """A view read from the database (as each change of what it shows is, for its readers and the waiters it
+    answers) runs as the statement its connection prepared when it opened: PostgreSQL planned the statement of
+    one view anew at each read, 0.45 ms of planning against 0.22 of execution (2026-12-07)."""
+    app, config, _, eu = tree
+    conn = psycopg2.connect(database_url, cursor_factory=Cursor, connection_factory=Connection)
+    conn.autocommit = True
+    try:
+        conn.prepared = prepare(conn)
+        with conn.cursor() as pooled:
+            assert effective.configuration(pooled, config["id"], eu["id"]) == \
+                effective.configuration(cur, config["id"], eu["id"])
+            assert effective.application(pooled, app["id"], eu["id"], name="db") == \
+                effective.application(cur, app["id"], eu["id"], name="db")
+            names = {PREPARED[effective.ONE][0]: "one", PREPARED[effective.ALL][0]: "all"}
+            pooled.execute("SELECT name, generic_plans + custom_plans AS runs FROM pg_prepared_statements "
+                           "WHERE name = ANY(%s)", (list(names),))
+            assert {names[row["name"]]: row["runs"] for row in pooled.fetchall()} == {"one": 1, "all": 1}
+    finally:
+        conn.close()
 
 
 def test_compare_is_a_patch_between_two_views_with_each_sides_provenance_of_what_differs(cur, tree):
