@@ -101,7 +101,8 @@ SELECT {COLUMNS}, false AS created FROM o
 """)
 # `REPLACE` for many overrides at once (db/loop.py's `batched`), as configurations.UPDATE_MANY is `UPDATE`'s: one
 # write per application, the others of it deferred; a write of an application another transaction holds, or in an
-# environment one holds (its revision's key on it waits for a change or deletion of it), busy. `applications_first`:
+# environment one holds, busy (a revision referred to its environment until migration 0023, and waited for a change
+# of it; alone, such a write now waits for nothing of the environment's). `applications_first`:
 # `applications` locked before `configurations`, as UPDATE_MANY's; and, as there, each step reaches the rows of the
 # step before it through a key, not by matching two of the statement's own lists.
 REPLACE_MANY = f"""
