@@ -50,11 +50,16 @@ def with_pool(settings, scenario, **update):
         db.close()
 
 
-def _waiting_for_advisory(sql, condition: str = "wait_event = 'advisory'") -> int:
-    """The service's statements waiting for an advisory lock the test holds (or as `condition` says)."""
+def _waiting(sql, condition: str) -> int:
+    """The service's statements whose wait `condition` (on `pg_stat_activity`) describes."""
     sql.execute(f"SELECT count(*) AS n FROM pg_stat_activity WHERE {condition} "
                 "AND application_name = 'config-service'")
     return sql.fetchone()["n"]
+
+
+def _waiting_for_advisory(sql) -> int:
+    """The service's statements waiting for an advisory lock the test holds."""
+    return _waiting(sql, "wait_event = 'advisory'")
 
 
 def backends(sql) -> list[int]:
@@ -1525,7 +1530,7 @@ def test_a_batch_s_columns_are_the_arrays_postgresql_reads_back_element_for_elem
 
 def _waiting_for_a_lock(sql) -> int:
     """The service's statements waiting for a lock (a row's, a transaction's)."""
-    return _waiting_for_advisory(sql, "wait_event_type = 'Lock'")
+    return _waiting(sql, "wait_event_type = 'Lock'")
 
 
 @contextlib.contextmanager
