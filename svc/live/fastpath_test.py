@@ -33,7 +33,8 @@ def fast_answers(monkeypatch):
 
     # the route's reads stay uncounted
     monkeypatch.setattr(fastpath, "reads", SimpleNamespace(configuration=counted, effective_configuration=counted_view,
-                                                           configuration_snapshot=counted_past, hold=reads.hold))
+                                                           configuration_snapshot=counted_past, hold=reads.hold,
+                                                           Feed=reads.Feed))
     return calls
 
 
@@ -373,3 +374,89 @@ def test_a_read_of_the_past_is_written_whole_unless_it_has_an_origin(client, app
                                                           (b"content-type", b"application/json")]), answer.content)]
     assert client.get(f"{path}?seq=1", headers={"Origin": "https://elsewhere.example"}).status_code == 200
     assert len(written) == 1
+
+
+@pytest.fixture
+def feeds(monkeypatch):
+    """The reads of the change feed the fast path tried ("fast": each `reads.Feed` it made) and those the route
+    answered ("routed"), each as (application_id, after, epoch, limit)."""
+    calls = {"fast": [], "routed": []}
+
+    def tried(state, scope, *args):
+        calls["fast"].append(args[:4])
+        return reads.Feed(state, scope, *args)
+
+    async def routed(request, *args):
+        calls["routed"].append(args[:4])
+        return await answer_changes(request, *args)
+    answer_changes = reads.answer_changes
+    monkeypatch.setattr(reads, "answer_changes", routed)
+    monkeypatch.setattr(fastpath, "reads", SimpleNamespace(
+        Feed=tried, **{name: getattr(reads, name) for name in ("configuration", "effective_configuration",
+                                                                "configuration_snapshot", "hold")}))
+    return calls
+
+
+def test_a_page_of_the_change_feed_is_answered_as_the_route_answers_it(client, application, configuration, feeds):
+    """Any of `after`, `epoch`, `limit` and `wait`, in any order, written as the route reads them without decoding,
+    are answered here; what fails (no application, a position past the feed's end, an epoch it was not written in)
+    is tried and answered by the route; a parameter written otherwise, repeated or unknown goes to the route."""
+    app_id = application("fed")["id"]
+    made = configuration(app_id, "db", {"n": 1.50})
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": "db", "config": {"n": 2.50}})
+    configuration(app_id, "cache")
+    feed = f"/api/v1/applications/{app_id}/changes"
+    epoch = client.get(feed + "?route=1").json()["epoch"]
+    answered = {"": (0, None, 50), "after=0": (0, None, 50), "after=1": (1, None, 50), "after=1&limit=1": (1, None, 1),
+                "limit=2&after=1": (1, None, 2), f"after=2&epoch={epoch}": (2, epoch, 50), "after=3": (3, None, 50),
+                "after=3&wait=1": (3, None, 50), "wait=1&limit=500": (0, None, 500), f"epoch={epoch}": (0, epoch, 50)}
+    tried = {"after=4": (4, None, 50), f"after=2&epoch={epoch + 1}": (2, epoch + 1, 50)}
+    for query, read in {**answered, **tried}.items():
+        feeds["fast"].clear(), feeds["routed"].clear()
+        fast, routed = client.get(f"{feed}?{query}"), client.get(f"{feed}?{query}&route=1")
+        assert comparable(fast) == comparable(routed), query
+        assert fast.status_code == (200 if query in answered else 404 if query == "after=4" else 410), query
+        assert feeds["fast"] == [(app_id, *read)], query
+        assert feeds["routed"] == [(app_id, *read)] * (1 if query in answered else 2), query
+    assert [c["seq"] for c in client.get(feed + "?after=1&limit=1").json()["items"]] == [2]
+    feeds["fast"].clear()
+    for query in ("after=01", "after=+1", "after=-1", "after=", "after=9223372036854775808", "limit=0", "limit=501",
+                  "wait=0", "wait=301", "epoch=0", "epoch=4294967296", "after=1&after=2", "x=1", "after=1&x=1",
+                  "after=1&", "&after=1", "after%3D1"):
+        fast, routed = client.get(f"{feed}?{query}"), client.get(f"{feed}?{query}&route=1")
+        assert comparable(fast) == comparable(routed), query
+    assert feeds["fast"] == []
+    missing = client.get("/api/v1/applications/01JD3B7M2W8Y6Q4T0V9X1Z3B5C/changes?after=0")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert feeds["fast"] == [("01JD3B7M2W8Y6Q4T0V9X1Z3B5C", 0, None, 50)]
+
+
+def test_a_held_read_of_the_change_feed_is_answered_here_when_a_write_lands(client, application, configuration,
+                                                                            feeds):
+    """Held at the feed's end (`wait`), answered here with the write's change as the route would answer it then; the
+    application deleted while it is held, with the route's 404."""
+    import threading
+
+    from tools.harness import HANG, until
+
+    app_id = application("held-feed")["id"]
+    made = configuration(app_id, "db")
+    feed = f"/api/v1/applications/{app_id}/changes"
+    answers = []
+    held = threading.Thread(target=lambda: answers.append(client.get(feed + "?after=1&wait=300")))
+    held.start()
+    until(lambda: client.get("/health").json()["waiters"] == 1, "the request held")
+    client.put(f"{CONFIGS}/{made['id']}", json={"name": "db", "config": {"n": 2}})
+    held.join(HANG)  # not at the end of its wait (300 s)
+    assert not held.is_alive() and comparable(answers[0]) == comparable(client.get(feed + "?after=1&route=1"))
+    assert [(c["seq"], c["kind"]) for c in answers[0].json()["items"]] == [(2, "updated")]
+    assert feeds["fast"] == [(app_id, 1, None, 50)] and len(feeds["routed"]) == 1  # (the comparison's)
+
+    held = threading.Thread(target=lambda: answers.append(client.get(feed + "?after=2&wait=300")))
+    held.start()
+    until(lambda: client.get("/health").json()["waiters"] == 1, "the request held")
+    client.delete(f"/api/v1/applications/{app_id}")
+    held.join(HANG)
+    assert not held.is_alive() and comparable(answers[1]) == comparable(client.get(feed + "?after=2&route=1"))
+    assert answers[1].status_code == 404 and feeds["fast"][1:] == [(app_id, 2, None, 50)]
+    assert len(feeds["routed"]) == 2  # (the comparisons': the held one's 404 was answered here)

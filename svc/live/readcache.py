@@ -61,6 +61,7 @@ ENTRY_OVERHEAD = 400
 # worker then.
 UNKEPT_WAIT = 0.05
 PROBE = "probe:"  # (`probe`'s keys among `_uncached`'s)
+SHARED = "shared:"  # (`shared`'s)
 WIDE = (APPLICATIONS, ENVIRONMENTS)  # groups that every page or view of a kind is in (`_unkept_landed`)
 
 Sync = Callable[[int], Awaitable[bool]]
@@ -267,6 +268,14 @@ class ReadCache:
             raise
         except Exception:  # noqa: BLE001 - what it raised is no one's answer
             pass
+
+    async def shared[T](self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """`fetch()` for a read that began at the request's tick (`began`), shared with every read of `key` that a
+        fetch new enough for it serves: one that began after it did, as `_uncached`'s (one that began before it is
+        waited out, then the next is shared). Nothing of it is kept: for what is read afresh each time, whose
+        answer a notification does not name (a page of the change feed after a position), so that the 1,000 held
+        requests one change wakes (at the tick it was applied at, `Waiters.wake`) read it once between them."""
+        return await self._uncached(SHARED + key, fetch, began.get() or self.tick())  # type: ignore[arg-type]
 
     def current(self, key: str, started: int) -> Entry | None:
         """What `read` would answer at once for a read that began at tick `started`, without waiting: the entry

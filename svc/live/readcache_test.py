@@ -808,3 +808,34 @@ async def test_a_read_past_a_late_round_that_finds_a_change_not_notified_drops_w
 async def get_entry(db: Database, key: str) -> Entry:
     value = await db.read(key)
     return Entry(f'"{value}"', str(value).encode())
+
+
+@pytest.mark.parametrize("listener", ["connected", "lost", "read cache off"])
+def test_a_shared_read_is_one_fetch_for_the_reads_it_began_after_and_never_kept(listener, patient):
+    """`shared` (a page of the change feed): the reads that began before a fetch in flight take it, one that began
+    after it waits it out and shares the next, whether the listener is up or not and the read cache on or off; what
+    it reads is never kept (the next read, though nothing was notified, reads again)."""
+    async def test() -> None:
+        cache, _ = cache_with(max_bytes=0 if listener == "read cache off" else 10_000)
+        if listener == "lost":
+            cache.disconnected()
+        db = Database()
+        db.values["f:1"] = 1
+        db.gate.clear()
+        woken = cache.tick()  # (the tick a notification was applied at: every request it woke began then)
+
+        async def read(began: int) -> int:
+            readcache.began.set(began)
+            return await cache.shared("f:1", lambda: db.read("f:1"))
+        first = [asyncio.create_task(read(woken)) for _ in range(10)]
+        await settle()
+        assert db.reads == 1  # one fetch for the ten, begun after their tick
+        later = asyncio.create_task(read(cache.tick()))  # a request that began after that fetch did
+        await settle()
+        db.values["f:1"] = 2  # written after the first fetch read, acknowledged before the later request began
+        db.gate.set()
+        assert await asyncio.gather(*first) == [1] * 10 and await later == 2 and db.reads == 2
+        readcache.began.set(cache.tick())
+        assert await cache.shared("f:1", lambda: db.read("f:1")) == 2 and db.reads == 3
+        assert cache.entries == {} and cache._unkept == {}
+    asyncio.run(test())

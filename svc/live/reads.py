@@ -20,7 +20,7 @@ from live.readcache import Entry, began, tolerance
 from repositories import applications, changes, configurations, effective, environments, history, overrides
 from wire import etags, jsontext, models, names
 from wire.problems import NotFound
-from wire.replies import not_modified, render_json, reply_trusted
+from wire.replies import Trusted, not_modified, render_json
 from wire.times import moment
 
 
@@ -258,43 +258,92 @@ async def answer_named(request: Request, application: str, environment: str, con
     return await _conditional(request, watched, read, wait, None)
 
 
+@dataclasses.dataclass(slots=True)
+class _Page:
+    """A page of the change feed as read once for every request that shares the read (`ReadCache.shared`): its rows,
+    the epoch of the position a follower goes on from, and its answer to a reader that sees every row, rendered
+    once for all of them."""
+
+    rows: list[dict]
+    epoch: int
+    whole: bytes | None = None
+
+
+class Feed:
+    """A request's read of an application's change feed after `after` (the route's, `answer_changes`, and the fast
+    path's): a page's body (`check`), held while the feed has nothing new (`hold`).
+
+    Each page names the epoch of its `next_after` (`changes.page`); a position the database does not have as it was
+    written in the epoch sent with it is refused in the unit of work that reads (410), so no page can skip changes a
+    failover renumbered. A key limited to some environments reads past the changes of the others' overrides:
+    `next_after` is the last change read, shown or not. A page is read once for every request of it that a read
+    new enough serves (`ReadCache.shared`), and rendered once for those that see every row of it; held requests of
+    the same page and key that one notification woke take the answer of the first one's check (`Waiters.hold`'s
+    `share`): the 1,000 held on an application's feed read and render the write that wakes them once."""
+
+    def __init__(self, state: State, scope: Scope, application_id: str, after: int, epoch: int | None, limit: int,
+                 gate: Gate) -> None:
+        self.state, self.scope, self.gate = state, scope, gate
+        self.application_id, self.after, self.epoch, self.limit = application_id, after, epoch, limit
+        self.read_in = 1  # the epoch of the position a follower goes on from, as last read
+        self.next_after = after
+
+    def page(self, rows: list[dict]) -> bytes:
+        return render_json(models.ChangePage, {"items": rows, "next_after": self.next_after, "epoch": self.read_in})
+
+    def empty(self) -> bytes:
+        return self.page([])
+
+    async def _fetch(self) -> _Page:
+        return _Page(*await self.state.database.run(changes.page, self.application_id, self.after, limit=self.limit,
+                                                    epoch=self.epoch))
+
+    async def check(self) -> bytes | None:
+        """The page after the position, None while the feed has nothing after it."""
+        read = await self.state.read_cache.shared(
+            f"changes:{self.application_id}:{self.after}:{self.limit}:{self.epoch}", self._fetch)
+        self.read_in = read.epoch
+        if not read.rows:
+            return None
+        self.next_after = read.rows[-1]["seq"]
+        principal = access.of(self.scope)
+        if principal is not None and principal.environments is not None:
+            return self.page([row for row in read.rows if principal.sees_environment(row["environment_id"])])
+        if read.whole is None:
+            read.whole = self.page(read.rows)
+        return read.whole
+
+    async def first(self) -> bytes | None:
+        """The request's gate (a 404 for an application the key may not see), then its first check."""
+        await self.gate()
+        return await self.check()
+
+    async def hold(self, wait: int, receive: Receive, deliver: Callable[[bytes], bool] | None = None) -> bytes:
+        """Held until a check finds a page (its body), or `wait` seconds pass (the empty page), each check under the
+        request's key as it is now (`Waiters.hold`; `deliver`, its way to write an answer at once)."""
+        state, scope = self.state, self.scope
+
+        async def recheck(woken: int | None) -> bytes | None:
+            _anew(state, woken)
+            access.expiring(state, await access.again(state, scope))  # (its expiry as it is now)
+            await self.gate()
+            return await self.check()
+        principal = access.of(scope)
+        return await state.waiters.hold(
+            (keys.listing(self.application_id), keys.KEYRING, *access.expiring(state, principal, replace=False)),
+            recheck, wait, self.empty, receive,
+            ("changes", self.application_id, self.after, self.limit, self.epoch,
+             None if principal is None else principal.digest), deliver, access.owner(scope))
+
+
 async def answer_changes(request: Request, application_id: str, after: int, epoch: int | None, limit: int,
                          wait: int | None, gate: Gate) -> Response:
-    """The change feed after `after`; with `wait`, held while it is empty. Each page names the epoch of its
-    `next_after` (`changes.page`); a position the database does not have as it was written in the epoch sent with
-    it is refused in the unit of work that reads (410), so no page can skip changes a failover renumbered. A key
-    limited to some environments reads past the changes of the others' overrides: `next_after` is the last change
-    read, shown or not."""
-    state = request.app.state
-    read_in = [1]
-    next_after = [after]
-
-    def page(rows: list[dict]) -> Response:
-        return reply_trusted(models.ChangePage, {"items": rows, "next_after": next_after[0], "epoch": read_in[0]})
-
-    async def check() -> Response | None:
-        rows, read_in[0] = await state.database.run(changes.page, application_id, after, limit=limit, epoch=epoch)
-        if not rows:
-            return None
-        next_after[0] = rows[-1]["seq"]
-        principal = access.of(request.scope)
-        if principal is not None and principal.environments is not None:
-            rows = [row for row in rows if principal.sees_environment(row["environment_id"])]
-        return page(rows)
-
-    await gate()
-    answer = await check()
-    if answer is not None or wait is None:
-        return answer or page([])
-
-    async def recheck(woken: int | None) -> Response | None:
-        _anew(state, woken)
-        access.expiring(state, await access.again(state, request.scope))  # (its expiry as it is now)
-        await gate()
-        return await check()
-    return await state.waiters.hold((keys.listing(application_id), keys.KEYRING,
-                                     *access.expiring(state, access.of(request.scope), replace=False)), recheck, wait,
-                                    lambda: page([]), request.receive, owner=access.owner(request.scope))
+    """The change feed after `after` (`Feed`); with `wait`, held while it is empty."""
+    feed = Feed(request.app.state, request.scope, application_id, after, epoch, limit, gate)
+    answer = await feed.first()
+    if answer is None and wait is not None:
+        answer = await feed.hold(wait, request.receive)
+    return Trusted(answer if answer is not None else feed.empty())
 
 
 def _anew(state: State, woken: int | None) -> None:

@@ -205,3 +205,36 @@ def test_an_effective_view_by_names_a_key_may_not_see_costs_the_trip_a_pair_neve
         assert answer.status_code == 404 and "No application has this name" in answer.json()["detail"], answer.text
         trips.append(list(looked_up))
     assert trips == [["named"]] * 5, trips  # (with max-stale, a stale copy of what is kept: a trip all the same)
+
+
+def test_the_requests_held_on_a_feed_that_one_write_wakes_read_its_page_once(client, application, configuration,
+                                                                               monkeypatch):
+    """Ten requests held on an application's change feed are woken by one write: they read the page after their
+    position once between them (`ReadCache.shared`), and each is answered with the write's change. Before, each
+    read it for itself: 1,000 of them, 1,000 reads of the database for one write."""
+    from repositories import changes
+
+    app_id = application("billing")["id"]
+    made = client.post(CONFIGS, json={"application_id": app_id, "name": "db", "config": {"n": 1}})
+    pages = []
+
+    def counted(cur, *args, **kwargs):
+        pages.append(args)
+        return page(cur, *args, **kwargs)
+    page = changes.page
+    monkeypatch.setattr(changes, "page", counted)
+    answers = []
+    held = [threading.Thread(target=lambda: answers.append(client.get(
+        f"{APPS}/{app_id}/changes", params={"after": 1, "wait": 300}))) for _ in range(10)]
+    for thread in held:
+        thread.start()
+    until(lambda: client.get("/health").json()["waiters"] == 10, "the requests held")
+    before = len(pages)
+    assert client.put(f"{CONFIGS}/{made.json()['id']}", json={"name": "db", "config": {"n": 2}},
+                      headers={"If-Match": made.headers["etag"]}).status_code == 200
+    for thread in held:
+        thread.join(HANG)  # not at the end of their wait (300 s)
+    assert len(answers) == 10 and {response.status_code for response in answers} == {200}
+    assert {tuple((item["seq"], item["version"]) for item in response.json()["items"]) for response in answers} \
+        == {((2, 2),)}
+    assert pages[before:] == [(app_id, 1)]

@@ -182,7 +182,7 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     # row (just before it and just after it), its puts where it is installed.
     etcd = [line for line in table if line.startswith("| etcd")]
     assert len(etcd) == (1 + 2 * 2 if shutil.which("etcd") else 0)
-    assert len(table) == 2 * 16 + 2 + len(etcd) and len(watch) == 2 * 3  # the waiters, per worker count too
+    assert len(table) == 2 * 16 + 2 + len(etcd) and len(watch) == 2 * 4  # the waiters, per worker count too
     puts = [line for line in table if line.startswith(("| PUT /configurations/{id} If-Match", "| etcd put"))]
     assert [(line.split("|")[1].strip(), line.split("|")[2].strip()) for line in puts] == [
         *([(bench.ETCD_PUT, "1")] if etcd else []), (bench.PUT, "1"), *([(bench.ETCD_PUT_AFTER, "1")] if etcd else []),
@@ -199,7 +199,7 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
     # Each ratio the targets name, per worker count (the PUT's to etcd's where etcd ran; no p99 target: the smoke
     # run has no row at 64 connections), the waiters', and each timed operation's: measured (met or not: a smoke run
     # is no measure of speed).
-    assert len(goals) == 2 * (7 + (1 if etcd else 0) + 2) + 3, goals
+    assert len(goals) == 2 * (7 + (1 if etcd else 0) + 3) + 3, goals
     assert all(float(line.split("|")[4]) > 0 for line in goals), goals
     # The targets of two rows (the PUT's to etcd's where etcd ran), each also measured interleaved per worker
     # count, without errors, and taken so.
@@ -219,7 +219,8 @@ def test_smoke_run_measures_every_row_without_errors(database_url):
         assert float(cells[5]) >= float(cells[4]), line
         # Measured (a number), not necessarily above 0: 50 waiters of the smoke run can fit in memory the
         # process already had, so its RSS need not grow (it showed 0.0 KiB in one run in three).
-        assert cells[7] == "-" if "effective view" in line or cells[1] != "1" else float(cells[7]) >= 0, line
+        assert cells[7] == "-" if "effective view" in line or "feed" in line or cells[1] != "1" \
+            else float(cells[7]) >= 0, line
     for line in table:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert float(cells[3].replace(",", "")) > 0, line
@@ -253,6 +254,7 @@ def test_targets_are_the_ratios_issue_24_names():
             bench.Row(bench.WRONG_SECRET, 64, 2300, 1, 2, 0)]
     watch = [bench.WatchRow("1,000 waiters on one configuration", 1000, 3.0, 10.0, 0, 7.0),
              bench.WatchRow("1,000 waiters on one effective view", 1000, 3.0, 12.0, 0, 7.0),
+             bench.WatchRow("1,000 waiters on one application's feed", 1000, 3.0, 60.0, 0, None),
              bench.WatchRow("10,000 waiters over 1,000 configurations", 10000, 3.0, 50.0, 0, 7.0)]
     measured = [(t.target, t.connections, round(t.measured, 2), t.met) for t in bench.targets(rows, watch)]
     assert measured == [("effective read / GET by id", 64, 0.85, True),
@@ -261,6 +263,7 @@ def test_targets_are_the_ratios_issue_24_names():
                         ("GET by id: scoped managed key / open", 64, 0.92, True),
                         ("401: wrong secret / unknown token", 64, 1.15, False),
                         ("1,000 waiters on one configuration: p99, ms", 1000, 10.0, True),
+                        ("1,000 waiters on one application's feed: p99, ms", 1000, 60.0, False),
                         ("1,000 waiters p99: effective view / configuration", 1000, 1.2, False)]
     table = bench.targets_markdown(bench.targets(rows, watch))
     assert "| target: effective read / GET by id | 1 | 64 | 0.85 | >= 0.80 | yes |" in table
