@@ -179,7 +179,6 @@ class CachedReads:
                 return
         await _send(send, 304, etag, b"", age)
 
-
     async def _changes(self, scope: Scope, receive: Receive, send: Send, feed: reads.Feed, wait: int | None) -> None:
         """The change feed after a position (`reads.Feed`), held while it has nothing new, as the route answers it."""
         try:
@@ -187,18 +186,20 @@ class CachedReads:
         except ProblemError:
             await self.app(scope, receive, send)  # 404, 410, 503: the route answers them, as problems
             return
-        if body is None and wait is not None:
+        held = body is None and wait is not None
+        if held:
             body = await _held(scope, receive, send, lambda deliver: feed.hold(wait, receive, deliver), _write_body)
-            if body is None:
+            if body is None:  # answered (by the leader, with every other one the same notification woke)
                 return
         body = body if body is not None else feed.empty()
         if not await _whole_body(scope, body):
             await _send(send, 200, None, body)
-        await asyncio.sleep(0)  # (as a held configuration's: every request one notification woke is answered first)
+        if held:
+            await asyncio.sleep(0)  # (as a held configuration's: the others one notification woke are answered first)
 
 
-async def _held[T, A](scope: Scope, receive: Receive, send: Send, hold: Callable[[Callable[[A], bool] | None],
-                                                                                 Awaitable[T]],
+async def _held[T, A](scope: Scope, receive: Receive, send: Send,
+                      hold: Callable[[Callable[[A], bool] | None], Awaitable[T]],
                       write: Callable[[Scope, A, bytes], bool]) -> T | None:
     """What `hold(deliver)` returns, or None once the request is answered here: by `deliver` (a held request's
     answer written at once by whichever task has it, with `write`), or as the route answers an error of a check
