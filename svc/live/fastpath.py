@@ -224,6 +224,7 @@ async def _held[T, A](scope: Scope, receive: Receive, send: Send,
     except ProblemError as error:  # as the route answers
         if not written:
             await error.response(scope["path"])(scope, receive, send)
+        problems.forget(error)  # (raised from a fetch others shared, its traceback holds this frame: a cycle)
         return None
     except Exception as error:
         if not written:

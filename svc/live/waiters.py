@@ -8,8 +8,10 @@ the listener is disconnected, waiters re-check every `POLL_SECONDS` (a database 
 connects or is lost, every waiter re-checks. Past `max_waiters` held at once, a request is answered 503; a managed
 key past `max_per_key` of its own held at once, 429 (one key cannot take every slot from the others).
 
-A notification wakes one waiter of each key first, the leader; the others (its followers) re-check once the
-leader's check is done. The leader's read fetches the new representation, so each follower's check finds it kept
+A notification wakes one waiter of each key first, the leader (one of each check under the key, `hold`'s `share`:
+an application's key wakes the requests held on its feed and those held on its listing, and the feed's 1,000 must not
+follow a listing's request, whose answer is not theirs); the others (its followers) re-check once the leader's check
+is done. The leader's read fetches the new representation, so each follower's check finds it kept
 and answers without waiting again: 1,000 requests held on one configuration are resumed once each, not twice
 (woken, then again by the fetch they all joined). A waiter is told the tick of the newest notification that woke
 it before it re-subscribed, so a second notification that arrives while it waits its turn (or before its task runs)
@@ -143,19 +145,16 @@ class Waiters:
         if change.everything:
             self.wake_all()
             return
-        woken = self.woken
+        woken, shares = self.woken, self.shares
         for key in change.keys:
-            leader, followers = None, []
+            led: dict[Hashable, list[asyncio.Future]] = {}  # the waiters of each check (`share`), the oldest first
             for future in self.held.get(key, ()):
                 if future in woken:  # woken already, not re-checked yet: it must read past this one too
                     woken[future] = _later(woken[future], tick)
                 elif not future.done():  # (done otherwise: its time ran out or its client left)
                     woken[future] = tick
-                    if leader is None:
-                        leader = future
-                    else:
-                        followers.append(future)
-            if leader is not None:
+                    led.setdefault(shares.get(future), []).append(future)
+            for leader, *followers in led.values():
                 leader.set_result(None)
                 if followers:
                     self.led[leader] = followers

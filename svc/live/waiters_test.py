@@ -1,5 +1,6 @@
 import asyncio
 import gc
+from collections.abc import Callable
 
 import pytest
 
@@ -345,23 +346,43 @@ def test_a_second_notification_before_a_waiter_rechecks_is_not_lost():
     asyncio.run(scenario())
 
 
+def sharing(waiters: Waiters, key: str, checks: dict) -> Callable[[str, str], asyncio.Task]:
+    """`holder(name, share)`: a request held on `key` whose check (each listed in `checks[name]` by the tick it read
+    past) is unchanged at first, then `name`'s answer."""
+    def holder(name: str, share: str) -> asyncio.Task:
+        async def check(woken):
+            checks.setdefault(name, []).append(woken)
+            return None if len(checks[name]) == 1 else f"{name}'s answer"
+        return asyncio.create_task(waiters.hold((key,), check, 300, lambda: "unchanged", share=share))
+    return holder
+
+
+async def woken_once(waiters: Waiters, key: str, held: list[tuple[str, str]]) -> tuple[list, dict]:
+    """Requests held on `key` (`(name, share)`, the oldest first), one notification: their answers and checks."""
+    checks: dict = {}
+    holder = sharing(waiters, key, checks)
+    tasks = [holder(name, share) for name, share in held]
+    await until_async(lambda: waiters.count == len(held), "all held")
+    waiters.wake(changed(key), 5)
+    return await asyncio.wait_for(asyncio.gather(*tasks), HANG), checks
+
+
 def test_followers_whose_check_is_the_leaders_take_its_answer_without_checking():
     async def scenario():
         waiters = listening()
-        checks = {}
-
-        def holder(name, share):
-            async def check(woken):
-                checks.setdefault(name, []).append(woken)
-                return None if len(checks[name]) == 1 else f"{name}'s answer"
-            return asyncio.create_task(waiters.hold(("c:1",), check, 300, lambda: "unchanged", share=share))
-
-        held = [holder("a", "same"), holder("b", "same"), holder("c", "other"), holder("d", "same")]
-        await until_async(lambda: waiters.count == 4, "four held")
-        waiters.wake(changed("c:1"), 5)
-        answers = await asyncio.wait_for(asyncio.gather(*held), HANG)
+        answers, checks = await woken_once(waiters, "c:1", [("a", "same"), ("b", "same"), ("c", "other"),
+                                                            ("d", "same")])
         assert answers == ["a's answer", "a's answer", "c's answer", "a's answer"]
         assert checks == {"a": [None, 5], "b": [None], "c": [None, 5], "d": [None]}  # b, d: no check again
+
+        # An application's key wakes the requests held on its change feed and those held on its listing: the oldest
+        # of each check leads its own, and the feed's followers take their leader's answer even when a listing's
+        # request was held before them all (it led them: each checked for itself).
+        answers, checks = await woken_once(waiters, "l:A", [("listing", "page"), ("a", "feed"), ("b", "feed"),
+                                                            ("c", "feed")])
+        assert answers == ["listing's answer", "a's answer", "a's answer", "a's answer"]
+        assert checks == {"listing": [None, 5], "a": [None, 5], "b": [None], "c": [None]}
+        assert waiters.count == 0 and waiters.woken == {} and waiters.led == {} and waiters.shared == {}
 
         # A follower that must read past a later notification than its leader did checks for itself.
         gate, checks = asyncio.Event(), {}

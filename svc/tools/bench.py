@@ -1047,11 +1047,13 @@ Change = tuple[str, str, Callable[[int], bytes]]
 def feed_end(url: str, configuration_id: str) -> str:
     """The change feed of the application of configuration `configuration_id`, after its last change."""
     conn = psycopg2.connect(url)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT a.id, a.last_change FROM applications a JOIN configurations c ON c.application_id = a.id "
-                    "WHERE c.id = %s", (configuration_id,))
-        application_id, last = cur.fetchone()
-    conn.close()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT a.id, a.last_change FROM applications a JOIN configurations c "
+                        "ON c.application_id = a.id WHERE c.id = %s", (configuration_id,))
+            application_id, last = cur.fetchone()
+    finally:
+        conn.close()
     return f"/api/v1/applications/{application_id}/changes?after={last}"
 
 
