@@ -911,7 +911,7 @@ def test_an_override_whose_environment_or_application_another_transaction_holds_
         if holding == "environment":
             later = await asyncio.wait_for(held, HANG)  # the environment still held
             holder.rollback()
-            return written, False, later
+            return written, None, later
         waiting = not held.done()
         holder.rollback()
         return written, waiting, await asyncio.wait_for(held, HANG)
@@ -921,7 +921,8 @@ def test_an_override_whose_environment_or_application_another_transaction_holds_
         holder.close()
     assert sizes == ["alone", 2, "alone"]
     assert written["version"] == 2 and later["version"] == 2
-    assert waiting == (holding == "application")
+    if holding == "application":
+        assert waiting  # (in an environment held, it was written while still held: `held` awaited above)
     # Each application's feed numbered once for its write, after its creations (the configuration's, the override's).
     for app, env in ((one, held_env), (other, free_env)):
         entry = changes.after(cur, app, 0, limit=10)[-1]

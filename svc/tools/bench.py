@@ -1241,7 +1241,8 @@ def targets(rows: list[Row], watch_rows: list[WatchRow], timed_rows: list[TimedR
         watched = {r.scenario.split(" waiters on ")[-1]: r for r in watch_rows
                    if " waiters on one " in r.scenario and r.workers == workers}
         view, configuration = watched.get("one effective view"), watched.get("one configuration")
-        for key, row in (("configuration", configuration), ("application's feed", watched.get("one application's feed"))):
+        feed = watched.get("one application's feed")
+        for key, row in (("configuration", configuration), ("application's feed", feed)):
             if row and row.p99_ms is not None:
                 measured.append(Target(f"{row.waiters:,} waiters on one {key}: p99, ms", workers, row.waiters,
                                        row.p99_ms, f"<= {WATCH_P99_MS:.0f}", row.p99_ms <= WATCH_P99_MS))
